@@ -1,0 +1,225 @@
+// Package client is the Go client library for the chat server. A Client
+// keeps one connection, re-establishing it with exponential backoff and
+// jitter; it re-joins its rooms resuming from the last message seen, and
+// keeps an outbox of unacknowledged messages that it re-sends with their
+// original ids, so nothing is lost or doubled across reconnects. Events
+// (messages, presence, acks, state changes) arrive on a channel.
+//
+//	c, err := client.New(client.Config{Addr: "localhost:7878", Name: "alice"})
+//	c.Join("general")
+//	c.Send("general", "hello")
+//	for ev := range c.Events() { … }
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"chat/protocol"
+)
+
+// Config describes a client. Addr and Name are required.
+type Config struct {
+	Addr   string // host:port
+	Name   string // the name to appear under
+	Key    string // the server's access key, if it has one
+	Secret string // name ownership secret; generated when empty (keep it to take over your own stale sessions)
+	// Dial opens connections; DialTCP when nil.
+	Dial Dialer
+	// Software goes into HELLO for the server's logs (default "chat-go").
+	Software string
+	// MinBackoff and MaxBackoff bound the wait between reconnect attempts
+	// (defaults 250 ms and 30 s); each failure doubles it, with jitter.
+	MinBackoff, MaxBackoff time.Duration
+	// HandshakeTimeout bounds dialing plus HELLO/WELCOME (default 10 s).
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one write (default 10 s).
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Errors returned by the Client's methods.
+var (
+	ErrClosed    = errors.New("client is closed")
+	ErrNotInRoom = errors.New("not in that room: Join it first")
+)
+
+// Client is a connection to a chat server that survives disconnects.
+// Its methods are safe for concurrent use.
+type Client struct {
+	cfg     Config
+	nameKey string
+	cmds    chan func(*loop)
+	events  *eventQueue
+	done    chan struct{}
+	state   atomic.Int32
+	maxText atomic.Int64
+}
+
+// New validates cfg and starts connecting in the background.
+func New(cfg Config) (*Client, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("client: no server address")
+	}
+	if err := protocol.CheckName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("client: the name %w", err)
+	}
+	if cfg.Secret == "" {
+		cfg.Secret = NewSecret()
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = DialTCP
+	}
+	if cfg.Software == "" {
+		cfg.Software = "chat-go"
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur(&cfg.MinBackoff, 250*time.Millisecond)
+	setDur(&cfg.MaxBackoff, 30*time.Second)
+	setDur(&cfg.HandshakeTimeout, 10*time.Second)
+	setDur(&cfg.WriteTimeout, 10*time.Second)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{
+		cfg:     cfg,
+		nameKey: protocol.Key(cfg.Name),
+		cmds:    make(chan func(*loop)),
+		events:  newEventQueue(),
+		done:    make(chan struct{}),
+	}
+	c.maxText.Store(protocol.DefaultMaxText)
+	l := newLoop(c)
+	go l.run()
+	return c, nil
+}
+
+// NewSecret returns a random name secret.
+func NewSecret() string {
+	return hex.EncodeToString(randomBytes(16))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails: crypto/rand panics instead of returning errors
+	return b
+}
+
+// Events returns the channel of events. It is closed after the final
+// StateChanged{State: Closed}. Read it steadily: events are buffered
+// without limit.
+func (c *Client) Events() <-chan Event { return c.events.out }
+
+// State returns the current connection state.
+func (c *Client) State() State { return State(c.state.Load()) }
+
+// Name returns the client's name.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// Secret returns the name secret in use (worth saving with the name).
+func (c *Client) Secret() string { return c.cfg.Secret }
+
+// do runs f on the client's loop and waits for it.
+func (c *Client) do(f func(*loop)) error {
+	ran := make(chan struct{})
+	select {
+	case c.cmds <- func(l *loop) { f(l); close(ran) }:
+		<-ran
+		return nil
+	case <-c.done:
+		return ErrClosed
+	}
+}
+
+// Join asks to enter room. The outcome arrives as a Joined or RoomError
+// event. While disconnected, the join happens on the next connection.
+func (c *Client) Join(room string) error {
+	if err := protocol.CheckName(room); err != nil {
+		return fmt.Errorf("the room name %w", err)
+	}
+	return c.do(func(l *loop) { l.join(protocol.Key(room)) })
+}
+
+// Leave leaves room; a Left event confirms it.
+func (c *Client) Leave(room string) error {
+	var err error
+	if e := c.do(func(l *loop) { err = l.leave(protocol.Key(room)) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// Send queues text for room and returns the message's id. The message
+// goes out now if connected, otherwise after the next reconnect; an Acked
+// event with this id confirms it is stored. Send fails only for a room not
+// joined (or being joined), an empty or over-long text, or a closed client.
+func (c *Client) Send(room, text string) (id string, err error) {
+	if text == "" {
+		return "", errors.New("the message is empty")
+	}
+	if limit := c.maxText.Load(); int64(len(text)) > limit {
+		return "", fmt.Errorf("the message is %d bytes; the server allows %d", len(text), limit)
+	}
+	id = string(randomBytes(16))
+	if e := c.do(func(l *loop) { err = l.send(protocol.Key(room), id, text) }); e != nil {
+		return "", e
+	}
+	return id, err
+}
+
+// Pending returns the ids of messages sent but not acknowledged yet.
+func (c *Client) Pending() []string {
+	var ids []string
+	_ = c.do(func(l *loop) {
+		for _, o := range l.outbox {
+			ids = append(ids, o.id)
+		}
+	})
+	return ids
+}
+
+// Nudge checks the connection now: while waiting to reconnect it dials at
+// once; while connected it pings and reconnects if nothing comes back
+// within a few seconds. Apps call it when they come back to the foreground
+// or the network changes.
+func (c *Client) Nudge() { _ = c.do(func(l *loop) { l.nudge() }) }
+
+// Drain waits until every sent message is acknowledged, ctx ends, or the
+// client closes.
+func (c *Client) Drain(ctx context.Context) error {
+	var empty chan struct{}
+	if err := c.do(func(l *loop) { empty = l.drained() }); err != nil {
+		return err
+	}
+	select {
+	case <-empty:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%d messages still unacknowledged: %w", len(c.Pending()), ctx.Err())
+	case <-c.done:
+		return ErrClosed
+	}
+}
+
+// Close says BYE and stops. Messages not yet acknowledged are abandoned;
+// call Drain first to wait for them.
+func (c *Client) Close() error {
+	if err := c.do(func(l *loop) { l.shutdown(nil, true) }); err != nil {
+		return nil // already closed
+	}
+	<-c.done
+	return nil
+}
+
+// Done is closed when the client has stopped.
+func (c *Client) Done() <-chan struct{} { return c.done }

@@ -1,0 +1,238 @@
+// Package testserver runs the real chat server binary for tests: built
+// once per test process (with the race detector when the tests have it),
+// listening on 127.0.0.1, with a data directory of the test's own. It can
+// kill the server and start it again on the same port and data, which is
+// what reconnect and durability tests need.
+package testserver
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Binary returns the path of the server binary, building it the first time.
+func Binary(t testing.TB) string {
+	t.Helper()
+	build.once.Do(func() {
+		dir, err := os.MkdirTemp("", "chat-testserver-")
+		if err != nil {
+			build.err = err
+			return
+		}
+		build.path = filepath.Join(dir, "chat-server")
+		args := []string{"build", "-o", build.path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "chat/server")
+		cmd := exec.Command(goTool(), args...)
+		cmd.Dir = moduleRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("building the server: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// moduleRoot is the directory of go.mod, found from this source file.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Options configure a server.
+type Options struct {
+	Data string   // data directory; a new temporary one when empty
+	Args []string // extra flags, e.g. "-history", "5"
+}
+
+// Server is a running server process.
+type Server struct {
+	t    testing.TB
+	Addr string // host:port of the TCP listener
+	Data string
+	args []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	exit chan error
+}
+
+// Start runs a server and stops it when the test ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts.Data == "" {
+		opts.Data = t.TempDir()
+	}
+	s := &Server{t: t, Data: opts.Data, args: opts.Args}
+	if err := s.start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.Log())
+		}
+	})
+	return s
+}
+
+// start launches the process and waits until it listens.
+func (s *Server) start(tcp string) error {
+	args := append([]string{"-tcp", tcp, "-data", s.Data, "-log-format", "json", "-log-level", "debug"}, s.args...)
+	cmd := exec.Command(Binary(s.t), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	log := &bytes.Buffer{}
+	addr := make(chan string, 1)
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			log.WriteString(line + "\n")
+			s.mu.Unlock()
+			var rec struct{ Msg, Transport, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" && rec.Transport == "tcp" {
+				select {
+				case addr <- rec.Addr:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	exit := make(chan error, 1)
+	go func() {
+		<-copied // Wait must not run before the pipe is read to the end
+		exit <- cmd.Wait()
+	}()
+	s.mu.Lock()
+	s.cmd, s.log, s.exit = cmd, log, exit
+	s.mu.Unlock()
+	select {
+	case a := <-addr:
+		s.Addr = a
+		return nil
+	case err := <-exit:
+		s.mu.Lock()
+		s.cmd = nil
+		s.mu.Unlock()
+		return fmt.Errorf("server exited before listening: %v\n%s", err, s.Log())
+	case <-time.After(30 * time.Second):
+		s.Kill()
+		return fmt.Errorf("server did not listen within 30s\n%s", s.Log())
+	}
+}
+
+// Log returns what the server has logged so far (JSON lines).
+func (s *Server) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+// LogRecords returns the log lines whose "msg" is msg, decoded.
+func (s *Server) LogRecords(msg string) []map[string]any {
+	var out []map[string]any
+	for line := range strings.Lines(s.Log()) {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// Kill ends the server with SIGKILL, as a crash or power cut would, and
+// waits for it. It is a no-op if the server is not running.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, exit := s.cmd, s.exit
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exit
+}
+
+// Stop sends SIGTERM and returns the exit error (nil for exit 0) and how
+// long the server took to exit. It fails the test after 30 seconds.
+func (s *Server) Stop() (error, time.Duration) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd, exit := s.cmd, s.exit
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatal("Stop: server is not running")
+	}
+	start := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exit:
+		return err, time.Since(start)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exit
+		s.t.Fatal("server did not exit within 30s of SIGTERM")
+		return nil, 0
+	}
+}
+
+// Restart starts the server again on the same address and data directory.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The port may still be held for a moment by the old process.
+		err := s.start(s.Addr)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

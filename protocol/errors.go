@@ -1,0 +1,79 @@
+package protocol
+
+import "fmt"
+
+// ErrorCode identifies the reason of an ERROR frame. The hundreds say the
+// class: 1xx the client broke the protocol, 2xx a join was refused,
+// 3xx a server-side condition that a reconnect may cure.
+type ErrorCode uint64
+
+// Error codes. The spec (README.md) lists them with their flags.
+const (
+	CodeMalformed          ErrorCode = 100 // payload cannot be decoded
+	CodeFrameTooLarge      ErrorCode = 101 // length prefix above the limit
+	CodeUnknownType        ErrorCode = 102 // type byte not in the spec
+	CodeUnexpected         ErrorCode = 103 // message not allowed now (SEND before JOIN, second HELLO, …)
+	CodeInvalidUTF8        ErrorCode = 104 // a text field is not valid UTF-8
+	CodeUnsupportedVersion ErrorCode = 105 // HELLO version the server does not speak
+	CodeTooLong            ErrorCode = 106 // a field is longer than WELCOME allows, or empty where it must not be
+	CodeInvalidName        ErrorCode = 200 // name has characters that are not allowed
+	CodeNameTaken          ErrorCode = 201 // another member of the room has this name
+	CodeInvalidRoom        ErrorCode = 202 // room name has characters that are not allowed
+	CodeTooManyRooms       ErrorCode = 203 // connection is already in WELCOME.MaxRooms rooms
+	CodeUnauthorized       ErrorCode = 204 // missing or wrong server key
+	CodeReplaced           ErrorCode = 205 // the same name and secret joined from another connection
+	CodeServerRestarting   ErrorCode = 300 // server is shutting down
+	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
+	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
+	CodeRateLimited        ErrorCode = 303 // the client sent too much, too fast
+	CodeUnavailable        ErrorCode = 304 // storage failed; the message was not stored
+	CodeTooManyConnections ErrorCode = 305 // per-address connection limit reached
+)
+
+type codeInfo struct {
+	name  string
+	flags ErrorFlags
+}
+
+var codes = map[ErrorCode]codeInfo{
+	CodeMalformed:          {"malformed", ErrorClosing},
+	CodeFrameTooLarge:      {"frame-too-large", ErrorClosing},
+	CodeUnknownType:        {"unknown-type", ErrorClosing},
+	CodeUnexpected:         {"unexpected", ErrorClosing},
+	CodeInvalidUTF8:        {"invalid-utf8", ErrorClosing},
+	CodeUnsupportedVersion: {"unsupported-version", ErrorClosing},
+	CodeTooLong:            {"too-long", ErrorClosing},
+	CodeInvalidName:        {"invalid-name", 0},
+	CodeNameTaken:          {"name-taken", 0},
+	CodeInvalidRoom:        {"invalid-room", 0},
+	CodeTooManyRooms:       {"too-many-rooms", 0},
+	CodeUnauthorized:       {"unauthorized", 0},
+	CodeReplaced:           {"replaced", 0},
+	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
+	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
+	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},
+	CodeRateLimited:        {"rate-limited", ErrorClosing | ErrorReconnect},
+	CodeUnavailable:        {"unavailable", ErrorClosing | ErrorReconnect},
+	CodeTooManyConnections: {"too-many-connections", ErrorClosing | ErrorReconnect},
+}
+
+// String returns the code's short name, e.g. "name-taken".
+func (c ErrorCode) String() string {
+	if info, ok := codes[c]; ok {
+		return info.name
+	}
+	return fmt.Sprintf("error-%d", uint64(c))
+}
+
+// DefaultFlags are the flags a server sends with this code.
+func (c ErrorCode) DefaultFlags() ErrorFlags {
+	if info, ok := codes[c]; ok {
+		return info.flags
+	}
+	return ErrorClosing
+}
+
+// NewError builds an ERROR frame with the code's default flags.
+func NewError(code ErrorCode, room, text string) *Error {
+	return &Error{Code: code, Flags: code.DefaultFlags(), Room: room, Text: text}
+}

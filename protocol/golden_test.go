@@ -1,0 +1,161 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the messages in golden_test.go")
+
+// goldenMessages are the spec's reference encodings: one file each in
+// testdata/golden. A change to the wire format shows up as a diff there.
+var goldenMessages = []struct {
+	name string
+	msg  Message
+}{
+	{"hello", &Hello{Version: 1, Client: "chat-go/1.0"}},
+	{"join", &Join{Room: "general", Name: "alice"}},
+	{"join-resume", &Join{Room: "general", Name: "alice", Resume: true, After: 300, Key: "k", Secret: "s"}},
+	{"send", &Send{Room: "general", ID: "\x01\x02\x03\x04", Text: "hi ~ there"}},
+	{"leave", &Leave{Room: "general"}},
+	{"bye", &Bye{}},
+	{"ping", &Ping{Nonce: 7}},
+	{"pong", &Pong{Nonce: 7}},
+	{"welcome", &Welcome{Version: 1, Server: "chat-server/1.0", Time: 1767225600000,
+		MaxFrame: 16384, MaxText: 4096, MaxName: 32, MaxRoom: 64, MaxRooms: 16, History: 100, PingMs: 30000}},
+	{"joined", &Joined{Room: "general", Name: "alice", After: 0, Head: 2, Count: 2, Members: []string{"alice", "bob"}}},
+	{"ack", &Ack{Room: "general", ID: "\x01\x02\x03\x04", Seq: 3, Time: 1767225600250}},
+	{"message", &Msg{Room: "general", Seq: 3, Time: 1767225600250, Sender: "alice", ID: "\x01\x02\x03\x04", Text: "hi ~ there"}},
+	{"message-unicode", &Msg{Room: "général", Seq: 128, Time: 1767225600250, Sender: "Zoë", ID: "x",
+		Text: "line one\nline two 🎉 שלום"}},
+	{"presence", &Presence{Room: "general", Count: 2, Changes: []PresenceChange{{PresenceJoined, "bob"}}}},
+	{"left", &Left{Room: "general"}},
+	{"error", NewError(CodeNameTaken, "general", "the name alice is taken in general")},
+	{"error-restart", NewError(CodeServerRestarting, "", "server restarting")},
+}
+
+// readHexFile parses a hex dump in which '#' starts a comment.
+func readHexFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var digits strings.Builder
+	for line := range strings.Lines(string(data)) {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		digits.WriteString(strings.Join(strings.Fields(line), ""))
+	}
+	b, err := hex.DecodeString(digits.String())
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return b
+}
+
+func formatHex(m Message, frame []byte) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s frame: length %d, type 0x%02x, payload %d bytes\n", m.Type(), len(frame)-LengthSize, frame[LengthSize], len(frame)-LengthSize-1)
+	fmt.Fprintf(&b, "%s  # length\n%s  # type\n", hex.EncodeToString(frame[:4]), hex.EncodeToString(frame[4:5]))
+	payload := frame[5:]
+	for len(payload) > 0 {
+		n := min(16, len(payload))
+		fmt.Fprintf(&b, "%s\n", spaced(payload[:n]))
+		payload = payload[n:]
+	}
+	return b.String()
+}
+
+func spaced(b []byte) string {
+	parts := make([]string, len(b))
+	for i, c := range b {
+		parts[i] = hex.EncodeToString([]byte{c})
+	}
+	return strings.Join(parts, " ")
+}
+
+func TestGoldenVectors(t *testing.T) {
+	seen := map[Type]bool{}
+	for _, g := range goldenMessages {
+		t.Run(g.name, func(t *testing.T) {
+			path := filepath.Join("testdata", "golden", g.name+".hex")
+			frame := Encode(g.msg)
+			if *update {
+				if err := os.WriteFile(path, []byte(formatHex(g.msg, frame)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := readHexFile(t, path)
+			if !bytes.Equal(frame, want) {
+				t.Fatalf("encoding changed:\n got %x\nwant %x", frame, want)
+			}
+			got, err := Decode(want[LengthSize:])
+			if err != nil {
+				t.Fatalf("decode golden: %v", err)
+			}
+			if !reflect.DeepEqual(got, g.msg) {
+				t.Fatalf("decode golden:\n got %#v\nwant %#v", got, g.msg)
+			}
+		})
+		seen[g.msg.Type()] = true
+	}
+	for typ := range typeNames {
+		if !seen[typ] {
+			t.Errorf("no golden vector for %v", typ)
+		}
+	}
+}
+
+// TestSpecExampleSession checks that the example session in README.md is
+// byte for byte what this package encodes and decodes, so the spec cannot
+// drift from the code.
+func TestSpecExampleSession(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "<!-- example-session -->")
+	if !ok {
+		t.Fatal("README.md has no <!-- example-session --> block")
+	}
+	block, _, _ := strings.Cut(rest, "<!-- /example-session -->")
+	var frames [][]byte
+	for line := range strings.Lines(block) {
+		// Frame lines look like "C→S  00 00 00 0e 01 …  # comment".
+		fields := strings.Fields(line)
+		if len(fields) < 2 || (fields[0] != "C→S" && fields[0] != "S→C") {
+			continue
+		}
+		hexPart, _, _ := strings.Cut(strings.Join(fields[1:], " "), "#")
+		b, err := hex.DecodeString(strings.ReplaceAll(hexPart, " ", ""))
+		if err != nil {
+			t.Fatalf("bad hex in %q: %v", line, err)
+		}
+		frames = append(frames, b)
+	}
+	if len(frames) < 8 {
+		t.Fatalf("found %d frames in the example session, want at least 8", len(frames))
+	}
+	for i, frame := range frames {
+		body, err := ReadFrame(bytes.NewReader(frame), MaxFrame, nil)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		m, err := Decode(body)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if again := Encode(m); !bytes.Equal(again, frame) {
+			t.Fatalf("frame %d (%v) does not re-encode to itself:\n got %x\nwant %x", i, m.Type(), again, frame)
+		}
+	}
+}

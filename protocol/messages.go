@@ -1,0 +1,387 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Message is one of the protocol's messages. The set is closed: the types in
+// this file are all there is.
+type Message interface {
+	// Type is the frame type byte of the message.
+	Type() Type
+	appendPayload(b []byte) []byte
+	decode(r *fieldReader)
+}
+
+// Hello is the first frame a client sends.
+type Hello struct {
+	Version uint64 // protocol version the client speaks
+	Client  string // software name and version, for logs, e.g. "chat-go/1.2.0"
+}
+
+// Join asks to enter a room under a name. With Resume set, the server sends
+// every message with a sequence number above After; without it, the last
+// messages of the room (WELCOME.History of them).
+type Join struct {
+	Room   string
+	Name   string
+	Resume bool
+	After  uint64
+	Key    string // server access key; empty when the server has none
+	Secret string // name ownership secret; empty for a name not yet claimed
+}
+
+// Send posts Text to Room. ID is chosen by the client, unique among its
+// messages; sending the same ID again never creates a second message.
+type Send struct {
+	Room string
+	ID   string // 1 to MaxIDLen opaque bytes
+	Text string
+}
+
+// Leave leaves a room. The server answers LEFT.
+type Leave struct{ Room string }
+
+// Bye ends the session cleanly: the server leaves every room and closes.
+type Bye struct{}
+
+// Ping asks the peer for a PONG carrying the same Nonce.
+type Ping struct{ Nonce uint64 }
+
+// Pong answers a PING.
+type Pong struct{ Nonce uint64 }
+
+// Welcome answers HELLO with the server's limits.
+type Welcome struct {
+	Version  uint64 // protocol version in use
+	Server   string // software name and version
+	Time     uint64 // server clock, Unix milliseconds
+	MaxFrame uint64 // longest frame (type + payload) the server accepts
+	MaxText  uint64 // longest message text, in bytes
+	MaxName  uint64 // longest name, in bytes
+	MaxRoom  uint64 // longest room name, in bytes
+	MaxRooms uint64 // rooms one connection may be in at once
+	History  uint64 // messages replayed on a join without resume
+	PingMs   uint64 // keepalive interval, milliseconds
+	Flags    WelcomeFlags
+}
+
+// WelcomeFlags describe server policies.
+type WelcomeFlags uint64
+
+const (
+	// WelcomeKeyRequired: joins must carry the server's access key.
+	WelcomeKeyRequired WelcomeFlags = 1 << iota
+)
+
+// Joined confirms a join. The history that follows it is the messages of
+// the room with sequence numbers in (After, Head], as MESSAGE frames in
+// order; live messages continue seamlessly after them.
+type Joined struct {
+	Room    string   // canonical room name
+	Name    string   // name as registered
+	After   uint64   // history starts after this sequence number
+	Head    uint64   // last sequence number in the room at join time
+	Count   uint64   // members in the room, including the joiner
+	Members []string // member names; at most a server-chosen number of them
+}
+
+// Ack confirms that the message with ID is durably stored as Seq.
+type Ack struct {
+	Room string
+	ID   string
+	Seq  uint64
+	Time uint64 // Unix milliseconds
+}
+
+// Msg is a chat message as stored and delivered (type MESSAGE).
+type Msg struct {
+	Room   string
+	Seq    uint64 // per-room sequence number, from 1, without gaps
+	Time   uint64 // server time, Unix milliseconds
+	Sender string
+	ID     string // the sender's client message id
+	Text   string
+}
+
+// PresenceKind says what happened to a member.
+type PresenceKind byte
+
+const (
+	PresenceJoined PresenceKind = 1
+	PresenceLeft   PresenceKind = 2
+)
+
+func (k PresenceKind) String() string {
+	switch k {
+	case PresenceJoined:
+		return "joined"
+	case PresenceLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+// PresenceChange is one member entering or leaving.
+type PresenceChange struct {
+	Kind PresenceKind
+	Name string
+}
+
+// Presence reports members joining and leaving a room, possibly several at
+// once; Count is the member count after the changes.
+type Presence struct {
+	Room    string
+	Count   uint64
+	Changes []PresenceChange
+}
+
+// Left confirms LEAVE: no more frames for Room follow.
+type Left struct{ Room string }
+
+// Error reports a problem. Flags say whether the connection closes after it
+// and whether reconnecting may help.
+type Error struct {
+	Code  ErrorCode
+	Flags ErrorFlags
+	Room  string // the room it concerns, if any
+	Text  string // for humans
+}
+
+// ErrorFlags qualify an ERROR.
+type ErrorFlags byte
+
+const (
+	// ErrorClosing: this is the last frame; the server closes the connection.
+	ErrorClosing ErrorFlags = 1 << iota
+	// ErrorReconnect: the condition is transient; reconnect (with backoff)
+	// and resume.
+	ErrorReconnect
+)
+
+func (e *Error) Error() string {
+	s := e.Code.String()
+	if e.Room != "" {
+		s += " in " + e.Room
+	}
+	if e.Text != "" {
+		s += ": " + e.Text
+	}
+	return s
+}
+
+// Closing reports whether the connection ends after this error.
+func (e *Error) Closing() bool { return e.Flags&ErrorClosing != 0 }
+
+// Reconnect reports whether reconnecting may succeed.
+func (e *Error) Reconnect() bool { return e.Flags&ErrorReconnect != 0 }
+
+// Millis converts t to Unix milliseconds as used on the wire.
+func Millis(t time.Time) uint64 { return uint64(t.UnixMilli()) }
+
+// FromMillis converts wire milliseconds to a time.Time.
+func FromMillis(ms uint64) time.Time { return time.UnixMilli(int64(ms)) }
+
+func (*Hello) Type() Type    { return TypeHello }
+func (*Join) Type() Type     { return TypeJoin }
+func (*Send) Type() Type     { return TypeSend }
+func (*Leave) Type() Type    { return TypeLeave }
+func (*Bye) Type() Type      { return TypeBye }
+func (*Ping) Type() Type     { return TypePing }
+func (*Pong) Type() Type     { return TypePong }
+func (*Welcome) Type() Type  { return TypeWelcome }
+func (*Joined) Type() Type   { return TypeJoined }
+func (*Ack) Type() Type      { return TypeAck }
+func (*Msg) Type() Type      { return TypeMessage }
+func (*Presence) Type() Type { return TypePresence }
+func (*Left) Type() Type     { return TypeLeft }
+func (*Error) Type() Type    { return TypeError }
+
+func (m *Hello) appendPayload(b []byte) []byte {
+	b = append(b, Magic...)
+	b = binary.AppendUvarint(b, m.Version)
+	return appendString(b, m.Client)
+}
+
+func (m *Hello) decode(r *fieldReader) {
+	if len(r.b) < len(Magic) || string(r.b[:len(Magic)]) != Magic {
+		r.fail(CodeMalformed, "does not start with \""+Magic+"\": not a chat client")
+		return
+	}
+	r.b = r.b[len(Magic):]
+	m.Version = r.uvarint("version")
+	m.Client = r.string("client")
+}
+
+const joinResume = 1
+
+func (m *Join) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = appendString(b, m.Name)
+	var flags byte
+	if m.Resume {
+		flags |= joinResume
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, m.After)
+	b = appendString(b, m.Key)
+	return appendString(b, m.Secret)
+}
+
+func (m *Join) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Name = r.string("name")
+	m.Resume = r.byte("flags")&joinResume != 0
+	m.After = r.uvarint("after")
+	m.Key = string(r.raw("key"))
+	m.Secret = string(r.raw("secret"))
+}
+
+func (m *Send) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = appendString(b, m.ID)
+	return appendString(b, m.Text)
+}
+
+func (m *Send) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.ID = string(r.raw("id"))
+	m.Text = r.string("text")
+}
+
+func (m *Leave) appendPayload(b []byte) []byte { return appendString(b, m.Room) }
+func (m *Leave) decode(r *fieldReader)         { m.Room = r.string("room") }
+
+func (m *Bye) appendPayload(b []byte) []byte { return b }
+func (m *Bye) decode(*fieldReader)           {}
+
+func (m *Ping) appendPayload(b []byte) []byte { return binary.AppendUvarint(b, m.Nonce) }
+func (m *Ping) decode(r *fieldReader)         { m.Nonce = r.uvarint("nonce") }
+func (m *Pong) appendPayload(b []byte) []byte { return binary.AppendUvarint(b, m.Nonce) }
+func (m *Pong) decode(r *fieldReader)         { m.Nonce = r.uvarint("nonce") }
+
+func (m *Welcome) appendPayload(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.Version)
+	b = appendString(b, m.Server)
+	for _, v := range [...]uint64{m.Time, m.MaxFrame, m.MaxText, m.MaxName, m.MaxRoom,
+		m.MaxRooms, m.History, m.PingMs, uint64(m.Flags)} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return b
+}
+
+func (m *Welcome) decode(r *fieldReader) {
+	m.Version = r.uvarint("version")
+	m.Server = r.string("server")
+	m.Time = r.uvarint("time")
+	m.MaxFrame = r.uvarint("max frame")
+	m.MaxText = r.uvarint("max text")
+	m.MaxName = r.uvarint("max name")
+	m.MaxRoom = r.uvarint("max room")
+	m.MaxRooms = r.uvarint("max rooms")
+	m.History = r.uvarint("history")
+	m.PingMs = r.uvarint("ping interval")
+	m.Flags = WelcomeFlags(r.uvarint("flags"))
+}
+
+func (m *Joined) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = appendString(b, m.Name)
+	b = binary.AppendUvarint(b, m.After)
+	b = binary.AppendUvarint(b, m.Head)
+	b = binary.AppendUvarint(b, m.Count)
+	b = binary.AppendUvarint(b, uint64(len(m.Members)))
+	for _, name := range m.Members {
+		b = appendString(b, name)
+	}
+	return b
+}
+
+func (m *Joined) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Name = r.string("name")
+	m.After = r.uvarint("after")
+	m.Head = r.uvarint("head")
+	m.Count = r.uvarint("count")
+	n := r.count("members", 1)
+	if n > 0 {
+		m.Members = make([]string, n)
+		for i := range m.Members {
+			m.Members[i] = r.string("member")
+		}
+	}
+}
+
+func (m *Ack) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = appendString(b, m.ID)
+	b = binary.AppendUvarint(b, m.Seq)
+	return binary.AppendUvarint(b, m.Time)
+}
+
+func (m *Ack) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.ID = string(r.raw("id"))
+	m.Seq = r.uvarint("seq")
+	m.Time = r.uvarint("time")
+}
+
+func (m *Msg) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = binary.AppendUvarint(b, m.Seq)
+	b = binary.AppendUvarint(b, m.Time)
+	b = appendString(b, m.Sender)
+	b = appendString(b, m.ID)
+	return appendString(b, m.Text)
+}
+
+func (m *Msg) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Seq = r.uvarint("seq")
+	m.Time = r.uvarint("time")
+	m.Sender = r.string("sender")
+	m.ID = string(r.raw("id"))
+	m.Text = r.string("text")
+}
+
+func (m *Presence) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = binary.AppendUvarint(b, m.Count)
+	b = binary.AppendUvarint(b, uint64(len(m.Changes)))
+	for _, c := range m.Changes {
+		b = append(b, byte(c.Kind))
+		b = appendString(b, c.Name)
+	}
+	return b
+}
+
+func (m *Presence) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Count = r.uvarint("count")
+	n := r.count("changes", 2)
+	if n > 0 {
+		m.Changes = make([]PresenceChange, n)
+		for i := range m.Changes {
+			m.Changes[i].Kind = PresenceKind(r.byte("kind"))
+			m.Changes[i].Name = r.string("name")
+		}
+	}
+}
+
+func (m *Left) appendPayload(b []byte) []byte { return appendString(b, m.Room) }
+func (m *Left) decode(r *fieldReader)         { m.Room = r.string("room") }
+
+func (m *Error) appendPayload(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(m.Code))
+	b = append(b, byte(m.Flags))
+	b = appendString(b, m.Room)
+	return appendString(b, m.Text)
+}
+
+func (m *Error) decode(r *fieldReader) {
+	m.Code = ErrorCode(r.uvarint("code"))
+	m.Flags = ErrorFlags(r.byte("flags"))
+	m.Room = r.string("room")
+	m.Text = r.string("text")
+}

@@ -1,0 +1,70 @@
+// Package history defines the durable message log behind the hub: it gives
+// each room's messages their sequence numbers, stores them, deduplicates
+// client re-sends, and reads history back. The server uses the SQLite
+// implementation; Memory serves tests. A cluster mode can implement Log on
+// a replicated stream (NATS JetStream maps onto it one to one: subject per
+// room, Nats-Msg-Id for deduplication, stream sequence per subject).
+package history
+
+import (
+	"context"
+	"errors"
+
+	"chat/protocol"
+)
+
+// Request asks for one message to be stored.
+type Request struct {
+	Room   string // canonical room name
+	Sender string // display name of the sender
+	ID     string // the sender's client message id
+	Text   string
+	// Tag travels with the request to its Result untouched: the hub uses it
+	// to find whom to acknowledge.
+	Tag any
+}
+
+// Result is the outcome of one Request.
+type Result struct {
+	Request *Request
+	// Msg is the stored message with its sequence number and time. For a
+	// duplicate it is the message stored the first time.
+	Msg       protocol.Msg
+	Duplicate bool
+	Err       error // not stored; the sender must not be acknowledged
+}
+
+// Sink receives results in commit order, on one goroutine at a time.
+// Within a room, sequence numbers arrive in increasing order without gaps.
+type Sink func(results []Result)
+
+// Log is a durable, ordered, per-room message log.
+type Log interface {
+	// Append queues r for storage; its Result reaches the sink after the
+	// message is durable. Append blocks while the queue is full, which is
+	// how a fast sender is slowed to the speed of the disk.
+	Append(r *Request) error
+	// Flush returns after every request appended before it has reached
+	// the sink.
+	Flush(ctx context.Context) error
+	// Since returns up to limit messages of room with Seq > after, in order.
+	Since(ctx context.Context, room string, after uint64, limit int) ([]protocol.Msg, error)
+	// Last returns the last n messages of room, in order.
+	Last(ctx context.Context, room string, n int) ([]protocol.Msg, error)
+	// Close flushes and stops. Later calls to Append fail with ErrClosed.
+	Close() error
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("history: log is closed")
+
+// DedupKey is the identity of a message for deduplication: the same client
+// message id from the same sender name in the same room is the same message.
+type DedupKey struct {
+	Room, SenderKey, ID string
+}
+
+// KeyOf returns r's deduplication key.
+func KeyOf(r *Request) DedupKey {
+	return DedupKey{Room: r.Room, SenderKey: protocol.Key(r.Sender), ID: r.ID}
+}

@@ -1,0 +1,258 @@
+// Package sqlite is the durable history.Log: one SQLite database file in
+// WAL mode (modernc.org/sqlite, pure Go), written by a single group-commit
+// loop and read through a separate pool of read-only connections.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"chat/protocol"
+	"chat/server/internal/history"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Options tune the log; the zero value is the safe default.
+type Options struct {
+	// Synchronous is SQLite's synchronous setting: "full" (the default)
+	// syncs every commit to disk, so an acknowledged message survives a
+	// power cut; "normal" survives a crash of the server but may lose the
+	// last commits on power loss, for less disk traffic.
+	Synchronous string
+	// QueueLen is how many appends may wait for the commit loop (default 8192).
+	QueueLen int
+	// MaxBatch caps the messages of one commit (default 1024).
+	MaxBatch int
+}
+
+// Log is a history.Log stored in SQLite.
+type Log struct {
+	*history.Batcher
+	write, read *sql.DB
+	insert      *sql.Stmt
+	lookup      *sql.Stmt
+	heads       map[string]uint64 // last sequence per room; commit loop only
+	now         func() time.Time
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS messages (
+	room       TEXT    NOT NULL,
+	seq        INTEGER NOT NULL,
+	time       INTEGER NOT NULL, -- Unix milliseconds
+	sender     TEXT    NOT NULL,
+	sender_key TEXT    NOT NULL, -- protocol.Key(sender), for deduplication
+	cid        BLOB    NOT NULL, -- the sender's client message id
+	text       BLOB    NOT NULL, -- BLOB keeps every byte, NUL included
+	PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_dedup ON messages (room, sender_key, cid);
+PRAGMA user_version = 1;
+`
+
+// Open opens or creates the database at path and starts the commit loop,
+// which delivers results to sink.
+func Open(path string, sink history.Sink, opts Options) (*Log, error) {
+	sync := "FULL"
+	switch opts.Synchronous {
+	case "", "full", "FULL":
+	case "normal", "NORMAL":
+		sync = "NORMAL"
+	default:
+		return nil, fmt.Errorf("sqlite: synchronous must be full or normal, not %q", opts.Synchronous)
+	}
+	dsn := func(extra string) string {
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" + extra
+	}
+	write, err := sql.Open("sqlite", dsn("&_pragma=synchronous("+sync+")&_txlock=immediate"))
+	if err != nil {
+		return nil, err
+	}
+	// One writer connection: the commit loop is the only writer anyway, and
+	// prepared statements then stay on the connection they were made on.
+	write.SetMaxOpenConns(1)
+	l := &Log{write: write, heads: map[string]uint64{}, now: time.Now}
+	if err := l.setup(); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	l.read, err = sql.Open("sqlite", dsn("&mode=ro"))
+	if err != nil {
+		l.closeDBs()
+		return nil, err
+	}
+	l.read.SetMaxOpenConns(4)
+	l.read.SetMaxIdleConns(4)
+	l.Batcher = history.NewBatcher(cmp(opts.QueueLen, 8192), cmp(opts.MaxBatch, 1024), l.commit, sink)
+	return l, nil
+}
+
+func cmp(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (l *Log) setup() error {
+	ctx := context.Background()
+	var version int
+	if err := l.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > 1 {
+		return fmt.Errorf("database schema version %d is newer than this server (1): upgrade the server", version)
+	}
+	if _, err := l.write.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	var err error
+	l.insert, err = l.write.PrepareContext(ctx, `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, sender_key, cid) DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	l.lookup, err = l.write.PrepareContext(ctx, `SELECT seq, time, sender, text FROM messages
+		WHERE room = ? AND sender_key = ? AND cid = ?`)
+	return err
+}
+
+// commit stores a batch in one transaction. The unique index on
+// (room, sender_key, cid) is what makes re-sends idempotent, also across a
+// crash between commit and acknowledgement.
+func (l *Log) commit(batch []*history.Request) []history.Result {
+	results := make([]history.Result, len(batch))
+	for i, r := range batch {
+		results[i].Request = r
+	}
+	fail := func(err error) []history.Result {
+		for i := range results {
+			results[i] = history.Result{Request: batch[i], Err: err}
+		}
+		return results
+	}
+	ctx := context.Background()
+	tx, err := l.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	ins, look := tx.Stmt(l.insert), tx.Stmt(l.lookup)
+	advanced := map[string]uint64{} // heads before this batch, to undo on failure
+	now := protocol.Millis(l.now())
+	for i, r := range batch {
+		head, err := l.head(tx, r.Room)
+		if err != nil {
+			return l.rollback(tx, advanced, fail(err))
+		}
+		key := protocol.Key(r.Sender)
+		msg := protocol.Msg{Room: r.Room, Seq: head + 1, Time: now, Sender: r.Sender, ID: r.ID, Text: r.Text}
+		res, err := ins.Exec(msg.Room, int64(msg.Seq), int64(msg.Time), msg.Sender, key, []byte(msg.ID), []byte(msg.Text))
+		if err != nil {
+			return l.rollback(tx, advanced, fail(err))
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var seq, t int64
+			var sender string
+			var text []byte
+			if err := look.QueryRow(r.Room, key, []byte(r.ID)).Scan(&seq, &t, &sender, &text); err != nil {
+				return l.rollback(tx, advanced, fail(err))
+			}
+			msg = protocol.Msg{Room: r.Room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: r.ID, Text: string(text)}
+			results[i].Msg, results[i].Duplicate = msg, true
+			continue
+		}
+		if _, ok := advanced[r.Room]; !ok {
+			advanced[r.Room] = head
+		}
+		l.heads[r.Room] = msg.Seq
+		results[i].Msg = msg
+	}
+	if err := tx.Commit(); err != nil {
+		return l.rollback(tx, advanced, fail(err))
+	}
+	return results
+}
+
+func (l *Log) rollback(tx *sql.Tx, advanced map[string]uint64, results []history.Result) []history.Result {
+	_ = tx.Rollback()
+	for room, head := range advanced {
+		l.heads[room] = head
+	}
+	return results
+}
+
+// head returns the last sequence number of room, from the cache or, the
+// first time a room is written after start, from the database.
+func (l *Log) head(tx *sql.Tx, room string) (uint64, error) {
+	if h, ok := l.heads[room]; ok {
+		return h, nil
+	}
+	var h sql.NullInt64
+	if err := tx.QueryRow("SELECT max(seq) FROM messages WHERE room = ?", room).Scan(&h); err != nil {
+		return 0, err
+	}
+	l.heads[room] = uint64(h.Int64)
+	return uint64(h.Int64), nil
+}
+
+// Since implements history.Log.
+func (l *Log) Since(ctx context.Context, room string, after uint64, limit int) ([]protocol.Msg, error) {
+	return l.query(ctx, `SELECT seq, time, sender, cid, text FROM messages
+		WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`, room, int64(after), limit)
+}
+
+// Last implements history.Log.
+func (l *Log) Last(ctx context.Context, room string, n int) ([]protocol.Msg, error) {
+	msgs, err := l.query(ctx, `SELECT seq, time, sender, cid, text FROM messages
+		WHERE room = ? ORDER BY seq DESC LIMIT ?`, room, n)
+	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+		msgs[i], msgs[j] = msgs[j], msgs[i]
+	}
+	return msgs, err
+}
+
+func (l *Log) query(ctx context.Context, q string, args ...any) ([]protocol.Msg, error) {
+	rows, err := l.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	room := args[0].(string)
+	var msgs []protocol.Msg
+	for rows.Next() {
+		var seq, t int64
+		var sender string
+		var id, text []byte
+		if err := rows.Scan(&seq, &t, &sender, &id, &text); err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, protocol.Msg{Room: room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: string(id), Text: string(text)})
+	}
+	return msgs, rows.Err()
+}
+
+// Close commits what is queued and closes the database.
+func (l *Log) Close() error {
+	l.Batcher.Close()
+	return l.closeDBs()
+}
+
+func (l *Log) closeDBs() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{l.insert, l.lookup} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	if l.read != nil {
+		errs = append(errs, l.read.Close())
+	}
+	// Closing the last connection checkpoints the WAL into the main file.
+	errs = append(errs, l.write.Close())
+	return errors.Join(errs...)
+}
