@@ -35,7 +35,8 @@ Usage: ./build.sh TARGET...
 
   deps      install the system packages builds and tests need (apt-get as root or
             with sudo; elsewhere prints the package names and stops)
-  run       build and start a local server on :7878 (data in ./chat-data)
+  run       build and start a local server (127.0.0.1:7878, data in ./chat-data) and
+            the desktop app connected to it; without a display, only the server
   test      install deps, then run vet, gofmt and the whole test suite with -race
   help      this text
 USAGE
@@ -91,10 +92,21 @@ cmd_test() {
 cmd_run() {
   need_go
   mkdir -p "$DIST"
+  local addr="${CHAT_TCP:-127.0.0.1:7878}"
   say "building the server"
   go build -ldflags "$(ldflags)" -o "$DIST/chat-server" ./server
-  say "starting the server on :7878 (Ctrl-C stops it)"
-  exec "$DIST/chat-server" -tcp "${CHAT_TCP:-:7878}" -data "${CHAT_DATA:-chat-data}"
+  if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    say "no display: starting only the server on $addr (Ctrl-C stops it)"
+    say "connect with: go run ./cmd/chat -server $addr -name NAME"
+    exec "$DIST/chat-server" -tcp "$addr" -data "${CHAT_DATA:-chat-data}"
+  fi
+  say "building the desktop app"
+  go build -ldflags "$(ldflags)" -o "$DIST/chat-app" ./app
+  "$DIST/chat-server" -tcp "$addr" -data "${CHAT_DATA:-chat-data}" &
+  local server=$!
+  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
+  say "server on $addr (pid $server); starting the app — close its window to stop both"
+  "$DIST/chat-app" -server "$addr"
 }
 
 [ $# -gt 0 ] || { cmd_help; exit 2; }

@@ -53,11 +53,12 @@ type outgoing struct {
 }
 
 type connection struct {
-	gen  int
-	conn Conn
-	out  chan []byte   // frames for the writer goroutine
-	dead chan struct{} // closed when the writer stops
-	ping time.Duration
+	gen     int
+	conn    Conn
+	out     chan []byte   // frames for the writer goroutine
+	dead    chan struct{} // closed when the writer stops
+	ping    time.Duration
+	flushed bool // out is closed and the writer is finishing; loop only
 }
 
 type dialResult struct {
@@ -230,13 +231,14 @@ func (l *loop) read(conn *connection) {
 func (c *connection) write(timeout time.Duration) {
 	defer close(c.dead)
 	defer c.conn.Close()
+	out := c.out
 	batch := make([][]byte, 0, 64)
-	for f := range c.out {
+	for f := range out {
 		batch = append(batch[:0], f)
 	more:
 		for len(batch) < cap(batch) {
 			select {
-			case f, ok := <-c.out:
+			case f, ok := <-out:
 				if !ok {
 					break more
 				}
@@ -266,7 +268,7 @@ func (l *loop) disconnect() {
 	if l.conn == nil {
 		return
 	}
-	if l.conn.out != nil {
+	if !l.conn.flushed {
 		close(l.conn.out)
 		l.conn.conn.Close()
 	}
@@ -307,7 +309,7 @@ func (l *loop) shutdown(reason error, bye bool) {
 	if bye && l.conn != nil {
 		l.writeFrame(&protocol.Bye{})
 		close(l.conn.out) // the writer sends what is queued and BYE, then closes
-		l.conn.out = nil
+		l.conn.flushed = true
 		select {
 		case <-l.conn.dead:
 		case <-time.After(2 * time.Second):

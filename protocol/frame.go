@@ -117,9 +117,23 @@ func BodyLength(hdr [LengthSize]byte, max int) (int, error) {
 	}
 	if uint64(n) > uint64(max) {
 		return 0, &DecodeError{Code: CodeFrameTooLarge,
-			Reason: fmt.Sprintf("frame of %d bytes exceeds the limit of %d", n, max)}
+			Reason: fmt.Sprintf("frame of %d bytes exceeds the limit of %d%s", n, max, sniff(hdr))}
 	}
 	return int(n), nil
+}
+
+// sniff recognises the first bytes of other protocols that reach a chat
+// peer by mistake, so the error can say what happened.
+func sniff(hdr [LengthSize]byte) string {
+	switch s := string(hdr[:]); {
+	case (hdr[0] == 0x16 || hdr[0] == 0x15) && hdr[1] == 0x03:
+		return " (this looks like TLS: the other side expects TLS, this one speaks the plain chat protocol)"
+	case s == "HTTP":
+		return " (this looks like an HTTP response: the address is a web server, not a chat server)"
+	case s == "GET " || s == "POST" || s == "HEAD" || s == "PUT " || s == "OPTI" || s == "CONN" || s == "PRI ":
+		return " (this looks like an HTTP request: this port speaks the chat protocol, not HTTP)"
+	}
+	return ""
 }
 
 // AppendFrame appends m as a complete frame (length, type, payload) to dst.

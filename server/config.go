@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/session"
 )
 
 // config is everything the server can be told, by flag or environment.
@@ -42,7 +43,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c := &config{}
 	fs := flag.NewFlagSet("chat-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.tcp, "tcp", ":7878", "TCP listen `address`; empty disables TCP")
+	fs.StringVar(&c.tcp, "tcp", ":7878", "TCP listen `address`")
 	fs.StringVar(&c.data, "data", "chat-data", "data `directory` (created if missing); history is in chat.db there")
 	fs.StringVar(&c.sync, "sync", "full", "disk sync: full (an acknowledged message survives power loss) or normal (survives a crash, faster)")
 	fs.IntVar(&c.history, "history", 100, "messages a client gets when it joins without a resume point")
@@ -101,7 +102,9 @@ func (c *config) check() error {
 	positive("max-name", c.maxName)
 	positive("max-room", c.maxRoom)
 	positive("max-rooms", c.maxRooms)
-	positive("send-queue", c.queue)
+	if c.queue < session.MinQueue {
+		errs = append(errs, fmt.Errorf("-send-queue must be at least %d, not %d", session.MinQueue, c.queue))
+	}
 	if c.maxFrame < 64 || c.maxFrame > protocol.MaxFrame {
 		errs = append(errs, fmt.Errorf("-max-frame must be between 64 and %d, not %d", protocol.MaxFrame, c.maxFrame))
 	} else if need := c.maxText + c.maxRoom + protocol.MaxIDLen + 16; c.maxFrame < need {

@@ -236,3 +236,21 @@ func (s *Server) Restart() {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// WaitLog waits up to 10 seconds for a log record with this msg for which
+// match (if not nil) is true, and returns it.
+func (s *Server) WaitLog(msg string, match func(rec map[string]any) bool) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, rec := range s.LogRecords(msg) {
+			if match == nil || match(rec) {
+				return rec
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no log record %q matching within 10s; log:\n%s", msg, s.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -200,45 +200,48 @@ func (c *Conn) join(r *room, j *protocol.Join) *protocol.Error {
 	joined := &protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
 		Count: uint64(len(r.members)), Members: r.listNames(h.cfg.MaxListed)}
 	c.m.Deliver(protocol.Encode(joined))
-	farResume := !r.ring.covers(after)
-	if farResume {
-		// Older than the ring: read it from the log without holding the
-		// room; live messages wait in the member's backlog meanwhile.
-		mem.backlog = [][]byte{}
-	} else {
-		for _, f := range r.ring.since(after) {
-			c.m.Deliver(f)
+	// History: a few frames go straight into the queue; more are replayed
+	// at the client's pace by catchUp, without holding the room, while
+	// live messages wait in the member's backlog.
+	var replay [][]byte
+	fromLog := !r.ring.covers(after)
+	if !fromLog {
+		replay = r.ring.since(after)
+		if len(replay) <= directReplay {
+			for _, f := range replay {
+				c.m.Deliver(f)
+			}
+			replay = nil
 		}
+	}
+	catchUp := fromLog || replay != nil
+	if catchUp {
+		mem.backlog = [][]byte{}
 	}
 	if !takeover {
 		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: j.Name}, h.cfg)
 	}
 	r.mu.Unlock()
-	if farResume {
-		go c.catchUp(mem, after, head)
+	if catchUp {
+		go c.catchUp(mem, replay, after, head)
 	}
 	return nil
 }
 
-// catchUp replays (after, head] from the log, then the backlog of live
-// messages that arrived meanwhile.
-func (c *Conn) catchUp(mem *member, after, head uint64) {
-	ctx := context.Background()
-	for after < head {
-		msgs, err := c.h.log.Since(ctx, mem.room.name, after, int(min(head-after, 512)))
-		if err != nil || len(msgs) == 0 {
-			c.h.cfg.Logger.Error("reading history for a resume", "room", mem.room.name, "err", err)
-			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, mem.room.name, "history could not be read; reconnect to resume"))
-			return
-		}
-		frames := make([][]byte, len(msgs))
-		for i := range msgs {
-			frames[i] = protocol.Encode(&msgs[i])
-		}
+// directReplay is the most history frames queued at once on a join; a
+// session's queue holds at least twice as many (see session.MinQueue).
+const directReplay = 32
+
+// catchUp replays history to a member at the client's pace: frames taken
+// from the ring if given, else (after, head] read from the log. Then it
+// delivers the live messages that arrived meanwhile.
+func (c *Conn) catchUp(mem *member, frames [][]byte, after, head uint64) {
+	if frames != nil {
 		if c.m.Replay(frames) != nil {
 			return // the connection ended; its close removes the member
 		}
-		after = msgs[len(msgs)-1].Seq
+	} else if !c.replayLog(mem.room.name, after, head) {
+		return
 	}
 	r := mem.room
 	r.mu.Lock()
@@ -249,6 +252,28 @@ func (c *Conn) catchUp(mem *member, after, head uint64) {
 		}
 		mem.backlog = nil
 	}
+}
+
+// replayLog replays (after, head] from the log, page by page.
+func (c *Conn) replayLog(room string, after, head uint64) bool {
+	ctx := context.Background()
+	for after < head {
+		msgs, err := c.h.log.Since(ctx, room, after, int(min(head-after, 512)))
+		if err != nil || len(msgs) == 0 {
+			c.h.cfg.Logger.Error("reading history for a resume", "room", room, "err", err)
+			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, room, "history could not be read; reconnect to resume"))
+			return false
+		}
+		frames := make([][]byte, len(msgs))
+		for i := range msgs {
+			frames[i] = protocol.Encode(&msgs[i])
+		}
+		if c.m.Replay(frames) != nil {
+			return false
+		}
+		after = msgs[len(msgs)-1].Seq
+	}
+	return true
 }
 
 func (c *Conn) forget(room string) {

@@ -88,6 +88,7 @@ func (c *Config) setDefaults() {
 	dur(&c.WriteTimeout, 10*time.Second)
 	dur(&c.Linger, 2*time.Second)
 	num(&c.QueueFrames, 4096)
+	c.QueueFrames = max(c.QueueFrames, MinQueue)
 	num(&c.QueueBytes, 8<<20)
 	num(&c.MaxFrame, protocol.DefaultMaxClientFrame)
 	num(&c.MaxText, protocol.DefaultMaxText)
@@ -99,6 +100,10 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// MinQueue is the smallest outgoing queue, in frames: a join queues up
+// to 32 history frames at once and needs room to spare.
+const MinQueue = 64
 
 // Manager runs sessions and ends them all on shutdown.
 type Manager struct {

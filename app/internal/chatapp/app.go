@@ -1,0 +1,114 @@
+// Package chatapp joins the user interface to the network: an App owns a
+// ui.UI and a loop goroutine that owns the *client.Client. Each frame the
+// App applies what the loop reported, lays out the UI and hands the
+// user's intents to the loop. Nothing here needs a window, so tests run
+// the whole app logic against a real server with an input.Router.
+package chatapp
+
+import (
+	"log/slog"
+	"sync"
+
+	"gioui.org/layout"
+
+	"chat/app/internal/settings"
+	"chat/app/internal/ui"
+	"chat/client"
+)
+
+// Options configure an App.
+type Options struct {
+	UI ui.Config // fonts and what the form starts with
+	// Store remembers the last join and the theme; Saved is what it held
+	// at start (the caller has already used it to fill UI).
+	Store *settings.Store
+	Saved settings.Settings
+	// Software names the app in the server's logs.
+	Software string
+	// Tune adjusts each client's configuration (tests shorten backoffs).
+	Tune func(*client.Config)
+	// Invalidate asks the window for a new frame; it must be safe to call
+	// from any goroutine (app.Window.Invalidate is).
+	Invalidate func()
+	Logger     *slog.Logger
+}
+
+// update is one event for the UI, tagged with its join session.
+type update struct {
+	session uint64
+	ev      any
+}
+
+// App is the chat app without its window.
+type App struct {
+	ui      *ui.UI
+	updates *mailbox[update]
+	loop    *loop
+	done    chan struct{}
+	focused bool
+	closed  sync.Once
+}
+
+// New starts the app's loop; call Close to stop it.
+func New(opts Options) *App {
+	if opts.Store == nil {
+		opts.Store = settings.Open("")
+	}
+	if opts.Invalidate == nil {
+		opts.Invalidate = func() {}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Software == "" {
+		opts.Software = "chat-app"
+	}
+	a := &App{
+		ui:      ui.New(opts.UI),
+		updates: newMailbox[update](),
+		done:    make(chan struct{}),
+		focused: true,
+	}
+	a.loop = newLoop(opts, func(session uint64, ev any) {
+		a.updates.put(update{session, ev})
+		opts.Invalidate()
+	})
+	go func() {
+		defer close(a.done)
+		a.loop.run()
+	}()
+	return a
+}
+
+// UI returns the app's interface, for the window goroutine only.
+func (a *App) UI() *ui.UI { return a.ui }
+
+// Layout applies what the loop reported, draws a frame and passes the
+// user's intents to the loop. Call it on each app.FrameEvent.
+func (a *App) Layout(gtx layout.Context) layout.Dimensions {
+	for _, u := range a.updates.take() {
+		a.ui.Apply(u.session, u.ev)
+	}
+	for _, in := range a.ui.Layout(gtx) {
+		a.loop.inbox.put(in)
+	}
+	return layout.Dimensions{Size: gtx.Constraints.Max}
+}
+
+// Focus tells the app whether its window has the focus (from
+// app.ConfigEvent). Regaining it checks the connection at once: after a
+// laptop's sleep or an Android pause the old connection is often dead
+// while the backoff timer would wait long.
+func (a *App) Focus(focused bool) {
+	if focused && !a.focused {
+		a.loop.inbox.put(nudge{})
+	}
+	a.focused = focused
+}
+
+// Close gives unacknowledged messages a moment to go out, disconnects and
+// stops the loop. It returns when everything has stopped.
+func (a *App) Close() {
+	a.closed.Do(func() { a.loop.inbox.put(shutdown{}) })
+	<-a.done
+}

@@ -1,0 +1,225 @@
+package chatapp
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"chat/app/internal/settings"
+	"chat/app/internal/ui"
+	"chat/client"
+	"chat/protocol"
+)
+
+// Commands of the App to the loop, besides the UI's intents.
+type (
+	nudge    struct{}
+	shutdown struct{}
+)
+
+// drainWait bounds how long leaving or quitting waits for unacknowledged
+// messages before dropping the connection.
+const drainWait = 3 * time.Second
+
+// loop owns the client. It runs on its own goroutine so that the window
+// never blocks on the network, and it is the only reader of the client's
+// events, so a SendResult always reaches the UI before the Acked of the
+// same message.
+type loop struct {
+	opts  Options
+	inbox *mailbox[any]
+	post  func(session uint64, ev any)
+	saved settings.Settings
+
+	c         *client.Client // nil when not joined or joining
+	session   uint64
+	server    string
+	name      string
+	room      string
+	joining   bool // no Joined yet for this client
+	connected bool // this client has had a connection
+
+	retiring sync.WaitGroup // clients being closed in the background
+}
+
+func newLoop(opts Options, post func(uint64, any)) *loop {
+	l := &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved}
+	if l.saved.Secret == "" {
+		l.saved.Secret = client.NewSecret()
+	}
+	return l
+}
+
+func (l *loop) run() {
+	for {
+		var events <-chan client.Event
+		if l.c != nil {
+			events = l.c.Events()
+		}
+		select {
+		case <-l.inbox.signal:
+			for _, cmd := range l.inbox.take() {
+				if _, ok := cmd.(shutdown); ok {
+					l.retire(l.drainWait())
+					l.retiring.Wait()
+					return
+				}
+				l.perform(cmd)
+			}
+		case ev, ok := <-events:
+			if !ok {
+				l.c = nil // closed by itself; its final event was handled
+				continue
+			}
+			l.event(ev)
+		}
+	}
+}
+
+func (l *loop) drainWait() time.Duration {
+	if l.joining {
+		return 0
+	}
+	return drainWait
+}
+
+func (l *loop) perform(cmd any) {
+	switch in := cmd.(type) {
+	case ui.JoinIntent:
+		l.retire(0)
+		l.join(in)
+	case ui.CancelJoinIntent:
+		l.retire(0)
+	case ui.LeaveIntent:
+		l.retire(drainWait)
+	case ui.SendIntent:
+		if l.c == nil {
+			l.post(l.session, ui.SendResult{Token: in.Token, Err: errors.New("not in a room")})
+			return
+		}
+		id, err := l.c.Send(l.room, in.Text)
+		l.post(l.session, ui.SendResult{Token: in.Token, ID: id, Err: err})
+	case ui.RetryIntent, nudge:
+		if l.c != nil {
+			l.c.Nudge()
+		}
+	case ui.ThemeIntent:
+		l.saved.Dark = in.Dark
+		l.save()
+	}
+}
+
+func (l *loop) join(in ui.JoinIntent) {
+	l.session, l.server, l.name, l.room = in.Session, in.Server, in.Name, in.Room
+	cfg := client.Config{Addr: in.Server, Name: in.Name, Secret: l.saved.Secret, Software: l.opts.Software, Logger: l.opts.Logger}
+	if l.opts.Tune != nil {
+		l.opts.Tune(&cfg)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + err.Error() + ".", Field: ui.NameField})
+		return
+	}
+	if err := c.Join(in.Room); err != nil {
+		c.Close()
+		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + err.Error() + ".", Field: ui.RoomField})
+		return
+	}
+	l.c, l.joining, l.connected = c, true, false
+}
+
+// retire stops using the current client. It leaves the room and closes
+// in the background, after waiting up to wait for unacknowledged messages,
+// so that the next join does not wait for the old connection.
+func (l *loop) retire(wait time.Duration) {
+	c := l.c
+	if c == nil {
+		return
+	}
+	room, joined := l.room, !l.joining
+	l.c, l.joining = nil, false
+	l.retiring.Add(2)
+	go func() {
+		defer l.retiring.Done()
+		for range c.Events() { // keep its queue flowing until it closes
+		}
+	}()
+	go func() {
+		defer l.retiring.Done()
+		if wait > 0 && joined {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			_ = c.Drain(ctx)
+			cancel()
+			_ = c.Leave(room)
+		}
+		c.Close()
+	}()
+}
+
+// event handles one event of the current client.
+func (l *loop) event(ev client.Event) {
+	switch e := ev.(type) {
+	case client.StateChanged:
+		switch e.State {
+		case client.Connected:
+			l.connected = true
+		case client.Reconnecting:
+			if l.joining {
+				// The first attempt failed: rather than retry in the
+				// background with an address that may be mistyped, say so
+				// and leave the form to the user.
+				reason := unreachable(l.server, e.Err)
+				if l.connected {
+					reason = "The connection to " + l.server + " was lost before the room was joined: " + netReason(e.Err) + ". Try again."
+				}
+				l.fail(reason, ui.ServerField)
+				return
+			}
+			if e.Err != nil {
+				// The UI shows why it is offline: in words, not as a
+				// syscall error.
+				e.Err = errors.New(netReason(e.Err))
+				ev = e
+			}
+		case client.Closed:
+			if e.Err == nil {
+				return
+			}
+			reason, field := refusal(e.Err, l.name, l.room)
+			l.fail(reason, field)
+			return
+		}
+	case client.Joined:
+		if l.joining {
+			l.joining = false
+			l.saved.Server, l.saved.Name, l.saved.Room = l.server, l.name, l.room
+			l.saved.Secret = l.c.Secret()
+			l.save()
+		}
+	case client.RoomError:
+		if e.Err != nil && e.Err.Code/100 == 2 && (e.Room == "" || e.Room == protocol.Key(l.room)) {
+			// The room refused us or took us out: this chat is over.
+			reason, field := refusal(e.Err, l.name, l.room)
+			l.fail(reason, field)
+			return
+		}
+	}
+	l.post(l.session, ev)
+}
+
+// fail ends the current join or chat with reason for the user.
+func (l *loop) fail(reason string, field ui.Field) {
+	if l.joining {
+		l.post(l.session, ui.JoinFailed{Reason: reason, Field: field})
+	} else {
+		l.post(l.session, ui.Disconnected{Reason: reason})
+	}
+	l.retire(0)
+}
+
+func (l *loop) save() {
+	if err := l.opts.Store.Save(l.saved); err != nil {
+		l.opts.Logger.Warn("saving settings", "err", err)
+	}
+}

@@ -1,0 +1,58 @@
+package settings
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestMissingFileIsEmpty(t *testing.T) {
+	st, err := Open(filepath.Join(t.TempDir(), "nope")).Load()
+	if err != nil || st != (Settings{}) {
+		t.Fatalf("Load of a missing file = %+v, %v; want zero, nil", st, err)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chat") // not created yet: Save makes it
+	want := Settings{Server: "example.org:7878", Name: "Zoë", Room: "général", Secret: "abc", Dark: true}
+	if err := Open(dir).Save(want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(dir).Load()
+	if err != nil || got != want {
+		t.Fatalf("Load = %+v, %v; want %+v", got, err, want)
+	}
+	// Saving again replaces the file and leaves no temporary files behind.
+	want.Room = "other"
+	if err := Open(dir).Save(want); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != FileName {
+		t.Fatalf("directory holds %v, want only %s", entries, FileName)
+	}
+	if got, _ := Open(dir).Load(); got.Room != "other" {
+		t.Fatalf("room = %q after the second save", got.Room)
+	}
+}
+
+func TestCorruptFileIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir).Load(); err == nil {
+		t.Fatal("Load of a corrupt file gave no error")
+	}
+}
+
+func TestNoDirPersistsNothing(t *testing.T) {
+	s := Open("")
+	if err := s.Save(Settings{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Load(); err != nil || st != (Settings{}) {
+		t.Fatalf("Load = %+v, %v", st, err)
+	}
+}

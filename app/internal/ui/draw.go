@@ -1,0 +1,125 @@
+package ui
+
+import (
+	"image"
+	"image/color"
+
+	"gioui.org/font"
+	"gioui.org/layout"
+	"gioui.org/op"
+	"gioui.org/op/clip"
+	"gioui.org/op/paint"
+	"gioui.org/unit"
+	"gioui.org/widget"
+	"gioui.org/widget/material"
+	"golang.org/x/exp/shiny/materialdesign/icons"
+)
+
+// iconSet holds the decoded icons; each UI has its own (no package state).
+type iconSet struct {
+	send, leave, theme, people, down, close *widget.Icon
+}
+
+func mustIcon(data []byte) *widget.Icon {
+	ic, err := widget.NewIcon(data)
+	if err != nil {
+		panic(err) // the icon data is compiled in: an error is a programming error
+	}
+	return ic
+}
+
+func loadIcons() iconSet {
+	return iconSet{
+		send:   mustIcon(icons.ContentSend),
+		leave:  mustIcon(icons.ActionExitToApp),
+		theme:  mustIcon(icons.ImageBrightness4),
+		people: mustIcon(icons.SocialPeople),
+		down:   mustIcon(icons.NavigationArrowDownward),
+		close:  mustIcon(icons.NavigationClose),
+	}
+}
+
+// label is a material label in the theme's face with an explicit color.
+func label(th *Theme, size unit.Sp, txt string, c color.NRGBA) material.LabelStyle {
+	l := material.Label(&th.Theme, size, txt)
+	l.Color = c
+	return l
+}
+
+func bold(l material.LabelStyle) material.LabelStyle {
+	l.Font.Weight = font.SemiBold
+	return l
+}
+
+// colorMaterial records a paint color for widgets that take a material.
+func colorMaterial(ops *op.Ops, c color.NRGBA) op.CallOp {
+	m := op.Record(ops)
+	paint.ColorOp{Color: c}.Add(ops)
+	return m.Stop()
+}
+
+// fillRounded paints a rounded rectangle of the given size at the origin.
+//
+// A path costs the software rasterizer (Mesa llvmpipe) its whole bounding
+// box, while a pixel-aligned rectangle is nearly free. So the straight
+// parts are rectangles and only the corners are paths: scrolling a list
+// of bubbles costs about 2 ms less per frame at 1.5 px/dp.
+func fillRounded(ops *op.Ops, size image.Point, radius int, c color.NRGBA) {
+	r := radius
+	if r <= 0 {
+		paint.FillShape(ops, c, clip.Rect{Max: size}.Op())
+		return
+	}
+	if 2*r > size.X || 2*r > size.Y {
+		paint.FillShape(ops, c, clip.UniformRRect(image.Rectangle{Max: size}, r).Op(ops))
+		return
+	}
+	paint.FillShape(ops, c, clip.Rect{Min: image.Pt(r, 0), Max: image.Pt(size.X-r, size.Y)}.Op())
+	paint.FillShape(ops, c, clip.Rect{Min: image.Pt(0, r), Max: image.Pt(r, size.Y-r)}.Op())
+	paint.FillShape(ops, c, clip.Rect{Min: image.Pt(size.X-r, r), Max: image.Pt(size.X, size.Y-r)}.Op())
+	for _, o := range []image.Point{{0, 0}, {size.X - r, 0}, {0, size.Y - r}, {size.X - r, size.Y - r}} {
+		// The quarter of a circle that fits the corner square.
+		sq := clip.Rect{Min: o, Max: o.Add(image.Pt(r, r))}.Push(ops)
+		cx, cy := 0, 0
+		if o.X > 0 {
+			cx = size.X - 2*r
+		}
+		if o.Y > 0 {
+			cy = size.Y - 2*r
+		}
+		paint.FillShape(ops, c, clip.Ellipse{Min: image.Pt(cx, cy), Max: image.Pt(cx+2*r, cy+2*r)}.Op(ops))
+		sq.Pop()
+	}
+}
+
+// background lays out w over a filled rounded rectangle of w's size.
+func background(gtx layout.Context, c color.NRGBA, radius unit.Dp, w layout.Widget) layout.Dimensions {
+	return layout.Background{}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		fillRounded(gtx.Ops, gtx.Constraints.Min, gtx.Dp(radius), c)
+		return layout.Dimensions{Size: gtx.Constraints.Min}
+	}, w)
+}
+
+// divider is a one-dp horizontal line across the available width.
+func divider(gtx layout.Context, c color.NRGBA) layout.Dimensions {
+	size := image.Pt(gtx.Constraints.Max.X, max(1, gtx.Dp(1)))
+	paint.FillShape(gtx.Ops, c, clip.Rect{Max: size}.Op())
+	return layout.Dimensions{Size: size}
+}
+
+// iconButton is a flat icon button in the theme's foreground color.
+func iconButton(th *Theme, btn *widget.Clickable, ic *widget.Icon, desc string) material.IconButtonStyle {
+	b := material.IconButton(&th.Theme, btn, ic, desc)
+	b.Background = color.NRGBA{}
+	b.Color = th.Fg
+	b.Size = 22
+	b.Inset = layout.UniformInset(9)
+	return b
+}
+
+func fontOf(th *Theme) font.Font { return font.Font{Typeface: th.Face} }
+
+func withAlpha(c color.NRGBA, a uint8) color.NRGBA {
+	c.A = a
+	return c
+}

@@ -1,0 +1,168 @@
+// Package ui is the chat app's user interface: state and layout, with no
+// network code. Layout draws a frame and returns the Intents the user
+// expressed (join, send, leave, …); the app loop performs them with the
+// client library and feeds what happens back through Apply. Tests drive
+// it with an input.Router and no window.
+//
+// Nothing here is specific to a platform: fonts and whether the server
+// can be chosen come in Config. The Back key (Android, the browser) leaves
+// the chat screen, closing the member list first; on the join screen it
+// is not handled, so the platform does its default: Android closes the
+// app.
+package ui
+
+import (
+	"time"
+
+	"gioui.org/font"
+	"gioui.org/layout"
+	"gioui.org/op/paint"
+	"gioui.org/text"
+	"gioui.org/widget"
+
+	"chat/client"
+)
+
+// Config is what a UI starts with.
+type Config struct {
+	Shaper             *text.Shaper  // shared by both themes
+	Face               font.Typeface // the typeface to ask for first
+	Dark               bool          // start with the dark theme
+	Server, Name, Room string        // prefilled join form
+	// ShowServer shows the server field; the browser build hides it.
+	ShowServer bool
+	// Now returns the time for notices and pending messages (time.Now if nil).
+	Now func() time.Time
+}
+
+// UI is the whole interface of one window. It is not safe for concurrent
+// use: the window's goroutine owns it.
+type UI struct {
+	light, dark *Theme
+	th          *Theme
+	icons       iconSet
+	now         func() time.Time
+
+	join     joinScreen
+	chat     *chatScreen // nil on the join screen
+	themeBtn widget.Clickable
+
+	// session numbers joins: events of an abandoned join or a left room
+	// carry an older number and are dropped.
+	session uint64
+	tokens  uint64 // names pending messages until their id is known
+	intents []Intent
+}
+
+// New returns a UI on its join screen, the name field focused.
+func New(cfg Config) *UI {
+	u := &UI{
+		light: NewTheme(cfg.Shaper, cfg.Face, false),
+		dark:  NewTheme(cfg.Shaper, cfg.Face, true),
+		icons: loadIcons(),
+		now:   cfg.Now,
+	}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	u.setDark(cfg.Dark)
+	u.join.init(cfg)
+	return u
+}
+
+// Theme returns the theme in use.
+func (u *UI) Theme() *Theme { return u.th }
+
+// setDark switches themes.
+func (u *UI) setDark(dark bool) {
+	u.th = u.light
+	if dark {
+		u.th = u.dark
+	}
+}
+
+// InChat reports whether the chat screen is showing.
+func (u *UI) InChat() bool { return u.chat != nil }
+
+func (u *UI) emit(in Intent) { u.intents = append(u.intents, in) }
+
+// leave goes back to the join screen at once; the loop leaves the room.
+func (u *UI) leave() {
+	u.chat = nil
+	u.session++
+	u.join.joining = false
+	u.join.focus = &u.join.name
+	u.emit(LeaveIntent{})
+}
+
+// Apply feeds the UI one event of join session: a client event
+// (client.StateChanged, Joined, Message, Acked, Presence, RoomError) or
+// one of SendResult, JoinFailed, Disconnected. Events of other sessions
+// are ignored. Call it from the window's goroutine, then redraw.
+func (u *UI) Apply(session uint64, ev any) {
+	if session != u.session {
+		return
+	}
+	switch e := ev.(type) {
+	case JoinFailed:
+		if u.chat == nil {
+			u.join.fail(e.Reason, e.Field)
+		}
+		return
+	case Disconnected:
+		u.chat = nil
+		u.session++
+		u.join.fail(e.Reason, NoField)
+		u.join.focus = &u.join.name
+		return
+	}
+	if u.chat == nil {
+		if j, ok := ev.(client.Joined); ok && u.join.joining {
+			u.join.joining, u.join.err = false, ""
+			u.chat = newChatScreen(j, u.now)
+		}
+		return
+	}
+	u.chat.apply(ev, u.now())
+}
+
+// Layout draws a frame and returns what the user asked for in it. The
+// returned slice is reused by the next call.
+func (u *UI) Layout(gtx layout.Context) []Intent {
+	u.intents = u.intents[:0]
+	if u.themeBtn.Clicked(gtx) {
+		u.setDark(!u.th.Dark)
+		u.emit(ThemeIntent{Dark: u.th.Dark})
+	}
+	paint.Fill(gtx.Ops, u.th.Bg)
+	if u.chat != nil {
+		u.chat.layout(gtx, u)
+		if u.chat != nil {
+			return u.intents
+		}
+		// The user left in this frame: show the form right away.
+		u.join.layout(gtx, u)
+		return u.intents
+	}
+	join, cancel := u.join.update(gtx)
+	switch {
+	case cancel:
+		u.session++
+		u.emit(CancelJoinIntent{})
+	case join != nil:
+		u.session++
+		join.Session = u.session
+		u.emit(*join)
+	}
+	u.join.layout(gtx, u)
+	return u.intents
+}
+
+// ListPosition is the message list's scroll position (zero on the join
+// screen), for saving it or checking where the list is.
+func (u *UI) ListPosition() layout.Position {
+	if u.chat == nil {
+		return layout.Position{}
+	}
+	return u.chat.list.Position
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chat/app/internal/settings"
+	"chat/internal/testserver"
+)
+
+// runAsApp makes the test binary run the app itself when a test starts it
+// with this variable set, so the window test needs no second build of Gio.
+const runAsApp = "CHAT_APP_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsApp) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..")
+}
+
+// tool returns the path of a program the test needs; CI installs them all
+// (./build.sh deps), so a missing one is a failure, not a skip.
+func tool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is needed for the window test (Debian package %s; ./build.sh deps installs it)", name, pkg)
+	}
+	return p
+}
+
+// startXvfb runs a virtual X server on a free display and returns its name.
+func startXvfb(t *testing.T) string {
+	t.Helper()
+	xvfb := tool(t, "Xvfb", "xvfb")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -displayfd picks a free display and writes its number to fd 3.
+	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "480x800x24", "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	num := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		num <- strings.TrimSpace(line)
+	}()
+	select {
+	case n := <-num:
+		if n == "" {
+			t.Fatalf("Xvfb did not start: %s", stderr.String())
+		}
+		return ":" + n
+	case <-time.After(20 * time.Second):
+		t.Fatalf("Xvfb did not report a display: %s", stderr.String())
+	}
+	return ""
+}
+
+// lines collects a process's output and lets the test wait for a line.
+type lines struct {
+	mu     sync.Mutex
+	all    []string
+	notify chan struct{}
+}
+
+func newLines(r io.Reader) *lines {
+	l := &lines{notify: make(chan struct{}, 1)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			l.mu.Lock()
+			l.all = append(l.all, sc.Text())
+			l.mu.Unlock()
+			select {
+			case l.notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return l
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.all, "\n")
+}
+
+func (l *lines) waitFor(t *testing.T, re *regexp.Regexp, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		for _, s := range l.all {
+			if re.MatchString(s) {
+				l.mu.Unlock()
+				return s
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.notify:
+		case <-deadline:
+			t.Fatalf("no line matching %q within %v; output so far:\n%s", re, timeout, l)
+		}
+	}
+}
+
+// TestWindowUnderXvfb starts the server, a terminal client and the app in
+// a real X window, and uses the app with synthetic key presses as a
+// person would: type a name, Enter, type a message, Enter. The terminal
+// client must receive it. Screenshots go to dist/screenshots.
+func TestWindowUnderXvfb(t *testing.T) {
+	xdotool := tool(t, "xdotool", "xdotool")
+	tool(t, "xwd", "x11-apps")
+	tool(t, "convert", "imagemagick")
+	srv := testserver.Start(t, testserver.Options{})
+	display := startXvfb(t)
+
+	// The terminal client, bob, in #general.
+	bin := t.TempDir()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	build := exec.Command(goTool, "build", "-o", filepath.Join(bin, "chat"), "chat/cmd/chat")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cmd/chat: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bob := exec.CommandContext(ctx, filepath.Join(bin, "chat"), "-server", srv.Addr, "-name", "bob", "-room", "general")
+	bobIn, err := bob.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobOut, err := bob.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.Stderr = bob.Stdout
+	if err := bob.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bobIn.Close(); _ = bob.Wait() })
+	bobLines := newLines(bobOut)
+	bobLines.waitFor(t, regexp.MustCompile(`^-- joined general as bob`), 20*time.Second)
+
+	// The app, this test binary running main, with its own config dir.
+	config := t.TempDir()
+	app := exec.CommandContext(ctx, os.Args[0], "-server", srv.Addr)
+	app.Env = append(os.Environ(), runAsApp+"=1", "DISPLAY="+display, "XDG_CONFIG_HOME="+config)
+	var appOut bytes.Buffer
+	app.Stdout, app.Stderr = &appOut, &appOut
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = app.Process.Kill()
+		_ = app.Wait()
+		if t.Failed() {
+			t.Logf("app output:\n%s", appOut.String())
+		}
+	})
+
+	x := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, xdotool, args...)
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("xdotool %s: %v\n%s\napp output:\n%s", strings.Join(args, " "), err, out, appOut.String())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	shots := filepath.Join(repoRoot(), "dist", "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shoot := func(name string) {
+		t.Helper()
+		path := filepath.Join(shots, name)
+		cmd := exec.CommandContext(ctx, "sh", "-c", `xwd -root -silent | convert xwd:- png:"$0"`, path)
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("screenshot: %v\n%s", err, out)
+		}
+		t.Logf("screenshot %s", path)
+	}
+
+	// Wait for the window, give it the keyboard, and let it draw.
+	var win string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		cmd := exec.CommandContext(ctx, xdotool, "search", "--name", "^Chat$")
+		cmd.Env = append(os.Environ(), "DISPLAY="+display)
+		out, _ := cmd.Output()
+		if fields := strings.Fields(string(out)); len(fields) > 0 {
+			win = fields[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no window titled Chat within 30s; app output:\n%s", appOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	x("windowfocus", "--sync", win)
+	time.Sleep(time.Second)
+	shoot("xvfb-1-join.png")
+
+	// The name field has the focus at start: type and press Enter.
+	x("type", "--delay", "40", "alice")
+	x("key", "Return")
+	bobLines.waitFor(t, regexp.MustCompile(`^\* alice joined`), 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	shoot("xvfb-2-joined.png")
+
+	// After joining, the focus is in the message editor.
+	x("type", "--delay", "40", "hello from the window")
+	x("key", "Return")
+	got := bobLines.waitFor(t, regexp.MustCompile(`alice: hello from the window$`), 20*time.Second)
+	if !regexp.MustCompile(`^\[\d\d:\d\d\] alice: hello from the window$`).MatchString(got) {
+		t.Fatalf("bob printed %q", got)
+	}
+	fmt.Fprintln(bobIn, "hi alice, this is the terminal")
+	time.Sleep(time.Second)
+	shoot("xvfb-3-chat.png")
+
+	// The app remembered the join.
+	b, err := os.ReadFile(filepath.Join(config, "chat", settings.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st settings.Settings
+	if err := json.Unmarshal(b, &st); err != nil || st.Name != "alice" || st.Server != srv.Addr {
+		t.Fatalf("settings file %s: %+v, %v", b, st, err)
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chat/client"
+	"chat/internal/clienttest"
+	"chat/internal/testserver"
+)
+
+// lockedBuffer collects output written by run while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestPipeSendsLinesPrintsRoomAndLeaves drives the terminal client as a
+// script would: lines on stdin, the room on stdout, a clean exit at EOF.
+func TestPipeSendsLinesPrintsRoomAndLeaves(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	peer := clienttest.New(t, client.Config{Addr: srv.Addr, Name: "peer"})
+	peer.C.Join("general")
+	peer.WaitJoined(t, "general")
+	peer.C.Send("general", "hi bot\nsecond line \x1b[31mred?")
+
+	stdin, feed := io.Pipe()
+	var out, errOut lockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(context.Background(), []string{"-server", srv.Addr, "-name", "bot~1"}, stdin, &out, &errOut)
+	}()
+	fmt.Fprintln(feed, "build passed ~ all green")
+	fmt.Fprintln(feed, "") // blank lines are not sent
+	fmt.Fprintln(feed, "🎉 שלום")
+	peer.WaitText(t, "🎉 שלום")
+	feed.Close()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d; stderr %q; stdout:\n%s", code, errOut.String(), out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("did not exit at end of input; stdout:\n%s", out.String())
+	}
+
+	got := out.String()
+	t.Logf("stdout:\n%s", got)
+	for _, pattern := range []string{
+		`(?m)^-- connected$`,
+		`(?m)^-- joined general as bot~1; 2 here: `,
+		`(?m)^\[\d\d:\d\d\] peer: hi bot\n {8}second line \\x1b\[31mred\?$`, // escape shown, not obeyed
+		`(?m)^\[\d\d:\d\d\] bot~1: build passed ~ all green$`,
+		`(?m)^\[\d\d:\d\d\] bot~1: 🎉 שלום$`,
+	} {
+		if !regexp.MustCompile(pattern).MatchString(got) {
+			t.Errorf("stdout does not match %s", pattern)
+		}
+	}
+	if strings.Contains(got, "\x1b") {
+		t.Error("a raw escape character reached the terminal")
+	}
+	if n := len(peer.Messages()); n != 3 {
+		t.Errorf("peer saw %d messages, want 3 (blank line not sent)", n)
+	}
+	peer.Wait(t, "bot left", func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		return ok && len(p.Changes) == 1 && p.Changes[0].Name == "bot~1" && p.Changes[0].Kind.String() == "left"
+	})
+}
+
+func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	holder := clienttest.New(t, client.Config{Addr: srv.Addr, Name: "taken"})
+	holder.C.Join("general")
+	holder.WaitJoined(t, "general")
+
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-server", srv.Addr}, 2, "give your name with -name"},
+		{[]string{"-server", srv.Addr, "-name", " spaced"}, 2, "starts or ends with a space"},
+		{[]string{"-server", srv.Addr, "-name", "x", "-room", "bad\troom"}, 2, "room name"},
+		{[]string{"-server", srv.Addr, "-name", "TAKEN"}, 1, "name-taken"},
+	}
+	for _, tc := range tests {
+		stdin, feed := io.Pipe()
+		defer feed.Close()
+		var out, errOut lockedBuffer
+		done := make(chan int)
+		go func() { done <- run(context.Background(), tc.args, stdin, &out, &errOut) }()
+		select {
+		case code := <-done:
+			all := out.String() + errOut.String()
+			if code != tc.code || !strings.Contains(all, tc.want) {
+				t.Errorf("%v: exit %d, output %q; want exit %d and %q", tc.args, code, all, tc.code, tc.want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%v: did not exit", tc.args)
+		}
+	}
+}

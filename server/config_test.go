@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chat/internal/testserver"
+)
+
+func noEnv(string) string { return "" }
+
+func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"-h"}, noEnv, &out, &out); code != 0 {
+		t.Fatalf("-h exit %d", code)
+	}
+	for _, want := range []string{"-tcp", "CHAT_TCP", "-data", "CHAT_DATA", "-version", "-history", "CHAT_HISTORY",
+		"-log-format", "CHAT_LOG_FORMAT", "-sync", "-ping", "-send-queue", "-shutdown-timeout"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h does not mention %s", want)
+		}
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"-version"}, noEnv, &out, &out); code != 0 || out.String() != "chat-server dev\n" {
+		t.Fatalf("-version: exit %d, %q", code, out.String())
+	}
+	// The built binary answers too, with the version given at link time.
+	bin := testserver.Binary(t)
+	got, err := exec.Command(bin, "-version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(got), "chat-server ") {
+		t.Fatalf("%s -version: %v %q", bin, err, got)
+	}
+}
+
+func TestBadConfigurationExitsWithASentence(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-history", "0"}, nil, "-history must be positive"},
+		{[]string{"-sync", "sometimes"}, nil, "-sync must be full or normal"},
+		{[]string{"-log-format", "xml"}, nil, "-log-format must be text or json"},
+		{[]string{"-max-frame", "100"}, nil, "cannot carry a message"},
+		{[]string{"-send-queue", "3"}, nil, "-send-queue must be at least"},
+		{[]string{"-ping", "1ms"}, nil, "-ping must be at least"},
+		{[]string{"-tcp", ""}, nil, "-tcp is empty"},
+		{[]string{"stray"}, nil, `unexpected argument "stray"`},
+		{nil, map[string]string{"CHAT_HISTORY": "lots"}, `CHAT_HISTORY="lots"`},
+		{[]string{"-log-level", "loud"}, nil, "-log-level"},
+		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		getenv := func(k string) string { return tc.env[k] }
+		code := run(context.Background(), tc.args, getenv, &out, &out)
+		if code != 2 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v %v: exit %d, output %q; want exit 2 and %q", tc.args, tc.env, code, out.String(), tc.want)
+		}
+	}
+}
+
+// TestEnvironmentConfiguresAndFlagsWin runs the server in-process with
+// its listener and data directory from the environment, and a flag that
+// overrides a variable.
+func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"CHAT_TCP": "127.0.0.1:0", "CHAT_DATA": dir + "/from-env", "CHAT_LOG_FORMAT": "json", "CHAT_HISTORY": "7"}
+	ctx, cancel := context.WithCancel(context.Background())
+	var log lockedBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"-history", "9"}, func(k string) string { return env[k] }, &log, &log)
+	}()
+
+	var addr string
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" {
+		for line := range strings.Lines(log.String()) {
+			var rec struct{ Msg, Addr, Data string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				addr = rec.Addr
+				if rec.Data != filepath.Join(dir, "from-env", "chat.db") {
+					t.Errorf("CHAT_DATA ignored: data is %s", rec.Data)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening: %s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, welcome := testserver.Handshake(t, addr)
+	if welcome.History != 9 {
+		t.Errorf("history %d: the -history flag should win over CHAT_HISTORY", welcome.History)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, log.String())
+	}
+	if !strings.Contains(log.String(), `"msg":"stopped"`) {
+		t.Errorf("no clean stop: %s", log.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's concurrent logging.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
