@@ -1,10 +1,11 @@
 // Command app is the chat app's window (desktop now; Android and the
 // browser build on the same code):
 //
-//	go run ./app [-server HOST:PORT] [-name NAME] [-room ROOM]
+//	go run ./app [-server HOST:PORT|tls://HOST:PORT] [-name NAME] [-room ROOM]
 //
 // It remembers the last server, name and room in the user's config
-// directory. The UI is in internal/ui, the network loop in
+// directory, with the name key, the certificates the user chose to trust
+// and the servers' access keys. The UI is in internal/ui, the network loop in
 // internal/chatapp; this file only makes the window and runs its events.
 package main
 
@@ -14,7 +15,6 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"gioui.org/app"
 	"gioui.org/op"
@@ -26,17 +26,31 @@ import (
 	"chat/app/internal/ui"
 )
 
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
 func main() {
-	server := flag.String("server", "", "server `host:port` (default: the last one used, else "+platform.DefaultServer()+")")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	server := flag.String("server", "", "server `address`: host:port, or tls://host:port for TLS (default: the last one used, else "+platform.DefaultServer()+")")
 	name := flag.String("name", "", "your name, filled into the form (default: the last one used)")
 	room := flag.String("room", "", "room, filled into the form (default: the last one used, else general)")
 	debug := flag.Bool("debug", false, "log the client's connection events to stderr")
 	flag.Parse()
+	if *showVersion {
+		fmt.Printf("chat-app %s\n", version)
+		return
+	}
 
 	store := settings.Open(configDir())
 	saved, err := store.Load()
 	if err != nil {
-		log.Printf("ignoring saved settings: %v", err)
+		// Keep the unreadable file: it may hold the name key, which the
+		// app would otherwise overwrite with a new one.
+		if to, aerr := store.SetAside(); aerr != nil {
+			log.Printf("ignoring saved settings: %v (and cannot move them aside: %v)", err, aerr)
+		} else {
+			log.Printf("ignoring saved settings: %v (kept as %s)", err, to)
+		}
 	}
 	cfg := ui.Config{
 		Server:     first(*server, saved.Server, platform.DefaultServer()),
@@ -44,6 +58,9 @@ func main() {
 		Room:       first(*room, saved.Room),
 		Dark:       saved.Dark,
 		ShowServer: platform.ServerField(),
+	}
+	if !platform.ServerField() {
+		cfg.Server = platform.DefaultServer() // the page's own server, whatever was saved
 	}
 	cfg.Shaper, cfg.Face = platform.Fonts()
 	logger := slog.New(slog.DiscardHandler)
@@ -68,6 +85,7 @@ func main() {
 // run handles the window's events until it is closed.
 func run(w *app.Window, a *chatapp.App) error {
 	var ops op.Ops
+	title := "Chat"
 	for {
 		switch e := w.Event().(type) {
 		case app.DestroyEvent:
@@ -78,19 +96,22 @@ func run(w *app.Window, a *chatapp.App) error {
 			gtx := app.NewContext(&ops, e) // also removes the insets (soft keyboard, bars)
 			a.Layout(gtx)
 			e.Frame(gtx.Ops)
+			if t := a.UI().Title(); t != title {
+				title = t
+				w.Option(app.Title(t))
+			}
 		}
 	}
 }
 
-// configDir is where settings live: Gio's DataDir (the user config dir on
-// desktops, the app's files on Android), or nowhere if there is none.
+// configDir is where settings live on this platform, or "" (with a note
+// on stderr) where they cannot be kept.
 func configDir() string {
-	dir, err := app.DataDir()
+	dir, err := platform.SettingsDir()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "app: no config directory (%v); settings will not be remembered\n", err)
-		return ""
+		fmt.Fprintf(os.Stderr, "app: %v; settings will not be remembered\n", err)
 	}
-	return filepath.Join(dir, "chat")
+	return dir
 }
 
 func first(s ...string) string {

@@ -150,11 +150,7 @@ func TestWindowUnderXvfb(t *testing.T) {
 
 	// The terminal client, bob, in #general.
 	bin := t.TempDir()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goTool, "build", "-o", filepath.Join(bin, "chat"), "chat/cmd/chat")
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "chat"), "chat/cmd/chat")
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building cmd/chat: %v\n%s", err, out)

@@ -26,11 +26,15 @@ import (
 
 // Config describes a client. Addr and Name are required.
 type Config struct {
-	Addr   string // host:port
+	Addr   string // host:port or tls://host:port, or a ws:// or wss:// URL
 	Name   string // the name to appear under
 	Key    string // the server's access key, if it has one
-	Secret string // name ownership secret; generated when empty (keep it to take over your own stale sessions)
-	// Dial opens connections; DialTCP when nil.
+	Secret string // name key: proves the name is ours; generated when empty (save it: it is the name's ownership)
+	// TLS says which certificates to trust for tls:// and wss://
+	// addresses.
+	TLS TLSOptions
+	// Dial opens connections; when nil, TLS.Dialer() picks TCP, TLS or
+	// WebSocket by the form of Addr.
 	Dial Dialer
 	// Software goes into HELLO for the server's logs (default "chat-go").
 	Software string
@@ -74,7 +78,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Secret = NewSecret()
 	}
 	if cfg.Dial == nil {
-		cfg.Dial = DialTCP
+		cfg.Dial = cfg.TLS.Dialer()
 	}
 	if cfg.Software == "" {
 		cfg.Software = "chat-go"

@@ -225,7 +225,7 @@ func TestRefusedJoinIsReportedAndNotRetried(t *testing.T) {
 	imposter.C.Join("general")
 	imposter.C.Send("general", "queued before the refusal")
 	re := imposter.Wait(t, "refusal", func(ev client.Event) bool { _, ok := ev.(client.RoomError); return ok }).(client.RoomError)
-	if re.Err.Code != protocol.CodeNameTaken || re.Room != "general" || len(re.Unsent) != 1 {
+	if re.Err.Code != protocol.CodeNameOwned || re.Room != "general" || len(re.Unsent) != 1 {
 		t.Fatalf("got %+v", re)
 	}
 	if _, err := imposter.C.Send("general", "more"); !errors.Is(err, client.ErrNotInRoom) {

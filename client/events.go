@@ -86,7 +86,7 @@ type Presence struct {
 type Left struct{ Room string }
 
 // RoomError reports that a room was refused or lost (name taken, invalid
-// name, replaced by another connection…). The client no longer tries to be
+// name, too many rooms…). The client no longer tries to be
 // in that room; messages still queued for it are returned in Unsent.
 type RoomError struct {
 	Room   string

@@ -286,7 +286,8 @@ func (l *loop) disconnect() {
 func (l *loop) connectionLost(err error) {
 	l.disconnect()
 	var perr *protocol.Error
-	if errors.As(err, &perr) && perr.Closing() && !perr.Reconnect() {
+	var cerr *CertificateError
+	if errors.As(err, &perr) && perr.Closing() && !perr.Reconnect() || errors.As(err, &cerr) {
 		l.shutdown(err, false)
 		return
 	}

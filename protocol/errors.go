@@ -16,12 +16,13 @@ const (
 	CodeInvalidUTF8        ErrorCode = 104 // a text field is not valid UTF-8
 	CodeUnsupportedVersion ErrorCode = 105 // HELLO version the server does not speak
 	CodeTooLong            ErrorCode = 106 // a field is longer than WELCOME allows, or empty where it must not be
+	CodeTLSRequired        ErrorCode = 107 // plain protocol on a port that needs TLS
 	CodeInvalidName        ErrorCode = 200 // name has characters that are not allowed
 	CodeNameTaken          ErrorCode = 201 // another member of the room has this name
 	CodeInvalidRoom        ErrorCode = 202 // room name has characters that are not allowed
 	CodeTooManyRooms       ErrorCode = 203 // connection is already in WELCOME.MaxRooms rooms
-	CodeUnauthorized       ErrorCode = 204 // missing or wrong server key
-	CodeReplaced           ErrorCode = 205 // the same name and secret joined from another connection
+	CodeUnauthorized       ErrorCode = 204 // missing or wrong server key; closes, to slow down guessing
+	CodeNameOwned          ErrorCode = 205 // the name belongs to another name key on this server
 	CodeServerRestarting   ErrorCode = 300 // server is shutting down
 	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
 	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
@@ -43,12 +44,13 @@ var codes = map[ErrorCode]codeInfo{
 	CodeInvalidUTF8:        {"invalid-utf8", ErrorClosing},
 	CodeUnsupportedVersion: {"unsupported-version", ErrorClosing},
 	CodeTooLong:            {"too-long", ErrorClosing},
+	CodeTLSRequired:        {"tls-required", ErrorClosing},
 	CodeInvalidName:        {"invalid-name", 0},
 	CodeNameTaken:          {"name-taken", 0},
 	CodeInvalidRoom:        {"invalid-room", 0},
 	CodeTooManyRooms:       {"too-many-rooms", 0},
-	CodeUnauthorized:       {"unauthorized", 0},
-	CodeReplaced:           {"replaced", 0},
+	CodeUnauthorized:       {"unauthorized", ErrorClosing},
+	CodeNameOwned:          {"name-owned", 0},
 	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
 	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
 	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},

@@ -162,8 +162,10 @@ func TestErrorCodes(t *testing.T) {
 				t.Errorf("%v: protocol violations close and do not invite reconnects", code)
 			}
 		case 2:
-			if closing {
-				t.Errorf("%v: join refusals keep the connection", code)
+			// Refusals keep the connection, except a wrong key: closing
+			// makes every guess cost a new connection.
+			if closing != (code == CodeUnauthorized) || reconnect {
+				t.Errorf("%v: wrong flags for a refusal", code)
 			}
 		case 3:
 			if !closing || !reconnect {

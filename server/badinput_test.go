@@ -19,21 +19,16 @@ func frame(typ protocol.Type, payload ...byte) []byte {
 
 var helloFrame = protocol.Encode(&protocol.Hello{Version: protocol.Version, Client: "bad-input-test"})
 
-// TestMalformedInputGetsItsErrorAndAClose sends each kind of bad input on
-// its own connection. Each gets an ERROR with its code and the closing
-// flag, then the connection closes; a member connected throughout keeps
-// chatting as if nothing happened.
-func TestMalformedInputGetsItsErrorAndAClose(t *testing.T) {
-	srv := testserver.Start(t, testserver.Options{})
-	bystander := join(t, srv, "bystander")
-	friend := join(t, srv, "friend")
+// malformedCase is bad input on a fresh connection and the ERROR it gets.
+type malformedCase struct {
+	name  string
+	input [][]byte // written in order; HELLO first unless the case is about the handshake
+	code  protocol.ErrorCode
+}
 
+func malformedCases() []malformedCase {
 	joinFrame := protocol.Encode(&protocol.Join{Room: "general", Name: "mallory"})
-	cases := []struct {
-		name  string
-		input [][]byte // written in order; HELLO first unless the case is about the handshake
-		code  protocol.ErrorCode
-	}{
+	return []malformedCase{
 		{"HTTP request on the port", [][]byte{[]byte("GET / HTTP/1.1\r\nHost: chat\r\n\r\n")}, protocol.CodeFrameTooLarge},
 		{"TLS handshake on the port", [][]byte{{0x16, 0x03, 0x01, 0x00, 0xf0, 0x01, 0x00, 0x00, 0xec, 0x03, 0x03}}, protocol.CodeFrameTooLarge},
 		{"garbage bytes", [][]byte{frame(protocol.TypeHello, []byte("\xde\xad\xbe\xef\x00\x01garbage")...)}, protocol.CodeMalformed},
@@ -59,9 +54,14 @@ func TestMalformedInputGetsItsErrorAndAClose(t *testing.T) {
 		{"empty message id", [][]byte{helloFrame, joinFrame, protocol.Encode(&protocol.Send{Room: "general", ID: "", Text: "hi"})}, protocol.CodeTooLong},
 		{"over-long message id", [][]byte{helloFrame, joinFrame, protocol.Encode(&protocol.Send{Room: "general", ID: strings.Repeat("i", protocol.MaxIDLen+1), Text: "hi"})}, protocol.CodeTooLong},
 	}
-	for _, tc := range cases {
+}
+
+// runMalformed sends each case on its own connection from dial and checks
+// it gets its ERROR, closing, and then the close.
+func runMalformed(t *testing.T, dial func(t *testing.T) *testserver.Raw) {
+	for _, tc := range malformedCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			r := testserver.Dial(t, srv.Addr)
+			r := dial(t)
 			for _, b := range tc.input {
 				r.Write(b)
 			}
@@ -85,6 +85,17 @@ func TestMalformedInputGetsItsErrorAndAClose(t *testing.T) {
 			r.ExpectClosed()
 		})
 	}
+}
+
+// TestMalformedInputGetsItsErrorAndAClose sends each kind of bad input on
+// its own connection. Each gets an ERROR with its code and the closing
+// flag, then the connection closes; a member connected throughout keeps
+// chatting as if nothing happened.
+func TestMalformedInputGetsItsErrorAndAClose(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	bystander := join(t, srv, "bystander")
+	friend := join(t, srv, "friend")
+	runMalformed(t, func(t *testing.T) *testserver.Raw { return testserver.Dial(t, srv.Addr) })
 
 	// Clients of another protocol are told what went wrong in words.
 	for _, probe := range []struct{ input, hint string }{
@@ -110,8 +121,8 @@ func TestMalformedInputGetsItsErrorAndAClose(t *testing.T) {
 		}
 	}
 	// Each protocol error was logged for the operator, without texts.
-	if n := len(srv.LogRecords("protocol error")); n < len(cases) {
-		t.Errorf("%d protocol errors logged for %d cases", n, len(cases))
+	if n := len(srv.LogRecords("protocol error")); n < len(malformedCases()) {
+		t.Errorf("%d protocol errors logged for %d cases", n, len(malformedCases()))
 	}
 	if strings.Contains(srv.Log(), "still fine?") {
 		t.Error("the server logged a message text")
@@ -137,7 +148,9 @@ func TestStreamEndingInsideAFrameIsDropped(t *testing.T) {
 }
 
 func TestTimeouts(t *testing.T) {
-	srv := testserver.Start(t, testserver.Options{Args: []string{"-handshake-timeout", "500ms", "-ping", "400ms"}})
+	// A client gets at least half a ping interval to answer a PING: 500 ms
+	// here, enough for a loaded machine running the race detector.
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-handshake-timeout", "500ms", "-ping", "1s"}})
 
 	t.Run("no hello", func(t *testing.T) {
 		r := testserver.Dial(t, srv.Addr)
@@ -183,14 +196,14 @@ func TestTimeouts(t *testing.T) {
 			}
 			break
 		}
-		if pings == 0 || time.Since(start) < 600*time.Millisecond {
+		if pings == 0 || time.Since(start) < 1500*time.Millisecond {
 			t.Fatalf("timed out after %v with %d pings: too early", time.Since(start), pings)
 		}
 	})
 
 	t.Run("answering pings keeps the connection", func(t *testing.T) {
 		r, _ := testserver.Handshake(t, srv.Addr)
-		deadline := time.Now().Add(2 * time.Second) // five ping intervals
+		deadline := time.Now().Add(3 * time.Second) // three ping intervals
 		for time.Now().Before(deadline) {
 			m, err := r.Read()
 			if err != nil {

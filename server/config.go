@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,26 @@ import (
 // config is everything the server can be told, by flag or environment.
 type config struct {
 	tcp             string
+	http            string
+	allowedOrigins  string
+	webDir          string
+	pprof           string
+	tlsCert         string
+	tlsKey          string
+	acmeDomains     string
+	acmeEmail       string
+	acmeDirectory   string
+	acmeHTTP        string
+	key             string
+	keyFile         string
+	msgRate         float64
+	msgBurst        int
+	floodAfter      time.Duration
+	connsPerIP      int
+	newConnsPerMin  int
+	limitLoopback   bool
+	idleTimeout     time.Duration
+	releaseName     string
 	data            string
 	sync            string
 	history         int
@@ -43,7 +64,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c := &config{}
 	fs := flag.NewFlagSet("chat-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.tcp, "tcp", ":7878", "TCP listen `address`")
+	fs.StringVar(&c.tcp, "tcp", ":7878", "TCP listen `address` for the apps; empty disables it")
+	fs.StringVar(&c.http, "http", ":8080", "HTTP listen `address` for browsers (web client, WebSocket at /ws, /healthz); empty disables it")
+	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "other web `origins` allowed to open WebSockets, comma-separated (host patterns like chat.example.com or *.example.com); the server's own origin is always allowed")
+	fs.StringVar(&c.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this loopback `address`, e.g. 127.0.0.1:6060; off when empty")
+	fs.StringVar(&c.webDir, "web", "", "serve the web client from this `directory` instead of the files built into the binary (for development)")
 	fs.StringVar(&c.data, "data", "chat-data", "data `directory` (created if missing); history is in chat.db there")
 	fs.StringVar(&c.sync, "sync", "full", "disk sync: full (an acknowledged message survives power loss) or normal (survives a crash, faster)")
 	fs.IntVar(&c.history, "history", 100, "messages a client gets when it joins without a resume point")
@@ -56,6 +81,22 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.ping, "ping", 30*time.Second, "keepalive interval; silent connections are dropped after 1.5x this")
 	fs.DurationVar(&c.handshake, "handshake-timeout", 10*time.Second, "time a new connection has to say HELLO")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time given to clients to be told and disconnected on shutdown")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate `file` (PEM, full chain) for both listeners; re-read on SIGHUP")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key `file` (PEM) for -tls-cert")
+	fs.StringVar(&c.acmeDomains, "acme-domain", "", "get certificates automatically (Let's Encrypt) for these `domains`, comma-separated; the HTTPS listener should be on port 443, or set -acme-http :80")
+	fs.StringVar(&c.acmeEmail, "acme-email", "", "contact `address` for the ACME account (expiry warnings)")
+	fs.StringVar(&c.acmeDirectory, "acme-directory", "", "ACME directory `URL` (default Let's Encrypt production)")
+	fs.StringVar(&c.acmeHTTP, "acme-http", "", "also listen on this `address` (usually :80) for ACME http-01 challenges and redirects to https")
+	fs.StringVar(&c.key, "key", "", "access `key` every client must present to join; empty: anyone may join")
+	fs.StringVar(&c.keyFile, "key-file", "", "read the access key from this `file` instead (keeps it out of the process list)")
+	fs.Float64Var(&c.msgRate, "msg-rate", 5, "messages a second one connection may send after its burst; faster clients are slowed down; 0: no limit")
+	fs.IntVar(&c.msgBurst, "msg-burst", 20, "messages one connection may send at once before -msg-rate applies")
+	fs.DurationVar(&c.floodAfter, "flood-after", 10*time.Second, "a connection over -msg-rate for this long is disconnected")
+	fs.IntVar(&c.connsPerIP, "max-conns-per-ip", 20, "connections at once from one address (IPv6: one /64); 0: no limit")
+	fs.IntVar(&c.newConnsPerMin, "new-conns-per-minute", 60, "new connections a minute from one address; 0: no limit")
+	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "close connections that are in no room for this long")
+	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
@@ -126,11 +167,61 @@ func (c *config) check() error {
 	default:
 		errs = append(errs, fmt.Errorf("-log-format must be text or json, not %q", c.logFormat))
 	}
-	if c.tcp == "" {
-		errs = append(errs, errors.New("-tcp is empty: there would be nothing to listen on"))
+	if c.tcp == "" && c.http == "" {
+		errs = append(errs, errors.New("-tcp and -http are both empty: there would be nothing to listen on"))
+	}
+	if c.key != "" && c.keyFile != "" {
+		errs = append(errs, errors.New("give -key or -key-file, not both"))
+	}
+	if c.msgRate < 0 || c.msgBurst < 1 || c.floodAfter <= 0 || c.connsPerIP < 0 || c.newConnsPerMin < 0 || c.idleTimeout <= 0 {
+		errs = append(errs, errors.New("-msg-rate, -max-conns-per-ip and -new-conns-per-minute must not be negative; -msg-burst, -flood-after and -idle-timeout must be positive"))
+	}
+	if (c.tlsCert != "") != (c.tlsKey != "") {
+		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
+	}
+	if c.tlsCert != "" && c.acmeDomains != "" {
+		errs = append(errs, errors.New("give -tls-cert/-tls-key or -acme-domain, not both"))
+	}
+	if c.acmeHTTP != "" && c.acmeDomains == "" {
+		errs = append(errs, errors.New("-acme-http needs -acme-domain"))
+	}
+	if c.pprof != "" {
+		host, _, err := net.SplitHostPort(c.pprof)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			errs = append(errs, fmt.Errorf("-pprof %s: profiling is only served on a loopback address such as 127.0.0.1:6060", c.pprof))
+		}
+	}
+	if c.webDir != "" {
+		if st, err := os.Stat(c.webDir); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("-web %s: not a directory", c.webDir))
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// defaultGetenv reads the process environment.
-var defaultGetenv = os.Getenv
+// list splits a comma-separated flag.
+func list(v string) []string {
+	var out []string
+	for o := range strings.SplitSeq(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// accessKey returns the key from -key or -key-file.
+func (c *config) accessKey() (string, error) {
+	if c.keyFile == "" {
+		return c.key, nil
+	}
+	b, err := os.ReadFile(c.keyFile)
+	if err != nil {
+		return "", fmt.Errorf("-key-file: %w", err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", fmt.Errorf("-key-file %s is empty", c.keyFile)
+	}
+	return key, nil
+}

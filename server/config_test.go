@@ -21,7 +21,7 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	if code := run(context.Background(), []string{"-h"}, noEnv, &out, &out); code != 0 {
 		t.Fatalf("-h exit %d", code)
 	}
-	for _, want := range []string{"-tcp", "CHAT_TCP", "-data", "CHAT_DATA", "-version", "-history", "CHAT_HISTORY",
+	for _, want := range []string{"-tcp", "CHAT_TCP", "-http", "CHAT_HTTP", "-allowed-origins", "-web", "-data", "CHAT_DATA", "-version", "-history", "CHAT_HISTORY",
 		"-log-format", "CHAT_LOG_FORMAT", "-sync", "-ping", "-send-queue", "-shutdown-timeout"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h does not mention %s", want)
@@ -54,7 +54,10 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{[]string{"-max-frame", "100"}, nil, "cannot carry a message"},
 		{[]string{"-send-queue", "3"}, nil, "-send-queue must be at least"},
 		{[]string{"-ping", "1ms"}, nil, "-ping must be at least"},
-		{[]string{"-tcp", ""}, nil, "-tcp is empty"},
+		{[]string{"-tcp", "", "-http", ""}, nil, "nothing to listen on"},
+		{[]string{"-web", "/no/such/dir"}, nil, "-web /no/such/dir: not a directory"},
+		{[]string{"-pprof", ":6060"}, nil, "only served on a loopback address"},
+		{[]string{"-pprof", "0.0.0.0:6060"}, nil, "only served on a loopback address"},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
 		{nil, map[string]string{"CHAT_HISTORY": "lots"}, `CHAT_HISTORY="lots"`},
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
@@ -75,7 +78,8 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 // overrides a variable.
 func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	dir := t.TempDir()
-	env := map[string]string{"CHAT_TCP": "127.0.0.1:0", "CHAT_DATA": dir + "/from-env", "CHAT_LOG_FORMAT": "json", "CHAT_HISTORY": "7"}
+	env := map[string]string{"CHAT_TCP": "127.0.0.1:0", "CHAT_HTTP": "127.0.0.1:0", "CHAT_DATA": dir + "/from-env",
+		"CHAT_LOG_FORMAT": "json", "CHAT_HISTORY": "7"}
 	ctx, cancel := context.WithCancel(context.Background())
 	var log lockedBuffer
 	done := make(chan int)
@@ -87,12 +91,15 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for addr == "" {
 		for line := range strings.Lines(log.String()) {
-			var rec struct{ Msg, Addr, Data string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+			var rec struct{ Msg, Transport, Addr, Data string }
+			if json.Unmarshal([]byte(line), &rec) != nil {
+				continue
+			}
+			if rec.Msg == "listening" && rec.Transport == "tcp" {
 				addr = rec.Addr
-				if rec.Data != filepath.Join(dir, "from-env", "chat.db") {
-					t.Errorf("CHAT_DATA ignored: data is %s", rec.Data)
-				}
+			}
+			if rec.Msg == "history open" && rec.Data != filepath.Join(dir, "from-env", "chat.db") {
+				t.Errorf("CHAT_DATA ignored: data is %s", rec.Data)
 			}
 		}
 		if time.Now().After(deadline) {

@@ -174,7 +174,7 @@ func TestGracefulShutdownTellsClientsAndLosesNothing(t *testing.T) {
 		}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	err, took := srv.Stop()
+	took, err := srv.Stop()
 	close(stop)
 	<-sent
 	if err != nil {

@@ -188,8 +188,8 @@ func TestNamesAreUniquePerRoomAndValidated(t *testing.T) {
 		name string
 		code protocol.ErrorCode
 	}{
-		{"alice", protocol.CodeNameTaken}, // names compare case-insensitively
-		{"ＡＬＩＣＥ", protocol.CodeNameTaken}, // and fullwidth forms too
+		{"alice", protocol.CodeNameOwned}, // case-insensitive: Alice claimed it server-wide
+		{"ＡＬＩＣＥ", protocol.CodeNameOwned}, // and fullwidth forms too
 		{"", protocol.CodeInvalidName},
 		{"ali\u200bce", protocol.CodeInvalidName},
 		{"\u202eecila", protocol.CodeInvalidName},
@@ -203,9 +203,16 @@ func TestNamesAreUniquePerRoomAndValidated(t *testing.T) {
 			t.Errorf("join as %q: %+v, want a non-closing %v", tc.name, e, tc.code)
 		}
 	}
+	// An unclaimed name (its holder has no name key) is only unique in the room.
+	anon, _ := testserver.JoinRoom(t, srv.Addr, "general", "zed")
+	r.Send(&protocol.Join{Room: "general", Name: "ZED"})
+	if e := testserver.Expect[*protocol.Error](r); e.Code != protocol.CodeNameTaken || e.Closing() {
+		t.Errorf("an unclaimed name in use: %+v, want name-taken", e)
+	}
+	anon.Send(&protocol.Bye{})
 	// The connection survived the refusals and can still join.
 	r.Send(&protocol.Join{Room: "general", Name: "bob"})
-	if j := testserver.Expect[*protocol.Joined](r); j.Name != "bob" || j.Count != 2 {
+	if j := testserver.Expect[*protocol.Joined](r); j.Name != "bob" || j.Count < 2 {
 		t.Fatalf("after refusals: %+v", j)
 	}
 	// Room names follow the same rules.
@@ -215,41 +222,64 @@ func TestNamesAreUniquePerRoomAndValidated(t *testing.T) {
 	}
 }
 
-// TestSameSecretTakesOverAStaleSession: a client whose old connection is
-// still open (half-open after a network change) gets its name back at once.
-func TestSameSecretTakesOverAStaleSession(t *testing.T) {
+// TestOneNameFromSeveralConnections: the same name and secret may be in a
+// room twice (a second device, or a new connection while the old one is
+// half-open): both get the messages, presence counts the name once, and
+// another secret cannot join under that name.
+func TestOneNameFromSeveralConnections(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
 	watcher := join(t, srv, "watcher")
-	old, _ := testserver.Handshake(t, srv.Addr)
-	old.Send(&protocol.Join{Room: "general", Name: "dana", Secret: "s3cret"})
-	testserver.Expect[*protocol.Joined](old)
+	laptop, _ := testserver.Handshake(t, srv.Addr)
+	laptop.Send(&protocol.Join{Room: "general", Name: "dana", Secret: "s3cret"})
+	testserver.Expect[*protocol.Joined](laptop)
 
 	thief, _ := testserver.Handshake(t, srv.Addr)
 	thief.Send(&protocol.Join{Room: "general", Name: "Dana", Secret: "guess"})
-	if e := testserver.Expect[*protocol.Error](thief); e.Code != protocol.CodeNameTaken {
+	if e := testserver.Expect[*protocol.Error](thief); e.Code != protocol.CodeNameOwned || e.Closing() {
 		t.Fatalf("wrong secret: %+v", e)
 	}
+	thief.Send(&protocol.Join{Room: "general", Name: "dana"})
+	if e := testserver.Expect[*protocol.Error](thief); e.Code != protocol.CodeNameOwned {
+		t.Fatalf("no secret: %+v", e)
+	}
 
-	fresh, _ := testserver.Handshake(t, srv.Addr)
-	fresh.Send(&protocol.Join{Room: "general", Name: "dana", Secret: "s3cret"})
-	if j := testserver.Expect[*protocol.Joined](fresh); j.Count != 2 {
-		t.Fatalf("takeover JOINED: %+v", j)
+	phone, _ := testserver.Handshake(t, srv.Addr)
+	phone.Send(&protocol.Join{Room: "general", Name: "dana", Secret: "s3cret"})
+	if j := testserver.Expect[*protocol.Joined](phone); j.Count != 2 {
+		t.Fatalf("second connection: JOINED count %d, want 2 names", j.Count)
 	}
-	if e := testserver.Expect[*protocol.Error](old); e.Code != protocol.CodeReplaced || e.Closing() {
-		t.Fatalf("old connection got %+v, want a non-closing replaced", e)
+	watcher.C.Send("general", "to both devices")
+	for _, dev := range []*testserver.Raw{laptop, phone} {
+		if m := dev.Messages(1)[0]; m.Text != "to both devices" {
+			t.Fatalf("%v got %q", dev, m.Text)
+		}
 	}
-	watcher.C.Send("general", "still here?")
-	if m := fresh.Messages(1)[0]; m.Text != "still here?" {
-		t.Fatalf("new connection got %q", m.Text)
+	// The laptop goes away: dana is still here, nobody hears otherwise.
+	laptop.Send(&protocol.Bye{})
+	phone.Send(&protocol.Send{Room: "general", ID: "p1", Text: "still here from the phone"})
+	watcher.WaitText(t, "still here from the phone")
+	phone.Send(&protocol.Bye{})
+	p := watcher.Wait(t, "dana left", func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		return ok && slices.Contains(p.Changes, protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "dana"})
+	}).(client.Presence)
+	if p.Count != 1 {
+		t.Errorf("count after dana left: %d", p.Count)
 	}
-	// The takeover caused no leave/join noise for the others.
+	joins, leaves := 0, 0
 	for _, ev := range watcher.Events() {
 		if p, ok := ev.(client.Presence); ok {
 			for _, c := range p.Changes {
-				if strings.EqualFold(c.Name, "dana") && c.Kind == protocol.PresenceLeft {
-					t.Errorf("watcher saw %v", p)
+				if c.Name == "dana" && c.Kind == protocol.PresenceJoined {
+					joins++
+				}
+				if c.Name == "dana" && c.Kind == protocol.PresenceLeft {
+					leaves++
 				}
 			}
 		}
+	}
+	if joins != 1 || leaves != 1 {
+		t.Errorf("watcher saw dana join %d times and leave %d times, want once each", joins, leaves)
 	}
 }

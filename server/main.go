@@ -1,8 +1,8 @@
-// Command server is the chat server: it accepts chat clients over TCP,
-// keeps rooms and presence, and stores history in SQLite under its data
-// directory.
+// Command server is the chat server: it accepts chat clients over TCP and
+// WebSocket, serves the web client to browsers, keeps rooms and presence,
+// and stores history in SQLite under its data directory.
 //
-//	go run ./server -tcp :7878 -data ./chat-data
+//	go run ./server -tcp :7878 -http :8080 -data ./chat-data
 //
 // Every flag has an environment variable (-tcp is CHAT_TCP); -h lists them.
 package main
@@ -13,18 +13,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"chat/assets"
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
+	"chat/server/internal/limit"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
+	"chat/server/internal/tlsconf"
+	"chat/server/internal/transport"
+	"chat/server/internal/web"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -33,7 +42,7 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], defaultGetenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
 // run is the whole server; it returns the exit code. It stops when ctx is
@@ -56,6 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "chat-server: %v\n", err)
 		return 2
 	}
+	if cfg.releaseName != "" {
+		return releaseName(cfg, stdout, stderr)
+	}
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("server stopped", "err", err)
 		fmt.Fprintf(stderr, "chat-server: %v\n", err)
@@ -77,17 +89,34 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 }
 
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
+	key, err := cfg.accessKey()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.data, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	certs, err := tlsconf.New(tlsconf.Options{CertFile: cfg.tlsCert, KeyFile: cfg.tlsKey,
+		ACMEDomains: list(cfg.acmeDomains), ACMEEmail: cfg.acmeEmail, ACMEDirectory: cfg.acmeDirectory,
+		ACMECache: filepath.Join(cfg.data, "acme"), Logger: log})
+	if err != nil {
+		return err
+	}
 	dbPath := filepath.Join(cfg.data, "chat.db")
-	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, Logger: log},
+	names, err := sqlite.OpenNames(dbPath)
+	if err != nil {
+		return err
+	}
+	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, Owners: names, Logger: log},
 		func(sink history.Sink) (history.Log, error) {
 			return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
 		})
 	if err != nil {
+		names.Close()
 		return err
 	}
+	defer names.Close()
+	log.Info("history open", "data", dbPath, "version", version, "key_required", key != "")
 	mgr := session.NewManager(session.Config{
 		ServerName:       "chat-server/" + version,
 		PingInterval:     cfg.ping,
@@ -99,33 +128,188 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MaxRoom:          cfg.maxRoom,
 		MaxRooms:         cfg.maxRooms,
 		History:          cfg.history,
+		Key:              key,
+		MsgRate:          cfg.msgRate,
+		MsgBurst:         cfg.msgBurst,
+		FloodAfter:       cfg.floodAfter,
+		IdleTimeout:      cfg.idleTimeout,
 		Logger:           log,
 	}, func(m session.Member) session.Rooms { return h.Connect(m) })
 
-	ln, err := net.Listen("tcp", cfg.tcp)
+	l, err := listen(cfg, log, mgr, certs)
 	if err != nil {
 		_ = h.Close()
 		return err
 	}
-	log.Info("listening", "transport", "tcp", "addr", ln.Addr().String(), "data", dbPath, "version", version)
-	served := make(chan error, 1)
-	go func() { served <- mgr.ServeTCP(ln) }()
-
-	select {
-	case <-ctx.Done():
-	case err := <-served:
-		log.Error("listener failed", "err", err)
+	if cfg.pprof != "" {
+		if err := servePprof(cfg.pprof, log); err != nil {
+			l.close()
+			_ = h.Close()
+			return err
+		}
 	}
-	return shutdown(cfg, log, ln, h, mgr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return shutdown(cfg, log, l, h, mgr)
+		case err := <-l.failed:
+			log.Error("listener failed", "err", err)
+			return errors.Join(err, shutdown(cfg, log, l, h, mgr))
+		case <-hup:
+			// New certificate files take effect for new connections; the
+			// ones open keep theirs.
+			if certs == nil {
+				log.Info("SIGHUP: no TLS certificate files to reload")
+			} else if err := certs.Reload(); err != nil {
+				log.Error("SIGHUP: keeping the old certificate", "err", err)
+			}
+		}
+	}
+}
+
+// releaseName is -release-name: it frees a claimed name and exits.
+func releaseName(cfg *config, stdout, stderr io.Writer) int {
+	path := filepath.Join(cfg.data, "chat.db")
+	if _, err := os.Stat(path); err != nil {
+		fmt.Fprintf(stderr, "chat-server: no chat database in %s (use -data)\n", cfg.data)
+		return 1
+	}
+	names, err := sqlite.OpenNames(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "chat-server: %v\n", err)
+		return 1
+	}
+	defer names.Close()
+	released, err := names.Release(context.Background(), cfg.releaseName)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "chat-server: %v\n", err)
+		return 1
+	case !released:
+		fmt.Fprintf(stderr, "chat-server: nobody has claimed the name %q\n", cfg.releaseName)
+		return 1
+	}
+	fmt.Fprintf(stdout, "released the name %q: the next person to join with it claims it\n", cfg.releaseName)
+	return 0
+}
+
+// listeners are the server's open ports.
+type listeners struct {
+	tcp      net.Listener // nil if disabled
+	http     *http.Server // nil if disabled
+	acme     *http.Server // ACME http-01 challenges; nil if disabled
+	failed   chan error
+	draining atomic.Bool
+}
+
+func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.Source) (*listeners, error) {
+	l := &listeners{failed: make(chan error, 3)}
+	limits := limit.NewAddresses(cfg.connsPerIP, cfg.newConnsPerMin, !cfg.limitLoopback)
+	var files fs.FS = assets.Web()
+	if cfg.webDir != "" {
+		files = os.DirFS(cfg.webDir)
+	}
+	fail := func(err error) (*listeners, error) {
+		l.close()
+		return nil, err
+	}
+	if cfg.http != "" {
+		handler, err := web.New(web.Options{
+			Files:     files,
+			Icon:      assets.Icon(),
+			WebSocket: transport.WebSocketHandler(mgr.Serve, list(cfg.allowedOrigins), limits, mgr.LimitHit, log),
+			Health: func() web.Health {
+				return web.Health{Version: version, Connections: mgr.Count(), Draining: l.draining.Load()}
+			},
+			Logger: log,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		ln, err := net.Listen("tcp", cfg.http)
+		if err != nil {
+			return fail(err)
+		}
+		l.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		scheme := "http"
+		if certs != nil {
+			l.http.TLSConfig = certs.Config("h2", "http/1.1")
+			scheme = "https"
+		}
+		log.Info("listening", "transport", scheme, "addr", ln.Addr().String())
+		go func() {
+			var err error
+			if certs != nil {
+				err = l.http.ServeTLS(ln, "", "")
+			} else {
+				err = l.http.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				l.failed <- err
+			}
+		}()
+	}
+	if cfg.acmeHTTP != "" {
+		ln, err := net.Listen("tcp", cfg.acmeHTTP)
+		if err != nil {
+			return fail(err)
+		}
+		l.acme = &http.Server{Handler: certs.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+		log.Info("listening", "transport", "acme-http", "addr", ln.Addr().String())
+		go func() {
+			if err := l.acme.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				l.failed <- err
+			}
+		}()
+	}
+	if cfg.tcp != "" {
+		ln, err := net.Listen("tcp", cfg.tcp)
+		if err != nil {
+			return fail(err)
+		}
+		l.tcp = ln
+		opts := transport.TCPOptions{Limits: limits, HandshakeTimeout: cfg.handshake, Refused: mgr.LimitHit, Logger: log}
+		name := "tcp"
+		if certs != nil {
+			opts.TLS = certs.Config()
+			name = "tls"
+		}
+		log.Info("listening", "transport", name, "addr", ln.Addr().String())
+		go func() {
+			if err := transport.ServeTCP(ln, mgr.Serve, opts); err != nil {
+				l.failed <- err
+			}
+		}()
+	}
+	return l, nil
+}
+
+// close stops accepting new connections on every listener.
+func (l *listeners) close() {
+	l.draining.Store(true)
+	if l.tcp != nil {
+		_ = l.tcp.Close()
+	}
+	for _, srv := range []*http.Server{l.http, l.acme} {
+		if srv != nil {
+			// Sessions upgraded to WebSocket are not the HTTP server's any
+			// more: the session manager tells and closes them.
+			_ = srv.Close()
+		}
+	}
 }
 
 // shutdown stops accepting, stores and acknowledges every message already
 // accepted, tells each client the server is restarting, and closes the
 // database. It takes at most cfg.shutdownTimeout plus the final flush.
-func shutdown(cfg *config, log *slog.Logger, ln net.Listener, h *hub.Hub, mgr *session.Manager) error {
+func shutdown(cfg *config, log *slog.Logger, l *listeners, h *hub.Hub, mgr *session.Manager) error {
 	start := time.Now()
 	log.Info("shutting down", "connections", mgr.Count())
-	_ = ln.Close()
+	l.close()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	if err := h.Shutdown(ctx); err != nil {
@@ -138,5 +322,23 @@ func shutdown(cfg *config, log *slog.Logger, ln net.Listener, h *hub.Hub, mgr *s
 		return fmt.Errorf("closing history: %w", err)
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// servePprof serves the runtime profiles on a loopback address only: they
+// reveal the program's internals and cost CPU when asked for.
+func servePprof(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("listening", "transport", "pprof", "addr", ln.Addr().String())
+	go func() { _ = http.Serve(ln, mux) }()
 	return nil
 }

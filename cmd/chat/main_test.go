@@ -14,6 +14,7 @@ import (
 	"chat/client"
 	"chat/internal/clienttest"
 	"chat/internal/testserver"
+	"chat/protocol"
 )
 
 // lockedBuffer collects output written by run while the test reads it.
@@ -37,6 +38,7 @@ func (b *lockedBuffer) String() string {
 // TestPipeSendsLinesPrintsRoomAndLeaves drives the terminal client as a
 // script would: lines on stdin, the room on stdout, a clean exit at EOF.
 func TestPipeSendsLinesPrintsRoomAndLeaves(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	srv := testserver.Start(t, testserver.Options{})
 	peer := clienttest.New(t, client.Config{Addr: srv.Addr, Name: "peer"})
 	peer.C.Join("general")
@@ -89,6 +91,7 @@ func TestPipeSendsLinesPrintsRoomAndLeaves(t *testing.T) {
 }
 
 func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	srv := testserver.Start(t, testserver.Options{})
 	holder := clienttest.New(t, client.Config{Addr: srv.Addr, Name: "taken"})
 	holder.C.Join("general")
@@ -102,7 +105,7 @@ func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
 		{[]string{"-server", srv.Addr}, 2, "give your name with -name"},
 		{[]string{"-server", srv.Addr, "-name", " spaced"}, 2, "starts or ends with a space"},
 		{[]string{"-server", srv.Addr, "-name", "x", "-room", "bad\troom"}, 2, "room name"},
-		{[]string{"-server", srv.Addr, "-name", "TAKEN"}, 1, "name-taken"},
+		{[]string{"-server", srv.Addr, "-name", "TAKEN"}, 1, "name-owned"},
 	}
 	for _, tc := range tests {
 		stdin, feed := io.Pipe()
@@ -119,5 +122,90 @@ func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%v: did not exit", tc.args)
 		}
+	}
+}
+
+// session runs the terminal client with args and input lines until it
+// exits at the end of input, and returns its exit code and output.
+func session(t *testing.T, args []string, lines ...string) (int, string) {
+	t.Helper()
+	var out lockedBuffer
+	in := strings.NewReader(strings.Join(lines, "\n"))
+	done := make(chan int)
+	go func() { done <- run(context.Background(), args, in, &out, &out) }()
+	select {
+	case code := <-done:
+		return code, out.String()
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%v did not exit; output:\n%s", args, out.String())
+		return 0, ""
+	}
+}
+
+// TestTrustingASelfSignedServer: the first connection is refused with the
+// fingerprint and the command to trust it; once trusted, it is remembered.
+func TestTrustingASelfSignedServer(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	certFile, keyFile, cert := testserver.SelfSigned(t, t.TempDir())
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-tls-cert", certFile, "-tls-key", keyFile}})
+	addr := "tls://" + srv.Addr
+	fp := protocol.CertFingerprint(cert.Raw)
+
+	code, out := session(t, []string{"-server", addr, "-name", "ann"}, "hello")
+	if code != 1 || !strings.Contains(out, "not trusted") || !strings.Contains(out, "-trust "+fp) {
+		t.Fatalf("first contact: exit %d\n%s", code, out)
+	}
+	// Exit 0 after the end of input means the message was acknowledged.
+	code, out = session(t, []string{"-server", addr, "-name", "ann", "-trust", fp}, "trusted now")
+	if code != 0 || !strings.Contains(out, "-- joined general") {
+		t.Fatalf("with -trust: exit %d\n%s", code, out)
+	}
+	code, out = session(t, []string{"-server", addr, "-name", "ann"}, "remembered")
+	if code != 0 || !strings.Contains(out, "-- joined general") {
+		t.Fatalf("the pin was not remembered: exit %d\n%s", code, out)
+	}
+	code, out = session(t, []string{"-server", addr, "-name", "ann", "-trust", "SHA256:" + strings.Repeat("00", 32)}, "x")
+	if code != 1 || !strings.Contains(out, "has changed") {
+		t.Fatalf("a different pin: exit %d\n%s", code, out)
+	}
+}
+
+// TestNameKeyMovesANameToAnotherDevice: a name claimed on one computer is
+// refused on another until that one uses the first one's name key.
+func TestNameKeyMovesANameToAnotherDevice(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	laptop, phone := t.TempDir(), t.TempDir()
+
+	t.Setenv("XDG_CONFIG_HOME", laptop)
+	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ann"}, "from the laptop"); code != 0 {
+		t.Fatalf("laptop: exit %d\n%s", code, out)
+	}
+	code, key := session(t, []string{"-show-name-key"})
+	key = strings.TrimSpace(key)
+	if code != 0 || len(key) < 32 {
+		t.Fatalf("-show-name-key: exit %d, %q", code, key)
+	}
+
+	t.Setenv("XDG_CONFIG_HOME", phone)
+	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ann"}, "impostor?"); code != 1 || !strings.Contains(out, "name-owned") {
+		t.Fatalf("another device without the key: exit %d\n%s", code, out)
+	}
+	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ann", "-name-key", key[:8] + " " + key[8:]}, "from the phone"); code != 0 || !strings.Contains(out, "-- joined general") {
+		t.Fatalf("with the name key: exit %d\n%s", code, out)
+	}
+	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ann"}, "remembered"); code != 0 {
+		t.Fatalf("the name key was not remembered: exit %d\n%s", code, out)
+	}
+}
+
+func TestServerKey(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-key", "k3y"}})
+	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ann"}, "x"); code != 1 || !strings.Contains(out, "unauthorized") {
+		t.Fatalf("without the key: exit %d\n%s", code, out)
+	}
+	t.Setenv("CHAT_KEY", "k3y")
+	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ann"}, "with the key"); code != 0 || !strings.Contains(out, "-- joined general") {
+		t.Fatalf("with CHAT_KEY: exit %d\n%s", code, out)
 	}
 }

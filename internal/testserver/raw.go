@@ -137,3 +137,9 @@ func (r *Raw) Messages(n int) []*protocol.Msg {
 
 // String describes the connection for test logs.
 func (r *Raw) String() string { return fmt.Sprintf("raw %v", r.Conn.LocalAddr()) }
+
+// Wrap makes a Raw of a connection the test opened itself (TLS, say).
+func Wrap(t testing.TB, c net.Conn) *Raw {
+	t.Cleanup(func() { c.Close() })
+	return &Raw{t: t, Conn: c}
+}

@@ -59,7 +59,7 @@ func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go" // not on PATH: the build below says so
 }
 
 // moduleRoot is the directory of go.mod, found from this source file.
@@ -72,14 +72,21 @@ func moduleRoot() string {
 type Options struct {
 	Data string   // data directory; a new temporary one when empty
 	Args []string // extra flags, e.g. "-history", "5"
+	Env  []string // extra environment, e.g. "SSL_CERT_FILE=…"
+	// Binary runs this server program instead of one built from the
+	// source tree (a release artifact, say).
+	Binary string
 }
 
 // Server is a running server process.
 type Server struct {
-	t    testing.TB
-	Addr string // host:port of the TCP listener
-	Data string
-	args []string
+	t        testing.TB
+	Addr     string // host:port of the TCP listener
+	HTTPAddr string // host:port of the HTTP listener (web client, /ws, /healthz)
+	Data     string
+	args     []string
+	env      []string
+	bin      string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -93,8 +100,11 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Data == "" {
 		opts.Data = t.TempDir()
 	}
-	s := &Server{t: t, Data: opts.Data, args: opts.Args}
-	if err := s.start("127.0.0.1:0"); err != nil {
+	s := &Server{t: t, Data: opts.Data, args: opts.Args, env: opts.Env, bin: opts.Binary}
+	if s.bin == "" {
+		s.bin = Binary(t)
+	}
+	if err := s.start("127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -106,10 +116,14 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// start launches the process and waits until it listens.
-func (s *Server) start(tcp string) error {
-	args := append([]string{"-tcp", tcp, "-data", s.Data, "-log-format", "json", "-log-level", "debug"}, s.args...)
-	cmd := exec.Command(Binary(s.t), args...)
+// start launches the process and waits until both listeners are up.
+func (s *Server) start(tcp, http string) error {
+	// Tests push messages far faster than people; the rate limit is off
+	// unless a test's own Args turn it on (the last flag wins).
+	args := append([]string{"-tcp", tcp, "-http", http, "-data", s.Data, "-log-format", "json", "-log-level", "debug",
+		"-msg-rate", "0"}, s.args...)
+	cmd := exec.Command(s.bin, args...)
+	cmd.Env = append(os.Environ(), s.env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
@@ -118,7 +132,7 @@ func (s *Server) start(tcp string) error {
 		return err
 	}
 	log := &bytes.Buffer{}
-	addr := make(chan string, 1)
+	addrs := make(chan [2]string, 4) // transport, address
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -130,9 +144,9 @@ func (s *Server) start(tcp string) error {
 			log.WriteString(line + "\n")
 			s.mu.Unlock()
 			var rec struct{ Msg, Transport, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" && rec.Transport == "tcp" {
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
 				select {
-				case addr <- rec.Addr:
+				case addrs <- [2]string{rec.Transport, rec.Addr}:
 				default:
 				}
 			}
@@ -147,19 +161,29 @@ func (s *Server) start(tcp string) error {
 	s.mu.Lock()
 	s.cmd, s.log, s.exit = cmd, log, exit
 	s.mu.Unlock()
-	select {
-	case a := <-addr:
-		s.Addr = a
-		return nil
-	case err := <-exit:
-		s.mu.Lock()
-		s.cmd = nil
-		s.mu.Unlock()
-		return fmt.Errorf("server exited before listening: %v\n%s", err, s.Log())
-	case <-time.After(30 * time.Second):
-		s.Kill()
-		return fmt.Errorf("server did not listen within 30s\n%s", s.Log())
+	timeout := time.After(30 * time.Second)
+	var tcpAddr, httpAddr string // as announced by this process
+	for tcpAddr == "" || httpAddr == "" {
+		select {
+		case a := <-addrs:
+			switch a[0] {
+			case "tcp", "tls":
+				tcpAddr = a[1]
+			case "http", "https":
+				httpAddr = a[1]
+			}
+		case err := <-exit:
+			s.mu.Lock()
+			s.cmd = nil
+			s.mu.Unlock()
+			return fmt.Errorf("server exited before listening: %v\n%s", err, s.Log())
+		case <-timeout:
+			s.Kill()
+			return fmt.Errorf("server did not listen within 30s\n%s", s.Log())
+		}
 	}
+	s.Addr, s.HTTPAddr = tcpAddr, httpAddr
+	return nil
 }
 
 // Log returns what the server has logged so far (JSON lines).
@@ -195,9 +219,9 @@ func (s *Server) Kill() {
 	<-exit
 }
 
-// Stop sends SIGTERM and returns the exit error (nil for exit 0) and how
-// long the server took to exit. It fails the test after 30 seconds.
-func (s *Server) Stop() (error, time.Duration) {
+// Stop sends SIGTERM and returns how long the server took to exit and the
+// exit error (nil for exit 0). It fails the test after 30 seconds.
+func (s *Server) Stop() (time.Duration, error) {
 	s.t.Helper()
 	s.mu.Lock()
 	cmd, exit := s.cmd, s.exit
@@ -210,12 +234,12 @@ func (s *Server) Stop() (error, time.Duration) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exit:
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		<-exit
 		s.t.Fatal("server did not exit within 30s of SIGTERM")
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -226,7 +250,7 @@ func (s *Server) Restart() {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// The port may still be held for a moment by the old process.
-		err := s.start(s.Addr)
+		err := s.start(s.Addr, s.HTTPAddr)
 		if err == nil {
 			return
 		}
@@ -252,5 +276,19 @@ func (s *Server) WaitLog(msg string, match func(rec map[string]any) bool) map[st
 			s.t.Fatalf("no log record %q matching within 10s; log:\n%s", msg, s.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Signal sends sig to the running server.
+func (s *Server) Signal(sig os.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatal("Signal: server is not running")
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
 	}
 }

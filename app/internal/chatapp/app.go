@@ -7,6 +7,7 @@ package chatapp
 
 import (
 	"log/slog"
+	"maps"
 	"sync"
 
 	"gioui.org/layout"
@@ -19,8 +20,10 @@ import (
 // Options configure an App.
 type Options struct {
 	UI ui.Config // fonts and what the form starts with
-	// Store remembers the last join and the theme; Saved is what it held
-	// at start (the caller has already used it to fill UI).
+	// Store remembers the last join, the name key, the servers' trusted
+	// certificates and access keys, and the theme. Saved is what it held
+	// at start (the caller has already used it to fill UI's form; New
+	// fills in the name key and the access keys).
 	Store *settings.Store
 	Saved settings.Settings
 	// Software names the app in the server's logs.
@@ -63,6 +66,18 @@ func New(opts Options) *App {
 	if opts.Software == "" {
 		opts.Software = "chat-app"
 	}
+	if opts.Saved.Secret == "" {
+		// The name key is made and kept before anything shows it: a key
+		// copied to another device must be the one this device keeps.
+		opts.Saved.Secret = client.NewSecret()
+		if err := opts.Store.Save(opts.Saved); err != nil {
+			opts.Logger.Warn("saving the new name key", "err", err)
+		}
+	}
+	// The loop owns its copy of the settings; the caller's maps stay its own.
+	opts.Saved.Pins, opts.Saved.Keys = maps.Clone(opts.Saved.Pins), maps.Clone(opts.Saved.Keys)
+	opts.UI.NameKey = opts.Saved.Secret
+	opts.UI.Keys = opts.Saved.Keys
 	a := &App{
 		ui:      ui.New(opts.UI),
 		updates: newMailbox[update](),

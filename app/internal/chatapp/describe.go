@@ -2,6 +2,7 @@ package chatapp
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 
 	"chat/app/internal/ui"
+	"chat/client"
 	"chat/protocol"
 )
 
@@ -52,37 +54,75 @@ func serverText(e *protocol.Error) string {
 	return e.Code.String()
 }
 
+// attempt is what a join asked for: the words for its refusal name it.
+type attempt struct{ server, name, room, key string }
+
 // refusal words an error that ends a join or a chat (a RoomError's, or a
 // terminal StateChanged's) and names the form field to fix.
-func refusal(err error, name, room string) (string, ui.Field) {
+func refusal(err error, a attempt) ui.JoinFailed {
 	var e *protocol.Error
 	if !errors.As(err, &e) {
-		return "Disconnected: " + strings.TrimSuffix(err.Error(), ".") + ".", ui.NoField
+		return ui.JoinFailed{Reason: "Disconnected: " + strings.TrimSuffix(err.Error(), ".") + "."}
 	}
+	fail := func(reason string, f ui.Field) ui.JoinFailed { return ui.JoinFailed{Reason: reason, Field: f} }
 	switch e.Code {
+	case protocol.CodeNameOwned:
+		// The server remembers who claimed the name: it is not about this
+		// room, and the owner's other device holds the fix.
+		return ui.JoinFailed{
+			Reason: fmt.Sprintf("The name %s belongs to someone else on this server. "+
+				"If it is yours, enter the name key from the device you first used it on (below), or pick another name.", a.name),
+			Field: ui.NameField, OfferNameKey: true,
+		}
 	case protocol.CodeNameTaken:
-		return fmt.Sprintf("The name %s is already taken in #%s. Pick another name.", name, room), ui.NameField
+		return fail(fmt.Sprintf("The name %s is already taken in #%s. Pick another name.", a.name, a.room), ui.NameField)
 	case protocol.CodeInvalidName:
-		return "The server does not accept that name: " + serverText(e) + ".", ui.NameField
+		return fail("The server does not accept that name: "+serverText(e)+".", ui.NameField)
 	case protocol.CodeInvalidRoom:
-		return "The server does not accept that room name: " + serverText(e) + ".", ui.RoomField
+		return fail("The server does not accept that room name: "+serverText(e)+".", ui.RoomField)
 	case protocol.CodeUnsupportedVersion:
-		return "This app and the server speak different protocol versions: " + serverText(e) + ".", ui.NoField
+		return fail("This app and the server speak different protocol versions: "+serverText(e)+".", ui.NoField)
 	case protocol.CodeUnauthorized:
-		return "This server is private: it needs an access key, which this app cannot send yet.", ui.NoField
-	case protocol.CodeReplaced:
-		return fmt.Sprintf("You joined #%s as %s from somewhere else, so this window left the room.", room, name), ui.NoField
+		if a.key == "" {
+			return fail("This server is private: enter the server key its operator gave you.", ui.KeyField)
+		}
+		return fail("This server did not accept that server key. Check it with the server's operator: it may have changed.", ui.KeyField)
+	case protocol.CodeTLSRequired:
+		if !strings.Contains(a.server, "://") {
+			// A plain address for a server that only speaks TLS: the fix
+			// is one prefix away.
+			return fail("This server takes only TLS connections: write its address as tls://"+a.server+".", ui.ServerField)
+		}
 	case protocol.CodeTooManyRooms:
-		return "The server allows no more rooms for this connection.", ui.RoomField
+		return fail("The server allows no more rooms for this connection.", ui.RoomField)
 	case protocol.CodeTooLong:
 		text := serverText(e)
 		switch {
 		case strings.Contains(text, "room name"):
-			return "The room name is too long: " + text + ".", ui.RoomField
+			return fail("The room name is too long: "+text+".", ui.RoomField)
 		case strings.Contains(text, "name"):
-			return "The name is too long: " + text + ".", ui.NameField
+			return fail("The name is too long: "+text+".", ui.NameField)
 		}
-		return "The server refused: " + text + ".", ui.NoField
+		return fail("The server refused: "+text+".", ui.NoField)
 	}
-	return "The server refused: " + serverText(e) + ".", ui.NoField
+	return fail("The server refused: "+serverText(e)+".", ui.NoField)
+}
+
+// certWhy says in words why the system does not trust a certificate, for
+// the prompt that offers to trust it anyway.
+func certWhy(e *client.CertificateError) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(e.Err, &unknown):
+		return "Its certificate is not signed by an authority this device trusts; self-hosted servers often use such a self-signed certificate."
+	case errors.As(e.Err, &host):
+		return "Its certificate was made out for another name than " + e.Host + "."
+	case errors.As(e.Err, &invalid) && invalid.Reason == x509.Expired:
+		return "Its certificate has expired or is not valid yet (or this device's clock is wrong)."
+	case e.Err != nil:
+		return "This device does not trust its certificate: " + strings.TrimSuffix(e.Err.Error(), ".") + "."
+	}
+	return "This device does not trust its certificate."
 }

@@ -41,11 +41,21 @@ func newRig(t *testing.T, server string) *rig {
 
 func newRigTuned(t *testing.T, server string, tune func(*client.Config)) *rig {
 	t.Helper()
-	r := &rig{t: t, store: settings.Open(t.TempDir()), wake: make(chan struct{}, 1)}
-	cfg := ui.Config{Server: server, ShowServer: true}
+	return startRig(t, server, settings.Open(t.TempDir()), tune)
+}
+
+// startRig starts the app with what store holds, as the app's main does.
+func startRig(t *testing.T, server string, store *settings.Store, tune func(*client.Config)) *rig {
+	t.Helper()
+	saved, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, store: store, wake: make(chan struct{}, 1)}
+	cfg := ui.Config{Server: server, Name: saved.Name, ShowServer: true}
 	cfg.Shaper, cfg.Face = platform.Fonts()
 	r.app = chatapp.New(chatapp.Options{
-		UI: cfg, Store: r.store, Software: "chat-app-test", Tune: tune,
+		UI: cfg, Store: r.store, Saved: saved, Software: "chat-app-test", Tune: tune,
 		Invalidate: func() {
 			select {
 			case r.wake <- struct{}{}:
@@ -102,7 +112,14 @@ type peer struct {
 
 func newPeer(t *testing.T, addr, name string) *peer {
 	t.Helper()
-	c, err := client.New(client.Config{Addr: addr, Name: name, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+	return newPeerConfig(t, client.Config{Addr: addr, Name: name})
+}
+
+func newPeerConfig(t *testing.T, cfg client.Config) *peer {
+	t.Helper()
+	name := cfg.Name
+	cfg.MinBackoff, cfg.MaxBackoff = 50*time.Millisecond, 400*time.Millisecond
+	c, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +249,7 @@ func TestNameTakenIsShownOnTheForm(t *testing.T) {
 	r := newRig(t, srv.Addr)
 	r.Type("Bob") // names compare without case
 	r.Press(key.NameReturn, 0)
-	r.waitShows("The name Bob is already taken in #general")
+	r.waitShows("The name Bob belongs to someone else on this server")
 	if r.app.UI().InChat() {
 		t.Fatal("in the chat after a refused join")
 	}

@@ -3,6 +3,7 @@ package chatapp
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,18 +38,16 @@ type loop struct {
 	server    string
 	name      string
 	room      string
-	joining   bool // no Joined yet for this client
-	connected bool // this client has had a connection
+	key       string // the server's access key sent with this join
+	joining   bool   // no Joined yet for this client
+	connected bool   // this client has had a connection
 
 	retiring sync.WaitGroup // clients being closed in the background
 }
 
+// newLoop starts from opts.Saved, whose name key New has ensured.
 func newLoop(opts Options, post func(uint64, any)) *loop {
-	l := &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved}
-	if l.saved.Secret == "" {
-		l.saved.Secret = client.NewSecret()
-	}
-	return l
+	return &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved}
 }
 
 func (l *loop) run() {
@@ -107,23 +106,38 @@ func (l *loop) perform(cmd any) {
 	case ui.ThemeIntent:
 		l.saved.Dark = in.Dark
 		l.save()
+	case ui.TrustIntent:
+		// Saved at once: the user compared the fingerprint and decided,
+		// whatever the join that follows brings (a wrong name, a key).
+		if l.saved.Pins == nil {
+			l.saved.Pins = map[string]string{}
+		}
+		l.saved.Pins[in.Server] = in.Fingerprint
+		l.save()
+	case ui.ForgetCertIntent:
+		delete(l.saved.Pins, in.Server)
+		l.save()
+	case ui.NameKeyIntent:
+		l.saved.Secret = in.Key
+		l.save()
 	}
 }
 
 func (l *loop) join(in ui.JoinIntent) {
-	l.session, l.server, l.name, l.room = in.Session, in.Server, in.Name, in.Room
-	cfg := client.Config{Addr: in.Server, Name: in.Name, Secret: l.saved.Secret, Software: l.opts.Software, Logger: l.opts.Logger}
+	l.session, l.server, l.name, l.room, l.key = in.Session, in.Server, in.Name, in.Room, in.Key
+	cfg := client.Config{Addr: in.Server, Name: in.Name, Key: in.Key, Secret: l.saved.Secret,
+		TLS: client.TLSOptions{Pin: l.saved.Pins[in.Server]}, Software: l.opts.Software, Logger: l.opts.Logger}
 	if l.opts.Tune != nil {
 		l.opts.Tune(&cfg)
 	}
 	c, err := client.New(cfg)
 	if err != nil {
-		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + err.Error() + ".", Field: ui.NameField})
+		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + strings.TrimSuffix(err.Error(), ".") + ".", Field: ui.NameField})
 		return
 	}
 	if err := c.Join(in.Room); err != nil {
 		c.Close()
-		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + err.Error() + ".", Field: ui.RoomField})
+		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + strings.TrimSuffix(err.Error(), ".") + ".", Field: ui.RoomField})
 		return
 	}
 	l.c, l.joining, l.connected = c, true, false
@@ -173,7 +187,7 @@ func (l *loop) event(ev client.Event) {
 				if l.connected {
 					reason = "The connection to " + l.server + " was lost before the room was joined: " + netReason(e.Err) + ". Try again."
 				}
-				l.fail(reason, ui.ServerField)
+				l.fail(ui.JoinFailed{Reason: reason, Field: ui.ServerField})
 				return
 			}
 			if e.Err != nil {
@@ -186,8 +200,15 @@ func (l *loop) event(ev client.Event) {
 			if e.Err == nil {
 				return
 			}
-			reason, field := refusal(e.Err, l.name, l.room)
-			l.fail(reason, field)
+			var cerr *client.CertificateError
+			if errors.As(e.Err, &cerr) && cerr.Fingerprint != "" {
+				// Only the user can decide about a certificate: the
+				// form asks, whether this was a join or a chat.
+				l.post(l.session, ui.CertificateRefused{Server: l.server, Fingerprint: cerr.Fingerprint, Pinned: cerr.Pinned, Why: certWhy(cerr)})
+				l.retire(0)
+				return
+			}
+			l.fail(refusal(e.Err, l.attempt()))
 			return
 		}
 	case client.Joined:
@@ -195,27 +216,41 @@ func (l *loop) event(ev client.Event) {
 			l.joining = false
 			l.saved.Server, l.saved.Name, l.saved.Room = l.server, l.name, l.room
 			l.saved.Secret = l.c.Secret()
+			// The key worked (or none was needed): remember it for this
+			// server, or forget one the user cleared.
+			if l.key != "" {
+				if l.saved.Keys == nil {
+					l.saved.Keys = map[string]string{}
+				}
+				l.saved.Keys[l.server] = l.key
+			} else {
+				delete(l.saved.Keys, l.server)
+			}
 			l.save()
 		}
 	case client.RoomError:
 		if e.Err != nil && e.Err.Code/100 == 2 && (e.Room == "" || e.Room == protocol.Key(l.room)) {
 			// The room refused us or took us out: this chat is over.
-			reason, field := refusal(e.Err, l.name, l.room)
-			l.fail(reason, field)
+			l.fail(refusal(e.Err, l.attempt()))
 			return
 		}
 	}
 	l.post(l.session, ev)
 }
 
-// fail ends the current join or chat with reason for the user.
-func (l *loop) fail(reason string, field ui.Field) {
+// fail ends the current join or chat with f for the user.
+func (l *loop) fail(f ui.JoinFailed) {
 	if l.joining {
-		l.post(l.session, ui.JoinFailed{Reason: reason, Field: field})
+		l.post(l.session, f)
 	} else {
-		l.post(l.session, ui.Disconnected{Reason: reason})
+		l.post(l.session, ui.Disconnected(f))
 	}
 	l.retire(0)
+}
+
+// attempt is what the current join asked for, to word a refusal.
+func (l *loop) attempt() attempt {
+	return attempt{server: l.server, name: l.name, room: l.room, key: l.key}
 }
 
 func (l *loop) save() {

@@ -16,5 +16,11 @@ func Fonts() (*text.Shaper, font.Typeface) { return fonts() }
 // address. In the browser the server is the page's origin, so it does not.
 func ServerField() bool { return serverField }
 
-// DefaultServer is the address offered when none was used before.
-func DefaultServer() string { return defaultServer }
+// DefaultServer is the address offered when none was used before; in the
+// browser, the only address there is.
+func DefaultServer() string { return defaultServer() }
+
+// SettingsDir is the directory for the app's settings: Gio's DataDir (the
+// user config directory on desktops, the app's files on Android). In the
+// browser it is "" and no error: settings live in the page's localStorage.
+func SettingsDir() (string, error) { return settingsDir() }

@@ -1,15 +1,12 @@
 // Package settings remembers what the user chose last time: the server,
-// name and room of the last successful join, the name secret that lets the
-// same name take over its own stale session, and the theme.
+// name and room of the last successful join, the name key (the secret that
+// owns the user's names on servers), the certificates and access keys of
+// the servers used, and the theme.
 package settings
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 )
 
 // Settings are the remembered choices. Empty fields mean "never set".
@@ -17,77 +14,57 @@ type Settings struct {
 	Server string `json:"server,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Room   string `json:"room,omitempty"`
+	// Secret is this device's name key: the first join of a name with it
+	// claims the name on that server, and later joins need it. Losing it
+	// loses the names, hence the careful writes.
 	Secret string `json:"secret,omitempty"`
 	Dark   bool   `json:"dark,omitempty"`
+	// Pins maps a server address, as typed, to the certificate fingerprint
+	// (protocol.CertFingerprint form) the user chose to trust for it: how
+	// self-signed servers are trusted.
+	Pins map[string]string `json:"pins,omitempty"`
+	// Keys maps a server address to the access key it accepted.
+	Keys map[string]string `json:"keys,omitempty"`
 }
 
-// Store reads and writes Settings as a JSON file in a directory.
+// Store reads and writes Settings: as a JSON file in a directory on the
+// desktop and Android, in the page's localStorage in the browser.
 type Store struct {
-	dir string // empty: nothing is persisted (e.g. no config dir in the browser)
+	dir string // empty: nothing is persisted on the desktop
 }
 
 // FileName is the settings file's name inside the store's directory.
 const FileName = "settings.json"
 
 // Open returns a store for dir, which is created on the first Save. An
-// empty dir gives a store that loads nothing and saves nowhere.
+// empty dir gives a store that loads nothing and saves nowhere (except in
+// the browser, which keeps settings per site whatever dir is).
 func Open(dir string) *Store { return &Store{dir: dir} }
 
-// Path returns the settings file, or "" for a store that persists nothing.
-func (s *Store) Path() string {
-	if s.dir == "" {
-		return ""
-	}
-	return filepath.Join(s.dir, FileName)
-}
-
-// Load returns the saved settings; a missing file gives zero Settings and
+// Load returns the saved settings; nothing saved gives zero Settings and
 // no error, so the first start looks like any other.
 func (s *Store) Load() (Settings, error) {
 	var st Settings
-	if s.dir == "" {
-		return st, nil
-	}
-	b, err := os.ReadFile(s.Path())
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
+	b, err := s.read()
+	if err != nil || b == nil {
 		return st, err
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
-		return Settings{}, fmt.Errorf("%s: %w", s.Path(), err)
+		return Settings{}, fmt.Errorf("%s: %w", s.where(), err)
 	}
 	return st, nil
 }
 
-// Save writes st. It writes a temporary file and renames it over the old
-// one, so a crash mid-write never leaves a truncated file that loses the
-// secret.
+// SetAside moves settings that Load could not read out of the way and
+// says where they went: saving new settings would otherwise destroy what a
+// person may still recover by hand (the name key above all).
+func (s *Store) SetAside() (string, error) { return s.setAside() }
+
+// Save writes st.
 func (s *Store) Save(st Settings) error {
-	if s.dir == "" {
-		return nil
-	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, FileName+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.Path())
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return s.write(append(b, '\n'))
 }

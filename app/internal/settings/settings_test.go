@@ -3,24 +3,26 @@ package settings
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
 func TestMissingFileIsEmpty(t *testing.T) {
 	st, err := Open(filepath.Join(t.TempDir(), "nope")).Load()
-	if err != nil || st != (Settings{}) {
+	if err != nil || !reflect.DeepEqual(st, Settings{}) {
 		t.Fatalf("Load of a missing file = %+v, %v; want zero, nil", st, err)
 	}
 }
 
 func TestSaveLoadRoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "chat") // not created yet: Save makes it
-	want := Settings{Server: "example.org:7878", Name: "Zoë", Room: "général", Secret: "abc", Dark: true}
+	want := Settings{Server: "example.org:7878", Name: "Zoë", Room: "général", Secret: "abc", Dark: true,
+		Pins: map[string]string{"tls://example.org:7878": "SHA256:00ff"}, Keys: map[string]string{"example.org:7878": "k"}}
 	if err := Open(dir).Save(want); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Open(dir).Load()
-	if err != nil || got != want {
+	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Load = %+v, %v; want %+v", got, err, want)
 	}
 	// Saving again replaces the file and leaves no temporary files behind.
@@ -52,7 +54,32 @@ func TestNoDirPersistsNothing(t *testing.T) {
 	if err := s.Save(Settings{Name: "x"}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := s.Load(); err != nil || st != (Settings{}) {
+	if st, err := s.Load(); err != nil || !reflect.DeepEqual(st, Settings{}) {
 		t.Fatalf("Load = %+v, %v", st, err)
+	}
+}
+
+func TestSetAsideKeepsUnreadableSettings(t *testing.T) {
+	dir := t.TempDir()
+	bad := []byte(`{"secret": "my-old-key", oops`)
+	if err := os.WriteFile(filepath.Join(dir, FileName), bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := Open(dir)
+	if _, err := s.Load(); err == nil {
+		t.Fatal("no error for a corrupt file")
+	}
+	to, err := s.SetAside()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(to); err != nil || string(b) != string(bad) {
+		t.Fatalf("set aside %q: %q, %v", to, b, err)
+	}
+	if err := s.Save(Settings{Secret: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(to); string(b) != string(bad) {
+		t.Fatal("saving new settings changed the unreadable ones")
 	}
 }

@@ -45,6 +45,8 @@ type chatScreen struct {
 	problem  string // why the last message was not sent, shown over the composer
 
 	sendBtn, leaveBtn, membersBtn, jumpBtn, retryBtn, closeMembers widget.Clickable
+	copyKeyBtn                                                     widget.Clickable
+	keyCopied                                                      bool
 	showMembers                                                    bool
 	memberList                                                     widget.List
 	focusComposer                                                  bool
@@ -191,6 +193,12 @@ func (c *chatScreen) update(gtx layout.Context, u *UI) {
 	}
 	if c.closeMembers.Clicked(gtx) {
 		c.showMembers = false
+	}
+	if c.copyKeyBtn.Clicked(gtx) {
+		// The other device is usually at hand while this one is in a
+		// room: the key is copied from here too, not only from the form.
+		copyText(gtx, u.join.nk.key)
+		c.keyCopied = true
 	}
 	if c.jumpBtn.Clicked(gtx) {
 		c.scrollToEnd()
@@ -423,8 +431,10 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 								layout.Rigid(iconButton(th, &c.closeMembers, u.icons.close, "Close member list").Layout),
 							)
 						}),
-						// Rigid, so the panel is only as tall as its names.
+						// Rigid, so the panel is only as tall as its names;
+						// it leaves room for the name key row under it.
 						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+							gtx.Constraints.Max.Y = max(0, gtx.Constraints.Max.Y-gtx.Dp(72))
 							n := len(names)
 							if extra > 0 {
 								n++
@@ -441,6 +451,15 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 								}
 								return layout.Inset{Top: 4, Bottom: 4}.Layout(gtx, label(th, 14, txt, col).Layout)
 							})
+						}),
+						layout.Rigid(layout.Spacer{Height: 6}.Layout),
+						layout.Rigid(func(gtx layout.Context) layout.Dimensions { return divider(gtx, th.Divider) }),
+						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+							if c.keyCopied {
+								return layout.Inset{Top: 6, Bottom: 6}.Layout(gtx,
+									label(th, 13, "Name key copied: enter it on your other device to use the name "+c.name+" there.", th.Muted).Layout)
+							}
+							return linkButton(gtx, th, &c.copyKeyBtn, "Copy my name key")
 						}),
 					)
 				})

@@ -5,6 +5,7 @@ import (
 	"image/color"
 
 	"gioui.org/font"
+	"gioui.org/io/semantic"
 	"gioui.org/layout"
 	"gioui.org/op"
 	"gioui.org/op/clip"
@@ -122,4 +123,48 @@ func fontOf(th *Theme) font.Font { return font.Font{Typeface: th.Face} }
 func withAlpha(c color.NRGBA, a uint8) color.NRGBA {
 	c.A = a
 	return c
+}
+
+// monoFace is the typeface for fingerprints and keys, where every
+// character must be told apart (0 and O, l and 1) and columns line up.
+const monoFace = "Go Mono"
+
+// mono lays out selectable text in the monospaced face: what people
+// compare or copy character by character.
+func mono(gtx layout.Context, th *Theme, s *widget.Selectable, c color.NRGBA) layout.Dimensions {
+	f := font.Font{Typeface: monoFace}
+	dims := s.Layout(gtx, th.Shaper, f, 14, colorMaterial(gtx.Ops, c), colorMaterial(gtx.Ops, withAlpha(th.ContrastBg, 0x60)))
+	// Selectable text has no semantic label of its own: give it one, for
+	// screen readers (and tests).
+	defer clip.Rect{Max: dims.Size}.Push(gtx.Ops).Pop()
+	semantic.LabelOp(s.Text()).Add(gtx.Ops)
+	return dims
+}
+
+// outlinedButton is a secondary action: text in c inside a thin border.
+func outlinedButton(gtx layout.Context, th *Theme, btn *widget.Clickable, txt string, c color.NRGBA) layout.Dimensions {
+	gtx.Constraints.Min = image.Point{} // as wide as its words, in any column
+	return widget.Border{Color: c, CornerRadius: 4, Width: 1}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return material.Clickable(gtx, btn, func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Top: 9, Bottom: 9, Left: 14, Right: 14}.Layout(gtx, label(th, 14, txt, c).Layout)
+		})
+	})
+}
+
+// linkButton is a quiet action in running text: accent-colored words.
+func linkButton(gtx layout.Context, th *Theme, btn *widget.Clickable, txt string) layout.Dimensions {
+	gtx.Constraints.Min = image.Point{}
+	return material.Clickable(gtx, btn, func(gtx layout.Context) layout.Dimensions {
+		return layout.Inset{Top: 6, Bottom: 6}.Layout(gtx, label(th, 13, txt, th.Accent).Layout)
+	})
+}
+
+// card is a bordered, filled box around w with some padding.
+func card(gtx layout.Context, th *Theme, border, bg color.NRGBA, w layout.Widget) layout.Dimensions {
+	gtx.Constraints.Min.X = gtx.Constraints.Max.X
+	return widget.Border{Color: border, CornerRadius: 10, Width: 1}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return background(gtx, bg, 10, func(gtx layout.Context) layout.Dimensions {
+			return layout.UniformInset(14).Layout(gtx, w)
+		})
+	})
 }

@@ -33,18 +33,38 @@ func repoRoot() string {
 // needed: EGL runs surfaceless.
 func render(t *testing.T, s *scene) *image.RGBA {
 	t.Helper()
+	return newRenderer(t, s.Size).render(t, s)
+}
+
+// renderer is a headless window for several scenes of one size: making
+// the window (EGL, shaders) costs more than drawing a frame.
+type renderer struct {
+	w    *headless.Window
+	size image.Point
+}
+
+func newRenderer(t *testing.T, size image.Point) *renderer {
+	t.Helper()
 	t.Setenv("EGL_PLATFORM", "surfaceless")
-	w, err := headless.NewWindow(s.Size.X, s.Size.Y)
+	w, err := headless.NewWindow(size.X, size.Y)
 	if err != nil {
 		t.Fatalf("headless window (Mesa EGL needed: apt-get install libegl-mesa0 libgl1-mesa-dri): %v", err)
 	}
-	defer w.Release()
+	t.Cleanup(w.Release)
+	return &renderer{w: w, size: size}
+}
+
+func (r *renderer) render(t *testing.T, s *scene) *image.RGBA {
+	t.Helper()
+	if s.Size != r.size {
+		t.Fatalf("a scene of %v in a renderer of %v", s.Size, r.size)
+	}
 	s.Frame() // s.Ops now holds a complete frame
-	if err := w.Frame(&s.Ops); err != nil {
+	if err := r.w.Frame(&s.Ops); err != nil {
 		t.Fatal(err)
 	}
 	img := image.NewRGBA(image.Rectangle{Max: s.Size})
-	if err := w.Screenshot(img); err != nil {
+	if err := r.w.Screenshot(img); err != nil {
 		t.Fatal(err)
 	}
 	return img
@@ -224,4 +244,60 @@ func TestRenderStates(t *testing.T) {
 	checkText(t, s, img, "Offline: nothing is listening there", th.Fg, th.Surface)
 	checkText(t, s, img, "3 in #general", th.Fg, th.Surface)
 	checkText(t, s, img, "1 new message", th.ContrastFg, th.ContrastBg)
+}
+
+// TestRenderTrust draws the certificate prompt of a first contact with a
+// self-signed server, the warning for a changed certificate (in both
+// themes: it must stand out in each), and the name key panel offered
+// after a name is refused as someone else's.
+func TestRenderTrust(t *testing.T) {
+	const addr = "tls://chat.example.org:7878"
+	const fp = "SHA256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	refused := func(s *scene, e ui.CertificateRefused) {
+		t.Helper()
+		s.Press(key.NameReturn, 0)
+		s.u.Apply(s.session, e)
+		s.Frame()
+		s.Frame()
+	}
+
+	s := newSceneAt(t, addr, false, image.Pt(420, 720), 1.5)
+	rd := newRenderer(t, s.Size)
+	th := s.u.Theme()
+	s.Type("ada")
+	refused(s, ui.CertificateRefused{Server: addr, Fingerprint: fp,
+		Why: "Its certificate is not signed by an authority this device trusts; self-hosted servers often use such a self-signed certificate."})
+	img := rd.render(t, s)
+	t.Logf("wrote %s", save(t, img, "headless-trust-prompt.png"))
+	checkText(t, s, img, "This server's identity cannot be verified", th.Fg, th.Surface)
+	checkText(t, s, img, "9f86 d081", th.Fg, th.Surface)
+	checkText(t, s, img, "Trust this server", th.ContrastFg, th.ContrastBg)
+
+	for _, dark := range []bool{false, true} {
+		s := newSceneAt(t, addr, dark, image.Pt(420, 720), 1.5)
+		th := s.u.Theme()
+		s.Type("ada")
+		refused(s, ui.CertificateRefused{Server: addr, Fingerprint: "SHA256:3b1f0c8e77d2a9e4c55a0d6b8f1e2a7c9d4b6e8f0a1c3e5d7b9f2a4c6e8d0b1f", Pinned: fp})
+		img := rd.render(t, s)
+		name := "headless-cert-changed-" + map[bool]string{false: "light", true: "dark"}[dark] + ".png"
+		t.Logf("wrote %s", save(t, img, name))
+		checkText(t, s, img, "Warning: the server's certificate has changed", th.Error, th.Warn)
+		checkText(t, s, img, "Forget the saved certificate", th.Error, th.Warn)
+		if s.Shows("Trust this server") {
+			t.Error("a changed certificate can be trusted in one click")
+		}
+	}
+
+	s = newScene(t, false, image.Pt(420, 720), 1.5)
+	th = s.u.Theme()
+	s.Type("ada")
+	s.Press(key.NameReturn, 0)
+	s.u.Apply(s.session, ui.JoinFailed{Reason: "The name ada belongs to someone else on this server. If it is yours, enter the name key from the device you first used it on (below), or pick another name.",
+		Field: ui.NameField, OfferNameKey: true})
+	s.Frame()
+	s.Frame()
+	img = rd.render(t, s)
+	t.Logf("wrote %s", save(t, img, "headless-name-key.png"))
+	checkText(t, s, img, "The name ada belongs to someone else", th.Error, th.Bg)
+	checkText(t, s, img, "Use this key", th.ContrastFg, th.ContrastBg)
 }

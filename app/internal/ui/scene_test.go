@@ -30,7 +30,14 @@ type scene struct {
 
 func newScene(t testing.TB, dark bool, size image.Point, scale float32) *scene {
 	t.Helper()
-	cfg := ui.Config{Server: "chat.example.org:7878", Dark: dark, ShowServer: true, Now: func() time.Time { return sceneNow }}
+	return newSceneAt(t, "chat.example.org:7878", dark, size, scale)
+}
+
+// newSceneAt is newScene with the server field holding server.
+func newSceneAt(t testing.TB, server string, dark bool, size image.Point, scale float32) *scene {
+	t.Helper()
+	cfg := ui.Config{Server: server, Dark: dark, ShowServer: true, Now: func() time.Time { return sceneNow },
+		NameKey: "5f2c81e09a7d4b36c1e8f0a2d49b7c63"}
 	cfg.Shaper, cfg.Face = platform.Fonts()
 	s := &scene{u: ui.New(cfg)}
 	s.Driver = uitest.New(image.Pt(int(float32(size.X)*scale), int(float32(size.Y)*scale)), func(gtx layout.Context) {

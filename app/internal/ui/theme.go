@@ -17,6 +17,7 @@ type Theme struct {
 	Own     color.NRGBA // the user's own bubbles
 	Muted   color.NRGBA // times, notices, hints
 	Error   color.NRGBA
+	Warn    color.NRGBA // behind a security warning: a faint red
 	Divider color.NRGBA
 	Accent  color.NRGBA // sender names, focus rings
 	Online  color.NRGBA // the "connected" dot
@@ -38,11 +39,13 @@ func NewTheme(shaper *text.Shaper, face font.Typeface, dark bool) *Theme {
 		th.Surface, th.Own = rgb(0x1f2128), rgb(0x2b3566)
 		th.Muted, th.Error, th.Divider, th.Accent = rgb(0x9a9ea6), rgb(0xff8a80), rgb(0x2e3139), rgb(0xa9b6ff)
 		th.Online = rgb(0x81c784)
+		th.Warn = rgb(0x3a1f22)
 	} else {
 		th.Palette = material.Palette{Bg: rgb(0xf3f4f6), Fg: rgb(0x1b1c1f), ContrastBg: rgb(0x3f51b5), ContrastFg: rgb(0xffffff)}
 		th.Surface, th.Own = rgb(0xffffff), rgb(0xdce3ff)
 		th.Muted, th.Error, th.Divider, th.Accent = rgb(0x676b72), rgb(0xc62828), rgb(0xdfe1e6), rgb(0x3445a8)
 		th.Online = rgb(0x2e7d32)
+		th.Warn = rgb(0xfdecea)
 	}
 	return th
 }

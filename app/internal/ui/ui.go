@@ -31,6 +31,11 @@ type Config struct {
 	Server, Name, Room string        // prefilled join form
 	// ShowServer shows the server field; the browser build hides it.
 	ShowServer bool
+	// NameKey is this device's name key, shown for copying to another
+	// device; Keys are the access keys servers accepted, by address, to
+	// fill in the key field.
+	NameKey string
+	Keys    map[string]string
 	// Now returns the time for notices and pending messages (time.Now if nil).
 	Now func() time.Time
 }
@@ -84,6 +89,19 @@ func (u *UI) setDark(dark bool) {
 // InChat reports whether the chat screen is showing.
 func (u *UI) InChat() bool { return u.chat != nil }
 
+// Title is the window's title (the tab's, in the browser): the room and,
+// when not connected, the connection state.
+func (u *UI) Title() string {
+	if u.chat == nil {
+		return "Chat"
+	}
+	t := "#" + u.chat.room
+	if st := u.chat.stateText(); st != "connected" {
+		t += " (" + st + ")"
+	}
+	return t + " — Chat"
+}
+
 func (u *UI) emit(in Intent) { u.intents = append(u.intents, in) }
 
 // leave goes back to the join screen at once; the loop leaves the room.
@@ -106,19 +124,27 @@ func (u *UI) Apply(session uint64, ev any) {
 	switch e := ev.(type) {
 	case JoinFailed:
 		if u.chat == nil {
-			u.join.fail(e.Reason, e.Field)
+			u.join.fail(e)
 		}
 		return
 	case Disconnected:
 		u.chat = nil
 		u.session++
-		u.join.fail(e.Reason, NoField)
 		u.join.focus = &u.join.name
+		u.join.fail(JoinFailed(e))
+		return
+	case CertificateRefused:
+		if u.chat != nil {
+			u.chat = nil
+			u.session++
+			u.join.focus = &u.join.name
+		}
+		u.join.certRefused(e)
 		return
 	}
 	if u.chat == nil {
 		if j, ok := ev.(client.Joined); ok && u.join.joining {
-			u.join.joining, u.join.err = false, ""
+			u.join.joined()
 			u.chat = newChatScreen(j, u.now)
 		}
 		return
@@ -144,16 +170,7 @@ func (u *UI) Layout(gtx layout.Context) []Intent {
 		u.join.layout(gtx, u)
 		return u.intents
 	}
-	join, cancel := u.join.update(gtx)
-	switch {
-	case cancel:
-		u.session++
-		u.emit(CancelJoinIntent{})
-	case join != nil:
-		u.session++
-		join.Session = u.session
-		u.emit(*join)
-	}
+	u.join.update(gtx, u)
 	u.join.layout(gtx, u)
 	return u.intents
 }

@@ -344,10 +344,19 @@ func TestLeaveButton(t *testing.T) {
 
 func TestConnectionStates(t *testing.T) {
 	r := newRig(t, ui.Config{Server: "localhost:7878"})
+	if got := r.u.Title(); got != "Chat" {
+		t.Errorf("title on the form: %q", got)
+	}
 	s := r.joined()
+	if got := r.u.Title(); got != "#general — Chat" {
+		t.Errorf("title in the room: %q", got)
+	}
 	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("EOF"), RetryIn: 300 * time.Millisecond})
 	r.Frame()
 	r.mustShow("reconnecting…")
+	if got := r.u.Title(); got != "#general (reconnecting…) — Chat" {
+		t.Errorf("title while reconnecting: %q", got)
+	}
 	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("connection refused"), RetryIn: 8 * time.Second})
 	r.Frame()
 	r.mustShow("offline")

@@ -55,11 +55,19 @@ func (d *Driver) Context() layout.Context {
 }
 
 // Frame lays out one frame and hands it to the router, which applies the
-// frame's commands (focus, …) and learns where the handlers are.
+// frame's commands (focus, …) and learns where the handlers are. Like a
+// window, it draws again at once when the frame asked for that (an
+// op.InvalidateCmd without a time, or events the frame left pending), a
+// few times at most.
 func (d *Driver) Frame() {
-	gtx := d.Context()
-	d.layout(gtx)
-	d.Router.Frame(&d.Ops)
+	for range 4 {
+		gtx := d.Context()
+		d.layout(gtx)
+		d.Router.Frame(&d.Ops)
+		if at, ok := d.Router.WakeupTime(); !ok || !at.IsZero() {
+			return
+		}
+	}
 }
 
 // Type enters text into the focused editor at its caret, as a window
@@ -126,7 +134,9 @@ func (d *Driver) Nodes() []Node {
 	var out []Node
 	var walk func(n input.SemanticNode, click image.Rectangle)
 	walk = func(n input.SemanticNode, click image.Rectangle) {
-		if n.Desc.Gestures&input.ClickGesture != 0 {
+		// A scrolling list takes presses too (to drag), but a click on a
+		// text in it is meant for the text, not for the whole list.
+		if g := n.Desc.Gestures; g&input.ClickGesture != 0 && g&input.ScrollGesture == 0 {
 			click = n.Desc.Bounds
 		}
 		for _, s := range []string{n.Desc.Label, n.Desc.Description} {
@@ -189,6 +199,30 @@ func (d *Driver) ClickOn(s string) error {
 		return fmt.Errorf("nothing shows %q; shown: %q", s, d.Texts())
 	}
 	c := n.Target.Min.Add(n.Target.Max).Div(2)
+	if !c.In(image.Rectangle{Max: d.Size}) {
+		return fmt.Errorf("%q is outside the window (at %v, in %v): scroll first", s, c, d.Size)
+	}
 	d.Click(f32.Pt(float32(c.X), float32(c.Y)))
 	return nil
+}
+
+// Focused returns the text of the focused editor (its first thousand
+// characters), or "" when no editor has the focus. It asks for it as a
+// window's input method does, with a snippet request, and runs a frame.
+func (d *Driver) Focused() string {
+	d.Router.Queue(key.SnippetEvent{Start: 0, End: 1000})
+	d.Frame()
+	return d.Router.EditorState().Snippet.Text
+}
+
+// TabTo presses Tab until the focused editor's text contains s, as a
+// keyboard user would; it fails after going round the whole form.
+func (d *Driver) TabTo(s string) error {
+	for range 40 {
+		if strings.Contains(d.Focused(), s) {
+			return nil
+		}
+		d.Press(key.NameTab, 0)
+	}
+	return fmt.Errorf("no editor holding %q takes the focus", s)
 }

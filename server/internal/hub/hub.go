@@ -42,7 +42,16 @@ type Config struct {
 	PresenceBatchAbove int           // rooms with more members get presence batched (default 64)
 	PresenceDelay      time.Duration // how long presence changes are gathered in a big room (default 100 ms)
 	CatchUpBacklog     int           // live messages held for a member while old history is read (default 10000)
-	Logger             *slog.Logger
+	// Owners, if set, decides who may use a name across the server (name
+	// ownership); without it names are only unique within a room.
+	Owners Owners
+	Logger *slog.Logger
+}
+
+// Owners decides whether a secret may use a name, claiming unclaimed names
+// for the first secret that uses them (sqlite.Names).
+type Owners interface {
+	Claim(ctx context.Context, name, secret string) (bool, error)
 }
 
 func (c *Config) setDefaults() {
@@ -127,6 +136,13 @@ func (h *Hub) Connect(m Member) *Conn {
 	return &Conn{h: h, m: m, rooms: map[string]*member{}}
 }
 
+// Joined returns how many rooms the connection is in.
+func (c *Conn) Joined() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.rooms)
+}
+
 func (c *Conn) membership(room string) *member {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -147,6 +163,17 @@ func (c *Conn) Join(j *protocol.Join) *protocol.Error {
 	if count >= c.h.cfg.MaxRooms {
 		return protocol.NewError(protocol.CodeTooManyRooms, key,
 			fmt.Sprintf("a connection can be in at most %d rooms", c.h.cfg.MaxRooms))
+	}
+	if o := c.h.cfg.Owners; o != nil {
+		ok, err := o.Claim(context.Background(), j.Name, j.Secret)
+		if err != nil {
+			c.h.cfg.Logger.Error("checking name ownership", "err", err)
+			return protocol.NewError(protocol.CodeUnavailable, key, "the server cannot check names right now; try again")
+		}
+		if !ok {
+			return protocol.NewError(protocol.CodeNameOwned, key, fmt.Sprintf(
+				"the name %q belongs to someone else on this server; if it is yours, use the name key from the device that claimed it", j.Name))
+		}
 	}
 	for {
 		r := c.h.room(key)
@@ -172,18 +199,10 @@ func (c *Conn) join(r *room, j *protocol.Join) *protocol.Error {
 		}
 	}
 	nameKey := protocol.Key(j.Name)
-	prev := r.byName[nameKey]
-	takeover := prev != nil && j.Secret != "" && prev.secret == j.Secret
-	if prev != nil && !takeover {
+	if p := r.byName[nameKey]; p != nil && (j.Secret == "" || p.secret != j.Secret) {
 		r.mu.Unlock()
 		return protocol.NewError(protocol.CodeNameTaken, r.name,
-			fmt.Sprintf("%q is already in %s; choose another name", prev.name, r.name))
-	}
-	if takeover {
-		r.remove(prev)
-		prev.conn.forget(r.name)
-		prev.conn.m.Deliver(protocol.Encode(protocol.NewError(protocol.CodeReplaced, r.name,
-			j.Name+" joined "+r.name+" from another connection")))
+			fmt.Sprintf("%q is already in %s; choose another name", p.name, r.name))
 	}
 
 	head := r.delivered
@@ -192,13 +211,13 @@ func (c *Conn) join(r *room, j *protocol.Join) *protocol.Error {
 		after = min(j.After, head)
 	}
 	mem := &member{conn: c, room: r, name: j.Name, key: nameKey, secret: j.Secret}
-	r.add(mem)
+	newName := r.add(mem)
 	c.mu.Lock()
 	c.rooms[r.name] = mem
 	c.mu.Unlock()
 
 	joined := &protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
-		Count: uint64(len(r.members)), Members: r.listNames(h.cfg.MaxListed)}
+		Count: r.count(), Members: r.listNames(h.cfg.MaxListed)}
 	c.m.Deliver(protocol.Encode(joined))
 	// History: a few frames go straight into the queue; more are replayed
 	// at the client's pace by catchUp, without holding the room, while
@@ -218,7 +237,7 @@ func (c *Conn) join(r *room, j *protocol.Join) *protocol.Error {
 	if catchUp {
 		mem.backlog = [][]byte{}
 	}
-	if !takeover {
+	if newName {
 		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: j.Name}, h.cfg)
 	}
 	r.mu.Unlock()
@@ -327,15 +346,17 @@ func (c *Conn) leave(mem *member, confirm bool) {
 	r := mem.room
 	r.mu.Lock()
 	if !r.members[mem] {
-		r.mu.Unlock() // replaced or already gone
+		r.mu.Unlock() // already gone
 		return
 	}
-	r.remove(mem)
+	nameGone := r.remove(mem)
 	c.forget(r.name)
 	if confirm {
 		c.m.Deliver(protocol.Encode(&protocol.Left{Room: r.name}))
 	}
-	r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: mem.name}, c.h.cfg)
+	if nameGone {
+		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: mem.name}, c.h.cfg)
+	}
 	r.mu.Unlock()
 	c.h.dropIfEmpty(r)
 }

@@ -106,7 +106,7 @@ func count[T protocol.Message](ms []protocol.Message) int {
 	return n
 }
 
-func newHub(t *testing.T, cfg Config) (*Hub, *history.Memory) {
+func newHub(t testing.TB, cfg Config) (*Hub, *history.Memory) {
 	t.Helper()
 	var mem *history.Memory
 	h, err := New(cfg, func(sink history.Sink) (history.Log, error) {

@@ -15,14 +15,22 @@ type room struct {
 
 	mu        sync.Mutex
 	loaded    bool
-	closed    bool // dropped from the hub; look the room up again
-	members   map[*member]bool
-	byName    map[string]*member // by protocol.Key(name)
+	closed    bool               // dropped from the hub; look the room up again
+	members   map[*member]bool   // one per connection in the room
+	byName    map[string]*person // by protocol.Key(name): a name may have several connections
 	ring      *ring
 	delivered uint64 // last sequence number fanned out
 
 	presence      []protocol.PresenceChange
 	presenceTimer *time.Timer
+}
+
+// person is a name in a room with its connections (devices, or a stale
+// connection not yet timed out). Presence reports names, not connections.
+type person struct {
+	name   string
+	secret string
+	conns  int
 }
 
 // member is one connection's presence in one room.
@@ -38,7 +46,7 @@ type member struct {
 }
 
 func newRoom(name string) *room {
-	return &room{name: name, members: map[*member]bool{}, byName: map[string]*member{}}
+	return &room{name: name, members: map[*member]bool{}, byName: map[string]*person{}}
 }
 
 // load fills the ring from the log. Called with mu held, before first use.
@@ -58,25 +66,42 @@ func (r *room) load(log history.Log, size int) error {
 	return nil
 }
 
-func (r *room) add(m *member) {
+// add puts a connection in the room and reports whether its name is new
+// there (not already present through another connection).
+func (r *room) add(m *member) (newName bool) {
 	r.members[m] = true
-	r.byName[m.key] = m
+	p := r.byName[m.key]
+	if p == nil {
+		p = &person{name: m.name, secret: m.secret}
+		r.byName[m.key] = p
+	}
+	p.conns++
+	return p.conns == 1
 }
 
-func (r *room) remove(m *member) {
+// remove takes a connection out and reports whether that was its name's
+// last connection in the room.
+func (r *room) remove(m *member) (nameGone bool) {
 	delete(r.members, m)
-	if r.byName[m.key] == m {
+	p := r.byName[m.key]
+	p.conns--
+	if p.conns == 0 {
 		delete(r.byName, m.key)
+		return true
 	}
+	return false
 }
+
+// count is the number of names in the room.
+func (r *room) count() uint64 { return uint64(len(r.byName)) }
 
 func (r *room) listNames(limit int) []string {
-	names := make([]string, 0, min(limit, len(r.members)))
-	for m := range r.members {
+	names := make([]string, 0, min(limit, len(r.byName)))
+	for _, p := range r.byName {
 		if len(names) == limit {
 			break
 		}
-		names = append(names, m.name)
+		names = append(names, p.name)
 	}
 	return names
 }
@@ -121,7 +146,7 @@ const maxPresenceChanges = 1000
 func (r *room) flushPresence() {
 	for len(r.presence) > 0 {
 		n := min(len(r.presence), maxPresenceChanges)
-		frame := protocol.Encode(&protocol.Presence{Room: r.name, Count: uint64(len(r.members)), Changes: r.presence[:n]})
+		frame := protocol.Encode(&protocol.Presence{Room: r.name, Count: r.count(), Changes: r.presence[:n]})
 		r.presence = r.presence[n:]
 		for m := range r.members {
 			m.send(frame, 1<<30)

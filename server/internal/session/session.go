@@ -6,6 +6,8 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/limit"
 )
 
 // Transport carries whole frames for one connection.
@@ -51,6 +54,8 @@ type Rooms interface {
 	// the message was refused for shutdown (the client will resend it).
 	Send(room, id, text string) error
 	Leave(room string) *protocol.Error
+	// Joined returns how many rooms the connection is in.
+	Joined() int
 	Close()
 }
 
@@ -69,7 +74,20 @@ type Config struct {
 	MaxRoom          int
 	MaxRooms         int // announced in WELCOME; the hub enforces it
 	History          int // announced in WELCOME; the hub replays it
-	Logger           *slog.Logger
+	// Key, if set, must be in every JOIN. It is compared in constant time
+	// and never logged.
+	Key string
+	// MsgRate and MsgBurst bound the frames a client may send: a burst,
+	// then MsgRate per second. Faster clients are slowed down (their frames
+	// wait, like IRC's fake lag); one that keeps it up for FloodAfter is
+	// disconnected. MsgRate 0 disables the limit.
+	MsgRate    float64
+	MsgBurst   int
+	FloodAfter time.Duration // default 10 s
+	// IdleTimeout closes connections that are in no room for this long
+	// (default 2 minutes).
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -96,6 +114,9 @@ func (c *Config) setDefaults() {
 	num(&c.MaxRoom, protocol.DefaultMaxRoom)
 	num(&c.MaxRooms, protocol.DefaultMaxRooms)
 	num(&c.History, 100)
+	num(&c.MsgBurst, 20)
+	dur(&c.FloodAfter, 10*time.Second)
+	dur(&c.IdleTimeout, 2*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +130,9 @@ const MinQueue = 64
 type Manager struct {
 	cfg     Config
 	connect func(Member) Rooms
+	keyHash [32]byte
+	// limitHits counts limit hits by kind, for the logs.
+	limitHits sync.Map // string → *atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -119,7 +143,15 @@ type Manager struct {
 // NewManager returns a manager whose sessions enter rooms through connect.
 func NewManager(cfg Config, connect func(Member) Rooms) *Manager {
 	cfg.setDefaults()
-	return &Manager{cfg: cfg, connect: connect, sessions: map[*Session]struct{}{}}
+	return &Manager{cfg: cfg, connect: connect, sessions: map[*Session]struct{}{}, keyHash: sha256.Sum256([]byte(cfg.Key))}
+}
+
+// LimitHit records that a limit stopped something, and logs it with the
+// running count of that kind, so operators see abuse in their logs.
+func (m *Manager) LimitHit(kind, remote, detail string) {
+	v, _ := m.limitHits.LoadOrStore(kind, new(atomic.Int64))
+	n := v.(*atomic.Int64).Add(1)
+	m.cfg.Logger.Warn("limit", "kind", kind, "remote", remote, "detail", detail, "count", n)
 }
 
 // Count returns the number of live sessions.
@@ -211,6 +243,13 @@ type Session struct {
 	ready    atomic.Bool  // HELLO done
 	lastRecv atomic.Int64 // Unix nanoseconds of the last complete frame
 	nonce    atomic.Uint64
+
+	// Rate limiting, reader goroutine only.
+	bucket       *limit.Bucket
+	limitedSince time.Time // when the client started sending too fast; zero if it is not
+	// noRoomSince is when the session was last seen in no room; zero while
+	// it is in one. Timer goroutine only.
+	noRoomSince time.Time
 
 	leaveOnce sync.Once
 
@@ -367,6 +406,10 @@ func (s *Session) readLoop() {
 			if s.reason == "" {
 				s.reason = readEndReason(err)
 			}
+			// Nothing more is queued for a connection whose reading ended;
+			// a write failing now must not rewrite why it ended.
+			s.closing = true
+			s.cond.Broadcast()
 			s.mu.Unlock()
 			return
 		}
@@ -381,6 +424,9 @@ func (s *Session) readLoop() {
 			s.protocolError(protocol.NewError(de.Code, "", de.Reason))
 			return
 		}
+		if !s.throttle(msg) {
+			return
+		}
 		if e := s.handle(msg); e != nil {
 			if e.Closing() {
 				s.protocolError(e)
@@ -389,6 +435,41 @@ func (s *Session) readLoop() {
 			s.Deliver(protocol.Encode(e))
 		}
 	}
+}
+
+// throttle applies the message rate limit before msg is handled: it waits
+// while the client is over its rate, and ends the session when the client
+// has been over it for FloodAfter. It reports whether to go on.
+func (s *Session) throttle(msg protocol.Message) bool {
+	if s.cfg.MsgRate <= 0 || !s.ready.Load() {
+		return true
+	}
+	if _, ok := msg.(*protocol.Pong); ok {
+		return true
+	}
+	now := time.Now()
+	if s.bucket == nil {
+		s.bucket = limit.NewBucket(s.cfg.MsgRate, s.cfg.MsgBurst, now)
+	}
+	wait := s.bucket.Take(now)
+	if wait == 0 {
+		s.limitedSince = time.Time{}
+		return true
+	}
+	if s.limitedSince.IsZero() {
+		s.limitedSince = now
+		s.mgr.LimitHit("message-rate", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s: slowing down", s.cfg.MsgRate))
+	}
+	if now.Sub(s.limitedSince) >= s.cfg.FloodAfter {
+		s.mgr.LimitHit("flood", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s for %v: disconnected", s.cfg.MsgRate, s.cfg.FloodAfter))
+		s.protocolError(protocol.NewError(protocol.CodeRateLimited, "",
+			fmt.Sprintf("more than %g messages a second for %v; wait before reconnecting", s.cfg.MsgRate, s.cfg.FloodAfter)))
+		return false
+	}
+	// Not reading meanwhile also stops the client's socket: it slows down
+	// whether or not it understands why.
+	time.Sleep(wait)
+	return !s.isClosing()
 }
 
 func readEndReason(err error) string {
@@ -420,6 +501,7 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 		}
 		s.client = hello.Client
 		s.ready.Store(true)
+		s.timer.Reset(s.tickInterval()) // from the handshake deadline to keepalive
 		s.Deliver(protocol.Encode(s.welcome()))
 		return nil
 	}
@@ -449,8 +531,15 @@ func (s *Session) welcome() *protocol.Welcome {
 		Version: protocol.Version, Server: c.ServerName, Time: protocol.Millis(time.Now()),
 		MaxFrame: uint64(c.MaxFrame), MaxText: uint64(c.MaxText), MaxName: uint64(c.MaxName),
 		MaxRoom: uint64(c.MaxRoom), MaxRooms: uint64(c.MaxRooms), History: uint64(c.History),
-		PingMs: uint64(c.PingInterval.Milliseconds()),
+		PingMs: uint64(c.PingInterval.Milliseconds()), Flags: s.mgr.welcomeFlags(),
 	}
+}
+
+func (m *Manager) welcomeFlags() protocol.WelcomeFlags {
+	if m.cfg.Key != "" {
+		return protocol.WelcomeKeyRequired
+	}
+	return 0
 }
 
 func tooLong(room, what string, n, limit int) *protocol.Error {
@@ -463,6 +552,13 @@ func (s *Session) join(j *protocol.Join) *protocol.Error {
 		return tooLong("", "the room name", len(j.Room), s.cfg.MaxRoom)
 	case len(j.Name) > s.cfg.MaxName:
 		return tooLong(j.Room, "the name", len(j.Name), s.cfg.MaxName)
+	}
+	if s.cfg.Key != "" {
+		// Hashes make the comparison constant-time whatever the lengths.
+		if got := sha256.Sum256([]byte(j.Key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
+			s.mgr.LimitHit("key", s.t.RemoteAddr(), "JOIN without the right server key")
+			return protocol.NewError(protocol.CodeUnauthorized, j.Room, "this server needs its access key: ask its operator for it")
+		}
 	}
 	if err := protocol.CheckName(j.Room); err != nil {
 		return protocol.NewError(protocol.CodeInvalidRoom, j.Room, "the room name "+err.Error())
@@ -511,15 +607,30 @@ func (s *Session) tick() {
 		s.timer.Reset(s.cfg.Linger)
 		return
 	}
+	if s.rooms.Joined() > 0 {
+		s.noRoomSince = time.Time{}
+	} else if s.noRoomSince.IsZero() {
+		s.noRoomSince = now
+	} else if now.Sub(s.noRoomSince) >= s.cfg.IdleTimeout {
+		s.mgr.LimitHit("idle", s.t.RemoteAddr(), "in no room")
+		s.Fail(protocol.NewError(protocol.CodeTimeout, "", fmt.Sprintf("in no room for %v", s.cfg.IdleTimeout)))
+		s.timer.Reset(s.cfg.Linger)
+		return
+	}
 	idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
 	p := s.cfg.PingInterval
 	switch {
 	case idle >= p*3/2:
-		s.Fail(protocol.NewError(protocol.CodeTimeout, "", fmt.Sprintf("nothing received for %v", idle.Round(time.Second))))
+		s.Fail(protocol.NewError(protocol.CodeTimeout, "", fmt.Sprintf("nothing received for %v", idle.Round(10*time.Millisecond))))
 		s.timer.Reset(s.cfg.Linger)
 		return
 	case idle >= p:
 		s.Deliver(protocol.Encode(&protocol.Ping{Nonce: s.nonce.Add(1)}))
 	}
-	s.timer.Reset(p / 2)
+	s.timer.Reset(s.tickInterval())
+}
+
+// tickInterval is how often keepalive and the idle timeout are checked.
+func (s *Session) tickInterval() time.Duration {
+	return min(s.cfg.PingInterval, s.cfg.IdleTimeout) / 2
 }

@@ -52,8 +52,30 @@ CREATE TABLE IF NOT EXISTS messages (
 	PRIMARY KEY (room, seq)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_dedup ON messages (room, sender_key, cid);
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS names (
+	name_key    TEXT    PRIMARY KEY, -- protocol.Key(name)
+	name        TEXT    NOT NULL,    -- as first claimed, for operators
+	secret_hash BLOB    NOT NULL,    -- SHA-256 of the owner's secret; the secret itself is never stored
+	claimed     INTEGER NOT NULL     -- Unix milliseconds
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
 `
+
+// schemaVersion is the user_version the schema above creates.
+const schemaVersion = 2
+
+// migrate creates the schema, or checks it is one this server knows.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > schemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this server (%d): upgrade the server", version, schemaVersion)
+	}
+	_, err := db.ExecContext(ctx, schema)
+	return err
+}
 
 // Open opens or creates the database at path and starts the commit loop,
 // which delivers results to sink.
@@ -101,14 +123,7 @@ func cmp(v, def int) int {
 
 func (l *Log) setup() error {
 	ctx := context.Background()
-	var version int
-	if err := l.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
-	if version > 1 {
-		return fmt.Errorf("database schema version %d is newer than this server (1): upgrade the server", version)
-	}
-	if _, err := l.write.ExecContext(ctx, schema); err != nil {
+	if err := migrate(ctx, l.write); err != nil {
 		return err
 	}
 	var err error

@@ -1,0 +1,55 @@
+// driver.mjs runs Debian's headless Chromium for the Go tests in this
+// directory. It reads one command per line on stdin and answers each with
+// one line on stdout, "ok [result]" or "error message":
+//
+//   goto URL            open a page and wait for it to load
+//   type TEXT           type text into whatever has the focus
+//   press KEY           press a key (Enter, Shift+Enter, …)
+//   click X Y           click at page coordinates
+//   title               the document title
+//   eval EXPR           evaluate a JavaScript expression, JSON result
+//   shot PATH           save a screenshot as PNG
+//   quit                close the browser and exit
+//
+// Console messages and page errors go to stderr, for the test log.
+import { chromium } from "playwright-core";
+import readline from "node:readline";
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const page = await browser.newPage({
+  viewport: { width: 420, height: 720 },
+  deviceScaleFactor: 2, // crisp text for reading the screen back
+});
+page.on("console", (m) => console.error(`console.${m.type()}: ${m.text()}`));
+page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
+
+const commands = {
+  async goto(url) { await page.goto(url, { waitUntil: "load" }); },
+  async type(text) { await page.keyboard.type(text, { delay: 20 }); },
+  async press(key) { await page.keyboard.press(key); },
+  async click(xy) { const [x, y] = xy.split(" ").map(Number); await page.mouse.click(x, y); },
+  async title() { return await page.title(); },
+  async eval(expr) { return JSON.stringify(await page.evaluate(expr)); },
+  async shot(path) { await page.screenshot({ path }); },
+};
+
+const rl = readline.createInterface({ input: process.stdin });
+for await (const line of rl) {
+  const sp = line.indexOf(" ");
+  const [cmd, arg] = sp < 0 ? [line, ""] : [line.slice(0, sp), line.slice(sp + 1)];
+  if (cmd === "quit") break;
+  try {
+    if (!commands[cmd]) throw new Error(`unknown command ${cmd}`);
+    const result = await commands[cmd](arg);
+    process.stdout.write(result === undefined ? "ok\n" : `ok ${String(result).replace(/\n/g, " ")}\n`);
+  } catch (e) {
+    process.stdout.write(`error ${String(e.message).replace(/\n/g, " ")}\n`);
+  }
+}
+await browser.close();

@@ -1,0 +1,194 @@
+// Package browsertest drives Debian's headless Chromium for tests, through
+// Playwright (e2e/browser/driver.mjs), and reads what is on the screen
+// with Tesseract OCR: the chat's web client draws everything on a canvas,
+// so the screen is the only place its text can be read, as a person would.
+//
+// Without chromium, node, the npm packages or tesseract the tests skip,
+// saying what is missing, unless CHAT_REQUIRE_BROWSER=1 (./build.sh test
+// sets it), in which case they fail.
+package browsertest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Browser is one headless Chromium with one page.
+type Browser struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Scanner
+	mu     sync.Mutex
+	stderr bytes.Buffer
+}
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// require skips or fails the test, as CHAT_REQUIRE_BROWSER says, when
+// something the browser tests need is missing.
+func require(t testing.TB, what, fix string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s is missing: %s", what, fix)
+	if os.Getenv("CHAT_REQUIRE_BROWSER") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg + " (set CHAT_REQUIRE_BROWSER=1 to make this a failure; ./build.sh test installs everything)")
+}
+
+// Start launches the browser; it is closed when the test ends.
+func Start(t testing.TB) *Browser {
+	t.Helper()
+	dir := filepath.Join(moduleRoot(), "e2e", "browser")
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		require(t, "Chromium (/usr/bin/chromium)", "apt-get install chromium")
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		require(t, "Node.js", "install nodejs")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
+		require(t, "playwright-core", "run npm ci in "+dir)
+	}
+	if _, err := exec.LookPath("tesseract"); err != nil {
+		require(t, "Tesseract OCR", "apt-get install tesseract-ocr")
+	}
+	b := &Browser{t: t}
+	b.cmd = exec.Command(node, filepath.Join(dir, "driver.mjs"))
+	b.cmd.Dir = dir
+	b.cmd.Stderr = lockedWriter{&b.mu, &b.stderr}
+	b.in, _ = b.cmd.StdinPipe()
+	stdout, _ := b.cmd.StdoutPipe()
+	b.out = bufio.NewScanner(stdout)
+	b.out.Buffer(make([]byte, 64<<10), 1<<20)
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		fmt.Fprintln(b.in, "quit")
+		done := make(chan struct{})
+		go func() { b.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			b.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("browser console:\n%s", b.Console())
+		}
+	})
+	return b
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Console returns what the page logged so far.
+func (b *Browser) Console() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stderr.String()
+}
+
+// Do runs one driver command and returns its result.
+func (b *Browser) Do(command string) string {
+	b.t.Helper()
+	if _, err := fmt.Fprintln(b.in, command); err != nil {
+		b.t.Fatalf("browser: %v\n%s", err, b.Console())
+	}
+	answered := make(chan bool, 1)
+	go func() { answered <- b.out.Scan() }()
+	select {
+	case ok := <-answered:
+		if !ok {
+			b.t.Fatalf("browser exited during %q\n%s", command, b.Console())
+		}
+	case <-time.After(60 * time.Second):
+		b.t.Fatalf("browser: no answer to %q in 60s", command)
+	}
+	line := b.out.Text()
+	if msg, failed := strings.CutPrefix(line, "error "); failed {
+		b.t.Fatalf("browser: %s: %s", command, msg)
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(line, "ok"), " ")
+}
+
+// WaitTitle polls the document title until match accepts it.
+func (b *Browser) WaitTitle(what string, match func(string) bool) string {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		title := b.Do("title")
+		if match(title) {
+			return title
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s: the title is still %q after 30s\n%s", what, title, b.Console())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Screenshot saves the page as a PNG at path.
+func (b *Browser) Screenshot(path string) {
+	b.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	b.Do("shot " + path)
+}
+
+// ReadScreen returns the text Tesseract reads in a screenshot.
+func ReadScreen(t testing.TB, png string) string {
+	t.Helper()
+	out, err := exec.Command("tesseract", png, "-", "--psm", "11").Output()
+	if err != nil {
+		t.Fatalf("tesseract %s: %v", png, err)
+	}
+	return string(out)
+}
+
+// WaitText takes screenshots until the screen shows text (compared
+// ignoring case and spacing), and returns the path of the last one.
+func (b *Browser) WaitText(text, path string) {
+	b.t.Helper()
+	norm := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.Screenshot(path)
+		screen := ReadScreen(b.t, path)
+		if strings.Contains(norm(screen), norm(text)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%q not on screen after 30s; the screen reads:\n%s\n(screenshot %s)", text, screen, path)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// ScreenshotDir is where tests keep their screenshots for people to look
+// at: dist/screenshots in the source tree.
+func ScreenshotDir() string { return filepath.Join(moduleRoot(), "dist", "screenshots") }

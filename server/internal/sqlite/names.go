@@ -1,0 +1,103 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"chat/protocol"
+)
+
+// Names records who owns which name: the first JOIN of a name with a
+// secret claims it, later ones must present the same secret. Only a
+// SHA-256 of the secret is stored; secrets are random 128-bit values, so a
+// fast hash is enough (nothing to brute-force from a dictionary).
+type Names struct {
+	write *sql.DB // its own connection, synchronous=NORMAL: see OpenNames
+	read  *sql.DB
+}
+
+// OpenNames opens the names table of the database at path, creating the
+// database if needed. Claims are
+// committed without waiting for the disk (synchronous=NORMAL): a claim
+// lost to a power cut only means the name is unclaimed until its owner's
+// next join, and 2000 people joining must not cost 2000 disk syncs.
+func OpenNames(path string) (*Names, error) {
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	write, err := sql.Open("sqlite", base+"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	read, err := sql.Open("sqlite", base+"&mode=ro")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(4)
+	n := &Names{write: write, read: read}
+	if err := migrate(context.Background(), write); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("sqlite: names in %s: %w", path, err)
+	}
+	return n, nil
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// Claim reports whether secret may use name: it may if nobody claimed the
+// name (then a non-empty secret claims it) or if it is the secret that
+// did. An empty secret never claims and never matches a claim.
+func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
+	key := protocol.Key(name)
+	stored, err := n.owner(ctx, n.read, key)
+	if err != nil {
+		return false, err
+	}
+	if stored != nil || secret == "" {
+		return stored == nil || (secret != "" && subtle.ConstantTimeCompare(stored, hashSecret(secret)) == 1), nil
+	}
+	// Unclaimed: claim it. Two devices may race; the database picks one
+	// and the other sees the winner's hash below.
+	if _, err := n.write.ExecContext(ctx, `INSERT INTO names (name_key, name, secret_hash, claimed) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name_key) DO NOTHING`, key, name, hashSecret(secret), time.Now().UnixMilli()); err != nil {
+		return false, err
+	}
+	stored, err = n.owner(ctx, n.write, key)
+	if err != nil || stored == nil {
+		return false, errors.Join(err, errors.New("claim vanished"))
+	}
+	return subtle.ConstantTimeCompare(stored, hashSecret(secret)) == 1, nil
+}
+
+func (n *Names) owner(ctx context.Context, db *sql.DB, key string) ([]byte, error) {
+	var h []byte
+	err := db.QueryRowContext(ctx, "SELECT secret_hash FROM names WHERE name_key = ?", key).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return h, err
+}
+
+// Release forgets the claim on name, so the next JOIN with a secret
+// claims it anew. It reports whether the name was claimed. It works while
+// a server runs on the same database.
+func (n *Names) Release(ctx context.Context, name string) (bool, error) {
+	res, err := n.write.ExecContext(ctx, "DELETE FROM names WHERE name_key = ?", protocol.Key(name))
+	if err != nil {
+		return false, err
+	}
+	k, err := res.RowsAffected()
+	return k > 0, err
+}
+
+// Close closes the connections.
+func (n *Names) Close() error { return errors.Join(n.read.Close(), n.write.Close()) }

@@ -1,0 +1,106 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"chat/server/internal/history"
+)
+
+func openNames(t *testing.T) (*Names, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	l, err := Open(path, func([]history.Result) {}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	n, err := OpenNames(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, path
+}
+
+func TestNamesAreClaimedByTheirFirstSecret(t *testing.T) {
+	n, path := openNames(t)
+	ctx := context.Background()
+	claim := func(name, secret string) bool {
+		t.Helper()
+		ok, err := n.Claim(ctx, name, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for range 2 { // and it stays unclaimed
+		if !claim("guest", "") {
+			t.Fatal("an unclaimed name is refused without a secret")
+		}
+	}
+	if !claim("Alice", "owner-secret") {
+		t.Fatal("first claim refused")
+	}
+	if !claim("ALICE", "owner-secret") || !claim("ａｌｉｃｅ", "owner-secret") {
+		t.Fatal("the owner is refused under another spelling of the name")
+	}
+	if claim("alice", "thief") || claim("alice", "") {
+		t.Fatal("someone else got the name")
+	}
+	if claim("guest", "") != true || !claim("guest", "late-claimer") || claim("guest", "") {
+		t.Fatal("a late claim of an unclaimed name did not take")
+	}
+	var stored []byte
+	if err := n.read.QueryRow("SELECT secret_hash FROM names WHERE name_key = 'alice'").Scan(&stored); err != nil || string(stored) == "owner-secret" || len(stored) != 32 {
+		t.Fatalf("stored %q, %v: want a 32-byte hash, never the secret", stored, err)
+	}
+
+	// An operator releases it, from another handle, as a command would.
+	other, err := OpenNames(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if ok, err := other.Release(ctx, "Alice"); !ok || err != nil {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	if ok, _ := other.Release(ctx, "Alice"); ok {
+		t.Fatal("released twice")
+	}
+	if !claim("alice", "new-owner") || claim("alice", "owner-secret") {
+		t.Fatal("after the release the name was not free for a new owner")
+	}
+}
+
+func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
+	n, _ := openNames(t)
+	var wg sync.WaitGroup
+	wins := make(chan string, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			secret := string(rune('a' + i))
+			if ok, err := n.Claim(context.Background(), "contested", secret); err == nil && ok {
+				wins <- secret
+			}
+		})
+	}
+	wg.Wait()
+	close(wins)
+	if len(wins) != 1 {
+		t.Fatalf("%d claims succeeded", len(wins))
+	}
+}
+
+func TestNamesOpenANewDatabase(t *testing.T) {
+	n, err := OpenNames(filepath.Join(t.TempDir(), "new.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if ok, err := n.Claim(context.Background(), "first", "s"); !ok || err != nil {
+		t.Fatalf("claim in a new database: %v %v", ok, err)
+	}
+}

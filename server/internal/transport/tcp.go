@@ -1,0 +1,228 @@
+// Package transport carries protocol frames for the server's sessions:
+// TCP streams (plain or TLS) and WebSocket messages. Each connection
+// becomes a session.Transport.
+package transport
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"chat/protocol"
+	"chat/server/internal/limit"
+	"chat/server/internal/session"
+)
+
+// TCP is the Transport for a stream connection (plain TCP or TLS): frames
+// with their length prefix, back to back.
+type TCP struct {
+	c    net.Conn
+	hdr  [protocol.LengthSize]byte
+	body *[]byte // buffer of the last frame read, back to the pool on the next read
+}
+
+// NewTCP wraps a stream connection.
+func NewTCP(c net.Conn) *TCP { return &TCP{c: c} }
+
+// bodyPools hold read buffers by size class, so an idle connection holds
+// none and a busy one does not allocate per frame.
+var bodyPools = [...]struct {
+	size int
+	pool sync.Pool
+}{{size: 512}, {size: 4 << 10}, {size: 16 << 10}, {size: 64 << 10}}
+
+func getBody(n int) *[]byte {
+	for i := range bodyPools {
+		p := &bodyPools[i]
+		if n <= p.size {
+			if b, ok := p.pool.Get().(*[]byte); ok {
+				return b
+			}
+			b := make([]byte, p.size)
+			return &b
+		}
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putBody(b *[]byte) {
+	for i := range bodyPools {
+		if p := &bodyPools[i]; cap(*b) == p.size {
+			p.pool.Put(b)
+			return
+		}
+	}
+}
+
+// ReadFrame implements session.Transport.
+func (t *TCP) ReadFrame(max int) ([]byte, error) {
+	if t.body != nil {
+		putBody(t.body)
+		t.body = nil
+	}
+	if n, err := io.ReadFull(t.c, t.hdr[:]); err != nil {
+		if n > 0 && errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, protocol.ErrTruncated
+		}
+		return nil, err
+	}
+	n, err := protocol.BodyLength(t.hdr, max)
+	if err != nil {
+		return nil, err
+	}
+	t.body = getBody(n)
+	body := (*t.body)[:n]
+	if _, err := io.ReadFull(t.c, body); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, protocol.ErrTruncated
+		}
+		return nil, err
+	}
+	return body, nil
+}
+
+// WriteFrames implements session.Transport with one writev for all frames.
+func (t *TCP) WriteFrames(frames [][]byte, deadline time.Time) error {
+	if err := t.c.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(t.c)
+	return err
+}
+
+// CloseWrite implements session.Transport.
+func (t *TCP) CloseWrite(linger time.Time) error {
+	if cw, ok := t.c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	return t.c.SetReadDeadline(linger)
+}
+
+// Discard implements session.Transport.
+func (t *TCP) Discard() error {
+	var buf [512]byte
+	for {
+		if _, err := t.c.Read(buf[:]); err != nil {
+			return err
+		}
+	}
+}
+
+// Close implements session.Transport.
+func (t *TCP) Close() error { return t.c.Close() }
+
+// RemoteAddr implements session.Transport.
+func (t *TCP) RemoteAddr() string { return t.c.RemoteAddr().String() }
+
+// TCPOptions configure a TCP listener.
+type TCPOptions struct {
+	TLS              *tls.Config      // nil: plain TCP
+	Limits           *limit.Addresses // nil: no per-address limits
+	HandshakeTimeout time.Duration    // for the TLS handshake
+	// Refused is told about each connection turned away, for the logs.
+	Refused func(kind, remote, detail string)
+	Logger  *slog.Logger
+}
+
+// ServeTCP accepts connections on ln and hands each to serve in its own
+// goroutine, until ln is closed.
+func ServeTCP(ln net.Listener, serve func(session.Transport), opts TCPOptions) error {
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			opts.Logger.Warn("accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go serveConn(c, serve, &opts)
+	}
+}
+
+func serveConn(c net.Conn, serve func(session.Transport), opts *TCPOptions) {
+	remote := c.RemoteAddr().String()
+	release := func() {}
+	if opts.Limits != nil {
+		var refused limit.Refused
+		if release, refused = opts.Limits.Acquire(remote); refused != "" {
+			opts.Refused("connections", remote, string(refused))
+			refuse(c, protocol.NewError(protocol.CodeTooManyConnections, "", string(refused)))
+			return
+		}
+	}
+	defer release()
+	if opts.TLS == nil {
+		serve(NewTCP(c))
+		return
+	}
+	tc, err := handshake(c, opts)
+	if err != nil {
+		opts.Logger.Info("tls handshake failed", "remote", remote, "err", err)
+		c.Close()
+		return
+	}
+	serve(NewTCP(tc))
+}
+
+// handshake completes the TLS handshake within the handshake timeout. A
+// client that speaks the plain protocol to the TLS port gets an ERROR it
+// can read, instead of a TLS alert it cannot.
+func handshake(c net.Conn, opts *TCPOptions) (*tls.Conn, error) {
+	_ = c.SetDeadline(time.Now().Add(opts.HandshakeTimeout))
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		return nil, err
+	}
+	const tlsHandshakeRecord = 0x16
+	if first[0] != tlsHandshakeRecord {
+		opts.Refused("plain-on-tls", c.RemoteAddr().String(), "not a TLS handshake")
+		refuse(c, protocol.NewError(protocol.CodeTLSRequired, "",
+			"this port needs TLS: connect with tls://HOST:PORT (not the plain protocol)"))
+		return nil, errors.New("not a TLS client")
+	}
+	tc := tls.Server(&prefixed{Conn: c, first: first[:]}, opts.TLS)
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// refuse writes e and closes, for connections turned away before a session.
+func refuse(c net.Conn, e *protocol.Error) {
+	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_, _ = c.Write(protocol.Encode(e))
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10)) // let the client read it, see EOF
+	}
+	c.Close()
+}
+
+// prefixed puts back the byte read to tell TLS from plain.
+type prefixed struct {
+	net.Conn
+	first []byte
+}
+
+func (p *prefixed) Read(b []byte) (int, error) {
+	if len(p.first) > 0 {
+		n := copy(b, p.first)
+		p.first = p.first[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}

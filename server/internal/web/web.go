@@ -1,0 +1,226 @@
+// Package web serves the browser side of the chat server: the web client
+// (the Gio app built for WebAssembly), the WebSocket endpoint and a health
+// check for load balancers.
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Options configure the handler.
+type Options struct {
+	Files     fs.FS        // the web client: index.html, wasm_exec.js, main.wasm.gz, main.wasm.br (optional)
+	Icon      []byte       // served as /appicon.png
+	WebSocket http.Handler // mounted at /ws
+	Health    func() Health
+	Logger    *slog.Logger
+}
+
+// Health is what /healthz reports.
+type Health struct {
+	Version     string `json:"version"`
+	Connections int    `json:"connections"`
+	Draining    bool   `json:"draining"` // shutting down: answered with 503
+}
+
+// asset is one file held in memory with its validators.
+type asset struct {
+	data []byte
+	etag string
+	hash string // short content hash, used in versioned URLs
+}
+
+func newAsset(data []byte) *asset {
+	sum := sha256.Sum256(data)
+	h := hex.EncodeToString(sum[:8])
+	return &asset{data: data, etag: `"` + h + `"`, hash: h}
+}
+
+type handler struct {
+	opts    Options
+	index   *asset
+	loader  *asset
+	wasmGz  *asset
+	wasmBr  *asset // nil if not built
+	icon    *asset
+	missing string // why the web client cannot be served, or ""
+}
+
+// contentSecurityPolicy lets the page run its own script and WebAssembly
+// and talk to its own origin, nothing else.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; " +
+	"connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+
+// New returns the HTTP handler. Files that are missing do not make it
+// fail: the page then tells the operator how to build the web client.
+func New(opts Options) (http.Handler, error) {
+	h := &handler{opts: opts}
+	read := func(name string) *asset {
+		b, err := fs.ReadFile(opts.Files, name)
+		if err != nil {
+			return nil
+		}
+		return newAsset(b)
+	}
+	index := read("index.html")
+	if index == nil {
+		return nil, errors.New("web: index.html is missing from the web client files")
+	}
+	h.loader, h.wasmGz, h.wasmBr = read("wasm_exec.js"), read("main.wasm.gz"), read("main.wasm.br")
+	h.icon = newAsset(opts.Icon)
+	switch {
+	case h.wasmGz == nil:
+		h.missing = "main.wasm.gz"
+	case h.loader == nil:
+		h.missing = "wasm_exec.js"
+	}
+	if h.missing == "" {
+		// Point the page at versioned URLs, so the big files can be cached
+		// for good and a new build is still picked up at once.
+		page := strings.NewReplacer(
+			`src="wasm_exec.js"`, `src="wasm_exec.js?v=`+h.loader.hash+`"`,
+			`fetch("main.wasm")`, `fetch("main.wasm?v=`+h.wasmGz.hash+`")`,
+		).Replace(string(index.data))
+		h.index = newAsset([]byte(page))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", opts.WebSocket)
+	mux.HandleFunc("GET /healthz", h.health)
+	mux.HandleFunc("GET /{$}", h.page)
+	mux.HandleFunc("GET /main.wasm", h.wasm)
+	mux.HandleFunc("GET /wasm_exec.js", func(w http.ResponseWriter, r *http.Request) {
+		h.file(w, r, h.loader, "text/javascript; charset=utf-8")
+	})
+	mux.HandleFunc("GET /appicon.png", func(w http.ResponseWriter, r *http.Request) {
+		h.file(w, r, h.icon, "image/png")
+	})
+	return securityHeaders(mux), nil
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+	st := h.opts.Health()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if st.Draining {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(struct {
+		Status string `json:"status"`
+		Health
+	}{map[bool]string{false: "ok", true: "draining"}[st.Draining], st})
+}
+
+func (h *handler) page(w http.ResponseWriter, r *http.Request) {
+	if h.missing != "" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, notBuiltPage, h.missing)
+		return
+	}
+	h.file(w, r, h.index, "text/html; charset=utf-8")
+}
+
+const notBuiltPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Chat: web client not built</title></head>
+<body style="font: 16px system-ui, sans-serif; max-width: 40em; margin: 3em auto; line-height: 1.5">
+<h1>The web client is not built into this server</h1>
+<p>The server is running and the apps can connect, but the browser version is missing
+(<code>%s</code> was not found when the server was built).</p>
+<p>To add it, build the web client and then the server, from the source tree:</p>
+<pre>./build.sh wasm server</pre>
+<p>or, while developing, serve the files from a directory: <code>chat-server -web assets/web</code>.</p>
+</body></html>
+`
+
+// file serves an in-memory asset with validators. A request naming the
+// current version (?v=hash) may be cached for a year; others revalidate.
+func (h *handler) file(w http.ResponseWriter, r *http.Request, a *asset, contentType string) {
+	if a == nil {
+		http.NotFound(w, r)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", contentType)
+	hd.Set("ETag", a.etag)
+	if v := r.URL.Query().Get("v"); v != "" && v == a.hash {
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		hd.Set("Cache-Control", "no-cache")
+	}
+	// No Last-Modified: embedded files have no real modification time.
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.data))
+}
+
+// wasm serves the app pre-compressed: brotli or gzip as the browser
+// accepts, decompressed on the fly for the rare client that takes neither.
+func (h *handler) wasm(w http.ResponseWriter, r *http.Request) {
+	if h.wasmGz == nil {
+		http.Error(w, "the web client is not built into this server; see /", http.StatusNotFound)
+		return
+	}
+	w.Header().Add("Vary", "Accept-Encoding")
+	accept := r.Header.Get("Accept-Encoding")
+	switch {
+	case h.wasmBr != nil && acceptsEncoding(accept, "br"):
+		w.Header().Set("Content-Encoding", "br")
+		h.fileVersioned(w, r, h.wasmBr, h.wasmGz.hash)
+	case acceptsEncoding(accept, "gzip"):
+		w.Header().Set("Content-Encoding", "gzip")
+		h.fileVersioned(w, r, h.wasmGz, h.wasmGz.hash)
+	default:
+		zr, err := gzip.NewReader(bytes.NewReader(h.wasmGz.data))
+		if err != nil {
+			http.Error(w, "corrupt web client build", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/wasm")
+		w.Header().Set("Cache-Control", "no-cache")
+		_, _ = io.Copy(w, zr)
+	}
+}
+
+// fileVersioned is file for an encoding of main.wasm: the version in the
+// URL is the gzip file's hash, whichever encoding is sent.
+func (h *handler) fileVersioned(w http.ResponseWriter, r *http.Request, a *asset, version string) {
+	enc := *a
+	enc.hash = version
+	enc.etag = `"` + a.hash + `"`
+	h.file(w, r, &enc, "application/wasm")
+}
+
+// acceptsEncoding reports whether an Accept-Encoding header allows enc
+// (a q=0 entry refuses it).
+func acceptsEncoding(header, enc string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), enc) {
+			continue
+		}
+		q := strings.ReplaceAll(params, " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"chat/client"
+	"chat/internal/clienttest"
+	"chat/internal/testserver"
+	"chat/protocol"
+)
+
+// wsRaw is a bare WebSocket connection speaking protocol frames.
+type wsRaw struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dialWS(t *testing.T, url string, header http.Header) (*wsRaw, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: header})
+	if err != nil {
+		return nil, resp, err
+	}
+	c.SetReadLimit(protocol.MaxFrame + protocol.LengthSize)
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsRaw{t: t, c: c}, resp, nil
+}
+
+func (w *wsRaw) write(typ websocket.MessageType, b []byte) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.c.Write(ctx, typ, b); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *wsRaw) send(m protocol.Message) { w.write(websocket.MessageBinary, protocol.Encode(m)) }
+
+// read returns the next message, or the error that ended the connection.
+func (w *wsRaw) read() (protocol.Message, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typ, b, err := w.c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.MessageBinary || len(b) < protocol.LengthSize ||
+		int(binary.BigEndian.Uint32(b)) != len(b)-protocol.LengthSize {
+		w.t.Fatalf("the server sent a message that is not exactly one frame: %v %x", typ, b)
+	}
+	return protocol.Decode(b[protocol.LengthSize:])
+}
+
+func expectWS[T protocol.Message](w *wsRaw) T {
+	w.t.Helper()
+	for {
+		m, err := w.read()
+		if err != nil {
+			var zero T
+			w.t.Fatalf("waiting for %T: %v", zero, err)
+		}
+		switch m.(type) {
+		case *protocol.Ping, *protocol.Presence:
+			continue
+		}
+		v, ok := m.(T)
+		if !ok {
+			var zero T
+			w.t.Fatalf("got %T %+v, want %T", m, m, zero)
+		}
+		return v
+	}
+}
+
+func wsURL(srv *testserver.Server) string { return "ws://" + srv.HTTPAddr + "/ws" }
+
+// TestTCPAndWebSocketClientsShareRooms: one room, members on both
+// transports, the same messages, presence and history.
+func TestTCPAndWebSocketClientsShareRooms(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	tcp := join(t, srv, "tcp-user")
+	ws := clienttest.New(t, client.Config{Addr: wsURL(srv), Name: "ws-user"})
+	ws.C.Join("general")
+	j := ws.WaitJoined(t, "general")
+	if j.Count != 2 {
+		t.Fatalf("the WebSocket member sees %d members", j.Count)
+	}
+	tcp.Wait(t, "ws-user joined", func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		return ok && len(p.Changes) == 1 && p.Changes[0].Name == "ws-user"
+	})
+	tcp.C.Send("general", "over TCP ~ 🎉")
+	ws.WaitText(t, "over TCP ~ 🎉") // two senders have no order between them: make one
+	ws.C.Send("general", "over WebSocket\nwith a newline")
+	for _, r := range []*clienttest.Recorder{tcp, ws} {
+		got := r.WaitMessages(t, 2)
+		if got[0].Text != "over TCP ~ 🎉" || got[1].Text != "over WebSocket\nwith a newline" {
+			t.Errorf("%s saw %q, %q", r.C.Name(), got[0].Text, got[1].Text)
+		}
+	}
+	// A WebSocket late joiner gets the history written over both.
+	late := clienttest.New(t, client.Config{Addr: wsURL(srv), Name: "late"})
+	late.C.Join("general")
+	if got := late.WaitMessages(t, 2); got[1].Sender != "ws-user" || !got[1].History {
+		t.Errorf("late joiner's history: %+v", got)
+	}
+}
+
+func TestResumeOverWebSocket(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	alice := join(t, srv, "alice")
+	w, _, err := dialWS(t, wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(&protocol.Hello{Version: protocol.Version, Client: "ws-raw"})
+	expectWS[*protocol.Welcome](w)
+	w.send(&protocol.Join{Room: "general", Name: "bob"})
+	expectWS[*protocol.Joined](w)
+	alice.C.Send("general", "one")
+	seen := expectWS[*protocol.Msg](w)
+	w.c.CloseNow()
+
+	for _, s := range []string{"two", "three", "four"} {
+		alice.C.Send("general", s)
+	}
+	alice.WaitText(t, "four")
+	w2, _, err := dialWS(t, wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w2.send(&protocol.Hello{Version: protocol.Version, Client: "ws-raw"})
+	expectWS[*protocol.Welcome](w2)
+	w2.send(&protocol.Join{Room: "general", Name: "bob", Resume: true, After: seen.Seq})
+	expectWS[*protocol.Joined](w2)
+	for _, want := range []string{"two", "three", "four"} {
+		if m := expectWS[*protocol.Msg](w2); m.Text != want {
+			t.Fatalf("resumed %q, want %q", m.Text, want)
+		}
+	}
+}
+
+// TestMalformedWebSocketInput: each kind of bad WebSocket input gets its
+// ERROR and a close, like on TCP.
+func TestMalformedWebSocketInput(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	bystander := join(t, srv, "bystander")
+	hello := protocol.Encode(&protocol.Hello{Version: protocol.Version, Client: "ws-bad"})
+	twoFrames := append(append([]byte{}, hello...), hello...)
+	cases := []struct {
+		name string
+		typ  websocket.MessageType
+		msg  []byte
+		code protocol.ErrorCode
+	}{
+		{"text message", websocket.MessageText, []byte(`{"type":"hello"}`), protocol.CodeMalformed},
+		{"oversized frame", websocket.MessageBinary, append([]byte{0, 1, 0, 0, byte(protocol.TypeHello)}, make([]byte, 65535)...), protocol.CodeFrameTooLarge},
+		{"shorter than a length prefix", websocket.MessageBinary, []byte{0, 0}, protocol.CodeMalformed},
+		{"length prefix beyond the message", websocket.MessageBinary, hello[:len(hello)-2], protocol.CodeMalformed},
+		{"two frames in one message", websocket.MessageBinary, twoFrames, protocol.CodeMalformed},
+		{"garbage", websocket.MessageBinary, []byte("\x00\x00\x00\x03\x01\xff\xff"), protocol.CodeMalformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w, _, err := dialWS(t, wsURL(srv), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.write(tc.typ, tc.msg)
+			e := expectWS[*protocol.Error](w)
+			if e.Code != tc.code || !e.Closing() {
+				t.Fatalf("got %v, want a closing %v", e, tc.code)
+			}
+			if _, err := w.read(); websocket.CloseStatus(err) == -1 {
+				t.Fatalf("after the error: %v, want a WebSocket close", err)
+			}
+		})
+	}
+	bystander.C.Send("general", "unaffected")
+	bystander.WaitText(t, "unaffected")
+}
+
+func TestWebSocketOriginCheck(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-allowed-origins", "app.example.com, *.friends.example"}})
+	tests := []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true}, // not a browser
+		{"http://" + srv.HTTPAddr, true},
+		{"https://app.example.com", true},
+		{"https://chat.friends.example", true},
+		{"https://evil.example", false},
+		{"null", false},
+	}
+	for _, tc := range tests {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		_, resp, err := dialWS(t, wsURL(srv), h)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("origin %q refused: %v", tc.origin, err)
+		case !tc.ok && (err == nil || resp == nil || resp.StatusCode != http.StatusForbidden):
+			t.Errorf("origin %q: err %v, want 403", tc.origin, err)
+		}
+	}
+	rec := srv.WaitLog("websocket refused", func(rec map[string]any) bool { return rec["origin"] == "https://evil.example" })
+	if !strings.Contains(rec["err"].(string), "not authorized") {
+		t.Errorf("refusal logged as %v", rec)
+	}
+}
