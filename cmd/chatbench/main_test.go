@@ -1,0 +1,129 @@
+package main
+
+// A smoke run of the generator against the real server, so it cannot rot:
+// small, a few seconds, asserting the bookkeeping (nothing lost, nothing
+// duplicated, every count consistent), never timing targets.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"chat/cmd/chatbench/internal/load"
+	"chat/internal/testserver"
+)
+
+// TestMain lets the test binary serve as chatbench's worker process: the
+// -procs runs below start it again with load.WorkerEnv set.
+func TestMain(m *testing.M) {
+	if os.Getenv(load.WorkerEnv) != "" {
+		os.Exit(worker(context.Background(), os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// serverArgs turn off the per-connection message rate limit: the senders
+// here post 10 messages a second each.
+func serverArgs() []string { return []string{"-msg-rate", "0"} }
+
+func runJSON(t *testing.T, args ...string) (*load.Report, int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, append(args, "-json"), &stdout, &stderr)
+	if code == 2 {
+		t.Fatalf("chatbench %s: exit 2\n%s", strings.Join(args, " "), stderr.String())
+	}
+	var rep load.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	return &rep, code, stderr.String()
+}
+
+// checkClean asserts what every run must show, however fast the machine.
+func checkClean(t *testing.T, rep *load.Report, code int, log string, receivers, senders int) {
+	t.Helper()
+	if code != 0 && code != 3 { // 3: generator-limited, possible on a loaded CI machine under -race
+		t.Errorf("exit %d", code)
+	}
+	if !rep.Clean {
+		var b bytes.Buffer
+		rep.Print(&b)
+		t.Errorf("run not clean:\n%s\n%s", b.String(), log)
+	}
+	if rep.Join.Joined != receivers || rep.Join.Attempted != receivers || rep.Join.Seconds <= 0 {
+		t.Errorf("join: %+v", rep.Join)
+	}
+	if rep.Sends.Sent == 0 || rep.Sends.Acked != rep.Sends.Sent {
+		t.Errorf("sends: %+v", rep.Sends)
+	}
+	var head uint64
+	for _, h := range rep.Heads {
+		head = max(head, h)
+	}
+	if head != rep.Sends.Sent { // a new room: one sequence number per message
+		t.Errorf("room head %d, sent %d", head, rep.Sends.Sent)
+	}
+	d := rep.Delivery
+	if d.Expected != uint64(receivers)*rep.Sends.Sent || d.Received != d.Expected || d.Missing != 0 || d.Duplicates != 0 {
+		t.Errorf("delivery: %+v for %d sent", d, rep.Sends.Sent)
+	}
+	if sc := rep.SenderCopies; sc.Expected != uint64(senders)*rep.Sends.Sent || sc.Missing != 0 {
+		t.Errorf("senders' copies: %+v", sc)
+	}
+	if rep.Latency.Count == 0 || rep.Latency.Count > int64(d.Received) || rep.Latency.P50 <= 0 ||
+		rep.Latency.P50 > rep.Latency.P99 || rep.Latency.P99 > rep.Latency.Max {
+		t.Errorf("latency: %+v", rep.Latency)
+	}
+	if rep.Ack.Count == 0 || rep.Ack.Count > int64(rep.Sends.Acked) || rep.Ack.P99 > rep.Ack.Max {
+		t.Errorf("ack latency: %+v", rep.Ack)
+	}
+	if rep.Open != receivers {
+		t.Errorf("%d receivers connected at the end, want %d", rep.Open, receivers)
+	}
+	if rep.Generator.CPUSeconds <= 0 {
+		t.Errorf("generator CPU not measured: %+v", rep.Generator)
+	}
+}
+
+func TestSmokeTCPWorkerProcesses(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: serverArgs()})
+	start := time.Now()
+	rep, code, log := runJSON(t, "-addr", srv.Addr, "-receivers", "50", "-senders", "2", "-rate", "20",
+		"-duration", "3s", "-warmup", "500ms", "-procs", "2", "-drain", "5s")
+	checkClean(t, rep, code, log, 50, 2)
+	if rep.Generator.Procs != 2 {
+		t.Errorf("%d worker processes, want 2", rep.Generator.Procs)
+	}
+	t.Logf("TCP, 2 worker processes: %v; p99 %.2f ms", time.Since(start).Round(time.Millisecond), rep.Latency.P99)
+}
+
+func TestSmokeWebSocket(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: serverArgs()})
+	rep, code, log := runJSON(t, "-addr", "ws://"+srv.HTTPAddr+"/ws", "-receivers", "20", "-senders", "1",
+		"-rate", "10", "-duration", "1s", "-warmup", "200ms", "-drain", "5s", "-procs", "0")
+	checkClean(t, rep, code, log, 20, 1)
+	if rep.Transport != "websocket" {
+		t.Errorf("transport %q", rep.Transport)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-scenario", "no-such-scenario"},
+		{"-addr", "192.0.2.1:7878"}, // not loopback: refused before connecting
+		{"-receivers", "30000"},     // more sockets than one process may hold
+		{"stray-argument"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
