@@ -133,6 +133,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MsgBurst:         cfg.msgBurst,
 		FloodAfter:       cfg.floodAfter,
 		IdleTimeout:      cfg.idleTimeout,
+		Poller:           newPoller(log),
 		Logger:           log,
 	}, func(m session.Member) session.Rooms { return h.Connect(m) })
 
@@ -280,7 +281,7 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 		}
 		log.Info("listening", "transport", name, "addr", ln.Addr().String())
 		go func() {
-			if err := transport.ServeTCP(ln, mgr.Serve, opts); err != nil {
+			if err := transport.ServeTCP(ln, mgr.Start, opts); err != nil {
 				l.failed <- err
 			}
 		}()
@@ -341,4 +342,15 @@ func servePprof(addr string, log *slog.Logger) error {
 	log.Info("listening", "transport", "pprof", "addr", ln.Addr().String())
 	go func() { _ = http.Serve(ln, mux) }()
 	return nil
+}
+
+// newPoller returns the poller that holds idle connections without a
+// goroutine each, or nil where there is none (then they keep one).
+func newPoller(log *slog.Logger) session.Poller {
+	p, err := transport.NewPoller()
+	if err != nil {
+		log.Info("idle connections keep a goroutine each", "reason", err)
+		return nil
+	}
+	return p
 }

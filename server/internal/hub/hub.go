@@ -40,7 +40,7 @@ type Config struct {
 	MaxListed          int           // member names listed in JOINED (default 500)
 	RingSize           int           // recent messages kept in memory per room (default 1024, at least History)
 	PresenceBatchAbove int           // rooms with more members get presence batched (default 64)
-	PresenceDelay      time.Duration // how long presence changes are gathered in a big room (default 100 ms)
+	PresenceDelay      time.Duration // how long presence changes are gathered in a big room, per 100 members, up to 10× (default 100 ms)
 	CatchUpBacklog     int           // live messages held for a member while old history is read (default 10000)
 	// Owners, if set, decides who may use a name across the server (name
 	// ownership); without it names are only unique within a room.
@@ -92,19 +92,43 @@ type Hub struct {
 	// the log before the shutdown flush, or refused.
 	sendMu  sync.RWMutex
 	closing bool
+
+	// deliveries carries commit results from the log's commit loop to the
+	// delivery goroutine, so the next group commit does not wait for the
+	// fan-out of the last one. A batch with done set is a barrier.
+	deliveries chan delivery
+	stopped    chan struct{} // closed when the delivery goroutine exits
+}
+
+type delivery struct {
+	results []history.Result
+	done    chan struct{}
 }
 
 // New creates a hub. open is called with the hub's commit sink and returns
 // the log the hub stores messages in.
 func New(cfg Config, open func(history.Sink) (history.Log, error)) (*Hub, error) {
 	cfg.setDefaults()
-	h := &Hub{cfg: cfg, rooms: map[string]*room{}}
-	log, err := open(h.committed)
+	h := &Hub{cfg: cfg, rooms: map[string]*room{}, deliveries: make(chan delivery, 256), stopped: make(chan struct{})}
+	log, err := open(func(rs []history.Result) { h.deliveries <- delivery{results: rs} })
 	if err != nil {
 		return nil, err
 	}
 	h.log = log
+	go h.deliver()
 	return h, nil
+}
+
+// deliver acknowledges and fans out committed messages, in commit order.
+func (h *Hub) deliver() {
+	defer close(h.stopped)
+	for d := range h.deliveries {
+		if d.done != nil {
+			close(d.done)
+			continue
+		}
+		h.committed(d.results)
+	}
 }
 
 // Config returns the hub's configuration with defaults filled in.
@@ -116,11 +140,30 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.sendMu.Lock()
 	h.closing = true
 	h.sendMu.Unlock()
-	return h.log.Flush(ctx)
+	if err := h.log.Flush(ctx); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	select {
+	case h.deliveries <- delivery{done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close closes the log. Call it after Shutdown.
-func (h *Hub) Close() error { return h.log.Close() }
+func (h *Hub) Close() error {
+	err := h.log.Close() // no more results after this
+	close(h.deliveries)
+	<-h.stopped
+	return err
+}
 
 // Conn is a member's handle on the hub: one per connection.
 type Conn struct {
@@ -388,8 +431,8 @@ func (h *Hub) dropIfEmpty(r *room) {
 	}
 }
 
-// committed is the log's sink: it acknowledges senders and fans stored
-// messages out.
+// committed acknowledges senders and fans stored messages out; it runs on
+// the delivery goroutine.
 func (h *Hub) committed(results []history.Result) {
 	for i := range results {
 		res := &results[i]

@@ -122,8 +122,9 @@ func (m *member) send(frame []byte, maxBacklog int) {
 }
 
 // addPresence records a change. Small rooms hear of it at once; big rooms
-// get the changes of PresenceDelay in one frame, so that thousands of
-// joins cost thousands of frames, not millions.
+// get the changes of PresenceDelay (times the room's hundreds of members,
+// up to ten times) in one frame, so that thousands of joins cost
+// thousands of frames, not millions.
 func (r *room) addPresence(c protocol.PresenceChange, cfg Config) {
 	r.presence = append(r.presence, c)
 	if len(r.members) <= cfg.PresenceBatchAbove {
@@ -131,7 +132,11 @@ func (r *room) addPresence(c protocol.PresenceChange, cfg Config) {
 		return
 	}
 	if r.presenceTimer == nil {
-		r.presenceTimer = time.AfterFunc(cfg.PresenceDelay, func() {
+		// The bigger the room, the longer changes are gathered: every
+		// frame goes to every member, so a join storm in a room of
+		// thousands costs thousands of frames per flush.
+		delay := cfg.PresenceDelay * time.Duration(min(max(len(r.members)/100, 1), 10))
+		r.presenceTimer = time.AfterFunc(delay, func() {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			r.presenceTimer = nil

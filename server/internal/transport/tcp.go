@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"chat/protocol"
@@ -18,15 +19,26 @@ import (
 )
 
 // TCP is the Transport for a stream connection (plain TCP or TLS): frames
-// with their length prefix, back to back.
+// with their length prefix, back to back. On a plain TCP socket it can
+// also read and write without blocking (session.Direct), so idle sessions
+// need no goroutine and fan-out needs no goroutine per write.
 type TCP struct {
 	c    net.Conn
+	raw  syscall.RawConn // nil unless c is a plain *net.TCPConn
 	hdr  [protocol.LengthSize]byte
 	body *[]byte // buffer of the last frame read, back to the pool on the next read
 }
 
 // NewTCP wraps a stream connection.
-func NewTCP(c net.Conn) *TCP { return &TCP{c: c} }
+func NewTCP(c net.Conn) *TCP {
+	t := &TCP{c: c}
+	if tc, ok := c.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			t.raw = raw
+		}
+	}
+	return t
+}
 
 // bodyPools hold read buffers by size class, so an idle connection holds
 // none and a busy one does not allocate per frame.
@@ -61,16 +73,24 @@ func putBody(b *[]byte) {
 
 // ReadFrame implements session.Transport.
 func (t *TCP) ReadFrame(max int) ([]byte, error) {
-	if t.body != nil {
-		putBody(t.body)
-		t.body = nil
-	}
+	t.release()
 	if n, err := io.ReadFull(t.c, t.hdr[:]); err != nil {
 		if n > 0 && errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, protocol.ErrTruncated
 		}
 		return nil, err
 	}
+	return t.readBody(max)
+}
+
+func (t *TCP) release() {
+	if t.body != nil {
+		putBody(t.body)
+		t.body = nil
+	}
+}
+
+func (t *TCP) readBody(max int) ([]byte, error) {
 	n, err := protocol.BodyLength(t.hdr, max)
 	if err != nil {
 		return nil, err
@@ -86,11 +106,10 @@ func (t *TCP) ReadFrame(max int) ([]byte, error) {
 	return body, nil
 }
 
-// WriteFrames implements session.Transport with one writev for all frames.
-func (t *TCP) WriteFrames(frames [][]byte, deadline time.Time) error {
-	if err := t.c.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
+// WriteFrames implements session.Transport with one writev for all
+// frames (more for very many). It may block; the session's watchdog ends
+// writes that take too long.
+func (t *TCP) WriteFrames(frames [][]byte) error {
 	bufs := net.Buffers(frames)
 	_, err := bufs.WriteTo(t.c)
 	return err
@@ -130,9 +149,9 @@ type TCPOptions struct {
 	Logger  *slog.Logger
 }
 
-// ServeTCP accepts connections on ln and hands each to serve in its own
-// goroutine, until ln is closed.
-func ServeTCP(ln net.Listener, serve func(session.Transport), opts TCPOptions) error {
+// ServeTCP accepts connections on ln and starts a session on each with
+// start (session.Manager.Start), until ln is closed.
+func ServeTCP(ln net.Listener, start func(t session.Transport, onEnd func()), opts TCPOptions) error {
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -147,11 +166,11 @@ func ServeTCP(ln net.Listener, serve func(session.Transport), opts TCPOptions) e
 			continue
 		}
 		delay = 0
-		go serveConn(c, serve, &opts)
+		go serveConn(c, start, &opts)
 	}
 }
 
-func serveConn(c net.Conn, serve func(session.Transport), opts *TCPOptions) {
+func serveConn(c net.Conn, start func(session.Transport, func()), opts *TCPOptions) {
 	remote := c.RemoteAddr().String()
 	release := func() {}
 	if opts.Limits != nil {
@@ -162,18 +181,18 @@ func serveConn(c net.Conn, serve func(session.Transport), opts *TCPOptions) {
 			return
 		}
 	}
-	defer release()
 	if opts.TLS == nil {
-		serve(NewTCP(c))
+		start(NewTCP(c), release)
 		return
 	}
 	tc, err := handshake(c, opts)
 	if err != nil {
 		opts.Logger.Info("tls handshake failed", "remote", remote, "err", err)
 		c.Close()
+		release()
 		return
 	}
-	serve(NewTCP(tc))
+	start(NewTCP(tc), release)
 }
 
 // handshake completes the TLS handshake within the handshake timeout. A

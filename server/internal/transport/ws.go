@@ -81,12 +81,11 @@ func (w *WS) frame(typ websocket.MessageType, r io.Reader, max int) ([]byte, err
 	return body, nil
 }
 
-// WriteFrames implements session.Transport: one WebSocket message per frame.
-func (w *WS) WriteFrames(frames [][]byte, deadline time.Time) error {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+// WriteFrames implements session.Transport: one WebSocket message per
+// frame. It may block; the session's watchdog closes a stuck connection.
+func (w *WS) WriteFrames(frames [][]byte) error {
 	for _, f := range frames {
-		if err := w.c.Write(ctx, websocket.MessageBinary, f); err != nil {
+		if err := w.c.Write(context.Background(), websocket.MessageBinary, f); err != nil {
 			return err
 		}
 	}

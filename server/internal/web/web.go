@@ -35,17 +35,57 @@ type Health struct {
 	Draining    bool   `json:"draining"` // shutting down: answered with 503
 }
 
-// asset is one file held in memory with its validators.
+// asset is one file with its validators. Small files are held in memory;
+// big ones (the app, megabytes) are read from their file system at each
+// request, so an embedded client is not copied onto the heap.
 type asset struct {
-	data []byte
+	data []byte // in memory, if fsys is nil
+	fsys fs.FS
+	name string
 	etag string
 	hash string // short content hash, used in versioned URLs
 }
 
 func newAsset(data []byte) *asset {
 	sum := sha256.Sum256(data)
-	h := hex.EncodeToString(sum[:8])
-	return &asset{data: data, etag: `"` + h + `"`, hash: h}
+	return withHash(&asset{data: data}, sum[:])
+}
+
+// fileAsset hashes a file of fsys, or returns nil if it is missing.
+func fileAsset(fsys fs.FS, name string) *asset {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil
+	}
+	return withHash(&asset{fsys: fsys, name: name}, h.Sum(nil))
+}
+
+func withHash(a *asset, sum []byte) *asset {
+	a.hash = hex.EncodeToString(sum[:8])
+	a.etag = `"` + a.hash + `"`
+	return a
+}
+
+// open returns the content to serve and a func to release it.
+func (a *asset) open() (io.ReadSeeker, func(), error) {
+	if a.fsys == nil {
+		return bytes.NewReader(a.data), func() {}, nil
+	}
+	f, err := a.fsys.Open(a.name)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, ok := f.(io.ReadSeeker)
+	if !ok {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s cannot seek", a.name)
+	}
+	return rs, func() { f.Close() }, nil
 }
 
 type handler struct {
@@ -67,18 +107,12 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self' 'unsafe-inl
 // fail: the page then tells the operator how to build the web client.
 func New(opts Options) (http.Handler, error) {
 	h := &handler{opts: opts}
-	read := func(name string) *asset {
-		b, err := fs.ReadFile(opts.Files, name)
-		if err != nil {
-			return nil
-		}
-		return newAsset(b)
-	}
-	index := read("index.html")
-	if index == nil {
+	index, err := fs.ReadFile(opts.Files, "index.html")
+	if err != nil {
 		return nil, errors.New("web: index.html is missing from the web client files")
 	}
-	h.loader, h.wasmGz, h.wasmBr = read("wasm_exec.js"), read("main.wasm.gz"), read("main.wasm.br")
+	h.loader = fileAsset(opts.Files, "wasm_exec.js")
+	h.wasmGz, h.wasmBr = fileAsset(opts.Files, "main.wasm.gz"), fileAsset(opts.Files, "main.wasm.br")
 	h.icon = newAsset(opts.Icon)
 	switch {
 	case h.wasmGz == nil:
@@ -92,7 +126,7 @@ func New(opts Options) (http.Handler, error) {
 		page := strings.NewReplacer(
 			`src="wasm_exec.js"`, `src="wasm_exec.js?v=`+h.loader.hash+`"`,
 			`fetch("main.wasm")`, `fetch("main.wasm?v=`+h.wasmGz.hash+`")`,
-		).Replace(string(index.data))
+		).Replace(string(index))
 		h.index = newAsset([]byte(page))
 	}
 	mux := http.NewServeMux()
@@ -170,8 +204,14 @@ func (h *handler) file(w http.ResponseWriter, r *http.Request, a *asset, content
 	} else {
 		hd.Set("Cache-Control", "no-cache")
 	}
+	content, release, err := a.open()
+	if err != nil {
+		http.Error(w, "cannot read "+a.name, http.StatusInternalServerError)
+		return
+	}
+	defer release()
 	// No Last-Modified: embedded files have no real modification time.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.data))
+	http.ServeContent(w, r, "", time.Time{}, content)
 }
 
 // wasm serves the app pre-compressed: brotli or gzip as the browser
@@ -191,7 +231,13 @@ func (h *handler) wasm(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Encoding", "gzip")
 		h.fileVersioned(w, r, h.wasmGz, h.wasmGz.hash)
 	default:
-		zr, err := gzip.NewReader(bytes.NewReader(h.wasmGz.data))
+		content, release, err := h.wasmGz.open()
+		if err != nil {
+			http.Error(w, "cannot read the web client", http.StatusInternalServerError)
+			return
+		}
+		defer release()
+		zr, err := gzip.NewReader(content)
 		if err != nil {
 			http.Error(w, "corrupt web client build", http.StatusInternalServerError)
 			return

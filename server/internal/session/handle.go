@@ -1,0 +1,146 @@
+package session
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"chat/protocol"
+	"chat/server/internal/limit"
+)
+
+// throttle applies the message rate limit before msg is handled: it waits
+// while the client is over its rate, and ends the session when the client
+// has been over it for FloodAfter. It reports whether to go on.
+func (s *Session) throttle(msg protocol.Message) bool {
+	if s.cfg.MsgRate <= 0 || !s.ready.Load() {
+		return true
+	}
+	if _, ok := msg.(*protocol.Pong); ok {
+		return true
+	}
+	now := time.Now()
+	if s.bucket == nil {
+		s.bucket = limit.NewBucket(s.cfg.MsgRate, s.cfg.MsgBurst, now)
+	}
+	wait := s.bucket.Take(now)
+	if wait == 0 {
+		s.limitedSince = time.Time{}
+		return true
+	}
+	if s.limitedSince.IsZero() {
+		s.limitedSince = now
+		s.mgr.LimitHit("message-rate", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s: slowing down", s.cfg.MsgRate))
+	}
+	if now.Sub(s.limitedSince) >= s.cfg.FloodAfter {
+		s.mgr.LimitHit("flood", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s for %v: disconnected", s.cfg.MsgRate, s.cfg.FloodAfter))
+		s.protocolError(protocol.NewError(protocol.CodeRateLimited, "",
+			fmt.Sprintf("more than %g messages a second for %v; wait before reconnecting", s.cfg.MsgRate, s.cfg.FloodAfter)))
+		return false
+	}
+	// Not reading meanwhile also stops the client's socket: it slows down
+	// whether or not it understands why.
+	time.Sleep(wait)
+	return !s.isClosing()
+}
+
+// handle applies one frame. It returns an ERROR for the client, if any.
+func (s *Session) handle(msg protocol.Message) *protocol.Error {
+	if !s.ready.Load() {
+		hello, ok := msg.(*protocol.Hello)
+		if !ok {
+			return protocol.NewError(protocol.CodeUnexpected, "", fmt.Sprintf("%v before HELLO", msg.Type()))
+		}
+		if hello.Version != protocol.Version {
+			return protocol.NewError(protocol.CodeUnsupportedVersion, "",
+				fmt.Sprintf("this server speaks protocol version %d, the client version %d: update the app", protocol.Version, hello.Version))
+		}
+		s.client = hello.Client
+		s.ready.Store(true)
+		s.timer.Reset(s.tickInterval()) // from the handshake deadline to keepalive
+		s.Deliver(protocol.Encode(s.welcome()))
+		return nil
+	}
+	switch m := msg.(type) {
+	case *protocol.Join:
+		return s.join(m)
+	case *protocol.Send:
+		return s.send(m)
+	case *protocol.Leave:
+		return s.rooms.Leave(m.Room)
+	case *protocol.Bye:
+		s.Fail(nil)
+	case *protocol.Ping:
+		s.Deliver(protocol.Encode(&protocol.Pong{Nonce: m.Nonce}))
+	case *protocol.Pong:
+	case *protocol.Hello:
+		return protocol.NewError(protocol.CodeUnexpected, "", "second HELLO")
+	default:
+		return protocol.NewError(protocol.CodeUnexpected, "", fmt.Sprintf("%v is sent by servers, not clients", msg.Type()))
+	}
+	return nil
+}
+
+func (s *Session) welcome() *protocol.Welcome {
+	c := s.cfg
+	return &protocol.Welcome{
+		Version: protocol.Version, Server: c.ServerName, Time: protocol.Millis(time.Now()),
+		MaxFrame: uint64(c.MaxFrame), MaxText: uint64(c.MaxText), MaxName: uint64(c.MaxName),
+		MaxRoom: uint64(c.MaxRoom), MaxRooms: uint64(c.MaxRooms), History: uint64(c.History),
+		PingMs: uint64(c.PingInterval.Milliseconds()), Flags: s.mgr.welcomeFlags(),
+	}
+}
+
+func (m *Manager) welcomeFlags() protocol.WelcomeFlags {
+	if m.cfg.Key != "" {
+		return protocol.WelcomeKeyRequired
+	}
+	return 0
+}
+
+func tooLong(room, what string, n, limit int) *protocol.Error {
+	return protocol.NewError(protocol.CodeTooLong, room, fmt.Sprintf("%s is %d bytes; the limit is %d", what, n, limit))
+}
+
+func (s *Session) join(j *protocol.Join) *protocol.Error {
+	switch {
+	case len(j.Room) > s.cfg.MaxRoom:
+		return tooLong("", "the room name", len(j.Room), s.cfg.MaxRoom)
+	case len(j.Name) > s.cfg.MaxName:
+		return tooLong(j.Room, "the name", len(j.Name), s.cfg.MaxName)
+	}
+	if s.cfg.Key != "" {
+		// Hashes make the comparison constant-time whatever the lengths.
+		if got := sha256.Sum256([]byte(j.Key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
+			s.mgr.LimitHit("key", s.t.RemoteAddr(), "JOIN without the right server key")
+			return protocol.NewError(protocol.CodeUnauthorized, j.Room, "this server needs its access key: ask its operator for it")
+		}
+	}
+	if err := protocol.CheckName(j.Room); err != nil {
+		return protocol.NewError(protocol.CodeInvalidRoom, j.Room, "the room name "+err.Error())
+	}
+	if err := protocol.CheckName(j.Name); err != nil {
+		return protocol.NewError(protocol.CodeInvalidName, j.Room, "the name "+err.Error())
+	}
+	return s.rooms.Join(j)
+}
+
+func (s *Session) send(m *protocol.Send) *protocol.Error {
+	switch {
+	case len(m.ID) == 0 || len(m.ID) > protocol.MaxIDLen:
+		return protocol.NewError(protocol.CodeTooLong, m.Room, fmt.Sprintf("a message id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID)))
+	case len(m.Text) == 0:
+		return protocol.NewError(protocol.CodeTooLong, m.Room, "the message is empty")
+	case len(m.Text) > s.cfg.MaxText:
+		return tooLong(m.Room, "the message", len(m.Text), s.cfg.MaxText)
+	}
+	var e *protocol.Error
+	if err := s.rooms.Send(m.Room, m.ID, m.Text); errors.As(err, &e) {
+		return e
+	}
+	// Any other error means shutdown: not stored, not acknowledged; the
+	// client re-sends after it reconnects.
+	return nil
+}

@@ -1,0 +1,274 @@
+// Package session runs the protocol for one connection: the handshake,
+// the state machine over incoming frames, keepalive, and a bounded
+// outgoing queue. It works over any Transport (TCP, TLS, WebSocket) and
+// talks to the rooms through the Rooms interface.
+//
+// Connections cost as little as possible while idle and while fanning
+// out: on transports that allow it (plain TCP on Linux, see Direct) an
+// idle session has no goroutine at all (its socket waits in a Poller) and
+// frames are written by a few flusher goroutines without blocking, one
+// writev per connection per pass, so a burst of frames for a connection
+// goes out in one system call.
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"chat/protocol"
+)
+
+// Transport carries whole frames for one connection.
+type Transport interface {
+	// ReadFrame returns the body (type + payload) of the next frame, at
+	// most max bytes, waiting for it. The body is valid until the next
+	// call. Errors from the frame layer are *protocol.DecodeError.
+	ReadFrame(max int) ([]byte, error)
+	// WriteFrames writes complete frames (length prefix included), in one
+	// system call where the transport allows. It may block: the session's
+	// watchdog closes the transport when a write takes too long.
+	WriteFrames(frames [][]byte) error
+	// CloseWrite ends the outgoing direction after the last frame, so the
+	// peer reads everything, and makes reads end by linger.
+	CloseWrite(linger time.Time) error
+	// Discard reads and drops input until the stream ends or fails.
+	Discard() error
+	// Close closes the connection at once.
+	Close() error
+	// RemoteAddr identifies the peer in logs.
+	RemoteAddr() string
+}
+
+// Direct is implemented by transports that can also be used without
+// blocking (a plain TCP socket on Linux). Direct() reports whether this
+// connection can.
+type Direct interface {
+	Direct() bool
+	// TryReadFrame is ReadFrame that returns ErrWouldBlock at once when no
+	// byte of a next frame has arrived.
+	TryReadFrame(max int) ([]byte, error)
+	// TryWrite writes what the socket takes now and returns how many
+	// bytes that was; fewer than given means the socket is full.
+	TryWrite(frames [][]byte) (int, error)
+	// SyscallConn gives the Poller the socket.
+	SyscallConn() syscall.RawConn
+}
+
+// ErrWouldBlock is TryReadFrame's answer when nothing is there to read.
+var ErrWouldBlock = errors.New("session: no input yet")
+
+// Poller waits for input on idle connections (transport.Poller): Arm calls
+// ready once when the connection has input; Forget drops it.
+type Poller interface {
+	Arm(conn syscall.RawConn, id uint64, ready func()) error
+	Forget(conn syscall.RawConn, id uint64)
+}
+
+// Member is what the rooms may do to a connection (the hub's Member).
+type Member interface {
+	Deliver(frame []byte)
+	Replay(frames [][]byte) error
+	Fail(e *protocol.Error)
+}
+
+// Rooms is what a connection may do in the rooms (the hub's Conn).
+type Rooms interface {
+	Join(j *protocol.Join) *protocol.Error
+	// Send returns a *protocol.Error to send back, or another error when
+	// the message was refused for shutdown (the client will resend it).
+	Send(room, id, text string) error
+	Leave(room string) *protocol.Error
+	// Joined returns how many rooms the connection is in.
+	Joined() int
+	Close()
+}
+
+// Config holds the limits and timings of sessions. Zero values take the defaults.
+type Config struct {
+	ServerName       string        // WELCOME server field
+	PingInterval     time.Duration // default 30 s
+	HandshakeTimeout time.Duration // default 10 s
+	WriteTimeout     time.Duration // a write blocked this long ends the session (default 10 s)
+	Linger           time.Duration // how long a closing session waits for the peer to close (default 2 s)
+	QueueFrames      int           // outgoing queue bound, frames (default 4096)
+	QueueBytes       int           // outgoing queue bound, bytes (default 8 MiB)
+	MaxFrame         int           // longest frame accepted after HELLO
+	MaxText          int
+	MaxName          int
+	MaxRoom          int
+	MaxRooms         int // announced in WELCOME; the hub enforces it
+	History          int // announced in WELCOME; the hub replays it
+	// Key, if set, must be in every JOIN. It is compared in constant time
+	// and never logged.
+	Key string
+	// MsgRate and MsgBurst bound the frames a client may send: a burst,
+	// then MsgRate per second. Faster clients are slowed down (their frames
+	// wait, like IRC's fake lag); one that keeps it up for FloodAfter is
+	// disconnected. MsgRate 0 disables the limit.
+	MsgRate    float64
+	MsgBurst   int
+	FloodAfter time.Duration // default 10 s
+	// IdleTimeout closes connections that are in no room for this long
+	// (default 2 minutes).
+	IdleTimeout time.Duration
+	// Poller, if set, holds idle Direct connections without a goroutine.
+	Poller Poller
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	dur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	num := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	dur(&c.PingInterval, 30*time.Second)
+	dur(&c.HandshakeTimeout, 10*time.Second)
+	dur(&c.WriteTimeout, 10*time.Second)
+	dur(&c.Linger, 2*time.Second)
+	num(&c.QueueFrames, 4096)
+	c.QueueFrames = max(c.QueueFrames, MinQueue)
+	num(&c.QueueBytes, 8<<20)
+	num(&c.MaxFrame, protocol.DefaultMaxClientFrame)
+	num(&c.MaxText, protocol.DefaultMaxText)
+	num(&c.MaxName, protocol.DefaultMaxName)
+	num(&c.MaxRoom, protocol.DefaultMaxRoom)
+	num(&c.MaxRooms, protocol.DefaultMaxRooms)
+	num(&c.History, 100)
+	num(&c.MsgBurst, 20)
+	dur(&c.FloodAfter, 10*time.Second)
+	dur(&c.IdleTimeout, 2*time.Minute)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// MinQueue is the smallest outgoing queue, in frames: a join queues up
+// to 32 history frames at once and needs room to spare.
+const MinQueue = 64
+
+// Manager runs sessions and ends them all on shutdown.
+type Manager struct {
+	cfg      Config
+	connect  func(Member) Rooms
+	keyHash  [32]byte
+	flushers []*flusher
+	ids      atomic.Uint64
+	// limitHits counts limit hits by kind, for the logs.
+	limitHits sync.Map // string → *atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	closing  bool
+	done     sync.WaitGroup
+}
+
+// NewManager returns a manager whose sessions enter rooms through connect.
+func NewManager(cfg Config, connect func(Member) Rooms) *Manager {
+	cfg.setDefaults()
+	m := &Manager{cfg: cfg, connect: connect, sessions: map[*Session]struct{}{}, keyHash: sha256.Sum256([]byte(cfg.Key))}
+	// One flusher per CPU: writing is system calls, more flushers than
+	// CPUs would only take turns.
+	for range runtime.GOMAXPROCS(0) {
+		f := newFlusher()
+		m.flushers = append(m.flushers, f)
+		go f.run()
+	}
+	return m
+}
+
+// Count returns the number of live sessions.
+func (m *Manager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// LimitHit records that a limit stopped something, and logs it with the
+// running count of that kind, so operators see abuse in their logs.
+func (m *Manager) LimitHit(kind, remote, detail string) {
+	v, _ := m.limitHits.LoadOrStore(kind, new(atomic.Int64))
+	n := v.(*atomic.Int64).Add(1)
+	m.cfg.Logger.Warn("limit", "kind", kind, "remote", remote, "detail", detail, "count", n)
+}
+
+// Serve runs a session on t and returns when it has ended.
+func (m *Manager) Serve(t Transport) {
+	done := make(chan struct{})
+	m.Start(t, func() { close(done) })
+	<-done
+}
+
+// Start runs a session on t in the background; onEnd (if not nil) is
+// called once the session has ended and t is closed.
+func (m *Manager) Start(t Transport, onEnd func()) {
+	s := newSession(m, t, onEnd)
+	m.mu.Lock()
+	closing := m.closing
+	if !closing {
+		m.sessions[s] = struct{}{}
+		m.done.Add(1)
+	}
+	m.mu.Unlock()
+	if closing {
+		go func() {
+			s.Fail(protocol.NewError(protocol.CodeServerRestarting, "", "server restarting"))
+			_ = t.Discard()
+			_ = t.Close()
+			s.ended()
+		}()
+		return
+	}
+	m.cfg.Logger.Debug("connection opened", "remote", t.RemoteAddr())
+	s.startTimer()
+	go s.read()
+}
+
+func (m *Manager) remove(s *Session) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sessions[s]; ok {
+		delete(m.sessions, s)
+		m.done.Done()
+	}
+}
+
+// Shutdown tells every session the server is restarting and waits for
+// them to end; those still open when ctx ends are cut off. Call it after
+// the hub has flushed, so acknowledgements go out before the notice.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	m.closing = true
+	all := make([]*Session, 0, len(m.sessions))
+	for s := range m.sessions {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	for _, s := range all {
+		s.Fail(protocol.NewError(protocol.CodeServerRestarting, "", "server restarting; reconnect in a moment"))
+	}
+	done := make(chan struct{})
+	go func() { m.done.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, s := range all {
+			s.abort()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
