@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"chat/app/internal/settings"
 	"chat/internal/testserver"
+	"chat/internal/xvfbtest"
 )
 
 // runAsApp makes the test binary run the app itself when a test starts it
@@ -36,55 +36,6 @@ func TestMain(m *testing.M) {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..")
-}
-
-// tool returns the path of a program the test needs; CI installs them all
-// (./build.sh deps), so a missing one is a failure, not a skip.
-func tool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is needed for the window test (Debian package %s; ./build.sh deps installs it)", name, pkg)
-	}
-	return p
-}
-
-// startXvfb runs a virtual X server on a free display and returns its name.
-func startXvfb(t *testing.T) string {
-	t.Helper()
-	xvfb := tool(t, "Xvfb", "xvfb")
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// -displayfd picks a free display and writes its number to fd 3.
-	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "480x800x24", "-nolisten", "tcp")
-	cmd.ExtraFiles = []*os.File{w}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	num := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		num <- strings.TrimSpace(line)
-	}()
-	select {
-	case n := <-num:
-		if n == "" {
-			t.Fatalf("Xvfb did not start: %s", stderr.String())
-		}
-		return ":" + n
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Xvfb did not report a display: %s", stderr.String())
-	}
-	return ""
 }
 
 // lines collects a process's output and lets the test wait for a line.
@@ -142,11 +93,8 @@ func (l *lines) waitFor(t *testing.T, re *regexp.Regexp, timeout time.Duration) 
 // person would: type a name, Enter, type a message, Enter. The terminal
 // client must receive it. Screenshots go to dist/screenshots.
 func TestWindowUnderXvfb(t *testing.T) {
-	xdotool := tool(t, "xdotool", "xdotool")
-	tool(t, "xwd", "x11-apps")
-	tool(t, "convert", "imagemagick")
 	srv := testserver.Start(t, testserver.Options{})
-	display := startXvfb(t)
+	display := xvfbtest.Start(t)
 
 	// The terminal client, bob, in #general.
 	bin := t.TempDir()
@@ -177,12 +125,13 @@ func TestWindowUnderXvfb(t *testing.T) {
 	// The app, this test binary running main, with its own config dir.
 	config := t.TempDir()
 	app := exec.CommandContext(ctx, os.Args[0], "-server", srv.Addr)
-	app.Env = append(os.Environ(), runAsApp+"=1", "DISPLAY="+display, "XDG_CONFIG_HOME="+config)
-	var appOut bytes.Buffer
+	app.Env = display.Env(append(os.Environ(), runAsApp+"=1", "XDG_CONFIG_HOME="+config))
+	var appOut testserver.LockedBuffer
 	app.Stdout, app.Stderr = &appOut, &appOut
 	if err := app.Start(); err != nil {
 		t.Fatal(err)
 	}
+	display.Output = appOut.String
 	t.Cleanup(func() {
 		_ = app.Process.Kill()
 		_ = app.Wait()
@@ -190,47 +139,18 @@ func TestWindowUnderXvfb(t *testing.T) {
 			t.Logf("app output:\n%s", appOut.String())
 		}
 	})
-
 	x := func(args ...string) string {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, xdotool, args...)
-		cmd.Env = append(os.Environ(), "DISPLAY="+display)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("xdotool %s: %v\n%s\napp output:\n%s", strings.Join(args, " "), err, out, appOut.String())
-		}
-		return strings.TrimSpace(string(out))
+		return display.X(ctx, args...)
 	}
 	shots := filepath.Join(repoRoot(), "dist", "screenshots")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	shoot := func(name string) {
 		t.Helper()
-		path := filepath.Join(shots, name)
-		cmd := exec.CommandContext(ctx, "sh", "-c", `xwd -root -silent | convert xwd:- png:"$0"`, path)
-		cmd.Env = append(os.Environ(), "DISPLAY="+display)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("screenshot: %v\n%s", err, out)
-		}
-		t.Logf("screenshot %s", path)
+		display.Screenshot(ctx, filepath.Join(shots, name))
 	}
 
 	// Wait for the window, give it the keyboard, and let it draw.
-	var win string
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		cmd := exec.CommandContext(ctx, xdotool, "search", "--name", "^Chat$")
-		cmd.Env = append(os.Environ(), "DISPLAY="+display)
-		out, _ := cmd.Output()
-		if fields := strings.Fields(string(out)); len(fields) > 0 {
-			win = fields[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no window titled Chat within 30s; app output:\n%s", appOut.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	win := display.WaitWindow(ctx, "^Chat$", 30*time.Second)
 	x("windowfocus", "--sync", win)
 	time.Sleep(time.Second)
 	shoot("xvfb-1-join.png")

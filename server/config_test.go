@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +80,7 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	env := map[string]string{"CHAT_TCP": "127.0.0.1:0", "CHAT_HTTP": "127.0.0.1:0", "CHAT_DATA": dir + "/from-env",
 		"CHAT_LOG_FORMAT": "json", "CHAT_HISTORY": "7"}
 	ctx, cancel := context.WithCancel(context.Background())
-	var log lockedBuffer
+	var log testserver.LockedBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"-history", "9"}, func(k string) string { return env[k] }, &log, &log)
@@ -118,22 +117,4 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	if !strings.Contains(log.String(), `"msg":"stopped"`) {
 		t.Errorf("no clean stop: %s", log.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the server's concurrent logging.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

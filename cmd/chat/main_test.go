@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +14,6 @@ import (
 	"chat/internal/testserver"
 	"chat/protocol"
 )
-
-// lockedBuffer collects output written by run while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestPipeSendsLinesPrintsRoomAndLeaves drives the terminal client as a
 // script would: lines on stdin, the room on stdout, a clean exit at EOF.
@@ -46,7 +26,7 @@ func TestPipeSendsLinesPrintsRoomAndLeaves(t *testing.T) {
 	peer.C.Send("general", "hi bot\nsecond line \x1b[31mred?")
 
 	stdin, feed := io.Pipe()
-	var out, errOut lockedBuffer
+	var out, errOut testserver.LockedBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(context.Background(), []string{"-server", srv.Addr, "-name", "bot~1"}, stdin, &out, &errOut)
@@ -110,7 +90,7 @@ func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
 	for _, tc := range tests {
 		stdin, feed := io.Pipe()
 		defer feed.Close()
-		var out, errOut lockedBuffer
+		var out, errOut testserver.LockedBuffer
 		done := make(chan int)
 		go func() { done <- run(context.Background(), tc.args, stdin, &out, &errOut) }()
 		select {
@@ -129,7 +109,7 @@ func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
 // exits at the end of input, and returns its exit code and output.
 func session(t *testing.T, args []string, lines ...string) (int, string) {
 	t.Helper()
-	var out lockedBuffer
+	var out testserver.LockedBuffer
 	in := strings.NewReader(strings.Join(lines, "\n"))
 	done := make(chan int)
 	go func() { done <- run(context.Background(), args, in, &out, &out) }()

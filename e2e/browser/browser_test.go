@@ -165,14 +165,7 @@ func TestBrowserUserChatsWithTerminalUser(t *testing.T) {
 	shots := browsertest.ScreenshotDir()
 
 	b.Do("goto http://" + srv.HTTPAddr + "/")
-	deadline := time.Now().Add(60 * time.Second)
-	for b.Do(`eval document.querySelector("#giowindow canvas") !== null`) != "true" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the app did not start in 60s\n%s", b.Console())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond) // the first frames
+	b.WaitApp()
 	b.Screenshot(filepath.Join(shots, "browser-1-join.png"))
 	b.Do("type webuser")
 	b.Do("press Enter")
@@ -223,14 +216,7 @@ func TestBuiltServerServesTheWebClient(t *testing.T) {
 	b := browsertest.Start(t)
 	srv := testserver.Start(t, testserver.Options{Binary: bins[0]})
 	b.Do("goto http://" + srv.HTTPAddr + "/")
-	deadline := time.Now().Add(60 * time.Second)
-	for b.Do(`eval document.querySelector("#giowindow canvas") !== null`) != "true" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the embedded web client did not start in 60s\n%s", b.Console())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
+	b.WaitApp()
 	b.Do("type operator")
 	b.Do("press Enter")
 	b.WaitTitle("joined", func(s string) bool { return s == "#general — Chat" })

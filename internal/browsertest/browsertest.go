@@ -151,6 +151,20 @@ func (b *Browser) WaitTitle(what string, match func(string) bool) string {
 	}
 }
 
+// WaitApp waits until the Gio app in the page has made its canvas and
+// drawn its first frames.
+func (b *Browser) WaitApp() {
+	b.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for b.Do(`eval document.querySelector("#giowindow canvas") !== null`) != "true" {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the app did not start in 60s\n%s", b.Console())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the first frames
+}
+
 // Screenshot saves the page as a PNG at path.
 func (b *Browser) Screenshot(path string) {
 	b.t.Helper()

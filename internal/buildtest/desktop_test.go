@@ -1,11 +1,8 @@
 package buildtest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"image"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,46 +13,9 @@ import (
 	"time"
 
 	"chat/internal/testserver"
+	"chat/internal/xvfbtest"
 	"chat/protocol"
 )
-
-// startXvfb runs a virtual X server on a free display and returns its name.
-func startXvfb(t *testing.T) string {
-	t.Helper()
-	xvfb := tool(t, "Xvfb", "xvfb")
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// -displayfd picks a free display and writes its number to fd 3.
-	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "480x800x24", "-nolisten", "tcp")
-	cmd.ExtraFiles = []*os.File{w}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	num := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		num <- strings.TrimSpace(line)
-	}()
-	select {
-	case n := <-num:
-		if n == "" {
-			t.Fatalf("Xvfb did not start: %s", stderr.String())
-		}
-		return ":" + n
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Xvfb did not report a display: %s", stderr.String())
-	}
-	return ""
-}
 
 // TestDesktopWindow starts the built server and the built desktop app in a
 // virtual X display: the app must open its window and draw it (screenshot
@@ -67,25 +27,23 @@ func TestDesktopWindow(t *testing.T) {
 	}
 	app := artifact(t, "chat-VERSION-linux-"+runtime.GOARCH)
 	server := artifact(t, "chat-server-VERSION-linux-"+runtime.GOARCH)
-	xdotool := tool(t, "xdotool", "xdotool")
-	tool(t, "xwd", "x11-apps")
-	tool(t, "convert", "imagemagick")
 
 	srv := startDistServer(t, []string{server}, []string{
 		"CHAT_TCP=127.0.0.1:0", "CHAT_HTTP=127.0.0.1:0", "CHAT_DATA=" + t.TempDir(), "CHAT_LOG_FORMAT=json",
 	})
 	watcher, _ := testserver.JoinRoom(t, srv.TCP, "general", "watcher")
-	display := startXvfb(t)
+	display := xvfbtest.Start(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, app, "-server", srv.TCP)
-	cmd.Env = withEnv(os.Environ(), "DISPLAY="+display, "WAYLAND_DISPLAY=", "XDG_CONFIG_HOME="+t.TempDir())
-	var out bytes.Buffer
+	cmd.Env = display.Env(withEnv(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir()))
+	var out testserver.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	display.Output = out.String
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -95,27 +53,10 @@ func TestDesktopWindow(t *testing.T) {
 	})
 	x := func(args ...string) string {
 		t.Helper()
-		c := exec.CommandContext(ctx, xdotool, args...)
-		c.Env = withEnv(os.Environ(), "DISPLAY="+display)
-		b, err := c.CombinedOutput()
-		if err != nil {
-			t.Fatalf("xdotool %s: %v\n%s", strings.Join(args, " "), err, b)
-		}
-		return strings.TrimSpace(string(b))
+		return display.X(ctx, args...)
 	}
 
-	var win string
-	for deadline := time.Now().Add(30 * time.Second); win == ""; time.Sleep(200 * time.Millisecond) {
-		c := exec.CommandContext(ctx, xdotool, "search", "--onlyvisible", "--name", "^Chat")
-		c.Env = withEnv(os.Environ(), "DISPLAY="+display)
-		b, _ := c.Output()
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			win = f[0]
-		}
-		if win == "" && time.Now().After(deadline) {
-			t.Fatalf("no visible window titled Chat… within 30s")
-		}
-	}
+	win := display.WaitWindow(ctx, "^Chat", 30*time.Second)
 	geometry := map[string]int{}
 	for _, kv := range strings.Fields(x("getwindowgeometry", "--shell", win)) {
 		k, v, _ := strings.Cut(kv, "=")
@@ -127,7 +68,7 @@ func TestDesktopWindow(t *testing.T) {
 	}
 	x("windowfocus", "--sync", win)
 	time.Sleep(time.Second)
-	img := screenshot(t, ctx, display, "build-desktop-1-join.png")
+	img := display.Screenshot(ctx, filepath.Join(distDir(), "screenshots", "build-desktop-1-join.png"))
 	checkDrawn(t, img, rect)
 
 	// The name field has the focus: join as alice; the watcher must see it.
@@ -135,34 +76,7 @@ func TestDesktopWindow(t *testing.T) {
 	x("key", "Return")
 	waitPresence(t, watcher, "alice")
 	time.Sleep(500 * time.Millisecond)
-	screenshot(t, ctx, display, "build-desktop-2-joined.png")
-}
-
-// screenshot saves the whole X screen to dist/screenshots/NAME and
-// returns it.
-func screenshot(t *testing.T, ctx context.Context, display, name string) image.Image {
-	t.Helper()
-	dir := filepath.Join(distDir(), "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	c := exec.CommandContext(ctx, "sh", "-c", `xwd -root -silent | convert xwd:- png:"$0"`, path)
-	c.Env = withEnv(os.Environ(), "DISPLAY="+display)
-	if b, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("screenshot: %v\n%s", err, b)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	t.Logf("screenshot %s", path)
-	return img
+	display.Screenshot(ctx, filepath.Join(distDir(), "screenshots", "build-desktop-2-joined.png"))
 }
 
 // checkDrawn fails unless the app's window area shows a drawn UI: mostly

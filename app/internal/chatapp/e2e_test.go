@@ -93,16 +93,6 @@ func (r *rig) waitShows(s string) {
 	r.waitFor("the screen to show "+s, func() bool { return r.Shows(s) })
 }
 
-func count(texts []string, s string) int {
-	n := 0
-	for _, t := range texts {
-		if t == s {
-			n++
-		}
-	}
-	return n
-}
-
 // peer is a second user on the real client library.
 type peer struct {
 	t    *testing.T
@@ -221,7 +211,7 @@ func TestChatThroughServerRestart(t *testing.T) {
 	r.waitFor("the pending message to be acknowledged", func() bool { return !r.Shows("sending…") })
 	texts := r.Texts()
 	for _, s := range []string{"hello bob", "hi alice", "sent while the server was down", "bob wrote this offline"} {
-		if n := count(texts, s); n != 1 {
+		if n := uitest.Count(texts, s); n != 1 {
 			t.Errorf("%q shows %d times, want once; the screen shows %q", s, n, texts)
 		}
 	}

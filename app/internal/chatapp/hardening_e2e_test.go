@@ -19,14 +19,14 @@ func (r *rig) click(s string) {
 	}
 }
 
-// clipboard returns what the app last copied, as the window would take it.
+// clipboard returns what was last copied; copying nothing fails the test.
 func (r *rig) clipboard() string {
 	r.t.Helper()
-	_, b, ok := r.Router.WriteClipboard()
+	s, ok := r.Clipboard()
 	if !ok {
 		r.t.Fatal("nothing was copied to the clipboard")
 	}
-	return string(b)
+	return s
 }
 
 func (r *rig) settings() settings.Settings {

@@ -300,15 +300,7 @@ func (c *chatScreen) countButton(gtx layout.Context, u *UI) layout.Dimensions {
 	return material.Clickable(gtx, &c.membersBtn, func(gtx layout.Context) layout.Dimensions {
 		semantic.DescriptionOp("Members").Add(gtx.Ops)
 		return layout.UniformInset(10).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					gtx.Constraints.Min = image.Pt(gtx.Dp(20), gtx.Dp(20))
-					gtx.Constraints.Max = gtx.Constraints.Min
-					return u.icons.people.Layout(gtx, th.Fg)
-				}),
-				layout.Rigid(layout.Spacer{Width: 4}.Layout),
-				layout.Rigid(label(th, 14, fmt.Sprint(c.count), th.Fg).Layout),
-			)
+			return iconLabel(gtx, th, u.icons.people, 20, 4, fmt.Sprint(c.count), th.Fg)
 		})
 	})
 }
@@ -389,15 +381,7 @@ func (c *chatScreen) jumpButton(gtx layout.Context, u *UI) layout.Dimensions {
 	b.CornerRadius = 18
 	return b.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		return layout.Inset{Top: 8, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					gtx.Constraints.Min = image.Pt(gtx.Dp(18), gtx.Dp(18))
-					gtx.Constraints.Max = gtx.Constraints.Min
-					return u.icons.down.Layout(gtx, th.ContrastFg)
-				}),
-				layout.Rigid(layout.Spacer{Width: 6}.Layout),
-				layout.Rigid(label(th, 14, txt, th.ContrastFg).Layout),
-			)
+			return iconLabel(gtx, th, u.icons.down, 18, 6, txt, th.ContrastFg)
 		})
 	})
 }

@@ -151,6 +151,35 @@ func outlinedButton(gtx layout.Context, th *Theme, btn *widget.Clickable, txt st
 	})
 }
 
+// buttonPair is a dialog's choice: the main action as a filled button,
+// the other beside it outlined.
+func buttonPair(gtx layout.Context, th *Theme, main *widget.Clickable, mainTxt string, other *widget.Clickable, otherTxt string) layout.Dimensions {
+	return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			b := material.Button(&th.Theme, main, mainTxt)
+			b.TextSize = 14
+			return b.Layout(gtx)
+		}),
+		layout.Rigid(layout.Spacer{Width: 8}.Layout),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return outlinedButton(gtx, th, other, otherTxt, th.Accent)
+		}),
+	)
+}
+
+// iconLabel is an icon of size dp, then gap dp, then txt, all in c.
+func iconLabel(gtx layout.Context, th *Theme, icon *widget.Icon, size, gap unit.Dp, txt string, c color.NRGBA) layout.Dimensions {
+	return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			gtx.Constraints.Min = image.Pt(gtx.Dp(size), gtx.Dp(size))
+			gtx.Constraints.Max = gtx.Constraints.Min
+			return icon.Layout(gtx, c)
+		}),
+		layout.Rigid(layout.Spacer{Width: gap}.Layout),
+		layout.Rigid(label(th, 14, txt, c).Layout),
+	)
+}
+
 // linkButton is a quiet action in running text: accent-colored words.
 func linkButton(gtx layout.Context, th *Theme, btn *widget.Clickable, txt string) layout.Dimensions {
 	gtx.Constraints.Min = image.Point{}

@@ -485,22 +485,12 @@ func (j *joinScreen) certPanel(gtx layout.Context, th *Theme) layout.Dimensions 
 		space(8)
 		add(label(th, 13, "Compare it with the fingerprint the server's operator publishes (the server logs it when it starts: “tls: certificate loaded”). Trust the server only if they are the same.", th.Muted).Layout)
 		space(12)
+		copyTxt := "Copy fingerprint"
+		if j.fpCopied {
+			copyTxt = "Fingerprint copied"
+		}
 		add(func(gtx layout.Context) layout.Dimensions {
-			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					b := material.Button(&th.Theme, &j.trustBtn, "Trust this server")
-					b.TextSize = 14
-					return b.Layout(gtx)
-				}),
-				layout.Rigid(layout.Spacer{Width: 8}.Layout),
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					txt := "Copy fingerprint"
-					if j.fpCopied {
-						txt = "Fingerprint copied"
-					}
-					return outlinedButton(gtx, th, &j.copyFPBtn, txt, th.Accent)
-				}),
-			)
+			return buttonPair(gtx, th, &j.trustBtn, "Trust this server", &j.copyFPBtn, copyTxt)
 		})
 	}
 	return card(gtx, th, border, bg, func(gtx layout.Context) layout.Dimensions {

@@ -10,7 +10,6 @@ import (
 	"gioui.org/layout"
 	"gioui.org/unit"
 	"gioui.org/widget"
-	"gioui.org/widget/material"
 )
 
 // Name key limits. The protocol asks clients for at least 16 random bytes;
@@ -183,17 +182,7 @@ func (p *nameKeyPanel) layout(gtx layout.Context, th *Theme) layout.Dimensions {
 			"Copy the current key first if you may need it again.", th.Fg).Layout)
 		inSpace(8)
 		in(func(gtx layout.Context) layout.Dimensions {
-			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					b := material.Button(&th.Theme, &p.replaceBtn, "Replace my name key")
-					b.TextSize = 14
-					return b.Layout(gtx)
-				}),
-				layout.Rigid(layout.Spacer{Width: 8}.Layout),
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					return outlinedButton(gtx, th, &p.keepBtn, "Keep the current key", th.Accent)
-				}),
-			)
+			return buttonPair(gtx, th, &p.replaceBtn, "Replace my name key", &p.keepBtn, "Keep the current key")
 		})
 	default:
 		in(bold(label(th, 13, "Name key from your other device", th.Muted)).Layout)
@@ -207,17 +196,7 @@ func (p *nameKeyPanel) layout(gtx layout.Context, th *Theme) layout.Dimensions {
 		}
 		inSpace(8)
 		in(func(gtx layout.Context) layout.Dimensions {
-			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					b := material.Button(&th.Theme, &p.useBtn, "Use this key")
-					b.TextSize = 14
-					return b.Layout(gtx)
-				}),
-				layout.Rigid(layout.Spacer{Width: 8}.Layout),
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					return outlinedButton(gtx, th, &p.cancelBtn, "Cancel", th.Accent)
-				}),
-			)
+			return buttonPair(gtx, th, &p.useBtn, "Use this key", &p.cancelBtn, "Cancel")
 		})
 	}
 	space(4)

@@ -18,15 +18,14 @@ const (
 	grouped2 = "0123 4567 89ab cdef 0f1e 2d3c 4b5a 6978"
 )
 
-// clipboard returns what the UI last put on the clipboard, as a window
-// would take it from the router.
+// clipboard returns what was last copied; copying nothing fails the test.
 func (r *rig) clipboard() string {
 	r.t.Helper()
-	_, b, ok := r.Router.WriteClipboard()
+	s, ok := r.Clipboard()
 	if !ok {
 		r.t.Fatal("nothing was copied to the clipboard")
 	}
-	return string(b)
+	return s
 }
 
 func (r *rig) click(s string) {

@@ -228,19 +228,9 @@ func TestEnterSendsAndClears(t *testing.T) {
 	r.mustNotShow("sending…")
 	r.u.Apply(s, client.Message{Room: "general", Seq: 7, Time: at, Sender: "alice", ID: "id1", Text: "hello there", Own: true})
 	r.Frame()
-	if n := count(r.Texts(), "hello there"); n != 1 {
+	if n := uitest.Count(r.Texts(), "hello there"); n != 1 {
 		t.Fatalf("the message shows %d times, want once", n)
 	}
-}
-
-func count(texts []string, s string) int {
-	n := 0
-	for _, t := range texts {
-		if t == s {
-			n++
-		}
-	}
-	return n
 }
 
 func TestShiftEnterInsertsNewline(t *testing.T) {

@@ -169,6 +169,25 @@ func (d *Driver) Texts() []string {
 	return out
 }
 
+// Count returns how many of texts (from Texts) are exactly s: a message
+// shown twice is a bug a test must see.
+func Count(texts []string, s string) int {
+	n := 0
+	for _, t := range texts {
+		if t == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Clipboard returns what the UI last put on the clipboard, as a window
+// would take it from the router, and whether it put anything there.
+func (d *Driver) Clipboard() (string, bool) {
+	_, b, ok := d.Router.WriteClipboard()
+	return string(b), ok
+}
+
 // Find returns the first node whose text is s, else the first whose text
 // contains s.
 func (d *Driver) Find(s string) (Node, bool) {
