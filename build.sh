@@ -524,8 +524,9 @@ cmd_test() {
   command -v npm >/dev/null || die "npm is not installed: the browser tests need Node.js 20+ and npm (https://nodejs.org)"
   say "npm ci (playwright-core for the browser tests)"
   npm ci --prefix e2e/browser --no-audit --no-fund --loglevel=error
-  CHAT_DIST=$(cd "$DIST" && pwd) CHAT_REQUIRE_ARTIFACTS=1 CHAT_REQUIRE_BROWSER=1
-  export CHAT_DIST CHAT_REQUIRE_ARTIFACTS CHAT_REQUIRE_BROWSER
+  # CHAT_DIST_VERSION names the artifacts just built: dist/ may also hold older ones.
+  CHAT_DIST=$(cd "$DIST" && pwd) CHAT_DIST_VERSION=$VERSION CHAT_REQUIRE_ARTIFACTS=1 CHAT_REQUIRE_BROWSER=1
+  export CHAT_DIST CHAT_DIST_VERSION CHAT_REQUIRE_ARTIFACTS CHAT_REQUIRE_BROWSER
   say "go test -race"
   go test -race -timeout 15m ./...
 }
