@@ -100,6 +100,15 @@ func (s *Session) readFrame(max int) ([]byte, error) {
 		}
 		return s.t.ReadFrame(max)
 	}
+	s.mu.Lock()
+	late := s.finished
+	s.mu.Unlock()
+	if late {
+		// Woken and finished by another reader while this one was arming:
+		// finish's Forget may have run before Arm, so undo it here, or the
+		// Poller would keep the session forever.
+		s.cfg.Poller.Forget(s.direct.SyscallConn(), s.id)
+	}
 	return nil, errParked
 }
 

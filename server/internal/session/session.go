@@ -48,6 +48,7 @@ type Session struct {
 	wclosed    bool      // CloseWrite done
 	flusher    *flusher
 	parked     bool      // no reader goroutine: the socket waits in the Poller
+	finished   bool      // finish has run: an Arm that ends after it must be undone
 	closing    bool      // no more frames are queued; the write side closes when the queue is written
 	closeAt    time.Time // when closing began
 	reason     string    // why the session ended, for the log
@@ -159,6 +160,9 @@ func (s *Session) abort() {
 func (s *Session) finish() {
 	s.timer.Stop()
 	s.leaveRooms()
+	s.mu.Lock()
+	s.finished = true
+	s.mu.Unlock()
 	if s.direct != nil && s.cfg.Poller != nil {
 		s.cfg.Poller.Forget(s.direct.SyscallConn(), s.id)
 	}

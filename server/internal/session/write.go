@@ -34,7 +34,7 @@ func (s *Session) kickLocked() {
 		return
 	}
 	s.wstate = writing
-	go s.writeLoop()
+	go s.writeLoop(nil)
 }
 
 // flusher writes the queues of Direct sessions without blocking, each
@@ -103,12 +103,13 @@ func (s *Session) flush() {
 	}
 	if rest := skip(batch, n); len(rest) > 0 {
 		// The socket is full: the client reads slower than we write. Its
-		// writer goroutine waits for it, under the watchdog.
-		s.queue = append(rest, s.queue...)
-		s.queued = size(s.queue)
+		// writer goroutine waits for it, under the watchdog. The rest goes
+		// to the writer, not back to the queue: it may begin with the tail
+		// of a frame already partly on the wire, which an overflow of the
+		// queue must not drop.
 		s.wstate = writing
 		s.mu.Unlock()
-		go s.writeLoop()
+		go s.writeLoop(rest)
 		return
 	}
 	clear(batch)
@@ -128,12 +129,13 @@ func (s *Session) flush() {
 	}
 }
 
-// writeLoop writes the queue with blocking writes until it is empty, then
-// hands the session back (to the flushers, for a Direct transport).
-func (s *Session) writeLoop() {
+// writeLoop writes pending, then the queue, with blocking writes until
+// the queue is empty, then hands the session back (to the flushers, for
+// a Direct transport).
+func (s *Session) writeLoop(pending [][]byte) {
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 {
+		if pending == nil && len(s.queue) == 0 {
 			s.wstate = idle
 			s.queue = nil // idle sessions hold no buffers
 			s.cond.Broadcast()
@@ -145,8 +147,12 @@ func (s *Session) writeLoop() {
 			}
 			return
 		}
-		batch := s.queue
-		s.queue, s.queued = nil, 0
+		batch := pending
+		if batch == nil {
+			batch = s.queue
+			s.queue, s.queued = nil, 0
+		}
+		pending = nil
 		s.writeSince = time.Now() // the watchdog (tick) ends writes that hang
 		s.mu.Unlock()
 
@@ -195,12 +201,4 @@ func skip(frames [][]byte, n int) [][]byte {
 	copy(rest, frames)
 	rest[0] = rest[0][n:]
 	return rest
-}
-
-func size(frames [][]byte) int {
-	n := 0
-	for _, f := range frames {
-		n += len(f)
-	}
-	return n
 }
