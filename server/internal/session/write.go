@@ -147,12 +147,13 @@ func (s *Session) writeLoop(pending [][]byte) {
 			}
 			return
 		}
-		batch := pending
-		if batch == nil {
-			batch = s.queue
-			s.queue, s.queued = nil, 0
+		batch := s.queue
+		if pending != nil {
+			// Still one writev for the rest of the partial write and what
+			// was queued since.
+			batch = append(pending, s.queue...)
 		}
-		pending = nil
+		s.queue, s.queued, pending = nil, 0, nil
 		s.writeSince = time.Now() // the watchdog (tick) ends writes that hang
 		s.mu.Unlock()
 
