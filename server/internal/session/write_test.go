@@ -110,7 +110,11 @@ func TestOverflowAfterPartialWriteKeepsFramesWhole(t *testing.T) {
 		}
 	}
 	s.flush() // the socket is full: a writer goroutine waits to write the rest
-	deliver() // overflow: the client is too slow
+	// The client is too slow: the queue overflows, whether or not the
+	// writer has taken the queue yet (it then waits in its write).
+	for range limit + 1 {
+		deliver()
+	}
 	close(sock.release)
 
 	select {
