@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"chat/internal/browsertest"
+	"chat/internal/disttest"
 	"chat/internal/testserver"
 )
 
@@ -199,29 +200,10 @@ func TestBrowserUserChatsWithTerminalUser(t *testing.T) {
 }
 
 // TestBuiltServerServesTheWebClient loads the web client embedded in the
-// release server binary that ./build.sh server put in CHAT_DIST, and joins
+// release server binary that ./build.sh server put in dist/, and joins
 // a room with it: what a VPS operator deploys is what works.
 func TestBuiltServerServesTheWebClient(t *testing.T) {
-	dist := os.Getenv("CHAT_DIST")
-	if dist == "" {
-		if os.Getenv("CHAT_REQUIRE_ARTIFACTS") == "1" {
-			t.Fatal("CHAT_DIST is not set")
-		}
-		t.Skip("no built server: run ./build.sh server and set CHAT_DIST (./build.sh test does both)")
-	}
-	// dist/ may hold older builds too: test the one ./build.sh made of this tree.
-	version := os.Getenv("CHAT_DIST_VERSION")
-	if version == "" {
-		out, err := exec.Command("git", "-C", "../..", "describe", "--tags", "--always", "--dirty").Output()
-		if err != nil {
-			t.Fatalf("CHAT_DIST_VERSION is not set and git describe failed: %v", err)
-		}
-		version = strings.TrimSpace(string(out))
-	}
-	bin := filepath.Join(dist, "chat-server-"+version+"-linux-"+runtime.GOARCH)
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("the built server is missing: %v", err)
-	}
+	bin := disttest.Artifact(t, "chat-server-VERSION-linux-"+runtime.GOARCH)
 	b := browsertest.Start(t)
 	srv := testserver.Start(t, testserver.Options{Binary: bin})
 	b.Do("goto http://" + srv.HTTPAddr + "/")

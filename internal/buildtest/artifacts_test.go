@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"chat/internal/disttest"
 )
 
 // checkBuildInfo compares the Go build information of a binary with what
@@ -52,7 +54,7 @@ func checkBuildInfo(t *testing.T, path, pkg, goos, goarch, cgo string) {
 func runVersion(t *testing.T, bin, name string) {
 	t.Helper()
 	out, err := exec.Command(bin, "-version").CombinedOutput()
-	want := name + " " + gitVersion(t) + "\n"
+	want := name + " " + disttest.Version(t) + "\n"
 	if err != nil || string(out) != want {
 		t.Errorf("%s -version: %q (%v), want %q", bin, out, err, want)
 	}
@@ -70,7 +72,7 @@ func mustRead(t *testing.T, path string) []byte {
 // webFiles returns the files of dist/chat-web-VERSION.tar by name.
 func webFiles(t *testing.T) map[string][]byte {
 	t.Helper()
-	f, err := os.Open(artifact(t, "chat-web-VERSION.tar"))
+	f, err := os.Open(disttest.Artifact(t, "chat-web-VERSION.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func gunzip(t *testing.T, b []byte) []byte {
 // Go, deterministic gzip, and no uncompressed main.wasm to embed.
 func TestWebClient(t *testing.T) {
 	files := webFiles(t)
-	version := gitVersion(t)
+	version := disttest.Version(t)
 	web := filepath.Join(repoRoot(), "assets", "web")
 	need := []string{"index.html", "wasm_exec.js", "main.wasm.gz"}
 	if _, err := exec.LookPath("brotli"); err == nil {
@@ -188,7 +190,7 @@ func TestServerBinaries(t *testing.T) {
 		machine elf.Machine
 	}{{"amd64", elf.EM_X86_64}, {"arm64", elf.EM_AARCH64}} {
 		t.Run(arch.goarch, func(t *testing.T) {
-			path := artifact(t, "chat-server-VERSION-linux-"+arch.goarch)
+			path := disttest.Artifact(t, "chat-server-VERSION-linux-"+arch.goarch)
 			f, err := elf.Open(path)
 			if err != nil {
 				t.Fatal(err)
@@ -207,8 +209,8 @@ func TestServerBinaries(t *testing.T) {
 			}
 			checkBuildInfo(t, path, "chat/server", "linux", arch.goarch, "0")
 			bin := mustRead(t, path)
-			if !bytes.Contains(bin, []byte(gitVersion(t))) {
-				t.Errorf("the version %q is not in the binary", gitVersion(t))
+			if !bytes.Contains(bin, []byte(disttest.Version(t))) {
+				t.Errorf("the version %q is not in the binary", disttest.Version(t))
 			}
 			// go:embed stores files whole: each must appear byte for byte.
 			for name, b := range web {
@@ -226,7 +228,7 @@ func TestServerBinaries(t *testing.T) {
 // TestDesktopBinary checks ./build.sh desktop: the linux app, with cgo,
 // answering -version. TestDesktopWindow runs it.
 func TestDesktopBinary(t *testing.T) {
-	path := artifact(t, "chat-VERSION-linux-"+runtime.GOARCH)
+	path := disttest.Artifact(t, "chat-VERSION-linux-"+runtime.GOARCH)
 	f, err := elf.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +242,7 @@ func TestDesktopBinary(t *testing.T) {
 // cgo, with the icon in all sizes, the manifest and the version resource
 // that gogio embeds.
 func TestWindowsBinary(t *testing.T) {
-	path := artifact(t, "chat-VERSION-windows-amd64.exe")
+	path := disttest.Artifact(t, "chat-VERSION-windows-amd64.exe")
 	f, err := pe.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -257,8 +259,8 @@ func TestWindowsBinary(t *testing.T) {
 		t.Errorf("subsystem %d, want the GUI subsystem (no console window)", oh.Subsystem)
 	}
 	checkBuildInfo(t, path, "chat/app", "windows", "amd64", "0")
-	if !bytes.Contains(mustRead(t, path), []byte(gitVersion(t))) {
-		t.Errorf("the version %q is not in the binary", gitVersion(t))
+	if !bytes.Contains(mustRead(t, path), []byte(disttest.Version(t))) {
+		t.Errorf("the version %q is not in the binary", disttest.Version(t))
 	}
 
 	res := resources(t, f)
@@ -358,10 +360,10 @@ func resources(t *testing.T, f *pe.File) map[[2]uint32][]byte {
 func TestChecksums(t *testing.T) {
 	// dist/ may hold another version's build (a commit ago): that is "not
 	// built" for this version, like any missing artifact.
-	artifact(t, "chat-server-VERSION-linux-amd64")
-	sums := artifact(t, "SHA256SUMS")
-	dist := distDir()
-	version := gitVersion(t)
+	disttest.Artifact(t, "chat-server-VERSION-linux-amd64")
+	sums := disttest.Artifact(t, "SHA256SUMS")
+	dist := disttest.Dir()
+	version := disttest.Version(t)
 	listed := map[string]bool{}
 	f, err := os.Open(sums)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"chat/internal/disttest"
 	"chat/internal/testserver"
 	"chat/protocol"
 )
@@ -152,7 +153,7 @@ func TestUnitSettings(t *testing.T) {
 // serverHelp returns chat-server -h of the built server.
 func serverHelp(t *testing.T) string {
 	t.Helper()
-	out, _ := exec.Command(artifact(t, "chat-server-VERSION-linux-amd64"), "-h").CombinedOutput()
+	out, _ := exec.Command(disttest.Artifact(t, "chat-server-VERSION-linux-amd64"), "-h").CombinedOutput()
 	return string(out)
 }
 
@@ -295,7 +296,7 @@ func allowedSyscalls(t *testing.T, filters []string, groups map[string][]string)
 // sockets against RestrictAddressFamilies and its memory mappings against
 // MemoryDenyWriteExecute.
 func TestUnitSyscalls(t *testing.T) {
-	server := artifact(t, "chat-server-VERSION-linux-amd64")
+	server := disttest.Artifact(t, "chat-server-VERSION-linux-amd64")
 	strace := tool(t, "strace", "strace")
 	analyze := tool(t, "systemd-analyze", "systemd")
 	unit := readUnit(t, unitPath())

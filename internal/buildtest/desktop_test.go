@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"chat/internal/disttest"
 	"chat/internal/testserver"
 	"chat/internal/xvfbtest"
 	"chat/protocol"
@@ -25,8 +26,8 @@ func TestDesktopWindow(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the desktop artifact tested here is the linux one")
 	}
-	app := artifact(t, "chat-VERSION-linux-"+runtime.GOARCH)
-	server := artifact(t, "chat-server-VERSION-linux-"+runtime.GOARCH)
+	app := disttest.Artifact(t, "chat-VERSION-linux-"+runtime.GOARCH)
+	server := disttest.Artifact(t, "chat-server-VERSION-linux-"+runtime.GOARCH)
 
 	srv := startDistServer(t, []string{server}, []string{
 		"CHAT_TCP=127.0.0.1:0", "CHAT_HTTP=127.0.0.1:0", "CHAT_DATA=" + t.TempDir(), "CHAT_LOG_FORMAT=json",
@@ -68,7 +69,7 @@ func TestDesktopWindow(t *testing.T) {
 	}
 	x("windowfocus", "--sync", win)
 	time.Sleep(time.Second)
-	img := display.Screenshot(ctx, filepath.Join(distDir(), "screenshots", "build-desktop-1-join.png"))
+	img := display.Screenshot(ctx, filepath.Join(disttest.Dir(), "screenshots", "build-desktop-1-join.png"))
 	checkDrawn(t, img, rect)
 
 	// The name field has the focus: join as alice; the watcher must see it.
@@ -76,7 +77,7 @@ func TestDesktopWindow(t *testing.T) {
 	x("key", "Return")
 	waitPresence(t, watcher, "alice")
 	time.Sleep(500 * time.Millisecond)
-	display.Screenshot(ctx, filepath.Join(distDir(), "screenshots", "build-desktop-2-joined.png"))
+	display.Screenshot(ctx, filepath.Join(disttest.Dir(), "screenshots", "build-desktop-2-joined.png"))
 }
 
 // checkDrawn fails unless the app's window area shows a drawn UI: mostly

@@ -14,10 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
+
+	"chat/internal/disttest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,56 +28,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// repoRoot is the directory of build.sh, found from this source file.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// distDir is where the artifacts are: $CHAT_DIST or dist/.
-func distDir() string {
-	if d := os.Getenv("CHAT_DIST"); d != "" {
-		return d
-	}
-	return filepath.Join(repoRoot(), "dist")
-}
-
-var versionOnce struct {
-	sync.Once
-	v   string
-	err error
-}
-
-// gitVersion is what build.sh names and stamps the artifacts with.
-func gitVersion(t testing.TB) string {
-	t.Helper()
-	versionOnce.Do(func() {
-		cmd := exec.Command("git", "describe", "--tags", "--always", "--dirty")
-		cmd.Dir = repoRoot()
-		out, err := cmd.Output()
-		versionOnce.v, versionOnce.err = strings.TrimSpace(string(out)), err
-	})
-	if versionOnce.err != nil {
-		t.Fatalf("git describe: %v", versionOnce.err)
-	}
-	return versionOnce.v
-}
-
-// artifact returns the path of dist/NAME, where NAME may contain VERSION.
-// A missing artifact fails the test under ./build.sh test and skips it
-// otherwise.
-func artifact(t testing.TB, name string) string {
-	t.Helper()
-	name = strings.ReplaceAll(name, "VERSION", gitVersion(t))
-	p := filepath.Join(distDir(), name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CHAT_REQUIRE_ARTIFACTS") != "" {
-			t.Fatalf("%s is missing although CHAT_REQUIRE_ARTIFACTS is set: ./build.sh test should have built it (%v)", p, err)
-		}
-		t.Skipf("%s is not built: run ./build.sh wasm server desktop windows first (./build.sh test does)", p)
-	}
-	return p
-}
+// repoRoot is the directory of build.sh.
+func repoRoot() string { return disttest.Root() }
 
 // tool returns the path of a program a test needs. ./build.sh deps
 // installs them all, so a missing one is a failure, not a skip.

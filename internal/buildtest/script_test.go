@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"chat/internal/disttest"
 )
 
 // TestReleaseWorkflow lints .github/workflows with actionlint (pinned in
@@ -81,8 +83,8 @@ func TestBuildScriptTargets(t *testing.T) {
 	if out, status := buildScript(t, nil, "no-such-target"); status == 0 || !strings.Contains(out, "unknown target: no-such-target") {
 		t.Errorf("unknown target: exit %d\n%s", status, out)
 	}
-	if out, status := buildScript(t, nil, "version"); status != 0 || strings.TrimSpace(out) != gitVersion(t) {
-		t.Errorf("./build.sh version: %q (exit %d), want %q", out, status, gitVersion(t))
+	if out, status := buildScript(t, nil, "version"); status != 0 || strings.TrimSpace(out) != disttest.Version(t) {
+		t.Errorf("./build.sh version: %q (exit %d), want %q", out, status, disttest.Version(t))
 	}
 	if out, err := exec.Command("uname", "-s").Output(); err == nil && strings.TrimSpace(string(out)) != "Darwin" {
 		out, status := buildScript(t, nil, "macos")
@@ -129,7 +131,7 @@ func TestAllWithoutAndroidSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: ./build.sh all builds every artifact again")
 	}
-	artifact(t, "chat-server-VERSION-linux-amd64") // skip like the others when nothing was built
+	disttest.Artifact(t, "chat-server-VERSION-linux-amd64") // skip like the others when nothing was built
 	trackSources(t)
 	dist := t.TempDir()
 	out, status := buildScript(t, androidEnv("CHAT_DIST="+dist), "all")
@@ -141,7 +143,7 @@ func TestAllWithoutAndroidSDK(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	v := gitVersion(t)
+	v := disttest.Version(t)
 	sums := string(mustRead(t, filepath.Join(dist, "SHA256SUMS")))
 	for _, name := range []string{
 		"chat-web-" + v + ".tar", "chat-server-" + v + "-linux-amd64", "chat-server-" + v + "-linux-arm64",
