@@ -32,6 +32,7 @@ type loop struct {
 	tick     *time.Ticker
 	tickC    <-chan time.Time
 	lastRecv time.Time
+	pingedAt time.Time // keepalive's last PING
 	probeBy  time.Time // a Nudge expects a frame before this, if set
 
 	drainWaiters []chan struct{}
@@ -335,13 +336,17 @@ func (l *loop) keepalive(now time.Time) {
 		return
 	}
 	idle := now.Sub(l.lastRecv)
+	// Dead only once a PING of ours has gone unanswered: a tick that came
+	// a little late may find 1.5 × ping of silence before any was sent.
+	asked := l.pingedAt.After(l.lastRecv)
 	switch {
-	case idle >= l.conn.ping*3/2:
+	case idle >= l.conn.ping*3/2 && asked:
 		l.connectionLost(fmt.Errorf("no data from the server for %v", idle.Round(time.Second)))
 	case !l.probeBy.IsZero() && now.After(l.probeBy):
 		l.connectionLost(errors.New("the server did not answer a ping"))
 	case idle >= l.conn.ping:
 		l.writeFrame(&protocol.Ping{Nonce: uint64(now.UnixNano())})
+		l.pingedAt = now
 	}
 }
 

@@ -57,7 +57,14 @@ func (s *Session) tick() {
 	case idle >= p:
 		s.Deliver(protocol.Encode(&protocol.Ping{Nonce: s.nonce.Add(1)}))
 	}
-	s.timer.Reset(s.tickInterval())
+	next := s.tickInterval()
+	if idle < p {
+		// Wake when the PING is due, not at the next tick: a tick just
+		// before it would leave the next one past 1.5 × ping, and the
+		// client would be cut off without having been asked.
+		next = min(next, p-idle)
+	}
+	s.timer.Reset(next)
 }
 
 // tickInterval is how often keepalive, the idle timeout and the write
