@@ -153,6 +153,11 @@ func (term *terminal) say(line string) {
 	}
 }
 
+// watchFocusAtTitle records in window.focusAtTitle, each time the page's
+// title changes, the title and the tag of the focused element. (One line:
+// the driver reads one command per line.)
+const watchFocusAtTitle = `(window.focusAtTitle = [], new MutationObserver(() => window.focusAtTitle.push(document.title + " | " + document.activeElement.tagName)).observe(document.head, {subtree: true, childList: true, characterData: true}), true)`
+
 // TestBrowserUserChatsWithTerminalUser: a person opens the page a real
 // server serves, types a name and joins, and talks with someone on the
 // terminal client; then the server dies and comes back, and what the
@@ -168,10 +173,18 @@ func TestBrowserUserChatsWithTerminalUser(t *testing.T) {
 	b.Do("goto http://" + srv.HTTPAddr + "/")
 	b.WaitApp()
 	b.Screenshot(filepath.Join(shots, "browser-1-join.png"))
+	// What has the keyboard focus when the title changes: the chat screen
+	// is shown then, and a person may start typing at once.
+	b.Do("eval " + watchFocusAtTitle)
 	b.Do("type webuser")
 	b.Do("press Enter")
 	b.WaitTitle("joined", func(s string) bool { return s == "#general — Chat" })
 	term.waitLine("* webuser joined")
+	// The page's hidden text input keeps the focus from the name field to
+	// the composer. If it lost it for a frame, keys typed then were lost.
+	if got := b.Do("eval window.focusAtTitle"); !strings.Contains(got, `"#general — Chat | TEXTAREA"`) {
+		t.Errorf("when the chat screen showed, the focus was not in the text input: %s", got)
+	}
 
 	b.Do("type hello from the browser ~ ok")
 	b.Do("press Enter")

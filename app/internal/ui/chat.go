@@ -49,7 +49,7 @@ type chatScreen struct {
 	keyCopied                                                      bool
 	showMembers                                                    bool
 	memberList                                                     widget.List
-	focusComposer                                                  bool
+	focusComposer                                                  bool // for UI.moveFocus
 }
 
 func newChatScreen(j client.Joined, now func() time.Time) *chatScreen {
@@ -233,10 +233,6 @@ func (c *chatScreen) layout(gtx layout.Context, u *UI) layout.Dimensions {
 	c.update(gtx, u)
 	if u.chat != c {
 		return layout.Dimensions{Size: gtx.Constraints.Max} // left during update
-	}
-	if c.focusComposer {
-		gtx.Execute(key.FocusCmd{Tag: &c.composer})
-		c.focusComposer = false
 	}
 	th := u.th
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,

@@ -37,12 +37,12 @@ type joinScreen struct {
 	showServer              bool
 	server, key, name, room widget.Editor
 	joinBtn                 widget.Clickable
-	joining                 bool   // a JoinIntent is out and no answer came yet
-	target                  string // server being joined, for the status line
-	targetKey               string // access key sent with that join
-	err                     string // why the last join failed
-	errField                Field  // the field err is about: it shows under it
-	focus                   *widget.Editor
+	joining                 bool           // a JoinIntent is out and no answer came yet
+	target                  string         // server being joined, for the status line
+	targetKey               string         // access key sent with that join
+	err                     string         // why the last join failed
+	errField                Field          // the field err is about: it shows under it
+	focus                   *widget.Editor // to be focused by UI.moveFocus
 
 	// list scrolls the form when it is taller than the window (a small
 	// phone, an open panel). reveal asks the next frame to scroll a part
@@ -158,6 +158,7 @@ func (j *joinScreen) fail(f JoinFailed) {
 	}
 	if ed := j.editor(f.Field); ed != nil {
 		j.focus = ed
+		ed.SetCaret(ed.Len(), ed.Len()) // where the fix usually goes
 	} else {
 		j.errField = NoField // shown under the button
 	}
@@ -309,10 +310,6 @@ func (j *joinScreen) start(u *UI) {
 }
 
 func (j *joinScreen) layout(gtx layout.Context, u *UI) layout.Dimensions {
-	if j.focus != nil {
-		gtx.Execute(key.FocusCmd{Tag: j.focus})
-		j.focus = nil
-	}
 	th := u.th
 	return layout.Stack{Alignment: layout.N}.Layout(gtx,
 		layout.Expanded(func(gtx layout.Context) layout.Dimensions {

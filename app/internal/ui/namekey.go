@@ -34,7 +34,7 @@ type nameKeyPanel struct {
 
 	shown  widget.Selectable
 	editor widget.Editor
-	focus  bool
+	focus  bool // the editor is to be focused by UI.moveFocus
 
 	toggleBtn, copyBtn, otherBtn, useBtn, replaceBtn, keepBtn, cancelBtn widget.Clickable
 }
@@ -132,10 +132,6 @@ func (p *nameKeyPanel) update(gtx layout.Context, u *UI) (grew bool) {
 }
 
 func (p *nameKeyPanel) layout(gtx layout.Context, th *Theme) layout.Dimensions {
-	if p.focus {
-		gtx.Execute(key.FocusCmd{Tag: &p.editor})
-		p.focus = false
-	}
 	var rows []layout.FlexChild
 	add := func(w layout.Widget) { rows = append(rows, layout.Rigid(w)) }
 	space := func(h unit.Dp) { add(layout.Spacer{Height: h}.Layout) }

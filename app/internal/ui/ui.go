@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"gioui.org/font"
+	"gioui.org/io/event"
+	"gioui.org/io/key"
 	"gioui.org/layout"
+	"gioui.org/op"
 	"gioui.org/op/paint"
 	"gioui.org/text"
 	"gioui.org/widget"
@@ -156,6 +159,7 @@ func (u *UI) Apply(session uint64, ev any) {
 // returned slice is reused by the next call.
 func (u *UI) Layout(gtx layout.Context) []Intent {
 	u.intents = u.intents[:0]
+	u.moveFocus(gtx)
 	if u.themeBtn.Clicked(gtx) {
 		u.setDark(!u.th.Dark)
 		u.emit(ThemeIntent{Dark: u.th.Dark})
@@ -163,16 +167,55 @@ func (u *UI) Layout(gtx layout.Context) []Intent {
 	paint.Fill(gtx.Ops, u.th.Bg)
 	if u.chat != nil {
 		u.chat.layout(gtx, u)
-		if u.chat != nil {
-			return u.intents
+		if u.chat == nil {
+			// The user left in this frame: show the form right away.
+			u.moveFocus(gtx)
+			u.join.layout(gtx, u)
 		}
-		// The user left in this frame: show the form right away.
+	} else {
+		u.join.update(gtx, u)
 		u.join.layout(gtx, u)
-		return u.intents
 	}
-	u.join.update(gtx, u)
-	u.join.layout(gtx, u)
+	if u.focusWanted() {
+		gtx.Execute(op.InvalidateCmd{}) // moveFocus, first thing in the next frame
+	}
 	return u.intents
+}
+
+// moveFocus gives the keyboard focus to the widget the shown screen asked
+// for, if any. It must run before that widget handles its events in the
+// frame: the router defers a focus change that comes later to the end of
+// the frame, and closes the text input until the next frame opens it
+// again. In the browser that blurs the page's text input, and the keys
+// typed in between are lost; on Android the keyboard flickers. So a
+// request made while a frame is being laid out waits for the next one.
+func (u *UI) moveFocus(gtx layout.Context) {
+	var tag event.Tag
+	switch j := &u.join; {
+	case u.chat != nil:
+		if u.chat.focusComposer {
+			tag = &u.chat.composer
+		}
+		u.chat.focusComposer = false
+	case j.nk.focus:
+		tag = &j.nk.editor
+	case j.focus != nil:
+		tag = j.focus
+	}
+	if u.chat == nil {
+		u.join.focus, u.join.nk.focus = nil, false
+	}
+	if tag != nil {
+		gtx.Execute(key.FocusCmd{Tag: tag})
+	}
+}
+
+// focusWanted reports whether the shown screen waits for moveFocus.
+func (u *UI) focusWanted() bool {
+	if u.chat != nil {
+		return u.chat.focusComposer
+	}
+	return u.join.focus != nil || u.join.nk.focus
 }
 
 // ListPosition is the message list's scroll position (zero on the join

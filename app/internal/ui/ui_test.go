@@ -171,6 +171,16 @@ func TestInvalidFormIsRefusedLocally(t *testing.T) {
 		t.Fatalf("a server without port gave %#v", in)
 	}
 	r.mustShow("needs a host and a port")
+	// The focus went to the server field, and the text input stayed open
+	// (see TestChatScreenTakesTypingAtOnce): the fix can be typed at once.
+	if !r.TextInput || r.TextInputCloses != 0 {
+		t.Fatalf("the text input is open=%v, closed %d times", r.TextInput, r.TextInputCloses)
+	}
+	r.Type(":7878")
+	r.Press(key.NameReturn, 0)
+	if j := only[ui.JoinIntent](t, r.take()); j.Server != "localhost:7878" {
+		t.Fatalf("joined %q after fixing the server field", j.Server)
+	}
 
 	r = newRig(t, ui.Config{Server: "localhost:7878"})
 	r.Press(key.NameReturn, 0)
@@ -230,6 +240,54 @@ func TestEnterSendsAndClears(t *testing.T) {
 	r.Frame()
 	if n := uitest.Count(r.Texts(), "hello there"); n != 1 {
 		t.Fatalf("the message shows %d times, want once", n)
+	}
+}
+
+// TestChatScreenTakesTypingAtOnce: the first frame of the chat screen
+// leaves the composer focused with the text input open. A frame that
+// closed it and a later one that reopened it would drop, in the browser,
+// the keys typed in between (the first letter of a quick first message)
+// and flash the soft keyboard on Android.
+func TestChatScreenTakesTypingAtOnce(t *testing.T) {
+	r := newRig(t, ui.Config{Server: "localhost:7878"})
+	r.Type("alice")
+	r.Press(key.NameReturn, 0)
+	j := only[ui.JoinIntent](t, r.take())
+	r.u.Apply(j.Session, client.Joined{Room: "general", Name: "alice", Members: []string{"alice"}, Count: 1})
+	closes := r.TextInputCloses
+	r.Step()
+	if !r.u.InChat() {
+		t.Fatal("not on the chat screen after Joined")
+	}
+	if !r.TextInput || r.TextInputCloses != closes {
+		t.Fatalf("after the first frame the text input is open=%v, closed %d times; want open, never closed",
+			r.TextInput, r.TextInputCloses-closes)
+	}
+	r.Type("hello")
+	r.Press(key.NameReturn, 0)
+	if in := only[ui.SendIntent](t, r.take()); in.Text != "hello" {
+		t.Fatalf("sent %q, want %q", in.Text, "hello")
+	}
+
+	// Sending with the button keeps the keyboard up for the next message.
+	r.Type("again")
+	if err := r.ClickOn("Send"); err != nil {
+		t.Fatal(err)
+	}
+	if in := only[ui.SendIntent](t, r.take()); in.Text != "again" {
+		t.Fatalf("sent %q, want %q", in.Text, "again")
+	}
+	if !r.TextInput || r.TextInputCloses != closes {
+		t.Fatalf("after Send the text input is open=%v, closed %d times; want open, never closed",
+			r.TextInput, r.TextInputCloses-closes)
+	}
+
+	// A message the server refused goes back into the composer, which
+	// takes the focus without closing the text input either.
+	r.u.Apply(j.Session, ui.SendResult{Token: 2, Err: errors.New("too long")})
+	r.Step()
+	if !r.TextInput || r.TextInputCloses != closes {
+		t.Fatalf("after a refusal the text input is open=%v, closed %d times", r.TextInput, r.TextInputCloses-closes)
 	}
 }
 

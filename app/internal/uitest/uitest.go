@@ -28,6 +28,14 @@ type Driver struct {
 	layout func(gtx layout.Context)
 	start  time.Time
 	frames int
+
+	// TextInput is whether the window's text input would be open after the
+	// last frame: the browser's hidden textarea focused, Android's soft
+	// keyboard shown. A window opens and closes it between frames, as the
+	// router says; keys typed in the browser while it is closed are lost.
+	TextInput bool
+	// TextInputCloses counts the times a frame closed it.
+	TextInputCloses int
 }
 
 // New returns a driver for a window of size pixels at one pixel per dp.
@@ -61,13 +69,32 @@ func (d *Driver) Context() layout.Context {
 // few times at most.
 func (d *Driver) Frame() {
 	for range 4 {
-		gtx := d.Context()
-		d.layout(gtx)
-		d.Router.Frame(&d.Ops)
-		if at, ok := d.Router.WakeupTime(); !ok || !at.IsZero() {
+		if !d.Step() {
 			return
 		}
 	}
+}
+
+// Step lays out exactly one frame, hands it to the router and then, as a
+// window does, opens or closes the text input as the frame asked. It
+// reports whether the frame asked to be drawn again at once. Between two
+// steps a window runs other code (it sets the title, the browser delivers
+// keys), so what a step leaves behind is what a person can meet.
+func (d *Driver) Step() (again bool) {
+	gtx := d.Context()
+	d.layout(gtx)
+	d.Router.Frame(&d.Ops)
+	switch d.Router.TextInputState() {
+	case input.TextInputOpen:
+		d.TextInput = true
+	case input.TextInputClose:
+		if d.TextInput {
+			d.TextInputCloses++
+		}
+		d.TextInput = false
+	}
+	at, ok := d.Router.WakeupTime()
+	return ok && at.IsZero()
 }
 
 // Type enters text into the focused editor at its caret, as a window
