@@ -23,7 +23,14 @@ func TestPipeSendsLinesPrintsRoomAndLeaves(t *testing.T) {
 	peer := clienttest.New(t, client.Config{Addr: srv.Addr, Name: "peer"})
 	peer.C.Join("general")
 	peer.WaitJoined(t, "general")
-	peer.C.Send("general", "hi bot\nsecond line \x1b[31mred?")
+	// Stored before the bot joins, so the bot gets it with the room's
+	// history: messages from different connections have no order of their
+	// own, and a send still on its way could land after the bot has gone.
+	const greeting = "hi bot\nsecond line \x1b[31mred?"
+	if _, err := peer.C.Send("general", greeting); err != nil {
+		t.Fatal(err)
+	}
+	peer.WaitText(t, greeting)
 
 	stdin, feed := io.Pipe()
 	var out, errOut testserver.LockedBuffer
