@@ -228,18 +228,28 @@ func TestStalledReaderIsCutOffWithoutDelayingOthers(t *testing.T) {
 	// stalled member: first the kernel's socket buffers fill (megabytes on
 	// loopback), then its 200-frame queue.
 	text := strings.Repeat("x", protocol.DefaultMaxText-8)
+	slowConsumer := func(rec map[string]any) bool {
+		reason, _ := rec["reason"].(string)
+		return strings.HasPrefix(reason, "slow-consumer")
+	}
 	leftEvent := func(ev client.Event) bool {
 		p, ok := ev.(client.Presence)
 		return ok && slices.Contains(p.Changes, protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "stalled"})
 	}
+	stalledCut := func() bool {
+		_, a := alice.WaitFor(0, leftEvent)
+		_, b := bob.WaitFor(0, leftEvent)
+		return a || b
+	}
+	const round = 50 // alice gets two frames a message: far below the queue of 200
 	var worst time.Duration
 	n := 0
-	for cut := false; !cut; {
+	for !stalledCut() {
 		if n >= 10000 {
 			t.Fatalf("stalled member still connected after %d messages of 4 KB", n)
 		}
 		roundStart := time.Now()
-		for range 100 {
+		for range round {
 			if _, err := alice.C.Send("general", fmt.Sprintf("%06d%s", n, text)); err != nil {
 				t.Fatal(err)
 			}
@@ -249,11 +259,16 @@ func TestStalledReaderIsCutOffWithoutDelayingOthers(t *testing.T) {
 		// stalled member is not reading at all.
 		bob.WaitMessages(t, n)
 		worst = max(worst, time.Since(roundStart))
-		_, cut = alice.WaitFor(0, leftEvent)
+		alice.WaitMessages(t, n)
 	}
-	t.Logf("stalled member cut off after %d messages; slowest round of 100 to reach bob: %v (at %v)", n, worst, time.Now().Format("15:04:05.000"))
+	t.Logf("stalled member cut off after %d messages; slowest round of %d to reach bob: %v (at %v)", n, round, worst, time.Now().Format("15:04:05.000"))
 	if worst > 5*time.Second {
 		t.Errorf("bob waited %v for a round of messages while another member stalled", worst)
+	}
+	for _, rec := range srv.LogRecords("connection closed") {
+		if slowConsumer(rec) && rec["client"] != "raw-test" {
+			t.Errorf("a member that kept reading was cut off too: %v", rec)
+		}
 	}
 
 	// Now the stalled client reads: what the kernel buffered, then the error.
@@ -293,8 +308,5 @@ func TestStalledReaderIsCutOffWithoutDelayingOthers(t *testing.T) {
 		}
 	}
 	// The operator can see it in the log.
-	srv.WaitLog("connection closed", func(rec map[string]any) bool {
-		reason, _ := rec["reason"].(string)
-		return strings.HasPrefix(reason, "slow-consumer")
-	})
+	srv.WaitLog("connection closed", func(rec map[string]any) bool { return slowConsumer(rec) && rec["client"] == "raw-test" })
 }

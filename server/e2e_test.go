@@ -120,6 +120,12 @@ func TestResumeDeliversExactlyTheMissedMessages(t *testing.T) {
 		alice.C.Send("general", fmt.Sprint("m", i))
 	}
 	alice.WaitMessages(t, 10)
+	// A name without an owner key is free again once the server has seen
+	// the old connection end.
+	alice.Wait(t, "bob left", func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		return ok && slices.Contains(p.Changes, protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "bob"})
+	})
 
 	bob2, _ := testserver.Handshake(t, srv.Addr)
 	bob2.Send(&protocol.Join{Room: "general", Name: "bob", Resume: true, After: seen[2].Seq})

@@ -1,6 +1,6 @@
-// Package procstat reads a Linux process's CPU time and memory from /proc,
-// so a benchmark can report what the server (and the generator itself)
-// spent.
+// Package procstat reads a Linux process's CPU time and memory from /proc
+// (its own CPU time from getrusage, which is finer), so a benchmark can
+// report what the server (and the generator itself) spent.
 package procstat
 
 import (
@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -36,12 +37,23 @@ func Read(pid int) (Sample, error) {
 		dir = "/proc/" + strconv.Itoa(pid)
 	}
 	s := Sample{At: time.Now()}
-	stat, err := os.ReadFile(dir + "/stat")
-	if err != nil {
-		return s, err
-	}
-	if s.UserSec, s.SysSec, err = parseStat(stat); err != nil {
-		return s, err
+	if pid == 0 {
+		// getrusage counts in microseconds, /proc in ticks of 10 ms: a
+		// light generator's whole run can be less than one tick.
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return s, err
+		}
+		s.UserSec = time.Duration(ru.Utime.Nano()).Seconds()
+		s.SysSec = time.Duration(ru.Stime.Nano()).Seconds()
+	} else {
+		stat, err := os.ReadFile(dir + "/stat")
+		if err != nil {
+			return s, err
+		}
+		if s.UserSec, s.SysSec, err = parseStat(stat); err != nil {
+			return s, err
+		}
 	}
 	s.CPUSeconds = s.UserSec + s.SysSec
 	status, err := os.ReadFile(dir + "/status")

@@ -3,6 +3,7 @@ package procstat
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 func TestParseStatWithSpacesInName(t *testing.T) {
@@ -59,5 +60,32 @@ func TestParseCPULine(t *testing.T) {
 	}
 	if total, per, err := ReadCPUTimes(); err == nil && (total.Busy() <= 0 || len(per) == 0) {
 		t.Errorf("machine: %+v, %d CPUs", total, len(per))
+	}
+}
+
+// TestReadSelfCountsBelowATick: this process's CPU time is counted finer
+// than /proc's 10 ms ticks, so a short, light benchmark run still
+// reports the CPU its generator used.
+func TestReadSelfCountsBelowATick(t *testing.T) {
+	before, err := Read(0)
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	for after := before; after.CPUSeconds == before.CPUSeconds; {
+		spin(time.Millisecond)
+		if after, err = Read(0); err != nil {
+			t.Fatal(err)
+		}
+		if d := after.CPUSeconds - before.CPUSeconds; d > 0 && d < 0.005 {
+			return // less than one tick: counted
+		} else if d >= 0.005 {
+			t.Fatalf("first change seen was %.4f s: not finer than a tick", d)
+		}
+	}
+}
+
+// spin keeps a CPU busy for d.
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
 	}
 }
