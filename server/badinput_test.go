@@ -177,9 +177,10 @@ func TestTimeouts(t *testing.T) {
 	})
 
 	t.Run("silent after hello", func(t *testing.T) {
-		r, _ := testserver.Handshake(t, srv.Addr)
-		// Not answering PINGs: the server gives up after 1.5x the interval.
+		// Not answering PINGs: the server gives up 1.5x the interval after
+		// the last frame it got, the HELLO; start is taken before it.
 		start := time.Now()
+		r, _ := testserver.Handshake(t, srv.Addr)
 		var pings int
 		for {
 			m, err := r.Read()
