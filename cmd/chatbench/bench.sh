@@ -15,7 +15,8 @@
 #
 # Environment: CHATBENCH_PROFILE=1 for profiles; CHATBENCH_REPEAT=N runs each
 # scenario N times (reports NAME.1.json…); CHATBENCH_TRANSPORT=ws to
-# load the WebSocket endpoint instead of TCP; CHATBENCH_SERVER_ARGS for extra
+# load the WebSocket endpoint instead of TCP, =tls for TLS over TCP (with a
+# fresh self-signed certificate); CHATBENCH_SERVER_ARGS for extra
 # server flags (e.g. "-sync normal"); CHATBENCH_ARGS for extra chatbench flags
 # (e.g. "-duration 10s"); CHATBENCH_SERVER_CPU / CHATBENCH_GEN_CPU (0 / 1);
 # CHATBENCH_PORT_BASE (17000: TCP on +878, HTTP on +80, pprof on +60);
@@ -43,6 +44,15 @@ PPROF=127.0.0.1:$((BASE + 60))
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+TRANSPORT=${CHATBENCH_TRANSPORT:-tcp}
+case $TRANSPORT in
+tcp | ws | tls) ;;
+*)
+  say "CHATBENCH_TRANSPORT=$TRANSPORT: use tcp, ws or tls"
+  exit 2
+  ;;
+esac
+
 mkdir -p "$OUT" "$PROFILES" "$BIN"
 # What is measured: the commit, and a fingerprint of the server's and the
 # protocol's non-test sources (the tree may hold uncommitted changes).
@@ -68,6 +78,17 @@ else
   say "WARNING: no taskset or not enough CPUs: server and generator are NOT pinned"
 fi
 
+# With TLS both listeners use a self-signed certificate for 127.0.0.1.
+TLS_ARGS=()
+HEALTH=http://$HTTP/healthz
+if [ "$TRANSPORT" = tls ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$OUT/tls.key" -out "$OUT/tls.crt" 2>/dev/null
+  TLS_ARGS=(-tls-cert "$OUT/tls.crt" -tls-key "$OUT/tls.key")
+  HEALTH=https://$HTTP/healthz
+fi
+health() { curl -kfsS "$HEALTH" >/dev/null 2>&1; }
+
 server_pid=""
 stop_server() {
   if [ -n "$server_pid" ]; then
@@ -80,7 +101,7 @@ trap stop_server EXIT
 
 start_server() { # start_server NAME
   local name=$1 data="$OUT/data-$1"
-  if curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1; then
+  if health || curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1; then
     say "something already serves $HTTP: stop it, or set CHATBENCH_PORT_BASE"
     return 1
   fi
@@ -90,11 +111,11 @@ start_server() { # start_server NAME
   # given explicitly: an acknowledged message is on disk.
   # shellcheck disable=SC2086 # CHATBENCH_SERVER_ARGS is a list of flags
   "${PIN_SERVER[@]}" "$BIN/chat-server" -tcp "$TCP" -http "$HTTP" -pprof "$PPROF" -data "$data" \
-    -log-level warn -msg-rate 0 -sync full ${CHATBENCH_SERVER_ARGS:-} >"$OUT/$name.server.log" 2>&1 &
+    -log-level warn -msg-rate 0 -sync full "${TLS_ARGS[@]}" ${CHATBENCH_SERVER_ARGS:-} >"$OUT/$name.server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do
     kill -0 "$server_pid" 2>/dev/null || break
-    if curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1; then
+    if health; then
       return 0
     fi
     sleep 0.1
@@ -104,8 +125,11 @@ start_server() { # start_server NAME
   return 1
 }
 
-addr=$TCP
-[ "${CHATBENCH_TRANSPORT:-tcp}" = ws ] && addr="ws://$HTTP/ws"
+case $TRANSPORT in
+tcp) addr=$TCP ;;
+tls) addr="tls://$TCP" ;;
+ws) addr="ws://$HTTP/ws" ;;
+esac
 
 # busy_cores prints how many cores the machine kept busy over one second.
 busy_cores() {

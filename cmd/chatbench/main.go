@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chatbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c load.Config
-	addr := fs.String("addr", "127.0.0.1:7878", "server: TCP `host:port` or ws://host:port/ws (loopback only)")
+	addr := fs.String("addr", "127.0.0.1:7878", "server: TCP `host:port`, tls://host:port or ws://host:port/ws (loopback only; TLS certificates are not checked)")
 	scenario := fs.String("scenario", "", "named scenario: "+strings.Join(load.ScenarioNames(), ", ")+"; other flags given override its values")
 	fs.IntVar(&c.Receivers, "receivers", 100, "receiving connections")
 	fs.IntVar(&c.Senders, "senders", 2, "sending connections (members of the room too)")

@@ -114,6 +114,22 @@ func TestSmokeWebSocket(t *testing.T) {
 	}
 }
 
+// TestSmokeTLS: TLS receivers in a worker process, where the epoll reader
+// cannot read them (it would see ciphertext): they get a goroutine each.
+func TestSmokeTLS(t *testing.T) {
+	certFile, keyFile, _ := testserver.SelfSigned(t, t.TempDir())
+	srv := testserver.Start(t, testserver.Options{Args: append(serverArgs(), "-tls-cert", certFile, "-tls-key", keyFile)})
+	rep, code, log := runJSON(t, "-addr", "tls://"+srv.Addr, "-receivers", "20", "-senders", "1",
+		"-rate", "10", "-duration", "1s", "-warmup", "200ms", "-drain", "5s", "-procs", "1")
+	checkClean(t, rep, code, log, 20, 1)
+	if rep.Transport != "tls" {
+		t.Errorf("transport %q", rep.Transport)
+	}
+	if rep.Reader != "goroutine per connection" {
+		t.Errorf("TLS receivers read by %q", rep.Reader)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-scenario", "no-such-scenario"},

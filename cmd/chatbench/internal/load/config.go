@@ -27,7 +27,7 @@ import (
 type Config struct {
 	Scenario  string        `json:"scenario,omitempty"`
 	Label     string        `json:"label,omitempty"` // what was measured, e.g. the server's commit; free text
-	Addr      string        `json:"addr"`            // host:port (TCP) or ws://host:port/ws
+	Addr      string        `json:"addr"`            // host:port (TCP), tls://host:port or ws://host:port/ws
 	Receivers int           `json:"receivers"`       // connections that only read
 	Senders   int           `json:"senders"`         // connections that post (and read their room too)
 	Rate      float64       `json:"rate"`            // messages per second, all senders together
@@ -189,9 +189,10 @@ func loopbackAddr(addr string) error {
 	if strings.HasPrefix(addr, "ws://") {
 		return loopbackURL(addr)
 	}
-	host, _, err := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
+	hostPort := strings.TrimPrefix(strings.TrimPrefix(addr, "tcp://"), "tls://")
+	host, _, err := net.SplitHostPort(hostPort)
 	if err != nil {
-		return fmt.Errorf("server address %q: %v (want host:port or ws://host:port/ws)", addr, err)
+		return fmt.Errorf("server address %q: %v (want host:port, tls://host:port or ws://host:port/ws)", addr, err)
 	}
 	return loopbackHost(host)
 }

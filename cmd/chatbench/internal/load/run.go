@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"chat/cmd/chatbench/internal/procstat"
+	"chat/cmd/chatbench/internal/wire"
 )
 
 // Run runs cfg against a server and returns the report. Progress lines go
@@ -34,10 +35,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	runID := hex.EncodeToString(nonce[:4])
 	rooms := cfg.roomNames(runID)
 	rep := &Report{Config: cfg, RunID: runID, Rooms: rooms, Date: time.Now().UTC().Format(time.RFC3339),
-		Transport: "tcp", GoMaxProcs: runtime.GOMAXPROCS(0), GeneratorCPUs: procstat.Affinity(0)}
-	if strings.HasPrefix(cfg.Addr, "ws://") {
-		rep.Transport = "websocket"
-	}
+		Transport: wire.Transport(cfg.Addr), GoMaxProcs: runtime.GOMAXPROCS(0), GeneratorCPUs: procstat.Affinity(0)}
 
 	// The server before anything connects.
 	srv := &ServerReport{PID: cfg.ServerPID}

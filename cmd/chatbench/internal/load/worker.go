@@ -106,7 +106,7 @@ type receiver struct {
 // NewWorker prepares a worker; nothing connects before Join.
 func NewWorker(spec WorkerSpec) *Worker {
 	w := &Worker{spec: spec, lat: newShards()}
-	if spec.Epoll && !strings.HasPrefix(spec.Addr, "ws://") {
+	if spec.Epoll && wire.Transport(spec.Addr) == "tcp" { // the poller reads the socket itself: not TLS
 		w.poll, _ = newPoller(w) // nil where epoll is not available: goroutines
 	}
 	w.rs = make([]*receiver, spec.Count)
