@@ -427,3 +427,56 @@ func TestCertificateReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("after a failed reload the server presents %s", got)
 	}
 }
+
+// TestIdleTLSConnectionsHoldNoGoroutine: an idle TLS connection costs no
+// goroutine (its socket waits in the poller, as a plain one does), and a
+// parked connection still gets what its client sends next. The count is
+// the server's own, from its pprof listener.
+func TestIdleTLSConnectionsHoldNoGoroutine(t *testing.T) {
+	srv, cert, _ := tlsServer(t, "-pprof", "127.0.0.1:0")
+	rec := srv.WaitLog("listening", func(rec map[string]any) bool { return rec["transport"] == "pprof" })
+	pprofAddr, _ := rec["addr"].(string)
+	goroutines := func() int {
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var n int
+		if _, err := fmt.Fscanf(resp.Body, "goroutine profile: total %d", &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := goroutines()
+
+	const idle = 40
+	pin := client.TLSOptions{Pin: protocol.CertFingerprint(cert.Raw)}
+	var members []*clienttest.Recorder
+	for i := range idle {
+		c := clienttest.New(t, client.Config{Addr: "tls://" + srv.Addr, Name: fmt.Sprint("idle", i), TLS: pin})
+		c.C.Join("general")
+		c.WaitJoined(t, "general")
+		members = append(members, c)
+	}
+	// Joined and quiet: the readers park as soon as nothing is left to read.
+	var held int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if held = goroutines() - before; held < idle/2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d idle TLS connections hold %d goroutines (the server had %d before)", idle, held, before)
+	if held >= idle/2 {
+		t.Fatalf("%d idle TLS connections hold %d more goroutines: their readers do not park", idle, held)
+	}
+
+	// A parked connection wakes for its client's next frame.
+	if _, err := members[7].C.Send("general", "from a parked TLS connection"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		m.WaitText(t, "from a parked TLS connection")
+	}
+}

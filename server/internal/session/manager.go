@@ -46,17 +46,24 @@ type Transport interface {
 	RemoteAddr() string
 }
 
-// Direct is implemented by transports that can also be used without
+// Direct is implemented by transports that can also be written without
 // blocking (a plain TCP socket on Linux). Direct() reports whether this
 // connection can.
 type Direct interface {
 	Direct() bool
-	// TryReadFrame is ReadFrame that returns ErrWouldBlock at once when no
-	// byte of a next frame has arrived.
-	TryReadFrame(max int) ([]byte, error)
 	// TryWrite writes what the socket takes now and returns how many
 	// bytes that was; fewer than given means the socket is full.
 	TryWrite(frames [][]byte) (int, error)
+}
+
+// Parker is implemented by transports whose reader can give its goroutine
+// up while nothing arrives, leaving the socket to the Poller (plain TCP
+// and TLS on Linux). CanPark reports whether this connection can.
+type Parker interface {
+	CanPark() bool
+	// TryReadFrame is ReadFrame that returns ErrWouldBlock at once when no
+	// byte of a next frame has arrived, nor is buffered anywhere.
+	TryReadFrame(max int) ([]byte, error)
 	// SyscallConn gives the Poller the socket.
 	SyscallConn() syscall.RawConn
 }

@@ -72,13 +72,13 @@ func (s *Session) readLoop() bool {
 	}
 }
 
-// readFrame reads the next frame. On a Direct transport with a Poller,
+// readFrame reads the next frame. On a Parker transport with a Poller,
 // when nothing has arrived it parks instead of waiting (errParked).
 func (s *Session) readFrame(max int) ([]byte, error) {
-	if s.direct == nil || s.cfg.Poller == nil {
+	if s.parker == nil || s.cfg.Poller == nil {
 		return s.t.ReadFrame(max)
 	}
-	body, err := s.direct.TryReadFrame(max)
+	body, err := s.parker.TryReadFrame(max)
 	if err != ErrWouldBlock {
 		return body, err
 	}
@@ -90,7 +90,7 @@ func (s *Session) readFrame(max int) ([]byte, error) {
 	}
 	s.parked = true
 	s.mu.Unlock()
-	if err := s.cfg.Poller.Arm(s.direct.SyscallConn(), s.id, s.wake); err != nil {
+	if err := s.cfg.Poller.Arm(s.parker.SyscallConn(), s.id, s.wake); err != nil {
 		s.mu.Lock()
 		stillParked := s.parked
 		s.parked = false
@@ -107,7 +107,7 @@ func (s *Session) readFrame(max int) ([]byte, error) {
 		// Woken and finished by another reader while this one was arming:
 		// finish's Forget may have run before Arm, so undo it here, or the
 		// Poller would keep the session forever.
-		s.cfg.Poller.Forget(s.direct.SyscallConn(), s.id)
+		s.cfg.Poller.Forget(s.parker.SyscallConn(), s.id)
 	}
 	return nil, errParked
 }

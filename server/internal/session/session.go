@@ -17,7 +17,8 @@ type Session struct {
 	mgr    *Manager
 	cfg    *Config
 	t      Transport
-	direct Direct // t, when it can be used without blocking; else nil
+	direct Direct // t, when it can be written without blocking; else nil
+	parker Parker // t, when its reader can park; else nil
 	id     uint64 // for the Poller
 	rooms  Rooms
 	start  time.Time
@@ -58,6 +59,9 @@ func newSession(m *Manager, t Transport, onEnd func()) *Session {
 	s := &Session{mgr: m, cfg: &m.cfg, t: t, start: time.Now(), onEnd: onEnd, id: m.ids.Add(1)}
 	if d, ok := t.(Direct); ok && d.Direct() {
 		s.direct = d
+	}
+	if p, ok := t.(Parker); ok && p.CanPark() {
+		s.parker = p
 	}
 	s.flusher = m.flushers[s.id%uint64(len(m.flushers))]
 	s.cond.L = &s.mu
@@ -163,8 +167,8 @@ func (s *Session) finish() {
 	s.mu.Lock()
 	s.finished = true
 	s.mu.Unlock()
-	if s.direct != nil && s.cfg.Poller != nil {
-		s.cfg.Poller.Forget(s.direct.SyscallConn(), s.id)
+	if s.parker != nil && s.cfg.Poller != nil {
+		s.cfg.Poller.Forget(s.parker.SyscallConn(), s.id)
 	}
 	_ = s.t.Close()
 	s.mu.Lock()

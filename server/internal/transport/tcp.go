@@ -19,12 +19,14 @@ import (
 )
 
 // TCP is the Transport for a stream connection (plain TCP or TLS): frames
-// with their length prefix, back to back. On a plain TCP socket it can
-// also read and write without blocking (session.Direct), so idle sessions
-// need no goroutine and fan-out needs no goroutine per write.
+// with their length prefix, back to back. On Linux it can read without
+// blocking (session.Parker), so idle sessions need no goroutine; on a plain
+// TCP socket it can also write without blocking (session.Direct), so
+// fan-out needs no goroutine per write.
 type TCP struct {
 	c    net.Conn
-	raw  syscall.RawConn // nil unless c is a plain *net.TCPConn
+	raw  syscall.RawConn // the TCP socket's (under TLS too); nil if unknown
+	sock *tlsSocket      // the socket under c when c is TLS
 	hdr  [protocol.LengthSize]byte
 	body *[]byte // buffer of the last frame read, back to the pool on the next read
 }
@@ -32,12 +34,22 @@ type TCP struct {
 // NewTCP wraps a stream connection.
 func NewTCP(c net.Conn) *TCP {
 	t := &TCP{c: c}
+	t.raw = rawConn(c)
+	return t
+}
+
+// newTLS wraps a TLS connection made over sock.
+func newTLS(c *tls.Conn, sock *tlsSocket) *TCP {
+	return &TCP{c: c, raw: sock.raw, sock: sock}
+}
+
+func rawConn(c net.Conn) syscall.RawConn {
 	if tc, ok := c.(*net.TCPConn); ok {
 		if raw, err := tc.SyscallConn(); err == nil {
-			t.raw = raw
+			return raw
 		}
 	}
-	return t
+	return nil
 }
 
 // bodyPools hold read buffers by size class, so an idle connection holds
@@ -185,38 +197,39 @@ func serveConn(c net.Conn, start func(session.Transport, func()), opts *TCPOptio
 		start(NewTCP(c), release)
 		return
 	}
-	tc, err := handshake(c, opts)
+	tc, sock, err := handshake(c, opts)
 	if err != nil {
 		opts.Logger.Info("tls handshake failed", "remote", remote, "err", err)
 		c.Close()
 		release()
 		return
 	}
-	start(NewTCP(tc), release)
+	start(newTLS(tc, sock), release)
 }
 
 // handshake completes the TLS handshake within the handshake timeout. A
 // client that speaks the plain protocol to the TLS port gets an ERROR it
 // can read, instead of a TLS alert it cannot.
-func handshake(c net.Conn, opts *TCPOptions) (*tls.Conn, error) {
+func handshake(c net.Conn, opts *TCPOptions) (*tls.Conn, *tlsSocket, error) {
 	_ = c.SetDeadline(time.Now().Add(opts.HandshakeTimeout))
 	var first [1]byte
 	if _, err := io.ReadFull(c, first[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	const tlsHandshakeRecord = 0x16
 	if first[0] != tlsHandshakeRecord {
 		opts.Refused("plain-on-tls", c.RemoteAddr().String(), "not a TLS handshake")
 		refuse(c, protocol.NewError(protocol.CodeTLSRequired, "",
 			"this port needs TLS: connect with tls://HOST:PORT (not the plain protocol)"))
-		return nil, errors.New("not a TLS client")
+		return nil, nil, errors.New("not a TLS client")
 	}
-	tc := tls.Server(&prefixed{Conn: c, first: first[:]}, opts.TLS)
+	sock := &tlsSocket{Conn: c, raw: rawConn(c), first: first[:]}
+	tc := tls.Server(sock, opts.TLS)
 	if err := tc.Handshake(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_ = c.SetDeadline(time.Time{})
-	return tc, nil
+	return tc, sock, nil
 }
 
 // refuse writes e and closes, for connections turned away before a session.
@@ -231,17 +244,36 @@ func refuse(c net.Conn, e *protocol.Error) {
 	c.Close()
 }
 
-// prefixed puts back the byte read to tell TLS from plain.
-type prefixed struct {
+// tlsSocket is the TCP connection under a TLS one. It puts back the byte
+// read to tell TLS from plain. In try mode (set by the reader, around one
+// TLS read), a read that would block fails at once with errWouldBlock:
+// crypto/tls keeps what it has read and passes a temporary error up
+// without breaking the connection, so TLS can be read without blocking.
+type tlsSocket struct {
 	net.Conn
+	raw   syscall.RawConn // nil: no try mode
 	first []byte
+	try   bool // only the reader touches it, under the TLS read lock
 }
 
-func (p *prefixed) Read(b []byte) (int, error) {
-	if len(p.first) > 0 {
-		n := copy(b, p.first)
-		p.first = p.first[n:]
+func (s *tlsSocket) Read(b []byte) (int, error) {
+	if len(s.first) > 0 {
+		n := copy(b, s.first)
+		s.first = s.first[n:]
 		return n, nil
 	}
-	return p.Conn.Read(b)
+	if s.try {
+		return s.tryRead(b)
+	}
+	return s.Conn.Read(b)
 }
+
+// errWouldBlock is a try-mode read's answer when the socket has nothing.
+// It is a temporary net.Error: crypto/tls then keeps the connection.
+var errWouldBlock net.Error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "transport: no input yet" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }

@@ -4,6 +4,7 @@ package transport
 
 import (
 	"io"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -12,30 +13,27 @@ import (
 	"chat/server/internal/session"
 )
 
-// Direct reports whether the socket can be read and written without
-// blocking (a plain TCP socket; TLS keeps its own buffers).
-func (t *TCP) Direct() bool { return t.raw != nil }
+// Direct reports whether the socket can be written without blocking: a
+// plain TCP socket (TLS must write whole records).
+func (t *TCP) Direct() bool { return t.raw != nil && t.sock == nil }
+
+// CanPark reports whether the reader can give its goroutine up while
+// nothing arrives: plain TCP and TLS over it.
+func (t *TCP) CanPark() bool { return t.raw != nil }
 
 // SyscallConn gives the poller the socket.
 func (t *TCP) SyscallConn() syscall.RawConn { return t.raw }
 
-// TryReadFrame implements session.Direct: like ReadFrame, but when no byte
+// TryReadFrame implements session.Parker: like ReadFrame, but when no byte
 // of a next frame has arrived it returns session.ErrWouldBlock at once.
 func (t *TCP) TryReadFrame(max int) ([]byte, error) {
 	t.release()
-	var n int
-	var rerr error
-	if err := t.raw.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), t.hdr[:])
-		return true // never wait here
-	}); err != nil {
-		return nil, err
-	}
+	n, err := t.tryReadHeader()
 	switch {
-	case rerr == unix.EAGAIN:
+	case n == 0 && err == errWouldBlock:
 		return nil, session.ErrWouldBlock
-	case rerr != nil:
-		return nil, rerr
+	case n == 0 && err != nil:
+		return nil, err
 	case n == 0:
 		return nil, io.EOF
 	}
@@ -44,6 +42,55 @@ func (t *TCP) TryReadFrame(max int) ([]byte, error) {
 		return nil, protocol.ErrTruncated
 	}
 	return t.readBody(max)
+}
+
+// tryReadHeader reads the start of a frame header without blocking.
+func (t *TCP) tryReadHeader() (int, error) {
+	if t.sock != nil {
+		// TLS: what crypto/tls has buffered is read first; the socket only
+		// when that holds no whole record. A read that returns bytes along
+		// with errWouldBlock (TLS looking ahead for an alert) has bytes.
+		t.sock.try = true
+		n, err := t.c.Read(t.hdr[:])
+		t.sock.try = false
+		return n, err
+	}
+	var n int
+	var rerr error
+	if err := t.raw.Read(func(fd uintptr) bool {
+		n, rerr = unix.Read(int(fd), t.hdr[:])
+		return true // never wait here
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case rerr == unix.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, rerr
+	}
+	return n, nil
+}
+
+// tryRead reads what the socket has now, or returns errWouldBlock.
+func (s *tlsSocket) tryRead(b []byte) (int, error) {
+	var n int
+	var rerr error
+	if err := s.raw.Read(func(fd uintptr) bool {
+		n, rerr = unix.Read(int(fd), b)
+		return true // never wait here
+	}); err != nil {
+		return 0, err
+	}
+	switch {
+	case rerr == unix.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, os.NewSyscallError("read", rerr)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // maxIOV is the most buffers one writev takes (Linux's IOV_MAX).
