@@ -253,7 +253,7 @@ type tlsSocket struct {
 	net.Conn
 	raw   syscall.RawConn // nil: no try mode
 	first []byte
-	try   bool // only the reader touches it, under the TLS read lock
+	try   bool // set and cleared by the reader; readers hand over under the session's lock
 }
 
 func (s *tlsSocket) Read(b []byte) (int, error) {

@@ -4,6 +4,7 @@ package transport
 
 import (
 	"io"
+	"net"
 	"os"
 	"syscall"
 
@@ -86,7 +87,8 @@ func (s *tlsSocket) tryRead(b []byte) (int, error) {
 	case rerr == unix.EAGAIN:
 		return 0, errWouldBlock
 	case rerr != nil:
-		return 0, os.NewSyscallError("read", rerr)
+		// As a blocking read reports it, for the log's end reason.
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
 	case n == 0:
 		return 0, io.EOF
 	}
