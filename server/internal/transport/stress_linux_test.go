@@ -58,11 +58,11 @@ func (s *parkSim) read() {
 	}
 }
 
+// stressServer accepts TLS connections, each read by a parkSim; simc
+// hands the readers to the test.
 type stressServer struct {
 	addr   string
 	poller *Poller
-	mu     sync.Mutex
-	sims   []*parkSim
 	ids    atomic.Uint64
 	simc   chan *parkSim
 }
