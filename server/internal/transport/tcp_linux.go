@@ -56,28 +56,18 @@ func (t *TCP) tryReadHeader() (int, error) {
 		t.sock.try = false
 		return n, err
 	}
-	var n int
-	var rerr error
-	if err := t.raw.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), t.hdr[:])
-		return true // never wait here
-	}); err != nil {
-		return 0, err
-	}
-	switch {
-	case rerr == unix.EAGAIN:
-		return 0, errWouldBlock
-	case rerr != nil:
-		return 0, rerr
-	}
-	return n, nil
+	return readNow(t.c, t.raw, t.hdr[:])
 }
 
 // tryRead reads what the socket has now, or returns errWouldBlock.
-func (s *tlsSocket) tryRead(b []byte) (int, error) {
+func (s *tlsSocket) tryRead(b []byte) (int, error) { return readNow(s.Conn, s.raw, b) }
+
+// readNow reads what socket c (raw) has now without waiting: errWouldBlock
+// when it has nothing, io.EOF at its end.
+func readNow(c net.Conn, raw syscall.RawConn, b []byte) (int, error) {
 	var n int
 	var rerr error
-	if err := s.raw.Read(func(fd uintptr) bool {
+	if err := raw.Read(func(fd uintptr) bool {
 		n, rerr = unix.Read(int(fd), b)
 		return true // never wait here
 	}); err != nil {
@@ -88,7 +78,7 @@ func (s *tlsSocket) tryRead(b []byte) (int, error) {
 		return 0, errWouldBlock
 	case rerr != nil:
 		// As a blocking read reports it, for the log's end reason.
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: s.LocalAddr(), Addr: s.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
 	case n == 0:
 		return 0, io.EOF
 	}
