@@ -10,7 +10,6 @@ package browsertest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -18,9 +17,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"chat/internal/testserver"
 )
 
 // Browser is one headless Chromium with one page.
@@ -29,8 +29,7 @@ type Browser struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Scanner
-	mu     sync.Mutex
-	stderr bytes.Buffer
+	stderr testserver.LockedBuffer // the page's console, from the driver
 }
 
 func moduleRoot() string {
@@ -69,7 +68,7 @@ func Start(t testing.TB) *Browser {
 	b := &Browser{t: t}
 	b.cmd = exec.Command(node, filepath.Join(dir, "driver.mjs"))
 	b.cmd.Dir = dir
-	b.cmd.Stderr = lockedWriter{&b.mu, &b.stderr}
+	b.cmd.Stderr = &b.stderr
 	b.in, _ = b.cmd.StdinPipe()
 	stdout, _ := b.cmd.StdoutPipe()
 	b.out = bufio.NewScanner(stdout)
@@ -94,23 +93,8 @@ func Start(t testing.TB) *Browser {
 	return b
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 // Console returns what the page logged so far.
-func (b *Browser) Console() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stderr.String()
-}
+func (b *Browser) Console() string { return b.stderr.String() }
 
 // Do runs one driver command and returns its result.
 func (b *Browser) Do(command string) string {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,13 +66,11 @@ func (p *partialSocket) CloseWrite(time.Time) error {
 	return nil
 }
 
-func (p *partialSocket) ReadFrame(int) ([]byte, error)    { return nil, io.EOF }
-func (p *partialSocket) TryReadFrame(int) ([]byte, error) { return nil, ErrWouldBlock }
-func (p *partialSocket) Discard() error                   { return nil }
-func (p *partialSocket) Close() error                     { return nil }
-func (p *partialSocket) RemoteAddr() string               { return "test" }
-func (p *partialSocket) Direct() bool                     { return true }
-func (p *partialSocket) SyscallConn() syscall.RawConn     { return nil }
+func (p *partialSocket) ReadFrame(int) ([]byte, error) { return nil, io.EOF }
+func (p *partialSocket) Discard() error                { return nil }
+func (p *partialSocket) Close() error                  { return nil }
+func (p *partialSocket) RemoteAddr() string            { return "test" }
+func (p *partialSocket) Direct() bool                  { return true }
 
 type noRooms struct{}
 

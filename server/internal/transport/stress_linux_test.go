@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -313,33 +312,6 @@ func TestStressTLSKeyUpdate(t *testing.T) {
 	t.Logf("%d frames, %d parks, %d KEYUPDATEs", n, sim.parks.Load(), strings.Count(stderr.String(), "KEYUPDATE"))
 }
 
-// coalesceConn sends its first write, then keeps the rest until flush.
-type coalesceConn struct {
-	net.Conn
-	mu     sync.Mutex
-	writes int
-	buf    bytes.Buffer
-}
-
-func (c *coalesceConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.writes++
-	if c.writes == 1 {
-		return c.Conn.Write(b)
-	}
-	return c.buf.Write(b)
-}
-
-func (c *coalesceConn) flush() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err := c.Conn.Write(c.buf.Bytes())
-	c.buf.Reset()
-	c.writes = -1 << 30
-	return err
-}
-
 // TestTLSFinishedAndFrameInOneSegment: the client's Finished and its first
 // frame arrive together, so the frame is in TLS's buffer when the
 // handshake ends and the socket is empty: the reader must not park.
@@ -349,7 +321,8 @@ func TestTLSFinishedAndFrameInOneSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &coalesceConn{Conn: raw}
+	// The ClientHello goes out; the Finished and the frames wait.
+	cc := &heldConn{Conn: raw, held: true, pass: 1}
 	client := tls.Client(cc, &tls.Config{InsecureSkipVerify: true})
 	if err := client.Handshake(); err != nil {
 		t.Fatal(err)
@@ -357,7 +330,7 @@ func TestTLSFinishedAndFrameInOneSegment(t *testing.T) {
 	if _, err := client.Write(append(frame("0"), frame("1")...)); err != nil {
 		t.Fatal(err)
 	}
-	if err := cc.flush(); err != nil {
+	if err := cc.release(); err != nil {
 		t.Fatal(err)
 	}
 	var sim *parkSim

@@ -26,19 +26,23 @@ type tlsPair struct {
 }
 
 // heldConn is the client's socket. While held, what TLS writes is kept in
-// out instead of sent.
+// out instead of sent, after the first pass writes.
 type heldConn struct {
 	net.Conn
 	mu   sync.Mutex
 	held bool
+	pass int // writes still sent while held
 	out  bytes.Buffer
 }
 
 func (h *heldConn) Write(b []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.held {
+	if h.held && h.pass == 0 {
 		return h.out.Write(b)
+	}
+	if h.held {
+		h.pass--
 	}
 	return h.Conn.Write(b)
 }
@@ -48,6 +52,12 @@ func (h *heldConn) hold() {
 	h.mu.Lock()
 	h.held = true
 	h.mu.Unlock()
+}
+
+// release sends what was held, in one write, and stops holding.
+func (h *heldConn) release() error {
+	_, err := h.Conn.Write(h.take())
+	return err
 }
 
 // take returns what was held and stops holding.
