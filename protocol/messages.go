@@ -30,6 +30,10 @@ type Join struct {
 	After  uint64
 	Key    string // server access key; empty when the server has none
 	Secret string // name ownership secret; empty for a name not yet claimed
+	// Epoch is the history epoch After belongs to (from an earlier
+	// JOINED), 0 if unknown. A server whose room has another epoch
+	// ignores Resume: the history the client saw is gone.
+	Epoch uint64
 }
 
 // Send posts Text to Room. ID is chosen by the client, unique among its
@@ -65,6 +69,36 @@ type Welcome struct {
 	History  uint64 // messages replayed on a join without resume
 	PingMs   uint64 // keepalive interval, milliseconds
 	Flags    WelcomeFlags
+	Limits   Limits // appended in revision 2; all zero from an older server
+}
+
+// Limits are the rules a server announces so that a client can keep them
+// instead of discovering them by being cut off. Zero means "not announced".
+type Limits struct {
+	// SendIntervalMs is the sustained rate of client frames (every frame
+	// after HELLO but PONG): one per SendIntervalMs milliseconds, rounded
+	// up. A client that sends faster is read slower (its ACKs slow down);
+	// one that stays over the rate for FloodAfterMs is cut off with
+	// rate-limited.
+	SendIntervalMs uint64
+	// SendBurst is how many frames may be sent at once on top of the rate.
+	SendBurst uint64
+	// FloodAfterMs is how long a client may stay over the rate.
+	FloodAfterMs uint64
+	// RetryAfterMs is how long to wait before reconnecting after
+	// rate-limited.
+	RetryAfterMs uint64
+	// QueueFrames is how many frames the server holds for this connection
+	// before it cuts it off as a slow consumer.
+	QueueFrames uint64
+	// MaxListed is the most member names a JOINED lists.
+	MaxListed uint64
+	// PresenceBatchAbove: rooms with more members get presence changes
+	// gathered and sent together, up to a second late.
+	PresenceBatchAbove uint64
+	// IdleTimeoutMs: a connection in no room for this long is closed with
+	// timeout (without the reconnect flag). 0: never.
+	IdleTimeoutMs uint64
 }
 
 // WelcomeFlags describe server policies.
@@ -85,6 +119,11 @@ type Joined struct {
 	Head    uint64   // last sequence number in the room at join time
 	Count   uint64   // members in the room, including the joiner
 	Members []string // member names; at most a server-chosen number of them
+	// Epoch identifies this room's history: a random non-zero number that
+	// changes when the history is reset or restored, so that a client's
+	// sequence numbers from another epoch are not mistaken for this one's.
+	// 0 from a server that has none.
+	Epoch uint64
 }
 
 // Ack confirms that the message with ID is durably stored as Seq.
@@ -226,7 +265,8 @@ func (m *Join) appendPayload(b []byte) []byte {
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, m.After)
 	b = appendString(b, m.Key)
-	return appendString(b, m.Secret)
+	b = appendString(b, m.Secret)
+	return binary.AppendUvarint(b, m.Epoch)
 }
 
 func (m *Join) decode(r *fieldReader) {
@@ -236,6 +276,7 @@ func (m *Join) decode(r *fieldReader) {
 	m.After = r.uvarint("after")
 	m.Key = string(r.raw("key"))
 	m.Secret = string(r.raw("secret"))
+	m.Epoch = r.optUvarint("epoch")
 }
 
 func (m *Send) appendPayload(b []byte) []byte {
@@ -268,6 +309,11 @@ func (m *Welcome) appendPayload(b []byte) []byte {
 		m.MaxRooms, m.History, m.PingMs, uint64(m.Flags)} {
 		b = binary.AppendUvarint(b, v)
 	}
+	l := &m.Limits
+	for _, v := range [...]uint64{l.SendIntervalMs, l.SendBurst, l.FloodAfterMs, l.RetryAfterMs,
+		l.QueueFrames, l.MaxListed, l.PresenceBatchAbove, l.IdleTimeoutMs} {
+		b = binary.AppendUvarint(b, v)
+	}
 	return b
 }
 
@@ -283,6 +329,15 @@ func (m *Welcome) decode(r *fieldReader) {
 	m.History = r.uvarint("history")
 	m.PingMs = r.uvarint("ping interval")
 	m.Flags = WelcomeFlags(r.uvarint("flags"))
+	l := &m.Limits
+	l.SendIntervalMs = r.optUvarint("send interval")
+	l.SendBurst = r.optUvarint("send burst")
+	l.FloodAfterMs = r.optUvarint("flood after")
+	l.RetryAfterMs = r.optUvarint("retry after")
+	l.QueueFrames = r.optUvarint("queue frames")
+	l.MaxListed = r.optUvarint("max listed")
+	l.PresenceBatchAbove = r.optUvarint("presence batch above")
+	l.IdleTimeoutMs = r.optUvarint("idle timeout")
 }
 
 func (m *Joined) appendPayload(b []byte) []byte {
@@ -295,7 +350,7 @@ func (m *Joined) appendPayload(b []byte) []byte {
 	for _, name := range m.Members {
 		b = appendString(b, name)
 	}
-	return b
+	return binary.AppendUvarint(b, m.Epoch)
 }
 
 func (m *Joined) decode(r *fieldReader) {
@@ -311,6 +366,7 @@ func (m *Joined) decode(r *fieldReader) {
 			m.Members[i] = r.string("member")
 		}
 	}
+	m.Epoch = r.optUvarint("epoch")
 }
 
 func (m *Ack) appendPayload(b []byte) []byte {

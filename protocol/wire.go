@@ -50,6 +50,15 @@ func (r *fieldReader) uvarint(field string) uint64 {
 	return v
 }
 
+// optUvarint reads a varint field that a later protocol revision appended:
+// a frame from an older peer ends before it, which reads as 0.
+func (r *fieldReader) optUvarint(field string) uint64 {
+	if r.err != nil || len(r.b) == 0 {
+		return 0
+	}
+	return r.uvarint(field)
+}
+
 func (r *fieldReader) byte(field string) byte {
 	if r.err != nil {
 		return 0

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"chat/protocol"
@@ -90,7 +91,26 @@ func (s *Session) welcome() *protocol.Welcome {
 		MaxFrame: uint64(c.MaxFrame), MaxText: uint64(c.MaxText), MaxName: uint64(c.MaxName),
 		MaxRoom: uint64(c.MaxRoom), MaxRooms: uint64(c.MaxRooms), History: uint64(c.History),
 		PingMs: uint64(c.PingInterval.Milliseconds()), Flags: s.mgr.welcomeFlags(),
+		Limits: protocol.Limits{
+			SendIntervalMs:     sendInterval(c.MsgRate),
+			SendBurst:          uint64(c.MsgBurst),
+			FloodAfterMs:       uint64(c.FloodAfter.Milliseconds()),
+			RetryAfterMs:       uint64(c.RetryAfter.Milliseconds()),
+			QueueFrames:        uint64(c.QueueFrames),
+			MaxListed:          uint64(c.MaxListed),
+			PresenceBatchAbove: uint64(c.PresenceBatchAbove),
+			IdleTimeoutMs:      uint64(c.IdleTimeout.Milliseconds()),
+		},
 	}
+}
+
+// sendInterval is the announced form of a rate: milliseconds per frame,
+// rounded up so that a client keeping to it is never over the rate.
+func sendInterval(perSecond float64) uint64 {
+	if perSecond <= 0 {
+		return 0
+	}
+	return uint64(math.Ceil(1000 / perSecond))
 }
 
 func (m *Manager) welcomeFlags() protocol.WelcomeFlags {

@@ -125,6 +125,12 @@ type Config struct {
 	// IdleTimeout closes connections that are in no room for this long
 	// (default 2 minutes).
 	IdleTimeout time.Duration
+	// RetryAfter is how long a client cut off with rate-limited is asked
+	// to wait before reconnecting (default 5 s); announced in WELCOME.
+	RetryAfter time.Duration
+	// MaxListed and PresenceBatchAbove are the hub's, announced in WELCOME
+	// so that clients know them.
+	MaxListed, PresenceBatchAbove int
 	// Poller, if set, holds idle Direct connections without a goroutine.
 	Poller Poller
 	Logger *slog.Logger
@@ -157,6 +163,7 @@ func (c *Config) setDefaults() {
 	num(&c.MsgBurst, 20)
 	dur(&c.FloodAfter, 10*time.Second)
 	dur(&c.IdleTimeout, 2*time.Minute)
+	dur(&c.RetryAfter, 5*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
