@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"chat/assets"
+	"chat/server/internal/broker"
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/limit"
@@ -107,15 +108,29 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, Owners: names, Logger: log},
-		func(sink history.Sink) (history.Log, error) {
-			return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
-		})
+	// One node: the broker is the embedded store (SQLite history,
+	// in-process subscriptions and presence).
+	store, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
+		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
+	}, broker.LocalOptions{})
 	if err != nil {
 		names.Close()
 		return err
 	}
+	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, Owners: names, Logger: log},
+		func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
+	if err != nil {
+		_ = store.Close()
+		names.Close()
+		return err
+	}
 	defer names.Close()
+	// Closed last: after the hub (shutdown, or a failed start below).
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing history", "err", err)
+		}
+	}()
 	log.Info("history open", "data", dbPath, "version", version, "key_required", key != "")
 	mgr := session.NewManager(session.Config{
 		ServerName:         "chat-server/" + version,
@@ -322,7 +337,7 @@ func shutdown(cfg *config, log *slog.Logger, l *listeners, h *hub.Hub, mgr *sess
 		log.Warn("clients still connected at the deadline were cut off", "err", err)
 	}
 	if err := h.Close(); err != nil {
-		return fmt.Errorf("closing history: %w", err)
+		return fmt.Errorf("closing the hub: %w", err)
 	}
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil

@@ -8,6 +8,8 @@ package history
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 
 	"chat/protocol"
@@ -22,6 +24,8 @@ type Request struct {
 	// Tag travels with the request to its Result untouched: the hub uses it
 	// to find whom to acknowledge.
 	Tag any
+	// Origin is the broker's, like Tag: which node published the request.
+	Origin any
 }
 
 // Result is the outcome of one Request.
@@ -51,6 +55,13 @@ type Log interface {
 	Since(ctx context.Context, room string, after uint64, limit int) ([]protocol.Msg, error)
 	// Last returns the last n messages of room, in order.
 	Last(ctx context.Context, room string, n int) ([]protocol.Msg, error)
+	// Before returns up to limit messages of room with Seq < before, the
+	// newest of them, in order: a page of older history.
+	Before(ctx context.Context, room string, before uint64, limit int) ([]protocol.Msg, error)
+	// Epoch returns the random non-zero id of room's history, creating it
+	// the first time. It changes only when the history is reset (a new
+	// store) or restored, never while the store lives.
+	Epoch(ctx context.Context, room string) (uint64, error)
 	// Close flushes and stops. Later calls to Append fail with ErrClosed.
 	Close() error
 }
@@ -67,4 +78,16 @@ type DedupKey struct {
 // KeyOf returns r's deduplication key.
 func KeyOf(r *Request) DedupKey {
 	return DedupKey{Room: r.Room, SenderKey: protocol.Key(r.Sender), ID: r.ID}
+}
+
+// NewEpoch returns a random history epoch: non-zero, and below 2⁵³ so
+// that it survives a trip through JSON numbers in a browser.
+func NewEpoch() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:]) // crypto/rand never fails; it panics instead
+		if e := binary.BigEndian.Uint64(b[:]) >> 11; e != 0 {
+			return e
+		}
+	}
 }

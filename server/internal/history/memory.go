@@ -12,18 +12,20 @@ import (
 // logs, without the durability; tests and fuzzers use it.
 type Memory struct {
 	*Batcher
-	mu    sync.Mutex
-	rooms map[string][]protocol.Msg
-	seen  map[DedupKey]uint64
-	now   func() time.Time
+	mu     sync.Mutex
+	rooms  map[string][]protocol.Msg
+	seen   map[DedupKey]uint64
+	epochs map[string]uint64
+	now    func() time.Time
 }
 
 // NewMemory returns an empty in-memory log delivering results to sink.
 func NewMemory(sink Sink) *Memory {
 	m := &Memory{
-		rooms: map[string][]protocol.Msg{},
-		seen:  map[DedupKey]uint64{},
-		now:   time.Now,
+		rooms:  map[string][]protocol.Msg{},
+		seen:   map[DedupKey]uint64{},
+		epochs: map[string]uint64{},
+		now:    time.Now,
 	}
 	m.Batcher = NewBatcher(1024, 256, m.commit, sink)
 	return m
@@ -68,6 +70,27 @@ func (m *Memory) Last(_ context.Context, room string, n int) ([]protocol.Msg, er
 	defer m.mu.Unlock()
 	msgs := m.rooms[room]
 	return append([]protocol.Msg(nil), msgs[max(0, len(msgs)-n):]...), nil
+}
+
+// Before implements Log.
+func (m *Memory) Before(_ context.Context, room string, before uint64, limit int) ([]protocol.Msg, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	msgs := m.rooms[room]
+	end := min(uint64(len(msgs)), before-min(before, 1))
+	return append([]protocol.Msg(nil), msgs[end-min(end, uint64(max(limit, 0))):end]...), nil
+}
+
+// Epoch implements Log: each Memory is a history of its own.
+func (m *Memory) Epoch(_ context.Context, room string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.epochs[room]
+	if e == 0 {
+		e = NewEpoch()
+		m.epochs[room] = e
+	}
+	return e, nil
 }
 
 // Close implements Log.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -12,9 +13,12 @@ import (
 // measures the hub: encoding, locking and walking the members.
 type countingMember struct{ frames atomic.Int64 }
 
-func (m *countingMember) Deliver([]byte)           { m.frames.Add(1) }
-func (m *countingMember) Replay(fs [][]byte) error { m.frames.Add(int64(len(fs))); return nil }
-func (m *countingMember) Fail(*protocol.Error)     {}
+func (m *countingMember) Deliver([]byte) { m.frames.Add(1) }
+func (m *countingMember) Replay(_ context.Context, fs [][]byte) error {
+	m.frames.Add(int64(len(fs)))
+	return nil
+}
+func (m *countingMember) Fail(*protocol.Error) {}
 
 // BenchmarkFanout broadcasts one stored message to every member of a room:
 // one op is one message reaching all of them.

@@ -1,12 +1,23 @@
-// Package hub keeps the rooms: who is in them, presence, and fan-out of
-// every stored message to every member. A message is encoded once and the
-// same bytes are queued to each member; queuing never blocks, so a slow
-// member cannot delay anyone else (its connection cuts itself off when its
-// queue overflows).
+// Package hub keeps this node's rooms: which connections are in them, the
+// life of each membership, presence batching, and fan-out of every stored
+// message to the local members. A message is encoded once and the same
+// bytes are queued to each member; queuing never blocks, so a slow member
+// cannot delay anyone else (its connection cuts itself off when its queue
+// overflows).
 //
-// The hub knows nothing of sockets: members are anything that can take a
-// frame. Storage is a history.Log, whose commit results drive the fan-out,
-// so a message is delivered only once it is durable.
+// The hub knows nothing of sockets (members are anything that can take a
+// frame) nor of storage: messages, history and presence go through a
+// broker.Broker, whose deliveries drive the fan-out, so a message is
+// delivered only once it is durable, whichever node stored it.
+//
+// # Memberships
+//
+// Each membership (one connection in one room) has one owner, the hub, and
+// goes through joining → replaying → live → leaving → gone. Its context is
+// cancelled when it starts leaving (LEAVE, or the connection ending) and
+// every step checks it: a join whose connection closed during a slow name
+// check never enters the room, and a history replay stops queuing frames
+// before LEFT is queued, so nothing of a room follows its LEFT.
 package hub
 
 import (
@@ -15,10 +26,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chat/protocol"
-	"chat/server/internal/history"
+	"chat/server/internal/broker"
 )
 
 // Member is one connection as the hub sees it.
@@ -27,8 +39,11 @@ type Member interface {
 	// keep up ends itself with a slow-consumer error.
 	Deliver(frame []byte)
 	// Replay queues history frames, waiting while the queue is more than
-	// half full. It fails once the connection has ended.
-	Replay(frames [][]byte) error
+	// half full. It stops, with ctx's error, once ctx is cancelled, and
+	// checks ctx under the lock that orders Deliver: after a cancel, any
+	// frame it queues precedes every frame Delivered after the cancel.
+	// It fails once the connection has ended.
+	Replay(ctx context.Context, frames [][]byte) error
 	// Fail ends the connection with e as its last frame.
 	Fail(e *protocol.Error)
 }
@@ -42,6 +57,9 @@ type Config struct {
 	PresenceBatchAbove int           // rooms with more members get presence batched (default 64)
 	PresenceDelay      time.Duration // how long presence changes are gathered in a big room, per 100 members, up to 10× (default 100 ms)
 	CatchUpBacklog     int           // live messages held for a member while old history is read (default 10000)
+	// MaxReplays caps the history replays one connection runs at once
+	// (default 2); further joins wait for a turn, their live messages held.
+	MaxReplays int
 	// Owners, if set, decides who may use a name across the server (name
 	// ownership); without it names are only unique within a room.
 	Owners Owners
@@ -67,6 +85,7 @@ func (c *Config) setDefaults() {
 	c.RingSize = max(c.RingSize, c.History)
 	def(&c.PresenceBatchAbove, 64)
 	def(&c.CatchUpBacklog, 10000)
+	def(&c.MaxReplays, 2)
 	if c.PresenceDelay <= 0 {
 		c.PresenceDelay = 100 * time.Millisecond
 	}
@@ -80,54 +99,85 @@ func (c *Config) setDefaults() {
 // reconnects.
 var ErrShuttingDown = errors.New("hub: shutting down")
 
-// Hub is the set of rooms of one server.
+// Hub is the set of rooms of one node.
 type Hub struct {
-	cfg Config
-	log history.Log
+	cfg   Config
+	b     broker.Broker
+	conns atomic.Uint64 // connection ids, for the broker's presence
 
 	mu    sync.Mutex
 	rooms map[string]*room
 
-	// sendMu orders Send against Shutdown: a message is either appended to
-	// the log before the shutdown flush, or refused.
+	// sendMu orders Send against Shutdown: a message is either published
+	// before the shutdown flush, or refused.
 	sendMu  sync.RWMutex
 	closing bool
 
-	// deliveries carries commit results from the log's commit loop to the
-	// delivery goroutine, so the next group commit does not wait for the
-	// fan-out of the last one. A batch with done set is a barrier.
+	// deliveries carries what the broker delivers to the delivery
+	// goroutine, so the broker's commit loop never waits for a fan-out.
+	// A delivery with done set is a barrier.
 	deliveries chan delivery
-	stopped    chan struct{} // closed when the delivery goroutine exits
+	closeMu    sync.RWMutex // held for reading while sending on deliveries
+	closed     bool         // deliveries is closed
+	stopped    chan struct{}
 }
 
 type delivery struct {
-	results []history.Result
-	done    chan struct{}
+	results  []broker.Result
+	msgs     []protocol.Msg
+	room     string // presence changes from another node, with changes
+	changes  []protocol.PresenceChange
+	barrier  chan struct{}
+	presence bool
 }
 
-// New creates a hub. open is called with the hub's commit sink and returns
-// the log the hub stores messages in.
-func New(cfg Config, open func(history.Sink) (history.Log, error)) (*Hub, error) {
+// New creates a hub. open is given the hub's handler for what the broker
+// delivers and returns the broker (broker.Local.Node, say).
+func New(cfg Config, open func(broker.Handler) (broker.Broker, error)) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, rooms: map[string]*room{}, deliveries: make(chan delivery, 256), stopped: make(chan struct{})}
-	log, err := open(func(rs []history.Result) { h.deliveries <- delivery{results: rs} })
+	b, err := open(handler{h})
 	if err != nil {
 		return nil, err
 	}
-	h.log = log
+	h.b = b
 	go h.deliver()
 	return h, nil
 }
 
-// deliver acknowledges and fans out committed messages, in commit order.
+// handler is the hub's broker.Handler: it hands deliveries to the
+// delivery goroutine.
+type handler struct{ h *Hub }
+
+func (hd handler) Published(rs []broker.Result) { hd.h.push(delivery{results: rs}) }
+func (hd handler) Messages(ms []protocol.Msg)   { hd.h.push(delivery{msgs: ms}) }
+func (hd handler) PresenceChanged(room string, cs []protocol.PresenceChange) {
+	hd.h.push(delivery{presence: true, room: room, changes: cs})
+}
+
+func (h *Hub) push(d delivery) {
+	h.closeMu.RLock()
+	defer h.closeMu.RUnlock()
+	if !h.closed {
+		h.deliveries <- d
+	}
+}
+
+// deliver acknowledges and fans out what the broker delivers, in order.
 func (h *Hub) deliver() {
 	defer close(h.stopped)
 	for d := range h.deliveries {
-		if d.done != nil {
-			close(d.done)
-			continue
+		switch {
+		case d.barrier != nil:
+			close(d.barrier)
+		case d.presence:
+			h.presenceFromElsewhere(d.room, d.changes)
+		default:
+			h.published(d.results)
+			for i := range d.msgs {
+				h.broadcast(&d.msgs[i])
+			}
 		}
-		h.committed(d.results)
 	}
 }
 
@@ -140,12 +190,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.sendMu.Lock()
 	h.closing = true
 	h.sendMu.Unlock()
-	if err := h.log.Flush(ctx); err != nil {
+	if err := h.b.Flush(ctx); err != nil {
 		return err
 	}
 	done := make(chan struct{})
 	select {
-	case h.deliveries <- delivery{done: done}:
+	case h.deliveries <- delivery{barrier: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -157,137 +207,230 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close closes the log. Call it after Shutdown.
+// Close detaches from the broker and stops delivering. Call it after
+// Shutdown.
 func (h *Hub) Close() error {
-	err := h.log.Close() // no more results after this
+	err := h.b.Close()
+	h.closeMu.Lock()
+	h.closed = true
 	close(h.deliveries)
+	h.closeMu.Unlock()
 	<-h.stopped
 	return err
 }
 
-// Conn is a member's handle on the hub: one per connection.
+// Conn is a connection's handle on the hub.
 type Conn struct {
-	h *Hub
-	m Member
+	h  *Hub
+	m  Member
+	id uint64
+	// replays holds a token per history replay running for this
+	// connection: a client joining many rooms at once cannot start
+	// unbounded readers of the store.
+	replays chan struct{}
 
-	mu    sync.Mutex // a leaf lock: nothing else is acquired while it is held
-	rooms map[string]*member
+	mu     sync.Mutex // a leaf lock: nothing else is acquired while it is held
+	rooms  map[string]*member
+	closed bool
 }
 
 // Connect registers a new connection.
 func (h *Hub) Connect(m Member) *Conn {
-	return &Conn{h: h, m: m, rooms: map[string]*member{}}
+	return &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
+		replays: make(chan struct{}, h.cfg.MaxReplays)}
 }
 
-// Joined returns how many rooms the connection is in.
+// Joined returns how many rooms the connection is in or joining.
 func (c *Conn) Joined() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.rooms)
 }
 
-func (c *Conn) membership(room string) *member {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rooms[room]
-}
-
 // Join enters a room. A refusal comes back as an ERROR to send; the
-// caller has checked lengths and the name and room rules.
+// caller has checked lengths and the name and room rules. A join that the
+// connection's end overtakes returns nil and leaves no trace.
 func (c *Conn) Join(j *protocol.Join) *protocol.Error {
 	key := protocol.Key(j.Room)
-	c.mu.Lock()
-	_, already := c.rooms[key]
-	count := len(c.rooms)
-	c.mu.Unlock()
-	if already {
-		return protocol.NewError(protocol.CodeUnexpected, key, "already joined "+key)
+	mem, e := c.begin(key, j)
+	if mem == nil {
+		return e
 	}
-	if count >= c.h.cfg.MaxRooms {
-		return protocol.NewError(protocol.CodeTooManyRooms, key,
+	if entered, e := c.h.enter(mem, j); !entered {
+		c.end(mem)
+		return e
+	}
+	return nil
+}
+
+// begin registers a membership in state joining, so that the connection's
+// Close finds and cancels it while it is still being set up.
+func (c *Conn) begin(key string, j *protocol.Join) (*member, *protocol.Error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, nil
+	case c.rooms[key] != nil:
+		return nil, protocol.NewError(protocol.CodeUnexpected, key, "already joined "+key)
+	case len(c.rooms) >= c.h.cfg.MaxRooms:
+		return nil, protocol.NewError(protocol.CodeTooManyRooms, key,
 			fmt.Sprintf("a connection can be in at most %d rooms", c.h.cfg.MaxRooms))
 	}
-	if o := c.h.cfg.Owners; o != nil {
-		ok, err := o.Claim(context.Background(), j.Name, j.Secret)
-		if err != nil {
-			c.h.cfg.Logger.Error("checking name ownership", "err", err)
-			return protocol.NewError(protocol.CodeUnavailable, key, "the server cannot check names right now; try again")
-		}
-		if !ok {
-			return protocol.NewError(protocol.CodeNameOwned, key, fmt.Sprintf(
+	ctx, cancel := context.WithCancel(context.Background())
+	mem := &member{conn: c, roomKey: key, name: j.Name, secretHash: secretHash(j.Secret), ctx: ctx, cancel: cancel}
+	c.rooms[key] = mem
+	return mem, nil
+}
+
+// end forgets a membership that is gone.
+func (c *Conn) end(mem *member) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	mem.state = gone
+	mem.cancel()
+	if c.rooms[mem.roomKey] == mem {
+		delete(c.rooms, mem.roomKey)
+	}
+}
+
+// enter takes a joining membership into its room: name check, presence,
+// JOINED, and history. entered is false for a refusal (e says why) and
+// for a membership cancelled meanwhile (e is nil: nobody to answer).
+func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Error) {
+	key := mem.roomKey
+	if o := h.cfg.Owners; o != nil {
+		ok, err := o.Claim(mem.ctx, j.Name, j.Secret)
+		switch {
+		case mem.ctx.Err() != nil:
+			return false, nil // the connection ended meanwhile: nobody to answer
+		case err != nil:
+			h.cfg.Logger.Error("checking name ownership", "err", err)
+			return false, protocol.NewError(protocol.CodeUnavailable, key, "the server cannot check names right now; try again")
+		case !ok:
+			return false, protocol.NewError(protocol.CodeNameOwned, key, fmt.Sprintf(
 				"the name %q belongs to someone else on this server; if it is yours, use the name key from the device that claimed it", j.Name))
 		}
 	}
+	r := h.lockRoom(key)
+	replay, entered, e := h.enterLocked(r, mem, j)
+	r.mu.Unlock()
+	if !entered {
+		h.dropIfEmpty(r)
+		return false, e
+	}
+	if replay != nil {
+		go replay()
+	}
+	return true, nil
+}
+
+// lockRoom returns the room with this key, created if needed, locked.
+func (h *Hub) lockRoom(key string) *room {
 	for {
-		r := c.h.room(key)
-		r.mu.Lock()
-		if r.closed {
-			// Emptied and dropped between lookup and lock: look again.
-			r.mu.Unlock()
-			continue
+		h.mu.Lock()
+		r := h.rooms[key]
+		if r == nil {
+			r = newRoom(key, h)
+			h.rooms[key] = r
 		}
-		return c.join(r, j)
+		h.mu.Unlock()
+		r.mu.Lock()
+		if !r.closed {
+			return r
+		}
+		// Emptied and dropped between lookup and lock: look again.
+		r.mu.Unlock()
 	}
 }
 
-// join runs with r.mu held and releases it.
-func (c *Conn) join(r *room, j *protocol.Join) *protocol.Error {
-	h := c.h
+// enterLocked runs with r.mu held, and returns with it held. replay, if
+// not nil, is to run on its own goroutine once r.mu is released.
+func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join) (replay func(), entered bool, e *protocol.Error) {
+	c := mem.conn
 	if !r.loaded {
-		if err := r.load(h.log, h.cfg.RingSize); err != nil {
-			r.mu.Unlock()
-			h.dropIfEmpty(r)
+		if err := r.load(mem.ctx); err != nil {
+			if mem.ctx.Err() != nil {
+				return nil, false, nil
+			}
 			h.cfg.Logger.Error("loading room history", "room", r.name, "err", err)
-			return protocol.NewError(protocol.CodeUnavailable, r.name, "the room's history cannot be read; try again")
+			return nil, false, protocol.NewError(protocol.CodeUnavailable, r.name, "the room's history cannot be read; try again")
 		}
 	}
-	nameKey := protocol.Key(j.Name)
-	if p := r.byName[nameKey]; p != nil && (j.Secret == "" || p.secret != j.Secret) {
-		r.mu.Unlock()
-		return protocol.NewError(protocol.CodeNameTaken, r.name,
-			fmt.Sprintf("%q is already in %s; choose another name", p.name, r.name))
+	first, err := h.b.PresenceAdd(mem.ctx, r.name, mem.presence())
+	switch {
+	case errors.Is(err, broker.ErrNameTaken):
+		return nil, false, protocol.NewError(protocol.CodeNameTaken, r.name,
+			fmt.Sprintf("%q is already in %s; choose another name", j.Name, r.name))
+	case mem.ctx.Err() != nil:
+		return nil, false, nil
+	case err != nil:
+		h.cfg.Logger.Error("entering presence", "room", r.name, "err", err)
+		return nil, false, protocol.NewError(protocol.CodeUnavailable, r.name, "the server cannot enter you in the room right now; try again")
 	}
+	// The point of no return, decided under c.mu against Close and LEAVE:
+	// either the membership is cancelled and goes no further, or it is in
+	// the room and whoever cancels it later finds it there.
+	c.mu.Lock()
+	cancelled := mem.ctx.Err() != nil
+	if !cancelled {
+		mem.room = r
+		mem.state = live
+	}
+	c.mu.Unlock()
+	if cancelled {
+		if _, err := h.b.PresenceRemove(context.Background(), r.name, mem.presence()); err != nil {
+			h.cfg.Logger.Error("leaving presence", "room", r.name, "err", err)
+		}
+		return nil, false, nil
+	}
+	r.members[mem] = true
 
 	head := r.delivered
 	after := head - min(uint64(h.cfg.History), head)
-	if j.Resume {
+	if j.Resume && (j.Epoch == 0 || j.Epoch == r.epoch) {
 		after = min(j.After, head)
 	}
-	mem := &member{conn: c, room: r, name: j.Name, key: nameKey, secret: j.Secret}
-	newName := r.add(mem)
-	c.mu.Lock()
-	c.rooms[r.name] = mem
-	c.mu.Unlock()
-
-	joined := &protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
-		Count: r.count(), Members: r.listNames(h.cfg.MaxListed)}
-	c.m.Deliver(protocol.Encode(joined))
+	names, count, err := h.b.PresenceList(mem.ctx, r.name, h.cfg.MaxListed)
+	if err != nil {
+		h.cfg.Logger.Error("listing presence", "room", r.name, "err", err)
+	}
+	c.m.Deliver(protocol.Encode(&protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
+		Count: uint64(count), Members: names, Epoch: r.epoch}))
 	// History: a few frames go straight into the queue; more are replayed
 	// at the client's pace by catchUp, without holding the room, while
 	// live messages wait in the member's backlog.
-	var replay [][]byte
+	var frames [][]byte
 	fromLog := !r.ring.covers(after)
 	if !fromLog {
-		replay = r.ring.since(after)
-		if len(replay) <= directReplay {
-			for _, f := range replay {
+		frames = r.ring.since(after)
+		if len(frames) <= directReplay {
+			for _, f := range frames {
 				c.m.Deliver(f)
 			}
-			replay = nil
+			frames = nil
 		}
 	}
-	catchUp := fromLog || replay != nil
+	catchUp := fromLog || frames != nil
 	if catchUp {
 		mem.backlog = [][]byte{}
+		c.setState(mem, replaying)
 	}
-	if newName {
-		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: j.Name}, h.cfg)
+	if first {
+		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: j.Name})
 	}
-	r.mu.Unlock()
 	if catchUp {
-		go c.catchUp(mem, replay, after, head)
+		return func() { c.catchUp(mem, frames, after, head) }, true, nil
 	}
-	return nil
+	return nil, true, nil
+}
+
+func (c *Conn) setState(mem *member, s memberState) {
+	c.mu.Lock()
+	if mem.state < leaving {
+		mem.state = s
+	}
+	c.mu.Unlock()
 }
 
 // directReplay is the most history frames queued at once on a join; a
@@ -295,32 +438,46 @@ func (c *Conn) join(r *room, j *protocol.Join) *protocol.Error {
 const directReplay = 32
 
 // catchUp replays history to a member at the client's pace: frames taken
-// from the ring if given, else (after, head] read from the log. Then it
-// delivers the live messages that arrived meanwhile.
+// from the ring if given, else (after, head] read from the broker. Then it
+// delivers the live messages that arrived meanwhile. It stops as soon as
+// the membership is cancelled.
 func (c *Conn) catchUp(mem *member, frames [][]byte, after, head uint64) {
+	select {
+	case c.replays <- struct{}{}:
+		defer func() { <-c.replays }()
+	case <-mem.ctx.Done():
+		return
+	}
 	if frames != nil {
-		if c.m.Replay(frames) != nil {
-			return // the connection ended; its close removes the member
+		if c.m.Replay(mem.ctx, frames) != nil {
+			return // left, or the connection ended
 		}
-	} else if !c.replayLog(mem.room.name, after, head) {
+	} else if !c.replayLog(mem, after, head) {
 		return
 	}
 	r := mem.room
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.members[mem] {
+	if mem.ctx.Err() == nil && r.members[mem] {
 		for _, f := range mem.backlog {
 			c.m.Deliver(f)
 		}
 		mem.backlog = nil
+		c.setState(mem, live)
 	}
 }
 
-// replayLog replays (after, head] from the log, page by page.
-func (c *Conn) replayLog(room string, after, head uint64) bool {
-	ctx := context.Background()
+// replayPage is how many messages one history read fetches.
+const replayPage = 512
+
+// replayLog replays (after, head] from the broker, page by page.
+func (c *Conn) replayLog(mem *member, after, head uint64) bool {
+	room := mem.roomKey
 	for after < head {
-		msgs, err := c.h.log.Since(ctx, room, after, int(min(head-after, 512)))
+		msgs, err := c.h.b.Since(mem.ctx, room, after, int(min(head-after, replayPage)))
+		if mem.ctx.Err() != nil {
+			return false
+		}
 		if err != nil || len(msgs) == 0 {
 			c.h.cfg.Logger.Error("reading history for a resume", "room", room, "err", err)
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, room, "history could not be read; reconnect to resume"))
@@ -330,7 +487,7 @@ func (c *Conn) replayLog(room string, after, head uint64) bool {
 		for i := range msgs {
 			frames[i] = protocol.Encode(&msgs[i])
 		}
-		if c.m.Replay(frames) != nil {
+		if c.m.Replay(mem.ctx, frames) != nil {
 			return false
 		}
 		after = msgs[len(msgs)-1].Seq
@@ -338,13 +495,17 @@ func (c *Conn) replayLog(room string, after, head uint64) bool {
 	return true
 }
 
-func (c *Conn) forget(room string) {
+// membership returns the connection's live or replaying membership of room.
+func (c *Conn) membership(key string) *member {
 	c.mu.Lock()
-	delete(c.rooms, room)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if mem := c.rooms[key]; mem != nil && (mem.state == live || mem.state == replaying) {
+		return mem
+	}
+	return nil
 }
 
-// Send stores a message from this connection in room; the ACK and the
+// Send publishes a message from this connection to room; the ACK and the
 // broadcast follow once it is durable. The error is a *protocol.Error for
 // a room not joined, ErrShuttingDown during shutdown.
 func (c *Conn) Send(room, id, text string) error {
@@ -358,7 +519,7 @@ func (c *Conn) Send(room, id, text string) error {
 	if c.h.closing {
 		return ErrShuttingDown
 	}
-	return c.h.log.Append(&history.Request{Room: key, Sender: mem.name, ID: id, Text: text, Tag: c})
+	return c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: c})
 }
 
 // Leave leaves a room and confirms it with LEFT.
@@ -372,9 +533,11 @@ func (c *Conn) Leave(room string) *protocol.Error {
 	return nil
 }
 
-// Close leaves every room; call it when the connection ends.
+// Close ends every membership; call it when the connection ends. Joins
+// still under way are cancelled and leave no trace.
 func (c *Conn) Close() {
 	c.mu.Lock()
+	c.closed = true
 	mems := make([]*member, 0, len(c.rooms))
 	for _, m := range c.rooms {
 		mems = append(mems, m)
@@ -385,38 +548,49 @@ func (c *Conn) Close() {
 	}
 }
 
+// leave ends a membership: cancelled first, so that no replay frame can
+// follow, then out of the room, LEFT if confirm, and presence.
 func (c *Conn) leave(mem *member, confirm bool) {
-	r := mem.room
-	r.mu.Lock()
-	if !r.members[mem] {
-		r.mu.Unlock() // already gone
+	c.mu.Lock()
+	if mem.state >= leaving {
+		c.mu.Unlock()
 		return
 	}
-	nameGone := r.remove(mem)
-	c.forget(r.name)
-	if confirm {
-		c.m.Deliver(protocol.Encode(&protocol.Left{Room: r.name}))
+	mem.state = leaving
+	mem.cancel()
+	r := mem.room // nil while joining: enterLocked sees the cancel and stops
+	c.mu.Unlock()
+	if r != nil {
+		c.h.exit(r, mem, confirm)
 	}
-	if nameGone {
-		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: mem.name}, c.h.cfg)
+	c.end(mem)
+}
+
+// exit takes a cancelled membership out of its room.
+func (h *Hub) exit(r *room, mem *member, confirm bool) {
+	r.mu.Lock()
+	if !r.members[mem] {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.members, mem)
+	mem.backlog = nil
+	last, err := h.b.PresenceRemove(context.Background(), r.name, mem.presence())
+	if err != nil {
+		h.cfg.Logger.Error("leaving presence", "room", r.name, "err", err)
+	}
+	if confirm {
+		mem.conn.m.Deliver(protocol.Encode(&protocol.Left{Room: r.name}))
+	}
+	if last {
+		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: mem.name})
 	}
 	r.mu.Unlock()
-	c.h.dropIfEmpty(r)
+	h.dropIfEmpty(r)
 }
 
-// room returns the room with this key, creating it if needed.
-func (h *Hub) room(key string) *room {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.rooms[key]
-	if r == nil {
-		r = newRoom(key)
-		h.rooms[key] = r
-	}
-	return r
-}
-
-// dropIfEmpty forgets a room nobody is in; its history stays in the log.
+// dropIfEmpty forgets a room nobody here is in: its history stays with the
+// broker, and this node stops hearing of it.
 func (h *Hub) dropIfEmpty(r *room) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -425,18 +599,27 @@ func (h *Hub) dropIfEmpty(r *room) {
 	if len(r.members) == 0 && !r.closed {
 		r.closed = true
 		r.flushPresence()
+		if r.presenceTimer != nil {
+			r.presenceTimer.Stop()
+		}
 		if h.rooms[r.name] == r {
 			delete(h.rooms, r.name)
+		}
+		if r.loaded {
+			h.b.Unsubscribe(r.name)
 		}
 	}
 }
 
-// committed acknowledges senders and fans stored messages out; it runs on
-// the delivery goroutine.
-func (h *Hub) committed(results []history.Result) {
+// published acknowledges this node's senders; it runs on the delivery
+// goroutine, before the messages of the same commit are broadcast.
+func (h *Hub) published(results []broker.Result) {
 	for i := range results {
 		res := &results[i]
-		c := res.Request.Tag.(*Conn)
+		c, ok := res.Request.Tag.(*Conn)
+		if !ok {
+			continue
+		}
 		if res.Err != nil {
 			h.cfg.Logger.Error("storing a message", "room", res.Request.Room, "err", res.Err)
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, res.Request.Room,
@@ -444,20 +627,17 @@ func (h *Hub) committed(results []history.Result) {
 			continue
 		}
 		c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
-		if !res.Duplicate {
-			h.broadcast(&res.Msg)
-		}
 	}
 }
 
+// broadcast fans a stored message out to the room's local members.
 func (h *Hub) broadcast(m *protocol.Msg) {
 	h.mu.Lock()
 	r := h.rooms[m.Room]
 	h.mu.Unlock()
 	if r == nil {
-		return // nobody is in the room
+		return // nobody here is in the room
 	}
-	frame := protocol.Encode(m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.loaded || r.closed || m.Seq <= r.delivered {
@@ -468,10 +648,30 @@ func (h *Hub) broadcast(m *protocol.Msg) {
 	if m.Seq != r.delivered+1 {
 		h.cfg.Logger.Error("sequence gap in fan-out", "room", r.name, "delivered", r.delivered, "seq", m.Seq)
 	}
+	frame := protocol.Encode(m)
 	r.flushPresence() // keep presence and messages in the order they happened
 	r.ring.push(m.Seq, frame)
 	r.delivered = m.Seq
 	for mem := range r.members {
 		mem.send(frame, h.cfg.CatchUpBacklog)
+	}
+}
+
+// presenceFromElsewhere passes on names entering or leaving a room through
+// other nodes (or expiring with a dead one).
+func (h *Hub) presenceFromElsewhere(room string, changes []protocol.PresenceChange) {
+	h.mu.Lock()
+	r := h.rooms[room]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	for _, c := range changes {
+		r.addPresence(c)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/broker"
 	"chat/server/internal/history"
 )
 
@@ -36,14 +37,17 @@ func (m *fakeMember) Deliver(f []byte) {
 	m.cond.Broadcast()
 }
 
-func (m *fakeMember) Replay(fs [][]byte) error {
+func (m *fakeMember) Replay(ctx context.Context, fs [][]byte) error {
 	if m.gate != nil {
 		<-m.gate
 	}
 	m.mu.Lock()
+	defer m.cond.Broadcast()
+	defer m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	m.frames = append(m.frames, fs...)
-	m.mu.Unlock()
-	m.cond.Broadcast()
 	return nil
 }
 
@@ -109,15 +113,34 @@ func count[T protocol.Message](ms []protocol.Message) int {
 func newHub(t testing.TB, cfg Config) (*Hub, *history.Memory) {
 	t.Helper()
 	var mem *history.Memory
-	h, err := New(cfg, func(sink history.Sink) (history.Log, error) {
+	store := newStore(t, func(sink history.Sink) (history.Log, error) {
 		mem = history.NewMemory(sink)
 		return mem, nil
-	})
+	}, broker.LocalOptions{})
+	return newNode(t, cfg, store), mem
+}
+
+// newStore opens a broker store that is closed when the test ends, after
+// the hubs on it.
+func newStore(t testing.TB, open func(history.Sink) (history.Log, error), opts broker.LocalOptions) *broker.Local {
+	t.Helper()
+	store, err := broker.NewLocal(open, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+// newNode starts a hub on store: several hubs on one store are a cluster.
+func newNode(t testing.TB, cfg Config, store *broker.Local) *Hub {
+	t.Helper()
+	h, err := New(cfg, func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	return h, mem
+	return h
 }
 
 func mustJoin(t *testing.T, c *Conn, j *protocol.Join) {
@@ -343,10 +366,14 @@ func (failingLog) Since(context.Context, string, uint64, int) ([]protocol.Msg, e
 	return nil, nil
 }
 func (failingLog) Last(context.Context, string, int) ([]protocol.Msg, error) { return nil, nil }
-func (l failingLog) Close() error                                            { l.Batcher.Close(); return nil }
+func (failingLog) Before(context.Context, string, uint64, int) ([]protocol.Msg, error) {
+	return nil, nil
+}
+func (failingLog) Epoch(context.Context, string) (uint64, error) { return 1, nil }
+func (l failingLog) Close() error                                { l.Batcher.Close(); return nil }
 
 func TestStorageFailureEndsTheSendersConnection(t *testing.T) {
-	h, err := New(Config{}, func(sink history.Sink) (history.Log, error) {
+	store := newStore(t, func(sink history.Sink) (history.Log, error) {
 		return failingLog{history.NewBatcher(16, 16, func(b []*history.Request) []history.Result {
 			rs := make([]history.Result, len(b))
 			for i, r := range b {
@@ -354,11 +381,8 @@ func TestStorageFailureEndsTheSendersConnection(t *testing.T) {
 			}
 			return rs
 		}, sink)}, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	}, broker.LocalOptions{})
+	h := newNode(t, Config{}, store)
 	m := newMember()
 	c := h.Connect(m)
 	mustJoin(t, c, &protocol.Join{Room: "r", Name: "x"})

@@ -2,108 +2,106 @@ package hub
 
 import (
 	"context"
+	"crypto/sha256"
 	"sync"
 	"time"
 
 	"chat/protocol"
-	"chat/server/internal/history"
+	"chat/server/internal/broker"
 )
 
-// room is one room's live state. Every field is guarded by mu.
+// room is this node's side of one room: its local members, a cache of
+// recent frames and pending presence. Every field is guarded by mu.
 type room struct {
 	name string // canonical: protocol.Key of what users typed
+	h    *Hub
 
 	mu        sync.Mutex
-	loaded    bool
-	closed    bool               // dropped from the hub; look the room up again
-	members   map[*member]bool   // one per connection in the room
-	byName    map[string]*person // by protocol.Key(name): a name may have several connections
+	loaded    bool // subscribed, ring filled
+	closed    bool // dropped from the hub; look the room up again
+	members   map[*member]bool
 	ring      *ring
 	delivered uint64 // last sequence number fanned out
+	epoch     uint64 // the history's epoch, from the broker
 
 	presence      []protocol.PresenceChange
 	presenceTimer *time.Timer
 }
 
-// person is a name in a room with its connections (devices, or a stale
-// connection not yet timed out). Presence reports names, not connections.
-type person struct {
-	name   string
-	secret string
-	conns  int
-}
+// memberState is where a membership is in its life. It only moves
+// forward; transitions happen under the connection's mu.
+type memberState int
 
-// member is one connection's presence in one room.
+const (
+	joining   memberState = iota // registered; name check and presence under way
+	replaying                    // in the room, history being replayed, live frames held
+	live                         // in the room, live frames delivered directly
+	leaving                      // cancelled: being taken out of the room
+	gone                         // out of the room and of the connection
+)
+
+// member is one connection's membership of one room.
 type member struct {
-	conn   *Conn
-	room   *room
-	name   string
-	key    string
-	secret string
-	// backlog holds live frames while old history is replayed from the
-	// log; nil when the member is receiving live frames directly.
+	conn       *Conn
+	roomKey    string
+	name       string
+	secretHash string
+	// ctx is cancelled when the membership starts leaving; every step of
+	// joining and replaying checks it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Guarded by conn.mu.
+	state memberState
+	room  *room // set once the membership is in the room
+
+	// backlog holds live frames while old history is replayed; nil when
+	// the member gets live frames directly. Guarded by room.mu.
 	backlog [][]byte
 }
 
-func newRoom(name string) *room {
-	return &room{name: name, members: map[*member]bool{}, byName: map[string]*person{}}
+func (m *member) presence() broker.Presence {
+	return broker.Presence{Name: m.name, SecretHash: m.secretHash, Conn: m.conn.id}
 }
 
-// load fills the ring from the log. Called with mu held, before first use.
-func (r *room) load(log history.Log, size int) error {
-	msgs, err := log.Last(context.Background(), r.name, size)
+// secretHash is how a name's secret is compared in presence: brokers
+// never hold secrets themselves.
+func secretHash(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return string(sum[:])
+}
+
+func newRoom(name string, h *Hub) *room {
+	return &room{name: name, h: h, members: map[*member]bool{}}
+}
+
+// load subscribes to the room and fills the ring. Called with mu held,
+// before first use.
+func (r *room) load(ctx context.Context) error {
+	b, size := r.h.b, r.h.cfg.RingSize
+	pos, err := b.Subscribe(ctx, r.name)
 	if err != nil {
+		return err
+	}
+	msgs, err := b.Last(ctx, r.name, size)
+	if err != nil {
+		b.Unsubscribe(r.name)
 		return err
 	}
 	r.ring = newRing(size)
 	for i := range msgs {
 		r.ring.push(msgs[i].Seq, protocol.Encode(&msgs[i]))
 	}
+	r.delivered = pos.Offset
 	if len(msgs) > 0 {
-		r.delivered = msgs[len(msgs)-1].Seq
+		r.delivered = max(r.delivered, msgs[len(msgs)-1].Seq)
 	}
+	r.epoch = pos.Epoch
 	r.loaded = true
 	return nil
-}
-
-// add puts a connection in the room and reports whether its name is new
-// there (not already present through another connection).
-func (r *room) add(m *member) (newName bool) {
-	r.members[m] = true
-	p := r.byName[m.key]
-	if p == nil {
-		p = &person{name: m.name, secret: m.secret}
-		r.byName[m.key] = p
-	}
-	p.conns++
-	return p.conns == 1
-}
-
-// remove takes a connection out and reports whether that was its name's
-// last connection in the room.
-func (r *room) remove(m *member) (nameGone bool) {
-	delete(r.members, m)
-	p := r.byName[m.key]
-	p.conns--
-	if p.conns == 0 {
-		delete(r.byName, m.key)
-		return true
-	}
-	return false
-}
-
-// count is the number of names in the room.
-func (r *room) count() uint64 { return uint64(len(r.byName)) }
-
-func (r *room) listNames(limit int) []string {
-	names := make([]string, 0, min(limit, len(r.byName)))
-	for _, p := range r.byName {
-		if len(names) == limit {
-			break
-		}
-		names = append(names, p.name)
-	}
-	return names
 }
 
 // send queues a frame for the member, or holds it while the member
@@ -114,7 +112,7 @@ func (m *member) send(frame []byte, maxBacklog int) {
 		return
 	}
 	if len(m.backlog) >= maxBacklog {
-		m.conn.m.Fail(protocol.NewError(protocol.CodeSlowConsumer, m.room.name,
+		m.conn.m.Fail(protocol.NewError(protocol.CodeSlowConsumer, m.roomKey,
 			"too many new messages while replaying history; reconnect to resume"))
 		return
 	}
@@ -125,7 +123,8 @@ func (m *member) send(frame []byte, maxBacklog int) {
 // get the changes of PresenceDelay (times the room's hundreds of members,
 // up to ten times) in one frame, so that thousands of joins cost
 // thousands of frames, not millions.
-func (r *room) addPresence(c protocol.PresenceChange, cfg Config) {
+func (r *room) addPresence(c protocol.PresenceChange) {
+	cfg := &r.h.cfg
 	r.presence = append(r.presence, c)
 	if len(r.members) <= cfg.PresenceBatchAbove {
 		r.flushPresence()
@@ -149,9 +148,16 @@ func (r *room) addPresence(c protocol.PresenceChange, cfg Config) {
 const maxPresenceChanges = 1000
 
 func (r *room) flushPresence() {
+	if len(r.presence) == 0 {
+		return
+	}
+	_, count, err := r.h.b.PresenceList(context.Background(), r.name, 0)
+	if err != nil {
+		r.h.cfg.Logger.Error("counting presence", "room", r.name, "err", err)
+	}
 	for len(r.presence) > 0 {
 		n := min(len(r.presence), maxPresenceChanges)
-		frame := protocol.Encode(&protocol.Presence{Room: r.name, Count: r.count(), Changes: r.presence[:n]})
+		frame := protocol.Encode(&protocol.Presence{Room: r.name, Count: uint64(count), Changes: r.presence[:n]})
 		r.presence = r.presence[n:]
 		for m := range r.members {
 			m.send(frame, 1<<30)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/broker"
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/session"
@@ -24,7 +25,12 @@ func FuzzSession(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
-		h, err := hub.New(hub.Config{}, func(sink history.Sink) (history.Log, error) { return history.NewMemory(sink), nil })
+		store, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) { return history.NewMemory(sink), nil }, broker.LocalOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		h, err := hub.New(hub.Config{}, func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -81,7 +81,7 @@ type Poller interface {
 // Member is what the rooms may do to a connection (the hub's Member).
 type Member interface {
 	Deliver(frame []byte)
-	Replay(frames [][]byte) error
+	Replay(ctx context.Context, frames [][]byte) error
 	Fail(e *protocol.Error)
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -98,13 +99,24 @@ func (s *Session) Deliver(frame []byte) {
 }
 
 // Replay implements Member: it queues history, pacing itself to the
-// client's reading speed instead of overflowing the queue.
-func (s *Session) Replay(frames [][]byte) error {
+// client's reading speed instead of overflowing the queue. It stops once
+// ctx is cancelled (the client left the room), checking it under s.mu, so
+// no frame it queues can follow a LEFT queued after the cancel.
+func (s *Session) Replay(ctx context.Context, frames [][]byte) error {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range frames {
-		for !s.closing && (len(s.queue) >= s.cfg.QueueFrames/2 || s.queued+len(f) > s.cfg.QueueBytes/2) {
+		for !s.closing && ctx.Err() == nil && (len(s.queue) >= s.cfg.QueueFrames/2 || s.queued+len(f) > s.cfg.QueueBytes/2) {
 			s.cond.Wait()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		if s.closing {
 			return errors.New("session closed")

@@ -58,11 +58,17 @@ CREATE TABLE IF NOT EXISTS names (
 	secret_hash BLOB    NOT NULL,    -- SHA-256 of the owner's secret; the secret itself is never stored
 	claimed     INTEGER NOT NULL     -- Unix milliseconds
 ) WITHOUT ROWID;
-PRAGMA user_version = 2;
+CREATE TABLE IF NOT EXISTS rooms (
+	room  TEXT    PRIMARY KEY, -- canonical room name
+	epoch INTEGER NOT NULL     -- random id of this room's history (protocol JOINED epoch)
+) WITHOUT ROWID;
+PRAGMA user_version = 3;
 `
 
-// schemaVersion is the user_version the schema above creates.
-const schemaVersion = 2
+// schemaVersion is the user_version the schema above creates. Version 2
+// databases gain the rooms table; their rooms get an epoch when first
+// used, which clients that resume without one accept.
+const schemaVersion = 3
 
 // migrate creates the schema, or checks it is one this server knows.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -229,6 +235,38 @@ func (l *Log) Last(ctx context.Context, room string, n int) ([]protocol.Msg, err
 		msgs[i], msgs[j] = msgs[j], msgs[i]
 	}
 	return msgs, err
+}
+
+// Before implements history.Log. The primary key (room, seq) makes it an
+// index range read, however long the room.
+func (l *Log) Before(ctx context.Context, room string, before uint64, limit int) ([]protocol.Msg, error) {
+	msgs, err := l.query(ctx, `SELECT seq, time, sender, cid, text FROM messages
+		WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, room, int64(min(before, 1<<62)), limit)
+	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+		msgs[i], msgs[j] = msgs[j], msgs[i]
+	}
+	return msgs, err
+}
+
+// Epoch implements history.Log. A new database file (a reset) starts
+// every room with a new random epoch.
+func (l *Log) Epoch(ctx context.Context, room string) (uint64, error) {
+	var e int64
+	err := l.read.QueryRowContext(ctx, "SELECT epoch FROM rooms WHERE room = ?", room).Scan(&e)
+	if err == nil {
+		return uint64(e), nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	// The write connection is shared with the commit loop; database/sql
+	// hands it over between statements.
+	if _, err := l.write.ExecContext(ctx, "INSERT INTO rooms (room, epoch) VALUES (?, ?) ON CONFLICT (room) DO NOTHING",
+		room, int64(history.NewEpoch())); err != nil {
+		return 0, err
+	}
+	err = l.write.QueryRowContext(ctx, "SELECT epoch FROM rooms WHERE room = ?", room).Scan(&e)
+	return uint64(e), err
 }
 
 func (l *Log) query(ctx context.Context, q string, args ...any) ([]protocol.Msg, error) {
