@@ -161,6 +161,36 @@ func Run(t *testing.T, open Opener) {
 		if msgs, err := log.Last(ctx, "empty", 10); err != nil || len(msgs) != 0 {
 			t.Fatalf("Last(empty room) = %v, %v", msgs, err)
 		}
+		// Older pages: the newest messages below a sequence number.
+		msgs, err = log.Before(ctx, "r", 11, 4)
+		check("Before(11, 4)", msgs, err, 7, 10)
+		msgs, err = log.Before(ctx, "r", 3, 100)
+		check("Before(3, 100)", msgs, err, 1, 2)
+		msgs, err = log.Before(ctx, "r", 1000, 2)
+		check("Before(past the head, 2)", msgs, err, 19, 20)
+		for _, before := range []uint64{0, 1} {
+			if msgs, err := log.Before(ctx, "r", before, 10); err != nil || len(msgs) != 0 {
+				t.Fatalf("Before(%d) = %v, %v", before, msgs, err)
+			}
+		}
+	})
+
+	t.Run("EpochIsStablePerRoom", func(t *testing.T) {
+		log := open(t, newCollector().sink)
+		a, err := log.Epoch(ctx, "a")
+		if err != nil || a == 0 {
+			t.Fatalf("Epoch(a) = %d, %v", a, err)
+		}
+		if again, err := log.Epoch(ctx, "a"); err != nil || again != a {
+			t.Fatalf("Epoch(a) again = %d, %v; was %d", again, err, a)
+		}
+		if b, err := log.Epoch(ctx, "b"); err != nil || b == 0 || b == a {
+			t.Fatalf("Epoch(b) = %d, %v (a's is %d): rooms need epochs of their own", b, err, a)
+		}
+		// A new, empty store is another history: another epoch.
+		if other, err := open(t, newCollector().sink).Epoch(ctx, "a"); err != nil || other == a {
+			t.Fatalf("a fresh store's epoch %d, %v: the same as the old one's", other, err)
+		}
 	})
 
 	t.Run("StoresTextByteForByte", func(t *testing.T) {

@@ -1,0 +1,330 @@
+// Package brokertest is the conformance suite for broker.Broker
+// implementations: publishing with idempotency, per-room subscriptions,
+// history reads and presence, seen from one node and from two. Every
+// implementation must pass Run; the history.Log under broker.Local is
+// checked by historytest as well.
+package brokertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chat/protocol"
+	"chat/server/internal/broker"
+)
+
+// Opener creates a fresh, empty store and returns one node on it for each
+// handler, all closed when the test ends.
+type Opener func(t *testing.T, handlers ...broker.Handler) []broker.Broker
+
+// recorder is a Handler that keeps everything it is given, in order.
+type recorder struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	events []any // []broker.Result, protocol.Msg, presenceEvent
+}
+
+type presenceEvent struct {
+	room    string
+	changes []protocol.PresenceChange
+}
+
+func newRecorder() *recorder {
+	r := &recorder{}
+	r.cond.L = &r.mu
+	return r
+}
+
+func (r *recorder) add(e any) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	r.cond.Broadcast()
+}
+
+func (r *recorder) Published(rs []broker.Result) {
+	for _, res := range rs {
+		r.add(res)
+	}
+}
+
+func (r *recorder) Messages(ms []protocol.Msg) {
+	for _, m := range ms {
+		r.add(m)
+	}
+}
+
+func (r *recorder) PresenceChanged(room string, cs []protocol.PresenceChange) {
+	r.add(presenceEvent{room, cs})
+}
+
+// wait returns the events once cond holds, failing after 10 seconds.
+func (r *recorder) wait(t *testing.T, what string, cond func([]any) bool) []any {
+	t.Helper()
+	timer := time.AfterFunc(10*time.Second, r.cond.Broadcast)
+	defer timer.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for !cond(r.events) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s; events: %+v", what, r.events)
+		}
+		r.cond.Wait()
+	}
+	return slices.Clone(r.events)
+}
+
+func (r *recorder) snapshot() []any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+func messages(events []any) []protocol.Msg {
+	var out []protocol.Msg
+	for _, e := range events {
+		if m, ok := e.(protocol.Msg); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func results(events []any) []broker.Result {
+	var out []broker.Result
+	for _, e := range events {
+		if r, ok := e.(broker.Result); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func publish(t *testing.T, b broker.Broker, room, sender, id, text string) {
+	t.Helper()
+	if err := b.Publish(&broker.Publication{Room: room, Sender: sender, ID: id, Text: text, Tag: id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Run runs the suite.
+func Run(t *testing.T, open Opener) {
+	ctx := context.Background()
+
+	t.Run("PublishAcksThenDelivers", func(t *testing.T) {
+		rec := newRecorder()
+		b := open(t, rec)[0]
+		pos, err := b.Subscribe(ctx, "r")
+		if err != nil || pos.Offset != 0 || pos.Epoch == 0 {
+			t.Fatalf("Subscribe to an empty room: %+v, %v", pos, err)
+		}
+		for i := range 5 {
+			publish(t, b, "r", "alice", fmt.Sprint(i), fmt.Sprint("text ", i))
+		}
+		got := rec.wait(t, "5 messages", func(es []any) bool { return len(messages(es)) == 5 })
+		// Each Result comes before the message it stored.
+		seen := map[uint64]bool{}
+		for _, e := range got {
+			switch e := e.(type) {
+			case broker.Result:
+				if e.Err != nil || e.Duplicate || e.Request.Tag != e.Msg.ID {
+					t.Fatalf("result %+v", e)
+				}
+				seen[e.Msg.Seq] = true
+			case protocol.Msg:
+				if !seen[e.Seq] {
+					t.Fatalf("message %d delivered before its result", e.Seq)
+				}
+			}
+		}
+		for i, m := range messages(got) {
+			if m.Seq != uint64(i+1) || m.Text != fmt.Sprint("text ", i) || m.Sender != "alice" || m.Room != "r" {
+				t.Fatalf("message %d: %+v", i, m)
+			}
+		}
+	})
+
+	t.Run("IdempotentPublish", func(t *testing.T) {
+		rec := newRecorder()
+		b := open(t, rec)[0]
+		if _, err := b.Subscribe(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+		publish(t, b, "r", "alice", "x", "first")
+		publish(t, b, "r", "Alice", "x", "again, under the same name in another case")
+		publish(t, b, "r", "bob", "x", "another sender's id is another message")
+		got := rec.wait(t, "3 results", func(es []any) bool { return len(results(es)) == 3 })
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rs := results(got)
+		if !rs[1].Duplicate || rs[1].Msg.Seq != rs[0].Msg.Seq || rs[1].Msg.Text != "first" {
+			t.Fatalf("re-send: %+v; first: %+v", rs[1], rs[0])
+		}
+		if rs[2].Duplicate || rs[2].Msg.Seq != 2 {
+			t.Fatalf("bob's message: %+v", rs[2])
+		}
+		if ms := messages(rec.snapshot()); len(ms) != 2 {
+			t.Fatalf("%d messages delivered, want 2 (the duplicate is not delivered again)", len(ms))
+		}
+	})
+
+	t.Run("SubscriptionsAreForRoomsAndNodes", func(t *testing.T) {
+		recA, recB := newRecorder(), newRecorder()
+		nodes := open(t, recA, recB)
+		a, b := nodes[0], nodes[1]
+		publish(t, a, "r", "alice", "before", "stored before anyone subscribed")
+		if err := a.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pos, err := b.Subscribe(ctx, "r")
+		if err != nil || pos.Offset != 1 {
+			t.Fatalf("Subscribe: %+v, %v; want offset 1", pos, err)
+		}
+		publish(t, a, "r", "alice", "1", "to r")
+		publish(t, a, "other", "alice", "2", "to another room")
+		got := recB.wait(t, "the message of r on the other node", func(es []any) bool { return len(messages(es)) == 1 })
+		if m := messages(got)[0]; m.Seq != 2 || m.Text != "to r" {
+			t.Fatalf("node b got %+v", m)
+		}
+		recA.wait(t, "a's results", func(es []any) bool { return len(results(es)) == 3 })
+		if ms := messages(recA.snapshot()); len(ms) != 0 {
+			t.Fatalf("node a subscribes to nothing but got %+v", ms)
+		}
+		b.Unsubscribe("r")
+		publish(t, a, "r", "alice", "3", "after b unsubscribed")
+		if err := a.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		recA.wait(t, "a's results", func(es []any) bool { return len(results(es)) == 4 })
+		if ms := messages(recB.snapshot()); len(ms) != 1 {
+			t.Fatalf("node b got %d messages after unsubscribing", len(ms)-1)
+		}
+		if bs := results(recB.snapshot()); len(bs) != 0 {
+			t.Fatalf("node b got results of a's publications: %+v", bs)
+		}
+	})
+
+	t.Run("History", func(t *testing.T) {
+		rec := newRecorder()
+		b := open(t, rec)[0]
+		for i := 1; i <= 30; i++ {
+			publish(t, b, "r", "alice", fmt.Sprint(i), fmt.Sprint(i))
+		}
+		if err := b.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check := func(name string, ms []protocol.Msg, err error, from, to uint64) {
+			t.Helper()
+			if err != nil || uint64(len(ms)) != to-from+1 {
+				t.Fatalf("%s: %d messages, %v; want %d..%d", name, len(ms), err, from, to)
+			}
+			for i, m := range ms {
+				if m.Seq != from+uint64(i) || m.Text != fmt.Sprint(m.Seq) {
+					t.Fatalf("%s: message %d is %+v", name, i, m)
+				}
+			}
+		}
+		ms, err := b.Since(ctx, "r", 10, 5)
+		check("Since(10, 5)", ms, err, 11, 15)
+		ms, err = b.Before(ctx, "r", 10, 5)
+		check("Before(10, 5)", ms, err, 5, 9)
+		ms, err = b.Last(ctx, "r", 4)
+		check("Last(4)", ms, err, 27, 30)
+		// Paging back from the head reaches the first message.
+		var all []protocol.Msg
+		before := uint64(31)
+		for {
+			page, err := b.Before(ctx, "r", before, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			all = append(page, all...)
+			before = page[0].Seq
+		}
+		check("paging back", all, nil, 1, 30)
+		pos, err := b.Subscribe(ctx, "r")
+		if err != nil || pos.Offset != 30 {
+			t.Fatalf("Subscribe: %+v, %v", pos, err)
+		}
+		if again, _ := b.Subscribe(ctx, "r"); again.Epoch != pos.Epoch {
+			t.Fatalf("epoch changed from %d to %d", pos.Epoch, again.Epoch)
+		}
+	})
+
+	t.Run("Presence", func(t *testing.T) {
+		recA, recB := newRecorder(), newRecorder()
+		nodes := open(t, recA, recB)
+		a, b := nodes[0], nodes[1]
+		if _, err := b.Subscribe(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+		alice1 := broker.Presence{Name: "alice", SecretHash: "s1", Conn: 1}
+		alice2 := broker.Presence{Name: "Alice", SecretHash: "s1", Conn: 2}
+		first, err := a.PresenceAdd(ctx, "r", alice1)
+		if err != nil || !first {
+			t.Fatalf("first connection of alice: %v, %v", first, err)
+		}
+		if first, err := a.PresenceAdd(ctx, "r", alice2); err != nil || first {
+			t.Fatalf("second connection of alice, same secret: first=%v, %v", first, err)
+		}
+		for _, p := range []broker.Presence{{Name: "ALICE", SecretHash: "s2", Conn: 3}, {Name: "alice", Conn: 4}} {
+			if _, err := b.PresenceAdd(ctx, "r", p); !errors.Is(err, broker.ErrNameTaken) {
+				t.Fatalf("%+v on another node: %v, want ErrNameTaken", p, err)
+			}
+		}
+		if first, err := b.PresenceAdd(ctx, "r", broker.Presence{Name: "bob", Conn: 1}); err != nil || !first {
+			t.Fatalf("bob: %v, %v", first, err)
+		}
+		names, count, err := b.PresenceList(ctx, "r", 10)
+		slices.Sort(names)
+		if err != nil || count != 2 || !slices.Equal(names, []string{"alice", "bob"}) {
+			t.Fatalf("PresenceList = %v, %d, %v", names, count, err)
+		}
+		if names, count, _ := b.PresenceList(ctx, "r", 1); len(names) != 1 || count != 2 {
+			t.Fatalf("PresenceList(limit 1) = %v, %d", names, count)
+		}
+		// b subscribes to r: it hears of alice, who came through a.
+		recB.wait(t, "alice joined, on b", func(es []any) bool {
+			return slices.ContainsFunc(es, func(e any) bool {
+				p, ok := e.(presenceEvent)
+				return ok && p.room == "r" && p.changes[0] == protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: "alice"}
+			})
+		})
+		if last, err := a.PresenceRemove(ctx, "r", alice1); err != nil || last {
+			t.Fatalf("removing one of two connections: last=%v, %v", last, err)
+		}
+		if last, err := a.PresenceRemove(ctx, "r", alice2); err != nil || !last {
+			t.Fatalf("removing the last connection: last=%v, %v", last, err)
+		}
+		recB.wait(t, "alice left, on b", func(es []any) bool {
+			return slices.ContainsFunc(es, func(e any) bool {
+				p, ok := e.(presenceEvent)
+				return ok && p.changes[0] == protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "alice"}
+			})
+		})
+		if _, count, _ := a.PresenceList(ctx, "r", 10); count != 1 {
+			t.Fatalf("count %d after alice left", count)
+		}
+		// The name is free again, for any secret.
+		if first, err := b.PresenceAdd(ctx, "r", broker.Presence{Name: "alice", SecretHash: "s2", Conn: 5}); err != nil || !first {
+			t.Fatalf("alice again: %v, %v", first, err)
+		}
+		// A closed node's members leave.
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, count, _ := a.PresenceList(ctx, "r", 10); count != 0 {
+			t.Fatalf("count %d after the node of bob and alice closed", count)
+		}
+	})
+}
