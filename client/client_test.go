@@ -30,9 +30,22 @@ type tap struct {
 	// block (holding the frame back) or return an error, which closes the
 	// connection and is what the client reads instead.
 	onRead func(protocol.Message) error
-	// dialGate, if set, holds every dial until it is closed, so a test
-	// can change the room while the client is away.
-	dialGate chan struct{}
+	// gate, while set (holdDials), holds every dial until releaseDials,
+	// so a test can change a room while the client is away.
+	gate chan struct{}
+}
+
+func (t *tap) holdDials() {
+	t.mu.Lock()
+	t.gate = make(chan struct{})
+	t.mu.Unlock()
+}
+
+func (t *tap) releaseDials() {
+	t.mu.Lock()
+	close(t.gate)
+	t.gate = nil
+	t.mu.Unlock()
 }
 
 type tappedConn struct {
@@ -44,9 +57,12 @@ type tappedConn struct {
 
 func (t *tap) dial(ctx context.Context, addr string) (client.Conn, error) {
 	t.dials.Add(1)
-	if t.dialGate != nil {
+	t.mu.Lock()
+	gate := t.gate
+	t.mu.Unlock()
+	if gate != nil {
 		select {
-		case <-t.dialGate:
+		case <-gate:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
