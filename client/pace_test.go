@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"chat/client"
+	"chat/internal/clienttest"
 	"chat/internal/testserver"
 	"chat/protocol"
 )
@@ -72,4 +73,47 @@ func TestOfflineOutboxDrainsWithinTheRate(t *testing.T) {
 			t.Fatalf("stored #%d: seq %d %q, want seq %d %q", i, m.Seq, m.Text, i+1, want)
 		}
 	}
+}
+
+// TestRateLimitedWaitsAsAnnounced: after rate-limited the client stays
+// away as long as WELCOME's RetryAfterMs says, or 5 s from a server that
+// announced nothing (the old client always waited 5 s).
+func TestRateLimitedWaitsAsAnnounced(t *testing.T) {
+	for _, tc := range []struct {
+		retryAfterMs uint64
+		want         time.Duration
+	}{{1500, 1500 * time.Millisecond}, {0, 5 * time.Second}, {7000, 7 * time.Second}} {
+		srv := startScripted(t, func(n int, j *protocol.Join) []protocol.Message {
+			if n == 0 {
+				return []protocol.Message{protocol.NewError(protocol.CodeRateLimited, "", "slow down")}
+			}
+			return []protocol.Message{&protocol.Joined{Room: "general", Name: "alice", Count: 1, Members: []string{"alice"}}}
+		}, func(w *protocol.Welcome) { w.Limits.RetryAfterMs = tc.retryAfterMs })
+		r := joinedNoWait(t, client.Config{Addr: srv.ln.Addr().String(), Name: "alice"})
+		sc := r.WaitState(t, client.Reconnecting)
+		// fast() backoff is at most 100 ms; the announced wait dominates.
+		if sc.RetryIn != tc.want {
+			t.Errorf("RetryAfterMs %d: retry in %v, want %v", tc.retryAfterMs, sc.RetryIn, tc.want)
+		}
+		if tc.want > 2*time.Second {
+			continue // the wait itself is measured once, with the short value
+		}
+		cutAt := time.Now()
+		srv.nextJoin(t) // the one refused
+		srv.nextJoin(t)
+		if took := time.Since(cutAt); took < tc.want-100*time.Millisecond {
+			t.Errorf("reconnected after %v, want at least %v", took, tc.want)
+		}
+		r.WaitJoined(t, "general")
+	}
+}
+
+// joinedNoWait starts a client and asks it to join general.
+func joinedNoWait(t *testing.T, cfg client.Config) *clienttest.Recorder {
+	t.Helper()
+	r := clienttest.New(t, fast(cfg))
+	if err := r.C.Join("general"); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -20,22 +20,28 @@ import (
 // PING with PONG; each JOIN is recorded and answered with what reply
 // returns for it (n counts the JOINs, from 0).
 type scripted struct {
-	t     *testing.T
-	ln    net.Listener
-	reply func(n int, j *protocol.Join) []protocol.Message
-	joins chan *protocol.Join
+	t       *testing.T
+	ln      net.Listener
+	reply   func(n int, j *protocol.Join) []protocol.Message
+	joins   chan *protocol.Join
+	welcome protocol.Welcome // answers every HELLO
 
 	mu   sync.Mutex
 	n    int
 	conn net.Conn // the newest connection
 }
 
-func startScripted(t *testing.T, reply func(n int, j *protocol.Join) []protocol.Message) *scripted {
+func startScripted(t *testing.T, reply func(n int, j *protocol.Join) []protocol.Message, opts ...func(*protocol.Welcome)) *scripted {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scripted{t: t, ln: ln, reply: reply, joins: make(chan *protocol.Join, 16)}
+	s := &scripted{t: t, ln: ln, reply: reply, joins: make(chan *protocol.Join, 16),
+		welcome: protocol.Welcome{Version: protocol.Version, Server: "scripted", MaxFrame: 16384, MaxText: 4096,
+			MaxName: 32, MaxRoom: 64, MaxRooms: 16, History: 100, PingMs: 30000}}
+	for _, o := range opts {
+		o(&s.welcome)
+	}
 	t.Cleanup(func() {
 		ln.Close()
 		s.drop()
@@ -81,8 +87,9 @@ func (s *scripted) serve(c net.Conn) {
 		}
 		switch m := m.(type) {
 		case *protocol.Hello:
-			write(&protocol.Welcome{Version: protocol.Version, Server: "scripted", Time: protocol.Millis(time.Now()),
-				MaxFrame: 16384, MaxText: 4096, MaxName: 32, MaxRoom: 64, MaxRooms: 16, History: 100, PingMs: 30000})
+			w := s.welcome
+			w.Time = protocol.Millis(time.Now())
+			write(&w)
 		case *protocol.Ping:
 			write(&protocol.Pong{Nonce: m.Nonce})
 		case *protocol.Join:
