@@ -172,3 +172,52 @@ func TestWebPortFailsAtOnce(t *testing.T) {
 	}
 	t.Logf("after %v: %v", took.Round(time.Millisecond), sc.Err)
 }
+
+// TestLeaveWhileJoiningLeavesAfterJoined: Leave while the JOIN is on its
+// way must leave the room on the server too. The old client forgot the
+// room at once and ignored the JOINED, so the server kept it in the room;
+// joining it again then sent a second JOIN, which is "unexpected", and
+// the client stopped for good.
+func TestLeaveWhileJoiningLeavesAfterJoined(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	gate, held := make(chan struct{}), make(chan struct{}, 1)
+	var once atomic.Bool
+	tp := &tap{onRead: func(m protocol.Message) error {
+		if j, ok := m.(*protocol.Joined); ok && j.Room == "other" && once.CompareAndSwap(false, true) {
+			held <- struct{}{}
+			<-gate
+		}
+		return nil
+	}}
+	alice := joined(t, client.Config{Addr: srv.Addr, Name: "alice", Dial: tp.dial})
+	alice.C.Join("other")
+	<-held // JOINED is here, not yet seen: the join is in flight
+	if err := alice.C.Leave("other"); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	alice.Wait(t, "left", func(ev client.Event) bool { l, ok := ev.(client.Left); return ok && l.Room == "other" })
+
+	alice.C.Join("other")
+	alice.WaitJoined(t, "other")
+	if _, err := alice.C.Send("other", "still here"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitText(t, "still here")
+	n := 0
+	for _, ev := range alice.Events() {
+		switch e := ev.(type) {
+		case client.Joined:
+			if e.Room == "other" {
+				n++
+			}
+		case client.StateChanged:
+			if e.State != client.Connected && e.State != client.Connecting {
+				t.Errorf("state %v (%v): the connection should have stayed", e.State, e.Err)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d Joined events for the room, want 1 (the join that was left is not reported)", n)
+	}
+}
