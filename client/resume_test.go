@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -211,6 +212,14 @@ func TestHistoryResetOnTheRealServer(t *testing.T) {
 		bob.C.Send("general", fmt.Sprint("before ", i))
 	}
 	alice.WaitText(t, "before 2")
+	// bob's ACKs may still be on their way when alice has the messages;
+	// unacknowledged, bob would send them again into the new history.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bob.C.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob.C.Close()
 
 	tp.holdDials()
 	srv.Kill()
