@@ -36,7 +36,10 @@ func (s State) String() string {
 // Event is something that happened; see the types below.
 type Event interface{ isEvent() }
 
-// StateChanged reports a new connection state.
+// StateChanged reports a new connection state. While the state is not
+// Connected the client hears of nobody joining or leaving: the member
+// counts of Joined and Presence are unknown then, and apps should show
+// them as such (not the last count) until the next Joined.
 type StateChanged struct {
 	State State
 	// Err is why: the lost connection's error for Reconnecting, the reason
