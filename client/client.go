@@ -5,6 +5,17 @@
 // original ids, so nothing is lost or doubled across reconnects. Events
 // (messages, presence, acks, state changes) arrive on a channel.
 //
+// The client keeps to the limits the server announces in WELCOME: every
+// frame the server counts (JOIN, SEND, LEAVE, PING, BYE) waits in the
+// client until a token bucket with the server's burst and rate lets it go,
+// so a burst of sends is spread out instead of being slowed down or cut
+// off by the server. Nothing is dropped; Drain waits for all of it.
+//
+// Order: the Message events of a room come in sequence order, ours
+// included, and that is the order every member sees. An app that shows
+// its own message as soon as it is typed must move it to its Seq when the
+// Acked arrives (see Acked).
+//
 //	c, err := client.New(client.Config{Addr: "localhost:7878", Name: "alice"})
 //	c.Join("general")
 //	c.Send("general", "hello")
@@ -147,6 +158,10 @@ func (c *Client) do(f func(*loop)) error {
 
 // Join asks to enter room. The outcome arrives as a Joined or RoomError
 // event. While disconnected, the join happens on the next connection.
+// Joining a room that is being left (Leave called, Left not yet arrived)
+// joins it again once the server has confirmed the leave, resuming where
+// it was left; no Left is emitted then. Joining a room already joined or
+// being joined does nothing.
 func (c *Client) Join(room string) error {
 	if err := protocol.CheckName(room); err != nil {
 		return fmt.Errorf("the room name %w", err)
@@ -154,7 +169,9 @@ func (c *Client) Join(room string) error {
 	return c.do(func(l *loop) { l.join(protocol.Key(room)) })
 }
 
-// Leave leaves room; a Left event confirms it.
+// Leave leaves room; a Left event confirms it. A room being left when the
+// connection drops is left too (the server forgets it with the
+// connection): Left is emitted then.
 func (c *Client) Leave(room string) error {
 	var err error
 	if e := c.do(func(l *loop) { err = l.leave(protocol.Key(room)) }); e != nil {

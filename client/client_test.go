@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +26,26 @@ type tap struct {
 	// closes the connection right after the frame is on the wire, before
 	// any ACK can be read.
 	cutAfterSend func(*protocol.Send) bool
+	// onRead, if set, sees each frame the client is about to get; it may
+	// block (holding the frame back) or return an error, which closes the
+	// connection and is what the client reads instead.
+	onRead func(protocol.Message) error
+	// gate, while set (holdDials), holds every dial until releaseDials,
+	// so a test can change a room while the client is away.
+	gate chan struct{}
+}
+
+func (t *tap) holdDials() {
+	t.mu.Lock()
+	t.gate = make(chan struct{})
+	t.mu.Unlock()
+}
+
+func (t *tap) releaseDials() {
+	t.mu.Lock()
+	close(t.gate)
+	t.gate = nil
+	t.mu.Unlock()
 }
 
 type tappedConn struct {
@@ -38,6 +57,16 @@ type tappedConn struct {
 
 func (t *tap) dial(ctx context.Context, addr string) (client.Conn, error) {
 	t.dials.Add(1)
+	t.mu.Lock()
+	gate := t.gate
+	t.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	c, err := client.DialTCP(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -62,7 +91,16 @@ func (c *tappedConn) ReadFrame() ([]byte, error) {
 		select {}
 	default:
 	}
-	return c.Conn.ReadFrame()
+	body, err := c.Conn.ReadFrame()
+	if err == nil && c.tap.onRead != nil {
+		if m, _ := protocol.Decode(body); m != nil {
+			if err := c.tap.onRead(m); err != nil {
+				c.Conn.Close()
+				return nil, err
+			}
+		}
+	}
+	return body, err
 }
 
 func (c *tappedConn) WriteFrames(frames [][]byte, deadline time.Time) error {
@@ -298,9 +336,9 @@ func TestNotAChatServer(t *testing.T) {
 		}
 	}()
 	r := clienttest.New(t, fast(client.Config{Addr: ln.Addr().String(), Name: "alice"}))
-	sc := r.WaitState(t, client.Reconnecting)
-	if sc.Err == nil || !strings.Contains(sc.Err.Error(), "web server") {
-		t.Fatalf("reason %v does not say it reached a web server", sc.Err)
+	sc := r.WaitState(t, client.Closed)
+	if !errors.Is(sc.Err, client.ErrWebPort) {
+		t.Fatalf("reason %v does not say it reached a web port", sc.Err)
 	}
 	t.Logf("reason: %v", sc.Err)
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -39,11 +40,31 @@ func DialTCP(ctx context.Context, addr string) (Conn, error) {
 	return NewStreamConn(c), nil
 }
 
+// ErrWebPort means the address answered in HTTP: it is a web server —
+// most likely the chat server's own web port (8080 by default) — not the
+// port the chat protocol is spoken on.
+var ErrWebPort = errors.New("this is the server's web port; the apps use port 7878 (or a ws:// URL)")
+
+// webSocketHint names the WebSocket URL of a web port given as addr, the
+// other way to reach the same server.
+func webSocketHint(addr string) string {
+	scheme := "ws://"
+	if strings.HasPrefix(addr, "tls://") {
+		scheme = "wss://"
+	}
+	hostport := strings.TrimPrefix(strings.TrimPrefix(addr, "tls://"), "tcp://")
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		return ""
+	}
+	return ": " + scheme + hostport + "/ws"
+}
+
 // StreamConn is a Conn over a byte stream such as TCP or TLS.
 type StreamConn struct {
-	c   net.Conn
-	r   *bufio.Reader
-	buf []byte
+	c      net.Conn
+	r      *bufio.Reader
+	buf    []byte
+	reread bool // the first frame has been read
 }
 
 // NewStreamConn wraps an established stream connection.
@@ -53,6 +74,14 @@ func NewStreamConn(c net.Conn) *StreamConn {
 
 // ReadFrame implements Conn.
 func (s *StreamConn) ReadFrame() ([]byte, error) {
+	if !s.reread {
+		s.reread = true
+		// A web server answers HELLO with an HTTP error, whose first bytes
+		// read as an absurd frame length. Say what happened instead.
+		if b, _ := s.r.Peek(5); string(b) == "HTTP/" {
+			return nil, ErrWebPort
+		}
+	}
 	body, err := protocol.ReadFrame(s.r, protocol.MaxFrame, s.buf)
 	if err == nil && cap(body) <= 64<<10 {
 		s.buf = body // keep modest buffers for reuse, let huge ones go

@@ -36,7 +36,10 @@ func (s State) String() string {
 // Event is something that happened; see the types below.
 type Event interface{ isEvent() }
 
-// StateChanged reports a new connection state.
+// StateChanged reports a new connection state. While the state is not
+// Connected the client hears of nobody joining or leaving: the member
+// counts of Joined and Presence are unknown then, and apps should show
+// them as such (not the last count) until the next Joined.
 type StateChanged struct {
 	State State
 	// Err is why: the lost connection's error for Reconnecting, the reason
@@ -47,12 +50,33 @@ type StateChanged struct {
 }
 
 // Joined reports that a room was joined, or re-joined after a reconnect.
+//
+// Members is a snapshot for a member list, not news: do not derive "bob
+// joined" notices from it (nor from the difference between two Joined
+// events). When a resumed Joined lists members that differ from those the
+// client knew, the client follows it with a Presence event carrying the
+// difference, which is what apps should announce.
 type Joined struct {
-	Room    string   // canonical room name
-	Name    string   // our name in the room
-	Members []string // names listed by the server (maybe not all of them)
-	Count   int      // members in the room
-	Resumed bool     // a re-join: only missed messages follow
+	Room string // canonical room name
+	Name string // our name in the room
+	// Members are the names listed by the server; a big room lists only
+	// some (Count is the total).
+	Members []string
+	// Count is the number of members, us included, as of this event; it
+	// is kept current by Presence events. While the connection is not
+	// Connected (see StateChanged) nobody tells the client who comes and
+	// goes: apps should show the count as unknown then, not the last one.
+	Count int
+	// Resumed: a re-join after a reconnect (or a Join while a Leave was on
+	// its way); only missed messages follow, unless Reset.
+	Resumed bool
+	// Reset: the room's history on the server is not the one the client
+	// saw before (it was reset or restored from a backup; the server's
+	// history epoch changed, or its sequence numbers went back). Apps must
+	// discard what they show for this room: the history that follows
+	// replaces it, with sequence numbers that may repeat old ones. Only
+	// ever set with Resumed.
+	Reset bool
 }
 
 // Message is a chat message, from history or live.
@@ -68,6 +92,13 @@ type Message struct {
 }
 
 // Acked reports that one of our messages is stored as Seq.
+//
+// Seq is the message's place in the room; it is the order every member
+// sees. A message sent while offline, or while others were posting, may
+// be stored after messages that arrived before the Acked: an app that
+// shows its own messages at once (as pending) must move them to their Seq
+// once acknowledged, or show them only when their Message arrives, which
+// comes in Seq order with everyone else's.
 type Acked struct {
 	Room string
 	ID   string
@@ -75,7 +106,10 @@ type Acked struct {
 	Time time.Time
 }
 
-// Presence reports members joining and leaving.
+// Presence reports members joining and leaving. After a resumed Joined,
+// the client emits one too, with the members who came and went while it
+// was away (only when the server listed every member, before and now).
+// Count is current as of the event, and unknown while not Connected.
 type Presence struct {
 	Room    string
 	Count   int

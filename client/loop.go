@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"chat/protocol"
@@ -35,17 +36,75 @@ type loop struct {
 	pingedAt time.Time // keepalive's last PING
 	probeBy  time.Time // a Nudge expects a frame before this, if set
 
+	// sendq holds the frames the server counts against its rate (every
+	// frame but PONG) until the pacer lets them go: the client keeps to
+	// the announced limits instead of being slowed down or cut off.
+	sendq [][]byte
+	pace  pacer
+	paceT *time.Timer // wakes the loop when the next token is due; nil if none
+	paceC <-chan time.Time
+
 	drainWaiters []chan struct{}
 	stopped      bool
 }
 
+// roomState is where a room stands on the current connection. Every
+// request in flight has its own state, so that a Join or Leave that
+// crosses an answer on the wire is applied after it, never lost.
+type roomState int
+
+const (
+	// roomWanted: the user wants to be in the room, and the current
+	// connection has no JOIN for it: none yet, or no connection at all.
+	// The next connection joins it.
+	roomWanted roomState = iota
+	// roomJoining: JOIN sent on the current connection; JOINED or an
+	// ERROR for the room comes next.
+	roomJoining
+	// roomJoined: JOINED arrived on the current connection.
+	roomJoined
+	// roomLeaving: LEAVE sent on the current connection; LEFT comes next.
+	// A room leaving when the connection drops is gone (the server forgets
+	// it with the connection), unless the user joined it again meanwhile.
+	roomLeaving
+)
+
+func (s roomState) String() string {
+	return [...]string{"wanted", "joining", "joined", "leaving"}[s]
+}
+
 type room struct {
-	key        string
-	joinedOn   int  // generation of the connection it is joined on; 0 if none
+	key   string
+	state roomState
+	// rejoin (leaving): the user joined again while LEAVE was in flight;
+	// once LEFT arrives the client sends JOIN (resuming) for it.
+	rejoin bool
+	// leaveOnJoined (joining): the user left while JOIN was in flight; a
+	// LEAVE before JOINED could reach the server after a refused JOIN,
+	// which is a protocol error, so it waits for JOINED.
+	leaveOnJoined bool
+
 	everJoined bool // so later joins resume
 	lastSeen   uint64
+	epoch      uint64 // history epoch lastSeen belongs to (from JOINED); 0 unknown
 	head       uint64 // head at the last JOINED: seq <= head is history
-	leaving    bool
+
+	// members are the room's names (by key) as of the last JOINED and the
+	// PRESENCE since; complete when that JOINED listed everyone.
+	members  map[string]string
+	complete bool
+}
+
+// wanted reports whether the user wants to be in r (as opposed to r being
+// on its way out).
+func (r *room) wanted() bool {
+	switch r.state {
+	case roomLeaving:
+		return r.rejoin
+	case roomJoining:
+		return !r.leaveOnJoined
+	}
+	return true
 }
 
 type outgoing struct {
@@ -102,6 +161,9 @@ func (l *loop) run() {
 			l.dial()
 		case now := <-l.tickC:
 			l.keepalive(now)
+		case <-l.paceC:
+			l.paceT, l.paceC = nil, nil
+			l.pump()
 		}
 	}
 	close(l.c.done)
@@ -132,6 +194,13 @@ func (l *loop) dial() {
 	}()
 }
 
+// handshakePing is the nonce of the PING sent with HELLO. Its varint is
+// the byte '\n': a web server that got HELLO waits for the end of a
+// request line, and this ends it, so that a client pointed at a web port
+// gets an HTTP error at once instead of silence until a timeout. A chat
+// server just answers PONG.
+const handshakePing = '\n'
+
 // handshake connects and exchanges HELLO and WELCOME.
 func handshake(ctx context.Context, cfg Config) (Conn, *protocol.Welcome, error) {
 	conn, err := cfg.Dial(ctx, cfg.Addr)
@@ -141,14 +210,18 @@ func handshake(ctx context.Context, cfg Config) (Conn, *protocol.Welcome, error)
 	stop := context.AfterFunc(ctx, func() { conn.Close() }) // unblocks the read below
 	defer stop()
 	hello := protocol.Encode(&protocol.Hello{Version: protocol.Version, Client: cfg.Software})
+	ping := protocol.Encode(&protocol.Ping{Nonce: handshakePing})
 	deadline, _ := ctx.Deadline()
-	if err := conn.WriteFrames([][]byte{hello}, deadline); err != nil {
+	if err := conn.WriteFrames([][]byte{hello, ping}, deadline); err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
 	body, err := conn.ReadFrame()
 	if err != nil {
 		conn.Close()
+		if errors.Is(err, ErrWebPort) {
+			return nil, nil, fmt.Errorf("%s answered in HTTP: %w%s", cfg.Addr, ErrWebPort, webSocketHint(cfg.Addr))
+		}
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("no answer from the server within %v", cfg.HandshakeTimeout)
 		}
@@ -197,12 +270,13 @@ func (l *loop) onDialed(r dialResult) {
 	go l.conn.write(l.c.cfg.WriteTimeout)
 	go l.read(l.conn)
 	l.lastRecv = time.Now()
+	l.pace = newPacer(r.welcome.Limits, l.lastRecv)
 	l.tick = time.NewTicker(ping / 2)
 	l.tickC = l.tick.C
 	l.setState(Connected, nil, 0)
 	l.dropOversized()
 	for _, r := range l.rooms {
-		if !r.leaving {
+		if r.state == roomWanted {
 			l.sendJoin(r)
 		}
 	}
@@ -254,17 +328,104 @@ func (c *connection) write(timeout time.Duration) {
 	}
 }
 
-func (l *loop) writeFrame(m protocol.Message) {
+// writeNow hands a frame to the writer at once, bypassing the pacer: for
+// PONG, which the server does not count, and BYE.
+func (l *loop) writeNow(frame []byte) {
 	if l.conn == nil {
 		return
 	}
 	select {
-	case l.conn.out <- protocol.Encode(m):
+	case l.conn.out <- frame:
 	case <-l.conn.dead: // the reader reports the failure
 	}
 }
 
-// disconnect drops the current connection.
+// enqueue sends m as soon as the pacer allows, after the frames queued
+// before it: JOIN, SEND and LEAVE must reach the server in the order the
+// loop made them.
+func (l *loop) enqueue(m protocol.Message) {
+	if l.conn == nil {
+		return
+	}
+	l.sendq = append(l.sendq, protocol.Encode(m))
+	l.pump()
+}
+
+// enqueueFirst puts m before everything queued: a keepalive PING must not
+// wait behind a long outbox, or a dead connection would go unnoticed for
+// as long as it takes to drain.
+func (l *loop) enqueueFirst(m protocol.Message) {
+	if l.conn == nil {
+		return
+	}
+	l.sendq = append([][]byte{protocol.Encode(m)}, l.sendq...)
+	l.pump()
+}
+
+// pump writes queued frames while the pacer has tokens, and sets a timer
+// for the next token otherwise.
+func (l *loop) pump() {
+	now := time.Now()
+	for len(l.sendq) > 0 && l.conn != nil {
+		if wait := l.pace.take(now); wait > 0 {
+			if l.paceT == nil {
+				l.paceT = time.NewTimer(wait)
+				l.paceC = l.paceT.C
+			}
+			return
+		}
+		f := l.sendq[0]
+		l.sendq[0] = nil
+		l.sendq = l.sendq[1:]
+		l.writeNow(f)
+	}
+}
+
+// pacer is a token bucket that keeps the client within the rate the
+// server announced in WELCOME, with a margin: the server counts frames
+// when it reads them, and network and timer jitter bunch them.
+type pacer struct {
+	interval time.Duration // one token per interval; 0: no limit
+	burst    float64       // most tokens held
+	tokens   float64
+	last     time.Time
+}
+
+// newPacer returns the pacer for a new connection. The server's bucket
+// starts full at the first frame it counts, which is the PING sent with
+// HELLO, so the client's starts one token short of its capacity.
+func newPacer(lim protocol.Limits, now time.Time) pacer {
+	if lim.SendIntervalMs == 0 {
+		return pacer{}
+	}
+	interval := time.Duration(lim.SendIntervalMs) * time.Millisecond
+	interval += interval / 10
+	// One token less than the server's, so that a little bunching on the
+	// way never puts the client over the server's count.
+	burst := max(1, float64(lim.SendBurst)-1)
+	return pacer{interval: interval, burst: burst, tokens: burst - 1, last: now}
+}
+
+// take spends a token if there is one and returns 0; otherwise it returns
+// how long until one is there.
+func (p *pacer) take(now time.Time) time.Duration {
+	if p.interval == 0 {
+		return 0
+	}
+	if now.After(p.last) {
+		p.tokens = min(p.burst, p.tokens+float64(now.Sub(p.last))/float64(p.interval))
+		p.last = now
+	}
+	if p.tokens >= 1 {
+		p.tokens--
+		return 0
+	}
+	return time.Duration((1 - p.tokens) * float64(p.interval))
+}
+
+// disconnect drops the current connection. Rooms wanted are joined again
+// on the next one; rooms being left are gone, since the server forgot
+// them with the connection.
 func (l *loop) disconnect() {
 	if l.conn == nil {
 		return
@@ -277,9 +438,31 @@ func (l *loop) disconnect() {
 	l.tick.Stop()
 	l.tickC = nil
 	l.probeBy = time.Time{}
-	for _, r := range l.rooms {
-		r.joinedOn = 0
+	// Queued frames belonged to this connection: the next one sends JOIN
+	// for every wanted room and the outbox after each JOINED.
+	clear(l.sendq)
+	l.sendq = l.sendq[:0]
+	if l.paceT != nil {
+		l.paceT.Stop()
+		l.paceT, l.paceC = nil, nil
 	}
+	for key, r := range l.rooms {
+		if !r.wanted() {
+			l.forgetRoom(key)
+			l.c.events.push(Left{Room: key})
+			continue
+		}
+		r.state, r.rejoin, r.leaveOnJoined = roomWanted, false, false
+	}
+}
+
+// retryAfter is how long to stay away after rate-limited: what the server
+// announced, or 5 seconds from a server that announced nothing.
+func (l *loop) retryAfter() time.Duration {
+	if l.welcome != nil && l.welcome.Limits.RetryAfterMs > 0 {
+		return time.Duration(l.welcome.Limits.RetryAfterMs) * time.Millisecond
+	}
+	return 5 * time.Second
 }
 
 // connectionLost schedules a reconnect, or stops for errors that a retry
@@ -288,14 +471,14 @@ func (l *loop) connectionLost(err error) {
 	l.disconnect()
 	var perr *protocol.Error
 	var cerr *CertificateError
-	if errors.As(err, &perr) && perr.Closing() && !perr.Reconnect() || errors.As(err, &cerr) {
+	if errors.As(err, &perr) && perr.Closing() && !perr.Reconnect() || errors.As(err, &cerr) || errors.Is(err, ErrWebPort) {
 		l.shutdown(err, false)
 		return
 	}
 	d := min(l.c.cfg.MaxBackoff, l.c.cfg.MinBackoff<<min(l.attempt, 20))
 	d = d/2 + rand.N(d/2+1) // jitter, so a restarted server is not hit by everyone at once
 	if errors.As(err, &perr) && perr.Code == protocol.CodeRateLimited {
-		d = max(d, 5*time.Second)
+		d = max(d, l.retryAfter())
 	}
 	l.attempt++
 	l.retry = time.NewTimer(d)
@@ -304,12 +487,18 @@ func (l *loop) connectionLost(err error) {
 	l.setState(Reconnecting, err, d)
 }
 
+// shutdown stops the loop. With bye it says BYE first: queued frames are
+// dropped (Close abandons what is not acknowledged), and BYE waits for a
+// token, at most a second, since the server counts it too.
 func (l *loop) shutdown(reason error, bye bool) {
 	if l.stopped {
 		return
 	}
 	if bye && l.conn != nil {
-		l.writeFrame(&protocol.Bye{})
+		if wait := l.pace.take(time.Now()); wait > 0 {
+			time.Sleep(min(wait, time.Second))
+		}
+		l.writeNow(protocol.Encode(&protocol.Bye{}))
 		close(l.conn.out) // the writer sends what is queued and BYE, then closes
 		l.conn.flushed = true
 		select {
@@ -345,7 +534,7 @@ func (l *loop) keepalive(now time.Time) {
 	case !l.probeBy.IsZero() && now.After(l.probeBy):
 		l.connectionLost(errors.New("the server did not answer a ping"))
 	case idle >= l.conn.ping:
-		l.writeFrame(&protocol.Ping{Nonce: uint64(now.UnixNano())})
+		l.enqueueFirst(&protocol.Ping{Nonce: uint64(now.UnixNano())})
 		l.pingedAt = now
 	}
 }
@@ -358,7 +547,7 @@ func (l *loop) nudge() {
 		l.dial()
 	case l.conn != nil && l.probeBy.IsZero():
 		l.probeBy = time.Now().Add(5 * time.Second)
-		l.writeFrame(&protocol.Ping{Nonce: uint64(time.Now().UnixNano())})
+		l.enqueueFirst(&protocol.Ping{Nonce: uint64(time.Now().UnixNano())})
 		// Check again soon after the deadline, whatever the ping interval.
 		time.AfterFunc(5100*time.Millisecond, func() {
 			select {
@@ -369,33 +558,50 @@ func (l *loop) nudge() {
 	}
 }
 
+// sendJoin sends JOIN for r on the current connection, resuming after the
+// last message seen (and its epoch) if r was joined before.
 func (l *loop) sendJoin(r *room) {
-	l.writeFrame(&protocol.Join{Room: r.key, Name: l.c.cfg.Name, Resume: r.everJoined, After: r.lastSeen,
-		Key: l.c.cfg.Key, Secret: l.c.cfg.Secret})
+	r.state, r.rejoin, r.leaveOnJoined = roomJoining, false, false
+	j := &protocol.Join{Room: r.key, Name: l.c.cfg.Name, Key: l.c.cfg.Key, Secret: l.c.cfg.Secret}
+	if r.everJoined {
+		j.Resume, j.After, j.Epoch = true, r.lastSeen, r.epoch
+	}
+	l.enqueue(j)
 }
 
 func (l *loop) join(key string) {
-	if r := l.rooms[key]; r != nil {
-		r.leaving = false
-		return
+	r := l.rooms[key]
+	switch {
+	case r == nil:
+		r = &room{key: key}
+		l.rooms[key] = r
+		if l.conn != nil {
+			l.sendJoin(r)
+		}
+	case r.state == roomLeaving:
+		r.rejoin = true // JOIN once LEFT has arrived
+	case r.state == roomJoining:
+		r.leaveOnJoined = false
 	}
-	r := &room{key: key}
-	l.rooms[key] = r
-	l.sendJoin(r)
 }
 
 func (l *loop) leave(key string) error {
 	r := l.rooms[key]
-	if r == nil || r.leaving {
+	if r == nil || !r.wanted() {
 		return ErrNotInRoom
 	}
-	if r.joinedOn != 0 {
-		r.leaving = true
-		l.writeFrame(&protocol.Leave{Room: key})
-		return nil
+	switch r.state {
+	case roomWanted:
+		l.forgetRoom(key)
+		l.c.events.push(Left{Room: key})
+	case roomJoining:
+		r.leaveOnJoined = true
+	case roomJoined:
+		r.state = roomLeaving
+		l.enqueue(&protocol.Leave{Room: key})
+	case roomLeaving:
+		r.rejoin = false
 	}
-	l.forgetRoom(key)
-	l.c.events.push(Left{Room: key})
 	return nil
 }
 
@@ -419,12 +625,12 @@ func (l *loop) forgetRoom(key string) []string {
 
 func (l *loop) send(key, id, text string) error {
 	r := l.rooms[key]
-	if r == nil || r.leaving {
+	if r == nil || !r.wanted() {
 		return ErrNotInRoom
 	}
 	o := &outgoing{room: key, id: id, text: text}
 	l.outbox = append(l.outbox, o)
-	if r.joinedOn != 0 && l.conn != nil {
+	if r.state == roomJoined {
 		l.writeSend(o)
 	}
 	return nil
@@ -432,7 +638,7 @@ func (l *loop) send(key, id, text string) error {
 
 func (l *loop) writeSend(o *outgoing) {
 	o.sentOn = l.conn.gen
-	l.writeFrame(&protocol.Send{Room: o.room, ID: o.id, Text: o.text})
+	l.enqueue(&protocol.Send{Room: o.room, ID: o.id, Text: o.text})
 }
 
 // dropOversized removes queued messages the new server's limits refuse,
@@ -486,8 +692,8 @@ func (l *loop) onIncoming(in incoming) {
 		l.onJoined(m)
 	case *protocol.Msg:
 		r := l.rooms[m.Room]
-		if r == nil || r.joinedOn == 0 || m.Seq <= r.lastSeen {
-			return // not ours, or seen already
+		if r == nil || r.state != roomJoined || m.Seq <= r.lastSeen {
+			return // not ours, on its way out, or seen already
 		}
 		r.lastSeen = m.Seq
 		l.c.events.push(Message{Room: m.Room, Seq: m.Seq, Time: protocol.FromMillis(m.Time), Sender: m.Sender,
@@ -502,14 +708,23 @@ func (l *loop) onIncoming(in incoming) {
 			}
 		}
 	case *protocol.Presence:
+		r := l.rooms[m.Room]
+		if r == nil || r.state != roomJoined {
+			return
+		}
+		for _, ch := range m.Changes {
+			switch ch.Kind {
+			case protocol.PresenceJoined:
+				r.members[protocol.Key(ch.Name)] = ch.Name
+			case protocol.PresenceLeft:
+				delete(r.members, protocol.Key(ch.Name))
+			}
+		}
 		l.c.events.push(Presence{Room: m.Room, Count: int(m.Count), Changes: m.Changes})
 	case *protocol.Left:
-		if r := l.rooms[m.Room]; r != nil && r.leaving {
-			l.forgetRoom(m.Room)
-			l.c.events.push(Left{Room: m.Room})
-		}
+		l.onLeft(m)
 	case *protocol.Ping:
-		l.writeFrame(&protocol.Pong{Nonce: m.Nonce})
+		l.writeNow(protocol.Encode(&protocol.Pong{Nonce: m.Nonce}))
 	case *protocol.Pong:
 	case *protocol.Error:
 		l.onError(m)
@@ -520,22 +735,83 @@ func (l *loop) onIncoming(in incoming) {
 
 func (l *loop) onJoined(j *protocol.Joined) {
 	r := l.rooms[j.Room]
-	if r == nil || r.leaving {
+	if r == nil || r.state != roomJoining {
+		return // the state machine sends one JOIN per room and connection
+	}
+	if r.leaveOnJoined {
+		// Left while the JOIN was on its way: leave at once, silently.
+		r.state, r.leaveOnJoined = roomLeaving, false
+		l.enqueue(&protocol.Leave{Room: j.Room})
 		return
 	}
 	resumed := r.everJoined
-	if !resumed || j.Head < r.lastSeen {
-		// First join, or the server's history was reset: start where the
-		// server's replay starts.
+	// The history the client saw is gone when the server's epoch differs
+	// (reset, or restored from a backup), or, from a server without
+	// epochs, when the room's head is below what the client saw.
+	reset := resumed && (r.epoch != 0 && j.Epoch != 0 && j.Epoch != r.epoch || j.Head < r.lastSeen)
+	if !resumed || reset {
+		// Start where the server's replay starts.
 		r.lastSeen = j.After
 	}
-	r.everJoined, r.head, r.joinedOn = true, j.Head, l.conn.gen
-	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed})
+	r.everJoined, r.head, r.epoch, r.state = true, j.Head, j.Epoch, roomJoined
+	before, knewAll := r.members, r.complete
+	r.members = make(map[string]string, len(j.Members))
+	for _, n := range j.Members {
+		r.members[protocol.Key(n)] = n
+	}
+	r.complete = uint64(len(j.Members)) == j.Count
+	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset})
+	if resumed && knewAll && r.complete {
+		if changes := memberChanges(before, r.members); len(changes) > 0 {
+			l.c.events.push(Presence{Room: j.Room, Count: int(j.Count), Changes: changes})
+		}
+	}
 	for _, o := range l.outbox {
 		if o.room == j.Room {
 			l.writeSend(o)
 		}
 	}
+}
+
+// memberChanges is the presence that turns the member set before into
+// after: who left, then who joined, each sorted by name.
+func memberChanges(before, after map[string]string) []protocol.PresenceChange {
+	var left, joined []string
+	for k, n := range before {
+		if _, ok := after[k]; !ok {
+			left = append(left, n)
+		}
+	}
+	for k, n := range after {
+		if _, ok := before[k]; !ok {
+			joined = append(joined, n)
+		}
+	}
+	slices.Sort(left)
+	slices.Sort(joined)
+	var changes []protocol.PresenceChange
+	for _, n := range left {
+		changes = append(changes, protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: n})
+	}
+	for _, n := range joined {
+		changes = append(changes, protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: n})
+	}
+	return changes
+}
+
+func (l *loop) onLeft(m *protocol.Left) {
+	r := l.rooms[m.Room]
+	if r == nil || r.state != roomLeaving {
+		return
+	}
+	if r.rejoin {
+		// Joined again while leaving: the server has forgotten us now, so
+		// the JOIN is accepted; it resumes where the room was left.
+		l.sendJoin(r)
+		return
+	}
+	l.forgetRoom(m.Room)
+	l.c.events.push(Left{Room: m.Room})
 }
 
 func (l *loop) onError(e *protocol.Error) {
@@ -545,8 +821,12 @@ func (l *loop) onError(e *protocol.Error) {
 	}
 	// A refused join or a lost room: stop trying that room.
 	var unsent []string
-	if e.Room != "" && l.rooms[e.Room] != nil {
+	r := l.rooms[e.Room]
+	if e.Room != "" && r != nil {
 		unsent = l.forgetRoom(e.Room)
 	}
 	l.c.events.push(RoomError{Room: e.Room, Err: e, Unsent: unsent})
+	if r != nil && !r.wanted() {
+		l.c.events.push(Left{Room: e.Room}) // it was being left: that is done too
+	}
 }

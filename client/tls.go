@@ -41,7 +41,7 @@ type CertificateError struct {
 func (e *CertificateError) Error() string {
 	if e.Pinned != "" {
 		return fmt.Sprintf("the certificate of %s has changed: it is %s, but %s was trusted before. "+
-			"If the server's operator replaced the certificate, remove the saved fingerprint; "+
+			"If the server's operator confirms replacing it, trust the new fingerprint instead of the old one; "+
 			"if not, someone may be intercepting the connection", e.Host, e.Fingerprint, e.Pinned)
 	}
 	return fmt.Sprintf("the certificate of %s is not trusted (%v). Its fingerprint is %s: "+

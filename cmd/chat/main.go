@@ -4,6 +4,12 @@
 // leaves and exits, so it works in pipes and scripts:
 //
 //	echo "deploy finished" | chat -server chat.example.com:7878 -name ci-bot
+//
+// Your own lines appear when the server has stored them, at their place in
+// the room, so that everyone's transcript has one order. Sending is paced
+// to the server's rate limit (5 lines a second after a burst of 20 by
+// default): a long pipe takes a while, and chat exits 0 only once every
+// line is stored.
 package main
 
 import (
@@ -40,7 +46,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	trust := fs.String("trust", "", "trust the server's certificate with this `fingerprint` (SHA256:…, as shown when it is refused) and remember it")
 	nameKey := fs.String("name-key", "", "use this name `key` (from your other device) to own your names here too, and remember it")
 	showNameKey := fs.Bool("show-name-key", false, "print this computer's name key, to copy to another device, and exit")
-	wait := fs.Duration("wait", 10*time.Second, "at end of input, how long to wait for unacknowledged messages")
+	wait := fs.Duration("wait", 10*time.Second, "at end of input, how long to wait for unacknowledged messages without progress (sending is paced to the server's rate; each acknowledgement starts the wait again)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT] [-room ROOM]\n\nPrints the room's messages and sends each line of input.\n\n")
 		fs.PrintDefaults()
@@ -111,29 +117,79 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // loop prints events and sends lines until the input ends; then it waits
 // until what it sent is stored and has come back (so a transcript in a
 // pipe is complete), and leaves.
+//
+// Our own lines are printed when the server's MESSAGE brings them, not
+// when they are typed: at their place in the room's sequence, so every
+// member's transcript has the same order, even for a line typed offline
+// that is stored after what others said meanwhile.
+//
+// At the end of input it waits as long as the messages make progress: the
+// client paces what it sends to the server's rate, so a long pipe takes a
+// while, and -wait bounds the time without any acknowledgement, not the
+// whole send.
 func loop(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
 	lines <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
 	p := printer{w: stdout, server: server}
 	code := 0
-	unseen := map[string]bool{} // ids sent, not yet printed
-	var drained chan error
-	var giveUp <-chan time.Time
+	unacked := map[string]bool{} // ids sent, not yet stored
+	unseen := map[string]bool{}  // ids sent, not yet printed
+	ended, closing, echoWait := false, false, false
+	var giveUp *time.Timer
+	var giveUpC <-chan time.Time
+	arm := func(d time.Duration) {
+		if giveUp != nil {
+			giveUp.Stop()
+		}
+		giveUp = time.NewTimer(d)
+		giveUpC = giveUp.C
+	}
+	leave := func() {
+		if !closing {
+			closing = true
+			c.Close() // the loop ends on Closed
+		}
+	}
+	// settle leaves once everything sent is stored and printed; once it is
+	// stored, the echo is on its way, but it does not wait forever for it.
+	settle := func() {
+		switch {
+		case !ended || len(unacked) > 0:
+		case len(unseen) == 0:
+			leave()
+		case !echoWait:
+			echoWait = true
+			arm(2 * time.Second)
+		}
+	}
+	offlineNoted := false
 	for {
 		select {
 		case ev, ok := <-c.Events():
 			if !ok {
 				return max(code, 1)
 			}
-			if m, isMsg := ev.(client.Message); isMsg {
-				delete(unseen, m.ID)
+			switch e := ev.(type) {
+			case client.Message:
+				delete(unseen, e.ID)
+			case client.Acked:
+				delete(unacked, e.ID)
+				if ended && !echoWait {
+					arm(wait) // progress: the wait starts again
+				}
+			case client.RoomError:
+				for _, id := range e.Unsent {
+					delete(unacked, id)
+					delete(unseen, id)
+				}
+			case client.StateChanged:
+				if e.State == client.Connected {
+					offlineNoted = false
+				}
 			}
 			if evCode, done := p.event(ev, room); done {
 				return max(code, evCode)
 			}
-			if drained == nil && giveUp != nil && len(unseen) == 0 {
-				c.Close() // all stored and shown: leave; the loop ends on Closed
-				giveUp = nil
-			}
+			settle()
 		case line := <-lines:
 			if strings.TrimSpace(line) == "" {
 				continue
@@ -143,34 +199,27 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 				fmt.Fprintf(stderr, "chat: not sent: %v\n", err)
 				continue
 			}
-			unseen[id] = true
+			unacked[id], unseen[id] = true, true
+			if c.State() == client.Reconnecting && !offlineNoted {
+				offlineNoted = true
+				fmt.Fprintln(stdout, "-- not connected: what you type is sent when the connection is back, and shown at its place in the room")
+			}
 		case err := <-inputDone:
 			inputDone = nil
+			ended = true
 			if err != nil {
 				fmt.Fprintf(stderr, "chat: reading input: %v\n", err)
 				code = 1
 			}
-			drained = make(chan error, 1)
-			go func() {
-				dctx, cancel := context.WithTimeout(context.Background(), wait)
-				defer cancel()
-				drained <- c.Drain(dctx)
-			}()
-		case err := <-drained:
-			drained = nil
-			if err != nil && !errors.Is(err, client.ErrClosed) {
-				fmt.Fprintf(stderr, "chat: %v\n", err)
+			arm(wait)
+			settle()
+		case <-giveUpC:
+			giveUpC = nil
+			if len(unacked) > 0 {
+				fmt.Fprintf(stderr, "chat: %d messages still unacknowledged, none stored for %v\n", len(unacked), wait)
 				code = 1
 			}
-			if len(unseen) == 0 {
-				c.Close()
-			} else {
-				// Stored; their echo is on its way. Do not wait forever.
-				giveUp = time.After(2 * time.Second)
-			}
-		case <-giveUp:
-			giveUp = nil
-			c.Close()
+			leave()
 		case <-ctx.Done():
 			c.Close()
 			return 130
@@ -206,12 +255,21 @@ func (p printer) event(ev client.Event, room string) (code int, done bool) {
 			}
 			fmt.Fprintf(p.w, "-- disconnected: %v\n", e.Err)
 			var cerr *client.CertificateError
-			if errors.As(e.Err, &cerr) && cerr.Pinned == "" {
-				fmt.Fprintf(p.w, "-- to trust this server, run again with: -server %s -trust %s\n", p.server, cerr.Fingerprint)
+			if errors.As(e.Err, &cerr) {
+				// -trust replaces the fingerprint saved for the server.
+				if cerr.Pinned == "" {
+					fmt.Fprint(p.w, "-- to trust this server, run again with:")
+				} else {
+					fmt.Fprint(p.w, "-- only if the server's operator confirms the new certificate, trust it instead of the old one with:")
+				}
+				fmt.Fprintf(p.w, " chat -server %s -trust %s\n", p.server, cerr.Fingerprint)
 			}
 			return 1, true
 		}
 	case client.Joined:
+		if e.Reset {
+			fmt.Fprintf(p.w, "-- the history of %s was reset on the server; what follows replaces what was shown above\n", e.Room)
+		}
 		verb := "joined"
 		if e.Resumed {
 			verb = "rejoined"

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,5 +197,227 @@ func TestServerKey(t *testing.T) {
 	t.Setenv("CHAT_KEY", "k3y")
 	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ann"}, "with the key"); code != 0 || !strings.Contains(out, "-- joined general") {
 		t.Fatalf("with CHAT_KEY: exit %d\n%s", code, out)
+	}
+}
+
+// TestMain runs the program itself when the test binary is started as
+// chat by a test (CHAT_TEST_MAIN=1), so a test can put it in a shell
+// pipe exactly as users do.
+func TestMain(m *testing.M) {
+	if os.Getenv("CHAT_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestPipeOf300LinesAtTheDefaultRate: a script pipes 300 lines into chat
+// against a server with its default limits (5 frames a second after a
+// burst of 20; 10 s over the rate is a flood). chat paces its sends, waits
+// while they make progress, and exits 0 only when all 300 are stored, in
+// order. The old client wrote them all at once, was cut off as a flood,
+// and gave up 10 s after the end of input with most lines unsent.
+//
+// Paced at the server's rate this takes about a minute, so it runs in
+// parallel with the package's other tests.
+func TestPipeOf300LinesAtTheDefaultRate(t *testing.T) {
+	t.Parallel()
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-msg-rate", "5"}}) // testserver turns the rate off
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", `seq 300 | sed 's/^/msg /' | "$CHAT" -server "$SERVER" -name ci-bot`)
+	cmd.Env = append(os.Environ(), "CHAT_TEST_MAIN=1", "CHAT="+exe, "SERVER="+srv.Addr, "XDG_CONFIG_HOME="+t.TempDir())
+	var out, errOut testserver.LockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err = cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("chat: %v after %v; stderr %q\nstdout:\n%s", err, took, errOut.String(), out.String())
+	}
+	t.Logf("300 lines piped, stored and echoed in %v", took.Round(100*time.Millisecond))
+	if n := strings.Count(out.String(), "] ci-bot: msg "); n != 300 {
+		t.Errorf("%d of 300 lines printed back", n)
+	}
+	if strings.Contains(out.String(), "rate-limited") {
+		t.Errorf("cut off as a flood:\n%s", out.String())
+	}
+	raw, _ := testserver.Handshake(t, srv.Addr)
+	raw.Send(&protocol.Join{Room: "general", Name: "checker", Resume: true})
+	testserver.Expect[*protocol.Joined](raw)
+	for i, m := range raw.Messages(300) {
+		if want := fmt.Sprint("msg ", i+1); m.Text != want || m.Sender != "ci-bot" {
+			t.Fatalf("stored #%d: %s %q, want ci-bot %q", i+1, m.Sender, m.Text, want)
+		}
+	}
+}
+
+// TestCertificateChangedSaysHowToTrustTheNewOne: the server's certificate
+// changes after it was trusted. chat refuses it and prints the exact
+// command that trusts the new one; that command then works.
+func TestCertificateChangedSaysHowToTrustTheNewOne(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	dir := t.TempDir()
+	certFile, keyFile, cert := testserver.SelfSigned(t, dir)
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-tls-cert", certFile, "-tls-key", keyFile}})
+	addr := "tls://" + srv.Addr
+	if code, out := session(t, []string{"-server", addr, "-name", "ann", "-trust", protocol.CertFingerprint(cert.Raw)}, "first"); code != 0 {
+		t.Fatalf("trusting the first certificate: exit %d\n%s", code, out)
+	}
+
+	_, _, renewed := testserver.SelfSigned(t, dir) // the operator replaces it
+	srv.Restart()
+	fp := protocol.CertFingerprint(renewed.Raw)
+	code, out := session(t, []string{"-server", addr, "-name", "ann"}, "second")
+	want := "chat -server " + addr + " -trust " + fp
+	if code != 1 || !strings.Contains(out, "has changed") || !strings.Contains(out, want) {
+		t.Fatalf("changed certificate: exit %d, want 1 and %q in:\n%s", code, want, out)
+	}
+	t.Logf("output:\n%s", out)
+	args := strings.Fields(strings.TrimPrefix(want, "chat "))
+	if code, out := session(t, append(args, "-name", "ann"), "third"); code != 0 || !strings.Contains(out, "-- joined general") {
+		t.Fatalf("the printed command: exit %d\n%s", code, out)
+	}
+}
+
+// TestWebPortIsNamedAtOnce: pointed at the server's web port, chat used to
+// wait 10 s and blame the server. It now says at once which port to use.
+func TestWebPortIsNamedAtOnce(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := testserver.Start(t, testserver.Options{})
+	start := time.Now()
+	code, out := session(t, []string{"-server", srv.HTTPAddr, "-name", "ann"}, "hello")
+	took := time.Since(start)
+	if code != 1 || !strings.Contains(out, "this is the server's web port; the apps use port 7878 (or a ws:// URL)") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %v", took)
+	}
+}
+
+// gatedDialer dials TCP and lets a test cut the connection and hold the
+// next dials, to keep a client offline while others talk.
+type gatedDialer struct {
+	mu   sync.Mutex
+	gate chan struct{}
+	last client.Conn
+}
+
+func (g *gatedDialer) dial(ctx context.Context, addr string) (client.Conn, error) {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c, err := client.DialTCP(ctx, addr)
+	if err == nil {
+		g.mu.Lock()
+		g.last = c
+		g.mu.Unlock()
+	}
+	return c, err
+}
+
+// cutAndHold drops the connection and holds dials until release.
+func (g *gatedDialer) cutAndHold() (release func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gate := make(chan struct{})
+	g.gate = gate
+	g.last.Close()
+	return func() {
+		g.mu.Lock()
+		g.gate = nil
+		g.mu.Unlock()
+		close(gate)
+	}
+}
+
+// waitOutput waits up to 20 s for out to contain s.
+func waitOutput(t *testing.T, out *testserver.LockedBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within 20s in:\n%s", s, out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var messageLine = regexp.MustCompile(`(?m)^\[\d\d:\d\d\] (.*)$`)
+
+// TestOfflineLineIsPrintedAtItsPlace: ann types a line while offline; bob
+// posts meanwhile. The server stores bob's first, so both terminals must
+// print bob's line first: chat prints our own lines when the server's
+// MESSAGE brings them, in sequence order, not when typed. While offline it
+// says that the line waits (the old client said nothing).
+func TestOfflineLineIsPrintedAtItsPlace(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := testserver.Start(t, testserver.Options{})
+	g := &gatedDialer{}
+	ann, err := client.New(client.Config{Addr: srv.Addr, Name: "ann", Dial: g.dial,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann.Join("general")
+	annLines, annDone := make(chan string), make(chan error, 1)
+	var annOut testserver.LockedBuffer
+	annExit := make(chan int, 1)
+	go func() {
+		annExit <- loop(context.Background(), ann, "general", srv.Addr, 10*time.Second, annLines, annDone, &annOut, &annOut)
+	}()
+	waitOutput(t, &annOut, "-- joined general")
+
+	bobIn, bobFeed := io.Pipe()
+	var bobOut testserver.LockedBuffer
+	bobExit := make(chan int, 1)
+	go func() {
+		bobExit <- run(context.Background(), []string{"-server", srv.Addr, "-name", "bob"}, bobIn, &bobOut, &bobOut)
+	}()
+	waitOutput(t, &bobOut, "-- joined general")
+
+	release := g.cutAndHold()
+	waitOutput(t, &annOut, "-- reconnecting")
+	fmt.Fprintln(bobFeed, "posted meanwhile")
+	waitOutput(t, &bobOut, "bob: posted meanwhile")
+	annLines <- "typed offline"
+	waitOutput(t, &annOut, "-- not connected: what you type is sent when the connection is back")
+	release()
+	waitOutput(t, &bobOut, "ann: typed offline")
+	waitOutput(t, &annOut, "ann: typed offline")
+
+	annDone <- nil
+	bobFeed.Close()
+	for name, exit := range map[string]chan int{"ann": annExit, "bob": bobExit} {
+		select {
+		case code := <-exit:
+			if code != 0 {
+				t.Errorf("%s: exit %d", name, code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s did not exit", name)
+		}
+	}
+	want := "[bob: posted meanwhile ann: typed offline]"
+	for name, out := range map[string]string{"ann": annOut.String(), "bob": bobOut.String()} {
+		var got []string
+		for _, m := range messageLine.FindAllStringSubmatch(out, -1) {
+			got = append(got, m[1])
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("%s printed %q, want %s; output:\n%s", name, got, want, out)
+		}
 	}
 }
