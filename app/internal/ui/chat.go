@@ -34,6 +34,7 @@ type chatScreen struct {
 	retryIn    time.Duration
 
 	count   int
+	live    bool              // count and members are the current connection's
 	members map[string]string // key → name as shown
 	sorted  []string          // members for the panel; nil when stale
 
@@ -70,8 +71,12 @@ func newChatScreen(j client.Joined, now func() time.Time) *chatScreen {
 	return c
 }
 
+// joined takes the member list of a join or a re-join. It adds no
+// notices: on a re-join the client library reports who came and went
+// while we were away as a Presence, and a notice per listed member would
+// say "bob joined" at every reconnect without a matching "left".
 func (c *chatScreen) joined(j client.Joined) {
-	c.count = j.Count
+	c.count, c.live = j.Count, true
 	clear(c.members)
 	for _, n := range j.Members {
 		c.members[protocol.Key(n)] = n
@@ -85,8 +90,12 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 	switch e := ev.(type) {
 	case client.StateChanged:
 		c.state, c.stateErr, c.retryIn = e.State, e.Err, e.RetryIn
+		// Without a connection nobody tells us who comes and goes: the
+		// count is history until the room is joined again.
+		c.live = false
 	case client.Joined:
 		c.state = client.Connected
+		// TODO(merge client.Joined.Reset): if e.Reset { c.resetRoom() }
 		c.joined(e)
 	case client.Message:
 		if c.log.message(e) && c.list.Position.BeforeEnd {
@@ -140,6 +149,15 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 			c.log.markFailed(e.Token, e.Err.Error())
 		}
 	}
+}
+
+// resetRoom forgets what the room showed, for a re-join after the
+// server's history of the room started over (Joined.Reset): the history
+// that follows replaces it. The user's messages not stored yet stay: the
+// client library still has them and sends them again.
+func (c *chatScreen) resetRoom() {
+	c.log.reset()
+	c.unseen = 0
 }
 
 // stateText is the connection state as the header shows it.
@@ -296,9 +314,18 @@ func (c *chatScreen) countButton(gtx layout.Context, u *UI) layout.Dimensions {
 	return material.Clickable(gtx, &c.membersBtn, func(gtx layout.Context) layout.Dimensions {
 		semantic.DescriptionOp("Members").Add(gtx.Ops)
 		return layout.UniformInset(10).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-			return iconLabel(gtx, th, u.icons.people, 20, 4, fmt.Sprint(c.count), th.Fg)
+			return iconLabel(gtx, th, u.icons.people, 20, 4, c.countText(), th.Fg)
 		})
 	})
+}
+
+// countText is the member count for the header: a dash when offline, as
+// a number from before the outage would pass for the current one.
+func (c *chatScreen) countText() string {
+	if !c.live {
+		return "–"
+	}
+	return fmt.Sprint(c.count)
 }
 
 // banner explains an offline state below the header.
@@ -397,6 +424,10 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 	th := u.th
 	names := c.memberNames()
 	extra := c.count - len(names)
+	title := fmt.Sprintf("%d in #%s", c.count, c.room)
+	if !c.live {
+		title, extra = "In #"+c.room+" when last connected", 0
+	}
 	return layout.Inset{Top: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		gtx.Constraints.Max.X = min(gtx.Constraints.Max.X, gtx.Dp(260))
 		gtx.Constraints.Max.Y = min(gtx.Constraints.Max.Y, gtx.Dp(360))
@@ -407,7 +438,7 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 					return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 							return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-								layout.Flexed(1, bold(label(th, 14, fmt.Sprintf("%d in #%s", c.count, c.room), th.Fg)).Layout),
+								layout.Flexed(1, bold(label(th, 14, title, th.Fg)).Layout),
 								layout.Rigid(iconButton(th, &c.closeMembers, u.icons.close, "Close member list").Layout),
 							)
 						}),

@@ -254,6 +254,36 @@ func (l *messageLog) notice(text string, at time.Time) {
 	l.append(row{kind: rowNotice, text: text, at: at})
 }
 
+// reset drops every row but the user's messages that are not stored
+// (pending, or failed: what the user typed is not lost), for a room whose
+// history the server started over. Numbers of the old history mean
+// nothing in the new one, so the kept rows have none.
+func (l *messageLog) reset() {
+	moved := map[int]int{}
+	var kept []row
+	for i, r := range l.rows {
+		if r.kind == rowMessage && r.own && r.status != statusDelivered {
+			moved[i] = len(kept)
+			r.seq = 0
+			kept = append(kept, r)
+		}
+	}
+	l.rows = kept
+	for k, i := range l.byToken {
+		l.byToken[k] = moved[i] // pending rows are all kept
+	}
+	for k, i := range l.byID {
+		if j, ok := moved[i]; ok {
+			l.byID[k] = j
+		} else {
+			delete(l.byID, k) // stored and dropped: its copy comes with the new history
+		}
+	}
+	for i := range l.rows {
+		l.regroup(i)
+	}
+}
+
 // pending counts the user's messages not yet acknowledged.
 func (l *messageLog) pending() int {
 	n := len(l.byToken)

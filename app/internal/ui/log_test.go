@@ -121,3 +121,38 @@ func TestLogMovesAStoredMessageUp(t *testing.T) {
 		t.Fatalf("the pending row's token points at %q", l.rows[i].text)
 	}
 }
+
+// resetRoom (for Joined.Reset) drops the old history and keeps what the
+// user typed that is not stored yet, still matched to its token and id.
+func TestResetRoomKeepsOnlyUnsentMessages(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	c := newChatScreen(client.Joined{Room: "general", Name: "ada", Count: 1}, func() time.Time { return now })
+	l := c.log
+	l.message(client.Message{Sender: "bob", Text: "old", Seq: 7, Time: now})
+	l.addPending(1, "ada", "stored")
+	l.sent(1, "id1")
+	l.acked(client.Acked{ID: "id1", Seq: 8, Time: now})
+	l.addPending(2, "ada", "waiting")
+	l.sent(2, "id2")
+	l.addPending(3, "ada", "no id yet")
+	l.addPending(4, "ada", "refused")
+	l.markFailed(4, "too long")
+	c.unseen = 3
+	c.resetRoom()
+	want := []string{"waiting", "no id yet", "refused"}
+	if got := l.texts(); !slices.Equal(got, want) || c.unseen != 0 {
+		t.Fatalf("after the reset: %q (unseen %d), want %q", got, c.unseen, want)
+	}
+	// The new history comes in; the waiting message is acked in it.
+	l.message(client.Message{Sender: "bob", Text: "new", Seq: 1, Time: now})
+	l.sent(3, "id3")
+	l.acked(client.Acked{ID: "id2", Seq: 2, Time: now})
+	l.acked(client.Acked{ID: "id3", Seq: 3, Time: now})
+	want = []string{"refused", "new", "waiting", "no id yet"}
+	if got := l.texts(); !slices.Equal(got, want) {
+		t.Fatalf("with the new history: %q, want %q", got, want)
+	}
+	if l.pending() != 0 {
+		t.Fatalf("%d still pending", l.pending())
+	}
+}

@@ -242,7 +242,7 @@ func TestRenderStates(t *testing.T) {
 	t.Logf("wrote %s", save(t, img, "headless-chat-states.png"))
 	checkText(t, s, img, "offline", th.Error, th.Surface)
 	checkText(t, s, img, "Offline: nothing is listening there", th.Fg, th.Surface)
-	checkText(t, s, img, "3 in #general", th.Fg, th.Surface)
+	checkText(t, s, img, "In #general when last connected", th.Fg, th.Surface)
 	checkText(t, s, img, "1 new message", th.ContrastFg, th.ContrastBg)
 }
 

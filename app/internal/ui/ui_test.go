@@ -485,3 +485,59 @@ func TestListFollowsAndOffersJump(t *testing.T) {
 		t.Fatal("message 203 not shown as its own text")
 	}
 }
+
+// TestRejoinAfterReconnect: a re-join lists the members again, which adds
+// no notices (the client library reports the difference as a Presence),
+// and while the connection is down the member count is not shown as if it
+// were current.
+func TestRejoinAfterReconnect(t *testing.T) {
+	r := newRig(t, ui.Config{Server: "localhost:7878"})
+	s := r.joined() // alice and bob
+	r.mustShowExactly("2")
+
+	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("EOF"), RetryIn: 8 * time.Second})
+	r.Frame()
+	if n := uitest.Count(r.Texts(), "2"); n != 0 {
+		t.Fatalf("offline, the header still shows the member count 2: %q", r.Texts())
+	}
+	r.mustShowExactly("–")
+	if err := r.ClickOn("Members"); err != nil {
+		t.Fatal(err)
+	}
+	r.mustShow("In #general when last connected")
+	r.mustNotShow("2 in #general")
+	r.Press(key.NameBack, 0)
+
+	// Connected again: the count is still old until the room is joined.
+	r.u.Apply(s, client.StateChanged{State: client.Connected})
+	r.Frame()
+	r.mustShowExactly("–")
+	r.u.Apply(s, client.Joined{Room: "general", Name: "alice", Members: []string{"alice", "carol"}, Count: 2, Resumed: true})
+	r.Frame()
+	r.mustShowExactly("2")
+	for _, s := range []string{"joined", "left"} {
+		if r.Shows(s) {
+			t.Fatalf("the re-join added a notice: %q", r.Texts())
+		}
+	}
+	r.u.Apply(s, client.Presence{Room: "general", Count: 2, Changes: []protocol.PresenceChange{
+		{Kind: protocol.PresenceLeft, Name: "bob"}, {Kind: protocol.PresenceJoined, Name: "carol"}}})
+	r.Frame()
+	r.mustShow("bob left")
+	r.mustShow("carol joined")
+	if err := r.ClickOn("Members"); err != nil {
+		t.Fatal(err)
+	}
+	r.mustShow("2 in #general")
+	r.mustShowExactly("carol")
+	if n := uitest.Count(r.Texts(), "bob"); n != 0 {
+		t.Fatalf("bob is still listed: %q", r.Texts())
+	}
+}
+
+func (r *rig) mustShowExactly(s string) {
+	r.t.Helper()
+	if uitest.Count(r.Texts(), s) == 0 {
+		r.t.Fatalf("the screen does not show %q by itself; it shows %q", s, r.Texts())
+	}
+}
