@@ -10,9 +10,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"chat/app/internal/ui"
 	"chat/client"
+	"chat/internal/testserver"
 	"chat/protocol"
 )
 
@@ -89,5 +91,102 @@ func TestCertWhy(t *testing.T) {
 		if !strings.Contains(got, c.want) {
 			t.Errorf("certWhy(%v) = %q, want it to say %q", c.err, got, c.want)
 		}
+	}
+}
+
+// reconnectError returns the error of the first failed attempt of a real
+// client connecting to addr.
+func reconnectError(t *testing.T, addr string) error {
+	t.Helper()
+	c, err := client.New(client.Config{Addr: addr, Name: "probe", HandshakeTimeout: time.Second, MinBackoff: time.Minute, MaxBackoff: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Join("general"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-c.Events():
+			if s, ok := ev.(client.StateChanged); ok && s.State == client.Reconnecting {
+				return s.Err
+			}
+			if s, ok := ev.(client.StateChanged); ok && s.State == client.Connected {
+				t.Fatalf("%s: connected", addr)
+			}
+		case <-deadline:
+			t.Fatalf("%s: no failed attempt within 10 s", addr)
+		}
+	}
+}
+
+// goisms are pieces of Go error chains that must not reach the user.
+var goisms = []string{"dial tcp", "failed to", `Get "`, "connect:", "use of closed", "tls: ", "http://", "net/http", "status code 101"}
+
+// TestOfflineSentencesOfRealDials words the errors that real failed
+// connection attempts produce (refused ports, the wrong port, the wrong
+// protocol), as the offline banner and the join form show them.
+func TestOfflineSentencesOfRealDials(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	for _, c := range []struct {
+		addr, want string // want "" checks only that it is words
+	}{
+		{dead, "nothing is listening there"},
+		{"ws://" + dead + "/ws", "nothing is listening there"},
+		{"ws://" + srv.Addr + "/ws", "does not answer as a web server"},
+		{"ws://" + srv.HTTPAddr + "/nope", "no chat server's WebSocket at that address (the web server answered with status 404)"},
+		{"tls://" + srv.Addr, "does not answer in TLS"},
+		// The web port given as the chat address: the client library
+		// will name this case; until then it is a handshake timeout.
+		{srv.HTTPAddr, ""},
+	} {
+		err := reconnectError(t, c.addr)
+		for _, got := range []string{offline(c.addr, false, err), unreachable(c.addr, err)} {
+			if !strings.Contains(got, "server at "+c.addr) || !strings.Contains(got, c.want) {
+				t.Errorf("%s: %v worded %q; want it to name the address and say %q", c.addr, err, got, c.want)
+			}
+			for _, g := range goisms {
+				if strings.Contains(got, g) {
+					t.Errorf("%s: %v worded %q, with %q in it", c.addr, err, got, g)
+				}
+			}
+		}
+	}
+
+	// In the browser, the WebSocket library gets no reason for a failed
+	// dial and wraps net.ErrClosed (coder/websocket's ws_js.go; the browser
+	// test sees the real one).
+	url := "ws://" + dead + "/ws"
+	jsErr := fmt.Errorf("failed to WebSocket dial %q: %w", url, net.ErrClosed)
+	if got, want := offline(url, false, jsErr), "Cannot reach the server at "+url; got != want {
+		t.Errorf("the browser's failed dial: %q, want %q", got, want)
+	}
+
+	// A connection that was up and is lost.
+	c, err := client.New(client.Config{Addr: srv.Addr, Name: "probe", MinBackoff: time.Minute, MaxBackoff: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var lost error
+	for ev := range c.Events() {
+		if s, ok := ev.(client.StateChanged); ok && s.State == client.Connected {
+			srv.Kill()
+		}
+		if s, ok := ev.(client.StateChanged); ok && s.State == client.Reconnecting {
+			lost = s.Err
+			break
+		}
+	}
+	if got, want := offline(srv.Addr, true, lost), "Lost the connection to "+srv.Addr+": the server closed the connection"; got != want {
+		t.Errorf("lost connection (%v): %q, want %q", lost, got, want)
 	}
 }

@@ -32,6 +32,7 @@ type chatScreen struct {
 	state      client.State
 	stateErr   error
 	retryIn    time.Duration
+	retryAt    time.Time // when the client tries again, for the countdown
 
 	count   int
 	live    bool              // count and members are the current connection's
@@ -89,7 +90,7 @@ func (c *chatScreen) joined(j client.Joined) {
 func (c *chatScreen) apply(ev any, now time.Time) {
 	switch e := ev.(type) {
 	case client.StateChanged:
-		c.state, c.stateErr, c.retryIn = e.State, e.Err, e.RetryIn
+		c.state, c.stateErr, c.retryIn, c.retryAt = e.State, e.Err, e.RetryIn, now.Add(e.RetryIn)
 		// Without a connection nobody tells us who comes and goes: the
 		// count is history until the room is joined again.
 		c.live = false
@@ -335,7 +336,18 @@ func (c *chatScreen) banner(gtx layout.Context, th *Theme) layout.Dimensions {
 	}
 	msg := "Offline."
 	if c.stateErr != nil {
-		msg = "Offline: " + c.stateErr.Error() + "."
+		// The app loop words the error as a sentence.
+		msg = strings.TrimSuffix(c.stateErr.Error(), ".") + "."
+	}
+	if c.state == client.Reconnecting {
+		if left := c.retryAt.Sub(c.log.now()); left > 0 {
+			secs := (left + time.Second - 1) / time.Second
+			msg += fmt.Sprintf(" Retrying in %d s.", secs)
+			// Redraw when the number changes.
+			gtx.Execute(op.InvalidateCmd{At: gtx.Now.Add(left - (secs-1)*time.Second)})
+		} else {
+			msg += " Retrying…"
+		}
 	}
 	msg += " Messages you send will go out when the connection is back."
 	if n := c.log.pending(); n > 0 {

@@ -408,7 +408,8 @@ func TestConnectionStates(t *testing.T) {
 	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("connection refused"), RetryIn: 8 * time.Second})
 	r.Frame()
 	r.mustShow("offline")
-	r.mustShow("connection refused")
+	r.mustShow("connection refused.")
+	r.mustShow("Retrying in 8 s.")
 	// Sending while offline works: the message waits as pending.
 	r.Type("queued")
 	r.Press(key.NameReturn, 0)
@@ -540,4 +541,20 @@ func (r *rig) mustShowExactly(s string) {
 	if uitest.Count(r.Texts(), s) == 0 {
 		r.t.Fatalf("the screen does not show %q by itself; it shows %q", s, r.Texts())
 	}
+}
+
+// The offline banner counts down to the next attempt.
+func TestOfflineBannerCountsDown(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	r := newRig(t, ui.Config{Server: "localhost:7878", Now: func() time.Time { return now }})
+	s := r.joined()
+	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("Cannot reach the server at localhost:7878"), RetryIn: 8 * time.Second})
+	r.Frame()
+	r.mustShow("Cannot reach the server at localhost:7878. Retrying in 8 s.")
+	now = now.Add(5500 * time.Millisecond)
+	r.Frame()
+	r.mustShow("Retrying in 3 s.")
+	now = now.Add(3 * time.Second)
+	r.Frame()
+	r.mustShow("Retrying…")
 }
