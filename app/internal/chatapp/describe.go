@@ -104,14 +104,25 @@ func serverText(e *protocol.Error) string {
 }
 
 // attempt is what a join asked for: the words for its refusal name it.
-type attempt struct{ server, name, room, key string }
+// joining is whether the room has not been joined yet.
+type attempt struct {
+	server, name, room, key string
+	joining                 bool
+}
 
 // refusal words an error that ends a join or a chat (a RoomError's, or a
 // terminal StateChanged's) and names the form field to fix.
 func refusal(err error, a attempt) ui.JoinFailed {
 	var e *protocol.Error
 	if !errors.As(err, &e) {
-		return ui.JoinFailed{Reason: "Disconnected: " + strings.TrimSuffix(err.Error(), ".") + "."}
+		// The client gives up by itself on what retrying cannot fix
+		// about the address (a web port given as the chat port, say):
+		// the server field is the one to change.
+		prefix := "Disconnected: "
+		if a.joining {
+			prefix = "Cannot connect: "
+		}
+		return ui.JoinFailed{Reason: prefix + netReason(err) + ".", Field: ui.ServerField}
 	}
 	fail := func(reason string, f ui.Field) ui.JoinFailed { return ui.JoinFailed{Reason: reason, Field: f} }
 	switch e.Code {

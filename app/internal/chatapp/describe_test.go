@@ -65,7 +65,7 @@ func TestRefusal(t *testing.T) {
 			ui.JoinFailed{Reason: "The room name is too long: the room name is 70 bytes; the limit is 64.", Field: ui.RoomField}},
 		{protocol.NewError(protocol.CodeTLSRequired, "", "this port needs TLS: connect with tls://HOST:PORT (not the plain protocol)"), "",
 			ui.JoinFailed{Reason: "This server takes only TLS connections: write its address as tls://chat.example.org:7878.", Field: ui.ServerField}},
-		{errors.New("boom"), "", ui.JoinFailed{Reason: "Disconnected: boom."}},
+		{errors.New("boom"), "", ui.JoinFailed{Reason: "Disconnected: boom.", Field: ui.ServerField}},
 	} {
 		got := refusal(c.err, attempt{server: "chat.example.org:7878", name: "Ann", room: "general", key: c.key})
 		if got != c.want {
@@ -74,6 +74,18 @@ func TestRefusal(t *testing.T) {
 		if strings.Contains(got.Reason, "..") {
 			t.Errorf("refusal(%v) = %q: doubled period", c.err, got.Reason)
 		}
+	}
+}
+
+// A terminal error that is not the server's refusal ends a join with a
+// sentence about the address, not "Disconnected" (the client library
+// will stop at a web port given as the chat port with such an error).
+func TestRefusalOfAJoinByTheClient(t *testing.T) {
+	webPort := fmt.Errorf("127.0.0.1:8080 answered in HTTP: %w: ws://127.0.0.1:8080/ws", errors.New("this is the server's web port; the apps use port 7878 (or a ws:// URL)"))
+	got := refusal(webPort, attempt{server: "127.0.0.1:8080", name: "Ann", room: "general", joining: true})
+	want := ui.JoinFailed{Reason: "Cannot connect: 127.0.0.1:8080 answered in HTTP: this is the server's web port; the apps use port 7878 (or a ws:// URL): ws://127.0.0.1:8080/ws.", Field: ui.ServerField}
+	if got != want {
+		t.Errorf("refusal = %+v; want %+v", got, want)
 	}
 }
 

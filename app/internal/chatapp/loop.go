@@ -253,7 +253,7 @@ func (l *loop) fail(f ui.JoinFailed) {
 
 // attempt is what the current join asked for, to word a refusal.
 func (l *loop) attempt() attempt {
-	return attempt{server: l.server, name: l.name, room: l.room, key: l.key}
+	return attempt{server: l.server, name: l.name, room: l.room, key: l.key, joining: l.joining}
 }
 
 func (l *loop) save() {
