@@ -98,18 +98,24 @@ func (l *messageLog) regroup(i int) {
 // where it was typed, but messages others sent meanwhile were stored
 // first; every client must show the room in the server's order. Rows
 // without a number (notices, other pending messages) keep their order.
-// It returns the row's new index.
+// It returns the row's new index. The numbered rows are in order (every
+// one was placed so), which ends each scan at the first row already in
+// order: an ack at the end of a long log costs a step or two, not a pass.
 func (l *messageLog) place(i int) int {
 	s := l.rows[i].seq
 	to := i
 	for j := i + 1; j < len(l.rows); j++ {
-		if q := l.rows[j].seq; q != 0 && q < s {
+		if q := l.rows[j].seq; q > s {
+			break
+		} else if q != 0 {
 			to = j // down, to just below the last row stored before it
 		}
 	}
 	if to == i {
 		for j := i - 1; j >= 0; j-- {
-			if q := l.rows[j].seq; q != 0 && q > s {
+			if q := l.rows[j].seq; q != 0 && q < s {
+				break
+			} else if q != 0 {
 				to = j // up, to just above the first row stored after it
 			}
 		}
