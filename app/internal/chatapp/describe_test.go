@@ -106,27 +106,29 @@ func TestCertWhy(t *testing.T) {
 	}
 }
 
-// reconnectError returns the error of the first failed attempt of a real
-// client connecting to addr.
-func reconnectError(t *testing.T, addr string) error {
+// failedAttempt returns the error of the first failed attempt of a real
+// client connecting to addr, and whether the client gave up for good.
+func failedAttempt(t *testing.T, addr string) (err error, terminal bool) {
 	t.Helper()
 	c, err := client.New(client.Config{Addr: addr, Name: "probe", HandshakeTimeout: time.Second, MinBackoff: time.Minute, MaxBackoff: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Join("general"); err != nil {
-		t.Fatal(err)
-	}
+	_ = c.Join("general") // fails only if the client has given up already: its events say why
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case ev := <-c.Events():
-			if s, ok := ev.(client.StateChanged); ok && s.State == client.Reconnecting {
-				return s.Err
-			}
-			if s, ok := ev.(client.StateChanged); ok && s.State == client.Connected {
-				t.Fatalf("%s: connected", addr)
+			if s, ok := ev.(client.StateChanged); ok {
+				switch s.State {
+				case client.Reconnecting:
+					return s.Err, false
+				case client.Closed:
+					return s.Err, true
+				case client.Connected:
+					t.Fatalf("%s: connected", addr)
+				}
 			}
 		case <-deadline:
 			t.Fatalf("%s: no failed attempt within 10 s", addr)
@@ -135,7 +137,7 @@ func reconnectError(t *testing.T, addr string) error {
 }
 
 // goisms are pieces of Go error chains that must not reach the user.
-var goisms = []string{"dial tcp", "failed to", `Get "`, "connect:", "use of closed", "tls: ", "http://", "net/http", "status code 101"}
+var goisms = []string{"dial tcp", "failed to", `Get "`, "connect: connection", "use of closed", "tls: ", "http://", "net/http", "status code 101"}
 
 // TestOfflineSentencesOfRealDials words the errors that real failed
 // connection attempts produce (refused ports, the wrong port, the wrong
@@ -157,12 +159,18 @@ func TestOfflineSentencesOfRealDials(t *testing.T) {
 		{"ws://" + srv.HTTPAddr + "/nope", "no chat server's WebSocket at that address (the web server answered with status 404)"},
 		{"tls://" + srv.Addr, "does not answer in TLS"},
 		// The web port given as the chat address: the client library
-		// will name this case; until then it is a handshake timeout.
+		// will stop at it with an error of its own (ErrWebPort); until
+		// then it is a handshake timeout.
 		{srv.HTTPAddr, ""},
 	} {
-		err := reconnectError(t, c.addr)
-		for _, got := range []string{offline(c.addr, false, err), unreachable(c.addr, err)} {
-			if !strings.Contains(got, "server at "+c.addr) || !strings.Contains(got, c.want) {
+		err, terminal := failedAttempt(t, c.addr)
+		words := []string{offline(c.addr, false, err), unreachable(c.addr, err)}
+		if terminal {
+			// The client gave up: the join form says why, with the address.
+			words = []string{refusal(err, attempt{server: c.addr, name: "probe", room: "general", joining: true}).Reason}
+		}
+		for _, got := range words {
+			if !strings.Contains(got, c.addr) || !strings.Contains(got, c.want) {
 				t.Errorf("%s: %v worded %q; want it to name the address and say %q", c.addr, err, got, c.want)
 			}
 			for _, g := range goisms {
