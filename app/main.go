@@ -68,6 +68,7 @@ func main() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 
+	skipUnreachableWayland()
 	w := new(app.Window)
 	w.Option(app.Title("Chat"), app.Size(unit.Dp(420), unit.Dp(720)), app.MinSize(unit.Dp(300), unit.Dp(360)))
 	a := chatapp.New(chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger})

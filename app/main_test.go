@@ -183,3 +183,40 @@ func TestWindowUnderXvfb(t *testing.T) {
 		t.Fatalf("settings file %s: %+v, %v", b, st, err)
 	}
 }
+
+// TestNoWaylandNoiseWithoutXDGRuntimeDir starts the app in an X session
+// without XDG_RUNTIME_DIR, as under ssh -X, in containers and on plain X
+// desktops: it must open its window without libwayland's "error:
+// XDG_RUNTIME_DIR is invalid or not set" on stderr. Gio tries Wayland
+// before X11, so by the time the window shows, the line would be there.
+func TestNoWaylandNoiseWithoutXDGRuntimeDir(t *testing.T) {
+	display := xvfbtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "XDG_RUNTIME_DIR=") {
+			env = append(env, kv)
+		}
+	}
+	app := exec.CommandContext(ctx, os.Args[0], "-server", "127.0.0.1:1")
+	app.Env = display.Env(append(env, runAsApp+"=1", "XDG_CONFIG_HOME="+t.TempDir()))
+	var stdout, stderr testserver.LockedBuffer
+	app.Stdout, app.Stderr = &stdout, &stderr
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	display.Output = stderr.String
+	t.Cleanup(func() {
+		_ = app.Process.Kill()
+		_ = app.Wait()
+	})
+	display.WaitWindow(ctx, "^Chat$", 30*time.Second)
+	out := stderr.String()
+	if strings.Contains(out, "XDG_RUNTIME_DIR") || strings.Contains(strings.ToLower(out), "error") {
+		t.Fatalf("the app wrote an error to stderr at start:\n%s", out)
+	}
+	if out != "" {
+		t.Logf("stderr (not errors):\n%s", out)
+	}
+}

@@ -198,7 +198,15 @@ func TestBrowserUserChatsWithTerminalUser(t *testing.T) {
 	b.WaitTitle("noticed the outage", func(s string) bool { return strings.Contains(s, "(") })
 	b.Do("type written while the server was down")
 	b.Do("press Enter")
-	b.Screenshot(filepath.Join(shots, "browser-3-offline.png"))
+	// Once the retries are seconds apart, the banner says why in words:
+	// the browser tells a page nothing about a failed WebSocket, and the
+	// library's "use of closed network connection" is no reason for a
+	// person.
+	offline := filepath.Join(shots, "browser-3-offline.png")
+	b.WaitText("Cannot reach the server at", offline)
+	if screen := strings.ToLower(browsertest.ReadScreen(t, offline)); strings.Contains(screen, "closed network") || strings.Contains(screen, "failed to") {
+		t.Errorf("the offline banner shows a Go error; the screen reads:\n%s", screen)
+	}
 	srv.Restart()
 	b.WaitTitle("reconnected", func(s string) bool { return s == "#general — Chat" })
 	term.waitLine("] webuser: written while the server was down")

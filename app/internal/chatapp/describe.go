@@ -2,11 +2,13 @@ package chatapp
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -17,14 +19,61 @@ import (
 
 // unreachable words a failed first connection for the join form.
 func unreachable(addr string, err error) string {
-	return fmt.Sprintf("Cannot reach the chat server at %s: %s. Check the address, or try again when the server is up.", addr, netReason(err))
+	return fmt.Sprintf("Cannot reach the chat server at %s%s. Check the address, or try again when the server is up.", addr, because(dialReason(err)))
 }
 
-// netReason is the short, human part of a network error.
+// offline words why the chat is offline, for the banner: a failed
+// reconnect attempt, or the loss of the connection (lost). The UI adds the
+// final period and when the next attempt is.
+func offline(addr string, lost bool, err error) string {
+	if lost {
+		return "Lost the connection to " + addr + because(netReason(err))
+	}
+	return "Cannot reach the server at " + addr + because(dialReason(err))
+}
+
+// because is ": reason", or nothing when the reason is not known.
+func because(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ": " + reason
+}
+
+// dialReason is netReason for a connection attempt. A browser tells a
+// page nothing about a WebSocket that did not open (no refused port, no
+// unknown host, no certificate: it is not the page's business), and the
+// WebSocket library reports that as a closed connection; then the only
+// honest reason is none.
+func dialReason(err error) string {
+	if errors.Is(err, net.ErrClosed) {
+		return ""
+	}
+	return netReason(err)
+}
+
+// webSocketStatus is how the WebSocket library reports an HTTP answer
+// other than the protocol switch (a page not found, say).
+var webSocketStatus = regexp.MustCompile(`expected handshake response status code 101 but got (\d+)`)
+
+// netReason is the short, human part of a network error. Errors of the
+// libraries below are often chains of Go calls ("failed to WebSocket
+// dial: failed to send handshake request: Get …"): the user gets words.
 func netReason(err error) string {
 	var dnsErr *net.DNSError
 	var perr *protocol.Error
+	var tlsRecord tls.RecordHeaderError
 	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, net.ErrClosed):
+		return "the connection was closed"
+	case errors.As(err, &tlsRecord):
+		return "it does not answer in TLS (try the address without tls://)"
+	case webSocketStatus.MatchString(err.Error()):
+		return "there is no chat server's WebSocket at that address (the web server answered with status " + webSocketStatus.FindStringSubmatch(err.Error())[1] + ")"
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		return "it does not answer as a web server (this may be the chat port, not the web address)"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "nothing is listening there (connection refused)"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
@@ -38,7 +87,7 @@ func netReason(err error) string {
 	case errors.As(err, &perr):
 		return serverText(perr)
 	}
-	return strings.TrimSuffix(err.Error(), ".")
+	return strings.TrimSuffix(strings.TrimPrefix(err.Error(), "failed to WebSocket dial: "), ".")
 }
 
 func isTimeout(err error) bool {
@@ -55,14 +104,25 @@ func serverText(e *protocol.Error) string {
 }
 
 // attempt is what a join asked for: the words for its refusal name it.
-type attempt struct{ server, name, room, key string }
+// joining is whether the room has not been joined yet.
+type attempt struct {
+	server, name, room, key string
+	joining                 bool
+}
 
 // refusal words an error that ends a join or a chat (a RoomError's, or a
 // terminal StateChanged's) and names the form field to fix.
 func refusal(err error, a attempt) ui.JoinFailed {
 	var e *protocol.Error
 	if !errors.As(err, &e) {
-		return ui.JoinFailed{Reason: "Disconnected: " + strings.TrimSuffix(err.Error(), ".") + "."}
+		// The client gives up by itself on what retrying cannot fix
+		// about the address (a web port given as the chat port, say):
+		// the server field is the one to change.
+		prefix := "Disconnected: "
+		if a.joining {
+			prefix = "Cannot connect: "
+		}
+		return ui.JoinFailed{Reason: prefix + netReason(err) + ".", Field: ui.ServerField}
 	}
 	fail := func(reason string, f ui.Field) ui.JoinFailed { return ui.JoinFailed{Reason: reason, Field: f} }
 	switch e.Code {

@@ -329,6 +329,9 @@ func TestRegainingFocusReconnectsAtOnce(t *testing.T) {
 	srv.Kill()
 	r.waitShows("offline") // the next attempt is 20 to 40 s away
 	r.mustShow("Retry now")
+	// Why, in words, and when the app tries again.
+	r.mustShow("Lost the connection to " + srv.Addr + ": the server closed the connection.")
+	r.mustShow("Retrying in ")
 	srv.Restart()
 	r.app.Focus(false)
 	r.app.Focus(true)

@@ -41,6 +41,7 @@ type loop struct {
 	key       string // the server's access key sent with this join
 	joining   bool   // no Joined yet for this client
 	connected bool   // this client has had a connection
+	online    bool   // the last state this client reported was Connected
 
 	retiring sync.WaitGroup // clients being closed in the background
 }
@@ -140,7 +141,7 @@ func (l *loop) join(in ui.JoinIntent) {
 		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + strings.TrimSuffix(err.Error(), ".") + ".", Field: ui.RoomField})
 		return
 	}
-	l.c, l.joining, l.connected = c, true, false
+	l.c, l.joining, l.connected, l.online = c, true, false, false
 }
 
 // retire stops using the current client. It leaves the room and closes
@@ -177,23 +178,25 @@ func (l *loop) event(ev client.Event) {
 	case client.StateChanged:
 		switch e.State {
 		case client.Connected:
-			l.connected = true
+			l.connected, l.online = true, true
 		case client.Reconnecting:
+			lost := l.online
+			l.online = false
 			if l.joining {
 				// The first attempt failed: rather than retry in the
 				// background with an address that may be mistyped, say so
 				// and leave the form to the user.
 				reason := unreachable(l.server, e.Err)
 				if l.connected {
-					reason = "The connection to " + l.server + " was lost before the room was joined: " + netReason(e.Err) + ". Try again."
+					reason = "The connection to " + l.server + " was lost before the room was joined" + because(netReason(e.Err)) + ". Try again."
 				}
 				l.fail(ui.JoinFailed{Reason: reason, Field: ui.ServerField})
 				return
 			}
 			if e.Err != nil {
-				// The UI shows why it is offline: in words, not as a
-				// syscall error.
-				e.Err = errors.New(netReason(e.Err))
+				// The UI shows why it is offline: in a sentence, not
+				// as a Go error.
+				e.Err = errors.New(offline(l.server, lost, e.Err))
 				ev = e
 			}
 		case client.Closed:
@@ -250,7 +253,7 @@ func (l *loop) fail(f ui.JoinFailed) {
 
 // attempt is what the current join asked for, to word a refusal.
 func (l *loop) attempt() attempt {
-	return attempt{server: l.server, name: l.name, room: l.room, key: l.key}
+	return attempt{server: l.server, name: l.name, room: l.room, key: l.key, joining: l.joining}
 }
 
 func (l *loop) save() {

@@ -32,8 +32,10 @@ type chatScreen struct {
 	state      client.State
 	stateErr   error
 	retryIn    time.Duration
+	retryAt    time.Time // when the client tries again, for the countdown
 
 	count   int
+	live    bool              // count and members are the current connection's
 	members map[string]string // key → name as shown
 	sorted  []string          // members for the panel; nil when stale
 
@@ -70,8 +72,12 @@ func newChatScreen(j client.Joined, now func() time.Time) *chatScreen {
 	return c
 }
 
+// joined takes the member list of a join or a re-join. It adds no
+// notices: on a re-join the client library reports who came and went
+// while we were away as a Presence, and a notice per listed member would
+// say "bob joined" at every reconnect without a matching "left".
 func (c *chatScreen) joined(j client.Joined) {
-	c.count = j.Count
+	c.count, c.live = j.Count, true
 	clear(c.members)
 	for _, n := range j.Members {
 		c.members[protocol.Key(n)] = n
@@ -84,9 +90,13 @@ func (c *chatScreen) joined(j client.Joined) {
 func (c *chatScreen) apply(ev any, now time.Time) {
 	switch e := ev.(type) {
 	case client.StateChanged:
-		c.state, c.stateErr, c.retryIn = e.State, e.Err, e.RetryIn
+		c.state, c.stateErr, c.retryIn, c.retryAt = e.State, e.Err, e.RetryIn, now.Add(e.RetryIn)
+		// Without a connection nobody tells us who comes and goes: the
+		// count is history until the room is joined again.
+		c.live = false
 	case client.Joined:
 		c.state = client.Connected
+		// TODO(merge client.Joined.Reset): if e.Reset { c.resetRoom() }
 		c.joined(e)
 	case client.Message:
 		if c.log.message(e) && c.list.Position.BeforeEnd {
@@ -140,6 +150,15 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 			c.log.markFailed(e.Token, e.Err.Error())
 		}
 	}
+}
+
+// resetRoom forgets what the room showed, for a re-join after the
+// server's history of the room started over (Joined.Reset): the history
+// that follows replaces it. The user's messages not stored yet stay: the
+// client library still has them and sends them again.
+func (c *chatScreen) resetRoom() {
+	c.log.reset()
+	c.unseen = 0
 }
 
 // stateText is the connection state as the header shows it.
@@ -296,9 +315,18 @@ func (c *chatScreen) countButton(gtx layout.Context, u *UI) layout.Dimensions {
 	return material.Clickable(gtx, &c.membersBtn, func(gtx layout.Context) layout.Dimensions {
 		semantic.DescriptionOp("Members").Add(gtx.Ops)
 		return layout.UniformInset(10).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-			return iconLabel(gtx, th, u.icons.people, 20, 4, fmt.Sprint(c.count), th.Fg)
+			return iconLabel(gtx, th, u.icons.people, 20, 4, c.countText(), th.Fg)
 		})
 	})
+}
+
+// countText is the member count for the header: a dash when offline, as
+// a number from before the outage would pass for the current one.
+func (c *chatScreen) countText() string {
+	if !c.live {
+		return "–"
+	}
+	return fmt.Sprint(c.count)
 }
 
 // banner explains an offline state below the header.
@@ -308,7 +336,18 @@ func (c *chatScreen) banner(gtx layout.Context, th *Theme) layout.Dimensions {
 	}
 	msg := "Offline."
 	if c.stateErr != nil {
-		msg = "Offline: " + c.stateErr.Error() + "."
+		// The app loop words the error as a sentence.
+		msg = strings.TrimSuffix(c.stateErr.Error(), ".") + "."
+	}
+	if c.state == client.Reconnecting {
+		if left := c.retryAt.Sub(c.log.now()); left > 0 {
+			secs := (left + time.Second - 1) / time.Second
+			msg += fmt.Sprintf(" Retrying in %d s.", secs)
+			// Redraw when the number changes.
+			gtx.Execute(op.InvalidateCmd{At: gtx.Now.Add(left - (secs-1)*time.Second)})
+		} else {
+			msg += " Retrying…"
+		}
 	}
 	msg += " Messages you send will go out when the connection is back."
 	if n := c.log.pending(); n > 0 {
@@ -397,6 +436,10 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 	th := u.th
 	names := c.memberNames()
 	extra := c.count - len(names)
+	title := fmt.Sprintf("%d in #%s", c.count, c.room)
+	if !c.live {
+		title, extra = "In #"+c.room+" when last connected", 0
+	}
 	return layout.Inset{Top: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		gtx.Constraints.Max.X = min(gtx.Constraints.Max.X, gtx.Dp(260))
 		gtx.Constraints.Max.Y = min(gtx.Constraints.Max.Y, gtx.Dp(360))
@@ -407,7 +450,7 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 					return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 							return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-								layout.Flexed(1, bold(label(th, 14, fmt.Sprintf("%d in #%s", c.count, c.room), th.Fg)).Layout),
+								layout.Flexed(1, bold(label(th, 14, title, th.Fg)).Layout),
 								layout.Rigid(iconButton(th, &c.closeMembers, u.icons.close, "Close member list").Layout),
 							)
 						}),

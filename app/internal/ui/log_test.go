@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -50,5 +51,108 @@ func TestLogGroupsAndFails(t *testing.T) {
 	}
 	if got := clockText(now.AddDate(0, 0, -1), now); got != now.AddDate(0, 0, -1).Format("Jan 2 15:04") {
 		t.Fatalf("yesterday's clock = %q", got)
+	}
+}
+
+// texts lists the rows' texts, top to bottom.
+func (l *messageLog) texts() []string {
+	var out []string
+	for _, r := range l.rows {
+		out = append(out, r.text)
+	}
+	return out
+}
+
+// A message typed while offline is shown where it was typed; once the
+// server has stored it, it moves below what others had stored before it,
+// whether the ack or the server's copy tells the number first, and the
+// messages still pending keep their rows and ids.
+func TestLogMovesAStoredMessageToItsServerPosition(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	l := newMessageLog(func() time.Time { return now })
+	l.message(client.Message{Sender: "bob", Text: "b1", Seq: 1, Time: now})
+	l.addPending(1, "ada", "typed offline 1")
+	l.addPending(2, "ada", "typed offline 2")
+	l.sent(1, "id1")
+	l.sent(2, "id2")
+	l.notice("carol joined", now)
+	l.message(client.Message{Sender: "bob", Text: "b2", Seq: 2, Time: now})
+	l.message(client.Message{Sender: "bob", Text: "b3", Seq: 3, Time: now})
+	l.acked(client.Acked{ID: "id1", Seq: 4, Time: now})
+	want := []string{"b1", "typed offline 2", "carol joined", "b2", "b3", "typed offline 1"}
+	if got := l.texts(); !slices.Equal(got, want) {
+		t.Fatalf("after the first ack: %q, want %q", got, want)
+	}
+	// The second one's number comes with the server's copy.
+	if l.message(client.Message{ID: "id2", Own: true, Sender: "ada", Text: "typed offline 2", Seq: 5, Time: now}) {
+		t.Fatal("the server's copy was added as a new row")
+	}
+	want = []string{"b1", "carol joined", "b2", "b3", "typed offline 1", "typed offline 2"}
+	if got := l.texts(); !slices.Equal(got, want) {
+		t.Fatalf("after the second: %q, want %q", got, want)
+	}
+	if !l.rows[5].cont || l.rows[4].cont || l.rows[1].cont {
+		t.Fatalf("grouping after the moves: %+v", l.rows)
+	}
+	// The first one's copy still finds its row.
+	if l.message(client.Message{ID: "id1", Own: true, Sender: "ada", Text: "typed offline 1", Seq: 4, Time: now}) || len(l.byID) != 0 {
+		t.Fatalf("the moved row lost its id: byID %v", l.byID)
+	}
+	if got := l.texts(); !slices.Equal(got, want) {
+		t.Fatalf("at the end: %q, want %q", got, want)
+	}
+}
+
+// An ack for a message stored before rows shown above it moves it up.
+func TestLogMovesAStoredMessageUp(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	l := newMessageLog(func() time.Time { return now })
+	l.message(client.Message{Sender: "bob", Text: "b1", Seq: 1, Time: now})
+	l.message(client.Message{Sender: "bob", Text: "b3", Seq: 3, Time: now})
+	l.addPending(1, "ada", "mine")
+	l.sent(1, "id1")
+	l.addPending(2, "ada", "later")
+	l.acked(client.Acked{ID: "id1", Seq: 2, Time: now})
+	want := []string{"b1", "mine", "b3", "later"}
+	if got := l.texts(); !slices.Equal(got, want) {
+		t.Fatalf("%q, want %q", got, want)
+	}
+	if i := l.byToken[2]; l.rows[i].text != "later" {
+		t.Fatalf("the pending row's token points at %q", l.rows[i].text)
+	}
+}
+
+// resetRoom (for Joined.Reset) drops the old history and keeps what the
+// user typed that is not stored yet, still matched to its token and id.
+func TestResetRoomKeepsOnlyUnsentMessages(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	c := newChatScreen(client.Joined{Room: "general", Name: "ada", Count: 1}, func() time.Time { return now })
+	l := c.log
+	l.message(client.Message{Sender: "bob", Text: "old", Seq: 7, Time: now})
+	l.addPending(1, "ada", "stored")
+	l.sent(1, "id1")
+	l.acked(client.Acked{ID: "id1", Seq: 8, Time: now})
+	l.addPending(2, "ada", "waiting")
+	l.sent(2, "id2")
+	l.addPending(3, "ada", "no id yet")
+	l.addPending(4, "ada", "refused")
+	l.markFailed(4, "too long")
+	c.unseen = 3
+	c.resetRoom()
+	want := []string{"waiting", "no id yet", "refused"}
+	if got := l.texts(); !slices.Equal(got, want) || c.unseen != 0 {
+		t.Fatalf("after the reset: %q (unseen %d), want %q", got, c.unseen, want)
+	}
+	// The new history comes in; the waiting message is acked in it.
+	l.message(client.Message{Sender: "bob", Text: "new", Seq: 1, Time: now})
+	l.sent(3, "id3")
+	l.acked(client.Acked{ID: "id2", Seq: 2, Time: now})
+	l.acked(client.Acked{ID: "id3", Seq: 3, Time: now})
+	want = []string{"refused", "new", "waiting", "no id yet"}
+	if got := l.texts(); !slices.Equal(got, want) {
+		t.Fatalf("with the new history: %q, want %q", got, want)
+	}
+	if l.pending() != 0 {
+		t.Fatalf("%d still pending", l.pending())
 	}
 }

@@ -231,7 +231,7 @@ func TestRenderStates(t *testing.T) {
 	s.Frame()
 	s.bigLog(60)
 	s.Frame()
-	s.u.Apply(s.session, client.StateChanged{State: client.Reconnecting, Err: errors.New("nothing is listening there (connection refused)"), RetryIn: 8 * time.Second})
+	s.u.Apply(s.session, client.StateChanged{State: client.Reconnecting, Err: errors.New("Cannot reach the server at chat.example.org:7878: nothing is listening there (connection refused)"), RetryIn: 8 * time.Second})
 	if err := s.ClickOn("Members"); err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +241,8 @@ func TestRenderStates(t *testing.T) {
 	img = render(t, s)
 	t.Logf("wrote %s", save(t, img, "headless-chat-states.png"))
 	checkText(t, s, img, "offline", th.Error, th.Surface)
-	checkText(t, s, img, "Offline: nothing is listening there", th.Fg, th.Surface)
-	checkText(t, s, img, "3 in #general", th.Fg, th.Surface)
+	checkText(t, s, img, "Cannot reach the server at chat.example.org:7878", th.Fg, th.Surface)
+	checkText(t, s, img, "In #general when last connected", th.Fg, th.Surface)
 	checkText(t, s, img, "1 new message", th.ContrastFg, th.ContrastBg)
 }
 

@@ -408,7 +408,8 @@ func TestConnectionStates(t *testing.T) {
 	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("connection refused"), RetryIn: 8 * time.Second})
 	r.Frame()
 	r.mustShow("offline")
-	r.mustShow("connection refused")
+	r.mustShow("connection refused.")
+	r.mustShow("Retrying in 8 s.")
 	// Sending while offline works: the message waits as pending.
 	r.Type("queued")
 	r.Press(key.NameReturn, 0)
@@ -484,4 +485,76 @@ func TestListFollowsAndOffersJump(t *testing.T) {
 	if !slices.Contains(r.Texts(), "message 203") {
 		t.Fatal("message 203 not shown as its own text")
 	}
+}
+
+// TestRejoinAfterReconnect: a re-join lists the members again, which adds
+// no notices (the client library reports the difference as a Presence),
+// and while the connection is down the member count is not shown as if it
+// were current.
+func TestRejoinAfterReconnect(t *testing.T) {
+	r := newRig(t, ui.Config{Server: "localhost:7878"})
+	s := r.joined() // alice and bob
+	r.mustShowExactly("2")
+
+	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("EOF"), RetryIn: 8 * time.Second})
+	r.Frame()
+	if n := uitest.Count(r.Texts(), "2"); n != 0 {
+		t.Fatalf("offline, the header still shows the member count 2: %q", r.Texts())
+	}
+	r.mustShowExactly("–")
+	if err := r.ClickOn("Members"); err != nil {
+		t.Fatal(err)
+	}
+	r.mustShow("In #general when last connected")
+	r.mustNotShow("2 in #general")
+	r.Press(key.NameBack, 0)
+
+	// Connected again: the count is still old until the room is joined.
+	r.u.Apply(s, client.StateChanged{State: client.Connected})
+	r.Frame()
+	r.mustShowExactly("–")
+	r.u.Apply(s, client.Joined{Room: "general", Name: "alice", Members: []string{"alice", "carol"}, Count: 2, Resumed: true})
+	r.Frame()
+	r.mustShowExactly("2")
+	for _, s := range []string{"joined", "left"} {
+		if r.Shows(s) {
+			t.Fatalf("the re-join added a notice: %q", r.Texts())
+		}
+	}
+	r.u.Apply(s, client.Presence{Room: "general", Count: 2, Changes: []protocol.PresenceChange{
+		{Kind: protocol.PresenceLeft, Name: "bob"}, {Kind: protocol.PresenceJoined, Name: "carol"}}})
+	r.Frame()
+	r.mustShow("bob left")
+	r.mustShow("carol joined")
+	if err := r.ClickOn("Members"); err != nil {
+		t.Fatal(err)
+	}
+	r.mustShow("2 in #general")
+	r.mustShowExactly("carol")
+	if n := uitest.Count(r.Texts(), "bob"); n != 0 {
+		t.Fatalf("bob is still listed: %q", r.Texts())
+	}
+}
+
+func (r *rig) mustShowExactly(s string) {
+	r.t.Helper()
+	if uitest.Count(r.Texts(), s) == 0 {
+		r.t.Fatalf("the screen does not show %q by itself; it shows %q", s, r.Texts())
+	}
+}
+
+// The offline banner counts down to the next attempt.
+func TestOfflineBannerCountsDown(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	r := newRig(t, ui.Config{Server: "localhost:7878", Now: func() time.Time { return now }})
+	s := r.joined()
+	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("Cannot reach the server at localhost:7878"), RetryIn: 8 * time.Second})
+	r.Frame()
+	r.mustShow("Cannot reach the server at localhost:7878. Retrying in 8 s.")
+	now = now.Add(5500 * time.Millisecond)
+	r.Frame()
+	r.mustShow("Retrying in 3 s.")
+	now = now.Add(3 * time.Second)
+	r.Frame()
+	r.mustShow("Retrying…")
 }
