@@ -1,7 +1,6 @@
 package chatapp_test
 
 import (
-	"reflect"
 	"testing"
 
 	"gioui.org/io/key"
@@ -18,12 +17,8 @@ import (
 // and the header must count the two of them.
 //
 // The "left" comes from the client library's Presence after a resumed
-// join, which lands together with Joined.Reset: until then the test
-// skips itself.
+// join.
 func TestRestartNoticesMatchWhoIsThere(t *testing.T) {
-	if _, ok := reflect.TypeFor[client.Joined]().FieldByName("Reset"); !ok {
-		t.Skip("the client library does not report presence on a resumed join yet")
-	}
 	srv := testserver.Start(t, testserver.Options{})
 	r := newRig(t, srv.Addr)
 	r.Type("alice")

@@ -96,7 +96,9 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 		c.live = false
 	case client.Joined:
 		c.state = client.Connected
-		// TODO(merge client.Joined.Reset): if e.Reset { c.resetRoom() }
+		if e.Reset {
+			c.resetRoom() // the room's history was replaced: what we show belongs to the old one
+		}
 		c.joined(e)
 	case client.Message:
 		if c.log.message(e) && c.list.Position.BeforeEnd {
