@@ -1,0 +1,153 @@
+package main
+
+// Tests of rules the protocol spec (protocol/README.md) states, each
+// through a real socket: what a client author reads there is what the
+// server does.
+
+import (
+	"strings"
+	"testing"
+
+	"chat/internal/testserver"
+	"chat/protocol"
+)
+
+// next returns the next frame other than PING, failing on a read error.
+func next(t *testing.T, r *testserver.Raw) protocol.Message {
+	t.Helper()
+	for {
+		m, err := r.Read()
+		if err != nil {
+			t.Fatalf("reading: %v", err)
+		}
+		if _, ok := m.(*protocol.Ping); !ok {
+			return m
+		}
+	}
+}
+
+// expectRefusal reads the next frame but PRESENCE, which must be an ERROR with code,
+// room and closing flag as given.
+func expectRefusal(t *testing.T, r *testserver.Raw, code protocol.ErrorCode, room string, closing bool) {
+	t.Helper()
+	m := next(t, r)
+	for {
+		if _, ok := m.(*protocol.Presence); !ok {
+			break
+		}
+		m = next(t, r)
+	}
+	e, ok := m.(*protocol.Error)
+	if !ok || e.Code != code || e.Room != room || e.Closing() != closing || e.Reconnect() {
+		t.Fatalf("got %T %+v, want %v for room %q, closing %v, no reconnect", m, m, code, room, closing)
+	}
+}
+
+// TestEmptyNameOrRoomIsRefusedAndTheConnectionStays (spec §6, §7): an
+// empty name is invalid-name and an empty room invalid-room, neither
+// closing (a person typed nothing); the client may try again at once.
+func TestEmptyNameOrRoomIsRefusedAndTheConnectionStays(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	r, _ := testserver.Handshake(t, srv.Addr)
+	r.Send(&protocol.Join{Room: "general", Name: ""})
+	expectRefusal(t, r, protocol.CodeInvalidName, "general", false)
+	r.Send(&protocol.Join{Room: "", Name: "alice"})
+	expectRefusal(t, r, protocol.CodeInvalidRoom, "", false)
+	r.Send(&protocol.Join{Room: "general", Name: "alice"})
+	if j := testserver.Expect[*protocol.Joined](r); j.Room != "general" {
+		t.Fatalf("joined %+v", j)
+	}
+}
+
+// TestErrorsCarryTheCanonicalRoom (spec §3 ERROR): an ERROR about a
+// JOIN, SEND or LEAVE carries the request's room by its canonical name,
+// whichever check refused it, so a client finds the room by one key; a
+// room name that is invalid or too long has none and comes back as sent.
+func TestErrorsCarryTheCanonicalRoom(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	r, _ := testserver.Handshake(t, srv.Addr)
+	r.Send(&protocol.Join{Room: "GENERAL", Name: " alice"}) // refused by the session
+	expectRefusal(t, r, protocol.CodeInvalidName, "general", false)
+	r.Send(&protocol.Join{Room: " General", Name: "alice"})
+	expectRefusal(t, r, protocol.CodeInvalidRoom, " General", false)
+	r.Send(&protocol.Join{Room: "General", Name: "alice"})
+	if j := testserver.Expect[*protocol.Joined](r); j.Room != "general" {
+		t.Fatalf("joined %+v", j)
+	}
+
+	other, _ := testserver.Handshake(t, srv.Addr)
+	other.Send(&protocol.Join{Room: "GeNeRaL", Name: "ALICE"}) // refused by the hub
+	expectRefusal(t, other, protocol.CodeNameTaken, "general", false)
+
+	r.Send(&protocol.Send{Room: "GENERAL", ID: "x", Text: strings.Repeat("t", protocol.DefaultMaxText+1)})
+	expectRefusal(t, r, protocol.CodeTooLong, "general", true)
+
+	long := strings.Repeat("R", protocol.DefaultMaxRoom+1)
+	other.Send(&protocol.Join{Room: long, Name: "bob"})
+	expectRefusal(t, other, protocol.CodeTooLong, long, true)
+
+	third, _ := testserver.JoinRoom(t, srv.Addr, "general", "carol")
+	third.Send(&protocol.Join{Room: "GENERAL", Name: "carol"})
+	expectRefusal(t, third, protocol.CodeUnexpected, "general", true)
+}
+
+// TestKeyIsIgnoredByAServerThatNeedsNone (spec §6 Server key): a client
+// that still sends a key after its server stopped requiring one gets in.
+func TestKeyIsIgnoredByAServerThatNeedsNone(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	r, w := testserver.Handshake(t, srv.Addr)
+	if w.Flags&protocol.WelcomeKeyRequired != 0 {
+		t.Fatal("WELCOME says a key is required")
+	}
+	r.Send(&protocol.Join{Room: "general", Name: "alice", Key: "an old key"})
+	if j := testserver.Expect[*protocol.Joined](r); j.Room != "general" {
+		t.Fatalf("joined %+v", j)
+	}
+}
+
+// TestJoinerGetsPresenceForItsOwnName (spec §3 PRESENCE): a name's first
+// connection into a room gets the PRESENCE joined for itself, after
+// JOINED and the history, like everyone in the room; a further connection
+// of the same name gets none, since the name did not change.
+func TestJoinerGetsPresenceForItsOwnName(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	bob, _ := testserver.JoinRoom(t, srv.Addr, "general", "bob")
+	bob.Send(&protocol.Send{Room: "general", ID: "b1", Text: "hello"})
+
+	alice, _ := testserver.Handshake(t, srv.Addr)
+	alice.Send(&protocol.Join{Room: "general", Name: "alice", Secret: "alice's secret"})
+	var got []string
+	for len(got) < 3 {
+		switch m := next(t, alice).(type) {
+		case *protocol.Joined:
+			got = append(got, "JOINED")
+		case *protocol.Msg:
+			got = append(got, "MESSAGE "+m.Text)
+		case *protocol.Presence:
+			if m.Count != 2 || len(m.Changes) != 1 || m.Changes[0] != (protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: "alice"}) {
+				t.Fatalf("presence %+v", m)
+			}
+			got = append(got, "PRESENCE")
+		default:
+			t.Fatalf("got %T %+v", m, m)
+		}
+	}
+	if strings.Join(got, ", ") != "JOINED, MESSAGE hello, PRESENCE" {
+		t.Fatalf("alice got %v", got)
+	}
+
+	// The same name again: the server handles a connection's frames in
+	// order, so the PONG comes after anything the JOIN caused.
+	again, _ := testserver.Handshake(t, srv.Addr)
+	again.Send(&protocol.Join{Room: "general", Name: "alice", Secret: "alice's secret"})
+	again.Send(&protocol.Ping{Nonce: 1})
+	for {
+		m := next(t, again)
+		if _, ok := m.(*protocol.Pong); ok {
+			break
+		}
+		if p, ok := m.(*protocol.Presence); ok {
+			t.Fatalf("a second connection of a name present got %+v", p)
+		}
+	}
+}
