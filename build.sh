@@ -526,8 +526,8 @@ cmd_test() {
   say "npm ci (playwright-core for the browser tests)"
   npm ci --prefix e2e/browser --no-audit --no-fund --loglevel=error
   # CHAT_DIST_VERSION names the artifacts just built: dist/ may also hold older ones.
-  CHAT_DIST=$(cd "$DIST" && pwd) CHAT_DIST_VERSION=$VERSION CHAT_REQUIRE_ARTIFACTS=1 CHAT_REQUIRE_BROWSER=1
-  export CHAT_DIST CHAT_DIST_VERSION CHAT_REQUIRE_ARTIFACTS CHAT_REQUIRE_BROWSER
+  CHAT_DIST=$(cd "$DIST" && pwd) CHAT_DIST_VERSION=$VERSION CHAT_REQUIRE_ARTIFACTS=1 CHAT_REQUIRE_BROWSER=1 CHAT_REQUIRE_TOOLS=1
+  export CHAT_DIST CHAT_DIST_VERSION CHAT_REQUIRE_ARTIFACTS CHAT_REQUIRE_BROWSER CHAT_REQUIRE_TOOLS
   say "go test -race"
   go test -race -timeout 15m ./...
 }
