@@ -169,7 +169,7 @@ func TestTimeouts(t *testing.T) {
 			if _, err := r.Conn.Write([]byte{b}); err != nil {
 				break // closed on us: good
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // the dribble is the behaviour under test
 		}
 		e := testserver.Expect[*protocol.Error](r)
 		if e.Code != protocol.CodeTimeout || time.Since(start) > 5*time.Second {

@@ -114,9 +114,10 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	}()
 
 	var addr string
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for addr == "" {
-		for line := range strings.Lines(log.String()) {
+		out, written := log.Next()
+		for line := range strings.Lines(out) {
 			var rec struct{ Msg, Transport, Addr, Data string }
 			if json.Unmarshal([]byte(line), &rec) != nil {
 				continue
@@ -128,10 +129,16 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 				t.Errorf("CHAT_DATA ignored: data is %s", rec.Data)
 			}
 		}
-		if time.Now().After(deadline) {
+		if addr != "" {
+			break
+		}
+		select {
+		case <-written:
+		case code := <-done:
+			t.Fatalf("exit %d before listening: %s", code, log.String())
+		case <-timeout:
 			t.Fatalf("not listening: %s", log.String())
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	_, welcome := testserver.Handshake(t, addr)
 	if welcome.History != 9 {

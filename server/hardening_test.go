@@ -129,7 +129,7 @@ func TestFloodIsSlowedThenCutOff(t *testing.T) {
 		normal.C.Send("general", text)
 		normal.WaitText(t, text)
 		worst = max(worst, time.Since(t0))
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond) // a person's pace, through the flood: the behaviour under test
 	}
 	t.Logf("normal user's slowest round trip during the flood: %v", worst)
 	if worst > time.Second {
@@ -380,7 +380,7 @@ func TestPlainClientsOnTheTLSPortAreRefusedCleanly(t *testing.T) {
 		if _, err := slow.Conn.Write(hello[i%len(hello) : i%len(hello)+1]); err != nil {
 			break
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // the dribble is the behaviour under test
 	}
 	_ = slow.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := slow.Conn.Read(make([]byte, 1)); err == nil || time.Since(start) > 10*time.Second {
@@ -493,6 +493,7 @@ func TestIdleTLSConnectionsHoldNoGoroutine(t *testing.T) {
 		if held = goroutines() - before; held < idle/2 || time.Now().After(deadline) {
 			break
 		}
+		// Nothing signals "parked"; the count is polled, bounded above.
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("%d idle TLS connections hold %d goroutines (the server had %d before)", idle, held, before)
