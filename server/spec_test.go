@@ -5,9 +5,13 @@ package main
 // server does.
 
 import (
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 
+	"chat/client"
+	"chat/internal/clienttest"
 	"chat/internal/testserver"
 	"chat/protocol"
 )
@@ -149,5 +153,87 @@ func TestJoinerGetsPresenceForItsOwnName(t *testing.T) {
 		if p, ok := m.(*protocol.Presence); ok {
 			t.Fatalf("a second connection of a name present got %+v", p)
 		}
+	}
+}
+
+// TestGoClientSkipsUnknownPresenceKinds (spec §3 PRESENCE): a later
+// server may send change kinds this version does not define. The Go
+// client passes them on without choking: the connection stays, count is
+// taken, the known changes around it arrive, and so do later messages. A
+// stand-in server on loopback sends the frames no real server sends yet.
+func TestGoClientSkipsUnknownPresenceKinds(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() {
+		served <- func() error {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			read := func() (protocol.Message, error) {
+				body, err := protocol.ReadFrame(c, protocol.MaxFrame, nil)
+				if err != nil {
+					return nil, err
+				}
+				return protocol.Decode(body)
+			}
+			if _, err := read(); err != nil { // HELLO
+				return err
+			}
+			w := &protocol.Welcome{Version: protocol.Version, Server: "stand-in", MaxFrame: 16384, MaxText: 4096,
+				MaxName: 32, MaxRoom: 64, MaxRooms: 16, History: 100, PingMs: 30000}
+			if _, err := c.Write(protocol.Encode(w)); err != nil {
+				return err
+			}
+			m, err := read()
+			if err != nil {
+				return err
+			}
+			j, ok := m.(*protocol.Join)
+			if !ok {
+				return fmt.Errorf("got %T, want JOIN", m)
+			}
+			var out []byte
+			out = protocol.AppendFrame(out, &protocol.Joined{Room: j.Room, Name: j.Name, Count: 1, Members: []string{j.Name}, Epoch: 1})
+			out = protocol.AppendFrame(out, &protocol.Presence{Room: j.Room, Count: 3, Changes: []protocol.PresenceChange{
+				{Kind: 3, Name: "from-the-future"}, {Kind: protocol.PresenceJoined, Name: "bob"}}})
+			out = protocol.AppendFrame(out, &protocol.Msg{Room: j.Room, Seq: 1, Time: 1, Sender: "bob", ID: "b1", Text: "after the unknown kind"})
+			if _, err := c.Write(out); err != nil {
+				return err
+			}
+			// Hold the connection until the client is done with it.
+			for {
+				if _, err := read(); err != nil {
+					return nil
+				}
+			}
+		}()
+	}()
+
+	r := clienttest.New(t, client.Config{Addr: ln.Addr().String(), Name: "alice"})
+	r.C.Join("general")
+	r.WaitText(t, "after the unknown kind")
+	var presence *client.Presence
+	for _, ev := range r.Events() {
+		switch ev := ev.(type) {
+		case client.Presence:
+			presence = &ev
+		case client.StateChanged:
+			if ev.State != client.Connecting && ev.State != client.Connected {
+				t.Errorf("the client's connection changed state: %+v", ev)
+			}
+		}
+	}
+	if presence == nil || presence.Count != 3 || len(presence.Changes) != 2 || presence.Changes[1].Name != "bob" {
+		t.Fatalf("presence event %+v", presence)
+	}
+	r.C.Close()
+	if err := <-served; err != nil {
+		t.Fatal(err)
 	}
 }
