@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"chat/client"
 	"chat/internal/clienttest"
@@ -236,4 +237,44 @@ func TestGoClientSkipsUnknownPresenceKinds(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestOverTheRateIsSlowedQuietly (spec §5 Limits): every frame after
+// HELLO but PONG counts against the rate WELCOME announces, PING
+// included; frames over the burst are not refused but answered later, one
+// per send interval, with no ERROR before flood after.
+func TestOverTheRateIsSlowedQuietly(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-msg-rate", "10", "-msg-burst", "2", "-flood-after", "30s"}})
+	r, w := testserver.Handshake(t, srv.Addr)
+	if w.Limits.SendIntervalMs != 100 || w.Limits.SendBurst != 2 || w.Limits.FloodAfterMs != 30000 {
+		t.Fatalf("WELCOME announces %+v", w.Limits)
+	}
+	const n = 6
+	var batch []byte
+	for i := range n {
+		batch = protocol.AppendFrame(batch, &protocol.Ping{Nonce: uint64(i)})
+	}
+	r.Write(batch)
+	var first time.Time
+	for i := range n {
+		m := next(t, r)
+		p, ok := m.(*protocol.Pong)
+		if !ok || p.Nonce != uint64(i) {
+			t.Fatalf("got %T %+v, want PONG %d", m, m, i)
+		}
+		if i == 0 {
+			first = time.Now()
+		}
+	}
+	// Two from the burst, then one per 100 ms: the last of the four over
+	// it at least 400 ms after the first PONG (less a little for the
+	// bucket refilling meanwhile). Only a lower bound: a loaded machine
+	// makes it later, never earlier.
+	if d := time.Since(first); d < 350*time.Millisecond {
+		t.Fatalf("%d PINGs at once answered within %v: not held to 10 a second", n, d)
+	}
+	// Still connected, no error: the slow-down was all the client saw.
+	r.Send(&protocol.Join{Room: "general", Name: "patient"})
+	testserver.Expect[*protocol.Joined](r)
+	srv.WaitLog("limit", func(rec map[string]any) bool { return rec["kind"] == "message-rate" })
 }
