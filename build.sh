@@ -57,8 +57,10 @@ Usage: ./build.sh TARGET...     (version $VERSION; artifacts go to $DIST/)
 
   deps      install the system packages builds and tests need (apt-get as root or
             with sudo; elsewhere prints the package names and stops)
-  run       build and start a local server (127.0.0.1:7878, data in ./chat-data) and
-            the desktop app connected to it; without a display, only the server
+  run       build and start a local server (127.0.0.1:7878, web client on
+            http://127.0.0.1:8080/, data in ./chat-data; CHAT_TCP, CHAT_HTTP and
+            CHAT_DATA change them) and the desktop app connected to it; without a
+            display, only the server. Fails if a port is already in use
   test      install deps, run vet and gofmt, build wasm, server, desktop and windows
             into $DIST/, then run the whole test suite with -race (it checks them)
   bench     load benchmarks (cmd/chatbench/bench.sh): a fresh server on CPU 0, the
@@ -526,8 +528,8 @@ cmd_test() {
   say "npm ci (playwright-core for the browser tests)"
   npm ci --prefix e2e/browser --no-audit --no-fund --loglevel=error
   # CHAT_DIST_VERSION names the artifacts just built: dist/ may also hold older ones.
-  CHAT_DIST=$(cd "$DIST" && pwd) CHAT_DIST_VERSION=$VERSION CHAT_REQUIRE_ARTIFACTS=1 CHAT_REQUIRE_BROWSER=1
-  export CHAT_DIST CHAT_DIST_VERSION CHAT_REQUIRE_ARTIFACTS CHAT_REQUIRE_BROWSER
+  CHAT_DIST=$(cd "$DIST" && pwd) CHAT_DIST_VERSION=$VERSION CHAT_REQUIRE_ARTIFACTS=1 CHAT_REQUIRE_BROWSER=1 CHAT_REQUIRE_TOOLS=1
+  export CHAT_DIST CHAT_DIST_VERSION CHAT_REQUIRE_ARTIFACTS CHAT_REQUIRE_BROWSER CHAT_REQUIRE_TOOLS
   say "go test -race"
   go test -race -timeout 15m ./...
 }
@@ -538,24 +540,59 @@ cmd_bench() {
   cmd/chatbench/bench.sh
 }
 
+# port_open HOST:PORT: whether something accepts connections there.
+port_open() {
+  local host=${1%:*} port=${1##*:}
+  [ -n "$host" ] || host=127.0.0.1
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
+# The local server of `run`, killed when the script exits. Global, not
+# local: the EXIT trap runs after cmd_run has returned.
+RUN_SERVER_PID=""
+stop_run_server() {
+  [ -n "$RUN_SERVER_PID" ] || return 0
+  kill "$RUN_SERVER_PID" 2>/dev/null || true
+  wait "$RUN_SERVER_PID" 2>/dev/null || true
+}
+
 cmd_run() {
   need_go
+  # Both listeners on loopback: this is a development server, not one for
+  # the network (its web client would be reachable from the LAN).
+  local addr="${CHAT_TCP:-127.0.0.1:7878}" http="${CHAT_HTTP:-127.0.0.1:8080}" a
+  # An old server still on the port would take the app's connection while
+  # ours failed to start: refuse before building anything.
+  for a in "$addr" "$http"; do
+    port_open "$a" && die "run: $a is already in use (an earlier ./build.sh run still running? stop it, or set CHAT_TCP / CHAT_HTTP)"
+  done
   cmd_wasm # so the local server has the web client
   mkdir -p "$DIST"
-  local addr="${CHAT_TCP:-127.0.0.1:7878}"
   say "building the server"
   go build -ldflags "$(ldflags)" -o "$DIST/chat-server" ./server
+  local server_args=(-tcp "$addr" -http "$http" -data "${CHAT_DATA:-chat-data}")
   if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
     say "no display: starting only the server on $addr (Ctrl-C stops it)"
+    say "web client: http://$http/"
     say "connect with: go run ./cmd/chat -server $addr -name NAME"
-    exec "$DIST/chat-server" -tcp "$addr" -data "${CHAT_DATA:-chat-data}"
+    exec "$DIST/chat-server" "${server_args[@]}"
   fi
   say "building the desktop app"
   go build -ldflags "$(ldflags)" -o "$DIST/chat-app" ./app
-  "$DIST/chat-server" -tcp "$addr" -data "${CHAT_DATA:-chat-data}" &
-  local server=$!
-  trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
-  say "server on $addr (pid $server); starting the app — close its window to stop both"
+  trap stop_run_server EXIT
+  "$DIST/chat-server" "${server_args[@]}" &
+  RUN_SERVER_PID=$!
+  # Wait until it listens; if it exits instead (a port taken meanwhile, bad
+  # data), stop here rather than start the app against nothing.
+  local tries=0
+  until port_open "$addr" && port_open "$http"; do
+    kill -0 "$RUN_SERVER_PID" 2>/dev/null || { wait "$RUN_SERVER_PID" || true; RUN_SERVER_PID=""; die "run: the server did not start (see above)"; }
+    tries=$((tries + 1))
+    [ "$tries" -lt 300 ] || die "run: the server is not listening on $addr and $http after 30 s"
+    sleep 0.1
+  done
+  say "server on $addr (pid $RUN_SERVER_PID), web client: http://$http/"
+  say "starting the app — close its window to stop both"
   "$DIST/chat-app" -server "$addr"
 }
 

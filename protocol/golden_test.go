@@ -14,33 +14,79 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the messages in golden_test.go")
 
-// goldenMessages are the spec's reference encodings: one file each in
-// testdata/golden. A change to the wire format shows up as a diff there.
+// goldenMessages are the spec's reference encodings: two files each in
+// testdata/golden, NAME.hex (the frame) and NAME.json (its decoded values,
+// see golden_values_test.go). A change to the wire format shows up as a
+// diff there.
 var goldenMessages = []struct {
 	name string
 	msg  Message
+	note string // for the JSON: what the vector shows, when not obvious
 }{
-	{"hello", &Hello{Version: 1, Client: "chat-go/1.0"}},
-	{"join", &Join{Room: "general", Name: "alice"}},
-	{"join-resume", &Join{Room: "general", Name: "alice", Resume: true, After: 300, Key: "k", Secret: "s", Epoch: 0x5eed1234}},
-	{"send", &Send{Room: "general", ID: "\x01\x02\x03\x04", Text: "hi ~ there"}},
-	{"leave", &Leave{Room: "general"}},
-	{"bye", &Bye{}},
-	{"ping", &Ping{Nonce: 7}},
-	{"pong", &Pong{Nonce: 7}},
+	{"hello", &Hello{Version: 1, Client: "chat-go/1.0"}, ""},
+	{"join", &Join{Room: "general", Name: "alice"}, ""},
+	{"join-resume", &Join{Room: "general", Name: "alice", Resume: true, After: 300, Key: "k", Secret: "s", Epoch: 0x5eed1234}, ""},
+	{"send", &Send{Room: "general", ID: "\x01\x02\x03\x04", Text: "hi ~ there"}, ""},
+	{"leave", &Leave{Room: "general"}, ""},
+	{"bye", &Bye{}, ""},
+	{"ping", &Ping{Nonce: 7}, ""},
+	{"pong", &Pong{Nonce: 7}, ""},
 	{"welcome", &Welcome{Version: 1, Server: "chat-server/1.0", Time: 1767225600000,
 		MaxFrame: 16384, MaxText: 4096, MaxName: 32, MaxRoom: 64, MaxRooms: 16, History: 100, PingMs: 30000,
 		Limits: Limits{SendIntervalMs: 200, SendBurst: 20, FloodAfterMs: 10000, RetryAfterMs: 5000,
-			QueueFrames: 4096, MaxListed: 500, PresenceBatchAbove: 64, IdleTimeoutMs: 120000}}},
-	{"joined", &Joined{Room: "general", Name: "alice", After: 0, Head: 2, Count: 2, Members: []string{"alice", "bob"}, Epoch: 0x5eed1234}},
-	{"ack", &Ack{Room: "general", ID: "\x01\x02\x03\x04", Seq: 3, Time: 1767225600250}},
-	{"message", &Msg{Room: "general", Seq: 3, Time: 1767225600250, Sender: "alice", ID: "\x01\x02\x03\x04", Text: "hi ~ there"}},
+			QueueFrames: 4096, MaxListed: 500, PresenceBatchAbove: 64, IdleTimeoutMs: 120000}}, ""},
+	{"welcome-key", &Welcome{Version: 1, Server: "chat-server/1.0", Time: 1767225600000,
+		MaxFrame: 16384, MaxText: 4096, MaxName: 32, MaxRoom: 64, MaxRooms: 16, History: 100, PingMs: 30000,
+		Flags: WelcomeKeyRequired,
+		Limits: Limits{SendIntervalMs: 0, SendBurst: 20, FloodAfterMs: 10000, RetryAfterMs: 5000,
+			QueueFrames: 4096, MaxListed: 500, PresenceBatchAbove: 64, IdleTimeoutMs: 120000}},
+		"flags bit 0: JOIN must carry the server's key; send interval 0: no rate limit"},
+	{"joined", &Joined{Room: "general", Name: "alice", After: 0, Head: 2, Count: 2, Members: []string{"alice", "bob"}, Epoch: 0x5eed1234}, ""},
+	{"ack", &Ack{Room: "general", ID: "\x01\x02\x03\x04", Seq: 3, Time: 1767225600250}, ""},
+	{"message", &Msg{Room: "general", Seq: 3, Time: 1767225600250, Sender: "alice", ID: "\x01\x02\x03\x04", Text: "hi ~ there"}, ""},
 	{"message-unicode", &Msg{Room: "général", Seq: 128, Time: 1767225600250, Sender: "Zoë", ID: "x",
-		Text: "line one\nline two 🎉 שלום"}},
-	{"presence", &Presence{Room: "general", Count: 2, Changes: []PresenceChange{{PresenceJoined, "bob"}}}},
-	{"left", &Left{Room: "general"}},
-	{"error", NewError(CodeNameTaken, "general", "the name alice is taken in general")},
-	{"error-restart", NewError(CodeServerRestarting, "", "server restarting")},
+		Text: "line one\nline two 🎉 שלום"}, ""},
+	{"presence", &Presence{Room: "general", Count: 2, Changes: []PresenceChange{{PresenceJoined, "bob"}}}, ""},
+	{"presence-left", &Presence{Room: "general", Count: 2, Changes: []PresenceChange{{PresenceLeft, "bob"}, {PresenceJoined, "carol"}, {PresenceLeft, "dave"}}},
+		"several changes, applied in order: bob left, carol joined, dave left"},
+	{"presence-unknown-kind", &Presence{Room: "general", Count: 3, Changes: []PresenceChange{{3, "erin"}, {PresenceJoined, "frank"}}},
+		"kind 3 is not defined: a receiver skips that change, applies the others and count"},
+	{"left", &Left{Room: "general"}, ""},
+	{"error", NewError(CodeNameTaken, "general", "the name alice is taken in general"), "flags 0: not closing; the room stays refused"},
+	{"error-restart", NewError(CodeServerRestarting, "", "server restarting"), "flags 3: closing and reconnect"},
+	{"error-idle", &Error{Code: CodeTimeout, Flags: ErrorClosing, Text: "in no room for 2m0s; connect again to join a room"},
+		"the idle timeout: flags 1, closing without reconnect"},
+}
+
+// checkGoldenValues decodes the vector's hex with the spec's tables alone
+// (decodeBySpec) and compares it, field by field, with its JSON.
+func checkGoldenValues(t *testing.T, frame []byte, jsonPath string) {
+	t.Helper()
+	doc, err := readGolden(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeBySpec(frame)
+	if err != nil {
+		t.Fatalf("the hex does not decode by the spec's tables: %v", err)
+	}
+	if got.Frame != doc.Frame || got.Type != doc.Type || got.Length != doc.Length {
+		t.Errorf("the hex is %s %s of length %d; the JSON says %s %s of length %d",
+			got.Frame, got.Type, got.Length, doc.Frame, doc.Type, doc.Length)
+	}
+	if len(got.Fields) != len(doc.Fields) {
+		t.Fatalf("the hex has %d fields, the JSON %d", len(got.Fields), len(doc.Fields))
+	}
+	for i, f := range got.Fields {
+		w := doc.Fields[i]
+		if f.Name != w.Name || f.Kind != w.Kind {
+			t.Errorf("field %d: the spec has %s (%s), the JSON %s (%s)", i, f.Name, f.Kind, w.Name, w.Kind)
+			continue
+		}
+		if g, w := canonical(f.Value), canonical(w.Value); g != w {
+			t.Errorf("field %s: the hex says %s, the JSON %s", f.Name, g, w)
+		}
+	}
 }
 
 // readHexFile parses a hex dump in which '#' starts a comment.
@@ -96,7 +142,15 @@ func TestGoldenVectors(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			jsonPath := strings.TrimSuffix(path, ".hex") + ".json"
+			if *update {
+				doc := goldenDocOf(g.msg, len(frame)-LengthSize, g.note)
+				if err := os.WriteFile(jsonPath, marshalGolden(doc), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			want := readHexFile(t, path)
+			checkGoldenValues(t, want, jsonPath)
 			if !bytes.Equal(frame, want) {
 				t.Fatalf("encoding changed:\n got %x\nwant %x", frame, want)
 			}

@@ -182,3 +182,23 @@ func TestErrorCodes(t *testing.T) {
 		t.Errorf("unknown code prints as %q", got)
 	}
 }
+
+// TestPresenceUnknownKindIsKept: a PRESENCE change of a kind this version
+// does not know (spec §3: receivers skip it but take count) decodes, with
+// the changes around it intact, rather than failing the frame.
+func TestPresenceUnknownKindIsKept(t *testing.T) {
+	// room "r", count 3, 3 changes: joined a, kind 7 b, left c.
+	body := []byte{byte(TypePresence), 1, 'r', 3, 3, 1, 1, 'a', 7, 1, 'b', 2, 1, 'c'}
+	m, err := Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.(*Presence)
+	want := []PresenceChange{{PresenceJoined, "a"}, {7, "b"}, {PresenceLeft, "c"}}
+	if p.Count != 3 || len(p.Changes) != 3 || p.Changes[0] != want[0] || p.Changes[1] != want[1] || p.Changes[2] != want[2] {
+		t.Fatalf("decoded %+v", p)
+	}
+	if s := p.Changes[1].Kind.String(); s != "unknown" {
+		t.Errorf("kind 7 is %q", s)
+	}
+}

@@ -89,7 +89,7 @@ func startPebble(t *testing.T) *pebble {
 		if time.Now().After(deadline) {
 			t.Fatalf("pebble did not start: %v\n%s", err, log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // pebble, another process, says nothing when it is up: poll
 	}
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(rootPEM) {

@@ -38,6 +38,7 @@ func malformedCases() []malformedCase {
 		{"unknown type", [][]byte{helloFrame, frame(0x42, 1, 2, 3)}, protocol.CodeUnknownType},
 		{"truncated frame", [][]byte{helloFrame, frame(protocol.TypeSend, 7, 'g', 'e', 'n')}, protocol.CodeMalformed},
 		{"bad varint", [][]byte{helloFrame, frame(protocol.TypePing, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)}, protocol.CodeMalformed},
+		{"unknown type before hello", [][]byte{frame(0x42, 1, 2, 3)}, protocol.CodeUnknownType},
 		{"join before hello", [][]byte{joinFrame}, protocol.CodeUnexpected},
 		{"send before join", [][]byte{helloFrame, protocol.Encode(&protocol.Send{Room: "general", ID: "x", Text: "hi"})}, protocol.CodeUnexpected},
 		{"leave before join", [][]byte{helloFrame, protocol.Encode(&protocol.Leave{Room: "general"})}, protocol.CodeUnexpected},
@@ -168,7 +169,7 @@ func TestTimeouts(t *testing.T) {
 			if _, err := r.Conn.Write([]byte{b}); err != nil {
 				break // closed on us: good
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // the dribble is the behaviour under test
 		}
 		e := testserver.Expect[*protocol.Error](r)
 		if e.Code != protocol.CodeTimeout || time.Since(start) > 5*time.Second {

@@ -54,6 +54,12 @@ type config struct {
 	version         bool
 }
 
+// actionFlags do one thing and exit instead of configuring the server. They
+// are read from the command line only: a CHAT_VERSION left in the
+// environment (a deployment's own version variable, say) must not turn a
+// server start into "print the version", nor stop it with a parse error.
+var actionFlags = map[string]bool{"version": true, "release-name": true}
+
 // envName is the environment variable for a flag: -max-text is CHAT_MAX_TEXT.
 func envName(flagName string) string {
 	return "CHAT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -104,6 +110,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		fmt.Fprintf(fs.Output(), "Usage: chat-server [flags]\n\nRuns the chat server. Every flag can also be set by the environment variable shown.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			name, usage := flag.UnquoteUsage(f)
+			if actionFlags[f.Name] {
+				fmt.Fprintf(fs.Output(), "  -%s %s\n    \t%s (flag only)\n", f.Name, name, usage)
+				return
+			}
 			fmt.Fprintf(fs.Output(), "  -%s %s\n    \t%s (env %s", f.Name, name, usage, envName(f.Name))
 			if f.DefValue != "" && f.DefValue != "false" {
 				fmt.Fprintf(fs.Output(), ", default %q", f.DefValue)
@@ -113,6 +123,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
+		if actionFlags[f.Name] {
+			return
+		}
 		if v := getenv(envName(f.Name)); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = errors.Join(envErr, fmt.Errorf("%s=%q: %v", envName(f.Name), v, err))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,29 @@ func TestVersionFlag(t *testing.T) {
 	got, err := exec.Command(bin, "-version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(got), "chat-server ") {
 		t.Fatalf("%s -version: %v %q", bin, err, got)
+	}
+}
+
+// TestActionFlagsReadNoEnvironment: -version and -release-name are
+// commands, given on the command line only; -h says so instead of naming
+// a variable for them.
+func TestActionFlagsReadNoEnvironment(t *testing.T) {
+	for _, v := range []string{"1.2.3", "true"} {
+		env := map[string]string{"CHAT_VERSION": v, "CHAT_RELEASE_NAME": "alice"}
+		c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+		if err != nil || c.version || c.releaseName != "" {
+			t.Fatalf("CHAT_VERSION=%s: %+v, %v", v, c, err)
+		}
+	}
+	var out bytes.Buffer
+	run(context.Background(), []string{"-h"}, noEnv, &out, &out)
+	for _, name := range []string{"CHAT_VERSION", "CHAT_RELEASE_NAME"} {
+		if strings.Contains(out.String(), name) {
+			t.Errorf("-h offers %s, which the server does not read", name)
+		}
+	}
+	if n := strings.Count(out.String(), "(flag only)"); n != 2 {
+		t.Errorf("-h marks %d flags as flag only, want -version and -release-name:\n%s", n, out.String())
 	}
 }
 
@@ -78,7 +102,10 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"CHAT_TCP": "127.0.0.1:0", "CHAT_HTTP": "127.0.0.1:0", "CHAT_DATA": dir + "/from-env",
-		"CHAT_LOG_FORMAT": "json", "CHAT_HISTORY": "7"}
+		"CHAT_LOG_FORMAT": "json", "CHAT_HISTORY": "7",
+		// Action flags read no environment: a stray CHAT_VERSION (not even
+		// a bool) or CHAT_RELEASE_NAME must neither stop nor divert the start.
+		"CHAT_VERSION": "1.2.3", "CHAT_RELEASE_NAME": "alice"}
 	ctx, cancel := context.WithCancel(context.Background())
 	var log testserver.LockedBuffer
 	done := make(chan int)
@@ -87,9 +114,10 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 	}()
 
 	var addr string
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.After(10 * time.Second)
 	for addr == "" {
-		for line := range strings.Lines(log.String()) {
+		out, written := log.Next()
+		for line := range strings.Lines(out) {
 			var rec struct{ Msg, Transport, Addr, Data string }
 			if json.Unmarshal([]byte(line), &rec) != nil {
 				continue
@@ -101,10 +129,16 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 				t.Errorf("CHAT_DATA ignored: data is %s", rec.Data)
 			}
 		}
-		if time.Now().After(deadline) {
+		if addr != "" {
+			break
+		}
+		select {
+		case <-written:
+		case code := <-done:
+			t.Fatalf("exit %d before listening: %s", code, log.String())
+		case <-timeout:
 			t.Fatalf("not listening: %s", log.String())
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	_, welcome := testserver.Handshake(t, addr)
 	if welcome.History != 9 {

@@ -82,7 +82,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	}
 	for i := range 150 {
 		send(i)
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // a steady stream, not one burst: the behaviour under test
 	}
 	n := 0
 	sender.Wait(t, "some acks", func(ev client.Event) bool {
@@ -102,7 +102,9 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	for i := 250; i < 300; i++ { // sent while the server is down
 		send(i)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The client has noticed the server is gone: the messages above wait
+	// in its outbox for the reconnect.
+	sender.WaitState(t, client.Reconnecting)
 	srv.Restart()
 	// Every message acknowledged before the crash survived it.
 	stored := map[string]bool{}
@@ -116,7 +118,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	}
 	for i := 300; i < total; i++ {
 		send(i)
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // a steady stream across the reconnect
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -170,10 +172,17 @@ func TestGracefulShutdownTellsClientsAndLosesNothing(t *testing.T) {
 				return
 			}
 			ids = append(ids, id)
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // a steady stream, so that shutdown lands inside it
 		}
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Stop once the stream is well under way: some messages acknowledged.
+	acks := 0
+	sender.Wait(t, "20 acks", func(ev client.Event) bool {
+		if _, ok := ev.(client.Acked); ok {
+			acks++
+		}
+		return acks >= 20
+	})
 	took, err := srv.Stop()
 	close(stop)
 	<-sent

@@ -189,6 +189,35 @@ func TestMalformedWebSocketInput(t *testing.T) {
 	bystander.WaitText(t, "unaffected")
 }
 
+// TestFragmentedWebSocketMessageIsOneFrame (spec: transports): a binary
+// message sent in several WebSocket fragments is reassembled; what counts
+// is the message, which carries exactly one frame.
+func TestFragmentedWebSocketMessageIsOneFrame(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	w, _, err := dialWS(t, wsURL(srv), nil) // no Origin header: not a browser, let in
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	mw, err := w.c.Writer(ctx, websocket.MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := protocol.Encode(&protocol.Hello{Version: protocol.Version, Client: "ws-fragments"})
+	// Each Write is one WebSocket frame without FIN; Close sends the last.
+	// The first piece ends inside the length prefix.
+	for _, piece := range [][]byte{hello[:2], hello[2:7], hello[7:]} {
+		if _, err := mw.Write(piece); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expectWS[*protocol.Welcome](w)
+}
+
 func TestWebSocketOriginCheck(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{Args: []string{"-allowed-origins", "app.example.com, *.friends.example"}})
 	tests := []struct {

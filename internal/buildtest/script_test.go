@@ -1,14 +1,20 @@
 package buildtest
 
 import (
+	"context"
+	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"chat/internal/disttest"
+	"chat/internal/testserver"
 )
 
 // TestReleaseWorkflow lints .github/workflows with actionlint (pinned in
@@ -155,5 +161,159 @@ func TestAllWithoutAndroidSDK(t *testing.T) {
 		if !strings.Contains(sums, "  "+name+"\n") {
 			t.Errorf("SHA256SUMS lacks %s", name)
 		}
+	}
+}
+
+// runScriptSandbox is a copy of build.sh in a directory of its own, with
+// a stand-in go command on PATH that "builds" the real server binary (and
+// a stand-in app, and a dummy web client) by copying: ./build.sh run's own
+// logic runs for real, nothing is compiled and the repository's
+// assets/web is not touched.
+type runScriptSandbox struct {
+	dir, appRan string
+	env         []string
+}
+
+func newRunScriptSandbox(t *testing.T) *runScriptSandbox {
+	t.Helper()
+	dir := t.TempDir()
+	sb := &runScriptSandbox{dir: dir, appRan: filepath.Join(dir, "app-ran")}
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("build.sh", string(mustRead(t, filepath.Join(repoRoot(), "build.sh"))), 0o755)
+	write("assets/web/index.html", "<!doctype html>\n", 0o644)
+	write("goroot/lib/wasm/wasm_exec.js", "// stand-in\n", 0o644)
+	write("bin/go", `#!/bin/sh
+# A stand-in for go: the builds of ./build.sh run, by copying.
+if [ "$1" = env ]; then echo "$FAKE_GOROOT"; exit 0; fi
+out= pkg=
+while [ $# -gt 0 ]; do
+  [ "$1" = -o ] && { out=$2; shift; }
+  pkg=$1; shift
+done
+case "$pkg:$GOOS" in
+  ./server:*) cp "$FAKE_SERVER" "$out" ;;
+  ./app:js) echo wasm >"$out" ;;
+  ./app:*) cp "$FAKE_APP" "$out" ;;
+  *) echo "stand-in go: cannot build $pkg" >&2; exit 1 ;;
+esac
+`, 0o755)
+	// The app: it says how it was started and exits, as when a person
+	// closes its window.
+	app := write("fake-app", "#!/bin/sh\necho \"app started: $*\"\ntouch \"$APP_RAN\"\n", 0o755)
+	sb.env = []string{
+		"PATH=" + filepath.Join(dir, "bin") + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"FAKE_GOROOT=" + filepath.Join(dir, "goroot"), "FAKE_SERVER=" + testserver.Binary(t), "FAKE_APP=" + app,
+		"APP_RAN=" + sb.appRan, "DISPLAY=:stand-in", "WAYLAND_DISPLAY=",
+		"CHAT_DIST=" + filepath.Join(dir, "dist"), "CHAT_DATA=" + filepath.Join(dir, "data"),
+	}
+	return sb
+}
+
+// run runs ./build.sh run in the sandbox with the extra environment.
+func (sb *runScriptSandbox) run(t *testing.T, env ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(sb.dir, "build.sh"), "run")
+	cmd.Dir = sb.dir
+	cmd.Env = withEnv(os.Environ(), append(append([]string{}, sb.env...), env...)...)
+	// A process group of its own: a server the script leaves behind (the
+	// bug this test guards against) is killed with it when the test ends,
+	// and WaitDelay stops waiting for the output pipe it holds open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	var buf testserver.LockedBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+	err = cmd.Wait()
+	out := buf.String()
+	if ctx.Err() != nil {
+		t.Fatalf("./build.sh run did not end within 60s:\n%s", out)
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		t.Errorf("./build.sh run left a process holding its output open (the server?)")
+		err = nil
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out, ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out, 0
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 address nothing listens on now.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestBuildScriptRun: ./build.sh run starts the server on loopback (both
+// listeners), prints the web client's URL, starts the app against it, and
+// stops the server when the app ends. A port already taken (an earlier
+// run's server, say) fails loudly before the app starts, instead of the
+// app quietly connecting to the old server.
+func TestBuildScriptRun(t *testing.T) {
+	sb := newRunScriptSandbox(t)
+	tcp, web := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	out, status := sb.run(t, "CHAT_TCP="+tcp, "CHAT_HTTP="+web)
+	if status != 0 {
+		t.Fatalf("./build.sh run: exit %d\n%s", status, out)
+	}
+	for _, want := range []string{
+		"web client: http://" + web + "/", // the URL to open
+		"transport=http addr=" + web,      // the server's own word: loopback
+		"transport=tcp addr=" + tcp,       //
+		"app started: -server " + tcp,     // the app, against this server
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "unbound variable") {
+		t.Errorf("the script hit an unset variable:\n%s", out)
+	}
+	// The app has ended: so has the server (the script waited for it).
+	for _, a := range []string{tcp, web} {
+		if c, err := net.DialTimeout("tcp", a, 5*time.Second); err == nil {
+			c.Close()
+			t.Errorf("something still listens on %s after the app ended: the server was left running", a)
+		}
+	}
+
+	// A port in use: refused before the app starts.
+	if err := os.Remove(sb.appRan); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	out, status = sb.run(t, "CHAT_TCP="+taken.Addr().String(), "CHAT_HTTP="+freeLoopbackAddr(t))
+	if status == 0 || !strings.Contains(out, taken.Addr().String()+" is already in use") {
+		t.Errorf("./build.sh run with its port taken: exit %d, want a failure naming the address\n%s", status, out)
+	}
+	if _, err := os.Stat(sb.appRan); err == nil {
+		t.Errorf("the app was started although the server could not be:\n%s", out)
 	}
 }

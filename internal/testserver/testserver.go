@@ -88,10 +88,11 @@ type Server struct {
 	env      []string
 	bin      string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	exit chan error
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	logged chan struct{} // closed (and replaced) when a log line arrives
+	exit   chan error
 }
 
 // Start runs a server and stops it when the test ends.
@@ -100,7 +101,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Data == "" {
 		opts.Data = t.TempDir()
 	}
-	s := &Server{t: t, Data: opts.Data, args: opts.Args, env: opts.Env, bin: opts.Binary}
+	s := &Server{t: t, Data: opts.Data, args: opts.Args, env: opts.Env, bin: opts.Binary, logged: make(chan struct{})}
 	if s.bin == "" {
 		s.bin = Binary(t)
 	}
@@ -142,6 +143,8 @@ func (s *Server) start(tcp, http string) error {
 			line := sc.Text()
 			s.mu.Lock()
 			log.WriteString(line + "\n")
+			close(s.logged) // wake WaitLog
+			s.logged = make(chan struct{})
 			s.mu.Unlock()
 			var rec struct{ Msg, Transport, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
@@ -265,17 +268,23 @@ func (s *Server) Restart() {
 // match (if not nil) is true, and returns it.
 func (s *Server) WaitLog(msg string, match func(rec map[string]any) bool) map[string]any {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
 	for {
+		// Taken before looking, so a line logged meanwhile is not missed.
+		s.mu.Lock()
+		logged := s.logged
+		s.mu.Unlock()
 		for _, rec := range s.LogRecords(msg) {
 			if match == nil || match(rec) {
 				return rec
 			}
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-logged:
+		case <-timeout.C:
 			s.t.Fatalf("no log record %q matching within 10s; log:\n%s", msg, s.Log())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

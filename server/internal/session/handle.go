@@ -124,37 +124,55 @@ func tooLong(room, what string, n, limit int) *protocol.Error {
 	return protocol.NewError(protocol.CodeTooLong, room, fmt.Sprintf("%s is %d bytes; the limit is %d", what, n, limit))
 }
 
+// errRoom is the room an ERROR about a request for room carries: its
+// canonical name, as the hub's refusals and every other server frame
+// carry it, so that a client finds the room by one key; a room name that
+// is too long or breaks the rules has no canonical form and is echoed as
+// sent.
+func (s *Session) errRoom(room string) string {
+	if len(room) > s.cfg.MaxRoom || protocol.CheckName(room) != nil {
+		return room
+	}
+	return protocol.Key(room)
+}
+
 func (s *Session) join(j *protocol.Join) *protocol.Error {
+	room := s.errRoom(j.Room)
 	switch {
 	case len(j.Room) > s.cfg.MaxRoom:
-		return tooLong("", "the room name", len(j.Room), s.cfg.MaxRoom)
+		return tooLong(room, "the room name", len(j.Room), s.cfg.MaxRoom)
 	case len(j.Name) > s.cfg.MaxName:
-		return tooLong(j.Room, "the name", len(j.Name), s.cfg.MaxName)
+		return tooLong(room, "the name", len(j.Name), s.cfg.MaxName)
 	}
+	// A key sent to a server that needs none is ignored, not refused: a
+	// client keeps working when its server drops the key.
 	if s.cfg.Key != "" {
 		// Hashes make the comparison constant-time whatever the lengths.
 		if got := sha256.Sum256([]byte(j.Key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
 			s.mgr.LimitHit("key", s.t.RemoteAddr(), "JOIN without the right server key")
-			return protocol.NewError(protocol.CodeUnauthorized, j.Room, "this server needs its access key: ask its operator for it")
+			return protocol.NewError(protocol.CodeUnauthorized, room, "this server needs its access key: ask its operator for it")
 		}
 	}
+	// Empty names and rooms are refused here (CheckName), not as too-long:
+	// a person typed nothing, which is worth a non-closing refusal.
 	if err := protocol.CheckName(j.Room); err != nil {
-		return protocol.NewError(protocol.CodeInvalidRoom, j.Room, "the room name "+err.Error())
+		return protocol.NewError(protocol.CodeInvalidRoom, room, "the room name "+err.Error())
 	}
 	if err := protocol.CheckName(j.Name); err != nil {
-		return protocol.NewError(protocol.CodeInvalidName, j.Room, "the name "+err.Error())
+		return protocol.NewError(protocol.CodeInvalidName, room, "the name "+err.Error())
 	}
 	return s.rooms.Join(j)
 }
 
 func (s *Session) send(m *protocol.Send) *protocol.Error {
+	room := s.errRoom(m.Room)
 	switch {
 	case len(m.ID) == 0 || len(m.ID) > protocol.MaxIDLen:
-		return protocol.NewError(protocol.CodeTooLong, m.Room, fmt.Sprintf("a message id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID)))
+		return protocol.NewError(protocol.CodeTooLong, room, fmt.Sprintf("a message id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID)))
 	case len(m.Text) == 0:
-		return protocol.NewError(protocol.CodeTooLong, m.Room, "the message is empty")
+		return protocol.NewError(protocol.CodeTooLong, room, "the message is empty")
 	case len(m.Text) > s.cfg.MaxText:
-		return tooLong(m.Room, "the message", len(m.Text), s.cfg.MaxText)
+		return tooLong(room, "the message", len(m.Text), s.cfg.MaxText)
 	}
 	var e *protocol.Error
 	if err := s.rooms.Send(m.Room, m.ID, m.Text); errors.As(err, &e) {

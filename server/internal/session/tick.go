@@ -43,7 +43,11 @@ func (s *Session) tick() {
 		s.noRoomSince = now
 	} else if now.Sub(s.noRoomSince) >= s.cfg.IdleTimeout {
 		s.mgr.LimitHit("idle", s.t.RemoteAddr(), "in no room")
-		s.Fail(protocol.NewError(protocol.CodeTimeout, "", fmt.Sprintf("in no room for %v", s.cfg.IdleTimeout)))
+		// Without the reconnect flag: a client that reconnected would
+		// sit in no room again and be closed again, forever. It should
+		// connect when it has a room to join.
+		s.Fail(&protocol.Error{Code: protocol.CodeTimeout, Flags: protocol.ErrorClosing,
+			Text: fmt.Sprintf("in no room for %v; connect again to join a room", s.cfg.IdleTimeout)})
 		s.timer.Reset(s.cfg.Linger)
 		return
 	}

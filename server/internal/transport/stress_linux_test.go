@@ -145,6 +145,9 @@ func splitProxy(t *testing.T, target string, seed uint64) string {
 						}
 						rest = rest[k:]
 						if r.IntN(8) == 0 {
+							// The pause is the behaviour under test: a record
+							// arrives in pieces with gaps in which the reader
+							// parks half-way through it.
 							time.Sleep(time.Duration(r.IntN(2000)) * time.Microsecond)
 						}
 					}
@@ -182,8 +185,12 @@ func TestStressTLSParkedRandomSplits(t *testing.T) {
 						t.Error(err)
 						return
 					}
+					// Closed only after the test has read every frame: a
+					// close with the server's session tickets unread is a
+					// reset, which could discard frames still in flight
+					// through the proxy.
+					t.Cleanup(func() { c.Close() })
 					seq := 0
-					defer c.Close()
 					for seq < perConn {
 						var batch []byte
 						for k := 1 + r.IntN(4); k > 0 && seq < perConn; k-- {
@@ -207,10 +214,11 @@ func TestStressTLSParkedRandomSplits(t *testing.T) {
 							batch = batch[k:]
 						}
 						if r.IntN(5) == 0 {
+							// A pause between batches, as a person makes: the
+							// reader parks in the poller, which must wake it.
 							time.Sleep(time.Duration(r.IntN(15)) * time.Millisecond)
 						}
 					}
-					time.Sleep(200 * time.Millisecond)
 				}()
 			}
 			var sims []*parkSim
@@ -254,62 +262,93 @@ func TestStressTLSParkedRandomSplits(t *testing.T) {
 // TestStressTLSKeyUpdate: openssl s_client sends KeyUpdate (with and
 // without update_requested) between frames, through the splitting proxy,
 // while the server's reader parks.
+//
+// s_client takes a line "K" or "k" read from stdin as a command only when
+// it is at the start of what one read returned, and then drops the rest
+// of that read. So the test never lets a command and frame bytes share a
+// read: it writes a frame, waits until the server has read it (so s_client
+// has consumed it), writes the command, and waits until s_client reports
+// it (KEYUPDATE on stderr) before the next frame. Waiting for the frame
+// also lets the reader park between frames, which is what is under test.
 func TestStressTLSKeyUpdate(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl is not installed: this test has openssl s_client send KeyUpdates (apt-get install openssl; ./build.sh test does)")
-	}
+	testserver.NeedTool(t, "openssl", "this test has openssl s_client send KeyUpdates")
 	srv := newStressServer(t, &tls.Config{MinVersion: tls.VersionTLS13})
 	proxy := splitProxy(t, srv.addr, 99)
 	// Not -quiet: it implies -ign_eof, which turns the K and k commands off.
 	cmd := exec.Command("openssl", "s_client", "-connect", proxy, "-tls1_3", "-brief")
-	stdin, _ := cmd.StdinPipe()
-	var stderr testserver.LockedBuffer
-	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() }()
+	// stderr is read line by line: each KEYUPDATE line is a signal, and
+	// everything is kept for failure messages.
+	var stderr testserver.LockedBuffer
+	keyUpdates := make(chan struct{}, 1000)
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		sc := bufio.NewScanner(stderrPipe)
+		for sc.Scan() {
+			stderr.Write([]byte(sc.Text() + "\n"))
+			if strings.Contains(sc.Text(), "KEYUPDATE") {
+				keyUpdates <- struct{}{}
+			}
+		}
+	}()
+	defer func() { stdin.Close(); cmd.Process.Kill(); <-stderrDone; cmd.Wait() }()
 	var sim *parkSim
 	select {
 	case sim = <-srv.simc:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no connection")
 	}
-	w := bufio.NewWriter(stdin)
-	r := rand.New(rand.NewPCG(1, 2))
-	const n = 300
-	for seq := range n {
-		w.Write(protocol.Encode(&protocol.Send{Room: "r", ID: fmt.Sprint(seq), Text: strings.Repeat("y", r.IntN(200))}))
-		w.Flush()
-		time.Sleep(time.Duration(3+r.IntN(5)) * time.Millisecond)
-		if r.IntN(3) == 0 {
-			if r.IntN(2) == 0 {
-				stdin.Write([]byte("K\n"))
-			} else {
-				stdin.Write([]byte("k\n"))
-			}
-			time.Sleep(time.Duration(3+r.IntN(5)) * time.Millisecond)
-		}
-	}
-	for want := 0; want < n; want++ {
+	// received waits for frame seq to reach the server's reader.
+	received := func(seq int) {
+		t.Helper()
 		select {
 		case id := <-sim.got:
-			if id != fmt.Sprint(want) {
-				t.Fatalf("got frame %s, want %d", id, want)
+			if id != fmt.Sprint(seq) {
+				t.Fatalf("got frame %s, want %d", id, seq)
 			}
 		case err := <-sim.errc:
-			if len(sim.got) > 0 {
-				sim.errc <- err
-				want--
-				continue
-			}
-			t.Fatalf("reader error after %d frames: %v\nopenssl: %s", want, err, stderr.String())
+			t.Fatalf("reader error after %d frames: %v\nopenssl: %s", seq, err, stderr.String())
 		case <-time.After(10 * time.Second):
-			t.Fatalf("HANG: frame %d never read (parks %d)\nopenssl: %s", want, sim.parks.Load(), stderr.String())
+			t.Fatalf("HANG: frame %d never read (parks %d)\nopenssl: %s", seq, sim.parks.Load(), stderr.String())
 		}
 	}
-	t.Logf("%d frames, %d parks, %d KEYUPDATEs", n, sim.parks.Load(), strings.Count(stderr.String(), "KEYUPDATE"))
+	r := rand.New(rand.NewPCG(1, 2))
+	const n = 300
+	var updates int
+	for seq := range n {
+		if _, err := stdin.Write(protocol.Encode(&protocol.Send{Room: "r", ID: fmt.Sprint(seq), Text: strings.Repeat("y", r.IntN(200))})); err != nil {
+			t.Fatal(err)
+		}
+		received(seq)
+		if r.IntN(3) == 0 {
+			cmdLine := "k\n"
+			if r.IntN(2) == 0 {
+				cmdLine = "K\n"
+			}
+			if _, err := stdin.Write([]byte(cmdLine)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-keyUpdates:
+				updates++
+			case <-time.After(10 * time.Second):
+				t.Fatalf("s_client did not take the command after frame %d\nopenssl: %s", seq, stderr.String())
+			}
+		}
+	}
+	t.Logf("%d frames, %d parks, %d KEYUPDATEs", n, sim.parks.Load(), updates)
 }
 
 // TestTLSFinishedAndFrameInOneSegment: the client's Finished and its first
