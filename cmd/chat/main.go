@@ -280,6 +280,9 @@ func (p printer) event(ev client.Event, room string) (code int, done bool) {
 		fmt.Fprintf(p.w, "[%s] %s: %s\n", e.Time.Local().Format("15:04"), clean(e.Sender), text)
 	case client.Presence:
 		for _, ch := range e.Changes {
+			if ch.Kind != protocol.PresenceJoined && ch.Kind != protocol.PresenceLeft {
+				continue // a kind from a later protocol revision: the spec says skip it
+			}
 			fmt.Fprintf(p.w, "* %s %s\n", clean(ch.Name), ch.Kind)
 		}
 	case client.RoomError:
