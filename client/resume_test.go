@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -224,16 +222,7 @@ func TestHistoryResetOnTheRealServer(t *testing.T) {
 	tp.holdDials()
 	srv.Kill()
 	alice.WaitState(t, client.Reconnecting)
-	entries, err := os.ReadDir(srv.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(srv.Data, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv.Restart()
+	srv.Reset()
 	raw, joinedRaw := testserver.JoinRoom(t, srv.Addr, "general", "carol")
 	if joinedRaw.Head != 0 {
 		t.Fatalf("the history was not deleted: head %d", joinedRaw.Head)
@@ -327,16 +316,7 @@ func TestHistoryReplacedByALongerOne(t *testing.T) {
 	tp.holdDials()
 	srv.Kill()
 	alice.WaitState(t, client.Reconnecting)
-	entries, err := os.ReadDir(srv.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(srv.Data, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv.Restart()
+	srv.Reset()
 	raw, j := testserver.JoinRoom(t, srv.Addr, "general", "carol")
 	if j.Epoch == 0 {
 		tp.releaseDials()

@@ -5,8 +5,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"chat/internal/testserver"
@@ -140,14 +138,7 @@ func TestEpochChangesWhenHistoryIsReset(t *testing.T) {
 	}
 	c.Conn.Close()
 
-	srv.Kill()
-	files, _ := filepath.Glob(filepath.Join(srv.Data, "chat.db*"))
-	for _, f := range files {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv.Restart()
+	srv.Reset()
 	fillRoom(t, srv.Addr, "r", "poster", 10)
 
 	c, _ = testserver.Handshake(t, srv.Addr)

@@ -264,6 +264,24 @@ func (s *Server) Restart() {
 	}
 }
 
+// Reset kills the server, deletes everything in its data directory (a
+// history reset, as an operator starting afresh would) and starts it
+// again on the same addresses.
+func (s *Server) Reset() {
+	s.t.Helper()
+	s.Kill()
+	entries, err := os.ReadDir(s.Data)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.Data, e.Name())); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.Restart()
+}
+
 // WaitLog waits up to 10 seconds for a log record with this msg for which
 // match (if not nil) is true, and returns it.
 func (s *Server) WaitLog(msg string, match func(rec map[string]any) bool) map[string]any {
