@@ -186,9 +186,11 @@ func (s *Session) finish() {
 	s.mu.Lock()
 	reason := s.reason
 	s.mu.Unlock()
+	// Unregistered first: once "connection closed" is logged, the
+	// connection no longer counts against any limit.
+	s.ended()
 	s.mgr.cfg.Logger.Info("connection closed", "remote", s.t.RemoteAddr(), "client", s.client,
 		"duration", time.Since(s.start).Round(time.Millisecond), "reason", reason)
-	s.ended()
 }
 
 // ended unregisters the session and tells whoever started it.
