@@ -37,9 +37,12 @@ type Publication = history.Request
 // is set.
 type Result = history.Result
 
-// Handler receives what a Broker delivers to one node. Calls come from one
-// goroutine at a time, in order: a node's Results before the Messages of
-// the same commit, so an ACK precedes the sender's copy.
+// Handler receives what a Broker delivers to one node. Published and
+// Messages come from one goroutine at a time, in commit order: a node's
+// Results before the Messages of the same commit, so an ACK precedes the
+// sender's copy. PresenceChanged may come from any goroutine, also while
+// the others run. No method may block for long: the broker calls them
+// from its commit loop and from other nodes' presence calls.
 type Handler interface {
 	// Published reports the outcome of this node's publications.
 	Published(results []Result)
@@ -102,7 +105,8 @@ type Broker interface {
 	PresenceList(ctx context.Context, room string, limit int) (names []string, count int, err error)
 
 	// Close stops this node: its presence entries are removed (others see
-	// its members leave) and no more calls reach its Handler.
+	// its members leave) and no new calls reach its Handler (one already
+	// under way may still finish).
 	Close() error
 }
 

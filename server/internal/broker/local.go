@@ -70,8 +70,17 @@ func NewLocal(open func(history.Sink) (history.Log, error), opts LocalOptions) (
 // Log is the store's history log (for operators' tools and tests).
 func (l *Local) Log() history.Log { return l.log }
 
-// Close closes the log after the nodes are closed.
+// Close closes the nodes still open, then the log.
 func (l *Local) Close() error {
+	l.mu.Lock()
+	nodes := make([]*Node, 0, len(l.nodes))
+	for n := range l.nodes {
+		nodes = append(nodes, n)
+	}
+	l.mu.Unlock()
+	for _, n := range nodes {
+		n.Close()
+	}
 	close(l.stop)
 	<-l.stopped
 	return l.log.Close()
@@ -188,7 +197,12 @@ func (l *Local) expire() {
 			l.mu.Lock()
 			var dead []*Node
 			for n := range l.nodes {
-				if now.After(n.expires) {
+				// In one process a node stops renewing only when it
+				// crashed (Crash). A live node whose renewal merely ran
+				// late (the process was paused, and this ticker fired
+				// first) keeps its entries: dropping them would leave a
+				// node that still serves connections but hears nothing.
+				if now.After(n.expires) && n.crashed() {
 					dead = append(dead, n)
 				}
 			}
@@ -261,8 +275,27 @@ func (n *Node) renew() {
 // killed process would: tests use it to watch entries expire.
 func (n *Node) Crash() { n.once.Do(func() { close(n.done) }) }
 
+func (n *Node) crashed() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// attached reports whether the node is still part of the store; callers
+// hold l.mu.
+func (n *Node) attachedLocked() bool { return n.l.nodes[n] }
+
 // Publish implements Broker.
 func (n *Node) Publish(p *Publication) error {
+	n.l.mu.Lock()
+	ok := n.attachedLocked()
+	n.l.mu.Unlock()
+	if !ok {
+		return ErrClosed
+	}
 	p.Origin = n
 	return n.l.log.Append(p)
 }
@@ -277,6 +310,10 @@ func (n *Node) Subscribe(ctx context.Context, room string) (StreamPosition, erro
 		return StreamPosition{}, err
 	}
 	n.l.mu.Lock()
+	if !n.attachedLocked() {
+		n.l.mu.Unlock()
+		return StreamPosition{}, ErrClosed
+	}
 	subs := n.l.subs[room]
 	if subs == nil {
 		subs = map[*Node]int{}
@@ -303,6 +340,9 @@ func (n *Node) Unsubscribe(room string) {
 	n.l.mu.Lock()
 	defer n.l.mu.Unlock()
 	subs := n.l.subs[room]
+	if subs == nil {
+		return // the node was dropped, and its subscriptions with it
+	}
 	if subs[n]--; subs[n] <= 0 {
 		delete(subs, n)
 	}

@@ -120,6 +120,12 @@ type Hub struct {
 	closeMu    sync.RWMutex // held for reading while sending on deliveries
 	closed     bool         // deliveries is closed
 	stopped    chan struct{}
+
+	// notices are presence changes from other nodes, waiting for the
+	// delivery goroutine; noticeWake tells it there are some.
+	noticeMu   sync.Mutex
+	notices    []delivery
+	noticeWake chan struct{}
 }
 
 type delivery struct {
@@ -135,7 +141,8 @@ type delivery struct {
 // delivers and returns the broker (broker.Local.Node, say).
 func New(cfg Config, open func(broker.Handler) (broker.Broker, error)) (*Hub, error) {
 	cfg.setDefaults()
-	h := &Hub{cfg: cfg, rooms: map[string]*room{}, deliveries: make(chan delivery, 256), stopped: make(chan struct{})}
+	h := &Hub{cfg: cfg, rooms: map[string]*room{}, deliveries: make(chan delivery, 256), stopped: make(chan struct{}),
+		noticeWake: make(chan struct{}, 1)}
 	b, err := open(handler{h})
 	if err != nil {
 		return nil, err
@@ -151,8 +158,19 @@ type handler struct{ h *Hub }
 
 func (hd handler) Published(rs []broker.Result) { hd.h.push(delivery{results: rs}) }
 func (hd handler) Messages(ms []protocol.Msg)   { hd.h.push(delivery{msgs: ms}) }
+
+// PresenceChanged never blocks: the broker may call it while another
+// node's hub waits on this one (two hubs on one Local), so notices go to
+// a list the delivery goroutine empties.
 func (hd handler) PresenceChanged(room string, cs []protocol.PresenceChange) {
-	hd.h.push(delivery{presence: true, room: room, changes: cs})
+	h := hd.h
+	h.noticeMu.Lock()
+	h.notices = append(h.notices, delivery{presence: true, room: room, changes: cs})
+	h.noticeMu.Unlock()
+	select {
+	case h.noticeWake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }
 
 func (h *Hub) push(d delivery) {
@@ -163,19 +181,32 @@ func (h *Hub) push(d delivery) {
 	}
 }
 
-// deliver acknowledges and fans out what the broker delivers, in order.
+// deliver acknowledges and fans out what the broker delivers, in order,
+// and passes on presence notices from other nodes.
 func (h *Hub) deliver() {
 	defer close(h.stopped)
-	for d := range h.deliveries {
-		switch {
-		case d.barrier != nil:
-			close(d.barrier)
-		case d.presence:
-			h.presenceFromElsewhere(d.room, d.changes)
-		default:
-			h.published(d.results)
-			for i := range d.msgs {
-				h.broadcast(&d.msgs[i])
+	for {
+		select {
+		case d, ok := <-h.deliveries:
+			if !ok {
+				return
+			}
+			switch {
+			case d.barrier != nil:
+				close(d.barrier)
+			default:
+				h.published(d.results)
+				for i := range d.msgs {
+					h.broadcast(&d.msgs[i])
+				}
+			}
+		case <-h.noticeWake:
+			h.noticeMu.Lock()
+			notices := h.notices
+			h.notices = nil
+			h.noticeMu.Unlock()
+			for _, d := range notices {
+				h.presenceFromElsewhere(d.room, d.changes)
 			}
 		}
 	}
@@ -194,11 +225,18 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return err
 	}
 	done := make(chan struct{})
+	h.closeMu.RLock()
+	if h.closed {
+		h.closeMu.RUnlock()
+		return errors.New("hub: shut down after Close")
+	}
 	select {
 	case h.deliveries <- delivery{barrier: done}:
 	case <-ctx.Done():
+		h.closeMu.RUnlock()
 		return ctx.Err()
 	}
+	h.closeMu.RUnlock()
 	select {
 	case <-done:
 		return nil
@@ -268,6 +306,13 @@ func (c *Conn) Join(j *protocol.Join) *protocol.Error {
 func (c *Conn) begin(key string, j *protocol.Join) (*member, *protocol.Error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for old := c.rooms[key]; old != nil && old.state == leaving && !c.closed; old = c.rooms[key] {
+		// Left, its LEFT waiting for the ACK of a last SEND: the JOIN
+		// follows that LEFT. The ACK comes as soon as the store answers.
+		c.mu.Unlock()
+		<-old.gone
+		c.mu.Lock()
+	}
 	switch {
 	case c.closed:
 		return nil, nil
@@ -278,7 +323,8 @@ func (c *Conn) begin(key string, j *protocol.Join) (*member, *protocol.Error) {
 			fmt.Sprintf("a connection can be in at most %d rooms", c.h.cfg.MaxRooms))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	mem := &member{conn: c, roomKey: key, name: j.Name, secretHash: secretHash(j.Secret), ctx: ctx, cancel: cancel}
+	mem := &member{conn: c, roomKey: key, name: j.Name, secretHash: secretHash(j.Secret), ctx: ctx, cancel: cancel,
+		gone: make(chan struct{})}
 	c.rooms[key] = mem
 	return mem, nil
 }
@@ -287,8 +333,12 @@ func (c *Conn) begin(key string, j *protocol.Join) (*member, *protocol.Error) {
 func (c *Conn) end(mem *member) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if mem.state == gone {
+		return
+	}
 	mem.state = gone
 	mem.cancel()
+	close(mem.gone)
 	if c.rooms[mem.roomKey] == mem {
 		delete(c.rooms, mem.roomKey)
 	}
@@ -362,12 +412,16 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join) (replay func()
 	case errors.Is(err, broker.ErrNameTaken):
 		return nil, false, protocol.NewError(protocol.CodeNameTaken, r.name,
 			fmt.Sprintf("%q is already in %s; choose another name", j.Name, r.name))
-	case mem.ctx.Err() != nil:
+	case err != nil && mem.ctx.Err() != nil:
+		// Cancelled mid-call: the entry may have been made all the same
+		// (a networked broker). Removing is harmless if it was not.
+		h.leavePresence(r, mem)
 		return nil, false, nil
 	case err != nil:
 		h.cfg.Logger.Error("entering presence", "room", r.name, "err", err)
 		return nil, false, protocol.NewError(protocol.CodeUnavailable, r.name, "the server cannot enter you in the room right now; try again")
 	}
+	// Entered in presence; a cancel from here on is undone below.
 	// The point of no return, decided under c.mu against Close and LEAVE:
 	// either the membership is cancelled and goes no further, or it is in
 	// the room and whoever cancels it later finds it there.
@@ -379,9 +433,7 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join) (replay func()
 	}
 	c.mu.Unlock()
 	if cancelled {
-		if _, err := h.b.PresenceRemove(context.Background(), r.name, mem.presence()); err != nil {
-			h.cfg.Logger.Error("leaving presence", "room", r.name, "err", err)
-		}
+		h.leavePresence(r, mem)
 		return nil, false, nil
 	}
 	r.members[mem] = true
@@ -423,6 +475,14 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join) (replay func()
 		return func() { c.catchUp(mem, frames, after, head) }, true, nil
 	}
 	return nil, true, nil
+}
+
+// leavePresence takes a membership that never entered the room out of
+// the broker's presence again.
+func (h *Hub) leavePresence(r *room, mem *member) {
+	if _, err := h.b.PresenceRemove(context.Background(), r.name, mem.presence()); err != nil {
+		h.cfg.Logger.Error("leaving presence", "room", r.name, "err", err)
+	}
 }
 
 func (c *Conn) setState(mem *member, s memberState) {
@@ -510,16 +570,40 @@ func (c *Conn) membership(key string) *member {
 // a room not joined, ErrShuttingDown during shutdown.
 func (c *Conn) Send(room, id, text string) error {
 	key := protocol.Key(room)
-	mem := c.membership(key)
-	if mem == nil {
+	c.mu.Lock()
+	mem := c.rooms[key]
+	if mem == nil || (mem.state != live && mem.state != replaying) {
+		c.mu.Unlock()
 		return protocol.NewError(protocol.CodeUnexpected, key, "SEND to "+key+", which this connection has not joined")
 	}
+	mem.pending++ // its ACK must precede the membership's LEFT
+	c.mu.Unlock()
 	c.h.sendMu.RLock()
 	defer c.h.sendMu.RUnlock()
-	if c.h.closing {
-		return ErrShuttingDown
+	err := ErrShuttingDown
+	if !c.h.closing {
+		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem})
 	}
-	return c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: c})
+	if err != nil {
+		c.settled(mem)
+	}
+	return err
+}
+
+// settled counts one of the membership's publications as answered, and
+// sends the LEFT that waited for it.
+func (c *Conn) settled(mem *member) {
+	c.mu.Lock()
+	mem.pending--
+	due := mem.leftDue && mem.pending == 0
+	if due {
+		mem.leftDue = false
+	}
+	c.mu.Unlock()
+	if due {
+		c.m.Deliver(protocol.Encode(&protocol.Left{Room: mem.roomKey}))
+		c.end(mem)
+	}
 }
 
 // Leave leaves a room and confirms it with LEFT.
@@ -549,7 +633,10 @@ func (c *Conn) Close() {
 }
 
 // leave ends a membership: cancelled first, so that no replay frame can
-// follow, then out of the room, LEFT if confirm, and presence.
+// follow, then out of the room and presence, and LEFT if confirm — once
+// every SEND of the membership has its ACK, so that nothing of the room
+// follows LEFT. The membership stays in the connection's table until
+// then: a JOIN of the room waits for it.
 func (c *Conn) leave(mem *member, confirm bool) {
 	c.mu.Lock()
 	if mem.state >= leaving {
@@ -561,13 +648,23 @@ func (c *Conn) leave(mem *member, confirm bool) {
 	r := mem.room // nil while joining: enterLocked sees the cancel and stops
 	c.mu.Unlock()
 	if r != nil {
-		c.h.exit(r, mem, confirm)
+		c.h.exit(r, mem)
+	}
+	c.mu.Lock()
+	wait := confirm && mem.pending > 0
+	mem.leftDue = wait
+	c.mu.Unlock()
+	if wait {
+		return // settled sends LEFT and ends the membership
+	}
+	if confirm {
+		c.m.Deliver(protocol.Encode(&protocol.Left{Room: mem.roomKey}))
 	}
 	c.end(mem)
 }
 
 // exit takes a cancelled membership out of its room.
-func (h *Hub) exit(r *room, mem *member, confirm bool) {
+func (h *Hub) exit(r *room, mem *member) {
 	r.mu.Lock()
 	if !r.members[mem] {
 		r.mu.Unlock()
@@ -578,9 +675,6 @@ func (h *Hub) exit(r *room, mem *member, confirm bool) {
 	last, err := h.b.PresenceRemove(context.Background(), r.name, mem.presence())
 	if err != nil {
 		h.cfg.Logger.Error("leaving presence", "room", r.name, "err", err)
-	}
-	if confirm {
-		mem.conn.m.Deliver(protocol.Encode(&protocol.Left{Room: r.name}))
 	}
 	if last {
 		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: mem.name})
@@ -616,17 +710,19 @@ func (h *Hub) dropIfEmpty(r *room) {
 func (h *Hub) published(results []broker.Result) {
 	for i := range results {
 		res := &results[i]
-		c, ok := res.Request.Tag.(*Conn)
+		mem, ok := res.Request.Tag.(*member)
 		if !ok {
 			continue
 		}
+		c := mem.conn
 		if res.Err != nil {
 			h.cfg.Logger.Error("storing a message", "room", res.Request.Room, "err", res.Err)
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, res.Request.Room,
 				"the message could not be stored; it will be sent again after reconnecting"))
-			continue
+		} else {
+			c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
 		}
-		c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
+		c.settled(mem)
 	}
 }
 

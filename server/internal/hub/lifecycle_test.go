@@ -161,7 +161,8 @@ func (g *gatedMember) Replay(ctx context.Context, fs [][]byte) error {
 // their turn and still complete, in order.
 func TestReplaysPerConnectionAreCapped(t *testing.T) {
 	h, _ := newHub(t, Config{History: 2, RingSize: 4, MaxReplays: 2})
-	poster := h.Connect(newMember())
+	pm := newMember()
+	poster := h.Connect(pm)
 	const rooms = 6
 	for i := range rooms {
 		room := fmt.Sprint("room", i)
@@ -172,9 +173,8 @@ func TestReplaysPerConnectionAreCapped(t *testing.T) {
 			}
 		}
 	}
-	if err := h.b.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	// Fanned out, so the rooms' heads are at 10 when the reader joins.
+	pm.waitFor(t, "the poster's messages", func(ms []protocol.Message) bool { return len(msgs(ms)) == rooms*10 })
 	g := &gatedMember{fakeMember: newMember(), arrived: make(chan struct{}, rooms), gate: make(chan struct{})}
 	c := h.Connect(g)
 	for i := range rooms {
@@ -259,6 +259,7 @@ func TestDeadNodesMembersLeave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() })
 	onA := newMember()
 	mustJoin(t, a.Connect(onA), &protocol.Join{Room: "r", Name: "alice"})
 	mustJoin(t, b.Connect(newMember()), &protocol.Join{Room: "r", Name: "bob"})

@@ -52,8 +52,11 @@ type member struct {
 	cancel context.CancelFunc
 
 	// Guarded by conn.mu.
-	state memberState
-	room  *room // set once the membership is in the room
+	state   memberState
+	room    *room         // set once the membership is in the room
+	pending int           // SENDs published and not yet answered
+	leftDue bool          // LEAVE confirmed once pending reaches 0
+	gone    chan struct{} // closed when the membership is gone
 
 	// backlog holds live frames while old history is replayed; nil when
 	// the member gets live frames directly. Guarded by room.mu.
