@@ -118,6 +118,9 @@ func TestJoinerGetsPresenceForItsOwnName(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
 	bob, _ := testserver.JoinRoom(t, srv.Addr, "general", "bob")
 	bob.Send(&protocol.Send{Room: "general", ID: "b1", Text: "hello"})
+	// Once bob has his own copy, the message is history for a joiner.
+	testserver.Expect[*protocol.Ack](bob)
+	testserver.Expect[*protocol.Msg](bob)
 
 	alice, _ := testserver.Handshake(t, srv.Addr)
 	alice.Send(&protocol.Join{Room: "general", Name: "alice", Secret: "alice's secret"})
