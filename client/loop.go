@@ -276,10 +276,34 @@ func (l *loop) onDialed(r dialResult) {
 	l.setState(Connected, nil, 0)
 	l.dropOversized()
 	for _, r := range l.rooms {
-		if r.state == roomWanted {
+		if r.state == roomWanted && !l.refuseLong(r.key) {
 			l.sendJoin(r)
 		}
 	}
+}
+
+// refuseLong reports whether the server announced limits that the room's
+// canonical name (or our name) exceeds; it then forgets the room and says
+// so with a RoomError, without sending anything: the server would answer
+// too-long, which closes the connection, and a retry would meet the same
+// answer. The check is on the key, which NFKC may make longer than the
+// name typed.
+func (l *loop) refuseLong(key string) bool {
+	if l.welcome == nil {
+		return false
+	}
+	var text string
+	switch {
+	case uint64(len(key)) > l.welcome.MaxRoom:
+		text = fmt.Sprintf("the room name is %d bytes; the server allows %d", len(key), l.welcome.MaxRoom)
+	case uint64(max(len(l.c.cfg.Name), len(l.c.nameKey))) > l.welcome.MaxName:
+		text = fmt.Sprintf("the name %q is longer than the %d bytes the server allows", l.c.cfg.Name, l.welcome.MaxName)
+	default:
+		return false
+	}
+	unsent := l.forgetRoom(key)
+	l.c.events.push(RoomError{Room: key, Unsent: unsent, Err: &protocol.Error{Code: protocol.CodeTooLong, Room: key, Text: text}})
+	return true
 }
 
 // read forwards frames of one connection to the loop.
@@ -575,7 +599,7 @@ func (l *loop) join(key string) {
 	case r == nil:
 		r = &room{key: key}
 		l.rooms[key] = r
-		if l.conn != nil {
+		if l.conn != nil && !l.refuseLong(key) {
 			l.sendJoin(r)
 		}
 	case r.state == roomLeaving:

@@ -1,0 +1,87 @@
+package client_test
+
+import (
+	"strings"
+	"testing"
+
+	"chat/client"
+	"chat/internal/clienttest"
+	"chat/internal/testserver"
+	"chat/protocol"
+)
+
+func isTooLong(room string) func(client.Event) bool {
+	return func(ev client.Event) bool {
+		e, ok := ev.(client.RoomError)
+		return ok && e.Room == room && e.Err != nil && e.Err.Code == protocol.CodeTooLong && !e.Err.Closing()
+	}
+}
+
+// TestOverLongRoomIsRefusedLocally: a room name longer than WELCOME.MaxRoom
+// used to go to the server, which answers too-long and closes the
+// connection without a reconnect flag: the client stopped for good. It is
+// refused locally now, with a RoomError, and the client stays connected.
+// The second name is short as typed but its canonical form (NFKC) is not.
+func TestOverLongRoomIsRefusedLocally(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-max-room", "16"}})
+	alice := joined(t, client.Config{Addr: srv.Addr, Name: "alice"})
+	long := strings.Repeat("r", 17)
+	if err := alice.C.Join(long); err != nil {
+		t.Fatal(err)
+	}
+	alice.Wait(t, "too-long", isTooLong(long))
+	nfkc := strings.Repeat("\u337b", 5) // 15 bytes typed; each becomes 平成, 6 bytes
+	if protocol.CheckName(nfkc) != nil || len(protocol.Key(nfkc)) <= 16 {
+		t.Fatalf("test name: %v, key %d bytes", protocol.CheckName(nfkc), len(protocol.Key(nfkc)))
+	}
+	if err := alice.C.Join(nfkc); err != nil {
+		t.Fatal(err)
+	}
+	alice.Wait(t, "too-long (NFKC)", isTooLong(protocol.Key(nfkc)))
+	if _, err := alice.C.Send(long, "x"); err == nil {
+		t.Error("send to the refused room accepted")
+	}
+	if _, err := alice.C.Send("general", "still here"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitText(t, "still here")
+	for _, ev := range alice.Events() {
+		if sc, ok := ev.(client.StateChanged); ok && sc.State != client.Connected && sc.State != client.Connecting {
+			t.Errorf("state %v (%v): the connection should have stayed", sc.State, sc.Err)
+		}
+	}
+}
+
+// TestOverLongRoomWantedOfflineIsRefusedOnConnect: a room joined before
+// the first WELCOME is checked when the limits arrive, and the others are
+// joined.
+func TestOverLongRoomWantedOfflineIsRefusedOnConnect(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-max-room", "16"}})
+	tp := &tap{}
+	tp.holdDials()
+	r := clienttest.New(t, fast(client.Config{Addr: srv.Addr, Name: "alice", Dial: tp.dial}))
+	c := r.C
+	long := strings.Repeat("r", 17)
+	c.Join(long)
+	c.Join("general")
+	tp.releaseDials()
+	r.Wait(t, "too-long", isTooLong(long))
+	r.WaitJoined(t, "general")
+	if got := c.State(); got != client.Connected {
+		t.Errorf("state %v", got)
+	}
+}
+
+// TestOverLongNameIsRefusedLocally: a Config.Name longer than
+// WELCOME.MaxName makes every JOIN fail with too-long, closing; the client
+// refuses the joins itself instead, and stays up.
+func TestOverLongNameIsRefusedLocally(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-max-name", "8"}})
+	r := clienttest.New(t, fast(client.Config{Addr: srv.Addr, Name: "alice-the-long"}))
+	r.WaitState(t, client.Connected)
+	r.C.Join("general")
+	r.Wait(t, "too-long", isTooLong("general"))
+	if got := r.C.State(); got != client.Connected {
+		t.Errorf("state %v", got)
+	}
+}
