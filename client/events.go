@@ -13,10 +13,14 @@ type State int
 
 // States, in the order a client usually goes through them.
 const (
-	Connecting   State = iota // first connection attempt
-	Connected                 // handshake done; rooms are being joined or are joined
-	Reconnecting              // connection lost; retrying with backoff
-	Closed                    // stopped for good: Close was called or the server refused terminally
+	Connecting State = iota // first connection attempt
+	Connected               // handshake done; rooms are being joined or are joined
+	// Reconnecting: connection lost; retrying with backoff after
+	// RetryIn. RetryIn 0 means idle instead: the server closed a
+	// connection that was in no room (its idle timeout, Err has code
+	// timeout), and the client dials again on the next Join or Nudge.
+	Reconnecting
+	Closed // stopped for good: Close was called or the server refused terminally
 )
 
 func (s State) String() string {
@@ -45,7 +49,8 @@ type StateChanged struct {
 	// Err is why: the lost connection's error for Reconnecting, the reason
 	// for Closed (nil after Close).
 	Err error
-	// RetryIn is the wait before the next attempt, for Reconnecting.
+	// RetryIn is the wait before the next attempt, for Reconnecting; 0
+	// when idle (no attempt until the next Join or Nudge).
 	RetryIn time.Duration
 }
 

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -82,6 +83,46 @@ func TestOverLongNameIsRefusedLocally(t *testing.T) {
 	r.C.Join("general")
 	r.Wait(t, "too-long", isTooLong("general"))
 	if got := r.C.State(); got != client.Connected {
+		t.Errorf("state %v", got)
+	}
+}
+
+// TestIdleTimeoutParksAndJoinReconnects: the server closes a connection
+// that has been in no room for its idle timeout, with a closing timeout
+// and no reconnect flag. The client used to take that as a terminal
+// refusal and stop for good; it parks now, and Join dials again.
+func TestIdleTimeoutParksAndJoinReconnects(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-idle-timeout", "200ms", "-ping", "200ms"}})
+	alice := joined(t, client.Config{Addr: srv.Addr, Name: "alice"})
+	if err := alice.C.Leave("general"); err != nil {
+		t.Fatal(err)
+	}
+	var left bool
+	ev := alice.Wait(t, "the idle connection closed", func(ev client.Event) bool {
+		_, isLeft := ev.(client.Left)
+		left = left || isLeft
+		_, ok := ev.(client.StateChanged)
+		return left && ok
+	}).(client.StateChanged)
+	var perr *protocol.Error
+	if ev.State != client.Reconnecting || ev.RetryIn != 0 || !errors.As(ev.Err, &perr) || perr.Code != protocol.CodeTimeout {
+		t.Fatalf("after the idle timeout: %+v", ev)
+	}
+	if err := alice.C.Join("general"); err != nil {
+		t.Fatal(err)
+	}
+	joins := 0
+	alice.Wait(t, "joined again", func(ev client.Event) bool {
+		if _, ok := ev.(client.Joined); ok {
+			joins++
+		}
+		return joins == 2
+	})
+	if _, err := alice.C.Send("general", "back"); err != nil {
+		t.Fatal(err)
+	}
+	alice.WaitText(t, "back")
+	if got := alice.C.State(); got != client.Connected {
 		t.Errorf("state %v", got)
 	}
 }

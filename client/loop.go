@@ -480,6 +480,22 @@ func (l *loop) disconnect() {
 	}
 }
 
+// wantsRooms reports whether any room is wanted.
+func (l *loop) wantsRooms() bool {
+	for _, r := range l.rooms {
+		if r.wanted() {
+			return true
+		}
+	}
+	return false
+}
+
+// parked reports whether the client is idle: no connection, none being
+// dialled and none scheduled (after the server's idle timeout).
+func (l *loop) parked() bool {
+	return l.conn == nil && l.retry == nil && !l.dialing && !l.stopped
+}
+
 // retryAfter is how long to stay away after rate-limited: what the server
 // announced, or 5 seconds from a server that announced nothing.
 func (l *loop) retryAfter() time.Duration {
@@ -495,6 +511,15 @@ func (l *loop) connectionLost(err error) {
 	l.disconnect()
 	var perr *protocol.Error
 	var cerr *CertificateError
+	if errors.As(err, &perr) && perr.Code == protocol.CodeTimeout && perr.Closing() && !perr.Reconnect() && !l.wantsRooms() {
+		// The server's idle timeout: a connection in no room for too long
+		// is closed, without a reconnect flag. That is no reason to stop,
+		// nor to come straight back: the client parks, and the next Join
+		// (or Nudge) dials again.
+		l.c.cfg.Logger.Debug("connection closed while idle", "err", err)
+		l.setState(Reconnecting, err, 0)
+		return
+	}
 	if errors.As(err, &perr) && perr.Closing() && !perr.Reconnect() || errors.As(err, &cerr) || errors.Is(err, ErrWebPort) {
 		l.shutdown(err, false)
 		return
@@ -565,6 +590,8 @@ func (l *loop) keepalive(now time.Time) {
 
 func (l *loop) nudge() {
 	switch {
+	case l.parked():
+		l.dial()
 	case l.retry != nil:
 		l.retry.Stop()
 		l.retry, l.retryC = nil, nil
@@ -606,6 +633,9 @@ func (l *loop) join(key string) {
 		r.rejoin = true // JOIN once LEFT has arrived
 	case r.state == roomJoining:
 		r.leaveOnJoined = false
+	}
+	if l.parked() {
+		l.dial()
 	}
 }
 
