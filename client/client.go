@@ -216,7 +216,8 @@ func (c *Client) Pending() []string {
 func (c *Client) Nudge() { _ = c.do(func(l *loop) { l.nudge() }) }
 
 // Drain waits until every sent message is acknowledged, ctx ends, or the
-// client closes.
+// client closes. Messages given up on (the Unsent of Left and RoomError)
+// no longer count: Drain does not wait for them.
 func (c *Client) Drain(ctx context.Context) error {
 	var empty chan struct{}
 	if err := c.do(func(l *loop) { empty = l.drained() }); err != nil {

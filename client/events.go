@@ -122,7 +122,16 @@ type Presence struct {
 }
 
 // Left confirms Leave.
-type Left struct{ Room string }
+//
+// Messages sent to the room before Leave are sent before the LEAVE and
+// acknowledged as usual. Those that can no longer be sent — queued while
+// offline, or unacknowledged when the connection dropped during the
+// leave — are listed in Unsent: they were not stored, and the client
+// forgets them (Drain does not wait for them).
+type Left struct {
+	Room   string
+	Unsent []string // ids of queued messages that will not be sent
+}
 
 // RoomError reports that a room was refused or lost (name taken, invalid
 // name, too many rooms…). The client no longer tries to be

@@ -472,8 +472,8 @@ func (l *loop) disconnect() {
 	}
 	for key, r := range l.rooms {
 		if !r.wanted() {
-			l.forgetRoom(key)
-			l.c.events.push(Left{Room: key})
+			unsent := l.forgetRoom(key)
+			l.c.events.push(Left{Room: key, Unsent: unsent})
 			continue
 		}
 		r.state, r.rejoin, r.leaveOnJoined = roomWanted, false, false
@@ -646,8 +646,8 @@ func (l *loop) leave(key string) error {
 	}
 	switch r.state {
 	case roomWanted:
-		l.forgetRoom(key)
-		l.c.events.push(Left{Room: key})
+		unsent := l.forgetRoom(key)
+		l.c.events.push(Left{Room: key, Unsent: unsent})
 	case roomJoining:
 		r.leaveOnJoined = true
 	case roomJoined:
@@ -793,8 +793,11 @@ func (l *loop) onJoined(j *protocol.Joined) {
 		return // the state machine sends one JOIN per room and connection
 	}
 	if r.leaveOnJoined {
-		// Left while the JOIN was on its way: leave at once, silently.
+		// Left while the JOIN was on its way: leave at once, silently,
+		// after the messages sent meanwhile, which the server
+		// acknowledges before LEFT.
 		r.state, r.leaveOnJoined = roomLeaving, false
+		l.writeOutbox(j.Room)
 		l.enqueue(&protocol.Leave{Room: j.Room})
 		return
 	}
@@ -820,8 +823,13 @@ func (l *loop) onJoined(j *protocol.Joined) {
 			l.c.events.push(Presence{Room: j.Room, Count: int(j.Count), Changes: changes})
 		}
 	}
+	l.writeOutbox(j.Room)
+}
+
+// writeOutbox sends the queued messages of room.
+func (l *loop) writeOutbox(room string) {
 	for _, o := range l.outbox {
-		if o.room == j.Room {
+		if o.room == room {
 			l.writeSend(o)
 		}
 	}
@@ -864,8 +872,8 @@ func (l *loop) onLeft(m *protocol.Left) {
 		l.sendJoin(r)
 		return
 	}
-	l.forgetRoom(m.Room)
-	l.c.events.push(Left{Room: m.Room})
+	unsent := l.forgetRoom(m.Room)
+	l.c.events.push(Left{Room: m.Room, Unsent: unsent})
 }
 
 func (l *loop) onError(e *protocol.Error) {
