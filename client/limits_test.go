@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"chat/client"
 	"chat/internal/clienttest"
@@ -124,5 +125,33 @@ func TestIdleTimeoutParksAndJoinReconnects(t *testing.T) {
 	alice.WaitText(t, "back")
 	if got := alice.C.State(); got != client.Connected {
 		t.Errorf("state %v", got)
+	}
+}
+
+// TestBackoffGrowsWhenEveryJoinFails: a server that accepts the handshake
+// but answers every JOIN with a closing error that asks for a reconnect
+// (unavailable) used to be redialled at the minimum backoff forever, since
+// every WELCOME reset it. The backoff resets only once the connection
+// proves healthy now, so the waits grow.
+func TestBackoffGrowsWhenEveryJoinFails(t *testing.T) {
+	s := startScripted(t, func(n int, j *protocol.Join) []protocol.Message {
+		return []protocol.Message{&protocol.Error{Code: protocol.CodeUnavailable,
+			Flags: protocol.ErrorClosing | protocol.ErrorReconnect, Text: "storage failed"}}
+	})
+	cfg := client.Config{Addr: s.ln.Addr().String(), Name: "alice", MinBackoff: 10 * time.Millisecond, MaxBackoff: 80 * time.Millisecond}
+	r := clienttest.New(t, cfg)
+	r.C.Join("general")
+	var waits []time.Duration
+	r.Wait(t, "6 retries", func(ev client.Event) bool {
+		if sc, ok := ev.(client.StateChanged); ok && sc.State == client.Reconnecting {
+			waits = append(waits, sc.RetryIn)
+		}
+		return len(waits) == 6
+	})
+	for i, w := range waits {
+		d := min(cfg.MaxBackoff, cfg.MinBackoff<<i)
+		if w < d/2 || w > d {
+			t.Errorf("wait %d is %v, want within [%v, %v] (all waits %v)", i, w, d/2, d, waits)
+		}
 	}
 }

@@ -19,14 +19,15 @@ type loop struct {
 	rooms  map[string]*room // rooms we are in or want to be in, by key
 	outbox []*outgoing      // unacknowledged messages, in send order
 
-	conn       *connection // nil while disconnected
-	gen        int         // generation of the newest connection attempt
-	welcome    *protocol.Welcome
-	attempt    int         // consecutive failed attempts
-	retry      *time.Timer // pending reconnect, nil if none
-	retryC     <-chan time.Time
-	dialing    bool
-	cancelDial context.CancelFunc
+	conn        *connection // nil while disconnected
+	gen         int         // generation of the newest connection attempt
+	welcome     *protocol.Welcome
+	attempt     int         // consecutive failed attempts
+	connectedAt time.Time   // when the current connection's WELCOME came
+	retry       *time.Timer // pending reconnect, nil if none
+	retryC      <-chan time.Time
+	dialing     bool
+	cancelDial  context.CancelFunc
 
 	dialed   chan dialResult
 	incoming chan incoming
@@ -259,7 +260,10 @@ func (l *loop) onDialed(r dialResult) {
 		l.connectionLost(r.err)
 		return
 	}
-	l.attempt = 0
+	// The backoff is reset only once this connection proves healthy
+	// (healthy): a server that closes every connection after WELCOME
+	// must not be redialled in a tight loop.
+	l.connectedAt = time.Now()
 	l.welcome = r.welcome
 	l.c.maxText.Store(int64(r.welcome.MaxText))
 	ping := time.Duration(r.welcome.PingMs) * time.Millisecond
@@ -569,10 +573,34 @@ func (l *loop) shutdown(reason error, bye bool) {
 	l.c.events.close()
 }
 
+// healthyAfter is how long a connection must stay up to reset the
+// backoff, when its rooms have not all been joined.
+const healthyAfter = 5 * time.Second
+
+// healthy resets the backoff once the connection has proved itself: every
+// wanted room joined, or up for healthyAfter.
+func (l *loop) healthy(now time.Time) {
+	if l.conn == nil || l.attempt == 0 {
+		return
+	}
+	if now.Sub(l.connectedAt) < healthyAfter {
+		for _, r := range l.rooms {
+			if r.state != roomJoined && r.wanted() {
+				return
+			}
+		}
+		if len(l.rooms) == 0 {
+			return // nothing proved yet
+		}
+	}
+	l.attempt = 0
+}
+
 func (l *loop) keepalive(now time.Time) {
 	if l.conn == nil {
 		return
 	}
+	l.healthy(now)
 	idle := now.Sub(l.lastRecv)
 	// Dead only once a PING of ours has gone unanswered: a tick that came
 	// a little late may find 1.5 × ping of silence before any was sent.
@@ -818,6 +846,7 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	}
 	r.complete = uint64(len(j.Members)) == j.Count
 	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset})
+	l.healthy(time.Now())
 	if resumed && knewAll && r.complete {
 		if changes := memberChanges(before, r.members); len(changes) > 0 {
 			l.c.events.push(Presence{Room: j.Room, Count: int(j.Count), Changes: changes})
