@@ -1,10 +1,14 @@
 package client_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chat/client"
 	"chat/internal/testserver"
@@ -120,4 +124,40 @@ func TestLeaveWhileOfflineReportsUnsent(t *testing.T) {
 
 func testserverStart(t *testing.T) *testserver.Server {
 	return testserver.Start(t, testserver.Options{})
+}
+
+// TestBigOfflineOutboxDrainsAgainstASmallServerQueue: 3000 messages of
+// 2000 bytes queued offline, for a server that announces no rate and cuts
+// off a client when 512 frames are queued for it. The old client pushed
+// the whole outbox at once and blocked its loop on the writer, reading
+// nothing meanwhile: the server's queue of ACKs and echoes overflowed,
+// it was cut off as a slow consumer, and the same happened on every
+// reconnect. With at most maxInflight SENDs unacknowledged it drains.
+func TestBigOfflineOutboxDrainsAgainstASmallServerQueue(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-send-queue", "512"}})
+	tp := &tap{}
+	alice := joined(t, client.Config{Addr: srv.Addr, Name: "alice", Dial: tp.dial})
+	tp.holdDials()
+	tp.last().Conn.Close()
+	alice.WaitState(t, client.Reconnecting)
+	text := strings.Repeat("x", 2000)
+	for i := range 3000 {
+		if _, err := alice.C.Send("general", fmt.Sprint(i, text)[:2000]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp.releaseDials()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := alice.C.Drain(ctx); err != nil {
+		t.Fatalf("drain: %v; %d dials", err, tp.dials.Load())
+	}
+	for _, ev := range alice.Events() {
+		if sc, ok := ev.(client.StateChanged); ok && sc.Err != nil {
+			var perr *protocol.Error
+			if errors.As(sc.Err, &perr) && perr.Code == protocol.CodeSlowConsumer {
+				t.Errorf("cut off as a slow consumer: %v", sc.Err)
+			}
+		}
+	}
 }

@@ -40,10 +40,17 @@ type loop struct {
 	// sendq holds the frames the server counts against its rate (every
 	// frame but PONG) until the pacer lets them go: the client keeps to
 	// the announced limits instead of being slowed down or cut off.
-	sendq [][]byte
-	pace  pacer
-	paceT *time.Timer // wakes the loop when the next token is due; nil if none
-	paceC <-chan time.Time
+	sendq []queued
+	// inflight counts the SENDs handed to the writer on the current
+	// connection and not acknowledged yet. pump holds SENDs back while it
+	// is at maxInflight, whatever the announced rate: the server answers
+	// each with an ACK and the message itself, and a client that pushes a
+	// long outbox at once would overflow the server's queue towards it and
+	// be cut off as a slow consumer, on every reconnect.
+	inflight int
+	pace     pacer
+	paceT    *time.Timer // wakes the loop when the next token is due; nil if none
+	paceC    <-chan time.Time
 
 	drainWaiters []chan struct{}
 	stopped      bool
@@ -110,14 +117,31 @@ func (r *room) wanted() bool {
 
 type outgoing struct {
 	room, id, text string
-	sentOn         int // generation of the connection it was last written to
+	sentOn         int // generation of the connection it was handed to the writer on
 }
+
+// queued is a frame waiting for the pacer; send is the message of a SEND.
+type queued struct {
+	frame []byte
+	send  *outgoing
+}
+
+// maxInflight bounds the SENDs on the wire without an ACK.
+const maxInflight = 128
+
+// outCap is the capacity of a connection's writer queue; pump leaves
+// outReserve of it for what writeNow sends directly (PONG, BYE).
+const (
+	outCap     = 1024
+	outReserve = 64
+)
 
 type connection struct {
 	gen     int
 	conn    Conn
 	out     chan []byte   // frames for the writer goroutine
 	dead    chan struct{} // closed when the writer stops
+	wrote   chan struct{} // signalled after each write: out has room again
 	ping    time.Duration
 	flushed bool // out is closed and the writer is finishing; loop only
 }
@@ -165,9 +189,19 @@ func (l *loop) run() {
 		case <-l.paceC:
 			l.paceT, l.paceC = nil, nil
 			l.pump()
+		case <-l.wroteC():
+			l.pump()
 		}
 	}
 	close(l.c.done)
+}
+
+// wroteC is the current connection's wrote channel, nil if none.
+func (l *loop) wroteC() <-chan struct{} {
+	if l.conn == nil {
+		return nil
+	}
+	return l.conn.wrote
 }
 
 func (l *loop) setState(s State, err error, retryIn time.Duration) {
@@ -270,7 +304,8 @@ func (l *loop) onDialed(r dialResult) {
 	if ping <= 0 {
 		ping = 30 * time.Second
 	}
-	l.conn = &connection{gen: r.gen, conn: r.conn, out: make(chan []byte, 1024), dead: make(chan struct{}), ping: ping}
+	l.conn = &connection{gen: r.gen, conn: r.conn, out: make(chan []byte, outCap), dead: make(chan struct{}),
+		wrote: make(chan struct{}, 1), ping: ping}
 	go l.conn.write(l.c.cfg.WriteTimeout)
 	go l.read(l.conn)
 	l.lastRecv = time.Now()
@@ -353,18 +388,26 @@ func (c *connection) write(timeout time.Duration) {
 		if err := c.conn.WriteFrames(batch, time.Now().Add(timeout)); err != nil {
 			return
 		}
+		select {
+		case c.wrote <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // writeNow hands a frame to the writer at once, bypassing the pacer: for
-// PONG, which the server does not count, and BYE.
+// PONG, which the server does not count, and BYE. It never blocks the
+// loop: pump leaves room in out for these, and a writer so stuck that
+// even that is full has a dead connection, which is closed (the reader
+// reports the failure).
 func (l *loop) writeNow(frame []byte) {
-	if l.conn == nil {
+	if l.conn == nil || l.conn.flushed {
 		return
 	}
 	select {
 	case l.conn.out <- frame:
-	case <-l.conn.dead: // the reader reports the failure
+	default:
+		l.conn.conn.Close()
 	}
 }
 
@@ -375,7 +418,7 @@ func (l *loop) enqueue(m protocol.Message) {
 	if l.conn == nil {
 		return
 	}
-	l.sendq = append(l.sendq, protocol.Encode(m))
+	l.sendq = append(l.sendq, queued{frame: protocol.Encode(m)})
 	l.pump()
 }
 
@@ -386,15 +429,23 @@ func (l *loop) enqueueFirst(m protocol.Message) {
 	if l.conn == nil {
 		return
 	}
-	l.sendq = append([][]byte{protocol.Encode(m)}, l.sendq...)
+	l.sendq = append([]queued{{frame: protocol.Encode(m)}}, l.sendq...)
 	l.pump()
 }
 
 // pump writes queued frames while the pacer has tokens, and sets a timer
-// for the next token otherwise.
+// for the next token otherwise. It stops, without blocking, when the
+// writer's queue is full (the writer's next write wakes it) and at a SEND
+// while maxInflight are unacknowledged (an ACK wakes it).
 func (l *loop) pump() {
 	now := time.Now()
 	for len(l.sendq) > 0 && l.conn != nil {
+		if len(l.conn.out) >= outCap-outReserve {
+			return
+		}
+		if l.sendq[0].send != nil && l.inflight >= maxInflight {
+			return
+		}
 		if wait := l.pace.take(now); wait > 0 {
 			if l.paceT == nil {
 				l.paceT = time.NewTimer(wait)
@@ -402,10 +453,14 @@ func (l *loop) pump() {
 			}
 			return
 		}
-		f := l.sendq[0]
-		l.sendq[0] = nil
+		q := l.sendq[0]
+		l.sendq[0] = queued{}
 		l.sendq = l.sendq[1:]
-		l.writeNow(f)
+		if q.send != nil {
+			q.send.sentOn = l.conn.gen
+			l.inflight++
+		}
+		l.writeNow(q.frame)
 	}
 }
 
@@ -470,6 +525,7 @@ func (l *loop) disconnect() {
 	// for every wanted room and the outbox after each JOINED.
 	clear(l.sendq)
 	l.sendq = l.sendq[:0]
+	l.inflight = 0
 	if l.paceT != nil {
 		l.paceT.Stop()
 		l.paceT, l.paceC = nil, nil
@@ -694,6 +750,7 @@ func (l *loop) forgetRoom(key string) []string {
 	kept := l.outbox[:0]
 	for _, o := range l.outbox {
 		if o.room == key {
+			l.unwire(o)
 			unsent = append(unsent, o.id)
 		} else {
 			kept = append(kept, o)
@@ -701,7 +758,11 @@ func (l *loop) forgetRoom(key string) []string {
 	}
 	clear(l.outbox[len(kept):])
 	l.outbox = kept
+	// SENDs held back for the room must not follow: the server would
+	// take a SEND for a room we are not in as a protocol error.
+	l.sendq = slices.DeleteFunc(l.sendq, func(q queued) bool { return q.send != nil && q.send.room == key })
 	l.checkDrained()
+	l.pump()
 	return unsent
 }
 
@@ -719,8 +780,20 @@ func (l *loop) send(key, id, text string) error {
 }
 
 func (l *loop) writeSend(o *outgoing) {
-	o.sentOn = l.conn.gen
-	l.enqueue(&protocol.Send{Room: o.room, ID: o.id, Text: o.text})
+	if l.conn == nil {
+		return
+	}
+	l.sendq = append(l.sendq, queued{frame: protocol.Encode(&protocol.Send{Room: o.room, ID: o.id, Text: o.text}), send: o})
+	l.pump()
+}
+
+// unwire notes that o is off the outbox: if it was on the wire, a SEND
+// more may go.
+func (l *loop) unwire(o *outgoing) {
+	if l.conn != nil && o.sentOn == l.conn.gen && l.inflight > 0 {
+		l.inflight--
+		o.sentOn = 0
+	}
 }
 
 // dropOversized removes queued messages the new server's limits refuse,
@@ -783,9 +856,11 @@ func (l *loop) onIncoming(in incoming) {
 	case *protocol.Ack:
 		for i, o := range l.outbox {
 			if o.id == m.ID && o.room == m.Room {
+				l.unwire(o)
 				l.outbox = append(l.outbox[:i], l.outbox[i+1:]...)
 				l.c.events.push(Acked{Room: m.Room, ID: m.ID, Seq: m.Seq, Time: protocol.FromMillis(m.Time)})
 				l.checkDrained()
+				l.pump()
 				break
 			}
 		}
