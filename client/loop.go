@@ -300,7 +300,7 @@ func (l *loop) onDialed(r dialResult) {
 	l.connectedAt = time.Now()
 	l.welcome = r.welcome
 	l.c.maxText.Store(int64(r.welcome.MaxText))
-	ping := time.Duration(r.welcome.PingMs) * time.Millisecond
+	ping := millis(r.welcome.PingMs)
 	if ping <= 0 {
 		ping = 30 * time.Second
 	}
@@ -464,6 +464,20 @@ func (l *loop) pump() {
 	}
 }
 
+// maxAnnounced caps the durations a server announces in WELCOME: absurd
+// values would overflow time.Duration (a negative interval or ping), and
+// nothing sensible waits longer than this.
+const maxAnnounced = time.Hour
+
+// millis converts a duration announced in milliseconds, clamped to
+// maxAnnounced.
+func millis(ms uint64) time.Duration {
+	if ms >= uint64(maxAnnounced/time.Millisecond) {
+		return maxAnnounced
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
 // pacer is a token bucket that keeps the client within the rate the
 // server announced in WELCOME, with a margin: the server counts frames
 // when it reads them, and network and timer jitter bunch them.
@@ -481,7 +495,7 @@ func newPacer(lim protocol.Limits, now time.Time) pacer {
 	if lim.SendIntervalMs == 0 {
 		return pacer{}
 	}
-	interval := time.Duration(lim.SendIntervalMs) * time.Millisecond
+	interval := millis(lim.SendIntervalMs)
 	interval += interval / 10
 	// One token less than the server's, so that a little bunching on the
 	// way never puts the client over the server's count.
@@ -560,7 +574,7 @@ func (l *loop) parked() bool {
 // announced, or 5 seconds from a server that announced nothing.
 func (l *loop) retryAfter() time.Duration {
 	if l.welcome != nil && l.welcome.Limits.RetryAfterMs > 0 {
-		return time.Duration(l.welcome.Limits.RetryAfterMs) * time.Millisecond
+		return millis(l.welcome.Limits.RetryAfterMs)
 	}
 	return 5 * time.Second
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -53,5 +54,33 @@ func TestPacerStaysUnderTheServersBucket(t *testing.T) {
 	}
 	if free := newPacer(protocol.Limits{}, t0); free.take(t0) != 0 {
 		t.Error("no announced rate: the pacer must not wait")
+	}
+}
+
+// TestAbsurdAnnouncedDurationsAreClamped: milliseconds from WELCOME used
+// to be multiplied into a time.Duration unchecked; absurd values overflow
+// into negative or tiny intervals, so the pacer let everything through (or
+// never did), and a negative ping panicked the ticker. They are clamped to
+// an hour now.
+func TestAbsurdAnnouncedDurationsAreClamped(t *testing.T) {
+	t0 := time.Unix(1e6, 0)
+	for _, ms := range []uint64{1e13, 1 << 62, 1<<63 + 5, math.MaxUint64, uint64(maxAnnounced / time.Millisecond)} {
+		if d := millis(ms); d != maxAnnounced {
+			t.Errorf("millis(%d) = %v, want %v", ms, d, maxAnnounced)
+		}
+		p := newPacer(protocol.Limits{SendIntervalMs: ms, SendBurst: 3}, t0)
+		if p.interval <= 0 || p.interval > 2*maxAnnounced {
+			t.Errorf("interval %d ms: pacer interval %v", ms, p.interval)
+		}
+		// The burst's token goes at once; the next waits about an interval.
+		if w := p.take(t0); w != 0 {
+			t.Errorf("interval %d ms: first take waits %v", ms, w)
+		}
+		if w := p.take(t0); w < maxAnnounced || w > 2*maxAnnounced {
+			t.Errorf("interval %d ms: second take waits %v, want about an hour", ms, w)
+		}
+	}
+	if d := millis(1500); d != 1500*time.Millisecond {
+		t.Errorf("millis(1500) = %v", d)
 	}
 }
