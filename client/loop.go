@@ -161,9 +161,13 @@ type incoming struct {
 
 func newLoop(c *Client) *loop {
 	return &loop{
-		c:        c,
-		rooms:    map[string]*room{},
-		dialed:   make(chan dialResult, 1),
+		c:     c,
+		rooms: map[string]*room{},
+		// Unbuffered: a handshake is handed over only to a running loop,
+		// which closes it if stale; once the loop has stopped, done is
+		// closed and the dialer closes it. A buffer could keep an open
+		// connection parked forever when a handshake completes during Close.
+		dialed:   make(chan dialResult),
 		incoming: make(chan incoming, 256),
 	}
 }
