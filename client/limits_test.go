@@ -155,3 +155,21 @@ func TestBackoffGrowsWhenEveryJoinFails(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleTimeoutCrossingAJoinReconnects: the idle timeout can cross a
+// JOIN on the wire. The client wants a room then: it reconnects (with
+// backoff) and joins, rather than parking or stopping.
+func TestIdleTimeoutCrossingAJoinReconnects(t *testing.T) {
+	s := startScripted(t, func(n int, j *protocol.Join) []protocol.Message {
+		if n == 0 {
+			return []protocol.Message{&protocol.Error{Code: protocol.CodeTimeout, Flags: protocol.ErrorClosing, Text: "in no room"}}
+		}
+		return []protocol.Message{&protocol.Joined{Room: "general", Name: "alice", Count: 1, Members: []string{"alice"}}}
+	})
+	alice := joined(t, client.Config{Addr: s.ln.Addr().String(), Name: "alice"})
+	for _, ev := range alice.Events() {
+		if sc, ok := ev.(client.StateChanged); ok && sc.State == client.Reconnecting && sc.RetryIn == 0 {
+			t.Errorf("parked with a room wanted: %+v", sc)
+		}
+	}
+}

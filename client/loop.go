@@ -589,7 +589,8 @@ func (l *loop) connectionLost(err error) {
 	l.disconnect()
 	var perr *protocol.Error
 	var cerr *CertificateError
-	if errors.As(err, &perr) && perr.Code == protocol.CodeTimeout && perr.Closing() && !perr.Reconnect() && !l.wantsRooms() {
+	idle := errors.As(err, &perr) && perr.Code == protocol.CodeTimeout && perr.Closing() && !perr.Reconnect()
+	if idle && !l.wantsRooms() {
 		// The server's idle timeout: a connection in no room for too long
 		// is closed, without a reconnect flag. That is no reason to stop,
 		// nor to come straight back: the client parks, and the next Join
@@ -598,7 +599,8 @@ func (l *loop) connectionLost(err error) {
 		l.setState(Reconnecting, err, 0)
 		return
 	}
-	if errors.As(err, &perr) && perr.Closing() && !perr.Reconnect() || errors.As(err, &cerr) || errors.Is(err, ErrWebPort) {
+	// (A timeout that crossed a Join: reconnect with backoff, below.)
+	if !idle && (errors.As(err, &perr) && perr.Closing() && !perr.Reconnect() || errors.As(err, &cerr) || errors.Is(err, ErrWebPort)) {
 		l.shutdown(err, false)
 		return
 	}
