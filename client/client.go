@@ -171,7 +171,9 @@ func (c *Client) Join(room string) error {
 
 // Leave leaves room; a Left event confirms it. A room being left when the
 // connection drops is left too (the server forgets it with the
-// connection): Left is emitted then.
+// connection): Left is emitted then. Messages sent to the room before
+// Leave go out before the LEAVE; those that cannot (queued offline, or
+// unacknowledged when the connection dropped) are listed in Left.Unsent.
 func (c *Client) Leave(room string) error {
 	var err error
 	if e := c.do(func(l *loop) { err = l.leave(protocol.Key(room)) }); e != nil {
