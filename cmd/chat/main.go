@@ -248,6 +248,11 @@ func (p printer) event(ev client.Event, room string) (code int, done bool) {
 		case client.Connected:
 			fmt.Fprintln(p.w, "-- connected")
 		case client.Reconnecting:
+			if e.RetryIn == 0 {
+				// Parked after the server's idle timeout: the next /join connects.
+				fmt.Fprintf(p.w, "-- idle, disconnected until a room is joined: %v\n", e.Err)
+				break
+			}
 			fmt.Fprintf(p.w, "-- reconnecting in %v: %v\n", e.RetryIn.Round(100*time.Millisecond), e.Err)
 		case client.Closed:
 			if e.Err == nil {
