@@ -346,12 +346,17 @@ func (g *gatedDialer) cutAndHold() (release func()) {
 // waitOutput waits up to 20 s for out to contain s.
 func waitOutput(t *testing.T, out *testserver.LockedBuffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(out.String(), s) {
-		if time.Now().After(deadline) {
+	timeout := time.After(20 * time.Second)
+	for {
+		got, written := out.Next() // woken by the next write, not polled
+		if strings.Contains(got, s) {
+			return
+		}
+		select {
+		case <-written:
+		case <-timeout:
 			t.Fatalf("no %q within 20s in:\n%s", s, out.String())
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
