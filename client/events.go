@@ -140,6 +140,10 @@ type RoomError struct {
 	Room   string
 	Err    *protocol.Error
 	Unsent []string // ids of queued messages that will not be sent
+	// Stays is set when the client is still in the room and only the
+	// Unsent messages were given up (a server that now allows shorter
+	// messages). Otherwise the room was refused or lost.
+	Stays bool
 }
 
 func (StateChanged) isEvent() {}

@@ -832,7 +832,7 @@ func (l *loop) dropOversized() {
 	clear(l.outbox[len(kept):])
 	l.outbox = kept
 	for room, ids := range dropped {
-		l.c.events.push(RoomError{Room: room, Unsent: ids, Err: protocol.NewError(protocol.CodeTooLong, room,
+		l.c.events.push(RoomError{Room: room, Unsent: ids, Stays: true, Err: protocol.NewError(protocol.CodeTooLong, room,
 			fmt.Sprintf("the server accepts messages up to %d bytes", limit))})
 	}
 	l.checkDrained()

@@ -295,8 +295,8 @@ func (p printer) event(ev client.Event, room string) (code int, done bool) {
 			fmt.Fprintf(p.w, "-- %d messages not sent\n", len(e.Unsent))
 		}
 		fmt.Fprintf(p.w, "-- %v\n", e.Err)
-		if e.Room == room && e.Err.Code/100 == 2 {
-			return 1, true // our only room refused us
+		if e.Room == room && !e.Stays {
+			return 1, true // our only room refused us (by the server, or the client by its limits)
 		}
 	}
 	return 0, false

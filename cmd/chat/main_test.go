@@ -96,6 +96,9 @@ func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
 		{[]string{"-server", srv.Addr, "-name", " spaced"}, 2, "starts or ends with a space"},
 		{[]string{"-server", srv.Addr, "-name", "x", "-room", "bad\troom"}, 2, "room name"},
 		{[]string{"-server", srv.Addr, "-name", "TAKEN"}, 1, "name-owned"},
+		// Longer than the server's 32 bytes: the client refuses it itself,
+		// and the program says so and fails like any refusal.
+		{[]string{"-server", srv.Addr, "-name", strings.Repeat("n", 40)}, 1, "longer than the 32 bytes the server allows"},
 	}
 	for _, tc := range tests {
 		stdin, feed := io.Pipe()

@@ -232,7 +232,7 @@ func (l *loop) event(ev client.Event) {
 			l.save()
 		}
 	case client.RoomError:
-		if e.Err != nil && e.Err.Code/100 == 2 && (e.Room == "" || e.Room == protocol.Key(l.room)) {
+		if e.Err != nil && !e.Stays && (e.Room == "" || e.Room == protocol.Key(l.room)) {
 			// The room refused us or took us out: this chat is over.
 			l.fail(refusal(e.Err, l.attempt()))
 			return
