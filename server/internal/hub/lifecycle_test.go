@@ -17,8 +17,8 @@ import (
 )
 
 // serve runs sessions for h on a real TCP listener on 127.0.0.1 and
-// returns its address.
-func serve(t *testing.T, h *Hub, cfg session.Config) string {
+// returns its address and the session manager.
+func serve(t *testing.T, h *Hub, cfg session.Config) (string, *session.Manager) {
 	t.Helper()
 	mgr := session.NewManager(cfg, func(m session.Member) session.Rooms { return h.Connect(m) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -48,7 +48,7 @@ func serve(t *testing.T, h *Hub, cfg session.Config) string {
 		_ = mgr.Shutdown(ctx)
 		wg.Wait()
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), mgr
 }
 
 // slowOwners holds every name check until release is closed (or the
@@ -74,7 +74,7 @@ func (o *slowOwners) Claim(ctx context.Context, _, _ string) (bool, error) {
 func TestConnectionEndingDuringJoinLeavesNoGhost(t *testing.T) {
 	owners := &slowOwners{started: make(chan struct{}, 1), release: make(chan struct{})}
 	h, _ := newHub(t, Config{Owners: owners})
-	addr := serve(t, h, session.Config{PingInterval: 100 * time.Millisecond, MsgRate: 0})
+	addr, mgr := serve(t, h, session.Config{PingInterval: 100 * time.Millisecond, MsgRate: 0})
 
 	c, _ := testserver.Handshake(t, addr)
 	c.Send(&protocol.Join{Room: "r", Name: "ghost"})
@@ -85,6 +85,16 @@ func TestConnectionEndingDuringJoinLeavesNoGhost(t *testing.T) {
 	}
 	close(owners.release)
 	c.ExpectClosed()
+	c.Conn.Close() // so that the server need not linger for our side
+	// The session is over once its manager forgets it: by then its rooms
+	// have been left (a session leaves its rooms before it ends).
+	deadline := time.Now().Add(5 * time.Second)
+	for mgr.Count() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not end")
+		}
+		time.Sleep(5 * time.Millisecond) // a bounded poll: the manager signals nothing
+	}
 
 	// The next connection with that name gets in (its check is released
 	// already); a ghost would hold the name with no secret: name-taken.
