@@ -78,6 +78,8 @@ func (m *fakeMember) decoded(t *testing.T) []protocol.Message {
 func (m *fakeMember) waitFor(t *testing.T, what string, cond func([]protocol.Message) bool) []protocol.Message {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	timer := time.AfterFunc(10*time.Second, m.cond.Broadcast) // wakes the wait below at the deadline
+	defer timer.Stop()
 	for {
 		got := m.decoded(t)
 		if cond(got) {
@@ -86,7 +88,12 @@ func (m *fakeMember) waitFor(t *testing.T, what string, cond func([]protocol.Mes
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not after 10s; frames: %+v", what, got)
 		}
-		time.Sleep(5 * time.Millisecond)
+		// Sleep until the next frame (Deliver and Replay broadcast).
+		m.mu.Lock()
+		for len(m.frames) == len(got) && time.Now().Before(deadline) {
+			m.cond.Wait()
+		}
+		m.mu.Unlock()
 	}
 }
 

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -51,6 +52,21 @@ func serve(t *testing.T, h *Hub, cfg session.Config) (string, *session.Manager) 
 	return ln.Addr().String(), mgr
 }
 
+// closedHandler is a log handler that signals each "connection closed".
+type closedHandler struct {
+	closed chan struct{}
+}
+
+func (h *closedHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *closedHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "connection closed" {
+		h.closed <- struct{}{}
+	}
+	return nil
+}
+func (h *closedHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *closedHandler) WithGroup(string) slog.Handler      { return h }
+
 // slowOwners holds every name check until release is closed (or the
 // join's context ends), like a database stuck behind a long write.
 type slowOwners struct {
@@ -74,7 +90,9 @@ func (o *slowOwners) Claim(ctx context.Context, _, _ string) (bool, error) {
 func TestConnectionEndingDuringJoinLeavesNoGhost(t *testing.T) {
 	owners := &slowOwners{started: make(chan struct{}, 1), release: make(chan struct{})}
 	h, _ := newHub(t, Config{Owners: owners})
-	addr, mgr := serve(t, h, session.Config{PingInterval: 100 * time.Millisecond, MsgRate: 0})
+	closed := make(chan struct{}, 4)
+	addr, _ := serve(t, h, session.Config{PingInterval: 100 * time.Millisecond, MsgRate: 0,
+		Logger: slog.New(&closedHandler{closed: closed})})
 
 	c, _ := testserver.Handshake(t, addr)
 	c.Send(&protocol.Join{Room: "r", Name: "ghost"})
@@ -86,14 +104,12 @@ func TestConnectionEndingDuringJoinLeavesNoGhost(t *testing.T) {
 	close(owners.release)
 	c.ExpectClosed()
 	c.Conn.Close() // so that the server need not linger for our side
-	// The session is over once its manager forgets it: by then its rooms
-	// have been left (a session leaves its rooms before it ends).
-	deadline := time.Now().Add(5 * time.Second)
-	for mgr.Count() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the session did not end")
-		}
-		time.Sleep(5 * time.Millisecond) // a bounded poll: the manager signals nothing
+	// "connection closed" is logged once the session is over, its rooms
+	// left.
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
 	}
 
 	// The next connection with that name gets in (its check is released

@@ -106,6 +106,8 @@ func TestLeaveAfterTheNodeWasDroppedIsQuiet(t *testing.T) {
 	store := newStore(t, func(sink history.Sink) (history.Log, error) { return history.NewMemory(sink), nil },
 		broker.LocalOptions{PresenceTTL: 100 * time.Millisecond})
 	watcher := newNode(t, Config{}, store)
+	onWatcher := newMember()
+	mustJoin(t, watcher.Connect(onWatcher), &protocol.Join{Room: "r", Name: "watcher"})
 	var node *broker.Node
 	h, err := New(Config{}, func(hd broker.Handler) (broker.Broker, error) {
 		node = store.Node(hd)
@@ -118,16 +120,10 @@ func TestLeaveAfterTheNodeWasDroppedIsQuiet(t *testing.T) {
 	c := h.Connect(newMember())
 	mustJoin(t, c, &protocol.Join{Room: "r", Name: "x"})
 	node.Crash()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, n, _ := watcher.b.PresenceList(context.Background(), "r", 1); n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the crashed node's member is still present")
-		}
-		time.Sleep(10 * time.Millisecond) // a bounded poll: the store signals nothing when it drops a node
-	}
+	onWatcher.waitFor(t, "x left with its crashed node", func(ms []protocol.Message) bool {
+		p, ok := ms[len(ms)-1].(*protocol.Presence)
+		return ok && p.Changes[0] == protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "x"}
+	})
 	if e := c.Leave("r"); e != nil {
 		t.Fatal(e)
 	}
