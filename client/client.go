@@ -200,6 +200,31 @@ func (c *Client) Send(room, text string) (id string, err error) {
 	return id, err
 }
 
+// History asks for up to limit messages of a joined room older than
+// before (0: the newest); a Page event answers. It fails while the room
+// is not joined or the client is not connected: call it again after the
+// next Joined.
+func (c *Client) History(room string, before uint64, limit int) error {
+	return errors.New("client: History is not implemented yet")
+}
+
+// MarkRead moves our read marker in room forward to seq; a ReadMarker
+// event confirms it on every device of the name. Marks made while
+// disconnected are sent after the room is joined again.
+func (c *Client) MarkRead(room string, seq uint64) error {
+	return errors.New("client: MarkRead is not implemented yet")
+}
+
+// ListRooms asks for the server's rooms whose name contains query (all
+// for ""); a RoomList event answers. It fails while not connected.
+func (c *Client) ListRooms(query string) error {
+	return errors.New("client: ListRooms is not implemented yet")
+}
+
+// DirectRoom returns the name of the direct-message room between our
+// name and peer; Join it to open the conversation.
+func (c *Client) DirectRoom(peer string) string { return protocol.DMRoom(c.cfg.Name, peer) }
+
 // Pending returns the ids of messages sent but not acknowledged yet.
 func (c *Client) Pending() []string {
 	var ids []string

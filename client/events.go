@@ -82,6 +82,13 @@ type Joined struct {
 	// replaces it, with sequence numbers that may repeat old ones. Only
 	// ever set with Resumed.
 	Reset bool
+	// Read is our name's read marker in the room (the last sequence
+	// number read on any device of the name), Mentions the number of
+	// messages after it that mention us. Both 0 from an older server.
+	Read     uint64
+	Mentions int
+	// Head is the room's last sequence number when the join took effect.
+	Head uint64
 }
 
 // Message is a chat message, from history or live.
@@ -94,6 +101,9 @@ type Message struct {
 	Text    string
 	Own     bool // sent under our name
 	History bool // sent before we joined (replayed), not live
+	// Mention: the text names us (protocol.Mentions), in a room that is
+	// not a direct-message room, and we did not send it.
+	Mention bool
 }
 
 // Acked reports that one of our messages is stored as Seq.
@@ -145,6 +155,69 @@ type RoomError struct {
 	// messages). Otherwise the room was refused or lost.
 	Stays bool
 }
+
+// Identified reports that the server knows this connection as a device
+// of our name; it follows every (re)connection. DMs are the name's
+// direct-message rooms that hold messages, most recent first: an app
+// lists them (and may Join them) even on a device that never joined them.
+type Identified struct {
+	Name string
+	DMs  []RoomState
+}
+
+// RoomState is where a room stands for our name, without joining it.
+type RoomState struct {
+	Room string    // canonical room name
+	Peer string    // for a direct-message room: the other name's key
+	Head uint64    // last sequence number
+	Time time.Time // time of the last message
+	Read uint64    // our read marker
+}
+
+// Notice is a message that concerns us, from any room, joined or not: a
+// mention of our name, or a message in one of our direct-message rooms
+// (the first one creates the conversation on the receiving side). For a
+// joined room the same message also arrives as a Message.
+type Notice struct {
+	Kind    protocol.NoticeKind
+	Message Message
+}
+
+// Page answers History: messages of Room before Before, oldest first.
+// First is set when nothing older exists.
+type Page struct {
+	Room     string
+	Before   uint64
+	First    bool
+	Messages []Message
+}
+
+// ReadMarker reports that our name's read marker in Room moved to Seq,
+// on this device or another one of the name.
+type ReadMarker struct {
+	Room string
+	Seq  uint64
+}
+
+// RoomList answers ListRooms.
+type RoomList struct {
+	Query string
+	Rooms []RoomInfo
+}
+
+// RoomInfo describes one room of the server.
+type RoomInfo struct {
+	Room       string
+	Members    int
+	Head       uint64
+	LastActive time.Time // zero for a room without messages
+}
+
+func (Identified) isEvent() {}
+func (Notice) isEvent()     {}
+func (Page) isEvent()       {}
+func (ReadMarker) isEvent() {}
+func (RoomList) isEvent()   {}
 
 func (StateChanged) isEvent() {}
 func (Joined) isEvent()       {}

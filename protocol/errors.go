@@ -23,6 +23,7 @@ const (
 	CodeTooManyRooms       ErrorCode = 203 // connection is already in WELCOME.MaxRooms rooms
 	CodeUnauthorized       ErrorCode = 204 // missing or wrong server key; closes, to slow down guessing
 	CodeNameOwned          ErrorCode = 205 // the name belongs to another name key on this server
+	CodeForbidden          ErrorCode = 206 // needs an identity this connection lacks: another pair's DM, a name without name key
 	CodeServerRestarting   ErrorCode = 300 // server is shutting down
 	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
 	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
@@ -51,6 +52,7 @@ var codes = map[ErrorCode]codeInfo{
 	CodeTooManyRooms:       {"too-many-rooms", 0},
 	CodeUnauthorized:       {"unauthorized", ErrorClosing},
 	CodeNameOwned:          {"name-owned", 0},
+	CodeForbidden:          {"forbidden", 0},
 	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
 	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
 	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},

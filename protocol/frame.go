@@ -35,20 +35,29 @@ type Type byte
 
 // Message types.
 const (
-	TypeHello    Type = 0x01
-	TypeJoin     Type = 0x02
-	TypeSend     Type = 0x03
-	TypeLeave    Type = 0x04
-	TypeBye      Type = 0x05
-	TypePing     Type = 0x10
-	TypePong     Type = 0x11
-	TypeWelcome  Type = 0x81
-	TypeJoined   Type = 0x82
-	TypeAck      Type = 0x83
-	TypeMessage  Type = 0x84
-	TypePresence Type = 0x85
-	TypeLeft     Type = 0x86
-	TypeError    Type = 0x87
+	TypeHello      Type = 0x01
+	TypeJoin       Type = 0x02
+	TypeSend       Type = 0x03
+	TypeLeave      Type = 0x04
+	TypeBye        Type = 0x05
+	TypePing       Type = 0x10
+	TypePong       Type = 0x11
+	TypeIdentify   Type = 0x06
+	TypeHistory    Type = 0x07
+	TypeRead       Type = 0x08
+	TypeList       Type = 0x09
+	TypeWelcome    Type = 0x81
+	TypeJoined     Type = 0x82
+	TypeAck        Type = 0x83
+	TypeMessage    Type = 0x84
+	TypePresence   Type = 0x85
+	TypeLeft       Type = 0x86
+	TypeError      Type = 0x87
+	TypeIdentified Type = 0x88
+	TypePage       Type = 0x89
+	TypeRooms      Type = 0x8a
+	TypeMarker     Type = 0x8b
+	TypeNotice     Type = 0x8c
 )
 
 var typeNames = map[Type]string{
@@ -56,6 +65,9 @@ var typeNames = map[Type]string{
 	TypeBye: "BYE", TypePing: "PING", TypePong: "PONG", TypeWelcome: "WELCOME",
 	TypeJoined: "JOINED", TypeAck: "ACK", TypeMessage: "MESSAGE",
 	TypePresence: "PRESENCE", TypeLeft: "LEFT", TypeError: "ERROR",
+	TypeIdentify: "IDENTIFY", TypeHistory: "HISTORY", TypeRead: "READ", TypeList: "LIST",
+	TypeIdentified: "IDENTIFIED", TypePage: "PAGE", TypeRooms: "ROOMS", TypeMarker: "MARKER",
+	TypeNotice: "NOTICE",
 }
 
 func (t Type) String() string {
@@ -184,6 +196,24 @@ func Decode(body []byte) (Message, error) {
 		m = new(Left)
 	case TypeError:
 		m = new(Error)
+	case TypeIdentify:
+		m = new(Identify)
+	case TypeHistory:
+		m = new(History)
+	case TypeRead:
+		m = new(Read)
+	case TypeList:
+		m = new(List)
+	case TypeIdentified:
+		m = new(Identified)
+	case TypePage:
+		m = new(Page)
+	case TypeRooms:
+		m = new(Rooms)
+	case TypeMarker:
+		m = new(Marker)
+	case TypeNotice:
+		m = new(Notice)
 	default:
 		return nil, &DecodeError{Code: CodeUnknownType, Reason: fmt.Sprintf("unknown message type 0x%02x", body[0])}
 	}

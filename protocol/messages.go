@@ -124,6 +124,12 @@ type Joined struct {
 	// sequence numbers from another epoch are not mistaken for this one's.
 	// 0 from a server that has none.
 	Epoch uint64
+	// Read is the joining name's read marker in this room (see READ): the
+	// last sequence number a device of the name has read. 0 for none, and
+	// for a name joined without a name key (the server keeps no marker).
+	Read uint64
+	// Mentions counts the messages after Read that mention the name.
+	Mentions uint64
 }
 
 // Ack confirms that the message with ID is durably stored as Seq.
@@ -350,7 +356,9 @@ func (m *Joined) appendPayload(b []byte) []byte {
 	for _, name := range m.Members {
 		b = appendString(b, name)
 	}
-	return binary.AppendUvarint(b, m.Epoch)
+	b = binary.AppendUvarint(b, m.Epoch)
+	b = binary.AppendUvarint(b, m.Read)
+	return binary.AppendUvarint(b, m.Mentions)
 }
 
 func (m *Joined) decode(r *fieldReader) {
@@ -367,6 +375,8 @@ func (m *Joined) decode(r *fieldReader) {
 		}
 	}
 	m.Epoch = r.optUvarint("epoch")
+	m.Read = r.optUvarint("read")
+	m.Mentions = r.optUvarint("mentions")
 }
 
 func (m *Ack) appendPayload(b []byte) []byte {
@@ -383,7 +393,9 @@ func (m *Ack) decode(r *fieldReader) {
 	m.Time = r.uvarint("time")
 }
 
-func (m *Msg) appendPayload(b []byte) []byte {
+func (m *Msg) appendPayload(b []byte) []byte { return m.appendFields(b) }
+
+func (m *Msg) appendFields(b []byte) []byte {
 	b = appendString(b, m.Room)
 	b = binary.AppendUvarint(b, m.Seq)
 	b = binary.AppendUvarint(b, m.Time)

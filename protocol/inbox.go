@@ -1,0 +1,272 @@
+package protocol
+
+import "encoding/binary"
+
+// Identify makes the connection a device of Name, proved by Secret (the
+// name key): it then receives the name's read markers (MARKER) and the
+// notices of messages for it (NOTICE) from every room, joined or not. The
+// server answers IDENTIFIED. A connection identifies at most once.
+type Identify struct {
+	Name   string
+	Secret string // must not be empty: an identity is a claimed name
+	Key    string // server access key, as in JOIN
+}
+
+// History asks for older messages of a joined room: the newest Limit
+// messages with a sequence number below Before (0: below the head). The
+// server answers PAGE.
+type History struct {
+	Room   string
+	Before uint64
+	Limit  uint64
+}
+
+// Read moves the read marker of the name this connection joined Room
+// under: every message up to Seq has been read. Markers only move forward.
+type Read struct {
+	Room string
+	Seq  uint64
+}
+
+// List asks for the rooms of the server whose key contains the key of
+// Query (all rooms for an empty Query). The server answers ROOMS.
+type List struct{ Query string }
+
+// Identified answers IDENTIFY: Name is the name as claimed, DMs the
+// direct-message rooms of the name that hold messages, most recently
+// active first (at most a server-chosen number of them).
+type Identified struct {
+	Name string
+	DMs  []RoomState
+}
+
+// RoomState is where a room stands for one name.
+type RoomState struct {
+	Room string
+	Head uint64 // last sequence number
+	Time uint64 // time of the last message, Unix milliseconds
+	Read uint64 // the name's read marker
+}
+
+// PageFirst flags a PAGE that reaches the room's first message: nothing
+// older exists.
+const PageFirst = 1
+
+// Page answers HISTORY: messages of Room below Before, oldest first. First
+// is set when no older message exists.
+type Page struct {
+	Room     string
+	Before   uint64 // as asked
+	First    bool
+	Messages []Msg // Room is not repeated on the wire; decoded copies carry it
+}
+
+// Rooms answers LIST.
+type Rooms struct {
+	Query string
+	Rooms []RoomInfo
+}
+
+// RoomInfo describes one room in a room list.
+type RoomInfo struct {
+	Room    string
+	Members uint64 // names in the room now
+	Head    uint64 // last sequence number, 0 for a room without messages
+	Time    uint64 // time of the last message, Unix milliseconds; 0 if none
+}
+
+// Marker tells every device of a name that the name's read marker in
+// Room moved to Seq.
+type Marker struct {
+	Room string
+	Seq  uint64
+}
+
+// NoticeKind says why a NOTICE was sent.
+type NoticeKind byte
+
+const (
+	// NoticeMention: the message names the receiver (@name).
+	NoticeMention NoticeKind = 1
+	// NoticeDirect: the message was posted in a direct-message room of
+	// the receiver's name.
+	NoticeDirect NoticeKind = 2
+)
+
+func (k NoticeKind) String() string {
+	switch k {
+	case NoticeMention:
+		return "mention"
+	case NoticeDirect:
+		return "direct"
+	}
+	return "unknown"
+}
+
+// Notice carries a message that concerns the receiving identity, sent to
+// every identified connection of the name whether or not it is in the
+// room (a connection in the room also gets the MESSAGE).
+type Notice struct {
+	Kind NoticeKind
+	Msg  Msg
+}
+
+func (*Identify) Type() Type   { return TypeIdentify }
+func (*History) Type() Type    { return TypeHistory }
+func (*Read) Type() Type       { return TypeRead }
+func (*List) Type() Type       { return TypeList }
+func (*Identified) Type() Type { return TypeIdentified }
+func (*Page) Type() Type       { return TypePage }
+func (*Rooms) Type() Type      { return TypeRooms }
+func (*Marker) Type() Type     { return TypeMarker }
+func (*Notice) Type() Type     { return TypeNotice }
+
+func (m *Identify) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Name)
+	b = appendString(b, m.Secret)
+	return appendString(b, m.Key)
+}
+
+func (m *Identify) decode(r *fieldReader) {
+	m.Name = r.string("name")
+	m.Secret = string(r.raw("secret"))
+	m.Key = string(r.raw("key"))
+}
+
+func (m *History) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = binary.AppendUvarint(b, m.Before)
+	return binary.AppendUvarint(b, m.Limit)
+}
+
+func (m *History) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Before = r.uvarint("before")
+	m.Limit = r.uvarint("limit")
+}
+
+func (m *Read) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	return binary.AppendUvarint(b, m.Seq)
+}
+
+func (m *Read) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Seq = r.uvarint("seq")
+}
+
+func (m *List) appendPayload(b []byte) []byte { return appendString(b, m.Query) }
+func (m *List) decode(r *fieldReader)         { m.Query = r.string("query") }
+
+func (m *Identified) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Name)
+	b = binary.AppendUvarint(b, uint64(len(m.DMs)))
+	for _, d := range m.DMs {
+		b = appendString(b, d.Room)
+		b = binary.AppendUvarint(b, d.Head)
+		b = binary.AppendUvarint(b, d.Time)
+		b = binary.AppendUvarint(b, d.Read)
+	}
+	return b
+}
+
+func (m *Identified) decode(r *fieldReader) {
+	m.Name = r.string("name")
+	n := r.count("dms", 4)
+	if n > 0 {
+		m.DMs = make([]RoomState, n)
+		for i := range m.DMs {
+			d := &m.DMs[i]
+			d.Room = r.string("room")
+			d.Head = r.uvarint("head")
+			d.Time = r.uvarint("time")
+			d.Read = r.uvarint("read")
+		}
+	}
+}
+
+func (m *Page) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	b = binary.AppendUvarint(b, m.Before)
+	var flags byte
+	if m.First {
+		flags |= PageFirst
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(m.Messages)))
+	for i := range m.Messages {
+		x := &m.Messages[i]
+		b = binary.AppendUvarint(b, x.Seq)
+		b = binary.AppendUvarint(b, x.Time)
+		b = appendString(b, x.Sender)
+		b = appendString(b, x.ID)
+		b = appendString(b, x.Text)
+	}
+	return b
+}
+
+func (m *Page) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Before = r.uvarint("before")
+	m.First = r.byte("flags")&PageFirst != 0
+	n := r.count("messages", 5)
+	if n > 0 {
+		m.Messages = make([]Msg, n)
+		for i := range m.Messages {
+			x := &m.Messages[i]
+			x.Room = m.Room
+			x.Seq = r.uvarint("seq")
+			x.Time = r.uvarint("time")
+			x.Sender = r.string("sender")
+			x.ID = string(r.raw("id"))
+			x.Text = r.string("text")
+		}
+	}
+}
+
+func (m *Rooms) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Query)
+	b = binary.AppendUvarint(b, uint64(len(m.Rooms)))
+	for _, x := range m.Rooms {
+		b = appendString(b, x.Room)
+		b = binary.AppendUvarint(b, x.Members)
+		b = binary.AppendUvarint(b, x.Head)
+		b = binary.AppendUvarint(b, x.Time)
+	}
+	return b
+}
+
+func (m *Rooms) decode(r *fieldReader) {
+	m.Query = r.string("query")
+	n := r.count("rooms", 4)
+	if n > 0 {
+		m.Rooms = make([]RoomInfo, n)
+		for i := range m.Rooms {
+			x := &m.Rooms[i]
+			x.Room = r.string("room")
+			x.Members = r.uvarint("members")
+			x.Head = r.uvarint("head")
+			x.Time = r.uvarint("time")
+		}
+	}
+}
+
+func (m *Marker) appendPayload(b []byte) []byte {
+	b = appendString(b, m.Room)
+	return binary.AppendUvarint(b, m.Seq)
+}
+
+func (m *Marker) decode(r *fieldReader) {
+	m.Room = r.string("room")
+	m.Seq = r.uvarint("seq")
+}
+
+func (m *Notice) appendPayload(b []byte) []byte {
+	b = append(b, byte(m.Kind))
+	return m.Msg.appendFields(b)
+}
+
+func (m *Notice) decode(r *fieldReader) {
+	m.Kind = NoticeKind(r.byte("kind"))
+	m.Msg.decode(r)
+}
