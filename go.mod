@@ -16,6 +16,7 @@ require (
 require (
 	gioui.org/cmd v0.10.0 // indirect
 	gioui.org/shader v1.0.9 // indirect
+	gioui.org/x v0.10.2 // indirect
 	github.com/BurntSushi/toml v1.4.1-0.20240526193622-a339e1f7089c // indirect
 	github.com/akavel/rsrc v0.10.1 // indirect
 	github.com/bmatcuk/doublestar/v4 v4.10.0 // indirect

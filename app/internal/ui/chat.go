@@ -26,18 +26,30 @@ import (
 // so the user should know, and gets a "retry now".
 const offlineAfter = 2 * time.Second
 
-// chatScreen is a joined room: header, message list, composer.
+// chatScreen is one conversation, a room or a direct-message one: its
+// header, message list and composer, and what the sidebar shows of it.
 type chatScreen struct {
-	room, name string
-	state      client.State
-	stateErr   error
-	retryIn    time.Duration
-	retryAt    time.Time // when the client tries again, for the countdown
+	room string // canonical name: the key the loop and the server use
+	name string // ours
+	// dm is set for a direct-message conversation with the name whose
+	// key is peer; peerName is that name as last spelled by its owner.
+	dm       bool
+	peer     string
+	peerName string
+
+	joined bool   // a RoomJoined came for the current connection
+	gone   string // why the room was lost; the composer gives way to it
 
 	count   int
 	live    bool              // count and members are the current connection's
 	members map[string]string // key → name as shown
 	sorted  []string          // members for the panel; nil when stale
+
+	unread unread
+	// markSent is the highest read mark asked for, so each is asked once.
+	markSent   uint64
+	quiet      bool      // notifications off
+	lastActive time.Time // of the last message, to order the direct messages
 
 	log    *messageLog
 	list   widget.List
@@ -47,66 +59,92 @@ type chatScreen struct {
 	problem  string // why the last message was not sent, shown over the composer
 
 	sendBtn, leaveBtn, membersBtn, jumpBtn, retryBtn, closeMembers widget.Clickable
-	copyKeyBtn                                                     widget.Clickable
+	copyKeyBtn, backBtn, quietBtn, sideBtn                         widget.Clickable
+	memberBtns                                                     map[string]*widget.Clickable
 	keyCopied                                                      bool
 	showMembers                                                    bool
 	memberList                                                     widget.List
 	focusComposer                                                  bool // for UI.moveFocus
 }
 
-func newChatScreen(j client.Joined, now func() time.Time) *chatScreen {
+// newChatScreen is the conversation room, entered as name, before it is
+// joined.
+func newChatScreen(room, name string, now func() time.Time) *chatScreen {
 	c := &chatScreen{
-		room:          j.Room,
-		name:          j.Name,
-		state:         client.Connected,
-		members:       map[string]string{},
-		log:           newMessageLog(now),
-		focusComposer: true,
+		room:       protocol.Key(room),
+		name:       name,
+		members:    map[string]string{},
+		memberBtns: map[string]*widget.Clickable{},
+		log:        newMessageLog(now),
+	}
+	if peer, ok := protocol.DMPeer(room, name); ok {
+		c.dm, c.peer, c.peerName = true, peer, peer
 	}
 	c.list.Axis = layout.Vertical
 	c.list.ScrollToEnd = true
 	c.memberList.Axis = layout.Vertical
 	c.composer.Submit = true // Enter sends; Shift+Enter is a newline
 	c.composer.InputHint = key.HintText
-	c.joined(j)
 	return c
 }
 
-// joined takes the member list of a join or a re-join. It adds no
-// notices: on a re-join the client library reports who came and went
-// while we were away as a Presence, and a notice per listed member would
-// say "bob joined" at every reconnect without a matching "left".
-func (c *chatScreen) joined(j client.Joined) {
+// title is the conversation's name as shown: #room, or the other
+// person's name.
+func (c *chatScreen) title() string {
+	if c.dm {
+		return c.peerName
+	}
+	return "#" + c.room
+}
+
+// seen learns how the other person of a direct-message conversation
+// spells their name.
+func (c *chatScreen) seen(name string) {
+	if c.dm && protocol.Key(name) == c.peer {
+		c.peerName = name
+	}
+}
+
+// joinedRoom takes the member list and the read state of a join or a
+// re-join. It adds no notices: on a re-join the app reports who came and
+// went while we were away as a Presence, and a notice per listed member
+// would say "bob joined" at every reconnect without a matching "left".
+func (c *chatScreen) joinedRoom(j RoomJoined) {
+	if j.Reset {
+		c.resetRoom() // the room's history was replaced: what we show belongs to the old one
+	}
+	c.joined, c.gone, c.name = true, "", j.Name
 	c.count, c.live = j.Count, true
 	clear(c.members)
 	for _, n := range j.Members {
 		c.members[protocol.Key(n)] = n
+		c.seen(n)
 	}
 	c.members[protocol.Key(c.name)] = c.name
 	c.sorted = nil
+	c.unread.joined(j.Read, j.Head, j.Mentions, j.Reset)
 }
 
-// apply updates the screen with one event from the app loop.
+// apply updates the conversation with one event from the app loop.
 func (c *chatScreen) apply(ev any, now time.Time) {
 	switch e := ev.(type) {
-	case client.StateChanged:
-		c.state, c.stateErr, c.retryIn, c.retryAt = e.State, e.Err, e.RetryIn, now.Add(e.RetryIn)
-		// Without a connection nobody tells us who comes and goes: the
-		// count is history until the room is joined again.
-		c.live = false
-	case client.Joined:
-		c.state = client.Connected
-		if e.Reset {
-			c.resetRoom() // the room's history was replaced: what we show belongs to the old one
-		}
-		c.joined(e)
+	case RoomJoined:
+		c.joinedRoom(e)
 	case client.Message:
+		c.seen(e.Sender)
+		c.unread.message(e.Seq, e.Own, e.Mention)
+		if e.Time.After(c.lastActive) {
+			c.lastActive = e.Time
+		}
 		if c.log.message(e) && c.list.Position.BeforeEnd {
 			c.unseen++
 		}
 	case client.Acked:
+		c.unread.message(e.Seq, true, false)
 		c.log.acked(e)
-	case client.Presence:
+	case ReadMarker:
+		c.unread.markRead(e.Seq)
+	case Presence:
 		c.count = e.Count
 		self := protocol.Key(c.name)
 		for _, ch := range e.Changes {
@@ -116,25 +154,23 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 				// stale session leaving when this one takes over: noise.
 				continue
 			}
-			switch ch.Kind {
-			case protocol.PresenceJoined:
+			if ch.Joined {
 				c.members[k] = ch.Name
+				c.seen(ch.Name)
 				c.log.notice(ch.Name+" joined", now)
-			case protocol.PresenceLeft:
+			} else {
 				delete(c.members, k)
 				c.log.notice(ch.Name+" left", now)
 			}
 		}
 		c.sorted = nil
-	case client.RoomError:
-		if e.Err != nil {
-			reason := e.Err.Text
-			if reason == "" {
-				reason = e.Err.Error()
-			}
-			c.log.failIDs(e.Unsent, reason)
-			c.problem = "Not sent: " + reason
+	case RoomFailed:
+		c.log.failIDs(e.Unsent, e.Reason)
+		if e.Stays {
+			c.problem = "Not sent: " + e.Reason
+			return
 		}
+		c.joined, c.live, c.gone = false, false, e.Reason
 	case SendResult:
 		if e.Err == nil {
 			c.log.sent(e.Token, e.ID)
@@ -155,43 +191,21 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 }
 
 // resetRoom forgets what the room showed, for a re-join after the
-// server's history of the room started over (Joined.Reset): the history
-// that follows replaces it. The user's messages not stored yet stay: the
-// client library still has them and sends them again.
+// server's history of the room started over (RoomJoined.Reset): the
+// history that follows replaces it. The user's messages not stored yet
+// stay: the client library still has them and sends them again.
 func (c *chatScreen) resetRoom() {
 	c.log.reset()
 	c.unseen = 0
 }
 
-// stateText is the connection state as the header shows it.
-func (c *chatScreen) stateText() string {
-	switch {
-	case c.state == client.Connected:
-		return "connected"
-	case c.state == client.Reconnecting && c.retryIn >= offlineAfter, c.state == client.Closed:
-		return "offline"
-	}
-	return "reconnecting…"
-}
+// atBottom reports whether the newest message is in view.
+func (c *chatScreen) atBottom() bool { return !c.list.Position.BeforeEnd }
 
-// update handles input: keys, the composer and the buttons. It may leave
-// the room (u.chat becomes nil).
+// update handles the conversation's own input: the composer and the
+// buttons. The keys that move between conversations and close panels are
+// the shell's.
 func (c *chatScreen) update(gtx layout.Context, u *UI) {
-	for {
-		ev, ok := gtx.Event(key.Filter{Name: key.NameBack}, key.Filter{Name: key.NameEscape})
-		if !ok {
-			break
-		}
-		if e, ok := ev.(key.Event); ok && e.State == key.Press {
-			switch {
-			case c.showMembers:
-				c.showMembers = false
-			case e.Name == key.NameBack:
-				u.leave()
-				return
-			}
-		}
-	}
 	for {
 		ev, ok := c.composer.Update(gtx)
 		if !ok {
@@ -206,14 +220,28 @@ func (c *chatScreen) update(gtx layout.Context, u *UI) {
 		c.focusComposer = true
 	}
 	if c.leaveBtn.Clicked(gtx) {
-		u.leave()
+		u.shell.leaveRoom(u, c)
 		return
+	}
+	if c.backBtn.Clicked(gtx) {
+		u.shell.showList = true
+	}
+	if c.quietBtn.Clicked(gtx) {
+		c.quiet = !c.quiet
+		u.emit(QuietIntent{Room: c.room, Quiet: c.quiet})
 	}
 	if c.membersBtn.Clicked(gtx) {
 		c.showMembers = !c.showMembers
 	}
 	if c.closeMembers.Clicked(gtx) {
 		c.showMembers = false
+	}
+	for k, b := range c.memberBtns {
+		if b.Clicked(gtx) {
+			c.showMembers = false
+			u.shell.direct(u, c.members[k])
+			return
+		}
 	}
 	if c.copyKeyBtn.Clicked(gtx) {
 		// The other device is usually at hand while this one is in a
@@ -239,7 +267,7 @@ func (c *chatScreen) scrollToEnd() {
 func (c *chatScreen) submit(u *UI) {
 	text := strings.TrimRight(c.composer.Text(), " \t\r\n")
 	text = strings.TrimLeft(text, "\r\n")
-	if strings.TrimSpace(text) == "" {
+	if strings.TrimSpace(text) == "" || c.gone != "" {
 		return
 	}
 	u.tokens++
@@ -247,68 +275,78 @@ func (c *chatScreen) submit(u *UI) {
 	c.composer.SetText("")
 	c.problem = ""
 	c.scrollToEnd()
-	u.emit(SendIntent{Token: u.tokens, Text: text})
+	u.emit(SendIntent{Token: u.tokens, Room: c.room, Text: text})
+	u.shell.firstSend(u)
 }
 
 func (c *chatScreen) layout(gtx layout.Context, u *UI) layout.Dimensions {
 	c.update(gtx, u)
-	if u.chat != c {
-		return layout.Dimensions{Size: gtx.Constraints.Max} // left during update
-	}
 	th := u.th
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return c.header(gtx, u) }),
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return c.banner(gtx, th) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return u.shell.conn.banner(gtx, th, &c.retryBtn, u.now(), u.shell.waiting())
+		}),
 		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return c.body(gtx, u) }),
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return c.composerBar(gtx, u) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if c.gone != "" {
+				return c.goneBar(gtx, u)
+			}
+			return c.composerBar(gtx, u)
+		}),
 	)
 }
 
 func (c *chatScreen) header(gtx layout.Context, u *UI) layout.Dimensions {
-	th := u.th
-	dims := background(gtx, th.Surface, 0, func(gtx layout.Context) layout.Dimensions {
+	th, s := u.th, u.shell
+	return background(gtx, th.Surface, 0, func(gtx layout.Context) layout.Dimensions {
 		gtx.Constraints.Min.X = gtx.Constraints.Max.X
-		return layout.Inset{Top: 6, Bottom: 6, Left: 16, Right: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		left := unit.Dp(16)
+		if s.narrow {
+			left = 4
+		}
+		return layout.Inset{Top: 6, Bottom: 6, Left: left, Right: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					if !s.narrow {
+						return layout.Dimensions{}
+					}
+					return iconButton(th, &c.backBtn, u.shellIcons.back, "Back to conversations").Layout(gtx)
+				}),
 				layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
 					return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-							l := bold(label(th, 17, "#"+c.room, th.Fg))
+							l := bold(label(th, 17, c.title(), th.Fg))
 							l.MaxLines = 1
 							return l.Layout(gtx)
 						}),
-						layout.Rigid(func(gtx layout.Context) layout.Dimensions { return c.status(gtx, th) }),
+						layout.Rigid(func(gtx layout.Context) layout.Dimensions { return s.conn.status(gtx, th) }),
 					)
 				}),
-				layout.Rigid(func(gtx layout.Context) layout.Dimensions { return c.countButton(gtx, u) }),
-				layout.Rigid(iconButton(th, &u.themeBtn, u.icons.theme, "Switch theme").Layout),
-				layout.Rigid(iconButton(th, &c.leaveBtn, u.icons.leave, "Leave room").Layout),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					if c.dm {
+						return layout.Dimensions{}
+					}
+					return c.countButton(gtx, u)
+				}),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					ic, desc := u.shellIcons.bell, "Turn off notifications"
+					if c.quiet {
+						ic, desc = u.shellIcons.bellOff, "Turn on notifications"
+					}
+					return iconButton(th, &c.quietBtn, ic, desc).Layout(gtx)
+				}),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					if c.dm {
+						// A direct conversation stays while it holds
+						// messages: the server lists it at every start.
+						return layout.Dimensions{}
+					}
+					return iconButton(th, &c.leaveBtn, u.icons.leave, "Leave room").Layout(gtx)
+				}),
 			)
 		})
 	})
-	return dims
-}
-
-// status is the connection state under the room name.
-func (c *chatScreen) status(gtx layout.Context, th *Theme) layout.Dimensions {
-	txt := c.stateText()
-	col, dot := th.Muted, th.Online
-	switch txt {
-	case "reconnecting…":
-		col, dot = th.Accent, th.Accent
-	case "offline":
-		col, dot = th.Error, th.Error
-	}
-	return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			// A dot in the state's color, readable without the words.
-			d := gtx.Dp(7)
-			fillRounded(gtx.Ops, image.Pt(d, d), d/2, dot)
-			return layout.Dimensions{Size: image.Pt(d, d)}
-		}),
-		layout.Rigid(layout.Spacer{Width: 6}.Layout),
-		layout.Rigid(label(th, 13, txt, col).Layout),
-	)
 }
 
 // countButton is the member count; clicking it opens the member list.
@@ -331,45 +369,14 @@ func (c *chatScreen) countText() string {
 	return fmt.Sprint(c.count)
 }
 
-// banner explains an offline state below the header.
-func (c *chatScreen) banner(gtx layout.Context, th *Theme) layout.Dimensions {
-	if c.stateText() != "offline" {
-		return layout.Dimensions{}
-	}
-	msg := "Offline."
-	if c.stateErr != nil {
-		// The app loop words the error as a sentence.
-		msg = strings.TrimSuffix(c.stateErr.Error(), ".") + "."
-	}
-	if c.state == client.Reconnecting {
-		if left := c.retryAt.Sub(c.log.now()); left > 0 {
-			secs := (left + time.Second - 1) / time.Second
-			msg += fmt.Sprintf(" Retrying in %d s.", secs)
-			// Redraw when the number changes.
-			gtx.Execute(op.InvalidateCmd{At: gtx.Now.Add(left - (secs-1)*time.Second)})
-		} else {
-			msg += " Retrying…"
-		}
-	}
-	msg += " Messages you send will go out when the connection is back."
-	if n := c.log.pending(); n > 0 {
-		msg += fmt.Sprintf(" %d waiting.", n)
-	}
-	return layout.Inset{Top: 8, Left: 12, Right: 12}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-		gtx.Constraints.Min.X = gtx.Constraints.Max.X
-		return background(gtx, th.Surface, 8, func(gtx layout.Context) layout.Dimensions {
-			return layout.UniformInset(10).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-					layout.Flexed(1, label(th, 13, msg, th.Fg).Layout),
-					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-						b := material.Button(&th.Theme, &c.retryBtn, "Retry now")
-						b.TextSize = 13
-						b.Inset = layout.Inset{Top: 6, Bottom: 6, Left: 10, Right: 10}
-						return b.Layout(gtx)
-					}),
-				)
-			})
-		})
+// goneBar says why the room was lost, in the composer's place, with the
+// way out: leave it (a room) or try it again (a direct conversation).
+func (c *chatScreen) goneBar(gtx layout.Context, u *UI) layout.Dimensions {
+	th := u.th
+	return layout.UniformInset(12).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+			layout.Rigid(label(th, 14, c.gone, th.Error).Layout),
+		)
 	})
 }
 
@@ -438,9 +445,9 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 	th := u.th
 	names := c.memberNames()
 	extra := c.count - len(names)
-	title := fmt.Sprintf("%d in #%s", c.count, c.room)
+	title := fmt.Sprintf("%d in %s", c.count, c.title())
 	if !c.live {
-		title, extra = "In #"+c.room+" when last connected", 0
+		title, extra = "In "+c.title()+" when last connected", 0
 	}
 	return layout.Inset{Top: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		gtx.Constraints.Max.X = min(gtx.Constraints.Max.X, gtx.Dp(260))
@@ -465,16 +472,14 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 								n++
 							}
 							return material.List(&th.Theme, &c.memberList).Layout(gtx, n, func(gtx layout.Context, i int) layout.Dimensions {
-								txt, col := "", th.Fg
 								switch {
 								case i == len(names):
-									txt, col = fmt.Sprintf("and %d more", extra), th.Muted
+									return layout.Inset{Top: 4, Bottom: 4}.Layout(gtx, label(th, 14, fmt.Sprintf("and %d more", extra), th.Muted).Layout)
 								case protocol.Key(names[i]) == protocol.Key(c.name):
-									txt = names[i] + " (you)"
-								default:
-									txt = names[i]
+									return layout.Inset{Top: 4, Bottom: 4}.Layout(gtx, label(th, 14, names[i]+" (you)", th.Fg).Layout)
 								}
-								return layout.Inset{Top: 4, Bottom: 4}.Layout(gtx, label(th, 14, txt, col).Layout)
+								// Another member: a click starts a direct conversation.
+								return c.memberRow(gtx, u, names[i])
 							})
 						}),
 						layout.Rigid(layout.Spacer{Height: 6}.Layout),
@@ -517,7 +522,7 @@ func (c *chatScreen) composerBar(gtx layout.Context, u *UI) layout.Dimensions {
 									// The editor grows with its text up to a few
 									// lines, then scrolls.
 									gtx.Constraints.Max.Y = min(gtx.Constraints.Max.Y, gtx.Dp(120))
-									e := material.Editor(&th.Theme, &c.composer, "Message #"+c.room)
+									e := material.Editor(&th.Theme, &c.composer, "Message "+c.title())
 									e.HintColor = th.Muted
 									return e.Layout(gtx)
 								})
@@ -644,4 +649,30 @@ func bubble(gtx layout.Context, th *Theme, r *row) layout.Dimensions {
 	st.Pop()
 	y += meta.Size.Y
 	return layout.Dimensions{Size: image.Pt(w, y)}
+}
+
+// memberRow is a member's name in the member list: a click on it opens
+// the direct conversation with them.
+func (c *chatScreen) memberRow(gtx layout.Context, u *UI, name string) layout.Dimensions {
+	th := u.th
+	k := protocol.Key(name)
+	b := c.memberBtns[k]
+	if b == nil {
+		b = new(widget.Clickable)
+		c.memberBtns[k] = b
+	}
+	return material.Clickable(gtx, b, func(gtx layout.Context) layout.Dimensions {
+		semantic.DescriptionOp("Message " + name).Add(gtx.Ops)
+		gtx.Constraints.Min.X = gtx.Constraints.Max.X
+		return layout.Inset{Top: 4, Bottom: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+				layout.Flexed(1, label(th, 14, name, th.Fg).Layout),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					gtx.Constraints.Min = image.Pt(gtx.Dp(18), gtx.Dp(18))
+					gtx.Constraints.Max = gtx.Constraints.Min
+					return u.shellIcons.message.Layout(gtx, th.Muted)
+				}),
+			)
+		})
+	})
 }

@@ -30,15 +30,56 @@ type NameKeyIntent struct{ Key string }
 // CancelJoinIntent abandons a join that has not succeeded yet.
 type CancelJoinIntent struct{}
 
-// SendIntent asks to send Text to the current room. Token names the
-// pending row until a SendResult tells the message's id.
+// SendIntent asks to send Text to Room. Token names the pending row
+// until a SendResult tells the message's id.
 type SendIntent struct {
 	Token uint64
+	Room  string
 	Text  string
 }
 
-// LeaveIntent leaves the room; the UI is back on the join screen already.
-type LeaveIntent struct{}
+// SignOutIntent disconnects from the server; the UI is back on the join
+// screen already. The rooms stay remembered for the next join.
+type SignOutIntent struct{}
+
+// JoinRoomIntent joins Room (creating it if nobody is there), keeping the
+// rooms already joined; the UI shows it as joining until RoomJoined.
+type JoinRoomIntent struct{ Room string }
+
+// LeaveRoomIntent leaves Room, which is gone from the UI already, and
+// forgets it.
+type LeaveRoomIntent struct{ Room string }
+
+// DirectIntent opens the direct-message conversation with the name Peer:
+// Room is its canonical name (protocol.DMRoom), joined by the loop.
+type DirectIntent struct{ Peer, Room string }
+
+// OpenIntent reports the conversation the user opened, to be remembered
+// as the one to open at the next start.
+type OpenIntent struct{ Room string }
+
+// MarkReadIntent asks to move our read marker in Room to Seq: the user
+// saw the conversation down to that message. The UI sends each only once;
+// the loop coalesces them.
+type MarkReadIntent struct {
+	Room string
+	Seq  uint64
+}
+
+// ListRoomsIntent asks for the server's rooms whose name contains Query;
+// a Directory answers.
+type ListRoomsIntent struct{ Query string }
+
+// QuietIntent turns the notifications of Room off (Quiet) or on again.
+type QuietIntent struct {
+	Room  string
+	Quiet bool
+}
+
+// NotificationsIntent asks for the permission to show notifications.
+// It comes from a user gesture (a click, a key), which the browser
+// requires for asking.
+type NotificationsIntent struct{}
 
 // RetryIntent asks to reconnect now instead of waiting for the backoff.
 type RetryIntent struct{}
@@ -46,24 +87,32 @@ type RetryIntent struct{}
 // ThemeIntent reports that the user switched themes, to be remembered.
 type ThemeIntent struct{ Dark bool }
 
-func (JoinIntent) isIntent()       {}
-func (CancelJoinIntent) isIntent() {}
-func (SendIntent) isIntent()       {}
-func (LeaveIntent) isIntent()      {}
-func (RetryIntent) isIntent()      {}
-func (ThemeIntent) isIntent()      {}
-func (TrustIntent) isIntent()      {}
-func (ForgetCertIntent) isIntent() {}
-func (NameKeyIntent) isIntent()    {}
+func (JoinIntent) isIntent()          {}
+func (CancelJoinIntent) isIntent()    {}
+func (SendIntent) isIntent()          {}
+func (SignOutIntent) isIntent()       {}
+func (JoinRoomIntent) isIntent()      {}
+func (LeaveRoomIntent) isIntent()     {}
+func (DirectIntent) isIntent()        {}
+func (OpenIntent) isIntent()          {}
+func (MarkReadIntent) isIntent()      {}
+func (ListRoomsIntent) isIntent()     {}
+func (QuietIntent) isIntent()         {}
+func (NotificationsIntent) isIntent() {}
+func (RetryIntent) isIntent()         {}
+func (ThemeIntent) isIntent()         {}
+func (TrustIntent) isIntent()         {}
+func (ForgetCertIntent) isIntent()    {}
+func (NameKeyIntent) isIntent()       {}
 
-// Besides the client's events (client.StateChanged, client.Joined,
-// client.Message, client.Acked, client.Presence, client.RoomError), the
-// loop reports these through UI.Apply.
+// Besides the view models (model.go) and the client's client.Message and
+// client.Acked, the loop reports these through UI.Apply.
 
-// SendResult tells the id the client library gave the message sent with
-// Token, or why it refused it (Err set, ID empty).
+// SendResult tells the id the client library gave the message sent to
+// Room with Token, or why it refused it (Err set, ID empty).
 type SendResult struct {
 	Token uint64
+	Room  string
 	ID    string
 	Err   error
 }

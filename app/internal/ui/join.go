@@ -282,6 +282,7 @@ func (j *joinScreen) update(gtx layout.Context, u *UI) {
 	case j.joining && clicked:
 		j.joining = false
 		u.session++
+		u.shell = nil
 		u.emit(CancelJoinIntent{})
 	case j.joining:
 		// Enter again while joining changes nothing.
@@ -306,6 +307,7 @@ func (j *joinScreen) start(u *UI) {
 	j.cert, j.certNote = nil, ""
 	u.session++
 	in.Session = u.session
+	u.startShell(in.Name, in.Room)
 	u.emit(in)
 }
 

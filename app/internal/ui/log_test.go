@@ -126,7 +126,7 @@ func TestLogMovesAStoredMessageUp(t *testing.T) {
 // user typed that is not stored yet, still matched to its token and id.
 func TestResetRoomKeepsOnlyUnsentMessages(t *testing.T) {
 	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
-	c := newChatScreen(client.Joined{Room: "general", Name: "ada", Count: 1}, func() time.Time { return now })
+	c := newChatScreen("general", "ada", func() time.Time { return now })
 	l := c.log
 	l.message(client.Message{Sender: "bob", Text: "old", Seq: 7, Time: now})
 	l.addPending(1, "ada", "stored")

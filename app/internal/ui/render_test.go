@@ -227,11 +227,11 @@ func TestRenderStates(t *testing.T) {
 	checkText(t, s, img, "The name ada is already taken", th.Error, th.Bg)
 
 	s.Press(key.NameReturn, 0)
-	s.u.Apply(s.session, client.Joined{Room: "general", Name: "ada", Members: []string{"ada", "grace", "linus"}, Count: 3})
+	s.u.Apply(s.session, ui.RoomJoined{Room: "general", Name: "ada", Members: []string{"ada", "grace", "linus"}, Count: 3})
 	s.Frame()
 	s.bigLog(60)
 	s.Frame()
-	s.u.Apply(s.session, client.StateChanged{State: client.Reconnecting, Err: errors.New("Cannot reach the server at chat.example.org:7878: nothing is listening there (connection refused)"), RetryIn: 8 * time.Second})
+	s.u.Apply(s.session, ui.Connection{State: ui.Reconnecting, Err: errors.New("Cannot reach the server at chat.example.org:7878: nothing is listening there (connection refused)"), RetryIn: 8 * time.Second})
 	if err := s.ClickOn("Members"); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"chat/app/internal/ui"
 	"chat/app/internal/uitest"
 	"chat/client"
-	"chat/protocol"
 )
 
 // sceneNow is the fixed "now" of rendered scenes, so their times (and the
@@ -58,7 +57,7 @@ func (s *scene) join(t testing.TB) {
 	t.Helper()
 	s.Type("ada")
 	s.Press(key.NameReturn, 0)
-	s.u.Apply(s.session, client.Joined{Room: "general", Name: "ada", Members: []string{"ada", "grace", "linus", "ken"}, Count: 4})
+	s.u.Apply(s.session, ui.RoomJoined{Room: "general", Name: "ada", Members: []string{"ada", "grace", "linus", "ken"}, Count: 4})
 	s.Frame()
 	s.Frame()
 	if !s.u.InChat() {
@@ -82,7 +81,7 @@ func (s *scene) conversation() {
 	} {
 		s.u.Apply(s.session, m)
 	}
-	s.u.Apply(s.session, client.Presence{Room: "general", Count: 5, Changes: []protocol.PresenceChange{{Kind: protocol.PresenceJoined, Name: "ken"}}})
+	s.u.Apply(s.session, ui.Presence{Room: "general", Count: 5, Changes: []ui.PresenceChange{{Name: "ken", Joined: true}}})
 	s.u.Apply(s.session, msg(6, 20, "ken", "Hi all. Is there a dark theme?"))
 	s.Frame()
 	s.Type("Yes: the button next to Leave.")

@@ -4,14 +4,19 @@
 // client library and feeds what happens back through Apply. Tests drive
 // it with an input.Router and no window.
 //
+// Once connected, the UI is a shell of conversations (shell.go): rooms and
+// direct conversations in a list beside the open one, or, in a narrow
+// window, the list and the open conversation as two screens.
+//
 // Nothing here is specific to a platform: fonts and whether the server
-// can be chosen come in Config. The Back key (Android, the browser) leaves
-// the chat screen, closing the member list first; on the join screen it
-// is not handled, so the platform does its default: Android closes the
-// app.
+// can be chosen come in Config. The Back key (Android, the browser) closes
+// a panel, else goes from a conversation back to the list in the narrow
+// layout; where there is nothing to go back from it is not handled, so
+// the platform does its default: Android closes the app.
 package ui
 
 import (
+	"fmt"
 	"time"
 
 	"gioui.org/font"
@@ -23,7 +28,7 @@ import (
 	"gioui.org/text"
 	"gioui.org/widget"
 
-	"chat/client"
+	"chat/protocol"
 )
 
 // Config is what a UI starts with.
@@ -49,11 +54,13 @@ type UI struct {
 	light, dark *Theme
 	th          *Theme
 	icons       iconSet
+	shellIcons  shellIcons
 	now         func() time.Time
 
 	join     joinScreen
-	chat     *chatScreen // nil on the join screen
+	shell    *shell // from a join on; shown once its room is joined
 	themeBtn widget.Clickable
+	focused  bool // the window has the focus
 
 	// session numbers joins: events of an abandoned join or a left room
 	// carry an older number and are dropped.
@@ -65,10 +72,12 @@ type UI struct {
 // New returns a UI on its join screen, the name field focused.
 func New(cfg Config) *UI {
 	u := &UI{
-		light: NewTheme(cfg.Shaper, cfg.Face, false),
-		dark:  NewTheme(cfg.Shaper, cfg.Face, true),
-		icons: loadIcons(),
-		now:   cfg.Now,
+		light:      NewTheme(cfg.Shaper, cfg.Face, false),
+		dark:       NewTheme(cfg.Shaper, cfg.Face, true),
+		icons:      loadIcons(),
+		shellIcons: loadShellIcons(),
+		now:        cfg.Now,
+		focused:    true,
 	}
 	if u.now == nil {
 		u.now = time.Now
@@ -89,70 +98,109 @@ func (u *UI) setDark(dark bool) {
 	}
 }
 
-// InChat reports whether the chat screen is showing.
-func (u *UI) InChat() bool { return u.chat != nil }
+// SetFocused tells the UI whether its window has the focus: messages
+// count as read only while it does.
+func (u *UI) SetFocused(focused bool) { u.focused = focused }
 
-// Title is the window's title (the tab's, in the browser): the room and,
-// when not connected, the connection state.
+// InChat reports whether the conversations are showing (not the form).
+func (u *UI) InChat() bool { return u.shell != nil && u.shell.shown }
+
+// Title is the window's title (the tab's, in the browser): the number of
+// unread messages, if any, and the connection state when not connected.
 func (u *UI) Title() string {
-	if u.chat == nil {
+	if !u.InChat() {
 		return "Chat"
 	}
-	t := "#" + u.chat.room
-	if st := u.chat.stateText(); st != "connected" {
+	t := "Chat"
+	if n := u.shell.unreadTotal(); n > 0 {
+		t = fmt.Sprintf("(%d) Chat", n)
+	}
+	if st := u.shell.conn.text(); st != "connected" {
 		t += " (" + st + ")"
 	}
-	return t + " — Chat"
+	return t
+}
+
+// Unread returns the unread and mention counts of room, as its row in the
+// list shows them (zeros for a room not in the list).
+func (u *UI) Unread(room string) (unread, mentions int) {
+	if u.shell == nil {
+		return 0, 0
+	}
+	c := u.shell.byKey[protocol.Key(room)]
+	if c == nil {
+		return 0, 0
+	}
+	return c.unread.count(), c.unread.mentionCount()
+}
+
+// Open returns the canonical name of the open conversation, "" if none
+// (or on the form). In the narrow layout it may be behind the list.
+func (u *UI) Open() string {
+	if !u.InChat() || u.shell.open == nil {
+		return ""
+	}
+	return u.shell.open.room
+}
+
+// ShowsList reports whether the narrow layout shows the list of
+// conversations rather than one conversation.
+func (u *UI) ShowsList() bool {
+	return u.InChat() && u.shell.narrow && (u.shell.showList || u.shell.open == nil)
 }
 
 func (u *UI) emit(in Intent) { u.intents = append(u.intents, in) }
 
-// leave goes back to the join screen at once; the loop leaves the room.
-func (u *UI) leave() {
-	u.chat = nil
+// startShell readies the conversations of a join that asks for room.
+func (u *UI) startShell(name, room string) { u.shell = newShell(name, room) }
+
+// signOut goes back to the join screen at once; the loop disconnects.
+func (u *UI) signOut() {
+	u.shell = nil
 	u.session++
 	u.join.joining = false
 	u.join.focus = &u.join.name
-	u.emit(LeaveIntent{})
+	u.emit(SignOutIntent{})
 }
 
-// Apply feeds the UI one event of join session: a client event
-// (client.StateChanged, Joined, Message, Acked, Presence, RoomError) or
-// one of SendResult, JoinFailed, Disconnected. Events of other sessions
-// are ignored. Call it from the window's goroutine, then redraw.
+// toForm drops the conversations for the form, after the join or the
+// connection failed for good.
+func (u *UI) toForm() {
+	u.shell = nil
+	u.session++
+	u.join.focus = &u.join.name
+}
+
+// Apply feeds the UI one event of join session: a view model (model.go),
+// a client.Message or client.Acked, or one of SendResult, JoinFailed,
+// Disconnected, CertificateRefused. Events of other sessions are ignored.
+// Call it from the window's goroutine, then redraw.
 func (u *UI) Apply(session uint64, ev any) {
 	if session != u.session {
 		return
 	}
 	switch e := ev.(type) {
 	case JoinFailed:
-		if u.chat == nil {
+		if !u.InChat() {
+			u.shell = nil
 			u.join.fail(e)
 		}
 		return
 	case Disconnected:
-		u.chat = nil
-		u.session++
-		u.join.focus = &u.join.name
+		u.toForm()
 		u.join.fail(JoinFailed(e))
 		return
 	case CertificateRefused:
-		if u.chat != nil {
-			u.chat = nil
-			u.session++
-			u.join.focus = &u.join.name
+		if u.InChat() {
+			u.toForm()
 		}
+		u.shell = nil
 		u.join.certRefused(e)
 		return
 	}
-	if u.chat == nil {
-		if j, ok := ev.(client.Joined); ok && u.join.joining {
-			u.join.joined()
-			u.chat = newChatScreen(j, u.now)
-		}
-		return
+	if u.shell != nil {
+		u.shell.apply(u, ev)
 	}
-	u.chat.apply(ev, u.now())
 }
 
 // Layout draws a frame and returns what the user asked for in it. The
@@ -165,10 +213,10 @@ func (u *UI) Layout(gtx layout.Context) []Intent {
 		u.emit(ThemeIntent{Dark: u.th.Dark})
 	}
 	paint.Fill(gtx.Ops, u.th.Bg)
-	if u.chat != nil {
-		u.chat.layout(gtx, u)
-		if u.chat == nil {
-			// The user left in this frame: show the form right away.
+	if u.InChat() {
+		u.shell.layout(gtx, u)
+		if !u.InChat() {
+			// The user signed out in this frame: show the form right away.
 			u.moveFocus(gtx)
 			u.join.layout(gtx, u)
 		}
@@ -192,17 +240,24 @@ func (u *UI) Layout(gtx layout.Context) []Intent {
 func (u *UI) moveFocus(gtx layout.Context) {
 	var tag event.Tag
 	switch j := &u.join; {
-	case u.chat != nil:
-		if u.chat.focusComposer {
-			tag = &u.chat.composer
+	case u.InChat():
+		s := u.shell
+		switch {
+		case s.focus != nil:
+			tag = s.focus
+		case s.open != nil && s.open.focusComposer && s.panel == noPanel:
+			tag = &s.open.composer
 		}
-		u.chat.focusComposer = false
+		s.focus = nil
+		if s.open != nil {
+			s.open.focusComposer = false
+		}
 	case j.nk.focus:
 		tag = &j.nk.editor
 	case j.focus != nil:
 		tag = j.focus
 	}
-	if u.chat == nil {
+	if !u.InChat() {
 		u.join.focus, u.join.nk.focus = nil, false
 	}
 	if tag != nil {
@@ -212,17 +267,18 @@ func (u *UI) moveFocus(gtx layout.Context) {
 
 // focusWanted reports whether the shown screen waits for moveFocus.
 func (u *UI) focusWanted() bool {
-	if u.chat != nil {
-		return u.chat.focusComposer
+	if u.InChat() {
+		s := u.shell
+		return s.focus != nil || (s.open != nil && s.open.focusComposer)
 	}
 	return u.join.focus != nil || u.join.nk.focus
 }
 
-// ListPosition is the message list's scroll position (zero on the join
-// screen), for saving it or checking where the list is.
+// ListPosition is the open conversation's message list scroll position
+// (zero on the join screen), for saving it or checking where the list is.
 func (u *UI) ListPosition() layout.Position {
-	if u.chat == nil {
+	if !u.InChat() || u.shell.open == nil {
 		return layout.Position{}
 	}
-	return u.chat.list.Position
+	return u.shell.open.list.Position
 }

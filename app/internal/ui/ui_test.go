@@ -83,7 +83,7 @@ func (r *rig) joined() uint64 {
 	r.Type("alice")
 	r.Press(key.NameReturn, 0)
 	j := only[ui.JoinIntent](r.t, r.take())
-	r.u.Apply(j.Session, client.Joined{Room: "general", Name: "alice", Members: []string{"alice", "bob"}, Count: 2})
+	r.u.Apply(j.Session, ui.RoomJoined{Room: "general", Name: "alice", Members: []string{"alice", "bob"}, Count: 2})
 	r.Frame() // focuses the composer
 	r.Frame()
 	if !r.u.InChat() {
@@ -200,7 +200,7 @@ func TestEventsOfAnAbandonedJoinAreIgnored(t *testing.T) {
 	if err := r.ClickOn("Cancel"); err != nil {
 		t.Fatal(err)
 	}
-	r.u.Apply(j.Session, client.Joined{Room: "general", Name: "dave", Count: 1})
+	r.u.Apply(j.Session, ui.RoomJoined{Room: "general", Name: "dave", Count: 1})
 	r.Frame()
 	if r.u.InChat() {
 		t.Fatal("a cancelled join still opened the chat")
@@ -229,7 +229,7 @@ func TestEnterSendsAndClears(t *testing.T) {
 
 	// The library names the message, the server acknowledges it, and its
 	// copy comes back: one row, no longer pending.
-	r.u.Apply(s, ui.SendResult{Token: in.Token, ID: "id1"})
+	r.u.Apply(s, ui.SendResult{Token: in.Token, Room: "general", ID: "id1"})
 	r.Frame()
 	r.mustShow("sending…")
 	at := time.Date(2026, 1, 2, 15, 4, 0, 0, time.Local)
@@ -253,7 +253,7 @@ func TestChatScreenTakesTypingAtOnce(t *testing.T) {
 	r.Type("alice")
 	r.Press(key.NameReturn, 0)
 	j := only[ui.JoinIntent](t, r.take())
-	r.u.Apply(j.Session, client.Joined{Room: "general", Name: "alice", Members: []string{"alice"}, Count: 1})
+	r.u.Apply(j.Session, ui.RoomJoined{Room: "general", Name: "alice", Members: []string{"alice"}, Count: 1})
 	closes := r.TextInputCloses
 	r.Step()
 	if !r.u.InChat() {
@@ -284,7 +284,7 @@ func TestChatScreenTakesTypingAtOnce(t *testing.T) {
 
 	// A message the server refused goes back into the composer, which
 	// takes the focus without closing the text input either.
-	r.u.Apply(j.Session, ui.SendResult{Token: 2, Err: errors.New("too long")})
+	r.u.Apply(j.Session, ui.SendResult{Token: 2, Room: "general", Err: errors.New("too long")})
 	r.Step()
 	if !r.TextInput || r.TextInputCloses != closes {
 		t.Fatalf("after a refusal the text input is open=%v, closed %d times", r.TextInput, r.TextInputCloses-closes)
@@ -333,7 +333,7 @@ func TestRefusedMessageGoesBackToEditor(t *testing.T) {
 	r.Type(long)
 	r.Press(key.NameReturn, 0)
 	in := only[ui.SendIntent](t, r.take())
-	r.u.Apply(s, ui.SendResult{Token: in.Token, Err: errors.New("the message is 5000 bytes; the server allows 4096")})
+	r.u.Apply(s, ui.SendResult{Token: in.Token, Room: "general", Err: errors.New("the message is 5000 bytes; the server allows 4096")})
 	r.Frame()
 	r.Frame()
 	r.mustShow("Not sent: the message is 5000 bytes; the server allows 4096")
@@ -348,7 +348,7 @@ func TestRefusedMessageGoesBackToEditor(t *testing.T) {
 func TestPresenceAndMembers(t *testing.T) {
 	r := newRig(t, ui.Config{Server: "localhost:7878"})
 	s := r.joined()
-	r.u.Apply(s, client.Presence{Room: "general", Count: 3, Changes: []protocol.PresenceChange{{Kind: protocol.PresenceJoined, Name: "carol"}}})
+	r.u.Apply(s, ui.Presence{Room: "general", Count: 3, Changes: []ui.PresenceChange{{Name: "carol", Joined: true}}})
 	r.Frame()
 	r.mustShow("carol joined")
 	if err := r.ClickOn("Members"); err != nil {
@@ -365,16 +365,29 @@ func TestPresenceAndMembers(t *testing.T) {
 	}
 }
 
-func TestBackLeaves(t *testing.T) {
+// TestBackGoesToListThenSignOut: in the narrow layout Back goes from the
+// conversation to the list; there it is the platform's (Android leaves
+// the app). Signing out goes back to the form.
+func TestBackGoesToListThenSignOut(t *testing.T) {
 	r := newRig(t, ui.Config{Server: "localhost:7878"})
 	s := r.joined()
 	r.Press(key.NameBack, 0)
-	only[ui.LeaveIntent](t, r.take())
+	if !r.u.InChat() || !r.u.ShowsList() {
+		t.Fatal("Back in a conversation did not show the list")
+	}
+	r.mustShow("Direct messages")
+	if in := r.take(); len(in) != 0 {
+		t.Fatalf("Back asked for %#v", in)
+	}
+	if err := r.ClickOn("Sign out"); err != nil {
+		t.Fatal(err)
+	}
+	only[ui.SignOutIntent](t, r.take())
 	if r.u.InChat() {
-		t.Fatal("still in the chat after Back")
+		t.Fatal("still in the chat after signing out")
 	}
 	r.mustShow("Join")
-	// Late events of the room that was left change nothing.
+	// Late events of the session that ended change nothing.
 	r.u.Apply(s, client.Message{Room: "general", Seq: 1, Sender: "bob", Text: "late"})
 	r.Frame()
 	r.mustNotShow("late")
@@ -386,8 +399,13 @@ func TestLeaveButton(t *testing.T) {
 	if err := r.ClickOn("Leave room"); err != nil {
 		t.Fatal(err)
 	}
-	only[ui.LeaveIntent](t, r.take())
-	r.mustShow("Join")
+	if in := only[ui.LeaveRoomIntent](t, r.take()); in.Room != "general" {
+		t.Fatalf("left %q", in.Room)
+	}
+	if !r.u.InChat() || !r.u.ShowsList() {
+		t.Fatal("leaving the only room did not show the list")
+	}
+	r.mustShow("No rooms yet.")
 }
 
 func TestConnectionStates(t *testing.T) {
@@ -396,16 +414,16 @@ func TestConnectionStates(t *testing.T) {
 		t.Errorf("title on the form: %q", got)
 	}
 	s := r.joined()
-	if got := r.u.Title(); got != "#general — Chat" {
+	if got := r.u.Title(); got != "Chat" {
 		t.Errorf("title in the room: %q", got)
 	}
-	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("EOF"), RetryIn: 300 * time.Millisecond})
+	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, Err: errors.New("EOF"), RetryIn: 300 * time.Millisecond})
 	r.Frame()
 	r.mustShow("reconnecting…")
-	if got := r.u.Title(); got != "#general (reconnecting…) — Chat" {
+	if got := r.u.Title(); got != "Chat (reconnecting…)" {
 		t.Errorf("title while reconnecting: %q", got)
 	}
-	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("connection refused"), RetryIn: 8 * time.Second})
+	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, Err: errors.New("connection refused"), RetryIn: 8 * time.Second})
 	r.Frame()
 	r.mustShow("offline")
 	r.mustShow("connection refused.")
@@ -419,7 +437,7 @@ func TestConnectionStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	only[ui.RetryIntent](t, r.take())
-	r.u.Apply(s, client.StateChanged{State: client.Connected})
+	r.u.Apply(s, ui.Connection{State: ui.Connected})
 	r.Frame()
 	r.mustShow("connected")
 	r.mustNotShow("offline")
@@ -496,7 +514,7 @@ func TestRejoinAfterReconnect(t *testing.T) {
 	s := r.joined() // alice and bob
 	r.mustShowExactly("2")
 
-	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("EOF"), RetryIn: 8 * time.Second})
+	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, Err: errors.New("EOF"), RetryIn: 8 * time.Second})
 	r.Frame()
 	if n := uitest.Count(r.Texts(), "2"); n != 0 {
 		t.Fatalf("offline, the header still shows the member count 2: %q", r.Texts())
@@ -510,10 +528,10 @@ func TestRejoinAfterReconnect(t *testing.T) {
 	r.Press(key.NameBack, 0)
 
 	// Connected again: the count is still old until the room is joined.
-	r.u.Apply(s, client.StateChanged{State: client.Connected})
+	r.u.Apply(s, ui.Connection{State: ui.Connected})
 	r.Frame()
 	r.mustShowExactly("–")
-	r.u.Apply(s, client.Joined{Room: "general", Name: "alice", Members: []string{"alice", "carol"}, Count: 2, Resumed: true})
+	r.u.Apply(s, ui.RoomJoined{Room: "general", Name: "alice", Members: []string{"alice", "carol"}, Count: 2})
 	r.Frame()
 	r.mustShowExactly("2")
 	for _, s := range []string{"joined", "left"} {
@@ -521,8 +539,8 @@ func TestRejoinAfterReconnect(t *testing.T) {
 			t.Fatalf("the re-join added a notice: %q", r.Texts())
 		}
 	}
-	r.u.Apply(s, client.Presence{Room: "general", Count: 2, Changes: []protocol.PresenceChange{
-		{Kind: protocol.PresenceLeft, Name: "bob"}, {Kind: protocol.PresenceJoined, Name: "carol"}}})
+	r.u.Apply(s, ui.Presence{Room: "general", Count: 2, Changes: []ui.PresenceChange{
+		{Name: "bob"}, {Name: "carol", Joined: true}}})
 	r.Frame()
 	r.mustShow("bob left")
 	r.mustShow("carol joined")
@@ -548,7 +566,7 @@ func TestOfflineBannerCountsDown(t *testing.T) {
 	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
 	r := newRig(t, ui.Config{Server: "localhost:7878", Now: func() time.Time { return now }})
 	s := r.joined()
-	r.u.Apply(s, client.StateChanged{State: client.Reconnecting, Err: errors.New("Cannot reach the server at localhost:7878"), RetryIn: 8 * time.Second})
+	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, Err: errors.New("Cannot reach the server at localhost:7878"), RetryIn: 8 * time.Second})
 	r.Frame()
 	r.mustShow("Cannot reach the server at localhost:7878. Retrying in 8 s.")
 	now = now.Add(5500 * time.Millisecond)

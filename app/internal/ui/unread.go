@@ -1,0 +1,87 @@
+package ui
+
+import "slices"
+
+// unread counts a conversation's messages after our read marker. Sequence
+// numbers are dense (1, 2, … head), so the count is head − read, less our
+// own messages after the marker (written on another device, or not yet
+// marked here): nothing we wrote is news to us. The server's marker and
+// head come with each RoomJoined (and for direct conversations not joined
+// yet, with the Identity); live messages move head; ReadMarker events,
+// from this device or another of our name, move read.
+type unread struct {
+	read, head uint64
+	// joinHead and joinMentions are the head and the mentions after read
+	// that the last join reported; mentions are the later ones seen live.
+	joinHead     uint64
+	joinMentions int
+	mentions     []uint64
+	own          []uint64 // our messages after read
+}
+
+// count is the number of unread messages.
+func (u *unread) count() int {
+	if u.head <= u.read {
+		return 0
+	}
+	return max(0, int(u.head-u.read)-len(u.own))
+}
+
+// mentionCount is the number of unread messages that mention us.
+func (u *unread) mentionCount() int {
+	n := len(u.mentions)
+	if u.read < u.joinHead {
+		n += u.joinMentions
+	}
+	return n
+}
+
+// known takes the state the server reported for a conversation not
+// joined yet (Identity).
+func (u *unread) known(read, head uint64) {
+	u.head = max(u.head, head)
+	u.markRead(read)
+}
+
+// joined takes a join's state. After a reset of the room's history the
+// old numbers mean nothing: everything starts from the join's.
+func (u *unread) joined(read, head uint64, mentions int, reset bool) {
+	if reset {
+		*u = unread{}
+	}
+	u.head = max(u.head, head)
+	u.joinHead, u.joinMentions = head, mentions
+	u.mentions = slices.DeleteFunc(u.mentions, func(s uint64) bool { return s <= head })
+	u.markRead(read)
+}
+
+// message counts message seq: a live one moves head, a mention after the
+// join's adds to the mentions, our own is not news.
+func (u *unread) message(seq uint64, own, mention bool) {
+	if seq == 0 {
+		return
+	}
+	u.head = max(u.head, seq)
+	if seq <= u.read {
+		return
+	}
+	switch {
+	case own:
+		if !slices.Contains(u.own, seq) {
+			u.own = append(u.own, seq)
+		}
+	case mention && seq > u.joinHead && !slices.Contains(u.mentions, seq):
+		u.mentions = append(u.mentions, seq)
+	}
+}
+
+// markRead moves the marker forward to seq; it never moves back.
+func (u *unread) markRead(seq uint64) {
+	if seq <= u.read {
+		return
+	}
+	u.read = seq
+	gone := func(s uint64) bool { return s <= seq }
+	u.own = slices.DeleteFunc(u.own, gone)
+	u.mentions = slices.DeleteFunc(u.mentions, gone)
+}
