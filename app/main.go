@@ -4,8 +4,11 @@
 //	go run ./app [-server HOST:PORT|tls://HOST:PORT] [-name NAME] [-room ROOM]
 //
 // It remembers the last server, name and room in the user's config
-// directory, with the name key, the certificates the user chose to trust
-// and the servers' access keys. The UI is in internal/ui, the network loop in
+// directory, with the rooms joined on each server, the conversations whose
+// notifications are off, the name key, the certificates the user chose to
+// trust and the servers' access keys. A window at least 640 dp wide shows
+// the conversation list beside the open conversation; a narrower one (a
+// phone) shows them as two screens. The UI is in internal/ui, the network loop in
 // internal/chatapp; this file only makes the window and runs its events.
 package main
 
@@ -70,8 +73,9 @@ func main() {
 
 	skipUnreachableWayland()
 	w := new(app.Window)
-	w.Option(app.Title("Chat"), app.Size(unit.Dp(420), unit.Dp(720)), app.MinSize(unit.Dp(300), unit.Dp(360)))
-	a := chatapp.New(chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger})
+	w.Option(app.Title("Chat"), app.Size(unit.Dp(960), unit.Dp(680)), app.MinSize(unit.Dp(300), unit.Dp(360)))
+	a := chatapp.New(chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger,
+		Notifier: platform.NewNotifier(logger)})
 	go func() {
 		err := run(w, a)
 		a.Close()

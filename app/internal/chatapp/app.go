@@ -12,6 +12,7 @@ import (
 
 	"gioui.org/layout"
 
+	"chat/app/internal/platform"
 	"chat/app/internal/settings"
 	"chat/app/internal/ui"
 	"chat/client"
@@ -33,7 +34,10 @@ type Options struct {
 	// Invalidate asks the window for a new frame; it must be safe to call
 	// from any goroutine (app.Window.Invalidate is).
 	Invalidate func()
-	Logger     *slog.Logger
+	// Notifier shows the notifications of direct messages and mentions
+	// that arrive while the window is not focused (none if nil).
+	Notifier platform.Notifier
+	Logger   *slog.Logger
 }
 
 // update is one event for the UI, tagged with its join session.
@@ -44,12 +48,13 @@ type update struct {
 
 // App is the chat app without its window.
 type App struct {
-	ui      *ui.UI
-	updates *mailbox[update]
-	loop    *loop
-	done    chan struct{}
-	focused bool
-	closed  sync.Once
+	ui         *ui.UI
+	updates    *mailbox[update]
+	loop       *loop
+	done       chan struct{}
+	focused    bool
+	invalidate func()
+	closed     sync.Once
 }
 
 // New starts the app's loop; call Close to stop it.
@@ -62,6 +67,9 @@ func New(opts Options) *App {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Notifier == nil {
+		opts.Notifier = noNotifier{}
 	}
 	if opts.Software == "" {
 		opts.Software = "chat-app"
@@ -79,10 +87,11 @@ func New(opts Options) *App {
 	opts.UI.NameKey = opts.Saved.Secret
 	opts.UI.Keys = opts.Saved.Keys
 	a := &App{
-		ui:      ui.New(opts.UI),
-		updates: newMailbox[update](),
-		done:    make(chan struct{}),
-		focused: true,
+		ui:         ui.New(opts.UI),
+		updates:    newMailbox[update](),
+		done:       make(chan struct{}),
+		focused:    true,
+		invalidate: opts.Invalidate,
 	}
 	a.loop = newLoop(opts, func(session uint64, ev any) {
 		a.updates.put(update{session, ev})
@@ -113,13 +122,28 @@ func (a *App) Layout(gtx layout.Context) layout.Dimensions {
 // Focus tells the app whether its window has the focus (from
 // app.ConfigEvent). Regaining it checks the connection at once: after a
 // laptop's sleep or an Android pause the old connection is often dead
-// while the backoff timer would wait long.
+// while the backoff timer would wait long. It also marks what the open
+// conversation shows as read (in the next frame, asked for here), and
+// notifications show only while the window does not have it.
 func (a *App) Focus(focused bool) {
-	if focused && !a.focused {
+	if focused == a.focused {
+		return
+	}
+	if focused {
 		a.loop.inbox.put(nudge{})
 	}
 	a.focused = focused
+	a.ui.SetFocused(focused)
+	a.loop.inbox.put(focus{focused})
+	a.invalidate()
 }
+
+// noNotifier shows nothing.
+type noNotifier struct{}
+
+func (noNotifier) Notify(title, body string)         {}
+func (noNotifier) NeedsPermission() bool             { return false }
+func (noNotifier) RequestPermission(answered func()) { answered() }
 
 // Close gives unacknowledged messages a moment to go out, disconnects and
 // stops the loop. It returns when everything has stopped.

@@ -168,6 +168,20 @@ func refusal(err error, a attempt) ui.JoinFailed {
 	return fail("The server refused: "+serverText(e)+".", ui.NoField)
 }
 
+// roomRefusal words the refusal of a conversation other than the one the
+// form asked for (a remembered room, one joined from the room list, a
+// direct conversation): shown in that conversation, the others go on.
+func roomRefusal(err error, a attempt) string {
+	var e *protocol.Error
+	if errors.As(err, &e) && e.Code == protocol.CodeForbidden {
+		if protocol.IsDM(a.room) {
+			return "This direct conversation is not yours: only its two people can open it."
+		}
+		return "The server refused: " + serverText(e) + "."
+	}
+	return refusal(err, a).Reason
+}
+
 // certWhy says in words why the system does not trust a certificate, for
 // the prompt that offers to trust it anyway.
 func certWhy(e *client.CertificateError) string {

@@ -3,10 +3,12 @@ package chatapp
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"chat/app/internal/platform"
 	"chat/app/internal/settings"
 	"chat/app/internal/ui"
 	"chat/client"
@@ -17,41 +19,72 @@ import (
 type (
 	nudge    struct{}
 	shutdown struct{}
+	// focus reports whether the window has the focus: notifications show
+	// only while it does not.
+	focus struct{ focused bool }
+	// permissionAnswered: the user decided about notifications.
+	permissionAnswered struct{}
 )
 
 // drainWait bounds how long leaving or quitting waits for unacknowledged
 // messages before dropping the connection.
 const drainWait = 3 * time.Second
 
+// markDelay coalesces read marks: a conversation read while messages
+// keep coming sends one READ for the lot, not one per message.
+const markDelay = 400 * time.Millisecond
+
 // loop owns the client. It runs on its own goroutine so that the window
 // never blocks on the network, and it is the only reader of the client's
 // events, so a SendResult always reaches the UI before the Acked of the
 // same message.
+//
+// One client holds every conversation: the room the form asked for, the
+// rooms remembered for the server, and the direct conversations the
+// server lists for the name (or announces with a notice).
 type loop struct {
-	opts  Options
-	inbox *mailbox[any]
-	post  func(session uint64, ev any)
-	saved settings.Settings
+	opts     Options
+	inbox    *mailbox[any]
+	post     func(session uint64, ev any)
+	saved    settings.Settings
+	notifier platform.Notifier
 
 	c         *client.Client // nil when not joined or joining
 	session   uint64
 	server    string
 	name      string
-	room      string
+	room      string // the form's room, canonical
 	key       string // the server's access key sent with this join
-	joining   bool   // no Joined yet for this client
+	joining   bool   // no Joined yet for the form's room
 	connected bool   // this client has had a connection
 	online    bool   // the last state this client reported was Connected
+	focused   bool   // the window has the focus
+
+	// rooms are the conversations joined or being joined, by canonical
+	// name, with our read marker in each.
+	rooms map[string]*room
+	// marks are the read marks waiting for markTimer.
+	marks     map[string]uint64
+	markTimer *time.Timer
 
 	retiring sync.WaitGroup // clients being closed in the background
 }
 
+// room is what the loop knows of a conversation.
+type room struct {
+	read uint64
+}
+
 // newLoop starts from opts.Saved, whose name key New has ensured.
 func newLoop(opts Options, post func(uint64, any)) *loop {
-	return &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved}
+	return &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved,
+		notifier: opts.Notifier, focused: true, marks: map[string]uint64{}}
 }
 
 func (l *loop) run() {
+	l.markTimer = time.NewTimer(time.Hour)
+	l.markTimer.Stop()
+	defer l.markTimer.Stop()
 	for {
 		var events <-chan client.Event
 		if l.c != nil {
@@ -61,6 +94,7 @@ func (l *loop) run() {
 		case <-l.inbox.signal:
 			for _, cmd := range l.inbox.take() {
 				if _, ok := cmd.(shutdown); ok {
+					l.flushMarks()
 					l.retire(l.drainWait())
 					l.retiring.Wait()
 					return
@@ -73,6 +107,8 @@ func (l *loop) run() {
 				continue
 			}
 			l.event(ev)
+		case <-l.markTimer.C:
+			l.flushMarks()
 		}
 	}
 }
@@ -91,15 +127,57 @@ func (l *loop) perform(cmd any) {
 		l.join(in)
 	case ui.CancelJoinIntent:
 		l.retire(0)
-	case ui.LeaveIntent:
+	case ui.SignOutIntent:
+		l.flushMarks()
 		l.retire(drainWait)
 	case ui.SendIntent:
 		if l.c == nil {
-			l.post(l.session, ui.SendResult{Token: in.Token, Err: errors.New("not in a room")})
+			l.post(l.session, ui.SendResult{Token: in.Token, Room: in.Room, Err: errors.New("not connected")})
 			return
 		}
-		id, err := l.c.Send(l.room, in.Text)
-		l.post(l.session, ui.SendResult{Token: in.Token, ID: id, Err: err})
+		id, err := l.c.Send(in.Room, in.Text)
+		l.post(l.session, ui.SendResult{Token: in.Token, Room: in.Room, ID: id, Err: err})
+	case ui.JoinRoomIntent:
+		l.joinRoom(in.Room)
+	case ui.DirectIntent:
+		l.joinRoom(in.Room)
+	case ui.LeaveRoomIntent:
+		if l.c != nil {
+			_ = l.c.Leave(in.Room)
+		}
+		k := protocol.Key(in.Room)
+		delete(l.rooms, k)
+		delete(l.marks, k)
+		l.saved.RemoveRoom(l.server, k)
+		l.save()
+	case ui.OpenIntent:
+		if k := protocol.Key(in.Room); !protocol.IsDM(k) && l.saved.Room != k {
+			l.saved.Room = k // the form offers it next time
+			l.save()
+		}
+	case ui.MarkReadIntent:
+		k := protocol.Key(in.Room)
+		if in.Seq > l.marks[k] {
+			if len(l.marks) == 0 {
+				l.markTimer.Reset(markDelay)
+			}
+			l.marks[k] = in.Seq
+		}
+	case ui.ListRoomsIntent:
+		if l.c != nil {
+			if err := l.c.ListRooms(in.Query); err != nil {
+				l.opts.Logger.Debug("listing rooms", "err", err)
+			}
+		}
+	case ui.QuietIntent:
+		l.saved.SetQuiet(l.server, protocol.Key(in.Room), in.Quiet)
+		l.save()
+	case ui.NotificationsIntent:
+		l.notifier.RequestPermission(func() { l.inbox.put(permissionAnswered{}) })
+	case permissionAnswered:
+		l.post(l.session, ui.NotificationsAsk{Ask: l.notifier.NeedsPermission()})
+	case focus:
+		l.focused = in.focused
 	case ui.RetryIntent, nudge:
 		if l.c != nil {
 			l.c.Nudge()
@@ -122,10 +200,13 @@ func (l *loop) perform(cmd any) {
 		l.saved.Secret = in.Key
 		l.save()
 	}
+	// TODO(i12-msglist): ui.LoadOlderIntent → l.c.History(room, before, 0),
+	// and the client's Page to the UI; ui.OpenURLIntent → platform.OpenURL.
 }
 
 func (l *loop) join(in ui.JoinIntent) {
-	l.session, l.server, l.name, l.room, l.key = in.Session, in.Server, in.Name, in.Room, in.Key
+	l.session, l.server, l.name, l.room, l.key = in.Session, in.Server, in.Name, protocol.Key(in.Room), in.Key
+	l.rooms, l.marks = map[string]*room{}, map[string]uint64{}
 	cfg := client.Config{Addr: in.Server, Name: in.Name, Key: in.Key, Secret: l.saved.Secret,
 		TLS: client.TLSOptions{Pin: l.saved.Pins[in.Server]}, Software: l.opts.Software, Logger: l.opts.Logger}
 	if l.opts.Tune != nil {
@@ -142,17 +223,37 @@ func (l *loop) join(in ui.JoinIntent) {
 		return
 	}
 	l.c, l.joining, l.connected, l.online = c, true, false, false
+	l.rooms[l.room] = &room{}
+	// The rooms of the last visits to this server come along; the
+	// direct conversations follow from the server's Identified.
+	for _, r := range l.saved.Rooms[l.server] {
+		l.joinRoom(r)
+	}
 }
 
-// retire stops using the current client. It leaves the room and closes
-// in the background, after waiting up to wait for unacknowledged messages,
-// so that the next join does not wait for the old connection.
+// joinRoom joins another conversation on the current client.
+func (l *loop) joinRoom(name string) {
+	k := protocol.Key(name)
+	if l.c == nil || l.rooms[k] != nil {
+		return
+	}
+	if err := l.c.Join(name); err != nil {
+		l.post(l.session, ui.RoomFailed{Room: k, Reason: "Cannot join " + name + ": " + strings.TrimSuffix(err.Error(), ".") + "."})
+		return
+	}
+	l.rooms[k] = &room{}
+}
+
+// retire stops using the current client. It leaves the rooms and closes
+// in the background, after waiting up to wait for unacknowledged
+// messages, so that the next join does not wait for the old connection.
+// The rooms stay remembered in the settings for the next join.
 func (l *loop) retire(wait time.Duration) {
 	c := l.c
 	if c == nil {
 		return
 	}
-	room, joined := l.room, !l.joining
+	joined := !l.joining
 	l.c, l.joining = nil, false
 	l.retiring.Add(2)
 	go func() {
@@ -166,56 +267,30 @@ func (l *loop) retire(wait time.Duration) {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			_ = c.Drain(ctx)
 			cancel()
-			_ = c.Leave(room)
 		}
-		c.Close()
+		c.Close() // the server takes the connection's rooms with it
 	}()
+}
+
+// flushMarks sends the read marks collected since the timer started.
+func (l *loop) flushMarks() {
+	for k, seq := range l.marks {
+		if l.c != nil && l.rooms[k] != nil {
+			if err := l.c.MarkRead(k, seq); err != nil {
+				l.opts.Logger.Debug("marking read", "room", k, "err", err)
+			}
+		}
+		delete(l.marks, k)
+	}
 }
 
 // event handles one event of the current client.
 func (l *loop) event(ev client.Event) {
 	switch e := ev.(type) {
 	case client.StateChanged:
-		switch e.State {
-		case client.Connected:
-			l.connected, l.online = true, true
-		case client.Reconnecting:
-			lost := l.online
-			l.online = false
-			if l.joining {
-				// The first attempt failed: rather than retry in the
-				// background with an address that may be mistyped, say so
-				// and leave the form to the user.
-				reason := unreachable(l.server, e.Err)
-				if l.connected {
-					reason = "The connection to " + l.server + " was lost before the room was joined" + because(netReason(e.Err)) + ". Try again."
-				}
-				l.fail(ui.JoinFailed{Reason: reason, Field: ui.ServerField})
-				return
-			}
-			if e.Err != nil {
-				// The UI shows why it is offline: in a sentence, not
-				// as a Go error.
-				e.Err = errors.New(offline(l.server, lost, e.Err))
-				ev = e
-			}
-		case client.Closed:
-			if e.Err == nil {
-				return
-			}
-			var cerr *client.CertificateError
-			if errors.As(e.Err, &cerr) && cerr.Fingerprint != "" {
-				// Only the user can decide about a certificate: the
-				// form asks, whether this was a join or a chat.
-				l.post(l.session, ui.CertificateRefused{Server: l.server, Fingerprint: cerr.Fingerprint, Pinned: cerr.Pinned, Why: certWhy(cerr)})
-				l.retire(0)
-				return
-			}
-			l.fail(refusal(e.Err, l.attempt()))
-			return
-		}
+		l.stateChanged(e)
 	case client.Joined:
-		if l.joining {
+		if l.joining && protocol.Key(e.Room) == l.room {
 			l.joining = false
 			l.saved.Server, l.saved.Name, l.saved.Room = l.server, l.name, l.room
 			l.saved.Secret = l.c.Secret()
@@ -230,15 +305,156 @@ func (l *loop) event(ev client.Event) {
 				delete(l.saved.Keys, l.server)
 			}
 			l.save()
+			l.post(l.session, ui.NotificationsAsk{Ask: l.notifier.NeedsPermission()})
 		}
+		k := protocol.Key(e.Room)
+		r := l.rooms[k]
+		if r == nil {
+			return // left since
+		}
+		r.read = max(r.read, e.Read)
+		if !protocol.IsDM(k) && !slices.Contains(l.saved.Rooms[l.server], k) {
+			l.saved.AddRoom(l.server, k)
+			l.save()
+		}
+		l.post(l.session, ui.RoomJoined{Room: k, Name: e.Name, Members: e.Members, Count: e.Count, Reset: e.Reset,
+			Read: e.Read, Head: e.Head, Mentions: e.Mentions, Quiet: l.saved.IsQuiet(l.server, k)})
 	case client.RoomError:
-		if e.Err != nil && !e.Stays && (e.Room == "" || e.Room == protocol.Key(l.room)) {
-			// The room refused us or took us out: this chat is over.
-			l.fail(refusal(e.Err, l.attempt()))
+		l.roomError(e)
+	case client.Presence:
+		p := ui.Presence{Room: protocol.Key(e.Room), Count: e.Count}
+		for _, ch := range e.Changes {
+			p.Changes = append(p.Changes, ui.PresenceChange{Name: ch.Name, Joined: ch.Kind == protocol.PresenceJoined})
+		}
+		l.post(l.session, p)
+	case client.Message, client.Acked:
+		l.post(l.session, ev)
+	case client.Identified:
+		id := ui.Identity{Name: e.Name}
+		for _, d := range e.DMs {
+			k := protocol.Key(d.Room)
+			id.DMs = append(id.DMs, ui.Conversation{Room: k, Peer: d.Peer, Head: d.Head, Read: d.Read, Time: d.Time,
+				Quiet: l.saved.IsQuiet(l.server, k)})
+		}
+		l.post(l.session, id)
+		for _, d := range e.DMs {
+			l.joinRoom(d.Room)
+		}
+	case client.Notice:
+		l.notice(e)
+	case client.ReadMarker:
+		k := protocol.Key(e.Room)
+		if r := l.rooms[k]; r != nil {
+			r.read = max(r.read, e.Seq)
+		}
+		l.post(l.session, ui.ReadMarker{Room: k, Seq: e.Seq})
+	case client.RoomList:
+		d := ui.Directory{Query: e.Query}
+		for _, r := range e.Rooms {
+			d.Rooms = append(d.Rooms, ui.DirectoryRoom{Room: r.Room, Members: r.Members, LastActive: r.LastActive})
+		}
+		l.post(l.session, d)
+	}
+}
+
+func (l *loop) stateChanged(e client.StateChanged) {
+	out := ui.Connection{Err: e.Err, RetryIn: e.RetryIn}
+	switch e.State {
+	case client.Connecting:
+		out.State = ui.Connecting
+	case client.Connected:
+		l.connected, l.online = true, true
+		out.State = ui.Connected
+	case client.Reconnecting:
+		out.State = ui.Reconnecting
+		lost := l.online
+		l.online = false
+		if l.joining {
+			// The first attempt failed: rather than retry in the
+			// background with an address that may be mistyped, say so
+			// and leave the form to the user.
+			reason := unreachable(l.server, e.Err)
+			if l.connected {
+				reason = "The connection to " + l.server + " was lost before the room was joined" + because(netReason(e.Err)) + ". Try again."
+			}
+			l.fail(ui.JoinFailed{Reason: reason, Field: ui.ServerField})
 			return
 		}
+		if e.Err != nil {
+			// The UI shows why it is offline: in a sentence, not
+			// as a Go error.
+			out.Err = errors.New(offline(l.server, lost, e.Err))
+		}
+	case client.Closed:
+		if e.Err == nil {
+			return
+		}
+		var cerr *client.CertificateError
+		if errors.As(e.Err, &cerr) && cerr.Fingerprint != "" {
+			// Only the user can decide about a certificate: the
+			// form asks, whether this was a join or a chat.
+			l.post(l.session, ui.CertificateRefused{Server: l.server, Fingerprint: cerr.Fingerprint, Pinned: cerr.Pinned, Why: certWhy(cerr)})
+			l.retire(0)
+			return
+		}
+		l.fail(refusal(e.Err, l.attempt()))
+		return
 	}
-	l.post(l.session, ev)
+	l.post(l.session, out)
+}
+
+// roomError handles a refusal: of the connection or of the form's room
+// while joining, it ends the join; of another conversation, that one is
+// lost and the others go on.
+func (l *loop) roomError(e client.RoomError) {
+	k := protocol.Key(e.Room)
+	if e.Err == nil {
+		return
+	}
+	if !e.Stays && (e.Room == "" || (l.joining && k == l.room)) {
+		l.fail(refusal(e.Err, l.attempt()))
+		return
+	}
+	reason := e.Err.Text
+	if reason == "" {
+		reason = e.Err.Error()
+	}
+	if !e.Stays {
+		a := l.attempt()
+		a.room, a.joining = e.Room, true
+		reason = roomRefusal(e.Err, a)
+		delete(l.rooms, k)
+		if slices.Contains(l.saved.Rooms[l.server], k) {
+			// A room refused is not joined again at every start.
+			l.saved.RemoveRoom(l.server, k)
+			l.save()
+		}
+	}
+	l.post(l.session, ui.RoomFailed{Room: k, Reason: reason, Unsent: e.Unsent, Stays: e.Stays})
+}
+
+// notice handles a message that concerns us: a direct message, in a
+// conversation that may not be joined yet, or a mention. It joins the
+// conversation so that it shows, and notifies the user when the window is
+// not looked at.
+func (l *loop) notice(e client.Notice) {
+	m := e.Message
+	k := protocol.Key(m.Room)
+	if e.Kind == protocol.NoticeDirect {
+		l.joinRoom(m.Room)
+	}
+	if m.Own || protocol.Key(m.Sender) == protocol.Key(l.name) || l.focused || l.saved.IsQuiet(l.server, k) {
+		return
+	}
+	if r := l.rooms[k]; r != nil && m.Seq <= r.read {
+		return // read on another device already
+	}
+	switch e.Kind {
+	case protocol.NoticeDirect:
+		l.notifier.Notify(m.Sender, m.Text)
+	case protocol.NoticeMention:
+		l.notifier.Notify(m.Sender+" in #"+k, m.Text)
+	}
 }
 
 // fail ends the current join or chat with f for the user.

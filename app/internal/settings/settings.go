@@ -1,5 +1,6 @@
 // Package settings remembers what the user chose last time: the server,
-// name and room of the last successful join, the name key (the secret that
+// name and room of the last successful join, the rooms joined and the
+// conversations whose notifications are off, the name key (the secret that
 // owns the user's names on servers), the certificates and access keys of
 // the servers used, and the theme.
 package settings
@@ -7,6 +8,7 @@ package settings
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Settings are the remembered choices. Empty fields mean "never set".
@@ -25,6 +27,13 @@ type Settings struct {
 	Pins map[string]string `json:"pins,omitempty"`
 	// Keys maps a server address to the access key it accepted.
 	Keys map[string]string `json:"keys,omitempty"`
+	// Rooms maps a server address to the rooms joined there, in the order
+	// they were joined: the app joins them all again at the next start.
+	// Direct conversations are not kept: the server lists them.
+	Rooms map[string][]string `json:"rooms,omitempty"`
+	// Quiet maps a server address to the conversations (canonical room
+	// names) whose notifications the user turned off.
+	Quiet map[string][]string `json:"quiet,omitempty"`
 }
 
 // Store reads and writes Settings: as a JSON file in a directory on the
@@ -67,4 +76,49 @@ func (s *Store) Save(st Settings) error {
 		return err
 	}
 	return s.write(append(b, '\n'))
+}
+
+// AddRoom remembers room (a canonical name) as joined on server, after
+// the rooms joined before.
+func (st *Settings) AddRoom(server, room string) {
+	if slices.Contains(st.Rooms[server], room) {
+		return
+	}
+	if st.Rooms == nil {
+		st.Rooms = map[string][]string{}
+	}
+	st.Rooms[server] = append(st.Rooms[server], room)
+}
+
+// RemoveRoom forgets room on server.
+func (st *Settings) RemoveRoom(server, room string) {
+	st.Rooms[server] = remove(st.Rooms[server], room)
+	if len(st.Rooms[server]) == 0 {
+		delete(st.Rooms, server)
+	}
+}
+
+// SetQuiet turns the notifications of room on server off (quiet) or on.
+func (st *Settings) SetQuiet(server, room string, quiet bool) {
+	switch {
+	case quiet && !st.IsQuiet(server, room):
+		if st.Quiet == nil {
+			st.Quiet = map[string][]string{}
+		}
+		st.Quiet[server] = append(st.Quiet[server], room)
+	case !quiet:
+		st.Quiet[server] = remove(st.Quiet[server], room)
+		if len(st.Quiet[server]) == 0 {
+			delete(st.Quiet, server)
+		}
+	}
+}
+
+// IsQuiet reports whether the notifications of room on server are off.
+func (st *Settings) IsQuiet(server, room string) bool {
+	return slices.Contains(st.Quiet[server], room)
+}
+
+func remove(list []string, s string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(x string) bool { return x == s })
 }

@@ -83,3 +83,36 @@ func TestSetAsideKeepsUnreadableSettings(t *testing.T) {
 		t.Fatal("saving new settings changed the unreadable ones")
 	}
 }
+
+func TestRoomsAndQuietPerServer(t *testing.T) {
+	var st Settings
+	st.AddRoom("a:1", "general")
+	st.AddRoom("a:1", "random")
+	st.AddRoom("a:1", "general")
+	st.AddRoom("b:2", "general")
+	if got := st.Rooms["a:1"]; !reflect.DeepEqual(got, []string{"general", "random"}) {
+		t.Fatalf("rooms on a:1: %q", got)
+	}
+	st.RemoveRoom("a:1", "general")
+	st.RemoveRoom("b:2", "general")
+	if !reflect.DeepEqual(st.Rooms, map[string][]string{"a:1": {"random"}}) {
+		t.Fatalf("rooms after removing: %q", st.Rooms)
+	}
+	st.SetQuiet("a:1", "random", true)
+	st.SetQuiet("a:1", "random", true)
+	if !st.IsQuiet("a:1", "random") || st.IsQuiet("b:2", "random") || len(st.Quiet["a:1"]) != 1 {
+		t.Fatalf("quiet: %q", st.Quiet)
+	}
+	st.SetQuiet("a:1", "random", false)
+	if st.IsQuiet("a:1", "random") || st.Quiet != nil && len(st.Quiet) != 0 {
+		t.Fatalf("quiet after turning on again: %q", st.Quiet)
+	}
+	dir := t.TempDir()
+	st.AddRoom("a:1", "général")
+	if err := Open(dir).Save(st); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Open(dir).Load(); err != nil || !reflect.DeepEqual(got.Rooms, st.Rooms) {
+		t.Fatalf("loaded rooms %q, %v", got.Rooms, err)
+	}
+}

@@ -113,7 +113,7 @@ func (c *chatScreen) joinedRoom(j RoomJoined) {
 	if j.Reset {
 		c.resetRoom() // the room's history was replaced: what we show belongs to the old one
 	}
-	c.joined, c.gone, c.name = true, "", j.Name
+	c.joined, c.gone, c.name, c.quiet = true, "", j.Name, j.Quiet
 	c.count, c.live = j.Count, true
 	clear(c.members)
 	for _, n := range j.Members {

@@ -44,6 +44,8 @@ type RoomJoined struct {
 	// sequence number, Mentions the messages after Read that mention us.
 	Read, Head uint64
 	Mentions   int
+	// Quiet: the user turned the conversation's notifications off.
+	Quiet bool
 }
 
 // PresenceChange is one member coming or going.
@@ -77,6 +79,8 @@ type Conversation struct {
 	Head uint64    // last sequence number
 	Read uint64    // our read marker
 	Time time.Time // of the last message
+	// Quiet: the user turned the conversation's notifications off.
+	Quiet bool
 }
 
 // Identity reports that the server knows the connection as a device of

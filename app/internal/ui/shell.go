@@ -158,6 +158,7 @@ func (s *shell) apply(u *UI, ev any) {
 		for _, d := range e.DMs {
 			c := s.conv(u, d.Room)
 			c.unread.known(d.Read, d.Head)
+			c.quiet = d.Quiet
 			if d.Time.After(c.lastActive) {
 				c.lastActive = d.Time
 			}
