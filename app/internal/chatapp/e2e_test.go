@@ -300,7 +300,10 @@ func TestLeaveAndJoinAgain(t *testing.T) {
 	r.waitShows("connected")
 	r.Type("before leaving")
 	r.Press(key.NameReturn, 0)
-	r.Press(key.NameBack, 0)
+	r.Press(key.NameBack, 0) // the narrow window's list of conversations
+	if err := r.ClickOn("Sign out"); err != nil {
+		t.Fatal(err)
+	}
 	r.mustShow("Join")
 	bob.receive("before leaving") // leaving waits for the outbox
 	r.Press(key.NameReturn, 0)    // the form kept the name

@@ -104,7 +104,7 @@ func TestRoomsAndQuietPerServer(t *testing.T) {
 		t.Fatalf("quiet: %q", st.Quiet)
 	}
 	st.SetQuiet("a:1", "random", false)
-	if st.IsQuiet("a:1", "random") || st.Quiet != nil && len(st.Quiet) != 0 {
+	if st.IsQuiet("a:1", "random") || len(st.Quiet) != 0 {
 		t.Fatalf("quiet after turning on again: %q", st.Quiet)
 	}
 	dir := t.TempDir()

@@ -11,12 +11,13 @@ import "slices"
 // from this device or another of our name, move read.
 type unread struct {
 	read, head uint64
-	// joinHead and joinMentions are the head and the mentions after read
-	// that the last join reported; mentions are the later ones seen live.
-	joinHead     uint64
-	joinMentions int
-	mentions     []uint64
-	own          []uint64 // our messages after read
+	// joinRead, joinHead and joinMentions are the marker, the head and
+	// the number of mentions after the marker that the last join
+	// reported; mentions are those seen (replayed or live) after read.
+	joinRead, joinHead uint64
+	joinMentions       int
+	mentions           []uint64
+	own                []uint64 // our messages after read
 }
 
 // count is the number of unread messages.
@@ -27,11 +28,20 @@ func (u *unread) count() int {
 	return max(0, int(u.head-u.read)-len(u.own))
 }
 
-// mentionCount is the number of unread messages that mention us.
+// mentionCount is the number of unread messages that mention us: those
+// seen, or the join's count while the marker has not moved since (the
+// join replays only the latest messages, and older mentions may be
+// among the unread).
 func (u *unread) mentionCount() int {
 	n := len(u.mentions)
-	if u.read < u.joinHead {
-		n += u.joinMentions
+	if u.read == u.joinRead && u.read < u.joinHead {
+		old := 0 // of those the join counted
+		for _, s := range u.mentions {
+			if s <= u.joinHead {
+				old++
+			}
+		}
+		n += max(0, u.joinMentions-old)
 	}
 	return n
 }
@@ -50,13 +60,12 @@ func (u *unread) joined(read, head uint64, mentions int, reset bool) {
 		*u = unread{}
 	}
 	u.head = max(u.head, head)
-	u.joinHead, u.joinMentions = head, mentions
-	u.mentions = slices.DeleteFunc(u.mentions, func(s uint64) bool { return s <= head })
 	u.markRead(read)
+	u.joinRead, u.joinHead, u.joinMentions = u.read, head, mentions
 }
 
-// message counts message seq: a live one moves head, a mention after the
-// join's adds to the mentions, our own is not news.
+// message counts message seq: it moves head, a mention after the marker
+// adds to the mentions, our own is not news.
 func (u *unread) message(seq uint64, own, mention bool) {
 	if seq == 0 {
 		return
@@ -70,7 +79,7 @@ func (u *unread) message(seq uint64, own, mention bool) {
 		if !slices.Contains(u.own, seq) {
 			u.own = append(u.own, seq)
 		}
-	case mention && seq > u.joinHead && !slices.Contains(u.mentions, seq):
+	case mention && !slices.Contains(u.mentions, seq):
 		u.mentions = append(u.mentions, seq)
 	}
 }
