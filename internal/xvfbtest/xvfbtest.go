@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -29,7 +30,7 @@ func tool(t testing.TB, name, pkg string) string {
 	return p
 }
 
-// Display is a running Xvfb screen of 480×800 pixels.
+// Display is a running Xvfb screen (480×800 pixels unless StartSize says).
 type Display struct {
 	t       testing.TB
 	Name    string // for DISPLAY, such as ":99"
@@ -120,6 +121,12 @@ func (d *Display) Screenshot(ctx context.Context, path string) image.Image {
 // all, and a window test that skipped would prove nothing.
 func Start(t testing.TB) *Display {
 	t.Helper()
+	return StartSize(t, 480, 800)
+}
+
+// StartSize is Start with a screen of width×height pixels.
+func StartSize(t testing.TB, width, height int) *Display {
+	t.Helper()
 	xvfb := tool(t, "Xvfb", "xvfb")
 	d := &Display{t: t, xdotool: tool(t, "xdotool", "xdotool")}
 	tool(t, "xwd", "x11-apps")
@@ -129,7 +136,7 @@ func Start(t testing.TB) *Display {
 		t.Fatal(err)
 	}
 	// -displayfd picks a free display and writes its number to fd 3.
-	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "480x800x24", "-nolisten", "tcp")
+	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", width, height), "-nolisten", "tcp")
 	cmd.ExtraFiles = []*os.File{w}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

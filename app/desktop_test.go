@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"image"
+	"image/color"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"chat/app/internal/settings"
+	"chat/client"
+	"chat/internal/testserver"
+	"chat/internal/xvfbtest"
+	"chat/protocol"
+)
+
+// bobClient is the other person, a user of the client library (what the
+// terminal client is built on), whose events the test can wait for.
+type bobClient struct {
+	c      *client.Client
+	events chan client.Event
+}
+
+func startBob(t *testing.T, addr string, rooms ...string) *bobClient {
+	t.Helper()
+	c, err := client.New(client.Config{Addr: addr, Name: "bob", MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	b := &bobClient{c: c, events: make(chan client.Event, 1000)}
+	go func() {
+		for ev := range c.Events() {
+			b.events <- ev
+		}
+	}()
+	for _, r := range rooms {
+		if err := c.Join(r); err != nil {
+			t.Fatal(err)
+		}
+		b.waitFor(t, "bob joining "+r, func(ev client.Event) bool {
+			j, ok := ev.(client.Joined)
+			return ok && j.Room == r
+		})
+	}
+	return b
+}
+
+// waitFor reads bob's events until one satisfies ok.
+func (b *bobClient) waitFor(t *testing.T, what string, ok func(client.Event) bool) client.Event {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-b.events:
+			if ok(ev) {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// desktopApp is the app, this test binary running main, in a window on an
+// Xvfb display, with its own config directory and notification bus.
+type desktopApp struct {
+	t       *testing.T
+	ctx     context.Context
+	display *xvfbtest.Display
+	win     string
+	out     *testserver.LockedBuffer
+}
+
+func startDesktopApp(t *testing.T, ctx context.Context, display *xvfbtest.Display, config string, env ...string) *desktopApp {
+	t.Helper()
+	app := exec.CommandContext(ctx, os.Args[0])
+	app.Env = display.Env(append(append(os.Environ(), runAsApp+"=1", "XDG_CONFIG_HOME="+config), env...))
+	a := &desktopApp{t: t, ctx: ctx, display: display, out: new(testserver.LockedBuffer)}
+	app.Stdout, app.Stderr = a.out, a.out
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	display.Output = a.out.String
+	t.Cleanup(func() {
+		_ = app.Process.Kill()
+		_ = app.Wait()
+		if t.Failed() {
+			t.Logf("app output:\n%s", a.out.String())
+		}
+	})
+	a.win = display.WaitWindow(ctx, "^Chat$", 30*time.Second)
+	a.x("windowfocus", "--sync", a.win)
+	return a
+}
+
+func (a *desktopApp) x(args ...string) string {
+	a.t.Helper()
+	return a.display.X(a.ctx, args...)
+}
+
+// waitTitle waits for the window's title to match re, which is how the
+// window says what it shows: "(3) Chat" with three unread messages.
+func (a *desktopApp) waitTitle(re string) {
+	a.t.Helper()
+	a.display.WaitWindow(a.ctx, re, 30*time.Second)
+}
+
+// shoot saves the screen under dist/screenshots and returns it.
+func (a *desktopApp) shoot(name string) image.Image {
+	a.t.Helper()
+	return a.display.Screenshot(a.ctx, filepath.Join(repoRoot(), "dist", "screenshots", name))
+}
+
+// click clicks the primary button at (x, y) of the window (at the
+// screen's corner: there is no window manager to move it).
+func (a *desktopApp) click(x, y int) {
+	a.t.Helper()
+	a.x("mousemove", "--sync", strconv.Itoa(x), strconv.Itoa(y))
+	a.x("click", "1")
+}
+
+// unfocus gives the keyboard focus to the screen's root window, as when
+// the user turns to another program.
+func (a *desktopApp) unfocus() {
+	a.t.Helper()
+	out, err := exec.CommandContext(a.ctx, "xwininfo", "-root", "-display", a.display.Name).Output()
+	if err != nil {
+		a.t.Fatalf("xwininfo (apt-get install x11-utils): %v", err)
+	}
+	m := regexp.MustCompile(`Window id: (0x[0-9a-f]+)`).FindSubmatch(out)
+	if m == nil {
+		a.t.Fatalf("no root window id in %s", out)
+	}
+	a.x("windowfocus", string(m[1]))
+}
+
+// Where the conversation list's rows are, in window pixels (one per dp
+// under Xvfb): the list's header is 59 dp tall, the "Rooms" heading 42,
+// each row 34.
+const (
+	sideRowX       = 100
+	sideFirstRoomY = 59 + 42 + 17
+	sideRowHeight  = 34
+)
+
+// TestDesktopConversations is the app as a person lives in it, in a real
+// window: alice, in #general and #random since last time, starts the app
+// and joins with the filled form; bob writes in #random; the list shows
+// the unread badge and the title counts it; a click opens #random and
+// clears it; then, while alice looks at another program, bob writes to
+// her directly: the conversation appears and the desktop shows a
+// notification with his words.
+func TestDesktopConversations(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	display := xvfbtest.StartSize(t, 1100, 800)
+	bus := startNotificationBus(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	config := t.TempDir()
+	store := settings.Open(filepath.Join(config, "chat"))
+	if err := store.Save(settings.Settings{Server: srv.Addr, Name: "alice", Room: "general",
+		Rooms: map[string][]string{srv.Addr: {"general", "random"}}}); err != nil {
+		t.Fatal(err)
+	}
+	bob := startBob(t, srv.Addr, "random")
+
+	app := startDesktopApp(t, ctx, display, config, "DBUS_SESSION_BUS_ADDRESS="+bus.Addr)
+	app.x("key", "Return") // the form is filled in from last time
+	bob.waitFor(t, "alice in #random", func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		if !ok || p.Room != "random" {
+			return false
+		}
+		for _, ch := range p.Changes {
+			if ch.Name == "alice" && ch.Kind == protocol.PresenceJoined {
+				return true
+			}
+		}
+		return false
+	})
+
+	if _, err := bob.c.Send("random", "hello from random"); err != nil {
+		t.Fatal(err)
+	}
+	app.waitTitle(`^\(1\) Chat$`)
+	img := app.shoot("xvfb-desktop-1-unread.png")
+	// The badge: the accent-free pill of a plain unread count, right in
+	// #random's row.
+	randomY := sideFirstRoomY + sideRowHeight
+	if !hasColor(img, image.Rect(200, randomY-12, 272, randomY+12), divider) {
+		t.Errorf("no unread badge in #random's row (y %d) of the list; see xvfb-desktop-1-unread.png", randomY)
+	}
+
+	app.click(sideRowX, randomY)
+	app.waitTitle(`^Chat$`) // opened at its bottom, in a focused window: read
+	img = app.shoot("xvfb-desktop-2-read.png")
+	if !divided(img) {
+		t.Error("the wide window shows no list beside the conversation; see xvfb-desktop-2-read.png")
+	}
+	// The server has the marker: another device of alice's would see it
+	// read (bob checks his own conversation with her below).
+
+	app.unfocus()
+	dm := bob.c.DirectRoom("alice")
+	if err := bob.c.Join(dm); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.c.Send(dm, "psst, alice: lunch?"); err != nil {
+		t.Fatal(err)
+	}
+	n := bus.wait(t, 30*time.Second)
+	if n.Summary != "bob" || n.Body != "psst, alice: lunch?" {
+		t.Fatalf("notification %+v, want bob saying %q", n, "psst, alice: lunch?")
+	}
+	app.waitTitle(`^\(1\) Chat$`) // the conversation with bob appeared, unread
+	app.shoot("xvfb-desktop-3-direct.png")
+
+	// A phone-sized window: one pane at a time.
+	app.x("windowsize", "--sync", app.win, "400", "800")
+	app.x("windowfocus", "--sync", app.win)
+	img = app.shoot("xvfb-desktop-4-narrow.png")
+	if divided(img) {
+		t.Error("the 400 px window still shows the list beside the conversation; see xvfb-desktop-4-narrow.png")
+	}
+}
+
+// hasColor reports whether some pixel of r in img has about color c.
+func hasColor(img image.Image, r image.Rectangle, c color.RGBA) bool {
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if near(img.At(x, y), c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// divider is the light theme's divider color.
+var divider = color.RGBA{0xdf, 0xe1, 0xe6, 0xff}
+
+// divided reports whether img shows the line between the list and the
+// conversation of the wide layout: the column right of the list, all
+// divider from below the header to above the composer.
+func divided(img image.Image) bool {
+	for y := 100; y < 600; y++ {
+		if !near(img.At(272, y), divider) {
+			return false
+		}
+	}
+	return true
+}
+
+func near(c color.Color, want color.RGBA) bool {
+	r, g, b, _ := c.RGBA()
+	d := func(x uint32, y uint8) int { return max(int(x>>8)-int(y), int(y)-int(x>>8)) }
+	return d(r, want.R) <= 6 && d(g, want.G) <= 6 && d(b, want.B) <= 6
+}
