@@ -141,12 +141,12 @@ func (a *desktopApp) unfocus() {
 }
 
 // Where the conversation list's rows are, in window pixels (one per dp
-// under Xvfb): the list's header is 59 dp tall, the "Rooms" heading 42,
-// each row 34.
+// under Xvfb): the middle of the first room's row, under the list's
+// header and the "Rooms" heading, and the rows' height.
 const (
 	sideRowX       = 100
-	sideFirstRoomY = 59 + 42 + 17
-	sideRowHeight  = 34
+	sideFirstRoomY = 115
+	sideRowHeight  = 33
 )
 
 // TestDesktopConversations is the app as a person lives in it, in a real

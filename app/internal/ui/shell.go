@@ -67,7 +67,7 @@ type shell struct {
 
 	conn connection
 
-	rooms []*chatScreen // in the order they were joined
+	rooms []*chatScreen // by name
 	dms   []*chatScreen // the most recently active first
 	byKey map[string]*chatScreen
 	open  *chatScreen
@@ -120,7 +120,10 @@ func (s *shell) conv(u *UI, room string) *chatScreen {
 	if c.dm {
 		s.dms = append(s.dms, c)
 	} else {
-		s.rooms = append(s.rooms, c)
+		// Rooms in the order of their names: where to look for one does
+		// not depend on when it was joined.
+		at, _ := slices.BinarySearchFunc(s.rooms, c.room, func(x *chatScreen, k string) int { return strings.Compare(x.room, k) })
+		s.rooms = slices.Insert(s.rooms, at, c)
 	}
 	return c
 }
