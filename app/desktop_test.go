@@ -117,6 +117,21 @@ func (a *desktopApp) shoot(name string) image.Image {
 	return a.display.Screenshot(a.ctx, filepath.Join(repoRoot(), "dist", "screenshots", name))
 }
 
+// waitScreen takes screenshots until one satisfies ok, as the window
+// draws the next frames, and keeps the last as name.
+func (a *desktopApp) waitScreen(name, what string, ok func(image.Image) bool) {
+	a.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ok(a.shoot(name)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("timed out waiting for %s; see %s", what, name)
+		}
+	}
+}
+
 // click clicks the primary button at (x, y) of the window (at the
 // screen's corner: there is no window manager to move it).
 func (a *desktopApp) click(x, y int) {
@@ -225,10 +240,7 @@ func TestDesktopConversations(t *testing.T) {
 	// A phone-sized window: one pane at a time.
 	app.x("windowsize", "--sync", app.win, "400", "800")
 	app.x("windowfocus", "--sync", app.win)
-	img = app.shoot("xvfb-desktop-4-narrow.png")
-	if divided(img) {
-		t.Error("the 400 px window still shows the list beside the conversation; see xvfb-desktop-4-narrow.png")
-	}
+	app.waitScreen("xvfb-desktop-4-narrow.png", "the 400 px window to show one pane", func(img image.Image) bool { return !divided(img) })
 }
 
 // hasColor reports whether some pixel of r in img has about color c.
