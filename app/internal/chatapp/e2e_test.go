@@ -47,24 +47,32 @@ func newRigTuned(t *testing.T, server string, tune func(*client.Config)) *rig {
 // startRig starts the app with what store holds, as the app's main does.
 func startRig(t *testing.T, server string, store *settings.Store, tune func(*client.Config)) *rig {
 	t.Helper()
+	return startRigOpts(t, server, store, image.Pt(420, 720), func(o *chatapp.Options) { o.Tune = tune })
+}
+
+// startRigOpts is startRig in a window of size, with options set by opt.
+func startRigOpts(t *testing.T, server string, store *settings.Store, size image.Point, opt func(*chatapp.Options)) *rig {
+	t.Helper()
 	saved, err := store.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, store: store, wake: make(chan struct{}, 1)}
-	cfg := ui.Config{Server: server, Name: saved.Name, ShowServer: true}
+	cfg := ui.Config{Server: server, Name: saved.Name, Room: saved.Room, ShowServer: true}
 	cfg.Shaper, cfg.Face = platform.Fonts()
-	r.app = chatapp.New(chatapp.Options{
-		UI: cfg, Store: r.store, Saved: saved, Software: "chat-app-test", Tune: tune,
+	opts := chatapp.Options{
+		UI: cfg, Store: r.store, Saved: saved, Software: "chat-app-test",
 		Invalidate: func() {
 			select {
 			case r.wake <- struct{}{}:
 			default:
 			}
 		},
-	})
+	}
+	opt(&opts)
+	r.app = chatapp.New(opts)
 	t.Cleanup(r.app.Close)
-	r.Driver = uitest.New(image.Pt(420, 720), func(gtx layout.Context) { r.app.Layout(gtx) })
+	r.Driver = uitest.New(size, func(gtx layout.Context) { r.app.Layout(gtx) })
 	r.Frame()
 	r.Frame()
 	return r

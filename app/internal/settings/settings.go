@@ -115,7 +115,7 @@ func (st *Settings) SetQuiet(server, room string, quiet bool) {
 }
 
 // IsQuiet reports whether the notifications of room on server are off.
-func (st *Settings) IsQuiet(server, room string) bool {
+func (st Settings) IsQuiet(server, room string) bool {
 	return slices.Contains(st.Quiet[server], room)
 }
 
