@@ -153,11 +153,13 @@ func TestConversations(t *testing.T) {
 	start := func() *rig {
 		r := startRigOpts(t, srv.Addr, store, wide, func(o *chatapp.Options) { o.Tune = fastBackoff; o.Notifier = notes })
 		r.Press(key.NameReturn, 0) // the form is filled in from last time
-		r.waitShows("Message #general")
-		r.waitShows("#random")
+		r.waitFor("both rooms", func() bool {
+			return r.app.UI().InChat() && r.Shows("#general") && r.Shows("#random")
+		})
 		return r
 	}
 	r := start()
+	r.mustShow("Message #general")
 	bob := newPerson(t, client.Config{Addr: srv.Addr, Name: "bob"}, "general", "random")
 
 	bob.say("random", "one")
@@ -182,6 +184,7 @@ func TestConversations(t *testing.T) {
 	r.app.Close()
 	bob.say("random", "three")
 	r = start()
+	r.mustShow("Message #random") // the conversation open last time
 	r.waitUnread("random", 1)
 
 	// Not looking: a direct message notifies and opens its conversation.
