@@ -181,10 +181,12 @@ func TestConversations(t *testing.T) {
 	})
 
 	// The app restarts; bob wrote meanwhile: one unread, not three.
+	r.click("#general")
+	r.waitFor("#general to be the one to open next time", func() bool { return r.settings().Room == "general" })
 	r.app.Close()
 	bob.say("random", "three")
 	r = start()
-	r.mustShow("Message #random") // the conversation open last time
+	r.mustShow("Message #general") // the conversation open last time
 	r.waitUnread("random", 1)
 
 	// Not looking: a direct message notifies and opens its conversation.
