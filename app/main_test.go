@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
 	"io"
 	"os"
 	"os/exec"
@@ -94,7 +96,7 @@ func (l *lines) waitFor(t *testing.T, re *regexp.Regexp, timeout time.Duration) 
 // client must receive it. Screenshots go to dist/screenshots.
 func TestWindowUnderXvfb(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
-	display := xvfbtest.Start(t)
+	display := xvfbtest.StartSize(t, 960, 680) // the window's size
 
 	// The terminal client, bob, in #general.
 	bin := t.TempDir()
@@ -144,23 +146,30 @@ func TestWindowUnderXvfb(t *testing.T) {
 		return display.X(ctx, args...)
 	}
 	shots := filepath.Join(repoRoot(), "dist", "screenshots")
-	shoot := func(name string) {
+	// shootWhen takes screenshots as the window draws until one shows
+	// what ok looks for, and keeps it as name.
+	shootWhen := func(name, what string, ok func(image.Image) bool) {
 		t.Helper()
-		display.Screenshot(ctx, filepath.Join(shots, name))
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok(display.Screenshot(ctx, filepath.Join(shots, name))) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; see %s", what, name)
+			}
+		}
 	}
+	bg, surface := color.RGBA{0xf3, 0xf4, 0xf6, 0xff}, color.RGBA{0xff, 0xff, 0xff, 0xff}
 
 	// Wait for the window, give it the keyboard, and let it draw.
 	win := display.WaitWindow(ctx, "^Chat$", 30*time.Second)
 	x("windowfocus", "--sync", win)
-	time.Sleep(time.Second)
-	shoot("xvfb-1-join.png")
+	shootWhen("xvfb-1-join.png", "the form", func(img image.Image) bool { return near(img.At(10, 400), bg) })
 
 	// The name field has the focus at start: type and press Enter.
 	x("type", "--delay", "40", "alice")
 	x("key", "Return")
 	bobLines.waitFor(t, regexp.MustCompile(`^\* alice joined`), 20*time.Second)
-	time.Sleep(500 * time.Millisecond)
-	shoot("xvfb-2-joined.png")
+	// The conversation list (white, where the form was grey).
+	shootWhen("xvfb-2-joined.png", "the conversations", func(img image.Image) bool { return near(img.At(10, 400), surface) })
 
 	// After joining, the focus is in the message editor.
 	x("type", "--delay", "40", "hello from the window")
@@ -170,8 +179,10 @@ func TestWindowUnderXvfb(t *testing.T) {
 		t.Fatalf("bob printed %q", got)
 	}
 	fmt.Fprintln(bobIn, "hi alice, this is the terminal")
-	time.Sleep(time.Second)
-	shoot("xvfb-3-chat.png")
+	// Bob's bubble: white on the grey of the conversation.
+	shootWhen("xvfb-3-chat.png", "bob's message", func(img image.Image) bool {
+		return hasColor(img, image.Rect(290, 60, 600, 620), surface)
+	})
 
 	// The app remembered the join.
 	b, err := os.ReadFile(filepath.Join(config, "chat", settings.FileName))
