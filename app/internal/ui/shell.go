@@ -456,25 +456,29 @@ func (s *shell) layout(gtx layout.Context, u *UI) layout.Dimensions {
 			return s.panelLayout(gtx, u)
 		}),
 	)
-	s.markRead(u)
+	if s.markRead(u) {
+		// The list drew the conversation as unread: draw it again.
+		gtx.Execute(op.InvalidateCmd{})
+	}
 	return dims
 }
 
 // markRead moves the read marker of the open conversation when the user
 // sees its newest message: the window has the focus, the conversation is
-// on screen and its list is at the bottom.
-func (s *shell) markRead(u *UI) {
+// on screen and its list is at the bottom. It reports whether it did.
+func (s *shell) markRead(u *UI) bool {
 	c := s.open
 	if c == nil || !u.focused || (s.narrow && s.showList) || !c.joined || !c.atBottom() {
-		return
+		return false
 	}
 	head := c.unread.head
 	if head <= c.unread.read || head <= c.markSent {
-		return
+		return false
 	}
 	c.markSent = head
 	c.unread.markRead(head) // at once: the server's MARKER confirms it
 	u.emit(MarkReadIntent{Room: c.room, Seq: head})
+	return true
 }
 
 // empty is the conversation pane when no conversation is open.

@@ -193,6 +193,14 @@ func TestViewingMarksRead(t *testing.T) {
 	if in := only[ui.MarkReadIntent](t, r.take()); in.Seq != 6 {
 		t.Fatalf("mark %+v", in)
 	}
+	r.mustNotShow("#random: 1 unread") // the list drawn again, read
+	// A message arriving while the user looks is read at once.
+	r.u.Apply(s, bobSays("random", 7, "still there"))
+	r.Frame()
+	r.mustNotShow("unread")
+	if in := only[ui.MarkReadIntent](t, r.take()); in.Seq != 7 {
+		t.Fatalf("mark %+v", in)
+	}
 	// A conversation not shown is not read: #general stays unread.
 	r.u.Apply(s, bobSays("general", 1, "in general"))
 	r.Frame()
