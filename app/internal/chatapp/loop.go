@@ -149,6 +149,9 @@ func (l *loop) perform(cmd any) {
 		delete(l.rooms, k)
 		delete(l.marks, k)
 		l.saved.RemoveRoom(l.server, k)
+		if l.saved.Room == k {
+			l.saved.Room = "" // the form offers the default room again
+		}
 		l.save()
 	case ui.OpenIntent:
 		if k := protocol.Key(in.Room); !protocol.IsDM(k) && l.saved.Room != k {
