@@ -28,7 +28,7 @@ APT_PACKAGES=(
   libxkbcommon-x11-dev libxcursor-dev libxfixes-dev
   libegl-dev libgles-dev libvulkan-dev libffi-dev  # Gio: graphics
   libegl-mesa0 libgl1-mesa-dri                     # Mesa software rendering (headless tests)
-  xvfb xdotool x11-apps imagemagick                # real-window tests and screenshots
+  xvfb xdotool x11-apps imagemagick dbus-daemon    # real-window tests, screenshots, notifications
   brotli                                           # wasm: pre-compressed web client
   systemd strace                                   # deploy tests: systemd-analyze, syscalls the unit allows
   openssl                                          # TLS tests (KeyUpdates from s_client), bench.sh's certificate
@@ -36,8 +36,8 @@ APT_PACKAGES=(
   chromium tesseract-ocr tesseract-ocr-eng         # web client tests: headless browser, reading its screen
 )
 # The same for other distributions, printed when we cannot install.
-DNF_PACKAGES="gcc pkgconf-pkg-config wayland-devel libX11-devel libxkbcommon-x11-devel libXcursor-devel libXfixes-devel mesa-libEGL-devel mesa-libGLES-devel vulkan-headers libffi-devel mesa-dri-drivers xorg-x11-server-Xvfb xdotool xorg-x11-apps ImageMagick brotli systemd strace openssl ShellCheck chromium tesseract tesseract-langpack-eng nodejs npm"
-PACMAN_PACKAGES="gcc pkgconf wayland libx11 libxkbcommon-x11 libxcursor libxfixes mesa vulkan-headers libffi xorg-server-xvfb xdotool xorg-xwd imagemagick brotli systemd strace openssl shellcheck chromium tesseract tesseract-data-eng nodejs npm"
+DNF_PACKAGES="gcc pkgconf-pkg-config wayland-devel libX11-devel libxkbcommon-x11-devel libXcursor-devel libXfixes-devel mesa-libEGL-devel mesa-libGLES-devel vulkan-headers libffi-devel mesa-dri-drivers xorg-x11-server-Xvfb xdotool xorg-x11-apps ImageMagick dbus-daemon brotli systemd strace openssl ShellCheck chromium tesseract tesseract-langpack-eng nodejs npm"
+PACMAN_PACKAGES="gcc pkgconf wayland libx11 libxkbcommon-x11 libxcursor libxfixes mesa vulkan-headers libffi xorg-server-xvfb xdotool xorg-xwd imagemagick dbus brotli systemd strace openssl shellcheck chromium tesseract tesseract-data-eng nodejs npm"
 # A JDK is needed only for Android builds; deps adds it when an Android SDK is set up.
 APT_JDK=openjdk-17-jdk-headless DNF_JDK=java-17-openjdk-devel PACMAN_JDK=jdk17-openjdk
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"strings"
 	"strconv"
 	"testing"
 	"time"
@@ -144,15 +144,8 @@ func (a *desktopApp) click(x, y int) {
 // the user turns to another program.
 func (a *desktopApp) unfocus() {
 	a.t.Helper()
-	out, err := exec.CommandContext(a.ctx, "xwininfo", "-root", "-display", a.display.Name).Output()
-	if err != nil {
-		a.t.Fatalf("xwininfo (apt-get install x11-utils): %v", err)
-	}
-	m := regexp.MustCompile(`Window id: (0x[0-9a-f]+)`).FindSubmatch(out)
-	if m == nil {
-		a.t.Fatalf("no root window id in %s", out)
-	}
-	a.x("windowfocus", string(m[1]))
+	root := strings.TrimSpace(a.x("search", "--maxdepth", "0", "")) // the root window only
+	a.x("windowfocus", "--sync", root)
 }
 
 // Where the conversation list's rows are, in window pixels (one per dp
