@@ -105,10 +105,14 @@ const (
 )
 
 // Mentions reports whether text mentions name: an '@' at the start of the
-// text or after a character that is not a letter, digit or '_' (so that
-// "a@b.org" mentions nobody), followed by the name in any spelling with the
-// same key, followed by the end of the text or a character that is not a
-// letter or digit. "@Bob," and "@ＢＯＢ" mention bob; "@bobby" does not.
+// text or after a character that is not a letter, digit, combining mark or
+// '_' (so that "a@b.org" mentions nobody), followed by the name in any
+// spelling with the same key, followed by the end of the text or a
+// character that cannot continue a name: not a letter, digit, combining
+// mark, '_', zero width joiner or emoji skin-tone modifier. "@Bob," and
+// "@ＢＯＢ" mention bob; "@bobby", "@bob_2" and "@राम" (र followed by the
+// vowel sign ा) do not mention bob or र. Only the first 32 '@' of a text
+// that can start a mention count.
 func Mentions(text, name string) bool {
 	key := Key(name)
 	found := false
@@ -119,15 +123,19 @@ func Mentions(text, name string) bool {
 	return found
 }
 
-// MentionedKeys returns the keys of the names that text could mention,
-// each at most maxName bytes long and valid as a name: a server looks
-// them up among its names. "@bob smith hi" gives bob, bob smith and
-// bob smith hi. At most a few dozen keys are returned for any text.
+// MentionedKeys returns the keys of the names that text could mention
+// (by the rule of Mentions), each at most maxName bytes long and without
+// '@': a server looks them up among its names. "@bob smith hi" gives bob,
+// bob smith and bob smith hi. At most 64 keys are returned for any text;
+// a text with more candidates loses the later ones. The keys are not
+// checked with CheckName: the key of a valid name may break its rules
+// (NFKC turns "‾a" into " \u0305a"), and only the lookup says whether a
+// name has that key.
 func MentionedKeys(text string, maxName int) []string {
 	var keys []string
 	seen := map[string]bool{}
 	scanMentions(text, 4*maxName, func(k string) bool {
-		if len(k) <= maxName && !seen[k] && CheckMemberName(k) == nil {
+		if len(k) <= maxName && !seen[k] && !strings.Contains(k, "@") {
 			seen[k] = true
 			keys = append(keys, k)
 		}
@@ -155,7 +163,7 @@ func scanMentions(text string, span int, f func(key string) bool) {
 		for j := start; j <= len(text) && j-start <= span; {
 			if j > start {
 				next, _ := utf8.DecodeRuneInString(text[j:])
-				if j == len(text) || !(unicode.IsLetter(next) || unicode.IsDigit(next)) {
+				if j == len(text) || !continuesName(next) {
 					if !f(Key(text[start:j])) {
 						return
 					}
@@ -170,4 +178,16 @@ func scanMentions(text string, span int, f func(key string) bool) {
 	}
 }
 
-func wordRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+// wordRune reports whether r, before an '@', makes it part of a word (an
+// address such as a@b.org) rather than the start of a mention.
+func wordRune(r rune) bool {
+	return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.M, r)
+}
+
+// continuesName reports whether r, after a candidate name, continues it:
+// "@bobby", "@bob_2", "@bobé" (e, combining acute) and "@राम" (र, vowel
+// sign ा, म) mention neither bob nor bobe nor र. The zero width joiner and
+// the skin-tone modifiers continue emoji sequences.
+func continuesName(r rune) bool {
+	return wordRune(r) || r == '\u200d' || (r >= 0x1F3FB && r <= 0x1F3FF)
+}

@@ -47,6 +47,8 @@ func TestMentions(t *testing.T) {
 	yes := []struct{ text, name string }{
 		{"@bob hi", "bob"}, {"hi @Bob", "bob"}, {"hi @BOB, how", "bob"}, {"(@bob)", "bob"},
 		{"@ＢＯＢ!", "bob"}, {"hey @bob smith", "Bob Smith"}, {"@bob", "bob"}, {"שלום @דני", "דני"},
+		{"@राम जी", "राम"}, {"@bobé hi", "bobé"}, {"@👍🏽!", "👍🏽"},
+		{"@bob's", "bob"}, {"@bob-smith", "bob"}, {"@@bob", "bob"}, {"@bob.", "bob"},
 	}
 	for _, c := range yes {
 		if !Mentions(c.text, c.name) {
@@ -56,6 +58,13 @@ func TestMentions(t *testing.T) {
 	no := []struct{ text, name string }{
 		{"@bobby hi", "bob"}, {"bob@example.org", "example"}, {"hi bob", "bob"}, {"@ bob", "bob"},
 		{"@bo", "bob"}, {"x_@bob", "bob"},
+		// The name goes on: a letter, digit, '_', combining mark (Devanagari
+		// vowel signs and viramas, Hebrew points, a decomposed accent) or an
+		// emoji joiner or skin tone after it.
+		{"@bob_2 hi", "bob"}, {"@bob2", "bob"}, {"@राम जी", "र"}, {"@bobé hi", "bobe"},
+		{"@👍🏽", "👍"}, {"@👨‍💻", "👨"},
+		// A combining mark before the '@' makes it part of a word too.
+		{"café@bob", "bob"},
 	}
 	for _, c := range no {
 		if Mentions(c.text, c.name) {
@@ -79,4 +88,33 @@ func repeat(s string, n int) string {
 		b = append(b, s...)
 	}
 	return string(b)
+}
+
+// FuzzMentions checks that the server's candidates (MentionedKeys) and the
+// client's rule (Mentions) agree: a name whose key is among the candidates
+// of a text is mentioned by it, and the other way round, as long as the
+// text stays under the candidate cap.
+func FuzzMentions(f *testing.F) {
+	for _, s := range [][2]string{
+		{"@bob hi", "bob"}, {"hey @Bob Smith!", "bob smith"}, {"@ＢＯＢ", "bob"}, {"a@b.org", "b"},
+		{"@राम जी", "र"}, {"@bobe\u0301 hi", "bobé"}, {"x_@bob", "bob"}, {"@bob_2", "bob"},
+		{"@\U0001F44D\U0001F3FD", "\U0001F44D"}, {"שלום @דני!", "דני"}, {"@\u203ea", "\u203ea"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	const maxName = 32
+	f.Fuzz(func(t *testing.T, text, name string) {
+		keys := MentionedKeys(text, maxName)
+		if len(keys) > 4*maxMentions {
+			t.Fatalf("%d candidate keys", len(keys))
+		}
+		mentioned := Mentions(text, name)
+		if CheckMemberName(name) != nil || len(name) > maxName-2 || len(Key(name)) > maxName ||
+			len(keys) == 4*maxMentions {
+			return
+		}
+		if in := slices.Contains(keys, Key(name)); in != mentioned {
+			t.Fatalf("Mentions(%q, %q) = %v, but MentionedKeys has its key: %v (%q)", text, name, mentioned, in, keys)
+		}
+	})
 }
