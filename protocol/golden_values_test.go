@@ -17,7 +17,8 @@ import (
 // as data. It shares nothing with this package's encoder and decoder, so
 // an encoder and a decoder wrong in the same way (two fields swapped, a
 // field read as the wrong type) cannot both pass: the hex would no longer
-// say what the JSON says.
+// say what the JSON says. TestSpecTablesMatchDecoder reads the tables in
+// README.md and checks that these are the same.
 
 // fieldKind is how a field is encoded (README.md section 2).
 type fieldKind string
