@@ -176,16 +176,17 @@ func (c *Client) do(f func(*loop)) error {
 // it was left; no Left is emitted then. Joining a room already joined or
 // being joined does nothing.
 func (c *Client) Join(room string) error {
-	key, err := c.roomKey(room)
+	key, err := c.RoomKey(room)
 	if err != nil {
 		return err
 	}
 	return c.do(func(l *loop) { l.join(key) })
 }
 
-// roomKey checks a room name and returns the key the client knows the
-// room by: the canonical name the server uses in its frames.
-func (c *Client) roomKey(room string) (string, error) {
+// RoomKey checks a room name as Join does and returns the name the
+// client and its events use for the room: its key, and for a
+// direct-message room the canonical name, whatever the spelling.
+func (c *Client) RoomKey(room string) (string, error) {
 	if err := protocol.CheckRoom(room); err != nil {
 		return "", fmt.Errorf("the room name %w", err)
 	}
@@ -200,9 +201,9 @@ func (c *Client) roomKey(room string) (string, error) {
 }
 
 // key is the key of a room given to a method, for looking it up: as
-// roomKey, without refusing anything (what is not joined is not found).
+// RoomKey, without refusing anything (what is not joined is not found).
 func (c *Client) key(room string) string {
-	if k, err := c.roomKey(room); err == nil {
+	if k, err := c.RoomKey(room); err == nil {
 		return k
 	}
 	return protocol.Key(room)
