@@ -196,7 +196,7 @@ func (t *term) part(arg string) {
 		return
 	}
 	if t.current == "" {
-		t.fail("you are in no room")
+		t.fail("/part: you are in no room")
 		return
 	}
 	room := t.current
@@ -236,7 +236,7 @@ func (t *term) msg(arg string) string {
 func (t *term) names() {
 	v := t.views[t.current]
 	if v == nil {
-		t.fail("you are in no room")
+		t.fail("/names: you are in no room")
 		return
 	}
 	if !v.joined {
@@ -256,9 +256,9 @@ func (t *term) names() {
 }
 
 func (t *term) help() {
-	here := "you are in no room"
+	here := "none now; /join one"
 	if v := t.views[t.current]; v != nil {
-		here = "lines go to " + v.label
+		here = "now " + v.label
 	}
 	fmt.Fprintf(t.out, `-- commands:
 --   /join ROOM      join ROOM, or switch to it; /join @NAME opens the direct messages with NAME
@@ -268,7 +268,7 @@ func (t *term) help() {
 --   /names          who is in the current room
 --   /help           this list
 --   //text          send a line that starts with /text
--- other lines are sent to the current room: %s
+-- other lines go to the current room: %s
 `, here)
 }
 
@@ -461,6 +461,9 @@ func (t *term) roomList(e client.RoomList) {
 	if len(e.Rooms) == 0 {
 		fmt.Fprintf(w, "-- no %s\n", what)
 		return
+	}
+	if len(e.Rooms) == 1 {
+		what = strings.Replace(what, "rooms", "room", 1)
 	}
 	fmt.Fprintf(w, "-- %d %s:\n", len(e.Rooms), what)
 	width := 0
