@@ -52,6 +52,9 @@ func (l *loop) identify() {
 
 func (l *loop) onIdentified(m *protocol.Identified) {
 	l.identifying = false
+	if !l.wantsRooms() {
+		l.attempt = 0 // the connection proved itself: healthy has no rooms to go by
+	}
 	ev := Identified{Name: m.Name}
 	for _, d := range m.DMs {
 		peer, _ := protocol.DMPeer(d.Room, m.Name)

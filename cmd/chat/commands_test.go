@@ -312,10 +312,28 @@ func TestIncomingDirectMessageOpensTheConversation(t *testing.T) {
 	ann.say("/msg bob yes")
 	bob.WaitText(t, "yes")
 	ann.waitLine(`^\[@bob\] `+hhmm+`ann: yes$`, 0)
+	if n := strings.Count(ann.out.String(), "bob: are you there?"); n != 1 {
+		t.Errorf("the first direct message printed %d times:\n%s", n, ann.out.String())
+	}
+
+	// In no room at all, a direct message opens the conversation too, and
+	// it becomes the room typed lines go to.
+	m := ann.mark()
+	ann.say("/part", "/part")
+	ann.waitLine(`^-- left @bob$`, m)
+	ann.waitLine(`^-- left #general$`, m)
+	bob.C.Send(dm, "still there?")
+	ann.waitLine(`^-- direct message from bob`, m)
+	ann.waitLine(`^\[@bob\] `+hhmm+`bob: still there\?$`, m)
+	ann.waitLine(`^-- joined @ann@bob as ann`, m)
+	ann.say("a plain line")
+	if got := bob.WaitText(t, "a plain line"); got.Room != dm {
+		t.Errorf("the plain line went to %s", got.Room)
+	}
 	if code := ann.end(); code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s\nstdout:\n%s", code, ann.errs.String(), ann.out.String())
 	}
-	if n := strings.Count(ann.out.String(), "bob: are you there?"); n != 1 {
-		t.Errorf("the first direct message printed %d times:\n%s", n, ann.out.String())
+	if n := strings.Count(ann.out.String(), "bob: "); n != 3 {
+		t.Errorf("%d lines of bob's, want 3 (none again from the history):\n%s", n, ann.out.String())
 	}
 }

@@ -91,9 +91,10 @@ func (t *term) close(room string) {
 }
 
 // prefix is what starts a line about room: nothing while the terminal is
-// in that room alone, the room's label otherwise.
+// in that room alone, the room's label otherwise, and always for direct
+// messages.
 func (t *term) prefix(room string) string {
-	if len(t.views) <= 1 && room == t.current {
+	if len(t.views) <= 1 && room == t.current && !protocol.IsDM(room) {
 		return ""
 	}
 	if v := t.views[room]; v != nil {
