@@ -170,6 +170,12 @@ func TestCommandsAndRoomPrefixes(t *testing.T) {
 	if got := bob.WaitText(t, "and general still"); got.Room != "general" {
 		t.Errorf("/msg switched the room: the next line went to %s", got.Room)
 	}
+	m = ann.mark()
+	ann.say("/join @BOB", "talking to bob")
+	ann.waitLine(`^-- now talking in @bob$`, m)
+	if got := bob.WaitText(t, "talking to bob"); got.Room != "@ann@bob" {
+		t.Errorf("the line after /join @BOB went to %s", got.Room)
+	}
 	ann.say("/msg bob", "/part extra", "/join")
 	ann.waitErr("chat: usage: /msg NAME text")
 	ann.waitErr("chat: /part leaves the current room and takes nothing after it")

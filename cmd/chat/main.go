@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	server := fs.String("server", envOr("CHAT_SERVER", "localhost:7878"), "server `address`: host:port, tls://host:port or wss://host/ws (env CHAT_SERVER)")
 	name := fs.String("name", os.Getenv("CHAT_NAME"), "your name in the room (env CHAT_NAME)")
-	roomName := fs.String("room", protocol.DefaultRoom, "room to join")
+	roomName := fs.String("room", protocol.DefaultRoom, "room to join first (@NAME: the direct messages with NAME)")
 	key := fs.String("key", os.Getenv("CHAT_KEY"), "the server's access `key`, if it has one (env CHAT_KEY)")
 	trust := fs.String("trust", "", "trust the server's certificate with this `fingerprint` (SHA256:…, as shown when it is refused) and remember it")
 	nameKey := fs.String("name-key", "", "use this name `key` (from your other device) to own your names here too, and remember it")
@@ -100,7 +100,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "chat: %v\n", err)
 		return 2
 	}
-	room, err := c.RoomKey(*roomName)
+	room, err := roomArg(c, *roomName)
 	if err == nil {
 		err = c.Join(room)
 	}

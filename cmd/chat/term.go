@@ -157,23 +157,24 @@ func (t *term) send(room, text string) string {
 	return id
 }
 
-// roomArg turns what the user typed after /join into a room: a room name,
-// or @NAME for the direct messages with NAME.
-func (t *term) roomArg(arg string) (string, error) {
-	if arg == "" {
-		return "", errors.New("/join needs a room: /join ROOM, or /join @NAME for direct messages")
-	}
+// roomArg turns a room the user named (after /join, or with -room) into
+// the room's key: a room name, or @NAME for the direct messages with NAME.
+func roomArg(c *client.Client, arg string) (string, error) {
 	if name, ok := strings.CutPrefix(arg, "@"); ok && protocol.CheckRoom(arg) != nil {
 		if err := protocol.CheckMemberName(name); err != nil {
 			return "", fmt.Errorf("the name %w", err)
 		}
-		arg = t.c.DirectRoom(name)
+		arg = c.DirectRoom(name)
 	}
-	return t.c.RoomKey(arg)
+	return c.RoomKey(arg)
 }
 
 func (t *term) join(arg string) {
-	room, err := t.roomArg(arg)
+	if arg == "" {
+		t.fail("/join needs a room: /join ROOM, or /join @NAME for direct messages")
+		return
+	}
+	room, err := roomArg(t.c, arg)
 	if err != nil {
 		t.fail("%v", err)
 		return
