@@ -152,7 +152,9 @@ type RoomError struct {
 	Unsent []string // ids of queued messages that will not be sent
 	// Stays is set when the client is still in the room and only the
 	// Unsent messages were given up (a server that now allows shorter
-	// messages). Otherwise the room was refused or lost.
+	// messages), or a read marker was refused (forbidden: the server
+	// keeps none for the room; MarkRead is given up there). Otherwise
+	// the room was refused or lost.
 	Stays bool
 }
 

@@ -609,3 +609,33 @@ func TestDirectRooms(t *testing.T) {
 		t.Errorf("New with a name containing @: %v", err)
 	}
 }
+
+// TestRefusedReadKeepsTheRoom: a READ refused with forbidden (the server
+// keeps no marker for the room) is not a refused join: the room stays,
+// with a RoomError that says so.
+func TestRefusedReadKeepsTheRoom(t *testing.T) {
+	f := startFake(t)
+	f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		switch m := m.(type) {
+		case *protocol.Join:
+			c.write(&protocol.Joined{Room: m.Room, Name: m.Name, Head: 3, Count: 1, Members: []string{m.Name}})
+			c.write(msgs(m.Room, 1, 3, "m")...)
+			return true
+		case *protocol.Read:
+			c.write(protocol.NewError(protocol.CodeForbidden, m.Room, "no marker for a name joined without a name key"))
+			return true
+		}
+		return false
+	})
+	alice := fastClient(t, f.addr(), "alice")
+	alice.C.Join("general")
+	alice.WaitText(t, "m 3")
+	alice.C.MarkRead("general", 3)
+	e := waitEvent[client.RoomError](t, alice, nil)
+	if !e.Stays || e.Err.Code != protocol.CodeForbidden {
+		t.Fatalf("RoomError %+v", e)
+	}
+	if _, err := alice.C.Send("general", "still in"); err != nil {
+		t.Fatalf("Send after the refused READ: %v", err)
+	}
+}

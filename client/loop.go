@@ -1076,9 +1076,17 @@ func (l *loop) onError(e *protocol.Error) {
 		l.c.events.push(IdentityRefused{Err: e})
 		return
 	}
+	r := l.rooms[e.Room]
+	if r != nil && r.state == roomJoined && e.Code == protocol.CodeForbidden {
+		// Not about the join, which succeeded: a READ refused, since
+		// the server keeps no marker for the room (a join without a
+		// name key). The room stays; its marks are given up.
+		r.mark = r.read
+		l.c.events.push(RoomError{Room: e.Room, Err: e, Stays: true})
+		return
+	}
 	// A refused join or a lost room: stop trying that room.
 	var unsent []string
-	r := l.rooms[e.Room]
 	if e.Room != "" && r != nil {
 		unsent = l.forgetRoom(e.Room)
 	}
