@@ -345,6 +345,10 @@ func (l *loop) event(ev client.Event) {
 		}
 	case client.Notice:
 		l.notice(e)
+	case client.IdentityRefused:
+		// The rooms' joins are refused for the same reason, each with
+		// its RoomError, which says it to the user.
+		l.opts.Logger.Debug("identity refused", "err", e.Err)
 	case client.ReadMarker:
 		k := protocol.Key(e.Room)
 		if r := l.rooms[k]; r != nil {
