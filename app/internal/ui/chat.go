@@ -112,6 +112,7 @@ func (c *chatScreen) seen(name string) {
 func (c *chatScreen) joinedRoom(j RoomJoined) {
 	if j.Reset {
 		c.resetRoom() // the room's history was replaced: what we show belongs to the old one
+		c.markSent = 0
 	}
 	c.joined, c.gone, c.name, c.quiet = true, "", j.Name, j.Quiet
 	c.count, c.live = j.Count, true
@@ -337,7 +338,10 @@ func (c *chatScreen) header(gtx layout.Context, u *UI) layout.Dimensions {
 					return iconButton(th, &c.quietBtn, ic, desc).Layout(gtx)
 				}),
 				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					if c.dm {
+					switch {
+					case c.dm && c.gone != "":
+						return iconButton(th, &c.leaveBtn, u.icons.close, "Close conversation").Layout(gtx)
+					case c.dm:
 						// A direct conversation stays while it holds
 						// messages: the server lists it at every start.
 						return layout.Dimensions{}
@@ -369,15 +373,10 @@ func (c *chatScreen) countText() string {
 	return fmt.Sprint(c.count)
 }
 
-// goneBar says why the room was lost, in the composer's place, with the
-// way out: leave it (a room) or try it again (a direct conversation).
+// goneBar says why the room was lost, in the composer's place; the
+// header's button leaves (closes) it.
 func (c *chatScreen) goneBar(gtx layout.Context, u *UI) layout.Dimensions {
-	th := u.th
-	return layout.UniformInset(12).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
-			layout.Rigid(label(th, 14, c.gone, th.Error).Layout),
-		)
-	})
+	return layout.UniformInset(12).Layout(gtx, label(u.th, 14, c.gone, u.th.Error).Layout)
 }
 
 // body is the message list with its overlays: the jump to new messages

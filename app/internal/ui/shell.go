@@ -109,6 +109,18 @@ func (s *shell) all() []*chatScreen {
 	return append(slices.Clip(s.rooms), s.dms...)
 }
 
+// each yields the conversations in the list's order, without making a
+// slice of them (for what runs every frame).
+func (s *shell) each(yield func(*chatScreen) bool) {
+	for _, list := range [][]*chatScreen{s.rooms, s.dms} {
+		for _, c := range list {
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
 // conv returns the conversation of room, adding it to the list if new.
 func (s *shell) conv(u *UI, room string) *chatScreen {
 	k := protocol.Key(room)
@@ -136,7 +148,7 @@ func (s *shell) sortDMs() {
 // unreadTotal is the number of unread messages of every conversation.
 func (s *shell) unreadTotal() int {
 	n := 0
-	for _, c := range s.all() {
+	for c := range s.each {
 		n += c.unread.count()
 	}
 	return n
@@ -151,7 +163,7 @@ func (s *shell) apply(u *UI, ev any) {
 		if e.State != Connected {
 			// Without a connection nobody tells us who comes and goes:
 			// the counts are history until each room is joined again.
-			for _, c := range s.all() {
+			for c := range s.each {
 				c.live, c.joined = false, false
 			}
 		}
@@ -296,12 +308,13 @@ func (s *shell) firstSend(u *UI) {
 // unread messages, going round the list.
 func (s *shell) step(u *UI, dir int) {
 	all := s.all()
+	n := len(all)
 	at := slices.Index(all, s.open)
-	for i := 1; i <= len(all); i++ {
-		j := ((at+dir*i)%len(all) + len(all)) % len(all)
-		if at < 0 && dir < 0 && i == 1 {
-			j = len(all) - 1
-		}
+	if at < 0 && dir < 0 {
+		at = n // nothing open: start from the end
+	}
+	for i := 1; i <= n; i++ {
+		j := ((at+dir*i)%n + n) % n
 		if c := all[j]; c != s.open && c.unread.count() > 0 {
 			s.openConv(u, c)
 			return
@@ -387,7 +400,7 @@ func (s *shell) keys(gtx layout.Context, u *UI) {
 
 // update handles the list's buttons.
 func (s *shell) update(gtx layout.Context, u *UI) {
-	for _, c := range s.all() {
+	for c := range s.each {
 		if c.sideBtn.Clicked(gtx) {
 			s.openConv(u, c)
 		}
@@ -586,7 +599,7 @@ func (c *connection) banner(gtx layout.Context, th *Theme, retry *widget.Clickab
 // waiting counts the messages of every conversation not acknowledged yet.
 func (s *shell) waiting() int {
 	n := 0
-	for _, c := range s.all() {
+	for c := range s.each {
 		n += c.log.pending()
 	}
 	return n

@@ -463,3 +463,23 @@ func TestQuietAndNotificationsAsk(t *testing.T) {
 		}
 	}
 }
+
+// TestLostDirectConversationCanBeClosed: a direct conversation has no
+// leave button, unless the server refused it.
+func TestLostDirectConversationCanBeClosed(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(0, 0, 0)
+	r.click("Message someone")
+	r.Type("mallory")
+	r.Press(key.NameReturn, 0)
+	room := only[ui.DirectIntent](t, r.take()).Room
+	r.mustNotShow("Close conversation")
+	r.u.Apply(s, ui.RoomFailed{Room: room, Reason: "This direct conversation is not yours: only its two people can open it."})
+	r.Frame()
+	r.mustShow("only its two people can open it")
+	r.click("Close conversation")
+	if in := only[ui.LeaveRoomIntent](t, r.take()); in.Room != room {
+		t.Fatalf("leave %+v", in)
+	}
+	r.mustNotShow("mallory")
+}
