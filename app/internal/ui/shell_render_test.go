@@ -57,9 +57,30 @@ func TestRenderShell(t *testing.T) {
 			checkText(t, s, img, "Is there a dark theme?", th.Fg, th.Surface)
 			writeDoc(t, img, "app-wide-"+theme+".png")
 
+			// The panels over it: Ctrl+K's filter, the room list.
+			rd := newRenderer(t, s.Size)
+			s.Press("K", key.ModShortcut)
+			s.Type("r")
+			img = rd.render(t, s)
+			checkText(t, s, img, "Jump to a conversation", th.Fg, th.Surface)
+			t.Logf("wrote %s", save(t, img, "app-jump-"+theme+".png"))
+			s.Press(key.NameEscape, 0)
+			if err := s.ClickOn("Join or create a room"); err != nil {
+				t.Fatal(err)
+			}
+			s.u.Apply(s.session, ui.Directory{Rooms: []ui.DirectoryRoom{
+				{Room: "general", Members: 5, LastActive: sceneNow}, {Room: "gophers", Members: 12, LastActive: sceneNow.Add(-3 * time.Hour)},
+				{Room: "music", Members: 1}}})
+			s.Type("go")
+			img = rd.render(t, s)
+			checkText(t, s, img, "#gophers", th.Fg, th.Surface)
+			checkText(t, s, img, "Create #go", th.Accent, th.Surface)
+			t.Logf("wrote %s", save(t, img, "app-rooms-"+theme+".png"))
+			s.Press(key.NameEscape, 0)
+
 			// The phone: the conversation, and Back to the list.
 			s = newScene(t, dark, image.Pt(400, 760), 1.5)
-			rd := newRenderer(t, s.Size)
+			rd = newRenderer(t, s.Size)
 			s.join(t)
 			s.conversation()
 			s.conversations()

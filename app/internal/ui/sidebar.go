@@ -89,7 +89,9 @@ func (s *shell) sideList(gtx layout.Context, u *UI) layout.Dimensions {
 	for _, c := range s.dms {
 		add(func(gtx layout.Context) layout.Dimensions { return s.sideRow(gtx, u, c) })
 	}
-	return material.List(&th.Theme, &s.side).Layout(gtx, len(items), func(gtx layout.Context, i int) layout.Dimensions {
+	l := material.List(&th.Theme, &s.side)
+	l.AnchorStrategy = material.Overlay // the rows' highlight reaches the edge
+	return l.Layout(gtx, len(items), func(gtx layout.Context, i int) layout.Dimensions {
 		return items[i](gtx)
 	})
 }
