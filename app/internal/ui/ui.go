@@ -6,7 +6,10 @@
 //
 // Once connected, the UI is a shell of conversations (shell.go): rooms and
 // direct conversations in a list beside the open one, or, in a narrow
-// window, the list and the open conversation as two screens.
+// window, the list and the open conversation as two screens. Keys:
+// Ctrl+K (Cmd+K on macOS) jumps to a conversation by name, Alt+Up and
+// Alt+Down open the previous and the next one with unread messages,
+// Escape closes a panel (on a phone, then the conversation).
 //
 // Nothing here is specific to a platform: fonts and whether the server
 // can be chosen come in Config. The Back key (Android, the browser) closes
