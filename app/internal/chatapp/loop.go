@@ -166,6 +166,14 @@ func (l *loop) perform(cmd any) {
 			}
 			l.marks[k] = in.Seq
 		}
+	case ui.LoadOlderIntent:
+		// A failure (not connected) needs no answer: the list asks again
+		// after the room's next join.
+		if l.c != nil {
+			if err := l.c.History(in.Room, in.Before, in.Limit); err != nil {
+				l.opts.Logger.Debug("asking for history", "room", in.Room, "err", err)
+			}
+		}
 	case ui.ListRoomsIntent:
 		if l.c != nil {
 			if err := l.c.ListRooms(in.Query); err != nil {
@@ -203,8 +211,8 @@ func (l *loop) perform(cmd any) {
 		l.saved.Secret = in.Key
 		l.save()
 	}
-	// TODO(i12-msglist): ui.LoadOlderIntent → l.c.History(room, before, 0),
-	// and the client's Page to the UI; ui.OpenURLIntent → platform.OpenURL.
+	// TODO(i12-msglist): ui.OpenURLIntent → platform.OpenURL, once the
+	// message list's branch (which has it) is merged.
 }
 
 func (l *loop) join(in ui.JoinIntent) {
@@ -330,7 +338,7 @@ func (l *loop) event(ev client.Event) {
 			p.Changes = append(p.Changes, ui.PresenceChange{Name: ch.Name, Joined: ch.Kind == protocol.PresenceJoined})
 		}
 		l.post(l.session, p)
-	case client.Message, client.Acked:
+	case client.Message, client.Acked, client.Page:
 		l.post(l.session, ev)
 	case client.Identified:
 		id := ui.Identity{Name: e.Name}

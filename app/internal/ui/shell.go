@@ -203,6 +203,8 @@ func (s *shell) apply(u *UI, ev any) {
 		room = e.Room
 	case client.Acked:
 		room = e.Room
+	case client.Page:
+		room = e.Room
 	case Presence:
 		room = e.Room
 	case RoomFailed:
