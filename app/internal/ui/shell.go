@@ -430,12 +430,13 @@ func (s *shell) update(gtx layout.Context, u *UI) {
 }
 
 func (s *shell) layout(gtx layout.Context, u *UI) layout.Dimensions {
+	// Known first: which keys the shell asks for depends on it.
+	s.narrow = gtx.Constraints.Max.X < gtx.Dp(wideFrom)
 	s.keys(gtx, u)
 	s.update(gtx, u)
 	if u.shell != s {
 		return layout.Dimensions{Size: gtx.Constraints.Max} // signed out
 	}
-	s.narrow = gtx.Constraints.Max.X < gtx.Dp(wideFrom)
 	th := u.th
 	dims := layout.Stack{}.Layout(gtx,
 		layout.Expanded(func(gtx layout.Context) layout.Dimensions {
