@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"fmt"
 	"image"
 	"testing"
 	"time"
@@ -42,9 +43,20 @@ func (r *rig) inRooms(read, head uint64, mentions int) uint64 {
 	r.t.Helper()
 	s := r.joined()
 	r.u.Apply(s, ui.RoomJoined{Room: "random", Name: "alice", Members: []string{"alice", "bob"}, Count: 2, Read: read, Head: head, Mentions: mentions})
+	r.history(s, "random", head)
 	r.Frame()
 	r.take()
 	return s
+}
+
+// history replays messages 1 to head of room, as a join does: what the
+// list shows, and what the user can read.
+func (r *rig) history(session uint64, room string, head uint64) {
+	for seq := uint64(1); seq <= head; seq++ {
+		m := bobSays(room, seq, fmt.Sprintf("%s %d", room, seq))
+		m.History = true
+		r.u.Apply(session, m)
+	}
 }
 
 func (r *rig) wantUnread(room string, unread, mentions int) {
@@ -284,7 +296,9 @@ func TestAltArrowsGoToUnread(t *testing.T) {
 	dm := protocol.DMRoom("alice", "bob")
 	r.u.Apply(s, ui.RoomJoined{Room: "quiet", Name: "alice", Count: 1})
 	r.u.Apply(s, ui.RoomJoined{Room: "rust", Name: "alice", Count: 1, Head: 2})
+	r.history(s, "rust", 2)
 	r.u.Apply(s, ui.RoomJoined{Room: dm, Name: "alice", Count: 1, Head: 1})
+	r.history(s, dm, 1)
 	r.Frame()
 	r.Press(key.NameDownArrow, key.ModAlt)
 	if got := r.u.Open(); got != "rust" {
