@@ -37,6 +37,9 @@ type Options struct {
 	// Notifier shows the notifications of direct messages and mentions
 	// that arrive while the window is not focused (none if nil).
 	Notifier platform.Notifier
+	// OpenURL opens a link of a message in the system's browser
+	// (platform.OpenURL; links open nowhere if nil).
+	OpenURL func(url string) error
 	Logger   *slog.Logger
 }
 

@@ -174,6 +174,12 @@ func (l *loop) perform(cmd any) {
 				l.opts.Logger.Debug("asking for history", "room", in.Room, "err", err)
 			}
 		}
+	case ui.OpenURLIntent:
+		if l.opts.OpenURL != nil {
+			if err := l.opts.OpenURL(in.URL); err != nil {
+				l.opts.Logger.Warn("opening a link", "err", err)
+			}
+		}
 	case ui.ListRoomsIntent:
 		if l.c != nil {
 			if err := l.c.ListRooms(in.Query); err != nil {
@@ -211,8 +217,6 @@ func (l *loop) perform(cmd any) {
 		l.saved.Secret = in.Key
 		l.save()
 	}
-	// TODO(i12-msglist): ui.OpenURLIntent → platform.OpenURL, once the
-	// message list's branch (which has it) is merged.
 }
 
 func (l *loop) join(in ui.JoinIntent) {
