@@ -14,7 +14,7 @@ const (
 	DefaultMaxName  = 32   // bytes
 	DefaultMaxRoom  = 64   // bytes
 	DefaultMaxText  = 4096 // bytes
-	DefaultMaxRooms = 16
+	DefaultMaxRooms = 64
 	// MaxIDLen is the longest client message id, in bytes.
 	MaxIDLen = 64
 	// DefaultRoom is the room clients join when the user names none.
