@@ -186,4 +186,3 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 }
-
