@@ -169,6 +169,9 @@ type Hub struct {
 	idMu       sync.Mutex
 	identified map[string]map[*Conn]bool
 
+	// readMu orders the READs of a name (see Conn.Read), striped by name.
+	readMu [readStripes]sync.Mutex
+
 	// mentions feeds the mention worker; mentionsDone is closed when it
 	// has stopped.
 	mentions     chan protocol.Msg

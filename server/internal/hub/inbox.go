@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 
@@ -312,6 +313,11 @@ func (c *Conn) Read(room string, seq uint64) *protocol.Error {
 	head := r.delivered
 	r.mu.Unlock()
 	seq = min(seq, head)
+	// One READ of a name at a time (per stripe): MARKERs go out in the
+	// order the marker moved, so no device sees it go back.
+	mu := &c.h.readMu[stripe(mem.nameKey)]
+	mu.Lock()
+	defer mu.Unlock()
 	moved, err := c.h.cfg.Inbox.Advance(mem.ctx, mem.nameKey, key, seq)
 	switch {
 	case mem.ctx.Err() != nil:
@@ -323,6 +329,16 @@ func (c *Conn) Read(room string, seq uint64) *protocol.Error {
 		c.h.notify(&broker.Note{Names: []string{mem.nameKey}, Room: key, Frame: protocol.Encode(&protocol.Marker{Room: key, Seq: seq})})
 	}
 	return nil
+}
+
+// readStripes is how many locks order READs.
+const readStripes = 64
+
+// stripe picks the lock of readMu for a name key.
+func stripe(name string) int {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int(h.Sum32() % readStripes)
 }
 
 // History answers a HISTORY with a PAGE of the room's older messages,
