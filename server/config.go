@@ -44,7 +44,6 @@ type config struct {
 	maxName         int
 	maxRoom         int
 	maxRooms        int
-	maxMentions     int
 	maxFrame        int
 	queue           int
 	ping            time.Duration
@@ -83,7 +82,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.maxName, "max-name", protocol.DefaultMaxName, "longest member name, in `bytes`")
 	fs.IntVar(&c.maxRoom, "max-room", protocol.DefaultMaxRoom, "longest room name, in `bytes`")
 	fs.IntVar(&c.maxRooms, "max-rooms", protocol.DefaultMaxRooms, "rooms one connection may be in")
-	fs.IntVar(&c.maxMentions, "max-mentions", 1000, "unread mentions kept per name; the oldest are dropped")
 	fs.IntVar(&c.maxFrame, "max-frame", protocol.DefaultMaxClientFrame, "longest frame accepted from clients, in `bytes`")
 	fs.IntVar(&c.queue, "send-queue", 4096, "frames queued for a client before it is cut off as too slow")
 	fs.DurationVar(&c.ping, "ping", 30*time.Second, "keepalive interval; silent connections are dropped after 1.5x this")
@@ -158,7 +156,6 @@ func (c *config) check() error {
 	positive("max-name", c.maxName)
 	positive("max-room", c.maxRoom)
 	positive("max-rooms", c.maxRooms)
-	positive("max-mentions", c.maxMentions)
 	if c.queue < session.MinQueue {
 		errs = append(errs, fmt.Errorf("-send-queue must be at least %d, not %d", session.MinQueue, c.queue))
 	}

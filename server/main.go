@@ -108,7 +108,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	marks, err := sqlite.OpenInbox(dbPath, sqlite.InboxOptions{MaxMentions: cfg.maxMentions})
+	// Read markers and mentions; at most 1000 unread mentions per name.
+	marks, err := sqlite.OpenInbox(dbPath, sqlite.InboxOptions{})
 	if err != nil {
 		names.Close()
 		return err
