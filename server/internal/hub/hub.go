@@ -18,6 +18,13 @@
 // every step checks it: a join whose connection closed during a slow name
 // check never enters the room, and a history replay stops queuing frames
 // before LEFT is queued, so nothing of a room follows its LEFT.
+//
+// # Identities
+//
+// A connection may also be a device of a name (IDENTIFY): it then gets
+// the name's notices (direct messages, mentions) and read markers from
+// every room, in one or not. inbox.go has that part: identities, notes
+// through the broker, mentions, READ, HISTORY and LIST.
 package hub
 
 import (
