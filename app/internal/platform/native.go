@@ -4,12 +4,12 @@ package platform
 
 import (
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"gioui.org/app"
-	"gioui.org/font"
-	"gioui.org/font/gofont"
-	"gioui.org/text"
+
+	fontfiles "chat/assets/fonts"
 )
 
 const serverField = true
@@ -17,10 +17,17 @@ const serverField = true
 func defaultServer() string { return "localhost:7878" }
 
 // fonts prefers the system's sans-serif face, which covers the scripts and
-// emoji the user's machine knows, and keeps the Go fonts as the fallback
-// for machines without fonts (minimal containers).
-func fonts() (*text.Shaper, font.Typeface) {
-	return text.NewShaper(text.WithCollection(gofont.Collection())), "sans-serif, Go"
+// emoji the user's machine knows, then the Go fonts, then, for characters
+// no system font has (a minimal Linux install has no CJK, Hebrew or
+// emoji font), the Noto files embedded in the app (assets/fonts), each
+// parsed only when a character needs it.
+func fonts() *FontLoader {
+	files := fontfiles.FS()
+	return NewFontLoader(FontOptions{
+		Source:      fsSource{read: func(name string) ([]byte, error) { return fs.ReadFile(files, name) }},
+		SystemFonts: true,
+		Face:        "sans-serif, Go",
+	})
 }
 
 func settingsDir() (string, error) {

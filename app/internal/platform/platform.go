@@ -1,16 +1,13 @@
 // Package platform holds what differs between the app's targets (desktop,
 // Android, browser), so that the UI code itself assumes none of them: which
-// fonts exist, whether the user chooses the server, and its default.
+// fonts exist and how the missing ones are loaded, whether the user
+// chooses the server, and its default.
 package platform
 
-import (
-	"gioui.org/font"
-	"gioui.org/text"
-)
-
-// Fonts returns the text shaper for the app and the typeface to ask for
-// first. Shaping caches glyphs, so a window should keep the one shaper.
-func Fonts() (*text.Shaper, font.Typeface) { return fonts() }
+// Fonts returns the window's font loader: its Shaper (taken again at the
+// start of every frame: it changes when faces for new scripts arrive) and
+// the typeface to ask for first (Face). Each window needs its own.
+func Fonts() *FontLoader { return fonts() }
 
 // ServerField reports whether the join screen lets the user type a server
 // address. In the browser the server is the page's origin, so it does not.

@@ -1,0 +1,295 @@
+//go:build !js
+
+package platform
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gioui.org/font"
+	"gioui.org/text"
+	"golang.org/x/image/math/fixed"
+
+	fontfiles "chat/assets/fonts"
+	"chat/internal/fontmanifest"
+)
+
+// scripts are the texts the tests shape: what a person might write.
+var scripts = []struct{ name, text string }{
+	{"Hebrew", "שלום עולם"},
+	{"Arabic", "مرحبا بالعالم"},
+	{"emoji", "😀🎉👍🏽❤️🇯🇵👨‍👩‍👧"},
+	{"Chinese", "你好世界，國語"},
+	{"Japanese", "こんにちは カタカナ"},
+	{"Korean", "안녕하세요 한국어"},
+	{"Devanagari", "नमस्ते दुनिया क्षत्रिय"},
+}
+
+// embeddedSource reads the files ./build.sh fonts wrote, as the desktop
+// app does, counting what is read.
+type embeddedSource struct {
+	files fs.FS
+	read  atomic.Int64 // bytes of font files
+}
+
+func (s *embeddedSource) Fetch(ctx context.Context, name string) ([]byte, error) {
+	data, err := fsSource{read: func(n string) ([]byte, error) { return fs.ReadFile(s.files, n) }}.Fetch(ctx, name)
+	if err == nil && name != fontmanifest.Name {
+		s.read.Add(int64(len(data)))
+	}
+	return data, err
+}
+
+func needFonts(t *testing.T) fs.FS {
+	t.Helper()
+	files := fontfiles.FS()
+	if _, err := fs.Stat(files, fontmanifest.Name); err != nil {
+		msg := "the fonts are not built (assets/fonts): run ./build.sh fonts"
+		if os.Getenv("CHAT_REQUIRE_ARTIFACTS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return files
+}
+
+type shaped struct {
+	glyphs []text.Glyph
+	runes  int
+}
+
+func shape(sh *text.Shaper, s string, weight font.Weight) shaped {
+	sh.LayoutString(text.Parameters{
+		Font:     font.Font{Typeface: "Go", Weight: weight},
+		PxPerEm:  fixed.I(20),
+		MaxWidth: 1e6,
+		Locale:   systemLocale,
+	}, s)
+	var out shaped
+	for {
+		g, ok := sh.NextGlyph()
+		if !ok {
+			return out
+		}
+		out.glyphs = append(out.glyphs, g)
+		out.runes += int(g.Runes)
+	}
+}
+
+var systemLocale = text.Parameters{}.Locale
+
+// notdef counts the glyphs that are the missing glyph (glyph 0: a box).
+func (s shaped) notdef() int {
+	n := 0
+	for _, g := range s.glyphs {
+		if uint32(g.ID) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLoaded waits until the loader has fetched what the shaped text asked
+// for and returns the next frame's shaper.
+func waitLoaded(t *testing.T, l *FontLoader) *text.Shaper {
+	t.Helper()
+	select {
+	case <-l.Idle():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fonts did not load in 30 s")
+	}
+	return l.Shaper()
+}
+
+// TestFontLoaderShapesEveryScript: text in Hebrew, Arabic, emoji, CJK and
+// Devanagari comes out as boxes with the Go fonts; shaping it makes the
+// loader fetch exactly the files those characters are in, and the next
+// shaper draws every character with a real glyph. Arabic letters join
+// (contextual forms), Devanagari forms conjuncts, Hebrew and Arabic run
+// right to left.
+func TestFontLoaderShapesEveryScript(t *testing.T) {
+	files := needFonts(t)
+	src := &embeddedSource{files: files}
+	l := NewFontLoader(FontOptions{Source: src, Logf: t.Logf})
+	var changes atomic.Int32
+	l.OnChange(func() { changes.Add(1) })
+
+	sh := l.Shaper()
+	for _, s := range scripts {
+		if got := shape(sh, s.text, font.Normal); got.notdef() == 0 {
+			t.Errorf("%s: no box before any font was loaded: the test would prove nothing", s.name)
+		}
+	}
+	start := time.Now()
+	sh = waitLoaded(t, l)
+	t.Logf("fetched, parsed and made a new shaper in %v", time.Since(start))
+	if changes.Load() == 0 {
+		t.Error("the loader loaded faces but never told the window")
+	}
+	loaded := l.Loaded()
+	t.Logf("loaded %d files, %d bytes: %v", len(loaded), src.read.Load(), loaded)
+	for _, s := range scripts {
+		for _, w := range []font.Weight{font.Normal, font.Bold} {
+			got := shape(sh, s.text, w)
+			if n := got.notdef(); n > 0 {
+				t.Errorf("%s (weight %v): %d of %d glyphs are still boxes", s.name, w, n, len(got.glyphs))
+			}
+		}
+	}
+	for _, want := range []string{"noto-sans-hebrew-hebrew.woff", "noto-sans-arabic-arabic.woff", "noto-sans-devanagari-devanagari.woff"} {
+		if !slices.Contains(loaded, want) {
+			t.Errorf("%s was not loaded", want)
+		}
+	}
+	// Lazy: only the slices holding these characters, not the 196 files
+	// (5 MB) there are.
+	if len(loaded) > 20 || src.read.Load() > 1_500_000 {
+		t.Errorf("loaded %d files, %d bytes, for a few words", len(loaded), src.read.Load())
+	}
+
+	// Shaping, not just glyphs: the three behs of "ببب" take their initial,
+	// medial and final forms (Noto draws each as its dotless form and a dot:
+	// three forms and the dot make four glyph shapes; unjoined, two);
+	// क्ष is one conjunct glyph, not three.
+	if g := shape(sh, "ببب", font.Normal).glyphs; distinct(g) < 4 {
+		t.Errorf("Arabic is not joined: glyphs %v", ids(g))
+	}
+	if g := shape(sh, "क्ष", font.Normal).glyphs; len(g) >= 3 {
+		t.Errorf("Devanagari क्ष is %d glyphs, want a conjunct", len(g))
+	}
+	// Emoji sequences are one glyph each: a thumb with a skin tone, a flag
+	// of two regional indicators, a family joined by ZWJs.
+	for _, s := range []string{"👍🏽", "🇯🇵", "👨‍👩‍👧"} {
+		if g := shape(sh, s, font.Normal).glyphs; len(g) != 1 || uint32(g[0].ID) == 0 {
+			t.Errorf("%q is %d glyphs %v, want one", s, len(g), ids(g))
+		}
+	}
+	for _, s := range []string{"שלום עולם", "مرحبا بالعالم"} {
+		for _, g := range shape(sh, s, font.Normal).glyphs {
+			if g.Flags&text.FlagTowardOrigin == 0 {
+				t.Errorf("%q: a glyph is not in a right-to-left run", s)
+				break
+			}
+		}
+	}
+	// A Latin line next to Hebrew keeps its order; the Hebrew word runs
+	// right to left inside it (Gio's bidi).
+	mixed := shape(sh, "abc שלום def", font.Normal).glyphs
+	var rtl, ltr int
+	for _, g := range mixed {
+		if g.Flags&text.FlagTowardOrigin != 0 {
+			rtl++
+		} else {
+			ltr++
+		}
+	}
+	if rtl != 4 || ltr < 8 {
+		t.Errorf("mixed line: %d right-to-left glyphs, %d left-to-right; want 4 and the rest", rtl, ltr)
+	}
+
+	// Asking again for what is loaded fetches nothing.
+	before := src.read.Load()
+	for _, s := range scripts {
+		l.Need(s.text)
+	}
+	<-l.Idle()
+	if src.read.Load() != before {
+		t.Errorf("Need fetched again what was loaded")
+	}
+}
+
+func distinct(gs []text.Glyph) int {
+	seen := map[text.GlyphID]bool{}
+	for _, g := range gs {
+		seen[g.ID] = true
+	}
+	return len(seen)
+}
+
+func ids(gs []text.Glyph) []uint32 {
+	var out []uint32
+	for _, g := range gs {
+		out = append(out, uint32(g.ID))
+	}
+	return out
+}
+
+// TestFontLoaderNeedFetchesAhead: Need loads the faces for text before it
+// is drawn, and Latin text needs nothing.
+func TestFontLoaderNeedFetchesAhead(t *testing.T) {
+	src := &embeddedSource{files: needFonts(t)}
+	l := NewFontLoader(FontOptions{Source: src, Logf: t.Logf})
+	l.Need("plain ASCII, Ελληνικά, кириллица: the Go fonts have it all")
+	<-l.Idle()
+	if got := l.Loaded(); len(got) != 0 || src.read.Load() != 0 {
+		t.Errorf("Latin, Greek and Cyrillic loaded %v", got)
+	}
+	l.Need("שלום")
+	sh := waitLoaded(t, l)
+	if got := l.Loaded(); !slices.Equal(got, []string{"noto-sans-hebrew-hebrew.woff"}) {
+		t.Errorf("loaded %v, want the Hebrew file", got)
+	}
+	if n := shape(sh, "שלום", font.Normal).notdef(); n > 0 {
+		t.Errorf("%d boxes after Need", n)
+	}
+}
+
+// TestFontLoaderWithoutFonts: a server without fonts (no manifest) leaves
+// boxes, says so once, and the app goes on.
+func TestFontLoaderWithoutFonts(t *testing.T) {
+	var logs atomic.Int32
+	var msg atomic.Value
+	l := NewFontLoader(FontOptions{
+		Source: fsSource{read: func(string) ([]byte, error) { return nil, fs.ErrNotExist }},
+		Logf: func(f string, args ...any) {
+			logs.Add(1)
+			msg.Store(f)
+		},
+	})
+	shape(l.Shaper(), "שלום 你好", font.Normal)
+	<-l.Idle()
+	shape(l.Shaper(), "مرحبا", font.Normal)
+	<-l.Idle()
+	if logs.Load() != 1 || !strings.Contains(msg.Load().(string), "boxes") {
+		t.Errorf("%d log lines (%v), want one saying characters are boxes", logs.Load(), msg.Load())
+	}
+}
+
+// TestFontLoaderPrefersSystemFonts: on desktop the system's fonts come
+// first and the embedded files fill in what they lack. This machine's
+// DejaVu has Hebrew and Arabic but no CJK, emoji or Devanagari.
+func TestFontLoaderPrefersSystemFonts(t *testing.T) {
+	src := &embeddedSource{files: needFonts(t)}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // Gio's font index, made afresh
+	l := NewFontLoader(FontOptions{Source: src, SystemFonts: true, Face: "sans-serif, Go", Logf: t.Logf})
+	sh := l.Shaper()
+	for _, s := range scripts {
+		shape(sh, s.text, font.Normal)
+	}
+	sh = waitLoaded(t, l)
+	for _, s := range scripts {
+		if n := shape(sh, s.text, font.Normal).notdef(); n > 0 {
+			t.Errorf("%s: %d boxes with system fonts and the fallback", s.name, n)
+		}
+	}
+	loaded := l.Loaded()
+	t.Logf("with system fonts, loaded %v", loaded)
+	hasDejaVu := false
+	if _, err := os.Stat("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"); err == nil {
+		hasDejaVu = true
+	}
+	if hasDejaVu && slices.Contains(loaded, "noto-sans-hebrew-hebrew.woff") {
+		t.Errorf("the Hebrew fallback was loaded though DejaVu Sans has Hebrew")
+	}
+	if !slices.ContainsFunc(loaded, func(s string) bool { return strings.HasPrefix(s, "cjk/") }) {
+		if _, err := os.Stat("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"); err != nil {
+			t.Errorf("no CJK fallback was loaded, and the system has no CJK font")
+		}
+	}
+}
