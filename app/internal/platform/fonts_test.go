@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"gioui.org/font"
+	"gioui.org/io/system"
 	"gioui.org/text"
 	"golang.org/x/image/math/fixed"
 
 	fontfiles "chat/assets/fonts"
+	"chat/app/internal/textdir"
 	"chat/internal/fontmanifest"
 )
 
@@ -65,11 +67,15 @@ type shaped struct {
 }
 
 func shape(sh *text.Shaper, s string, weight font.Weight) shaped {
+	return shapeDir(sh, s, weight, system.LTR)
+}
+
+func shapeDir(sh *text.Shaper, s string, weight font.Weight, dir system.TextDirection) shaped {
 	sh.LayoutString(text.Parameters{
 		Font:     font.Font{Typeface: "Go", Weight: weight},
 		PxPerEm:  fixed.I(20),
 		MaxWidth: 1e6,
-		Locale:   systemLocale,
+		Locale:   system.Locale{Language: "und", Direction: dir},
 	}, s)
 	var out shaped
 	for {
@@ -81,8 +87,6 @@ func shape(sh *text.Shaper, s string, weight font.Weight) shaped {
 		out.runes += int(g.Runes)
 	}
 }
-
-var systemLocale = text.Parameters{}.Locale
 
 // notdef counts the glyphs that are the missing glyph (glyph 0: a box).
 func (s shaped) notdef() int {
@@ -193,6 +197,52 @@ func TestFontLoaderShapesEveryScript(t *testing.T) {
 		t.Errorf("mixed line: %d right-to-left glyphs, %d left-to-right; want 4 and the rest", rtl, ltr)
 	}
 
+	// A Hebrew paragraph laid out right to left (textdir, as the message
+	// list does) has its first word on the right: שלום left of בית would
+	// read "house peace".
+	for _, s := range []string{"שלום בית", "سلام كتب"} {
+		first, second, _ := strings.Cut(s, " ")
+		a, b := idSet(shape(sh, first, font.Normal).glyphs), idSet(shape(sh, second, font.Normal).glyphs)
+		for id := range a {
+			if b[id] {
+				t.Fatalf("%q: the words share glyph %d; the test needs words without a common letter", s, uint32(id))
+			}
+		}
+		g := shapeDir(sh, s, font.Normal, textdir.Of(s)).glyphs
+		var firstLeft, secondRight fixed.Int26_6 = 1 << 30, -1 << 30
+		for _, gl := range g {
+			if a[gl.ID] {
+				firstLeft = min(firstLeft, gl.X)
+			}
+			if b[gl.ID] {
+				secondRight = max(secondRight, gl.X+gl.Advance)
+			}
+		}
+		if secondRight > firstLeft {
+			t.Errorf("%q laid out right to left: its second word ends at %v, right of where the first starts (%v)", s, secondRight, firstLeft)
+		}
+	}
+	// The paragraph's direction places what is neutral at its ends: the
+	// "!" that ends a Hebrew sentence is at its left end (with a
+	// left-to-right paragraph it would hang at the right, after the first
+	// word).
+	for _, s := range []string{"שלום!", "مرحبا!"} {
+		word := idSet(shape(sh, strings.TrimSuffix(s, "!"), font.Normal).glyphs)
+		bang := idSet(shape(sh, "!", font.Normal).glyphs)
+		var wordLeft, bangX fixed.Int26_6 = 1 << 30, 0
+		for _, gl := range shapeDir(sh, s, font.Normal, textdir.Of(s)).glyphs {
+			if word[gl.ID] {
+				wordLeft = min(wordLeft, gl.X)
+			}
+			if bang[gl.ID] {
+				bangX = gl.X
+			}
+		}
+		if bangX >= wordLeft {
+			t.Errorf("%q right to left: the ! is at %v, not left of the word (%v)", s, bangX, wordLeft)
+		}
+	}
+
 	// Asking again for what is loaded fetches nothing.
 	before := src.read.Load()
 	for _, s := range scripts {
@@ -202,6 +252,16 @@ func TestFontLoaderShapesEveryScript(t *testing.T) {
 	if src.read.Load() != before {
 		t.Errorf("Need fetched again what was loaded")
 	}
+}
+
+func idSet(gs []text.Glyph) map[text.GlyphID]bool {
+	ids := map[text.GlyphID]bool{}
+	for _, g := range gs {
+		if g.Advance > 0 && uint32(g.ID) != 0 {
+			ids[g.ID] = true
+		}
+	}
+	return ids
 }
 
 func distinct(gs []text.Glyph) int {

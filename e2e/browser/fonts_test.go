@@ -1,0 +1,223 @@
+package browser_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"chat/internal/browsertest"
+	"chat/internal/disttest"
+	"chat/internal/fontmanifest"
+	"chat/internal/testserver"
+)
+
+// fontsDir is where ./build.sh fonts put the fonts; the test fails (with
+// CHAT_REQUIRE_BROWSER=1, as ./build.sh test sets) or skips without them.
+func fontsDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(moduleRoot(), "assets", "fonts")
+	if _, err := os.Stat(filepath.Join(dir, "base", fontmanifest.Name)); err != nil {
+		msg := "the fonts are not built: run ./build.sh fonts"
+		if os.Getenv("CHAT_REQUIRE_BROWSER") == "1" || os.Getenv("CHAT_REQUIRE_ARTIFACTS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return dir
+}
+
+// addFonts lays the fonts out in a web client directory as the server
+// serves them (fonts/, fonts/cjk/), as ./build.sh wasm puts them in the
+// web client's tar.
+func addFonts(t *testing.T, web string) {
+	t.Helper()
+	src := fontsDir(t)
+	for from, to := range map[string]string{"base": "fonts", "cjk": filepath.Join("fonts", "cjk")} {
+		entries, err := os.ReadDir(filepath.Join(src, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(web, to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "README.md" && !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				copyFile(t, filepath.Join(src, from, e.Name()), filepath.Join(web, to, e.Name()))
+			}
+		}
+	}
+}
+
+// scriptLines are the messages of the fonts test, each with the
+// Tesseract language that reads it and what it must read.
+var scriptLines = []struct{ text, lang, read string }{
+	{"שלום עולם", "heb", "שלום"},
+	{"مرحبا بالعالم", "ara", "مرحبا"},
+	{"你好世界", "chi_sim", "你好世界"},
+	{"नमस्ते दुनिया", "hin", "नमस्ते"},
+	{"emoji 😀🎉👍🐱 end", "", ""},
+}
+
+// chatScreen opens the page, joins #general and sends the lines from the
+// composer, as a person would, and waits until the last one is on screen.
+func chatScreen(t *testing.T, b *browsertest.Browser, url, name, shot string) {
+	t.Helper()
+	b.Do("goto " + url)
+	b.WaitApp()
+	b.Do("type " + name)
+	b.Do("press Enter")
+	b.WaitTitle("joined", func(s string) bool { return s == "#general — Chat" })
+	for _, l := range scriptLines {
+		b.Do("type " + l.text)
+		b.Do("press Enter")
+	}
+	b.WaitText("end", shot)
+}
+
+// shownFonts is what the web client says it has drawn with
+// (window.chatFonts, set by app/internal/platform).
+func shownFonts(b *browsertest.Browser) []string {
+	var v struct{ Shown []string }
+	_ = json.Unmarshal([]byte(b.Do("eval window.chatFonts || null")), &v)
+	return v.Shown
+}
+
+// ocr reads a screenshot in one language.
+func ocr(t *testing.T, png, lang string) string {
+	t.Helper()
+	out, err := exec.Command("tesseract", png, "-", "-l", lang, "--psm", "11").Output()
+	if err != nil {
+		t.Fatalf("tesseract -l %s %s: %v (./build.sh deps installs tesseract-ocr-%s)", lang, png, err, strings.ReplaceAll(lang, "_", "-"))
+	}
+	return strings.Join(strings.Fields(string(out)), "")
+}
+
+// TestBrowserDrawsEveryScript: the web client, served by the real server
+// with its fonts, draws Hebrew, Arabic, Chinese, Devanagari and emoji
+// with real glyphs, fetching only the font files those characters are
+// in. The proof is read off the screen: Tesseract reads each script's
+// words in the screenshot, and does not read them in the screenshot of
+// the same chat from a server without fonts (boxes); the emoji, which no
+// OCR reads, differ from those boxes.
+func TestBrowserDrawsEveryScript(t *testing.T) {
+	b := browsertest.Start(t)
+	withFonts := buildWeb(t)
+	addFonts(t, withFonts)
+	without := t.TempDir()
+	for _, f := range []string{"index.html", "wasm_exec.js", "main.wasm.gz"} {
+		copyFile(t, filepath.Join(withFonts, f), filepath.Join(without, f))
+	}
+	shots := browsertest.ScreenshotDir()
+
+	// Without fonts: boxes.
+	bare := testserver.Start(t, testserver.Options{Args: []string{"-web", without}})
+	boxes := filepath.Join(shots, "browser-fonts-missing.png")
+	chatScreen(t, b, "http://"+bare.HTTPAddr+"/", "nofonts", boxes)
+
+	// With fonts.
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-web", withFonts}})
+	glyphs := filepath.Join(shots, "browser-fonts.png")
+	start := time.Now()
+	chatScreen(t, b, "http://"+srv.HTTPAddr+"/", "fonts", glyphs)
+	// Wait until a frame was drawn with the faces of every script.
+	want := []string{"noto-sans-hebrew-hebrew.woff", "noto-sans-arabic-arabic.woff", "noto-sans-devanagari-devanagari.woff"}
+	has := func(shown []string) bool {
+		for _, w := range want {
+			if !slices.Contains(shown, w) {
+				return false
+			}
+		}
+		return slices.ContainsFunc(shown, func(s string) bool { return strings.HasPrefix(s, "noto-emoji-") }) &&
+			slices.ContainsFunc(shown, func(s string) bool { return strings.HasPrefix(s, "cjk/noto-sans-sc-") })
+	}
+	var shown []string
+	for shown = shownFonts(b); !has(shown); shown = shownFonts(b) {
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("after 60 s the page has drawn with %v\n%s", shown, b.Console())
+		}
+		time.Sleep(100 * time.Millisecond) // a bounded poll: the page signals nothing to the test
+	}
+	b.Screenshot(glyphs)
+	t.Logf("fonts drawn: %v", shown)
+
+	// What it fetched: the manifest and those files, nothing more.
+	var fetched []string
+	if err := json.Unmarshal([]byte(b.Do(`eval performance.getEntriesByType("resource").map(e => e.name).filter(n => n.includes("/fonts/"))`)), &fetched); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fetched %d font URLs: %v", len(fetched), fetched)
+	if len(fetched) != len(shown)+1 {
+		t.Errorf("fetched %d font URLs for %d files drawn: %v", len(fetched), len(shown), fetched)
+	}
+
+	for _, l := range scriptLines {
+		if l.lang == "" {
+			continue
+		}
+		if got := ocr(t, glyphs, l.lang); !strings.Contains(got, strings.ReplaceAll(l.read, " ", "")) {
+			t.Errorf("%s: Tesseract does not read %q in %s; it reads %q", l.lang, l.read, glyphs, got)
+		}
+		if got := ocr(t, boxes, l.lang); strings.Contains(got, strings.ReplaceAll(l.read, " ", "")) {
+			t.Errorf("%s: Tesseract reads %q in %s too, drawn without fonts: the check proves nothing", l.lang, l.read, boxes)
+		}
+	}
+	t.Logf("screenshots: %s (fonts), %s (no fonts)", glyphs, boxes)
+}
+
+// TestBuiltServerServesFonts: the release server binary in dist/ has the
+// fonts in it, with the right types and cache headers.
+func TestBuiltServerServesFonts(t *testing.T) {
+	bin := disttest.Artifact(t, "chat-server-VERSION-linux-"+runtime.GOARCH)
+	srv := testserver.Start(t, testserver.Options{Binary: bin})
+	base := "http://" + srv.HTTPAddr + "/fonts/"
+	resp, err := http.Get(base + fontmanifest.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("manifest: %s %v", resp.Status, resp.Header)
+	}
+	m, err := fontmanifest.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, f := range m.Files {
+		total += f.Size
+	}
+	if len(m.Files) < 100 || !slices.ContainsFunc(m.Files, func(f fontmanifest.File) bool { return strings.HasPrefix(f.File, "cjk/") }) {
+		t.Fatalf("the built server offers %d font files", len(m.Files))
+	}
+	for _, f := range []fontmanifest.File{m.Files[0], m.Files[len(m.Files)-1]} {
+		resp, err := http.Get(base + f.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || n != f.Size || resp.Header.Get("Content-Type") != "font/woff" ||
+			!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+			t.Errorf("%s: %s, %d bytes (manifest: %d), %v", f.URL(), resp.Status, n, f.Size, resp.Header)
+		}
+	}
+	resp, err = http.Get(base + "no-such-font.woff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown font: %s", resp.Status)
+	}
+	t.Log(fmt.Sprintf("%s offers %d font files, %.1f MB", filepath.Base(bin), len(m.Files), float64(total)/1e6))
+}
