@@ -62,7 +62,7 @@ func main() {
 	if !platform.ServerField() {
 		cfg.Server = platform.DefaultServer() // the page's own server, whatever was saved
 	}
-	fonts := platform.Fonts()
+	fonts := platform.NewFonts()
 	cfg.Shaper, cfg.Face = fonts.Shaper(), fonts.Face()
 	logger := slog.New(slog.DiscardHandler)
 	if *debug {

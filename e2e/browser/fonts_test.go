@@ -3,6 +3,8 @@ package browser_test
 import (
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -170,7 +172,160 @@ func TestBrowserDrawsEveryScript(t *testing.T) {
 			t.Errorf("%s: Tesseract reads %q in %s too, drawn without fonts: the check proves nothing", l.lang, l.read, boxes)
 		}
 	}
+	// The emoji: between the words "emoji" and "end" the page without
+	// fonts draws four equal boxes; the page with fonts draws glyphs,
+	// none of them that box, not all alike.
+	bareGlyphs := glyphsBetween(t, boxes, "emoji", "end")
+	if len(bareGlyphs) != 4 {
+		t.Fatalf("without fonts, %d shapes between \"emoji\" and \"end\", want the 4 boxes (%s)", len(bareGlyphs), boxes)
+	}
+	box := bareGlyphs[0]
+	for _, g := range bareGlyphs[1:] {
+		if !g.same(box) {
+			t.Fatalf("without fonts, the 4 emoji are not 4 equal boxes (%s)", boxes)
+		}
+	}
+	emoji := glyphsBetween(t, glyphs, "emoji", "end")
+	alike := 0
+	for i, g := range emoji {
+		if g.same(box) {
+			t.Errorf("emoji shape %d is the box of the page without fonts (%s)", i, glyphs)
+		}
+		if i > 0 && g.same(emoji[0]) {
+			alike++
+		}
+	}
+	if len(emoji) < 4 || alike == len(emoji)-1 {
+		t.Errorf("with fonts, %d shapes between \"emoji\" and \"end\", %d like the first: want 4 different emoji (%s)", len(emoji), alike, glyphs)
+	}
 	t.Logf("screenshots: %s (fonts), %s (no fonts)", glyphs, boxes)
+}
+
+// shape is the ink of one glyph (or part of one) on the screen.
+type shape struct {
+	w, h int
+	ink  []bool
+}
+
+func (a shape) at(x, y int) bool {
+	return x >= 0 && y >= 0 && x < a.w && y < a.h && a.ink[y*a.w+x]
+}
+
+// same reports whether two shapes are the same drawing, give or take a
+// pixel (glyphs are drawn at fractional positions): sizes within two
+// pixels, and, moved by up to a pixel, at least 60% of their ink shared.
+func (a shape) same(b shape) bool {
+	if abs(a.w-b.w) > 2 || abs(a.h-b.h) > 2 {
+		return false
+	}
+	best := 0.0
+	for dx := -1; dx <= 1; dx++ {
+		for dy := -1; dy <= 1; dy++ {
+			both, either := 0, 0
+			for y := -1; y <= max(a.h, b.h); y++ {
+				for x := -1; x <= max(a.w, b.w); x++ {
+					p, q := a.at(x, y), b.at(x+dx, y+dy)
+					if p && q {
+						both++
+					}
+					if p || q {
+						either++
+					}
+				}
+			}
+			if either > 0 {
+				best = max(best, float64(both)/float64(either))
+			}
+		}
+	}
+	return best >= 0.6
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// glyphsBetween finds the words before and after in a screenshot (with
+// Tesseract's word boxes) and returns the shapes drawn between them on
+// their line, cut at blank columns.
+func glyphsBetween(t *testing.T, png, before, after string) []shape {
+	t.Helper()
+	out, err := exec.Command("tesseract", png, "-", "-l", "eng", "--psm", "11", "tsv").Output()
+	if err != nil {
+		t.Fatalf("tesseract: %v", err)
+	}
+	type box struct{ x, y, w, h int }
+	words := map[string]box{}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 12 || f[0] != "5" {
+			continue
+		}
+		var b box
+		fmt.Sscan(f[6]+" "+f[7]+" "+f[8]+" "+f[9], &b.x, &b.y, &b.w, &b.h)
+		words[strings.ToLower(strings.TrimSpace(f[11]))] = b
+	}
+	b1, ok1 := words[before]
+	b2, ok2 := words[after]
+	if !ok1 || !ok2 || b2.x <= b1.x+b1.w {
+		t.Fatalf("%s: cannot find %q then %q on one line; Tesseract read %v", png, before, after, words)
+	}
+	img := readPNG(t, png)
+	x0, x1 := b1.x+b1.w+2, b2.x-2
+	y0, y1 := b1.y-b1.h/3, b1.y+b1.h+b1.h/3
+	dark := func(x, y int) bool {
+		r, g, b, _ := img.At(x, y).RGBA()
+		return (r*299+g*587+b*114)/1000 < 0xA000 // the boxes' grey lines too
+	}
+	var shapes []shape
+	for x := x0; x < x1; {
+		if !columnInk(dark, x, y0, y1) {
+			x++
+			continue
+		}
+		start := x
+		for x < x1 && columnInk(dark, x, y0, y1) {
+			x++
+		}
+		// The shape's own rows.
+		top, bottom := y1, y0
+		for yy := y0; yy < y1; yy++ {
+			for xx := start; xx < x; xx++ {
+				if dark(xx, yy) {
+					top, bottom = min(top, yy), max(bottom, yy+1)
+				}
+			}
+		}
+		sh := shape{w: x - start, h: bottom - top}
+		for yy := top; yy < bottom; yy++ {
+			for xx := start; xx < x; xx++ {
+				sh.ink = append(sh.ink, dark(xx, yy))
+			}
+		}
+		shapes = append(shapes, sh)
+	}
+	return shapes
+}
+
+func columnInk(dark func(x, y int) bool, x, y0, y1 int) bool {
+	for y := y0; y < y1; y++ {
+		if dark(x, y) {
+			return true
+		}
+	}
+	return false
+}
+
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 // TestBuiltServerServesFonts: the release server binary in dist/ has the

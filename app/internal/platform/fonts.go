@@ -1,11 +1,13 @@
 package platform
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io/fs"
 	"log"
 	"slices"
+	"strings"
 	"sync"
 
 	"gioui.org/font"
@@ -452,18 +454,26 @@ func (it *rangeIter) Next() bool {
 
 func (it *rangeIter) Char() (rune, gotext.GID) { return it.r, 0 }
 
-// fsSource reads fonts from a file system (the embedded files).
-type fsSource struct {
-	read func(name string) ([]byte, error)
-}
+// fsSource reads fonts from a file system (the embedded files). The
+// manifest it gives names only the files that are there.
+type fsSource struct{ fsys fs.FS }
 
 func (s fsSource) Fetch(_ context.Context, name string) ([]byte, error) {
-	if i := bytes.IndexByte([]byte(name), '?'); i >= 0 {
-		name = name[:i]
-	}
-	data, err := s.read(name)
+	name, _, _ = strings.Cut(name, "?")
+	data, err := fs.ReadFile(s.fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("font %s: %w", name, err)
 	}
-	return data, nil
+	if name != fontmanifest.Name {
+		return data, nil
+	}
+	m, err := fontmanifest.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	m.Files = slices.DeleteFunc(m.Files, func(f fontmanifest.File) bool {
+		_, err := fs.Stat(s.fsys, f.File)
+		return err != nil
+	})
+	return json.Marshal(m)
 }

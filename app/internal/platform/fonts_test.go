@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"gioui.org/font"
@@ -41,7 +42,7 @@ type embeddedSource struct {
 }
 
 func (s *embeddedSource) Fetch(ctx context.Context, name string) ([]byte, error) {
-	data, err := fsSource{read: func(n string) ([]byte, error) { return fs.ReadFile(s.files, n) }}.Fetch(ctx, name)
+	data, err := fsSource{fsys: s.files}.Fetch(ctx, name)
 	if err == nil && name != fontmanifest.Name {
 		s.read.Add(int64(len(data)))
 	}
@@ -306,7 +307,7 @@ func TestFontLoaderWithoutFonts(t *testing.T) {
 	var logs atomic.Int32
 	var msg atomic.Value
 	l := NewFontLoader(FontOptions{
-		Source: fsSource{read: func(string) ([]byte, error) { return nil, fs.ErrNotExist }},
+		Source: fsSource{fsys: fstest.MapFS{}},
 		Logf: func(f string, args ...any) {
 			logs.Add(1)
 			msg.Store(f)

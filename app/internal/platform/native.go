@@ -4,7 +4,6 @@ package platform
 
 import (
 	"fmt"
-	"io/fs"
 	"path/filepath"
 
 	"gioui.org/app"
@@ -19,12 +18,13 @@ func defaultServer() string { return "localhost:7878" }
 // fonts prefers the system's sans-serif face, which covers the scripts and
 // emoji the user's machine knows, then the Go fonts, then, for characters
 // no system font has (a minimal Linux install has no CJK, Hebrew or
-// emoji font), the Noto files embedded in the app (assets/fonts), each
-// parsed only when a character needs it.
+// emoji font), the Noto files embedded in the app (assets/fonts; the CJK
+// ones only where the system may lack them), each parsed only when a
+// character needs it.
 func fonts() *FontLoader {
-	files := fontfiles.FS()
+	files := fontfiles.Fallback()
 	return NewFontLoader(FontOptions{
-		Source:      fsSource{read: func(name string) ([]byte, error) { return fs.ReadFile(files, name) }},
+		Source:      fsSource{fsys: files},
 		SystemFonts: true,
 		Face:        "sans-serif, Go",
 	})

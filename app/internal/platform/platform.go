@@ -4,10 +4,25 @@
 // chooses the server, and its default.
 package platform
 
-// Fonts returns the window's font loader: its Shaper (taken again at the
+import (
+	"gioui.org/font"
+	"gioui.org/text"
+)
+
+// NewFonts returns a window's font loader: its Shaper (taken again at the
 // start of every frame: it changes when faces for new scripts arrive) and
 // the typeface to ask for first (Face). Each window needs its own.
-func Fonts() *FontLoader { return fonts() }
+func NewFonts() *FontLoader { return fonts() }
+
+// Fonts returns a shaper that never grows, with the fonts of this
+// platform at the start (the Go fonts, and the system's outside the
+// browser), and the typeface to ask for first: for tests and tools. A
+// window uses NewFonts.
+func Fonts() (*text.Shaper, font.Typeface) {
+	l := fonts()
+	l.opts.Source = nil
+	return l.Shaper(), l.Face()
+}
 
 // ServerField reports whether the join screen lets the user type a server
 // address. In the browser the server is the page's origin, so it does not.
