@@ -5,19 +5,15 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"chat/internal/browsertest"
-	"chat/internal/disttest"
 	"chat/internal/fontmanifest"
 	"chat/internal/testserver"
 )
@@ -78,11 +74,25 @@ func chatScreen(t *testing.T, b *browsertest.Browser, url, name, shot string) {
 	b.Do("type " + name)
 	b.Do("press Enter")
 	b.WaitTitle("joined", func(s string) bool { return s == "#general — Chat" })
+	// Until someone writes in another script, the page fetches no font.
+	if got := fontURLs(t, b); len(got) != 0 {
+		t.Errorf("before any text needed them, the page fetched %v", got)
+	}
 	for _, l := range scriptLines {
 		b.Do("type " + l.text)
 		b.Do("press Enter")
 	}
 	b.WaitText("end", shot)
+}
+
+// fontURLs are the /fonts/ URLs the page has fetched.
+func fontURLs(t *testing.T, b *browsertest.Browser) []string {
+	t.Helper()
+	var urls []string
+	if err := json.Unmarshal([]byte(b.Do(`eval performance.getEntriesByType("resource").map(e => e.name).filter(n => n.includes("/fonts/"))`)), &urls); err != nil {
+		t.Fatal(err)
+	}
+	return urls
 }
 
 // shownFonts is what the web client says it has drawn with
@@ -152,10 +162,7 @@ func TestBrowserDrawsEveryScript(t *testing.T) {
 	t.Logf("fonts drawn: %v", shown)
 
 	// What it fetched: the manifest and those files, nothing more.
-	var fetched []string
-	if err := json.Unmarshal([]byte(b.Do(`eval performance.getEntriesByType("resource").map(e => e.name).filter(n => n.includes("/fonts/"))`)), &fetched); err != nil {
-		t.Fatal(err)
-	}
+	fetched := fontURLs(t, b)
 	t.Logf("fetched %d font URLs: %v", len(fetched), fetched)
 	if len(fetched) != len(shown)+1 {
 		t.Errorf("fetched %d font URLs for %d files drawn: %v", len(fetched), len(shown), fetched)
@@ -326,53 +333,4 @@ func readPNG(t *testing.T, path string) image.Image {
 		t.Fatal(err)
 	}
 	return img
-}
-
-// TestBuiltServerServesFonts: the release server binary in dist/ has the
-// fonts in it, with the right types and cache headers.
-func TestBuiltServerServesFonts(t *testing.T) {
-	bin := disttest.Artifact(t, "chat-server-VERSION-linux-"+runtime.GOARCH)
-	srv := testserver.Start(t, testserver.Options{Binary: bin})
-	base := "http://" + srv.HTTPAddr + "/fonts/"
-	resp, err := http.Get(base + fontmanifest.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("manifest: %s %v", resp.Status, resp.Header)
-	}
-	m, err := fontmanifest.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var total int64
-	for _, f := range m.Files {
-		total += f.Size
-	}
-	if len(m.Files) < 100 || !slices.ContainsFunc(m.Files, func(f fontmanifest.File) bool { return strings.HasPrefix(f.File, "cjk/") }) {
-		t.Fatalf("the built server offers %d font files", len(m.Files))
-	}
-	for _, f := range []fontmanifest.File{m.Files[0], m.Files[len(m.Files)-1]} {
-		resp, err := http.Get(base + f.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, _ := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || n != f.Size || resp.Header.Get("Content-Type") != "font/woff" ||
-			!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
-			t.Errorf("%s: %s, %d bytes (manifest: %d), %v", f.URL(), resp.Status, n, f.Size, resp.Header)
-		}
-	}
-	resp, err = http.Get(base + "no-such-font.woff")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("an unknown font: %s", resp.Status)
-	}
-	t.Log(fmt.Sprintf("%s offers %d font files, %.1f MB", filepath.Base(bin), len(m.Files), float64(total)/1e6))
 }

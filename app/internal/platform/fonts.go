@@ -289,13 +289,15 @@ func (l *FontLoader) load(ctx context.Context, f fontmanifest.File) {
 		// a browser keeps a @font-face to its unicode-range: the slices of
 		// one font share some characters (emoji skin tones, for one), and
 		// a sequence must not be split between two of them.
-		// Joiners and selectors stay: they never choose a face, and the
-		// face of the characters around them must have them (a family
-		// emoji is people joined by ZWJs).
+		// Spaces, joiners and selectors stay: they never choose a face
+		// (Gio keeps them in the run of the characters around them), so
+		// that face must have them: a family emoji is people joined by
+		// ZWJs, and a space between Chinese words missing from the
+		// Chinese face would be a wide gap.
 		ft := *ff.Face.Face().Font
 		has := cmapRanges(ft.Cmap)
 		rs := has.Intersect(f.Ranges)
-		ft.Cmap = &keptCmap{inner: ft.Cmap, ranges: append(has.Intersect(ignorables), rs...).Normalize()}
+		ft.Cmap = &keptCmap{inner: ft.Cmap, ranges: append(has.Intersect(runContinuing), rs...).Normalize()}
 		// A typeface of its own for each file: Gio's font map tells faces
 		// apart by typeface and style, and the slices of one family would
 		// otherwise all be taken for the last one loaded.
@@ -365,6 +367,12 @@ var ignorables = fontmanifest.Ranges{
 }
 
 func ignorable(r rune) bool { return ignorables.Contains(r) }
+
+// runContinuing are the characters that never make Gio change faces: the
+// ignorable ones and spaces.
+var runContinuing = append(fontmanifest.Ranges{
+	{0x20, 0x20}, {0xA0, 0xA0}, {0x2000, 0x200A}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000},
+}, ignorables...).Normalize()
 
 // missingRanges is what the missing face may claim: the characters of the
 // planes in use, less the ignorable ones.

@@ -244,6 +244,14 @@ func TestFontLoaderShapesEveryScript(t *testing.T) {
 		}
 	}
 
+	// A space between Chinese words is the Chinese face's space, not a
+	// missing glyph's em-wide gap.
+	for _, g := range shape(sh, "你好 世界", font.Normal).glyphs {
+		if uint32(g.ID) == 0xFFFFFFFF || g.Advance > fixed.I(19) && g.Bounds.Empty() {
+			t.Errorf("the space in %q is %v wide, drawn as nothing", "你好 世界", g.Advance)
+		}
+	}
+
 	// Asking again for what is loaded fetches nothing.
 	before := src.read.Load()
 	for _, s := range scripts {
