@@ -294,9 +294,15 @@ func (l *FontLoader) load(ctx context.Context, f fontmanifest.File) {
 		// that face must have them: a family emoji is people joined by
 		// ZWJs, and a space between Chinese words missing from the
 		// Chinese face would be a wide gap.
-		ft := *ff.Face.Face().Font
+		// (Not Noto Emoji's space, which is 1.3 em wide: without it the
+		// space after an emoji is Gio's usual gap for a missing space.)
+		face := ff.Face.Face()
+		ft := *face.Font
 		has := cmapRanges(ft.Cmap)
 		rs := has.Intersect(f.Ranges)
+		if gid, ok := ft.Cmap.Lookup(' '); ok && face.HorizontalAdvance(gid) > float32(ft.Upem())/2 {
+			has = has.Minus(spaces)
+		}
 		ft.Cmap = &keptCmap{inner: ft.Cmap, ranges: append(has.Intersect(runContinuing), rs...).Normalize()}
 		// A typeface of its own for each file: Gio's font map tells faces
 		// apart by typeface and style, and the slices of one family would
@@ -368,11 +374,14 @@ var ignorables = fontmanifest.Ranges{
 
 func ignorable(r rune) bool { return ignorables.Contains(r) }
 
+// spaces are the space characters (Zs).
+var spaces = fontmanifest.Ranges{
+	{0x20, 0x20}, {0xA0, 0xA0}, {0x1680, 0x1680}, {0x2000, 0x200A}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000},
+}
+
 // runContinuing are the characters that never make Gio change faces: the
 // ignorable ones and spaces.
-var runContinuing = append(fontmanifest.Ranges{
-	{0x20, 0x20}, {0xA0, 0xA0}, {0x2000, 0x200A}, {0x202F, 0x202F}, {0x205F, 0x205F}, {0x3000, 0x3000},
-}, ignorables...).Normalize()
+var runContinuing = append(slices.Clone(spaces), ignorables...).Normalize()
 
 // missingRanges is what the missing face may claim: the characters of the
 // planes in use, less the ignorable ones.
