@@ -18,8 +18,8 @@ import (
 	"gioui.org/text"
 	"golang.org/x/image/math/fixed"
 
-	fontfiles "chat/assets/fonts"
 	"chat/app/internal/textdir"
+	fontfiles "chat/assets/fonts"
 	"chat/internal/fontmanifest"
 )
 
