@@ -34,10 +34,12 @@ APT_PACKAGES=(
   openssl                                          # TLS tests (KeyUpdates from s_client), bench.sh's certificate
   shellcheck                                       # lint this script and the workflow's shell steps
   chromium tesseract-ocr tesseract-ocr-eng         # web client tests: headless browser, reading its screen
+  tesseract-ocr-heb tesseract-ocr-ara              # ... and reading Hebrew, Arabic, Chinese and Devanagari
+  tesseract-ocr-chi-sim tesseract-ocr-hin          #     on it (the fonts test)
 )
 # The same for other distributions, printed when we cannot install.
-DNF_PACKAGES="gcc pkgconf-pkg-config wayland-devel libX11-devel libxkbcommon-x11-devel libXcursor-devel libXfixes-devel mesa-libEGL-devel mesa-libGLES-devel vulkan-headers libffi-devel mesa-dri-drivers xorg-x11-server-Xvfb xdotool xorg-x11-apps ImageMagick dbus-daemon brotli systemd strace openssl ShellCheck chromium tesseract tesseract-langpack-eng nodejs npm"
-PACMAN_PACKAGES="gcc pkgconf wayland libx11 libxkbcommon-x11 libxcursor libxfixes mesa vulkan-headers libffi xorg-server-xvfb xdotool xorg-xwd imagemagick dbus brotli systemd strace openssl shellcheck chromium tesseract tesseract-data-eng nodejs npm"
+DNF_PACKAGES="gcc pkgconf-pkg-config wayland-devel libX11-devel libxkbcommon-x11-devel libXcursor-devel libXfixes-devel mesa-libEGL-devel mesa-libGLES-devel vulkan-headers libffi-devel mesa-dri-drivers xorg-x11-server-Xvfb xdotool xorg-x11-apps ImageMagick dbus-daemon brotli systemd strace openssl ShellCheck chromium tesseract tesseract-langpack-eng tesseract-langpack-heb tesseract-langpack-ara tesseract-langpack-chi_sim tesseract-langpack-hin nodejs npm"
+PACMAN_PACKAGES="gcc pkgconf wayland libx11 libxkbcommon-x11 libxcursor libxfixes mesa vulkan-headers libffi xorg-server-xvfb xdotool xorg-xwd imagemagick dbus brotli systemd strace openssl shellcheck chromium tesseract tesseract-data-eng tesseract-data-heb tesseract-data-ara tesseract-data-chi_sim tesseract-data-hin nodejs npm"
 # A JDK is needed only for Android builds; deps adds it when an Android SDK is set up.
 APT_JDK=openjdk-17-jdk-headless DNF_JDK=java-17-openjdk-devel PACMAN_JDK=jdk17-openjdk
 
@@ -73,8 +75,11 @@ Usage: ./build.sh TARGET...     (version $VERSION; artifacts go to $DIST/)
             $DIST/chat-VERSION-windows-amd64.exe
   macos     the app for macOS: needs a Mac with Xcode (go tool gogio -target macos);
             elsewhere it says so and stops
+  fonts     the Noto fonts for Hebrew, Arabic, Devanagari, emoji, Hangul and CJK
+            (npm packages, assets/fonts/package.json) into assets/fonts/base and cjk,
+            with their manifest: served to the web client, embedded in the apps
   wasm      the web client for the server to embed: assets/web/main.wasm.gz (and .br),
-            assets/web/wasm_exec.js; a copy in $DIST/chat-web-VERSION.tar
+            assets/web/wasm_exec.js (and the fonts); a copy in $DIST/chat-web-VERSION.tar
   server    the web client (wasm), then static servers with it embedded:
             $DIST/chat-server-VERSION-linux-amd64 and -linux-arm64, plus the
             systemd unit and environment file from deploy/
@@ -163,9 +168,31 @@ once() {
   BUILT="$BUILT$1 "
 }
 
+# cmd_fonts installs the font packages (npm ci, skipped when the lock file
+# has not changed since the last install) and picks their files into
+# assets/fonts/base and assets/fonts/cjk (internal/fontpack), which the
+# server and the apps embed.
+cmd_fonts() {
+  once fonts || return 0
+  need_go
+  local dir=assets/fonts
+  if [ ! -f "$dir/package.json" ]; then
+    warn "fonts: $dir/package.json is missing: building without the fonts for other scripts"
+    return 0
+  fi
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.chat-installed-lock.json" 2>/dev/null; then
+    command -v npm >/dev/null || die "npm is not installed: the fonts come as npm packages; install Node.js 20+ and npm (https://nodejs.org)"
+    say "fonts: npm ci (Noto fonts, about 140 MB of packages)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    cp "$dir/package-lock.json" "$dir/node_modules/.chat-installed-lock.json"
+  fi
+  go run ./internal/fontpack -npm "$dir/node_modules" -out "$dir" -licenses "$dir/LICENSES"
+}
+
 cmd_wasm() {
   once wasm || return 0
   need_go
+  cmd_fonts # served with the web client
   local web=assets/web tmp
   tmp=$(mktemp -d)
   say "wasm: building the web client ($VERSION)"
@@ -200,11 +227,22 @@ cmd_wasm() {
   mkdir -p "$DIST"
   local files=(index.html wasm_exec.js main.wasm.gz)
   [ ! -f "$web/main.wasm.br" ] || files+=(main.wasm.br)
+  # The tar is the directory chat-server -web serves: the client and fonts/.
+  local stage f
+  stage=$(mktemp -d)
+  for f in "${files[@]}"; do cp "$web/$f" "$stage/"; done
+  if [ -f assets/fonts/base/manifest.json ]; then
+    mkdir -p "$stage/fonts/cjk"
+    find assets/fonts/base -maxdepth 1 -type f ! -name README.md ! -name '.*' -exec cp {} "$stage/fonts/" \;
+    find assets/fonts/cjk -maxdepth 1 -type f ! -name README.md ! -name '.*' -exec cp {} "$stage/fonts/cjk/" \;
+    files+=(fonts)
+  fi
   local same=() # GNU tar: the same bytes for the same files
   if tar --version 2>/dev/null | grep GNU >/dev/null; then
     same=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner)
   fi
-  tar ${same[@]+"${same[@]}"} -C "$web" -cf "$DIST/chat-web-$VERSION.tar" "${files[@]}"
+  tar ${same[@]+"${same[@]}"} -C "$stage" -cf "$DIST/chat-web-$VERSION.tar" "${files[@]}"
+  rm -rf "$stage"
   say "wasm: $web/{${files[*]}} and $DIST/chat-web-$VERSION.tar ($(du -h "$web/main.wasm.gz" | cut -f1) gzip)"
 }
 
@@ -223,6 +261,7 @@ cmd_server() {
 cmd_desktop() {
   once desktop || return 0
   need_go
+  cmd_fonts # the fallback faces, embedded
   case "$(uname -s)" in
     Linux) ;;
     Darwin) cmd_macos; return ;;
@@ -253,6 +292,7 @@ semver() {
 cmd_windows() {
   once windows || return 0
   need_go
+  cmd_fonts
   local tmp out="$DIST/chat-$VERSION-windows-amd64.exe"
   tmp=$(mktemp -d)
   say "windows: $out"
@@ -279,6 +319,7 @@ cmd_macos() {
   install Xcode (or its command-line tools) and Go there, then run ./build.sh macos
   (it runs: go tool gogio -target macos -arch amd64,arm64 -appid $APP_ID -icon assets/appicon.png ./app)"
   fi
+  cmd_fonts
   local out="$DIST/chat-$VERSION-macos.app"
   say "macos: $out"
   rm -rf "$out"
@@ -433,6 +474,7 @@ cmd_android() {
   once android || return 0
   need_go
   android_check
+  cmd_fonts
   export ANDROID_HOME
   ANDROID_HOME=$(android_sdk) # gogio reads only ANDROID_HOME
   local KEYSTORE KEYSTORE_PASS tmp out="$DIST/chat-$VERSION-android.apk" bt
@@ -504,6 +546,7 @@ write_sums() {
 cmd_test() {
   need_go
   cmd_deps
+  cmd_fonts # embedded by the server and the apps: before vet, which compiles them
   say "go vet"
   go vet ./...
   say "gofmt"
@@ -600,6 +643,8 @@ cmd_clean() {
   rm -rf "$DIST"
   rm -f assets/web/main.wasm assets/web/main.wasm.gz assets/web/main.wasm.br assets/web/wasm_exec.js assets/web/.*.tmp
   rm -f app/*.syso
+  rm -rf assets/fonts/node_modules
+  find assets/fonts/base assets/fonts/cjk -type f ! -name README.md -delete 2>/dev/null || true
 }
 
 [ $# -gt 0 ] || { cmd_help; exit 2; }
@@ -608,6 +653,7 @@ for target in "$@"; do
   case "$target" in
     help|-h|--help) cmd_help ;;
     deps) cmd_deps ;;
+    fonts) cmd_fonts ;;
     test) cmd_test ;;
     bench) cmd_bench ;;
     run) cmd_run ;;

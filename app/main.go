@@ -65,7 +65,8 @@ func main() {
 	if !platform.ServerField() {
 		cfg.Server = platform.DefaultServer() // the page's own server, whatever was saved
 	}
-	cfg.Shaper, cfg.Face = platform.Fonts()
+	fonts := platform.NewFonts()
+	cfg.Shaper, cfg.Face = fonts.Shaper(), fonts.Face()
 	logger := slog.New(slog.DiscardHandler)
 	if *debug {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -74,10 +75,11 @@ func main() {
 	skipUnreachableWayland()
 	w := new(app.Window)
 	w.Option(app.Title("Chat"), app.Size(unit.Dp(960), unit.Dp(680)), app.MinSize(unit.Dp(300), unit.Dp(360)))
+	fonts.OnChange(w.Invalidate) // faces for another script arrived
 	a := chatapp.New(chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger,
 		Notifier: platform.NewNotifier(logger)})
 	go func() {
-		err := run(w, a)
+		err := run(w, a, fonts)
 		a.Close()
 		if err != nil {
 			log.Fatal(err)
@@ -88,7 +90,7 @@ func main() {
 }
 
 // run handles the window's events until it is closed.
-func run(w *app.Window, a *chatapp.App) error {
+func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader) error {
 	var ops op.Ops
 	title := "Chat"
 	for {
@@ -99,6 +101,7 @@ func run(w *app.Window, a *chatapp.App) error {
 			a.Focus(e.Config.Focused)
 		case app.FrameEvent:
 			gtx := app.NewContext(&ops, e) // also removes the insets (soft keyboard, bars)
+			a.UI().SetShaper(fonts.Shaper())
 			a.Layout(gtx)
 			e.Frame(gtx.Ops)
 			if t := a.UI().Title(); t != title {

@@ -28,6 +28,7 @@ type malformedCase struct {
 
 func malformedCases() []malformedCase {
 	joinFrame := protocol.Encode(&protocol.Join{Room: "general", Name: "mallory"})
+	identifyFrame := protocol.Encode(&protocol.Identify{Name: "mallory", Secret: "mallory's key"})
 	return []malformedCase{
 		{"HTTP request on the port", [][]byte{[]byte("GET / HTTP/1.1\r\nHost: chat\r\n\r\n")}, protocol.CodeFrameTooLarge},
 		{"TLS handshake on the port", [][]byte{{0x16, 0x03, 0x01, 0x00, 0xf0, 0x01, 0x00, 0x00, 0xec, 0x03, 0x03}}, protocol.CodeFrameTooLarge},
@@ -54,6 +55,11 @@ func malformedCases() []malformedCase {
 		{"empty text", [][]byte{helloFrame, joinFrame, protocol.Encode(&protocol.Send{Room: "general", ID: "x", Text: ""})}, protocol.CodeTooLong},
 		{"empty message id", [][]byte{helloFrame, joinFrame, protocol.Encode(&protocol.Send{Room: "general", ID: "", Text: "hi"})}, protocol.CodeTooLong},
 		{"over-long message id", [][]byte{helloFrame, joinFrame, protocol.Encode(&protocol.Send{Room: "general", ID: strings.Repeat("i", protocol.MaxIDLen+1), Text: "hi"})}, protocol.CodeTooLong},
+		{"history before join", [][]byte{helloFrame, protocol.Encode(&protocol.History{Room: "general"})}, protocol.CodeUnexpected},
+		{"read before join", [][]byte{helloFrame, protocol.Encode(&protocol.Read{Room: "general", Seq: 1})}, protocol.CodeUnexpected},
+		{"identify twice", [][]byte{helloFrame, identifyFrame, identifyFrame}, protocol.CodeUnexpected},
+		{"over-long list query", [][]byte{helloFrame, protocol.Encode(&protocol.List{Query: strings.Repeat("q", protocol.DefaultMaxRoom+1)})}, protocol.CodeTooLong},
+		{"over-long identify name", [][]byte{helloFrame, protocol.Encode(&protocol.Identify{Name: strings.Repeat("n", protocol.DefaultMaxName+1), Secret: "k"})}, protocol.CodeTooLong},
 	}
 }
 
@@ -75,7 +81,7 @@ func runMalformed(t *testing.T, dial func(t *testing.T) *testserver.Raw) {
 				switch m := m.(type) {
 				case *protocol.Error:
 					got = m
-				case *protocol.Welcome, *protocol.Joined, *protocol.Presence, *protocol.Msg, *protocol.Ping:
+				case *protocol.Welcome, *protocol.Joined, *protocol.Presence, *protocol.Msg, *protocol.Ping, *protocol.Identified:
 				default:
 					t.Fatalf("unexpected %T before the error", m)
 				}

@@ -15,7 +15,9 @@ import (
 	"chat/protocol"
 )
 
-// allHistory reads every message of room with a raw resume from 0.
+// allHistory reads every message of room with a raw resume from 0: all
+// the room has delivered (an ACK comes before its message goes out; see
+// delivered).
 func allHistory(t *testing.T, addr, room string) []*protocol.Msg {
 	t.Helper()
 	r, _ := testserver.Handshake(t, addr)
@@ -24,6 +26,16 @@ func allHistory(t *testing.T, addr, room string) []*protocol.Msg {
 	msgs := r.Messages(int(j.Head))
 	r.Send(&protocol.Bye{})
 	return msgs
+}
+
+// delivered waits until r has its own copy of its message id: then the
+// room has delivered it, and a JOIN's head reaches it.
+func delivered(t *testing.T, r *clienttest.Recorder, id string) {
+	t.Helper()
+	r.Wait(t, "the copy of "+id, func(ev client.Event) bool {
+		m, ok := ev.(client.Message)
+		return ok && m.Own && m.ID == id
+	})
 }
 
 // checkStoredOnce checks that history holds each of ids exactly once, in
@@ -125,6 +137,7 @@ func TestSIGKILLLosesNoAcknowledgedMessage(t *testing.T) {
 	if err := sender.C.Drain(ctx); err != nil {
 		t.Fatalf("outbox did not drain after the restart: %v\n%s", err, sender.Dump())
 	}
+	delivered(t, sender, ids[len(ids)-1])
 	checkStoredOnce(t, allHistory(t, srv.Addr, "general"), "streamer", ids)
 
 	// The watcher resumed and saw every message exactly once, in order.
@@ -217,6 +230,7 @@ func TestGracefulShutdownTellsClientsAndLosesNothing(t *testing.T) {
 	if err := sender.C.Drain(ctx); err != nil {
 		t.Fatal(err)
 	}
+	delivered(t, sender, ids[len(ids)-1])
 	checkStoredOnce(t, allHistory(t, srv.Addr, "general"), "streamer", ids)
 	if n := len(srv.LogRecords("stopped")); n != 0 {
 		t.Errorf("restarted server logged stopped %d times", n)

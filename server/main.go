@@ -108,23 +108,33 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Read markers and mentions; at most 1000 unread mentions per name.
+	marks, err := sqlite.OpenInbox(dbPath, sqlite.InboxOptions{})
+	if err != nil {
+		names.Close()
+		return err
+	}
 	// One node: the broker is the embedded store (SQLite history,
 	// in-process subscriptions and presence).
 	store, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
 		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
 	}, broker.LocalOptions{})
 	if err != nil {
+		marks.Close()
 		names.Close()
 		return err
 	}
-	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, Owners: names, Logger: log},
+	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName,
+		Owners: names, Inbox: marks, Logger: log},
 		func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
 	if err != nil {
 		_ = store.Close()
+		marks.Close()
 		names.Close()
 		return err
 	}
 	defer names.Close()
+	defer marks.Close()
 	// Closed last: after the hub (shutdown, or a failed start below).
 	defer func() {
 		if err := store.Close(); err != nil {

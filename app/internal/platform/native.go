@@ -7,9 +7,8 @@ import (
 	"path/filepath"
 
 	"gioui.org/app"
-	"gioui.org/font"
-	"gioui.org/font/gofont"
-	"gioui.org/text"
+
+	fontfiles "chat/assets/fonts"
 )
 
 const serverField = true
@@ -17,10 +16,18 @@ const serverField = true
 func defaultServer() string { return "localhost:7878" }
 
 // fonts prefers the system's sans-serif face, which covers the scripts and
-// emoji the user's machine knows, and keeps the Go fonts as the fallback
-// for machines without fonts (minimal containers).
-func fonts() (*text.Shaper, font.Typeface) {
-	return text.NewShaper(text.WithCollection(gofont.Collection())), "sans-serif, Go"
+// emoji the user's machine knows, then the Go fonts, then, for characters
+// no system font has (a minimal Linux install has no CJK, Hebrew or
+// emoji font), the Noto files embedded in the app (assets/fonts; the CJK
+// ones only where the system may lack them), each parsed only when a
+// character needs it.
+func fonts() *FontLoader {
+	files := fontfiles.Fallback()
+	return NewFontLoader(FontOptions{
+		Source:      fsSource{fsys: files},
+		SystemFonts: true,
+		Face:        "sans-serif, Go",
+	})
 }
 
 func settingsDir() (string, error) {

@@ -1,6 +1,7 @@
 // Package platform holds what differs between the app's targets (desktop,
 // Android, browser), so that the UI code itself assumes none of them: which
-// fonts exist, whether the user chooses the server, and its default.
+// fonts exist and how the missing ones are loaded, whether the user
+// chooses the server, and its default.
 package platform
 
 import (
@@ -8,9 +9,20 @@ import (
 	"gioui.org/text"
 )
 
-// Fonts returns the text shaper for the app and the typeface to ask for
-// first. Shaping caches glyphs, so a window should keep the one shaper.
-func Fonts() (*text.Shaper, font.Typeface) { return fonts() }
+// NewFonts returns a window's font loader: its Shaper (taken again at the
+// start of every frame: it changes when faces for new scripts arrive) and
+// the typeface to ask for first (Face). Each window needs its own.
+func NewFonts() *FontLoader { return fonts() }
+
+// Fonts returns a shaper that never grows, with the fonts of this
+// platform at the start (the Go fonts, and the system's outside the
+// browser), and the typeface to ask for first: for tests and tools. A
+// window uses NewFonts.
+func Fonts() (*text.Shaper, font.Typeface) {
+	l := fonts()
+	l.opts.Source = nil
+	return l.Shaper(), l.Face()
+}
 
 // ServerField reports whether the join screen lets the user type a server
 // address. In the browser the server is the page's origin, so it does not.

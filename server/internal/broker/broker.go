@@ -52,6 +52,24 @@ type Handler interface {
 	// PresenceChanged reports names that entered or left a room this node
 	// subscribes to through another node, or whose entries expired.
 	PresenceChanged(room string, changes []protocol.PresenceChange)
+	// Noted delivers a Note given to Notify on any node. It may come from
+	// any goroutine, also while the others run.
+	Noted(n *Note)
+}
+
+// Note is a frame for the devices of some names, wherever they are
+// connected: every connection identified as one of Names and, if Room is
+// set, every connection in Room under one of Names gets Frame once.
+type Note struct {
+	Names []string // name keys
+	Room  string   // canonical room name, or ""
+	Frame []byte   // an encoded frame, the same bytes for everyone
+}
+
+// RoomCount is a room and how many names are present in it.
+type RoomCount struct {
+	Room  string
+	Count int
 }
 
 // Presence identifies one connection's entry in a room's presence.
@@ -103,6 +121,14 @@ type Broker interface {
 	// PresenceList returns up to limit names present in room and how many
 	// there are in all.
 	PresenceList(ctx context.Context, room string, limit int) (names []string, count int, err error)
+
+	// PresenceRooms returns up to limit rooms with names present for
+	// which keep is true, most names first.
+	PresenceRooms(ctx context.Context, keep func(room string) bool, limit int) ([]RoomCount, error)
+
+	// Notify hands n to the Handler of every node, this one's included,
+	// once each. It does not wait for the nodes to deliver it.
+	Notify(ctx context.Context, n *Note) error
 
 	// Close stops this node: its presence entries are removed (others see
 	// its members leave) and no new calls reach its Handler (one already

@@ -14,6 +14,7 @@ type quietHandler struct{}
 func (quietHandler) Published([]Result)                                {}
 func (quietHandler) Messages([]protocol.Msg)                           {}
 func (quietHandler) PresenceChanged(string, []protocol.PresenceChange) {}
+func (quietHandler) Noted(*Note)                                       {}
 
 // leftHandler reports every name that leaves.
 type leftHandler struct {

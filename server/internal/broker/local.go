@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -427,6 +429,45 @@ func (n *Node) PresenceList(_ context.Context, room string, limit int) ([]string
 		list = append(list, p.name)
 	}
 	return list, len(names), nil
+}
+
+// PresenceRooms implements Broker. It looks at every room with presence:
+// as many as there are connections in rooms at most.
+func (n *Node) PresenceRooms(_ context.Context, keep func(string) bool, limit int) ([]RoomCount, error) {
+	n.l.mu.Lock()
+	var out []RoomCount
+	for room, names := range n.l.presence {
+		if keep(room) {
+			out = append(out, RoomCount{Room: room, Count: len(names)})
+		}
+	}
+	n.l.mu.Unlock()
+	slices.SortFunc(out, func(a, b RoomCount) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Room, b.Room)
+	})
+	return out[:min(len(out), max(limit, 0))], nil
+}
+
+// Notify implements Broker.
+func (n *Node) Notify(_ context.Context, note *Note) error {
+	l := n.l
+	l.mu.Lock()
+	if !l.nodes[n] {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	nodes := make([]*Node, 0, len(l.nodes))
+	for m := range l.nodes {
+		nodes = append(nodes, m)
+	}
+	l.mu.Unlock()
+	for _, m := range nodes {
+		m.h.Noted(note)
+	}
+	return nil
 }
 
 // Close implements Broker.

@@ -98,3 +98,16 @@ func (m *Memory) Close() error {
 	m.Batcher.Close()
 	return nil
 }
+
+// Heads returns the last message of every room that has one.
+func (m *Memory) Heads() []protocol.Msg {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]protocol.Msg, 0, len(m.rooms))
+	for _, msgs := range m.rooms {
+		if len(msgs) > 0 {
+			out = append(out, msgs[len(msgs)-1])
+		}
+	}
+	return out
+}

@@ -18,6 +18,13 @@
 // every step checks it: a join whose connection closed during a slow name
 // check never enters the room, and a history replay stops queuing frames
 // before LEFT is queued, so nothing of a room follows its LEFT.
+//
+// # Identities
+//
+// A connection may also be a device of a name (IDENTIFY): it then gets
+// the name's notices (direct messages, mentions) and read markers from
+// every room, in one or not. inbox.go has that part: identities, notes
+// through the broker, mentions, READ, HISTORY and LIST.
 package hub
 
 import (
@@ -31,6 +38,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/broker"
+	"chat/server/internal/inbox"
 )
 
 // Member is one connection as the hub sees it.
@@ -61,15 +69,40 @@ type Config struct {
 	// (default 2); further joins wait for a turn, their live messages held.
 	MaxReplays int
 	// Owners, if set, decides who may use a name across the server (name
-	// ownership); without it names are only unique within a room.
+	// ownership); without it names are only unique within a room, and
+	// nobody is mentioned (only claimed names are).
 	Owners Owners
-	Logger *slog.Logger
+	// Inbox keeps read markers and mentions and lists rooms (default: in
+	// memory, listing no rooms).
+	Inbox inbox.Store
+	// MaxName is the longest name, in bytes (default
+	// protocol.DefaultMaxName): mentions are looked for up to it.
+	MaxName int
+	MaxDMs  int // direct-message rooms listed in IDENTIFIED (default 100)
+	// MaxRoomList is the most rooms a ROOMS lists (default 200).
+	MaxRoomList int
+	// PageDefault is the messages a HISTORY with limit 0 gets (default
+	// 100), PageMax the most any gets (default 200), PageBytes the most
+	// bytes of messages a PAGE carries (default 256 KiB).
+	PageDefault, PageMax, PageBytes int
+	// MentionQueue is how many stored messages that may mention someone
+	// wait for their mentions to be looked up and stored (default 4096);
+	// beyond it, mentions are dropped (and logged), never fan-out delayed.
+	MentionQueue int
+	// NoteQueue is how many notes (NOTICE, MARKER) from the broker wait
+	// for the delivery goroutine (default 65536); beyond it they are
+	// dropped and logged.
+	NoteQueue int
+	Logger    *slog.Logger
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
 // for the first secret that uses them (sqlite.Names).
 type Owners interface {
 	Claim(ctx context.Context, name, secret string) (bool, error)
+	// Claimed returns those of keys (protocol.Key of names) that are
+	// claimed.
+	Claimed(ctx context.Context, keys []string) ([]string, error)
 }
 
 func (c *Config) setDefaults() {
@@ -86,6 +119,17 @@ func (c *Config) setDefaults() {
 	def(&c.PresenceBatchAbove, 64)
 	def(&c.CatchUpBacklog, 10000)
 	def(&c.MaxReplays, 2)
+	def(&c.MaxName, protocol.DefaultMaxName)
+	def(&c.MaxDMs, 100)
+	def(&c.MaxRoomList, 200)
+	def(&c.PageDefault, 100)
+	def(&c.PageMax, 200)
+	def(&c.PageBytes, 256<<10)
+	def(&c.MentionQueue, 4096)
+	def(&c.NoteQueue, 65536)
+	if c.Inbox == nil {
+		c.Inbox = inbox.NewMemory(nil, 0)
+	}
 	if c.PresenceDelay <= 0 {
 		c.PresenceDelay = 100 * time.Millisecond
 	}
@@ -121,11 +165,24 @@ type Hub struct {
 	closed     bool         // deliveries is closed
 	stopped    chan struct{}
 
-	// notices are presence changes from other nodes, waiting for the
-	// delivery goroutine; noticeWake tells it there are some.
+	// notices are presence changes from other nodes and notes, waiting
+	// for the delivery goroutine; noticeWake tells it there are some.
 	noticeMu   sync.Mutex
 	notices    []delivery
+	notes      int // notes in notices
 	noticeWake chan struct{}
+
+	// idMu guards identified: the identified connections by name key.
+	idMu       sync.Mutex
+	identified map[string]map[*Conn]bool
+
+	// readMu orders the READs of a name (see Conn.Read), striped by name.
+	readMu [readStripes]sync.Mutex
+
+	// mentions feeds the mention worker; mentionsDone is closed when it
+	// has stopped.
+	mentions     chan protocol.Msg
+	mentionsDone chan struct{}
 }
 
 type delivery struct {
@@ -135,6 +192,7 @@ type delivery struct {
 	changes  []protocol.PresenceChange
 	barrier  chan struct{}
 	presence bool
+	note     *broker.Note
 }
 
 // New creates a hub. open is given the hub's handler for what the broker
@@ -142,13 +200,15 @@ type delivery struct {
 func New(cfg Config, open func(broker.Handler) (broker.Broker, error)) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, rooms: map[string]*room{}, deliveries: make(chan delivery, 256), stopped: make(chan struct{}),
-		noticeWake: make(chan struct{}, 1)}
+		noticeWake: make(chan struct{}, 1), identified: map[string]map[*Conn]bool{},
+		mentions: make(chan protocol.Msg, cfg.MentionQueue), mentionsDone: make(chan struct{})}
 	b, err := open(handler{h})
 	if err != nil {
 		return nil, err
 	}
 	h.b = b
 	go h.deliver()
+	go h.mentionWorker()
 	return h, nil
 }
 
@@ -203,9 +263,13 @@ func (h *Hub) deliver() {
 		case <-h.noticeWake:
 			h.noticeMu.Lock()
 			notices := h.notices
-			h.notices = nil
+			h.notices, h.notes = nil, 0
 			h.noticeMu.Unlock()
 			for _, d := range notices {
+				if d.note != nil {
+					h.noted(d.note)
+					continue
+				}
 				h.presenceFromElsewhere(d.room, d.changes)
 			}
 		}
@@ -246,7 +310,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 }
 
 // Close detaches from the broker and stops delivering. Call it after
-// Shutdown.
+// Shutdown. The mentions of messages stored before are stored before it
+// returns.
 func (h *Hub) Close() error {
 	err := h.b.Close()
 	h.closeMu.Lock()
@@ -254,6 +319,8 @@ func (h *Hub) Close() error {
 	close(h.deliveries)
 	h.closeMu.Unlock()
 	<-h.stopped
+	close(h.mentions) // only the delivery goroutine sends on it
+	<-h.mentionsDone
 	return err
 }
 
@@ -267,15 +334,26 @@ type Conn struct {
 	// unbounded readers of the store.
 	replays chan struct{}
 
+	// ctx is cancelled when the connection closes: it stops what the
+	// connection's requests wait for (name checks, store reads).
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu     sync.Mutex // a leaf lock: nothing else is acquired while it is held
 	rooms  map[string]*member
 	closed bool
+
+	// idMu guards identity. It is held while frames are queued for the
+	// identity (Deliver), never the other way round.
+	idMu     sync.Mutex
+	identity *identity
 }
 
 // Connect registers a new connection.
 func (h *Hub) Connect(m Member) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
-		replays: make(chan struct{}, h.cfg.MaxReplays)}
+		replays: make(chan struct{}, h.cfg.MaxReplays), ctx: ctx, cancel: cancel}
 }
 
 // Joined returns how many rooms the connection is in or joining.
@@ -289,7 +367,7 @@ func (c *Conn) Joined() int {
 // caller has checked lengths and the name and room rules. A join that the
 // connection's end overtakes returns nil and leaves no trace.
 func (c *Conn) Join(j *protocol.Join) *protocol.Error {
-	key := protocol.Key(j.Room)
+	key := roomKey(j.Room)
 	mem, e := c.begin(key, j)
 	if mem == nil {
 		return e
@@ -323,8 +401,8 @@ func (c *Conn) begin(key string, j *protocol.Join) (*member, *protocol.Error) {
 			fmt.Sprintf("a connection can be in at most %d rooms", c.h.cfg.MaxRooms))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	mem := &member{conn: c, roomKey: key, name: j.Name, secretHash: secretHash(j.Secret), ctx: ctx, cancel: cancel,
-		gone: make(chan struct{})}
+	mem := &member{conn: c, roomKey: key, name: j.Name, nameKey: protocol.Key(j.Name), secretHash: secretHash(j.Secret),
+		ctx: ctx, cancel: cancel, gone: make(chan struct{})}
 	c.rooms[key] = mem
 	return mem, nil
 }
@@ -349,6 +427,11 @@ func (c *Conn) end(mem *member) {
 // for a membership cancelled meanwhile (e is nil: nobody to answer).
 func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Error) {
 	key := mem.roomKey
+	if inbox.IsDirect(key) {
+		if e := directAccess(key, mem.nameKey, j.Secret); e != nil {
+			return false, e
+		}
+	}
 	if o := h.cfg.Owners; o != nil {
 		ok, err := o.Claim(mem.ctx, j.Name, j.Secret)
 		switch {
@@ -362,8 +445,22 @@ func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Er
 				"the name %q belongs to someone else on this server; if it is yours, use the name key from the device that claimed it", j.Name))
 		}
 	}
+	// The name's read marker and mentions, for JOINED: a name without a
+	// key has none.
+	var st readState
+	if j.Secret != "" {
+		var err error
+		st.read, st.mentions, err = h.cfg.Inbox.State(mem.ctx, mem.nameKey, key)
+		switch {
+		case mem.ctx.Err() != nil:
+			return false, nil
+		case err != nil:
+			h.cfg.Logger.Error("reading a read marker", "err", err)
+			return false, protocol.NewError(protocol.CodeUnavailable, key, "the server cannot read your read markers right now; try again")
+		}
+	}
 	r := h.lockRoom(key)
-	replay, entered, e := h.enterLocked(r, mem, j)
+	replay, entered, e := h.enterLocked(r, mem, j, st)
 	r.mu.Unlock()
 	if !entered {
 		h.dropIfEmpty(r)
@@ -396,7 +493,7 @@ func (h *Hub) lockRoom(key string) *room {
 
 // enterLocked runs with r.mu held, and returns with it held. replay, if
 // not nil, is to run on its own goroutine once r.mu is released.
-func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join) (replay func(), entered bool, e *protocol.Error) {
+func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) (replay func(), entered bool, e *protocol.Error) {
 	c := mem.conn
 	if !r.loaded {
 		if err := r.load(mem.ctx); err != nil {
@@ -448,7 +545,7 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join) (replay func()
 		h.cfg.Logger.Error("listing presence", "room", r.name, "err", err)
 	}
 	c.m.Deliver(protocol.Encode(&protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
-		Count: uint64(count), Members: names, Epoch: r.epoch}))
+		Count: uint64(count), Members: names, Epoch: r.epoch, Read: min(st.read, head), Mentions: st.mentions}))
 	// History: a few frames go straight into the queue; more are replayed
 	// at the client's pace by catchUp, without holding the room, while
 	// live messages wait in the member's backlog.
@@ -569,7 +666,7 @@ func (c *Conn) membership(key string) *member {
 // broadcast follow once it is durable. The error is a *protocol.Error for
 // a room not joined, ErrShuttingDown during shutdown.
 func (c *Conn) Send(room, id, text string) error {
-	key := protocol.Key(room)
+	key := roomKey(room)
 	c.mu.Lock()
 	mem := c.rooms[key]
 	if mem == nil || (mem.state != live && mem.state != replaying) {
@@ -608,7 +705,7 @@ func (c *Conn) settled(mem *member) {
 
 // Leave leaves a room and confirms it with LEFT.
 func (c *Conn) Leave(room string) *protocol.Error {
-	key := protocol.Key(room)
+	key := roomKey(room)
 	mem := c.membership(key)
 	if mem == nil {
 		return protocol.NewError(protocol.CodeUnexpected, key, "LEAVE for "+key+", which this connection has not joined")
@@ -620,6 +717,8 @@ func (c *Conn) Leave(room string) *protocol.Error {
 // Close ends every membership; call it when the connection ends. Joins
 // still under way are cancelled and leave no trace.
 func (c *Conn) Close() {
+	c.cancel()
+	c.forget()
 	c.mu.Lock()
 	c.closed = true
 	mems := make([]*member, 0, len(c.rooms))
@@ -721,6 +820,9 @@ func (h *Hub) published(results []broker.Result) {
 				"the message could not be stored; it will be sent again after reconnecting"))
 		} else {
 			c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
+			if !res.Duplicate {
+				h.stored(&res.Msg)
+			}
 		}
 		c.settled(mem)
 	}

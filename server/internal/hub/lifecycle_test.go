@@ -74,6 +74,8 @@ type slowOwners struct {
 	release chan struct{}
 }
 
+func (o *slowOwners) Claimed(context.Context, []string) ([]string, error) { return nil, nil }
+
 func (o *slowOwners) Claim(ctx context.Context, _, _ string) (bool, error) {
 	o.started <- struct{}{}
 	select {

@@ -45,6 +45,7 @@ type member struct {
 	conn       *Conn
 	roomKey    string
 	name       string
+	nameKey    string
 	secretHash string
 	// ctx is cancelled when the membership starts leaving; every step of
 	// joining and replaying checks it.

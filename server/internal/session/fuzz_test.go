@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"chat/server/internal/broker"
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
+	"chat/server/internal/inbox"
 	"chat/server/internal/session"
 	"chat/server/internal/transport"
 )
@@ -30,7 +32,9 @@ func FuzzSession(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer store.Close()
-		h, err := hub.New(hub.Config{}, func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
+		log := store.Log().(*history.Memory)
+		h, err := hub.New(hub.Config{Inbox: inbox.NewMemory(log.Heads, 0), Owners: fuzzOwners{}},
+			func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +109,8 @@ func checkServerStream(t *testing.T, stream []byte) {
 			if !welcomed {
 				t.Fatal("PONG before WELCOME")
 			}
-		case *protocol.Joined, *protocol.Ack, *protocol.Msg, *protocol.Presence, *protocol.Left:
+		case *protocol.Joined, *protocol.Ack, *protocol.Msg, *protocol.Presence, *protocol.Left,
+			*protocol.Identified, *protocol.Page, *protocol.Rooms, *protocol.Marker, *protocol.Notice:
 			if !welcomed {
 				t.Fatalf("%v before WELCOME", m.Type())
 			}
@@ -113,6 +118,14 @@ func checkServerStream(t *testing.T, stream []byte) {
 			t.Fatalf("the server sent a client message type %v", m.Type())
 		}
 	}
+}
+
+// fuzzOwners has every name claimed by the secret "s".
+type fuzzOwners struct{}
+
+func (fuzzOwners) Claim(_ context.Context, _, secret string) (bool, error) { return secret == "s", nil }
+func (fuzzOwners) Claimed(_ context.Context, keys []string) ([]string, error) {
+	return keys, nil
 }
 
 // seedSessions are well-formed sessions and near misses for the corpus.
@@ -127,7 +140,18 @@ func seedSessions() [][]byte {
 	hello := &protocol.Hello{Version: protocol.Version, Client: "fuzz"}
 	join := &protocol.Join{Room: "general", Name: "alice", Secret: "s"}
 	send := &protocol.Send{Room: "general", ID: "1", Text: "hi ~ 🎉"}
+	identify := &protocol.Identify{Name: "alice", Secret: "s"}
+	dm := &protocol.Join{Room: "@Bob@alice", Name: "alice", Secret: "s"}
 	return [][]byte{
+		cat(hello, identify, join, send, &protocol.Send{Room: "general", ID: "2", Text: "@alice @bob hi"},
+			&protocol.Read{Room: "general", Seq: 2}, &protocol.History{Room: "general"}, &protocol.List{}),
+		cat(hello, identify, dm, &protocol.Send{Room: "@alice@bob", ID: "d", Text: "psst"},
+			&protocol.History{Room: "@alice@bob", Before: 1, Limit: 1}, &protocol.Read{Room: "@ALICE@bob", Seq: 9}),
+		cat(hello, identify, identify),
+		cat(hello, &protocol.Identify{Name: "alice"}, &protocol.Read{Room: "general", Seq: 1}),
+		cat(hello, &protocol.Join{Room: "@alice@bob", Name: "carol", Secret: "s"}, &protocol.Join{Room: "@x", Name: "a@b"}),
+		cat(hello, &protocol.History{Room: "general"}),
+		cat(hello, &protocol.List{Query: "GEN"}),
 		cat(hello),
 		cat(hello, join, send, &protocol.Ping{Nonce: 1}, &protocol.Leave{Room: "general"}, &protocol.Bye{}),
 		cat(hello, join, &protocol.Join{Room: "other", Name: "alice", Resume: true, After: 5}, send, send),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"chat/protocol"
@@ -71,6 +72,17 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 		return s.send(m)
 	case *protocol.Leave:
 		return s.rooms.Leave(m.Room)
+	case *protocol.Identify:
+		return s.identify(m)
+	case *protocol.History:
+		return s.rooms.History(m)
+	case *protocol.Read:
+		return s.rooms.Read(m.Room, m.Seq)
+	case *protocol.List:
+		if len(m.Query) > s.cfg.MaxRoom {
+			return tooLong("", "the room list query", len(m.Query), s.cfg.MaxRoom)
+		}
+		return s.rooms.List(m.Query)
 	case *protocol.Bye:
 		s.Fail(nil)
 	case *protocol.Ping:
@@ -114,10 +126,11 @@ func sendInterval(perSecond float64) uint64 {
 }
 
 func (m *Manager) welcomeFlags() protocol.WelcomeFlags {
+	flags := protocol.WelcomeInbox
 	if m.cfg.Key != "" {
-		return protocol.WelcomeKeyRequired
+		flags |= protocol.WelcomeKeyRequired
 	}
-	return 0
+	return flags
 }
 
 func tooLong(room, what string, n, limit int) *protocol.Error {
@@ -130,49 +143,90 @@ func tooLong(room, what string, n, limit int) *protocol.Error {
 // is too long or breaks the rules has no canonical form and is echoed as
 // sent.
 func (s *Session) errRoom(room string) string {
-	if len(room) > s.cfg.MaxRoom || protocol.CheckName(room) != nil {
+	if len(room) > s.maxRoom(room) || protocol.CheckName(room) != nil {
 		return room
 	}
-	return protocol.Key(room)
+	k := protocol.Key(room)
+	if strings.HasPrefix(k, protocol.DMPrefix) {
+		a, b, ok := protocol.ParseDM(k)
+		if !ok {
+			return room
+		}
+		return protocol.DMRoom(a, b)
+	}
+	return k
+}
+
+// maxRoom is the longest room name allowed for room: a direct-message
+// room holds two names and may be longer than WELCOME's max room.
+func (s *Session) maxRoom(room string) int {
+	if len(room) > s.cfg.MaxRoom && protocol.IsDM(room) {
+		return max(s.cfg.MaxRoom, protocol.MaxDMRoom(s.cfg.MaxName))
+	}
+	return s.cfg.MaxRoom
+}
+
+// checkKey checks the server key of a JOIN or IDENTIFY. A key sent to a
+// server that needs none is ignored, not refused: a client keeps working
+// when its server drops the key.
+func (s *Session) checkKey(key, room, what string) *protocol.Error {
+	if s.cfg.Key == "" {
+		return nil
+	}
+	// Hashes make the comparison constant-time whatever the lengths.
+	if got := sha256.Sum256([]byte(key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
+		s.mgr.LimitHit("key", s.t.RemoteAddr(), what+" without the right server key")
+		return protocol.NewError(protocol.CodeUnauthorized, room, "this server needs its access key: ask its operator for it")
+	}
+	return nil
 }
 
 func (s *Session) join(j *protocol.Join) *protocol.Error {
 	room := s.errRoom(j.Room)
 	switch {
-	case len(j.Room) > s.cfg.MaxRoom:
-		return tooLong(room, "the room name", len(j.Room), s.cfg.MaxRoom)
+	case len(j.Room) > s.maxRoom(j.Room):
+		return tooLong(room, "the room name", len(j.Room), s.maxRoom(j.Room))
 	case len(j.Name) > s.cfg.MaxName:
 		return tooLong(room, "the name", len(j.Name), s.cfg.MaxName)
 	}
-	// A key sent to a server that needs none is ignored, not refused: a
-	// client keeps working when its server drops the key.
-	if s.cfg.Key != "" {
-		// Hashes make the comparison constant-time whatever the lengths.
-		if got := sha256.Sum256([]byte(j.Key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
-			s.mgr.LimitHit("key", s.t.RemoteAddr(), "JOIN without the right server key")
-			return protocol.NewError(protocol.CodeUnauthorized, room, "this server needs its access key: ask its operator for it")
-		}
+	if e := s.checkKey(j.Key, room, "JOIN"); e != nil {
+		return e
 	}
 	// Empty names and rooms are refused here (CheckName), not as too-long:
 	// a person typed nothing, which is worth a non-closing refusal.
-	if err := protocol.CheckName(j.Room); err != nil {
+	if err := protocol.CheckRoom(j.Room); err != nil {
 		return protocol.NewError(protocol.CodeInvalidRoom, room, "the room name "+err.Error())
 	}
-	if err := protocol.CheckName(j.Name); err != nil {
+	if err := protocol.CheckMemberName(j.Name); err != nil {
 		return protocol.NewError(protocol.CodeInvalidName, room, "the name "+err.Error())
 	}
 	return s.rooms.Join(j)
 }
 
+func (s *Session) identify(id *protocol.Identify) *protocol.Error {
+	switch {
+	case s.rooms.Identified():
+		return protocol.NewError(protocol.CodeUnexpected, "", "second IDENTIFY: a connection identifies once")
+	case len(id.Name) > s.cfg.MaxName:
+		return tooLong("", "the name", len(id.Name), s.cfg.MaxName)
+	}
+	if e := s.checkKey(id.Key, "", "IDENTIFY"); e != nil {
+		return e
+	}
+	if err := protocol.CheckMemberName(id.Name); err != nil {
+		return protocol.NewError(protocol.CodeInvalidName, "", "the name "+err.Error())
+	}
+	return s.rooms.Identify(id)
+}
+
 func (s *Session) send(m *protocol.Send) *protocol.Error {
-	room := s.errRoom(m.Room)
 	switch {
 	case len(m.ID) == 0 || len(m.ID) > protocol.MaxIDLen:
-		return protocol.NewError(protocol.CodeTooLong, room, fmt.Sprintf("a message id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID)))
+		return protocol.NewError(protocol.CodeTooLong, s.errRoom(m.Room), fmt.Sprintf("a message id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID)))
 	case len(m.Text) == 0:
-		return protocol.NewError(protocol.CodeTooLong, room, "the message is empty")
+		return protocol.NewError(protocol.CodeTooLong, s.errRoom(m.Room), "the message is empty")
 	case len(m.Text) > s.cfg.MaxText:
-		return tooLong(room, "the message", len(m.Text), s.cfg.MaxText)
+		return tooLong(s.errRoom(m.Room), "the message", len(m.Text), s.cfg.MaxText)
 	}
 	var e *protocol.Error
 	if err := s.rooms.Send(m.Room, m.ID, m.Text); errors.As(err, &e) {

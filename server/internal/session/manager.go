@@ -85,15 +85,26 @@ type Member interface {
 	Fail(e *protocol.Error)
 }
 
-// Rooms is what a connection may do in the rooms (the hub's Conn).
+// Rooms is what a connection may do in the rooms (the hub's Conn). Each
+// request returns an ERROR to send back, if any; answers are queued.
 type Rooms interface {
 	Join(j *protocol.Join) *protocol.Error
 	// Send returns a *protocol.Error to send back, or another error when
 	// the message was refused for shutdown (the client will resend it).
 	Send(room, id, text string) error
 	Leave(room string) *protocol.Error
+	// Identify makes the connection a device of a name (IDENTIFY).
+	Identify(id *protocol.Identify) *protocol.Error
+	// History answers HISTORY with a PAGE.
+	History(q *protocol.History) *protocol.Error
+	// Read moves a read marker (READ).
+	Read(room string, seq uint64) *protocol.Error
+	// List answers LIST with ROOMS.
+	List(query string) *protocol.Error
 	// Joined returns how many rooms the connection is in.
 	Joined() int
+	// Identified reports whether the connection has identified.
+	Identified() bool
 	Close()
 }
 

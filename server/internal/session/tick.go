@@ -37,7 +37,8 @@ func (s *Session) tick() {
 		s.timer.Reset(s.cfg.Linger)
 		return
 	}
-	if s.rooms.Joined() > 0 {
+	if s.rooms.Joined() > 0 || s.rooms.Identified() {
+		// An identified connection waits for notices, in no room or not.
 		s.noRoomSince = time.Time{}
 	} else if s.noRoomSince.IsZero() {
 		s.noRoomSince = now

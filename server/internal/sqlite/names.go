@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"chat/protocol"
@@ -28,24 +29,36 @@ type Names struct {
 // lost to a power cut only means the name is unclaimed until its owner's
 // next join, and 2000 people joining must not cost 2000 disk syncs.
 func OpenNames(path string) (*Names, error) {
-	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
-	write, err := sql.Open("sqlite", base+"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	write, read, err := openPair(path)
 	if err != nil {
-		return nil, err
-	}
-	write.SetMaxOpenConns(1)
-	read, err := sql.Open("sqlite", base+"&mode=ro")
-	if err != nil {
-		write.Close()
-		return nil, err
-	}
-	read.SetMaxOpenConns(4)
-	n := &Names{write: write, read: read}
-	if err := migrate(context.Background(), write); err != nil {
-		n.Close()
 		return nil, fmt.Errorf("sqlite: names in %s: %w", path, err)
 	}
-	return n, nil
+	return &Names{write: write, read: read}, nil
+}
+
+// openPair opens a writer connection committing without waiting for the
+// disk (synchronous=NORMAL: what it writes survives a crash of the
+// server, not always a power cut) and a pool of readers, and migrates the
+// schema.
+func openPair(path string) (write, read *sql.DB, err error) {
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	write, err = sql.Open("sqlite", base+"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return nil, nil, err
+	}
+	write.SetMaxOpenConns(1)
+	read, err = sql.Open("sqlite", base+"&mode=ro")
+	if err != nil {
+		write.Close()
+		return nil, nil, err
+	}
+	read.SetMaxOpenConns(4)
+	if err := migrate(context.Background(), write); err != nil {
+		read.Close()
+		write.Close()
+		return nil, nil, err
+	}
+	return write, read, nil
 }
 
 func hashSecret(secret string) []byte {
@@ -85,6 +98,36 @@ func (n *Names) owner(ctx context.Context, db *sql.DB, key string) ([]byte, erro
 		return nil, nil
 	}
 	return h, err
+}
+
+// Claimed returns those of keys (protocol.Key of names) that are claimed.
+func (n *Names) Claimed(ctx context.Context, keys []string) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := n.read.QueryContext(ctx, "SELECT name_key FROM names WHERE name_key IN ("+placeholders(len(keys))+")", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// placeholders returns "?, ?, …" with n question marks.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // Release forgets the claim on name, so the next JOIN with a secret

@@ -36,11 +36,15 @@ type Log struct {
 	write, read *sql.DB
 	insert      *sql.Stmt
 	lookup      *sql.Stmt
+	room        *sql.Stmt         // upsertRoom
+	dm          *sql.Stmt         // insertDM
 	heads       map[string]uint64 // last sequence per room; commit loop only
 	now         func() time.Time
 }
 
-const schema = `
+// schemaV3 is the schema of version 3, which every migration starts
+// from: it creates what is missing of it (everything, in a new file).
+const schemaV3 = `
 CREATE TABLE IF NOT EXISTS messages (
 	room       TEXT    NOT NULL,
 	seq        INTEGER NOT NULL,
@@ -62,25 +66,127 @@ CREATE TABLE IF NOT EXISTS rooms (
 	room  TEXT    PRIMARY KEY, -- canonical room name
 	epoch INTEGER NOT NULL     -- random id of this room's history (protocol JOINED epoch)
 ) WITHOUT ROWID;
-PRAGMA user_version = 3;
 `
 
-// schemaVersion is the user_version the schema above creates. Version 2
-// databases gain the rooms table; their rooms get an epoch when first
-// used, which clients that resume without one accept.
-const schemaVersion = 3
+// schemaV4 adds what a name's devices share (read markers, mentions) and
+// the indexes that list rooms without reading messages: each room's head
+// and last activity, kept by the commit loop, and each name's
+// direct-message rooms.
+const schemaV4 = `
+ALTER TABLE rooms ADD COLUMN head INTEGER NOT NULL DEFAULT 0; -- last sequence number, 0 without messages
+ALTER TABLE rooms ADD COLUMN time INTEGER NOT NULL DEFAULT 0; -- time of the last message, Unix milliseconds
+CREATE INDEX rooms_active ON rooms (time);
+CREATE TABLE dms (
+	name_key TEXT NOT NULL, -- one of the room's two names
+	room     TEXT NOT NULL, -- canonical direct-message room name
+	PRIMARY KEY (name_key, room)
+) WITHOUT ROWID;
+CREATE TABLE markers (
+	name_key TEXT    NOT NULL,
+	room     TEXT    NOT NULL,
+	seq      INTEGER NOT NULL, -- every message up to it has been read
+	PRIMARY KEY (name_key, room)
+) WITHOUT ROWID;
+CREATE TABLE mentions (
+	id       INTEGER PRIMARY KEY, -- insertion order: the oldest are dropped first
+	name_key TEXT    NOT NULL,    -- the name mentioned
+	room     TEXT    NOT NULL,
+	seq      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX mentions_room ON mentions (name_key, room, seq);
+CREATE INDEX mentions_age ON mentions (name_key, id);
+`
 
-// migrate creates the schema, or checks it is one this server knows.
+// schemaVersion is the user_version this server's schema has. Version 2
+// databases gained the rooms table in version 3 (their rooms get an epoch
+// when first used, which clients that resume without one accept);
+// version 3 databases gain the tables and columns of schemaV4, filled in
+// from the messages by migrate.
+const schemaVersion = 4
+
+// migrate creates the schema, or brings an older one up to date, or
+// checks it is one this server knows. It runs in one transaction: two
+// processes opening one file at once migrate it once.
 func migrate(ctx context.Context, db *sql.DB) error {
-	var version int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	if version > schemaVersion {
-		return fmt.Errorf("database schema version %d is newer than this server (%d): upgrade the server", version, schemaVersion)
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
 	}
-	_, err := db.ExecContext(ctx, schema)
-	return err
+	switch {
+	case version > schemaVersion:
+		return fmt.Errorf("database schema version %d is newer than this server (%d): upgrade the server", version, schemaVersion)
+	case version == schemaVersion:
+		return tx.Commit()
+	}
+	for _, step := range []string{schemaV3, schemaV4} {
+		if _, err := tx.ExecContext(ctx, step); err != nil {
+			return err
+		}
+	}
+	if err := fillRooms(ctx, tx); err != nil {
+		return fmt.Errorf("migrating to schema version %d: %w", schemaVersion, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// fillRooms sets the head and time of every room with messages and lists
+// direct-message rooms under their names, for a database of an older
+// version. It finds the rooms by skipping along the messages' primary key
+// (one index seek per room), not by reading every message.
+func fillRooms(ctx context.Context, tx *sql.Tx) error {
+	room := ""
+	for {
+		var next string
+		err := tx.QueryRowContext(ctx, "SELECT room FROM messages WHERE room > ? ORDER BY room LIMIT 1", room).Scan(&next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		room = next
+		var seq, t int64
+		if err := tx.QueryRowContext(ctx, "SELECT seq, time FROM messages WHERE room = ? ORDER BY seq DESC LIMIT 1", room).Scan(&seq, &t); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, upsertRoom, room, int64(history.NewEpoch()), seq, t); err != nil {
+			return err
+		}
+		for _, name := range dmNames(room) {
+			if _, err := tx.ExecContext(ctx, insertDM, name, room); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+const (
+	upsertRoom = `INSERT INTO rooms (room, epoch, head, time) VALUES (?, ?, ?, ?)
+		ON CONFLICT (room) DO UPDATE SET head = excluded.head, time = excluded.time`
+	insertDM = "INSERT INTO dms (name_key, room) VALUES (?, ?) ON CONFLICT DO NOTHING"
+)
+
+// dmNames returns the keys of the two names of a direct-message room
+// (one for a room with oneself), nil for any other room. Rooms are
+// stored by canonical name; a room stored under another spelling (before
+// direct messages existed) is nobody's.
+func dmNames(room string) []string {
+	a, b, ok := protocol.ParseDM(room)
+	switch {
+	case !ok || room != protocol.DMPrefix+a+protocol.DMPrefix+b:
+		return nil
+	case a == b:
+		return []string{a}
+	}
+	return []string{a, b}
 }
 
 // Open opens or creates the database at path and starts the commit loop,
@@ -140,6 +246,13 @@ func (l *Log) setup() error {
 	}
 	l.lookup, err = l.write.PrepareContext(ctx, `SELECT seq, time, sender, text FROM messages
 		WHERE room = ? AND sender_key = ? AND cid = ?`)
+	if err != nil {
+		return err
+	}
+	if l.room, err = l.write.PrepareContext(ctx, upsertRoom); err != nil {
+		return err
+	}
+	l.dm, err = l.write.PrepareContext(ctx, insertDM)
 	return err
 }
 
@@ -192,6 +305,20 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 		}
 		l.heads[r.Room] = msg.Seq
 		results[i].Msg = msg
+	}
+	// Each room's head and last activity, and the direct-message rooms of
+	// each name: in the same transaction, so the lists never disagree
+	// with the messages.
+	upsert, dm := tx.Stmt(l.room), tx.Stmt(l.dm)
+	for room := range advanced {
+		if _, err := upsert.Exec(room, int64(history.NewEpoch()), int64(l.heads[room]), int64(now)); err != nil {
+			return l.rollback(tx, advanced, fail(err))
+		}
+		for _, name := range dmNames(room) {
+			if _, err := dm.Exec(name, room); err != nil {
+				return l.rollback(tx, advanced, fail(err))
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return l.rollback(tx, advanced, fail(err))
@@ -297,7 +424,7 @@ func (l *Log) Close() error {
 
 func (l *Log) closeDBs() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{l.insert, l.lookup} {
+	for _, s := range []*sql.Stmt{l.insert, l.lookup, l.room, l.dm} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

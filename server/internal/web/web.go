@@ -15,13 +15,16 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
+
+	"chat/internal/fontmanifest"
 )
 
 // Options configure the handler.
 type Options struct {
-	Files     fs.FS        // the web client: index.html, wasm_exec.js, main.wasm.gz, main.wasm.br (optional)
+	Files     fs.FS        // the web client: index.html, wasm_exec.js, main.wasm.gz, main.wasm.br (optional), fonts/ (optional)
 	Icon      []byte       // served as /appicon.png
 	WebSocket http.Handler // mounted at /ws
 	Health    func() Health
@@ -96,6 +99,7 @@ type handler struct {
 	wasmBr  *asset // nil if not built
 	icon    *asset
 	missing string // why the web client cannot be served, or ""
+	fonts   map[string]fontFile
 }
 
 // contentSecurityPolicy lets the page run its own script and WebAssembly
@@ -140,6 +144,10 @@ func New(opts Options) (http.Handler, error) {
 	mux.HandleFunc("GET /appicon.png", func(w http.ResponseWriter, r *http.Request) {
 		h.file(w, r, h.icon, "image/png")
 	})
+	if h.fonts, err = loadFonts(opts.Files); err != nil {
+		return nil, err
+	}
+	mux.HandleFunc("GET /fonts/{name...}", h.font)
 	return securityHeaders(mux), nil
 }
 
@@ -226,10 +234,10 @@ func (h *handler) wasm(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case h.wasmBr != nil && acceptsEncoding(accept, "br"):
 		w.Header().Set("Content-Encoding", "br")
-		h.fileVersioned(w, r, h.wasmBr, h.wasmGz.hash)
+		h.fileVersioned(w, r, h.wasmBr, h.wasmGz.hash, "application/wasm")
 	case acceptsEncoding(accept, "gzip"):
 		w.Header().Set("Content-Encoding", "gzip")
-		h.fileVersioned(w, r, h.wasmGz, h.wasmGz.hash)
+		h.fileVersioned(w, r, h.wasmGz, h.wasmGz.hash, "application/wasm")
 	default:
 		content, release, err := h.wasmGz.open()
 		if err != nil {
@@ -248,13 +256,14 @@ func (h *handler) wasm(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// fileVersioned is file for an encoding of main.wasm: the version in the
-// URL is the gzip file's hash, whichever encoding is sent.
-func (h *handler) fileVersioned(w http.ResponseWriter, r *http.Request, a *asset, version string) {
+// fileVersioned is file for an encoding of a file (main.wasm, the font
+// manifest): the version in the URL is that of one of its forms,
+// whichever encoding is sent; the ETag is the encoding's own.
+func (h *handler) fileVersioned(w http.ResponseWriter, r *http.Request, a *asset, version, contentType string) {
 	enc := *a
 	enc.hash = version
 	enc.etag = `"` + a.hash + `"`
-	h.file(w, r, &enc, "application/wasm")
+	h.file(w, r, &enc, contentType)
 }
 
 // acceptsEncoding reports whether an Accept-Encoding header allows enc
@@ -269,4 +278,92 @@ func acceptsEncoding(header, enc string) bool {
 		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
 	}
 	return false
+}
+
+// fontFile is one file under /fonts/.
+type fontFile struct {
+	a           *asset
+	gz          *asset // the manifest, gzip-compressed
+	contentType string
+}
+
+var fontTypes = map[string]string{
+	".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
+	".txt": "text/plain; charset=utf-8",
+}
+
+// loadFonts reads fonts/manifest.json (internal/fontmanifest) from files,
+// if there is one, and prepares what /fonts/ serves: the manifest, with
+// each file's version added so the app's requests for it can be cached
+// for good, the font files it names and the licences next to them. A
+// server built without fonts serves none (the web client then draws
+// boxes for the characters the Go fonts lack); a manifest naming a file
+// that is not there is a broken build, and an error.
+func loadFonts(files fs.FS) (map[string]fontFile, error) {
+	data, err := fs.ReadFile(files, "fonts/"+fontmanifest.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("web: %v", err)
+	}
+	m, err := fontmanifest.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("web: fonts/%s: %v", fontmanifest.Name, err)
+	}
+	out := map[string]fontFile{}
+	for i, f := range m.Files {
+		ct, ok := fontTypes[path.Ext(f.File)]
+		if !ok || ct == fontTypes[".txt"] {
+			return nil, fmt.Errorf("web: fonts/%s names %s, which is not a font file", fontmanifest.Name, f.File)
+		}
+		a := fileAsset(files, "fonts/"+f.File)
+		if a == nil {
+			return nil, fmt.Errorf("web: fonts/%s names %s, which is missing (rebuild with ./build.sh fonts)", fontmanifest.Name, f.File)
+		}
+		m.Files[i].V = a.hash
+		out[f.File] = fontFile{a: a, contentType: ct}
+	}
+	licences, err := fs.Glob(files, "fonts/LICENSE*")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range licences {
+		if a := fileAsset(files, name); a != nil {
+			out[strings.TrimPrefix(name, "fonts/")] = fontFile{a: a, contentType: fontTypes[".txt"]}
+		}
+	}
+	versioned, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out[fontmanifest.Name] = fontFile{a: newAsset(versioned), gz: newAsset(gzipBytes(versioned)), contentType: "application/json"}
+	return out, nil
+}
+
+func gzipBytes(data []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(data)
+	zw.Close()
+	return buf.Bytes()
+}
+
+// font serves /fonts/NAME: a file the manifest names, a licence or the
+// manifest itself; anything else is not found.
+func (h *handler) font(w http.ResponseWriter, r *http.Request) {
+	f, ok := h.fonts[r.PathValue("name")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if f.gz != nil {
+		w.Header().Add("Vary", "Accept-Encoding")
+		if acceptsEncoding(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			h.fileVersioned(w, r, f.gz, f.a.hash, f.contentType)
+			return
+		}
+	}
+	h.file(w, r, f.a, f.contentType)
 }

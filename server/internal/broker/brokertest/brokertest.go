@@ -26,7 +26,7 @@ type Opener func(t *testing.T, handlers ...broker.Handler) []broker.Broker
 type recorder struct {
 	mu     sync.Mutex
 	cond   sync.Cond
-	events []any // []broker.Result, protocol.Msg, presenceEvent
+	events []any // broker.Result, protocol.Msg, presenceEvent, *broker.Note
 }
 
 type presenceEvent struct {
@@ -62,6 +62,8 @@ func (r *recorder) Messages(ms []protocol.Msg) {
 func (r *recorder) PresenceChanged(room string, cs []protocol.PresenceChange) {
 	r.add(presenceEvent{room, cs})
 }
+
+func (r *recorder) Noted(n *broker.Note) { r.add(n) }
 
 // wait returns the events once cond holds, failing after 10 seconds.
 func (r *recorder) wait(t *testing.T, what string, cond func([]any) bool) []any {
@@ -319,12 +321,58 @@ func Run(t *testing.T, open Opener) {
 		if first, err := b.PresenceAdd(ctx, "r", broker.Presence{Name: "alice", SecretHash: "s2", Conn: 5}); err != nil || !first {
 			t.Fatalf("alice again: %v, %v", first, err)
 		}
+		if _, err := a.PresenceAdd(ctx, "s", broker.Presence{Name: "carol", Conn: 6}); err != nil {
+			t.Fatal(err)
+		}
+		rooms, err := a.PresenceRooms(ctx, func(string) bool { return true }, 10)
+		if err != nil || !slices.Equal(rooms, []broker.RoomCount{{Room: "r", Count: 2}, {Room: "s", Count: 1}}) {
+			t.Fatalf("PresenceRooms = %+v, %v; want r (2 names) before s (1)", rooms, err)
+		}
+		rooms, _ = b.PresenceRooms(ctx, func(room string) bool { return room != "r" }, 10)
+		if !slices.Equal(rooms, []broker.RoomCount{{Room: "s", Count: 1}}) {
+			t.Fatalf("PresenceRooms(not r) = %+v", rooms)
+		}
+		if rooms, _ = b.PresenceRooms(ctx, func(string) bool { return true }, 1); len(rooms) != 1 || rooms[0].Room != "r" {
+			t.Fatalf("PresenceRooms(limit 1) = %+v", rooms)
+		}
 		// A closed node's members leave.
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
 		}
 		if _, count, _ := a.PresenceList(ctx, "r", 10); count != 0 {
 			t.Fatalf("count %d after the node of bob and alice closed", count)
+		}
+		if rooms, _ := a.PresenceRooms(ctx, func(string) bool { return true }, 10); !slices.Equal(rooms, []broker.RoomCount{{Room: "s", Count: 1}}) {
+			t.Fatalf("PresenceRooms after b closed = %+v", rooms)
+		}
+	})
+
+	t.Run("NotesReachEveryNode", func(t *testing.T) {
+		recA, recB := newRecorder(), newRecorder()
+		nodes := open(t, recA, recB)
+		note := &broker.Note{Names: []string{"alice", "bob"}, Room: "@alice@bob", Frame: protocol.Encode(&protocol.Marker{Room: "@alice@bob", Seq: 3})}
+		if err := nodes[1].Notify(ctx, note); err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range []*recorder{recA, recB} {
+			got := rec.wait(t, "the note", func(es []any) bool { return len(es) > 0 })
+			n, ok := got[0].(*broker.Note)
+			if !ok || !slices.Equal(n.Names, note.Names) || n.Room != note.Room || string(n.Frame) != string(note.Frame) {
+				t.Fatalf("got %+v, want %+v", got[0], note)
+			}
+		}
+		if err := nodes[1].Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := nodes[1].Notify(ctx, note); err == nil {
+			t.Fatal("a closed node notified")
+		}
+		if err := nodes[0].Notify(ctx, note); err != nil {
+			t.Fatal(err)
+		}
+		recA.wait(t, "the second note", func(es []any) bool { return len(es) == 2 })
+		if n := len(recB.snapshot()); n != 1 {
+			t.Fatalf("the closed node got %d notes", n)
 		}
 	})
 }
