@@ -40,7 +40,7 @@ type Options struct {
 	// OpenURL opens a link of a message in the system's browser
 	// (platform.OpenURL; links open nowhere if nil).
 	OpenURL func(url string) error
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 // update is one event for the UI, tagged with its join session.
