@@ -166,7 +166,6 @@ const (
 // notification with his words.
 func TestDesktopConversations(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
-	needInbox(t, srv)
 	display := xvfbtest.StartSize(t, 1100, 800)
 	bus := startNotificationBus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -269,15 +268,4 @@ func near(c color.Color, want color.RGBA) bool {
 	r, g, b, _ := c.RGBA()
 	d := func(x uint32, y uint8) int { return max(int(x>>8)-int(y), int(y)-int(x>>8)) }
 	return d(r, want.R) <= 6 && d(g, want.G) <= 6 && d(b, want.B) <= 6
-}
-
-// needInbox skips a test when the server has no identities yet
-// (protocol.WelcomeInbox): until the server of issue 12 is in the tree.
-func needInbox(t *testing.T, srv *testserver.Server) {
-	t.Helper()
-	raw, w := testserver.Handshake(t, srv.Addr)
-	raw.Conn.Close()
-	if w.Flags&protocol.WelcomeInbox == 0 {
-		t.Skip("the server in this tree does not announce protocol.WelcomeInbox yet")
-	}
 }

@@ -144,7 +144,6 @@ var wide = image.Pt(1000, 700)
 // focused, a mention too, except in a conversation made quiet.
 func TestConversations(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
-	needInbox(t, srv)
 	store := settings.Open(t.TempDir())
 	if err := store.Save(settings.Settings{Server: srv.Addr, Name: "alice", Room: "general",
 		Rooms: map[string][]string{srv.Addr: {"general", "random"}}}); err != nil {
@@ -230,7 +229,6 @@ func TestConversations(t *testing.T) {
 // one and creating one are remembered, leaving forgets.
 func TestJoinAndLeaveRooms(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
-	needInbox(t, srv)
 	newPerson(t, client.Config{Addr: srv.Addr, Name: "bob"}, "music", "gophers")
 	r := startRigOpts(t, srv.Addr, settings.Open(t.TempDir()), wide, func(o *chatapp.Options) { o.Tune = fastBackoff })
 	r.Type("alice")
@@ -257,16 +255,5 @@ func TestJoinAndLeaveRooms(t *testing.T) {
 	})
 	if r.Shows("#brand new") {
 		t.Fatal("the room left is still listed")
-	}
-}
-
-// needInbox skips a test when the server has no identities yet
-// (protocol.WelcomeInbox): until the server of issue 12 is in the tree.
-func needInbox(t *testing.T, srv *testserver.Server) {
-	t.Helper()
-	raw, w := testserver.Handshake(t, srv.Addr)
-	raw.Conn.Close()
-	if w.Flags&protocol.WelcomeInbox == 0 {
-		t.Skip("the server in this tree does not announce protocol.WelcomeInbox yet")
 	}
 }
