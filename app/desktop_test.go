@@ -2,70 +2,22 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"chat/app/internal/settings"
-	"chat/client"
 	"chat/internal/testserver"
 	"chat/internal/xvfbtest"
-	"chat/protocol"
 )
-
-// bobClient is the other person, a user of the client library (what the
-// terminal client is built on), whose events the test can wait for.
-type bobClient struct {
-	c      *client.Client
-	events chan client.Event
-}
-
-func startBob(t *testing.T, addr string, rooms ...string) *bobClient {
-	t.Helper()
-	c, err := client.New(client.Config{Addr: addr, Name: "bob", MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	b := &bobClient{c: c, events: make(chan client.Event, 1000)}
-	go func() {
-		for ev := range c.Events() {
-			b.events <- ev
-		}
-	}()
-	for _, r := range rooms {
-		if err := c.Join(r); err != nil {
-			t.Fatal(err)
-		}
-		b.waitFor(t, "bob joining "+r, func(ev client.Event) bool {
-			j, ok := ev.(client.Joined)
-			return ok && j.Room == r
-		})
-	}
-	return b
-}
-
-// waitFor reads bob's events until one satisfies ok.
-func (b *bobClient) waitFor(t *testing.T, what string, ok func(client.Event) bool) client.Event {
-	t.Helper()
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case ev := <-b.events:
-			if ok(ev) {
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
 
 // desktopApp is the app, this test binary running main, in a window on an
 // Xvfb display, with its own config directory and notification bus.
@@ -79,7 +31,7 @@ type desktopApp struct {
 
 func startDesktopApp(t *testing.T, ctx context.Context, display *xvfbtest.Display, config string, env ...string) *desktopApp {
 	t.Helper()
-	app := exec.CommandContext(ctx, os.Args[0])
+	app := exec.CommandContext(ctx, os.Args[0], "-debug") // logs what the tests wait for
 	app.Env = display.Env(append(append(os.Environ(), runAsApp+"=1", "XDG_CONFIG_HOME="+config), env...))
 	a := &desktopApp{t: t, ctx: ctx, display: display, out: new(testserver.LockedBuffer)}
 	app.Stdout, app.Stderr = a.out, a.out
@@ -145,7 +97,28 @@ func (a *desktopApp) click(x, y int) {
 func (a *desktopApp) unfocus() {
 	a.t.Helper()
 	root := strings.TrimSpace(a.x("search", "--maxdepth", "0", "")) // the root window only
+	since := len(a.out.String())
 	a.x("windowfocus", "--sync", root)
+	a.waitOutput(since, regexp.MustCompile(`msg="window focus" focused=false`))
+}
+
+// waitOutput waits for the app to write, after the first since bytes of
+// its output, a line matching re (with -debug, its loop logs what it
+// learns).
+func (a *desktopApp) waitOutput(since int, re *regexp.Regexp) {
+	a.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		out, more := a.out.Next()
+		if re.MatchString(out[since:]) {
+			return
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			a.t.Fatalf("the app did not log %q", re)
+		}
+	}
 }
 
 // Where the conversation list's rows are, in window pixels (one per dp
@@ -159,7 +132,8 @@ const (
 
 // TestDesktopConversations is the app as a person lives in it, in a real
 // window: alice, in #general and #random since last time, starts the app
-// and joins with the filled form; bob writes in #random; the list shows
+// and joins with the filled form; bob, on the terminal client, writes in
+// #random; the list shows
 // the unread badge and the title counts it; a click opens #random and
 // clears it; then, while alice looks at another program, bob writes to
 // her directly: the conversation appears and the desktop shows a
@@ -177,26 +151,13 @@ func TestDesktopConversations(t *testing.T) {
 		Rooms: map[string][]string{srv.Addr: {"general", "random"}}}); err != nil {
 		t.Fatal(err)
 	}
-	bob := startBob(t, srv.Addr, "random")
+	bob, bobLines := startTerminal(t, ctx, srv.Addr, "bob", "random")
 
 	app := startDesktopApp(t, ctx, display, config, "DBUS_SESSION_BUS_ADDRESS="+bus.Addr)
 	app.x("key", "Return") // the form is filled in from last time
-	bob.waitFor(t, "alice in #random", func(ev client.Event) bool {
-		p, ok := ev.(client.Presence)
-		if !ok || p.Room != "random" {
-			return false
-		}
-		for _, ch := range p.Changes {
-			if ch.Name == "alice" && ch.Kind == protocol.PresenceJoined {
-				return true
-			}
-		}
-		return false
-	})
+	bobLines.waitFor(t, regexp.MustCompile(`^\* alice joined`), 30*time.Second)
 
-	if _, err := bob.c.Send("random", "hello from random"); err != nil {
-		t.Fatal(err)
-	}
+	fmt.Fprintln(bob, "hello from random")
 	app.waitTitle(`^\(1\) Chat$`)
 	img := app.shoot("xvfb-desktop-1-unread.png")
 	// The badge: the accent-free pill of a plain unread count, right in
@@ -212,17 +173,13 @@ func TestDesktopConversations(t *testing.T) {
 	if !divided(img) {
 		t.Error("the wide window shows no list beside the conversation; see xvfb-desktop-2-read.png")
 	}
-	// The server has the marker: another device of alice's would see it
-	// read (bob checks his own conversation with her below).
-
 	app.unfocus()
-	dm := bob.c.DirectRoom("alice")
-	if err := bob.c.Join(dm); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.c.Send(dm, "psst, alice: lunch?"); err != nil {
-		t.Fatal(err)
-	}
+	fmt.Fprintln(bob, "/msg alice psst, alice: lunch?")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the terminal's output:\n%s", bobLines)
+		}
+	})
 	n := bus.wait(t, 30*time.Second)
 	if n.Summary != "bob" || n.Body != "psst, alice: lunch?" {
 		t.Fatalf("notification %+v, want bob saying %q", n, "psst, alice: lunch?")

@@ -90,6 +90,37 @@ func (l *lines) waitFor(t *testing.T, re *regexp.Regexp, timeout time.Duration) 
 	}
 }
 
+// startTerminal runs the terminal client (cmd/chat, built for the test)
+// as name in room, with a config directory of its own, and returns its
+// input and its output lines once it has joined.
+func startTerminal(t *testing.T, ctx context.Context, addr, name, room string) (io.WriteCloser, *lines) {
+	t.Helper()
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "chat"), "chat/cmd/chat")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building cmd/chat: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "chat"), "-server", addr, "-name", name, "-room", room)
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir()) // its name key
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); _ = cmd.Wait() })
+	l := newLines(out)
+	l.waitFor(t, regexp.MustCompile(`^-- joined `+regexp.QuoteMeta(room)+` as `+regexp.QuoteMeta(name)), 20*time.Second)
+	return in, l
+}
+
 // TestWindowUnderXvfb starts the server, a terminal client and the app in
 // a real X window, and uses the app with synthetic key presses as a
 // person would: type a name, Enter, type a message, Enter. The terminal
@@ -99,30 +130,9 @@ func TestWindowUnderXvfb(t *testing.T) {
 	display := xvfbtest.StartSize(t, 960, 680) // the window's size
 
 	// The terminal client, bob, in #general.
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "chat"), "chat/cmd/chat")
-	build.Dir = repoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building cmd/chat: %v\n%s", err, out)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bob := exec.CommandContext(ctx, filepath.Join(bin, "chat"), "-server", srv.Addr, "-name", "bob", "-room", "general")
-	bobIn, err := bob.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bobOut, err := bob.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.Stderr = bob.Stdout
-	if err := bob.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bobIn.Close(); _ = bob.Wait() })
-	bobLines := newLines(bobOut)
-	bobLines.waitFor(t, regexp.MustCompile(`^-- joined general as bob`), 20*time.Second)
+	bobIn, bobLines := startTerminal(t, ctx, srv.Addr, "bob", "general")
 
 	// The app, this test binary running main, with its own config dir.
 	config := t.TempDir()

@@ -195,6 +195,7 @@ func (l *loop) perform(cmd any) {
 		l.post(l.session, ui.NotificationsAsk{Ask: l.notifier.NeedsPermission()})
 	case focus:
 		l.focused = in.focused
+		l.opts.Logger.Debug("window focus", "focused", in.focused)
 	case ui.RetryIntent, nudge:
 		if l.c != nil {
 			l.c.Nudge()
