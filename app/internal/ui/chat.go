@@ -98,6 +98,9 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 			c.resetRoom() // the room's history was replaced: what we show belongs to the old one
 		}
 		c.joined(e)
+		c.log.rejoined(e) // msglist: re-ask a page lost with the connection
+	case client.Page:
+		c.page(e) // msglist: older (or newer) messages the list asked for
 	case client.Message:
 		if c.log.message(e) && c.list.Position.BeforeEnd {
 			c.unseen++
@@ -374,9 +377,8 @@ func (c *chatScreen) banner(gtx layout.Context, th *Theme) layout.Dimensions {
 // body is the message list with its overlays: the jump to new messages
 // and the member list.
 func (c *chatScreen) body(gtx layout.Context, u *UI) layout.Dimensions {
-	th := u.th
 	dims := layout.Stack{Alignment: layout.S}.Layout(gtx,
-		layout.Expanded(func(gtx layout.Context) layout.Dimensions { return c.messages(gtx, th) }),
+		layout.Expanded(func(gtx layout.Context) layout.Dimensions { return c.messages(gtx, u) }),
 		layout.Stacked(func(gtx layout.Context) layout.Dimensions {
 			if c.unseen == 0 || !c.list.Position.BeforeEnd {
 				return layout.Dimensions{}
