@@ -543,13 +543,14 @@ func (l *messageLog) reinsertKept() {
 }
 
 // afterSeq is where a row made after message seq goes: after the last
-// message numbered up to seq and the notices after it.
+// message numbered up to seq and the rows without a number made after it
+// too.
 func (l *messageLog) afterSeq(seq uint64) int {
 	i := len(l.rows)
 	for i > 0 && (l.rows[i-1].seq == 0 || l.rows[i-1].seq > seq) {
 		i--
 	}
-	for i < len(l.rows) && l.rows[i].seq == 0 && l.rows[i].kind == rowNotice && l.rows[i].anchor <= seq {
+	for i < len(l.rows) && l.rows[i].seq == 0 && l.rows[i].anchor <= seq {
 		i++
 	}
 	return i

@@ -1,0 +1,13 @@
+package ui
+
+// ListWindow describes the message list's window for tests and
+// benchmarks: the rows held, the first and last sequence numbers among
+// them, and whether the window reaches the room's first message and its
+// end.
+func (u *UI) ListWindow() (rows int, low, high uint64, first, end bool) {
+	if u.chat == nil {
+		return 0, 0, 0, false, false
+	}
+	l := u.chat.log
+	return len(l.rows), l.lowSeq(), l.highSeq(), l.first, !l.detached
+}
