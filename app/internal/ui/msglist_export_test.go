@@ -11,3 +11,8 @@ func (u *UI) ListWindow() (rows int, low, high uint64, first, end bool) {
 	l := u.chat.log
 	return len(l.rows), l.lowSeq(), l.highSeq(), l.first, !l.detached
 }
+
+// PageWanted reports whether the list waits for a page it asked for.
+func (u *UI) PageWanted() bool {
+	return u.chat != nil && u.chat.log.loadKind != loadNone
+}
