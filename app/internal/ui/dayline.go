@@ -44,7 +44,7 @@ type dayLabels struct {
 }
 
 func (c *dayLabels) label(day, today int32) string {
-	if c.labels == nil || c.today != today {
+	if c.labels == nil || c.today != today || len(c.labels) > 256 {
 		c.today, c.labels = today, map[int32]string{}
 	}
 	s, ok := c.labels[day]

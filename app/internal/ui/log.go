@@ -159,13 +159,17 @@ func (l *messageLog) noteSeq(seq uint64) {
 	l.head = max(l.head, seq)
 }
 
-// append adds r at the end and reports its index.
-func (l *messageLog) append(r row) int {
+// bound drops rows far from view when many came without a frame to drop
+// them after (a busy room while the window is hidden). It may detach the
+// window: callers check after.
+func (l *messageLog) bound() {
 	if len(l.rows) >= 2*maxRows {
-		// Many rows and no frame to drop them after (a busy room while
-		// the window is hidden): drop them now.
 		l.trim()
 	}
+}
+
+// append adds r at the end and reports its index.
+func (l *messageLog) append(r row) int {
 	prepare(&r)
 	l.rows = append(l.rows, r)
 	i := len(l.rows) - 1
@@ -257,6 +261,7 @@ func (l *messageLog) move(from, to int) {
 
 // addPending shows a message the user just sent.
 func (l *messageLog) addPending(token uint64, sender, text string) {
+	l.bound()
 	l.byToken[token] = l.append(row{kind: rowMessage, own: true, status: statusPending, sender: sender, text: text, at: l.now(), anchor: l.head})
 }
 
@@ -342,6 +347,7 @@ func (l *messageLog) message(m client.Message) bool {
 		}
 	}
 	l.noteSeq(m.Seq)
+	l.bound()
 	switch {
 	case l.jumping:
 		// The newest page may have been read before m was stored: keep
@@ -362,6 +368,7 @@ func (l *messageLog) message(m client.Message) bool {
 // notice adds a quiet line.
 func (l *messageLog) notice(text string, at time.Time) {
 	r := row{kind: rowNotice, text: text, at: at, anchor: l.head}
+	l.bound()
 	if l.detached || l.jumping {
 		prepare(&r)
 		l.keep(r) // its place, the end, is not in the window

@@ -50,6 +50,28 @@ func TestWindowBoundedWithoutFrames(t *testing.T) {
 	}
 }
 
+// The same while the user reads older messages: the rows far below the
+// view are dropped, and the window stays one unbroken stretch.
+func TestWindowBoundedWhileScrolledUp(t *testing.T) {
+	l := newMessageLog(func() time.Time { return logNow })
+	for s := 1; s <= 300; s++ {
+		l.message(msgN(s))
+	}
+	l.viewed(100, 10, false)
+	for s := 301; s <= 5000; s++ {
+		l.message(msgN(s))
+	}
+	seqs := l.seqs()
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("the window has a hole: %d then %d", seqs[i-1], seqs[i])
+		}
+	}
+	if len(seqs) > 2*maxRows || !l.detached || l.head != 5000 || seqs[0] != 1 {
+		t.Fatalf("%d rows from %d, detached %v, head %d", len(seqs), seqs[0], l.detached, l.head)
+	}
+}
+
 // Notices dropped with the rows around them come back to their place
 // when those rows are loaded again; a notice made while the window is
 // detached waits for the end.

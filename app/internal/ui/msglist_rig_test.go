@@ -18,8 +18,9 @@ import (
 	"chat/client"
 )
 
-// history is an in-memory room of n messages that answers pages as the
-// server answers HISTORY: the newest min(limit, 200) messages numbered
+// history is an in-memory room of n messages (every 7th long enough to
+// wrap, every 11th with a link) that answers pages as the server answers
+// HISTORY: the newest min(limit, 200) messages numbered
 // below before (before 0: all), oldest first, First when the page starts
 // at message 1. Message seq is made from its number when asked for, so a
 // room of a million costs no memory.
@@ -35,6 +36,9 @@ func (h *history) msg(seq int) client.Message {
 	text := fmt.Sprintf("message %d", seq)
 	if seq%7 == 0 {
 		text += ": a longer line that wraps over more than one line in a narrow window, as real chat text often does"
+	}
+	if seq%11 == 0 {
+		text += fmt.Sprintf(", see https://example.org/notes/%d", seq)
 	}
 	return client.Message{Room: h.room, Seq: uint64(seq), Time: h.last.Add(-time.Duration(h.n-seq) * h.gap),
 		Sender: sender, ID: fmt.Sprint("id", seq), Text: text, Own: sender == "ada", History: true}
