@@ -5,8 +5,17 @@
 // original ids, so nothing is lost or doubled across reconnects. Events
 // (messages, presence, acks, state changes) arrive on a channel.
 //
+// A client is in any number of rooms at once (up to the server's
+// announced limit), direct-message rooms (DirectRoom) included. On every
+// connection to a server that has identities it identifies itself as a
+// device of its name (Identified): it then hears of mentions and direct
+// messages from any room (Notice) and of the name's read markers, which
+// every device of the name shares (MarkRead, ReadMarker). History pages
+// back through a room (Page); ListRooms lists the server's rooms.
+//
 // The client keeps to the limits the server announces in WELCOME: every
-// frame the server counts (JOIN, SEND, LEAVE, PING, BYE) waits in the
+// frame the server counts (JOIN, SEND, LEAVE, PING, BYE, and IDENTIFY,
+// HISTORY, READ, LIST) waits in the
 // client until a token bucket with the server's burst and rate lets it go,
 // so a burst of sends is spread out instead of being slowed down or cut
 // off by the server. Nothing is dropped; Drain waits for all of it.
@@ -82,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("client: no server address")
 	}
-	if err := protocol.CheckName(cfg.Name); err != nil {
+	if err := protocol.CheckMemberName(cfg.Name); err != nil {
 		return nil, fmt.Errorf("client: the name %w", err)
 	}
 	if cfg.Secret == "" {
@@ -158,15 +167,46 @@ func (c *Client) do(f func(*loop)) error {
 
 // Join asks to enter room. The outcome arrives as a Joined or RoomError
 // event. While disconnected, the join happens on the next connection.
+// A direct-message room (DirectRoom; any spelling or order of the two
+// names) is joined under its canonical name, which the events carry; only
+// the two names' owners may join it (others are refused locally, or by the
+// server with forbidden).
 // Joining a room that is being left (Leave called, Left not yet arrived)
 // joins it again once the server has confirmed the leave, resuming where
 // it was left; no Left is emitted then. Joining a room already joined or
 // being joined does nothing.
 func (c *Client) Join(room string) error {
-	if err := protocol.CheckName(room); err != nil {
-		return fmt.Errorf("the room name %w", err)
+	key, err := c.RoomKey(room)
+	if err != nil {
+		return err
 	}
-	return c.do(func(l *loop) { l.join(protocol.Key(room)) })
+	return c.do(func(l *loop) { l.join(key) })
+}
+
+// RoomKey checks a room name as Join does and returns the name the
+// client and its events use for the room: its key, and for a
+// direct-message room the canonical name, whatever the spelling.
+func (c *Client) RoomKey(room string) (string, error) {
+	if err := protocol.CheckRoom(room); err != nil {
+		return "", fmt.Errorf("the room name %w", err)
+	}
+	if !protocol.IsDM(room) {
+		return protocol.Key(room), nil
+	}
+	a, b, _ := protocol.ParseDM(room)
+	if c.nameKey != a && c.nameKey != b {
+		return "", fmt.Errorf("%s is a direct-message room of other names than %s", room, c.cfg.Name)
+	}
+	return protocol.DMPrefix + a + protocol.DMPrefix + b, nil
+}
+
+// key is the key of a room given to a method, for looking it up: as
+// RoomKey, without refusing anything (what is not joined is not found).
+func (c *Client) key(room string) string {
+	if k, err := c.RoomKey(room); err == nil {
+		return k
+	}
+	return protocol.Key(room)
 }
 
 // Leave leaves room; a Left event confirms it. A room being left when the
@@ -176,7 +216,7 @@ func (c *Client) Join(room string) error {
 // unacknowledged when the connection dropped) are listed in Left.Unsent.
 func (c *Client) Leave(room string) error {
 	var err error
-	if e := c.do(func(l *loop) { err = l.leave(protocol.Key(room)) }); e != nil {
+	if e := c.do(func(l *loop) { err = l.leave(c.key(room)) }); e != nil {
 		return e
 	}
 	return err
@@ -194,35 +234,70 @@ func (c *Client) Send(room, text string) (id string, err error) {
 		return "", fmt.Errorf("the message is %d bytes; the server allows %d", len(text), limit)
 	}
 	id = string(randomBytes(16))
-	if e := c.do(func(l *loop) { err = l.send(protocol.Key(room), id, text) }); e != nil {
+	if e := c.do(func(l *loop) { err = l.send(c.key(room), id, text) }); e != nil {
 		return "", e
 	}
 	return id, err
 }
 
 // History asks for up to limit messages of a joined room older than
-// before (0: the newest); a Page event answers. It fails while the room
-// is not joined or the client is not connected: call it again after the
-// next Joined.
+// before (0: the newest), limit 0 meaning the server's default (100; it
+// sends at most 200); a Page event answers, with the messages oldest
+// first. Page back to the start by asking before the first message's Seq
+// until a Page has First set.
+//
+// It fails with ErrNotInRoom for a room not joined, ErrNotConnected
+// while the room is not joined on the current connection (call it again
+// after the next Joined), and ErrUnsupported for a server without
+// scrollback. A request sent when the connection drops is sent again
+// after the room is re-joined, unless the re-join has Reset set (the
+// pages asked for belong to a history that is gone).
 func (c *Client) History(room string, before uint64, limit int) error {
-	return errors.New("client: History is not implemented yet")
+	var err error
+	if e := c.do(func(l *loop) { err = l.history(c.key(room), before, limit) }); e != nil {
+		return e
+	}
+	return err
 }
 
-// MarkRead moves our read marker in room forward to seq; a ReadMarker
-// event confirms it on every device of the name. Marks made while
-// disconnected are sent after the room is joined again.
+// MarkRead moves our read marker in room forward to seq: every message
+// up to seq has been read. A ReadMarker event confirms it, on every
+// device of the name. Markers only move forward: a seq at or below the
+// marker (or a mark already made) is ignored. Marks are coalesced: while
+// a READ waits to be sent (sending is paced), later marks replace its
+// seq, so only the highest goes out. Marks made while disconnected, or
+// not confirmed when the connection dropped, are sent after the room is
+// joined again if still ahead of the server's marker (Joined.Read). A
+// mark above the last message the client has seen in the room is
+// lowered to it.
+//
+// The room must be joined (or being joined): ErrNotInRoom otherwise;
+// ErrUnsupported for a server without read markers.
 func (c *Client) MarkRead(room string, seq uint64) error {
-	return errors.New("client: MarkRead is not implemented yet")
+	var err error
+	if e := c.do(func(l *loop) { err = l.markRead(c.key(room), seq) }); e != nil {
+		return e
+	}
+	return err
 }
 
 // ListRooms asks for the server's rooms whose name contains query (all
-// for ""); a RoomList event answers. It fails while not connected.
+// for ""), direct-message rooms excepted; a RoomList event answers, the
+// busiest rooms first. It fails with ErrNotConnected while not connected
+// and ErrUnsupported for a server without a room list. A request sent
+// when the connection drops is sent again on the next connection.
 func (c *Client) ListRooms(query string) error {
-	return errors.New("client: ListRooms is not implemented yet")
+	var err error
+	if e := c.do(func(l *loop) { err = l.listRooms(query) }); e != nil {
+		return e
+	}
+	return err
 }
 
 // DirectRoom returns the name of the direct-message room between our
-// name and peer; Join it to open the conversation.
+// name and peer; Join it to open the conversation (the first message
+// makes it appear to peer, as a Notice). The name is canonical: the same
+// on both sides, whatever the spelling of the names.
 func (c *Client) DirectRoom(peer string) string { return protocol.DMRoom(c.cfg.Name, peer) }
 
 // Pending returns the ids of messages sent but not acknowledged yet.

@@ -152,17 +152,34 @@ type RoomError struct {
 	Unsent []string // ids of queued messages that will not be sent
 	// Stays is set when the client is still in the room and only the
 	// Unsent messages were given up (a server that now allows shorter
-	// messages). Otherwise the room was refused or lost.
+	// messages), or a read marker was refused (forbidden: the server
+	// keeps none for the room; MarkRead is given up there). Otherwise
+	// the room was refused or lost.
 	Stays bool
 }
 
 // Identified reports that the server knows this connection as a device
-// of our name; it follows every (re)connection. DMs are the name's
-// direct-message rooms that hold messages, most recent first: an app
-// lists them (and may Join them) even on a device that never joined them.
+// of our name; it follows every (re)connection to a server that has
+// identities (see protocol.WelcomeInbox; an older server sends none).
+// From then on Notice and ReadMarker events come for every room of the
+// name, joined or not. DMs are the name's direct-message rooms that hold
+// messages, most recent first: an app lists them (and may Join them) even
+// on a device that never joined them.
 type Identified struct {
 	Name string
 	DMs  []RoomState
+}
+
+// IdentityRefused reports that the server refused to take this connection
+// as a device of our name, instead of Identified. Err says why: usually
+// name-owned (another name key owns the name on this server: the rooms'
+// JOINs are refused for the same reason, each with its RoomError) or
+// too-long (the name is longer than the server allows; checked by the
+// client, nothing is sent). The connection and its rooms carry on: only
+// the Notice and ReadMarker events of rooms not joined are missing. The
+// client tries again on the next connection.
+type IdentityRefused struct {
+	Err *protocol.Error
 }
 
 // RoomState is where a room stands for our name, without joining it.
@@ -175,16 +192,22 @@ type RoomState struct {
 }
 
 // Notice is a message that concerns us, from any room, joined or not: a
-// mention of our name, or a message in one of our direct-message rooms
-// (the first one creates the conversation on the receiving side). For a
-// joined room the same message also arrives as a Message.
+// mention of our name (Kind protocol.NoticeMention), or a message in one
+// of our direct-message rooms (protocol.NoticeDirect; the first one
+// creates the conversation on the receiving side, which Joins it to show
+// it). For a joined room the same message also arrives as a Message.
+// Notices come only after Identified, and the direct ones for our own
+// messages too (from every device of the name: Message.Own is set).
 type Notice struct {
 	Kind    protocol.NoticeKind
 	Message Message
 }
 
-// Page answers History: messages of Room before Before, oldest first.
-// First is set when nothing older exists.
+// Page answers History: messages of Room before Before (as asked; 0 for
+// the newest), oldest first, with History set. First is set when nothing
+// older exists: the page reaches the room's first message. A page may hold
+// fewer messages than asked for (the server caps pages by count and size):
+// ask again before the first one's Seq until First.
 type Page struct {
 	Room     string
 	Before   uint64
@@ -193,7 +216,8 @@ type Page struct {
 }
 
 // ReadMarker reports that our name's read marker in Room moved to Seq,
-// on this device or another one of the name.
+// on this device (confirming MarkRead) or another one of the name. It
+// comes for joined rooms, and for the name's other rooms once Identified.
 type ReadMarker struct {
 	Room string
 	Seq  uint64
@@ -213,11 +237,12 @@ type RoomInfo struct {
 	LastActive time.Time // zero for a room without messages
 }
 
-func (Identified) isEvent() {}
-func (Notice) isEvent()     {}
-func (Page) isEvent()       {}
-func (ReadMarker) isEvent() {}
-func (RoomList) isEvent()   {}
+func (Identified) isEvent()      {}
+func (IdentityRefused) isEvent() {}
+func (Notice) isEvent()          {}
+func (Page) isEvent()            {}
+func (ReadMarker) isEvent()      {}
+func (RoomList) isEvent()        {}
 
 func (StateChanged) isEvent() {}
 func (Joined) isEvent()       {}

@@ -92,9 +92,27 @@ func TestOverLongNameIsRefusedLocally(t *testing.T) {
 // that has been in no room for its idle timeout, with a closing timeout
 // and no reconnect flag. The client used to take that as a terminal
 // refusal and stop for good; it parks now, and Join dials again.
+//
+// The server in this tree keeps identified connections, which wait for
+// notices, whatever their rooms; the Go client always identifies, so only
+// a server without identities closes it for idleness: the fake plays one.
 func TestIdleTimeoutParksAndJoinReconnects(t *testing.T) {
-	srv := testserver.Start(t, testserver.Options{Args: []string{"-idle-timeout", "200ms", "-ping", "200ms"}})
-	alice := joined(t, client.Config{Addr: srv.Addr, Name: "alice"})
+	f := startFake(t, func(f *fake) { f.welcome.Flags = 0 })
+	f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		switch m := m.(type) {
+		case *protocol.Leave:
+			c.write(&protocol.Left{Room: m.Room},
+				&protocol.Error{Code: protocol.CodeTimeout, Flags: protocol.ErrorClosing, Text: "in no room for 200ms"})
+			c.Close()
+			return true
+		case *protocol.Send:
+			c.write(&protocol.Ack{Room: m.Room, ID: m.ID, Seq: 1, Time: 1},
+				&protocol.Msg{Room: m.Room, Seq: 1, Time: 1, Sender: "alice", ID: m.ID, Text: m.Text})
+			return true
+		}
+		return false
+	})
+	alice := joined(t, client.Config{Addr: f.addr(), Name: "alice"})
 	if err := alice.C.Leave("general"); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +143,11 @@ func TestIdleTimeoutParksAndJoinReconnects(t *testing.T) {
 	alice.WaitText(t, "back")
 	if got := alice.C.State(); got != client.Connected {
 		t.Errorf("state %v", got)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.conns) != 2 {
+		t.Errorf("%d connections, want 2", len(f.conns))
 	}
 }
 

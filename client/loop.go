@@ -54,6 +54,14 @@ type loop struct {
 
 	drainWaiters []chan struct{}
 	stopped      bool
+
+	// identifying: IDENTIFY is sent on the current connection and neither
+	// IDENTIFIED nor the ERROR refusing it has come back.
+	identifying bool
+	// lists are the LIST queries without their ROOMS yet, in the order
+	// sent; the server answers in order. Those lost with a connection are
+	// asked again on the next one.
+	lists []string
 }
 
 // roomState is where a room stands on the current connection. Every
@@ -101,6 +109,17 @@ type room struct {
 	// PRESENCE since; complete when that JOINED listed everyone.
 	members  map[string]string
 	complete bool
+
+	// read is our name's read marker as the server last said (JOINED,
+	// MARKER); mark is the highest MarkRead, to be sent while above read.
+	// readQueued: a READ is in sendq; it carries mark when it goes, so
+	// marks made meanwhile are coalesced into it.
+	read, mark uint64
+	readQueued bool
+	// history holds the HISTORY requests without their PAGE yet, in the
+	// order sent; those lost with a connection are asked again after the
+	// room is re-joined.
+	history []protocol.History
 }
 
 // wanted reports whether the user wants to be in r (as opposed to r being
@@ -121,9 +140,12 @@ type outgoing struct {
 }
 
 // queued is a frame waiting for the pacer; send is the message of a SEND.
+// A READ is built when it goes (read is its room), so that it carries the
+// newest mark.
 type queued struct {
 	frame []byte
 	send  *outgoing
+	read  *room
 }
 
 // maxInflight bounds the SENDs on the wire without an ACK.
@@ -318,6 +340,7 @@ func (l *loop) onDialed(r dialResult) {
 	l.tickC = l.tick.C
 	l.setState(Connected, nil, 0)
 	l.dropOversized()
+	l.identify()
 	for _, r := range l.rooms {
 		if r.state == roomWanted && !l.refuseLong(r.key) {
 			l.sendJoin(r)
@@ -336,9 +359,13 @@ func (l *loop) refuseLong(key string) bool {
 		return false
 	}
 	var text string
+	maxRoom := l.welcome.MaxRoom
+	if protocol.IsDM(key) {
+		maxRoom = max(maxRoom, uint64(protocol.MaxDMRoom(int(min(l.welcome.MaxName, 1<<20)))))
+	}
 	switch {
-	case uint64(len(key)) > l.welcome.MaxRoom:
-		text = fmt.Sprintf("the room name is %d bytes; the server allows %d", len(key), l.welcome.MaxRoom)
+	case uint64(len(key)) > maxRoom:
+		text = fmt.Sprintf("the room name is %d bytes; the server allows %d", len(key), maxRoom)
 	case uint64(max(len(l.c.cfg.Name), len(l.c.nameKey))) > l.welcome.MaxName:
 		text = fmt.Sprintf("the name %q is longer than the %d bytes the server allows", l.c.cfg.Name, l.welcome.MaxName)
 	default:
@@ -447,6 +474,13 @@ func (l *loop) pump() {
 		if len(l.conn.out) >= outCap-outReserve {
 			return
 		}
+		if r := l.sendq[0].read; r != nil && r.mark <= r.read {
+			// A MARKER (from another device, say) got there first.
+			r.readQueued = false
+			l.sendq[0] = queued{}
+			l.sendq = l.sendq[1:]
+			continue
+		}
 		if l.sendq[0].send != nil && l.inflight >= maxInflight {
 			return
 		}
@@ -463,6 +497,10 @@ func (l *loop) pump() {
 		if q.send != nil {
 			q.send.sentOn = l.conn.gen
 			l.inflight++
+		}
+		if r := q.read; r != nil {
+			r.readQueued = false
+			q.frame = protocol.Encode(&protocol.Read{Room: r.key, Seq: r.mark})
 		}
 		l.writeNow(q.frame)
 	}
@@ -539,6 +577,7 @@ func (l *loop) disconnect() {
 	l.tick.Stop()
 	l.tickC = nil
 	l.probeBy = time.Time{}
+	l.identifying = false
 	// Queued frames belonged to this connection: the next one sends JOIN
 	// for every wanted room and the outbox after each JOINED.
 	clear(l.sendq)
@@ -554,7 +593,7 @@ func (l *loop) disconnect() {
 			l.c.events.push(Left{Room: key, Unsent: unsent})
 			continue
 		}
-		r.state, r.rejoin, r.leaveOnJoined = roomWanted, false, false
+		r.state, r.rejoin, r.leaveOnJoined, r.readQueued = roomWanted, false, false, false
 	}
 }
 
@@ -780,7 +819,9 @@ func (l *loop) forgetRoom(key string) []string {
 	l.outbox = kept
 	// SENDs held back for the room must not follow: the server would
 	// take a SEND for a room we are not in as a protocol error.
-	l.sendq = slices.DeleteFunc(l.sendq, func(q queued) bool { return q.send != nil && q.send.room == key })
+	l.sendq = slices.DeleteFunc(l.sendq, func(q queued) bool {
+		return q.send != nil && q.send.room == key || q.read != nil && q.read.key == key
+	})
 	l.checkDrained()
 	l.pump()
 	return unsent
@@ -871,8 +912,7 @@ func (l *loop) onIncoming(in incoming) {
 			return // not ours, on its way out, or seen already
 		}
 		r.lastSeen = m.Seq
-		l.c.events.push(Message{Room: m.Room, Seq: m.Seq, Time: protocol.FromMillis(m.Time), Sender: m.Sender,
-			ID: m.ID, Text: m.Text, Own: protocol.Key(m.Sender) == l.c.nameKey, History: m.Seq <= r.head})
+		l.c.events.push(l.message(m, m.Seq <= r.head))
 	case *protocol.Ack:
 		for i, o := range l.outbox {
 			if o.id == m.ID && o.room == m.Room {
@@ -905,6 +945,16 @@ func (l *loop) onIncoming(in incoming) {
 	case *protocol.Pong:
 	case *protocol.Error:
 		l.onError(m)
+	case *protocol.Identified:
+		l.onIdentified(m)
+	case *protocol.Notice:
+		l.c.events.push(Notice{Kind: m.Kind, Message: l.message(&m.Msg, false)})
+	case *protocol.Marker:
+		l.onMarker(m)
+	case *protocol.Page:
+		l.onPage(m)
+	case *protocol.Rooms:
+		l.onRooms(m)
 	default:
 		l.connectionLost(fmt.Errorf("the server sent %v, which only clients send", m.Type()))
 	}
@@ -933,6 +983,12 @@ func (l *loop) onJoined(j *protocol.Joined) {
 		// Start where the server's replay starts.
 		r.lastSeen = j.After
 	}
+	if reset {
+		// Marks and pages asked for belong to the history that is gone;
+		// the app starts over with this one.
+		r.read, r.mark, r.history = 0, 0, nil
+	}
+	r.read = max(r.read, j.Read)
 	r.everJoined, r.head, r.epoch, r.state = true, j.Head, j.Epoch, roomJoined
 	before, knewAll := r.members, r.complete
 	r.members = make(map[string]string, len(j.Members))
@@ -940,7 +996,8 @@ func (l *loop) onJoined(j *protocol.Joined) {
 		r.members[protocol.Key(n)] = n
 	}
 	r.complete = uint64(len(j.Members)) == j.Count
-	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset})
+	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset,
+		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head})
 	l.healthy(time.Now())
 	if resumed && knewAll && r.complete {
 		if changes := memberChanges(before, r.members); len(changes) > 0 {
@@ -948,6 +1005,13 @@ func (l *loop) onJoined(j *protocol.Joined) {
 		}
 	}
 	l.writeOutbox(j.Room)
+	if l.inbox() {
+		r.mark = min(r.mark, max(r.head, r.lastSeen))
+		l.queueRead(r)
+		for i := range r.history {
+			l.enqueue(&r.history[i])
+		}
+	}
 }
 
 // writeOutbox sends the queued messages of room.
@@ -1005,9 +1069,24 @@ func (l *loop) onError(e *protocol.Error) {
 		l.connectionLost(e)
 		return
 	}
+	if l.identifying && e.Room == "" {
+		// Errors come in the order of the frames they answer: this one
+		// refuses IDENTIFY. The rooms carry on without it.
+		l.identifying = false
+		l.c.events.push(IdentityRefused{Err: e})
+		return
+	}
+	r := l.rooms[e.Room]
+	if r != nil && r.state == roomJoined && e.Code == protocol.CodeForbidden {
+		// Not about the join, which succeeded: a READ refused, since
+		// the server keeps no marker for the room (a join without a
+		// name key). The room stays; its marks are given up.
+		r.mark = r.read
+		l.c.events.push(RoomError{Room: e.Room, Err: e, Stays: true})
+		return
+	}
 	// A refused join or a lost room: stop trying that room.
 	var unsent []string
-	r := l.rooms[e.Room]
 	if e.Room != "" && r != nil {
 		unsent = l.forgetRoom(e.Room)
 	}

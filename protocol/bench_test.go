@@ -101,3 +101,28 @@ func BenchmarkReadFrame(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMentionedKeys is what a server spends per message on finding
+// the names it may mention: a typical text, and texts made to cost the
+// most (every candidate non-ASCII, expanding under NFKC, or near the
+// bounds of the rule).
+func BenchmarkMentionedKeys(b *testing.B) {
+	adversarial := func(unit string) string {
+		return strings.Repeat("@"+strings.Repeat(unit, 70), 40)[:4096]
+	}
+	for _, c := range []struct{ name, text string }{
+		{"typical", "hey @bob, did you see what @carol said about the release? @dave too"},
+		{"words", adversarial("a ")},
+		{"accents", adversarial("é.")},
+		{"expanding", adversarial("ﷺ.")},
+		{"katakana-squares", adversarial("㌀.")},
+		{"fullwidth-at", adversarial("＠.")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				MentionedKeys(c.text, DefaultMaxName)
+			}
+		})
+	}
+}

@@ -29,6 +29,9 @@ func TestWriteSeedCorpus(t *testing.T) {
 	} {
 		decodeSeeds[fmt.Sprintf("malformed-%x", bad[:min(len(bad), 6)])] = bad
 	}
+	for _, c := range inboxEdgeCases {
+		decodeSeeds[c.name] = c.body
+	}
 	writeCorpus(t, "FuzzDecode", decodeSeeds, func(b []byte) string { return fmt.Sprintf("[]byte(%q)\n", b) })
 
 	var stream []byte

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -16,7 +17,8 @@ import (
 // as data. It shares nothing with this package's encoder and decoder, so
 // an encoder and a decoder wrong in the same way (two fields swapped, a
 // field read as the wrong type) cannot both pass: the hex would no longer
-// say what the JSON says.
+// say what the JSON says. TestSpecTablesMatchDecoder reads the tables in
+// README.md and checks that these are the same.
 
 // fieldKind is how a field is encoded (README.md section 2).
 type fieldKind string
@@ -30,11 +32,33 @@ const (
 	kindTime    fieldKind = "time"             // varint, Unix milliseconds
 	kindTexts   fieldKind = "n × text"         // the previous field (n) many texts
 	kindChanges fieldKind = "n × (byte, text)" // the previous field (n) many (kind, name)
+	kindRecords fieldKind = "n × (…)"          // the previous field (n) many records (specRecords); JSON: objects
 )
 
 type specField struct {
 	name string
 	kind fieldKind
+}
+
+// specRecords are the fields of one record of the record lists
+// (kindRecords), by message type and list field.
+var specRecords = map[byte]map[string][]specField{
+	0x88: {"dms": {{"room", kindText}, {"head", kindUint}, {"time", kindTime}, {"read", kindUint}}},
+	0x89: {"messages": {{"seq", kindUint}, {"time", kindTime}, {"sender", kindText}, {"id", kindBytes}, {"text", kindText}}},
+	0x8a: {"rooms": {{"room", kindText}, {"members", kindUint}, {"head", kindUint}, {"time", kindTime}}},
+}
+
+// encoding is the "encoding" a field of message type typ has in the JSON:
+// a record list spells out its record's fields, "n × (seq: uint, …)".
+func encoding(typ byte, f specField) fieldKind {
+	if f.kind != kindRecords {
+		return f.kind
+	}
+	var parts []string
+	for _, e := range specRecords[typ][f.name] {
+		parts = append(parts, e.name+": "+string(e.kind))
+	}
+	return fieldKind("n × (" + strings.Join(parts, ", ") + ")")
 }
 
 // specFields are the spec's message tables, field for field, in order.
@@ -45,6 +69,10 @@ var specFields = map[byte][]specField{
 	0x03: {{"room", kindText}, {"id", kindBytes}, {"text", kindText}},
 	0x04: {{"room", kindText}},
 	0x05: {},
+	0x06: {{"name", kindText}, {"secret", kindBytes}, {"key", kindBytes}},
+	0x07: {{"room", kindText}, {"before", kindUint}, {"limit", kindUint}},
+	0x08: {{"room", kindText}, {"seq", kindUint}},
+	0x09: {{"query", kindText}},
 	0x10: {{"nonce", kindUint}},
 	0x11: {{"nonce", kindUint}},
 	0x81: {{"version", kindUint}, {"server", kindText}, {"time", kindTime}, {"max frame", kindUint},
@@ -54,13 +82,20 @@ var specFields = map[byte][]specField{
 		{"retry after", kindUint}, {"queue frames", kindUint}, {"max listed", kindUint},
 		{"presence batch above", kindUint}, {"idle timeout", kindUint}},
 	0x82: {{"room", kindText}, {"name", kindText}, {"after", kindUint}, {"head", kindUint},
-		{"count", kindUint}, {"n", kindUint}, {"names", kindTexts}, {"epoch", kindUint}},
+		{"count", kindUint}, {"n", kindUint}, {"names", kindTexts}, {"epoch", kindUint},
+		{"read", kindUint}, {"mentions", kindUint}},
 	0x83: {{"room", kindText}, {"id", kindBytes}, {"seq", kindUint}, {"time", kindTime}},
 	0x84: {{"room", kindText}, {"seq", kindUint}, {"time", kindTime}, {"sender", kindText},
 		{"id", kindBytes}, {"text", kindText}},
 	0x85: {{"room", kindText}, {"count", kindUint}, {"n", kindUint}, {"changes", kindChanges}},
 	0x86: {{"room", kindText}},
 	0x87: {{"code", kindUint}, {"flags", kindByte}, {"room", kindText}, {"text", kindText}},
+	0x88: {{"name", kindText}, {"n", kindUint}, {"dms", kindRecords}},
+	0x89: {{"room", kindText}, {"before", kindUint}, {"flags", kindByte}, {"n", kindUint}, {"messages", kindRecords}},
+	0x8a: {{"query", kindText}, {"n", kindUint}, {"rooms", kindRecords}},
+	0x8b: {{"room", kindText}, {"seq", kindUint}},
+	0x8c: {{"kind", kindByte}, {"room", kindText}, {"seq", kindUint}, {"time", kindTime},
+		{"sender", kindText}, {"id", kindBytes}, {"text", kindText}},
 }
 
 // goldenDoc is a vector's JSON file: the frame's decoded values.
@@ -73,8 +108,9 @@ type goldenDoc struct {
 }
 
 // goldenField is one decoded field. Value is a number (uint, byte, time),
-// a string (text; bytes as lowercase hex), a list of strings (n × text) or
-// of {"kind", "name"} (PRESENCE changes).
+// a string (text; bytes as lowercase hex), a list of strings (n × text),
+// of {"kind", "name"} (PRESENCE changes) or of objects with a record's
+// fields by name (the record lists of IDENTIFIED, PAGE and ROOMS).
 type goldenField struct {
 	Name  string    `json:"name"`
 	Kind  fieldKind `json:"encoding"`
@@ -148,6 +184,19 @@ func decodeBySpec(frame []byte) (*goldenDoc, error) {
 		b = b[1:]
 		return v
 	}
+	scalar := func(f specField) any {
+		switch f.kind {
+		case kindUint, kindTime:
+			return uvarint(f.name)
+		case kindByte:
+			return uint64(one(f.name))
+		case kindText:
+			return text(f.name)
+		case kindBytes:
+			return hex.EncodeToString(raw(f.name))
+		}
+		panic("not a scalar field kind: " + f.kind)
+	}
 	var count uint64 // the last uint, for the lists that follow their n
 	for _, f := range fields {
 		var v any
@@ -161,12 +210,18 @@ func decodeBySpec(frame []byte) (*goldenDoc, error) {
 		case kindUint, kindTime:
 			count = uvarint(f.name)
 			v = count
-		case kindByte:
-			v = uint64(one(f.name))
-		case kindText:
-			v = text(f.name)
-		case kindBytes:
-			v = hex.EncodeToString(raw(f.name))
+		case kindByte, kindText, kindBytes:
+			v = scalar(f)
+		case kindRecords:
+			list := []map[string]any{}
+			for i := uint64(0); i < count && err == nil; i++ {
+				rec := map[string]any{}
+				for _, e := range specRecords[typ][f.name] {
+					rec[e.name] = scalar(e)
+				}
+				list = append(list, rec)
+			}
+			v = list
 		case kindTexts:
 			list := []string{}
 			for range count {
@@ -184,7 +239,7 @@ func decodeBySpec(frame []byte) (*goldenDoc, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.Fields = append(d.Fields, goldenField{Name: f.name, Kind: f.kind, Value: v})
+		d.Fields = append(d.Fields, goldenField{Name: f.name, Kind: encoding(typ, f), Value: v})
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("%d bytes after the last field", len(b))
@@ -225,7 +280,8 @@ func specValues(m Message) []any {
 			u(l.QueueFrames), u(l.MaxListed), u(l.PresenceBatchAbove), u(l.IdleTimeoutMs)}
 	case *Joined:
 		names := append([]string{}, m.Members...)
-		return []any{m.Room, m.Name, u(m.After), u(m.Head), u(m.Count), u(uint64(len(names))), names, u(m.Epoch)}
+		return []any{m.Room, m.Name, u(m.After), u(m.Head), u(m.Count), u(uint64(len(names))), names, u(m.Epoch),
+			u(m.Read), u(m.Mentions)}
 	case *Ack:
 		return []any{m.Room, x(m.ID), u(m.Seq), u(m.Time)}
 	case *Msg:
@@ -240,6 +296,42 @@ func specValues(m Message) []any {
 		return []any{m.Room}
 	case *Error:
 		return []any{u(uint64(m.Code)), u(uint64(m.Flags)), m.Room, m.Text}
+	case *Identify:
+		return []any{m.Name, x(m.Secret), x(m.Key)}
+	case *History:
+		return []any{m.Room, u(m.Before), u(m.Limit)}
+	case *Read:
+		return []any{m.Room, u(m.Seq)}
+	case *List:
+		return []any{m.Query}
+	case *Identified:
+		dms := []map[string]any{}
+		for _, d := range m.DMs {
+			dms = append(dms, map[string]any{"room": d.Room, "head": u(d.Head), "time": u(d.Time), "read": u(d.Read)})
+		}
+		return []any{m.Name, u(uint64(len(dms))), dms}
+	case *Page:
+		var flags uint64
+		if m.First {
+			flags = 1
+		}
+		msgs := []map[string]any{}
+		for _, x := range m.Messages {
+			msgs = append(msgs, map[string]any{"seq": u(x.Seq), "time": u(x.Time), "sender": x.Sender,
+				"id": hex.EncodeToString([]byte(x.ID)), "text": x.Text})
+		}
+		return []any{m.Room, u(m.Before), flags, u(uint64(len(msgs))), msgs}
+	case *Rooms:
+		rooms := []map[string]any{}
+		for _, r := range m.Rooms {
+			rooms = append(rooms, map[string]any{"room": r.Room, "members": u(r.Members), "head": u(r.Head), "time": u(r.Time)})
+		}
+		return []any{m.Query, u(uint64(len(rooms))), rooms}
+	case *Marker:
+		return []any{m.Room, u(m.Seq)}
+	case *Notice:
+		g := &m.Msg
+		return []any{u(uint64(m.Kind)), g.Room, u(g.Seq), u(g.Time), g.Sender, x(g.ID), g.Text}
 	}
 	panic(fmt.Sprintf("no spec values for %T", m))
 }
@@ -254,7 +346,7 @@ func goldenDocOf(m Message, length int, note string) *goldenDoc {
 		panic(fmt.Sprintf("%v: %d values for %d fields", m.Type(), len(values), len(specFields[typ])))
 	}
 	for i, f := range specFields[typ] {
-		d.Fields = append(d.Fields, goldenField{Name: f.name, Kind: f.kind, Value: values[i]})
+		d.Fields = append(d.Fields, goldenField{Name: f.name, Kind: encoding(typ, f), Value: values[i]})
 	}
 	return d
 }

@@ -13,8 +13,10 @@ type Identify struct {
 }
 
 // History asks for older messages of a joined room: the newest Limit
-// messages with a sequence number below Before (0: below the head). The
-// server answers PAGE.
+// messages with a sequence number below Before (Before 0: the newest
+// messages of the room, its head included). Limit 0 asks for the server's
+// default (100); a server sends at most 200 messages and 256 KiB in one
+// PAGE. The server answers PAGE.
 type History struct {
 	Room   string
 	Before uint64
@@ -22,7 +24,10 @@ type History struct {
 }
 
 // Read moves the read marker of the name this connection joined Room
-// under: every message up to Seq has been read. Markers only move forward.
+// under: every message up to Seq has been read. Markers only move forward,
+// and never past the room's head. The JOIN must have carried a secret
+// (else ERROR forbidden). When the marker moves, every device of the name
+// gets MARKER, this connection included; otherwise nothing is answered.
 type Read struct {
 	Room string
 	Seq  uint64
@@ -34,7 +39,7 @@ type List struct{ Query string }
 
 // Identified answers IDENTIFY: Name is the name as claimed, DMs the
 // direct-message rooms of the name that hold messages, most recently
-// active first (at most a server-chosen number of them).
+// active first (at most 100 of them).
 type Identified struct {
 	Name string
 	DMs  []RoomState
@@ -52,8 +57,10 @@ type RoomState struct {
 // older exists.
 const PageFirst = 1
 
-// Page answers HISTORY: messages of Room below Before, oldest first. First
-// is set when no older message exists.
+// Page answers HISTORY: messages of Room below Before, oldest first, at
+// most 200 of them and 256 KiB of frame. First is set when no older
+// message exists; otherwise the next page is asked for with Before set to
+// the first message's Seq.
 type Page struct {
 	Room     string
 	Before   uint64 // as asked
@@ -61,7 +68,9 @@ type Page struct {
 	Messages []Msg // Room is not repeated on the wire; decoded copies carry it
 }
 
-// Rooms answers LIST.
+// Rooms answers LIST: the rooms that have messages or members, never
+// direct-message rooms, most members first, then most recently active
+// first; at most 200 of them.
 type Rooms struct {
 	Query string
 	Rooms []RoomInfo

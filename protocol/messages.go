@@ -107,6 +107,8 @@ type WelcomeFlags uint64
 const (
 	// WelcomeKeyRequired: joins must carry the server's access key.
 	WelcomeKeyRequired WelcomeFlags = 1 << iota
+	// WelcomeInbox: the server speaks IDENTIFY, HISTORY, READ and LIST.
+	WelcomeInbox WelcomeFlags = 1 << 1
 )
 
 // Joined confirms a join. The history that follows it is the messages of

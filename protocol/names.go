@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -14,7 +15,7 @@ const (
 	DefaultMaxName  = 32   // bytes
 	DefaultMaxRoom  = 64   // bytes
 	DefaultMaxText  = 4096 // bytes
-	DefaultMaxRooms = 16
+	DefaultMaxRooms = 64   // an app holds its rooms and direct-message rooms on one connection
 	// MaxIDLen is the longest client message id, in bytes.
 	MaxIDLen = 64
 	// DefaultRoom is the room clients join when the user names none.
@@ -77,17 +78,26 @@ func invisible(r rune) bool {
 // rooms that differ only in case or Unicode compatibility form (fullwidth
 // letters, ligatures) have the same key.
 func Key(s string) string {
-	if isLowerASCII(s) {
+	switch ascii, lower := asciiCase(s); {
+	case lower:
 		return s
+	case ascii:
+		// NFKC leaves ASCII as it is and case folding lowers A-Z only.
+		return strings.ToLower(s)
 	}
 	return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
 }
 
-func isLowerASCII(s string) bool {
+// asciiCase reports whether s is ASCII, and ASCII without capitals.
+func asciiCase(s string) (ascii, lower bool) {
+	lower = true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
-			return false
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return false, false
+		case 'A' <= c && c <= 'Z':
+			lower = false
 		}
 	}
-	return true
+	return true, lower
 }

@@ -3,6 +3,9 @@ package protocol
 import (
 	"errors"
 	"testing"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestCheckName(t *testing.T) {
@@ -51,5 +54,22 @@ func TestKey(t *testing.T) {
 	}
 	if Key("alice") == Key("alicia") {
 		t.Error("different names share a key")
+	}
+}
+
+// TestKeyASCII: the shortcut for ASCII gives what the full rule gives.
+func TestKeyASCII(t *testing.T) {
+	full := func(s string) string { return norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s))) }
+	var all []byte
+	for c := range 128 {
+		all = append(all, byte(c))
+		if s := string(rune(c)); Key(s) != full(s) {
+			t.Errorf("Key(%q) = %q, the rule says %q", s, Key(s), full(s))
+		}
+	}
+	for _, s := range []string{string(all), "General", "Bob Smith", "a@B.ORG"} {
+		if Key(s) != full(s) {
+			t.Errorf("Key(%q) = %q, the rule says %q", s, Key(s), full(s))
+		}
 	}
 }

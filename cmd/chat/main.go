@@ -5,6 +5,15 @@
 //
 //	echo "deploy finished" | chat -server chat.example.com:7878 -name ci-bot
 //
+// Lines starting with / are commands: /join ROOM (join it, or switch to
+// it; lines then go there), /part (leave the current room), /msg NAME
+// text (a direct message), /rooms (the server's rooms), /names (who is
+// in the current room) and /help; "//" starts a line that begins with
+// "/". In several rooms at once, each line says which one it is about
+// ("[#random] [15:04] bob: hi", "[@bob] …" for direct messages). A direct
+// message for us opens its conversation: chat joins it and prints it.
+// What chat prints counts as read on our name's other devices.
+//
 // Your own lines appear when the server has stored them, at their place in
 // the room, so that everyone's transcript has one order. Sending is paced
 // to the server's rate limit (5 lines a second after a burst of 20 by
@@ -41,14 +50,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	server := fs.String("server", envOr("CHAT_SERVER", "localhost:7878"), "server `address`: host:port, tls://host:port or wss://host/ws (env CHAT_SERVER)")
 	name := fs.String("name", os.Getenv("CHAT_NAME"), "your name in the room (env CHAT_NAME)")
-	roomName := fs.String("room", protocol.DefaultRoom, "room to join")
+	roomName := fs.String("room", protocol.DefaultRoom, "room to join first (@NAME: the direct messages with NAME)")
 	key := fs.String("key", os.Getenv("CHAT_KEY"), "the server's access `key`, if it has one (env CHAT_KEY)")
 	trust := fs.String("trust", "", "trust the server's certificate with this `fingerprint` (SHA256:…, as shown when it is refused) and remember it")
 	nameKey := fs.String("name-key", "", "use this name `key` (from your other device) to own your names here too, and remember it")
 	showNameKey := fs.Bool("show-name-key", false, "print this computer's name key, to copy to another device, and exit")
 	wait := fs.Duration("wait", 10*time.Second, "at end of input, how long to wait for unacknowledged messages without progress (sending is paced to the server's rate; each acknowledgement starts the wait again)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT] [-room ROOM]\n\nPrints the room's messages and sends each line of input.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -91,14 +100,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "chat: %v\n", err)
 		return 2
 	}
-	if err := c.Join(*roomName); err != nil && !errors.Is(err, client.ErrClosed) {
+	room, err := roomArg(c, *roomName)
+	if err == nil {
+		err = c.Join(room)
+	}
+	if err != nil && !errors.Is(err, client.ErrClosed) {
 		// ErrClosed: the client already stopped (a refused certificate,
 		// say); the loop below prints why.
 		fmt.Fprintf(stderr, "chat: %v\n", err)
 		c.Close()
 		return 2
 	}
-	room := protocol.Key(*roomName)
 	fmt.Fprintf(stdout, "-- connecting to %s as %s\n", *server, *name)
 
 	lines := make(chan string)
@@ -114,9 +126,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return loop(ctx, c, room, *server, *wait, lines, inputDone, stdout, stderr)
 }
 
-// loop prints events and sends lines until the input ends; then it waits
-// until what it sent is stored and has come back (so a transcript in a
-// pipe is complete), and leaves.
+// loop prints events and handles lines (commands, or text for the
+// current room) until the input ends; then it waits until what it sent is
+// stored and has come back (so a transcript in a pipe is complete), and
+// what it asked for (joins, room lists) has come, and leaves.
 //
 // Our own lines are printed when the server's MESSAGE brings them, not
 // when they are typed: at their place in the room's sequence, so every
@@ -129,7 +142,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // whole send.
 func loop(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
 	lines <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
-	p := printer{w: stdout, server: server}
+	t := newTerm(c, room, server, stdout, stderr)
 	code := 0
 	unacked := map[string]bool{} // ids sent, not yet stored
 	unseen := map[string]bool{}  // ids sent, not yet printed
@@ -143,18 +156,24 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 		giveUp = time.NewTimer(d)
 		giveUpC = giveUp.C
 	}
+	// What is printed is marked read once the room is quiet for a moment,
+	// so that one READ covers a burst of messages.
+	markT := time.NewTimer(time.Hour)
+	markT.Stop()
+	defer markT.Stop()
 	leave := func() {
 		if !closing {
 			closing = true
 			c.Close() // the loop ends on Closed
 		}
 	}
-	// settle leaves once everything sent is stored and printed; once it is
-	// stored, the echo is on its way, but it does not wait forever for it.
+	// settle leaves once everything sent is stored and printed, and what
+	// was asked for has come; once it is stored, the echo is on its way,
+	// but it does not wait forever for it.
 	settle := func() {
 		switch {
 		case !ended || len(unacked) > 0:
-		case len(unseen) == 0:
+		case len(unseen) == 0 && !t.pending():
 			leave()
 		case !echoWait:
 			echoWait = true
@@ -171,6 +190,7 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 			switch e := ev.(type) {
 			case client.Message:
 				delete(unseen, e.ID)
+				markT.Reset(time.Second)
 			case client.Acked:
 				delete(unacked, e.ID)
 				if ended && !echoWait {
@@ -181,22 +201,23 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 					delete(unacked, id)
 					delete(unseen, id)
 				}
+			case client.Left:
+				for _, id := range e.Unsent {
+					delete(unacked, id)
+					delete(unseen, id)
+				}
 			case client.StateChanged:
 				if e.State == client.Connected {
 					offlineNoted = false
 				}
 			}
-			if evCode, done := p.event(ev, room); done {
+			if evCode, done := t.event(ev); done {
 				return max(code, evCode)
 			}
 			settle()
 		case line := <-lines:
-			if strings.TrimSpace(line) == "" {
-				continue
-			}
-			id, err := c.Send(room, line)
-			if err != nil {
-				fmt.Fprintf(stderr, "chat: not sent: %v\n", err)
+			id := t.line(line)
+			if id == "" {
 				continue
 			}
 			unacked[id], unseen[id] = true, true
@@ -213,6 +234,8 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 			}
 			arm(wait)
 			settle()
+		case <-markT.C:
+			t.markRead()
 		case <-giveUpC:
 			giveUpC = nil
 			if len(unacked) > 0 {
@@ -232,74 +255,6 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// printer turns events into lines.
-type printer struct {
-	w      io.Writer
-	server string
-}
-
-// event prints ev and reports whether the program should end, and how.
-func (p printer) event(ev client.Event, room string) (code int, done bool) {
-	switch e := ev.(type) {
-	case client.StateChanged:
-		switch e.State {
-		case client.Connected:
-			fmt.Fprintln(p.w, "-- connected")
-		case client.Reconnecting:
-			if e.RetryIn == 0 {
-				// Parked after the server's idle timeout: the next /join connects.
-				fmt.Fprintf(p.w, "-- idle, disconnected until a room is joined: %v\n", e.Err)
-				break
-			}
-			fmt.Fprintf(p.w, "-- reconnecting in %v: %v\n", e.RetryIn.Round(100*time.Millisecond), e.Err)
-		case client.Closed:
-			if e.Err == nil {
-				return 0, true
-			}
-			fmt.Fprintf(p.w, "-- disconnected: %v\n", e.Err)
-			var cerr *client.CertificateError
-			if errors.As(e.Err, &cerr) {
-				// -trust replaces the fingerprint saved for the server.
-				if cerr.Pinned == "" {
-					fmt.Fprint(p.w, "-- to trust this server, run again with:")
-				} else {
-					fmt.Fprint(p.w, "-- only if the server's operator confirms the new certificate, trust it instead of the old one with:")
-				}
-				fmt.Fprintf(p.w, " chat -server %s -trust %s\n", p.server, cerr.Fingerprint)
-			}
-			return 1, true
-		}
-	case client.Joined:
-		if e.Reset {
-			fmt.Fprintf(p.w, "-- the history of %s was reset on the server; what follows replaces what was shown above\n", e.Room)
-		}
-		verb := "joined"
-		if e.Resumed {
-			verb = "rejoined"
-		}
-		fmt.Fprintf(p.w, "-- %s %s as %s; %d here: %s\n", verb, e.Room, clean(e.Name), e.Count, clean(strings.Join(e.Members, ", ")))
-	case client.Message:
-		text := strings.ReplaceAll(clean(e.Text), "\n", "\n        ")
-		fmt.Fprintf(p.w, "[%s] %s: %s\n", e.Time.Local().Format("15:04"), clean(e.Sender), text)
-	case client.Presence:
-		for _, ch := range e.Changes {
-			if ch.Kind != protocol.PresenceJoined && ch.Kind != protocol.PresenceLeft {
-				continue // a kind from a later protocol revision: the spec says skip it
-			}
-			fmt.Fprintf(p.w, "* %s %s\n", clean(ch.Name), ch.Kind)
-		}
-	case client.RoomError:
-		if len(e.Unsent) > 0 {
-			fmt.Fprintf(p.w, "-- %d messages not sent\n", len(e.Unsent))
-		}
-		fmt.Fprintf(p.w, "-- %v\n", e.Err)
-		if e.Room == room && !e.Stays {
-			return 1, true // our only room refused us (by the server, or the client by its limits)
-		}
-	}
-	return 0, false
 }
 
 // clean makes text safe for a terminal: control characters other than

@@ -95,6 +95,8 @@ func TestRefusalsExitNonZeroWithASentence(t *testing.T) {
 		{[]string{"-server", srv.Addr}, 2, "give your name with -name"},
 		{[]string{"-server", srv.Addr, "-name", " spaced"}, 2, "starts or ends with a space"},
 		{[]string{"-server", srv.Addr, "-name", "x", "-room", "bad\troom"}, 2, "room name"},
+		{[]string{"-server", srv.Addr, "-name", "x", "-room", "@bob@carol"}, 2, "direct-message room of other names than x"},
+		{[]string{"-server", srv.Addr, "-name", "x@y"}, 2, "contains @"},
 		{[]string{"-server", srv.Addr, "-name", "TAKEN"}, 1, "name-owned"},
 		// Longer than the server's 32 bytes: the client refuses it itself,
 		// and the program says so and fails like any refusal.

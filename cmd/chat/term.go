@@ -1,0 +1,492 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"chat/client"
+	"chat/protocol"
+)
+
+// term is the terminal's view of the chat: the rooms it is in, which one
+// lines go to, and how events are printed.
+type term struct {
+	c      *client.Client
+	out    io.Writer // the transcript and what commands print
+	errOut io.Writer // what went wrong with a line or command
+	server string
+	me     string // our name's key
+
+	start   string   // the -room room: refused at the start (alone), it ends the program
+	current string   // the room lines are sent to; "" when in none
+	order   []string // rooms in the order they were joined, for /part to fall back on
+	views   map[string]*view
+
+	lists      int  // /rooms asked, RoomList not yet printed
+	identified bool // the first Identified was printed
+}
+
+// view is a room the terminal is in, or joining.
+type view struct {
+	key     string
+	label   string // #general, or @bob for the direct messages with bob
+	joined  bool
+	members map[string]string // by key
+	count   int
+	// shown: for a direct-message room joined because a message came,
+	// the notices printed; the join's history up to there is not printed
+	// again.
+	shown uint64
+	// printed is the last message printed, marked read after a quiet
+	// moment (marked).
+	printed, marked uint64
+}
+
+func newTerm(c *client.Client, room, server string, out, errOut io.Writer) *term {
+	t := &term{c: c, out: out, errOut: errOut, server: server, me: protocol.Key(c.Name()),
+		start: room, current: room, views: map[string]*view{}}
+	t.open(room)
+	return t
+}
+
+// label names a room in the transcript: #room, or @peer for the direct
+// messages with peer.
+func (t *term) label(room string) string {
+	if peer, ok := protocol.DMPeer(room, t.me); ok {
+		return "@" + peer
+	}
+	if protocol.IsDM(room) {
+		return room
+	}
+	return "#" + room
+}
+
+// open adds a room the terminal is joining, if new.
+func (t *term) open(room string) *view {
+	v := t.views[room]
+	if v == nil {
+		v = &view{key: room, label: t.label(room), members: map[string]string{}}
+		t.views[room] = v
+		t.order = append(t.order, room)
+	}
+	return v
+}
+
+// close forgets a room; if it was the current one, the room joined most
+// recently before becomes current.
+func (t *term) close(room string) {
+	delete(t.views, room)
+	t.order = slices.DeleteFunc(t.order, func(r string) bool { return r == room })
+	if t.current == room {
+		t.current = ""
+		if n := len(t.order); n > 0 {
+			t.current = t.order[n-1]
+			fmt.Fprintf(t.out, "-- now talking in %s\n", t.views[t.current].label)
+		}
+	}
+}
+
+// prefix is what starts a line about room: nothing while the terminal is
+// in that room alone, the room's label otherwise, and always for direct
+// messages.
+func (t *term) prefix(room string) string {
+	if len(t.views) <= 1 && room == t.current && !protocol.IsDM(room) {
+		return ""
+	}
+	if v := t.views[room]; v != nil {
+		return "[" + v.label + "] "
+	}
+	return "[" + t.label(room) + "] "
+}
+
+// line handles a line of input: a command, or text for the current room.
+// It returns the id of a message sent, if any.
+func (t *term) line(line string) (id string) {
+	if strings.TrimSpace(line) == "" {
+		return ""
+	}
+	if strings.HasPrefix(line, "//") {
+		return t.send(t.current, line[1:])
+	}
+	if !strings.HasPrefix(line, "/") {
+		return t.send(t.current, line)
+	}
+	cmd, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+	arg = strings.TrimSpace(arg)
+	switch cmd {
+	case "/join":
+		t.join(arg)
+	case "/part":
+		t.part(arg)
+	case "/msg":
+		return t.msg(arg)
+	case "/rooms":
+		if err := t.c.ListRooms(arg); err != nil {
+			t.fail("/rooms: %v", err)
+			break
+		}
+		t.lists++
+	case "/names":
+		t.names()
+	case "/help":
+		t.help()
+	default:
+		t.fail("unknown command %s; /help lists the commands, and // starts a line that begins with /", clean(cmd))
+	}
+	return ""
+}
+
+func (t *term) fail(format string, args ...any) {
+	fmt.Fprintf(t.errOut, "chat: "+format+"\n", args...)
+}
+
+func (t *term) send(room, text string) string {
+	if room == "" {
+		t.fail("not sent: you are in no room; /join one")
+		return ""
+	}
+	id, err := t.c.Send(room, text)
+	if err != nil {
+		t.fail("not sent: %v", err)
+		return ""
+	}
+	return id
+}
+
+// roomArg turns a room the user named (after /join, or with -room) into
+// the room's key: a room name, or @NAME for the direct messages with NAME.
+func roomArg(c *client.Client, arg string) (string, error) {
+	if name, ok := strings.CutPrefix(arg, "@"); ok && protocol.CheckRoom(arg) != nil {
+		if err := protocol.CheckMemberName(name); err != nil {
+			return "", fmt.Errorf("the name %w", err)
+		}
+		arg = c.DirectRoom(name)
+	}
+	return c.RoomKey(arg)
+}
+
+func (t *term) join(arg string) {
+	if arg == "" {
+		t.fail("/join needs a room: /join ROOM, or /join @NAME for direct messages")
+		return
+	}
+	room, err := roomArg(t.c, arg)
+	if err != nil {
+		t.fail("%v", err)
+		return
+	}
+	if v := t.views[room]; v != nil {
+		t.current = room
+		fmt.Fprintf(t.out, "-- now talking in %s\n", v.label)
+		return
+	}
+	if err := t.c.Join(room); err != nil {
+		t.fail("/join: %v", err)
+		return
+	}
+	t.open(room)
+	t.current = room
+}
+
+func (t *term) part(arg string) {
+	if arg != "" {
+		t.fail("/part leaves the current room and takes nothing after it; /join the room first")
+		return
+	}
+	if t.current == "" {
+		t.fail("/part: you are in no room")
+		return
+	}
+	room := t.current
+	if err := t.c.Leave(room); err != nil {
+		t.fail("/part: %v", err)
+		return
+	}
+	// Left confirms it; meanwhile the room is out of the terminal's view.
+	t.close(room)
+}
+
+func (t *term) msg(arg string) string {
+	name, text, _ := strings.Cut(arg, " ")
+	if name == "" || strings.TrimSpace(text) == "" {
+		t.fail("usage: /msg NAME text")
+		return ""
+	}
+	name = strings.TrimPrefix(name, "@")
+	if err := protocol.CheckMemberName(name); err != nil {
+		t.fail("/msg: the name %v", err)
+		return ""
+	}
+	room := t.c.DirectRoom(name)
+	if t.views[room] == nil {
+		if err := t.c.Join(room); err != nil {
+			t.fail("/msg: %v", err)
+			return ""
+		}
+		t.open(room)
+		if t.current == "" {
+			t.current = room
+		}
+	}
+	return t.send(room, text)
+}
+
+func (t *term) names() {
+	v := t.views[t.current]
+	if v == nil {
+		t.fail("/names: you are in no room")
+		return
+	}
+	if !v.joined {
+		fmt.Fprintf(t.out, "-- %s: not joined yet\n", v.label)
+		return
+	}
+	names := make([]string, 0, len(v.members))
+	for _, n := range v.members {
+		names = append(names, clean(n))
+	}
+	slices.Sort(names)
+	more := ""
+	if v.count > len(names) {
+		more = fmt.Sprintf(" and %d more", v.count-len(names))
+	}
+	fmt.Fprintf(t.out, "-- %d in %s: %s%s\n", v.count, v.label, strings.Join(names, ", "), more)
+}
+
+func (t *term) help() {
+	here := "none now; /join one"
+	if v := t.views[t.current]; v != nil {
+		here = "now " + v.label
+	}
+	fmt.Fprintf(t.out, `-- commands:
+--   /join ROOM      join ROOM, or switch to it; /join @NAME opens the direct messages with NAME
+--   /part           leave the current room
+--   /msg NAME text  send a direct message to NAME
+--   /rooms [TEXT]   list the server's rooms (those whose name contains TEXT)
+--   /names          who is in the current room
+--   /help           this list
+--   //text          send a line that starts with /text
+-- other lines go to the current room: %s
+`, here)
+}
+
+// pending reports whether something asked for is still to come: joins
+// and room lists. At the end of input the terminal waits for them too.
+func (t *term) pending() bool {
+	if t.lists > 0 {
+		return true
+	}
+	for _, v := range t.views {
+		if !v.joined {
+			return true
+		}
+	}
+	return false
+}
+
+// markRead marks what was printed as read, for the name's other devices.
+func (t *term) markRead() {
+	for _, v := range t.views {
+		if v.joined && v.printed > v.marked {
+			v.marked = v.printed
+			_ = t.c.MarkRead(v.key, v.printed) // an older server has no markers: nothing to do
+		}
+	}
+}
+
+// event prints ev and reports whether the program should end, and how.
+func (t *term) event(ev client.Event) (code int, done bool) {
+	w := t.out
+	switch e := ev.(type) {
+	case client.StateChanged:
+		switch e.State {
+		case client.Connected:
+			fmt.Fprintln(w, "-- connected")
+		case client.Reconnecting:
+			if e.RetryIn == 0 {
+				// Parked after the server's idle timeout: the next /join connects.
+				fmt.Fprintf(w, "-- idle, disconnected until a room is joined: %v\n", e.Err)
+				break
+			}
+			fmt.Fprintf(w, "-- reconnecting in %v: %v\n", e.RetryIn.Round(100*time.Millisecond), e.Err)
+		case client.Closed:
+			if e.Err == nil {
+				return 0, true
+			}
+			fmt.Fprintf(w, "-- disconnected: %v\n", e.Err)
+			var cerr *client.CertificateError
+			if errors.As(e.Err, &cerr) {
+				// -trust replaces the fingerprint saved for the server.
+				if cerr.Pinned == "" {
+					fmt.Fprint(w, "-- to trust this server, run again with:")
+				} else {
+					fmt.Fprint(w, "-- only if the server's operator confirms the new certificate, trust it instead of the old one with:")
+				}
+				fmt.Fprintf(w, " chat -server %s -trust %s\n", t.server, cerr.Fingerprint)
+			}
+			return 1, true
+		}
+	case client.Identified:
+		if t.identified {
+			break
+		}
+		t.identified = true
+		var unread []string
+		for _, d := range e.DMs {
+			if d.Head > d.Read {
+				unread = append(unread, fmt.Sprintf("@%s (%d)", clean(d.Peer), d.Head-d.Read))
+			}
+		}
+		if len(unread) > 0 {
+			fmt.Fprintf(w, "-- unread direct messages: %s; /join @NAME to read them\n", strings.Join(unread, ", "))
+		}
+	case client.IdentityRefused:
+		fmt.Fprintf(w, "-- the server does not know this terminal as %s (%v): direct messages and mentions reach it only in the rooms it is in\n",
+			clean(t.c.Name()), e.Err)
+	case client.Joined:
+		v := t.open(e.Room)
+		v.joined, v.count = true, e.Count
+		clear(v.members)
+		for _, n := range e.Members {
+			v.members[protocol.Key(n)] = n
+		}
+		if e.Reset {
+			fmt.Fprintf(w, "-- the history of %s was reset on the server; what follows replaces what was shown above\n", e.Room)
+			v.shown, v.printed, v.marked = 0, 0, 0
+		}
+		verb := "joined"
+		if e.Resumed {
+			verb = "rejoined"
+		}
+		fmt.Fprintf(w, "-- %s %s as %s; %d here: %s\n", verb, e.Room, clean(e.Name), e.Count, clean(strings.Join(e.Members, ", ")))
+	case client.Message:
+		v := t.views[e.Room]
+		if v == nil {
+			break // left meanwhile
+		}
+		if e.History && e.Seq <= v.shown {
+			break // printed when its notice came
+		}
+		v.printed = max(v.printed, e.Seq)
+		t.message(e)
+	case client.Notice:
+		t.notice(e)
+	case client.Presence:
+		v := t.views[e.Room]
+		if v == nil {
+			break
+		}
+		v.count = e.Count
+		for _, ch := range e.Changes {
+			switch ch.Kind {
+			case protocol.PresenceJoined:
+				v.members[protocol.Key(ch.Name)] = ch.Name
+			case protocol.PresenceLeft:
+				delete(v.members, protocol.Key(ch.Name))
+			default:
+				continue // a kind from a later protocol revision: the spec says skip it
+			}
+			fmt.Fprintf(w, "%s* %s %s\n", t.prefix(e.Room), clean(ch.Name), ch.Kind)
+		}
+	case client.Left:
+		if len(e.Unsent) > 0 {
+			fmt.Fprintf(w, "-- %d messages to %s not sent\n", len(e.Unsent), t.label(e.Room))
+		}
+		fmt.Fprintf(w, "-- left %s\n", t.label(e.Room))
+		if t.views[e.Room] != nil { // lost while leaving, say
+			t.close(e.Room)
+		}
+	case client.RoomList:
+		t.lists = max(0, t.lists-1)
+		t.roomList(e)
+	case client.RoomError:
+		if len(e.Unsent) > 0 {
+			fmt.Fprintf(w, "-- %d messages not sent\n", len(e.Unsent))
+		}
+		fmt.Fprintf(w, "-- %v\n", e.Err)
+		if e.Stays || e.Room == "" || t.views[e.Room] == nil {
+			break
+		}
+		t.close(e.Room)
+		if e.Room == t.start && len(t.views) == 0 {
+			return 1, true // our only room refused us (by the server, or the client by its limits)
+		}
+	}
+	return 0, false
+}
+
+func (t *term) message(e client.Message) {
+	text := strings.ReplaceAll(clean(e.Text), "\n", "\n        ")
+	fmt.Fprintf(t.out, "%s[%s] %s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), clean(e.Sender), text)
+}
+
+// notice prints a message for us from a room the terminal is not in
+// (those of its rooms come as messages too). A direct message opens the
+// conversation: the terminal joins its room.
+func (t *term) notice(e client.Notice) {
+	m := e.Message
+	v := t.views[m.Room]
+	switch {
+	case v != nil && v.joined:
+		return // the message comes as such
+	case v == nil && e.Kind == protocol.NoticeDirect:
+		if err := t.c.Join(m.Room); err != nil {
+			t.fail("joining the direct messages in %s: %v", m.Room, err)
+		} else {
+			v = t.open(m.Room)
+			if t.current == "" {
+				t.current = m.Room
+			}
+			if !m.Own {
+				fmt.Fprintf(t.out, "-- direct message from %s; answer with /msg %s text\n", clean(m.Sender), clean(m.Sender))
+			}
+		}
+	case v == nil && e.Kind != protocol.NoticeMention:
+		return // a kind from a later protocol revision
+	}
+	if v != nil {
+		v.shown = max(v.shown, m.Seq)
+	}
+	t.message(m)
+}
+
+func (t *term) roomList(e client.RoomList) {
+	w := t.out
+	what := "rooms"
+	if e.Query != "" {
+		what = fmt.Sprintf("rooms matching %q", clean(e.Query))
+	}
+	if len(e.Rooms) == 0 {
+		fmt.Fprintf(w, "-- no %s\n", what)
+		return
+	}
+	if len(e.Rooms) == 1 {
+		what = strings.Replace(what, "rooms", "room", 1)
+	}
+	fmt.Fprintf(w, "-- %d %s:\n", len(e.Rooms), what)
+	width := 0
+	for _, r := range e.Rooms {
+		width = max(width, len(clean(r.Room))+1)
+	}
+	now := time.Now()
+	for _, r := range e.Rooms {
+		last := "no messages"
+		if !r.LastActive.IsZero() {
+			at := r.LastActive.Local()
+			if y, m, d := at.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+				last = "last message " + at.Format("15:04")
+			} else {
+				last = "last message " + at.Format("2006-01-02 15:04")
+			}
+		}
+		here := "here"
+		if t.views[r.Room] != nil {
+			here = "here, you included"
+		}
+		fmt.Fprintf(w, "--   %-*s %3d %s, %s\n", width, "#"+clean(r.Room), r.Members, here, last)
+	}
+}
