@@ -29,7 +29,8 @@ import (
 //
 // Hooks for the rest of the UI: the chat screen calls messages from its
 // layout, page for a client.Page of its room, and log.rejoined for every
-// client.Joined of its room (after log.reset when Reset is set).
+// client.Joined of its room (after log.reset when Reset is set); seenUpTo
+// tells what the user has seen.
 
 // page takes a page of the room's history the list asked for with a
 // LoadOlderIntent. Older messages go above the rows with the view kept on
@@ -37,6 +38,17 @@ import (
 // jump to the end. Pages not asked for, or answered after a newer
 // request, are ignored.
 func (c *chatScreen) page(p client.Page) { c.log.page(p) }
+
+// seenUpTo is the sequence number of the newest message the last frame
+// showed (0 if none): what the user has seen, for a read marker.
+func (c *chatScreen) seenUpTo() uint64 {
+	l := c.log
+	var seen uint64
+	for i := max(0, l.viewFirst); i < min(len(l.rows), l.viewFirst+l.viewCount); i++ {
+		seen = max(seen, l.rows[i].seq)
+	}
+	return seen
+}
 
 // rowView is what a row needs once shown: its selectable text, and its
 // links' clicks and glyphs.

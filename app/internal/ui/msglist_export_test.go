@@ -16,3 +16,11 @@ func (u *UI) ListWindow() (rows int, low, high uint64, first, end bool) {
 func (u *UI) PageWanted() bool {
 	return u.chat != nil && u.chat.log.loadKind != loadNone
 }
+
+// SeenUpTo is the newest message number the last frame showed.
+func (u *UI) SeenUpTo() uint64 {
+	if u.chat == nil {
+		return 0
+	}
+	return u.chat.seenUpTo()
+}

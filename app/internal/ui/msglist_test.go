@@ -82,7 +82,14 @@ func TestScrollbackLoadsOlderPagesUntilTheFirst(t *testing.T) {
 	if ls := r.loads(); len(ls) != 0 {
 		t.Fatalf("asked for %+v at the bottom of 100 rows", ls)
 	}
+	if seen := r.u.SeenUpTo(); seen != 1000 {
+		t.Fatalf("at the bottom seen up to %d", seen)
+	}
 	served := r.scrollUntil(t, -400, func() bool { return r.shows(1) })
+	// (The list lays out one row more than it shows at each end.)
+	if v := r.visible(); r.u.SeenUpTo() != uint64(v[len(v)-1]) && r.u.SeenUpTo() != uint64(v[len(v)-1]-1) {
+		t.Fatalf("at the top seen up to %d with %v in view", r.u.SeenUpTo(), v)
+	}
 	var befores []uint64
 	for _, l := range served {
 		befores = append(befores, l.Before)
