@@ -77,7 +77,7 @@ func main() {
 	w.Option(app.Title("Chat"), app.Size(unit.Dp(960), unit.Dp(680)), app.MinSize(unit.Dp(300), unit.Dp(360)))
 	fonts.OnChange(w.Invalidate) // faces for another script arrived
 	a := chatapp.New(chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger,
-		Notifier: platform.NewNotifier(logger)})
+		Notifier: platform.NewNotifier(logger), OpenURL: platform.OpenURL})
 	go func() {
 		err := run(w, a, fonts)
 		a.Close()

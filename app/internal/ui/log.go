@@ -1,10 +1,9 @@
 package ui
 
 import (
+	"cmp"
 	"slices"
 	"time"
-
-	"gioui.org/widget"
 
 	"chat/client"
 )
@@ -25,22 +24,79 @@ const (
 )
 
 // row is one line of the message list. Rows are values in one slice so
-// that 100k of them cost one allocation per growth, not one per row.
+// that a window of them costs one allocation per growth, not one per row.
 type row struct {
-	kind   rowKind
-	own    bool
-	status msgStatus
-	cont   bool // same sender as the row above, shortly after: no name line
-	sender string
-	text   string
-	seq    uint64 // the server's sequence number; 0 while pending, and for notices
+	kind     rowKind
+	own      bool
+	status   msgStatus
+	cont     bool // same sender as the row above, shortly after, same day: no name line
+	dayBreak bool // the first row of its local day in the window: a day separator above it
+	rtl      bool // a right-to-left paragraph (Hebrew, Arabic…): aligned right
+	day      int32
+	sender   string
+	text     string
+	seq      uint64 // the server's sequence number; 0 while pending, and for notices
+	// anchor is, for a row that has no sequence number (notices, the
+	// user's messages not stored), the newest sequence number known when
+	// it was made: it belongs after that message. It puts the row back in
+	// its place when the window drops it and loads its surroundings again.
+	anchor uint64
 	at     time.Time
 	clock  string // formatted once: formatting per frame would allocate
 	reason string // why a message was not sent
-	// sel holds the text's selection and shaped layout. It is made when the
-	// row is first shown, so rows never scrolled to cost no shaping.
-	sel *widget.Selectable
+	links  []link // web addresses in the text
+	// view holds the text's selection, shaped layout and link clicks. It
+	// is made when the row is first shown, so rows never scrolled to cost
+	// no shaping; rows dropped from the window take it with them.
+	view *rowView
 }
+
+// stored reports whether r is a message the server stored (it has a
+// sequence number).
+func (r *row) stored() bool { return r.seq != 0 }
+
+// The window. A room may hold millions of messages; the list keeps a
+// bounded stretch of them in rows, as gioverse/chat's list manager does:
+// when it holds more than maxRows it drops the rows more than keepRows
+// above or below the rows in view, and it asks for pages (a
+// LoadOlderIntent, which the app loop turns into client.History) when the
+// view comes within nearEdge rows of either end of the window.
+//
+// Older pages are History(room, before = the window's first sequence
+// number). Newer pages, needed after the newer side was dropped because
+// the user went deep into history, are History(room, before = the window's
+// last sequence number + pageSize + 1): with the room's numbers
+// contiguous, exactly the pageSize messages after the window. (Where a
+// gap makes such a page bring nothing new, the next one reaches twice as
+// far.) No other copy of dropped messages is kept: a window holds at most
+// about maxRows rows whatever the room's size. Rows the server does not
+// have (notices, the user's unsent messages) are kept aside (at most
+// maxKept) while their place is outside the window and put back when it
+// is loaded again.
+//
+// While the newer side is dropped ("detached"), live messages are not
+// added (they are counted, for the jump button) but only noted: the
+// pages bring them when the user scrolls down. A jump to the end (the
+// jump button, sending a message) asks for the newest page (before = 0)
+// and replaces the window with it.
+const (
+	pageSize = 100 // messages per page: the server's default page size
+	maxRows  = 400 // rows held before rows far from view are dropped
+	keepRows = 150 // rows kept above and below the view when dropping
+	nearEdge = 40  // how close to an end of the window the view may come before a page is asked for
+	maxKept  = 500 // rows without a sequence number kept outside the window
+	maxEarly = 1000
+)
+
+// loadKind is the kind of page asked for.
+type loadKind uint8
+
+const (
+	loadNone  loadKind = iota
+	loadOlder          // before the window
+	loadNewer          // after the window (detached)
+	loadTail           // the newest messages, replacing the window (a jump to the end)
+)
 
 // messageLog is the list's model. It matches the user's own messages
 // across their three lives: a pending row known by a local token, then by
@@ -50,28 +106,71 @@ type messageLog struct {
 	byToken map[uint64]int // pending rows waiting for their id
 	byID    map[string]int // own rows waiting for the server's copy
 	now     func() time.Time
+
+	first    bool   // no message older than the window's first exists
+	detached bool   // messages newer than the window's last exist outside it
+	jumping  bool   // waiting for the newest page to replace the window
+	head     uint64 // the newest sequence number seen
+	span     uint64 // how far past the window's last message a newer page reaches
+	kept     []row  // rows without a sequence number outside the window, in the order they left it
+	early    []client.Message
+	loadKind loadKind
+	loading  uint64 // the Before of the page asked for
+
+	// The view as the last layout left it, and what happened to the rows
+	// above it since.
+	viewFirst, viewCount int
+	following            bool // the view is at the end and follows it
+	shift                int  // rows inserted (+) or dropped (-) above the view since the last layout
+	toEnd                bool // the window was replaced: show its end
+
+	days dayLabels
 }
 
 func newMessageLog(now func() time.Time) *messageLog {
-	return &messageLog{byToken: map[uint64]int{}, byID: map[string]int{}, now: now}
+	return &messageLog{byToken: map[uint64]int{}, byID: map[string]int{}, now: now, following: true, span: pageSize}
 }
 
 // clockText is a message's time as the list shows it: the local time of
-// day, with the date for older days.
-func clockText(t, now time.Time) string {
-	t, now = t.Local(), now.Local()
-	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
-		return t.Format("15:04")
-	}
-	if t.Year() == now.Year() {
-		return t.Format("Jan 2 15:04")
-	}
-	return t.Format("Jan 2 2006 15:04")
+// day. The day separators above the rows tell the date.
+func clockText(t time.Time) string {
+	return t.Local().Format("15:04")
 }
 
-// append adds r and reports its index.
+// prepare computes what a row shows that depends only on it.
+func prepare(r *row) {
+	r.clock = clockText(r.at)
+	r.day = dayOf(r.at)
+	if r.kind == rowMessage {
+		r.rtl = rightToLeft(r.text)
+		r.links = findLinks(r.text)
+	}
+}
+
+// rowOf is the row of a message from the server.
+func rowOf(m client.Message) row {
+	r := row{kind: rowMessage, own: m.Own, sender: m.Sender, text: m.Text, at: m.Time, seq: m.Seq}
+	prepare(&r)
+	return r
+}
+
+// noteSeq records that message seq exists.
+func (l *messageLog) noteSeq(seq uint64) {
+	l.head = max(l.head, seq)
+}
+
+// bound drops rows far from view when many came without a frame to drop
+// them after (a busy room while the window is hidden). It may detach the
+// window: callers check after.
+func (l *messageLog) bound() {
+	if len(l.rows) >= 2*maxRows {
+		l.trim()
+	}
+}
+
+// append adds r at the end and reports its index.
 func (l *messageLog) append(r row) int {
-	r.clock = clockText(r.at, l.now())
+	prepare(&r)
 	l.rows = append(l.rows, r)
 	i := len(l.rows) - 1
 	l.regroup(i)
@@ -79,14 +178,16 @@ func (l *messageLog) append(r row) int {
 }
 
 // regroup sets whether row i continues the row above it (same sender,
-// shortly after), which decides whether it shows the name line.
+// shortly after), which decides whether it shows the name line, and
+// whether a day separator goes above it.
 func (l *messageLog) regroup(i int) {
 	if i < 0 || i >= len(l.rows) {
 		return
 	}
 	r := &l.rows[i]
 	r.cont = false
-	if r.kind == rowMessage && i > 0 {
+	r.dayBreak = i == 0 || l.rows[i-1].day != r.day
+	if r.kind == rowMessage && i > 0 && !r.dayBreak {
 		p := &l.rows[i-1]
 		r.cont = p.kind == rowMessage && p.sender == r.sender && p.own == r.own && r.at.Sub(p.at) < 3*time.Minute
 	}
@@ -160,7 +261,8 @@ func (l *messageLog) move(from, to int) {
 
 // addPending shows a message the user just sent.
 func (l *messageLog) addPending(token uint64, sender, text string) {
-	l.byToken[token] = l.append(row{kind: rowMessage, own: true, status: statusPending, sender: sender, text: text, at: l.now()})
+	l.bound()
+	l.byToken[token] = l.append(row{kind: rowMessage, own: true, status: statusPending, sender: sender, text: text, at: l.now(), anchor: l.head})
 }
 
 // sent records the id the client library gave a pending message.
@@ -184,17 +286,7 @@ func (l *messageLog) takeBack(token uint64) (string, bool) {
 	}
 	delete(l.byToken, token)
 	text := l.rows[i].text
-	l.rows = slices.Delete(l.rows, i, i+1)
-	for k, j := range l.byToken {
-		if j > i {
-			l.byToken[k] = j - 1
-		}
-	}
-	for k, j := range l.byID {
-		if j > i {
-			l.byID[k] = j - 1
-		}
-	}
+	l.remove(i, i+1)
 	l.regroup(i)
 	return text, true
 }
@@ -230,7 +322,9 @@ func (l *messageLog) acked(a client.Acked) {
 // stored records that the server stored the user's row i as seq at t.
 func (l *messageLog) stored(i int, seq uint64, t time.Time) {
 	r := &l.rows[i]
-	r.status, r.seq, r.at, r.clock = statusDelivered, seq, t, clockText(t, l.now())
+	r.status, r.seq, r.at = statusDelivered, seq, t
+	prepare(r)
+	l.noteSeq(seq)
 	if seq != 0 {
 		i = l.place(i)
 	}
@@ -239,7 +333,8 @@ func (l *messageLog) stored(i int, seq uint64, t time.Time) {
 }
 
 // message adds m, or completes the user's own row for it. It reports
-// whether a new row was added.
+// whether m is new to the user: a row was added, or it waits below a
+// window that does not reach the end.
 func (l *messageLog) message(m client.Message) bool {
 	if m.Own {
 		if i, ok := l.byID[m.ID]; ok {
@@ -251,13 +346,35 @@ func (l *messageLog) message(m client.Message) bool {
 			return false
 		}
 	}
-	l.append(row{kind: rowMessage, own: m.Own, sender: m.Sender, text: m.Text, at: m.Time, seq: m.Seq})
+	l.noteSeq(m.Seq)
+	l.bound()
+	switch {
+	case l.jumping:
+		// The newest page may have been read before m was stored: keep
+		// m to add after it.
+		if len(l.early) < maxEarly {
+			l.early = append(l.early, m)
+		}
+		return true
+	case l.detached:
+		return true // a page brings it when the user scrolls down
+	case m.Seq != 0 && l.hasSeq(m.Seq):
+		return false // already here, from a page
+	}
+	l.append(rowOf(m))
 	return true
 }
 
 // notice adds a quiet line.
 func (l *messageLog) notice(text string, at time.Time) {
-	l.append(row{kind: rowNotice, text: text, at: at})
+	r := row{kind: rowNotice, text: text, at: at, anchor: l.head}
+	l.bound()
+	if l.detached || l.jumping {
+		prepare(&r)
+		l.keep(r) // its place, the end, is not in the window
+		return
+	}
+	l.append(r)
 }
 
 // reset drops every row but the user's messages that are not stored
@@ -265,12 +382,17 @@ func (l *messageLog) notice(text string, at time.Time) {
 // history the server started over. Numbers of the old history mean
 // nothing in the new one, so the kept rows have none.
 func (l *messageLog) reset() {
+	for _, r := range l.kept {
+		if r.kind == rowMessage {
+			l.rows = append(l.rows, r)
+		}
+	}
 	moved := map[int]int{}
 	var kept []row
 	for i, r := range l.rows {
 		if r.kind == rowMessage && r.own && r.status != statusDelivered {
 			moved[i] = len(kept)
-			r.seq = 0
+			r.seq, r.anchor = 0, 0
 			kept = append(kept, r)
 		}
 	}
@@ -288,6 +410,10 @@ func (l *messageLog) reset() {
 	for i := range l.rows {
 		l.regroup(i)
 	}
+	l.kept, l.early = nil, nil
+	l.first, l.detached, l.jumping, l.head, l.span = false, false, false, 0, pageSize
+	l.loadKind, l.loading = loadNone, 0
+	l.toEnd, l.shift = true, 0
 }
 
 // pending counts the user's messages not yet acknowledged.
@@ -299,4 +425,378 @@ func (l *messageLog) pending() int {
 		}
 	}
 	return n
+}
+
+// lowSeq is the window's first sequence number, 0 if it has none.
+func (l *messageLog) lowSeq() uint64 {
+	for i := range l.rows {
+		if s := l.rows[i].seq; s != 0 {
+			return s
+		}
+	}
+	return 0
+}
+
+// highSeq is the window's last sequence number, 0 if it has none.
+func (l *messageLog) highSeq() uint64 {
+	for i := len(l.rows) - 1; i >= 0; i-- {
+		if s := l.rows[i].seq; s != 0 {
+			return s
+		}
+	}
+	return 0
+}
+
+// hasSeq reports whether the window holds message seq, looking from the
+// end, where new messages go.
+func (l *messageLog) hasSeq(seq uint64) bool {
+	for i := len(l.rows) - 1; i >= 0; i-- {
+		switch s := l.rows[i].seq; {
+		case s == seq:
+			return true
+		case s != 0 && s < seq:
+			return false
+		}
+	}
+	return false
+}
+
+// insert inserts add before row at, keeping the pending rows' indices and
+// the view on the same rows.
+func (l *messageLog) insert(at int, add []row) {
+	n := len(add)
+	if n == 0 {
+		return
+	}
+	l.rows = slices.Insert(l.rows, at, add...)
+	for k, j := range l.byToken {
+		if j >= at {
+			l.byToken[k] = j + n
+		}
+	}
+	for k, j := range l.byID {
+		if j >= at {
+			l.byID[k] = j + n
+		}
+	}
+	if at <= l.viewFirst && !(at == 0 && len(l.rows) == n) {
+		l.viewFirst += n
+		l.shift += n
+	}
+	for i := at; i <= at+n; i++ {
+		l.regroup(i)
+	}
+}
+
+// remove removes rows [from, to), keeping the pending rows' indices and
+// the view on the same rows. No pending row may be among them.
+func (l *messageLog) remove(from, to int) {
+	n := to - from
+	if n <= 0 {
+		return
+	}
+	l.rows = slices.Delete(l.rows, from, to)
+	for k, j := range l.byToken {
+		if j >= to {
+			l.byToken[k] = j - n
+		}
+	}
+	for k, j := range l.byID {
+		if j >= to {
+			l.byID[k] = j - n
+		}
+	}
+	if from < l.viewFirst {
+		d := min(n, l.viewFirst-from)
+		l.viewFirst -= d
+		l.shift -= d
+	}
+	if cap(l.rows) > 4*maxRows && len(l.rows) < maxRows {
+		l.rows = slices.Clip(slices.Clone(l.rows)) // give the memory back
+	}
+}
+
+// keep sets r aside while its place is outside the window.
+func (l *messageLog) keep(r row) {
+	r.view = nil
+	l.kept = append(l.kept, r)
+	if len(l.kept) > maxKept {
+		l.kept[0] = row{}
+		l.kept = l.kept[1:]
+	}
+}
+
+// reinsertKept puts back the kept rows whose place is in the window now.
+func (l *messageLog) reinsertKept() {
+	if len(l.kept) == 0 {
+		return
+	}
+	lo, hi := l.lowSeq(), l.highSeq()
+	rest := l.kept[:0]
+	for _, r := range l.kept {
+		// r goes between message r.anchor and the next one.
+		in := !l.detached || r.anchor <= hi
+		if lo != 0 && r.anchor+1 < lo && !l.first {
+			in = false
+		}
+		if !in {
+			rest = append(rest, r)
+			continue
+		}
+		l.insert(l.afterSeq(r.anchor), []row{r})
+	}
+	clear(l.kept[len(rest):])
+	l.kept = rest
+}
+
+// afterSeq is where a row made after message seq goes: after the last
+// message numbered up to seq and the rows without a number made after it
+// too.
+func (l *messageLog) afterSeq(seq uint64) int {
+	i := len(l.rows)
+	for i > 0 && (l.rows[i-1].seq == 0 || l.rows[i-1].seq > seq) {
+		i--
+	}
+	for i < len(l.rows) && l.rows[i].seq == 0 && l.rows[i].anchor <= seq {
+		i++
+	}
+	return i
+}
+
+// lowestReferenced is the index of the first row waiting for an id, an
+// ack or the server's copy (len(rows) if none): rows from there on stay.
+func (l *messageLog) lowestReferenced() int {
+	n := len(l.rows)
+	for _, j := range l.byToken {
+		n = min(n, j)
+	}
+	for _, j := range l.byID {
+		n = min(n, j)
+	}
+	return n
+}
+
+// trim drops the rows far from the view when the window holds more than
+// maxRows: those more than keepRows above the view, and those more than
+// keepRows below it unless the view follows the end or the user's
+// messages are on their way (their rows stay where acks find them).
+func (l *messageLog) trim() {
+	if len(l.rows) <= maxRows {
+		return
+	}
+	first, count := l.viewFirst, l.viewCount
+	if l.following {
+		first = max(0, len(l.rows)-count)
+	}
+	if cut := min(first-keepRows, l.lowestReferenced()); cut > 0 {
+		for i := range l.rows[:cut] {
+			if r := &l.rows[i]; r.stored() {
+				l.first = false
+			} else {
+				l.keep(*r)
+			}
+		}
+		l.remove(0, cut)
+		first -= cut
+		l.regroup(0)
+	}
+	end := first + count + keepRows
+	if end < len(l.rows) && !l.following && !l.jumping && len(l.byToken)+len(l.byID) == 0 {
+		for i := range l.rows[end:] {
+			if r := &l.rows[end+i]; r.stored() {
+				if !l.detached {
+					l.detached, l.span = true, pageSize
+				}
+			} else {
+				l.keep(*r)
+			}
+		}
+		l.remove(end, len(l.rows))
+	}
+}
+
+// viewed records where the layout left the view.
+func (l *messageLog) viewed(first, count int, following bool) {
+	l.viewFirst, l.viewCount, l.following = first, count, following
+}
+
+// takeShift returns the rows inserted (+) or dropped (-) above the view
+// since the last call: the list's position moves by as much to stay on
+// the same rows.
+func (l *messageLog) takeShift() int {
+	s := l.shift
+	l.shift = 0
+	return s
+}
+
+// request returns the Before of the page the list should ask for now, if
+// any, and records that it is asked for.
+func (l *messageLog) request() (before uint64, ok bool) {
+	if l.loadKind != loadNone {
+		return 0, false
+	}
+	switch {
+	case l.jumping:
+		l.loadKind, l.loading = loadTail, 0
+		return 0, true
+	case !l.first && l.viewFirst < nearEdge:
+		switch low := l.lowSeq(); low {
+		case 0:
+			// Nothing stored in the window: the join's replay fills it.
+		case 1:
+			l.first = true
+		default:
+			l.loadKind, l.loading = loadOlder, low
+			return low, true
+		}
+	}
+	if l.detached && len(l.rows)-(l.viewFirst+l.viewCount) < nearEdge {
+		before := l.highSeq() + l.span + 1
+		l.loadKind, l.loading = loadNewer, before
+		return before, true
+	}
+	return 0, false
+}
+
+// jumpToEnd asks for the newest page, to replace the window with: the
+// user wants the end of a room whose window does not reach it.
+func (l *messageLog) jumpToEnd() {
+	if !l.jumping {
+		l.jumping, l.early = true, nil
+		l.loadKind, l.loading = loadNone, 0 // a page on its way is of no use now
+	}
+}
+
+// rejoined forgets the page asked for: it was lost with the connection
+// if it has not come (the client library does not ask again). The list
+// asks again in the next frame.
+func (l *messageLog) rejoined(head uint64) {
+	l.loadKind, l.loading = loadNone, 0
+	l.noteSeq(head)
+}
+
+// page takes a page the list asked for (see request); others are
+// ignored.
+func (l *messageLog) page(p client.Page) {
+	if l.loadKind == loadNone || p.Before != l.loading {
+		return
+	}
+	kind := l.loadKind
+	l.loadKind, l.loading = loadNone, 0
+	msgs := slices.Clone(p.Messages)
+	slices.SortStableFunc(msgs, func(a, b client.Message) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, m := range msgs {
+		l.noteSeq(m.Seq)
+	}
+	switch kind {
+	case loadOlder:
+		l.prependPage(msgs, p.First)
+	case loadNewer:
+		l.appendPage(msgs)
+	case loadTail:
+		l.replace(msgs, p.First)
+	}
+}
+
+// prependPage adds older messages above the window.
+func (l *messageLog) prependPage(msgs []client.Message, first bool) {
+	low := l.lowSeq()
+	add := make([]row, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Seq != 0 && (low == 0 || m.Seq < low) {
+			add = append(add, rowOf(m))
+		}
+	}
+	if first || len(add) == 0 {
+		l.first = true // nothing older; or a page that brings nothing would be asked for again and again
+	}
+	l.insert(0, add)
+	l.reinsertKept()
+}
+
+// appendPage adds newer messages below a detached window.
+func (l *messageLog) appendPage(msgs []client.Message) {
+	if !l.detached {
+		return
+	}
+	hi := l.highSeq()
+	add := make([]row, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Seq > hi {
+			add = append(add, rowOf(m))
+		}
+	}
+	if len(add) == 0 {
+		l.span *= 2 // a gap in the numbers: reach further
+	} else {
+		l.span = pageSize
+	}
+	l.insert(len(l.rows), add)
+	if l.highSeq() >= l.head {
+		l.detached = false
+	}
+	l.reinsertKept()
+}
+
+// replace replaces the window with the newest messages. The user's
+// messages that are not stored, or wait for their ack or copy, stay
+// below them; notices go aside and come back where they belong.
+func (l *messageLog) replace(msgs []client.Message, first bool) {
+	old := l.rows
+	waiting := map[int]bool{}
+	for _, j := range l.byToken {
+		waiting[j] = true
+	}
+	mine := map[uint64]bool{}
+	for _, j := range l.byID {
+		waiting[j] = true
+		if s := old[j].seq; s != 0 {
+			mine[s] = true
+		}
+	}
+	rows := make([]row, 0, len(msgs)+len(l.early)+len(waiting))
+	var last uint64
+	add := func(m client.Message) {
+		if m.Seq > last && !mine[m.Seq] {
+			rows = append(rows, rowOf(m))
+			last = m.Seq
+		}
+	}
+	for _, m := range msgs {
+		add(m)
+	}
+	for _, m := range l.early {
+		add(m)
+	}
+	l.early = nil
+	moved := map[int]int{}
+	var placeAgain []int
+	for i, r := range old {
+		switch {
+		case waiting[i] || (r.kind == rowMessage && r.own && r.status != statusDelivered):
+			moved[i] = len(rows)
+			if r.seq != 0 {
+				placeAgain = append(placeAgain, len(rows))
+			}
+			rows = append(rows, r)
+		case !r.stored():
+			l.keep(r)
+		}
+	}
+	l.rows = rows
+	for k, j := range l.byToken {
+		l.byToken[k] = moved[j]
+	}
+	for k, j := range l.byID {
+		l.byID[k] = moved[j]
+	}
+	l.first, l.detached, l.jumping = first, false, false
+	l.viewFirst, l.shift, l.toEnd = 0, 0, true
+	for i := range l.rows {
+		l.regroup(i)
+	}
+	for _, i := range placeAgain {
+		l.place(i)
+	}
+	l.reinsertKept()
 }

@@ -49,7 +49,8 @@ func TestLogGroupsAndFails(t *testing.T) {
 	if r := l.rows[3]; r.status != statusFailed || r.reason == "" {
 		t.Fatalf("dropped message row: %+v", r)
 	}
-	if got := clockText(now.AddDate(0, 0, -1), now); got != now.AddDate(0, 0, -1).Format("Jan 2 15:04") {
+	// The day separators tell the date: a bubble shows the time of day.
+	if got := clockText(now.AddDate(0, 0, -1)); got != "10:00" {
 		t.Fatalf("yesterday's clock = %q", got)
 	}
 }

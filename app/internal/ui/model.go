@@ -5,9 +5,9 @@ import "time"
 // The UI's view models: what the app loop reports through UI.Apply, in the
 // UI's own types. The loop converts the client library's events into them,
 // so the UI does not depend on the library's types for the conversations,
-// the connection and the room list. (Messages and acknowledgements still
-// arrive as client.Message and client.Acked, which the message list
-// takes as they are.)
+// the connection and the room list. (Messages, acknowledgements and pages
+// of history still arrive as client.Message, client.Acked and
+// client.Page, which the message list takes as they are.)
 
 // ConnState is the connection's state as the UI shows it.
 type ConnState int

@@ -479,21 +479,22 @@ func (s *shell) layout(gtx layout.Context, u *UI) layout.Dimensions {
 	return dims
 }
 
-// markRead moves the read marker of the open conversation when the user
-// sees its newest message: the window has the focus, the conversation is
-// on screen and its list is at the bottom. It reports whether it did.
+// markRead moves the read marker of the open conversation to the newest
+// message the user has seen: the window has the focus, the conversation
+// is on screen, and its list showed the message. It reports whether it
+// did.
 func (s *shell) markRead(u *UI) bool {
 	c := s.open
-	if c == nil || !u.focused || (s.narrow && s.showList) || !c.joined || !c.atBottom() {
+	if c == nil || !u.focused || (s.narrow && s.showList) || !c.joined {
 		return false
 	}
-	head := c.unread.head
-	if head <= c.unread.read || head <= c.markSent {
+	seen := c.seenUpTo()
+	if seen <= c.unread.read || seen <= c.markSent {
 		return false
 	}
-	c.markSent = head
-	c.unread.markRead(head) // at once: the server's MARKER confirms it
-	u.emit(MarkReadIntent{Room: c.room, Seq: head})
+	c.markSent = seen
+	c.unread.markRead(seen) // at once: the server's MARKER confirms it
+	u.emit(MarkReadIntent{Room: c.room, Seq: seen})
 	return true
 }
 

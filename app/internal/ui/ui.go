@@ -175,7 +175,7 @@ func (u *UI) toForm() {
 }
 
 // Apply feeds the UI one event of join session: a view model (model.go),
-// a client.Message or client.Acked, or one of SendResult, JoinFailed,
+// a client.Message, client.Acked or client.Page, or one of SendResult, JoinFailed,
 // Disconnected, CertificateRefused. Events of other sessions are ignored.
 // Call it from the window's goroutine, then redraw.
 func (u *UI) Apply(session uint64, ev any) {

@@ -1,0 +1,5 @@
+//go:build darwin && !ios
+
+package platform
+
+func opener(u string) (string, []string) { return "open", []string{u} }
