@@ -1,3 +1,5 @@
+//go:build !js
+
 package main
 
 import (
@@ -193,19 +195,6 @@ func TestDesktopConversations(t *testing.T) {
 	app.waitScreen("xvfb-desktop-4-narrow.png", "the 400 px window to show one pane", func(img image.Image) bool { return !divided(img) })
 }
 
-// hasColor reports whether some pixel of r in img has about color c.
-func hasColor(img image.Image, r image.Rectangle, c color.RGBA) bool {
-	r = r.Intersect(img.Bounds())
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		for x := r.Min.X; x < r.Max.X; x++ {
-			if near(img.At(x, y), c) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // divider is the light theme's divider color.
 var divider = color.RGBA{0xdf, 0xe1, 0xe6, 0xff}
 
@@ -219,10 +208,4 @@ func divided(img image.Image) bool {
 		}
 	}
 	return true
-}
-
-func near(c color.Color, want color.RGBA) bool {
-	r, g, b, _ := c.RGBA()
-	d := func(x uint32, y uint8) int { return max(int(x>>8)-int(y), int(y)-int(x>>8)) }
-	return d(r, want.R) <= 6 && d(g, want.G) <= 6 && d(b, want.B) <= 6
 }

@@ -241,3 +241,23 @@ func TestNoWaylandNoiseWithoutXDGRuntimeDir(t *testing.T) {
 		t.Logf("stderr (not errors):\n%s", out)
 	}
 }
+
+// hasColor reports whether some pixel of r in img has about color c.
+func hasColor(img image.Image, r image.Rectangle, c color.RGBA) bool {
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if near(img.At(x, y), c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// near reports whether c is about want (a few levels per channel).
+func near(c color.Color, want color.RGBA) bool {
+	r, g, b, _ := c.RGBA()
+	d := func(x uint32, y uint8) int { return max(int(x>>8)-int(y), int(y)-int(x>>8)) }
+	return d(r, want.R) <= 6 && d(g, want.G) <= 6 && d(b, want.B) <= 6
+}
