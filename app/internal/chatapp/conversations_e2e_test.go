@@ -257,3 +257,29 @@ func TestJoinAndLeaveRooms(t *testing.T) {
 		t.Fatal("the room left is still listed")
 	}
 }
+
+// TestLinksOpenInTheBrowser: a click on a link in a message hands it to
+// the platform's opener (platform.OpenURL in the app).
+func TestLinksOpenInTheBrowser(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	opened := make(chan string, 1)
+	r := startRigOpts(t, srv.Addr, settings.Open(t.TempDir()), wide, func(o *chatapp.Options) {
+		o.Tune = fastBackoff
+		o.OpenURL = func(url string) error { opened <- url; return nil }
+	})
+	r.Type("alice")
+	r.Press(key.NameReturn, 0)
+	r.waitShows("Message #general")
+	bob := newPerson(t, client.Config{Addr: srv.Addr, Name: "bob"}, "general")
+	bob.say("general", "the notes: https://example.org/notes?id=7")
+	r.waitShows("https://example.org/notes?id=7")
+	r.click("https://example.org/notes?id=7")
+	select {
+	case url := <-opened:
+		if url != "https://example.org/notes?id=7" {
+			t.Fatalf("opened %q", url)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the link was not opened")
+	}
+}

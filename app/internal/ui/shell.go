@@ -90,8 +90,7 @@ type shell struct {
 	side                                        widget.List
 	addRoomBtn, addDMBtn, signOutBtn, notifyBtn widget.Clickable
 	emptyJoinBtn, emptyDMBtn, scrim, closePanel widget.Clickable
-	panelCard                                   widget.Clickable
-	themeSideBtn                                widget.Clickable
+	panelCard                                   widget.Clickable // takes the clicks on the panel
 }
 
 func newShell(name, room string) *shell {
@@ -416,10 +415,6 @@ func (s *shell) update(gtx layout.Context, u *UI) {
 	if s.notifyBtn.Clicked(gtx) {
 		s.askNotify, s.asked = false, true
 		u.emit(NotificationsIntent{})
-	}
-	if s.themeSideBtn.Clicked(gtx) {
-		u.setDark(!u.th.Dark)
-		u.emit(ThemeIntent{Dark: u.th.Dark})
 	}
 	if s.scrim.Clicked(gtx) || s.closePanel.Clicked(gtx) {
 		s.closePanels()

@@ -51,7 +51,7 @@ func (s *shell) sideHeader(gtx layout.Context, u *UI) layout.Dimensions {
 					layout.Rigid(func(gtx layout.Context) layout.Dimensions { return s.conn.status(gtx, th) }),
 				)
 			}),
-			layout.Rigid(iconButton(th, &s.themeSideBtn, u.icons.theme, "Switch theme").Layout),
+			layout.Rigid(iconButton(th, &u.themeBtn, u.icons.theme, "Switch theme").Layout),
 			layout.Rigid(iconButton(th, &s.signOutBtn, u.shellIcons.signOut, "Sign out").Layout),
 		)
 	})
