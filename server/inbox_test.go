@@ -310,7 +310,8 @@ func TestDirectRoomNamesMayBeLongerThanRooms(t *testing.T) {
 
 // TestReadMarkersReachEveryDeviceOnlyForwardAndSurviveRestart: READ on
 // one device sends MARKER once to each device of the name that is
-// identified or in the room, the reader included, and to nobody else;
+// identified or in the room (having sent an inbox request), the reader
+// included, and to nobody else;
 // markers never move back nor past the head; JOINED carries the marker,
 // also after the server was killed and started again.
 func TestReadMarkersReachEveryDeviceOnlyForwardAndSurviveRestart(t *testing.T) {
@@ -320,7 +321,9 @@ func TestReadMarkersReachEveryDeviceOnlyForwardAndSurviveRestart(t *testing.T) {
 	laptop.Send(&protocol.Join{Room: "general", Name: "alice", Secret: key})
 	testserver.Expect[*protocol.Joined](laptop)
 	phone, _ := joinAs(t, srv.Addr, "General", "ALICE", key) // in the room, not identified
-	tablet, _ := identify(t, srv.Addr, "Alice", key)         // identified, in no room
+	phone.Send(&protocol.List{})                             // but using the inbox (spec §9)
+	until[*protocol.Rooms](t, phone, nil)
+	tablet, _ := identify(t, srv.Addr, "Alice", key) // identified, in no room
 	bob, _ := joinAs(t, srv.Addr, "general", "bob", "bob's key")
 	bobID, _ := identify(t, srv.Addr, "bob", "bob's key")
 	for i := 1; i <= 5; i++ {
@@ -553,5 +556,33 @@ func TestIdentifiedConnectionOutlivesTheIdleTimeout(t *testing.T) {
 	post(t, dm, "@poster@waiter", "1", "still there?")
 	if n := testserver.Expect[*protocol.Notice](id); n.Msg.Text != "still there?" {
 		t.Fatalf("notice %+v", n)
+	}
+}
+
+// TestMarkersGoOnlyToConnectionsThatUseTheInbox (spec §3, §4 Read
+// markers, §9): a device of the name in the room that has sent no inbox
+// request (a client of before the inbox, say) gets no MARKER, which it
+// would take for a broken server; once it has sent one (LIST here), it
+// gets the next.
+func TestMarkersGoOnlyToConnectionsThatUseTheInbox(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	const key = "alice's key"
+	laptop, _ := joinAs(t, srv.Addr, "general", "alice", key)
+	old, _ := joinAs(t, srv.Addr, "general", "Alice", key)
+	bob, _ := joinAs(t, srv.Addr, "general", "bob", "bob's key")
+	first := post(t, bob, "general", "1", "one")
+
+	laptop.Send(&protocol.Read{Room: "general", Seq: first.Seq})
+	if mk := until[*protocol.Marker](t, laptop, nil); mk.Seq != first.Seq {
+		t.Fatalf("laptop's marker %+v", mk)
+	}
+	none[*protocol.Marker](t, "the device that never used the inbox", settle(t, old))
+
+	old.Send(&protocol.List{})
+	until[*protocol.Rooms](t, old, nil)
+	second := post(t, bob, "general", "2", "two")
+	laptop.Send(&protocol.Read{Room: "general", Seq: second.Seq})
+	if mk := until[*protocol.Marker](t, old, nil); mk.Room != "general" || mk.Seq != second.Seq {
+		t.Fatalf("the device that listed rooms got %+v", mk)
 	}
 }

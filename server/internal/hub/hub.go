@@ -347,6 +347,11 @@ type Conn struct {
 	// identity (Deliver), never the other way round.
 	idMu     sync.Mutex
 	identity *identity
+
+	// inbox is set once the connection has sent an inbox request
+	// (IDENTIFY, HISTORY, READ, LIST): only then may it get MARKER and
+	// NOTICE, frames a client of before the inbox does not know.
+	inbox atomic.Bool
 }
 
 // Connect registers a new connection.

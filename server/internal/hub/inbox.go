@@ -82,6 +82,7 @@ func (c *Conn) Identified() bool {
 // checked lengths, the name rules and the server key. It queues
 // IDENTIFIED, or returns an ERROR to send.
 func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
+	c.inbox.Store(true)
 	h := c.h
 	switch {
 	case c.Identified():
@@ -204,8 +205,10 @@ func (hd handler) Noted(n *broker.Note) {
 }
 
 // noted delivers a note to this node's connections: those identified as
-// one of its names, and those in its room under one of them, each once.
-// It runs on the delivery goroutine.
+// one of its names, and those in its room under one of them that have
+// sent an inbox request (spec section 9: a client of before the inbox
+// would take MARKER for a broken server), each once. It runs on the
+// delivery goroutine.
 func (h *Hub) noted(n *broker.Note) {
 	sent := map[*Conn]bool{}
 	h.idMu.Lock()
@@ -230,7 +233,7 @@ func (h *Hub) noted(n *broker.Note) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for mem := range r.members {
-		if !sent[mem.conn] && slices.Contains(n.Names, mem.nameKey) {
+		if !sent[mem.conn] && mem.conn.inbox.Load() && slices.Contains(n.Names, mem.nameKey) {
 			sent[mem.conn] = true
 			// In order with the room's messages, and before any LEFT:
 			// members leave the room under r.mu before LEFT is queued.
@@ -300,6 +303,7 @@ func (h *Hub) mentionWorker() {
 // Read moves the read marker of the name the connection joined room
 // under, and tells the name's devices when it moved.
 func (c *Conn) Read(room string, seq uint64) *protocol.Error {
+	c.inbox.Store(true)
 	key := roomKey(room)
 	mem := c.membership(key)
 	if mem == nil {
@@ -344,6 +348,7 @@ func stripe(name string) int {
 // History answers a HISTORY with a PAGE of the room's older messages,
 // read from the broker by index.
 func (c *Conn) History(q *protocol.History) *protocol.Error {
+	c.inbox.Store(true)
 	h := c.h
 	key := roomKey(q.Room)
 	mem := c.membership(key)
@@ -403,6 +408,7 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 // whose key contains the query's, with members or messages; most members
 // first, then the most recently active.
 func (c *Conn) List(query string) *protocol.Error {
+	c.inbox.Store(true)
 	h := c.h
 	match := protocol.Key(query)
 	keep := func(room string) bool { return !inbox.IsDirect(room) && strings.Contains(room, match) }
