@@ -67,6 +67,10 @@ type identity struct {
 	held      [][]byte
 }
 
+// testHookIdentifying, if set, runs in Identify once the connection's
+// identity is set: tests close the connection there.
+var testHookIdentifying func(c *Conn)
+
 // maxHeld bounds the notes held for one identity while its IDENTIFIED is
 // prepared (one store read).
 const maxHeld = 1024
@@ -106,14 +110,15 @@ func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
 	key := protocol.Key(id.Name)
 	// Registered before the direct-message rooms are read: a message
 	// stored meanwhile is in the list or in a held notice, never in
-	// neither.
+	// neither. The identity and the hub's table change together, under
+	// c.idMu (then h.idMu: the only nesting of the two), so that a
+	// forget (Close) finds both or neither.
 	c.idMu.Lock()
 	if c.identity != nil {
 		c.idMu.Unlock()
 		return protocol.NewError(protocol.CodeUnexpected, "", "second IDENTIFY: a connection identifies once")
 	}
 	c.identity = &identity{key: key, name: id.Name}
-	c.idMu.Unlock()
 	h.idMu.Lock()
 	conns := h.identified[key]
 	if conns == nil {
@@ -122,6 +127,10 @@ func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
 	}
 	conns[c] = true
 	h.idMu.Unlock()
+	c.idMu.Unlock()
+	if testHookIdentifying != nil {
+		testHookIdentifying(c)
+	}
 	if c.ctx.Err() != nil {
 		c.forget() // Close ran before the registration: undo it
 		return nil
@@ -149,7 +158,8 @@ func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
 	return nil
 }
 
-// forget takes the connection's identity out of the hub's registry.
+// forget takes the connection's identity out of the hub's registry. It
+// holds c.idMu and h.idMu one after the other, never both.
 func (c *Conn) forget() {
 	c.idMu.Lock()
 	id := c.identity

@@ -223,3 +223,22 @@ func (g *gatedInbox) Direct(ctx context.Context, name string, limit int) ([]prot
 	}
 	return g.Store.Direct(ctx, name, limit)
 }
+
+// TestCloseDuringIdentifyLeavesNoIdentity: a connection that ends while
+// its IDENTIFY registers it (a write failed, the server shuts down) is
+// not left in the hub's table of identified connections, where notes
+// would look it up forever.
+func TestCloseDuringIdentifyLeavesNoIdentity(t *testing.T) {
+	h, _ := newHub(t, Config{Owners: openOwners{}})
+	testHookIdentifying = func(c *Conn) { c.Close() }
+	defer func() { testHookIdentifying = nil }()
+	c := h.Connect(newMember())
+	if e := c.Identify(&protocol.Identify{Name: "bob", Secret: "k"}); e != nil {
+		t.Fatal(e)
+	}
+	h.idMu.Lock()
+	defer h.idMu.Unlock()
+	if len(h.identified) != 0 {
+		t.Fatalf("identified connections left after Close: %v", h.identified)
+	}
+}
