@@ -334,13 +334,14 @@ func (c *Conn) Read(room string, seq uint64) *protocol.Error {
 	defer mu.Unlock()
 	moved, err := c.h.cfg.Inbox.Advance(mem.ctx, mem.nameKey, key, seq)
 	switch {
-	case mem.ctx.Err() != nil:
-		return nil
-	case err != nil:
+	case err == nil && moved:
+		// Also when the membership ended meanwhile: the marker moved,
+		// and the name's other devices must hear of it.
+		c.h.notify(&broker.Note{Names: []string{mem.nameKey}, Room: key, Frame: protocol.Encode(&protocol.Marker{Room: key, Seq: seq})})
+	case err == nil, mem.ctx.Err() != nil:
+	default:
 		c.h.cfg.Logger.Error("storing a read marker", "room", key, "err", err)
 		return protocol.NewError(protocol.CodeUnavailable, key, "the read marker could not be stored; reconnect and try again")
-	case moved:
-		c.h.notify(&broker.Note{Names: []string{mem.nameKey}, Room: key, Frame: protocol.Encode(&protocol.Marker{Room: key, Seq: seq})})
 	}
 	return nil
 }

@@ -242,3 +242,50 @@ func TestCloseDuringIdentifyLeavesNoIdentity(t *testing.T) {
 		t.Fatalf("identified connections left after Close: %v", h.identified)
 	}
 }
+
+// afterAdvance runs after, if set, once a marker is stored.
+type afterAdvance struct {
+	inbox.Store
+	after func()
+}
+
+func (x *afterAdvance) Advance(ctx context.Context, name, room string, seq uint64) (bool, error) {
+	moved, err := x.Store.Advance(ctx, name, room, seq)
+	if x.after != nil {
+		x.after()
+	}
+	return moved, err
+}
+
+// TestMarkerStoredByAClosingConnectionStillReachesTheDevices: a READ
+// whose connection ends right after the marker is stored still tells the
+// name's other devices, or they would show the room unread against the
+// stored marker.
+func TestMarkerStoredByAClosingConnectionStillReachesTheDevices(t *testing.T) {
+	store := &afterAdvance{Store: inbox.NewMemory(nil, 0)}
+	h, _ := newHub(t, Config{Inbox: store, Owners: openOwners{}})
+	phone := newMember()
+	if e := h.Connect(phone).Identify(&protocol.Identify{Name: "bob", Secret: "k"}); e != nil {
+		t.Fatal(e)
+	}
+	laptop := newMember()
+	lc := h.Connect(laptop)
+	mustJoin(t, lc, &protocol.Join{Room: "r", Name: "bob", Secret: "k"})
+	if err := lc.Send("r", "1", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	laptop.waitFor(t, "the message", func(ms []protocol.Message) bool { return len(msgs(ms)) == 1 })
+	store.after = lc.Close
+	if e := lc.Read("r", 1); e != nil {
+		t.Fatal(e)
+	}
+	if read, _, _ := store.State(context.Background(), "bob", "r"); read != 1 {
+		t.Fatalf("stored marker %d", read)
+	}
+	got := phone.waitFor(t, "the MARKER", func(ms []protocol.Message) bool { return count[*protocol.Marker](ms) == 1 })
+	for _, m := range got {
+		if mk, ok := m.(*protocol.Marker); ok && (mk.Room != "r" || mk.Seq != 1) {
+			t.Fatalf("phone got %+v", mk)
+		}
+	}
+}
