@@ -586,3 +586,16 @@ func TestMarkersGoOnlyToConnectionsThatUseTheInbox(t *testing.T) {
 		t.Fatalf("the device that listed rooms got %+v", mk)
 	}
 }
+
+// TestDirectRoomRefusalComesBeforeTheRoomCount (spec §4 step 2: the
+// direct-message check, then the room count): a third name in its
+// room limit asking for a DM is told it is forbidden, not that it is in
+// too many rooms, which would suggest leaving one to get in.
+func TestDirectRoomRefusalComesBeforeTheRoomCount(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-max-rooms", "1"}})
+	r, _ := joinAs(t, srv.Addr, "general", "mallory", "mallory's key")
+	r.Send(&protocol.Join{Room: "@alice@bob", Name: "mallory", Secret: "mallory's key"})
+	expectRefusal(t, r, protocol.CodeForbidden, "@alice@bob", false)
+	r.Send(&protocol.Join{Room: "@bob@mallory", Name: "mallory", Secret: "mallory's key"})
+	expectRefusal(t, r, protocol.CodeTooManyRooms, "@bob@mallory", false)
+}

@@ -373,6 +373,13 @@ func (c *Conn) Joined() int {
 // connection's end overtakes returns nil and leaves no trace.
 func (c *Conn) Join(j *protocol.Join) *protocol.Error {
 	key := roomKey(j.Room)
+	// Who may join a direct-message room is checked before the room
+	// count (spec section 4, step 2).
+	if inbox.IsDirect(key) {
+		if e := directAccess(key, protocol.Key(j.Name), j.Secret); e != nil {
+			return e
+		}
+	}
 	mem, e := c.begin(key, j)
 	if mem == nil {
 		return e
@@ -432,11 +439,6 @@ func (c *Conn) end(mem *member) {
 // for a membership cancelled meanwhile (e is nil: nobody to answer).
 func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Error) {
 	key := mem.roomKey
-	if inbox.IsDirect(key) {
-		if e := directAccess(key, mem.nameKey, j.Secret); e != nil {
-			return false, e
-		}
-	}
 	if o := h.cfg.Owners; o != nil {
 		ok, err := o.Claim(mem.ctx, j.Name, j.Secret)
 		switch {
