@@ -599,3 +599,25 @@ func TestDirectRoomRefusalComesBeforeTheRoomCount(t *testing.T) {
 	r.Send(&protocol.Join{Room: "@bob@mallory", Name: "mallory", Secret: "mallory's key"})
 	expectRefusal(t, r, protocol.CodeTooManyRooms, "@bob@mallory", false)
 }
+
+// TestRefusalsOfInvalidRoomsEchoTheRoomAsSent (spec §3 ERROR): a HISTORY,
+// READ, SEND or LEAVE for a room name that breaks the rules or is too
+// long is refused with the room exactly as sent, which has no canonical
+// form.
+func TestRefusalsOfInvalidRoomsEchoTheRoomAsSent(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	for _, room := range []string{"GEN\u200bERAL", "Ｇeneral\x00", strings.Repeat("R", protocol.DefaultMaxRoom+1)} {
+		for _, m := range []protocol.Message{
+			&protocol.History{Room: room},
+			&protocol.Read{Room: room, Seq: 1},
+			&protocol.Send{Room: room, ID: "1", Text: "x"},
+			&protocol.Leave{Room: room},
+		} {
+			t.Run(fmt.Sprintf("%v %q", m.Type(), room), func(t *testing.T) {
+				r, _ := testserver.Handshake(t, srv.Addr)
+				r.Send(m)
+				expectRefusal(t, r, protocol.CodeUnexpected, room, true)
+			})
+		}
+	}
+}
