@@ -621,3 +621,55 @@ func TestRefusalsOfInvalidRoomsEchoTheRoomAsSent(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectRoomsStayPrivateOnEveryPath: the ways into a DM other than a
+// plain JOIN are closed too. A connection identified as one of the two
+// names cannot join under a third; a resume of the DM by a third name is
+// forbidden like a JOIN (no history after its `after`); spellings that
+// NFKC or case make one of the two names get in only with that name's
+// key; a third name identified hears nothing of the DM, and a HISTORY
+// or READ of it without having joined it closes the connection.
+func TestDirectRoomsStayPrivateOnEveryPath(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	alice, _ := joinAs(t, srv.Addr, "@alice@bob", "alice", "alice's key")
+	identify(t, srv.Addr, "bob", "bob's key")
+	post(t, alice, "@alice@bob", "1", "secret plans")
+	mallory, _ := identify(t, srv.Addr, "mallory", "mallory's key")
+
+	// Identified as alice, joining as a third name.
+	r, _ := identify(t, srv.Addr, "alice", "alice's key")
+	r.Send(&protocol.Join{Room: "@alice@bob", Name: "mallory", Secret: "mallory's key"})
+	expectRefusal(t, r, protocol.CodeForbidden, "@alice@bob", false)
+
+	m, _ := testserver.Handshake(t, srv.Addr)
+	for _, j := range []*protocol.Join{
+		{Room: "@alice@bob", Name: "mallory", Secret: "mallory's key", Resume: true, After: 0},
+		{Room: "＠ＢＯＢ＠ａｌｉｃｅ", Name: "mallory", Secret: "mallory's key"},
+		{Room: "@alice@bob", Name: "ＢＯＢ", Secret: "mallory's key"},
+		{Room: "@alice@bob", Name: "Bob", Secret: ""},
+		{Room: "@alice@bob", Name: "ALICE", Resume: true, Secret: "mallory's key"},
+	} {
+		m.Send(j)
+		code := protocol.CodeForbidden
+		if j.Name != "mallory" && j.Secret != "" {
+			code = protocol.CodeNameOwned
+		}
+		expectRefusal(t, m, code, "@alice@bob", false)
+	}
+	// The right key in another spelling of the name gets in.
+	b, _ := testserver.Handshake(t, srv.Addr)
+	b.Send(&protocol.Join{Room: "＠ａｌｉｃｅ＠ＢＯＢ", Name: "ＢＯＢ", Secret: "bob's key"})
+	if j := testserver.Expect[*protocol.Joined](b); j.Room != "@alice@bob" || j.Head != 1 {
+		t.Fatalf("bob joined %+v", j)
+	}
+	b.Messages(1)
+	// Mallory, identified all along, heard nothing of it.
+	for _, f := range settle(t, mallory) {
+		t.Fatalf("mallory got %T %+v", f, f)
+	}
+	for _, req := range []protocol.Message{&protocol.History{Room: "@bob@alice"}, &protocol.Read{Room: "@alice@bob", Seq: 1}} {
+		m, _ := identify(t, srv.Addr, "mallory", "mallory's key")
+		m.Send(req)
+		expectRefusal(t, m, protocol.CodeUnexpected, "@alice@bob", true)
+	}
+}
