@@ -673,3 +673,48 @@ func TestDirectRoomsStayPrivateOnEveryPath(t *testing.T) {
 		expectRefusal(t, m, protocol.CodeUnexpected, "@alice@bob", true)
 	}
 }
+
+// TestRacingReadsFromSeveralDevicesOnlyMoveForward: three devices of a
+// name send READs for the same room in shuffled orders at once. Every
+// device sees the marker only move forward, each MARKER once per move,
+// and ends at the largest READ; JOINED then carries it.
+func TestRacingReadsFromSeveralDevicesOnlyMoveForward(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-msg-rate", "0"}})
+	const key, n = "alice's key", 60
+	poster, _ := joinAs(t, srv.Addr, "general", "poster", "")
+	var batch []byte
+	for i := 1; i <= n; i++ {
+		batch = protocol.AppendFrame(batch, &protocol.Send{Room: "general", ID: fmt.Sprint(i), Text: fmt.Sprint(i)})
+	}
+	poster.Write(batch)
+	until(t, poster, func(m *protocol.Msg) bool { return m.Seq == n })
+
+	devices := make([]*testserver.Raw, 3)
+	for i := range devices {
+		devices[i], _ = identify(t, srv.Addr, "alice", key)
+		devices[i].Send(&protocol.Join{Room: "general", Name: "alice", Secret: key})
+		testserver.Expect[*protocol.Joined](devices[i])
+	}
+	for i, d := range devices {
+		var reads []byte
+		for j := range n {
+			seq := uint64((j*(7+2*i)+i)%n + 1) // a different order per device
+			reads = protocol.AppendFrame(reads, &protocol.Read{Room: "general", Seq: seq})
+		}
+		go d.Conn.Write(reads) // all three at once; read below
+	}
+	for i, d := range devices {
+		last := uint64(0)
+		for last < n {
+			mk := until[*protocol.Marker](t, d, nil)
+			if mk.Room != "general" || mk.Seq <= last {
+				t.Fatalf("device %d: MARKER %d after %d", i, mk.Seq, last)
+			}
+			last = mk.Seq
+		}
+		none[*protocol.Marker](t, fmt.Sprint("device ", i), settle(t, d))
+	}
+	if _, j := joinAs(t, srv.Addr, "general", "ALICE", key); j.Read != n {
+		t.Fatalf("JOINED read %d, want %d", j.Read, n)
+	}
+}
