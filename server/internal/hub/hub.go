@@ -69,8 +69,9 @@ type Config struct {
 	// (default 2); further joins wait for a turn, their live messages held.
 	MaxReplays int
 	// Owners, if set, decides who may use a name across the server (name
-	// ownership); without it names are only unique within a room, and
-	// nobody is mentioned (only claimed names are).
+	// ownership); without it names are only unique within a room, nobody
+	// is mentioned (only claimed names are), and there are no identities
+	// nor direct-message rooms (IDENTIFY and their JOINs are forbidden).
 	Owners Owners
 	// Inbox keeps read markers and mentions and lists rooms (default: in
 	// memory, listing no rooms).
@@ -376,7 +377,7 @@ func (c *Conn) Join(j *protocol.Join) *protocol.Error {
 	// Who may join a direct-message room is checked before the room
 	// count (spec section 4, step 2).
 	if inbox.IsDirect(key) {
-		if e := directAccess(key, protocol.Key(j.Name), j.Secret); e != nil {
+		if e := c.h.directAccess(key, protocol.Key(j.Name), j.Secret); e != nil {
 			return e
 		}
 	}

@@ -41,8 +41,9 @@ func roomKey(room string) string {
 // directAccess checks a JOIN of the direct-message room key (canonical)
 // under the name with key name: the name must be one of the room's two,
 // and the JOIN must carry a name key (which the name check then holds
-// against the name's owner).
-func directAccess(key, name, secret string) *protocol.Error {
+// against the name's owner). A hub without name owners has nobody to
+// hold it against: it lets nobody in.
+func (h *Hub) directAccess(key, name, secret string) *protocol.Error {
 	a, b, ok := protocol.ParseDM(key)
 	switch {
 	case !ok:
@@ -51,6 +52,8 @@ func directAccess(key, name, secret string) *protocol.Error {
 		return protocol.NewError(protocol.CodeForbidden, key, "this is a direct-message room of two other names")
 	case secret == "":
 		return protocol.NewError(protocol.CodeForbidden, key, "a direct-message room needs the name key of its name")
+	case h.cfg.Owners == nil:
+		return protocol.NewError(protocol.CodeForbidden, key, "this server keeps no name owners, so it has no direct messages")
 	}
 	return nil
 }
@@ -93,19 +96,20 @@ func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
 		return protocol.NewError(protocol.CodeUnexpected, "", "second IDENTIFY: a connection identifies once")
 	case id.Secret == "":
 		return protocol.NewError(protocol.CodeForbidden, "", "IDENTIFY needs the name key of the name")
+	case h.cfg.Owners == nil:
+		// Without owners anyone could be anyone's device.
+		return protocol.NewError(protocol.CodeForbidden, "", "this server keeps no name owners: there is nothing to identify as")
 	}
-	if o := h.cfg.Owners; o != nil {
-		ok, err := o.Claim(c.ctx, id.Name, id.Secret)
-		switch {
-		case c.ctx.Err() != nil:
-			return nil
-		case err != nil:
-			h.cfg.Logger.Error("checking name ownership", "err", err)
-			return protocol.NewError(protocol.CodeUnavailable, "", "the server cannot check names right now; try again")
-		case !ok:
-			return protocol.NewError(protocol.CodeNameOwned, "", fmt.Sprintf(
-				"the name %q belongs to someone else on this server; if it is yours, use the name key from the device that claimed it", id.Name))
-		}
+	ok, err := h.cfg.Owners.Claim(c.ctx, id.Name, id.Secret)
+	switch {
+	case c.ctx.Err() != nil:
+		return nil
+	case err != nil:
+		h.cfg.Logger.Error("checking name ownership", "err", err)
+		return protocol.NewError(protocol.CodeUnavailable, "", "the server cannot check names right now; try again")
+	case !ok:
+		return protocol.NewError(protocol.CodeNameOwned, "", fmt.Sprintf(
+			"the name %q belongs to someone else on this server; if it is yours, use the name key from the device that claimed it", id.Name))
 	}
 	key := protocol.Key(id.Name)
 	// Registered before the direct-message rooms are read: a message

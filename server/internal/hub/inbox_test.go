@@ -289,3 +289,22 @@ func TestMarkerStoredByAClosingConnectionStillReachesTheDevices(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutNameOwnershipNobodyIsADeviceOfAName: a hub that keeps no
+// name owners cannot tell a name's devices from anyone using the name,
+// so it refuses IDENTIFY and JOINs of direct-message rooms: otherwise
+// anyone with any secret would get a name's direct messages.
+func TestWithoutNameOwnershipNobodyIsADeviceOfAName(t *testing.T) {
+	h, _ := newHub(t, Config{})
+	alice := h.Connect(newMember())
+	if e := alice.Identify(&protocol.Identify{Name: "alice", Secret: "anything"}); e == nil || e.Code != protocol.CodeForbidden {
+		t.Fatalf("IDENTIFY without owners: %v", e)
+	}
+	if alice.Identified() {
+		t.Fatal("identified")
+	}
+	if e := alice.Join(&protocol.Join{Room: "@alice@bob", Name: "alice", Secret: "anything"}); e == nil || e.Code != protocol.CodeForbidden || e.Room != "@alice@bob" {
+		t.Fatalf("DM JOIN without owners: %v", e)
+	}
+	mustJoin(t, alice, &protocol.Join{Room: "general", Name: "alice", Secret: "anything"})
+}
