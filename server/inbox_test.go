@@ -516,7 +516,6 @@ func TestInboxRequestsRefusedAsSpecified(t *testing.T) {
 	}{
 		{"HISTORY of a room not joined", &protocol.History{Room: "General"}, protocol.CodeUnexpected, "general"},
 		{"READ of a room not joined", &protocol.Read{Room: "general", Seq: 1}, protocol.CodeUnexpected, "general"},
-		{"LIST with a query longer than a room", &protocol.List{Query: strings.Repeat("q", protocol.DefaultMaxRoom+1)}, protocol.CodeTooLong, ""},
 		{"IDENTIFY with a name too long", &protocol.Identify{Name: strings.Repeat("n", protocol.DefaultMaxName+1), Secret: "k"}, protocol.CodeTooLong, ""},
 	}
 	for _, tc := range closing {
@@ -716,5 +715,40 @@ func TestRacingReadsFromSeveralDevicesOnlyMoveForward(t *testing.T) {
 	}
 	if _, j := joinAs(t, srv.Addr, "general", "ALICE", key); j.Read != n {
 		t.Fatalf("JOINED read %d, want %d", j.Read, n)
+	}
+}
+
+// TestListQueriesAreMeasuredByTheirKey: a LIST is never refused (spec
+// §7 has no refusal for it). A query typed in fullwidth letters, as
+// Japanese and Chinese input methods write them, is longer in bytes than
+// the room name it matches, whose key it shares; the Go client measures
+// queries by their key and sends it, and must get the room, not a
+// closing too-long (which it would take for a reason to stop
+// reconnecting). A query longer than any room name matches nothing.
+func TestListQueriesAreMeasuredByTheirKey(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	const room = "abcdefghijklmnopqrstuvwxyz-abcdefghijklmnopqrstuvwxyz"
+	joinAs(t, srv.Addr, room, "someone", "")
+	var fullwidth []rune
+	for _, c := range room {
+		if c == '-' {
+			fullwidth = append(fullwidth, '－')
+		} else {
+			fullwidth = append(fullwidth, c-'a'+'ａ')
+		}
+	}
+	query := string(fullwidth)
+	if len(query) <= protocol.DefaultMaxRoom || len(protocol.Key(query)) > protocol.DefaultMaxRoom || protocol.Key(query) != room {
+		t.Fatalf("query %q: %d bytes, key %q", query, len(query), protocol.Key(query))
+	}
+	r, _ := testserver.Handshake(t, srv.Addr)
+	r.Send(&protocol.List{Query: query})
+	if got := testserver.Expect[*protocol.Rooms](r); got.Query != query || len(got.Rooms) != 1 || got.Rooms[0].Room != room {
+		t.Fatalf("ROOMS %+v", got)
+	}
+	long := strings.Repeat("q", protocol.DefaultMaxRoom+1)
+	r.Send(&protocol.List{Query: long})
+	if got := testserver.Expect[*protocol.Rooms](r); got.Query != long || len(got.Rooms) != 0 {
+		t.Fatalf("ROOMS %+v", got)
 	}
 }

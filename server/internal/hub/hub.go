@@ -79,6 +79,10 @@ type Config struct {
 	// MaxName is the longest name, in bytes (default
 	// protocol.DefaultMaxName): mentions are looked for up to it.
 	MaxName int
+	// MaxRoom is the longest room name, in bytes (default
+	// protocol.DefaultMaxRoom): a LIST query whose key is longer matches
+	// no room.
+	MaxRoom int
 	MaxDMs  int // direct-message rooms listed in IDENTIFIED (default 100)
 	// MaxRoomList is the most rooms a ROOMS lists (default 200).
 	MaxRoomList int
@@ -121,6 +125,7 @@ func (c *Config) setDefaults() {
 	def(&c.CatchUpBacklog, 10000)
 	def(&c.MaxReplays, 2)
 	def(&c.MaxName, protocol.DefaultMaxName)
+	def(&c.MaxRoom, protocol.DefaultMaxRoom)
 	def(&c.MaxDMs, 100)
 	def(&c.MaxRoomList, 200)
 	def(&c.PageDefault, 100)

@@ -426,6 +426,12 @@ func (c *Conn) List(query string) *protocol.Error {
 	c.inbox.Store(true)
 	h := c.h
 	match := protocol.Key(query)
+	if len(match) > h.cfg.MaxRoom {
+		// Longer than any room name (direct-message rooms, which may be
+		// longer, are never listed): nothing to look for.
+		c.m.Deliver(protocol.Encode(&protocol.Rooms{Query: query}))
+		return nil
+	}
 	keep := func(room string) bool { return !inbox.IsDirect(room) && strings.Contains(room, match) }
 	limit := h.cfg.MaxRoomList
 	present, err := h.b.PresenceRooms(c.ctx, keep, limit)

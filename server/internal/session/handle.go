@@ -79,9 +79,10 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 	case *protocol.Read:
 		return s.inRoom(m.Room, s.rooms.Read(m.Room, m.Seq))
 	case *protocol.List:
-		if len(m.Query) > s.cfg.MaxRoom {
-			return tooLong("", "the room list query", len(m.Query), s.cfg.MaxRoom)
-		}
+		// Never refused (spec section 7 has no refusal for LIST): a query
+		// is measured by its key, which the rooms compare (a fullwidth
+		// query is three times longer than the room name it matches), and
+		// one longer than any room name matches nothing.
 		return s.rooms.List(m.Query)
 	case *protocol.Bye:
 		s.Fail(nil)
