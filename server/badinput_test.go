@@ -58,7 +58,6 @@ func malformedCases() []malformedCase {
 		{"history before join", [][]byte{helloFrame, protocol.Encode(&protocol.History{Room: "general"})}, protocol.CodeUnexpected},
 		{"read before join", [][]byte{helloFrame, protocol.Encode(&protocol.Read{Room: "general", Seq: 1})}, protocol.CodeUnexpected},
 		{"identify twice", [][]byte{helloFrame, identifyFrame, identifyFrame}, protocol.CodeUnexpected},
-		{"over-long list query", [][]byte{helloFrame, protocol.Encode(&protocol.List{Query: strings.Repeat("q", protocol.DefaultMaxRoom+1)})}, protocol.CodeTooLong},
 		{"over-long identify name", [][]byte{helloFrame, protocol.Encode(&protocol.Identify{Name: strings.Repeat("n", protocol.DefaultMaxName+1), Secret: "k"})}, protocol.CodeTooLong},
 	}
 }

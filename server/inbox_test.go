@@ -310,7 +310,8 @@ func TestDirectRoomNamesMayBeLongerThanRooms(t *testing.T) {
 
 // TestReadMarkersReachEveryDeviceOnlyForwardAndSurviveRestart: READ on
 // one device sends MARKER once to each device of the name that is
-// identified or in the room, the reader included, and to nobody else;
+// identified or in the room (having sent an inbox request), the reader
+// included, and to nobody else;
 // markers never move back nor past the head; JOINED carries the marker,
 // also after the server was killed and started again.
 func TestReadMarkersReachEveryDeviceOnlyForwardAndSurviveRestart(t *testing.T) {
@@ -320,7 +321,9 @@ func TestReadMarkersReachEveryDeviceOnlyForwardAndSurviveRestart(t *testing.T) {
 	laptop.Send(&protocol.Join{Room: "general", Name: "alice", Secret: key})
 	testserver.Expect[*protocol.Joined](laptop)
 	phone, _ := joinAs(t, srv.Addr, "General", "ALICE", key) // in the room, not identified
-	tablet, _ := identify(t, srv.Addr, "Alice", key)         // identified, in no room
+	phone.Send(&protocol.List{})                             // but using the inbox (spec §9)
+	until[*protocol.Rooms](t, phone, nil)
+	tablet, _ := identify(t, srv.Addr, "Alice", key) // identified, in no room
 	bob, _ := joinAs(t, srv.Addr, "general", "bob", "bob's key")
 	bobID, _ := identify(t, srv.Addr, "bob", "bob's key")
 	for i := 1; i <= 5; i++ {
@@ -513,7 +516,6 @@ func TestInboxRequestsRefusedAsSpecified(t *testing.T) {
 	}{
 		{"HISTORY of a room not joined", &protocol.History{Room: "General"}, protocol.CodeUnexpected, "general"},
 		{"READ of a room not joined", &protocol.Read{Room: "general", Seq: 1}, protocol.CodeUnexpected, "general"},
-		{"LIST with a query longer than a room", &protocol.List{Query: strings.Repeat("q", protocol.DefaultMaxRoom+1)}, protocol.CodeTooLong, ""},
 		{"IDENTIFY with a name too long", &protocol.Identify{Name: strings.Repeat("n", protocol.DefaultMaxName+1), Secret: "k"}, protocol.CodeTooLong, ""},
 	}
 	for _, tc := range closing {
@@ -553,5 +555,200 @@ func TestIdentifiedConnectionOutlivesTheIdleTimeout(t *testing.T) {
 	post(t, dm, "@poster@waiter", "1", "still there?")
 	if n := testserver.Expect[*protocol.Notice](id); n.Msg.Text != "still there?" {
 		t.Fatalf("notice %+v", n)
+	}
+}
+
+// TestMarkersGoOnlyToConnectionsThatUseTheInbox (spec §3, §4 Read
+// markers, §9): a device of the name in the room that has sent no inbox
+// request (a client of before the inbox, say) gets no MARKER, which it
+// would take for a broken server; once it has sent one (LIST here), it
+// gets the next.
+func TestMarkersGoOnlyToConnectionsThatUseTheInbox(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	const key = "alice's key"
+	laptop, _ := joinAs(t, srv.Addr, "general", "alice", key)
+	old, _ := joinAs(t, srv.Addr, "general", "Alice", key)
+	bob, _ := joinAs(t, srv.Addr, "general", "bob", "bob's key")
+	first := post(t, bob, "general", "1", "one")
+
+	laptop.Send(&protocol.Read{Room: "general", Seq: first.Seq})
+	if mk := until[*protocol.Marker](t, laptop, nil); mk.Seq != first.Seq {
+		t.Fatalf("laptop's marker %+v", mk)
+	}
+	none[*protocol.Marker](t, "the device that never used the inbox", settle(t, old))
+
+	old.Send(&protocol.List{})
+	until[*protocol.Rooms](t, old, nil)
+	second := post(t, bob, "general", "2", "two")
+	laptop.Send(&protocol.Read{Room: "general", Seq: second.Seq})
+	if mk := until[*protocol.Marker](t, old, nil); mk.Room != "general" || mk.Seq != second.Seq {
+		t.Fatalf("the device that listed rooms got %+v", mk)
+	}
+}
+
+// TestDirectRoomRefusalComesBeforeTheRoomCount (spec §4 step 2: the
+// direct-message check, then the room count): a third name in its
+// room limit asking for a DM is told it is forbidden, not that it is in
+// too many rooms, which would suggest leaving one to get in.
+func TestDirectRoomRefusalComesBeforeTheRoomCount(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-max-rooms", "1"}})
+	r, _ := joinAs(t, srv.Addr, "general", "mallory", "mallory's key")
+	r.Send(&protocol.Join{Room: "@alice@bob", Name: "mallory", Secret: "mallory's key"})
+	expectRefusal(t, r, protocol.CodeForbidden, "@alice@bob", false)
+	r.Send(&protocol.Join{Room: "@bob@mallory", Name: "mallory", Secret: "mallory's key"})
+	expectRefusal(t, r, protocol.CodeTooManyRooms, "@bob@mallory", false)
+}
+
+// TestRefusalsOfInvalidRoomsEchoTheRoomAsSent (spec §3 ERROR): a HISTORY,
+// READ, SEND or LEAVE for a room name that breaks the rules or is too
+// long is refused with the room exactly as sent, which has no canonical
+// form.
+func TestRefusalsOfInvalidRoomsEchoTheRoomAsSent(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	for _, room := range []string{"GEN\u200bERAL", "Ｇeneral\x00", strings.Repeat("R", protocol.DefaultMaxRoom+1)} {
+		for _, m := range []protocol.Message{
+			&protocol.History{Room: room},
+			&protocol.Read{Room: room, Seq: 1},
+			&protocol.Send{Room: room, ID: "1", Text: "x"},
+			&protocol.Leave{Room: room},
+		} {
+			t.Run(fmt.Sprintf("%v %q", m.Type(), room), func(t *testing.T) {
+				r, _ := testserver.Handshake(t, srv.Addr)
+				r.Send(m)
+				expectRefusal(t, r, protocol.CodeUnexpected, room, true)
+			})
+		}
+	}
+}
+
+// TestDirectRoomsStayPrivateOnEveryPath: the ways into a DM other than a
+// plain JOIN are closed too. A connection identified as one of the two
+// names cannot join under a third; a resume of the DM by a third name is
+// forbidden like a JOIN (no history after its `after`); spellings that
+// NFKC or case make one of the two names get in only with that name's
+// key; a third name identified hears nothing of the DM, and a HISTORY
+// or READ of it without having joined it closes the connection.
+func TestDirectRoomsStayPrivateOnEveryPath(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	alice, _ := joinAs(t, srv.Addr, "@alice@bob", "alice", "alice's key")
+	identify(t, srv.Addr, "bob", "bob's key")
+	post(t, alice, "@alice@bob", "1", "secret plans")
+	mallory, _ := identify(t, srv.Addr, "mallory", "mallory's key")
+
+	// Identified as alice, joining as a third name.
+	r, _ := identify(t, srv.Addr, "alice", "alice's key")
+	r.Send(&protocol.Join{Room: "@alice@bob", Name: "mallory", Secret: "mallory's key"})
+	expectRefusal(t, r, protocol.CodeForbidden, "@alice@bob", false)
+
+	m, _ := testserver.Handshake(t, srv.Addr)
+	for _, j := range []*protocol.Join{
+		{Room: "@alice@bob", Name: "mallory", Secret: "mallory's key", Resume: true, After: 0},
+		{Room: "＠ＢＯＢ＠ａｌｉｃｅ", Name: "mallory", Secret: "mallory's key"},
+		{Room: "@alice@bob", Name: "ＢＯＢ", Secret: "mallory's key"},
+		{Room: "@alice@bob", Name: "Bob", Secret: ""},
+		{Room: "@alice@bob", Name: "ALICE", Resume: true, Secret: "mallory's key"},
+	} {
+		m.Send(j)
+		code := protocol.CodeForbidden
+		if j.Name != "mallory" && j.Secret != "" {
+			code = protocol.CodeNameOwned
+		}
+		expectRefusal(t, m, code, "@alice@bob", false)
+	}
+	// The right key in another spelling of the name gets in.
+	b, _ := testserver.Handshake(t, srv.Addr)
+	b.Send(&protocol.Join{Room: "＠ａｌｉｃｅ＠ＢＯＢ", Name: "ＢＯＢ", Secret: "bob's key"})
+	if j := testserver.Expect[*protocol.Joined](b); j.Room != "@alice@bob" || j.Head != 1 {
+		t.Fatalf("bob joined %+v", j)
+	}
+	b.Messages(1)
+	// Mallory, identified all along, heard nothing of it.
+	for _, f := range settle(t, mallory) {
+		t.Fatalf("mallory got %T %+v", f, f)
+	}
+	for _, req := range []protocol.Message{&protocol.History{Room: "@bob@alice"}, &protocol.Read{Room: "@alice@bob", Seq: 1}} {
+		m, _ := identify(t, srv.Addr, "mallory", "mallory's key")
+		m.Send(req)
+		expectRefusal(t, m, protocol.CodeUnexpected, "@alice@bob", true)
+	}
+}
+
+// TestRacingReadsFromSeveralDevicesOnlyMoveForward: three devices of a
+// name send READs for the same room in shuffled orders at once. Every
+// device sees the marker only move forward, each MARKER once per move,
+// and ends at the largest READ; JOINED then carries it.
+func TestRacingReadsFromSeveralDevicesOnlyMoveForward(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-msg-rate", "0"}})
+	const key, n = "alice's key", 60
+	poster, _ := joinAs(t, srv.Addr, "general", "poster", "")
+	var batch []byte
+	for i := 1; i <= n; i++ {
+		batch = protocol.AppendFrame(batch, &protocol.Send{Room: "general", ID: fmt.Sprint(i), Text: fmt.Sprint(i)})
+	}
+	poster.Write(batch)
+	until(t, poster, func(m *protocol.Msg) bool { return m.Seq == n })
+
+	devices := make([]*testserver.Raw, 3)
+	for i := range devices {
+		devices[i], _ = identify(t, srv.Addr, "alice", key)
+		devices[i].Send(&protocol.Join{Room: "general", Name: "alice", Secret: key})
+		testserver.Expect[*protocol.Joined](devices[i])
+	}
+	for i, d := range devices {
+		var reads []byte
+		for j := range n {
+			seq := uint64((j*(7+2*i)+i)%n + 1) // a different order per device
+			reads = protocol.AppendFrame(reads, &protocol.Read{Room: "general", Seq: seq})
+		}
+		go d.Conn.Write(reads) // all three at once; read below
+	}
+	for i, d := range devices {
+		last := uint64(0)
+		for last < n {
+			mk := until[*protocol.Marker](t, d, nil)
+			if mk.Room != "general" || mk.Seq <= last {
+				t.Fatalf("device %d: MARKER %d after %d", i, mk.Seq, last)
+			}
+			last = mk.Seq
+		}
+		none[*protocol.Marker](t, fmt.Sprint("device ", i), settle(t, d))
+	}
+	if _, j := joinAs(t, srv.Addr, "general", "ALICE", key); j.Read != n {
+		t.Fatalf("JOINED read %d, want %d", j.Read, n)
+	}
+}
+
+// TestListQueriesAreMeasuredByTheirKey: a LIST is never refused (spec
+// §7 has no refusal for it). A query typed in fullwidth letters, as
+// Japanese and Chinese input methods write them, is longer in bytes than
+// the room name it matches, whose key it shares; the Go client measures
+// queries by their key and sends it, and must get the room, not a
+// closing too-long (which it would take for a reason to stop
+// reconnecting). A query longer than any room name matches nothing.
+func TestListQueriesAreMeasuredByTheirKey(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	const room = "abcdefghijklmnopqrstuvwxyz-abcdefghijklmnopqrstuvwxyz"
+	joinAs(t, srv.Addr, room, "someone", "")
+	var fullwidth []rune
+	for _, c := range room {
+		if c == '-' {
+			fullwidth = append(fullwidth, '－')
+		} else {
+			fullwidth = append(fullwidth, c-'a'+'ａ')
+		}
+	}
+	query := string(fullwidth)
+	if len(query) <= protocol.DefaultMaxRoom || len(protocol.Key(query)) > protocol.DefaultMaxRoom || protocol.Key(query) != room {
+		t.Fatalf("query %q: %d bytes, key %q", query, len(query), protocol.Key(query))
+	}
+	r, _ := testserver.Handshake(t, srv.Addr)
+	r.Send(&protocol.List{Query: query})
+	if got := testserver.Expect[*protocol.Rooms](r); got.Query != query || len(got.Rooms) != 1 || got.Rooms[0].Room != room {
+		t.Fatalf("ROOMS %+v", got)
+	}
+	long := strings.Repeat("q", protocol.DefaultMaxRoom+1)
+	r.Send(&protocol.List{Query: long})
+	if got := testserver.Expect[*protocol.Rooms](r); got.Query != long || len(got.Rooms) != 0 {
+		t.Fatalf("ROOMS %+v", got)
 	}
 }

@@ -124,7 +124,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		names.Close()
 		return err
 	}
-	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName,
+	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
 		Owners: names, Inbox: marks, Logger: log},
 		func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
 	if err != nil {

@@ -69,8 +69,9 @@ type Config struct {
 	// (default 2); further joins wait for a turn, their live messages held.
 	MaxReplays int
 	// Owners, if set, decides who may use a name across the server (name
-	// ownership); without it names are only unique within a room, and
-	// nobody is mentioned (only claimed names are).
+	// ownership); without it names are only unique within a room, nobody
+	// is mentioned (only claimed names are), and there are no identities
+	// nor direct-message rooms (IDENTIFY and their JOINs are forbidden).
 	Owners Owners
 	// Inbox keeps read markers and mentions and lists rooms (default: in
 	// memory, listing no rooms).
@@ -78,6 +79,10 @@ type Config struct {
 	// MaxName is the longest name, in bytes (default
 	// protocol.DefaultMaxName): mentions are looked for up to it.
 	MaxName int
+	// MaxRoom is the longest room name, in bytes (default
+	// protocol.DefaultMaxRoom): a LIST query whose key is longer matches
+	// no room.
+	MaxRoom int
 	MaxDMs  int // direct-message rooms listed in IDENTIFIED (default 100)
 	// MaxRoomList is the most rooms a ROOMS lists (default 200).
 	MaxRoomList int
@@ -120,6 +125,7 @@ func (c *Config) setDefaults() {
 	def(&c.CatchUpBacklog, 10000)
 	def(&c.MaxReplays, 2)
 	def(&c.MaxName, protocol.DefaultMaxName)
+	def(&c.MaxRoom, protocol.DefaultMaxRoom)
 	def(&c.MaxDMs, 100)
 	def(&c.MaxRoomList, 200)
 	def(&c.PageDefault, 100)
@@ -347,6 +353,11 @@ type Conn struct {
 	// identity (Deliver), never the other way round.
 	idMu     sync.Mutex
 	identity *identity
+
+	// inbox is set once the connection has sent an inbox request
+	// (IDENTIFY, HISTORY, READ, LIST): only then may it get MARKER and
+	// NOTICE, frames a client of before the inbox does not know.
+	inbox atomic.Bool
 }
 
 // Connect registers a new connection.
@@ -368,6 +379,13 @@ func (c *Conn) Joined() int {
 // connection's end overtakes returns nil and leaves no trace.
 func (c *Conn) Join(j *protocol.Join) *protocol.Error {
 	key := roomKey(j.Room)
+	// Who may join a direct-message room is checked before the room
+	// count (spec section 4, step 2).
+	if inbox.IsDirect(key) {
+		if e := c.h.directAccess(key, protocol.Key(j.Name), j.Secret); e != nil {
+			return e
+		}
+	}
 	mem, e := c.begin(key, j)
 	if mem == nil {
 		return e
@@ -427,11 +445,6 @@ func (c *Conn) end(mem *member) {
 // for a membership cancelled meanwhile (e is nil: nobody to answer).
 func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Error) {
 	key := mem.roomKey
-	if inbox.IsDirect(key) {
-		if e := directAccess(key, mem.nameKey, j.Secret); e != nil {
-			return false, e
-		}
-	}
 	if o := h.cfg.Owners; o != nil {
 		ok, err := o.Claim(mem.ctx, j.Name, j.Secret)
 		switch {

@@ -41,8 +41,9 @@ func roomKey(room string) string {
 // directAccess checks a JOIN of the direct-message room key (canonical)
 // under the name with key name: the name must be one of the room's two,
 // and the JOIN must carry a name key (which the name check then holds
-// against the name's owner).
-func directAccess(key, name, secret string) *protocol.Error {
+// against the name's owner). A hub without name owners has nobody to
+// hold it against: it lets nobody in.
+func (h *Hub) directAccess(key, name, secret string) *protocol.Error {
 	a, b, ok := protocol.ParseDM(key)
 	switch {
 	case !ok:
@@ -51,6 +52,8 @@ func directAccess(key, name, secret string) *protocol.Error {
 		return protocol.NewError(protocol.CodeForbidden, key, "this is a direct-message room of two other names")
 	case secret == "":
 		return protocol.NewError(protocol.CodeForbidden, key, "a direct-message room needs the name key of its name")
+	case h.cfg.Owners == nil:
+		return protocol.NewError(protocol.CodeForbidden, key, "this server keeps no name owners, so it has no direct messages")
 	}
 	return nil
 }
@@ -67,6 +70,10 @@ type identity struct {
 	held      [][]byte
 }
 
+// testHookIdentifying, if set, runs in Identify once the connection's
+// identity is set: tests close the connection there.
+var testHookIdentifying func(c *Conn)
+
 // maxHeld bounds the notes held for one identity while its IDENTIFIED is
 // prepared (one store read).
 const maxHeld = 1024
@@ -82,37 +89,40 @@ func (c *Conn) Identified() bool {
 // checked lengths, the name rules and the server key. It queues
 // IDENTIFIED, or returns an ERROR to send.
 func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
+	c.inbox.Store(true)
 	h := c.h
 	switch {
 	case c.Identified():
 		return protocol.NewError(protocol.CodeUnexpected, "", "second IDENTIFY: a connection identifies once")
 	case id.Secret == "":
 		return protocol.NewError(protocol.CodeForbidden, "", "IDENTIFY needs the name key of the name")
+	case h.cfg.Owners == nil:
+		// Without owners anyone could be anyone's device.
+		return protocol.NewError(protocol.CodeForbidden, "", "this server keeps no name owners: there is nothing to identify as")
 	}
-	if o := h.cfg.Owners; o != nil {
-		ok, err := o.Claim(c.ctx, id.Name, id.Secret)
-		switch {
-		case c.ctx.Err() != nil:
-			return nil
-		case err != nil:
-			h.cfg.Logger.Error("checking name ownership", "err", err)
-			return protocol.NewError(protocol.CodeUnavailable, "", "the server cannot check names right now; try again")
-		case !ok:
-			return protocol.NewError(protocol.CodeNameOwned, "", fmt.Sprintf(
-				"the name %q belongs to someone else on this server; if it is yours, use the name key from the device that claimed it", id.Name))
-		}
+	ok, err := h.cfg.Owners.Claim(c.ctx, id.Name, id.Secret)
+	switch {
+	case c.ctx.Err() != nil:
+		return nil
+	case err != nil:
+		h.cfg.Logger.Error("checking name ownership", "err", err)
+		return protocol.NewError(protocol.CodeUnavailable, "", "the server cannot check names right now; try again")
+	case !ok:
+		return protocol.NewError(protocol.CodeNameOwned, "", fmt.Sprintf(
+			"the name %q belongs to someone else on this server; if it is yours, use the name key from the device that claimed it", id.Name))
 	}
 	key := protocol.Key(id.Name)
 	// Registered before the direct-message rooms are read: a message
 	// stored meanwhile is in the list or in a held notice, never in
-	// neither.
+	// neither. The identity and the hub's table change together, under
+	// c.idMu (then h.idMu: the only nesting of the two), so that a
+	// forget (Close) finds both or neither.
 	c.idMu.Lock()
 	if c.identity != nil {
 		c.idMu.Unlock()
 		return protocol.NewError(protocol.CodeUnexpected, "", "second IDENTIFY: a connection identifies once")
 	}
 	c.identity = &identity{key: key, name: id.Name}
-	c.idMu.Unlock()
 	h.idMu.Lock()
 	conns := h.identified[key]
 	if conns == nil {
@@ -121,6 +131,10 @@ func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
 	}
 	conns[c] = true
 	h.idMu.Unlock()
+	c.idMu.Unlock()
+	if testHookIdentifying != nil {
+		testHookIdentifying(c)
+	}
 	if c.ctx.Err() != nil {
 		c.forget() // Close ran before the registration: undo it
 		return nil
@@ -148,7 +162,8 @@ func (c *Conn) Identify(id *protocol.Identify) *protocol.Error {
 	return nil
 }
 
-// forget takes the connection's identity out of the hub's registry.
+// forget takes the connection's identity out of the hub's registry. It
+// holds c.idMu and h.idMu one after the other, never both.
 func (c *Conn) forget() {
 	c.idMu.Lock()
 	id := c.identity
@@ -204,8 +219,10 @@ func (hd handler) Noted(n *broker.Note) {
 }
 
 // noted delivers a note to this node's connections: those identified as
-// one of its names, and those in its room under one of them, each once.
-// It runs on the delivery goroutine.
+// one of its names, and those in its room under one of them that have
+// sent an inbox request (spec section 9: a client of before the inbox
+// would take MARKER for a broken server), each once. It runs on the
+// delivery goroutine.
 func (h *Hub) noted(n *broker.Note) {
 	sent := map[*Conn]bool{}
 	h.idMu.Lock()
@@ -230,7 +247,7 @@ func (h *Hub) noted(n *broker.Note) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for mem := range r.members {
-		if !sent[mem.conn] && slices.Contains(n.Names, mem.nameKey) {
+		if !sent[mem.conn] && mem.conn.inbox.Load() && slices.Contains(n.Names, mem.nameKey) {
 			sent[mem.conn] = true
 			// In order with the room's messages, and before any LEFT:
 			// members leave the room under r.mu before LEFT is queued.
@@ -300,6 +317,7 @@ func (h *Hub) mentionWorker() {
 // Read moves the read marker of the name the connection joined room
 // under, and tells the name's devices when it moved.
 func (c *Conn) Read(room string, seq uint64) *protocol.Error {
+	c.inbox.Store(true)
 	key := roomKey(room)
 	mem := c.membership(key)
 	if mem == nil {
@@ -320,13 +338,14 @@ func (c *Conn) Read(room string, seq uint64) *protocol.Error {
 	defer mu.Unlock()
 	moved, err := c.h.cfg.Inbox.Advance(mem.ctx, mem.nameKey, key, seq)
 	switch {
-	case mem.ctx.Err() != nil:
-		return nil
-	case err != nil:
+	case err == nil && moved:
+		// Also when the membership ended meanwhile: the marker moved,
+		// and the name's other devices must hear of it.
+		c.h.notify(&broker.Note{Names: []string{mem.nameKey}, Room: key, Frame: protocol.Encode(&protocol.Marker{Room: key, Seq: seq})})
+	case err == nil, mem.ctx.Err() != nil:
+	default:
 		c.h.cfg.Logger.Error("storing a read marker", "room", key, "err", err)
 		return protocol.NewError(protocol.CodeUnavailable, key, "the read marker could not be stored; reconnect and try again")
-	case moved:
-		c.h.notify(&broker.Note{Names: []string{mem.nameKey}, Room: key, Frame: protocol.Encode(&protocol.Marker{Room: key, Seq: seq})})
 	}
 	return nil
 }
@@ -344,6 +363,7 @@ func stripe(name string) int {
 // History answers a HISTORY with a PAGE of the room's older messages,
 // read from the broker by index.
 func (c *Conn) History(q *protocol.History) *protocol.Error {
+	c.inbox.Store(true)
 	h := c.h
 	key := roomKey(q.Room)
 	mem := c.membership(key)
@@ -403,8 +423,15 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 // whose key contains the query's, with members or messages; most members
 // first, then the most recently active.
 func (c *Conn) List(query string) *protocol.Error {
+	c.inbox.Store(true)
 	h := c.h
 	match := protocol.Key(query)
+	if len(match) > h.cfg.MaxRoom {
+		// Longer than any room name (direct-message rooms, which may be
+		// longer, are never listed): nothing to look for.
+		c.m.Deliver(protocol.Encode(&protocol.Rooms{Query: query}))
+		return nil
+	}
 	keep := func(room string) bool { return !inbox.IsDirect(room) && strings.Contains(room, match) }
 	limit := h.cfg.MaxRoomList
 	present, err := h.b.PresenceRooms(c.ctx, keep, limit)

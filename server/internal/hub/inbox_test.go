@@ -64,7 +64,11 @@ func TestNoticesAndMarkersReachOtherNodes(t *testing.T) {
 	ac := a.Connect(alice)
 	mustJoin(t, ac, &protocol.Join{Room: "@bob@ALICE", Name: "alice", Secret: "k"})
 	aliceElsewhere := newMember()
-	mustJoin(t, b.Connect(aliceElsewhere), &protocol.Join{Room: "@alice@bob", Name: "Alice", Secret: "k"})
+	aec := b.Connect(aliceElsewhere)
+	mustJoin(t, aec, &protocol.Join{Room: "@alice@bob", Name: "Alice", Secret: "k"})
+	if e := aec.Read("@alice@bob", 0); e != nil { // an inbox request: MARKERs may come (spec §9)
+		t.Fatal(e)
+	}
 	if err := ac.Send("@alice@bob", "1", "hello bob"); err != nil {
 		t.Fatal(err)
 	}
@@ -218,4 +222,89 @@ func (g *gatedInbox) Direct(ctx context.Context, name string, limit int) ([]prot
 		<-g.release
 	}
 	return g.Store.Direct(ctx, name, limit)
+}
+
+// TestCloseDuringIdentifyLeavesNoIdentity: a connection that ends while
+// its IDENTIFY registers it (a write failed, the server shuts down) is
+// not left in the hub's table of identified connections, where notes
+// would look it up forever.
+func TestCloseDuringIdentifyLeavesNoIdentity(t *testing.T) {
+	h, _ := newHub(t, Config{Owners: openOwners{}})
+	testHookIdentifying = func(c *Conn) { c.Close() }
+	defer func() { testHookIdentifying = nil }()
+	c := h.Connect(newMember())
+	if e := c.Identify(&protocol.Identify{Name: "bob", Secret: "k"}); e != nil {
+		t.Fatal(e)
+	}
+	h.idMu.Lock()
+	defer h.idMu.Unlock()
+	if len(h.identified) != 0 {
+		t.Fatalf("identified connections left after Close: %v", h.identified)
+	}
+}
+
+// afterAdvance runs after, if set, once a marker is stored.
+type afterAdvance struct {
+	inbox.Store
+	after func()
+}
+
+func (x *afterAdvance) Advance(ctx context.Context, name, room string, seq uint64) (bool, error) {
+	moved, err := x.Store.Advance(ctx, name, room, seq)
+	if x.after != nil {
+		x.after()
+	}
+	return moved, err
+}
+
+// TestMarkerStoredByAClosingConnectionStillReachesTheDevices: a READ
+// whose connection ends right after the marker is stored still tells the
+// name's other devices, or they would show the room unread against the
+// stored marker.
+func TestMarkerStoredByAClosingConnectionStillReachesTheDevices(t *testing.T) {
+	store := &afterAdvance{Store: inbox.NewMemory(nil, 0)}
+	h, _ := newHub(t, Config{Inbox: store, Owners: openOwners{}})
+	phone := newMember()
+	if e := h.Connect(phone).Identify(&protocol.Identify{Name: "bob", Secret: "k"}); e != nil {
+		t.Fatal(e)
+	}
+	laptop := newMember()
+	lc := h.Connect(laptop)
+	mustJoin(t, lc, &protocol.Join{Room: "r", Name: "bob", Secret: "k"})
+	if err := lc.Send("r", "1", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	laptop.waitFor(t, "the message", func(ms []protocol.Message) bool { return len(msgs(ms)) == 1 })
+	store.after = lc.Close
+	if e := lc.Read("r", 1); e != nil {
+		t.Fatal(e)
+	}
+	if read, _, _ := store.State(context.Background(), "bob", "r"); read != 1 {
+		t.Fatalf("stored marker %d", read)
+	}
+	got := phone.waitFor(t, "the MARKER", func(ms []protocol.Message) bool { return count[*protocol.Marker](ms) == 1 })
+	for _, m := range got {
+		if mk, ok := m.(*protocol.Marker); ok && (mk.Room != "r" || mk.Seq != 1) {
+			t.Fatalf("phone got %+v", mk)
+		}
+	}
+}
+
+// TestWithoutNameOwnershipNobodyIsADeviceOfAName: a hub that keeps no
+// name owners cannot tell a name's devices from anyone using the name,
+// so it refuses IDENTIFY and JOINs of direct-message rooms: otherwise
+// anyone with any secret would get a name's direct messages.
+func TestWithoutNameOwnershipNobodyIsADeviceOfAName(t *testing.T) {
+	h, _ := newHub(t, Config{})
+	alice := h.Connect(newMember())
+	if e := alice.Identify(&protocol.Identify{Name: "alice", Secret: "anything"}); e == nil || e.Code != protocol.CodeForbidden {
+		t.Fatalf("IDENTIFY without owners: %v", e)
+	}
+	if alice.Identified() {
+		t.Fatal("identified")
+	}
+	if e := alice.Join(&protocol.Join{Room: "@alice@bob", Name: "alice", Secret: "anything"}); e == nil || e.Code != protocol.CodeForbidden || e.Room != "@alice@bob" {
+		t.Fatalf("DM JOIN without owners: %v", e)
+	}
+	mustJoin(t, alice, &protocol.Join{Room: "general", Name: "alice", Secret: "anything"})
 }

@@ -71,17 +71,18 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 	case *protocol.Send:
 		return s.send(m)
 	case *protocol.Leave:
-		return s.rooms.Leave(m.Room)
+		return s.inRoom(m.Room, s.rooms.Leave(m.Room))
 	case *protocol.Identify:
 		return s.identify(m)
 	case *protocol.History:
-		return s.rooms.History(m)
+		return s.inRoom(m.Room, s.rooms.History(m))
 	case *protocol.Read:
-		return s.rooms.Read(m.Room, m.Seq)
+		return s.inRoom(m.Room, s.rooms.Read(m.Room, m.Seq))
 	case *protocol.List:
-		if len(m.Query) > s.cfg.MaxRoom {
-			return tooLong("", "the room list query", len(m.Query), s.cfg.MaxRoom)
-		}
+		// Never refused (spec section 7 has no refusal for LIST): a query
+		// is measured by its key, which the rooms compare (a fullwidth
+		// query is three times longer than the room name it matches), and
+		// one longer than any room name matches nothing.
 		return s.rooms.List(m.Query)
 	case *protocol.Bye:
 		s.Fail(nil)
@@ -157,6 +158,17 @@ func (s *Session) errRoom(room string) string {
 	return k
 }
 
+// inRoom makes a refusal of a request for room, from the rooms, carry
+// the room as errRoom gives it: the canonical name, which the rooms use
+// too, or for a room name that has none (too long, against the rules) the
+// name as sent.
+func (s *Session) inRoom(room string, e *protocol.Error) *protocol.Error {
+	if e != nil && e.Room != "" {
+		e.Room = s.errRoom(room)
+	}
+	return e
+}
+
 // maxRoom is the longest room name allowed for room: a direct-message
 // room holds two names and may be longer than WELCOME's max room.
 func (s *Session) maxRoom(room string) int {
@@ -230,7 +242,7 @@ func (s *Session) send(m *protocol.Send) *protocol.Error {
 	}
 	var e *protocol.Error
 	if err := s.rooms.Send(m.Room, m.ID, m.Text); errors.As(err, &e) {
-		return e
+		return s.inRoom(m.Room, e)
 	}
 	// Any other error means shutdown: not stored, not acknowledged; the
 	// client re-sends after it reconnects.
