@@ -59,7 +59,8 @@ func (a *desktopApp) x(args ...string) string {
 }
 
 // waitTitle waits for the window's title to match re, which is how the
-// window says what it shows: "(3) Chat" with three unread messages.
+// window says what it shows: "(3) #general — Chat" with #general open and
+// three unread messages.
 func (a *desktopApp) waitTitle(re string) {
 	a.t.Helper()
 	a.display.WaitWindow(a.ctx, re, 30*time.Second)
@@ -160,7 +161,7 @@ func TestDesktopConversations(t *testing.T) {
 	bobLines.waitFor(t, regexp.MustCompile(`^\* alice joined`), 30*time.Second)
 
 	fmt.Fprintln(bob, "hello from random")
-	app.waitTitle(`^\(1\) Chat$`)
+	app.waitTitle(`^\(1\) #general .* Chat$`)
 	img := app.shoot("xvfb-desktop-1-unread.png")
 	// The badge: the accent-free pill of a plain unread count, right in
 	// #random's row.
@@ -170,7 +171,7 @@ func TestDesktopConversations(t *testing.T) {
 	}
 
 	app.click(sideRowX, randomY)
-	app.waitTitle(`^Chat$`) // opened at its bottom, in a focused window: read
+	app.waitTitle(`^#random .* Chat$`) // opened at its bottom, in a focused window: read
 	img = app.shoot("xvfb-desktop-2-read.png")
 	if !divided(img) {
 		t.Error("the wide window shows no list beside the conversation; see xvfb-desktop-2-read.png")
@@ -186,7 +187,7 @@ func TestDesktopConversations(t *testing.T) {
 	if n.Summary != "bob" || n.Body != "psst, alice: lunch?" {
 		t.Fatalf("notification %+v, want bob saying %q", n, "psst, alice: lunch?")
 	}
-	app.waitTitle(`^\(1\) Chat$`) // the conversation with bob appeared, unread
+	app.waitTitle(`^\(1\) #random .* Chat$`) // the conversation with bob appeared, unread
 	app.shoot("xvfb-desktop-3-direct.png")
 
 	// A phone-sized window: one pane at a time.

@@ -64,8 +64,8 @@ func TestDesktopWindow(t *testing.T) {
 		geometry[k], _ = strconv.Atoi(v)
 	}
 	rect := image.Rect(geometry["X"], geometry["Y"], geometry["X"]+geometry["WIDTH"], geometry["Y"]+geometry["HEIGHT"])
-	if rect.Dx() != 420 || rect.Dy() != 720 {
-		t.Errorf("window %v, want the app's 420×720", rect)
+	if rect.Dx() != 960 || rect.Dy() != 680 {
+		t.Errorf("window %v, want the app's 960×680", rect)
 	}
 	x("windowfocus", "--sync", win)
 	time.Sleep(time.Second)

@@ -166,7 +166,7 @@ func TestConversations(t *testing.T) {
 	bob.say("random", "two")
 	r.waitUnread("random", 2)
 	r.waitShows("#random: 2 unread")
-	if got := r.app.UI().Title(); got != "(2) Chat" {
+	if got := r.app.UI().Title(); got != "(2) #general — Chat" {
 		t.Fatalf("title %q", got)
 	}
 	// Another device of alice's, in no room, hears of what she reads.

@@ -146,7 +146,7 @@ func TestUnreadCounts(t *testing.T) {
 	s := r.inRooms(3, 5, 1) // two unread in #random, one of them a mention
 	r.wantUnread("random", 2, 1)
 	r.mustShow("#random: 2 unread, 1 mention")
-	if got := r.u.Title(); got != "(2) Chat" {
+	if got := r.u.Title(); got != "(2) #general — Chat" {
 		t.Fatalf("title %q", got)
 	}
 	r.u.Apply(s, bobSays("random", 6, "hi"))
@@ -155,7 +155,7 @@ func TestUnreadCounts(t *testing.T) {
 	r.Frame()
 	r.wantUnread("random", 4, 2)
 	r.mustShow("#random: 4 unread, 2 mentions")
-	if got := r.u.Title(); got != "(4) Chat" {
+	if got := r.u.Title(); got != "(4) #general — Chat" {
 		t.Fatalf("title %q", got)
 	}
 	// History replayed at a re-join is not counted twice.
@@ -172,7 +172,7 @@ func TestUnreadCounts(t *testing.T) {
 	r.Frame()
 	r.wantUnread("random", 0, 0)
 	r.mustNotShow("unread")
-	if got := r.u.Title(); got != "Chat" {
+	if got := r.u.Title(); got != "#general — Chat" {
 		t.Fatalf("title %q", got)
 	}
 }

@@ -109,14 +109,18 @@ func (u *UI) SetFocused(focused bool) { u.focused = focused }
 func (u *UI) InChat() bool { return u.shell != nil && u.shell.shown }
 
 // Title is the window's title (the tab's, in the browser): the number of
-// unread messages, if any, and the connection state when not connected.
+// unread messages, if any, the open conversation, and the connection
+// state when not connected: "(3) #general — Chat (reconnecting…)".
 func (u *UI) Title() string {
 	if !u.InChat() {
 		return "Chat"
 	}
 	t := "Chat"
+	if c := u.shell.open; c != nil && !u.ShowsList() {
+		t = c.title() + " — Chat"
+	}
 	if n := u.shell.unreadTotal(); n > 0 {
-		t = fmt.Sprintf("(%d) Chat", n)
+		t = fmt.Sprintf("(%d) %s", n, t)
 	}
 	if st := u.shell.conn.text(); st != "connected" {
 		t += " (" + st + ")"

@@ -414,13 +414,13 @@ func TestConnectionStates(t *testing.T) {
 		t.Errorf("title on the form: %q", got)
 	}
 	s := r.joined()
-	if got := r.u.Title(); got != "Chat" {
+	if got := r.u.Title(); got != "#general — Chat" {
 		t.Errorf("title in the room: %q", got)
 	}
 	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, Err: errors.New("EOF"), RetryIn: 300 * time.Millisecond})
 	r.Frame()
 	r.mustShow("reconnecting…")
-	if got := r.u.Title(); got != "Chat (reconnecting…)" {
+	if got := r.u.Title(); got != "#general — Chat (reconnecting…)" {
 		t.Errorf("title while reconnecting: %q", got)
 	}
 	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, Err: errors.New("connection refused"), RetryIn: 8 * time.Second})
