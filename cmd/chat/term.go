@@ -368,10 +368,11 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		if v == nil {
 			break // left meanwhile
 		}
+		// Printed now or when its notice came: read either way.
+		v.printed = max(v.printed, e.Seq)
 		if e.History && e.Seq <= v.shown {
 			break // printed when its notice came
 		}
-		v.printed = max(v.printed, e.Seq)
 		t.message(e)
 	case client.Notice:
 		t.notice(e)
