@@ -26,8 +26,9 @@ type term struct {
 	order   []string // rooms in the order they were joined, for /part to fall back on
 	views   map[string]*view
 
-	lists      int  // /rooms asked, RoomList not yet printed
-	identified bool // the first Identified was printed
+	lists      int      // /rooms asked, RoomList not yet printed
+	unasked    []string // /rooms typed before the connection was up, asked once it is
+	identified bool     // the first Identified was printed
 }
 
 // view is a room the terminal is in, or joining.
@@ -125,11 +126,7 @@ func (t *term) line(line string) (id string) {
 	case "/msg":
 		return t.msg(arg)
 	case "/rooms":
-		if err := t.c.ListRooms(arg); err != nil {
-			t.fail("/rooms: %v", err)
-			break
-		}
-		t.lists++
+		t.listRooms(arg)
 	case "/names":
 		t.names()
 	case "/help":
@@ -138,6 +135,20 @@ func (t *term) line(line string) (id string) {
 		t.fail("unknown command %s; /help lists the commands, and // starts a line that begins with /", clean(cmd))
 	}
 	return ""
+}
+
+// listRooms asks for the server's rooms; before the connection is up (a
+// script's first line comes at once) it asks once connected.
+func (t *term) listRooms(query string) {
+	t.lists++
+	err := t.c.ListRooms(query)
+	switch {
+	case errors.Is(err, client.ErrNotConnected):
+		t.unasked = append(t.unasked, query)
+	case err != nil:
+		t.lists--
+		t.fail("/rooms: %v", err)
+	}
 }
 
 func (t *term) fail(format string, args ...any) {
@@ -306,6 +317,12 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		switch e.State {
 		case client.Connected:
 			fmt.Fprintln(w, "-- connected")
+			unasked := t.unasked
+			t.unasked = nil
+			for _, q := range unasked {
+				t.lists--
+				t.listRooms(q)
+			}
 		case client.Reconnecting:
 			if e.RetryIn == 0 {
 				// Parked after the server's idle timeout: the next /join connects.
