@@ -400,6 +400,11 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		}
 		v.count = e.Count
 		for _, ch := range e.Changes {
+			if protocol.Key(ch.Name) == t.me {
+				// Our own join, or our stale session leaving when a
+				// reconnect takes over: not news to us.
+				continue
+			}
 			switch ch.Kind {
 			case protocol.PresenceJoined:
 				v.members[protocol.Key(ch.Name)] = ch.Name
