@@ -456,7 +456,8 @@ func (l *loop) roomError(e client.RoomError) {
 // notice handles a message that concerns us: a direct message, in a
 // conversation that may not be joined yet, or a mention. It joins the
 // conversation so that it shows, and notifies the user when the window is
-// not looked at.
+// not looked at: of direct messages, and of mentions in the conversations
+// of the list.
 func (l *loop) notice(e client.Notice) {
 	m := e.Message
 	k := protocol.Key(m.Room)
@@ -466,7 +467,14 @@ func (l *loop) notice(e client.Notice) {
 	if m.Own || protocol.Key(m.Sender) == protocol.Key(l.name) || l.focused || l.saved.IsQuiet(l.server, k) {
 		return
 	}
-	if r := l.rooms[k]; r != nil && m.Seq <= r.read {
+	r := l.rooms[k]
+	switch {
+	case r == nil:
+		// A mention in a room the user is not in (or left: the server
+		// notices mentions from every room): it is in no list to open,
+		// and no quiet switch could turn it off.
+		return
+	case m.Seq <= r.read:
 		return // read on another device already
 	}
 	switch e.Kind {
