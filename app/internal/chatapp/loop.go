@@ -328,7 +328,11 @@ func (l *loop) event(ev client.Event) {
 		if r == nil {
 			return // left since
 		}
-		r.read = max(r.read, e.Read)
+		if e.Reset {
+			r.read = e.Read // the old history's numbers mean nothing in the new one
+		} else {
+			r.read = max(r.read, e.Read)
+		}
 		if !protocol.IsDM(k) && !slices.Contains(l.saved.Rooms[l.server], k) {
 			l.saved.AddRoom(l.server, k)
 			l.save()

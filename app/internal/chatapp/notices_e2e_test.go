@@ -46,3 +46,49 @@ func TestLeftRoomDoesNotNotify(t *testing.T) {
 		t.Fatalf("first notification %+v, want the mention in #general (alice left #random)", n)
 	}
 }
+
+// TestMentionAfterAHistoryResetNotifies: alice has read #general up to
+// message 3; then the server's history starts over (restored from an
+// old backup, or reset). The new history's messages are numbered from 1
+// again: a mention there is news, not something read at message 3.
+func TestMentionAfterAHistoryResetNotifies(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	store := settings.Open(t.TempDir())
+	if err := store.Save(settings.Settings{Server: srv.Addr, Name: "alice", Room: "general"}); err != nil {
+		t.Fatal(err)
+	}
+	notes := newFakeNotifier()
+	start := func() *rig {
+		r := startRigOpts(t, srv.Addr, store, wide, func(o *chatapp.Options) { o.Tune = fastBackoff; o.Notifier = notes })
+		r.Press(key.NameReturn, 0)
+		r.waitShows("Message #general")
+		return r
+	}
+	r := start()
+	bob := newPerson(t, client.Config{Addr: srv.Addr, Name: "bob"}, "general")
+	for _, text := range []string{"old 1", "old 2", "old 3"} {
+		bob.say("general", text)
+	}
+	phone := newPerson(t, client.Config{Addr: srv.Addr, Name: "alice", Secret: r.settings().Secret})
+	r.waitShows("old 3")
+	phone.waitFor("alice's read marker at 3", func(ev client.Event) bool {
+		m, ok := ev.(client.ReadMarker)
+		return ok && m.Room == "general" && m.Seq == 3
+	})
+	// Started again, the app knows the marker from the join.
+	r.app.Close()
+	r = start()
+	r.waitShows("old 3")
+
+	srv.Reset()
+	r.waitFor("the old history to go", func() bool { return !r.Shows("old 3") })
+	r.app.Focus(false)
+	carol := newPerson(t, client.Config{Addr: srv.Addr, Name: "carol"}, "general")
+	carol.say("general", "@alice new here, hello")       // message 1 of the new history
+	carol.say("general", "filler")                       // 2
+	carol.say("general", "filler")                       // 3
+	carol.say("general", "@alice did you see my hello?") // 4
+	if n := notes.next(t); n.body != "@alice new here, hello" {
+		t.Fatalf("first notification %+v, want the mention at message 1 of the new history", n)
+	}
+}
