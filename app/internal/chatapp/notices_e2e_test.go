@@ -65,11 +65,14 @@ func TestMentionAfterAHistoryResetNotifies(t *testing.T) {
 		return r
 	}
 	r := start()
+	// Another device of alice's hears of what she reads: identified
+	// before anything is read, so it misses no marker.
+	phone := newPerson(t, client.Config{Addr: srv.Addr, Name: "alice", Secret: r.settings().Secret})
+	phone.waitFor("the phone's identity", func(ev client.Event) bool { _, ok := ev.(client.Identified); return ok })
 	bob := newPerson(t, client.Config{Addr: srv.Addr, Name: "bob"}, "general")
 	for _, text := range []string{"old 1", "old 2", "old 3"} {
 		bob.say("general", text)
 	}
-	phone := newPerson(t, client.Config{Addr: srv.Addr, Name: "alice", Secret: r.settings().Secret})
 	r.waitShows("old 3")
 	phone.waitFor("alice's read marker at 3", func(ev client.Event) bool {
 		m, ok := ev.(client.ReadMarker)
