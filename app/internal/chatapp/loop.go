@@ -40,8 +40,9 @@ const markDelay = 400 * time.Millisecond
 // same message.
 //
 // One client holds every conversation: the room the form asked for, the
-// rooms remembered for the server, and the direct conversations the
-// server lists for the name (or announces with a notice).
+// rooms remembered for the server, and the direct conversations that the
+// server lists for the name with unread messages, that a notice announces
+// or that the user opens.
 type loop struct {
 	opts     Options
 	inbox    *mailbox[any]
@@ -154,7 +155,13 @@ func (l *loop) perform(cmd any) {
 		}
 		l.save()
 	case ui.OpenIntent:
-		if k := protocol.Key(in.Room); !protocol.IsDM(k) && l.saved.Room != k {
+		k := protocol.Key(in.Room)
+		switch {
+		case protocol.IsDM(k):
+			// A direct conversation is joined when it is opened, if it
+			// was not for unread messages or a notice (see Identified).
+			l.joinRoom(in.Room)
+		case l.saved.Room != k:
 			l.saved.Room = k // the form offers it next time
 			l.save()
 		}
@@ -357,8 +364,15 @@ func (l *loop) event(ev client.Event) {
 				Quiet: l.saved.IsQuiet(l.server, k)})
 		}
 		l.post(l.session, id)
+		// Only those with unread messages are joined now: every joined
+		// conversation counts against the server's rooms per connection
+		// (64 by default), and a name collects direct conversations for
+		// ever; the others show from this list and are joined when
+		// opened, or when a message comes (notice).
 		for _, d := range e.DMs {
-			l.joinRoom(d.Room)
+			if d.Head > d.Read {
+				l.joinRoom(d.Room)
+			}
 		}
 	case client.Notice:
 		l.notice(e)
