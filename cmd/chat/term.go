@@ -25,6 +25,9 @@ type term struct {
 	current string   // the room lines are sent to; "" when in none
 	order   []string // rooms in the order they were joined, for /part to fall back on
 	views   map[string]*view
+	// partOnJoin: rooms /part left while not connected, to leave once
+	// joined (after the lines typed for them).
+	partOnJoin map[string]bool
 
 	lists      int      // /rooms asked, RoomList not yet printed
 	unasked    []string // /rooms typed before the connection was up, asked once it is
@@ -49,7 +52,7 @@ type view struct {
 
 func newTerm(c *client.Client, room, server string, out, errOut io.Writer) *term {
 	t := &term{c: c, out: out, errOut: errOut, server: server, me: protocol.Key(c.Name()),
-		start: room, current: room, views: map[string]*view{}}
+		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}}
 	t.open(room)
 	return t
 }
@@ -195,6 +198,7 @@ func (t *term) join(arg string) {
 		fmt.Fprintf(t.out, "-- now talking in %s\n", v.label)
 		return
 	}
+	delete(t.partOnJoin, room) // joined again before the part took effect
 	if err := t.c.Join(room); err != nil {
 		t.fail("/join: %v", err)
 		return
@@ -213,7 +217,12 @@ func (t *term) part(arg string) {
 		return
 	}
 	room := t.current
-	if err := t.c.Leave(room); err != nil {
+	if t.c.State() != client.Connected {
+		// Not connected (a script's lines come before the connection
+		// is up): a leave now would drop the lines typed for the room
+		// before it. The room is left once joined, after them.
+		t.partOnJoin[room] = true
+	} else if err := t.c.Leave(room); err != nil {
 		t.fail("/part: %v", err)
 		return
 	}
@@ -365,6 +374,13 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		fmt.Fprintf(w, "-- the server does not know this terminal as %s (%v): direct messages and mentions reach it only in the rooms it is in\n",
 			clean(t.c.Name()), e.Err)
 	case client.Joined:
+		if t.partOnJoin[e.Room] {
+			delete(t.partOnJoin, e.Room)
+			if err := t.c.Leave(e.Room); err != nil {
+				t.fail("/part: %v", err)
+			}
+			break // Left says it
+		}
 		v := t.open(e.Room)
 		v.joined, v.count = true, e.Count
 		clear(v.members)
