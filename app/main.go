@@ -78,8 +78,11 @@ func main() {
 	fonts.OnChange(w.Invalidate) // faces for another script arrived
 	a := chatapp.New(chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger,
 		Notifier: platform.NewNotifier(logger), OpenURL: platform.OpenURL})
+	// In the browser the page's own focus events say whether the person
+	// is looking, not the window's ConfigEvent.
+	pageFocus := platform.WatchFocus(a.Focus)
 	go func() {
-		err := run(w, a, fonts)
+		err := run(w, a, fonts, pageFocus)
 		a.Close()
 		if err != nil {
 			log.Fatal(err)
@@ -90,7 +93,7 @@ func main() {
 }
 
 // run handles the window's events until it is closed.
-func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader) error {
+func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader, pageFocus bool) error {
 	var ops op.Ops
 	title := "Chat"
 	for {
@@ -98,7 +101,9 @@ func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader) error {
 		case app.DestroyEvent:
 			return e.Err
 		case app.ConfigEvent:
-			a.Focus(e.Config.Focused)
+			if !pageFocus {
+				a.Focus(e.Config.Focused)
+			}
 		case app.FrameEvent:
 			gtx := app.NewContext(&ops, e) // also removes the insets (soft keyboard, bars)
 			a.UI().SetShaper(fonts.Shaper())

@@ -201,10 +201,16 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 					delete(unacked, id)
 					delete(unseen, id)
 				}
+				if len(e.Unsent) > 0 {
+					code = 1 // lines not stored: the exit says so
+				}
 			case client.Left:
 				for _, id := range e.Unsent {
 					delete(unacked, id)
 					delete(unseen, id)
+				}
+				if len(e.Unsent) > 0 {
+					code = 1
 				}
 			case client.StateChanged:
 				if e.State == client.Connected {

@@ -25,9 +25,13 @@ type term struct {
 	current string   // the room lines are sent to; "" when in none
 	order   []string // rooms in the order they were joined, for /part to fall back on
 	views   map[string]*view
+	// partOnJoin: rooms /part left while not connected, to leave once
+	// joined (after the lines typed for them).
+	partOnJoin map[string]bool
 
-	lists      int  // /rooms asked, RoomList not yet printed
-	identified bool // the first Identified was printed
+	lists      int      // /rooms asked, RoomList not yet printed
+	unasked    []string // /rooms typed before the connection was up, asked once it is
+	identified bool     // the first Identified was printed
 }
 
 // view is a room the terminal is in, or joining.
@@ -48,7 +52,7 @@ type view struct {
 
 func newTerm(c *client.Client, room, server string, out, errOut io.Writer) *term {
 	t := &term{c: c, out: out, errOut: errOut, server: server, me: protocol.Key(c.Name()),
-		start: room, current: room, views: map[string]*view{}}
+		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}}
 	t.open(room)
 	return t
 }
@@ -125,11 +129,7 @@ func (t *term) line(line string) (id string) {
 	case "/msg":
 		return t.msg(arg)
 	case "/rooms":
-		if err := t.c.ListRooms(arg); err != nil {
-			t.fail("/rooms: %v", err)
-			break
-		}
-		t.lists++
+		t.listRooms(arg)
 	case "/names":
 		t.names()
 	case "/help":
@@ -138,6 +138,20 @@ func (t *term) line(line string) (id string) {
 		t.fail("unknown command %s; /help lists the commands, and // starts a line that begins with /", clean(cmd))
 	}
 	return ""
+}
+
+// listRooms asks for the server's rooms; before the connection is up (a
+// script's first line comes at once) it asks once connected.
+func (t *term) listRooms(query string) {
+	t.lists++
+	err := t.c.ListRooms(query)
+	switch {
+	case errors.Is(err, client.ErrNotConnected):
+		t.unasked = append(t.unasked, query)
+	case err != nil:
+		t.lists--
+		t.fail("/rooms: %v", err)
+	}
 }
 
 func (t *term) fail(format string, args ...any) {
@@ -184,6 +198,7 @@ func (t *term) join(arg string) {
 		fmt.Fprintf(t.out, "-- now talking in %s\n", v.label)
 		return
 	}
+	delete(t.partOnJoin, room) // joined again before the part took effect
 	if err := t.c.Join(room); err != nil {
 		t.fail("/join: %v", err)
 		return
@@ -202,7 +217,12 @@ func (t *term) part(arg string) {
 		return
 	}
 	room := t.current
-	if err := t.c.Leave(room); err != nil {
+	if t.c.State() != client.Connected {
+		// Not connected (a script's lines come before the connection
+		// is up): a leave now would drop the lines typed for the room
+		// before it. The room is left once joined, after them.
+		t.partOnJoin[room] = true
+	} else if err := t.c.Leave(room); err != nil {
 		t.fail("/part: %v", err)
 		return
 	}
@@ -306,6 +326,12 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		switch e.State {
 		case client.Connected:
 			fmt.Fprintln(w, "-- connected")
+			unasked := t.unasked
+			t.unasked = nil
+			for _, q := range unasked {
+				t.lists--
+				t.listRooms(q)
+			}
 		case client.Reconnecting:
 			if e.RetryIn == 0 {
 				// Parked after the server's idle timeout: the next /join connects.
@@ -348,6 +374,13 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		fmt.Fprintf(w, "-- the server does not know this terminal as %s (%v): direct messages and mentions reach it only in the rooms it is in\n",
 			clean(t.c.Name()), e.Err)
 	case client.Joined:
+		if t.partOnJoin[e.Room] {
+			delete(t.partOnJoin, e.Room)
+			if err := t.c.Leave(e.Room); err != nil {
+				t.fail("/part: %v", err)
+			}
+			break // Left says it
+		}
 		v := t.open(e.Room)
 		v.joined, v.count = true, e.Count
 		clear(v.members)
@@ -368,10 +401,11 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		if v == nil {
 			break // left meanwhile
 		}
+		// Printed now or when its notice came: read either way.
+		v.printed = max(v.printed, e.Seq)
 		if e.History && e.Seq <= v.shown {
 			break // printed when its notice came
 		}
-		v.printed = max(v.printed, e.Seq)
 		t.message(e)
 	case client.Notice:
 		t.notice(e)
@@ -382,6 +416,11 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		}
 		v.count = e.Count
 		for _, ch := range e.Changes {
+			if protocol.Key(ch.Name) == t.me {
+				// Our own join, or our stale session leaving when a
+				// reconnect takes over: not news to us.
+				continue
+			}
 			switch ch.Kind {
 			case protocol.PresenceJoined:
 				v.members[protocol.Key(ch.Name)] = ch.Name

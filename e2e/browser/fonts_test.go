@@ -73,7 +73,7 @@ func chatScreen(t *testing.T, b *browsertest.Browser, url, name, shot string) {
 	b.WaitApp()
 	b.Do("type " + name)
 	b.Do("press Enter")
-	b.WaitTitle("joined", func(s string) bool { return s == "#general — Chat" })
+	b.WaitText("No messages yet", shot)
 	// Until someone writes in another script, the page fetches no font.
 	if got := fontURLs(t, b); len(got) != 0 {
 		t.Errorf("before any text needed them, the page fetched %v", got)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	"gioui.org/layout"
 
@@ -55,9 +56,12 @@ type App struct {
 	updates    *mailbox[update]
 	loop       *loop
 	done       chan struct{}
-	focused    bool
 	invalidate func()
-	closed     sync.Once
+	// focused is whether the window has the focus, as Focus last said;
+	// focusMu orders Focus calls from several goroutines.
+	focusMu sync.Mutex
+	focused atomic.Bool
+	closed  sync.Once
 }
 
 // New starts the app's loop; call Close to stop it.
@@ -93,9 +97,9 @@ func New(opts Options) *App {
 		ui:         ui.New(opts.UI),
 		updates:    newMailbox[update](),
 		done:       make(chan struct{}),
-		focused:    true,
 		invalidate: opts.Invalidate,
 	}
+	a.focused.Store(true)
 	a.loop = newLoop(opts, func(session uint64, ev any) {
 		a.updates.put(update{session, ev})
 		opts.Invalidate()
@@ -113,6 +117,7 @@ func (a *App) UI() *ui.UI { return a.ui }
 // Layout applies what the loop reported, draws a frame and passes the
 // user's intents to the loop. Call it on each app.FrameEvent.
 func (a *App) Layout(gtx layout.Context) layout.Dimensions {
+	a.ui.SetFocused(a.focused.Load())
 	for _, u := range a.updates.take() {
 		a.ui.Apply(u.session, u.ev)
 	}
@@ -123,22 +128,23 @@ func (a *App) Layout(gtx layout.Context) layout.Dimensions {
 }
 
 // Focus tells the app whether its window has the focus (from
-// app.ConfigEvent). Regaining it checks the connection at once: after a
+// app.ConfigEvent, or platform.WatchFocus); it may be called from any
+// goroutine. Regaining it checks the connection at once: after a
 // laptop's sleep or an Android pause the old connection is often dead
 // while the backoff timer would wait long. It also marks what the open
 // conversation shows as read (in the next frame, asked for here), and
 // notifications show only while the window does not have it.
 func (a *App) Focus(focused bool) {
-	if focused == a.focused {
+	a.focusMu.Lock()
+	defer a.focusMu.Unlock()
+	if a.focused.Swap(focused) == focused {
 		return
 	}
 	if focused {
 		a.loop.inbox.put(nudge{})
 	}
-	a.focused = focused
-	a.ui.SetFocused(focused)
 	a.loop.inbox.put(focus{focused})
-	a.invalidate()
+	a.invalidate() // the UI takes it at the start of the next frame
 }
 
 // noNotifier shows nothing.

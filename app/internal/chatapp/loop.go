@@ -40,8 +40,9 @@ const markDelay = 400 * time.Millisecond
 // same message.
 //
 // One client holds every conversation: the room the form asked for, the
-// rooms remembered for the server, and the direct conversations the
-// server lists for the name (or announces with a notice).
+// rooms remembered for the server, and the direct conversations that the
+// server lists for the name with unread messages, that a notice announces
+// or that the user opens.
 type loop struct {
 	opts     Options
 	inbox    *mailbox[any]
@@ -154,7 +155,13 @@ func (l *loop) perform(cmd any) {
 		}
 		l.save()
 	case ui.OpenIntent:
-		if k := protocol.Key(in.Room); !protocol.IsDM(k) && l.saved.Room != k {
+		k := protocol.Key(in.Room)
+		switch {
+		case protocol.IsDM(k):
+			// A direct conversation is joined when it is opened, if it
+			// was not for unread messages or a notice (see Identified).
+			l.joinRoom(in.Room)
+		case l.saved.Room != k:
 			l.saved.Room = k // the form offers it next time
 			l.save()
 		}
@@ -328,7 +335,11 @@ func (l *loop) event(ev client.Event) {
 		if r == nil {
 			return // left since
 		}
-		r.read = max(r.read, e.Read)
+		if e.Reset {
+			r.read = e.Read // the old history's numbers mean nothing in the new one
+		} else {
+			r.read = max(r.read, e.Read)
+		}
 		if !protocol.IsDM(k) && !slices.Contains(l.saved.Rooms[l.server], k) {
 			l.saved.AddRoom(l.server, k)
 			l.save()
@@ -353,8 +364,15 @@ func (l *loop) event(ev client.Event) {
 				Quiet: l.saved.IsQuiet(l.server, k)})
 		}
 		l.post(l.session, id)
+		// Only those with unread messages are joined now: every joined
+		// conversation counts against the server's rooms per connection
+		// (64 by default), and a name collects direct conversations for
+		// ever; the others show from this list and are joined when
+		// opened, or when a message comes (notice).
 		for _, d := range e.DMs {
-			l.joinRoom(d.Room)
+			if d.Head > d.Read {
+				l.joinRoom(d.Room)
+			}
 		}
 	case client.Notice:
 		l.notice(e)
@@ -456,7 +474,8 @@ func (l *loop) roomError(e client.RoomError) {
 // notice handles a message that concerns us: a direct message, in a
 // conversation that may not be joined yet, or a mention. It joins the
 // conversation so that it shows, and notifies the user when the window is
-// not looked at.
+// not looked at: of direct messages, and of mentions in the conversations
+// of the list.
 func (l *loop) notice(e client.Notice) {
 	m := e.Message
 	k := protocol.Key(m.Room)
@@ -466,7 +485,14 @@ func (l *loop) notice(e client.Notice) {
 	if m.Own || protocol.Key(m.Sender) == protocol.Key(l.name) || l.focused || l.saved.IsQuiet(l.server, k) {
 		return
 	}
-	if r := l.rooms[k]; r != nil && m.Seq <= r.read {
+	r := l.rooms[k]
+	switch {
+	case r == nil:
+		// A mention in a room the user is not in (or left: the server
+		// notices mentions from every room): it is in no list to open,
+		// and no quiet switch could turn it off.
+		return
+	case m.Seq <= r.read:
 		return // read on another device already
 	}
 	switch e.Kind {

@@ -36,3 +36,10 @@ func DefaultServer() string { return defaultServer() }
 // user config directory on desktops, the app's files on Android). In the
 // browser it is "" and no error: settings live in the page's localStorage.
 func SettingsDir() (string, error) { return settingsDir() }
+
+// WatchFocus reports through report (on any goroutine, now and at every
+// change) whether the window has the focus, where the platform knows it
+// better than the window's ConfigEvent: in the browser, the page's focus
+// and visibility. It returns false where ConfigEvent.Focused is the one
+// to follow, and then never calls report.
+func WatchFocus(report func(focused bool)) bool { return watchFocus(report) }
