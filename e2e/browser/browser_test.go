@@ -206,7 +206,7 @@ func TestBrowserUserChatsWithTerminalUser(t *testing.T) {
 		t.Errorf("the offline banner shows a Go error; the screen reads:\n%s", screen)
 	}
 	srv.Restart()
-	b.WaitTitle("reconnected", func(s string) bool { return s == "Chat" })
+	b.WaitTitle("reconnected", func(s string) bool { return s == "#general — Chat" })
 	term.waitLine("] webuser: written while the server was down")
 	term.say("welcome back")
 	b.WaitText("welcome back", filepath.Join(shots, "browser-4-back.png"))
