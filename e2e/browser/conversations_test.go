@@ -131,7 +131,7 @@ func TestBrowserConversations(t *testing.T) {
 
 	// bob writes in #random, which is not open: unread.
 	bob.say("hello from random")
-	b.WaitTitle("the unread message in #random", func(s string) bool { return s == "(1) Chat" })
+	b.WaitTitle("the unread message in #random", func(s string) bool { return s == "(1) #general — Chat" })
 	unread := shot("2-unread")
 	b.Screenshot(unread)
 	img := readPNG(t, unread)
@@ -145,7 +145,7 @@ func TestBrowserConversations(t *testing.T) {
 	// A click on the row opens #random, at its bottom, in a focused
 	// page: read, the badge and the count go.
 	click(b, rows["random"])
-	b.WaitTitle("the message in #random read", func(s string) bool { return s == "Chat" })
+	b.WaitTitle("the message in #random read", func(s string) bool { return s == "#random — Chat" })
 	read := shot("3-read")
 	waitScreen(t, b, read, "the badge in #random's row to go", func(img image.Image) bool { return !hasBadge(img, rows["random"]) })
 	if !pollWords(t, b, read, func(ws []word) bool { return len(paneWords(ws, "hello", "from", "random")) == 3 }) {
@@ -200,7 +200,7 @@ func TestBrowserConversations(t *testing.T) {
 	if len(shown) != 1 || shown[0] != want {
 		t.Errorf("notifications %+v, want one: %+v", shown, want)
 	}
-	b.WaitTitle("the conversation with bob, unread", func(s string) bool { return s == "(1) Chat" })
+	b.WaitTitle("the conversation with bob, unread", func(s string) bool { return s == "(1) #random — Chat" })
 
 	// Back to the tab: the conversation with bob is in the list.
 	b.Do("show")
