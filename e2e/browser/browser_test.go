@@ -45,7 +45,10 @@ func buildWeb(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zw, _ := gzip.NewWriterLevel(out, gzip.BestCompression)
+	// Fast rather than small: the release's is ./build.sh's gzip -9 (and
+	// brotli); here the page loads it over loopback, and the best
+	// compression took seconds of each test.
+	zw, _ := gzip.NewWriterLevel(out, gzip.BestSpeed)
 	if _, err := io.Copy(zw, in); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +84,9 @@ type terminal struct {
 	lines []string
 }
 
-func startTerminal(t *testing.T, addr, name string) *terminal {
+// startTerminal runs cmd/chat as name on the server at addr; args are more
+// of its flags (-room ROOM, say).
+func startTerminal(t *testing.T, addr, name string, args ...string) *terminal {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "chat")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/chat")
@@ -89,7 +94,7 @@ func startTerminal(t *testing.T, addr, name string) *terminal {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building cmd/chat: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-server", addr, "-name", name)
+	cmd := exec.Command(bin, append([]string{"-server", addr, "-name", name}, args...)...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir()) // not the user's own settings
 	term := &terminal{t: t}
 	term.stdin, _ = cmd.StdinPipe()

@@ -9,6 +9,18 @@
 //   title               the document title
 //   eval EXPR           evaluate a JavaScript expression, JSON result
 //   shot PATH           save a screenshot as PNG
+//   viewport W H        resize the page to W×H CSS pixels
+//   init JSON           run the script (a JSON string) in every document the
+//                       page loads, before the page's own scripts
+//   allow NAME PERM     give the page window.NAME(), which grants PERM (e.g.
+//                       notifications) to the page's origin in the browser
+//                       context: what a person's "Allow" in the prompt does
+//   realfocus           stop emulating focus: Playwright tells every page it
+//                       has the focus; after this the page has it only while
+//                       its tab is in front, as in a person's browser
+//   hide                open another tab in front of the page (its window
+//                       loses the focus, as when a person switches tabs)
+//   show                bring the page's tab back to the front
 //   quit                close the browser and exit
 //
 // Console messages and page errors go to stderr, for the test log.
@@ -22,12 +34,15 @@ const browser = await chromium.launch({
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
   ],
 });
-const page = await browser.newPage({
+const context = await browser.newContext({
   viewport: { width: 420, height: 720 },
   deviceScaleFactor: 2, // crisp text for reading the screen back
 });
+const page = await context.newPage();
 page.on("console", (m) => console.error(`console.${m.type()}: ${m.text()}`));
 page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
+
+let other; // the tab that hide puts in front of the page
 
 const commands = {
   async goto(url) { await page.goto(url, { waitUntil: "load" }); },
@@ -37,6 +52,23 @@ const commands = {
   async title() { return await page.title(); },
   async eval(expr) { return JSON.stringify(await page.evaluate(expr)); },
   async shot(path) { await page.screenshot({ path }); },
+  async viewport(wh) { const [width, height] = wh.split(" ").map(Number); await page.setViewportSize({ width, height }); },
+  async init(json) { await page.addInitScript(JSON.parse(json)); },
+  async allow(arg) {
+    const [name, permission] = arg.split(" ");
+    await page.exposeBinding(name, async ({ page }) => {
+      await context.grantPermissions([permission], { origin: new URL(page.url()).origin });
+    });
+  },
+  async realfocus() {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Emulation.setFocusEmulationEnabled", { enabled: false });
+  },
+  async hide() {
+    if (!other) other = await context.newPage();
+    await other.bringToFront();
+  },
+  async show() { await page.bringToFront(); },
 };
 
 const rl = readline.createInterface({ input: process.stdin });
@@ -53,3 +85,6 @@ for await (const line of rl) {
   }
 }
 await browser.close();
+// Exit now: stdin is still open (the test closes it only after the
+// driver has exited), and node would otherwise wait on it.
+process.exit(0);

@@ -377,20 +377,14 @@ func (s *shell) panelLayout(gtx layout.Context, u *UI) layout.Dimensions {
 	var content layout.Widget
 	switch s.panel {
 	case roomPanel:
-		s.roomForm.update(gtx, u, s)
 		title = "Join or create a room"
 		content = func(gtx layout.Context) layout.Dimensions { return s.roomForm.layout(gtx, u) }
 	case dmPanel:
-		s.dmForm.update(gtx, u, s)
 		title = "Message someone"
 		content = func(gtx layout.Context) layout.Dimensions { return s.dmForm.layout(gtx, u) }
 	case jumpPanel:
-		s.jump.update(gtx, u, s)
 		title = "Jump to a conversation"
 		content = func(gtx layout.Context) layout.Dimensions { return s.jump.layout(gtx, u, s) }
-	}
-	if s.panel == noPanel {
-		return layout.Dimensions{} // the panel's action closed it
 	}
 	size := gtx.Constraints.Max
 	s.scrim.Layout(gtx, func(gtx layout.Context) layout.Dimensions {

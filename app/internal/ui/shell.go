@@ -424,14 +424,35 @@ func (s *shell) update(gtx layout.Context, u *UI) {
 	}
 }
 
-func (s *shell) layout(gtx layout.Context, u *UI) layout.Dimensions {
+// handle handles the keys, buttons and panels that move between
+// conversations. UI.Layout calls it before moveFocus, so that what they
+// open has its composer or field focused in the same frame, before that
+// editor handles its events. Focused in a later frame, the router would
+// close the text input in between (the editor that had the focus is no
+// longer laid out), and in the browser that blurs the page's text input:
+// for the app, the window losing the focus.
+func (s *shell) handle(gtx layout.Context, u *UI) {
 	// Known first: which keys the shell asks for depends on it.
 	s.narrow = gtx.Constraints.Max.X < gtx.Dp(wideFrom)
+	shown := s.panel
 	s.keys(gtx, u)
 	s.update(gtx, u)
-	if u.shell != s {
-		return layout.Dimensions{Size: gtx.Constraints.Max} // signed out
+	if u.shell != s || s.panel != shown {
+		// Signed out, or another panel: its field takes the focus first,
+		// and its events from the next frame on.
+		return
 	}
+	switch s.panel {
+	case roomPanel:
+		s.roomForm.update(gtx, u, s)
+	case dmPanel:
+		s.dmForm.update(gtx, u, s)
+	case jumpPanel:
+		s.jump.update(gtx, u, s)
+	}
+}
+
+func (s *shell) layout(gtx layout.Context, u *UI) layout.Dimensions {
 	th := u.th
 	dims := layout.Stack{}.Layout(gtx,
 		layout.Expanded(func(gtx layout.Context) layout.Dimensions {

@@ -501,3 +501,42 @@ func TestLostDirectConversationCanBeClosed(t *testing.T) {
 	}
 	r.mustNotShow("mallory")
 }
+
+// TestSwitchingConversationsKeepsTheTextInput: opening another
+// conversation, with a click in the list, Alt+Down or Ctrl+K, gives its
+// composer the keyboard without closing the text input in between. In
+// the browser a close blurs the page's text input, which the app takes
+// for the window losing the focus (Gio's ConfigEvent): each switch
+// looked like the user turning away and back (a connection check, read
+// marks held, a notification possible), and keys typed in between were
+// lost.
+func TestSwitchingConversationsKeepsTheTextInput(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(0, 0, 0)
+	r.u.Apply(s, ui.RoomJoined{Room: "rust", Name: "alice", Count: 1, Head: 1})
+	r.history(s, "rust", 1)
+	r.Frame()
+	keeps := func(how, room string) {
+		t.Helper()
+		if got := r.u.Open(); got != room {
+			t.Fatalf("%s opened %q, want %q", how, got, room)
+		}
+		if !r.TextInput || r.TextInputCloses != 0 {
+			t.Fatalf("%s: the text input is open=%v, closed %d times; want open, never closed", how, r.TextInput, r.TextInputCloses)
+		}
+	}
+	keeps("joining", "general")
+	r.click("#random")
+	keeps("a click on #random", "random")
+	r.Press(key.NameDownArrow, key.ModAlt)
+	keeps("Alt+Down", "rust")
+	r.Press("K", key.ModShortcut)
+	keeps("Ctrl+K", "rust")
+	r.Type("gen")
+	r.Press(key.NameReturn, 0)
+	keeps("Enter in the Ctrl+K panel", "general")
+	r.Type("typed at once")
+	if got := r.Focused(); got != "typed at once" {
+		t.Fatalf("the composer of #general holds %q", got)
+	}
+}

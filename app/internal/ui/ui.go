@@ -214,6 +214,12 @@ func (u *UI) Apply(session uint64, ev any) {
 // returned slice is reused by the next call.
 func (u *UI) Layout(gtx layout.Context) []Intent {
 	u.intents = u.intents[:0]
+	if u.InChat() {
+		// The list's clicks and keys first: the conversation or panel
+		// they open gets the keyboard in this frame (moveFocus). Signing
+		// out shows the form right away.
+		u.shell.handle(gtx, u)
+	}
 	u.moveFocus(gtx)
 	if u.themeBtn.Clicked(gtx) {
 		u.setDark(!u.th.Dark)
@@ -222,11 +228,6 @@ func (u *UI) Layout(gtx layout.Context) []Intent {
 	paint.Fill(gtx.Ops, u.th.Bg)
 	if u.InChat() {
 		u.shell.layout(gtx, u)
-		if !u.InChat() {
-			// The user signed out in this frame: show the form right away.
-			u.moveFocus(gtx)
-			u.join.layout(gtx, u)
-		}
 	} else {
 		u.join.update(gtx, u)
 		u.join.layout(gtx, u)
@@ -269,6 +270,11 @@ func (u *UI) moveFocus(gtx layout.Context) {
 	}
 	if tag != nil {
 		gtx.Execute(key.FocusCmd{Tag: tag})
+		// The text input stays open: a focus change the router defers
+		// to the end of the frame (the editor that had the focus has
+		// handled its events, as a panel's field that took Enter) would
+		// otherwise close it until the new editor asks for it.
+		gtx.Execute(key.SoftKeyboardCmd{Show: true})
 	}
 }
 
