@@ -16,8 +16,8 @@ import (
 // one command per line.)
 const stubNotifications = `(window.notes = [], window.Notification = function(title, opts) { window.notes.push(title + ": " + opts.body) }, window.Notification.permission = "granted", window.Notification.requestPermission = () => Promise.resolve("granted"), true)`
 
-// waitEval evaluates expr until it gives want.
-func waitEval(t *testing.T, b *browsertest.Browser, what, expr, want string) {
+// waitEvalIs evaluates expr until it gives want.
+func waitEvalIs(t *testing.T, b *browsertest.Browser, what, expr, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -28,7 +28,7 @@ func waitEval(t *testing.T, b *browsertest.Browser, what, expr, want string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: %s is %s, want %s\n%s", what, expr, got, want, b.Console())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // a bounded poll: the page signals nothing to the test
 	}
 }
 
@@ -68,7 +68,7 @@ func TestPageInUseDoesNotNotify(t *testing.T) {
 
 	b.Do(`eval (window.dispatchEvent(new Event("blur")), true)`) // as when another window takes the focus
 	term.say("/msg webuser and now?")
-	waitEval(t, b, "a notification once the page lost the focus", "window.notes.filter(n => n.includes('and now?')).length", "1")
+	waitEvalIs(t, b, "a notification once the page lost the focus", "window.notes.filter(n => n.includes('and now?')).length", "1")
 	if got := b.Do("eval window.notes"); strings.Contains(got, "are you looking?") {
 		t.Errorf("notifications %s", got)
 	}
