@@ -35,7 +35,10 @@ type Store interface {
 	Direct(ctx context.Context, name string, limit int) ([]protocol.RoomState, error)
 	// Active returns rooms that hold messages, not direct-message rooms,
 	// whose name contains match (a key; "" matches all), most recently
-	// active first, at most limit. Members is left 0.
+	// active first, at most limit. Members is left 0. A store may
+	// search only its most recently active rooms, to bound the cost of
+	// a search that matches few (sqlite.InboxOptions.ListScan); rooms
+	// with members are listed anyway, from presence and Heads.
 	Active(ctx context.Context, match string, limit int) ([]protocol.RoomInfo, error)
 	// Heads returns the head and last-activity time of those of rooms
 	// that hold messages. Members is left 0.

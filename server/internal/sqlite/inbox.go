@@ -22,6 +22,7 @@ import (
 type Inbox struct {
 	write, read *sql.DB
 	maxMentions int
+	listScan    int
 }
 
 var _ inbox.Store = (*Inbox)(nil)
@@ -31,6 +32,12 @@ type InboxOptions struct {
 	// MaxMentions is how many unread mentions are kept per name (default
 	// 1000); the oldest go first.
 	MaxMentions int
+	// ListScan is how many of the most recently active rooms a search of
+	// the room list looks through (default 10000): a LIST finds a room by
+	// its name only among those, so its cost stays bounded however many
+	// rooms the server has. Rooms with members are found by the broker,
+	// however long ago their last message.
+	ListScan int
 }
 
 // OpenInbox opens the inbox of the database at path, creating the
@@ -40,7 +47,7 @@ func OpenInbox(path string, opts InboxOptions) (*Inbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: inbox in %s: %w", path, err)
 	}
-	return &Inbox{write: write, read: read, maxMentions: cmp(opts.MaxMentions, 1000)}, nil
+	return &Inbox{write: write, read: read, maxMentions: cmp(opts.MaxMentions, 1000), listScan: cmp(opts.ListScan, 10000)}, nil
 }
 
 // Close closes the connections.
@@ -113,13 +120,12 @@ func (x *Inbox) Mention(ctx context.Context, room string, seq uint64, names []st
 	return tx.Commit()
 }
 
-// Direct implements inbox.Store.
+// Direct implements inbox.Store. The dms_recent index gives name's rooms
+// newest first: limit rows are read, however many rooms name has. The
+// rows of a name are not capped: each stands for a room with messages,
+// whose rows in rooms and messages weigh more.
 func (x *Inbox) Direct(ctx context.Context, name string, limit int) ([]protocol.RoomState, error) {
-	rows, err := x.read.QueryContext(ctx, `SELECT d.room, r.head, r.time, coalesce(m.seq, 0)
-		FROM dms d JOIN rooms r ON r.room = d.room
-		LEFT JOIN markers m ON m.name_key = d.name_key AND m.room = d.room
-		WHERE d.name_key = ? AND r.head > 0
-		ORDER BY r.time DESC, d.room LIMIT ?`, name, limit)
+	rows, err := x.read.QueryContext(ctx, directQuery, name, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -137,18 +143,32 @@ func (x *Inbox) Direct(ctx context.Context, name string, limit int) ([]protocol.
 	return out, rows.Err()
 }
 
-// Active implements inbox.Store. The rooms_active index gives the rooms
-// newest first; the scan stops at limit matches.
+// directQuery walks dms_recent (name, time, then room: the primary key
+// ends every index of a WITHOUT ROWID table) from name's newest room, so
+// no sort is needed and the scan stops at the limit.
+const directQuery = `SELECT d.room, r.head, r.time, coalesce(m.seq, 0)
+	FROM dms d INDEXED BY dms_recent JOIN rooms r ON r.room = d.room
+	LEFT JOIN markers m ON m.name_key = d.name_key AND m.room = d.room
+	WHERE d.name_key = ? AND r.head > 0
+	ORDER BY d.time DESC, d.room DESC LIMIT ?`
+
+// Active implements inbox.Store. Only the ListScan most recently active
+// rooms are searched (see InboxOptions): a query that matches fewer than
+// limit of them reads those and stops.
 func (x *Inbox) Active(ctx context.Context, match string, limit int) ([]protocol.RoomInfo, error) {
-	return x.rooms(ctx, activeQuery, protocol.DMPrefix, match, limit)
+	return x.rooms(ctx, activeQuery, match, x.listScan-1, limit)
 }
 
-// activeQuery walks the rooms_active index (time, then room: the
-// primary key ends every index of a WITHOUT ROWID table) from the newest,
-// so no sort is needed and the scan stops at the limit.
-const activeQuery = `SELECT room, head, time FROM rooms INDEXED BY rooms_active
-	WHERE head > 0 AND substr(room, 1, 1) <> ? AND instr(room, ?) > 0
-	ORDER BY time DESC, room DESC LIMIT ?`
+// activeQuery walks the rooms_listed index (time, then room), which
+// holds only rooms with messages that are not direct-message rooms, from
+// the newest, so no sort is needed and the scan stops at the limit or at
+// the time of the ListScan-th room (the scalar subquery, run once: a
+// walk of the index alone), whichever comes first.
+const activeQuery = `SELECT room, head, time FROM rooms INDEXED BY rooms_listed
+	WHERE ` + listedRooms + ` AND instr(room, ?1) > 0
+		AND time >= coalesce((SELECT time FROM rooms INDEXED BY rooms_listed WHERE ` + listedRooms + `
+			ORDER BY time DESC LIMIT 1 OFFSET ?2), 0)
+	ORDER BY time DESC, room DESC LIMIT ?3`
 
 // Heads implements inbox.Store.
 func (x *Inbox) Heads(ctx context.Context, rooms []string) ([]protocol.RoomInfo, error) {

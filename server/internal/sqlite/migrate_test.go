@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,10 +16,14 @@ import (
 // schemaV3File is the schema version 3 servers created, as they wrote it.
 const schemaV3File = schemaV3 + "PRAGMA user_version = 3;"
 
+// schemaV4File is the schema version 4 servers created.
+const schemaV4File = schemaV3 + schemaV4 + "PRAGMA user_version = 4;"
+
 // oldDatabase writes a database of an older schema version: messages in
 // a room, a direct-message room (by its canonical name) and one stored
 // under another spelling, a claimed name, and for version 3 the epoch of
-// general.
+// general; for version 4 the rooms and dms rows its server kept,
+// including a room joined but never written to.
 func oldDatabase(t *testing.T, version int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "chat.db")
@@ -28,7 +33,10 @@ func oldDatabase(t *testing.T, version int) string {
 	}
 	defer db.Close()
 	schema := schemaV3File
-	if version == 2 {
+	switch version {
+	case 4:
+		schema = schemaV4File
+	case 2:
 		// Version 2 had no rooms table.
 		schema = schema[:strings.Index(schema, "CREATE TABLE IF NOT EXISTS rooms")] + "PRAGMA user_version = 2;"
 	}
@@ -49,21 +57,31 @@ func oldDatabase(t *testing.T, version int) string {
 	if _, err := db.Exec("INSERT INTO names VALUES ('alice', 'Alice', ?, 1)", hashSecret("alice's secret")); err != nil {
 		t.Fatal(err)
 	}
-	if version == 3 {
+	switch version {
+	case 3:
 		if _, err := db.Exec("INSERT INTO rooms VALUES ('general', 4242)"); err != nil {
 			t.Fatal(err)
+		}
+	case 4:
+		for _, q := range []string{
+			"INSERT INTO rooms VALUES ('general', 4242, 3, 3000), ('@alice@bob', 1, 2, 4000), ('@bob@alice', 2, 1, 5000), ('joined', 3, 0, 0)",
+			"INSERT INTO dms VALUES ('alice', '@alice@bob'), ('bob', '@alice@bob')",
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return path
 }
 
-// TestMigrationFromOlderSchemas: a database of version 2 or 3 opens as
-// version 4 with its history, epochs and names intact, every room's head
+// TestMigrationFromOlderSchemas: a database of version 2, 3 or 4 opens
+// as the current version with its history, epochs and names intact, every room's head
 // and last activity filled in and the direct-message rooms listed under
 // their names.
 func TestMigrationFromOlderSchemas(t *testing.T) {
-	for _, version := range []int{2, 3} {
-		t.Run(map[int]string{2: "v2", 3: "v3"}[version], func(t *testing.T) {
+	for _, version := range []int{2, 3, 4} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
 			ctx := context.Background()
 			path := oldDatabase(t, version)
 			names, err := OpenNames(path) // the server opens the names first
@@ -90,7 +108,7 @@ func TestMigrationFromOlderSchemas(t *testing.T) {
 			if err := log.read.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != schemaVersion {
 				t.Fatalf("user_version %d, %v", v, err)
 			}
-			if e, err := log.Epoch(ctx, "general"); err != nil || (version == 3 && e != 4242) || e == 0 {
+			if e, err := log.Epoch(ctx, "general"); err != nil || (version >= 3 && e != 4242) || e == 0 {
 				t.Fatalf("general's epoch %d, %v", e, err)
 			}
 			active, err := x.Active(ctx, "", 10)
@@ -101,6 +119,44 @@ func TestMigrationFromOlderSchemas(t *testing.T) {
 				dms, err := x.Direct(ctx, name, 10)
 				if err != nil || len(dms) != 1 || dms[0] != (protocol.RoomState{Room: "@alice@bob", Head: 2, Time: 4000}) {
 					t.Fatalf("%s's DMs %+v, %v", name, dms, err)
+				}
+			}
+			// dms_recent orders by the activity copied into dms.
+			var dmTimes []int64
+			rows, err := log.read.Query("SELECT time FROM dms INDEXED BY dms_recent ORDER BY name_key")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var v int64
+				if err := rows.Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				dmTimes = append(dmTimes, v)
+			}
+			rows.Close()
+			if !slices.Equal(dmTimes, []int64{4000, 4000}) {
+				t.Fatalf("dms times %v, want 4000 for alice and bob", dmTimes)
+			}
+			if version == 4 {
+				// A room joined but never written to keeps its epoch,
+				// outside the room list.
+				if e, err := log.Epoch(ctx, "joined"); err != nil || e != 3 {
+					t.Fatalf("joined's epoch %d, %v", e, err)
+				}
+				var indexes []string
+				rows, err := log.read.Query("SELECT name FROM sqlite_schema WHERE type = 'index' AND name IN ('rooms_active', 'rooms_listed', 'dms_recent') ORDER BY name")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for rows.Next() {
+					var n string
+					_ = rows.Scan(&n)
+					indexes = append(indexes, n)
+				}
+				rows.Close()
+				if !slices.Equal(indexes, []string{"dms_recent", "rooms_listed"}) {
+					t.Fatalf("indexes %v", indexes)
 				}
 			}
 			// History goes on where it stopped.
@@ -147,15 +203,21 @@ func TestRoomQueriesReadIndexesOnly(t *testing.T) {
 		}
 		return strings.Join(lines, "; ")
 	}
-	active := plan(activeQuery, "@", "x", 200)
-	if !strings.Contains(active, "USING INDEX rooms_active") || strings.Contains(active, "TEMP B-TREE") {
+	active := plan(activeQuery, "x", 9999, 200)
+	// The one scan is the walk of rooms_listed from the newest, stopped
+	// by the LIMIT of the scalar subquery.
+	if !strings.Contains(active, "SEARCH rooms USING COVERING INDEX rooms_listed") || strings.Contains(active, "TEMP B-TREE") ||
+		strings.Contains(strings.ReplaceAll(active, "SCAN rooms USING COVERING INDEX rooms_listed", ""), "SCAN") {
 		t.Errorf("the room list: %s", active)
+	}
+	direct := plan(directQuery, "alice", 100)
+	if !strings.Contains(direct, "SEARCH d USING COVERING INDEX dms_recent") || strings.Contains(direct, "TEMP B-TREE") {
+		t.Errorf("the direct-message rooms: %s", direct)
 	}
 	for _, q := range []string{
 		activeQuery,
 		"SELECT room, head, time FROM rooms WHERE head > 0 AND room IN (?, ?)",
-		`SELECT d.room, r.head, r.time, coalesce(m.seq, 0) FROM dms d JOIN rooms r ON r.room = d.room
-			LEFT JOIN markers m ON m.name_key = d.name_key AND m.room = d.room WHERE d.name_key = ? AND r.head > 0`,
+		directQuery,
 	} {
 		p := plan(q, slices.Repeat([]any{"x"}, strings.Count(q, "?"))...)
 		if strings.Contains(p, "messages") || strings.Contains(p, "SCAN dms") || strings.Contains(p, "SCAN markers") {

@@ -37,7 +37,7 @@ type Log struct {
 	insert      *sql.Stmt
 	lookup      *sql.Stmt
 	room        *sql.Stmt         // upsertRoom
-	dm          *sql.Stmt         // insertDM
+	dm          *sql.Stmt         // upsertDM
 	heads       map[string]uint64 // last sequence per room; commit loop only
 	now         func() time.Time
 }
@@ -97,12 +97,31 @@ CREATE UNIQUE INDEX mentions_room ON mentions (name_key, room, seq);
 CREATE INDEX mentions_age ON mentions (name_key, id);
 `
 
+// schemaV5 bounds the room lists. LIST walks rooms_listed, which holds
+// only rooms with messages that are not direct-message rooms (a room
+// joined but never written to keeps its row for its epoch, outside the
+// index); IDENTIFY walks dms_recent, each name's direct-message rooms by
+// last activity, which dms now keeps beside rooms.time.
+const schemaV5 = `
+DROP INDEX IF EXISTS rooms_active;
+CREATE INDEX rooms_listed ON rooms (time, room, head) WHERE ` + listedRooms + `;
+ALTER TABLE dms ADD COLUMN time INTEGER NOT NULL DEFAULT 0; -- rooms.time of the room
+UPDATE dms SET time = coalesce((SELECT r.time FROM rooms r WHERE r.room = dms.room), 0);
+CREATE INDEX dms_recent ON dms (name_key, time);
+`
+
+// listedRooms is the condition of the partial index rooms_listed. A query
+// uses the index only if its WHERE clause has these very terms.
+const listedRooms = "head > 0 AND substr(room, 1, 1) <> '" + protocol.DMPrefix + "'"
+
 // schemaVersion is the user_version this server's schema has. Version 2
 // databases gained the rooms table in version 3 (their rooms get an epoch
 // when first used, which clients that resume without one accept);
 // version 3 databases gain the tables and columns of schemaV4, filled in
-// from the messages by migrate.
-const schemaVersion = 4
+// from the messages by migrate; version 4 databases gain the indexes of
+// schemaV5, with the activity of each name's direct-message rooms copied
+// from rooms.
+const schemaVersion = 5
 
 // migrate creates the schema, or brings an older one up to date, or
 // checks it is one this server knows. It runs in one transaction: two
@@ -123,13 +142,19 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	case version == schemaVersion:
 		return tx.Commit()
 	}
-	for _, step := range []string{schemaV3, schemaV4} {
+	var steps []string
+	if version < 4 {
+		steps = append(steps, schemaV3, schemaV4)
+	}
+	for _, step := range append(steps, schemaV5) {
 		if _, err := tx.ExecContext(ctx, step); err != nil {
 			return err
 		}
 	}
-	if err := fillRooms(ctx, tx); err != nil {
-		return fmt.Errorf("migrating to schema version %d: %w", schemaVersion, err)
+	if version < 4 {
+		if err := fillRooms(ctx, tx); err != nil {
+			return fmt.Errorf("migrating to schema version %d: %w", schemaVersion, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
@@ -161,7 +186,7 @@ func fillRooms(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		for _, name := range dmNames(room) {
-			if _, err := tx.ExecContext(ctx, insertDM, name, room); err != nil {
+			if _, err := tx.ExecContext(ctx, upsertDM, name, room, t); err != nil {
 				return err
 			}
 		}
@@ -171,7 +196,8 @@ func fillRooms(ctx context.Context, tx *sql.Tx) error {
 const (
 	upsertRoom = `INSERT INTO rooms (room, epoch, head, time) VALUES (?, ?, ?, ?)
 		ON CONFLICT (room) DO UPDATE SET head = excluded.head, time = excluded.time`
-	insertDM = "INSERT INTO dms (name_key, room) VALUES (?, ?) ON CONFLICT DO NOTHING"
+	upsertDM = `INSERT INTO dms (name_key, room, time) VALUES (?, ?, ?)
+		ON CONFLICT (name_key, room) DO UPDATE SET time = excluded.time`
 )
 
 // dmNames returns the keys of the two names of a direct-message room
@@ -252,7 +278,7 @@ func (l *Log) setup() error {
 	if l.room, err = l.write.PrepareContext(ctx, upsertRoom); err != nil {
 		return err
 	}
-	l.dm, err = l.write.PrepareContext(ctx, insertDM)
+	l.dm, err = l.write.PrepareContext(ctx, upsertDM)
 	return err
 }
 
@@ -315,7 +341,7 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 			return l.rollback(tx, advanced, fail(err))
 		}
 		for _, name := range dmNames(room) {
-			if _, err := dm.Exec(name, room); err != nil {
+			if _, err := dm.Exec(name, room, int64(now)); err != nil {
 				return l.rollback(tx, advanced, fail(err))
 			}
 		}
