@@ -165,6 +165,8 @@ func (s *shell) apply(u *UI, ev any) {
 			for c := range s.each {
 				c.live, c.joined = false, false
 			}
+		} else if s.panel == roomPanel && !s.roomForm.answered {
+			s.roomForm.again = true // the next frame asks
 		}
 		return
 	case Identity:
