@@ -667,11 +667,11 @@ func (l *messageLog) jumpToEnd() {
 	}
 }
 
-// rejoined forgets the page asked for: it was lost with the connection
-// if it has not come (the client library does not ask again). The list
-// asks again in the next frame.
+// rejoined notes the room's head. A page asked for and not come is not
+// asked again: the client library asks again for one sent when the
+// connection dropped, the app loop for one refused while offline, and a
+// second request would bring the page twice.
 func (l *messageLog) rejoined(head uint64) {
-	l.loadKind, l.loading = loadNone, 0
 	l.noteSeq(head)
 }
 
