@@ -570,3 +570,32 @@ func TestRoomPanelAsksAgainAfterReconnecting(t *testing.T) {
 		}
 	}
 }
+
+// TestLeftRoomStaysLeft: a Joined on its way when the user left the room
+// does not bring it back; after the user joins it again, it does.
+func TestLeftRoomStaysLeft(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(0, 0, 0)
+	if err := r.ClickOn("Leave room"); err != nil {
+		t.Fatal(err)
+	}
+	if in := only[ui.LeaveRoomIntent](t, r.take()); in.Room != "general" {
+		t.Fatalf("left %q", in.Room)
+	}
+	r.u.Apply(s, ui.RoomJoined{Room: "general", Name: "alice", Members: []string{"alice", "bob"}, Count: 2})
+	r.Frame()
+	r.mustNotShow("#general")
+
+	r.click("Join or create a room")
+	r.Type("general")
+	r.Press(key.NameReturn, 0)
+	if in := only[ui.JoinRoomIntent](t, r.take()); in.Room != "general" {
+		t.Fatalf("join %+v", in)
+	}
+	r.u.Apply(s, ui.RoomJoined{Room: "general", Name: "alice", Members: []string{"alice", "bob"}, Count: 2})
+	r.Frame()
+	r.mustShow("#general")
+	if r.u.Open() != "general" {
+		t.Fatalf("open %q", r.u.Open())
+	}
+}
