@@ -360,7 +360,7 @@ func (l *loop) event(ev client.Event) {
 			l.saved.AddRoom(l.server, k)
 			l.save()
 		}
-		l.post(l.session, ui.RoomJoined{Room: k, Name: e.Name, Members: e.Members, Count: e.Count, Reset: e.Reset,
+		l.post(l.session, ui.RoomJoined{Room: k, Name: e.Name, Members: e.Members, Count: e.Count, Resumed: e.Resumed, Reset: e.Reset,
 			Read: e.Read, Head: e.Head, Mentions: e.Mentions, Quiet: l.saved.IsQuiet(l.server, k)})
 		older := r.older
 		r.older = nil

@@ -128,6 +128,9 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 	case RoomJoined:
 		c.joinedRoom(e)
 		c.log.rejoined(e.Head) // msglist: the room's head
+		if e.Resumed && !e.Reset {
+			c.log.resumed()
+		}
 	case client.Page:
 		c.page(e) // msglist: older (or newer) messages the list asked for
 	case client.Message:

@@ -675,6 +675,18 @@ func (l *messageLog) rejoined(head uint64) {
 	l.noteSeq(head)
 }
 
+// resumed is for a join that brings only the messages after the last one
+// the client saw: with no message here (a new screen for a room joined
+// again while its leave was on its way), the list would stay empty, or
+// show only those, and never ask for the older ones. It asks for the
+// newest page instead; the messages that come meanwhile are kept to add
+// after it.
+func (l *messageLog) resumed() {
+	if l.lowSeq() == 0 && l.head > 0 {
+		l.jumpToEnd()
+	}
+}
+
 // page takes a page the list asked for (see request); others are
 // ignored.
 func (l *messageLog) page(p client.Page) {
