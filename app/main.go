@@ -18,6 +18,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"runtime"
 
 	"gioui.org/app"
 	"gioui.org/op"
@@ -76,8 +77,15 @@ func main() {
 	w := new(app.Window)
 	w.Option(app.Title("Chat"), app.Size(unit.Dp(960), unit.Dp(680)), app.MinSize(unit.Dp(300), unit.Dp(360)))
 	fonts.OnChange(w.Invalidate) // faces for another script arrived
-	a := chatapp.New(chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger,
-		Notifier: platform.NewNotifier(logger), OpenURL: platform.OpenURL})
+	opts := chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger,
+		Notifier: platform.NewNotifier(logger), OpenURL: platform.OpenURL}
+	if runtime.GOOS == "js" {
+		// A hidden tab draws no frames, but its title shows the unread
+		// count: the App keeps it current between frames. (Window.Option
+		// may be called from any goroutine.)
+		opts.TitleChanged = func(t string) { w.Option(app.Title(t)) }
+	}
+	a := chatapp.New(opts)
 	// In the browser the page's own focus events say whether the person
 	// is looking, not the window's ConfigEvent.
 	pageFocus := platform.WatchFocus(a.Focus)
@@ -106,10 +114,10 @@ func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader, pageFocus bo
 			}
 		case app.FrameEvent:
 			gtx := app.NewContext(&ops, e) // also removes the insets (soft keyboard, bars)
-			a.UI().SetShaper(fonts.Shaper())
+			a.SetShaper(fonts.Shaper())
 			a.Layout(gtx)
 			e.Frame(gtx.Ops)
-			if t := a.UI().Title(); t != title {
+			if t := a.Title(); t != title {
 				title = t
 				w.Option(app.Title(t))
 			}

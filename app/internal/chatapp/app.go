@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"gioui.org/layout"
+	"gioui.org/text"
 
 	"chat/app/internal/platform"
 	"chat/app/internal/settings"
@@ -41,7 +42,13 @@ type Options struct {
 	// OpenURL opens a link of a message in the system's browser
 	// (platform.OpenURL; links open nowhere if nil).
 	OpenURL func(url string) error
-	Logger  *slog.Logger
+	// TitleChanged, if set, keeps the window's title current without
+	// frames: after each event of the loop, the App applies what is
+	// pending to the UI and calls it, on the loop's goroutine, with the
+	// UI's new Title when that changed. A browser tab that is hidden
+	// draws no frames (requestAnimationFrame pauses) but shows its title.
+	TitleChanged func(title string)
+	Logger       *slog.Logger
 }
 
 // update is one event for the UI, tagged with its join session.
@@ -62,6 +69,10 @@ type App struct {
 	focusMu sync.Mutex
 	focused atomic.Bool
 	closed  sync.Once
+	// mu guards ui when TitleChanged applies updates outside frames;
+	// title is the title TitleChanged last had.
+	mu    sync.Mutex
+	title string
 }
 
 // New starts the app's loop; call Close to stop it.
@@ -100,9 +111,21 @@ func New(opts Options) *App {
 		invalidate: opts.Invalidate,
 	}
 	a.focused.Store(true)
+	a.title = a.ui.Title()
 	a.loop = newLoop(opts, func(session uint64, ev any) {
 		a.updates.put(update{session, ev})
 		opts.Invalidate()
+		if opts.TitleChanged != nil {
+			a.mu.Lock()
+			a.apply()
+			t := a.ui.Title()
+			changed := t != a.title
+			a.title = t
+			a.mu.Unlock()
+			if changed {
+				opts.TitleChanged(t)
+			}
+		}
 	})
 	go func() {
 		defer close(a.done)
@@ -111,16 +134,38 @@ func New(opts Options) *App {
 	return a
 }
 
-// UI returns the app's interface, for the window goroutine only.
+// UI returns the app's interface, for the window goroutine only, and not
+// with Options.TitleChanged set (use Title and SetShaper then).
 func (a *App) UI() *ui.UI { return a.ui }
+
+// Title is the UI's title (see ui.UI.Title).
+func (a *App) Title() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ui.Title()
+}
+
+// SetShaper sets the UI's text shaper (see ui.UI.SetShaper).
+func (a *App) SetShaper(s *text.Shaper) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ui.SetShaper(s)
+}
+
+// apply gives the UI what the loop reported; a.mu is held.
+func (a *App) apply() {
+	a.ui.SetFocused(a.focused.Load()) // what comes while not focused stays unread
+	for _, u := range a.updates.take() {
+		a.ui.Apply(u.session, u.ev)
+	}
+}
 
 // Layout applies what the loop reported, draws a frame and passes the
 // user's intents to the loop. Call it on each app.FrameEvent.
 func (a *App) Layout(gtx layout.Context) layout.Dimensions {
-	a.ui.SetFocused(a.focused.Load())
-	for _, u := range a.updates.take() {
-		a.ui.Apply(u.session, u.ev)
-	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.apply()
 	for _, in := range a.ui.Layout(gtx) {
 		a.loop.inbox.put(in)
 	}

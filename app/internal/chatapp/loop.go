@@ -74,6 +74,11 @@ type loop struct {
 // room is what the loop knows of a conversation.
 type room struct {
 	read uint64
+	// older are the pages asked for while the room was not joined on a
+	// connection (the client refused them): asked again after its next
+	// Joined. A page asked for on a connection that then dropped the
+	// client library asks again itself.
+	older []ui.LoadOlderIntent
 }
 
 // newLoop starts from opts.Saved, whose name key New has ensured.
@@ -174,13 +179,7 @@ func (l *loop) perform(cmd any) {
 			l.marks[k] = in.Seq
 		}
 	case ui.LoadOlderIntent:
-		// A failure (not connected) needs no answer: the list asks again
-		// after the room's next join.
-		if l.c != nil {
-			if err := l.c.History(in.Room, in.Before, in.Limit); err != nil {
-				l.opts.Logger.Debug("asking for history", "room", in.Room, "err", err)
-			}
-		}
+		l.history(in)
 	case ui.OpenURLIntent:
 		if l.opts.OpenURL != nil {
 			if err := l.opts.OpenURL(in.URL); err != nil {
@@ -251,6 +250,23 @@ func (l *loop) join(in ui.JoinIntent) {
 	// direct conversations follow from the server's Identified.
 	for _, r := range l.saved.Rooms[l.server] {
 		l.joinRoom(r)
+	}
+}
+
+// history asks for a page of older messages. The list asks once: one
+// refused for want of a connection is asked again after the room's next
+// Joined.
+func (l *loop) history(in ui.LoadOlderIntent) {
+	if l.c == nil {
+		return
+	}
+	err := l.c.History(in.Room, in.Before, in.Limit)
+	if err == nil {
+		return
+	}
+	l.opts.Logger.Debug("asking for history", "room", in.Room, "err", err)
+	if r := l.rooms[protocol.Key(in.Room)]; r != nil && errors.Is(err, client.ErrNotConnected) {
+		r.older = append(r.older, in)
 	}
 }
 
@@ -344,8 +360,15 @@ func (l *loop) event(ev client.Event) {
 			l.saved.AddRoom(l.server, k)
 			l.save()
 		}
-		l.post(l.session, ui.RoomJoined{Room: k, Name: e.Name, Members: e.Members, Count: e.Count, Reset: e.Reset,
+		l.post(l.session, ui.RoomJoined{Room: k, Name: e.Name, Members: e.Members, Count: e.Count, Resumed: e.Resumed, Reset: e.Reset,
 			Read: e.Read, Head: e.Head, Mentions: e.Mentions, Quiet: l.saved.IsQuiet(l.server, k)})
+		older := r.older
+		r.older = nil
+		if !e.Reset { // else the pages belong to a history that is gone
+			for _, in := range older {
+				l.history(in)
+			}
+		}
 	case client.RoomError:
 		l.roomError(e)
 	case client.Presence:

@@ -127,7 +127,10 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 	switch e := ev.(type) {
 	case RoomJoined:
 		c.joinedRoom(e)
-		c.log.rejoined(e.Head) // msglist: re-ask a page lost with the connection
+		c.log.rejoined(e.Head) // msglist: the room's head
+		if e.Resumed && !e.Reset {
+			c.log.resumed()
+		}
 	case client.Page:
 		c.page(e) // msglist: older (or newer) messages the list asked for
 	case client.Message:

@@ -667,12 +667,24 @@ func (l *messageLog) jumpToEnd() {
 	}
 }
 
-// rejoined forgets the page asked for: it was lost with the connection
-// if it has not come (the client library does not ask again). The list
-// asks again in the next frame.
+// rejoined notes the room's head. A page asked for and not come is not
+// asked again: the client library asks again for one sent when the
+// connection dropped, the app loop for one refused while offline, and a
+// second request would bring the page twice.
 func (l *messageLog) rejoined(head uint64) {
-	l.loadKind, l.loading = loadNone, 0
 	l.noteSeq(head)
+}
+
+// resumed is for a join that brings only the messages after the last one
+// the client saw: with no message here (a new screen for a room joined
+// again while its leave was on its way), the list would stay empty, or
+// show only those, and never ask for the older ones. It asks for the
+// newest page instead; the messages that come meanwhile are kept to add
+// after it.
+func (l *messageLog) resumed() {
+	if l.lowSeq() == 0 && l.head > 0 {
+		l.jumpToEnd()
+	}
 }
 
 // page takes a page the list asked for (see request); others are

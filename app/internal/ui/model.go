@@ -37,6 +37,10 @@ type RoomJoined struct {
 	Name    string   // our name in it
 	Members []string // a snapshot of the members (a big room lists some)
 	Count   int      // members, us included
+	// Resumed: only the messages after the last one the client saw
+	// follow (a re-join after a reconnect, or a join while the room's
+	// leave was on its way), not the newest ones.
+	Resumed bool
 	// Reset: the room's history started over on the server; what is
 	// shown of it must go (the history that follows replaces it).
 	Reset bool

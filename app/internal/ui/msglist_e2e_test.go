@@ -137,3 +137,59 @@ func TestScrollbackToTheFirstOf300AfterARejoin(t *testing.T) {
 		}
 	}
 }
+
+// A page asked for while offline comes once the room is joined again:
+// the app loop asks again for what the client refused without a
+// connection, since the list does not ask twice.
+func TestScrollbackAskedOfflineComesAfterReconnecting(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	bob, err := client.New(client.Config{Addr: srv.Addr, Name: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if err := bob.Join("general"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 300; i++ {
+		if _, err := bob.Send("general", fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acked := 0
+	deadline := time.After(20 * time.Second)
+	for acked < 300 {
+		select {
+		case ev := <-bob.Events():
+			if _, ok := ev.(client.Acked); ok {
+				acked++
+			}
+		case <-deadline:
+			t.Fatalf("bob's messages: %d of 300 acknowledged", acked)
+		}
+	}
+	bob.Close()
+
+	e := newAppRig(t, srv.Addr)
+	e.Type("ada")
+	e.Press(key.NameReturn, 0)
+	e.until("message 300", func() bool { return e.u.InChat() && e.Shows("connected") && e.shows(300) })
+	_, low, _, _, _ := e.u.ListWindow()
+	if low <= 1 {
+		t.Fatalf("the join brought every message (from %d): nothing to page", low)
+	}
+
+	srv.Kill()
+	e.until("the connection lost", func() bool { return !e.Shows("connected") })
+	for step := 0; !e.u.PageWanted(); step++ {
+		if step > 400 {
+			t.Fatalf("no page asked for after %d scroll steps", step)
+		}
+		e.scroll(-600)
+	}
+	srv.Restart()
+	e.until("the page asked for offline", func() bool { return !e.u.PageWanted() })
+	if _, now, _, _, _ := e.u.ListWindow(); now >= low {
+		t.Fatalf("the window starts at %d, as before the page (%d)", now, low)
+	}
+}

@@ -202,9 +202,10 @@ func TestScrollbackJumpsToTheEnd(t *testing.T) {
 	}
 }
 
-// A page asked for while the connection drops never comes: after the
-// next Joined the list asks again.
-func TestScrollbackAsksAgainAfterARejoin(t *testing.T) {
+// A page asked for while the connection drops is asked again by the
+// client library (or the app loop, if refused while offline): after the
+// next Joined the list does not ask again, so the page comes once.
+func TestScrollbackDoesNotAskAgainAfterARejoin(t *testing.T) {
 	r := newListRig(t, listNow, image.Pt(420, 720), 1)
 	r.join(1000, listNow, time.Minute)
 	var ls []ui.LoadOlderIntent
@@ -224,14 +225,53 @@ func TestScrollbackAsksAgainAfterARejoin(t *testing.T) {
 	}
 	r.u.Apply(r.session, ui.RoomJoined{Room: "general", Name: "ada", Members: []string{"ada"}, Count: 1, Head: 1000})
 	r.Frame()
-	if ls := r.loads(); len(ls) != 1 || ls[0].Before != 901 {
-		t.Fatalf("after the rejoin asked for %+v", ls)
+	if ls := r.loads(); len(ls) != 0 {
+		t.Fatalf("after the rejoin asked again for %+v", ls)
 	}
-	// The page of the first request, late, is the same page: taken once.
+	// The page of the first request, asked again below the list, is
+	// taken; a second copy of it is ignored.
 	r.u.Apply(r.session, r.src.page(901, 100))
 	r.u.Apply(r.session, r.src.page(901, 100))
 	r.Frame()
 	if rows, low, _, _, _ := r.u.ListWindow(); rows != 200 || low != 801 {
 		t.Fatalf("after two answers the window holds %d rows from %d", rows, low)
+	}
+}
+
+// A room joined again while its leave was on its way resumes after the
+// last message the client saw: nothing (or only the messages after it)
+// follows the Joined. The new screen asks for the newest page rather than
+// stay empty; a message replayed meanwhile is kept and shown once.
+func TestResumedJoinOfANewScreenAsksForTheNewestPage(t *testing.T) {
+	r := newListRig(t, listNow, image.Pt(420, 720), 1)
+	r.src = &history{n: 1000, room: "general", last: listNow, gap: time.Minute}
+	r.Type("ada")
+	r.Press(key.NameReturn, 0)
+	r.u.Apply(r.session, ui.RoomJoined{Room: "general", Name: "ada", Members: []string{"ada"}, Count: 1, Head: 1000, Resumed: true})
+	r.Frame()
+	r.Frame()
+	r.mustNotShowMessages(t)
+	r.u.Apply(r.session, r.src.msg(1000)) // comes while the page is on its way
+	for _, in := range r.take() {
+		if l, ok := in.(ui.LoadOlderIntent); ok {
+			r.intents = append(r.intents, l) // for serve
+		}
+	}
+	ls := r.serve()
+	if len(ls) != 1 || ls[0].Before != 0 {
+		t.Fatalf("asked for %+v, want the newest page", ls)
+	}
+	if rows, low, high, _, _ := r.u.ListWindow(); rows != 100 || low != 901 || high != 1000 {
+		t.Fatalf("the window holds %d rows from %d to %d", rows, low, high)
+	}
+	if r.Shows("No messages yet") {
+		t.Fatal("the room shows no messages")
+	}
+}
+
+func (r *listRig) mustNotShowMessages(t *testing.T) {
+	t.Helper()
+	if rows, _, _, _, _ := r.u.ListWindow(); rows != 0 {
+		t.Fatalf("the window holds %d rows before any page", rows)
 	}
 }

@@ -27,6 +27,7 @@ type directoryPanel struct {
 	list      widget.List
 	rooms     []DirectoryRoom // the last answer
 	answered  bool            // an answer came since the panel opened
+	again     bool            // ask again: the connection came back unanswered
 	asked     string          // the query last sent
 	typedAt   time.Time       // when the field last changed, zero once asked
 	lastQuery string
@@ -44,7 +45,7 @@ func (p *directoryPanel) init() {
 // opened starts the panel afresh, asking for the whole room list.
 func (p *directoryPanel) opened(u *UI) {
 	p.query.SetText("")
-	p.lastQuery, p.asked, p.err, p.answered = "", "", "", false
+	p.lastQuery, p.asked, p.err, p.answered, p.again = "", "", "", false, false
 	p.typedAt = time.Time{}
 	u.emit(ListRoomsIntent{})
 }
@@ -87,6 +88,12 @@ func (p *directoryPanel) update(gtx layout.Context, u *UI, s *shell) {
 	}
 	if q := p.typed(); q != p.lastQuery {
 		p.lastQuery, p.typedAt, p.err = q, gtx.Now, ""
+	}
+	if p.again {
+		// Asked while offline, the question was lost (the client sends
+		// nothing without a connection): ask it again now.
+		p.again = false
+		u.emit(ListRoomsIntent{Query: p.asked})
 	}
 	if !p.typedAt.IsZero() {
 		if wait := p.typedAt.Add(listDelay).Sub(gtx.Now); wait > 0 {
@@ -144,6 +151,8 @@ func (p *directoryPanel) layout(gtx layout.Context, u *UI) layout.Dimensions {
 		layout.Rigid(layout.Spacer{Height: 8}.Layout),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			switch {
+			case len(shown) == 0 && !p.answered && u.shell != nil && u.shell.conn.state != Connected:
+				return label(th, 13, "Not connected: the rooms show once the connection is back.", th.Muted).Layout(gtx)
 			case len(shown) == 0 && !p.answered:
 				return label(th, 13, "Looking for rooms…", th.Muted).Layout(gtx)
 			case len(shown) == 0 && name == "":

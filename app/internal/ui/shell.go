@@ -71,6 +71,9 @@ type shell struct {
 	dms   []*chatScreen // the most recently active first
 	byKey map[string]*chatScreen
 	open  *chatScreen
+	// left are the conversations the user left, by key, until joined
+	// again: a Joined already on its way when the user left is ignored.
+	left map[string]bool
 
 	// narrow is whether the last frame had the one-pane layout; showList
 	// whether that layout shows the list rather than the open conversation.
@@ -94,7 +97,7 @@ type shell struct {
 }
 
 func newShell(name, room string) *shell {
-	s := &shell{name: name, want: protocol.Key(room), byKey: map[string]*chatScreen{}}
+	s := &shell{name: name, want: protocol.Key(room), byKey: map[string]*chatScreen{}, left: map[string]bool{}}
 	s.side.Axis = layout.Vertical
 	s.roomForm.init()
 	s.dmForm.init()
@@ -128,6 +131,7 @@ func (s *shell) conv(u *UI, room string) *chatScreen {
 	}
 	c := newChatScreen(room, s.name, u.now)
 	s.byKey[k] = c
+	delete(s.left, k)
 	if c.dm {
 		s.dms = append(s.dms, c)
 	} else {
@@ -165,6 +169,8 @@ func (s *shell) apply(u *UI, ev any) {
 			for c := range s.each {
 				c.live, c.joined = false, false
 			}
+		} else if s.panel == roomPanel && !s.roomForm.answered {
+			s.roomForm.again = true // the next frame asks
 		}
 		return
 	case Identity:
@@ -187,6 +193,9 @@ func (s *shell) apply(u *UI, ev any) {
 		return
 	case RoomJoined:
 		s.conn.set(Connection{State: Connected}, now) // a join needs a connection
+		if s.left[protocol.Key(e.Room)] {
+			return // sent before the loop knew the user left
+		}
 		c := s.conv(u, e.Room)
 		c.apply(e, now)
 		if !s.shown && protocol.Key(e.Room) == s.want {
@@ -239,6 +248,7 @@ func (s *shell) openConv(u *UI, c *chatScreen) {
 // leaveRoom leaves c at once; the loop tells the server.
 func (s *shell) leaveRoom(u *UI, c *chatScreen) {
 	delete(s.byKey, c.room)
+	s.left[c.room] = true
 	s.rooms = slices.DeleteFunc(s.rooms, func(x *chatScreen) bool { return x == c })
 	s.dms = slices.DeleteFunc(s.dms, func(x *chatScreen) bool { return x == c })
 	u.emit(LeaveRoomIntent{Room: c.room})

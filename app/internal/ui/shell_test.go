@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"testing"
@@ -538,5 +539,63 @@ func TestSwitchingConversationsKeepsTheTextInput(t *testing.T) {
 	r.Type("typed at once")
 	if got := r.Focused(); got != "typed at once" {
 		t.Fatalf("the composer of #general holds %q", got)
+	}
+}
+
+// TestRoomPanelAsksAgainAfterReconnecting: the room panel opened while
+// offline says so, and asks for the rooms again once connected.
+func TestRoomPanelAsksAgainAfterReconnecting(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(0, 0, 0)
+	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, Err: errors.New("connection refused"), RetryIn: 8 * time.Second})
+	r.Frame()
+	r.click("Join or create a room")
+	only[ui.ListRoomsIntent](t, r.take()) // lost: the client is offline
+	r.mustShow("Not connected: the rooms show once the connection is back.")
+	r.u.Apply(s, ui.Connection{State: ui.Connected})
+	r.Frame()
+	if in := only[ui.ListRoomsIntent](t, r.take()); in.Query != "" {
+		t.Fatalf("list %+v", in)
+	}
+	r.mustShow("Looking for rooms")
+	r.u.Apply(s, ui.Directory{Rooms: []ui.DirectoryRoom{{Room: "gophers", Members: 12}}})
+	r.Frame()
+	r.mustShow("#gophers")
+	// Answered: another reconnection does not ask again.
+	r.u.Apply(s, ui.Connection{State: ui.Connected})
+	r.Frame()
+	for _, in := range r.take() {
+		if _, ok := in.(ui.ListRoomsIntent); ok {
+			t.Fatalf("asked again after an answer")
+		}
+	}
+}
+
+// TestLeftRoomStaysLeft: a Joined on its way when the user left the room
+// does not bring it back; after the user joins it again, it does.
+func TestLeftRoomStaysLeft(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(0, 0, 0)
+	if err := r.ClickOn("Leave room"); err != nil {
+		t.Fatal(err)
+	}
+	if in := only[ui.LeaveRoomIntent](t, r.take()); in.Room != "general" {
+		t.Fatalf("left %q", in.Room)
+	}
+	r.u.Apply(s, ui.RoomJoined{Room: "general", Name: "alice", Members: []string{"alice", "bob"}, Count: 2})
+	r.Frame()
+	r.mustNotShow("#general")
+
+	r.click("Join or create a room")
+	r.Type("general")
+	r.Press(key.NameReturn, 0)
+	if in := only[ui.JoinRoomIntent](t, r.take()); in.Room != "general" {
+		t.Fatalf("join %+v", in)
+	}
+	r.u.Apply(s, ui.RoomJoined{Room: "general", Name: "alice", Members: []string{"alice", "bob"}, Count: 2})
+	r.Frame()
+	r.mustShow("#general")
+	if r.u.Open() != "general" {
+		t.Fatalf("open %q", r.u.Open())
 	}
 }
