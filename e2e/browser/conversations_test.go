@@ -155,7 +155,7 @@ func TestBrowserConversations(t *testing.T) {
 	// Notifications: the permission is asked for when the user clicks
 	// the offer, and the offer goes once it is answered.
 	click(b, rows["notifications"])
-	waitEval(t, b, "the permission asked for and granted", `window.chatTest.asked.length > 0 && Notification.permission === "granted"`)
+	b.WaitFor("the permission asked for and granted", `window.chatTest.asked.length > 0 && Notification.permission === "granted"`)
 	if !pollWords(t, b, shot("4-allowed"), func(ws []word) bool { return len(sideWords(ws, "notifications")) == 0 }) {
 		t.Fatalf("the offer to turn notifications on stays after they were allowed; see %s", shot("4-allowed"))
 	}
@@ -190,11 +190,11 @@ func TestBrowserConversations(t *testing.T) {
 		t.Errorf("notifications while the page was in front: %+v", shown)
 	}
 	b.Do("hide")
-	waitEval(t, b, "the text input and the window to lose the focus",
+	b.WaitFor("the text input and the window to lose the focus",
 		`window.chatTest.blurred.includes("TEXTAREA") && window.chatTest.blurred.includes("window") && !document.hasFocus()`)
 
 	bob.say("/msg webuser psst, webuser: lunch?")
-	waitEval(t, b, "a notification the browser showed or refused", `window.chatTest.shown.some((n) => n.event !== "")`)
+	b.WaitFor("a notification the browser showed or refused", `window.chatTest.shown.some((n) => n.event !== "")`)
 	shown := evalJSON[[]notification](t, b, "window.chatTest.shown")
 	want := notification{Title: "bob", Body: "psst, webuser: lunch?", Permission: "granted", Focused: false, Event: "show"}
 	if len(shown) != 1 || shown[0] != want {
@@ -204,7 +204,7 @@ func TestBrowserConversations(t *testing.T) {
 
 	// Back to the tab: the conversation with bob is in the list.
 	b.Do("show")
-	waitEval(t, b, "the page to have the focus again", "document.hasFocus()")
+	b.WaitFor("the page to have the focus again", "document.hasFocus()")
 	if !pollWords(t, b, shot("5-direct"), func(ws []word) bool { return len(sideWords(ws, "bob")) == 1 }) {
 		t.Errorf("the conversation with bob is not in the list; see %s", shot("5-direct"))
 	}
@@ -233,18 +233,6 @@ func evalJSON[T any](t *testing.T, b *browsertest.Browser, expr string) T {
 		t.Fatalf("eval %s: %q: %v", expr, out, err)
 	}
 	return v
-}
-
-// waitEval waits until a JavaScript expression is true in the page.
-func waitEval(t *testing.T, b *browsertest.Browser, what, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !evalJSON[bool](t, b, expr) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (%s)\n%s", what, expr, b.Console())
-		}
-		time.Sleep(50 * time.Millisecond) // a bounded poll: the page signals nothing to the test
-	}
 }
 
 // word is one word Tesseract read, and its box in screenshot pixels.

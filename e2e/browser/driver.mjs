@@ -8,6 +8,8 @@
 //   click X Y           click at page coordinates
 //   title               the document title
 //   eval EXPR           evaluate a JavaScript expression, JSON result
+//   waitfor EXPR        wait (up to 30 s) until a JavaScript expression is
+//                       true in the page; Playwright checks it in the page
 //   shot PATH           save a screenshot as PNG
 //   viewport W H        resize the page to W×H CSS pixels
 //   init JSON           run the script (a JSON string) in every document the
@@ -51,6 +53,11 @@ const commands = {
   async click(xy) { const [x, y] = xy.split(" ").map(Number); await page.mouse.click(x, y); },
   async title() { return await page.title(); },
   async eval(expr) { return JSON.stringify(await page.evaluate(expr)); },
+  // A timer, not requestAnimationFrame: a page in a background tab gets no
+  // animation frames, and tests wait on such pages too.
+  // A function, not the string: the page's CSP forbids eval, and
+  // Playwright sends a function's source as code of its own.
+  async waitfor(expr) { await page.waitForFunction(new Function(`return (${expr});`), undefined, { timeout: 30000, polling: 50 }); },
   async shot(path) { await page.screenshot({ path }); },
   async viewport(wh) { const [width, height] = wh.split(" ").map(Number); await page.setViewportSize({ width, height }); },
   async init(json) { await page.addInitScript(JSON.parse(json)); },

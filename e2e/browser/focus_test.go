@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"chat/internal/browsertest"
 	"chat/internal/testserver"
@@ -15,22 +14,6 @@ import (
 // "title: body" of each notification shown. (One line: the driver reads
 // one command per line.)
 const stubNotifications = `(window.notes = [], window.Notification = function(title, opts) { window.notes.push(title + ": " + opts.body) }, window.Notification.permission = "granted", window.Notification.requestPermission = () => Promise.resolve("granted"), true)`
-
-// waitEvalIs evaluates expr until it gives want.
-func waitEvalIs(t *testing.T, b *browsertest.Browser, what, expr, want string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := b.Do("eval " + expr)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s is %s, want %s\n%s", what, expr, got, want, b.Console())
-		}
-		time.Sleep(100 * time.Millisecond) // a bounded poll: the page signals nothing to the test
-	}
-}
 
 // TestPageInUseDoesNotNotify: on a phone-sized page the user goes back
 // from #general to the conversation list, which has no text field: the
@@ -68,7 +51,7 @@ func TestPageInUseDoesNotNotify(t *testing.T) {
 
 	b.Do(`eval (window.dispatchEvent(new Event("blur")), true)`) // as when another window takes the focus
 	term.say("/msg webuser and now?")
-	waitEvalIs(t, b, "a notification once the page lost the focus", "window.notes.filter(n => n.includes('and now?')).length", "1")
+	b.WaitFor("a notification once the page lost the focus", "window.notes.filter(n => n.includes('and now?')).length === 1")
 	if got := b.Do("eval window.notes"); strings.Contains(got, "are you looking?") {
 		t.Errorf("notifications %s", got)
 	}

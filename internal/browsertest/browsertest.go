@@ -99,6 +99,16 @@ func (b *Browser) Console() string { return b.stderr.String() }
 // Do runs one driver command and returns its result.
 func (b *Browser) Do(command string) string {
 	b.t.Helper()
+	result, failure := b.run(command)
+	if failure != "" {
+		b.t.Fatalf("browser: %s: %s", command, failure)
+	}
+	return result
+}
+
+// run runs one driver command: its result, or why it failed.
+func (b *Browser) run(command string) (result, failure string) {
+	b.t.Helper()
 	if _, err := fmt.Fprintln(b.in, command); err != nil {
 		b.t.Fatalf("browser: %v\n%s", err, b.Console())
 	}
@@ -114,9 +124,19 @@ func (b *Browser) Do(command string) string {
 	}
 	line := b.out.Text()
 	if msg, failed := strings.CutPrefix(line, "error "); failed {
-		b.t.Fatalf("browser: %s: %s", command, msg)
+		return "", msg
 	}
-	return strings.TrimPrefix(strings.TrimPrefix(line, "ok"), " ")
+	return strings.TrimPrefix(strings.TrimPrefix(line, "ok"), " "), ""
+}
+
+// WaitFor waits until the JavaScript expression expr is true in the page
+// (Playwright's waitForFunction, up to 30 s); the page signals nothing
+// the test could wait on otherwise.
+func (b *Browser) WaitFor(what, expr string) {
+	b.t.Helper()
+	if _, failure := b.run("waitfor " + expr); failure != "" {
+		b.t.Fatalf("waiting for %s (%s): %s\n%s", what, expr, failure, b.Console())
+	}
 }
 
 // WaitTitle polls the document title until match accepts it.
