@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"testing"
@@ -67,6 +68,31 @@ func (r *appRig) until(what string, cond func() bool) {
 	}
 }
 
+// postMessages has bob post "message 1" … "message n" in #general and
+// returns once every one is stored (Drain).
+func postMessages(t *testing.T, addr string, n int) *client.Client {
+	t.Helper()
+	bob, err := client.New(client.Config{Addr: addr, Name: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bob.Close() })
+	if err := bob.Join("general"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if _, err := bob.Send("general", fmt.Sprintf("message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := bob.Drain(ctx); err != nil {
+		t.Fatalf("bob's messages: %v", err)
+	}
+	return bob
+}
+
 // The test: after a rejoin the app reaches the first of 300
 // messages by scrolling up, with pages the client library fetches from
 // the server (HISTORY), and asks for no page before the first.
@@ -85,31 +111,7 @@ func TestScrollbackToTheFirstOf300AfterARejoin(t *testing.T) {
 	e.until("the form", func() bool { return !e.u.InChat() })
 
 	// bob writes 300 messages meanwhile.
-	bob, err := client.New(client.Config{Addr: srv.Addr, Name: "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
-	if err := bob.Join("general"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 300; i++ {
-		if _, err := bob.Send("general", fmt.Sprintf("message %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	acked := 0
-	deadline := time.After(20 * time.Second)
-	for acked < 300 {
-		select {
-		case ev := <-bob.Events():
-			if _, ok := ev.(client.Acked); ok {
-				acked++
-			}
-		case <-deadline:
-			t.Fatalf("bob's messages: %d of 300 acknowledged", acked)
-		}
-	}
+	postMessages(t, srv.Addr, 300)
 
 	// ada joins again: the server sends the newest messages.
 	e.Press(key.NameReturn, 0)
@@ -143,31 +145,7 @@ func TestScrollbackToTheFirstOf300AfterARejoin(t *testing.T) {
 // connection, since the list does not ask twice.
 func TestScrollbackAskedOfflineComesAfterReconnecting(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
-	bob, err := client.New(client.Config{Addr: srv.Addr, Name: "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
-	if err := bob.Join("general"); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 300; i++ {
-		if _, err := bob.Send("general", fmt.Sprintf("message %d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	acked := 0
-	deadline := time.After(20 * time.Second)
-	for acked < 300 {
-		select {
-		case ev := <-bob.Events():
-			if _, ok := ev.(client.Acked); ok {
-				acked++
-			}
-		case <-deadline:
-			t.Fatalf("bob's messages: %d of 300 acknowledged", acked)
-		}
-	}
+	bob := postMessages(t, srv.Addr, 300)
 	bob.Close()
 
 	e := newAppRig(t, srv.Addr)
