@@ -1,0 +1,241 @@
+// Package cluster keeps a chat node's shared state in NATS JetStream, so
+// that several chat servers serve one set of rooms: messages, their
+// per-room sequence numbers and deduplication in one stream, and name
+// ownership, read markers, mentions, room and direct-message indexes and
+// presence in key-value buckets. A node keeps nothing another node needs.
+//
+// Layout (DESIGN.md in this directory explains the why):
+//
+//   - stream CHAT, subjects chat.m.<room> (one message each, its
+//     per-room sequence number in the Chat-Seq header) and
+//     chat.d.<room>.<dedup> (a deduplication marker, kept for the
+//     deduplication window with a per-message TTL);
+//   - buckets chat-names, chat-marks, chat-mentions, chat-rooms, chat-dms,
+//     chat-presence, chat-nodes;
+//   - core subject chat.note for notes to every node.
+//
+// <room> and other tokens are Token(canonical name): base64url without
+// padding, so any room name is one subject token and one key token.
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"chat/server/internal/history"
+)
+
+// Names of the stream, buckets and subjects.
+const (
+	StreamName     = "CHAT"
+	MsgSubject     = "chat.m."       // + Token(room)
+	DedupSubject   = "chat.d."       // + Token(room) + "." + dedup token
+	NoteSubject    = "chat.note"     // core NATS, every node subscribes
+	BucketNames    = "chat-names"    // Token(name key) → owner
+	BucketMarks    = "chat-marks"    // Token(name key).Token(room) → read marker
+	BucketMentions = "chat-mentions" // Token(name key) → unread mentions
+	BucketRooms    = "chat-rooms"    // Token(room) → head and last activity
+	BucketDMs      = "chat-dms"      // Token(name key).Token(room) → last activity
+	BucketPresence = "chat-presence" // Token(room).Token(name key) → who, on which nodes
+	BucketNodes    = "chat-nodes"    // node id → heartbeat
+	// EpochKey is the stream metadata key holding the history epoch of
+	// every room in the stream (history.NewEpoch, set when the stream is
+	// created; a migration or restore makes a new stream and a new epoch).
+	EpochKey = "chat_epoch"
+)
+
+// Message headers in stream CHAT.
+const (
+	HeaderSeq  = "Chat-Seq"  // the message's per-room sequence number
+	HeaderNode = "Chat-Node" // the publishing node's id
+)
+
+// Token encodes a name (room, name key, node id) as one subject or key
+// token.
+func Token(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// FromToken decodes Token.
+func FromToken(tok string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	return string(b), err
+}
+
+// Options configure a connection to the cluster.
+type Options struct {
+	URLs  []string    // NATS server URLs
+	Creds string      // NATS credentials file (JWT and NKey seed), or ""
+	TLS   *tls.Config // TLS to NATS (CA, client certificate), or nil
+	// Replicas is the replica count of the stream and buckets (0: 3 when
+	// the NATS cluster has 3 or more servers, else 1).
+	Replicas int
+	// DedupWindow is how long a client's re-send of a stored message is
+	// recognised (default 24h): the deduplication markers' TTL.
+	DedupWindow time.Duration
+	// StreamDuplicates is JetStream's own Nats-Msg-Id window (default 2
+	// minutes). Tests shorten it to prove DedupWindow does not rely on it.
+	StreamDuplicates time.Duration
+	// PublishTimeout bounds the wait for JetStream to store a message
+	// (default 5s); past it the message is not acknowledged.
+	PublishTimeout time.Duration
+	// Name names this node in NATS (connection name, logs).
+	Name   string
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = 24 * time.Hour
+	}
+	if o.StreamDuplicates <= 0 {
+		o.StreamDuplicates = 2 * time.Minute
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Conn is one chat node's connection to the cluster, with the stream and
+// buckets provisioned.
+type Conn struct {
+	opts   Options
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	epoch  uint64
+
+	names, marks, mentions, rooms, dms, presence, nodes jetstream.KeyValue
+}
+
+// Dial connects to NATS and creates (or updates) the stream and buckets.
+func Dial(ctx context.Context, opts Options) (*Conn, error) {
+	opts.setDefaults()
+	if len(opts.URLs) == 0 {
+		return nil, errors.New("cluster: no NATS URL")
+	}
+	nopts := []nats.Option{
+		nats.Name(opts.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	}
+	if opts.Creds != "" {
+		nopts = append(nopts, nats.UserCredentials(opts.Creds))
+	}
+	if opts.TLS != nil {
+		nopts = append(nopts, nats.Secure(opts.TLS))
+	}
+	nc, err := nats.Connect(joinURLs(opts.URLs), nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connecting to NATS at %s: %w", joinURLs(opts.URLs), err)
+	}
+	c := &Conn{opts: opts, nc: nc}
+	if err := c.provision(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func joinURLs(urls []string) string {
+	s := ""
+	for i, u := range urls {
+		if i > 0 {
+			s += ","
+		}
+		s += u
+	}
+	return s
+}
+
+// replicas returns the replica count to use.
+func (c *Conn) replicas() int {
+	if c.opts.Replicas > 0 {
+		return c.opts.Replicas
+	}
+	if len(c.nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+func (c *Conn) provision(ctx context.Context) error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return err
+	}
+	c.js = js
+	r := c.replicas()
+	cfg := jetstream.StreamConfig{
+		Name:               StreamName,
+		Description:        "chat messages and deduplication markers",
+		Subjects:           []string{MsgSubject + ">", DedupSubject + ">"},
+		Storage:            jetstream.FileStorage,
+		Replicas:           r,
+		Duplicates:         c.opts.StreamDuplicates,
+		AllowAtomicPublish: true,
+		AllowMsgTTL:        true,
+		AllowDirect:        true,
+		Metadata:           map[string]string{EpochKey: strconv.FormatUint(history.NewEpoch(), 10)},
+	}
+	s, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		s, err = js.Stream(ctx, StreamName)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: stream %s: %w", StreamName, err)
+	}
+	c.stream = s
+	epoch, err := strconv.ParseUint(s.CachedInfo().Config.Metadata[EpochKey], 10, 64)
+	if err != nil || epoch == 0 {
+		return fmt.Errorf("cluster: stream %s has no history epoch in its metadata %q", StreamName, EpochKey)
+	}
+	c.epoch = epoch
+	for _, b := range []struct {
+		kv  *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&c.names, jetstream.KeyValueConfig{Bucket: BucketNames, Description: "name owners"}},
+		{&c.marks, jetstream.KeyValueConfig{Bucket: BucketMarks, Description: "read markers"}},
+		{&c.mentions, jetstream.KeyValueConfig{Bucket: BucketMentions, Description: "unread mentions"}},
+		{&c.rooms, jetstream.KeyValueConfig{Bucket: BucketRooms, Description: "rooms: head and last activity"}},
+		{&c.dms, jetstream.KeyValueConfig{Bucket: BucketDMs, Description: "direct-message rooms of each name"}},
+		{&c.presence, jetstream.KeyValueConfig{Bucket: BucketPresence, Description: "who is in which room, through which nodes"}},
+		{&c.nodes, jetstream.KeyValueConfig{Bucket: BucketNodes, Description: "chat node heartbeats"}},
+	} {
+		b.cfg.Replicas = r
+		b.cfg.Storage = jetstream.FileStorage
+		kv, err := js.CreateOrUpdateKeyValue(ctx, b.cfg)
+		if err != nil {
+			return fmt.Errorf("cluster: bucket %s: %w", b.cfg.Bucket, err)
+		}
+		*b.kv = kv
+	}
+	return nil
+}
+
+// Epoch is the history epoch of every room in the cluster's stream.
+func (c *Conn) Epoch() uint64 { return c.epoch }
+
+// NATS returns the underlying connection (for health checks).
+func (c *Conn) NATS() *nats.Conn { return c.nc }
+
+// Close closes the NATS connection, after flushing what was sent.
+func (c *Conn) Close() error {
+	err := c.nc.Drain()
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,193 @@
+// Package natstest runs real NATS servers with JetStream inside the test
+// process, on loopback ports, each with its own store under the test's
+// temporary directory: one server, or a cluster of several whose members
+// can be stopped and started again (on the same ports, with their data)
+// to test what the chat cluster does when NATS loses a server or quorum.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Cluster is a set of NATS servers started by Start.
+type Cluster struct {
+	t    testing.TB
+	name string
+	dir  string
+
+	mu      sync.Mutex
+	servers []*server.Server // nil: stopped
+	ports   []int            // client ports, kept across restarts
+	routes  []int            // cluster ports, kept across restarts
+}
+
+// Start runs n NATS servers with JetStream (n = 1: a single server, no
+// clustering) and waits until they are ready and, for a cluster, until
+// JetStream has a meta leader. They stop when the test ends.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, name: "chat-test", dir: t.TempDir(),
+		servers: make([]*server.Server, n), ports: make([]int, n), routes: make([]int, n)}
+	for i := range n {
+		c.ports[i] = freePort(t)
+		if n > 1 {
+			c.routes[i] = freePort(t)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = c.start(i) }()
+	}
+	wg.Wait()
+	t.Cleanup(c.stopAll)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.WaitReady()
+	return c
+}
+
+// freePort returns a loopback port that was free a moment ago. Between
+// closing it and the server binding it another process could take it;
+// the server then fails to start, loudly.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (c *Cluster) options(i int) *server.Options {
+	o := &server.Options{
+		ServerName: fmt.Sprintf("nats-%d", i),
+		Host:       "127.0.0.1",
+		Port:       c.ports[i],
+		NoLog:      true,
+		NoSigs:     true,
+		JetStream:  true,
+		StoreDir:   filepath.Join(c.dir, strconv.Itoa(i)),
+		// Small limits keep a test's servers light; the chat's streams
+		// ask for far less.
+		JetStreamMaxMemory: 256 << 20,
+		JetStreamMaxStore:  4 << 30,
+	}
+	if len(c.ports) > 1 {
+		o.Cluster = server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: c.routes[i]}
+		for j, p := range c.routes {
+			if j != i {
+				o.Routes = append(o.Routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+			}
+		}
+	}
+	return o
+}
+
+func (c *Cluster) start(i int) error {
+	s, err := server.NewServer(c.options(i))
+	if err != nil {
+		return fmt.Errorf("natstest: server %d: %w", i, err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		s.Shutdown()
+		return fmt.Errorf("natstest: server %d not ready within 20s", i)
+	}
+	c.mu.Lock()
+	c.servers[i] = s
+	c.mu.Unlock()
+	return nil
+}
+
+// WaitReady waits until every running server accepts connections and
+// JetStream is current on them (a meta leader is elected in a cluster).
+func (c *Cluster) WaitReady() {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, s := range c.running() {
+		for !s.JetStreamIsCurrent() {
+			if time.Now().After(deadline) {
+				c.t.Fatalf("natstest: %s: JetStream not current within 30s", s.Name())
+			}
+			// The server offers no event for this; the poll is bounded
+			// by the deadline above.
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (c *Cluster) running() []*server.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*server.Server
+	for _, s := range c.servers {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// URL is the client URL of server i (it stays the same across restarts).
+func (c *Cluster) URL(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.ports[i]) }
+
+// URLs is every server's client URL, comma-separated: the -nats flag.
+func (c *Cluster) URLs() string {
+	urls := make([]string, len(c.ports))
+	for i := range c.ports {
+		urls[i] = c.URL(i)
+	}
+	return strings.Join(urls, ",")
+}
+
+// Size is the number of servers, running or not.
+func (c *Cluster) Size() int { return len(c.ports) }
+
+// Stop shuts server i down (its data stays for Restart).
+func (c *Cluster) Stop(i int) {
+	c.mu.Lock()
+	s := c.servers[i]
+	c.servers[i] = nil
+	c.mu.Unlock()
+	if s != nil {
+		s.Shutdown()
+		s.WaitForShutdown()
+	}
+}
+
+// Restart starts a stopped server i again, on its ports and with its data.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	if err := c.start(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// Server returns server i, or nil if it is stopped.
+func (c *Cluster) Server(i int) *server.Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.servers[i]
+}
+
+func (c *Cluster) stopAll() {
+	for i := range c.servers {
+		c.Stop(i)
+	}
+}
