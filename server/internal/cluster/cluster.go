@@ -114,6 +114,7 @@ type Conn struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	epoch  uint64
+	index  *indexer
 
 	names, marks, mentions, rooms, dms, presence, nodes jetstream.KeyValue
 }
@@ -145,6 +146,7 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
+	c.index = newIndexer(c)
 	return c, nil
 }
 
@@ -233,6 +235,7 @@ func (c *Conn) NATS() *nats.Conn { return c.nc }
 
 // Close closes the NATS connection, after flushing what was sent.
 func (c *Conn) Close() error {
+	c.index.close()
 	err := c.nc.Drain()
 	if errors.Is(err, nats.ErrConnectionClosed) {
 		err = nil
