@@ -65,6 +65,11 @@ Usage: ./build.sh TARGET...     (version $VERSION; artifacts go to $DIST/)
             display, only the server. Fails if a port is already in use
   test      install deps, run vet and gofmt, build wasm, server, desktop and windows
             into $DIST/, then run the whole test suite with -race (it checks them)
+  cluster   try cluster mode on this machine: a 3-server NATS JetStream cluster
+            (nats-server from its Go module) and 3 chat servers sharing it, all on
+            127.0.0.1 (apps: 7878, 7879, 7880; web: 8080, 8081, 8082; data in
+            ./chat-cluster). Ctrl-C stops them all. Kill one (its pid is printed)
+            and watch clients move to another
   bench     load benchmarks (cmd/chatbench/bench.sh): a fresh server on CPU 0, the
             generator on CPU 1, every scenario (~5 minutes on an idle machine);
             reports in $DIST/bench/, profiles with CHATBENCH_PROFILE=1, a choice with
@@ -639,6 +644,85 @@ cmd_run() {
   "$DIST/chat-app" -server "$addr"
 }
 
+# ---------------------------------------------------------------- cluster
+
+CLUSTER_PIDS=()
+stop_cluster() {
+  local p
+  for p in "${CLUSTER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${CLUSTER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  CLUSTER_PIDS=()
+}
+
+# wait_port HOST:PORT PID WHAT: until something listens there, or PID died.
+wait_port() {
+  local tries=0
+  until port_open "$1"; do
+    kill -0 "$2" 2>/dev/null || die "cluster: $3 exited instead of listening on $1 (its log: $4)"
+    tries=$((tries + 1))
+    [ "$tries" -lt 600 ] || die "cluster: $3 is not listening on $1 after 60 s (its log: $4)"
+    sleep 0.1
+  done
+}
+
+cmd_cluster() {
+  need_go
+  local dir="${CHAT_CLUSTER_DIR:-chat-cluster}" i p
+  # CHAT_CLUSTER_PORT_OFFSET moves every port (tests use it to stay clear
+  # of a cluster someone runs by hand).
+  local o=${CHAT_CLUSTER_PORT_OFFSET:-0}
+  local nats_ports=($((4222 + o)) $((4223 + o)) $((4224 + o))) route_ports=($((6222 + o)) $((6223 + o)) $((6224 + o)))
+  local tcp_ports=($((7878 + o)) $((7879 + o)) $((7880 + o))) http_ports=($((8080 + o)) $((8081 + o)) $((8082 + o)))
+  for p in "${nats_ports[@]}" "${route_ports[@]}" "${tcp_ports[@]}" "${http_ports[@]}"; do
+    port_open "127.0.0.1:$p" && die "cluster: 127.0.0.1:$p is already in use (a ./build.sh run or cluster still running?)"
+  done
+  cmd_wasm # the web client each node serves
+  mkdir -p "$DIST" "$dir"
+  say "building nats-server (github.com/nats-io/nats-server/v2, a tool in go.mod) and the chat server"
+  go build -o "$DIST/nats-server" github.com/nats-io/nats-server/v2
+  go build -ldflags "$(ldflags)" -o "$DIST/chat-server" ./server
+  trap stop_cluster EXIT
+  trap 'stop_cluster; exit 130' INT TERM
+  local routes="" urls=""
+  for i in 0 1 2; do
+    routes+="nats-route://127.0.0.1:${route_ports[$i]},"
+    urls+="nats://127.0.0.1:${nats_ports[$i]},"
+  done
+  routes=${routes%,} urls=${urls%,}
+  for i in 0 1 2; do
+    mkdir -p "$dir/nats-$i"
+    cat >"$dir/nats-$i.conf" <<CONF
+# NATS server $i of the local test cluster (./build.sh cluster).
+server_name: nats-$i
+listen: 127.0.0.1:${nats_ports[$i]}
+jetstream { store_dir: "$dir/nats-$i" }
+cluster {
+  name: chat-local
+  listen: 127.0.0.1:${route_ports[$i]}
+  routes: [ ${routes//,/, } ]
+}
+CONF
+    "$DIST/nats-server" -c "$dir/nats-$i.conf" >"$dir/nats-$i.log" 2>&1 &
+    CLUSTER_PIDS+=($!)
+    say "nats-$i: nats://127.0.0.1:${nats_ports[$i]} (pid $!, log $dir/nats-$i.log)"
+  done
+  for i in 0 1 2; do wait_port "127.0.0.1:${nats_ports[$i]}" "${CLUSTER_PIDS[$i]}" "nats-$i" "$dir/nats-$i.log"; done
+  for i in 0 1 2; do
+    "$DIST/chat-server" -node "chat-$i" -nats "$urls" -tcp "127.0.0.1:${tcp_ports[$i]}" -http "127.0.0.1:${http_ports[$i]}" \
+      -data "$dir/chat-$i" >"$dir/chat-$i.log" 2>&1 &
+    CLUSTER_PIDS+=($!)
+    say "chat-$i: apps 127.0.0.1:${tcp_ports[$i]}, web http://127.0.0.1:${http_ports[$i]}/ (pid $!, log $dir/chat-$i.log)"
+  done
+  for i in 0 1 2; do
+    wait_port "127.0.0.1:${tcp_ports[$i]}" "${CLUSTER_PIDS[$((i + 3))]}" "chat-$i" "$dir/chat-$i.log"
+  done
+  say "cluster up. Connect: go run ./cmd/chat -server 127.0.0.1:${tcp_ports[0]},127.0.0.1:${tcp_ports[1]},127.0.0.1:${tcp_ports[2]} -name NAME"
+  say "health: curl http://127.0.0.1:${http_ports[0]}/healthz — Ctrl-C stops everything"
+  wait -n "${CLUSTER_PIDS[@]}" || true
+  say "a server exited; the others keep running until Ctrl-C"
+  wait
+}
+
 cmd_clean() {
   rm -rf "$DIST"
   rm -f assets/web/main.wasm assets/web/main.wasm.gz assets/web/main.wasm.br assets/web/wasm_exec.js assets/web/.*.tmp
@@ -657,6 +741,7 @@ for target in "$@"; do
     test) cmd_test ;;
     bench) cmd_bench ;;
     run) cmd_run ;;
+    cluster) cmd_cluster ;;
     wasm|server|desktop|windows|macos|android) cmd_"$target"; sums=1 ;;
     android-check) cmd_android_check ;;
     all) cmd_all ;;

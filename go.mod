@@ -68,6 +68,7 @@ require (
 tool (
 	gioui.org/cmd/gogio
 	github.com/letsencrypt/pebble/v2/cmd/pebble
+	github.com/nats-io/nats-server/v2
 	github.com/rhysd/actionlint/cmd/actionlint
 	honnef.co/go/tools/cmd/staticcheck
 )

@@ -52,6 +52,16 @@ type config struct {
 	logFormat       string
 	logLevel        string
 	version         bool
+
+	// Cluster mode: the shared state lives in NATS JetStream.
+	nats         string
+	natsCreds    string
+	natsCA       string
+	natsCert     string
+	natsKey      string
+	natsReplicas int
+	natsDedup    time.Duration
+	node         string
 }
 
 // actionFlags do one thing and exit instead of configuring the server. They
@@ -103,6 +113,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "close connections that are in no room for this long")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data")
+	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
+	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials `file` (user JWT and NKey seed)")
+	fs.StringVar(&c.natsCA, "nats-ca", "", "CA certificate `file` (PEM) that signed the NATS servers' certificates; implies TLS to NATS")
+	fs.StringVar(&c.natsCert, "nats-cert", "", "client certificate `file` (PEM) for NATS servers that require one")
+	fs.StringVar(&c.natsKey, "nats-key", "", "private key `file` (PEM) for -nats-cert")
+	fs.IntVar(&c.natsReplicas, "nats-replicas", 0, "copies JetStream keeps of every message and record; 0: 3 when the NATS cluster has 3 or more servers, else 1")
+	fs.DurationVar(&c.natsDedup, "nats-dedup", 24*time.Hour, "how long a client's re-send of a stored message is recognised in cluster mode (a single server recognises it forever)")
+	fs.StringVar(&c.node, "node", "", "this chat server's `name` in the cluster, for logs and NATS (default: the host name)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
@@ -203,6 +221,22 @@ func (c *config) check() error {
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			errs = append(errs, fmt.Errorf("-pprof %s: profiling is only served on a loopback address such as 127.0.0.1:6060", c.pprof))
 		}
+	}
+	if c.nats == "" {
+		for name, v := range map[string]string{"nats-creds": c.natsCreds, "nats-ca": c.natsCA, "nats-cert": c.natsCert, "nats-key": c.natsKey} {
+			if v != "" {
+				errs = append(errs, fmt.Errorf("-%s is for cluster mode: give -nats too", name))
+			}
+		}
+	}
+	if (c.natsCert != "") != (c.natsKey != "") {
+		errs = append(errs, errors.New("-nats-cert and -nats-key go together"))
+	}
+	if c.natsReplicas < 0 || c.natsReplicas > 5 {
+		errs = append(errs, fmt.Errorf("-nats-replicas must be between 0 (automatic) and 5, not %d", c.natsReplicas))
+	}
+	if c.natsDedup < time.Minute {
+		errs = append(errs, fmt.Errorf("-nats-dedup must be at least 1m, not %v", c.natsDedup))
 	}
 	if c.webDir != "" {
 		if st, err := os.Stat(c.webDir); err != nil || !st.IsDir() {

@@ -4,6 +4,9 @@
 //
 //	go run ./server -tcp :7878 -http :8080 -data ./chat-data
 //
+// With -nats it is a node of a cluster whose state lives in NATS
+// JetStream; `chat-server migrate` copies a single server into one.
+//
 // Every flag has an environment variable (-tcp is CHAT_TCP); -h lists them.
 package main
 
@@ -37,6 +40,11 @@ import (
 	"chat/server/internal/web"
 )
 
+// natsGrace is how long a cluster node waits for a lost NATS connection to
+// come back before it sends its clients elsewhere: a NATS server's
+// failover takes well under it.
+const natsGrace = 3 * time.Second
+
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
@@ -49,6 +57,9 @@ func main() {
 // run is the whole server; it returns the exit code. It stops when ctx is
 // cancelled (by SIGINT or SIGTERM in main).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "migrate" {
+		return migrate(ctx, args[1:], stdout, stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -103,45 +114,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	dbPath := filepath.Join(cfg.data, "chat.db")
-	names, err := sqlite.OpenNames(dbPath)
+	st, err := openStores(ctx, cfg, log)
 	if err != nil {
-		return err
-	}
-	// Read markers and mentions; at most 1000 unread mentions per name.
-	marks, err := sqlite.OpenInbox(dbPath, sqlite.InboxOptions{})
-	if err != nil {
-		names.Close()
-		return err
-	}
-	// One node: the broker is the embedded store (SQLite history,
-	// in-process subscriptions and presence).
-	store, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
-		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
-	}, broker.LocalOptions{})
-	if err != nil {
-		marks.Close()
-		names.Close()
 		return err
 	}
 	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
-		Owners: names, Inbox: marks, Logger: log},
-		func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
+		Owners: st.owners, Inbox: st.inbox, Logger: log}, st.node)
 	if err != nil {
-		_ = store.Close()
-		marks.Close()
-		names.Close()
+		st.close()
 		return err
 	}
-	defer names.Close()
-	defer marks.Close()
 	// Closed last: after the hub (shutdown, or a failed start below).
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("closing history", "err", err)
-		}
-	}()
-	log.Info("history open", "data", dbPath, "version", version, "key_required", key != "")
+	defer st.close()
+	log.Info("serving", "key_required", key != "")
 	mgr := session.NewManager(session.Config{
 		ServerName:         "chat-server/" + version,
 		PingInterval:       cfg.ping,
@@ -164,7 +149,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Logger:             log,
 	}, func(m session.Member) session.Rooms { return h.Connect(m) })
 
-	l, err := listen(cfg, log, mgr, certs)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go st.refuseWhileUnhealthy(watchCtx, mgr, natsGrace)
+
+	l, err := listen(cfg, log, mgr, certs, st)
 	if err != nil {
 		_ = h.Close()
 		return err
@@ -233,7 +222,7 @@ type listeners struct {
 	draining atomic.Bool
 }
 
-func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.Source) (*listeners, error) {
+func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.Source, st *stores) (*listeners, error) {
 	l := &listeners{failed: make(chan error, 3)}
 	limits := limit.NewAddresses(cfg.connsPerIP, cfg.newConnsPerMin, !cfg.limitLoopback)
 	var files fs.FS = assets.Web()
@@ -250,7 +239,7 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 			Icon:      assets.Icon(),
 			WebSocket: transport.WebSocketHandler(mgr.Serve, list(cfg.allowedOrigins), limits, mgr.LimitHit, log),
 			Health: func() web.Health {
-				return web.Health{Version: version, Connections: mgr.Count(), Draining: l.draining.Load()}
+				return web.Health{Version: version, Connections: mgr.Count(), Draining: l.draining.Load(), NATS: st.natsHealth()}
 			},
 			Logger: log,
 		})

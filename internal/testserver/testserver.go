@@ -208,6 +208,14 @@ func (s *Server) LogRecords(msg string) []map[string]any {
 	return out
 }
 
+// Running reports whether the server process is running (not killed or
+// stopped by the test).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
 // Kill ends the server with SIGKILL, as a crash or power cut would, and
 // waits for it. It is a no-op if the server is not running.
 func (s *Server) Kill() {

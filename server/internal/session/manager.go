@@ -197,7 +197,10 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 	closing  bool
-	done     sync.WaitGroup
+	// refusal, while set, turns every new session away with it (the
+	// node cannot store messages: cluster mode without NATS).
+	refusal *protocol.Error
+	done    sync.WaitGroup
 }
 
 // NewManager returns a manager whose sessions enter rooms through connect.
@@ -241,15 +244,20 @@ func (m *Manager) Serve(t Transport) {
 func (m *Manager) Start(t Transport, onEnd func()) {
 	s := newSession(m, t, onEnd)
 	m.mu.Lock()
-	closing := m.closing
-	if !closing {
+	var refuse *protocol.Error
+	switch {
+	case m.closing:
+		refuse = protocol.NewError(protocol.CodeServerRestarting, "", "server restarting")
+	case m.refusal != nil:
+		refuse = m.refusal
+	default:
 		m.sessions[s] = struct{}{}
 		m.done.Add(1)
 	}
 	m.mu.Unlock()
-	if closing {
+	if refuse != nil {
 		go func() {
-			s.Fail(protocol.NewError(protocol.CodeServerRestarting, "", "server restarting"))
+			s.Fail(refuse)
 			_ = t.Discard()
 			_ = t.Close()
 			s.ended()
@@ -268,6 +276,29 @@ func (m *Manager) remove(s *Session) {
 		delete(m.sessions, s)
 		m.done.Done()
 	}
+}
+
+// Refuse ends every session with e and turns new ones away with it until
+// Accept: a cluster node that lost its storage sends its clients to
+// another node rather than take messages it cannot store.
+func (m *Manager) Refuse(e *protocol.Error) {
+	m.mu.Lock()
+	m.refusal = e
+	all := make([]*Session, 0, len(m.sessions))
+	for s := range m.sessions {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	for _, s := range all {
+		s.Fail(e)
+	}
+}
+
+// Accept ends a Refuse: new sessions are served again.
+func (m *Manager) Accept() {
+	m.mu.Lock()
+	m.refusal = nil
+	m.mu.Unlock()
 }
 
 // Shutdown tells every session the server is restarting and waits for

@@ -36,6 +36,21 @@ type Health struct {
 	Version     string `json:"version"`
 	Connections int    `json:"connections"`
 	Draining    bool   `json:"draining"` // shutting down: answered with 503
+	// NATS is cluster mode's store: "ok", or what is wrong with it
+	// (answered with 503: the node takes no messages). Empty on a single
+	// server.
+	NATS string `json:"nats,omitempty"`
+}
+
+// status is the health's one word, and whether it is bad news.
+func (h Health) status() (string, bool) {
+	switch {
+	case h.Draining:
+		return "draining", true
+	case h.NATS != "" && h.NATS != "ok":
+		return "unavailable", true
+	}
+	return "ok", false
 }
 
 // asset is one file with its validators. Small files are held in memory;
@@ -165,13 +180,14 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	st := h.opts.Health()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if st.Draining {
+	status, bad := st.status()
+	if bad {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(struct {
 		Status string `json:"status"`
 		Health
-	}{map[bool]string{false: "ok", true: "draining"}[st.Draining], st})
+	}{status, st})
 }
 
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {

@@ -143,23 +143,29 @@ func TestMissingWebClientExplainsHowToBuildIt(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	for _, draining := range []bool{false, true} {
-		h := newHandler(t, built(), Health{Version: "v1.2.3", Connections: 7, Draining: draining})
+	for _, c := range []struct {
+		health Health
+		status string
+		code   int
+	}{
+		{Health{Version: "v1.2.3", Connections: 7}, "ok", 200},
+		{Health{Version: "v1.2.3", Connections: 7, Draining: true}, "draining", 503},
+		{Health{Version: "v1.2.3", Connections: 7, NATS: "ok"}, "ok", 200},
+		{Health{Version: "v1.2.3", Connections: 7, NATS: "disconnected from NATS"}, "unavailable", 503},
+	} {
+		h := newHandler(t, built(), c.health)
 		r := get(h, "/healthz")
 		var got struct {
 			Status      string
 			Version     string
 			Connections int
+			NATS        string
 		}
 		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
 			t.Fatal(err)
 		}
-		want, code := "ok", 200
-		if draining {
-			want, code = "draining", 503
-		}
-		if r.StatusCode != code || got.Status != want || got.Version != "v1.2.3" || got.Connections != 7 {
-			t.Errorf("draining=%v: %d %+v", draining, r.StatusCode, got)
+		if r.StatusCode != c.code || got.Status != c.status || got.Version != "v1.2.3" || got.Connections != 7 || got.NATS != c.health.NATS {
+			t.Errorf("%+v: %d %+v, want %d %s", c.health, r.StatusCode, got, c.code, c.status)
 		}
 	}
 }

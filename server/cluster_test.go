@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chat/client"
+	"chat/internal/clienttest"
+	"chat/internal/testserver"
+	"chat/protocol"
+	"chat/server/internal/cluster/natstest"
+)
+
+// chatCluster is n chat server processes on one NATS cluster running in
+// the test process.
+type chatCluster struct {
+	nats  *natstest.Cluster
+	nodes []*testserver.Server
+}
+
+// startCluster starts natsServers NATS servers (embedded) and chatNodes
+// chat servers in cluster mode on them.
+func startCluster(t *testing.T, natsServers, chatNodes int, args ...string) *chatCluster {
+	t.Helper()
+	c := &chatCluster{nats: natstest.Start(t, natsServers)}
+	for i := range chatNodes {
+		a := append([]string{"-nats", c.nats.URLs(), "-node", fmt.Sprintf("node-%d", i), "-ping", "1s"}, args...)
+		c.nodes = append(c.nodes, testserver.Start(t, testserver.Options{Args: a}))
+	}
+	return c
+}
+
+// addrs lists the nodes' TCP addresses, starting with node first.
+func (c *chatCluster) addrs(first int) []string {
+	var out []string
+	for i := range c.nodes {
+		out = append(out, c.nodes[(first+i)%len(c.nodes)].Addr)
+	}
+	return out
+}
+
+// member connects a client to the cluster, preferring node first.
+func (c *chatCluster) member(t *testing.T, name string, first int, rooms ...string) *clienttest.Recorder {
+	t.Helper()
+	r := clienttest.New(t, client.Config{Addrs: c.addrs(first), Name: name,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
+	for _, room := range rooms {
+		r.C.Join(room)
+		r.WaitJoined(t, room)
+	}
+	return r
+}
+
+// ids returns the client ids of msgs, in order.
+func ids(msgs []client.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Sender + "/" + m.ID
+	}
+	return out
+}
+
+// TestClusterNodesShareRoomsInOneOrder: three chat nodes on a 3-server
+// NATS cluster; members on different nodes in one room all see every
+// message once, in the same order, and agree on who is there.
+func TestClusterNodesShareRoomsInOneOrder(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	names := []string{"ann", "bob", "cy"}
+	var members []*clienttest.Recorder
+	for i, name := range names {
+		members = append(members, c.member(t, name, i, "general"))
+	}
+	// Presence crosses nodes: each sees the other two arrive (or lists
+	// them in JOINED).
+	for i, m := range members {
+		for j, other := range names {
+			if i == j {
+				continue
+			}
+			m.Wait(t, names[i]+" hears of "+other, func(ev client.Event) bool {
+				switch ev := ev.(type) {
+				case client.Joined:
+					return slices.Contains(ev.Members, other)
+				case client.Presence:
+					return ev.Name == other && ev.Kind == protocol.PresenceJoined
+				}
+				return false
+			})
+		}
+	}
+	// Everyone sends at once, through their own nodes.
+	const each = 30
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range each {
+				if _, err := m.C.Send("general", fmt.Sprintf("%s %d", names[i], k)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var first []string
+	for i, m := range members {
+		msgs := m.WaitMessages(t, each*len(members))
+		for k, msg := range msgs {
+			if msg.Seq != uint64(k+1) {
+				t.Fatalf("%s: message %d has seq %d (gap or disorder)", names[i], k, msg.Seq)
+			}
+		}
+		if i == 0 {
+			first = ids(msgs)
+		} else if got := ids(msgs); !slices.Equal(got, first) {
+			t.Fatalf("%s saw another order than %s:\n%v\n%v", names[i], names[0], got, first)
+		}
+	}
+	// A late joiner on any node gets the same history and member list.
+	late := c.member(t, "dee", 2)
+	late.C.Join("general")
+	j := late.WaitJoined(t, "general")
+	for _, n := range names {
+		if !slices.Contains(j.Members, n) {
+			t.Errorf("JOINED on node 2 lists %v, missing %s", j.Members, n)
+		}
+	}
+	if j.Count != 4 {
+		t.Errorf("JOINED count %d, want 4", j.Count)
+	}
+	if got := ids(late.WaitMessages(t, 90)); !slices.Equal(got, first[len(first)-90:]) {
+		t.Errorf("the late joiner's history differs from what the members saw")
+	}
+	// Health says NATS is fine.
+	for _, n := range c.nodes {
+		if h := health(t, n); h.Status != "ok" || h.NATS != "ok" {
+			t.Errorf("node %s: /healthz %+v", n.Addr, h)
+		}
+	}
+}
+
+type healthz struct {
+	Code   int
+	Status string
+	NATS   string
+}
+
+func health(t *testing.T, n *testserver.Server) healthz {
+	t.Helper()
+	resp, err := http.Get("http://" + n.HTTPAddr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h healthz
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	h.Code = resp.StatusCode
+	return h
+}
+
+// TestClusterNodeKilledClientsMoveOn: SIGKILL the node a sender and a
+// watcher use while the sender streams: both reconnect to another node,
+// resume, and nothing acknowledged is lost or doubled; the outbox drains.
+func TestClusterNodeKilledClientsMoveOn(t *testing.T) {
+	c := startCluster(t, 3, 3)
+	sender := c.member(t, "streamer", 0, "general")
+	watcher := c.member(t, "watcher", 0, "general")
+	far := c.member(t, "far", 2, "general") // on a node that stays
+
+	var sent []string
+	send := func(i int) {
+		id, err := sender.C.Send("general", fmt.Sprint("msg ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, id)
+	}
+	for i := range 100 {
+		send(i)
+	}
+	n := 0
+	sender.Wait(t, "some acks", func(ev client.Event) bool {
+		if _, ok := ev.(client.Acked); ok {
+			n++
+		}
+		return n >= 50
+	})
+	for i := 100; i < 200; i++ {
+		send(i)
+	}
+	c.nodes[0].Kill()
+	for i := 200; i < 300; i++ {
+		send(i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := sender.C.Drain(ctx); err != nil {
+		t.Fatalf("outbox did not drain after the node died: %v\n%s", err, sender.Dump())
+	}
+	delivered(t, sender, sent[len(sent)-1])
+	checkStoredOnce(t, allHistory(t, c.nodes[1].Addr, "general"), "streamer", sent)
+	for _, r := range []*clienttest.Recorder{watcher, far} {
+		msgs := r.WaitMessages(t, len(sent))
+		for i, m := range msgs {
+			if m.Seq != uint64(i+1) {
+				t.Fatalf("message %d has seq %d", i, m.Seq)
+			}
+		}
+		if len(msgs) != len(sent) {
+			t.Fatalf("%d messages seen, want %d", len(msgs), len(sent))
+		}
+	}
+	// The far member sees the dead node's members leave, within the
+	// presence expiry, and the moved ones come back through another node:
+	// it never saw a name leave for good that is still here.
+	far.Wait(t, "the watcher back after the move", func(ev client.Event) bool {
+		p, ok := ev.(client.Presence)
+		return ok && p.Name == "watcher" && p.Kind == protocol.PresenceJoined
+	})
+}
+
+// TestClusterWithoutQuorumStopsAcknowledging: with R3 on three NATS
+// servers, losing one changes nothing; losing two stops the
+// acknowledgements (the node says so: /healthz and `unavailable`), and
+// once they are back the outbox drains and nothing is lost or doubled.
+func TestClusterWithoutQuorumStopsAcknowledging(t *testing.T) {
+	c := startCluster(t, 3, 2)
+	sender := c.member(t, "streamer", 0, "general")
+	var sent []string
+	send := func(i int) string {
+		id, err := sender.C.Send("general", fmt.Sprint("msg ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, id)
+		return id
+	}
+	ackOf := func(id string) func(client.Event) bool {
+		return func(ev client.Event) bool { a, ok := ev.(client.Acked); return ok && a.ID == id }
+	}
+	for i := range 20 {
+		send(i)
+	}
+	sender.Wait(t, "acks with 3 of 3", ackOf(sent[len(sent)-1]))
+
+	c.nats.Stop(2)
+	for i := 20; i < 40; i++ {
+		send(i)
+	}
+	sender.Wait(t, "acks with 2 of 3", ackOf(sent[len(sent)-1]))
+
+	c.nats.Stop(1)
+	id := send(40)
+	// No ACK: the node tells the client it cannot store, and /healthz
+	// says so.
+	sender.Wait(t, "the node saying it cannot store", func(ev client.Event) bool {
+		sc, ok := ev.(client.StateChanged)
+		var pe *protocol.Error
+		return ok && errors.As(sc.Err, &pe) && pe.Code == protocol.CodeUnavailable
+	})
+	if _, ok := sender.WaitFor(0, ackOf(id)); ok {
+		t.Fatal("a message was acknowledged with 1 NATS server of 3")
+	}
+	for i := 41; i < 50; i++ {
+		send(i)
+	}
+	c.nats.Restart(1)
+	c.nats.Restart(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := sender.C.Drain(ctx); err != nil {
+		t.Fatalf("outbox did not drain once NATS was back: %v\n%s", err, sender.Dump())
+	}
+	delivered(t, sender, sent[len(sent)-1])
+	checkStoredOnce(t, allHistory(t, c.nodes[1].Addr, "general"), "streamer", sent)
+}
+
+// cutter is a client dialer whose connections the test can cut.
+type cutter struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	dial  client.Dialer
+}
+
+func (c *cutter) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	conn, err := c.dial(ctx, addr)
+	if err == nil {
+		c.mu.Lock()
+		c.conns = append(c.conns, conn)
+		c.mu.Unlock()
+	}
+	return conn, err
+}
+
+// cut closes the newest connection (the live one, if any).
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.conns); n > 0 {
+		c.conns[n-1].Close()
+		c.conns = c.conns[n-1:]
+	}
+}
+
+// TestClusterSoak: 100 clients across three nodes send for a while
+// under random connection cuts and one node kill. At the end every
+// acknowledged message is in history exactly once, and every client saw
+// the room in history order.
+func TestClusterSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the soak takes about a minute; -short skips it")
+	}
+	c := startCluster(t, 3, 3)
+	const clients, perClient = 100, 20
+	rng := rand.New(rand.NewPCG(1, 2))
+	type soaker struct {
+		r    *clienttest.Recorder
+		cut  *cutter
+		sent []string
+	}
+	var all []*soaker
+	for i := range clients {
+		cu := &cutter{dial: client.TLSOptions{}.Dialer()}
+		r := clienttest.New(t, client.Config{Addrs: c.addrs(i % 3), Name: fmt.Sprintf("s%03d", i), Dial: cu.Dial,
+			MinBackoff: 20 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+		r.C.Join("soak")
+		all = append(all, &soaker{r: r, cut: cu})
+	}
+	for _, s := range all {
+		s.r.WaitJoined(t, "soak")
+	}
+	for round := range perClient {
+		for _, s := range all {
+			id, err := s.r.C.Send("soak", fmt.Sprintf("%s round %d", s.r.C.Name(), round))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.sent = append(s.sent, id)
+		}
+		for range 5 {
+			all[rng.IntN(clients)].cut.cut()
+		}
+		if round == perClient/2 {
+			c.nodes[rng.IntN(3)].Kill()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, s := range all {
+		if err := s.r.C.Drain(ctx); err != nil {
+			t.Fatalf("%s: outbox did not drain: %v", s.r.C.Name(), err)
+		}
+	}
+	var live *testserver.Server
+	for _, n := range c.nodes {
+		if n.Running() {
+			live = n
+			break
+		}
+	}
+	hist := allHistory(t, live.Addr, "soak")
+	if len(hist) != clients*perClient {
+		t.Fatalf("history holds %d messages, want %d", len(hist), clients*perClient)
+	}
+	for _, s := range all {
+		checkStoredOnce(t, hist, s.r.C.Name(), s.sent)
+	}
+	for _, s := range all {
+		msgs := s.r.WaitMessages(t, len(hist))
+		for i, m := range msgs {
+			if m.Seq != hist[i].Seq || m.ID != hist[i].ID {
+				t.Fatalf("%s: message %d is seq %d id %s, history has seq %d id %s", s.r.C.Name(), i, m.Seq, m.ID, hist[i].Seq, hist[i].ID)
+			}
+		}
+	}
+}

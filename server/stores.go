@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"chat/protocol"
+	"chat/server/internal/broker"
+	"chat/server/internal/cluster"
+	"chat/server/internal/history"
+	"chat/server/internal/hub"
+	"chat/server/internal/inbox"
+	"chat/server/internal/session"
+	"chat/server/internal/sqlite"
+)
+
+// stores are what the hub keeps its state in: SQLite under -data on a
+// single server, NATS JetStream in cluster mode.
+type stores struct {
+	owners hub.Owners
+	inbox  inbox.Store
+	// node attaches the hub to the broker.
+	node func(broker.Handler) (broker.Broker, error)
+	// nats is the cluster connection, nil on a single server.
+	nats *cluster.Conn
+	// closers run in order by close, after the hub has closed.
+	closers []func() error
+	log     *slog.Logger
+}
+
+func (s *stores) close() {
+	for _, c := range s.closers {
+		if err := c(); err != nil {
+			s.log.Error("closing storage", "err", err)
+		}
+	}
+}
+
+// openStores opens the single server's database or joins the cluster.
+func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, error) {
+	if cfg.nats != "" {
+		return openCluster(ctx, cfg, log)
+	}
+	st := &stores{log: log}
+	dbPath := filepath.Join(cfg.data, "chat.db")
+	names, err := sqlite.OpenNames(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	// Read markers and mentions; at most 1000 unread mentions per name.
+	marks, err := sqlite.OpenInbox(dbPath, sqlite.InboxOptions{})
+	if err != nil {
+		names.Close()
+		return nil, err
+	}
+	// One node: the broker is the embedded store (SQLite history,
+	// in-process subscriptions and presence).
+	local, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
+		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
+	}, broker.LocalOptions{})
+	if err != nil {
+		marks.Close()
+		names.Close()
+		return nil, err
+	}
+	st.owners, st.inbox = names, marks
+	st.node = func(h broker.Handler) (broker.Broker, error) { return local.Node(h), nil }
+	// The history last: after the hub (which closes its node) and the
+	// name and inbox tables.
+	st.closers = []func() error{names.Close, marks.Close, local.Close}
+	log.Info("history open", "data", dbPath, "version", version)
+	return st, nil
+}
+
+// natsTLS is the TLS configuration for NATS from -nats-ca, -nats-cert
+// and -nats-key (nil: none asked for; tls:// URLs still use TLS with the
+// system's roots).
+func natsTLS(cfg *config) (*tls.Config, error) {
+	if cfg.natsCA == "" && cfg.natsCert == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.natsCA != "" {
+		pem, err := os.ReadFile(cfg.natsCA)
+		if err != nil {
+			return nil, fmt.Errorf("-nats-ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-nats-ca %s: no PEM certificate in it", cfg.natsCA)
+		}
+	}
+	if cfg.natsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.natsCert, cfg.natsKey)
+		if err != nil {
+			return nil, fmt.Errorf("-nats-cert/-nats-key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// nodeName is -node, or the host name.
+func nodeName(cfg *config) string {
+	if cfg.node != "" {
+		return cfg.node
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "chat"
+}
+
+// clusterDialWait bounds how long a starting node waits for NATS (and
+// JetStream's leader election) before it gives up with an error: the
+// servers of a cluster start in any order.
+const clusterDialWait = time.Minute
+
+func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, error) {
+	tlsConf, err := natsTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	name := nodeName(cfg)
+	opts := cluster.Options{URLs: list(cfg.nats), Creds: cfg.natsCreds, TLS: tlsConf, Replicas: cfg.natsReplicas,
+		DedupWindow: cfg.natsDedup, Name: "chat-server " + name, Logger: log}
+	dialCtx, cancel := context.WithTimeout(ctx, clusterDialWait)
+	defer cancel()
+	var conn *cluster.Conn
+	for {
+		conn, err = cluster.Dial(dialCtx, opts)
+		if err == nil {
+			break
+		}
+		log.Warn("waiting for NATS", "nats", cfg.nats, "err", err)
+		select {
+		case <-dialCtx.Done():
+			return nil, fmt.Errorf("cluster mode: NATS at %s not usable within %v: %w", cfg.nats, clusterDialWait, err)
+		case <-time.After(time.Second):
+		}
+	}
+	st := &stores{log: log, nats: conn}
+	st.owners = conn.Names()
+	st.inbox = conn.Inbox()
+	st.node = func(h broker.Handler) (broker.Broker, error) {
+		return conn.Node(h, cluster.NodeOptions{Name: name, Logger: log})
+	}
+	st.closers = []func() error{conn.Close}
+	log.Info("cluster mode", "node", name, "nats", cfg.nats, "epoch", conn.Epoch(), "version", version)
+	return st, nil
+}
+
+// natsHealth is /healthz's word on NATS: "" on a single server, "ok", or
+// what is wrong.
+func (s *stores) natsHealth() string {
+	if s.nats == nil {
+		return ""
+	}
+	if err := s.nats.Healthy(); err != nil {
+		return err.Error()
+	}
+	return "ok"
+}
+
+// refuseWhileUnhealthy turns clients away from this node while it cannot
+// store messages (cluster mode without NATS or JetStream): they get
+// `unavailable` and reconnect, to another node if they know one. A NATS
+// server failing over takes the connection away for a moment, so the
+// node waits grace before it turns anyone away. It returns when ctx ends.
+func (s *stores) refuseWhileUnhealthy(ctx context.Context, mgr *session.Manager, grace time.Duration) {
+	if s.nats == nil {
+		return
+	}
+	t := time.NewTicker(grace / 4)
+	defer t.Stop()
+	var badSince time.Time
+	refusing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			err := s.nats.Healthy()
+			switch {
+			case err == nil:
+				badSince = time.Time{}
+				if refusing {
+					refusing = false
+					mgr.Accept()
+					s.log.Info("NATS is back: accepting clients again")
+				}
+			case badSince.IsZero():
+				badSince = now
+			case !refusing && now.Sub(badSince) >= grace:
+				refusing = true
+				s.log.Error("NATS unusable: sending clients to other nodes", "err", err)
+				mgr.Refuse(protocol.NewError(protocol.CodeUnavailable, "",
+					"this server lost its storage (NATS); connect to another server of the cluster"))
+			}
+		}
+	}
+}
