@@ -22,6 +22,23 @@
 # CHATBENCH_PORT_BASE (17000: TCP on +878, HTTP on +80, pprof on +60);
 # CHATBENCH_QUIET_WAIT: seconds to wait for an idle machine before each run (180);
 # CHATBENCH_TAG names a variant: reports go to NAME.TAG.json.
+#
+# Cluster mode: CHATBENCH_CLUSTER=N starts, for each run, a NATS JetStream
+# cluster (nats-server built from its Go module, a tool in go.mod; JetStream
+# stores in a fresh temporary directory) and N chat servers sharing it
+# (-nats URL,URL,URL -node node-I), all pinned to the server's CPU like the
+# single server. chatbench then spreads receivers and senders round-robin
+# over the N nodes (-addr listing them) and reports each process's cost and
+# the sum (-server-pid: the nodes in order, then the NATS servers, whose
+# work is the cluster's too). The -pprof profiles and Go memory statistics
+# are node 0's. N=1 is one chat node on one NATS server: SQLite against
+# JetStream on a single node. Reports get the tag cluster-N (NAME.cluster-N.json,
+# before CHATBENCH_TAG's). CHATBENCH_NATS: NATS servers (default 1 for N=1,
+# else 3); CHATBENCH_NATS_SYNC: JetStream's sync_interval (e.g. "always"
+# for an fsync per write, like -sync full; default NATS's own, 2m). Ports:
+# node I on TCP +878+I, HTTP +80+I, pprof +60+I; NATS J on +222+J, its
+# routes on +262+J. Logs: dist/bench/NAME.node-I.log and NAME.nats-J.log.
+# Without CHATBENCH_CLUSTER nothing of this happens.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -44,6 +61,17 @@ PPROF=127.0.0.1:$((BASE + 60))
 
 say() { printf '==> %s\n' "$*" >&2; }
 
+CLUSTER=${CHATBENCH_CLUSTER:-0}
+if ! [[ $CLUSTER =~ ^[0-9]+$ ]] || [ "$CLUSTER" -gt 9 ]; then
+  say "CHATBENCH_CLUSTER=$CLUSTER: give the number of chat nodes (1-9), or 0 for the single server"
+  exit 2
+fi
+NATS_N=${CHATBENCH_NATS:-$([ "$CLUSTER" -eq 1 ] && echo 1 || echo 3)}
+if [ "$CLUSTER" -gt 0 ] && { ! [[ $NATS_N =~ ^[1-9]$ ]]; }; then
+  say "CHATBENCH_NATS=$NATS_N: give the number of NATS servers (1-9)"
+  exit 2
+fi
+
 TRANSPORT=${CHATBENCH_TRANSPORT:-tcp}
 case $TRANSPORT in
 tcp | ws | tls) ;;
@@ -61,6 +89,10 @@ LABEL="$(git describe --always --dirty 2>/dev/null || echo unknown) src:$src"
 say "building the server and chatbench ($LABEL)"
 go build -o "$BIN/chat-server" ./server
 go build -o "$BIN/chatbench" ./cmd/chatbench
+if [ "$CLUSTER" -gt 0 ]; then
+  say "cluster mode: $CLUSTER chat node(s) on $NATS_N NATS server(s); building nats-server"
+  go build -o "$BIN/nats-server" github.com/nats-io/nats-server/v2
+fi
 
 # The generator needs a socket per connection: up to the hard limit (20,000 here).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -97,7 +129,22 @@ stop_server() {
     server_pid=""
   fi
 }
-trap stop_server EXIT
+
+# Cluster mode: the NATS servers and chat nodes of the current run, their
+# pids (nodes first, in order) and the temporary directory of their stores.
+cluster_pids=()
+cluster_dir=""
+stop_cluster() {
+  local p
+  for p in "${cluster_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${cluster_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  cluster_pids=()
+  if [ -n "$cluster_dir" ]; then
+    rm -rf "$cluster_dir"
+    cluster_dir=""
+  fi
+}
+trap 'stop_server; stop_cluster' EXIT
 
 start_server() { # start_server NAME
   local name=$1 data="$OUT/data-$1"
@@ -130,6 +177,105 @@ tcp) addr=$TCP ;;
 tls) addr="tls://$TCP" ;;
 ws) addr="ws://$HTTP/ws" ;;
 esac
+
+# port_open HOST:PORT: whether something listens there.
+port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
+# start_cluster NAME starts NATS_N NATS servers and CLUSTER chat nodes and
+# sets addr (the nodes' addresses, comma-separated), server_pids (the
+# nodes' pids, then the NATS servers') and pprof_addr (node 0's).
+start_cluster() {
+  local name=$1 i j urls="" routes="" nats_pids=() node_pids=() addrs=() tcp http
+  for ((i = 0; i < CLUSTER; i++)); do
+    for p in $((BASE + 878 + i)) $((BASE + 80 + i)) $((BASE + 60 + i)); do
+      if port_open "127.0.0.1:$p"; then
+        say "something already listens on 127.0.0.1:$p: stop it, or set CHATBENCH_PORT_BASE"
+        return 1
+      fi
+    done
+  done
+  for ((j = 0; j < NATS_N; j++)); do
+    for p in $((BASE + 222 + j)) $((BASE + 262 + j)); do
+      if port_open "127.0.0.1:$p"; then
+        say "something already listens on 127.0.0.1:$p: stop it, or set CHATBENCH_PORT_BASE"
+        return 1
+      fi
+    done
+  done
+  cluster_dir=$(mktemp -d "${TMPDIR:-/tmp}/chatbench-cluster.XXXXXX")
+  for ((j = 0; j < NATS_N; j++)); do
+    urls+="nats://127.0.0.1:$((BASE + 222 + j)),"
+    routes+="nats-route://127.0.0.1:$((BASE + 262 + j)), "
+  done
+  urls=${urls%,}
+  routes=${routes%, }
+  for ((j = 0; j < NATS_N; j++)); do
+    {
+      echo "server_name: nats-$j"
+      echo "listen: 127.0.0.1:$((BASE + 222 + j))"
+      echo "jetstream {"
+      echo "  store_dir: \"$cluster_dir/nats-$j\""
+      [ -n "${CHATBENCH_NATS_SYNC:-}" ] && echo "  sync_interval: ${CHATBENCH_NATS_SYNC}"
+      echo "}"
+      if [ "$NATS_N" -gt 1 ]; then
+        echo "cluster {"
+        echo "  name: chatbench"
+        echo "  listen: 127.0.0.1:$((BASE + 262 + j))"
+        echo "  routes: [ $routes ]"
+        echo "}"
+      fi
+    } >"$cluster_dir/nats-$j.conf"
+    "${PIN_SERVER[@]}" "$BIN/nats-server" -c "$cluster_dir/nats-$j.conf" >"$OUT/$name.nats-$j.log" 2>&1 &
+    cluster_pids+=($!)
+    nats_pids+=($!)
+  done
+  for ((j = 0; j < NATS_N; j++)); do
+    for _ in $(seq 300); do
+      port_open "127.0.0.1:$((BASE + 222 + j))" && continue 2
+      kill -0 "${nats_pids[$j]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    cat "$OUT/$name.nats-$j.log" >&2
+    say "NATS server $j did not start"
+    return 1
+  done
+  for ((i = 0; i < CLUSTER; i++)); do
+    tcp=127.0.0.1:$((BASE + 878 + i))
+    http=127.0.0.1:$((BASE + 80 + i))
+    # The single server's flags (see start_server); -data holds nothing in
+    # cluster mode but is given a directory of the run's own all the same.
+    # shellcheck disable=SC2086 # CHATBENCH_SERVER_ARGS is a list of flags
+    "${PIN_SERVER[@]}" "$BIN/chat-server" -nats "$urls" -node "node-$i" -tcp "$tcp" -http "$http" \
+      -pprof "127.0.0.1:$((BASE + 60 + i))" -data "$cluster_dir/chat-$i" -log-level warn -msg-rate 0 -sync full \
+      "${TLS_ARGS[@]}" ${CHATBENCH_SERVER_ARGS:-} >"$OUT/$name.node-$i.log" 2>&1 &
+    cluster_pids+=($!)
+    node_pids+=($!)
+    case $TRANSPORT in
+    tcp) addrs+=("$tcp") ;;
+    tls) addrs+=("tls://$tcp") ;;
+    ws) addrs+=("ws://$http/ws") ;;
+    esac
+  done
+  for ((i = 0; i < CLUSTER; i++)); do
+    # A NATS cluster elects its JetStream leader in a few seconds: allow 60.
+    for _ in $(seq 600); do
+      kill -0 "${node_pids[$i]}" 2>/dev/null || break
+      if curl -kfsS "$(scheme)://127.0.0.1:$((BASE + 80 + i))/healthz" >/dev/null 2>&1; then
+        continue 2
+      fi
+      sleep 0.1
+    done
+    cat "$OUT/$name.node-$i.log" >&2
+    say "chat node $i did not start"
+    return 1
+  done
+  addr=$(IFS=,; echo "${addrs[*]}")
+  server_pids=$(IFS=,; echo "${node_pids[*]},${nats_pids[*]}")
+  pprof_addr=127.0.0.1:$((BASE + 60))
+}
+
+# scheme of the servers' HTTP listener (HTTPS with TLS).
+scheme() { if [ "$TRANSPORT" = tls ]; then echo https; else echo http; fi; }
 
 # busy_cores prints how many cores the machine kept busy over one second.
 busy_cores() {
@@ -164,23 +310,31 @@ reports=()
 for name in "${SCENARIOS[@]}"; do
   for i in $(seq "$REPEAT"); do
     run=$name
+    [ "$CLUSTER" -gt 0 ] && run=$run.cluster-$CLUSTER
     [ -n "${CHATBENCH_TAG:-}" ] && run=$run.$CHATBENCH_TAG
     [ "$REPEAT" -gt 1 ] && run=$run.$i
     wait_quiet
     say "scenario $run"
     rm -f "$OUT/$run.json"
-    start_server "$run"
+    if [ "$CLUSTER" -gt 0 ]; then
+      start_cluster "$run"
+    else
+      start_server "$run"
+      server_pids=$server_pid
+      pprof_addr=$PPROF
+    fi
     # -pprof always: chatbench asks it for the goroutine count and memory
     # statistics after the window (two requests, outside the measurement).
-    profile_args=(-pprof "http://$PPROF")
+    profile_args=(-pprof "http://$pprof_addr")
     if [ "${CHATBENCH_PROFILE:-}" = 1 ]; then
       profile_args+=(-cpuprofile "$PROFILES/$run.cpu.pprof" -heapprofile "$PROFILES/$run.heap.pprof")
     fi
     status=0
     # shellcheck disable=SC2086 # CHATBENCH_ARGS is a list of flags
-    "${PIN_GEN[@]}" "$BIN/chatbench" -addr "$addr" -scenario "$name" -server-pid "$server_pid" \
+    "${PIN_GEN[@]}" "$BIN/chatbench" -addr "$addr" -scenario "$name" -server-pid "$server_pids" \
       -label "$LABEL" -json-file "$OUT/$run.json" "${profile_args[@]}" ${CHATBENCH_ARGS:-} || status=$?
     stop_server
+    stop_cluster
     if [ -f "$OUT/$run.json" ]; then
       reports+=("$OUT/$run.json")
     fi

@@ -13,6 +13,12 @@
 //
 //	chatbench -addr ws://127.0.0.1:8080/ws -receivers 500 -senders 5 -rate 100 -duration 20s
 //
+// Several servers (the nodes of a cluster) take comma-separated lists;
+// receivers and senders are spread over them round-robin, and the report
+// gives each server's cost and their sum:
+//
+//	chatbench -addr 127.0.0.1:7878,127.0.0.1:7879 -scenario fanout-2000x50 -server-pid PID1,PID2
+//
 // Run the server and the generator on different CPUs (taskset -c 0 and
 // taskset -c 1); cmd/chatbench/bench.sh does that for every scenario.
 // Exit status: 0 for a clean, valid run (targets are reported, not
@@ -69,7 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chatbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c load.Config
-	addr := fs.String("addr", "127.0.0.1:7878", "server: TCP `host:port`, tls://host:port or ws://host:port/ws (loopback only; TLS certificates are not checked)")
+	addr := fs.String("addr", "127.0.0.1:7878", "server: TCP `host:port`, tls://host:port or ws://host:port/ws (loopback only; TLS certificates are not checked); "+
+		"several comma-separated (a cluster's nodes, one transport): receiver i and sender i use address i mod their number")
 	scenario := fs.String("scenario", "", "named scenario: "+strings.Join(load.ScenarioNames(), ", ")+"; other flags given override its values")
 	fs.IntVar(&c.Receivers, "receivers", 100, "receiving connections")
 	fs.IntVar(&c.Senders, "senders", 2, "sending connections (members of the room too)")
@@ -85,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 30*time.Second, "per connection, connect to JOINED")
 	fs.DurationVar(&c.Drain, "drain", 15*time.Second, "after the last send, how long to wait for ACKs and deliveries")
 	fs.DurationVar(&c.LateAfter, "late", 5*time.Millisecond, "a send this far behind its schedule is late (over 1% late invalidates the run)")
-	fs.IntVar(&c.ServerPID, "server-pid", 0, "the server's `pid`: report its CPU time and memory from /proc")
+	serverPIDs := fs.String("server-pid", "", "the server's `pid`: report its CPU time and memory from /proc; several comma-separated: a cluster's nodes in -addr order, then any other processes whose cost is the servers' (its NATS servers): each one's and their sum")
 	fs.StringVar(&c.Pprof, "pprof", "", "the server's pprof `URL` (http://127.0.0.1:6060), for -cpuprofile and -heapprofile")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the server's CPU profile of the measured time (of the joins, without senders) to `file`")
 	fs.StringVar(&c.HeapProfile, "heapprofile", "", "write the server's heap profile at the end of the measured time to `file`")
@@ -95,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	jsonFile := fs.String("json-file", "", "also write the report as JSON to `file`")
 	summarize := fs.Bool("summarize", false, "print a Markdown table of the JSON reports named as arguments, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: chatbench [-addr ADDR] (-scenario NAME | -receivers N -senders M -rate R ...) [-server-pid PID] [-json]\n"+
+		fmt.Fprintf(fs.Output(), "Usage: chatbench [-addr ADDR[,ADDR...]] (-scenario NAME | -receivers N -senders M -rate R ...) [-server-pid PID[,PID...]] [-json]\n"+
 			"       chatbench -summarize REPORT.json...\n\n"+
 			"Loads a chat server on this machine and reports latency, loss and cost.\n\n")
 		fs.PrintDefaults()
@@ -147,11 +154,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		})
 		sc.Room, sc.JoinConcurrency, sc.JoinTimeout, sc.Drain, sc.LateAfter = c.Room, c.JoinConcurrency, c.JoinTimeout, c.Drain, c.LateAfter
-		sc.ServerPID, sc.Pprof, sc.CPUProfile, sc.HeapProfile = c.ServerPID, c.Pprof, c.CPUProfile, c.HeapProfile
+		sc.Pprof, sc.CPUProfile, sc.HeapProfile = c.Pprof, c.CPUProfile, c.HeapProfile
 		sc.Label = c.Label
 		c = sc
 	}
 	c.Addr = *addr
+	pids, err := load.ParsePIDs(*serverPIDs)
+	if err != nil {
+		fmt.Fprintf(stderr, "chatbench: -server-pid: %v\n", err)
+		return 2
+	}
+	if len(pids) > 0 {
+		c.ServerPID = pids[0]
+	}
+	if len(pids) > 1 {
+		c.ServerPIDs = pids
+	}
 	if *selfProfile != "" {
 		f, err := os.Create(*selfProfile)
 		if err != nil {

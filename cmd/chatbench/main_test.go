@@ -8,7 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"math"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +52,7 @@ func runJSON(t *testing.T, args ...string) (*load.Report, int, string) {
 }
 
 // checkClean asserts what every run must show, however fast the machine.
+// Receivers and senders are spread evenly over the run's new rooms.
 func checkClean(t *testing.T, rep *load.Report, code int, log string, receivers, senders int) {
 	t.Helper()
 	if code != 0 && code != 3 { // 3: generator-limited, possible on a loaded CI machine under -race
@@ -63,18 +69,19 @@ func checkClean(t *testing.T, rep *load.Report, code int, log string, receivers,
 	if rep.Sends.Sent == 0 || rep.Sends.Acked != rep.Sends.Sent {
 		t.Errorf("sends: %+v", rep.Sends)
 	}
-	var head uint64
+	var heads uint64
 	for _, h := range rep.Heads {
-		head = max(head, h)
+		heads += h
 	}
-	if head != rep.Sends.Sent { // a new room: one sequence number per message
-		t.Errorf("room head %d, sent %d", head, rep.Sends.Sent)
+	if heads != rep.Sends.Sent { // new rooms: one sequence number per message
+		t.Errorf("room heads %v, sent %d", rep.Heads, rep.Sends.Sent)
 	}
+	rooms := uint64(max(len(rep.Rooms), 1))
 	d := rep.Delivery
-	if d.Expected != uint64(receivers)*rep.Sends.Sent || d.Received != d.Expected || d.Missing != 0 || d.Duplicates != 0 {
+	if d.Expected != uint64(receivers)/rooms*rep.Sends.Sent || d.Received != d.Expected || d.Missing != 0 || d.Duplicates != 0 {
 		t.Errorf("delivery: %+v for %d sent", d, rep.Sends.Sent)
 	}
-	if sc := rep.SenderCopies; sc.Expected != uint64(senders)*rep.Sends.Sent || sc.Missing != 0 {
+	if sc := rep.SenderCopies; sc.Expected != uint64(senders)/rooms*rep.Sends.Sent || sc.Missing != 0 {
 		t.Errorf("senders' copies: %+v", sc)
 	}
 	if rep.Latency.Count == 0 || rep.Latency.Count > int64(d.Received) || rep.Latency.P50 <= 0 ||
@@ -130,8 +137,81 @@ func TestSmokeTLS(t *testing.T) {
 	}
 }
 
+// TestSmokeTwoServers spreads receivers (in two worker processes) and
+// senders over two independent servers, as over a cluster's nodes. Two
+// rooms: receiver i and sender i join room i mod 2 on server i mod 2, so
+// each room lives on one server, and a clean run (nothing missing) shows
+// every connection went where round-robin sends it: a receiver on the
+// wrong server would get nothing of its room. Each server's own count of
+// open files shows its connections, and the report has each one's CPU and
+// memory and their sum.
+func TestSmokeTwoServers(t *testing.T) {
+	a := testserver.Start(t, testserver.Options{Args: serverArgs()})
+	b := testserver.Start(t, testserver.Options{Args: serverArgs()})
+	start := time.Now()
+	rep, code, log := runJSON(t, "-addr", a.Addr+","+b.Addr, "-server-pid", fmt.Sprintf("%d,%d", a.PID(), b.PID()),
+		"-receivers", "20", "-senders", "2", "-rooms", "2", "-rate", "20", "-duration", "2s", "-warmup", "300ms",
+		"-procs", "2", "-drain", "5s")
+	checkClean(t, rep, code, log, 20, 2)
+	if !slices.Equal(rep.Config.Addrs, []string{a.Addr, b.Addr}) || !slices.Equal(rep.Config.ServerPIDs, []int{a.PID(), b.PID()}) ||
+		rep.Config.ServerPID != a.PID() {
+		t.Errorf("config: addrs %q, pids %v, pid %d", rep.Config.Addrs, rep.Config.ServerPIDs, rep.Config.ServerPID)
+	}
+	want := []load.NodeShare{{Addr: a.Addr, Receivers: 10, Joined: 10, Senders: 1, PID: a.PID()},
+		{Addr: b.Addr, Receivers: 10, Joined: 10, Senders: 1, PID: b.PID()}}
+	if !slices.Equal(rep.Nodes, want) {
+		t.Errorf("nodes %+v, want %+v", rep.Nodes, want)
+	}
+	if len(rep.Servers) != 2 || rep.Server == nil {
+		t.Fatalf("servers %+v, sum %+v", rep.Servers, rep.Server)
+	}
+	var cpu float64
+	var rss int64
+	for i, s := range rep.Servers {
+		if s.PID != want[i].PID || s.Addr != want[i].Addr || s.WindowEnd == nil || s.Connections != 11 {
+			t.Fatalf("server %d: %+v", i, s)
+		}
+		// The server's own view: its open files grew by its connections.
+		if opened := s.WindowEnd.FDs - s.Before.FDs; opened < s.Connections {
+			t.Errorf("server %d (%s): %d more open files in the window than before, want at least %d connections", i, s.Addr, opened, s.Connections)
+		}
+		cpu += s.CPUSeconds
+		rss += s.WindowEnd.RSSKiB
+	}
+	sum := rep.Server
+	if sum.PID != a.PID() || sum.Connections != 22 || sum.WindowEnd.RSSKiB != rss || math.Abs(sum.CPUSeconds-cpu) > 1e-9 {
+		t.Errorf("sum: pid %d, %d connections, RSS %d KiB (each %d), CPU %g s (each %g)", sum.PID, sum.Connections, sum.WindowEnd.RSSKiB, rss, sum.CPUSeconds, cpu)
+	}
+	if sum.CPUSeconds > 0 && sum.CPUPerDeliveryMicros <= 0 {
+		t.Errorf("no CPU per delivery: %+v", sum)
+	}
+	var text, table bytes.Buffer
+	rep.Print(&text)
+	for _, s := range []string{"2 (tcp), connections spread round-robin", a.Addr, b.Addr, "all 2 together", "CPU per delivered message"} {
+		if !strings.Contains(text.String(), s) {
+			t.Errorf("printed report lacks %q:\n%s", s, text.String())
+		}
+	}
+	file := filepath.Join(t.TempDir(), "two.json")
+	js, _ := json.Marshal(rep)
+	if err := os.WriteFile(file, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"-summarize", file}, &table, io.Discard); code != 0 {
+		t.Fatalf("-summarize: exit %d", code)
+	}
+	if !strings.Contains(table.String(), "over 2 servers (recv+send: 10+1, 10+1)") || !strings.Contains(table.String(), "(2 servers)") {
+		t.Errorf("summary lacks the servers:\n%s", table.String())
+	}
+	t.Logf("two servers, 2 worker processes: %v; p99 %.2f ms", time.Since(start).Round(time.Millisecond), rep.Latency.P99)
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
+		{"-addr", "127.0.0.1:7878,ws://127.0.0.1:8080/ws"}, // mixed transports
+		{"-addr", "127.0.0.1:7878,192.0.2.1:7878"},         // one not loopback
+		{"-addr", "127.0.0.1:7878,"},
+		{"-server-pid", "12,x"},
 		{"-scenario", "no-such-scenario"},
 		{"-addr", "192.0.2.1:7878"}, // not loopback: refused before connecting
 		{"-receivers", "30000"},     // more sockets than one process may hold

@@ -327,3 +327,14 @@ func (s *Server) Signal(sig os.Signal) {
 		s.t.Fatal(err)
 	}
 }
+
+// PID returns the running server's process id (0 if it is not running):
+// for tools that read its CPU and memory from /proc.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}

@@ -19,25 +19,33 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"chat/cmd/chatbench/internal/wire"
 )
 
 // Config is one run.
 type Config struct {
-	Scenario  string        `json:"scenario,omitempty"`
-	Label     string        `json:"label,omitempty"` // what was measured, e.g. the server's commit; free text
-	Addr      string        `json:"addr"`            // host:port (TCP), tls://host:port or ws://host:port/ws
-	Receivers int           `json:"receivers"`       // connections that only read
-	Senders   int           `json:"senders"`         // connections that post (and read their room too)
-	Rate      float64       `json:"rate"`            // messages per second, all senders together
-	Duration  time.Duration `json:"duration"`        // measured sending time, or how long to hold idle connections
-	Warmup    time.Duration `json:"warmup"`          // sending before measuring: counted for loss, not latency
-	Size      int           `json:"size"`            // message text, bytes
-	Room      string        `json:"room"`            // room name, or prefix "NAME-NN" with Rooms > 1; empty: a new room per run
-	Rooms     int           `json:"rooms"`           // rooms receivers and senders are spread over; 0: receivers only say HELLO
-	Procs     int           `json:"procs"`           // receivers in this many worker processes; 0: in this process
-	Reader    string        `json:"reader"`          // how workers read TCP receivers: "epoll" (default on Linux) or "goroutine"
+	Scenario string `json:"scenario,omitempty"`
+	Label    string `json:"label,omitempty"` // what was measured, e.g. the server's commit; free text
+	Addr     string `json:"addr"`            // host:port (TCP), tls://host:port or ws://host:port/ws; several comma-separated (see Addrs)
+	// Addrs is Addr split at its commas: the nodes of a cluster (or
+	// independent servers). Receiver i and sender i use Addrs[i % len];
+	// filled in by Run.
+	Addrs     []string      `json:"addrs,omitempty"`
+	Receivers int           `json:"receivers"` // connections that only read
+	Senders   int           `json:"senders"`   // connections that post (and read their room too)
+	Rate      float64       `json:"rate"`      // messages per second, all senders together
+	Duration  time.Duration `json:"duration"`  // measured sending time, or how long to hold idle connections
+	Warmup    time.Duration `json:"warmup"`    // sending before measuring: counted for loss, not latency
+	Size      int           `json:"size"`      // message text, bytes
+	Room      string        `json:"room"`      // room name, or prefix "NAME-NN" with Rooms > 1; empty: a new room per run
+	Rooms     int           `json:"rooms"`     // rooms receivers and senders are spread over; 0: receivers only say HELLO
+	Procs     int           `json:"procs"`     // receivers in this many worker processes; 0: in this process
+	Reader    string        `json:"reader"`    // how workers read TCP receivers: "epoll" (default on Linux) or "goroutine"
 
 	JoinConcurrency int           `json:"join_concurrency"` // connects and joins in flight, per process
 	JoinTimeout     time.Duration `json:"join_timeout"`     // per connection, connect to JOINED
@@ -45,7 +53,11 @@ type Config struct {
 	LateAfter       time.Duration `json:"late_after"`       // a send more than this behind its schedule is late
 	ReadBuffer      int           `json:"read_buffer"`      // per receiver connection, bytes
 
-	ServerPID   int    `json:"server_pid,omitempty"`   // read its CPU and memory from /proc
+	ServerPID int `json:"server_pid,omitempty"` // read its CPU and memory from /proc; with ServerPIDs, their first
+	// ServerPIDs are the pids of several servers (a cluster's chat nodes):
+	// each one's CPU and memory is reported, and their sum. With one
+	// server, ServerPID alone may be set.
+	ServerPIDs  []int  `json:"server_pids,omitempty"`
 	Pprof       string `json:"pprof,omitempty"`        // the server's pprof base URL, loopback only (http://127.0.0.1:6060)
 	CPUProfile  string `json:"cpu_profile,omitempty"`  // write the server's CPU profile of the measured phase here
 	HeapProfile string `json:"heap_profile,omitempty"` // write the server's heap profile at the end of the measured phase here
@@ -134,9 +146,7 @@ func (c *Config) setDefaults() {
 // check reports configuration errors.
 func (c *Config) check() error {
 	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("no server address"))
-	} else if err := loopbackAddr(c.Addr); err != nil {
+	if _, err := ParseAddrs(c.Addr); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Receivers < 0 || c.Senders < 0 {
@@ -182,6 +192,69 @@ func (c *Config) check() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ParseAddrs splits a comma-separated list of server addresses (the
+// -addr flag) and checks each: loopback only, and one transport for all
+// (a run mixing TCP and WebSocket, say, would compare unlike costs).
+func ParseAddrs(list string) ([]string, error) {
+	var addrs []string
+	for a := range strings.SplitSeq(list, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			if strings.TrimSpace(list) == "" {
+				return nil, errors.New("no server address")
+			}
+			return nil, fmt.Errorf("server addresses %q: an empty entry", list)
+		}
+		if err := loopbackAddr(a); err != nil {
+			return nil, err
+		}
+		if len(addrs) > 0 && wire.Transport(a) != wire.Transport(addrs[0]) {
+			return nil, fmt.Errorf("server addresses %q mix transports (%s and %s): use one for all",
+				list, wire.Transport(addrs[0]), wire.Transport(a))
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
+}
+
+// ParsePIDs parses a comma-separated list of process ids (the -server-pid
+// flag); the empty string is no pid.
+func ParsePIDs(list string) ([]int, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	var pids []int
+	for f := range strings.SplitSeq(list, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("server pids %q: %q is not a pid", list, f)
+		}
+		if slices.Contains(pids, pid) {
+			return nil, fmt.Errorf("server pids %q: %d twice", list, pid)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// pids returns the servers' pids: ServerPIDs, or ServerPID alone.
+func (c *Config) pids() []int {
+	if len(c.ServerPIDs) > 0 {
+		return c.ServerPIDs
+	}
+	if c.ServerPID != 0 {
+		return []int{c.ServerPID}
+	}
+	return nil
+}
+
+// spread returns which of n addresses connection i (receiver i, or sender
+// i, counted over all worker processes) uses: round-robin, every n-th
+// connection on the same server. Rooms are assigned the same way (i mod
+// rooms), so with as many rooms as servers each room's members are all on
+// one server; with one room, its members are on every server.
+func spread(i, n int) int { return i % n }
 
 // loopbackAddr accepts only servers on 127.0.0.0/8 or ::1: this is a
 // load generator, and it stays on the machine it runs on.

@@ -2,9 +2,12 @@ package load
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"chat/cmd/chatbench/internal/procstat"
 )
 
 func TestTracker(t *testing.T) {
@@ -128,5 +131,130 @@ func TestThousands(t *testing.T) {
 	}
 	if !strings.Contains(counts(countMap{"b": 2, "a": 1}), "a ×1, b ×2") {
 		t.Error("counts not sorted")
+	}
+}
+
+func TestParseAddrs(t *testing.T) {
+	for list, want := range map[string][]string{
+		"127.0.0.1:7878":                          {"127.0.0.1:7878"},
+		"127.0.0.1:7878,127.0.0.1:7879":           {"127.0.0.1:7878", "127.0.0.1:7879"},
+		" 127.0.0.1:1 , [::1]:2,localhost:3":      {"127.0.0.1:1", "[::1]:2", "localhost:3"},
+		"ws://127.0.0.1:1/ws,ws://127.0.0.1:2/ws": {"ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws"},
+		"tls://127.0.0.1:1,tls://127.0.0.1:2":     {"tls://127.0.0.1:1", "tls://127.0.0.1:2"},
+	} {
+		got, err := ParseAddrs(list)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParseAddrs(%q) = %q, %v; want %q", list, got, err, want)
+		}
+	}
+	for list, why := range map[string]string{
+		"":                                   "no server address",
+		"127.0.0.1:1,":                       "empty entry",
+		"127.0.0.1:1,,127.0.0.1:2":           "empty entry",
+		"127.0.0.1:1,192.0.2.1:2":            "not a loopback",
+		"127.0.0.1:1,ws://127.0.0.1:2/ws":    "mix transports",
+		"tls://127.0.0.1:1,127.0.0.1:2":      "mix transports",
+		"127.0.0.1":                          "missing port",
+		"ws://127.0.0.1:1/ws,127.0.0.1:7878": "mix transports",
+	} {
+		if _, err := ParseAddrs(list); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("ParseAddrs(%q): error %v, want one saying %q", list, err, why)
+		}
+	}
+}
+
+func TestParsePIDs(t *testing.T) {
+	for list, want := range map[string][]int{"": nil, " ": nil, "42": {42}, "42,7, 9": {42, 7, 9}} {
+		if got, err := ParsePIDs(list); err != nil || !slices.Equal(got, want) {
+			t.Errorf("ParsePIDs(%q) = %v, %v; want %v", list, got, err, want)
+		}
+	}
+	for _, list := range []string{"x", "1,", "0", "-3", "4,4", "1;2"} {
+		if _, err := ParsePIDs(list); err == nil {
+			t.Errorf("ParsePIDs(%q): no error", list)
+		}
+	}
+	c := Config{ServerPID: 5}
+	if !slices.Equal(c.pids(), []int{5}) {
+		t.Errorf("pids() of ServerPID alone: %v", c.pids())
+	}
+	c.ServerPIDs = []int{5, 6}
+	if !slices.Equal(c.pids(), []int{5, 6}) {
+		t.Errorf("pids(): %v", c.pids())
+	}
+}
+
+// TestSpreadRoundRobin: receiver i goes to address i mod n, counted over
+// every worker process, and so does sender i (Run uses spread for both).
+func TestSpreadRoundRobin(t *testing.T) {
+	addrs := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}
+	for _, procs := range []int{0, 1, 2, 4} {
+		cfg := Config{Receivers: 11, Procs: procs}
+		specs := workerSpecs(cfg, addrs, []string{"a", "b"})
+		perAddr := map[string]int{}
+		next := 0
+		for _, spec := range specs {
+			if !slices.Equal(spec.Addrs, addrs) {
+				t.Fatalf("procs %d: spec addresses %q", procs, spec.Addrs)
+			}
+			if spec.First != next {
+				t.Fatalf("procs %d: spec starts at %d, want %d", procs, spec.First, next)
+			}
+			next += spec.Count
+			w := NewWorker(spec)
+			for _, r := range w.rs {
+				if r.node != r.idx%3 {
+					t.Errorf("procs %d: receiver %d on address %d, want %d", procs, r.idx, r.node, r.idx%3)
+				}
+				if want := []string{"a", "b"}[r.idx%2]; r.room != want {
+					t.Errorf("procs %d: receiver %d in room %q, want %q", procs, r.idx, r.room, want)
+				}
+				perAddr[spec.Addrs[r.node]]++
+			}
+		}
+		if next != 11 {
+			t.Errorf("procs %d: %d receivers in the specs, want 11", procs, next)
+		}
+		if perAddr[addrs[0]] != 4 || perAddr[addrs[1]] != 4 || perAddr[addrs[2]] != 3 {
+			t.Errorf("procs %d: receivers per address %v, want 4, 4, 3", procs, perAddr)
+		}
+	}
+	for i, want := range []int{0, 1, 2, 0, 1} {
+		if got := spread(i, 3); got != want {
+			t.Errorf("spread(%d, 3) = %d, want %d", i, got, want)
+		}
+	}
+	if spread(7, 1) != 0 {
+		t.Error("one address: not always it")
+	}
+}
+
+func TestSumServers(t *testing.T) {
+	a := &ServerReport{PID: 1, Cmdline: "a", CPUs: "0", Before: &procstat.Sample{CPUSeconds: 1, RSSKiB: 100},
+		WindowStart: &procstat.Sample{CPUSeconds: 2, RSSKiB: 200}, WindowEnd: &procstat.Sample{CPUSeconds: 5, RSSKiB: 300, FDs: 10}}
+	b := &ServerReport{PID: 2, Cmdline: "b", CPUs: "1", Before: &procstat.Sample{CPUSeconds: 1, RSSKiB: 50},
+		WindowStart: &procstat.Sample{CPUSeconds: 1, RSSKiB: 60}, WindowEnd: &procstat.Sample{CPUSeconds: 2, RSSKiB: 250, FDs: 5}}
+	r := &Report{Servers: []*ServerReport{a, b}, Nodes: []NodeShare{{PID: 1, Joined: 3, Senders: 1}, {PID: 2, Joined: 6}},
+		Join: JoinSummary{Joined: 9}}
+	lat := NewHist()
+	for range 1000 { // deliveries of the window's messages
+		lat.Record(time.Millisecond)
+	}
+	r.finish(Config{}, []*WorkerResult{{Latency: lat, ReaderLag: NewHist()}}, []*sender{newSender(0, "", [8]byte{}, 64, 0, 0)}, 0, 2*time.Second)
+	s := r.Server
+	if s == nil || s.PID != 1 || s.Cmdline != "a" || s.CPUs != "0 1" {
+		t.Fatalf("sum: %+v", s)
+	}
+	if s.CPUSeconds != 4 || s.Cores != 2 || s.WindowEnd.RSSKiB != 550 || s.WindowEnd.FDs != 15 || s.Connections != 10 {
+		t.Errorf("sum: CPU %g, cores %g, RSS %d, fds %d, connections %d", s.CPUSeconds, s.Cores, s.WindowEnd.RSSKiB, s.WindowEnd.FDs, s.Connections)
+	}
+	if s.RSSPerConnKiB != 40 || s.CPUPerDeliveryMicros != 4000 {
+		t.Errorf("sum: %g KiB/conn, %g µs/delivery", s.RSSPerConnKiB, s.CPUPerDeliveryMicros)
+	}
+	if a.CPUSeconds != 3 || a.Connections != 4 || a.RSSPerConnKiB != 50 || b.CPUSeconds != 1 || b.Connections != 6 {
+		t.Errorf("each: %+v / %+v", a, b)
+	}
+	if a.Before.RSSKiB != 100 {
+		t.Error("summing changed a server's own sample")
 	}
 }

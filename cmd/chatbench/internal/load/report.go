@@ -39,7 +39,17 @@ type Report struct {
 	DrainSeconds float64     `json:"drain_seconds"`    // how long that took after the last ACK
 	Unparseable  uint64      `json:"unparseable,omitempty"`
 
+	// Nodes is how the connections were spread over the server addresses
+	// (with more than one address, e.g. a cluster's nodes), in -addr order.
+	Nodes []NodeShare `json:"nodes,omitempty"`
+
+	// Server is the server process (-server-pid). With several pids it is
+	// their sum: CPU and memory added up (its samples too), PID, Cmdline
+	// the first's; each one is then in Servers. The pids may include
+	// processes the chat servers depend on (a cluster's NATS servers):
+	// their cost is the cluster's, and it is not "other processes".
 	Server    *ServerReport   `json:"server,omitempty"`
+	Servers   []*ServerReport `json:"servers,omitempty"`
 	Generator GeneratorReport `json:"generator"`
 	// Machine is all CPUs' time in the measured window, and Others the part
 	// neither the server nor the generator used (other processes, interrupt
@@ -86,9 +96,22 @@ type SendSummary struct {
 	MeasuredMsg int64    `json:"measured"` // ACKs of messages sent after warm-up
 }
 
+// NodeShare is one server address's part of the load.
+type NodeShare struct {
+	Addr      string `json:"addr"`
+	Receivers int    `json:"receivers"` // receivers assigned to it (every len(Addrs)-th)
+	Joined    int    `json:"joined"`    // of which joined
+	Senders   int    `json:"senders"`
+	PID       int    `json:"pid,omitempty"` // with a -server-pid per address (or more): the one in the same place
+}
+
 // ServerReport is the server process as /proc saw it.
 type ServerReport struct {
-	PID         int              `json:"pid"`
+	PID int `json:"pid"`
+	// Addr is the address this server serves, when -server-pid lists the
+	// nodes' pids in -addr order (and then any other server processes,
+	// NATS say, which have none).
+	Addr        string           `json:"addr,omitempty"`
 	Cmdline     string           `json:"cmdline"`
 	CPUs        string           `json:"cpus"` // affinity
 	Before      *procstat.Sample `json:"before"`
@@ -106,6 +129,70 @@ type ServerReport struct {
 	// end, from pprof: HeapInuse, HeapIdle, HeapReleased, Stack (in use)…
 	MemStats      map[string]int64 `json:"memstats,omitempty"`
 	RSSPerConnKiB float64          `json:"rss_per_conn_kib"` // (RSS at the window's end - RSS before) / Connections
+	// CPUPerDeliveryMicros is CPUSeconds over the receivers' deliveries of
+	// the messages sent in the window (Report.Latency.Count), in µs: the
+	// servers' summed cost of a delivered message, wherever it was sent.
+	// Only in the sum (or the one server's report).
+	CPUPerDeliveryMicros float64 `json:"cpu_per_delivery_us,omitempty"`
+}
+
+// windowCost fills in the server's cost in the measured window, for conns
+// connections (0: unknown, no RSS per connection).
+func (s *ServerReport) windowCost(window time.Duration, conns int) {
+	if s.WindowStart == nil || s.WindowEnd == nil {
+		return
+	}
+	s.CPUSeconds = s.WindowEnd.CPUSeconds - s.WindowStart.CPUSeconds
+	s.SysSeconds = s.WindowEnd.SysSec - s.WindowStart.SysSec
+	if window > 0 {
+		s.Cores = s.CPUSeconds / window.Seconds()
+	}
+	s.Connections = conns
+	if conns > 0 {
+		s.RSSPerConnKiB = float64(s.WindowEnd.RSSKiB-s.Before.RSSKiB) / float64(conns)
+	}
+}
+
+// sumServers adds several servers up into one ServerReport: samples,
+// CPU and memory summed, the first's PID and command line, every CPU set.
+// A sample is in the sum only if every server has it.
+func sumServers(ss []*ServerReport) *ServerReport {
+	sum := &ServerReport{PID: ss[0].PID, Cmdline: ss[0].Cmdline}
+	var cpus []string
+	for _, s := range ss {
+		if !slices.Contains(cpus, s.CPUs) {
+			cpus = append(cpus, s.CPUs)
+		}
+	}
+	sum.CPUs = strings.Join(cpus, " ")
+	pick := func(f func(*ServerReport) *procstat.Sample) *procstat.Sample {
+		var t *procstat.Sample
+		for _, s := range ss {
+			x := f(s)
+			if x == nil {
+				return nil
+			}
+			if t == nil {
+				c := *x
+				t = &c
+				continue
+			}
+			t.CPUSeconds += x.CPUSeconds
+			t.UserSec += x.UserSec
+			t.SysSec += x.SysSec
+			t.RSSKiB += x.RSSKiB
+			t.HWMKiB += x.HWMKiB
+			t.Threads += x.Threads
+			t.FDs += x.FDs
+		}
+		return t
+	}
+	sum.Before = pick(func(s *ServerReport) *procstat.Sample { return s.Before })
+	sum.Joined = pick(func(s *ServerReport) *procstat.Sample { return s.Joined })
+	sum.WindowStart = pick(func(s *ServerReport) *procstat.Sample { return s.WindowStart })
+	sum.WindowEnd = pick(func(s *ServerReport) *procstat.Sample { return s.WindowEnd })
+	sum.After = pick(func(s *ServerReport) *procstat.Sample { return s.After })
+	return sum
 }
 
 // GeneratorReport is the load generator's own cost.
@@ -220,15 +307,28 @@ func (r *Report) finish(cfg Config, results []*WorkerResult, senders []*sender, 
 	}
 	r.Generator.Saturated = r.Generator.Cores > saturatedAt*float64(r.Generator.Available)
 
-	if srv := r.Server; srv != nil && srv.WindowStart != nil && srv.WindowEnd != nil {
-		srv.CPUSeconds = srv.WindowEnd.CPUSeconds - srv.WindowStart.CPUSeconds
-		srv.SysSeconds = srv.WindowEnd.SysSec - srv.WindowStart.SysSec
-		if window > 0 {
-			srv.Cores = srv.CPUSeconds / window.Seconds()
+	// The servers: each one's cost (its connections known when the pids
+	// are paired with the addresses), then their sum.
+	conns := r.Join.Joined + len(senders)
+	if len(r.Servers) > 0 {
+		for _, s := range r.Servers {
+			c := 0 // not a node's (NATS), or not known which
+			if s.Addr != "" && len(r.Nodes) == 0 {
+				c = conns // the one address's
+			}
+			for _, nd := range r.Nodes {
+				if nd.PID == s.PID {
+					c = nd.Joined + nd.Senders
+				}
+			}
+			s.windowCost(window, c)
 		}
-		srv.Connections = r.Join.Joined + len(senders)
-		if srv.Connections > 0 {
-			srv.RSSPerConnKiB = float64(srv.WindowEnd.RSSKiB-srv.Before.RSSKiB) / float64(srv.Connections)
+		r.Server = sumServers(r.Servers)
+	}
+	if srv := r.Server; srv != nil {
+		srv.windowCost(window, conns)
+		if srv.WindowEnd != nil && r.Latency.Count > 0 {
+			srv.CPUPerDeliveryMicros = srv.CPUSeconds * 1e6 / float64(r.Latency.Count)
 		}
 	}
 
@@ -349,8 +449,23 @@ func (r *Report) Print(w io.Writer) {
 	if c.Label != "" {
 		p("label", "%s", c.Label)
 	}
-	p("server", "%s (%s)", c.Addr, r.Transport)
-	if s := r.Server; s != nil {
+	if len(r.Nodes) == 0 {
+		p("server", "%s (%s)", c.Addr, r.Transport)
+	} else {
+		p("servers", "%d (%s), connections spread round-robin (receiver i and sender i on server i mod %d):", len(r.Nodes), r.Transport, len(r.Nodes))
+		for _, nd := range r.Nodes {
+			pid := ""
+			if nd.PID != 0 {
+				pid = fmt.Sprintf(" (pid %d)", nd.PID)
+			}
+			p("", "%s%s: %s/%s receivers joined, %d senders", nd.Addr, pid, n(nd.Joined), n(nd.Receivers), nd.Senders)
+		}
+	}
+	if len(r.Servers) > 0 {
+		for _, s := range r.Servers {
+			p("", "pid %d on CPU(s) %s: %s", s.PID, s.CPUs, s.Cmdline)
+		}
+	} else if s := r.Server; s != nil {
 		p("", "pid %d on CPU(s) %s: %s", s.PID, s.CPUs, s.Cmdline)
 	}
 	workers := fmt.Sprintf("receivers in %d worker process(es)", c.Procs)
@@ -377,7 +492,11 @@ func (r *Report) Print(w io.Writer) {
 	if j.Seconds >= 0.05 { // shorter joins are below the 10 ms resolution of CPU times
 		line := fmt.Sprintf("CPU while joining: generator %.2f s (%.2f of its CPUs' time)", j.GeneratorCPU, j.GeneratorCPU/j.Seconds/float64(r.Generator.Available))
 		if r.Server != nil {
-			line += fmt.Sprintf(", server %.2f s (%.2f core)", j.ServerCPU, j.ServerCPU/j.Seconds)
+			what := "server"
+			if len(r.Servers) > 0 {
+				what = fmt.Sprintf("%d servers together", len(r.Servers))
+			}
+			line += fmt.Sprintf(", %s %.2f s (%.2f core)", what, j.ServerCPU, j.ServerCPU/j.Seconds)
 		}
 		p("", "%s", line)
 	}
@@ -418,14 +537,42 @@ func (r *Report) Print(w io.Writer) {
 		p("errors", "%s", counts(r.Errors))
 	}
 	window := c.Duration.Seconds()
+	for _, s := range r.Servers {
+		if s.WindowEnd == nil {
+			continue
+		}
+		line := fmt.Sprintf("pid %d", s.PID)
+		if s.Addr != "" {
+			line += " (" + s.Addr + ")"
+		}
+		line += fmt.Sprintf(": CPU %.2f s (%.2f s in the kernel) = %.2f core; RSS %s before, %s at the window's end (peak %s)",
+			s.CPUSeconds, s.SysSeconds, s.Cores, mib(s.Before.RSSKiB), mib(s.WindowEnd.RSSKiB), mib(s.WindowEnd.HWMKiB))
+		if s.Connections > 0 {
+			line += fmt.Sprintf(": %.2f KiB per connection (%s connections)", s.RSSPerConnKiB, n(s.Connections))
+		}
+		line += fmt.Sprintf("; %s threads, %s fds", n(s.WindowEnd.Threads), n(s.WindowEnd.FDs))
+		if s.Goroutines > 0 {
+			line += fmt.Sprintf(", %s goroutines", n(s.Goroutines))
+		}
+		p("server", "%s", line)
+	}
 	if s := r.Server; s != nil && s.Before != nil {
+		label := "server"
+		if len(r.Servers) > 0 {
+			label = "servers"
+			p(label, "all %d together:", len(r.Servers))
+			label = ""
+		}
 		if s.WindowEnd != nil {
 			line := fmt.Sprintf("CPU %.2f s (%.2f s in the kernel) in the %.0f s window = %.2f core; %s threads, %s fds",
 				s.CPUSeconds, s.SysSeconds, window, s.Cores, n(s.WindowEnd.Threads), n(s.WindowEnd.FDs))
 			if s.Goroutines > 0 {
 				line += fmt.Sprintf(", %s goroutines", n(s.Goroutines))
 			}
-			p("server", "%s at the end", line)
+			p(label, "%s at the end", line)
+			if s.CPUPerDeliveryMicros > 0 {
+				p("", "CPU per delivered message: %.2f µs (%s deliveries of the window's messages)", s.CPUPerDeliveryMicros, n(r.Latency.Count))
+			}
 			line = fmt.Sprintf("RSS %s before, ", mib(s.Before.RSSKiB))
 			if s.Joined != nil {
 				line += fmt.Sprintf("%s joined, ", mib(s.Joined.RSSKiB))

@@ -34,20 +34,52 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	_, _ = rand.Read(nonce[:])
 	runID := hex.EncodeToString(nonce[:4])
 	rooms := cfg.roomNames(runID)
+	addrs, _ := ParseAddrs(cfg.Addr) // checked
+	pids := cfg.pids()
+	if len(pids) > 0 {
+		cfg.ServerPID = pids[0]
+	}
+	if len(pids) > 1 {
+		cfg.ServerPIDs = pids
+	}
+	if len(addrs) > 1 {
+		cfg.Addrs = addrs // one address: the report as before
+	}
 	rep := &Report{Config: cfg, RunID: runID, Rooms: rooms, Date: time.Now().UTC().Format(time.RFC3339),
-		Transport: wire.Transport(cfg.Addr), GoMaxProcs: runtime.GOMAXPROCS(0), GeneratorCPUs: procstat.Affinity(0)}
-
-	// The server before anything connects.
-	srv := &ServerReport{PID: cfg.ServerPID}
-	if cfg.ServerPID != 0 {
-		s, err := procstat.Read(cfg.ServerPID)
-		if err != nil {
-			return nil, fmt.Errorf("-server-pid %d: %w", cfg.ServerPID, err)
+		Transport: wire.Transport(addrs[0]), GoMaxProcs: runtime.GOMAXPROCS(0), GeneratorCPUs: procstat.Affinity(0)}
+	if len(addrs) > 1 {
+		rep.Nodes = make([]NodeShare, len(addrs))
+		for k, a := range addrs {
+			rep.Nodes[k].Addr = a
+			if len(pids) >= len(addrs) {
+				rep.Nodes[k].PID = pids[k]
+			}
 		}
-		srv.Before = &s
-		srv.Cmdline = procstat.Cmdline(cfg.ServerPID)
-		srv.CPUs = procstat.Affinity(cfg.ServerPID)
-		rep.Server = srv
+		for i := range cfg.Receivers {
+			rep.Nodes[spread(i, len(addrs))].Receivers++
+		}
+		for i := range cfg.Senders {
+			rep.Nodes[spread(i, len(addrs))].Senders++
+		}
+	}
+
+	// The servers before anything connects.
+	servers := make([]*ServerReport, len(pids))
+	for k, pid := range pids {
+		s, err := procstat.Read(pid)
+		if err != nil {
+			return nil, fmt.Errorf("-server-pid %d: %w", pid, err)
+		}
+		servers[k] = &ServerReport{PID: pid, Before: &s, Cmdline: procstat.Cmdline(pid), CPUs: procstat.Affinity(pid)}
+		if len(pids) > 1 && len(pids) >= len(addrs) && k < len(addrs) {
+			servers[k].Addr = addrs[k] // the pids of the nodes, in -addr order; then others (NATS)
+		}
+	}
+	switch {
+	case len(servers) == 1:
+		rep.Server = servers[0]
+	case len(servers) > 1:
+		rep.Servers = servers // summed into rep.Server by finish
 	}
 
 	// Senders join first, so the join phase measures the receivers alone.
@@ -73,7 +105,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		}
 	}()
 	if err := parallel(len(senders), func(i int) error {
-		return senders[i].connect(ctx, cfg.Addr, cfg.JoinTimeout)
+		return senders[i].connect(ctx, addrs[spread(i, len(addrs))], cfg.JoinTimeout)
 	}); err != nil {
 		return nil, err
 	}
@@ -81,7 +113,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		logf("%d senders joined", len(senders))
 	}
 
-	handles, err := startWorkers(cfg, rooms)
+	handles, err := startWorkers(cfg, addrs, rooms)
 	if err != nil {
 		return nil, err
 	}
@@ -119,13 +151,20 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	}
 	rep.Join = mergeJoins(joins)
 	logf("%d/%d joined in %.3f s", rep.Join.Joined, rep.Join.Attempted, rep.Join.Seconds)
-	if srv.PID != 0 {
+	for _, j := range joins {
+		for k, joined := range j.JoinedPerAddr {
+			if k < len(rep.Nodes) {
+				rep.Nodes[k].Joined += joined
+			}
+		}
+	}
+	for _, srv := range servers {
 		s, err := procstat.Read(srv.PID)
 		if err != nil {
 			return nil, fmt.Errorf("the server (pid %d) is gone after the joins: %w", srv.PID, err)
 		}
 		srv.Joined = &s
-		rep.Join.ServerCPU = s.CPUSeconds - srv.Before.CPUSeconds
+		rep.Join.ServerCPU += s.CPUSeconds - srv.Before.CPUSeconds
 	}
 
 	// Run: send, or hold the connections, through the measured window.
@@ -139,9 +178,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	}
 	selfFrom, selfTo := sampleAt(from, 0), sampleAt(to, 0)
 	machFrom, machTo := machineAt(from), machineAt(to)
-	var srvFrom, srvTo chan sample
-	if srv.PID != 0 {
-		srvFrom, srvTo = sampleAt(from, srv.PID), sampleAt(to, srv.PID)
+	srvFrom, srvTo := make([]chan sample, len(servers)), make([]chan sample, len(servers))
+	for k, srv := range servers {
+		srvFrom[k], srvTo[k] = sampleAt(from, srv.PID), sampleAt(to, srv.PID)
 	}
 	if cfg.CPUProfile != "" && sending && cfg.Duration >= time.Second {
 		secs := int(cfg.Duration / time.Second)
@@ -197,8 +236,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		rep.Drained = rep.Drained && d.Complete
 		rep.DrainSeconds = max(rep.DrainSeconds, d.Waited.Seconds())
 	}
-	if srv.PID != 0 {
-		a, b := <-srvFrom, <-srvTo
+	for k, srv := range servers {
+		a, b := <-srvFrom[k], <-srvTo[k]
 		if err := errors.Join(a.err, b.err); err != nil {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("SERVER GONE? pid %d could not be read in the measured window: %v", srv.PID, err))
 			rep.serverLost = true
@@ -208,7 +247,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		if s, err := procstat.Read(srv.PID); err == nil {
 			srv.After = &s
 		}
-		if cfg.Pprof != "" {
+		// -pprof is one URL: with several servers, the first pid's (bench.sh
+		// gives the first node's).
+		if cfg.Pprof != "" && k == 0 {
 			if n, err := goroutines(cfg.Pprof); err == nil {
 				srv.Goroutines = n // connections still open
 			}
@@ -259,12 +300,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 // timing apart from the receivers' work: in one Go process the senders'
 // ticks would queue behind thousands of receivers made runnable by each
 // broadcast.
-func startWorkers(cfg Config, rooms []string) ([]workerHandle, error) {
-	spec := WorkerSpec{Addr: cfg.Addr, Rooms: rooms, JoinConcurrency: cfg.JoinConcurrency,
-		JoinTimeout: cfg.JoinTimeout, ReadBuffer: cfg.ReadBuffer, Epoll: cfg.Reader == "epoll"}
+func startWorkers(cfg Config, addrs, rooms []string) ([]workerHandle, error) {
+	specs := workerSpecs(cfg, addrs, rooms)
 	if cfg.Procs == 0 {
-		spec.Count = cfg.Receivers
-		return []workerHandle{localWorker{NewWorker(spec)}}, nil
+		return []workerHandle{localWorker{NewWorker(specs[0])}}, nil
 	}
 	argv := cfg.WorkerCommand
 	if len(argv) == 0 {
@@ -275,10 +314,7 @@ func startWorkers(cfg Config, rooms []string) ([]workerHandle, error) {
 		argv = []string{exe}
 	}
 	var hs []workerHandle
-	for i := range cfg.Procs {
-		s := spec
-		s.First = cfg.Receivers * i / cfg.Procs
-		s.Count = cfg.Receivers*(i+1)/cfg.Procs - s.First
+	for _, s := range specs {
 		c, err := startChild(argv, s)
 		if err != nil {
 			for _, h := range hs {
@@ -289,6 +325,27 @@ func startWorkers(cfg Config, rooms []string) ([]workerHandle, error) {
 		hs = append(hs, c)
 	}
 	return hs, nil
+}
+
+// workerSpecs splits the receivers over cfg.Procs workers (one with Procs
+// 0), consecutive global indexes each. Every spec has all the addresses:
+// a receiver's server follows from its global index, so the spread is
+// round-robin over all the workers together.
+func workerSpecs(cfg Config, addrs, rooms []string) []WorkerSpec {
+	spec := WorkerSpec{Addrs: addrs, Rooms: rooms, JoinConcurrency: cfg.JoinConcurrency,
+		JoinTimeout: cfg.JoinTimeout, ReadBuffer: cfg.ReadBuffer, Epoll: cfg.Reader == "epoll"}
+	if cfg.Procs == 0 {
+		spec.Count = cfg.Receivers
+		return []WorkerSpec{spec}
+	}
+	specs := make([]WorkerSpec, cfg.Procs)
+	for i := range specs {
+		s := spec
+		s.First = cfg.Receivers * i / cfg.Procs
+		s.Count = cfg.Receivers*(i+1)/cfg.Procs - s.First
+		specs[i] = s
+	}
+	return specs
 }
 
 // waitAcks waits up to timeout for every sent message to be acknowledged.

@@ -45,6 +45,13 @@ func (r *Report) row() string {
 	} else {
 		load += fmt.Sprintf(", %d room(s), held %v", len(r.Rooms), c.Duration)
 	}
+	if len(r.Nodes) > 0 {
+		var per []string
+		for _, nd := range r.Nodes {
+			per = append(per, fmt.Sprintf("%s+%d", n(nd.Joined), nd.Senders))
+		}
+		load += fmt.Sprintf("; over %d servers (recv+send: %s)", len(r.Nodes), strings.Join(per, ", "))
+	}
 	join := fmt.Sprintf("%s/%s in %.3f s", n(r.Join.Joined), n(r.Join.Attempted), r.Join.Seconds)
 	delivered, lost, lat, ack := "–", "–", "–", "–"
 	if c.Senders > 0 {
@@ -56,10 +63,24 @@ func (r *Report) row() string {
 	srvCPU, srvRSS := "–", "–"
 	if s := r.Server; s != nil && s.WindowEnd != nil {
 		srvCPU = fmt.Sprintf("%.2f core", s.Cores)
-		if len(r.CPUBusy) > 0 {
+		srvRSS = fmt.Sprintf("%s → %s (%.2f KiB/conn)", mib(s.Before.RSSKiB), mib(s.WindowEnd.RSSKiB), s.RSSPerConnKiB)
+		if len(r.Servers) > 0 {
+			var cpu, rss []string
+			for _, x := range r.Servers {
+				if x.WindowEnd == nil {
+					continue
+				}
+				cpu = append(cpu, fmt.Sprintf("%.2f", x.Cores))
+				rss = append(rss, mib(x.WindowEnd.RSSKiB))
+			}
+			srvCPU = fmt.Sprintf("%.2f core = %s (%d servers)", s.Cores, strings.Join(cpu, " + "), len(r.Servers))
+			srvRSS = fmt.Sprintf("%s → %s = %s (%.2f KiB/conn)", mib(s.Before.RSSKiB), mib(s.WindowEnd.RSSKiB), strings.Join(rss, " + "), s.RSSPerConnKiB)
+		} else if len(r.CPUBusy) > 0 {
 			srvCPU += fmt.Sprintf(" (CPU 0 %.0f%% busy)", 100*r.CPUBusy[0])
 		}
-		srvRSS = fmt.Sprintf("%s → %s (%.2f KiB/conn)", mib(s.Before.RSSKiB), mib(s.WindowEnd.RSSKiB), s.RSSPerConnKiB)
+		if s.CPUPerDeliveryMicros > 0 {
+			srvCPU += fmt.Sprintf("; %.2f µs/delivery", s.CPUPerDeliveryMicros)
+		}
 	}
 	gen := fmt.Sprintf("%.2f of %d", r.Generator.Cores, r.Generator.Available)
 	run := "valid"

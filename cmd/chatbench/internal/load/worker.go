@@ -18,7 +18,10 @@ import (
 
 // WorkerSpec is the share of receivers one worker runs.
 type WorkerSpec struct {
-	Addr            string        `json:"addr"`
+	// Addrs are the servers: receiver i (global index) connects to
+	// Addrs[i % len], so the receivers of every worker process together
+	// are spread round-robin. All have the same transport.
+	Addrs           []string      `json:"addrs"`
 	Rooms           []string      `json:"rooms"` // receiver i joins Rooms[i % len]; none: HELLO only
 	First           int           `json:"first"` // global index of the first receiver (names r00001…)
 	Count           int           `json:"count"`
@@ -38,7 +41,10 @@ type JoinReport struct {
 	LastJoined int64    `json:"last_joined"` // Unix ns of the last JOINED (or WELCOME without rooms)
 	PerClient  *Hist    `json:"per_client"`  // connect to JOINED, per connection
 	Failures   countMap `json:"failures,omitempty"`
-	CPUSeconds float64  `json:"cpu_seconds"` // this process, during the joins
+	// JoinedPerAddr counts the joined receivers by server: entry k is
+	// WorkerSpec.Addrs[k]'s.
+	JoinedPerAddr []int   `json:"joined_per_addr,omitempty"`
+	CPUSeconds    float64 `json:"cpu_seconds"` // this process, during the joins
 }
 
 // DrainReport says whether every receiver got everything.
@@ -86,6 +92,7 @@ type receiver struct {
 	local  int // in this worker's rs
 	name   string
 	room   string
+	node   int        // index of its server in WorkerSpec.Addrs
 	conn   *wire.Conn // nil once detached to the poller
 	trk    tracker
 	joined bool
@@ -106,13 +113,13 @@ type receiver struct {
 // NewWorker prepares a worker; nothing connects before Join.
 func NewWorker(spec WorkerSpec) *Worker {
 	w := &Worker{spec: spec, lat: newShards()}
-	if spec.Epoll && wire.Transport(spec.Addr) == "tcp" { // the poller reads the socket itself: not TLS
+	if spec.Epoll && len(spec.Addrs) > 0 && wire.Transport(spec.Addrs[0]) == "tcp" { // the poller reads the socket itself: not TLS
 		w.poll, _ = newPoller(w) // nil where epoll is not available: goroutines
 	}
 	w.rs = make([]*receiver, spec.Count)
 	for i := range w.rs {
 		g := spec.First + i
-		r := &receiver{idx: g, local: i, fd: -1, name: fmt.Sprintf("r%05d", g+1)}
+		r := &receiver{idx: g, local: i, fd: -1, name: fmt.Sprintf("r%05d", g+1), node: spread(g, max(len(spec.Addrs), 1))}
 		if len(spec.Rooms) > 0 {
 			r.room = spec.Rooms[g%len(spec.Rooms)]
 		}
@@ -124,7 +131,7 @@ func NewWorker(spec WorkerSpec) *Worker {
 // Join connects every receiver, at most JoinConcurrency at a time, and
 // returns when each has joined or failed. Joined receivers keep reading.
 func (w *Worker) Join(ctx context.Context) (*JoinReport, error) {
-	rep := &JoinReport{Attempted: len(w.rs), PerClient: NewHist()}
+	rep := &JoinReport{Attempted: len(w.rs), PerClient: NewHist(), JoinedPerAddr: make([]int, len(w.spec.Addrs))}
 	if w.poll != nil {
 		w.wg.Go(w.poll.run)
 	}
@@ -163,6 +170,7 @@ func (w *Worker) Join(ctx context.Context) (*JoinReport, error) {
 				rep.Failures[failure(err)]++
 			} else {
 				rep.Joined++
+				rep.JoinedPerAddr[r.node]++
 				rep.LastJoined = max(rep.LastJoined, end.UnixNano())
 				rep.PerClient.Record(end.Sub(start))
 			}
@@ -205,7 +213,7 @@ func failure(err error) string {
 func (w *Worker) connect(ctx context.Context, r *receiver) error {
 	ctx, cancel := context.WithTimeout(ctx, w.spec.JoinTimeout)
 	defer cancel()
-	c, err := wire.Dial(ctx, w.spec.Addr, w.spec.ReadBuffer)
+	c, err := wire.Dial(ctx, w.spec.Addrs[r.node], w.spec.ReadBuffer)
 	if err != nil {
 		return err
 	}
