@@ -35,7 +35,7 @@ var version = "dev"
 
 func main() {
 	showVersion := flag.Bool("version", false, "print the version and exit")
-	server := flag.String("server", "", "server `address`: host:port, or tls://host:port for TLS (default: the last one used, else "+platform.DefaultServer()+")")
+	server := flag.String("server", "", "server `address`: host:port, or tls://host:port for TLS; several, comma-separated, for the nodes of a cluster (default: the last one used, else "+platform.DefaultServer()+")")
 	name := flag.String("name", "", "your name, filled into the form (default: the last one used)")
 	room := flag.String("room", "", "room, filled into the form (default: the last one used, else general)")
 	debug := flag.Bool("debug", false, "log the client's connection events to stderr")

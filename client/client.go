@@ -13,6 +13,12 @@
 // every device of the name shares (MarkRead, ReadMarker). History pages
 // back through a room (Page); ListRooms lists the server's rooms.
 //
+// A service may have several servers, the nodes of a cluster, which
+// share rooms, history and identities: Config.Addrs lists them, and every
+// address a host name resolves to counts as one more. Each reconnect
+// tries them in turn, moving on at once from one that fails, and resumes
+// on whichever answers; StateChanged and Server say which it is.
+//
 // The client keeps to the limits the server announces in WELCOME: every
 // frame the server counts (JOIN, SEND, LEAVE, PING, BYE, and IDENTIFY,
 // HISTORY, READ, LIST) waits in the
@@ -44,9 +50,31 @@ import (
 	"chat/protocol"
 )
 
-// Config describes a client. Addr and Name are required.
+// Config describes a client. Name and a server address (Addr or Addrs)
+// are required.
 type Config struct {
-	Addr   string // host:port or tls://host:port, or a ws:// or wss:// URL
+	// Addr is the server's address: host:port or tls://host:port, or a
+	// ws:// or wss:// URL. It is one address, never split at commas (a
+	// URL may contain them); SplitAddrs splits a list a person typed.
+	Addr string
+	// Addrs are more addresses of the same service, in the same forms:
+	// the nodes of a cluster, which share rooms, history and identities.
+	// On every connection attempt the client tries Addr, then Addrs in
+	// order (at most MaxAddrs in all), and each of them at every IP
+	// address its host name resolves to (at most 16 per name): a name
+	// with three A/AAAA records is three servers. It moves to the next
+	// at once when one fails (cannot be dialled, fails the handshake,
+	// refuses with server-restarting, unavailable or
+	// too-many-connections); the backoff (MinBackoff, MaxBackoff) is
+	// between rounds through the whole list. After a connection is lost
+	// the next round tries the other servers first. StateChanged says
+	// which server a connection goes to.
+	Addrs []string
+	// LookupHost resolves a server's host name into IP addresses
+	// (default net.DefaultResolver.LookupHost); tests set it to give a
+	// name several addresses.
+	LookupHost func(ctx context.Context, host string) ([]string, error)
+
 	Name   string // the name to appear under
 	Key    string // the server's access key, if it has one
 	Secret string // name key: proves the name is ours; generated when empty (save it: it is the name's ownership)
@@ -54,14 +82,17 @@ type Config struct {
 	// addresses.
 	TLS TLSOptions
 	// Dial opens connections; when nil, TLS.Dialer() picks TCP, TLS or
-	// WebSocket by the form of Addr.
+	// WebSocket by the form of the address. It is given the address as
+	// configured, and the IP address chosen for it in the context
+	// (TargetIP).
 	Dial Dialer
 	// Software goes into HELLO for the server's logs (default "chat-go").
 	Software string
 	// MinBackoff and MaxBackoff bound the wait between reconnect attempts
 	// (defaults 250 ms and 30 s); each failure doubles it, with jitter.
 	MinBackoff, MaxBackoff time.Duration
-	// HandshakeTimeout bounds dialing plus HELLO/WELCOME (default 10 s).
+	// HandshakeTimeout bounds dialing plus HELLO/WELCOME (default 10 s),
+	// for each server tried, and each host name's lookup.
 	HandshakeTimeout time.Duration
 	// WriteTimeout bounds one write (default 10 s).
 	WriteTimeout time.Duration
@@ -84,12 +115,16 @@ type Client struct {
 	done    chan struct{}
 	state   atomic.Int32
 	maxText atomic.Int64
+	server  atomic.Pointer[[2]string] // address and remote of the connection; nil while not connected
 }
 
 // New validates cfg and starts connecting in the background.
 func New(cfg Config) (*Client, error) {
-	if cfg.Addr == "" {
+	switch n := len(cfg.addresses()); {
+	case n == 0:
 		return nil, errors.New("client: no server address")
+	case n > MaxAddrs:
+		return nil, fmt.Errorf("client: %d server addresses; at most %d", n, MaxAddrs)
 	}
 	if err := protocol.CheckMemberName(cfg.Name); err != nil {
 		return nil, fmt.Errorf("client: the name %w", err)
@@ -146,6 +181,16 @@ func (c *Client) Events() <-chan Event { return c.events.out }
 
 // State returns the current connection state.
 func (c *Client) State() State { return State(c.state.Load()) }
+
+// Server returns the server address of the current connection (as
+// configured) and the IP address and port dialled ("" when unknown);
+// both "" while not connected.
+func (c *Client) Server() (addr, remote string) {
+	if s := c.server.Load(); s != nil {
+		return s[0], s[1]
+	}
+	return "", ""
+}
 
 // Name returns the client's name.
 func (c *Client) Name() string { return c.cfg.Name }

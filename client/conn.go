@@ -26,14 +26,16 @@ type Conn interface {
 // Dialer opens a Conn to addr.
 type Dialer func(ctx context.Context, addr string) (Conn, error)
 
-// DialTCP connects over TCP. addr is host:port, or tcp://host:port.
+// DialTCP connects over TCP. addr is host:port, or tcp://host:port; the
+// connection goes to the IP address of TargetIP(ctx) instead of host
+// when that is set.
 func DialTCP(ctx context.Context, addr string) (Conn, error) {
 	addr = strings.TrimPrefix(addr, "tcp://")
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("server address %q: %w (want host:port)", addr, err)
 	}
 	d := net.Dialer{KeepAlive: 15 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := d.DialContext(ctx, "tcp", dialHostPort(ctx, addr))
 	if err != nil {
 		return nil, err
 	}

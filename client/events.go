@@ -52,6 +52,11 @@ type StateChanged struct {
 	// RetryIn is the wait before the next attempt, for Reconnecting; 0
 	// when idle (no attempt until the next Join or Nudge).
 	RetryIn time.Duration
+	// Addr is the server address connected to, for Connected: one of
+	// Config.Addr and Config.Addrs, as configured. Remote is the IP
+	// address and port dialled ("" when the dialer resolved the name
+	// itself, as in the browser): which of a name's servers it is.
+	Addr, Remote string
 }
 
 // Joined reports that a room was joined, or re-joined after a reconnect.

@@ -20,6 +20,8 @@ type loop struct {
 	outbox []*outgoing      // unacknowledged messages, in send order
 
 	conn        *connection // nil while disconnected
+	server      target      // where conn goes
+	lost        *target     // where the connection just lost went: the next round tries it last
 	gen         int         // generation of the newest connection attempt
 	welcome     *protocol.Welcome
 	attempt     int         // consecutive failed attempts
@@ -170,6 +172,7 @@ type connection struct {
 
 type dialResult struct {
 	gen     int
+	server  target
 	conn    Conn
 	welcome *protocol.Welcome
 	err     error
@@ -232,21 +235,31 @@ func (l *loop) wroteC() <-chan struct{} {
 
 func (l *loop) setState(s State, err error, retryIn time.Duration) {
 	l.c.state.Store(int32(s))
-	l.c.events.push(StateChanged{State: s, Err: err, RetryIn: retryIn})
+	ev := StateChanged{State: s, Err: err, RetryIn: retryIn}
+	if s == Connected {
+		ev.Addr, ev.Remote = l.server.addr, l.server.remote()
+		l.c.server.Store(&[2]string{ev.Addr, ev.Remote})
+	} else {
+		l.c.server.Store(nil)
+	}
+	l.c.events.push(ev)
 }
 
-// dial starts a connection attempt in the background.
+// dial starts a round of connection attempts in the background (connect):
+// every server address, and every IP address of their names, in turn.
+// The backoff is between rounds, not between the servers of a round, so
+// that the client moves on at once from a server that is down.
 func (l *loop) dial() {
 	l.gen++
 	gen := l.gen
-	ctx, cancel := context.WithTimeout(context.Background(), l.c.cfg.HandshakeTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
 	l.dialing, l.cancelDial = true, cancel
-	cfg := l.c.cfg
+	cfg, lost := l.c.cfg, l.lost
 	go func() {
 		defer cancel()
-		conn, w, err := handshake(ctx, cfg)
+		conn, w, t, err := connect(ctx, cfg, lost)
 		select {
-		case l.dialed <- dialResult{gen, conn, w, err}:
+		case l.dialed <- dialResult{gen, t, conn, w, err}:
 		case <-l.c.done:
 			if conn != nil {
 				conn.Close()
@@ -262,9 +275,9 @@ func (l *loop) dial() {
 // server just answers PONG.
 const handshakePing = '\n'
 
-// handshake connects and exchanges HELLO and WELCOME.
-func handshake(ctx context.Context, cfg Config) (Conn, *protocol.Welcome, error) {
-	conn, err := cfg.Dial(ctx, cfg.Addr)
+// handshake connects to addr and exchanges HELLO and WELCOME.
+func handshake(ctx context.Context, cfg Config, addr string) (Conn, *protocol.Welcome, error) {
+	conn, err := cfg.Dial(ctx, addr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -281,7 +294,7 @@ func handshake(ctx context.Context, cfg Config) (Conn, *protocol.Welcome, error)
 	if err != nil {
 		conn.Close()
 		if errors.Is(err, ErrWebPort) {
-			return nil, nil, fmt.Errorf("%s answered in HTTP: %w%s", cfg.Addr, ErrWebPort, webSocketHint(cfg.Addr))
+			return nil, nil, fmt.Errorf("%s answered in HTTP: %w%s", addr, ErrWebPort, webSocketHint(addr))
 		}
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("no answer from the server within %v", cfg.HandshakeTimeout)
@@ -317,9 +330,13 @@ func (l *loop) onDialed(r dialResult) {
 	}
 	l.dialing, l.cancelDial = false, nil
 	if r.err != nil {
+		// Every server failed: the next round starts from the first, in
+		// the order configured.
+		l.lost = nil
 		l.connectionLost(r.err)
 		return
 	}
+	l.server, l.lost = r.server, nil
 	// The backoff is reset only once this connection proves healthy
 	// (healthy): a server that closes every connection after WELCOME
 	// must not be redialled in a tight loop.
@@ -569,6 +586,8 @@ func (l *loop) disconnect() {
 	if l.conn == nil {
 		return
 	}
+	lost := l.server
+	l.lost = &lost
 	if !l.conn.flushed {
 		close(l.conn.out)
 		l.conn.conn.Close()

@@ -21,6 +21,11 @@ type TLSOptions struct {
 	// self-signed certificates are trusted; any other certificate is
 	// refused, even one the system would accept.
 	Pin string
+	// Pins are fingerprints per server address, keyed by the address as
+	// configured (Config.Addr or an item of Config.Addrs): the nodes of a
+	// service may each have a certificate of their own. An address
+	// without an entry here uses Pin.
+	Pins map[string]string
 	// RootCAs replaces the system's certificate authorities (private CAs,
 	// tests).
 	RootCAs *x509.CertPool
@@ -32,6 +37,7 @@ type TLSOptions struct {
 // CertificateError means the server's certificate is not trusted. The
 // client stops: reconnecting cannot fix it, a person must decide.
 type CertificateError struct {
+	Addr        string // the server address as configured: the key of its pin in TLSOptions.Pins
 	Host        string
 	Fingerprint string // of the certificate the server presented
 	Pinned      string // the pin it failed to match; empty when none was set
@@ -50,8 +56,18 @@ func (e *CertificateError) Error() string {
 
 func (e *CertificateError) Unwrap() error { return e.Err }
 
-// config returns the TLS configuration for host.
-func (o TLSOptions) config(host string) *tls.Config {
+// pin is the fingerprint pinned for addr, "" if none.
+func (o TLSOptions) pin(addr string) string {
+	if p, ok := o.Pins[addr]; ok {
+		return p
+	}
+	return o.Pin
+}
+
+// config returns the TLS configuration for the server address addr,
+// whose host is host.
+func (o TLSOptions) config(addr, host string) *tls.Config {
+	pin := o.pin(addr)
 	name := o.ServerName
 	if name == "" {
 		name = host
@@ -65,13 +81,13 @@ func (o TLSOptions) config(host string) *tls.Config {
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
-				return &CertificateError{Host: host, Err: fmt.Errorf("no certificate")}
+				return &CertificateError{Addr: addr, Host: host, Err: fmt.Errorf("no certificate")}
 			}
 			leaf := cs.PeerCertificates[0]
 			fp := protocol.CertFingerprint(leaf.Raw)
-			if o.Pin != "" {
-				if !strings.EqualFold(fp, strings.TrimSpace(o.Pin)) {
-					return &CertificateError{Host: host, Fingerprint: fp, Pinned: o.Pin}
+			if pin != "" {
+				if !strings.EqualFold(fp, strings.TrimSpace(pin)) {
+					return &CertificateError{Addr: addr, Host: host, Fingerprint: fp, Pinned: pin}
 				}
 				return nil
 			}
@@ -80,22 +96,23 @@ func (o TLSOptions) config(host string) *tls.Config {
 				inter.AddCert(c)
 			}
 			if _, err := leaf.Verify(x509.VerifyOptions{Roots: o.RootCAs, Intermediates: inter, DNSName: name}); err != nil {
-				return &CertificateError{Host: host, Fingerprint: fp, Err: err}
+				return &CertificateError{Addr: addr, Host: host, Fingerprint: fp, Err: err}
 			}
 			return nil
 		},
 	}
 }
 
-// DialTLS connects over TLS to tls://host:port.
+// DialTLS connects over TLS to tls://host:port: to the IP address of
+// TargetIP(ctx) if set, verifying the certificate for host either way.
 func (o TLSOptions) DialTLS(ctx context.Context, addr string) (Conn, error) {
 	hostport := strings.TrimPrefix(addr, "tls://")
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return nil, fmt.Errorf("server address %q: %w (want tls://host:port)", addr, err)
 	}
-	d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: 15 * time.Second}, Config: o.config(host)}
-	c, err := d.DialContext(ctx, "tcp", hostport)
+	d := tls.Dialer{NetDialer: &net.Dialer{KeepAlive: 15 * time.Second}, Config: o.config(addr, host)}
+	c, err := d.DialContext(ctx, "tcp", dialHostPort(ctx, hostport))
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,8 @@ func DialWebSocket(ctx context.Context, url string) (Conn, error) {
 }
 
 func (o TLSOptions) dialWebSocket(ctx context.Context, url string) (Conn, error) {
-	c, _, err := websocket.Dial(ctx, url, o.webSocketOptions(url))
+	ip, _ := TargetIP(ctx)
+	c, _, err := websocket.Dial(ctx, url, o.webSocketOptions(url, ip))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,12 @@
 //
 //	echo "deploy finished" | chat -server chat.example.com:7878 -name ci-bot
 //
+// -server (or CHAT_SERVER) takes a comma-separated list of the addresses
+// of one service, the nodes of a cluster: chat connects to the first
+// that answers, trying every address each host name resolves to, moves
+// to another when the connection is lost, and says which one it is
+// connected to. Certificates are trusted (-trust) per address.
+//
 // Lines starting with / are commands: /join ROOM (join it, or switch to
 // it; lines then go there), /part (leave the current room), /msg NAME
 // text (a direct message), /rooms (the server's rooms), /names (who is
@@ -48,16 +54,16 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", envOr("CHAT_SERVER", "localhost:7878"), "server `address`: host:port, tls://host:port or wss://host/ws (env CHAT_SERVER)")
+	server := fs.String("server", envOr("CHAT_SERVER", "localhost:7878"), "server `address`: host:port, tls://host:port or wss://host/ws; several, comma-separated, for the nodes of a cluster (env CHAT_SERVER)")
 	name := fs.String("name", os.Getenv("CHAT_NAME"), "your name in the room (env CHAT_NAME)")
 	roomName := fs.String("room", protocol.DefaultRoom, "room to join first (@NAME: the direct messages with NAME)")
 	key := fs.String("key", os.Getenv("CHAT_KEY"), "the server's access `key`, if it has one (env CHAT_KEY)")
-	trust := fs.String("trust", "", "trust the server's certificate with this `fingerprint` (SHA256:…, as shown when it is refused) and remember it")
+	trust := fs.String("trust", "", "trust the server's certificate with this `fingerprint` (SHA256:…, as shown when it is refused) and remember it; ADDRESS=SHA256:… for one server of a list (a plain fingerprint: for every server listed)")
 	nameKey := fs.String("name-key", "", "use this name `key` (from your other device) to own your names here too, and remember it")
 	showNameKey := fs.Bool("show-name-key", false, "print this computer's name key, to copy to another device, and exit")
 	wait := fs.Duration("wait", 10*time.Second, "at end of input, how long to wait for unacknowledged messages without progress (sending is paced to the server's rate; each acknowledgement starts the wait again)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT[,HOST:PORT…]] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -87,15 +93,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "chat: give your name with -name NAME")
 		return 2
 	}
+	servers := client.SplitAddrs(*server)
+	if len(servers) == 0 {
+		fmt.Fprintln(stderr, "chat: give the server's address with -server HOST:PORT")
+		return 2
+	}
 	if *trust != "" {
-		st.Pins[*server] = strings.TrimSpace(*trust)
+		for addr, fp := range trustArg(*trust, servers) {
+			st.Pins[addr] = fp
+		}
 		if err := st.save(); err != nil {
 			fmt.Fprintf(stderr, "chat: saving the fingerprint: %v\n", err)
 			return 1
 		}
 	}
-	c, err := client.New(client.Config{Addr: *server, Name: *name, Key: *key, Secret: st.NameKey,
-		TLS: client.TLSOptions{Pin: st.Pins[*server]}, Software: "chat-terminal"})
+	// Pins are per address: the nodes of a cluster may each have a
+	// certificate of their own.
+	pins := map[string]string{}
+	for _, addr := range servers {
+		if fp, ok := st.Pins[addr]; ok {
+			pins[addr] = fp
+		}
+	}
+	c, err := client.New(client.Config{Addr: servers[0], Addrs: servers[1:], Name: *name, Key: *key, Secret: st.NameKey,
+		TLS: client.TLSOptions{Pins: pins}, Software: "chat-terminal"})
 	if err != nil {
 		fmt.Fprintf(stderr, "chat: %v\n", err)
 		return 2
@@ -111,7 +132,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		c.Close()
 		return 2
 	}
-	fmt.Fprintf(stdout, "-- connecting to %s as %s\n", *server, *name)
+	list := strings.Join(servers, ",")
+	fmt.Fprintf(stdout, "-- connecting to %s as %s\n", list, *name)
 
 	lines := make(chan string)
 	inputDone := make(chan error, 1)
@@ -123,7 +145,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		inputDone <- sc.Err()
 	}()
-	return loop(ctx, c, room, *server, *wait, lines, inputDone, stdout, stderr)
+	return loop(ctx, c, room, list, *wait, lines, inputDone, stdout, stderr)
+}
+
+// trustArg returns the pins a -trust value sets: ADDRESS=FINGERPRINT
+// pins that address; a plain fingerprint pins every address listed
+// (the nodes of a cluster often share one certificate).
+func trustArg(v string, servers []string) map[string]string {
+	v = strings.TrimSpace(v)
+	pins := map[string]string{}
+	if addr, fp, ok := strings.Cut(v, "="); ok && !strings.HasPrefix(strings.ToUpper(v), "SHA256:") {
+		pins[strings.TrimSpace(addr)] = strings.TrimSpace(fp)
+		return pins
+	}
+	for _, addr := range servers {
+		pins[addr] = v
+	}
+	return pins
 }
 
 // loop prints events and handles lines (commands, or text for the

@@ -58,7 +58,7 @@ func TestPipeSendsLinesPrintsRoomAndLeaves(t *testing.T) {
 	got := out.String()
 	t.Logf("stdout:\n%s", got)
 	for _, pattern := range []string{
-		`(?m)^-- connected$`,
+		`(?m)^-- connected to 127\.0\.0\.1:\d+$`,
 		`(?m)^-- joined general as bot~1; 2 here: `,
 		`(?m)^\[\d\d:\d\d\] peer: hi bot\n {8}second line \\x1b\[31mred\?$`, // escape shown, not obeyed
 		`(?m)^\[\d\d:\d\d\] bot~1: build passed ~ all green$`,

@@ -325,7 +325,16 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 	case client.StateChanged:
 		switch e.State {
 		case client.Connected:
-			fmt.Fprintln(w, "-- connected")
+			// Which server, of a list or of a name's addresses: the
+			// user can tell a node that misbehaves.
+			switch {
+			case e.Remote != "" && !strings.Contains(e.Addr, e.Remote):
+				fmt.Fprintf(w, "-- connected to %s (%s)\n", e.Addr, e.Remote)
+			case e.Addr != "":
+				fmt.Fprintf(w, "-- connected to %s\n", e.Addr)
+			default:
+				fmt.Fprintln(w, "-- connected")
+			}
 			unasked := t.unasked
 			t.unasked = nil
 			for _, q := range unasked {
@@ -352,7 +361,11 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 				} else {
 					fmt.Fprint(w, "-- only if the server's operator confirms the new certificate, trust it instead of the old one with:")
 				}
-				fmt.Fprintf(w, " chat -server %s -trust %s\n", t.server, cerr.Fingerprint)
+				trust := cerr.Fingerprint
+				if strings.Contains(t.server, ",") && cerr.Addr != "" {
+					trust = cerr.Addr + "=" + trust // only that server of the list
+				}
+				fmt.Fprintf(w, " chat -server %s -trust %s\n", t.server, trust)
 			}
 			return 1, true
 		}

@@ -215,10 +215,17 @@ func (l *loop) perform(cmd any) {
 		if l.saved.Pins == nil {
 			l.saved.Pins = map[string]string{}
 		}
-		l.saved.Pins[in.Server] = in.Fingerprint
+		// Pinned for the address that presented it, when the server
+		// field lists several: each node may have its own certificate.
+		key := in.Server
+		if in.Addr != "" {
+			key = in.Addr
+		}
+		l.saved.Pins[key] = in.Fingerprint
 		l.save()
 	case ui.ForgetCertIntent:
 		delete(l.saved.Pins, in.Server)
+		delete(l.saved.Pins, in.Addr)
 		l.save()
 	case ui.NameKeyIntent:
 		l.saved.Secret = in.Key
@@ -229,8 +236,21 @@ func (l *loop) perform(cmd any) {
 func (l *loop) join(in ui.JoinIntent) {
 	l.session, l.server, l.name, l.room, l.key = in.Session, in.Server, in.Name, protocol.Key(in.Room), in.Key
 	l.rooms, l.marks = map[string]*room{}, map[string]uint64{}
-	cfg := client.Config{Addr: in.Server, Name: in.Name, Key: in.Key, Secret: l.saved.Secret,
-		TLS: client.TLSOptions{Pin: l.saved.Pins[in.Server]}, Software: l.opts.Software, Logger: l.opts.Logger}
+	// The server field may list several addresses (the nodes of a
+	// cluster); the client tries them in turn. Pins are per address,
+	// and one saved for the whole field applies to those without.
+	servers := client.SplitAddrs(in.Server)
+	pins := map[string]string{}
+	for _, a := range servers {
+		if fp, ok := l.saved.Pins[a]; ok {
+			pins[a] = fp
+		}
+	}
+	cfg := client.Config{Name: in.Name, Key: in.Key, Secret: l.saved.Secret,
+		TLS: client.TLSOptions{Pin: l.saved.Pins[in.Server], Pins: pins}, Software: l.opts.Software, Logger: l.opts.Logger}
+	if len(servers) > 0 {
+		cfg.Addr, cfg.Addrs = servers[0], servers[1:]
+	}
 	if l.opts.Tune != nil {
 		l.opts.Tune(&cfg)
 	}
@@ -426,6 +446,7 @@ func (l *loop) stateChanged(e client.StateChanged) {
 	case client.Connected:
 		l.connected, l.online = true, true
 		out.State = ui.Connected
+		l.opts.Logger.Info("connected", "server", e.Addr, "remote", e.Remote)
 	case client.Reconnecting:
 		out.State = ui.Reconnecting
 		lost := l.online
@@ -454,7 +475,11 @@ func (l *loop) stateChanged(e client.StateChanged) {
 		if errors.As(e.Err, &cerr) && cerr.Fingerprint != "" {
 			// Only the user can decide about a certificate: the
 			// form asks, whether this was a join or a chat.
-			l.post(l.session, ui.CertificateRefused{Server: l.server, Fingerprint: cerr.Fingerprint, Pinned: cerr.Pinned, Why: certWhy(cerr)})
+			refused := ui.CertificateRefused{Server: l.server, Fingerprint: cerr.Fingerprint, Pinned: cerr.Pinned, Why: certWhy(cerr)}
+			if len(client.SplitAddrs(l.server)) > 1 {
+				refused.Addr = cerr.Addr // which of the servers listed
+			}
+			l.post(l.session, refused)
 			l.retire(0)
 			return
 		}

@@ -17,11 +17,16 @@ type JoinIntent struct {
 // TrustIntent asks to trust (pin) the certificate with Fingerprint for
 // Server from now on. The user compared it and said so; a JoinIntent
 // follows.
-type TrustIntent struct{ Server, Fingerprint string }
+//
+// Addr, when set, is the server of the list in Server whose certificate
+// it is: the pin is for that address alone (the nodes of a cluster may
+// each have their own certificate).
+type TrustIntent struct{ Server, Fingerprint, Addr string }
 
 // ForgetCertIntent asks to forget the certificate trusted for Server, after
 // it changed: the next join treats the server as new.
-type ForgetCertIntent struct{ Server string }
+// Addr is as in TrustIntent.
+type ForgetCertIntent struct{ Server, Addr string }
 
 // NameKeyIntent replaces this device's name key with Key, which the user
 // brought from another device and confirmed.
@@ -139,9 +144,22 @@ type Disconnected JoinFailed
 // does not trust it, and the form offers to trust it. With Pinned set, the
 // certificate trusted before has been replaced by another: a warning, and
 // no way to trust the new one in one click.
+//
+// Server is the server field as joined, which may list several
+// addresses; Addr is the one whose certificate this is, when known.
 type CertificateRefused struct {
 	Server      string
+	Addr        string
 	Fingerprint string
 	Pinned      string
 	Why         string
+}
+
+// Node is the address that presented the certificate: Addr, or Server
+// when that is not known.
+func (c CertificateRefused) Node() string {
+	if c.Addr != "" {
+		return c.Addr
+	}
+	return c.Server
 }

@@ -220,10 +220,29 @@ func (j *joinScreen) form() (JoinIntent, string, Field) {
 	return in, "", NoField
 }
 
-// checkAddress says what is wrong with a server address, or "". The forms
-// are those of the client library: host:port (tcp:// allowed), tls://
-// host:port, and ws:// or wss:// URLs.
-func checkAddress(addr string) string {
+// checkAddress says what is wrong with a server address, or with one of
+// a comma-separated list of them (the nodes of a cluster), or "". The
+// forms are those of the client library: host:port (tcp:// allowed),
+// tls://host:port, and ws:// or wss:// URLs.
+func checkAddress(list string) string {
+	n := 0
+	for addr := range strings.SplitSeq(list, ",") {
+		if addr = strings.TrimSpace(addr); addr == "" {
+			continue
+		}
+		n++
+		if problem := checkOneAddress(addr); problem != "" {
+			return problem
+		}
+	}
+	if n == 0 {
+		return "Enter the server address, like localhost:7878 or tls://chat.example.org:7878."
+	}
+	return ""
+}
+
+// checkOneAddress is checkAddress for one address.
+func checkOneAddress(addr string) string {
 	scheme, rest, ok := strings.Cut(addr, "://")
 	if !ok {
 		scheme, rest = "", addr
@@ -266,8 +285,8 @@ func (j *joinScreen) update(gtx layout.Context, u *UI) {
 	clicked := j.joinBtn.Clicked(gtx)
 	trust := j.trustBtn.Clicked(gtx)
 	if j.forgetBtn.Clicked(gtx) && j.cert != nil && j.cert.Pinned != "" {
-		u.emit(ForgetCertIntent{Server: j.cert.Server})
-		j.certNote = "The certificate saved for " + j.cert.Server + " is forgotten. Join again to see the certificate the server has now, and trust it only once its operator confirms it."
+		u.emit(ForgetCertIntent{Server: j.cert.Server, Addr: j.cert.Addr})
+		j.certNote = "The certificate saved for " + j.cert.Node() + " is forgotten. Join again to see the certificate the server has now, and trust it only once its operator confirms it."
 		j.cert = nil
 		j.reveal = certPart
 	}
@@ -289,7 +308,7 @@ func (j *joinScreen) update(gtx layout.Context, u *UI) {
 	case trust && j.cert != nil && j.cert.Pinned == "" && j.cert.Fingerprint != "":
 		// Only the fingerprint the user was shown is trusted, for the
 		// server it came from; then the join is tried again.
-		u.emit(TrustIntent{Server: j.cert.Server, Fingerprint: j.cert.Fingerprint})
+		u.emit(TrustIntent{Server: j.cert.Server, Fingerprint: j.cert.Fingerprint, Addr: j.cert.Addr})
 		j.start(u)
 	case submit || clicked:
 		j.start(u)
@@ -455,7 +474,7 @@ func (j *joinScreen) certPanel(gtx layout.Context, th *Theme) layout.Dimensions 
 		border, bg = th.Error, th.Warn
 		add(bold(label(th, 16, "Warning: the server's certificate has changed", th.Error)).Layout)
 		space(8)
-		add(label(th, 14, "The certificate "+c.Server+" presented is not the one you trusted before. "+
+		add(label(th, 14, "The certificate "+c.Node()+" presented is not the one you trusted before. "+
 			"If its operator replaced the certificate, that is expected. If not, someone may be intercepting "+
 			"the connection to read or change what you send. Do not continue until the operator confirms the change.", th.Fg).Layout)
 		space(10)
@@ -477,7 +496,7 @@ func (j *joinScreen) certPanel(gtx layout.Context, th *Theme) layout.Dimensions 
 		if why == "" {
 			why = "This device does not trust its certificate."
 		}
-		add(label(th, 14, why+" Without checking, the app cannot tell "+c.Server+" from someone pretending to be it.", th.Fg).Layout)
+		add(label(th, 14, why+" Without checking, the app cannot tell "+c.Node()+" from someone pretending to be it.", th.Fg).Layout)
 		space(10)
 		add(label(th, 13, "Certificate fingerprint (SHA-256)", th.Muted).Layout)
 		add(func(gtx layout.Context) layout.Dimensions { return mono(gtx, th, &c.now, th.Fg) })

@@ -188,6 +188,9 @@ func TestServerAddressForms(t *testing.T) {
 		{"wss://chat.example.org/ws", ""},
 		{"tls://chat.example.org", "needs a host and a port"},
 		{"ftp://chat.example.org:21", "does not know the address form ftp://"},
+		// The nodes of a cluster: a comma-separated list, each checked.
+		{"a.example.org:7878, tls://b.example.org:7878,wss://c.example.org/ws", ""},
+		{"a.example.org:7878,b.example.org", "needs a host and a port"},
 	} {
 		r := newRig(t, ui.Config{Server: c.addr, Name: "alice"})
 		r.Press(key.NameReturn, 0)
