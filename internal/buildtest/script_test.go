@@ -201,6 +201,7 @@ while [ $# -gt 0 ]; do
 done
 case "$pkg:$GOOS" in
   ./server:*) cp "$FAKE_SERVER" "$out" ;;
+  github.com/nats-io/nats-server/v2:*) cp "$FAKE_NATS" "$out" ;;
   ./app:js) echo wasm >"$out" ;;
   ./app:*) cp "$FAKE_APP" "$out" ;;
   *) echo "stand-in go: cannot build $pkg" >&2; exit 1 ;;
