@@ -89,6 +89,12 @@ type Options struct {
 	// Name names this node in NATS (connection name, logs).
 	Name   string
 	Logger *slog.Logger
+	// OnDown, if set, is called when the connection to NATS is lost (or
+	// closed), OnUp when it is back: the server tells its clients to
+	// reconnect elsewhere while NATS is down. They run on nats.go's
+	// callback goroutine and must not block.
+	OnDown func(error)
+	OnUp   func()
 }
 
 func (o *Options) setDefaults() {
@@ -130,6 +136,21 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				err = nats.ErrDisconnected
+			}
+			opts.Logger.Warn("NATS connection lost", "err", err)
+			if opts.OnDown != nil {
+				opts.OnDown(err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			opts.Logger.Info("NATS connection restored", "url", nc.ConnectedUrlRedacted())
+			if opts.OnUp != nil {
+				opts.OnUp()
+			}
+		}),
 	}
 	if opts.Creds != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.Creds))
@@ -232,6 +253,22 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 
 // NATS returns the underlying connection (for health checks).
 func (c *Conn) NATS() *nats.Conn { return c.nc }
+
+// Healthy reports whether this node can serve: connected to NATS, and
+// JetStream answering (an account info request within 2 seconds, or
+// ctx's deadline if sooner). A node that is not healthy should tell its
+// clients to reconnect elsewhere.
+func (c *Conn) Healthy(ctx context.Context) error {
+	if !c.nc.IsConnected() {
+		return fmt.Errorf("cluster: not connected to NATS (%s)", c.nc.Status())
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.stream.Info(ctx); err != nil {
+		return fmt.Errorf("cluster: JetStream stream %s unavailable: %w", StreamName, err)
+	}
+	return nil
+}
 
 // Close closes the NATS connection, after flushing what was sent.
 func (c *Conn) Close() error {

@@ -1,0 +1,405 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chat/protocol"
+	"chat/server/internal/broker"
+	"chat/server/internal/broker/brokertest"
+	"chat/server/internal/cluster/natstest"
+)
+
+// recorder is a Handler keeping what it is given, for tests to wait on.
+type recorder struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed (and renewed) on every event
+	results []broker.Result
+	msgs    []protocol.Msg
+	changes []presenceEvent
+	notes   []*broker.Note
+}
+
+type presenceEvent struct {
+	room   string
+	change protocol.PresenceChange
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
+
+func (r *recorder) event(f func()) {
+	r.mu.Lock()
+	f()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+}
+
+func (r *recorder) Published(rs []broker.Result) {
+	r.event(func() { r.results = append(r.results, rs...) })
+}
+
+func (r *recorder) Messages(ms []protocol.Msg) { r.event(func() { r.msgs = append(r.msgs, ms...) }) }
+
+func (r *recorder) PresenceChanged(room string, cs []protocol.PresenceChange) {
+	r.event(func() {
+		for _, c := range cs {
+			r.changes = append(r.changes, presenceEvent{room, c})
+		}
+	})
+}
+
+func (r *recorder) Noted(n *broker.Note) { r.event(func() { r.notes = append(r.notes, n) }) }
+
+// wait waits until cond holds (called under the lock), failing after d.
+func (r *recorder) wait(t *testing.T, d time.Duration, what string, cond func(r *recorder) bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		ok, ch := cond(r), r.changed
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			t.Fatalf("%s: not within %v (%d results, %d messages, %d presence changes)", what, d, len(r.results), len(r.msgs), len(r.changes))
+		}
+	}
+}
+
+// urls lists the cluster's server URLs starting with server first, so
+// nodes spread over the servers.
+func urls(nc *natstest.Cluster, first int) []string {
+	var out []string
+	for i := range nc.Size() {
+		out = append(out, nc.URL((first+i)%nc.Size()))
+	}
+	return out
+}
+
+// dial connects to the test cluster, closing the connection at the end.
+func dial(t *testing.T, nc *natstest.Cluster, first int, opts Options) *Conn {
+	t.Helper()
+	opts.URLs = urls(nc, first)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// node starts a node on c, closed at the end.
+func node(t *testing.T, c *Conn, h broker.Handler, opts NodeOptions) *Node {
+	t.Helper()
+	n, err := c.Node(h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+// reset deletes the stream and the buckets, for a fresh store: the next
+// Dial makes them again. (A purge would keep JetStream's Nats-Msg-Id
+// window, which would take the tests' re-used ids for re-sends.)
+func reset(t *testing.T, c *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, s := range []string{StreamName, "KV_" + BucketNames, "KV_" + BucketMarks, "KV_" + BucketMentions,
+		"KV_" + BucketRooms, "KV_" + BucketDMs, "KV_" + BucketPresence, "KV_" + BucketNodes} {
+		if err := c.js.DeleteStream(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// opener runs each node of a test on its own connection, to its own
+// server first.
+func opener(nc *natstest.Cluster, admin *Conn) brokertest.Opener {
+	return func(t *testing.T, handlers ...broker.Handler) []broker.Broker {
+		reset(t, admin)
+		var out []broker.Broker
+		for i, h := range handlers {
+			c := dial(t, nc, i, Options{Name: fmt.Sprint("node-", i)})
+			out = append(out, node(t, c, h, NodeOptions{ID: fmt.Sprint("node-", i)}))
+		}
+		return out
+	}
+}
+
+func TestConformanceOneServer(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	brokertest.Run(t, opener(nc, dial(t, nc, 0, Options{})))
+}
+
+func TestConformanceThreeServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a NATS cluster")
+	}
+	nc := natstest.Start(t, 3)
+	admin := dial(t, nc, 0, Options{})
+	if r := admin.stream.CachedInfo().Config.Replicas; r != 3 {
+		t.Fatalf("stream with %d replicas on 3 servers", r)
+	}
+	brokertest.Run(t, opener(nc, admin))
+}
+
+// A re-send is recognised by its marker after JetStream's own
+// duplicate window has passed, on another node.
+func TestDedupAfterStreamWindow(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	const window = time.Second
+	ctx := context.Background()
+	recA, recB := newRecorder(), newRecorder()
+	a := node(t, dial(t, nc, 0, Options{StreamDuplicates: window}), recA, NodeOptions{})
+	b := node(t, dial(t, nc, 0, Options{StreamDuplicates: window}), recB, NodeOptions{})
+	if err := a.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: "m1", Text: "original"}); err != nil {
+		t.Fatal(err)
+	}
+	recA.wait(t, 5*time.Second, "a's result", func(r *recorder) bool { return len(r.results) == 1 })
+	stored := time.Now()
+	orig := recA.results[0]
+	if orig.Err != nil || orig.Duplicate || orig.Msg.Seq != 1 {
+		t.Fatalf("first publication: %+v", orig)
+	}
+	// Wait out JetStream's window by the clock, in short steps.
+	for time.Since(stored) < window+250*time.Millisecond {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := b.Publish(&broker.Publication{Room: "r", Sender: "ALICE", ID: "m1", Text: "re-sent"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: "m2", Text: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	recB.wait(t, 5*time.Second, "b's results", func(r *recorder) bool { return len(r.results) == 2 })
+	re := recB.results[0]
+	if re.Err != nil || !re.Duplicate || re.Msg != orig.Msg {
+		t.Fatalf("re-send: %+v; original %+v", re, orig.Msg)
+	}
+	if m := recB.results[1]; m.Err != nil || m.Duplicate || m.Msg.Seq != 2 {
+		t.Fatalf("next message: %+v", m)
+	}
+	ms, err := a.Last(ctx, "r", 10)
+	if err != nil || len(ms) != 2 || ms[0].Text != "original" || ms[1].Text != "new" {
+		t.Fatalf("history: %+v, %v", ms, err)
+	}
+}
+
+// Two nodes publishing into one room at once: the room's seqs are
+// gap-free and both nodes see one order.
+func TestConcurrentPublishers(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	const each = 300
+	recs := []*recorder{newRecorder(), newRecorder()}
+	var nodes []*Node
+	for i, rec := range recs {
+		n := node(t, dial(t, nc, 0, Options{}), rec, NodeOptions{MaxBatch: 32})
+		if _, err := n.Subscribe(ctx, "r"); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		_ = i
+	}
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			for k := range each {
+				if err := n.Publish(&broker.Publication{Room: "r", Sender: fmt.Sprint("s", i), ID: fmt.Sprint(k), Text: fmt.Sprint(i, "/", k)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, rec := range recs {
+		rec.wait(t, 30*time.Second, "every message", func(r *recorder) bool { return len(r.msgs) == 2*each })
+	}
+	for i, rec := range recs {
+		for _, r := range rec.results {
+			if r.Err != nil || r.Duplicate {
+				t.Fatalf("node %d: %+v", i, r)
+			}
+		}
+		for k, m := range rec.msgs {
+			if m.Seq != uint64(k+1) {
+				t.Fatalf("node %d: message %d has seq %d", i, k, m.Seq)
+			}
+			if o := recs[0].msgs[k]; o.Text != m.Text {
+				t.Fatalf("seq %d is %q on node 0 but %q on node %d", m.Seq, o.Text, m.Text, i)
+			}
+		}
+	}
+	// Each node's messages keep their publication order.
+	next := map[string]int{}
+	for _, m := range recs[0].msgs {
+		if m.ID != fmt.Sprint(next[m.Sender]) {
+			t.Fatalf("%s's message %s after %d", m.Sender, m.ID, next[m.Sender])
+		}
+		next[m.Sender]++
+	}
+}
+
+// A node that dies without cleaning up has its members leave, for the
+// other nodes, within the presence TTL.
+func TestCrashedNodePresenceExpires(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	const ttl = 1500 * time.Millisecond
+	recA, recB := newRecorder(), newRecorder()
+	a := node(t, dial(t, nc, 0, Options{}), recA, NodeOptions{PresenceTTL: ttl})
+	b := node(t, dial(t, nc, 0, Options{}), recB, NodeOptions{PresenceTTL: ttl})
+	if _, err := a.Subscribe(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if first, err := b.PresenceAdd(ctx, "r", broker.Presence{Name: "bob", Conn: 1}); err != nil || !first {
+		t.Fatalf("bob: %v, %v", first, err)
+	}
+	if first, err := a.PresenceAdd(ctx, "r", broker.Presence{Name: "alice", Conn: 1}); err != nil || !first {
+		t.Fatalf("alice: %v, %v", first, err)
+	}
+	recA.wait(t, 5*time.Second, "bob joined", func(r *recorder) bool {
+		return slices.Contains(r.changes, presenceEvent{"r", protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: "bob"}})
+	})
+	// Live nodes keep their entries across several TTLs of heartbeats.
+	recB.wait(t, 5*time.Second, "alice joined", func(r *recorder) bool { return true })
+	b.Crash()
+	crashed := time.Now()
+	recA.wait(t, 3*ttl, "bob left", func(r *recorder) bool {
+		return slices.Contains(r.changes, presenceEvent{"r", protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "bob"}})
+	})
+	if d := time.Since(crashed); d > ttl+ttl/2 {
+		t.Errorf("bob left %v after the crash, TTL %v", d, ttl)
+	}
+	names, count, err := a.PresenceList(ctx, "r", 10)
+	if err != nil || count != 1 || !slices.Equal(names, []string{"alice"}) {
+		t.Fatalf("PresenceList = %v, %d, %v; want alice only", names, count, err)
+	}
+}
+
+// With three NATS servers, one may go; with two gone publications fail
+// within the timeout; with them back, publishing resumes and nothing
+// acknowledged is lost.
+func TestQuorumLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a NATS cluster")
+	}
+	nc := natstest.Start(t, 3)
+	ctx := context.Background()
+	const timeout = 2 * time.Second
+	rec := newRecorder()
+	c := dial(t, nc, 0, Options{PublishTimeout: timeout})
+	n := node(t, c, rec, NodeOptions{})
+	id := 0
+	publish := func() int {
+		id++
+		if err := n.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: fmt.Sprint(id), Text: fmt.Sprint(id)}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	// result waits for the result of publication id.
+	result := func(id int, d time.Duration) broker.Result {
+		t.Helper()
+		var res broker.Result
+		rec.wait(t, d, fmt.Sprint("result ", id), func(r *recorder) bool {
+			for _, x := range r.results {
+				if x.Request.ID == fmt.Sprint(id) {
+					res = x
+					return true
+				}
+			}
+			return false
+		})
+		return res
+	}
+	acked := map[string]bool{}
+	ok := func(what string) {
+		t.Helper()
+		for range 3 {
+			id := publish()
+			if r := result(id, timeout+5*time.Second); r.Err != nil {
+				t.Fatalf("%s: %v", what, r.Err)
+			} else {
+				acked[r.Msg.ID] = true
+			}
+		}
+	}
+	ok("all servers up")
+	nc.Stop(2)
+	ok("one server down")
+	nc.Stop(1)
+	start := time.Now()
+	if r := result(publish(), timeout+3*time.Second); r.Err == nil {
+		t.Fatal("a publication acknowledged without quorum")
+	}
+	if d := time.Since(start); d > timeout+2*time.Second {
+		t.Errorf("failed after %v, timeout %v", d, timeout)
+	}
+	if err := c.Healthy(ctx); err == nil {
+		t.Error("Healthy without quorum")
+	}
+	nc.Restart(1)
+	nc.Restart(2)
+	nc.WaitReady()
+	// Publishing resumes once the stream has a leader again.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := result(publish(), timeout+5*time.Second)
+		if r.Err == nil {
+			acked[r.Msg.ID] = true
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publishing did not resume: %v", r.Err)
+		}
+	}
+	ok("servers back")
+	if err := c.Healthy(ctx); err != nil {
+		t.Errorf("Healthy: %v", err)
+	}
+	ms, err := n.Last(ctx, "r", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range ms {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("message %d has seq %d", i, m.Seq)
+		}
+		delete(acked, m.ID)
+	}
+	if len(acked) > 0 {
+		t.Fatalf("acknowledged messages lost: %v", acked)
+	}
+}
+
+func TestNoteEncoding(t *testing.T) {
+	for _, n := range []*broker.Note{
+		{Names: []string{"alice", "bob"}, Room: "@alice@bob", Frame: []byte{0, 0, 0, 1, 9}},
+		{Names: nil, Room: "", Frame: nil},
+	} {
+		got, err := decodeNote(encodeNote(n))
+		if err != nil || !slices.Equal(got.Names, n.Names) || got.Room != n.Room || string(got.Frame) != string(n.Frame) {
+			t.Fatalf("%+v → %+v, %v", n, got, err)
+		}
+	}
+	if _, err := decodeNote([]byte{5, 1}); err == nil {
+		t.Fatal("a truncated note decoded")
+	}
+}
