@@ -92,6 +92,14 @@ type Node struct {
 	resulted   map[string]uint64
 	held       map[string][]heldMsg
 
+	// Flush also waits for the consumer to pass this node's last stored
+	// message (storedSeq, a stream seq): seenSeq is the consumer's last
+	// stream seq; seenWake, if set, is closed when seenSeq moves.
+	storedSeq atomic.Uint64
+	seenMu    sync.Mutex
+	seenSeq   uint64
+	seenWake  chan struct{}
+
 	consumer jetstream.ConsumeContext
 	noteSub  *nats.Subscription
 
@@ -102,6 +110,9 @@ type Node struct {
 type roomSub struct {
 	count     int    // Subscribe calls not yet undone by Unsubscribe
 	delivered uint64 // last seq handed to Messages
+	// ready is set once Subscribe read the head: until then messages are
+	// held, so none at or below the returned position is delivered.
+	ready bool
 }
 
 type heldMsg struct {
@@ -118,6 +129,8 @@ type delivery struct {
 	batchDone bool
 	msg       protocol.Msg
 	mine      bool
+	barrier   chan struct{} // closed once what came before is delivered
+	release   bool          // a subscription became ready
 }
 
 var _ broker.Broker = (*Node)(nil)
@@ -208,6 +221,7 @@ func (n *Node) consumed(m jetstream.Msg) {
 	if err != nil {
 		return
 	}
+	defer n.seen(meta.Sequence.Stream)
 	seq, _ := strconv.ParseUint(m.Headers().Get(HeaderSeq), 10, 64)
 	if seq > 0 {
 		n.noteHead(room, head{seq: seq, stream: meta.Sequence.Stream})
@@ -229,6 +243,17 @@ func (n *Node) consumed(m jetstream.Msg) {
 		return
 	}
 	n.push(delivery{room: room, msg: *msg, mine: m.Headers().Get(HeaderNode) == n.id})
+}
+
+// seen records that the consumer is past stream seq s.
+func (n *Node) seen(s uint64) {
+	n.seenMu.Lock()
+	n.seenSeq = max(n.seenSeq, s)
+	if n.seenWake != nil {
+		close(n.seenWake)
+		n.seenWake = nil
+	}
+	n.seenMu.Unlock()
 }
 
 // push hands d to the delivery goroutine (dropped once the node stops).
@@ -260,6 +285,16 @@ func (n *Node) deliver() {
 		case d = <-n.deliveries:
 		}
 		handle := func(d delivery) {
+			if d.barrier != nil {
+				flush()
+				close(d.barrier)
+				return
+			}
+			if d.release {
+				flush()
+				n.release(d.room)
+				return
+			}
 			if d.batchDone {
 				flush()
 				n.results(d)
@@ -287,10 +322,11 @@ func (n *Node) deliver() {
 func (n *Node) arrived(d delivery, out []protocol.Msg) []protocol.Msg {
 	n.dmu.Lock()
 	defer n.dmu.Unlock()
-	if n.subs[d.room] == nil {
+	s := n.subs[d.room]
+	if s == nil {
 		return out
 	}
-	if len(n.held[d.room]) > 0 || (d.mine && n.inflight[d.room] > 0 && d.msg.Seq > n.resulted[d.room]) {
+	if !s.ready || len(n.held[d.room]) > 0 || (d.mine && n.inflight[d.room] > 0 && d.msg.Seq > n.resulted[d.room]) {
 		n.held[d.room] = append(n.held[d.room], heldMsg{d.msg, d.mine})
 		return out
 	}
@@ -331,6 +367,21 @@ func (n *Node) results(d delivery) {
 			n.resulted[room] = max(n.resulted[room], r.Msg.Seq)
 		}
 	}
+	out = n.releaseLocked(room, out)
+	if n.inflight[room] == 0 {
+		delete(n.resulted, room)
+	}
+	n.dmu.Unlock()
+	if len(out) > 0 && !n.closed.Load() {
+		n.h.Messages(out)
+	}
+}
+
+// releaseLocked delivers the room's held messages that may go now.
+func (n *Node) releaseLocked(room string, out []protocol.Msg) []protocol.Msg {
+	if s := n.subs[room]; s == nil || !s.ready {
+		return out
+	}
 	held := n.held[room]
 	i := 0
 	for ; i < len(held); i++ {
@@ -345,9 +396,13 @@ func (n *Node) results(d delivery) {
 	} else {
 		n.held[room] = held[i:]
 	}
-	if n.inflight[room] == 0 {
-		delete(n.resulted, room)
-	}
+	return out
+}
+
+// release delivers what was held for a subscription that became ready.
+func (n *Node) release(room string) {
+	n.dmu.Lock()
+	out := n.releaseLocked(room, nil)
 	n.dmu.Unlock()
 	if len(out) > 0 && !n.closed.Load() {
 		n.h.Messages(out)
@@ -356,7 +411,8 @@ func (n *Node) results(d delivery) {
 
 // Flush implements broker.Broker: it waits until this node has no
 // publication without its result (under a steady stream of publications
-// that may take a while), then for the room indexes.
+// that may take a while), then until the consumer delivered the last
+// message this node stored, then for the room indexes.
 func (n *Node) Flush(ctx context.Context) error {
 	for {
 		n.flushMu.Lock()
@@ -366,15 +422,50 @@ func (n *Node) Flush(ctx context.Context) error {
 		}
 		ch := n.flushed
 		n.flushMu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.ctx.Done():
-			return broker.ErrClosed
+		if err := n.await(ctx, ch); err != nil {
+			return err
 		}
 	}
+	target := n.storedSeq.Load()
+	for {
+		n.seenMu.Lock()
+		if n.seenSeq >= target {
+			n.seenMu.Unlock()
+			break
+		}
+		if n.seenWake == nil {
+			n.seenWake = make(chan struct{})
+		}
+		ch := n.seenWake
+		n.seenMu.Unlock()
+		if err := n.await(ctx, ch); err != nil {
+			return err
+		}
+	}
+	barrier := make(chan struct{})
+	select {
+	case n.deliveries <- delivery{barrier: barrier}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.ctx.Done():
+		return broker.ErrClosed
+	}
+	if err := n.await(ctx, barrier); err != nil {
+		return err
+	}
 	return n.c.index.flush(ctx)
+}
+
+// await waits for ch to close, ctx to end or the node to stop.
+func (n *Node) await(ctx context.Context, ch chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.ctx.Done():
+		return broker.ErrClosed
+	}
 }
 
 // Subscribe implements broker.Broker: the room is marked first, then its
@@ -386,7 +477,8 @@ func (n *Node) Subscribe(ctx context.Context, room string) (broker.StreamPositio
 	}
 	n.dmu.Lock()
 	s := n.subs[room]
-	if s == nil {
+	fresh := s == nil
+	if fresh {
 		s = &roomSub{}
 		n.subs[room] = s
 	}
@@ -396,6 +488,18 @@ func (n *Node) Subscribe(ctx context.Context, room string) (broker.StreamPositio
 	if err != nil {
 		n.Unsubscribe(room)
 		return broker.StreamPosition{}, err
+	}
+	if fresh {
+		// What the caller reads from history is not delivered: messages
+		// that arrived since the mark were held, and those after the
+		// position go out now, from the delivery goroutine.
+		n.dmu.Lock()
+		if n.subs[room] == s {
+			s.delivered = max(s.delivered, h.seq)
+			s.ready = true
+		}
+		n.dmu.Unlock()
+		n.push(delivery{room: room, release: true})
 	}
 	return broker.StreamPosition{Offset: h.seq, Epoch: n.c.epoch}, nil
 }

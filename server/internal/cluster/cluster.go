@@ -255,8 +255,8 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 func (c *Conn) NATS() *nats.Conn { return c.nc }
 
 // Healthy reports whether this node can serve: connected to NATS, and
-// JetStream answering (an account info request within 2 seconds, or
-// ctx's deadline if sooner). A node that is not healthy should tell its
+// JetStream answering with a leader for the stream (within 2 seconds,
+// or ctx's deadline if sooner). A node that is not healthy should tell its
 // clients to reconnect elsewhere.
 func (c *Conn) Healthy(ctx context.Context) error {
 	if !c.nc.IsConnected() {
@@ -264,8 +264,18 @@ func (c *Conn) Healthy(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := c.stream.Info(ctx); err != nil {
+	// Account info needs the JetStream meta leader; a server without
+	// quorum may still answer stream info from its own state, without a
+	// leader: then nothing can be stored.
+	if _, err := c.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("cluster: JetStream unavailable: %w", err)
+	}
+	info, err := c.stream.Info(ctx)
+	if err != nil {
 		return fmt.Errorf("cluster: JetStream stream %s unavailable: %w", StreamName, err)
+	}
+	if info.Cluster != nil && info.Cluster.Leader == "" {
+		return fmt.Errorf("cluster: JetStream stream %s has no leader", StreamName)
 	}
 	return nil
 }

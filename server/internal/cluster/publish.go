@@ -197,6 +197,8 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			}
 			// The last entry is the last message's marker.
 			n.noteHead(room, head{seq: msgs[len(msgs)-1].Seq, stream: last - 1})
+			for cur := n.storedSeq.Load(); cur < last-1 && !n.storedSeq.CompareAndSwap(cur, last-1); cur = n.storedSeq.Load() {
+			}
 			todo = nil
 			break
 		}
