@@ -225,6 +225,7 @@ func (n *Node) consumed(m jetstream.Msg) {
 	seq, _ := strconv.ParseUint(m.Headers().Get(HeaderSeq), 10, 64)
 	if seq > 0 {
 		n.noteHead(room, head{seq: seq, stream: meta.Sequence.Stream})
+		n.c.seqs.add(room, seq, meta.Sequence.Stream)
 	}
 	n.dmu.Lock()
 	_, subscribed := n.subs[room]

@@ -424,3 +424,110 @@ func TestNoteEncoding(t *testing.T) {
 		t.Fatal("a truncated note decoded")
 	}
 }
+
+// Append stores messages with their seqs; nodes go on from there and
+// recognise re-sends of them.
+func TestAppend(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	c := dial(t, nc, 0, Options{})
+	rec := newRecorder()
+	n := node(t, c, rec, NodeOptions{})
+	old := []protocol.Msg{
+		{Room: "r", Seq: 1, Time: 1000, Sender: "alice", ID: "a", Text: "one"},
+		{Room: "r", Seq: 2, Time: 2000, Sender: "bob", ID: "b", Text: "two"},
+	}
+	if err := c.Append(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Append(ctx, []protocol.Msg{{Room: "r", Seq: 2, Sender: "x", ID: "y"}}); err == nil {
+		t.Fatal("Append over an existing seq")
+	}
+	if err := n.Publish(&broker.Publication{Room: "r", Sender: "Bob", ID: "b", Text: "re-sent"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Publish(&broker.Publication{Room: "r", Sender: "carol", ID: "c", Text: "three"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := rec.results[0]; !r.Duplicate || r.Msg != old[1] {
+		t.Fatalf("re-send of a migrated message: %+v", r)
+	}
+	if r := rec.results[1]; r.Err != nil || r.Msg.Seq != 3 {
+		t.Fatalf("next message: %+v", r)
+	}
+	ms, err := n.Since(ctx, "r", 0, 10)
+	if err != nil || len(ms) != 3 || ms[0] != old[0] || ms[1] != old[1] || ms[2].Text != "three" {
+		t.Fatalf("history: %+v, %v", ms, err)
+	}
+}
+
+func TestSeqCache(t *testing.T) {
+	c := newSeqCache()
+	for s := uint64(1); s <= seqCachePerRoom+10; s++ {
+		c.add("r", s, 10*s)
+	}
+	if exact, _, _ := c.bounds("r", seqCachePerRoom+10); exact != 10*(seqCachePerRoom+10) {
+		t.Fatalf("last: %d", exact)
+	}
+	if exact, _, _ := c.bounds("r", 11); exact != 110 {
+		t.Fatalf("oldest kept: %d", exact)
+	}
+	if exact, lo, hi := c.bounds("r", 5); exact != 0 || lo != 0 || hi != 110-6 {
+		t.Fatalf("before the kept run: %d %d %d", exact, lo, hi)
+	}
+	if _, lo, hi := c.bounds("r", seqCachePerRoom+20); lo != 10*(seqCachePerRoom+10)+10 || hi != 0 {
+		t.Fatalf("after the kept run: %d %d", lo, hi)
+	}
+	c.add("r", 3, 7) // a room started afresh
+	if exact, _, _ := c.bounds("r", 3); exact != 7 {
+		t.Fatalf("after a restart: %d", exact)
+	}
+}
+
+// History reads by binary search, on a node whose cache knows nothing:
+// rooms interleaved in the stream, every range checked.
+func TestHistorySearch(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	c := dial(t, nc, 0, Options{})
+	var msgs []protocol.Msg
+	for i := 1; i <= 40; i++ {
+		room := "r"
+		if i%3 == 0 {
+			room = "s"
+		}
+		msgs = append(msgs, protocol.Msg{Room: room, Seq: uint64(i), Sender: "a", ID: fmt.Sprint(i), Text: fmt.Sprint(i)})
+	}
+	// One message at a time, r and s alternating in the stream.
+	seqs := map[string]uint64{}
+	for _, m := range msgs {
+		seqs[m.Room]++
+		m.Seq = seqs[m.Room]
+		if err := c.Append(ctx, []protocol.Msg{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader := node(t, dial(t, nc, 0, Options{}), newRecorder(), NodeOptions{})
+	head := seqs["r"]
+	for from := uint64(0); from <= head; from++ {
+		ms, err := reader.Since(ctx, "r", from, 3)
+		want := min(3, int(head-from))
+		if err != nil || len(ms) != want {
+			t.Fatalf("Since(%d, 3): %d messages, %v", from, len(ms), err)
+		}
+		for i, m := range ms {
+			if m.Seq != from+1+uint64(i) || m.Room != "r" {
+				t.Fatalf("Since(%d, 3)[%d] = %+v", from, i, m)
+			}
+		}
+		if bs, err := reader.Before(ctx, "r", from+1, 2); err != nil || len(bs) != min(2, int(from)) || (len(bs) > 0 && bs[len(bs)-1].Seq != from) {
+			t.Fatalf("Before(%d, 2) = %+v, %v", from+1, bs, err)
+		}
+	}
+	if ms, err := reader.Last(ctx, "s", 100); err != nil || len(ms) != int(seqs["s"]) || ms[0].Seq != 1 {
+		t.Fatalf("Last(s) = %d messages, %v", len(ms), err)
+	}
+}

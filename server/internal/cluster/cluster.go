@@ -121,6 +121,7 @@ type Conn struct {
 	stream jetstream.Stream
 	epoch  uint64
 	index  *indexer
+	seqs   *seqCache // room seq → stream seq of recent messages
 
 	names, marks, mentions, rooms, dms, presence, nodes jetstream.KeyValue
 }
@@ -162,7 +163,7 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to NATS at %s: %w", joinURLs(opts.URLs), err)
 	}
-	c := &Conn{opts: opts, nc: nc}
+	c := &Conn{opts: opts, nc: nc, seqs: newSeqCache()}
 	if err := c.provision(ctx); err != nil {
 		nc.Close()
 		return nil, err

@@ -300,63 +300,140 @@ func (n *Node) backoff(ctx context.Context, attempt int) {
 // last stream seq to be expect. It returns the stream seq of the last
 // entry (the last marker).
 func (c *Conn) sendBatch(ctx context.Context, room string, toks []string, msgs []protocol.Msg, expect uint64, node string) (uint64, error) {
-	var idb [16]byte
-	_, _ = rand.Read(idb[:])
-	id := base64.RawURLEncoding.EncodeToString(idb[:])
 	rt := Token(room)
-	subj := MsgSubject + rt
 	ttl := c.opts.DedupWindow.String()
-	entry := 0
+	entries := make([]*nats.Msg, 0, 2*len(msgs))
 	for k := range msgs {
-		entry++
-		m := nats.NewMsg(subj)
-		m.Data = protocol.Encode(&msgs[k])
-		m.Header[hdrBatchID] = []string{id}
-		m.Header[hdrBatchSeq] = []string{strconv.Itoa(entry)}
-		m.Header[HeaderSeq] = []string{strconv.FormatUint(msgs[k].Seq, 10)}
-		m.Header[HeaderNode] = []string{node}
+		m := c.msgEntry(rt, &msgs[k], node)
 		m.Header[hdrMsgID] = []string{rt + "." + toks[k]}
 		if k == 0 {
 			// Only the first write to a subject in a batch may expect.
 			m.Header[hdrExpectSubj] = []string{strconv.FormatUint(expect, 10)}
 		}
-		if err := c.nc.PublishMsg(m); err != nil {
-			return 0, err
-		}
-		entry++
-		mk := nats.NewMsg(DedupSubject + rt + "." + toks[k])
-		mk.Header[hdrBatchID] = []string{id}
-		mk.Header[hdrBatchSeq] = []string{strconv.Itoa(entry)}
-		mk.Header[hdrExpectSubj] = []string{"0"}
-		mk.Header[hdrTTL] = []string{ttl}
-		if k < len(msgs)-1 {
-			if err := c.nc.PublishMsg(mk); err != nil {
+		entries = append(entries, m, markerEntry(rt, toks[k], ttl))
+	}
+	return c.commit(ctx, entries)
+}
+
+// msgEntry is a message's stream entry, without batch headers.
+func (c *Conn) msgEntry(rt string, m *protocol.Msg, node string) *nats.Msg {
+	e := nats.NewMsg(MsgSubject + rt)
+	e.Data = protocol.Encode(m)
+	e.Header[HeaderSeq] = []string{strconv.FormatUint(m.Seq, 10)}
+	e.Header[HeaderNode] = []string{node}
+	return e
+}
+
+// markerEntry is a deduplication marker: it must not exist yet, and it
+// expires after the deduplication window.
+func markerEntry(rt, tok, ttl string) *nats.Msg {
+	e := nats.NewMsg(DedupSubject + rt + "." + tok)
+	e.Header[hdrExpectSubj] = []string{"0"}
+	e.Header[hdrTTL] = []string{ttl}
+	return e
+}
+
+// commit sends entries as one atomic batch and returns the stream seq of
+// the last. Entries before the last go without a reply subject: the
+// server answers only the commit, for the whole batch.
+func (c *Conn) commit(ctx context.Context, entries []*nats.Msg) (uint64, error) {
+	if len(entries) == 0 {
+		return 0, errors.New("cluster: empty batch")
+	}
+	var idb [16]byte
+	_, _ = rand.Read(idb[:])
+	id := base64.RawURLEncoding.EncodeToString(idb[:])
+	for i, e := range entries {
+		e.Header[hdrBatchID] = []string{id}
+		e.Header[hdrBatchSeq] = []string{strconv.Itoa(i + 1)}
+		if i < len(entries)-1 {
+			if err := c.nc.PublishMsg(e); err != nil {
 				return 0, err
 			}
-			continue
 		}
-		mk.Header[hdrBatchCommit] = []string{"1"}
-		resp, err := c.nc.RequestMsgWithContext(ctx, mk)
-		if err != nil {
-			return 0, err
-		}
-		var ack struct {
-			Seq   uint64    `json:"seq"`
-			Count int       `json:"count"`
-			Error *apiError `json:"error"`
-		}
-		if err := json.Unmarshal(resp.Data, &ack); err != nil {
-			return 0, fmt.Errorf("cluster: bad publish acknowledgement %q: %w", resp.Data, err)
-		}
-		if ack.Error != nil {
-			return 0, ack.Error
-		}
-		if ack.Count != entry {
-			return 0, fmt.Errorf("cluster: batch of %d stored as %d", entry, ack.Count)
-		}
-		return ack.Seq, nil
 	}
-	return 0, errors.New("cluster: empty batch")
+	last := entries[len(entries)-1]
+	last.Header[hdrBatchCommit] = []string{"1"}
+	resp, err := c.nc.RequestMsgWithContext(ctx, last)
+	if err != nil {
+		return 0, err
+	}
+	var ack struct {
+		Seq   uint64    `json:"seq"`
+		Count int       `json:"count"`
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, fmt.Errorf("cluster: bad publish acknowledgement %q: %w", resp.Data, err)
+	}
+	if ack.Error != nil {
+		return 0, ack.Error
+	}
+	if ack.Count != len(entries) {
+		return 0, fmt.Errorf("cluster: batch of %d stored as %d", len(entries), ack.Count)
+	}
+	return ack.Seq, nil
+}
+
+// MaxAppend is the most messages Append stores per atomic batch.
+const MaxAppend = 400
+
+// Append stores messages of one room with the seqs and times they carry
+// (a migration from another store, tests): the first must follow the
+// room's last message, the others each other. They go in atomic batches
+// of up to MaxAppend, each a compare-and-set on the room's head, with
+// deduplication markers (a client's re-send of a migrated message is
+// recognised for the deduplication window from now) but no Nats-Msg-Id.
+// A batch that finds the room changed fails Append; batches before it
+// stay stored. Nodes deliver the messages like any others.
+func (c *Conn) Append(ctx context.Context, msgs []protocol.Msg) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	room := msgs[0].Room
+	for i := range msgs {
+		if msgs[i].Room != room || (i > 0 && msgs[i].Seq != msgs[i-1].Seq+1) {
+			return fmt.Errorf("cluster: Append: message %d (room %q, seq %d) does not follow", i, msgs[i].Room, msgs[i].Seq)
+		}
+	}
+	h, err := c.readHead(ctx, room)
+	if err != nil {
+		return err
+	}
+	if msgs[0].Seq != h.seq+1 {
+		return fmt.Errorf("cluster: Append: room %q is at seq %d, the first message has %d", room, h.seq, msgs[0].Seq)
+	}
+	rt := Token(room)
+	ttl := c.opts.DedupWindow.String()
+	for len(msgs) > 0 {
+		batch := msgs[:min(len(msgs), MaxAppend)]
+		msgs = msgs[len(batch):]
+		entries := make([]*nats.Msg, 0, 2*len(batch))
+		seen := make(map[string]bool, len(batch))
+		for k := range batch {
+			e := c.msgEntry(rt, &batch[k], c.opts.Name)
+			if k == 0 {
+				e.Header[hdrExpectSubj] = []string{strconv.FormatUint(h.stream, 10)}
+			}
+			entries = append(entries, e)
+			// A marker per idempotency key: a key stored twice in the
+			// old store keeps the first.
+			if tok := DedupToken(protocol.Key(batch[k].Sender), batch[k].ID); !seen[tok] {
+				seen[tok] = true
+				entries = append(entries, markerEntry(rt, tok, ttl))
+			}
+		}
+		if _, err := c.commit(ctx, entries); err != nil {
+			return fmt.Errorf("cluster: Append to room %q at seq %d: %w", room, batch[0].Seq, err)
+		}
+		for k := range batch {
+			c.index.stored(&batch[k])
+		}
+		if h, err = c.readHead(ctx, room); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cachedHead returns the room's head as this node last saw it.

@@ -99,6 +99,30 @@ func (c *Conn) readHead(ctx context.Context, room string) (head, error) {
 func (c *Conn) find(ctx context.Context, room string, n uint64, h head) (*storedMsg, protocol.Msg, error) {
 	subj := MsgSubject + Token(room)
 	lo, hi := n, h.stream-(h.seq-n)
+	exact, clo, chi := c.seqs.bounds(room, n)
+	if exact != 0 {
+		sm, err := c.getMsg(ctx, getReq{Seq: exact})
+		if err == nil && sm.Subject == subj {
+			if m, err := sm.decode(); err == nil && m.Seq == n {
+				return sm, m, nil
+			}
+		}
+	} else if clo > lo || (chi != 0 && chi < hi) {
+		sm, m, err := c.search(ctx, subj, n, max(lo, clo), min(hi, max(chi, lo)))
+		if err == nil && m.Seq == n {
+			return sm, m, nil
+		}
+		if err != nil && err != errNotFound {
+			return nil, protocol.Msg{}, err
+		}
+	}
+	// The cache knew nothing, or was wrong (a stream made anew).
+	return c.search(ctx, subj, n, lo, hi)
+}
+
+// search is find's binary search between stream seqs lo and hi: the
+// first message of the room with room seq n or more.
+func (c *Conn) search(ctx context.Context, subj string, n, lo, hi uint64) (*storedMsg, protocol.Msg, error) {
 	var best *storedMsg
 	var bestMsg protocol.Msg
 	for lo <= hi {
