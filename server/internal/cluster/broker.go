@@ -30,6 +30,10 @@ const (
 	// deduplication marker), and nats-server accepts at most 1000 entries
 	// per batch by default, so it may not exceed 500.
 	DefaultMaxBatch = 128
+	// DefaultMaxBatches is how many atomic batches (of different rooms) a
+	// node has in flight at once. nats-server accepts 50 per stream by
+	// default, from all nodes together; a node's further rooms wait.
+	DefaultMaxBatches = 8
 	// deliveryQueue is how many deliveries (results, messages) wait for
 	// the delivery goroutine before the NATS callbacks and room workers
 	// that produce them block.
@@ -53,7 +57,10 @@ type NodeOptions struct {
 	// MaxBatch bounds the messages of one atomic batch (default
 	// DefaultMaxBatch, at most 500).
 	MaxBatch int
-	Logger   *slog.Logger // default: the Conn's
+	// MaxBatches bounds the atomic batches in flight at once (default
+	// DefaultMaxBatches).
+	MaxBatches int
+	Logger     *slog.Logger // default: the Conn's
 }
 
 // Node is one chat node's broker.Broker on the cluster. It implements
@@ -73,11 +80,12 @@ type Node struct {
 	wg     sync.WaitGroup // the node's goroutines
 
 	// Publishing (publish.go).
-	slots  chan struct{} // one per publication queued or in flight
-	pubMu  sync.Mutex
-	queues map[string]*roomQueue
-	headMu sync.Mutex
-	heads  map[string]head
+	slots      chan struct{} // one per publication queued or in flight
+	batchSlots chan struct{} // one per atomic batch in flight
+	pubMu      sync.Mutex
+	queues     map[string]*roomQueue
+	headMu     sync.Mutex
+	heads      map[string]head
 
 	// Flush: publications whose results have not reached the Handler.
 	flushMu     sync.Mutex
@@ -152,6 +160,9 @@ func (c *Conn) Node(h broker.Handler, opts NodeOptions) (*Node, error) {
 		opts.MaxBatch = DefaultMaxBatch
 	}
 	opts.MaxBatch = min(opts.MaxBatch, 500)
+	if opts.MaxBatches <= 0 {
+		opts.MaxBatches = DefaultMaxBatches
+	}
 	if opts.Logger == nil {
 		opts.Logger = c.opts.Logger
 	}
@@ -160,6 +171,7 @@ func (c *Conn) Node(h broker.Handler, opts NodeOptions) (*Node, error) {
 		c: c, h: h, id: opts.ID, opts: opts, log: opts.Logger.With("node", opts.ID),
 		ctx: ctx, cancel: cancel,
 		slots:      make(chan struct{}, opts.PublishQueue),
+		batchSlots: make(chan struct{}, opts.MaxBatches),
 		queues:     map[string]*roomQueue{},
 		heads:      map[string]head{},
 		flushed:    make(chan struct{}),

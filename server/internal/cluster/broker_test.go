@@ -355,9 +355,21 @@ func TestQuorumLoss(t *testing.T) {
 		}
 	}
 	ok("all servers up")
-	nc.Stop(2)
+	// Stop the stream's followers, one then the other: losing its
+	// leader would only add an election (seconds) to the test.
+	info, err := c.stream.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		t.Fatalf("stream info: %+v, %v", info, err)
+	}
+	var followers []int
+	for i := range nc.Size() {
+		if fmt.Sprint("nats-", i) != info.Cluster.Leader {
+			followers = append(followers, i)
+		}
+	}
+	nc.Stop(followers[0])
 	ok("one server down")
-	nc.Stop(1)
+	nc.Stop(followers[1])
 	start := time.Now()
 	if r := result(publish(), timeout+3*time.Second); r.Err == nil {
 		t.Fatal("a publication acknowledged without quorum")
@@ -368,8 +380,8 @@ func TestQuorumLoss(t *testing.T) {
 	if err := c.Healthy(ctx); err == nil {
 		t.Error("Healthy without quorum")
 	}
-	nc.Restart(1)
-	nc.Restart(2)
+	nc.Restart(followers[0])
+	nc.Restart(followers[1])
 	nc.WaitReady()
 	// Publishing resumes once the stream has a leader again.
 	deadline := time.Now().Add(20 * time.Second)
@@ -384,8 +396,11 @@ func TestQuorumLoss(t *testing.T) {
 		}
 	}
 	ok("servers back")
-	if err := c.Healthy(ctx); err != nil {
-		t.Errorf("Healthy: %v", err)
+	// Every bucket has its quorum back soon after the stream.
+	for err := c.Healthy(ctx); err != nil; err = c.Healthy(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not healthy again: %v", err)
+		}
 	}
 	ms, err := n.Last(ctx, "r", 1000)
 	if err != nil {

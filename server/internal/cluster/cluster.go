@@ -255,28 +255,22 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 // NATS returns the underlying connection (for health checks).
 func (c *Conn) NATS() *nats.Conn { return c.nc }
 
+// HealthKey is the key in chat-nodes that Healthy writes.
+const HealthKey = "_health"
+
 // Healthy reports whether this node can serve: connected to NATS, and
-// JetStream answering with a leader for the stream (within 2 seconds,
-// or ctx's deadline if sooner). A node that is not healthy should tell its
-// clients to reconnect elsewhere.
+// JetStream storing (a write to chat-nodes within 2 seconds, or ctx's
+// deadline if sooner). Only a write proves a quorum: a server cut off
+// from the others answers reads from its own state for a while. A node
+// that is not healthy should tell its clients to reconnect elsewhere.
 func (c *Conn) Healthy(ctx context.Context) error {
 	if !c.nc.IsConnected() {
 		return fmt.Errorf("cluster: not connected to NATS (%s)", c.nc.Status())
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	// Account info needs the JetStream meta leader; a server without
-	// quorum may still answer stream info from its own state, without a
-	// leader: then nothing can be stored.
-	if _, err := c.js.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("cluster: JetStream unavailable: %w", err)
-	}
-	info, err := c.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("cluster: JetStream stream %s unavailable: %w", StreamName, err)
-	}
-	if info.Cluster != nil && info.Cluster.Leader == "" {
-		return fmt.Errorf("cluster: JetStream stream %s has no leader", StreamName)
+	if _, err := c.nodes.Put(ctx, HealthKey, []byte(c.opts.Name)); err != nil {
+		return fmt.Errorf("cluster: JetStream not storing: %w", err)
 	}
 	return nil
 }

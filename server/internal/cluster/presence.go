@@ -98,10 +98,28 @@ func (p *presence) start(ctx context.Context) error {
 	go p.loop()
 	select {
 	case <-loaded:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Entries naming this node come from an earlier run under the same
+	// id, whose connections are gone: they would never be reaped, since
+	// the id heartbeats again.
+	p.mu.Lock()
+	var stale []string
+	for room, names := range p.replica {
+		for key, v := range names {
+			if slices.Contains(v.Nodes, p.n.id) {
+				stale = append(stale, presenceKey(room, key))
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, k := range stale {
+		if _, err := p.removeKV(ctx, k, p.n.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *presence) stop() {
@@ -204,7 +222,7 @@ func (p *presence) watchNodes(w jetstream.KeyWatcher) {
 		if !ok {
 			return
 		}
-		if e == nil {
+		if e == nil || e.Key() == HealthKey {
 			continue
 		}
 		id, err := FromToken(e.Key())

@@ -25,6 +25,7 @@ const (
 	errCodeBatchDuplicate    = 10201 // an atomic batch holds a Nats-Msg-Id seen in the window
 	errCodeBatchIncomplete   = 10176 // the batch was abandoned (leader change, gap)
 	errCodeNoMessage         = 10037 // STREAM.MSG.GET found nothing
+	errCodeTooManyBatches    = 10210 // the stream has too many atomic batches in flight
 )
 
 // JetStream headers (set as-is: nats.Header.Set would canonicalise
@@ -129,7 +130,17 @@ func (n *Node) runRoom(room string, q *roomQueue) {
 		n.dmu.Lock()
 		n.inflight[room]++
 		n.dmu.Unlock()
-		results := n.store(room, batch)
+		var results []broker.Result
+		select {
+		case n.batchSlots <- struct{}{}:
+			results = n.store(room, batch)
+			<-n.batchSlots
+		case <-n.ctx.Done():
+			results = make([]broker.Result, len(batch))
+			for i, p := range batch {
+				results[i] = broker.Result{Request: p, Err: broker.ErrClosed}
+			}
+		}
 		n.push(delivery{room: room, results: results, batchDone: true})
 		for range batch {
 			<-n.slots
@@ -163,6 +174,7 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 	}
 
 	var lastErr error
+	sameHead := 0 // failures in a row with the room's head unchanged
 	for attempt := 0; len(todo) > 0; attempt++ {
 		if ctx.Err() != nil {
 			err := fmt.Errorf("cluster: not stored within %v: %w", timeout, errors.Join(ctx.Err(), lastErr))
@@ -189,7 +201,12 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			msgs[k] = protocol.Msg{Room: room, Seq: h.seq + 1 + uint64(k), Time: now, Sender: p.Sender, ID: p.ID, Text: p.Text}
 			btoks[k] = toks[i]
 		}
-		last, err := n.c.sendBatch(ctx, room, btoks, msgs, h.stream, n.id)
+		// An attempt waits a third of the timeout for its answer: an
+		// answer lost with a connection to a server that went down
+		// would otherwise use it all up.
+		actx, acancel := context.WithTimeout(ctx, max(timeout/3, 100*time.Millisecond))
+		last, err := n.c.sendBatch(actx, room, btoks, msgs, h.stream, n.id)
+		acancel()
 		if err == nil {
 			for k, i := range todo {
 				results[i].Msg = msgs[k]
@@ -204,36 +221,38 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 		}
 		lastErr = err
 		n.forgetHead(room)
-		switch apiCode(err) {
-		case errCodeWrongLastSeq, errCodeBatchDuplicate:
-			// Either the room moved on (another node stored in it) or
-			// a marker exists: some messages are re-sends.
-			if apiCode(err) == errCodeWrongLastSeq {
-				if nh, herr := n.c.readHead(ctx, room); herr == nil && nh != h {
-					n.noteHead(room, nh)
-					continue
-				}
-			}
-			rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, results)
-			if rerr != nil {
-				lastErr = rerr
-			}
-			if len(rest) < len(todo) {
-				todo = rest
+		switch code := apiCode(err); code {
+		case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate:
+			// The room moved on (another node stored in it), another
+			// write to it is in flight (10164), or some messages are
+			// re-sends: their markers exist (10071), or JetStream still
+			// knows their Nats-Msg-Id (10201).
+			nh, herr := n.c.readHead(ctx, room)
+			if herr == nil && nh != h {
+				n.noteHead(room, nh)
+				sameHead = 0
 				continue
 			}
-			n.backoff(ctx, attempt)
-		case errCodeWrongLastSeqConst, errCodeBatchIncomplete, 0:
-			// Another write to the room in flight, a leader change, or
-			// no answer (no quorum, no connection): try again until the
-			// timeout. A batch stored without our hearing of it fails
-			// its retry on the markers and is found by them.
-			if apiCode(err) == errCodeWrongLastSeqConst {
-				if rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, results); rerr == nil && len(rest) < len(todo) {
+			sameHead++
+			// A write in flight usually lands soon and moves the head:
+			// look for markers (a request per message) only when it
+			// does not.
+			if code != errCodeWrongLastSeqConst || sameHead >= 3 {
+				rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, results)
+				if rerr != nil {
+					lastErr = rerr
+				}
+				if len(rest) < len(todo) {
 					todo = rest
 					continue
 				}
 			}
+			n.backoff(ctx, attempt)
+		case errCodeBatchIncomplete, errCodeTooManyBatches, 0:
+			// A leader change, too many batches on the stream, or no
+			// answer (no quorum, no connection): try again until the
+			// timeout. A batch stored without our hearing of it fails
+			// its retry on the markers and is found by them.
 			n.backoff(ctx, attempt)
 		default:
 			for _, i := range todo {
