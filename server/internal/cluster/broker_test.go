@@ -213,18 +213,26 @@ func TestDedupAfterStreamWindow(t *testing.T) {
 // Two nodes publishing into one room at once: the room's seqs are
 // gap-free and both nodes see one order.
 func TestConcurrentPublishers(t *testing.T) {
-	nc := natstest.Start(t, 1)
+	t.Run("OneServer", func(t *testing.T) { concurrentPublishers(t, natstest.Start(t, 1)) })
+	t.Run("ThreeServers", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("a NATS cluster")
+		}
+		concurrentPublishers(t, natstest.Start(t, 3))
+	})
+}
+
+func concurrentPublishers(t *testing.T, nc *natstest.Cluster) {
 	ctx := context.Background()
 	const each = 300
 	recs := []*recorder{newRecorder(), newRecorder()}
 	var nodes []*Node
 	for i, rec := range recs {
-		n := node(t, dial(t, nc, 0, Options{}), rec, NodeOptions{MaxBatch: 32})
+		n := node(t, dial(t, nc, i, Options{}), rec, NodeOptions{MaxBatch: 32})
 		if _, err := n.Subscribe(ctx, "r"); err != nil {
 			t.Fatal(err)
 		}
 		nodes = append(nodes, n)
-		_ = i
 	}
 	var wg sync.WaitGroup
 	for i, n := range nodes {
@@ -544,5 +552,31 @@ func TestHistorySearch(t *testing.T) {
 	}
 	if ms, err := reader.Last(ctx, "s", 100); err != nil || len(ms) != int(seqs["s"]) || ms[0].Seq != 1 {
 		t.Fatalf("Last(s) = %d messages, %v", len(ms), err)
+	}
+}
+
+// BenchmarkPublish measures stored messages per second through one node
+// on one NATS server, over 16 rooms.
+func BenchmarkPublish(b *testing.B) {
+	nc := natstest.Start(b, 1)
+	opts := Options{URLs: []string{nc.URL(0)}}
+	c, err := Dial(context.Background(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	n, err := c.Node(newRecorder(), NodeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := n.Publish(&broker.Publication{Room: fmt.Sprint("room", i%16), Sender: "alice", ID: fmt.Sprint(i), Text: "hello, world"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := n.Flush(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 }
