@@ -294,6 +294,9 @@ func (p *presence) restore(ctx context.Context) {
 }
 
 // reap removes nodes silent for longer than the TTL from every entry.
+// It runs every tenth of the TTL and takes a node for dead after nine
+// tenths of silence (almost three missed heartbeats), so its members
+// leave within the TTL of its last heartbeat.
 func (p *presence) reap(now time.Time) {
 	type item struct{ node, kvKey string }
 	var work []item
@@ -313,7 +316,7 @@ func (p *presence) reap(now time.Time) {
 					p.lastSeen[id] = now
 					continue
 				}
-				if now.Sub(seen) > p.ttl {
+				if now.Sub(seen) > p.ttl-p.ttl/10 {
 					p.dead[id] = true
 					work = append(work, item{id, presenceKey(room, key)})
 				}
