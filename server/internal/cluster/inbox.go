@@ -214,7 +214,9 @@ func (x *Inbox) Direct(ctx context.Context, name string, limit int) ([]protocol.
 	if limit <= 0 || name == "" {
 		return nil, nil
 	}
-	w, err := x.c.dms.WatchFiltered(ctx, []string{Token(name) + ".*"}, jetstream.IgnoreDeletes())
+	wctx, cancel := context.WithTimeout(ctx, x.c.opts.PublishTimeout)
+	defer cancel()
+	w, err := x.c.dms.WatchFiltered(wctx, []string{Token(name) + ".*"}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +239,8 @@ func (x *Inbox) Direct(ctx context.Context, name string, limit int) ([]protocol.
 			if v.Head > 0 {
 				rooms = append(rooms, v)
 			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-wctx.Done():
+			return nil, wctx.Err()
 		}
 	}
 	slices.SortFunc(rooms, newestFirst)

@@ -69,13 +69,15 @@ func TestInboxConformance(t *testing.T) {
 }
 
 // The same on a NATS cluster of three, the messages stored and indexed
-// through one server and the store reading through another.
+// through one server and the store reading through another. One cluster
+// serves every subtest (starting one is the slow part): each purges the
+// stream and buckets for a fresh, empty store.
 func TestInboxConformanceOnThreeServers(t *testing.T) {
 	if testing.Short() {
-		t.Skip("three NATS servers per subtest")
+		t.Skip("three NATS servers")
 	}
+	n := storesNATS(t, 3)
 	inboxtest.Run(t, func(t *testing.T, maxMentions int) (inbox.Store, history.Log) {
-		n := natstest.Start(t, 3)
 		dial := func(name string, server int) *Conn {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -87,6 +89,17 @@ func TestInboxConformanceOnThreeServers(t *testing.T) {
 			return c
 		}
 		a, b := dial("node-a", 0), dial("node-b", 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, stream := range []string{StreamName, "KV_" + BucketNames, "KV_" + BucketMarks, "KV_" + BucketMentions, "KV_" + BucketRooms, "KV_" + BucketDMs} {
+			s, err := a.js.Stream(ctx, stream)
+			if err == nil {
+				err = s.Purge(ctx)
+			}
+			if err != nil {
+				t.Fatalf("purging %s: %v", stream, err)
+			}
+		}
 		return b.Inbox(InboxOptions{MaxMentions: maxMentions}), &importLog{c: a}
 	})
 }
@@ -94,11 +107,30 @@ func TestInboxConformanceOnThreeServers(t *testing.T) {
 // Devices of one name on three nodes read a room at once, each moving the
 // marker to its own positions in its own order: the marker ends at the
 // highest, and no Advance that reported a move was undone by a lower one.
+// With three NATS servers each node talks to its own.
 func TestAdvanceFromSeveralNodesEndsAtTheHighest(t *testing.T) {
-	n := natstest.Start(t, 1)
+	for _, servers := range []int{1, 3} {
+		t.Run(fmt.Sprint(servers, "servers"), func(t *testing.T) {
+			if servers > 1 && testing.Short() {
+				t.Skip("three NATS servers")
+			}
+			advanceFromSeveralNodes(t, servers)
+		})
+	}
+}
+
+func advanceFromSeveralNodes(t *testing.T, servers int) {
+	n := storesNATS(t, servers)
 	var stores []*Inbox
 	for i := range 3 {
-		stores = append(stores, storesDial(t, n, fmt.Sprint("node-", i)).Inbox(InboxOptions{}))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		c, err := Dial(ctx, Options{URLs: []string{n.URL(i % servers)}, Name: fmt.Sprint("node-", i)})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		stores = append(stores, c.Inbox(InboxOptions{}))
 	}
 	ctx := context.Background()
 	const top = 60

@@ -370,6 +370,10 @@ func (l *roomList) wait() {
 // current returns the replica once it holds everything written to
 // chat-rooms before the call (read-your-writes across nodes).
 func (l *roomList) current(ctx context.Context) ([]indexEntry, error) {
+	// The watcher catches up within moments; if it does not (NATS lost),
+	// the caller gets an error, not a wait without end.
+	ctx, cancel := context.WithTimeout(ctx, l.c.opts.PublishTimeout)
+	defer cancel()
 	l.mu.Lock()
 	if !l.started {
 		w, err := l.c.rooms.WatchAll(l.ctx)
@@ -390,7 +394,13 @@ func (l *roomList) current(ctx context.Context) ([]indexEntry, error) {
 	if !ok {
 		return nil, fmt.Errorf("cluster: chat-rooms status of type %T", st)
 	}
+	// The bucket's last message is the newest of its key, so the watcher
+	// delivers it, unless the bucket was purged: then there is nothing
+	// to wait for, until the next write.
 	last := bs.StreamInfo().State.LastSeq
+	if bs.StreamInfo().State.Msgs == 0 {
+		last = 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for l.applied < last {

@@ -102,6 +102,9 @@ func (c *Conn) Import(ctx context.Context, msgs []protocol.Msg) error {
 	last := map[string]protocol.Msg{}
 	for i := 0; i < len(msgs); {
 		room := msgs[i].Room
+		if room == "" {
+			return errors.New("cluster: import: a message without a room")
+		}
 		st := rooms[room]
 		if st == nil {
 			m, seq, err := c.roomHead(ctx, room)
@@ -354,7 +357,8 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 }
 
 // planRooms lists the source's rooms with messages and compares each
-// with the cluster. It fails, listing them, if the cluster holds other
+// with the cluster (one read each). The list is held in memory: a name
+// and two numbers per room. It fails, listing them, if the cluster holds other
 // messages in any.
 func planRooms(ctx context.Context, tx *sql.Tx, c *Conn) ([]sourceRoom, error) {
 	var rooms []sourceRoom

@@ -132,8 +132,19 @@ func streamMessages(t *testing.T, c *Conn, room string) []protocol.Msg {
 }
 
 func TestMigrateCopiesASingleServer(t *testing.T) {
+	for _, servers := range []int{1, 3} {
+		t.Run(strconv.Itoa(servers)+"servers", func(t *testing.T) {
+			if servers > 1 && testing.Short() {
+				t.Skip("three NATS servers")
+			}
+			migrateASingleServer(t, servers)
+		})
+	}
+}
+
+func migrateASingleServer(t *testing.T, servers int) {
 	path, src := sourceDB(t)
-	c := storesDial(t, natstest.Start(t, 1), "node-a")
+	c := storesDial(t, storesNATS(t, servers), "node-a")
 	ctx := context.Background()
 	st, err := Migrate(ctx, path, c, nil)
 	if err != nil {

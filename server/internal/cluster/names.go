@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"errors"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -51,16 +49,16 @@ func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
 	return stored == nil || (secret != "" && subtle.ConstantTimeCompare(stored, hash) == 1), nil
 }
 
-// owner returns the secret hash stored under key, nil if unclaimed.
+// owner returns the secret hash stored under key, nil if unclaimed. It
+// reads from the bucket stream's leader, like every read here (see
+// DESIGN.md): a replica may be behind, and right after the bucket is
+// created it may not answer at all.
 func (n *Names) owner(ctx context.Context, key string) ([]byte, error) {
-	e, err := n.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
+	v, rev, err := n.c.leaderGet(ctx, n.kv, key)
+	if err != nil || rev == 0 {
+		return nil, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("cluster: name owner: %w", err)
-	}
-	return e.Value(), nil
+	return v, nil
 }
 
 // Claimed returns those of keys (protocol.Key of names) that are

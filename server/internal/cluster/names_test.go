@@ -29,6 +29,45 @@ func storesDial(t *testing.T, n *natstest.Cluster, name string) *Conn {
 	return c
 }
 
+// storesNATS starts servers NATS servers (natstest.Start) and, for a
+// cluster, waits until its meta leader sees every other server online and
+// current: before that, creating a replicated stream may fail with "no
+// suitable peers for placement".
+func storesNATS(t *testing.T, servers int) *natstest.Cluster {
+	t.Helper()
+	n := natstest.Start(t, servers)
+	if servers == 1 {
+		return n
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ready := false
+		for i := range servers {
+			s := n.Server(i)
+			if s == nil || !s.JetStreamIsLeader() {
+				continue
+			}
+			info, err := s.Jsz(nil)
+			if err != nil || info.Meta == nil || len(info.Meta.Replicas) != servers-1 {
+				break
+			}
+			ready = true
+			for _, p := range info.Meta.Replicas {
+				ready = ready && p.Current && !p.Offline
+			}
+		}
+		if ready {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("NATS cluster: the meta leader does not see every server within 30s")
+		}
+		// The server offers no event for this; the poll is bounded by
+		// the deadline above.
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestNamesAreClaimedByTheirFirstSecret(t *testing.T) {
 	n := natstest.Start(t, 1)
 	c := storesDial(t, n, "node-a")
@@ -107,7 +146,7 @@ func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
 // the same moment with different secrets: each name gets one owner, and
 // both nodes agree on it afterwards.
 func TestTwoNodesRacingForANameHaveOneWinner(t *testing.T) {
-	n := natstest.Start(t, 3)
+	n := storesNATS(t, 3)
 	dial := func(name string, server int) *Names {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
