@@ -1,0 +1,197 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chat/server/internal/cluster/natstest"
+)
+
+// storesDial connects a node named name to the NATS servers of n, closed
+// when the test ends.
+func storesDial(t *testing.T, n *natstest.Cluster, name string) *Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, Options{URLs: []string{n.URLs()}, Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
+}
+
+// storesNATS starts servers NATS servers (natstest.Start) and, for a
+// cluster, waits until its meta leader sees every other server online and
+// current: before that, creating a replicated stream may fail with "no
+// suitable peers for placement".
+func storesNATS(t *testing.T, servers int) *natstest.Cluster {
+	t.Helper()
+	n := natstest.Start(t, servers)
+	if servers == 1 {
+		return n
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ready := false
+		for i := range servers {
+			s := n.Server(i)
+			if s == nil || !s.JetStreamIsLeader() {
+				continue
+			}
+			info, err := s.Jsz(nil)
+			if err != nil || info.Meta == nil || len(info.Meta.Replicas) != servers-1 {
+				break
+			}
+			ready = true
+			for _, p := range info.Meta.Replicas {
+				ready = ready && p.Current && !p.Offline
+			}
+		}
+		if ready {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("NATS cluster: the meta leader does not see every server within 30s")
+		}
+		// The server offers no event for this; the poll is bounded by
+		// the deadline above.
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNamesAreClaimedByTheirFirstSecret(t *testing.T) {
+	n := natstest.Start(t, 1)
+	c := storesDial(t, n, "node-a")
+	names := c.Names()
+	ctx := context.Background()
+	claim := func(name, secret string) bool {
+		t.Helper()
+		ok, err := names.Claim(ctx, name, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for range 2 { // and it stays unclaimed
+		if !claim("guest", "") {
+			t.Fatal("an unclaimed name is refused without a secret")
+		}
+	}
+	if !claim("Alice", "owner-secret") {
+		t.Fatal("first claim refused")
+	}
+	if !claim("ALICE", "owner-secret") || !claim("ａｌｉｃｅ", "owner-secret") {
+		t.Fatal("the owner is refused under another spelling of the name")
+	}
+	if claim("alice", "thief") || claim("alice", "") {
+		t.Fatal("someone else got the name")
+	}
+	if claim("guest", "") != true || !claim("guest", "late-claimer") || claim("guest", "") {
+		t.Fatal("a late claim of an unclaimed name did not take")
+	}
+	e, err := c.names.Get(ctx, Token("alice"))
+	if err != nil || string(e.Value()) == "owner-secret" || len(e.Value()) != 32 {
+		t.Fatalf("stored %v, %v: want a 32-byte hash, never the secret", e, err)
+	}
+	if got, err := names.Claimed(ctx, []string{"bob", "guest", "", "alice"}); err != nil || !slices.Equal(got, []string{"guest", "alice"}) {
+		t.Fatalf("Claimed = %q, %v", got, err)
+	}
+
+	// An operator releases it through another node, as a command would.
+	other := storesDial(t, n, "node-b").Names()
+	if ok, err := other.Release(ctx, "Alice"); !ok || err != nil {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	if ok, err := other.Release(ctx, "Alice"); ok || err != nil {
+		t.Fatalf("released twice: %v %v", ok, err)
+	}
+	if !claim("alice", "new-owner") || claim("alice", "owner-secret") {
+		t.Fatal("after the release the name was not free for a new owner")
+	}
+	if got, err := names.Claimed(ctx, []string{"alice"}); err != nil || len(got) != 1 {
+		t.Fatalf("Claimed after the new claim = %q, %v", got, err)
+	}
+}
+
+func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
+	n := natstest.Start(t, 1)
+	names := storesDial(t, n, "node-a").Names()
+	var wg sync.WaitGroup
+	wins := make(chan string, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			secret := string(rune('a' + i))
+			if ok, err := names.Claim(context.Background(), "contested", secret); err == nil && ok {
+				wins <- secret
+			}
+		})
+	}
+	wg.Wait()
+	close(wins)
+	if len(wins) != 1 {
+		t.Fatalf("%d claims succeeded", len(wins))
+	}
+}
+
+// Two nodes, on two servers of a NATS cluster, claim the same names at
+// the same moment with different secrets: each name gets one owner, and
+// both nodes agree on it afterwards.
+func TestTwoNodesRacingForANameHaveOneWinner(t *testing.T) {
+	n := storesNATS(t, 3)
+	dial := func(name string, server int) *Names {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := Dial(ctx, Options{URLs: []string{n.URL(server)}, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c.Names()
+	}
+	nodes := []*Names{dial("node-a", 0), dial("node-b", 1)}
+	ctx := context.Background()
+	for round := range 10 {
+		name := fmt.Sprint("contested-", round)
+		start := make(chan struct{})
+		won := make([]bool, len(nodes))
+		errs := make([]error, len(nodes))
+		var wg sync.WaitGroup
+		for i, node := range nodes {
+			wg.Go(func() {
+				<-start
+				won[i], errs[i] = node.Claim(ctx, name, fmt.Sprint("secret-", i))
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if won[0] == won[1] {
+			t.Fatalf("round %d: node a won %v, node b won %v; want exactly one", round, won[0], won[1])
+		}
+		winner := 0
+		if won[1] {
+			winner = 1
+		}
+		for i, node := range nodes {
+			if ok, err := node.Claim(ctx, name, fmt.Sprint("secret-", winner)); !ok || err != nil {
+				t.Fatalf("round %d: node %d refuses the winner: %v %v", round, i, ok, err)
+			}
+			if ok, err := node.Claim(ctx, name, fmt.Sprint("secret-", 1-winner)); ok || err != nil {
+				t.Fatalf("round %d: node %d accepts the loser: %v %v", round, i, ok, err)
+			}
+		}
+	}
+}
