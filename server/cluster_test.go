@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -91,7 +90,7 @@ func TestClusterNodesShareRoomsInOneOrder(t *testing.T) {
 				case client.Joined:
 					return slices.Contains(ev.Members, other)
 				case client.Presence:
-					return ev.Name == other && ev.Kind == protocol.PresenceJoined
+					return slices.Contains(ev.Changes, protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: other})
 				}
 				return false
 			})
@@ -227,7 +226,7 @@ func TestClusterNodeKilledClientsMoveOn(t *testing.T) {
 	// it never saw a name leave for good that is still here.
 	far.Wait(t, "the watcher back after the move", func(ev client.Event) bool {
 		p, ok := ev.(client.Presence)
-		return ok && p.Name == "watcher" && p.Kind == protocol.PresenceJoined
+		return ok && slices.Contains(p.Changes, protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: "watcher"})
 	})
 }
 
@@ -290,11 +289,11 @@ func TestClusterWithoutQuorumStopsAcknowledging(t *testing.T) {
 // cutter is a client dialer whose connections the test can cut.
 type cutter struct {
 	mu    sync.Mutex
-	conns []net.Conn
+	conns []client.Conn
 	dial  client.Dialer
 }
 
-func (c *cutter) Dial(ctx context.Context, addr string) (net.Conn, error) {
+func (c *cutter) Dial(ctx context.Context, addr string) (client.Conn, error) {
 	conn, err := c.dial(ctx, addr)
 	if err == nil {
 		c.mu.Lock()
