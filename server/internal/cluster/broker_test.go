@@ -628,3 +628,41 @@ func TestPublishBlocksWhenQueueFull(t *testing.T) {
 	}
 	nc.Restart(0) // for a quick cleanup
 }
+
+// The server hears when NATS goes and comes back, and Healthy says so.
+func TestDownAndUp(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	down, up := make(chan error, 10), make(chan struct{}, 10)
+	c := dial(t, nc, 0, Options{
+		OnDown: func(err error) { down <- err },
+		OnUp:   func() { up <- struct{}{} },
+	})
+	if err := c.Healthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
+	nc.Stop(0)
+	downed := make(chan struct{})
+	go func() { <-down; close(downed) }()
+	wait("OnDown", downed)
+	if err := c.Healthy(ctx); err == nil {
+		t.Fatal("healthy without NATS")
+	}
+	nc.Restart(0)
+	wait("OnUp", up)
+	// JetStream may still be loading its streams.
+	deadline := time.Now().Add(10 * time.Second)
+	for err := c.Healthy(ctx); err != nil; err = c.Healthy(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not healthy again: %v", err)
+		}
+	}
+}
