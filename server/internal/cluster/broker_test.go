@@ -190,6 +190,9 @@ func TestDedupAfterStreamWindow(t *testing.T) {
 	for time.Since(stored) < window+250*time.Millisecond {
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The re-send must fail on its marker, not on JetStream's window.
+	var codes []int
+	b.onBatchError = func(code int) { codes = append(codes, code) }
 	if err := b.Publish(&broker.Publication{Room: "r", Sender: "ALICE", ID: "m1", Text: "re-sent"}); err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +206,9 @@ func TestDedupAfterStreamWindow(t *testing.T) {
 	}
 	if m := recB.results[1]; m.Err != nil || m.Duplicate || m.Msg.Seq != 2 {
 		t.Fatalf("next message: %+v", m)
+	}
+	if slices.Contains(codes, errCodeBatchDuplicate) || !slices.Contains(codes, errCodeWrongLastSeq) {
+		t.Fatalf("batch errors %v: want a marker conflict (%d), no Nats-Msg-Id duplicate (%d)", codes, errCodeWrongLastSeq, errCodeBatchDuplicate)
 	}
 	ms, err := a.Last(ctx, "r", 10)
 	if err != nil || len(ms) != 2 || ms[0].Text != "original" || ms[1].Text != "new" {
