@@ -16,6 +16,10 @@
 //
 // <room> and other tokens are Token(canonical name): base64url without
 // padding, so any room name is one subject token and one key token.
+//
+// Conn.Node is a chat node's broker.Broker on the cluster (broker.go:
+// deliveries; publish.go: per-room atomic batches; read.go: history;
+// presence.go; notes.go).
 package cluster
 
 import (
