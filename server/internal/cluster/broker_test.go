@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -671,4 +672,45 @@ func TestDownAndUp(t *testing.T) {
 			t.Fatalf("not healthy again: %v", err)
 		}
 	}
+}
+
+// A node puts back its entries that vanished (reaped while it was cut
+// off) and drops entries naming it that it holds no connection for.
+func TestPresenceReconciles(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	const ttl = 900 * time.Millisecond
+	c := dial(t, nc, 0, Options{})
+	recB := newRecorder()
+	a := node(t, c, newRecorder(), NodeOptions{ID: "a", PresenceTTL: ttl})
+	b := node(t, c, recB, NodeOptions{ID: "b", PresenceTTL: ttl})
+	if _, err := b.Subscribe(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PresenceAdd(ctx, "r", broker.Presence{Name: "alice", Conn: 1}); err != nil {
+		t.Fatal(err)
+	}
+	joined := presenceEvent{"r", protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: "alice"}}
+	count := func(r *recorder, e presenceEvent) int {
+		n := 0
+		for _, x := range r.changes {
+			if x == e {
+				n++
+			}
+		}
+		return n
+	}
+	recB.wait(t, 5*time.Second, "alice joined", func(r *recorder) bool { return count(r, joined) == 1 })
+	if err := c.presence.Delete(ctx, presenceKey("r", "alice")); err != nil {
+		t.Fatal(err)
+	}
+	recB.wait(t, 5*time.Second, "alice back", func(r *recorder) bool { return count(r, joined) == 2 })
+
+	// An entry naming a that a holds no connection for.
+	v, _ := json.Marshal(presenceValue{Name: "ghost", Nodes: []string{"a"}})
+	if _, err := c.presence.Create(ctx, presenceKey("r", "ghost"), v); err != nil {
+		t.Fatal(err)
+	}
+	left := presenceEvent{"r", protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "ghost"}}
+	recB.wait(t, 5*time.Second, "the ghost gone", func(r *recorder) bool { return count(r, left) == 1 })
 }
