@@ -112,6 +112,10 @@ type Node struct {
 	noteSub  *nats.Subscription
 
 	pres *presence
+
+	// onBatchError, if set (tests, before the first Publish), is told
+	// the JetStream error code of each failed batch (0: no answer).
+	onBatchError func(code int)
 }
 
 // roomSub is a subscribed room on this node.

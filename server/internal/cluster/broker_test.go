@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -190,6 +191,9 @@ func TestDedupAfterStreamWindow(t *testing.T) {
 	for time.Since(stored) < window+250*time.Millisecond {
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The re-send must fail on its marker, not on JetStream's window.
+	var codes []int
+	b.onBatchError = func(code int) { codes = append(codes, code) }
 	if err := b.Publish(&broker.Publication{Room: "r", Sender: "ALICE", ID: "m1", Text: "re-sent"}); err != nil {
 		t.Fatal(err)
 	}
@@ -203,6 +207,9 @@ func TestDedupAfterStreamWindow(t *testing.T) {
 	}
 	if m := recB.results[1]; m.Err != nil || m.Duplicate || m.Msg.Seq != 2 {
 		t.Fatalf("next message: %+v", m)
+	}
+	if slices.Contains(codes, errCodeBatchDuplicate) || !slices.Contains(codes, errCodeWrongLastSeq) {
+		t.Fatalf("batch errors %v: want a marker conflict (%d), no Nats-Msg-Id duplicate (%d)", codes, errCodeWrongLastSeq, errCodeBatchDuplicate)
 	}
 	ms, err := a.Last(ctx, "r", 10)
 	if err != nil || len(ms) != 2 || ms[0].Text != "original" || ms[1].Text != "new" {
@@ -627,4 +634,83 @@ func TestPublishBlocksWhenQueueFull(t *testing.T) {
 		}
 	}
 	nc.Restart(0) // for a quick cleanup
+}
+
+// The server hears when NATS goes and comes back, and Healthy says so.
+func TestDownAndUp(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	down, up := make(chan error, 10), make(chan struct{}, 10)
+	c := dial(t, nc, 0, Options{
+		OnDown: func(err error) { down <- err },
+		OnUp:   func() { up <- struct{}{} },
+	})
+	if err := c.Healthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: not within 10s", what)
+		}
+	}
+	nc.Stop(0)
+	downed := make(chan struct{})
+	go func() { <-down; close(downed) }()
+	wait("OnDown", downed)
+	if err := c.Healthy(ctx); err == nil {
+		t.Fatal("healthy without NATS")
+	}
+	nc.Restart(0)
+	wait("OnUp", up)
+	// JetStream may still be loading its streams.
+	deadline := time.Now().Add(10 * time.Second)
+	for err := c.Healthy(ctx); err != nil; err = c.Healthy(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not healthy again: %v", err)
+		}
+	}
+}
+
+// A node puts back its entries that vanished (reaped while it was cut
+// off) and drops entries naming it that it holds no connection for.
+func TestPresenceReconciles(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx := context.Background()
+	const ttl = 900 * time.Millisecond
+	c := dial(t, nc, 0, Options{})
+	recB := newRecorder()
+	a := node(t, c, newRecorder(), NodeOptions{ID: "a", PresenceTTL: ttl})
+	b := node(t, c, recB, NodeOptions{ID: "b", PresenceTTL: ttl})
+	if _, err := b.Subscribe(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PresenceAdd(ctx, "r", broker.Presence{Name: "alice", Conn: 1}); err != nil {
+		t.Fatal(err)
+	}
+	joined := presenceEvent{"r", protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: "alice"}}
+	count := func(r *recorder, e presenceEvent) int {
+		n := 0
+		for _, x := range r.changes {
+			if x == e {
+				n++
+			}
+		}
+		return n
+	}
+	recB.wait(t, 5*time.Second, "alice joined", func(r *recorder) bool { return count(r, joined) == 1 })
+	if err := c.presence.Delete(ctx, presenceKey("r", "alice")); err != nil {
+		t.Fatal(err)
+	}
+	recB.wait(t, 5*time.Second, "alice back", func(r *recorder) bool { return count(r, joined) == 2 })
+
+	// An entry naming a that a holds no connection for.
+	v, _ := json.Marshal(presenceValue{Name: "ghost", Nodes: []string{"a"}})
+	if _, err := c.presence.Create(ctx, presenceKey("r", "ghost"), v); err != nil {
+		t.Fatal(err)
+	}
+	left := presenceEvent{"r", protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: "ghost"}}
+	recB.wait(t, 5*time.Second, "the ghost gone", func(r *recorder) bool { return count(r, left) == 1 })
 }

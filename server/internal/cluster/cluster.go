@@ -16,6 +16,10 @@
 //
 // <room> and other tokens are Token(canonical name): base64url without
 // padding, so any room name is one subject token and one key token.
+//
+// Conn.Node is a chat node's broker.Broker on the cluster (broker.go:
+// deliveries; publish.go: per-room atomic batches; read.go: history;
+// presence.go; notes.go).
 package cluster
 
 import (
@@ -213,10 +217,15 @@ func (c *Conn) provision(ctx context.Context) error {
 		AllowDirect:        true,
 		Metadata:           map[string]string{EpochKey: strconv.FormatUint(history.NewEpoch(), 10)},
 	}
-	s, err := js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		s, err = js.Stream(ctx, StreamName)
-	}
+	var s jetstream.Stream
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = js.Stream(ctx, StreamName)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", StreamName, err)
 	}
@@ -240,13 +249,45 @@ func (c *Conn) provision(ctx context.Context) error {
 	} {
 		b.cfg.Replicas = r
 		b.cfg.Storage = jetstream.FileStorage
-		kv, err := js.CreateOrUpdateKeyValue(ctx, b.cfg)
+		err := retry(ctx, func(ctx context.Context) error {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, b.cfg)
+			*b.kv = kv
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("cluster: bucket %s: %w", b.cfg.Bucket, err)
 		}
-		*b.kv = kv
 	}
 	return nil
+}
+
+// provisionAttempt bounds one JetStream API request of provision: a
+// request lost while a cluster elects its leaders is sent again rather
+// than waited for until ctx ends.
+const provisionAttempt = 5 * time.Second
+
+// retry runs f until it succeeds, fails otherwise than by getting no
+// answer, or ctx ends.
+func retry(ctx context.Context, f func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, provisionAttempt)
+		err := f(actx)
+		cancel()
+		var ae *jetstream.APIError
+		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout) ||
+			(errors.As(err, &ae) && ae.Code == 503)
+		if err == nil || !unanswered || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
 }
 
 // Epoch is the history epoch of every room in the cluster's stream.

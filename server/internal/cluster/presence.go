@@ -238,9 +238,8 @@ func (p *presence) watchNodes(w jetstream.KeyWatcher) {
 	}
 }
 
-// loop heartbeats every TTL/3, puts back entries of this node that were
-// reaped (it was cut off longer than the TTL), and reaps nodes silent
-// for longer than the TTL.
+// loop heartbeats every TTL/3, reconciles this node's entries with its
+// connections, and reaps nodes silent for longer than the TTL.
 func (p *presence) loop() {
 	defer p.wg.Done()
 	beat := time.NewTicker(p.ttl / 3)
@@ -256,7 +255,7 @@ func (p *presence) loop() {
 			if err := p.heartbeat(ctx); err != nil {
 				p.n.log.Warn("presence heartbeat", "err", err)
 			}
-			p.restore(ctx)
+			p.reconcile(ctx)
 			cancel()
 		case now := <-reap.C:
 			p.reap(now)
@@ -264,31 +263,51 @@ func (p *presence) loop() {
 	}
 }
 
-// restore puts this node back into the entries of its local presence
-// that lack it.
-func (p *presence) restore(ctx context.Context) {
-	type item struct {
-		room, key string
-		lp        localPresence
-	}
-	var missing []item
+// reconcile makes the bucket agree with this node's connections: it
+// puts the node back into entries that lack it (it was reaped while cut
+// off longer than the TTL) and takes it out of entries it holds no
+// connection for (an add or remove whose answer was lost). The replica
+// only picks candidates; each is decided under its stripe lock, where
+// the local state is settled, by reads from the leader.
+func (p *presence) reconcile(ctx context.Context) {
+	type item struct{ room, key string }
+	var check []item
 	p.mu.Lock()
 	for room, names := range p.local {
-		for key, lp := range names {
-			v := p.replica[room][key]
-			if v == nil || !slices.Contains(v.Nodes, p.n.id) {
-				missing = append(missing, item{room, key, *lp})
+		for key := range names {
+			if v := p.replica[room][key]; v == nil || !slices.Contains(v.Nodes, p.n.id) {
+				check = append(check, item{room, key})
+			}
+		}
+	}
+	for room, names := range p.replica {
+		for key, v := range names {
+			if slices.Contains(v.Nodes, p.n.id) && p.local[room][key] == nil {
+				check = append(check, item{room, key})
 			}
 		}
 	}
 	p.mu.Unlock()
-	for _, it := range missing {
-		mu := p.stripe(presenceKey(it.room, it.key))
+	for _, it := range check {
+		kvKey := presenceKey(it.room, it.key)
+		mu := p.stripe(kvKey)
 		mu.Lock()
-		_, err := p.addKV(ctx, it.room, it.key, it.lp.name, it.lp.secretHash)
+		p.mu.Lock()
+		lp := p.local[it.room][it.key]
+		var name, secret string
+		if lp != nil {
+			name, secret = lp.name, lp.secretHash
+		}
+		p.mu.Unlock()
+		var err error
+		if lp != nil {
+			_, err = p.addKV(ctx, it.room, it.key, name, secret)
+		} else {
+			_, err = p.removeKV(ctx, kvKey, p.n.id)
+		}
 		mu.Unlock()
 		if err != nil {
-			p.n.log.Warn("restoring presence", "room", it.room, "name", it.lp.name, "err", err)
+			p.n.log.Warn("reconciling presence", "room", it.room, "name", name, "err", err)
 		}
 	}
 }

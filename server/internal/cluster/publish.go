@@ -221,6 +221,9 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 		}
 		lastErr = err
 		n.forgetHead(room)
+		if n.onBatchError != nil {
+			n.onBatchError(apiCode(err))
+		}
 		switch code := apiCode(err); code {
 		case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate:
 			// The room moved on (another node stored in it), another
