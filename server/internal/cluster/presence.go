@@ -21,8 +21,12 @@ import (
 // presenceValue is a chat-presence entry: a name in a room, through
 // which nodes.
 type presenceValue struct {
-	Name       string   `json:"name"`
-	SecretHash string   `json:"secretHash"`
+	Name string `json:"name"`
+	// SecretHash is broker.Presence's, raw bytes (a SHA-256 sum): []byte
+	// so that JSON carries it in base64. As a string, JSON would replace
+	// its invalid UTF-8 with U+FFFD, and the same name coming back through
+	// another node would no longer match its own entry.
+	SecretHash []byte   `json:"secretHash"`
 	Nodes      []string `json:"nodes"`
 }
 
@@ -416,7 +420,7 @@ func (p *presence) addKV(ctx context.Context, room, key, name, secretHash string
 		}
 		first := !exists
 		if exists {
-			if secretHash == "" || v.SecretHash != secretHash {
+			if secretHash == "" || string(v.SecretHash) != secretHash {
 				return false, broker.ErrNameTaken
 			}
 			if slices.Contains(v.Nodes, p.n.id) {
@@ -424,7 +428,7 @@ func (p *presence) addKV(ctx context.Context, room, key, name, secretHash string
 			}
 			v.Nodes = append(v.Nodes, p.n.id)
 		} else {
-			v = presenceValue{Name: name, SecretHash: secretHash, Nodes: []string{p.n.id}}
+			v = presenceValue{Name: name, SecretHash: []byte(secretHash), Nodes: []string{p.n.id}}
 		}
 		data, _ := json.Marshal(v)
 		_, err = p.kv.Update(ctx, kvKey, data, rev)
