@@ -221,13 +221,15 @@ func TestClusterNodeKilledClientsMoveOn(t *testing.T) {
 			t.Fatalf("%d messages seen, want %d", len(msgs), len(sent))
 		}
 	}
-	// The far member sees the dead node's members leave, within the
-	// presence expiry, and the moved ones come back through another node:
-	// it never saw a name leave for good that is still here.
-	far.Wait(t, "the watcher back after the move", func(ev client.Event) bool {
-		p, ok := ev.(client.Presence)
-		return ok && slices.Contains(p.Changes, protocol.PresenceChange{Kind: protocol.PresenceJoined, Name: "watcher"})
-	})
+	// The moved members are present through their new node: a newcomer
+	// on the third node is told of exactly the four names (the dead
+	// node's entries were taken over, not left as ghosts).
+	late := c.member(t, "late", 2, "general")
+	j := late.WaitJoined(t, "general")
+	slices.Sort(j.Members)
+	if want := []string{"far", "late", "streamer", "watcher"}; !slices.Equal(j.Members, want) || j.Count != 4 {
+		t.Errorf("JOINED after the move lists %v (count %d), want %v", j.Members, j.Count, want)
+	}
 }
 
 // TestClusterWithoutQuorumStopsAcknowledging: with R3 on three NATS
@@ -322,7 +324,7 @@ func TestClusterSoak(t *testing.T) {
 		t.Skip("the soak takes about a minute; -short skips it")
 	}
 	c := startCluster(t, 3, 3)
-	const clients, perClient = 100, 20
+	const clients, perClient = 100, 50
 	rng := rand.New(rand.NewPCG(1, 2))
 	type soaker struct {
 		r    *clienttest.Recorder
@@ -380,6 +382,16 @@ func TestClusterSoak(t *testing.T) {
 		msgs := s.r.WaitMessages(t, len(hist))
 		for i, m := range msgs {
 			if m.Seq != hist[i].Seq || m.ID != hist[i].ID {
+				for k, ev := range s.r.Events() {
+					switch ev := ev.(type) {
+					case client.Joined, client.StateChanged, client.RoomError:
+						t.Logf("event %d: %#v", k, ev)
+					case client.Message:
+						if ev.Seq < 3 || (ev.Seq > uint64(i)-3 && ev.Seq < uint64(i)+3) {
+							t.Logf("event %d: message seq %d", k, ev.Seq)
+						}
+					}
+				}
 				t.Fatalf("%s: message %d is seq %d id %s, history has seq %d id %s", s.r.C.Name(), i, m.Seq, m.ID, hist[i].Seq, hist[i].ID)
 			}
 		}
