@@ -78,17 +78,7 @@ func TestInboxConformanceOnThreeServers(t *testing.T) {
 	}
 	n := storesNATS(t, 3)
 	inboxtest.Run(t, func(t *testing.T, maxMentions int) (inbox.Store, history.Log) {
-		dial := func(name string, server int) *Conn {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := Dial(ctx, Options{URLs: []string{n.URL(server)}, Name: name})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			return c
-		}
-		a, b := dial("node-a", 0), dial("node-b", 1)
+		a, b := storesDialURL(t, n.URL(0), "node-a"), storesDialURL(t, n.URL(1), "node-b")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		for _, stream := range []string{StreamName, "KV_" + BucketNames, "KV_" + BucketMarks, "KV_" + BucketMentions, "KV_" + BucketRooms, "KV_" + BucketDMs} {
@@ -123,14 +113,7 @@ func advanceFromSeveralNodes(t *testing.T, servers int) {
 	n := storesNATS(t, servers)
 	var stores []*Inbox
 	for i := range 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		c, err := Dial(ctx, Options{URLs: []string{n.URL(i % servers)}, Name: fmt.Sprint("node-", i)})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		stores = append(stores, c.Inbox(InboxOptions{}))
+		stores = append(stores, storesDialURL(t, n.URL(i%servers), fmt.Sprint("node-", i)).Inbox(InboxOptions{}))
 	}
 	ctx := context.Background()
 	const top = 60
