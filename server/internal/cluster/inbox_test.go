@@ -208,7 +208,7 @@ func TestActiveSearchesTheListScanNewestRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := s.Active(ctx, "", 10)
-	if want := []string{"room-4", "room-3", "room-2"}; err != nil || !slices.Equal(names(got), want) {
+	if want := []string{"room-4", "room-3", "room-2"}; err != nil || !slices.Equal(activeRoomNames(got), want) {
 		t.Fatalf("Active = %+v, %v; want %v", got, err, want)
 	}
 	if got, _ := s.Active(ctx, "room-1", 10); len(got) != 0 {
@@ -224,7 +224,7 @@ func TestActiveSearchesTheListScanNewestRooms(t *testing.T) {
 	}
 }
 
-func names(rooms []protocol.RoomInfo) []string {
+func activeRoomNames(rooms []protocol.RoomInfo) []string {
 	var out []string
 	for _, r := range rooms {
 		out = append(out, r.Room)

@@ -33,7 +33,9 @@ const maxIndexPending = 1 << 16
 
 // maxCASTries bounds a compare-and-set loop. Each conflict means another
 // writer succeeded, so the loop only runs out under pathological
-// contention on one key; it then fails rather than spin.
+// contention on one key (or a leader election of several seconds: the
+// pauses between tries add up to about five); it then fails rather
+// than spin.
 const maxCASTries = 100
 
 // indexer records room activity in chat-rooms and chat-dms after a node
@@ -70,7 +72,9 @@ func (x *indexer) broadcast() {
 }
 
 // stored is told of each message this node stored (not duplicates). It
-// never blocks for long: only while maxIndexPending rooms wait.
+// never blocks for long: only while maxIndexPending rooms wait, until
+// the worker takes them (at most its pause after failed writes, the
+// publish timeout).
 func (x *indexer) stored(m *protocol.Msg) {
 	x.mu.Lock()
 	for !x.closed {

@@ -79,9 +79,9 @@ func sourceDB(t *testing.T) (string, map[string][]protocol.Msg) {
 	for _, err := range []error{
 		in.Mention(ctx, "general", 3, []string{"alice", "bob"}),
 		in.Mention(ctx, "random", 1, []string{"bob"}),
-		second(in.Advance(ctx, "alice", "general", 2)),
-		second(in.Advance(ctx, "bob", dm, 1)),
-		second(in.Advance(ctx, "bob", "general", 3)), // reads bob's mention
+		onlyErr(in.Advance(ctx, "alice", "general", 2)),
+		onlyErr(in.Advance(ctx, "bob", dm, 1)),
+		onlyErr(in.Advance(ctx, "bob", "general", 3)), // reads bob's mention
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -104,7 +104,7 @@ func sourceDB(t *testing.T) (string, map[string][]protocol.Msg) {
 	return path, msgs
 }
 
-func second[T any](_ T, err error) error { return err }
+func onlyErr[T any](_ T, err error) error { return err }
 
 // streamMessages reads every message of room from the stream, in order.
 func streamMessages(t *testing.T, c *Conn, room string) []protocol.Msg {
