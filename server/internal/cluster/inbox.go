@@ -306,8 +306,10 @@ func (x *Inbox) Heads(ctx context.Context, rooms []string) ([]protocol.RoomInfo,
 		return nil, err
 	}
 	var out []protocol.RoomInfo
-	for _, v := range found {
-		if v != nil {
+	seen := make(map[string]bool, len(rooms))
+	for i, v := range found {
+		if v != nil && !seen[rooms[i]] { // once each, like sqlite's IN
+			seen[rooms[i]] = true
 			out = append(out, protocol.RoomInfo{Room: v.Room, Head: v.Head, Time: v.Time})
 		}
 	}

@@ -78,17 +78,7 @@ func TestInboxConformanceOnThreeServers(t *testing.T) {
 	}
 	n := storesNATS(t, 3)
 	inboxtest.Run(t, func(t *testing.T, maxMentions int) (inbox.Store, history.Log) {
-		dial := func(name string, server int) *Conn {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := Dial(ctx, Options{URLs: []string{n.URL(server)}, Name: name})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			return c
-		}
-		a, b := dial("node-a", 0), dial("node-b", 1)
+		a, b := storesDialURL(t, n.URL(0), "node-a"), storesDialURL(t, n.URL(1), "node-b")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		for _, stream := range []string{StreamName, "KV_" + BucketNames, "KV_" + BucketMarks, "KV_" + BucketMentions, "KV_" + BucketRooms, "KV_" + BucketDMs} {
@@ -123,14 +113,7 @@ func advanceFromSeveralNodes(t *testing.T, servers int) {
 	n := storesNATS(t, servers)
 	var stores []*Inbox
 	for i := range 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		c, err := Dial(ctx, Options{URLs: []string{n.URL(i % servers)}, Name: fmt.Sprint("node-", i)})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		stores = append(stores, c.Inbox(InboxOptions{}))
+		stores = append(stores, storesDialURL(t, n.URL(i%servers), fmt.Sprint("node-", i)).Inbox(InboxOptions{}))
 	}
 	ctx := context.Background()
 	const top = 60
@@ -225,7 +208,7 @@ func TestActiveSearchesTheListScanNewestRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := s.Active(ctx, "", 10)
-	if want := []string{"room-4", "room-3", "room-2"}; err != nil || !slices.Equal(names(got), want) {
+	if want := []string{"room-4", "room-3", "room-2"}; err != nil || !slices.Equal(activeRoomNames(got), want) {
 		t.Fatalf("Active = %+v, %v; want %v", got, err, want)
 	}
 	if got, _ := s.Active(ctx, "room-1", 10); len(got) != 0 {
@@ -241,7 +224,7 @@ func TestActiveSearchesTheListScanNewestRooms(t *testing.T) {
 	}
 }
 
-func names(rooms []protocol.RoomInfo) []string {
+func activeRoomNames(rooms []protocol.RoomInfo) []string {
 	var out []string
 	for _, r := range rooms {
 		out = append(out, r.Room)

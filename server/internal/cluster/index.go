@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
@@ -32,7 +33,9 @@ const maxIndexPending = 1 << 16
 
 // maxCASTries bounds a compare-and-set loop. Each conflict means another
 // writer succeeded, so the loop only runs out under pathological
-// contention on one key; it then fails rather than spin.
+// contention on one key (or a leader election of several seconds: the
+// pauses between tries add up to about five); it then fails rather
+// than spin.
 const maxCASTries = 100
 
 // indexer records room activity in chat-rooms and chat-dms after a node
@@ -69,7 +72,9 @@ func (x *indexer) broadcast() {
 }
 
 // stored is told of each message this node stored (not duplicates). It
-// never blocks for long: only while maxIndexPending rooms wait.
+// never blocks for long: only while maxIndexPending rooms wait, until
+// the worker takes them (at most its pause after failed writes, the
+// publish timeout).
 func (x *indexer) stored(m *protocol.Msg) {
 	x.mu.Lock()
 	for !x.closed {
@@ -163,14 +168,25 @@ func (x *indexer) run(ctx context.Context) {
 			}
 		}
 
-		var failed []indexEntry
+		// Rooms are independent keys: write them side by side, a bounded
+		// number at once, so one round trip per room is not paid in turn.
+		entries := make([]indexEntry, 0, len(batch))
 		for _, e := range batch {
-			if err := x.write(ctx, e); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				x.c.opts.Logger.Warn("cluster: index write failed; retrying", "room", e.Room, "err", err)
-				failed = append(failed, e)
+			entries = append(entries, e)
+		}
+		errs := make([]error, len(entries))
+		_ = eachParallel(len(entries), func(i int) error {
+			errs[i] = x.write(ctx, entries[i])
+			return nil
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		var failed []indexEntry
+		for i, err := range errs {
+			if err != nil {
+				x.c.opts.Logger.Warn("cluster: index write failed; retrying", "room", entries[i].Room, "err", err)
+				failed = append(failed, entries[i])
 			}
 		}
 		x.mu.Lock()
@@ -287,52 +303,78 @@ func (c *Conn) kvCAS(ctx context.Context, kv jetstream.KeyValue, key string, f f
 		if err == nil {
 			return true, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		// A conflict: read again. No stream answering: its replicas are
+		// electing a leader (the client has waited half a second
+		// already); try again while the loop lasts.
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) &&
+			!errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
 			return false, err
 		}
 	}
 	return false, fmt.Errorf("cluster: key %s: still contended after %d tries", key, maxCASTries)
 }
 
-// leaderGet reads key of kv from its stream's leader (STREAM.MSG.GET,
-// not a direct get): the latest value, whatever replica answered a
-// write. rev is 0 when the key is absent or deleted.
+// leaderGet reads key of kv from its stream's leader: the latest value,
+// whatever replica answered a write. rev is 0 when the key is absent or
+// deleted.
 func (c *Conn) leaderGet(ctx context.Context, kv jetstream.KeyValue, key string) (val []byte, rev uint64, err error) {
-	req, err := json.Marshal(struct {
-		LastBySubj string `json:"last_by_subj"`
-	}{"$KV." + kv.Bucket() + "." + key})
-	if err != nil {
+	m, err := c.leaderMsg(ctx, "KV_"+kv.Bucket(), msgGetRequest{LastBySubj: "$KV." + kv.Bucket() + "." + key})
+	if err != nil || m == nil {
 		return nil, 0, err
+	}
+	if bytes.Contains(m.Hdrs, []byte("KV-Operation: DEL")) || bytes.Contains(m.Hdrs, []byte("KV-Operation: PURGE")) {
+		return nil, 0, nil
+	}
+	return m.Data, m.Seq, nil
+}
+
+// msgGetRequest is a STREAM.MSG.GET request: the message at Seq, or the
+// first at or after Seq on NextBySubj, or the last on LastBySubj.
+type msgGetRequest struct {
+	Seq        uint64 `json:"seq,omitempty"`
+	NextBySubj string `json:"next_by_subj,omitempty"`
+	LastBySubj string `json:"last_by_subj,omitempty"`
+}
+
+// storedMsg is a stream message as STREAM.MSG.GET returns it.
+type storedMsg struct {
+	Subject string `json:"subject"`
+	Seq     uint64 `json:"seq"`
+	Hdrs    []byte `json:"hdrs"` // NATS/1.0 header block
+	Data    []byte `json:"data"`
+}
+
+// leaderMsg gets a message of stream from the stream's leader
+// (STREAM.MSG.GET, not a direct get, which any replica answers: it may
+// be behind, and right after the stream is created none may answer). It
+// returns nil if there is no such message.
+func (c *Conn) leaderMsg(ctx context.Context, stream string, req msgGetRequest) (*storedMsg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.PublishTimeout)
 	defer cancel()
-	resp, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+kv.Bucket(), req)
+	resp, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("cluster: reading %s from %s: %w", key, kv.Bucket(), err)
+		return nil, fmt.Errorf("cluster: reading %s: %w", stream, err)
 	}
 	var r struct {
-		Message *struct {
-			Seq  uint64 `json:"seq"`
-			Hdrs []byte `json:"hdrs"`
-			Data []byte `json:"data"`
-		} `json:"message"`
-		Error *jetstream.APIError `json:"error"`
+		Message *storedMsg          `json:"message"`
+		Error   *jetstream.APIError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return nil, 0, fmt.Errorf("cluster: reading %s from %s: %w", key, kv.Bucket(), err)
+		return nil, fmt.Errorf("cluster: reading %s: %w", stream, err)
 	}
 	switch {
 	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
-		return nil, 0, nil
+		return nil, nil
 	case r.Error != nil:
-		return nil, 0, fmt.Errorf("cluster: reading %s from %s: %w", key, kv.Bucket(), r.Error)
+		return nil, fmt.Errorf("cluster: reading %s: %w", stream, r.Error)
 	case r.Message == nil:
-		return nil, 0, fmt.Errorf("cluster: reading %s from %s: empty answer", key, kv.Bucket())
+		return nil, fmt.Errorf("cluster: reading %s: empty answer", stream)
 	}
-	if bytes.Contains(r.Message.Hdrs, []byte("KV-Operation: DEL")) || bytes.Contains(r.Message.Hdrs, []byte("KV-Operation: PURGE")) {
-		return nil, 0, nil
-	}
-	return r.Message.Data, r.Message.Seq, nil
+	return r.Message, nil
 }
 
 // roomList is a node's replica of chat-rooms, without direct-message

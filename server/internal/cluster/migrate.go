@@ -51,20 +51,21 @@ func migrateDedupToken(senderKey, id string) string {
 }
 
 // roomHead returns the last message of room in the stream and its stream
-// sequence; nil and 0 when the room has none.
+// sequence; nil and 0 when the room has none. It asks the stream's
+// leader: the head decides the next sequence number.
 func (c *Conn) roomHead(ctx context.Context, room string) (*protocol.Msg, uint64, error) {
-	raw, err := c.stream.GetLastMsgForSubject(ctx, MsgSubject+Token(room))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, 0, nil
-	}
+	raw, err := c.leaderMsg(ctx, StreamName, msgGetRequest{LastBySubj: MsgSubject + Token(room)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("cluster: last message of %q: %w", room, err)
 	}
+	if raw == nil {
+		return nil, 0, nil
+	}
 	m, err := decodePayload(raw.Data)
 	if err != nil {
-		return nil, 0, fmt.Errorf("cluster: last message of %q (stream seq %d): %w", room, raw.Sequence, err)
+		return nil, 0, fmt.Errorf("cluster: last message of %q (stream seq %d): %w", room, raw.Seq, err)
 	}
-	return m, raw.Sequence, nil
+	return m, raw.Seq, nil
 }
 
 // decodePayload decodes a chat.m message: a MSG frame as protocol.Encode

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"chat/server/internal/cluster/natstest"
 )
 
@@ -15,56 +18,73 @@ import (
 // when the test ends.
 func storesDial(t *testing.T, n *natstest.Cluster, name string) *Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, Options{URLs: []string{n.URLs()}, Name: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Error(err)
+	return storesDialURL(t, n.URLs(), name)
+}
+
+// storesDialURL connects a node named name to the NATS server(s) at url,
+// closed when the test ends. Dial provisions the stream and buckets; in
+// a young NATS cluster on a loaded machine the meta leader may still
+// count a server offline now and then ("no suitable peers for
+// placement"), so a failed Dial is tried again, a bounded number of
+// times: provisioning is idempotent.
+func storesDialURL(t *testing.T, url, name string) *Conn {
+	t.Helper()
+	var err error
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		var c *Conn
+		c, err = Dial(ctx, Options{URLs: []string{url}, Name: name})
+		cancel()
+		if err == nil {
+			t.Cleanup(func() {
+				if err := c.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+			return c
 		}
-	})
-	return c
+		t.Logf("dial %s: %v; again", name, err)
+	}
+	t.Fatal(err)
+	return nil
 }
 
 // storesNATS starts servers NATS servers (natstest.Start) and, for a
-// cluster, waits until its meta leader sees every other server online and
-// current: before that, creating a replicated stream may fail with "no
-// suitable peers for placement".
+// cluster, waits until a stream replicated on all of them can be created:
+// until the meta leader has heard from every server, creating one fails
+// with "no suitable peers for placement, peer offline".
 func storesNATS(t *testing.T, servers int) *natstest.Cluster {
 	t.Helper()
 	n := natstest.Start(t, servers)
 	if servers == 1 {
 		return n
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	nc, err := nats.Connect(n.URLs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for {
-		ready := false
-		for i := range servers {
-			s := n.Server(i)
-			if s == nil || !s.JetStreamIsLeader() {
-				continue
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: servers, Storage: jetstream.MemoryStorage})
+		if err == nil {
+			if err := js.DeleteStream(ctx, "PROBE"); err != nil {
+				t.Fatal(err)
 			}
-			info, err := s.Jsz(nil)
-			if err != nil || info.Meta == nil || len(info.Meta.Replicas) != servers-1 {
-				break
-			}
-			ready = true
-			for _, p := range info.Meta.Replicas {
-				ready = ready && p.Current && !p.Offline
-			}
-		}
-		if ready {
 			return n
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("NATS cluster: the meta leader does not see every server within 30s")
+		// The servers offer no event for this; the retries are bounded
+		// by the context's deadline.
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatalf("NATS cluster of %d: no replicated stream within 30s: %v", servers, err)
 		}
-		// The server offers no event for this; the poll is bounded by
-		// the deadline above.
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -147,16 +167,7 @@ func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
 // both nodes agree on it afterwards.
 func TestTwoNodesRacingForANameHaveOneWinner(t *testing.T) {
 	n := storesNATS(t, 3)
-	dial := func(name string, server int) *Names {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := Dial(ctx, Options{URLs: []string{n.URL(server)}, Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c.Names()
-	}
+	dial := func(name string, server int) *Names { return storesDialURL(t, n.URL(server), name).Names() }
 	nodes := []*Names{dial("node-a", 0), dial("node-b", 1)}
 	ctx := context.Background()
 	for round := range 10 {
