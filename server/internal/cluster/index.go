@@ -318,63 +318,26 @@ func (c *Conn) kvCAS(ctx context.Context, kv jetstream.KeyValue, key string, f f
 // whatever replica answered a write. rev is 0 when the key is absent or
 // deleted.
 func (c *Conn) leaderGet(ctx context.Context, kv jetstream.KeyValue, key string) (val []byte, rev uint64, err error) {
-	m, err := c.leaderMsg(ctx, "KV_"+kv.Bucket(), msgGetRequest{LastBySubj: "$KV." + kv.Bucket() + "." + key})
+	m, err := c.leaderMsg(ctx, "KV_"+kv.Bucket(), getReq{LastBySubj: "$KV." + kv.Bucket() + "." + key})
 	if err != nil || m == nil {
 		return nil, 0, err
 	}
-	if bytes.Contains(m.Hdrs, []byte("KV-Operation: DEL")) || bytes.Contains(m.Hdrs, []byte("KV-Operation: PURGE")) {
+	if bytes.Contains(m.Header, []byte("KV-Operation: DEL")) || bytes.Contains(m.Header, []byte("KV-Operation: PURGE")) {
 		return nil, 0, nil
 	}
 	return m.Data, m.Seq, nil
-}
-
-// msgGetRequest is a STREAM.MSG.GET request: the message at Seq, or the
-// first at or after Seq on NextBySubj, or the last on LastBySubj.
-type msgGetRequest struct {
-	Seq        uint64 `json:"seq,omitempty"`
-	NextBySubj string `json:"next_by_subj,omitempty"`
-	LastBySubj string `json:"last_by_subj,omitempty"`
-}
-
-// storedMsg is a stream message as STREAM.MSG.GET returns it.
-type storedMsg struct {
-	Subject string `json:"subject"`
-	Seq     uint64 `json:"seq"`
-	Hdrs    []byte `json:"hdrs"` // NATS/1.0 header block
-	Data    []byte `json:"data"`
 }
 
 // leaderMsg gets a message of stream from the stream's leader
 // (STREAM.MSG.GET, not a direct get, which any replica answers: it may
 // be behind, and right after the stream is created none may answer). It
 // returns nil if there is no such message.
-func (c *Conn) leaderMsg(ctx context.Context, stream string, req msgGetRequest) (*storedMsg, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.PublishTimeout)
-	defer cancel()
-	resp, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: reading %s: %w", stream, err)
-	}
-	var r struct {
-		Message *storedMsg          `json:"message"`
-		Error   *jetstream.APIError `json:"error"`
-	}
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return nil, fmt.Errorf("cluster: reading %s: %w", stream, err)
-	}
-	switch {
-	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+func (c *Conn) leaderMsg(ctx context.Context, stream string, req getReq) (*storedMsg, error) {
+	m, err := c.getMsgFrom(ctx, stream, req)
+	if errors.Is(err, errNotFound) {
 		return nil, nil
-	case r.Error != nil:
-		return nil, fmt.Errorf("cluster: reading %s: %w", stream, r.Error)
-	case r.Message == nil:
-		return nil, fmt.Errorf("cluster: reading %s: empty answer", stream)
 	}
-	return r.Message, nil
+	return m, err
 }
 
 // roomList is a node's replica of chat-rooms, without direct-message

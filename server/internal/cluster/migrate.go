@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -43,18 +42,11 @@ const (
 // sourcePage is how many messages Migrate reads from SQLite at once.
 const sourcePage = 1000
 
-// migrateDedupToken is the deduplication token of a message (DESIGN.md):
-// base64url(sha256(senderKey "\x00" clientID))[:22].
-func migrateDedupToken(senderKey, id string) string {
-	h := sha256.Sum256([]byte(senderKey + "\x00" + id))
-	return base64.RawURLEncoding.EncodeToString(h[:])[:22]
-}
-
 // roomHead returns the last message of room in the stream and its stream
 // sequence; nil and 0 when the room has none. It asks the stream's
 // leader: the head decides the next sequence number.
 func (c *Conn) roomHead(ctx context.Context, room string) (*protocol.Msg, uint64, error) {
-	raw, err := c.leaderMsg(ctx, StreamName, msgGetRequest{LastBySubj: MsgSubject + Token(room)})
+	raw, err := c.leaderMsg(ctx, StreamName, getReq{LastBySubj: MsgSubject + Token(room)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("cluster: last message of %q: %w", room, err)
 	}
@@ -153,7 +145,7 @@ func (c *Conn) importBatch(ctx context.Context, msgs []protocol.Msg, after uint6
 	lastMsg := 0 // index in entries of the last message (not marker)
 	for i := range msgs {
 		m := &msgs[i]
-		dd := migrateDedupToken(protocol.Key(m.Sender), m.ID)
+		dd := DedupToken(protocol.Key(m.Sender), m.ID)
 		e := nats.NewMsg(MsgSubject + tok)
 		e.Data = protocol.Encode(m)
 		e.Header.Set(HeaderSeq, strconv.FormatUint(m.Seq, 10))

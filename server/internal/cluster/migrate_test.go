@@ -112,7 +112,7 @@ func streamMessages(t *testing.T, c *Conn, room string) []protocol.Msg {
 	ctx := context.Background()
 	var out []protocol.Msg
 	for seq := uint64(1); ; {
-		raw, err := c.leaderMsg(ctx, StreamName, msgGetRequest{Seq: seq, NextBySubj: MsgSubject + Token(room)})
+		raw, err := c.leaderMsg(ctx, StreamName, getReq{Seq: seq, NextBySubj: MsgSubject + Token(room)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,8 +123,8 @@ func streamMessages(t *testing.T, c *Conn, room string) []protocol.Msg {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if h := HeaderSeq + ": " + strconv.FormatUint(m.Seq, 10) + "\r\n"; !bytes.Contains(raw.Hdrs, []byte(h)) {
-			t.Fatalf("%s message %d lacks %q in its headers %q", room, m.Seq, h, raw.Hdrs)
+		if h := HeaderSeq + ": " + strconv.FormatUint(m.Seq, 10) + "\r\n"; !bytes.Contains(raw.Header, []byte(h)) {
+			t.Fatalf("%s message %d lacks %q in its headers %q", room, m.Seq, h, raw.Header)
 		}
 		out = append(out, *m)
 		seq = raw.Seq + 1
@@ -185,8 +185,8 @@ func checkMigrated(t *testing.T, c *Conn, src map[string][]protocol.Msg) {
 			t.Fatalf("%s in the stream:\n%+v\nwant\n%+v", room, got, want)
 		}
 		for _, m := range want {
-			dd := migrateDedupToken(protocol.Key(m.Sender), m.ID)
-			raw, err := c.leaderMsg(ctx, StreamName, msgGetRequest{LastBySubj: DedupSubject + Token(room) + "." + dd})
+			dd := DedupToken(protocol.Key(m.Sender), m.ID)
+			raw, err := c.leaderMsg(ctx, StreamName, getReq{LastBySubj: DedupSubject + Token(room) + "." + dd})
 			switch {
 			case err != nil:
 				t.Fatalf("marker of %s %d: %v", room, m.Seq, err)
@@ -195,8 +195,8 @@ func checkMigrated(t *testing.T, c *Conn, src map[string][]protocol.Msg) {
 			case room == "archive":
 			case raw == nil:
 				t.Fatalf("message %d of %s has no marker", m.Seq, room)
-			case !bytes.Contains(raw.Hdrs, []byte(jetstream.MsgTTLHeader+": ")):
-				t.Fatalf("marker of %s %d has no TTL: %q", room, m.Seq, raw.Hdrs)
+			case !bytes.Contains(raw.Header, []byte(jetstream.MsgTTLHeader+": ")):
+				t.Fatalf("marker of %s %d has no TTL: %q", room, m.Seq, raw.Header)
 			}
 		}
 	}
