@@ -29,8 +29,6 @@ import (
 	"time"
 
 	"chat/assets"
-	"chat/server/internal/broker"
-	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/limit"
 	"chat/server/internal/session"

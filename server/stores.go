@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"chat/protocol"
@@ -29,6 +30,10 @@ type stores struct {
 	node func(broker.Handler) (broker.Broker, error)
 	// nats is the cluster connection, nil on a single server.
 	nats *cluster.Conn
+	// natsState is the last health check's word on NATS (a string):
+	// /healthz reads it rather than check, so that strangers polling it
+	// cannot make the node write to JetStream.
+	natsState atomic.Value
 	// closers run in order by close, after the hub has closed.
 	closers []func() error
 	log     *slog.Logger
@@ -146,10 +151,11 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 		}
 	}
 	st := &stores{log: log, nats: conn}
+	st.natsState.Store("ok") // Dial just proved it
 	st.owners = conn.Names()
-	st.inbox = conn.Inbox()
+	st.inbox = conn.Inbox(cluster.InboxOptions{})
 	st.node = func(h broker.Handler) (broker.Broker, error) {
-		return conn.Node(h, cluster.NodeOptions{Name: name, Logger: log})
+		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name)})
 	}
 	st.closers = []func() error{conn.Close}
 	log.Info("cluster mode", "node", name, "nats", cfg.nats, "epoch", conn.Epoch(), "version", version)
@@ -162,11 +168,13 @@ func (s *stores) natsHealth() string {
 	if s.nats == nil {
 		return ""
 	}
-	if err := s.nats.Healthy(); err != nil {
-		return err.Error()
-	}
-	return "ok"
+	v, _ := s.natsState.Load().(string)
+	return v
 }
+
+// healthTimeout bounds one health check of NATS: a JetStream without a
+// majority answers nothing, and that is the answer.
+const healthTimeout = 2 * time.Second
 
 // refuseWhileUnhealthy turns clients away from this node while it cannot
 // store messages (cluster mode without NATS or JetStream): they get
@@ -186,7 +194,14 @@ func (s *stores) refuseWhileUnhealthy(ctx context.Context, mgr *session.Manager,
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			err := s.nats.Healthy()
+			hctx, cancel := context.WithTimeout(ctx, healthTimeout)
+			err := s.nats.Healthy(hctx)
+			cancel()
+			if err != nil {
+				s.natsState.Store(err.Error())
+			} else {
+				s.natsState.Store("ok")
+			}
 			switch {
 			case err == nil:
 				badSince = time.Time{}

@@ -16,6 +16,10 @@
 //
 // <room> and other tokens are Token(canonical name): base64url without
 // padding, so any room name is one subject token and one key token.
+//
+// Conn.Node is a chat node's broker.Broker on the cluster (broker.go:
+// deliveries; publish.go: per-room atomic batches; read.go: history;
+// presence.go; notes.go).
 package cluster
 
 import (
@@ -89,6 +93,12 @@ type Options struct {
 	// Name names this node in NATS (connection name, logs).
 	Name   string
 	Logger *slog.Logger
+	// OnDown, if set, is called when the connection to NATS is lost (or
+	// closed), OnUp when it is back: the server tells its clients to
+	// reconnect elsewhere while NATS is down. They run on nats.go's
+	// callback goroutine and must not block.
+	OnDown func(error)
+	OnUp   func()
 }
 
 func (o *Options) setDefaults() {
@@ -115,6 +125,7 @@ type Conn struct {
 	stream jetstream.Stream
 	epoch  uint64
 	index  *indexer
+	seqs   *seqCache // room seq → stream seq of recent messages
 
 	names, marks, mentions, rooms, dms, presence, nodes jetstream.KeyValue
 }
@@ -130,6 +141,21 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				err = nats.ErrDisconnected
+			}
+			opts.Logger.Warn("NATS connection lost", "err", err)
+			if opts.OnDown != nil {
+				opts.OnDown(err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			opts.Logger.Info("NATS connection restored", "url", nc.ConnectedUrlRedacted())
+			if opts.OnUp != nil {
+				opts.OnUp()
+			}
+		}),
 	}
 	if opts.Creds != "" {
 		nopts = append(nopts, nats.UserCredentials(opts.Creds))
@@ -141,7 +167,7 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to NATS at %s: %w", joinURLs(opts.URLs), err)
 	}
-	c := &Conn{opts: opts, nc: nc}
+	c := &Conn{opts: opts, nc: nc, seqs: newSeqCache()}
 	if err := c.provision(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -191,10 +217,15 @@ func (c *Conn) provision(ctx context.Context) error {
 		AllowDirect:        true,
 		Metadata:           map[string]string{EpochKey: strconv.FormatUint(history.NewEpoch(), 10)},
 	}
-	s, err := js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		s, err = js.Stream(ctx, StreamName)
-	}
+	var s jetstream.Stream
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = js.Stream(ctx, StreamName)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("cluster: stream %s: %w", StreamName, err)
 	}
@@ -218,13 +249,45 @@ func (c *Conn) provision(ctx context.Context) error {
 	} {
 		b.cfg.Replicas = r
 		b.cfg.Storage = jetstream.FileStorage
-		kv, err := js.CreateOrUpdateKeyValue(ctx, b.cfg)
+		err := retry(ctx, func(ctx context.Context) error {
+			kv, err := js.CreateOrUpdateKeyValue(ctx, b.cfg)
+			*b.kv = kv
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("cluster: bucket %s: %w", b.cfg.Bucket, err)
 		}
-		*b.kv = kv
 	}
 	return nil
+}
+
+// provisionAttempt bounds one JetStream API request of provision: a
+// request lost while a cluster elects its leaders is sent again rather
+// than waited for until ctx ends.
+const provisionAttempt = 5 * time.Second
+
+// retry runs f until it succeeds, fails otherwise than by getting no
+// answer, or ctx ends.
+func retry(ctx context.Context, f func(ctx context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, provisionAttempt)
+		err := f(actx)
+		cancel()
+		var ae *jetstream.APIError
+		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
+			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout) ||
+			(errors.As(err, &ae) && ae.Code == 503)
+		if err == nil || !unanswered || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
 }
 
 // Epoch is the history epoch of every room in the cluster's stream.
@@ -232,6 +295,26 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 
 // NATS returns the underlying connection (for health checks).
 func (c *Conn) NATS() *nats.Conn { return c.nc }
+
+// HealthKey is the key in chat-nodes that Healthy writes.
+const HealthKey = "_health"
+
+// Healthy reports whether this node can serve: connected to NATS, and
+// JetStream storing (a write to chat-nodes within 2 seconds, or ctx's
+// deadline if sooner). Only a write proves a quorum: a server cut off
+// from the others answers reads from its own state for a while. A node
+// that is not healthy should tell its clients to reconnect elsewhere.
+func (c *Conn) Healthy(ctx context.Context) error {
+	if !c.nc.IsConnected() {
+		return fmt.Errorf("cluster: not connected to NATS (%s)", c.nc.Status())
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.nodes.Put(ctx, HealthKey, []byte(c.opts.Name)); err != nil {
+		return fmt.Errorf("cluster: JetStream not storing: %w", err)
+	}
+	return nil
+}
 
 // Close closes the NATS connection, after flushing what was sent.
 func (c *Conn) Close() error {

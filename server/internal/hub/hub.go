@@ -552,6 +552,15 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 	after := head - min(uint64(h.cfg.History), head)
 	if j.Resume && (j.Epoch == 0 || j.Epoch == r.epoch) {
 		after = min(j.After, head)
+		if j.Epoch != 0 && j.After > head {
+			// The client has seen more of this history than this node
+			// has delivered yet: in a cluster it came from a node further
+			// ahead. It is told its own position, not a lower head (which
+			// would read as a reset), and the messages up to it that
+			// reach this node later are not sent to it again.
+			after, head = j.After, j.After
+			mem.ahead = j.After
+		}
 	}
 	names, count, err := h.b.PresenceList(mem.ctx, r.name, h.cfg.MaxListed)
 	if err != nil {
@@ -563,7 +572,7 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 	// at the client's pace by catchUp, without holding the room, while
 	// live messages wait in the member's backlog.
 	var frames [][]byte
-	fromLog := !r.ring.covers(after)
+	fromLog := !r.ring.covers(after) && mem.ahead == 0
 	if !fromLog {
 		frames = r.ring.since(after)
 		if len(frames) <= directReplay {
@@ -864,7 +873,9 @@ func (h *Hub) broadcast(m *protocol.Msg) {
 	r.ring.push(m.Seq, frame)
 	r.delivered = m.Seq
 	for mem := range r.members {
-		mem.send(frame, h.cfg.CatchUpBacklog)
+		if m.Seq > mem.ahead {
+			mem.send(frame, h.cfg.CatchUpBacklog)
+		}
 	}
 }
 

@@ -62,6 +62,10 @@ type member struct {
 	// backlog holds live frames while old history is replayed; nil when
 	// the member gets live frames directly. Guarded by room.mu.
 	backlog [][]byte
+	// ahead is the resume point of a member that had seen more of the
+	// room than this node had delivered when it joined (see enterLocked);
+	// live messages up to it are not sent. Guarded by room.mu.
+	ahead uint64
 }
 
 func (m *member) presence() broker.Presence {

@@ -7,6 +7,7 @@ package brokertest
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,6 +22,18 @@ import (
 // Opener creates a fresh, empty store and returns one node on it for each
 // handler, all closed when the test ends.
 type Opener func(t *testing.T, handlers ...broker.Handler) []broker.Broker
+
+// Secret hashes as the hub makes them: raw SHA-256 sums, not text. A
+// broker that stores them must keep every byte (JSON strings would not).
+var (
+	hashS1 = secretHash("s1")
+	hashS2 = secretHash("s2")
+)
+
+func secretHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return string(sum[:])
+}
 
 // recorder is a Handler that keeps everything it is given, in order.
 type recorder struct {
@@ -270,8 +283,8 @@ func Run(t *testing.T, open Opener) {
 		if _, err := b.Subscribe(ctx, "r"); err != nil {
 			t.Fatal(err)
 		}
-		alice1 := broker.Presence{Name: "alice", SecretHash: "s1", Conn: 1}
-		alice2 := broker.Presence{Name: "Alice", SecretHash: "s1", Conn: 2}
+		alice1 := broker.Presence{Name: "alice", SecretHash: hashS1, Conn: 1}
+		alice2 := broker.Presence{Name: "Alice", SecretHash: hashS1, Conn: 2}
 		first, err := a.PresenceAdd(ctx, "r", alice1)
 		if err != nil || !first {
 			t.Fatalf("first connection of alice: %v, %v", first, err)
@@ -279,10 +292,19 @@ func Run(t *testing.T, open Opener) {
 		if first, err := a.PresenceAdd(ctx, "r", alice2); err != nil || first {
 			t.Fatalf("second connection of alice, same secret: first=%v, %v", first, err)
 		}
-		for _, p := range []broker.Presence{{Name: "ALICE", SecretHash: "s2", Conn: 3}, {Name: "alice", Conn: 4}} {
+		for _, p := range []broker.Presence{{Name: "ALICE", SecretHash: hashS2, Conn: 3}, {Name: "alice", Conn: 4}} {
 			if _, err := b.PresenceAdd(ctx, "r", p); !errors.Is(err, broker.ErrNameTaken) {
 				t.Fatalf("%+v on another node: %v, want ErrNameTaken", p, err)
 			}
+		}
+		// The same name with the same secret through another node (a
+		// device that moved there) shares the name.
+		alice3 := broker.Presence{Name: "alice", SecretHash: hashS1, Conn: 9}
+		if first, err := b.PresenceAdd(ctx, "r", alice3); err != nil || first {
+			t.Fatalf("alice with her secret on another node: first=%v, %v", first, err)
+		}
+		if last, err := b.PresenceRemove(ctx, "r", alice3); err != nil || last {
+			t.Fatalf("alice leaving the other node: last=%v, %v", last, err)
 		}
 		if first, err := b.PresenceAdd(ctx, "r", broker.Presence{Name: "bob", Conn: 1}); err != nil || !first {
 			t.Fatalf("bob: %v, %v", first, err)
@@ -318,7 +340,7 @@ func Run(t *testing.T, open Opener) {
 			t.Fatalf("count %d after alice left", count)
 		}
 		// The name is free again, for any secret.
-		if first, err := b.PresenceAdd(ctx, "r", broker.Presence{Name: "alice", SecretHash: "s2", Conn: 5}); err != nil || !first {
+		if first, err := b.PresenceAdd(ctx, "r", broker.Presence{Name: "alice", SecretHash: hashS2, Conn: 5}); err != nil || !first {
 			t.Fatalf("alice again: %v, %v", first, err)
 		}
 		if _, err := a.PresenceAdd(ctx, "s", broker.Presence{Name: "carol", Conn: 6}); err != nil {

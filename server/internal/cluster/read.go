@@ -1,0 +1,312 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"chat/protocol"
+)
+
+// getReq is a STREAM.MSG.GET request. It goes to the stream leader, not
+// to a replica as a direct get may, so it sees every acknowledged write.
+type getReq struct {
+	Seq        uint64 `json:"seq,omitempty"`
+	NextBySubj string `json:"next_by_subj,omitempty"`
+	LastBySubj string `json:"last_by_subj,omitempty"`
+}
+
+// storedMsg is a message as STREAM.MSG.GET returns it.
+type storedMsg struct {
+	Subject string `json:"subject"`
+	Seq     uint64 `json:"seq"`
+	Header  []byte `json:"hdrs,omitempty"`
+	Data    []byte `json:"data,omitempty"`
+}
+
+func (s *storedMsg) decode() (protocol.Msg, error) {
+	if len(s.Data) <= protocol.LengthSize {
+		return protocol.Msg{}, fmt.Errorf("cluster: stream message %d on %s is no frame", s.Seq, s.Subject)
+	}
+	dec, err := protocol.Decode(s.Data[protocol.LengthSize:])
+	if err != nil {
+		return protocol.Msg{}, fmt.Errorf("cluster: stream message %d: %w", s.Seq, err)
+	}
+	m, ok := dec.(*protocol.Msg)
+	if !ok {
+		return protocol.Msg{}, fmt.Errorf("cluster: stream message %d is a %T", s.Seq, dec)
+	}
+	return *m, nil
+}
+
+// getMsg reads one message of the stream; errNotFound if there is none.
+func (c *Conn) getMsg(ctx context.Context, req getReq) (*storedMsg, error) {
+	return c.getMsgFrom(ctx, StreamName, req)
+}
+
+// getMsgFrom reads one message of a stream (a bucket's: KV_<bucket>).
+func (c *Conn) getMsgFrom(ctx context.Context, stream string, req getReq) (*storedMsg, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.PublishTimeout)
+		defer cancel()
+	}
+	body, _ := json.Marshal(req)
+	resp, err := c.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, body)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reading the stream: %w", err)
+	}
+	var r struct {
+		Message *storedMsg `json:"message"`
+		Error   *apiError  `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("cluster: reading the stream: %w", err)
+	}
+	if r.Error != nil {
+		if r.Error.ErrCode == errCodeNoMessage {
+			return nil, errNotFound
+		}
+		return nil, r.Error
+	}
+	if r.Message == nil {
+		return nil, errNotFound
+	}
+	return r.Message, nil
+}
+
+// readHead reads room's last message from the stream leader.
+func (c *Conn) readHead(ctx context.Context, room string) (head, error) {
+	sm, err := c.getMsg(ctx, getReq{LastBySubj: MsgSubject + Token(room)})
+	if err == errNotFound {
+		return head{}, nil
+	}
+	if err != nil {
+		return head{}, err
+	}
+	m, err := sm.decode()
+	if err != nil {
+		return head{}, err
+	}
+	return head{seq: m.Seq, stream: sm.Seq}, nil
+}
+
+// find returns the stream message of room seq n (1 ≤ n ≤ h.seq) by
+// binary search over stream seqs. Room seqs grow with stream seqs and
+// every room message is one stream message, so room seq n is at a stream
+// seq in [n, h.stream-(h.seq-n)]; each probe asks for the room's first
+// message at or after a stream seq.
+func (c *Conn) find(ctx context.Context, room string, n uint64, h head) (*storedMsg, protocol.Msg, error) {
+	subj := MsgSubject + Token(room)
+	lo, hi := n, h.stream-(h.seq-n)
+	exact, clo, chi := c.seqs.bounds(room, n)
+	if exact != 0 {
+		sm, err := c.getMsg(ctx, getReq{Seq: exact})
+		if err == nil && sm.Subject == subj {
+			if m, err := sm.decode(); err == nil && m.Seq == n {
+				return sm, m, nil
+			}
+		}
+	} else if clo > lo || (chi != 0 && chi < hi) {
+		sm, m, err := c.search(ctx, subj, n, max(lo, clo), min(hi, max(chi, lo)))
+		if err == nil && m.Seq == n {
+			return sm, m, nil
+		}
+		if err != nil && err != errNotFound {
+			return nil, protocol.Msg{}, err
+		}
+	}
+	// The cache knew nothing, or was wrong (a stream made anew).
+	return c.search(ctx, subj, n, lo, hi)
+}
+
+// search is find's binary search between stream seqs lo and hi: the
+// first message of the room with room seq n or more.
+func (c *Conn) search(ctx context.Context, subj string, n, lo, hi uint64) (*storedMsg, protocol.Msg, error) {
+	var best *storedMsg
+	var bestMsg protocol.Msg
+	for lo <= hi {
+		mid := lo + (hi-lo)/2
+		sm, err := c.getMsg(ctx, getReq{Seq: mid, NextBySubj: subj})
+		if err == errNotFound {
+			hi = mid - 1
+			continue
+		}
+		if err != nil {
+			return nil, protocol.Msg{}, err
+		}
+		m, err := sm.decode()
+		if err != nil {
+			return nil, protocol.Msg{}, err
+		}
+		if m.Seq >= n {
+			best, bestMsg = sm, m
+			if m.Seq == n {
+				break
+			}
+			hi = mid - 1
+		} else {
+			lo = sm.Seq + 1
+		}
+	}
+	if best == nil {
+		return nil, protocol.Msg{}, errNotFound
+	}
+	return best, bestMsg, nil
+}
+
+// readRange reads up to count messages of room from room seq from on.
+func (c *Conn) readRange(ctx context.Context, room string, from uint64, count int, h head) ([]protocol.Msg, error) {
+	if count <= 0 || from > h.seq || h.seq == 0 {
+		return nil, nil
+	}
+	from = max(from, 1)
+	sm, m, err := c.find(ctx, room, from, h)
+	if err == errNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	subj := MsgSubject + Token(room)
+	out := make([]protocol.Msg, 0, count)
+	out = append(out, m)
+	for len(out) < count {
+		// Many at a time from any replica (fast), checked: a replica that
+		// lags gives fewer, and the leader is asked for the next one.
+		batch, err := c.readBatch(ctx, subj, sm.Seq+1, min(count-len(out), maxReadBatch))
+		if err != nil {
+			c.opts.Logger.Debug("cluster: batch read failed; reading one by one", "room", room, "err", err)
+		}
+		took := 0
+		for _, b := range batch {
+			bm, err := b.decode()
+			if err != nil {
+				return nil, err
+			}
+			if bm.Seq != out[len(out)-1].Seq+1 {
+				break
+			}
+			out, sm = append(out, bm), b
+			took++
+		}
+		if len(out) >= count || took == maxReadBatch {
+			continue
+		}
+		sm, err = c.getMsg(ctx, getReq{Seq: sm.Seq + 1, NextBySubj: subj})
+		if err == errNotFound {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m, err = sm.decode(); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// maxReadBatch bounds the messages one batched read asks for.
+const maxReadBatch = 256
+
+// readBatch reads up to n messages on subj from stream seq start on, in
+// one direct get: the replies stream in and end with an EOB status. Any
+// replica may answer, and one that lags answers with fewer or older
+// messages: callers check what they got against what they expect.
+func (c *Conn) readBatch(ctx context.Context, subj string, start uint64, n int) ([]*storedMsg, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.PublishTimeout)
+		defer cancel()
+	}
+	reply := c.nc.NewRespInbox()
+	sub, err := c.nc.SubscribeSync(reply)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Unsubscribe()
+	body, _ := json.Marshal(struct {
+		Seq        uint64 `json:"seq"`
+		NextBySubj string `json:"next_by_subj"`
+		Batch      int    `json:"batch"`
+	}{start, subj, n})
+	if err := c.nc.PublishRequest("$JS.API.DIRECT.GET."+StreamName, reply, body); err != nil {
+		return nil, err
+	}
+	var out []*storedMsg
+	for len(out) <= n {
+		msg, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return out, err
+		}
+		if status := msg.Header.Get("Status"); status != "" {
+			if status == "204" || status == "404" { // end of batch; nothing (more)
+				return out, nil
+			}
+			return out, fmt.Errorf("cluster: batch read: status %s %s", status, msg.Header.Get("Description"))
+		}
+		seq, err := strconv.ParseUint(msg.Header.Get("Nats-Sequence"), 10, 64)
+		if err != nil {
+			return out, fmt.Errorf("cluster: batch read: no sequence in a reply")
+		}
+		out = append(out, &storedMsg{Subject: msg.Header.Get("Nats-Subject"), Seq: seq, Data: msg.Data})
+	}
+	return out, nil
+}
+
+// Since implements broker.Broker.
+func (n *Node) Since(ctx context.Context, room string, after uint64, limit int) ([]protocol.Msg, error) {
+	if err := n.errClosed(); err != nil {
+		return nil, err
+	}
+	h, err := n.c.readHead(ctx, room)
+	if err != nil || after >= h.seq {
+		return nil, err
+	}
+	return n.c.readRange(ctx, room, after+1, int(min(uint64(max(limit, 0)), h.seq-after)), h)
+}
+
+// Before implements broker.Broker.
+func (n *Node) Before(ctx context.Context, room string, before uint64, limit int) ([]protocol.Msg, error) {
+	if err := n.errClosed(); err != nil {
+		return nil, err
+	}
+	if before <= 1 || limit <= 0 {
+		return nil, nil
+	}
+	h, err := n.c.readHead(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	end := min(before-1, h.seq)
+	if end == 0 {
+		return nil, nil
+	}
+	from := uint64(1)
+	if end > uint64(limit) {
+		from = end - uint64(limit) + 1
+	}
+	return n.c.readRange(ctx, room, from, int(end-from+1), h)
+}
+
+// Last implements broker.Broker.
+func (n *Node) Last(ctx context.Context, room string, limit int) ([]protocol.Msg, error) {
+	if err := n.errClosed(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	h, err := n.c.readHead(ctx, room)
+	if err != nil || h.seq == 0 {
+		return nil, err
+	}
+	from := uint64(1)
+	if h.seq > uint64(limit) {
+		from = h.seq - uint64(limit) + 1
+	}
+	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h)
+}
