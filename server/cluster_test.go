@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -422,5 +424,71 @@ func TestClusterSoak(t *testing.T) {
 				t.Fatalf("%s: message %d is seq %d id %s, history has seq %d id %s", s.r.C.Name(), i, m.Seq, m.ID, hist[i].Seq, hist[i].ID)
 			}
 		}
+	}
+}
+
+// TestMigrateSingleServerIntoCluster: a single server's history, names,
+// read markers and direct messages move into a cluster with
+// `chat-server migrate`; the cluster's nodes then serve them with the same
+// sequence numbers, keep the names owned, and a re-run changes nothing.
+func TestMigrateSingleServerIntoCluster(t *testing.T) {
+	single := testserver.Start(t, testserver.Options{})
+	const aliceKey, bobKey = "alice's key", "bob's key"
+	alice, _ := joinAs(t, single.Addr, "general", "alice", aliceKey)
+	bob, _ := joinAs(t, single.Addr, "general", "bob", bobKey)
+	for i := 1; i <= 30; i++ {
+		post(t, alice, "general", fmt.Sprint("g", i), fmt.Sprint("general ", i))
+	}
+	dm := protocol.DMRoom("alice", "bob")
+	alice.Send(&protocol.Join{Room: dm, Name: "alice", Secret: aliceKey})
+	until[*protocol.Joined](t, alice, nil)
+	post(t, alice, dm, "d1", "just between us")
+	bob.Send(&protocol.Read{Room: "general", Seq: 12})
+	until[*protocol.Marker](t, bob, nil)
+	before := allHistory(t, single.Addr, "general")
+	if _, err := single.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	nats := natstest.Start(t, 1)
+	migrate := func() string {
+		t.Helper()
+		out, err := exec.Command(testserver.Binary(t), "migrate", "-from-sqlite", single.Data, "-nats", nats.URLs()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("chat-server migrate: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := migrate(); !strings.Contains(out, "migrated") {
+		t.Fatalf("chat-server migrate said:\n%s", out)
+	}
+	migrate() // again: nothing to do, nothing doubled
+
+	node := testserver.Start(t, testserver.Options{Args: []string{"-nats", nats.URLs()}})
+	after := clusterHistory(t, node.Addr, "general")
+	if len(after) != len(before) {
+		t.Fatalf("%d messages after the migration, %d before", len(after), len(before))
+	}
+	for i := range before {
+		if *after[i] != *before[i] {
+			t.Fatalf("message %d changed: %+v, was %+v", i, after[i], before[i])
+		}
+	}
+	// Bob's marker and the DM came along; the names stay owned.
+	_, j := joinAs(t, node.Addr, "general", "bob", bobKey)
+	if j.Read != 12 || j.Head != 30 {
+		t.Errorf("bob's JOINED in the cluster: read %d head %d, want 12 and 30", j.Read, j.Head)
+	}
+	_, id := identify(t, node.Addr, "bob", bobKey)
+	if len(id.DMs) != 1 || id.DMs[0].Room != dm {
+		t.Errorf("bob's direct-message rooms in the cluster: %+v, want %s", id.DMs, dm)
+	}
+	thief, _ := testserver.Handshake(t, node.Addr)
+	thief.Send(&protocol.Join{Room: "general", Name: "alice", Secret: "not alice's key"})
+	expectRefusal(t, thief, protocol.CodeNameOwned, "general", false)
+	// New messages continue the numbering.
+	a2, _ := joinAs(t, node.Addr, "general", "alice", aliceKey)
+	if ack := post(t, a2, "general", "g31", "after the move"); ack.Seq != 31 {
+		t.Errorf("the first message in the cluster got seq %d, want 31", ack.Seq)
 	}
 }
