@@ -492,3 +492,20 @@ func TestMigrateSingleServerIntoCluster(t *testing.T) {
 		t.Errorf("the first message in the cluster got seq %d, want 31", ack.Seq)
 	}
 }
+
+// TestClusterOverTLSToNATS: a node reaches NATS over TLS with the CA given
+// by -nats-ca; without it, it refuses to start and says why.
+func TestClusterOverTLSToNATS(t *testing.T) {
+	cert, key, _ := testserver.SelfSigned(t, t.TempDir())
+	nats := natstest.StartWith(t, 1, natstest.Options{TLSCert: cert, TLSKey: key})
+	node := testserver.Start(t, testserver.Options{Args: []string{"-nats", nats.URLs(), "-nats-ca", cert}})
+	r, _ := joinAs(t, node.Addr, "general", "ann", "ann's key")
+	if ack := post(t, r, "general", "m1", "over TLS to NATS"); ack.Seq != 1 {
+		t.Fatalf("ACK seq %d", ack.Seq)
+	}
+	out, err := exec.Command(testserver.Binary(t), "-nats", nats.URLs(), "-tcp", "127.0.0.1:0", "-http", "",
+		"-data", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not trusted (give its CA with -nats-ca)") {
+		t.Errorf("a node without the CA: %v\n%s", err, out)
+	}
+}

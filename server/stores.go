@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -142,6 +143,12 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 		conn, err = cluster.Dial(dialCtx, opts)
 		if err == nil {
 			break
+		}
+		var unknownCA x509.UnknownAuthorityError
+		var badCert *tls.CertificateVerificationError
+		if errors.As(err, &unknownCA) || errors.As(err, &badCert) {
+			// Waiting will not change a certificate.
+			return nil, fmt.Errorf("cluster mode: NATS's TLS certificate is not trusted (give its CA with -nats-ca): %w", err)
 		}
 		log.Warn("waiting for NATS", "nats", cfg.nats, "err", err)
 		select {

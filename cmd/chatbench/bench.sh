@@ -136,8 +136,11 @@ cluster_pids=()
 cluster_dir=""
 stop_cluster() {
   local p
-  for p in "${cluster_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${cluster_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  # One by one, nodes first: a node shutting down still talks to NATS.
+  for p in "${cluster_pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
   cluster_pids=()
   if [ -n "$cluster_dir" ]; then
     rm -rf "$cluster_dir"

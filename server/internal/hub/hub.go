@@ -162,6 +162,10 @@ type Hub struct {
 	// before the shutdown flush, or refused.
 	sendMu  sync.RWMutex
 	closing bool
+	// stopping is set by Shutdown: the node is going away, and Close
+	// takes all its presence out at once; the members leaving meanwhile
+	// do not each wait for the broker (a networked one may be gone).
+	stopping atomic.Bool
 
 	// deliveries carries what the broker delivers to the delivery
 	// goroutine, so the broker's commit loop never waits for a fan-out.
@@ -291,6 +295,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.sendMu.Lock()
 	h.closing = true
 	h.sendMu.Unlock()
+	h.stopping.Store(true)
 	if err := h.b.Flush(ctx); err != nil {
 		return err
 	}
@@ -793,9 +798,13 @@ func (h *Hub) exit(r *room, mem *member) {
 	}
 	delete(r.members, mem)
 	mem.backlog = nil
-	last, err := h.b.PresenceRemove(context.Background(), r.name, mem.presence())
-	if err != nil {
-		h.cfg.Logger.Error("leaving presence", "room", r.name, "err", err)
+	var last bool
+	if !h.stopping.Load() {
+		var err error
+		last, err = h.b.PresenceRemove(context.Background(), r.name, mem.presence())
+		if err != nil {
+			h.cfg.Logger.Error("leaving presence", "room", r.name, "err", err)
+		}
 	}
 	if last {
 		r.addPresence(protocol.PresenceChange{Kind: protocol.PresenceLeft, Name: mem.name})

@@ -19,11 +19,19 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// Options change how Start runs the servers.
+type Options struct {
+	// TLSCert and TLSKey (PEM files), if set, make the servers require
+	// TLS from clients; URLs then start with tls://.
+	TLSCert, TLSKey string
+}
+
 // Cluster is a set of NATS servers started by Start.
 type Cluster struct {
 	t    testing.TB
 	name string
 	dir  string
+	opts Options
 
 	mu      sync.Mutex
 	servers []*server.Server // nil: stopped
@@ -36,7 +44,13 @@ type Cluster struct {
 // JetStream has a meta leader. They stop when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, name: "chat-test", dir: t.TempDir(),
+	return StartWith(t, n, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, name: "chat-test", dir: t.TempDir(), opts: opts,
 		servers: make([]*server.Server, n), ports: make([]int, n), routes: make([]int, n)}
 	for i := range n {
 		c.ports[i] = freePort(t)
@@ -87,6 +101,13 @@ func (c *Cluster) options(i int) *server.Options {
 		// ask for far less.
 		JetStreamMaxMemory: 256 << 20,
 		JetStreamMaxStore:  4 << 30,
+	}
+	if c.opts.TLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: c.opts.TLSCert, KeyFile: c.opts.TLSKey})
+		if err != nil {
+			c.t.Fatalf("natstest: TLS: %v", err)
+		}
+		o.TLSConfig, o.TLS, o.TLSTimeout = tc, true, 5
 	}
 	if len(c.ports) > 1 {
 		o.Cluster = server.ClusterOpts{Name: c.name, Host: "127.0.0.1", Port: c.routes[i]}
@@ -145,7 +166,13 @@ func (c *Cluster) running() []*server.Server {
 }
 
 // URL is the client URL of server i (it stays the same across restarts).
-func (c *Cluster) URL(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.ports[i]) }
+func (c *Cluster) URL(i int) string {
+	scheme := "nats"
+	if c.opts.TLSCert != "" {
+		scheme = "tls"
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, c.ports[i])
+}
 
 // URLs is every server's client URL, comma-separated: the -nats flag.
 func (c *Cluster) URLs() string {
