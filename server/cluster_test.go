@@ -491,6 +491,15 @@ func TestMigrateSingleServerIntoCluster(t *testing.T) {
 	if ack := post(t, a2, "general", "g31", "after the move"); ack.Seq != 31 {
 		t.Errorf("the first message in the cluster got seq %d, want 31", ack.Seq)
 	}
+	a2.Send(&protocol.Bye{})
+	// The operator releases a name in the cluster; its next user claims it.
+	out, err := exec.Command(testserver.Binary(t), "-release-name", "alice", "-nats", nats.URLs()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `released the name "alice"`) {
+		t.Fatalf("-release-name in the cluster: %v\n%s", err, out)
+	}
+	newAlice, _ := testserver.Handshake(t, node.Addr)
+	newAlice.Send(&protocol.Join{Room: "random", Name: "alice", Secret: "the new alice"})
+	testserver.Expect[*protocol.Joined](newAlice)
 }
 
 // TestClusterOverTLSToNATS: a node reaches NATS over TLS with the CA given

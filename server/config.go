@@ -112,7 +112,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.newConnsPerMin, "new-conns-per-minute", 60, "new connections a minute from one address; 0: no limit")
 	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "close connections that are in no room for this long")
-	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data")
+	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")
 	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials `file` (user JWT and NKey seed)")
 	fs.StringVar(&c.natsCA, "nats-ca", "", "CA certificate `file` (PEM) that signed the NATS servers' certificates; implies TLS to NATS")

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"chat/assets"
+	"chat/server/internal/cluster"
 	"chat/server/internal/hub"
 	"chat/server/internal/limit"
 	"chat/server/internal/session"
@@ -185,20 +186,39 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 }
 
-// releaseName is -release-name: it frees a claimed name and exits.
+// releaseName is -release-name: it frees a claimed name and exits. With
+// -nats it frees it in the cluster.
 func releaseName(cfg *config, stdout, stderr io.Writer) int {
-	path := filepath.Join(cfg.data, "chat.db")
-	if _, err := os.Stat(path); err != nil {
-		fmt.Fprintf(stderr, "chat-server: no chat database in %s (use -data)\n", cfg.data)
-		return 1
+	var release func(ctx context.Context, name string) (bool, error)
+	if cfg.nats != "" {
+		tlsConf, err := natsTLS(cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "chat-server: %v\n", err)
+			return 1
+		}
+		conn, err := cluster.Dial(context.Background(), cluster.Options{URLs: list(cfg.nats), Creds: cfg.natsCreds,
+			TLS: tlsConf, Replicas: cfg.natsReplicas, Name: "chat-server -release-name"})
+		if err != nil {
+			fmt.Fprintf(stderr, "chat-server: %v\n", err)
+			return 1
+		}
+		defer conn.Close()
+		release = conn.Names().Release
+	} else {
+		path := filepath.Join(cfg.data, "chat.db")
+		if _, err := os.Stat(path); err != nil {
+			fmt.Fprintf(stderr, "chat-server: no chat database in %s (use -data)\n", cfg.data)
+			return 1
+		}
+		names, err := sqlite.OpenNames(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "chat-server: %v\n", err)
+			return 1
+		}
+		defer names.Close()
+		release = names.Release
 	}
-	names, err := sqlite.OpenNames(path)
-	if err != nil {
-		fmt.Fprintf(stderr, "chat-server: %v\n", err)
-		return 1
-	}
-	defer names.Close()
-	released, err := names.Release(context.Background(), cfg.releaseName)
+	released, err := release(context.Background(), cfg.releaseName)
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "chat-server: %v\n", err)
