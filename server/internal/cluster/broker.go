@@ -84,6 +84,9 @@ type Node struct {
 	batchSlots chan struct{} // one per atomic batch in flight
 	pubMu      sync.Mutex
 	queues     map[string]*roomQueue
+	// failedTags are the Tags of publications that failed, with when
+	// (see runRoom); under pubMu, pruned after failedTagTTL.
+	failedTags map[any]time.Time
 	headMu     sync.Mutex
 	heads      map[string]head
 
@@ -94,11 +97,18 @@ type Node struct {
 
 	// Delivery to the Handler, on one goroutine.
 	deliveries chan delivery
-	dmu        sync.Mutex
-	subs       map[string]*roomSub
-	inflight   map[string]int // batches of this node in flight per room
-	resulted   map[string]uint64
-	held       map[string][]heldMsg
+	// releaseWake tells the delivery goroutine that subscriptions became
+	// ready (pendingRelease, under dmu). Not a delivery on deliveries:
+	// Subscribe runs with the hub's room locked, and the delivery
+	// goroutine may be waiting for that lock (a full Handler queue), so
+	// Subscribe must never block on it.
+	releaseWake    chan struct{}
+	pendingRelease map[string]bool
+	dmu            sync.Mutex
+	subs           map[string]*roomSub
+	inflight       map[string]int // batches of this node in flight per room
+	resulted       map[string]uint64
+	held           map[string][]heldMsg
 
 	// Flush also waits for the consumer to pass this node's last stored
 	// message (storedSeq, a stream seq): seenSeq is the consumer's last
@@ -142,7 +152,6 @@ type delivery struct {
 	msg       protocol.Msg
 	mine      bool
 	barrier   chan struct{} // closed once what came before is delivered
-	release   bool          // a subscription became ready
 }
 
 var _ broker.Broker = (*Node)(nil)
@@ -174,16 +183,19 @@ func (c *Conn) Node(h broker.Handler, opts NodeOptions) (*Node, error) {
 	n := &Node{
 		c: c, h: h, id: opts.ID, opts: opts, log: opts.Logger.With("node", opts.ID),
 		ctx: ctx, cancel: cancel,
-		slots:      make(chan struct{}, opts.PublishQueue),
-		batchSlots: make(chan struct{}, opts.MaxBatches),
-		queues:     map[string]*roomQueue{},
-		heads:      map[string]head{},
-		flushed:    make(chan struct{}),
-		deliveries: make(chan delivery, deliveryQueue),
-		subs:       map[string]*roomSub{},
-		inflight:   map[string]int{},
-		resulted:   map[string]uint64{},
-		held:       map[string][]heldMsg{},
+		slots:          make(chan struct{}, opts.PublishQueue),
+		batchSlots:     make(chan struct{}, opts.MaxBatches),
+		queues:         map[string]*roomQueue{},
+		failedTags:     map[any]time.Time{},
+		heads:          map[string]head{},
+		flushed:        make(chan struct{}),
+		deliveries:     make(chan delivery, deliveryQueue),
+		releaseWake:    make(chan struct{}, 1),
+		pendingRelease: map[string]bool{},
+		subs:           map[string]*roomSub{},
+		inflight:       map[string]int{},
+		resulted:       map[string]uint64{},
+		held:           map[string][]heldMsg{},
 	}
 	if err := n.start(); err != nil {
 		n.stop()
@@ -299,17 +311,21 @@ func (n *Node) deliver() {
 		select {
 		case <-n.ctx.Done():
 			return
+		case <-n.releaseWake:
+			n.dmu.Lock()
+			rooms := n.pendingRelease
+			n.pendingRelease = map[string]bool{}
+			n.dmu.Unlock()
+			for room := range rooms {
+				n.release(room)
+			}
+			continue
 		case d = <-n.deliveries:
 		}
 		handle := func(d delivery) {
 			if d.barrier != nil {
 				flush()
 				close(d.barrier)
-				return
-			}
-			if d.release {
-				flush()
-				n.release(d.room)
 				return
 			}
 			if d.batchDone {
@@ -514,9 +530,13 @@ func (n *Node) Subscribe(ctx context.Context, room string) (broker.StreamPositio
 		if n.subs[room] == s {
 			s.delivered = max(s.delivered, h.seq)
 			s.ready = true
+			n.pendingRelease[room] = true
 		}
 		n.dmu.Unlock()
-		n.push(delivery{room: room, release: true})
+		select {
+		case n.releaseWake <- struct{}{}:
+		default: // a wake is pending already
+		}
 	}
 	return broker.StreamPosition{Offset: h.seq, Epoch: n.c.epoch}, nil
 }

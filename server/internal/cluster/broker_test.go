@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -415,6 +416,35 @@ func TestQuorumLoss(t *testing.T) {
 	}
 	if err := c.Healthy(ctx); err == nil {
 		t.Error("Healthy without quorum")
+	}
+	// A membership whose message failed cannot have a later one stored
+	// before the failed one is sent again: the next publication with its
+	// tag fails at once, not after the timeout.
+	byID := func(id string) broker.Result {
+		t.Helper()
+		var res broker.Result
+		rec.wait(t, timeout+3*time.Second, "result "+id, func(r *recorder) bool {
+			for _, x := range r.results {
+				if x.Request.ID == id {
+					res = x
+					return true
+				}
+			}
+			return false
+		})
+		return res
+	}
+	for _, id := range []string{"b1", "b2"} {
+		if err := n.Publish(&broker.Publication{Room: "r", Sender: "bob", ID: id, Text: id, Tag: "bob's membership"}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		r := byID(id)
+		if id == "b2" && (!errors.Is(r.Err, errAfterFailure) || time.Since(start) > timeout/2) {
+			t.Errorf("the publication after a failed one of its membership: %v after %v, want errAfterFailure at once", r.Err, time.Since(start))
+		} else if r.Err == nil {
+			t.Fatalf("%s acknowledged without quorum", id)
+		}
 	}
 	nc.Restart(followers[0])
 	nc.Restart(followers[1])

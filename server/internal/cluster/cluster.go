@@ -108,6 +108,10 @@ func (o *Options) setDefaults() {
 	if o.StreamDuplicates <= 0 {
 		o.StreamDuplicates = 2 * time.Minute
 	}
+	// JetStream's id window must not outlast the markers: a re-send it
+	// still knew but whose marker had expired would be neither found
+	// nor stored.
+	o.StreamDuplicates = min(o.StreamDuplicates, o.DedupWindow)
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = 5 * time.Second
 	}

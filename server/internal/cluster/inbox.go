@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -220,7 +221,7 @@ func (x *Inbox) Direct(ctx context.Context, name string, limit int) ([]protocol.
 	if err != nil {
 		return nil, err
 	}
-	defer w.Stop()
+	defer stopWatch(w)
 	var rooms []indexEntry
 	for done := false; !done; {
 		select {
@@ -255,6 +256,30 @@ func (x *Inbox) Direct(ctx context.Context, name string, limit int) ([]protocol.
 		return nil, err
 	}
 	return out, nil
+}
+
+// stopWatch stops a key watcher that its reader leaves early. nats.go
+// never closes a watcher's Updates channel, and its subscription's
+// callback blocks sending into it when it is full: without a reader it
+// would stay blocked (a goroutine per early exit). After Stop no new
+// entries come, so the drain ends once a second passes without one.
+func stopWatch(w jetstream.KeyWatcher) {
+	_ = w.Stop()
+	go func() {
+		idle := time.NewTimer(time.Second)
+		defer idle.Stop()
+		for {
+			select {
+			case _, ok := <-w.Updates():
+				if !ok {
+					return // closed: its watch's context ended
+				}
+				idle.Reset(time.Second)
+			case <-idle.C:
+				return
+			}
+		}
+	}()
 }
 
 // Active implements inbox.Store. It reads this node's replica of

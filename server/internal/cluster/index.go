@@ -431,7 +431,7 @@ func (l *roomList) current(ctx context.Context) ([]indexEntry, error) {
 
 func (l *roomList) watch(w jetstream.KeyWatcher) {
 	defer close(l.done)
-	defer w.Stop()
+	defer stopWatch(w)
 	for {
 		select {
 		case <-l.ctx.Done():

@@ -150,7 +150,10 @@ func (c *Conn) importBatch(ctx context.Context, msgs []protocol.Msg, after uint6
 		e.Data = protocol.Encode(m)
 		e.Header.Set(HeaderSeq, strconv.FormatUint(m.Seq, 10))
 		e.Header.Set(HeaderNode, node)
-		e.Header.Set(jetstream.MsgIDHeader, tok+"."+dd)
+		// No Nats-Msg-Id: a message old enough to get no marker must not
+		// be recognised by JetStream's window either (a re-send would
+		// then be neither found nor stored); the migration is the only
+		// writer, and its re-runs compare heads.
 		if i == 0 {
 			e.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(after, 10))
 		}

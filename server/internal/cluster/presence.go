@@ -60,6 +60,7 @@ type presence struct {
 	replica  map[string]map[string]*presenceValue
 	local    map[string]map[string]*localPresence
 	lastSeen map[string]time.Time // node id → when its heartbeat last changed here
+	lastRev  map[string]uint64    // node id → its heartbeat's revision then
 	dead     map[string]bool      // nodes being reaped
 
 	seed    maphash.Seed
@@ -71,7 +72,7 @@ func newPresence(n *Node) *presence {
 	return &presence{n: n, kv: n.c.presence, ttl: n.opts.PresenceTTL, ctx: ctx, cancel: cancel,
 		advanced: make(chan struct{}),
 		replica:  map[string]map[string]*presenceValue{}, local: map[string]map[string]*localPresence{},
-		lastSeen: map[string]time.Time{}, dead: map[string]bool{}, seed: maphash.MakeSeed()}
+		lastSeen: map[string]time.Time{}, lastRev: map[string]uint64{}, dead: map[string]bool{}, seed: maphash.MakeSeed()}
 }
 
 func presenceKey(room, nameKey string) string { return Token(room) + "." + Token(nameKey) }
@@ -96,9 +97,10 @@ func (p *presence) start(ctx context.Context) error {
 		return err
 	}
 	loaded := make(chan struct{})
-	p.wg.Add(3)
+	p.wg.Add(4)
 	go p.watchPresence(pw, loaded)
 	go p.watchNodes(nw)
+	go p.beat()
 	go p.loop()
 	select {
 	case <-loaded:
@@ -140,7 +142,7 @@ func (p *presence) heartbeat(ctx context.Context) error {
 // came or went through other nodes, in the rooms it subscribes to.
 func (p *presence) watchPresence(w jetstream.KeyWatcher, loaded chan struct{}) {
 	defer p.wg.Done()
-	defer func() { _ = w.Stop() }()
+	defer stopWatch(w)
 	for {
 		var e jetstream.KeyValueEntry
 		var ok bool
@@ -214,7 +216,7 @@ func splitKey(k string) (room, key string, ok bool) {
 // node's clock: no two clocks are compared.
 func (p *presence) watchNodes(w jetstream.KeyWatcher) {
 	defer p.wg.Done()
-	defer func() { _ = w.Stop() }()
+	defer stopWatch(w)
 	for {
 		var e jetstream.KeyValueEntry
 		var ok bool
@@ -236,35 +238,73 @@ func (p *presence) watchNodes(w jetstream.KeyWatcher) {
 		p.mu.Lock()
 		if e.Operation() == jetstream.KeyValuePut {
 			p.lastSeen[id] = time.Now()
+			p.lastRev[id] = e.Revision()
 			delete(p.dead, id)
 		}
 		p.mu.Unlock()
 	}
 }
 
-// loop heartbeats every TTL/3, reconciles this node's entries with its
-// connections, and reaps nodes silent for longer than the TTL.
+// beat heartbeats every TTL/3, on its own: reconciling or reaping,
+// which may wait for NATS, must not make this node look dead to others.
+func (p *presence) beat() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(p.ctx, p.ttl/3)
+			if err := p.heartbeat(ctx); err != nil {
+				p.n.log.Warn("presence heartbeat", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// loop reconciles this node's entries with its connections every TTL/3
+// and reaps nodes silent for longer than the TTL.
 func (p *presence) loop() {
 	defer p.wg.Done()
-	beat := time.NewTicker(p.ttl / 3)
-	defer beat.Stop()
+	fix := time.NewTicker(p.ttl / 3)
+	defer fix.Stop()
 	reap := time.NewTicker(max(p.ttl/10, 10*time.Millisecond))
 	defer reap.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
-		case <-beat.C:
+		case <-fix.C:
 			ctx, cancel := context.WithTimeout(p.ctx, p.ttl/3)
-			if err := p.heartbeat(ctx); err != nil {
-				p.n.log.Warn("presence heartbeat", "err", err)
-			}
 			p.reconcile(ctx)
 			cancel()
 		case now := <-reap.C:
 			p.reap(now)
 		}
 	}
+}
+
+// alive asks the leader of chat-nodes whether node id heartbeat since
+// this node last saw it: after this node was cut off from NATS, or its
+// watcher fell behind, every other node looks silent here while it is
+// not. An error (this node cannot ask) counts as alive: nobody is
+// reaped on a guess.
+func (p *presence) alive(ctx context.Context, id string) bool {
+	_, rev, err := p.n.c.leaderGet(ctx, p.n.c.nodes, Token(id))
+	if err != nil {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rev != 0 && rev != p.lastRev[id] {
+		p.lastSeen[id], p.lastRev[id] = time.Now(), rev
+		delete(p.dead, id)
+		return true
+	}
+	return false
 }
 
 // reconcile makes the bucket agree with this node's connections: it
@@ -359,7 +399,16 @@ func (p *presence) reap(now time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, max(p.ttl/3, time.Second))
 	defer cancel()
+	verdict := map[string]bool{} // node id → confirmed dead
 	for _, w := range work {
+		dead, asked := verdict[w.node]
+		if !asked {
+			dead = !p.alive(ctx, w.node)
+			verdict[w.node] = dead
+		}
+		if !dead {
+			continue
+		}
 		p.n.log.Info("removing the presence of a silent node", "dead", w.node, "key", w.kvKey)
 		if _, err := p.removeKV(ctx, w.kvKey, w.node); err != nil {
 			p.n.log.Warn("removing a dead node's presence", "dead", w.node, "err", err)
@@ -593,7 +642,13 @@ func (n *Node) PresenceList(ctx context.Context, room string, limit int) ([]stri
 		return nil, 0, err
 	}
 	p := n.pres
-	p.sync(ctx)
+	if limit > 0 {
+		// A member list (JOINED) waits for every write before it. A
+		// count alone (a presence batch's) takes the replica as it is:
+		// it runs on the hub's delivery path, for every change a big
+		// room batches, and must not wait for NATS each time.
+		p.sync(ctx)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	names := p.replica[room]

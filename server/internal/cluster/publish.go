@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -25,6 +26,7 @@ const (
 	errCodeBatchDuplicate    = 10201 // an atomic batch holds a Nats-Msg-Id seen in the window
 	errCodeBatchIncomplete   = 10176 // the batch was abandoned (leader change, gap)
 	errCodeNoMessage         = 10037 // STREAM.MSG.GET found nothing
+	errCodeMsgIDInProcess    = 10158 // a batch with this Nats-Msg-Id is proposed, not applied yet
 	errCodeTooManyBatches    = 10210 // the stream has too many atomic batches in flight
 )
 
@@ -113,12 +115,38 @@ type roomQueue struct {
 // runRoom sends a room's publications, up to MaxBatch at a time, one
 // batch after the other: what arrives while a batch is in flight goes
 // into the next.
+//
+// A publication that failed poisons its Tag (the hub's membership: one
+// connection in one room) for failedTagTTL: later publications of the
+// same Tag, queued behind it or sent before the hub heard of the failure
+// and closed the connection, fail too. Stored, they would overtake the
+// failed message, which the client sends again only after reconnecting.
 func (n *Node) runRoom(room string, q *roomQueue) {
 	defer n.wg.Done()
 	for {
 		n.pubMu.Lock()
+		now := time.Now()
+		var doomed []*broker.Publication
+		if len(n.failedTags) > 0 {
+			for tag, at := range n.failedTags {
+				if now.Sub(at) > n.failedTagTTL() {
+					delete(n.failedTags, tag)
+				}
+			}
+			keep := make([]*broker.Publication, 0, len(q.pending))
+			for _, p := range q.pending {
+				if _, bad := n.failedTags[tagKey(p.Tag)]; bad && tagKey(p.Tag) != nil {
+					doomed = append(doomed, p)
+				} else {
+					keep = append(keep, p)
+				}
+			}
+			q.pending = keep
+		}
 		k := min(len(q.pending), n.opts.MaxBatch)
-		if k == 0 || n.closed.Load() {
+		if (k == 0 && len(doomed) == 0) || n.closed.Load() {
+			// Publications still pending after Close get no result: the
+			// node's handler hears nothing more.
 			delete(n.queues, room)
 			n.pubMu.Unlock()
 			return
@@ -131,21 +159,51 @@ func (n *Node) runRoom(room string, q *roomQueue) {
 		n.inflight[room]++
 		n.dmu.Unlock()
 		var results []broker.Result
-		select {
-		case n.batchSlots <- struct{}{}:
-			results = n.store(room, batch)
-			<-n.batchSlots
-		case <-n.ctx.Done():
-			results = make([]broker.Result, len(batch))
-			for i, p := range batch {
-				results[i] = broker.Result{Request: p, Err: broker.ErrClosed}
+		if len(batch) > 0 {
+			select {
+			case n.batchSlots <- struct{}{}:
+				results = n.store(room, batch)
+				<-n.batchSlots
+			case <-n.ctx.Done():
+				results = make([]broker.Result, len(batch))
+				for i, p := range batch {
+					results[i] = broker.Result{Request: p, Err: broker.ErrClosed}
+				}
 			}
 		}
+		for _, p := range doomed {
+			results = append(results, broker.Result{Request: p, Err: errAfterFailure})
+		}
+		n.pubMu.Lock()
+		for _, r := range results {
+			if key := tagKey(r.Request.Tag); r.Err != nil && key != nil {
+				n.failedTags[key] = now
+			}
+		}
+		n.pubMu.Unlock()
 		n.push(delivery{room: room, results: results, batchDone: true})
-		for range batch {
+		for range len(batch) + len(doomed) {
 			<-n.slots
 		}
 	}
+}
+
+// errAfterFailure fails a publication queued behind a failed one of the
+// same membership.
+var errAfterFailure = errors.New("cluster: not stored: an earlier message of this sender in this room was not stored, and this one must not overtake it")
+
+// failedTagTTL is how long a failed publication's Tag stays poisoned:
+// long enough for the hub to hear of the failure and close the
+// connection, which stops its publications.
+func (n *Node) failedTagTTL() time.Duration { return 4 * n.c.opts.PublishTimeout }
+
+// tagKey returns tag if it can be a map key (the hub's tags are
+// pointers), else nil.
+func tagKey(tag any) any {
+	if tag == nil || !reflect.TypeOf(tag).Comparable() {
+		return nil
+	}
+	return tag
 }
 
 // store stores a batch of a room's publications and returns their
@@ -225,11 +283,14 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			n.onBatchError(apiCode(err))
 		}
 		switch code := apiCode(err); code {
-		case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate:
+		case errCodeWrongLastSeq, errCodeWrongLastSeqConst, errCodeBatchDuplicate, errCodeMsgIDInProcess:
 			// The room moved on (another node stored in it), another
 			// write to it is in flight (10164), or some messages are
 			// re-sends: their markers exist (10071), or JetStream still
-			// knows their Nats-Msg-Id (10201).
+			// knows their Nats-Msg-Id (10201), or a batch with one of
+			// their ids is proposed and not applied yet (10158: our own
+			// earlier attempt whose answer was late, or another node's
+			// send of the same re-send).
 			nh, herr := n.c.readHead(ctx, room)
 			if herr == nil && nh != h {
 				n.noteHead(room, nh)
@@ -240,7 +301,7 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			// A write in flight usually lands soon and moves the head:
 			// look for markers (a request per message) only when it
 			// does not.
-			if code != errCodeWrongLastSeqConst || sameHead >= 3 {
+			if (code != errCodeWrongLastSeqConst && code != errCodeMsgIDInProcess) || sameHead >= 3 {
 				rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, results)
 				if rerr != nil {
 					lastErr = rerr

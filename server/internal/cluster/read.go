@@ -109,7 +109,11 @@ func (c *Conn) find(ctx context.Context, room string, n uint64, h head) (*stored
 			}
 		}
 	} else if clo > lo || (chi != 0 && chi < hi) {
-		sm, m, err := c.search(ctx, subj, n, max(lo, clo), min(hi, max(chi, lo)))
+		h2 := hi
+		if chi != 0 {
+			h2 = min(hi, chi)
+		}
+		sm, m, err := c.search(ctx, subj, n, max(lo, clo), h2)
 		if err == nil && m.Seq == n {
 			return sm, m, nil
 		}

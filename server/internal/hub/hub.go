@@ -903,6 +903,12 @@ func (h *Hub) presenceFromElsewhere(room string, changes []protocol.PresenceChan
 		return
 	}
 	for _, c := range changes {
+		if c.Kind == protocol.PresenceLeft && r.hasName(protocol.Key(c.Name)) {
+			// The name left through another node but is here: a device
+			// that moved to this node (the other node's removal reached
+			// us after our own entry was made). It has not left.
+			continue
+		}
 		r.addPresence(c)
 	}
 }

@@ -112,6 +112,17 @@ func (r *room) load(ctx context.Context) error {
 	return nil
 }
 
+// hasName reports whether a local member of the room has the name key.
+// Called with mu held.
+func (r *room) hasName(key string) bool {
+	for m := range r.members {
+		if m.nameKey == key {
+			return true
+		}
+	}
+	return false
+}
+
 // send queues a frame for the member, or holds it while the member
 // catches up on old history.
 func (m *member) send(frame []byte, maxBacklog int) {

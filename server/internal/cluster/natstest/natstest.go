@@ -6,6 +6,7 @@
 package natstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Options change how Start runs the servers.
@@ -141,8 +144,9 @@ func (c *Cluster) start(i int) error {
 func (c *Cluster) WaitReady() {
 	c.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for _, s := range c.running() {
-		for !s.JetStreamIsCurrent() {
+	running := c.running()
+	for _, s := range running {
+		for !s.JetStreamIsCurrent() || (len(running) > 1 && !c.peersCurrent(s, len(running))) {
 			if time.Now().After(deadline) {
 				c.t.Fatalf("natstest: %s: JetStream not current within 30s", s.Name())
 			}
@@ -151,6 +155,76 @@ func (c *Cluster) WaitReady() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	c.placeable(deadline)
+}
+
+// placeable waits until a stream replicated on every running server can
+// be created (and deletes it): only then does the meta leader know every
+// server's state, and a stream of the tests can be placed. Before that,
+// a young cluster answers "no suitable peers for placement" for a
+// moment after its servers report current.
+func (c *Cluster) placeable(deadline time.Time) {
+	c.t.Helper()
+	running := c.running()
+	if len(running) < 2 {
+		return
+	}
+	var urls []string
+	for i := range c.ports {
+		if c.Server(i) != nil {
+			urls = append(urls, c.URL(i))
+		}
+	}
+	var opts []nats.Option
+	if c.opts.TLSCert != "" {
+		opts = append(opts, nats.RootCAs(c.opts.TLSCert))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), opts...)
+	if err != nil {
+		c.t.Fatalf("natstest: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		c.t.Fatalf("natstest: %v", err)
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "NATSTEST_PROBE", Subjects: []string{"natstest.probe"},
+			Storage: jetstream.FileStorage, Replicas: len(running)})
+		if err == nil {
+			err = js.DeleteStream(ctx, "NATSTEST_PROBE")
+		}
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("natstest: a stream on all %d servers cannot be placed within 30s: %v", len(running), err)
+		}
+		// Nothing signals placeability; bounded by the deadline.
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// peersCurrent reports whether the JetStream meta group has a leader
+// that sees every other running server as a current, online peer: until
+// then, placing a replicated stream may fail with "no suitable peers".
+func (c *Cluster) peersCurrent(s *server.Server, running int) bool {
+	info, err := s.Jsz(nil)
+	if err != nil || info.Meta == nil || info.Meta.Leader == "" {
+		return false
+	}
+	if info.Meta.Leader != s.Name() {
+		return true // the leader's own check decides
+	}
+	current := 0
+	for _, p := range info.Meta.Replicas {
+		if p.Current && !p.Offline {
+			current++
+		}
+	}
+	return current >= running-1
 }
 
 func (c *Cluster) running() []*server.Server {
