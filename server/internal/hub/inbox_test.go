@@ -77,6 +77,8 @@ func TestNoticesAndMarkersReachOtherNodes(t *testing.T) {
 		t.Fatalf("bob's notice %+v", n)
 	}
 	aliceElsewhere.waitFor(t, "the DM", func(ms []protocol.Message) bool { return len(msgs(ms)) == 1 })
+	// Her own copy too: READ is capped at what her node has delivered.
+	alice.waitFor(t, "her own copy", func(ms []protocol.Message) bool { return len(msgs(ms)) == 1 })
 
 	if e := ac.Read("@ALICE@bob", 1); e != nil {
 		t.Fatal(e)
