@@ -2,6 +2,7 @@ package buildtest
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"os"
 	"os/exec"
@@ -68,9 +69,19 @@ func TestDesktopWindow(t *testing.T) {
 		t.Errorf("window %v, want the app's 960×680", rect)
 	}
 	x("windowfocus", "--sync", win)
-	time.Sleep(time.Second)
-	img := display.Screenshot(ctx, filepath.Join(disttest.Dir(), "screenshots", "build-desktop-1-join.png"))
-	checkDrawn(t, img, rect)
+	// The window maps before its first frame is drawn, and nothing tells
+	// when that frame is on the screen: look until it is (bounded).
+	shot := filepath.Join(disttest.Dir(), "screenshots", "build-desktop-1-join.png")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		err := drawn(display.Screenshot(ctx, shot), rect)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// The name field has the focus: join as alice; the watcher must see it.
 	x("type", "--delay", "40", "alice")
@@ -80,14 +91,13 @@ func TestDesktopWindow(t *testing.T) {
 	display.Screenshot(ctx, filepath.Join(disttest.Dir(), "screenshots", "build-desktop-2-joined.png"))
 }
 
-// checkDrawn fails unless the app's window area shows a drawn UI: mostly
+// drawn reports an error unless the app's window area shows a drawn UI: mostly
 // not the black of the empty X screen, and with the many shades that
 // anti-aliased text and widgets give.
-func checkDrawn(t *testing.T, img image.Image, rect image.Rectangle) {
-	t.Helper()
+func drawn(img image.Image, rect image.Rectangle) error {
 	win := rect.Intersect(img.Bounds())
 	if win.Empty() {
-		t.Fatalf("window %v is off the screen %v", rect, img.Bounds())
+		return fmt.Errorf("window %v is off the screen %v", rect, img.Bounds())
 	}
 	colors := map[[3]uint32]bool{}
 	black := 0
@@ -101,11 +111,12 @@ func checkDrawn(t *testing.T, img image.Image, rect image.Rectangle) {
 		}
 	}
 	if total := win.Dx() * win.Dy(); black > total/2 {
-		t.Errorf("the window area is %d%% black: nothing drawn", 100*black/total)
+		return fmt.Errorf("the window area is %d%% black: nothing drawn", 100*black/total)
 	}
 	if len(colors) < 16 {
-		t.Errorf("the window area has %d colors: no text or widgets drawn", len(colors))
+		return fmt.Errorf("the window area has %d colors: no text or widgets drawn", len(colors))
 	}
+	return nil
 }
 
 // waitPresence reads the watcher's connection until name joins its room.
