@@ -127,16 +127,10 @@ func reset(t *testing.T, c *Conn) {
 			t.Fatal(err)
 		}
 	}
-	// Make them again here, once: several Dials at once right after a
-	// delete may find the old store still being removed.
-	var err error
-	for range 50 {
-		if err = c.provision(ctx); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // the server offers no event for it
+	// Make them again here, once, before the test's nodes Dial at once.
+	if err := c.provision(ctx); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal(err)
 }
 
 // opener runs each node of a test on its own connection, to its own

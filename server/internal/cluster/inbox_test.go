@@ -33,7 +33,7 @@ func (l *importLog) Append(r *history.Request) error {
 	defer l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	last, _, err := l.c.roomHead(ctx, r.Room)
+	last, err := l.c.roomHead(ctx, r.Room)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func TestInboxConformanceOnThreeServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three NATS servers")
 	}
-	n := storesNATS(t, 3)
+	n := natstest.Start(t, 3)
 	inboxtest.Run(t, func(t *testing.T, maxMentions int) (inbox.Store, history.Log) {
 		a, b := storesDialURL(t, n.URL(0), "node-a"), storesDialURL(t, n.URL(1), "node-b")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -110,7 +110,7 @@ func TestAdvanceFromSeveralNodesEndsAtTheHighest(t *testing.T) {
 }
 
 func advanceFromSeveralNodes(t *testing.T, servers int) {
-	n := storesNATS(t, servers)
+	n := natstest.Start(t, servers)
 	var stores []*Inbox
 	for i := range 3 {
 		stores = append(stores, storesDialURL(t, n.URL(i%servers), fmt.Sprint("node-", i)).Inbox(InboxOptions{}))

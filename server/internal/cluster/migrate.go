@@ -3,19 +3,14 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
@@ -23,207 +18,52 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver, as package sqlite does
 )
 
-// Atomic batch headers (JetStream 2.12+; the Go client has no API for
-// them yet).
-const (
-	headerBatchID     = "Nats-Batch-Id"
-	headerBatchSeq    = "Nats-Batch-Sequence"
-	headerBatchCommit = "Nats-Batch-Commit"
-)
-
-// Bounds of one atomic batch of Import: JetStream takes at most 1000
-// messages in a batch (a message and its marker are two), and a batch
-// is one raft entry in a replicated stream, so it stays small.
-const (
-	importBatchMsgs  = 200
-	importBatchBytes = 512 << 10
-)
-
 // sourcePage is how many messages Migrate reads from SQLite at once.
 const sourcePage = 1000
 
-// roomHead returns the last message of room in the stream and its stream
-// sequence; nil and 0 when the room has none. It asks the stream's
-// leader: the head decides the next sequence number.
-func (c *Conn) roomHead(ctx context.Context, room string) (*protocol.Msg, uint64, error) {
-	raw, err := c.leaderMsg(ctx, StreamName, getReq{LastBySubj: MsgSubject + Token(room)})
+// roomHead returns the last message of room in the stream (nil: none),
+// read from the stream's leader.
+func (c *Conn) roomHead(ctx context.Context, room string) (*protocol.Msg, error) {
+	sm, err := c.getMsg(ctx, getReq{LastBySubj: MsgSubject + Token(room)})
+	if errors.Is(err, errNotFound) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("cluster: last message of %q: %w", room, err)
+		return nil, fmt.Errorf("cluster: last message of %q: %w", room, err)
 	}
-	if raw == nil {
-		return nil, 0, nil
-	}
-	m, err := decodePayload(raw.Data)
-	if err != nil {
-		return nil, 0, fmt.Errorf("cluster: last message of %q (stream seq %d): %w", room, raw.Seq, err)
-	}
-	return m, raw.Seq, nil
-}
-
-// decodePayload decodes a chat.m message: a MSG frame as protocol.Encode
-// makes it, length prefix included.
-func decodePayload(data []byte) (*protocol.Msg, error) {
-	if len(data) < protocol.LengthSize {
-		return nil, errors.New("payload shorter than a frame")
-	}
-	f, err := protocol.Decode(data[protocol.LengthSize:])
+	m, err := sm.decode()
 	if err != nil {
 		return nil, err
 	}
-	m, ok := f.(*protocol.Msg)
-	if !ok {
-		return nil, fmt.Errorf("payload is a %T frame, not MSG", f)
-	}
-	return m, nil
+	return &m, nil
 }
 
 // Import appends msgs to the history of their rooms as they are: same
 // sequence numbers, times, senders, ids and texts. Within each room they
 // must be in order, the first one head+1 of the room in the stream and
-// each next one the next number; rooms may be interleaved. Each message
-// gets its deduplication marker if it is younger than the deduplication
-// window (for what is left of the window), so a client re-sending it is
-// answered with the original. Messages of one room go in atomic batches
-// whose first carries Nats-Expected-Last-Subject-Sequence: a message
-// stored meanwhile by a node (or a second Import) fails the batch, and
-// nothing of it is stored. The indexes are written before Import returns.
+// each next one the next number; rooms may be interleaved. Each run of
+// one room's messages goes through appendRoom (atomic batches, each a
+// compare-and-set on the room's head: a message stored meanwhile fails
+// it), with markers only for messages younger than the deduplication
+// window. The indexes are written before Import returns.
 //
 // Import is for migrations and restores, not for live traffic.
 func (c *Conn) Import(ctx context.Context, msgs []protocol.Msg) error {
-	type state struct{ head, streamSeq uint64 }
-	rooms := map[string]*state{}
-	last := map[string]protocol.Msg{}
 	for i := 0; i < len(msgs); {
 		room := msgs[i].Room
 		if room == "" {
 			return errors.New("cluster: import: a message without a room")
 		}
-		st := rooms[room]
-		if st == nil {
-			m, seq, err := c.roomHead(ctx, room)
-			if err != nil {
-				return err
-			}
-			st = &state{streamSeq: seq}
-			if m != nil {
-				st.head = m.Seq
-			}
-			rooms[room] = st
+		j := i + 1
+		for j < len(msgs) && msgs[j].Room == room {
+			j++
 		}
-		j, size := i, 0
-		for ; j < len(msgs) && msgs[j].Room == room && j-i < importBatchMsgs && size < importBatchBytes; j++ {
-			if want := st.head + uint64(j-i) + 1; msgs[j].Seq != want {
-				return fmt.Errorf("cluster: import into %q: message seq %d where %d comes next", room, msgs[j].Seq, want)
-			}
-			size += len(msgs[j].Text) + len(msgs[j].Sender) + len(msgs[j].ID) + len(room)
+		if err := c.appendRoom(ctx, msgs[i:j], true); err != nil {
+			return fmt.Errorf("cluster: import: %w", err)
 		}
-		seq, err := c.importBatch(ctx, msgs[i:j], st.streamSeq)
-		if err != nil {
-			return fmt.Errorf("cluster: import into %q, seqs %d-%d: %w", room, msgs[i].Seq, msgs[j-1].Seq, err)
-		}
-		st.head, st.streamSeq = msgs[j-1].Seq, seq
-		last[room] = msgs[j-1]
 		i = j
 	}
-	for _, m := range last {
-		c.index.stored(&m)
-	}
 	return c.index.flush(ctx)
-}
-
-// importBatch stores msgs, all of one room and in order, in one atomic
-// batch after the room's message at stream sequence after (0: none), and
-// returns the stream sequence of the last of them.
-func (c *Conn) importBatch(ctx context.Context, msgs []protocol.Msg, after uint64) (uint64, error) {
-	tok := Token(msgs[0].Room)
-	node := c.opts.Name
-	if node == "" {
-		node = "import"
-	}
-	now := time.Now()
-	var entries []*nats.Msg
-	lastMsg := 0 // index in entries of the last message (not marker)
-	for i := range msgs {
-		m := &msgs[i]
-		dd := DedupToken(protocol.Key(m.Sender), m.ID)
-		e := nats.NewMsg(MsgSubject + tok)
-		e.Data = protocol.Encode(m)
-		e.Header.Set(HeaderSeq, strconv.FormatUint(m.Seq, 10))
-		e.Header.Set(HeaderNode, node)
-		// No Nats-Msg-Id: a message old enough to get no marker must not
-		// be recognised by JetStream's window either (a re-send would
-		// then be neither found nor stored); the migration is the only
-		// writer, and its re-runs compare heads.
-		if i == 0 {
-			e.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(after, 10))
-		}
-		lastMsg = len(entries)
-		entries = append(entries, e)
-		// The marker lives for what is left of the window since the
-		// message was first stored; an older message gets none.
-		ttl := time.UnixMilli(int64(m.Time)).Add(c.opts.DedupWindow).Sub(now).Truncate(time.Second)
-		if ttl >= time.Second {
-			d := nats.NewMsg(DedupSubject + tok + "." + dd)
-			d.Header.Set(HeaderSeq, strconv.FormatUint(m.Seq, 10))
-			d.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
-			d.Header.Set(jetstream.MsgTTLHeader, ttl.String())
-			entries = append(entries, d)
-		}
-	}
-	ack, err := c.publishAtomic(ctx, entries)
-	if err != nil {
-		return 0, err
-	}
-	// The batch's messages are at consecutive stream sequences ending
-	// at ack.Sequence.
-	return ack.Sequence - uint64(len(entries)-1-lastMsg), nil
-}
-
-// batchAck is JetStream's answer to the commit of an atomic batch.
-type batchAck struct {
-	Stream   string              `json:"stream"`
-	Sequence uint64              `json:"seq"`
-	Count    int                 `json:"count"`
-	Error    *jetstream.APIError `json:"error"`
-}
-
-// publishAtomic publishes entries as one atomic batch: JetStream stores
-// all of them at consecutive sequences, or none.
-func (c *Conn) publishAtomic(ctx context.Context, entries []*nats.Msg) (*batchAck, error) {
-	var id [16]byte
-	_, _ = rand.Read(id[:]) // crypto/rand never fails; it panics instead
-	bid := base64.RawURLEncoding.EncodeToString(id[:])
-	for i, e := range entries {
-		e.Header.Set(headerBatchID, bid)
-		e.Header.Set(headerBatchSeq, strconv.Itoa(i+1))
-		if i < len(entries)-1 {
-			// The commit's answer covers these: if one went missing or
-			// failed its checks the commit fails.
-			if err := c.nc.PublishMsg(e); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		e.Header.Set(headerBatchCommit, "1")
-		ctx, cancel := context.WithTimeout(ctx, c.opts.PublishTimeout)
-		defer cancel()
-		resp, err := c.nc.RequestMsgWithContext(ctx, e)
-		if err != nil {
-			return nil, err
-		}
-		var ack batchAck
-		if err := json.Unmarshal(resp.Data, &ack); err != nil {
-			return nil, fmt.Errorf("batch acknowledgement %q: %w", resp.Data, err)
-		}
-		if ack.Error != nil {
-			return nil, ack.Error
-		}
-		if ack.Count != 0 && ack.Count != len(entries) {
-			return nil, fmt.Errorf("batch of %d stored %d", len(entries), ack.Count)
-		}
-		return &ack, nil
-	}
-	return nil, errors.New("empty batch")
 }
 
 // Stats counts what Migrate copied.
@@ -374,7 +214,7 @@ func planRooms(ctx context.Context, tx *sql.Tx, c *Conn) ([]sourceRoom, error) {
 			return nil, fmt.Errorf("cluster: migrate: room %q: %w", room, err)
 		}
 		r := sourceRoom{room: room, head: uint64(head)}
-		cm, _, err := c.roomHead(ctx, room)
+		cm, err := c.roomHead(ctx, room)
 		if err != nil {
 			return nil, err
 		}

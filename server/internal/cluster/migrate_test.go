@@ -119,14 +119,14 @@ func streamMessages(t *testing.T, c *Conn, room string) []protocol.Msg {
 		if raw == nil {
 			return out
 		}
-		m, err := decodePayload(raw.Data)
+		m, err := raw.decode()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if h := HeaderSeq + ": " + strconv.FormatUint(m.Seq, 10) + "\r\n"; !bytes.Contains(raw.Header, []byte(h)) {
 			t.Fatalf("%s message %d lacks %q in its headers %q", room, m.Seq, h, raw.Header)
 		}
-		out = append(out, *m)
+		out = append(out, m)
 		seq = raw.Seq + 1
 	}
 }
@@ -144,7 +144,7 @@ func TestMigrateCopiesASingleServer(t *testing.T) {
 
 func migrateASingleServer(t *testing.T, servers int) {
 	path, src := sourceDB(t)
-	c := storesDial(t, storesNATS(t, servers), "node-a")
+	c := storesDial(t, natstest.Start(t, servers), "node-a")
 	ctx := context.Background()
 	st, err := Migrate(ctx, path, c, nil)
 	if err != nil {
@@ -295,7 +295,9 @@ func TestImportKeepsRoomsGapFree(t *testing.T) {
 	}
 	// A stale expectation (as if another node stored a message after the
 	// head was read) fails the whole batch.
-	if _, err := c.importBatch(ctx, []protocol.Msg{m(3), m(4)}, 1); err == nil {
+	batch := []protocol.Msg{m(3), m(4)}
+	toks := []string{DedupToken("s", "3"), DedupToken("s", "4")}
+	if _, err := c.sendBatch(ctx, "r", toks, batch, 1, "node-a"); err == nil {
 		t.Fatal("a batch after a stale head was stored")
 	}
 	if got := streamMessages(t, c, "r"); len(got) != 2 {

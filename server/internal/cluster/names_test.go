@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/server/internal/cluster/natstest"
 )
@@ -47,45 +45,6 @@ func storesDialURL(t *testing.T, url, name string) *Conn {
 	}
 	t.Fatal(err)
 	return nil
-}
-
-// storesNATS starts servers NATS servers (natstest.Start) and, for a
-// cluster, waits until a stream replicated on all of them can be created:
-// until the meta leader has heard from every server, creating one fails
-// with "no suitable peers for placement, peer offline".
-func storesNATS(t *testing.T, servers int) *natstest.Cluster {
-	t.Helper()
-	n := natstest.Start(t, servers)
-	if servers == 1 {
-		return n
-	}
-	nc, err := nats.Connect(n.URLs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for {
-		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: servers, Storage: jetstream.MemoryStorage})
-		if err == nil {
-			if err := js.DeleteStream(ctx, "PROBE"); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-		// The servers offer no event for this; the retries are bounded
-		// by the context's deadline.
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-ctx.Done():
-			t.Fatalf("NATS cluster of %d: no replicated stream within 30s: %v", servers, err)
-		}
-	}
 }
 
 func TestNamesAreClaimedByTheirFirstSecret(t *testing.T) {
@@ -166,7 +125,7 @@ func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
 // the same moment with different secrets: each name gets one owner, and
 // both nodes agree on it afterwards.
 func TestTwoNodesRacingForANameHaveOneWinner(t *testing.T) {
-	n := storesNATS(t, 3)
+	n := natstest.Start(t, 3)
 	dial := func(name string, server int) *Names { return storesDialURL(t, n.URL(server), name).Names() }
 	nodes := []*Names{dial("node-a", 0), dial("node-b", 1)}
 	ctx := context.Background()

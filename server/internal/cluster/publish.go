@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -458,18 +459,34 @@ func (c *Conn) commit(ctx context.Context, entries []*nats.Msg) (uint64, error) 
 	return ack.Seq, nil
 }
 
-// MaxAppend is the most messages Append stores per atomic batch.
-const MaxAppend = 400
+// Bounds of one atomic batch of Append: JetStream takes at most 1000
+// entries in a batch (a message and its marker are two), and a batch is
+// one raft entry in a replicated stream, so it stays small.
+const (
+	MaxAppend      = 200
+	maxAppendBytes = 512 << 10
+)
 
 // Append stores messages of one room with the seqs and times they carry
-// (a migration from another store, tests): the first must follow the
-// room's last message, the others each other. They go in atomic batches
-// of up to MaxAppend, each a compare-and-set on the room's head, with
-// deduplication markers (a client's re-send of a migrated message is
-// recognised for the deduplication window from now) but no Nats-Msg-Id.
-// A batch that finds the room changed fails Append; batches before it
-// stay stored. Nodes deliver the messages like any others.
+// (tests, tools): the first must follow the room's last message, the
+// others each other. They go in atomic batches of up to MaxAppend, each a
+// compare-and-set on the room's head, with deduplication markers (a
+// client's re-send of one is recognised for the deduplication window
+// from now) but no Nats-Msg-Id. A batch that finds the room changed
+// fails Append; batches before it stay stored. Nodes deliver the
+// messages like any others.
 func (c *Conn) Append(ctx context.Context, msgs []protocol.Msg) error {
+	return c.appendRoom(ctx, msgs, false)
+}
+
+// appendRoom is Append. With windowFromSent (a migration: the messages'
+// times are when they were first stored), a marker lives for what is left
+// of the window since then, and a message older than the window gets
+// none: a history of millions would otherwise hold millions of markers
+// in NATS's memory for a day. There is no Nats-Msg-Id either way:
+// JetStream's window would know a re-send whose marker is gone, which
+// would then be neither found nor stored.
+func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSent bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -487,23 +504,32 @@ func (c *Conn) Append(ctx context.Context, msgs []protocol.Msg) error {
 		return fmt.Errorf("cluster: Append: room %q is at seq %d, the first message has %d", room, h.seq, msgs[0].Seq)
 	}
 	rt := Token(room)
-	ttl := c.opts.DedupWindow.String()
+	node := cmp.Or(c.opts.Name, "append")
 	for len(msgs) > 0 {
-		batch := msgs[:min(len(msgs), MaxAppend)]
-		msgs = msgs[len(batch):]
+		k, size := 0, 0
+		for ; k < len(msgs) && k < MaxAppend && size < maxAppendBytes; k++ {
+			size += len(msgs[k].Text) + len(msgs[k].Sender) + len(msgs[k].ID) + len(room)
+		}
+		batch := msgs[:k]
+		msgs = msgs[k:]
+		now := time.Now()
 		entries := make([]*nats.Msg, 0, 2*len(batch))
 		seen := make(map[string]bool, len(batch))
 		for k := range batch {
-			e := c.msgEntry(rt, &batch[k], c.opts.Name)
+			e := c.msgEntry(rt, &batch[k], node)
 			if k == 0 {
 				e.Header[hdrExpectSubj] = []string{strconv.FormatUint(h.stream, 10)}
 			}
 			entries = append(entries, e)
 			// A marker per idempotency key: a key stored twice in the
 			// old store keeps the first.
-			if tok := DedupToken(protocol.Key(batch[k].Sender), batch[k].ID); !seen[tok] {
+			ttl := c.opts.DedupWindow
+			if windowFromSent {
+				ttl = time.UnixMilli(int64(batch[k].Time)).Add(ttl).Sub(now).Truncate(time.Second)
+			}
+			if tok := DedupToken(protocol.Key(batch[k].Sender), batch[k].ID); !seen[tok] && ttl >= time.Second {
 				seen[tok] = true
-				entries = append(entries, markerEntry(rt, tok, ttl))
+				entries = append(entries, markerEntry(rt, tok, ttl.String()))
 			}
 		}
 		if _, err := c.commit(ctx, entries); err != nil {
