@@ -38,7 +38,7 @@ func main() {
 	server := flag.String("server", "", "server `address`: host:port, or tls://host:port for TLS; several, comma-separated, for the nodes of a cluster (default: the last one used, else "+platform.DefaultServer()+")")
 	name := flag.String("name", "", "your name, filled into the form (default: the last one used)")
 	room := flag.String("room", "", "room, filled into the form (default: the last one used, else general)")
-	debug := flag.Bool("debug", false, "log the client's connection events to stderr")
+	debug := flag.Bool("debug", false, "log the client's connection events (and the first frame) to stderr")
 	flag.Parse()
 	if *showVersion {
 		fmt.Printf("chat-app %s\n", version)
@@ -90,7 +90,7 @@ func main() {
 	// is looking, not the window's ConfigEvent.
 	pageFocus := platform.WatchFocus(a.Focus)
 	go func() {
-		err := run(w, a, fonts, pageFocus)
+		err := run(w, a, fonts, pageFocus, logger)
 		a.Close()
 		if err != nil {
 			log.Fatal(err)
@@ -101,9 +101,10 @@ func main() {
 }
 
 // run handles the window's events until it is closed.
-func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader, pageFocus bool) error {
+func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader, pageFocus bool, logger *slog.Logger) error {
 	var ops op.Ops
 	title := "Chat"
+	drawn := false
 	for {
 		switch e := w.Event().(type) {
 		case app.DestroyEvent:
@@ -117,6 +118,11 @@ func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader, pageFocus bo
 			a.SetShaper(fonts.Shaper())
 			a.Layout(gtx)
 			e.Frame(gtx.Ops)
+			if !drawn {
+				// Tests driving the window wait for this line (with -debug).
+				drawn = true
+				logger.Debug("first frame drawn", "width", e.Size.X, "height", e.Size.Y)
+			}
 			if t := a.Title(); t != title {
 				title = t
 				w.Option(app.Title(t))

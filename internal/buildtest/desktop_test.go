@@ -38,7 +38,7 @@ func TestDesktopWindow(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, app, "-server", srv.TCP)
+	cmd := exec.CommandContext(ctx, app, "-debug", "-server", srv.TCP)
 	cmd.Env = display.Env(withEnv(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir()))
 	var out testserver.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -69,18 +69,19 @@ func TestDesktopWindow(t *testing.T) {
 		t.Errorf("window %v, want the app's 960×680", rect)
 	}
 	x("windowfocus", "--sync", win)
-	// The window maps before its first frame is drawn, and nothing tells
-	// when that frame is on the screen: look until it is (bounded).
-	shot := filepath.Join(disttest.Dir(), "screenshots", "build-desktop-1-join.png")
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		err := drawn(display.Screenshot(ctx, shot), rect)
-		if err == nil {
-			break
+	// The window maps before its first frame is drawn: wait for the app
+	// to say it drew one.
+	for !strings.Contains(out.String(), "first frame drawn") {
+		_, more := out.Next()
+		select {
+		case <-more:
+		case <-ctx.Done():
+			t.Fatalf("the app drew no frame:\n%s", out.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	}
+	img := display.Screenshot(ctx, filepath.Join(disttest.Dir(), "screenshots", "build-desktop-1-join.png"))
+	if err := drawn(img, rect); err != nil {
+		t.Fatal(err)
 	}
 
 	// The name field has the focus: join as alice; the watcher must see it.
