@@ -390,6 +390,7 @@ func (p *presence) reap(now time.Time) {
 		if id != p.n.id && !referenced[id] && now.Sub(seen) > p.ttl {
 			gone = append(gone, id)
 			delete(p.lastSeen, id)
+			delete(p.lastRev, id)
 			delete(p.dead, id)
 		}
 	}
