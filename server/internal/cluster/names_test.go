@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"chat/server/internal/cluster/natstest"
 )
 
