@@ -74,6 +74,9 @@ func TestDirectMessageReachesAClientInNoRoom(t *testing.T) {
 		t.Errorf("alice's Notice %+v", n)
 	}
 
+	// The room has delivered it (the NOTICE goes out with the ACK, before
+	// the room's fan-out): then bob's JOIN finds it in the history.
+	alice.WaitText(t, "psst @bob")
 	j := join(t, bob, dm)
 	if j.Head != 1 || j.Read != 0 {
 		t.Errorf("bob's Joined %+v", j)

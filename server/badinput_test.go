@@ -63,8 +63,10 @@ func malformedCases() []malformedCase {
 }
 
 // runMalformed sends each case on its own connection from dial and checks
-// it gets its ERROR, closing, and then the close.
-func runMalformed(t *testing.T, dial func(t *testing.T) *testserver.Raw) {
+// it gets its ERROR, closing, and then the close. Each case then waits
+// for srv to log the connection closed (its rooms left): the next case
+// joins under the same name.
+func runMalformed(t *testing.T, srv *testserver.Server, dial func(t *testing.T) *testserver.Raw) {
 	for _, tc := range malformedCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			r := dial(t)
@@ -89,6 +91,8 @@ func runMalformed(t *testing.T, dial func(t *testing.T) *testserver.Raw) {
 				t.Fatalf("got %v (flags %b), want a closing %v with an explanation", got, got.Flags, tc.code)
 			}
 			r.ExpectClosed()
+			local := r.Conn.LocalAddr().String()
+			srv.WaitLog("connection closed", func(rec map[string]any) bool { return rec["remote"] == local })
 		})
 	}
 }
@@ -101,7 +105,7 @@ func TestMalformedInputGetsItsErrorAndAClose(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
 	bystander := join(t, srv, "bystander")
 	friend := join(t, srv, "friend")
-	runMalformed(t, func(t *testing.T) *testserver.Raw { return testserver.Dial(t, srv.Addr) })
+	runMalformed(t, srv, func(t *testing.T) *testserver.Raw { return testserver.Dial(t, srv.Addr) })
 
 	// Clients of another protocol are told what went wrong in words.
 	for _, probe := range []struct{ input, hint string }{

@@ -401,7 +401,7 @@ func TestMalformedInputOverTLS(t *testing.T) {
 	srv, cert, _ := tlsServer(t)
 	roots := x509.NewCertPool()
 	roots.AddCert(cert)
-	runMalformed(t, func(t *testing.T) *testserver.Raw {
+	runMalformed(t, srv, func(t *testing.T) *testserver.Raw {
 		c, err := tls.Dial("tcp", srv.Addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
 		if err != nil {
 			t.Fatal(err)
