@@ -260,7 +260,11 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 			}
 			settle()
 		case line := <-lines:
+			refused := t.refused
 			id := t.line(line)
+			if t.refused > refused {
+				code = 1 // a line not stored: the exit says so
+			}
 			if id == "" {
 				continue
 			}

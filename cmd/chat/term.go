@@ -20,6 +20,8 @@ type term struct {
 	errOut io.Writer // what went wrong with a line or command
 	server string
 	me     string // our name's key
+	// refused counts lines the client refused at once (not in the room).
+	refused int
 
 	start   string   // the -room room: refused at the start (alone), it ends the program
 	current string   // the room lines are sent to; "" when in none
@@ -165,7 +167,11 @@ func (t *term) send(room, text string) string {
 	}
 	id, err := t.c.Send(room, text)
 	if err != nil {
-		t.fail("not sent: %v", err)
+		// Refused at once (the room was refused before the line came):
+		// the same line as for the lines the client gave up, and the
+		// same exit.
+		t.refused++
+		t.fail("1 messages not sent: %v", err)
 		return ""
 	}
 	return id
