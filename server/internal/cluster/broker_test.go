@@ -14,6 +14,8 @@ import (
 	"chat/server/internal/broker"
 	"chat/server/internal/broker/brokertest"
 	"chat/server/internal/cluster/natstest"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // recorder is a Handler keeping what it is given, for tests to wait on.
@@ -121,6 +123,14 @@ func reset(t *testing.T, c *Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// A stream that is never deleted: when an account's last stream is
+	// deleted, the NATS server removes the account's empty streams
+	// directory in the background, and a stream created meanwhile fails
+	// with "error creating store for stream" (mkdir: no such file or
+	// directory). Seen under CI load; a keeper keeps the directory.
+	if _, err := c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "TEST_KEEPER", Subjects: []string{"test.keeper"}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []string{StreamName, "KV_" + BucketNames, "KV_" + BucketMarks, "KV_" + BucketMentions,
 		"KV_" + BucketRooms, "KV_" + BucketDMs, "KV_" + BucketPresence, "KV_" + BucketNodes} {
 		if err := c.js.DeleteStream(ctx, s); err != nil {

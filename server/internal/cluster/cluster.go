@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -270,8 +271,12 @@ func (c *Conn) provision(ctx context.Context) error {
 // than waited for until ctx ends.
 const provisionAttempt = 5 * time.Second
 
+// errNoPeers is JetStream's error code for "no suitable peers for
+// placement".
+const errNoPeers = 10005
+
 // retry runs f until it succeeds, fails otherwise than by getting no
-// answer, or ctx ends.
+// answer or finding a NATS server offline, or ctx ends.
 func retry(ctx context.Context, f func(ctx context.Context) error) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, provisionAttempt)
@@ -281,7 +286,13 @@ func retry(ctx context.Context, f func(ctx context.Context) error) error {
 		unanswered := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders) ||
 			errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrTimeout) ||
 			(errors.As(err, &ae) && ae.Code == 503)
-		if err == nil || !unanswered || ctx.Err() != nil {
+		// A replicated stream or bucket cannot be placed while one of
+		// its servers is offline to the meta leader — also for a moment
+		// in a young cluster, or after the meta leader changed, until
+		// every server's statistics reached it. That passes; the
+		// caller's ctx bounds a server that stays down.
+		offline := errors.As(err, &ae) && ae.ErrorCode == errNoPeers && strings.Contains(ae.Description, "peer offline")
+		if err == nil || !(unanswered || offline) || ctx.Err() != nil {
 			return err
 		}
 		t := time.NewTimer(100 * time.Millisecond)

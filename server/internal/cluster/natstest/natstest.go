@@ -36,6 +36,8 @@ type Cluster struct {
 	dir  string
 	opts Options
 
+	log *warnings // the servers' warnings and errors, shown if the test fails
+
 	mu      sync.Mutex
 	servers []*server.Server // nil: stopped
 	ports   []int            // client ports, kept across restarts
@@ -53,8 +55,13 @@ func Start(t testing.TB, n int) *Cluster {
 // StartWith is Start with options.
 func StartWith(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, name: "chat-test", dir: t.TempDir(), opts: opts,
+	c := &Cluster{t: t, name: "chat-test", dir: t.TempDir(), opts: opts, log: &warnings{},
 		servers: make([]*server.Server, n), ports: make([]int, n), routes: make([]int, n)}
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.log.dump(t)
+		}
+	})
 	for i := range n {
 		c.ports[i] = freePort(t)
 		if n > 1 {
@@ -128,6 +135,7 @@ func (c *Cluster) start(i int) error {
 	if err != nil {
 		return fmt.Errorf("natstest: server %d: %w", i, err)
 	}
+	s.SetLoggerV2(c.log.server(i), false, false, false)
 	s.Start()
 	if !s.ReadyForConnections(20 * time.Second) {
 		s.Shutdown()
