@@ -91,6 +91,11 @@ type Options struct {
 	// PublishTimeout bounds the wait for JetStream to store a message
 	// (default 5s); past it the message is not acknowledged.
 	PublishTimeout time.Duration
+	// Retention limits the history every room keeps (zero: everything):
+	// the stream's MaxMsgsPerSubject (each room is one subject) and
+	// MaxAge, set when the stream is created and updated on an existing
+	// one. MaxAge also bounds the deduplication markers' life.
+	Retention history.Retention
 	// Name names this node in NATS (connection name, logs).
 	Name   string
 	Logger *slog.Logger
@@ -113,6 +118,10 @@ func (o *Options) setDefaults() {
 	// still knew but whose marker had expired would be neither found
 	// nor stored.
 	o.StreamDuplicates = min(o.StreamDuplicates, o.DedupWindow)
+	if o.Retention.Age > 0 {
+		// JetStream refuses a duplicate window longer than MaxAge.
+		o.StreamDuplicates = min(o.StreamDuplicates, o.Retention.Age)
+	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = 5 * time.Second
 	}
@@ -221,13 +230,17 @@ func (c *Conn) provision(ctx context.Context) error {
 		AllowMsgTTL:        true,
 		AllowDirect:        true,
 		Metadata:           map[string]string{EpochKey: strconv.FormatUint(history.NewEpoch(), 10)},
+		MaxAge:             c.opts.Retention.Age,
+		MaxMsgsPerSubject:  int64(c.opts.Retention.Messages),
 	}
 	var s jetstream.Stream
 	err = retry(ctx, func(ctx context.Context) error {
 		var err error
 		s, err = js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			s, err = js.Stream(ctx, StreamName)
+			if s, err = js.Stream(ctx, StreamName); err == nil {
+				s, err = c.applyRetention(ctx, s)
+			}
 		}
 		return err
 	})
@@ -264,6 +277,28 @@ func (c *Conn) provision(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// applyRetention updates an existing stream's limits to Options.Retention
+// (every node applies its own settings when it starts: give all nodes the
+// same). Lowering them removes what they no longer keep at once.
+func (c *Conn) applyRetention(ctx context.Context, s jetstream.Stream) (jetstream.Stream, error) {
+	cfg := s.CachedInfo().Config
+	perSubject := int64(c.opts.Retention.Messages)
+	if perSubject == 0 {
+		perSubject = -1 // JetStream's "unlimited"
+	}
+	dups := cfg.Duplicates
+	if c.opts.Retention.Age > 0 {
+		dups = min(dups, c.opts.Retention.Age)
+	}
+	if cfg.MaxAge == c.opts.Retention.Age && max(cfg.MaxMsgsPerSubject, -1) == perSubject && cfg.Duplicates == dups {
+		return s, nil
+	}
+	c.opts.Logger.Info("cluster: applying history retention to the stream",
+		"max_age", c.opts.Retention.Age, "max_msgs_per_room", c.opts.Retention.Messages)
+	cfg.MaxAge, cfg.MaxMsgsPerSubject, cfg.Duplicates = c.opts.Retention.Age, perSubject, dups
+	return c.js.UpdateStream(ctx, cfg)
 }
 
 // provisionAttempt bounds one JetStream API request of provision: a

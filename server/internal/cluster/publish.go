@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
 	"chat/server/internal/broker"
@@ -354,6 +355,16 @@ func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, t
 			return todo, err
 		}
 		orig, err := n.c.getMsg(ctx, getReq{Seq: mark.Seq - 1})
+		if errors.Is(err, errNotFound) {
+			// Retention removed the original (its marker lives for the
+			// dedup window, longer than a room's count limit may keep
+			// it): the re-send is stored anew, as a single server does.
+			if err := n.c.stream.Purge(ctx, jetstream.WithPurgeSubject(mark.Subject)); err != nil {
+				return todo, err
+			}
+			rest = append(rest, i)
+			continue
+		}
 		if err != nil {
 			return todo, err
 		}

@@ -522,6 +522,16 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 			return nil, false, protocol.NewError(protocol.CodeUnavailable, r.name, "the room's history cannot be read; try again")
 		}
 	}
+	// Retention may have removed the room's oldest messages: nobody is
+	// told to expect them.
+	floor, err := h.b.Floor(mem.ctx, r.name)
+	if err != nil {
+		if mem.ctx.Err() != nil {
+			return nil, false, nil
+		}
+		h.cfg.Logger.Error("reading the room's oldest kept message", "room", r.name, "err", err)
+		return nil, false, protocol.NewError(protocol.CodeUnavailable, r.name, "the room's history cannot be read; try again")
+	}
 	first, err := h.b.PresenceAdd(mem.ctx, r.name, mem.presence())
 	switch {
 	case errors.Is(err, broker.ErrNameTaken):
@@ -566,6 +576,12 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 			after, head = j.After, j.After
 			mem.ahead = j.After
 		}
+	}
+	if mem.ahead == 0 {
+		// History starts at the oldest message kept: a resume point
+		// below it is raised, which tells the client that the messages
+		// in between were removed.
+		after = max(after, min(floor, head))
 	}
 	names, count, err := h.b.PresenceList(mem.ctx, r.name, h.cfg.MaxListed)
 	if err != nil {
@@ -661,6 +677,12 @@ func (c *Conn) replayLog(mem *member, after, head uint64) bool {
 		msgs, err := c.h.b.Since(mem.ctx, room, after, int(min(head-after, replayPage)))
 		if mem.ctx.Err() != nil {
 			return false
+		}
+		if err == nil && len(msgs) == 0 {
+			// Retention may have removed the rest since the join.
+			if floor, ferr := c.h.b.Floor(mem.ctx, room); ferr == nil && floor >= head {
+				return true
+			}
 		}
 		if err != nil || len(msgs) == 0 {
 			c.h.cfg.Logger.Error("reading history for a resume", "room", room, "err", err)

@@ -406,6 +406,18 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 	if len(page) > 0 && page[0].Seq <= 1 {
 		first = true
 	}
+	if !first && len(page) > 0 {
+		// The oldest message retention keeps is as far back as it goes.
+		floor, err := h.b.Floor(mem.ctx, key)
+		switch {
+		case mem.ctx.Err() != nil:
+			return nil
+		case err != nil:
+			h.cfg.Logger.Error("reading the room's oldest kept message", "room", key, "err", err)
+			return protocol.NewError(protocol.CodeUnavailable, key, "history could not be read; reconnect and try again")
+		}
+		first = page[0].Seq <= floor+1
+	}
 	if len(msgs) > 0 && len(page) == 0 {
 		// One message bigger than a page cannot be: texts are bounded
 		// far below it. Say so rather than loop a client forever.

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -28,6 +29,16 @@ type Options struct {
 	QueueLen int
 	// MaxBatch caps the messages of one commit (default 1024).
 	MaxBatch int
+	// Retention removes old messages in the background (zero: keep
+	// everything).
+	Retention history.Retention
+	// RetentionEvery is how often every room is checked against
+	// Retention (default: a tenth of Retention.Age, between 1 s and a
+	// minute; 10 minutes with a count limit only, whose rooms are also
+	// trimmed right after they are written).
+	RetentionEvery time.Duration
+	// Logger reports what retention removed (default: nothing).
+	Logger *slog.Logger
 }
 
 // Log is a history.Log stored in SQLite.
@@ -40,6 +51,7 @@ type Log struct {
 	dm          *sql.Stmt         // upsertDM
 	heads       map[string]uint64 // last sequence per room; commit loop only
 	now         func() time.Time
+	retain      *retainer // nil without retention
 }
 
 // schemaV3 is the schema of version 3, which every migration starts
@@ -127,6 +139,20 @@ const schemaVersion = 5
 // checks it is one this server knows. It runs in one transaction: two
 // processes opening one file at once migrate it once.
 func migrate(ctx context.Context, db *sql.DB) error {
+	// A new database reuses the pages retention frees and gives them back
+	// to the file system bit by bit (PRAGMA incremental_vacuum). This can
+	// only be chosen before the first table exists; an older file keeps
+	// reusing its free pages for new messages without shrinking (a full
+	// VACUUM, with the server stopped, converts it).
+	var fresh int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&fresh); err != nil {
+		return err
+	}
+	if fresh == 0 {
+		if _, err := db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return err
+		}
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -249,6 +275,9 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	l.read.SetMaxOpenConns(4)
 	l.read.SetMaxIdleConns(4)
 	l.Batcher = history.NewBatcher(cmp(opts.QueueLen, 8192), cmp(opts.MaxBatch, 1024), l.commit, sink)
+	if opts.Retention.Enabled() {
+		l.retain = startRetainer(l, opts)
+	}
 	return l, nil
 }
 
@@ -328,6 +357,7 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 		}
 		if _, ok := advanced[r.Room]; !ok {
 			advanced[r.Room] = head
+			l.retain.written(r.Room)
 		}
 		l.heads[r.Room] = msg.Seq
 		results[i].Msg = msg
@@ -361,17 +391,35 @@ func (l *Log) rollback(tx *sql.Tx, advanced map[string]uint64, results []history
 }
 
 // head returns the last sequence number of room, from the cache or, the
-// first time a room is written after start, from the database.
+// first time a room is written after start, from the database: the rooms
+// table's head, which outlives the messages retention removed (a number
+// is never given twice), or the last message (a database of schema
+// version 2 has no heads until migrated).
 func (l *Log) head(tx *sql.Tx, room string) (uint64, error) {
 	if h, ok := l.heads[room]; ok {
 		return h, nil
 	}
-	var h sql.NullInt64
-	if err := tx.QueryRow("SELECT max(seq) FROM messages WHERE room = ?", room).Scan(&h); err != nil {
+	var h int64
+	if err := tx.QueryRow(`SELECT max(coalesce((SELECT max(seq) FROM messages WHERE room = ?1), 0),
+		coalesce((SELECT head FROM rooms WHERE room = ?1), 0))`, room).Scan(&h); err != nil {
 		return 0, err
 	}
-	l.heads[room] = uint64(h.Int64)
-	return uint64(h.Int64), nil
+	l.heads[room] = uint64(h)
+	return uint64(h), nil
+}
+
+// Bounds implements history.Log: two index seeks, in one snapshot.
+func (l *Log) Bounds(ctx context.Context, room string) (floor, head uint64, err error) {
+	var first, h int64
+	err = l.read.QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM messages WHERE room = ?1), 0),
+		coalesce((SELECT head FROM rooms WHERE room = ?1), 0)`, room).Scan(&first, &h)
+	if err != nil {
+		return 0, 0, err
+	}
+	if first == 0 {
+		return uint64(h), uint64(h), nil // nothing kept (or nothing yet)
+	}
+	return uint64(first) - 1, uint64(max(h, first)), nil
 }
 
 // Since implements history.Log.
@@ -445,6 +493,7 @@ func (l *Log) query(ctx context.Context, q string, args ...any) ([]protocol.Msg,
 // Close commits what is queued and closes the database.
 func (l *Log) Close() error {
 	l.Batcher.Close()
+	l.retain.stop()
 	return l.closeDBs()
 }
 
