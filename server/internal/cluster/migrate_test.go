@@ -297,7 +297,7 @@ func TestImportKeepsRoomsGapFree(t *testing.T) {
 	// head was read) fails the whole batch.
 	batch := []protocol.Msg{m(3), m(4)}
 	toks := []string{DedupToken("s", "3"), DedupToken("s", "4")}
-	if _, err := c.sendBatch(ctx, "r", toks, batch, 1, "node-a"); err == nil {
+	if _, err := c.sendBatch(ctx, "r", toks, make([]string, len(toks)), batch, 1, "node-a"); err == nil {
 		t.Fatal("a batch after a stale head was stored")
 	}
 	if got := streamMessages(t, c, "r"); len(got) != 2 {

@@ -218,6 +218,9 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 	defer cancel()
 	results := make([]broker.Result, len(batch))
 	toks := make([]string, len(batch))
+	// ids are the messages' Nats-Msg-Id suffixes: "" but for a re-send of
+	// a message retention removed, whose id JetStream may still know.
+	ids := make([]string, len(batch))
 	dupOf := make([]int, len(batch))
 	first := make(map[string]int, len(batch))
 	var todo []int
@@ -255,17 +258,17 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 		}
 		now := uint64(time.Now().UnixMilli())
 		msgs := make([]protocol.Msg, len(todo))
-		btoks := make([]string, len(todo))
+		btoks, bids := make([]string, len(todo)), make([]string, len(todo))
 		for k, i := range todo {
 			p := batch[i]
 			msgs[k] = protocol.Msg{Room: room, Seq: h.seq + 1 + uint64(k), Time: now, Sender: p.Sender, ID: p.ID, Text: p.Text}
-			btoks[k] = toks[i]
+			btoks[k], bids[k] = toks[i], ids[i]
 		}
 		// An attempt waits a third of the timeout for its answer: an
 		// answer lost with a connection to a server that went down
 		// would otherwise use it all up.
 		actx, acancel := context.WithTimeout(ctx, max(timeout/3, 100*time.Millisecond))
-		last, err := n.c.sendBatch(actx, room, btoks, msgs, h.stream, n.id)
+		last, err := n.c.sendBatch(actx, room, btoks, bids, msgs, h.stream, n.id)
 		acancel()
 		if err == nil {
 			for k, i := range todo {
@@ -304,7 +307,7 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			// look for markers (a request per message) only when it
 			// does not.
 			if (code != errCodeWrongLastSeqConst && code != errCodeMsgIDInProcess) || sameHead >= 3 {
-				rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, results)
+				rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, ids, results)
 				if rerr != nil {
 					lastErr = rerr
 				}
@@ -343,7 +346,7 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 // resolveDuplicates looks for the markers of the messages in todo: those
 // with one are re-sends, answered with the original message; the others
 // are returned.
-func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, toks []string, results []broker.Result) ([]int, error) {
+func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, toks, ids []string, results []broker.Result) ([]int, error) {
 	var rest []int
 	for _, i := range todo {
 		mark, err := n.c.getMsg(ctx, getReq{LastBySubj: DedupSubject + Token(room) + "." + toks[i]})
@@ -358,10 +361,14 @@ func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, t
 		if errors.Is(err, errNotFound) {
 			// Retention removed the original (its marker lives for the
 			// dedup window, longer than a room's count limit may keep
-			// it): the re-send is stored anew, as a single server does.
+			// it): the re-send is stored anew, as a single server does,
+			// under a Nats-Msg-Id of its own (the old one may still be
+			// in JetStream's window; nodes racing with the same re-send
+			// pick the same id, and the new marker decides anyway).
 			if err := n.c.stream.Purge(ctx, jetstream.WithPurgeSubject(mark.Subject)); err != nil {
 				return todo, err
 			}
+			ids[i] = "." + strconv.FormatUint(mark.Seq, 36)
 			rest = append(rest, i)
 			continue
 		}
@@ -394,13 +401,13 @@ func (n *Node) backoff(ctx context.Context, attempt int) {
 // marker, as one atomic batch whose first message expects the room's
 // last stream seq to be expect. It returns the stream seq of the last
 // entry (the last marker).
-func (c *Conn) sendBatch(ctx context.Context, room string, toks []string, msgs []protocol.Msg, expect uint64, node string) (uint64, error) {
+func (c *Conn) sendBatch(ctx context.Context, room string, toks, ids []string, msgs []protocol.Msg, expect uint64, node string) (uint64, error) {
 	rt := Token(room)
 	ttl := c.opts.DedupWindow.String()
 	entries := make([]*nats.Msg, 0, 2*len(msgs))
 	for k := range msgs {
 		m := c.msgEntry(rt, &msgs[k], node)
-		m.Header[hdrMsgID] = []string{rt + "." + toks[k]}
+		m.Header[hdrMsgID] = []string{rt + "." + toks[k] + ids[k]}
 		if k == 0 {
 			// Only the first write to a subject in a batch may expect.
 			m.Header[hdrExpectSubj] = []string{strconv.FormatUint(expect, 10)}

@@ -202,19 +202,22 @@ func (c *Conn) search(ctx context.Context, subj string, n, lo, hi uint64) (*stor
 	return best, bestMsg, nil
 }
 
-// readRange reads up to count messages of room from room seq from on.
-func (c *Conn) readRange(ctx context.Context, room string, from uint64, count int, h head) ([]protocol.Msg, error) {
+// readRange reads up to count messages of room from room seq from on,
+// none above room seq to. Where retention removed from, it starts at
+// the oldest kept message.
+func (c *Conn) readRange(ctx context.Context, room string, from uint64, count int, to uint64, h head) ([]protocol.Msg, error) {
 	if count <= 0 || from > h.seq || h.stream == 0 {
 		return nil, nil // nothing asked for, or nothing kept
 	}
 	from = max(from, 1)
 	sm, m, err := c.find(ctx, room, from, h)
-	if err == errNotFound {
+	if err == errNotFound || (err == nil && m.Seq > to) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	count = int(min(uint64(count), to-m.Seq+1))
 	subj := MsgSubject + Token(room)
 	out := make([]protocol.Msg, 0, count)
 	out = append(out, m)
@@ -312,7 +315,7 @@ func (n *Node) Since(ctx context.Context, room string, after uint64, limit int) 
 	if err != nil || after >= h.seq {
 		return nil, err
 	}
-	return n.c.readRange(ctx, room, after+1, int(min(uint64(max(limit, 0)), h.seq-after)), h)
+	return n.c.readRange(ctx, room, after+1, int(min(uint64(max(limit, 0)), h.seq-after)), h.seq, h)
 }
 
 // Before implements broker.Broker.
@@ -335,7 +338,7 @@ func (n *Node) Before(ctx context.Context, room string, before uint64, limit int
 	if end > uint64(limit) {
 		from = end - uint64(limit) + 1
 	}
-	return n.c.readRange(ctx, room, from, int(end-from+1), h)
+	return n.c.readRange(ctx, room, from, int(end-from+1), end, h)
 }
 
 // Floor implements broker.Broker. Retention removes a room's oldest
@@ -364,5 +367,5 @@ func (n *Node) Last(ctx context.Context, room string, limit int) ([]protocol.Msg
 	if h.seq > uint64(limit) {
 		from = h.seq - uint64(limit) + 1
 	}
-	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h)
+	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h.seq, h)
 }
