@@ -13,8 +13,8 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/broker/brokertest"
-	"chat/server/internal/history"
 	"chat/server/internal/cluster/natstest"
+	"chat/server/internal/history"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
