@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"chat/protocol"
@@ -126,6 +127,17 @@ CREATE INDEX dms_recent ON dms (name_key, time);
 // uses the index only if its WHERE clause has these very terms.
 const listedRooms = "head > 0 AND substr(room, 1, 1) <> '" + protocol.DMPrefix + "'"
 
+// withAutoVacuum makes a new database reuse the pages retention frees and
+// give them back to the file system bit by bit (PRAGMA
+// incremental_vacuum). It can only be chosen before the database is
+// switched to WAL, so it goes before journal_mode in every writer's
+// connection string (read-only connections cannot set it); an older file
+// keeps reusing its free pages for new messages without shrinking (a
+// VACUUM, with the server stopped, converts it).
+func withAutoVacuum(dsn string) string {
+	return strings.Replace(dsn, "_pragma=journal_mode", "_pragma=auto_vacuum(incremental)&_pragma=journal_mode", 1)
+}
+
 // schemaVersion is the user_version this server's schema has. Version 2
 // databases gained the rooms table in version 3 (their rooms get an epoch
 // when first used, which clients that resume without one accept);
@@ -139,20 +151,6 @@ const schemaVersion = 5
 // checks it is one this server knows. It runs in one transaction: two
 // processes opening one file at once migrate it once.
 func migrate(ctx context.Context, db *sql.DB) error {
-	// A new database reuses the pages retention frees and gives them back
-	// to the file system bit by bit (PRAGMA incremental_vacuum). This can
-	// only be chosen before the first table exists; an older file keeps
-	// reusing its free pages for new messages without shrinking (a full
-	// VACUUM, with the server stopped, converts it).
-	var fresh int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&fresh); err != nil {
-		return err
-	}
-	if fresh == 0 {
-		if _, err := db.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
-			return err
-		}
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -255,7 +253,7 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	dsn := func(extra string) string {
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" + extra
 	}
-	write, err := sql.Open("sqlite", dsn("&_pragma=synchronous("+sync+")&_txlock=immediate"))
+	write, err := sql.Open("sqlite", withAutoVacuum(dsn("&_pragma=synchronous("+sync+")&_txlock=immediate")))
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +355,6 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 		}
 		if _, ok := advanced[r.Room]; !ok {
 			advanced[r.Room] = head
-			l.retain.written(r.Room)
 		}
 		l.heads[r.Room] = msg.Seq
 		results[i].Msg = msg
@@ -378,6 +375,9 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 	}
 	if err := tx.Commit(); err != nil {
 		return l.rollback(tx, advanced, fail(err))
+	}
+	for room := range advanced {
+		l.retain.written(room) // committed: the trim reads the new head
 	}
 	return results
 }
