@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/history"
 	"chat/server/internal/session"
 )
 
@@ -40,6 +41,8 @@ type config struct {
 	data            string
 	sync            string
 	history         int
+	retainMessages  int
+	retainAge       time.Duration
 	maxText         int
 	maxName         int
 	maxRoom         int
@@ -88,6 +91,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.data, "data", "chat-data", "data `directory` (created if missing); history is in chat.db there")
 	fs.StringVar(&c.sync, "sync", "full", "disk sync: full (an acknowledged message survives power loss) or normal (survives a crash, faster)")
 	fs.IntVar(&c.history, "history", 100, "messages a client gets when it joins without a resume point")
+	fs.IntVar(&c.retainMessages, "retain-messages", 0, "history retention: each room keeps at most its `N` newest messages, older ones are removed; 0: keep all")
+	fs.DurationVar(&c.retainAge, "retain-age", 0, "history retention: messages older than this are removed (at least 1s); 0: keep them forever")
 	fs.IntVar(&c.maxText, "max-text", protocol.DefaultMaxText, "longest message, in `bytes`")
 	fs.IntVar(&c.maxName, "max-name", protocol.DefaultMaxName, "longest member name, in `bytes`")
 	fs.IntVar(&c.maxRoom, "max-room", protocol.DefaultMaxRoom, "longest room name, in `bytes`")
@@ -170,6 +175,12 @@ func (c *config) check() error {
 		}
 	}
 	positive("history", c.history)
+	if c.retainMessages < 0 {
+		errs = append(errs, fmt.Errorf("-retain-messages must be 0 (keep all) or positive, not %d", c.retainMessages))
+	}
+	if c.retainAge < 0 || (c.retainAge > 0 && c.retainAge < time.Second) {
+		errs = append(errs, fmt.Errorf("-retain-age must be 0 (keep forever) or at least 1s, not %v", c.retainAge))
+	}
 	positive("max-text", c.maxText)
 	positive("max-name", c.maxName)
 	positive("max-room", c.maxRoom)
@@ -244,6 +255,12 @@ func (c *config) check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// retention is the history every room keeps, from -retain-messages and
+// -retain-age.
+func (c *config) retention() history.Retention {
+	return history.Retention{Messages: c.retainMessages, Age: c.retainAge}
 }
 
 // list splits a comma-separated flag.

@@ -68,7 +68,7 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	// One node: the broker is the embedded store (SQLite history,
 	// in-process subscriptions and presence).
 	local, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
-		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
+		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync, Retention: cfg.retention(), Logger: log})
 	}, broker.LocalOptions{})
 	if err != nil {
 		marks.Close()
@@ -81,6 +81,7 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	// name and inbox tables.
 	st.closers = []func() error{names.Close, marks.Close, local.Close}
 	log.Info("history open", "data", dbPath, "version", version)
+	logRetention(log, cfg)
 	return st, nil
 }
 
@@ -136,6 +137,8 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	name := nodeName(cfg)
 	opts := cluster.Options{URLs: list(cfg.nats), Creds: cfg.natsCreds, TLS: tlsConf, Replicas: cfg.natsReplicas,
 		DedupWindow: cfg.natsDedup, Name: "chat-server " + name, Logger: log}
+	keep := cfg.retention()
+	opts.Retention = &keep
 	dialCtx, cancel := context.WithTimeout(ctx, clusterDialWait)
 	defer cancel()
 	var conn *cluster.Conn
@@ -166,6 +169,7 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	}
 	st.closers = []func() error{conn.Close}
 	log.Info("cluster mode", "node", name, "nats", cfg.nats, "epoch", conn.Epoch(), "version", version)
+	logRetention(log, cfg)
 	return st, nil
 }
 
@@ -227,4 +231,15 @@ func (s *stores) refuseWhileUnhealthy(ctx context.Context, mgr *session.Manager,
 			}
 		}
 	}
+}
+
+// logRetention says how much history the rooms keep: everything unless
+// -retain-messages or -retain-age say otherwise.
+func logRetention(log *slog.Logger, cfg *config) {
+	keep := cfg.retention()
+	if !keep.Enabled() {
+		log.Info("history retention: every room keeps all its messages (-retain-messages, -retain-age)")
+		return
+	}
+	log.Info("history retention", "messages_per_room", keep.Messages, "max_age", keep.Age)
 }

@@ -182,7 +182,7 @@ func retentionOpener(nc *natstest.Cluster, admin *Conn) brokertest.RetentionOpen
 		reset(t, admin)
 		var out []broker.Broker
 		for i, h := range handlers {
-			c := dial(t, nc, i, Options{Name: fmt.Sprint("node-", i), Retention: rule})
+			c := dial(t, nc, i, Options{Name: fmt.Sprint("node-", i), Retention: &rule})
 			cfg := c.stream.CachedInfo().Config
 			if cfg.MaxAge != rule.Age || (rule.Messages > 0 && cfg.MaxMsgsPerSubject != int64(rule.Messages)) {
 				t.Fatalf("stream limits after Dial: max age %v, per subject %d; want %+v", cfg.MaxAge, cfg.MaxMsgsPerSubject, rule)

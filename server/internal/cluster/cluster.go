@@ -94,8 +94,9 @@ type Options struct {
 	// Retention limits the history every room keeps (zero: everything):
 	// the stream's MaxMsgsPerSubject (each room is one subject) and
 	// MaxAge, set when the stream is created and updated on an existing
-	// one. MaxAge also bounds the deduplication markers' life.
-	Retention history.Retention
+	// one. MaxAge also bounds the deduplication markers' life. nil leaves
+	// an existing stream's limits as they are (tools, not servers).
+	Retention *history.Retention
 	// Name names this node in NATS (connection name, logs).
 	Name   string
 	Logger *slog.Logger
@@ -118,7 +119,7 @@ func (o *Options) setDefaults() {
 	// still knew but whose marker had expired would be neither found
 	// nor stored.
 	o.StreamDuplicates = min(o.StreamDuplicates, o.DedupWindow)
-	if o.Retention.Age > 0 {
+	if o.Retention != nil && o.Retention.Age > 0 {
 		// JetStream refuses a duplicate window longer than MaxAge.
 		o.StreamDuplicates = min(o.StreamDuplicates, o.Retention.Age)
 	}
@@ -219,6 +220,10 @@ func (c *Conn) provision(ctx context.Context) error {
 	}
 	c.js = js
 	r := c.replicas()
+	var keep history.Retention
+	if c.opts.Retention != nil {
+		keep = *c.opts.Retention
+	}
 	cfg := jetstream.StreamConfig{
 		Name:               StreamName,
 		Description:        "chat messages and deduplication markers",
@@ -230,15 +235,15 @@ func (c *Conn) provision(ctx context.Context) error {
 		AllowMsgTTL:        true,
 		AllowDirect:        true,
 		Metadata:           map[string]string{EpochKey: strconv.FormatUint(history.NewEpoch(), 10)},
-		MaxAge:             c.opts.Retention.Age,
-		MaxMsgsPerSubject:  int64(c.opts.Retention.Messages),
+		MaxAge:             keep.Age,
+		MaxMsgsPerSubject:  int64(keep.Messages),
 	}
 	var s jetstream.Stream
 	err = retry(ctx, func(ctx context.Context) error {
 		var err error
 		s, err = js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			if s, err = js.Stream(ctx, StreamName); err == nil {
+			if s, err = js.Stream(ctx, StreamName); err == nil && c.opts.Retention != nil {
 				s, err = c.applyRetention(ctx, s)
 			}
 		}
@@ -284,20 +289,21 @@ func (c *Conn) provision(ctx context.Context) error {
 // same). Lowering them removes what they no longer keep at once.
 func (c *Conn) applyRetention(ctx context.Context, s jetstream.Stream) (jetstream.Stream, error) {
 	cfg := s.CachedInfo().Config
-	perSubject := int64(c.opts.Retention.Messages)
+	keep := *c.opts.Retention
+	perSubject := int64(keep.Messages)
 	if perSubject == 0 {
 		perSubject = -1 // JetStream's "unlimited"
 	}
 	dups := cfg.Duplicates
-	if c.opts.Retention.Age > 0 {
-		dups = min(dups, c.opts.Retention.Age)
+	if keep.Age > 0 {
+		dups = min(dups, keep.Age)
 	}
-	if cfg.MaxAge == c.opts.Retention.Age && max(cfg.MaxMsgsPerSubject, -1) == perSubject && cfg.Duplicates == dups {
+	if cfg.MaxAge == keep.Age && max(cfg.MaxMsgsPerSubject, -1) == perSubject && cfg.Duplicates == dups {
 		return s, nil
 	}
 	c.opts.Logger.Info("cluster: applying history retention to the stream",
-		"max_age", c.opts.Retention.Age, "max_msgs_per_room", c.opts.Retention.Messages)
-	cfg.MaxAge, cfg.MaxMsgsPerSubject, cfg.Duplicates = c.opts.Retention.Age, perSubject, dups
+		"max_age", keep.Age, "max_msgs_per_room", keep.Messages)
+	cfg.MaxAge, cfg.MaxMsgsPerSubject, cfg.Duplicates = keep.Age, perSubject, dups
 	return c.js.UpdateStream(ctx, cfg)
 }
 
