@@ -486,8 +486,8 @@ const (
 )
 
 // Append stores messages of one room with the seqs and times they carry
-// (tests, tools): the first must follow the room's last message, the
-// others each other. They go in atomic batches of up to MaxAppend, each a
+// (tests, tools): the first must follow the room's last message (in a
+// room without any, it may have any seq), the others each other. They go in atomic batches of up to MaxAppend, each a
 // compare-and-set on the room's head, with deduplication markers (a
 // client's re-send of one is recognised for the deduplication window
 // from now) but no Nats-Msg-Id. A batch that finds the room changed
@@ -518,7 +518,9 @@ func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSe
 	if err != nil {
 		return err
 	}
-	if msgs[0].Seq != h.seq+1 {
+	// A room new to the stream may start above 1: a history whose oldest
+	// messages retention removed (a migration from such a database).
+	if msgs[0].Seq != h.seq+1 && (h.seq != 0 || msgs[0].Seq == 0) {
 		return fmt.Errorf("cluster: Append: room %q is at seq %d, the first message has %d", room, h.seq, msgs[0].Seq)
 	}
 	rt := Token(room)
