@@ -84,6 +84,9 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
 		{nil, map[string]string{"CHAT_HISTORY": "lots"}, `CHAT_HISTORY="lots"`},
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
+		{[]string{"-retain-messages", "-1"}, nil, "-retain-messages must be 0 (keep all) or positive"},
+		{[]string{"-retain-age", "10ms"}, nil, "-retain-age must be 0 (keep forever) or at least 1s"},
+		{nil, map[string]string{"CHAT_RETAIN_AGE": "a month"}, `CHAT_RETAIN_AGE="a month"`},
 		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
 	}
 	for _, tc := range tests {
