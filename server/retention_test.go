@@ -160,3 +160,42 @@ func TestRetentionByAgeEmptiesARoomAndKeepsItsNumbers(t *testing.T) {
 		t.Fatalf("next message got seq %d, want 4 (numbers are not reused)", ack.Seq)
 	}
 }
+
+// TestClusterRetentionByCount: the same through two chat servers on NATS
+// with -retain-messages 5 (the stream's limit per room, which JetStream
+// applies as it stores): alice posts on one node and resumes on it after
+// 12 more messages came through the other; she is told history starts
+// after 10; a newcomer on the other node and its scrollback see 11..15.
+func TestClusterRetentionByCount(t *testing.T) {
+	c := startCluster(t, 1, 2, "-retain-messages", "5")
+	alice, joined := joinAs(t, c.nodes[0].Addr, "r", "alice", "")
+	for i := 1; i <= 3; i++ {
+		post(t, alice, "r", fmt.Sprint("a", i), fmt.Sprint("alice ", i))
+	}
+	epoch := joined.Epoch
+	alice.Conn.Close()
+	fillRoom(t, c.nodes[1].Addr, "r", "poster", 12) // seqs 4..15
+
+	alice, joined = joinResume(t, c.nodes[0].Addr, "r", "alice", 3, epoch)
+	if joined.After != 10 || joined.Head != 15 || joined.Epoch != epoch {
+		t.Fatalf("resumed JOINED: after %d, head %d, epoch %d; want after 10 (raised from 3), head 15, epoch %d",
+			joined.After, joined.Head, joined.Epoch, epoch)
+	}
+	if got := msgSeqs(settle(t, alice)); !slices.Equal(got, seqRange(11, 15)) {
+		t.Fatalf("resumed history %v, want 11..15", got)
+	}
+	bob, joined := joinAs(t, c.nodes[1].Addr, "r", "bob", "")
+	if joined.After != 10 || joined.Head != 15 {
+		t.Fatalf("newcomer's JOINED: after %d, head %d; want 10, 15", joined.After, joined.Head)
+	}
+	if got := msgSeqs(settle(t, bob)); !slices.Equal(got, seqRange(11, 15)) {
+		t.Fatalf("newcomer's history %v, want 11..15", got)
+	}
+	bob.Send(&protocol.History{Room: "r", Before: 13, Limit: 2})
+	if p := until[*protocol.Page](t, bob, nil); !p.First || len(p.Messages) != 2 || p.Messages[0].Seq != 11 {
+		t.Fatalf("HISTORY before 13: first %v, %d messages; want first, 11 and 12", p.First, len(p.Messages))
+	}
+	if ack := post(t, bob, "r", "b1", "after retention"); ack.Seq != 16 {
+		t.Fatalf("next message got seq %d, want 16", ack.Seq)
+	}
+}

@@ -486,25 +486,26 @@ const (
 )
 
 // Append stores messages of one room with the seqs and times they carry
-// (tests, tools): the first must follow the room's last message (in a
-// room without any, it may have any seq), the others each other. They go in atomic batches of up to MaxAppend, each a
+// (tests, tools): the first must follow the room's last message, the
+// others each other. They go in atomic batches of up to MaxAppend, each a
 // compare-and-set on the room's head, with deduplication markers (a
 // client's re-send of one is recognised for the deduplication window
 // from now) but no Nats-Msg-Id. A batch that finds the room changed
 // fails Append; batches before it stay stored. Nodes deliver the
 // messages like any others.
 func (c *Conn) Append(ctx context.Context, msgs []protocol.Msg) error {
-	return c.appendRoom(ctx, msgs, false)
+	return c.appendRoom(ctx, msgs, false, 0)
 }
 
-// appendRoom is Append. With windowFromSent (a migration: the messages'
+// appendRoom is Append; in a room new to the stream the first message
+// may also be floor+1 (floor 0: it must be 1). With windowFromSent (a migration: the messages'
 // times are when they were first stored), a marker lives for what is left
 // of the window since then, and a message older than the window gets
 // none: a history of millions would otherwise hold millions of markers
 // in NATS's memory for a day. There is no Nats-Msg-Id either way:
 // JetStream's window would know a re-send whose marker is gone, which
 // would then be neither found nor stored.
-func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSent bool) error {
+func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSent bool, floor uint64) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -518,9 +519,10 @@ func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSe
 	if err != nil {
 		return err
 	}
-	// A room new to the stream may start above 1: a history whose oldest
-	// messages retention removed (a migration from such a database).
-	if msgs[0].Seq != h.seq+1 && (h.seq != 0 || msgs[0].Seq == 0) {
+	// A room new to the stream may start at floor+1: a history whose
+	// oldest messages retention removed (a migration from such a
+	// database).
+	if msgs[0].Seq != h.seq+1 && (h.seq != 0 || floor == 0 || msgs[0].Seq != floor+1) {
 		return fmt.Errorf("cluster: Append: room %q is at seq %d, the first message has %d", room, h.seq, msgs[0].Seq)
 	}
 	rt := Token(room)
