@@ -113,7 +113,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.floodAfter, "flood-after", 10*time.Second, "a connection over -msg-rate for this long is disconnected")
 	fs.IntVar(&c.connsPerIP, "max-conns-per-ip", 20, "connections at once from one address (IPv6: one /64); 0: no limit")
 	fs.IntVar(&c.newConnsPerMin, "new-conns-per-minute", 60, "new connections a minute from one address; 0: no limit")
-	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy)")
+	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy, unless -trusted-proxies names it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "reverse proxies to believe about the client's address, comma-separated `CIDRs` or addresses (e.g. 127.0.0.1,10.0.0.0/8): on the TCP port each connection from them must begin with a PROXY protocol v1/v2 header; on HTTP their X-Forwarded-For or Forwarded header gives it; empty: none")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "close connections that are in no room for this long")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")

@@ -85,6 +85,8 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{nil, map[string]string{"CHAT_HISTORY": "lots"}, `CHAT_HISTORY="lots"`},
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
 		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
+		{[]string{"-trusted-proxies", "10.0.0.0/33"}, nil, `-trusted-proxies: "10.0.0.0/33" is not an address or CIDR prefix`},
+		{nil, map[string]string{"CHAT_TRUSTED_PROXIES": "127.0.0.1,proxy.example.com"}, `"proxy.example.com" is not an address`},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer
