@@ -119,12 +119,16 @@ type proxyTest struct {
 	roots             *x509.CertPool
 }
 
-func newProxyTest(t *testing.T, extra ...string) *proxyTest {
+// With "tls" the server has the certificate too, for both listeners.
+func newProxyTest(t *testing.T, tlsMode ...string) *proxyTest {
 	dir := t.TempDir()
 	certFile, keyFile, cert := testserver.SelfSigned(t, dir)
 	roots := x509.NewCertPool()
 	roots.AddCert(cert)
-	args := append([]string{"-trusted-proxies", "127.0.0.1", "-limit-loopback", "-max-conns-per-ip", "1"}, extra...)
+	args := []string{"-trusted-proxies", "127.0.0.1", "-limit-loopback", "-max-conns-per-ip", "1"}
+	if len(tlsMode) > 0 && tlsMode[0] == "tls" {
+		args = append(args, "-tls-cert", certFile, "-tls-key", keyFile)
+	}
 	return &proxyTest{srv: testserver.Start(t, testserver.Options{Args: args}), dir: dir,
 		certFile: certFile, keyFile: keyFile, roots: roots}
 }
@@ -304,24 +308,61 @@ func TestWebSocketThroughCaddy(t *testing.T) {
 
 // TestTCPThroughNginxStream: deploy/nginx-chat-stream.conf terminates
 // TLS for the apps' port and passes the stream on with a PROXY protocol
-// header, which gives the server each client's address and port.
+// header, which gives the server each client's address and port; and, as
+// its comment offers, without its ssl lines it passes TLS through to a
+// server with its own certificate, which reads the header before TLS.
 func TestTCPThroughNginxStream(t *testing.T) {
 	nginx := testserver.NeedTool(t, "nginx", "the reverse proxy test runs deploy/nginx-chat-stream.conf in a real nginx")
-	pt := newProxyTest(t)
-	addr := freePort(t)
-	stream := deployConfig(t, "nginx-chat-stream.conf",
-		"/etc/letsencrypt/live/chat.example.com/fullchain.pem", pt.certFile,
-		"/etc/letsencrypt/live/chat.example.com/privkey.pem", pt.keyFile,
-		"listen 7878 ssl;", "listen "+addr+" ssl;",
-		"proxy_pass 127.0.0.1:7879;", "proxy_pass "+pt.srv.Addr+";")
-	conf := nginxConfig(t, nginx, pt.dir, "", stream)
-	startProxy(t, exec.Command(nginx, "-e", "stderr", "-p", pt.dir, "-c", conf), addr)
+	t.Run("nginx terminates TLS", func(t *testing.T) {
+		pt := newProxyTest(t)
+		addr := freePort(t)
+		stream := deployConfig(t, "nginx-chat-stream.conf",
+			"/etc/letsencrypt/live/chat.example.com/fullchain.pem", pt.certFile,
+			"/etc/letsencrypt/live/chat.example.com/privkey.pem", pt.keyFile,
+			"listen 7878 ssl;", "listen "+addr+" ssl;",
+			"proxy_pass 127.0.0.1:7879;", "proxy_pass "+pt.srv.Addr+";")
+		startProxy(t, exec.Command(nginx, "-e", "stderr", "-p", pt.dir, "-c", nginxConfig(t, nginx, pt.dir, "", stream)), addr)
+		pt.checkTCPClients(t, addr, false)
 
-	dial := func(local string) *testserver.Raw {
+		// The proxy's machine itself connecting without a header is refused,
+		// with a log line.
+		direct := testserver.Dial(t, pt.srv.Addr)
+		direct.Send(&protocol.Hello{Version: protocol.Version, Client: "proxy-test"})
+		direct.ExpectClosed()
+		pt.srv.WaitLog("limit", func(rec map[string]any) bool {
+			return rec["kind"] == "proxy-protocol" && rec["remote"] == direct.Conn.LocalAddr().String()
+		})
+	})
+	t.Run("TLS passed through", func(t *testing.T) {
+		pt := newProxyTest(t, "tls")
+		addr := freePort(t)
+		stream := deployConfig(t, "nginx-chat-stream.conf",
+			"        ssl_certificate     /etc/letsencrypt/live/chat.example.com/fullchain.pem;\n", "",
+			"        ssl_certificate_key /etc/letsencrypt/live/chat.example.com/privkey.pem;\n", "",
+			"listen 7878 ssl;", "listen "+addr+";",
+			"proxy_pass 127.0.0.1:7879;", "proxy_pass "+pt.srv.Addr+";")
+		startProxy(t, exec.Command(nginx, "-e", "stderr", "-p", pt.dir, "-c", nginxConfig(t, nginx, pt.dir, "", stream)), addr)
+		pt.checkTCPClients(t, addr, true)
+	})
+}
+
+// checkTCPClients shows the server sees each app through nginx's stream
+// proxy by its own address and port: in its log, and in its per-address
+// limit, where two clients behind the one proxy each get their
+// connection and a second from one of them is refused.
+func (pt *proxyTest) checkTCPClients(t *testing.T, proxyAddr string, serverTLS bool) {
+	connect := func(local string) *tls.Conn {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
-		c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{ServerName: "localhost", RootCAs: pt.roots})
+		c, err := d.Dial("tcp", proxyAddr)
 		if err != nil {
-			t.Fatalf("TLS to nginx from %s: %v", local, err)
+			t.Fatalf("to nginx from %s: %v", local, err)
+		}
+		return tls.Client(c, &tls.Config{ServerName: "localhost", RootCAs: pt.roots})
+	}
+	dial := func(local string) *testserver.Raw {
+		c := connect(local)
+		if err := c.Handshake(); err != nil {
+			t.Fatalf("TLS through nginx from %s: %v", local, err)
 		}
 		r := testserver.Wrap(t, c)
 		r.Send(&protocol.Hello{Version: protocol.Version, Client: "proxy-test"})
@@ -334,20 +375,30 @@ func TestTCPThroughNginxStream(t *testing.T) {
 	// very connection.
 	srv.WaitLog("connection opened", func(rec map[string]any) bool { return rec["remote"] == first.Conn.LocalAddr().String() })
 
-	second := dial("127.0.0.2")
-	if e := testserver.Expect[*protocol.Error](second); e.Code != protocol.CodeTooManyConnections {
-		t.Fatalf("second client from 127.0.0.2: %v, want too many connections (one per address)", e)
+	second := connect("127.0.0.2")
+	t.Cleanup(func() { second.Close() })
+	if serverTLS {
+		// The server refuses over the limit before its TLS handshake, with
+		// a plain ERROR frame, which a TLS client cannot read.
+		if err := second.Handshake(); err == nil {
+			t.Fatal("second client from 127.0.0.2: TLS handshake done, want the server's refusal")
+		}
+	} else {
+		r := testserver.Wrap(t, second)
+		r.Send(&protocol.Hello{Version: protocol.Version, Client: "proxy-test"})
+		if e := testserver.Expect[*protocol.Error](r); e.Code != protocol.CodeTooManyConnections {
+			t.Fatalf("second client from 127.0.0.2: %v, want too many connections (one per address)", e)
+		}
 	}
 	srv.WaitLog("limit", func(rec map[string]any) bool {
-		return rec["kind"] == "connections" && rec["remote"] == second.Conn.LocalAddr().String()
+		return rec["kind"] == "connections" && rec["remote"] == second.LocalAddr().String()
 	})
 
 	other := dial("127.0.0.3")
 	testserver.Expect[*protocol.Welcome](other)
 	srv.WaitLog("connection opened", func(rec map[string]any) bool { return rec["remote"] == other.Conn.LocalAddr().String() })
 
-	// nginx's own connections without a header would be refused; there
-	// were none.
+	// Every connection nginx made carried a header: nothing else was refused.
 	if recs := srv.LogRecords("limit"); len(recs) != 1 {
 		t.Errorf("limit records %v, want only the second client's", recs)
 	}

@@ -62,11 +62,20 @@ func (e *HeaderError) Error() string {
 // io.EOF if it ended before any byte).
 func ReadHeader(r io.Reader) (Header, error) {
 	var start [minHeader]byte
-	if n, err := io.ReadFull(r, start[:]); err != nil {
-		if n > 0 && !bytes.HasPrefix(v2Sig, start[:min(n, len(v2Sig))]) && !strings.HasPrefix(v1Prefix, string(start[:min(n, len(v1Prefix))])) {
+	// The first byte tells a header from anything else at once, so a
+	// peer that speaks another protocol is not kept waiting for more.
+	if _, err := io.ReadFull(r, start[:1]); err != nil {
+		return Header{}, err
+	}
+	if start[0] != v1Prefix[0] && start[0] != v2Sig[0] {
+		return Header{}, ErrNoHeader
+	}
+	if n, err := io.ReadFull(r, start[1:]); err != nil {
+		n++
+		if !bytes.HasPrefix(v2Sig, start[:min(n, len(v2Sig))]) && !strings.HasPrefix(v1Prefix, string(start[:min(n, len(v1Prefix))])) {
 			return Header{}, ErrNoHeader
 		}
-		return Header{}, err
+		return Header{}, io.ErrUnexpectedEOF
 	}
 	switch {
 	case bytes.HasPrefix(start[:], v2Sig):

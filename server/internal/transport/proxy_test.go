@@ -205,6 +205,20 @@ func TestProxyHeaderRequiredFromTrustedPeers(t *testing.T) {
 	}
 }
 
+// TestProxyHeaderRefusedAtItsFirstByte: a trusted peer that speaks the
+// chat protocol (a frame shorter than any header) is refused at once, not
+// when the header's deadline passes.
+func TestProxyHeaderRefusedAtItsFirstByte(t *testing.T) {
+	p := serveProxied(t, "127.0.0.1", TCPOptions{HandshakeTimeout: time.Minute})
+	c := dialFrom(t, "127.0.0.1", p.addr)
+	if _, err := c.Write(protocol.Encode(&protocol.Ping{})); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.refusal(t); r[0] != "proxy-protocol" || !strings.Contains(r[2], "did not start with a PROXY protocol header") {
+		t.Errorf("refused %q, want proxy-protocol: no header", r)
+	}
+}
+
 func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && strings.Contains(op.Err.Error(), "reset")
