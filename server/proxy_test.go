@@ -163,7 +163,11 @@ func (pt *proxyTest) dialWSVia(t *testing.T, proxyAddr, local string, header htt
 // from one of them is refused.
 func (pt *proxyTest) checkWebSocketClients(t *testing.T, proxyAddr string) {
 	srv := pt.srv
-	spoof := http.Header{"X-Forwarded-For": {"203.0.113.9"}, "Forwarded": {"for=203.0.113.10"}}
+	_, port, _ := net.SplitHostPort(proxyAddr)
+	// As a browser on the proxy's site sends it: the proxy must pass the
+	// Host on for the server's same-origin check.
+	origin := "https://localhost:" + port
+	spoof := http.Header{"X-Forwarded-For": {"203.0.113.9"}, "Forwarded": {"for=203.0.113.10"}, "Origin": {origin}}
 	first, _, err := pt.dialWSVia(t, proxyAddr, "127.0.0.2", spoof)
 	if err != nil {
 		t.Fatalf("first client from 127.0.0.2: %v", err)
@@ -180,7 +184,7 @@ func (pt *proxyTest) checkWebSocketClients(t *testing.T, proxyAddr string) {
 		return rec["kind"] == "connections" && rec["remote"] == "127.0.0.2:0"
 	})
 
-	other, _, err := pt.dialWSVia(t, proxyAddr, "127.0.0.3", nil)
+	other, _, err := pt.dialWSVia(t, proxyAddr, "127.0.0.3", http.Header{"Origin": {origin}})
 	if err != nil {
 		t.Fatalf("client from 127.0.0.3: %v", err)
 	}
