@@ -407,3 +407,52 @@ func (pt *proxyTest) checkTCPClients(t *testing.T, proxyAddr string, serverTLS b
 		t.Errorf("limit records %v, want only the second client's", recs)
 	}
 }
+
+// TestForwardedHeadersOnlyFromTrustedProxies: the real server believes
+// X-Forwarded-For from the trusted 127.0.0.1 and from nobody else, on
+// the web port as on the TCP port, where a stranger's PROXY header is
+// refused as garbage.
+func TestForwardedHeadersOnlyFromTrustedProxies(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-trusted-proxies", "127.0.0.1"}})
+	dial := func(local string) *wsRaw {
+		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws://"+srv.HTTPAddr+"/ws", &websocket.DialOptions{HTTPClient: client,
+			HTTPHeader: http.Header{"X-Forwarded-For": {"203.0.113.9"}}})
+		if err != nil {
+			t.Fatalf("from %s: %v", local, err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		w := &wsRaw{t: t, c: c}
+		w.send(&protocol.Hello{Version: protocol.Version, Client: "proxy-test"})
+		expectWS[*protocol.Welcome](w)
+		return w
+	}
+	dial("127.0.0.2")
+	srv.WaitLog("connection opened", func(rec map[string]any) bool {
+		r, _ := rec["remote"].(string)
+		return strings.HasPrefix(r, "127.0.0.2:") && r != "127.0.0.2:0"
+	})
+	dial("127.0.0.1")
+	srv.WaitLog("connection opened", func(rec map[string]any) bool { return rec["remote"] == "203.0.113.9:0" })
+	if n := len(srv.LogRecords("connection opened")); n != 2 {
+		t.Errorf("%d connections opened, want 2", n)
+	}
+
+	stranger, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testserver.Wrap(t, stranger)
+	r.Write([]byte("PROXY TCP4 203.0.113.9 127.0.0.1 5555 7878\r\n"))
+	if e := testserver.Expect[*protocol.Error](r); e.Code != protocol.CodeFrameTooLarge {
+		t.Errorf("a stranger's PROXY header: %v, want the frame-too-large of any garbage", e)
+	}
+	for _, rec := range srv.LogRecords("connection opened") {
+		if rec["remote"] == "203.0.113.9:5555" {
+			t.Error("a stranger's PROXY header set the address")
+		}
+	}
+}
