@@ -12,6 +12,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/history"
+	"chat/server/internal/proxy"
 	"chat/server/internal/session"
 )
 
@@ -36,6 +37,8 @@ type config struct {
 	connsPerIP      int
 	newConnsPerMin  int
 	limitLoopback   bool
+	trustedProxies  string
+	trusted         *proxy.Trusted // parsed from trustedProxies by check
 	idleTimeout     time.Duration
 	releaseName     string
 	data            string
@@ -115,7 +118,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.floodAfter, "flood-after", 10*time.Second, "a connection over -msg-rate for this long is disconnected")
 	fs.IntVar(&c.connsPerIP, "max-conns-per-ip", 20, "connections at once from one address (IPv6: one /64); 0: no limit")
 	fs.IntVar(&c.newConnsPerMin, "new-conns-per-minute", 60, "new connections a minute from one address; 0: no limit")
-	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy)")
+	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy, unless -trusted-proxies names it)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "reverse proxies to believe about the client's address, comma-separated `CIDRs` or addresses (e.g. 127.0.0.1,10.0.0.0/8): on the TCP port each connection from them must begin with a PROXY protocol v1/v2 header; on HTTP their X-Forwarded-For or Forwarded header gives it; empty: none")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "close connections that are in no room for this long")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")
 	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
@@ -248,6 +252,11 @@ func (c *config) check() error {
 	}
 	if c.natsDedup < time.Minute {
 		errs = append(errs, fmt.Errorf("-nats-dedup must be at least 1m, not %v", c.natsDedup))
+	}
+	if t, err := proxy.ParseTrusted(c.trustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("-trusted-proxies: %v", err))
+	} else {
+		c.trusted = t
 	}
 	if c.webDir != "" {
 		if st, err := os.Stat(c.webDir); err != nil || !st.IsDir() {

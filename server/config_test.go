@@ -88,6 +88,8 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{[]string{"-retain-age", "10ms"}, nil, "-retain-age must be 0 (keep forever) or at least 1s"},
 		{nil, map[string]string{"CHAT_RETAIN_AGE": "a month"}, `CHAT_RETAIN_AGE="a month"`},
 		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
+		{[]string{"-trusted-proxies", "10.0.0.0/33"}, nil, `-trusted-proxies: "10.0.0.0/33" is not an address or CIDR prefix`},
+		{nil, map[string]string{"CHAT_TRUSTED_PROXIES": "127.0.0.1,proxy.example.com"}, `"proxy.example.com" is not an address`},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer

@@ -32,6 +32,7 @@ import (
 	"chat/server/internal/cluster"
 	"chat/server/internal/hub"
 	"chat/server/internal/limit"
+	"chat/server/internal/proxy"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 	"chat/server/internal/tlsconf"
@@ -247,6 +248,9 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 	if cfg.webDir != "" {
 		files = os.DirFS(cfg.webDir)
 	}
+	if cfg.trusted.Any() {
+		log.Info("client addresses from trusted proxies", "trusted_proxies", cfg.trusted.String())
+	}
 	fail := func(err error) (*listeners, error) {
 		l.close()
 		return nil, err
@@ -268,7 +272,7 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 		if err != nil {
 			return fail(err)
 		}
-		l.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		l.http = &http.Server{Handler: proxy.Handler(cfg.trusted, handler), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		scheme := "http"
 		if certs != nil {
@@ -307,7 +311,8 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 			return fail(err)
 		}
 		l.tcp = ln
-		opts := transport.TCPOptions{Limits: limits, HandshakeTimeout: cfg.handshake, Refused: mgr.LimitHit, Logger: log}
+		opts := transport.TCPOptions{Limits: limits, HandshakeTimeout: cfg.handshake, Refused: mgr.LimitHit, Logger: log,
+			Trusted: cfg.trusted}
 		name := "tcp"
 		if certs != nil {
 			opts.TLS = certs.Config()
