@@ -146,23 +146,24 @@ func Unmarshal(b []byte) (*State, error) {
 // Update applies change to room's state and saves it, again from a fresh
 // load when another Save came first. change returns false to leave the
 // state unsaved (nothing to do, or refused with an error of its own).
-// It returns the state as saved (or as loaded, when nothing was saved).
-func Update(ctx context.Context, s Store, room string, change func(*State) (bool, error)) (*State, error) {
+// It returns the state as saved (or as loaded, when nothing was saved)
+// and its revision.
+func Update(ctx context.Context, s Store, room string, change func(*State) (bool, error)) (*State, uint64, error) {
 	for {
 		st, rev, err := s.Load(ctx, room)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		save, err := change(st)
 		if err != nil || !save {
-			return st, err
+			return st, rev, err
 		}
-		_, err = s.Save(ctx, room, st, rev)
+		rev, err = s.Save(ctx, room, st, rev)
 		if !errors.Is(err, ErrConflict) {
-			return st, err
+			return st, rev, err
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 }

@@ -107,7 +107,7 @@ func Run(t *testing.T, open Opener) {
 				defer wg.Done()
 				for i := range each {
 					name := fmt.Sprintf("op-%d-%d", w, i)
-					_, err := moderation.Update(ctx, s, "general", func(st *moderation.State) (bool, error) {
+					_, _, err := moderation.Update(ctx, s, "general", func(st *moderation.State) (bool, error) {
 						return st.AddOp(name, moderation.Limits{})
 					})
 					if err != nil {
