@@ -5,9 +5,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -448,5 +451,34 @@ func TestAuditSubcommand(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "no chat database") {
 		t.Fatalf("audit of an empty directory: %v\n%s", err, out)
+	}
+}
+
+// TestOperatorTokenFromFileAndEnvironment: the token may come from a file
+// (trimmed) or CHAT_OPERATOR_TOKEN; an empty file is a sentence and exit 1.
+func TestOperatorTokenFromFileAndEnvironment(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("from-a-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-operator-token-file", file}})
+	r := dialFrom(t, srv.Addr, "127.0.0.1")
+	moderate(t, r, &protocol.Moderate{Action: protocol.ModOper, Text: "from-a-file"})
+
+	env := testserver.Start(t, testserver.Options{Env: []string{"CHAT_OPERATOR_TOKEN=from-the-env"}})
+	r = dialFrom(t, env.Addr, "127.0.0.1")
+	r.Send(&protocol.Moderate{Action: protocol.ModOper, Text: "from-a-file"})
+	refusal(t, r, "another server's token", protocol.CodeForbidden, "")
+	moderate(t, r, &protocol.Moderate{Action: protocol.ModOper, Text: "from-the-env"})
+
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"-operator-token-file", empty, "-data", t.TempDir(), "-tcp", "127.0.0.1:0", "-http", ""},
+		func(string) string { return "" }, &out, &out)
+	if code != 1 || !strings.Contains(out.String(), "-operator-token-file "+empty+" is empty") {
+		t.Fatalf("an empty token file: exit %d, %q", code, out.String())
 	}
 }
