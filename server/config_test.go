@@ -90,6 +90,8 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
 		{[]string{"-trusted-proxies", "10.0.0.0/33"}, nil, `-trusted-proxies: "10.0.0.0/33" is not an address or CIDR prefix`},
 		{nil, map[string]string{"CHAT_TRUSTED_PROXIES": "127.0.0.1,proxy.example.com"}, `"proxy.example.com" is not an address`},
+		{[]string{"-operator-token", "a", "-operator-token-file", "f"}, nil, "give -operator-token or -operator-token-file, not both"},
+		{[]string{"-audit-max", "0"}, nil, "-audit-max must be positive"},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer
