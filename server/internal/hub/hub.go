@@ -98,7 +98,11 @@ type Config struct {
 	// for the delivery goroutine (default 65536); beyond it they are
 	// dropped and logged.
 	NoteQueue int
-	Logger    *slog.Logger
+	// CommitLatency, if set, is told the seconds from each SEND's arrival
+	// to its ACK (a prometheus.Histogram, say). It is called on the
+	// delivery goroutine and must not block.
+	CommitLatency interface{ Observe(seconds float64) }
+	Logger        *slog.Logger
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
@@ -193,6 +197,53 @@ type Hub struct {
 	// has stopped.
 	mentions     chan protocol.Msg
 	mentionsDone chan struct{}
+
+	// Counters for Stats: atomics, so that counting costs the hot path
+	// no lock.
+	joins      atomic.Uint64
+	msgsStored atomic.Uint64
+	fannedOut  atomic.Uint64
+	pending    atomic.Int64 // SENDs published and not yet answered
+}
+
+// Stats is what the hub has done and holds, for metrics.
+type Stats struct {
+	Joins      uint64 // memberships that entered a room
+	Stored     uint64 // messages sent through this node and stored (re-sends not counted)
+	Deliveries uint64 // MESSAGE frames fanned out live to members of this node
+	// PublishPending is the messages published and not yet stored and
+	// acknowledged: the store's queue, as this node sees it.
+	PublishPending int64
+	// FanoutQueue is the store's deliveries waiting for the delivery
+	// goroutine.
+	FanoutQueue int
+	// Rooms is the rooms with members on this node; CachedMessages and
+	// CachedBytes the recent messages held in their memory caches.
+	Rooms                       int
+	CachedMessages, CachedBytes int
+}
+
+// Stats counts. It visits every room (locking each briefly, one at a
+// time): it is for a scrape now and then, not for the hot path.
+func (h *Hub) Stats() Stats {
+	st := Stats{Joins: h.joins.Load(), Stored: h.msgsStored.Load(), Deliveries: h.fannedOut.Load(),
+		PublishPending: h.pending.Load(), FanoutQueue: len(h.deliveries)}
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	st.Rooms = len(rooms)
+	for _, r := range rooms {
+		r.mu.Lock()
+		if r.ring != nil {
+			st.CachedMessages += r.ring.n
+			st.CachedBytes += r.ring.bytes
+		}
+		r.mu.Unlock()
+	}
+	return st
 }
 
 type delivery struct {
@@ -552,6 +603,7 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 		return nil, false, nil
 	}
 	r.members[mem] = true
+	h.joins.Add(1)
 
 	head := r.delivered
 	after := head - min(uint64(h.cfg.History), head)
@@ -706,7 +758,11 @@ func (c *Conn) Send(room, id, text string) error {
 	defer c.h.sendMu.RUnlock()
 	err := ErrShuttingDown
 	if !c.h.closing {
-		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem})
+		c.h.pending.Add(1)
+		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem, Received: time.Now()})
+		if err != nil {
+			c.h.pending.Add(-1)
+		}
 	}
 	if err != nil {
 		c.settled(mem)
@@ -844,6 +900,7 @@ func (h *Hub) published(results []broker.Result) {
 		if !ok {
 			continue
 		}
+		h.pending.Add(-1)
 		c := mem.conn
 		if res.Err != nil {
 			h.cfg.Logger.Error("storing a message", "room", res.Request.Room, "err", res.Err)
@@ -851,7 +908,11 @@ func (h *Hub) published(results []broker.Result) {
 				"the message could not be stored; it will be sent again after reconnecting"))
 		} else {
 			c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
+			if o := h.cfg.CommitLatency; o != nil && !res.Request.Received.IsZero() {
+				o.Observe(time.Since(res.Request.Received).Seconds())
+			}
 			if !res.Duplicate {
+				h.msgsStored.Add(1)
 				h.stored(&res.Msg)
 			}
 		}
@@ -881,11 +942,14 @@ func (h *Hub) broadcast(m *protocol.Msg) {
 	r.flushPresence() // keep presence and messages in the order they happened
 	r.ring.push(m.Seq, frame)
 	r.delivered = m.Seq
+	var n uint64
 	for mem := range r.members {
 		if m.Seq > mem.ahead {
 			mem.send(frame, h.cfg.CatchUpBacklog)
+			n++
 		}
 	}
+	h.fannedOut.Add(n) // once per message, not per member
 }
 
 // presenceFromElsewhere passes on names entering or leaving a room through
