@@ -38,6 +38,7 @@ type stores struct {
 	// closers run in order by close, after the hub has closed.
 	closers []func() error
 	log     *slog.Logger
+	dbPath  string // the SQLite database; "" in cluster mode
 }
 
 func (s *stores) close() {
@@ -53,8 +54,8 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	if cfg.nats != "" {
 		return openCluster(ctx, cfg, log)
 	}
-	st := &stores{log: log}
 	dbPath := filepath.Join(cfg.data, "chat.db")
+	st := &stores{log: log, dbPath: dbPath}
 	names, err := sqlite.OpenNames(dbPath)
 	if err != nil {
 		return nil, err
@@ -177,6 +178,33 @@ func (s *stores) natsHealth() string {
 	}
 	v, _ := s.natsState.Load().(string)
 	return v
+}
+
+// storeBytes returns the metrics' measure of the message store on disk:
+// the SQLite files on a single server; nil in cluster mode, where
+// JetStream keeps the data on the NATS servers (their own metrics say).
+func (s *stores) storeBytes() func() int64 {
+	if s.nats != nil || s.dbPath == "" {
+		return nil
+	}
+	path := s.dbPath
+	return func() int64 {
+		var n int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(path + suffix); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+}
+
+// natsStatus returns the metrics' view of NATS, nil on a single server.
+func (s *stores) natsStatus() func() (connected, healthy bool) {
+	if s.nats == nil {
+		return nil
+	}
+	return func() (bool, bool) { return s.nats.NATS().IsConnected(), s.natsHealth() == "ok" }
 }
 
 // healthTimeout bounds one health check of NATS: a JetStream without a

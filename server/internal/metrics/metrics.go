@@ -124,15 +124,15 @@ func (m *Metrics) Start(transport string, start func(session.Transport, func()))
 	}
 }
 
-// Serve wraps a blocking session runner (session.Manager.Serve) to count
-// its connections as of transport.
-func (m *Metrics) Serve(transport string, serve func(session.Transport)) func(session.Transport) {
-	open, accepted := m.open[transport], m.accepted[transport]
+// Serve is Start for a caller that waits for each session to end (the
+// WebSocket handler): like session.Manager.Serve, it returns when the
+// session has ended.
+func (m *Metrics) Serve(transport string, start func(session.Transport, func())) func(session.Transport) {
+	counted := m.Start(transport, start)
 	return func(t session.Transport) {
-		accepted.Inc()
-		open.Inc()
-		defer open.Dec()
-		serve(t)
+		done := make(chan struct{})
+		counted(t, func() { close(done) })
+		<-done
 	}
 }
 
