@@ -231,9 +231,9 @@ func (c *config) check() error {
 		errs = append(errs, err)
 	}
 	if c.metrics != "" {
-		if _, _, err := net.SplitHostPort(c.metrics); err != nil {
+		if _, port, err := net.SplitHostPort(c.metrics); err != nil {
 			errs = append(errs, fmt.Errorf("-metrics %s: not a listen address such as 127.0.0.1:9100 (%v)", c.metrics, err))
-		} else if c.metrics == c.http || c.metrics == c.tcp {
+		} else if port != "0" && (c.metrics == c.http || c.metrics == c.tcp) {
 			errs = append(errs, fmt.Errorf("-metrics %s: metrics need their own address, not that of -http or -tcp", c.metrics))
 		}
 	}
