@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -315,6 +317,34 @@ func TestMetricsCountSlowConsumersAndConnectionLimits(t *testing.T) {
 	expectValues(t, scrape(t, addr), map[string]float64{
 		"chat_slow_consumer_cuts_total":          1,
 		"chat_limit_hits_total kind=connections": 1,
+	})
+}
+
+// TestMetricsCountTLSAndPlainOnTLS: on a TLS server, connections count
+// under transport tls, and a plain-protocol client is a limit hit of its
+// own kind.
+func TestMetricsCountTLSAndPlainOnTLS(t *testing.T) {
+	srv, cert, _ := tlsServer(t, "-metrics", "127.0.0.1:0")
+	addr := metricsAddr(t, srv)
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	c, err := tls.Dial("tcp", srv.Addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testserver.Wrap(t, c)
+	r.Send(&protocol.Hello{Version: protocol.Version, Client: "metrics-test"})
+	testserver.Expect[*protocol.Welcome](r)
+	plain := testserver.Dial(t, srv.Addr)
+	plain.Send(&protocol.Hello{Version: protocol.Version, Client: "plain"})
+	if e := testserver.Expect[*protocol.Error](plain); e.Code != protocol.CodeTLSRequired {
+		t.Fatalf("plain on TLS: %v", e)
+	}
+	expectValues(t, scrape(t, addr), map[string]float64{
+		"chat_connections_open transport=tls":           1,
+		"chat_connections_accepted_total transport=tls": 1,
+		"chat_connections_accepted_total transport=tcp": 0,
+		"chat_limit_hits_total kind=plain-on-tls":       1,
 	})
 }
 
