@@ -157,7 +157,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	go st.refuseWhileUnhealthy(watchCtx, mgr, natsGrace)
 
 	met.Watch(metrics.Sources{Hub: h.Stats, Queues: mgr.Queues, Limits: mgr.LimitHits, SlowCuts: mgr.SlowConsumerCuts,
-		Store: st.storeBytes(), NATS: st.natsStatus()})
+		Store: st.storeSize(), NATS: st.natsStatus()})
 	l, err := listen(cfg, log, mgr, certs, st, met)
 	if err != nil {
 		_ = h.Close()

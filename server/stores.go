@@ -180,22 +180,28 @@ func (s *stores) natsHealth() string {
 	return v
 }
 
-// storeBytes returns the metrics' measure of the message store on disk:
-// the SQLite files on a single server; nil in cluster mode, where
-// JetStream keeps the data on the NATS servers (their own metrics say).
-func (s *stores) storeBytes() func() int64 {
-	if s.nats != nil || s.dbPath == "" {
-		return nil
+// storeSize returns the metrics' measure of the message store: the size
+// of the SQLite files on a single server (counting the messages would
+// read the table), the message stream's bytes and messages in cluster
+// mode (one JetStream request per scrape, bounded by healthTimeout).
+func (s *stores) storeSize() func() (bytes, messages int64, ok bool) {
+	if s.nats != nil {
+		return func() (int64, int64, bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+			defer cancel()
+			msgs, bytes, err := s.nats.StreamSize(ctx)
+			return int64(bytes), int64(msgs), err == nil
+		}
 	}
 	path := s.dbPath
-	return func() int64 {
+	return func() (int64, int64, bool) {
 		var n int64
 		for _, suffix := range []string{"", "-wal"} {
 			if fi, err := os.Stat(path + suffix); err == nil {
 				n += fi.Size()
 			}
 		}
-		return n
+		return n, -1, true
 	}
 }
 
