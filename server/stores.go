@@ -181,27 +181,28 @@ func (s *stores) natsHealth() string {
 }
 
 // storeSize returns the metrics' measure of the message store: the size
-// of the SQLite files on a single server (counting the messages would
-// read the table), the message stream's bytes and messages in cluster
-// mode (one JetStream request per scrape, bounded by healthTimeout).
-func (s *stores) storeSize() func() (bytes, messages int64, ok bool) {
+// of the SQLite files on a single server, of the message stream in
+// cluster mode (one JetStream request per scrape, bounded by
+// healthTimeout). Messages are not counted: SQLite would read its table,
+// and the stream holds a deduplication marker beside each message.
+func (s *stores) storeSize() func() (bytes int64, ok bool) {
 	if s.nats != nil {
-		return func() (int64, int64, bool) {
+		return func() (int64, bool) {
 			ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
 			defer cancel()
-			msgs, bytes, err := s.nats.StreamSize(ctx)
-			return int64(bytes), int64(msgs), err == nil
+			_, bytes, err := s.nats.StreamSize(ctx)
+			return int64(bytes), err == nil
 		}
 	}
 	path := s.dbPath
-	return func() (int64, int64, bool) {
+	return func() (int64, bool) {
 		var n int64
 		for _, suffix := range []string{"", "-wal"} {
 			if fi, err := os.Stat(path + suffix); err == nil {
 				n += fi.Size()
 			}
 		}
-		return n, -1, true
+		return n, true
 	}
 }
 

@@ -311,8 +311,9 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 // NATS returns the underlying connection (for health checks).
 func (c *Conn) NATS() *nats.Conn { return c.nc }
 
-// StreamSize returns the messages and bytes in the cluster's message
-// stream, as JetStream counts them (one API request; for metrics).
+// StreamSize returns the stream messages (chat messages and their
+// deduplication markers) and bytes in the cluster's message stream, as
+// JetStream counts them (one API request; for metrics).
 func (c *Conn) StreamSize(ctx context.Context) (msgs, bytes uint64, err error) {
 	info, err := c.stream.Info(ctx)
 	if err != nil {

@@ -42,10 +42,9 @@ type Sources struct {
 	Queues   func() session.QueueStats
 	Limits   func() map[string]int64 // hits by kind
 	SlowCuts func() int64
-	// Store returns the bytes the message store holds and how many
-	// messages, where that is cheap to know: SQLite's files (messages
-	// -1: unknown), JetStream's stream. ok false: not known now.
-	Store func() (bytes, messages int64, ok bool)
+	// Store returns the bytes the message store holds (SQLite's files,
+	// or JetStream's stream); ok false: not known now.
+	Store func() (bytes int64, ok bool)
 	// NATS reports whether the cluster connection is up, and whether the
 	// last health check found JetStream storing.
 	NATS func() (connected, healthy bool)
@@ -158,8 +157,7 @@ var (
 	roomsDesc      = desc("chat_rooms_active", "Rooms with members on this node.")
 	cacheMsgsDesc  = desc("chat_history_cache_messages", "Recent messages held in memory for the rooms with members on this node.")
 	cacheBytesDesc = desc("chat_history_cache_bytes", "Bytes of the recent messages held in memory (encoded frames).")
-	storeDesc      = desc("chat_store_bytes", "Bytes the message store takes: the SQLite database and its write-ahead log on disk, or the cluster's JetStream message stream (the same for every node).")
-	storeMsgsDesc  = desc("chat_store_messages", "Messages in the cluster's JetStream message stream (cluster mode only; the same for every node).")
+	storeDesc      = desc("chat_store_bytes", "Bytes the message store takes: the SQLite database and its write-ahead log on disk, or the cluster's JetStream message stream with its deduplication markers (the same for every node).")
 	natsConnDesc   = desc("chat_nats_connected", "1 while this node is connected to NATS (cluster mode only).")
 	natsOKDesc     = desc("chat_nats_healthy", "1 while the last health check found JetStream storing (cluster mode only).")
 )
@@ -167,7 +165,7 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{joinsDesc, storedDesc, deliveriesDesc, publishDesc, fanoutDesc, queueDesc,
 		queueMaxDesc, queueBytesDesc, slowDesc, limitDesc, roomsDesc, cacheMsgsDesc, cacheBytesDesc, storeDesc,
-		storeMsgsDesc, natsConnDesc, natsOKDesc} {
+		natsConnDesc, natsOKDesc} {
 		ch <- d
 	}
 }
@@ -213,11 +211,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if s.Store != nil {
-		if bytes, msgs, ok := s.Store(); ok {
+		if bytes, ok := s.Store(); ok {
 			gauge(storeDesc, float64(bytes))
-			if msgs >= 0 {
-				gauge(storeMsgsDesc, float64(msgs))
-			}
 		}
 	}
 	if s.NATS != nil {
