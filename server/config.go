@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ type config struct {
 	allowedOrigins  string
 	webDir          string
 	pprof           string
+	metrics         string
+	healthzAllow    string
 	tlsCert         string
 	tlsKey          string
 	acmeDomains     string
@@ -93,6 +96,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.http, "http", ":8080", "HTTP listen `address` for browsers (web client, WebSocket at /ws, /healthz); empty disables it")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "other web `origins` allowed to open WebSockets, comma-separated (host patterns like chat.example.com or *.example.com); the server's own origin is always allowed")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this loopback `address`, e.g. 127.0.0.1:6060; off when empty")
+	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at /metrics on this `address` (e.g. 127.0.0.1:9100, or :9100 behind a firewall); off when empty")
+	fs.StringVar(&c.healthzAllow, "healthz-allow", "127.0.0.0/8,::1/128", "`addresses` (CIDR or single IP, comma-separated) that /healthz tells the version, connection count and NATS state; others get only the status")
 	fs.StringVar(&c.webDir, "web", "", "serve the web client from this `directory` instead of the files built into the binary (for development)")
 	fs.StringVar(&c.data, "data", "chat-data", "data `directory` (created if missing); history is in chat.db there")
 	fs.StringVar(&c.sync, "sync", "full", "disk sync: full (an acknowledged message survives power loss) or normal (survives a crash, faster)")
@@ -247,6 +252,16 @@ func (c *config) check() error {
 			errs = append(errs, fmt.Errorf("-pprof %s: profiling is only served on a loopback address such as 127.0.0.1:6060", c.pprof))
 		}
 	}
+	if _, err := c.healthzPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.metrics != "" {
+		if _, port, err := net.SplitHostPort(c.metrics); err != nil {
+			errs = append(errs, fmt.Errorf("-metrics %s: not a listen address such as 127.0.0.1:9100 (%v)", c.metrics, err))
+		} else if port != "0" && (c.metrics == c.http || c.metrics == c.tcp) {
+			errs = append(errs, fmt.Errorf("-metrics %s: metrics need their own address, not that of -http or -tcp", c.metrics))
+		}
+	}
 	if c.nats == "" {
 		for name, v := range map[string]string{"nats-creds": c.natsCreds, "nats-ca": c.natsCA, "nats-cert": c.natsCert, "nats-key": c.natsKey} {
 			if v != "" {
@@ -291,6 +306,24 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+// healthzPrefixes parses -healthz-allow: CIDR prefixes or single
+// addresses.
+func (c *config) healthzPrefixes() ([]netip.Prefix, error) {
+	out := []netip.Prefix{} // not nil: an empty list allows nobody
+	for _, v := range list(c.healthzAllow) {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("-healthz-allow: %q is neither a CIDR prefix (10.0.0.0/8) nor an address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // accessKey returns the key from -key or -key-file.

@@ -42,6 +42,7 @@ type stores struct {
 	// closers run in order by close, after the hub has closed.
 	closers []func() error
 	log     *slog.Logger
+	dbPath  string // the SQLite database; "" in cluster mode
 }
 
 func (s *stores) close() {
@@ -57,8 +58,8 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	if cfg.nats != "" {
 		return openCluster(ctx, cfg, log)
 	}
-	st := &stores{log: log}
 	dbPath := filepath.Join(cfg.data, "chat.db")
+	st := &stores{log: log, dbPath: dbPath}
 	names, err := sqlite.OpenNames(dbPath)
 	if err != nil {
 		return nil, err
@@ -198,6 +199,40 @@ func (s *stores) natsHealth() string {
 	}
 	v, _ := s.natsState.Load().(string)
 	return v
+}
+
+// storeSize returns the metrics' measure of the message store: the size
+// of the SQLite files on a single server, of the message stream in
+// cluster mode (one JetStream request per scrape, bounded by
+// healthTimeout). Messages are not counted: SQLite would read its table,
+// and the stream holds a deduplication marker beside each message.
+func (s *stores) storeSize() func() (bytes int64, ok bool) {
+	if s.nats != nil {
+		return func() (int64, bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+			defer cancel()
+			_, bytes, err := s.nats.StreamSize(ctx)
+			return int64(bytes), err == nil
+		}
+	}
+	path := s.dbPath
+	return func() (int64, bool) {
+		var n int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(path + suffix); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n, true
+	}
+}
+
+// natsStatus returns the metrics' view of NATS, nil on a single server.
+func (s *stores) natsStatus() func() (connected, healthy bool) {
+	if s.nats == nil {
+		return nil
+	}
+	return func() (bool, bool) { return s.nats.NATS().IsConnected(), s.natsHealth() == "ok" }
 }
 
 // healthTimeout bounds one health check of NATS: a JetStream without a

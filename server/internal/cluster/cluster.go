@@ -352,6 +352,17 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 // NATS returns the underlying connection (for health checks).
 func (c *Conn) NATS() *nats.Conn { return c.nc }
 
+// StreamSize returns the stream messages (chat messages and their
+// deduplication markers) and bytes in the cluster's message stream, as
+// JetStream counts them (one API request; for metrics).
+func (c *Conn) StreamSize(ctx context.Context) (msgs, bytes uint64, err error) {
+	info, err := c.stream.Info(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return info.State.Msgs, info.State.Bytes, nil
+}
+
 // HealthKey is the key in chat-nodes that Healthy writes.
 const HealthKey = "_health"
 

@@ -27,6 +27,9 @@ type Request struct {
 	Tag any
 	// Origin is the broker's, like Tag: which node published the request.
 	Origin any
+	// Received is when the server got the message from its sender, for
+	// the commit latency metric; not stored.
+	Received time.Time
 }
 
 // Result is the outcome of one Request.

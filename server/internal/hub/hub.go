@@ -111,7 +111,11 @@ type Config struct {
 	// InviteTTL is how long an invite code is valid when its MODERATE
 	// asks for no time (default 7 days).
 	InviteTTL time.Duration
-	Logger    *slog.Logger
+	// CommitLatency, if set, is told the seconds from each SEND's arrival
+	// to its ACK (a prometheus.Histogram, say). It is called on the
+	// delivery goroutine and must not block.
+	CommitLatency interface{ Observe(seconds float64) }
+	Logger        *slog.Logger
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
@@ -212,6 +216,54 @@ type Hub struct {
 	// has stopped.
 	mentions     chan protocol.Msg
 	mentionsDone chan struct{}
+
+	// Counters for Stats: atomics, so that counting costs the hot path
+	// no lock.
+	joins      atomic.Uint64
+	msgsStored atomic.Uint64
+	pending    atomic.Int64 // SENDs published and not yet answered
+	_          [64]byte     // fannedOut, written per member, on a cache line of its own
+	fannedOut  atomic.Uint64
+}
+
+// Stats is what the hub has done and holds, for metrics.
+type Stats struct {
+	Joins      uint64 // memberships that entered a room
+	Stored     uint64 // messages sent through this node and stored (re-sends not counted)
+	Deliveries uint64 // MESSAGE frames fanned out live to members of this node
+	// PublishPending is the messages published and not yet stored and
+	// acknowledged: the store's queue, as this node sees it.
+	PublishPending int64
+	// FanoutQueue is the store's deliveries waiting for the delivery
+	// goroutine.
+	FanoutQueue int
+	// Rooms is the rooms with members on this node; CachedMessages and
+	// CachedBytes the recent messages held in their memory caches.
+	Rooms                       int
+	CachedMessages, CachedBytes int
+}
+
+// Stats counts. It visits every room (locking each briefly, one at a
+// time): it is for a scrape now and then, not for the hot path.
+func (h *Hub) Stats() Stats {
+	st := Stats{Joins: h.joins.Load(), Stored: h.msgsStored.Load(), Deliveries: h.fannedOut.Load(),
+		PublishPending: h.pending.Load(), FanoutQueue: len(h.deliveries)}
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	st.Rooms = len(rooms)
+	for _, r := range rooms {
+		r.mu.Lock()
+		if r.ring != nil {
+			st.CachedMessages += r.ring.n
+			st.CachedBytes += r.ring.bytes
+		}
+		r.mu.Unlock()
+	}
+	return st
 }
 
 type delivery struct {
@@ -602,6 +654,7 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 	}
 	r.members[mem] = true
 	r.setMod(st.mod, st.modRev)
+	h.joins.Add(1)
 
 	head := r.delivered
 	after := head - min(uint64(h.cfg.History), head)
@@ -783,7 +836,11 @@ func (c *Conn) Send(room, id, text string) error {
 	defer c.h.sendMu.RUnlock()
 	err := ErrShuttingDown
 	if !c.h.closing {
-		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem})
+		c.h.pending.Add(1)
+		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem, Received: time.Now()})
+		if err != nil {
+			c.h.pending.Add(-1)
+		}
 	}
 	if err != nil {
 		c.settled(mem)
@@ -921,12 +978,21 @@ func (h *Hub) published(results []broker.Result) {
 		if !ok {
 			continue
 		}
+		h.pending.Add(-1)
 		c := mem.conn
 		if res.Err != nil {
 			h.cfg.Logger.Error("storing a message", "room", res.Request.Room, "err", res.Err)
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, res.Request.Room,
 				"the message could not be stored; it will be sent again after reconnecting"))
 		} else {
+			// Counted before the ACK goes out: whoever has the ACK finds
+			// the message in the metrics.
+			if o := h.cfg.CommitLatency; o != nil && !res.Request.Received.IsZero() {
+				o.Observe(time.Since(res.Request.Received).Seconds())
+			}
+			if !res.Duplicate {
+				h.msgsStored.Add(1)
+			}
 			c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
 			if !res.Duplicate {
 				h.stored(&res.Msg)
@@ -960,6 +1026,10 @@ func (h *Hub) broadcast(m *protocol.Msg) {
 	r.delivered = m.Seq
 	for mem := range r.members {
 		if m.Seq > mem.ahead {
+			// Counted before it is queued, so whoever has the frame finds
+			// it counted. Only this goroutine writes the counter: the
+			// atomic add costs no waiting.
+			h.fannedOut.Add(1)
 			mem.send(frame, h.cfg.CatchUpBacklog)
 		}
 	}

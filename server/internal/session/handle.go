@@ -34,10 +34,10 @@ func (s *Session) throttle(msg protocol.Message) bool {
 	}
 	if s.limitedSince.IsZero() {
 		s.limitedSince = now
-		s.mgr.LimitHit("message-rate", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s: slowing down", s.cfg.MsgRate))
+		s.mgr.LimitHit(LimitMessageRate, s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s: slowing down", s.cfg.MsgRate))
 	}
 	if now.Sub(s.limitedSince) >= s.cfg.FloodAfter {
-		s.mgr.LimitHit("flood", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s for %v: disconnected", s.cfg.MsgRate, s.cfg.FloodAfter))
+		s.mgr.LimitHit(LimitFlood, s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s for %v: disconnected", s.cfg.MsgRate, s.cfg.FloodAfter))
 		s.protocolError(protocol.NewError(protocol.CodeRateLimited, "",
 			fmt.Sprintf("more than %g messages a second for %v; wait before reconnecting", s.cfg.MsgRate, s.cfg.FloodAfter)))
 		return false
@@ -189,7 +189,7 @@ func (s *Session) checkKey(key, room, what string) *protocol.Error {
 	}
 	// Hashes make the comparison constant-time whatever the lengths.
 	if got := sha256.Sum256([]byte(key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
-		s.mgr.LimitHit("key", s.t.RemoteAddr(), what+" without the right server key")
+		s.mgr.LimitHit(LimitKey, s.t.RemoteAddr(), what+" without the right server key")
 		return protocol.NewError(protocol.CodeUnauthorized, room, "this server needs its access key: ask its operator for it")
 	}
 	return nil

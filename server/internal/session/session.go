@@ -140,6 +140,9 @@ func (s *Session) failLocked(e *protocol.Error) {
 		return
 	}
 	if e != nil {
+		if e.Code == protocol.CodeSlowConsumer {
+			s.mgr.slowCuts.Add(1)
+		}
 		s.queue = append(s.queue, protocol.Encode(e))
 		s.reason = e.Error()
 	} else if s.reason == "" {

@@ -213,7 +213,7 @@ func serveConn(c net.Conn, start func(session.Transport, func()), opts *TCPOptio
 	if opts.Limits != nil {
 		var refused limit.Refused
 		if release, refused = opts.Limits.Acquire(remote); refused != "" {
-			opts.Refused("connections", remote, string(refused))
+			opts.Refused(session.LimitConnections, remote, string(refused))
 			refuse(c, protocol.NewError(protocol.CodeTooManyConnections, "", string(refused)))
 			return
 		}
@@ -276,7 +276,7 @@ func handshake(c net.Conn, remote string, opts *TCPOptions) (*tls.Conn, *tlsSock
 	}
 	const tlsHandshakeRecord = 0x16
 	if first[0] != tlsHandshakeRecord {
-		opts.Refused("plain-on-tls", remote, "not a TLS handshake")
+		opts.Refused(session.LimitPlainOnTLS, remote, "not a TLS handshake")
 		refuse(c, protocol.NewError(protocol.CodeTLSRequired, "",
 			"this port needs TLS: connect with tls://HOST:PORT (not the plain protocol)"))
 		return nil, nil, errors.New("not a TLS client")
