@@ -353,11 +353,14 @@ func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, t
 		if err != nil {
 			return todo, err
 		}
+		var m protocol.Msg
 		orig, err := n.c.getMsg(ctx, getReq{Seq: mark.Seq - 1})
-		if err != nil {
-			return todo, err
+		if errors.Is(err, errNotFound) {
+			// An operator deleted the original: its record answers.
+			m, err = n.c.redactedResend(ctx, room, toks[i])
+		} else if err == nil {
+			m, err = orig.decode()
 		}
-		m, err := orig.decode()
 		if err != nil {
 			return todo, err
 		}

@@ -1,0 +1,287 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"chat/protocol"
+	"chat/server/internal/broker"
+	"chat/server/internal/cluster/natstest"
+	"chat/server/internal/history"
+	"chat/server/internal/moderation"
+	"chat/server/internal/moderation/moderationtest"
+)
+
+// nodeLog is a history.Log on a chat node: messages are published and
+// read back through the broker's own paths, so the suite's redactions
+// are seen by the reads the hub uses.
+type nodeLog struct {
+	c *Conn
+	n *Node
+}
+
+var _ history.Log = nodeLog{}
+
+func (l nodeLog) Append(r *history.Request) error { return l.n.Publish(r) }
+func (l nodeLog) Flush(ctx context.Context) error { return l.n.Flush(ctx) }
+func (l nodeLog) Since(ctx context.Context, room string, after uint64, limit int) ([]protocol.Msg, error) {
+	return l.n.Since(ctx, room, after, limit)
+}
+func (l nodeLog) Last(ctx context.Context, room string, limit int) ([]protocol.Msg, error) {
+	return l.n.Last(ctx, room, limit)
+}
+func (l nodeLog) Before(ctx context.Context, room string, before uint64, limit int) ([]protocol.Msg, error) {
+	return l.n.Before(ctx, room, before, limit)
+}
+func (l nodeLog) Epoch(context.Context, string) (uint64, error) { return l.c.Epoch(), nil }
+func (l nodeLog) Close() error                                  { return nil }
+
+// openModeration opens the moderation store of c, closed with it.
+func openModeration(t *testing.T, c *Conn, maxAudit int) *Moderation {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := c.Moderation(ctx, ModerationOptions{MaxAudit: maxAudit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The store on one NATS server; the messages it redacts are published
+// and read by a node on another connection.
+func TestModerationConformance(t *testing.T) {
+	moderationtest.Run(t, func(t *testing.T, maxAudit int) (moderation.Store, history.Log) {
+		nc := natstest.Start(t, 1)
+		a, b := storesDial(t, nc, "node-a"), storesDial(t, nc, "node-b")
+		return openModeration(t, a, maxAudit), nodeLog{c: b, n: node(t, b, newRecorder(), NodeOptions{ID: "node-b"})}
+	})
+}
+
+// The same on three NATS servers (R3 stream and buckets), the store and
+// the node each talking to its own server. One cluster serves every
+// subtest: each purges what the previous one wrote.
+func TestModerationConformanceOnThreeServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three NATS servers")
+	}
+	nc := natstest.Start(t, 3)
+	moderationtest.Run(t, func(t *testing.T, maxAudit int) (moderation.Store, history.Log) {
+		a, b := storesDialURL(t, nc.URL(0), "node-a"), storesDialURL(t, nc.URL(1), "node-b")
+		m := openModeration(t, a, maxAudit)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, stream := range []string{StreamName, "KV_" + BucketModeration, "KV_" + BucketRedactions, AuditStream} {
+			s, err := a.js.Stream(ctx, stream)
+			if err == nil {
+				err = s.Purge(ctx)
+			}
+			if err != nil {
+				t.Fatalf("purging %s: %v", stream, err)
+			}
+		}
+		return m, nodeLog{c: b, n: node(t, b, newRecorder(), NodeOptions{ID: "node-b"})}
+	})
+}
+
+// An operator on one node deletes a message in the middle of a room's
+// history and its last message. Every read on another node shows both
+// with seq, time, sender and id and no text; the texts are nowhere in
+// the stream, nor on the NATS server's disk; the room numbers on; a
+// client's re-send of the deleted last message is answered with it, not
+// stored again; and a node delivering the room live gets each message
+// once.
+func TestRedactedMessagesReadEmptyEverywhere(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ca, cb, cc := storesDial(t, nc, "node-a"), storesDial(t, nc, "node-b"), storesDial(t, nc, "node-c")
+	ra, rc := newRecorder(), newRecorder()
+	na := node(t, ca, ra, NodeOptions{ID: "node-a"})
+	nodeC := node(t, cc, rc, NodeOptions{ID: "node-c"})
+	if _, err := nodeC.Subscribe(ctx, "general"); err != nil {
+		t.Fatal(err)
+	}
+	secret := func(i int) string { return fmt.Sprintf("secret text number %d", i) }
+	for i := 1; i <= 5; i++ {
+		if err := na.Publish(&broker.Publication{Room: "general", Sender: "Bob", ID: fmt.Sprint("id", i), Text: secret(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := na.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := nodeC.Since(ctx, "general", 0, 10)
+	if err != nil || len(before) != 5 {
+		t.Fatalf("Since before = %d messages, %v", len(before), err)
+	}
+
+	mod := openModeration(t, cb, 0)
+	for _, seq := range []uint64{3, 5} {
+		if ok, err := mod.Redact(ctx, "general", seq); err != nil || !ok {
+			t.Fatalf("Redact(%d) = %v, %v", seq, ok, err)
+		}
+	}
+	for _, seq := range []uint64{3, 5} { // again: no error, still there
+		if ok, err := mod.Redact(ctx, "general", seq); err != nil || !ok {
+			t.Fatalf("Redact(%d) again = %v, %v", seq, ok, err)
+		}
+	}
+	if ok, err := mod.Redact(ctx, "general", 6); err != nil || ok {
+		t.Fatalf("Redact of a message not yet sent = %v, %v", ok, err)
+	}
+	want := append([]protocol.Msg(nil), before...)
+	want[2].Text, want[4].Text = "", ""
+	check := func(what string, got []protocol.Msg, err error, want []protocol.Msg) {
+		t.Helper()
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s:\n got %#v, %v\nwant %#v", what, got, err, want)
+		}
+	}
+	got, err := nodeC.Since(ctx, "general", 0, 10)
+	check("Since(0)", got, err, want)
+	got, err = nodeC.Since(ctx, "general", 2, 2)
+	check("Since(2, 2), starting at a redacted one", got, err, want[2:4])
+	got, err = nodeC.Before(ctx, "general", 6, 3)
+	check("Before(6, 3)", got, err, want[2:])
+	got, err = nodeC.Last(ctx, "general", 1)
+	check("Last(1), the redacted last message", got, err, want[4:])
+	got, err = nodeC.Last(ctx, "general", 5)
+	check("Last(5)", got, err, want)
+
+	// The texts are gone from the stream (every message in it read) and
+	// from the server's files.
+	info, err := ca.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		sm, err := ca.getMsg(ctx, getReq{Seq: seq})
+		if err == errNotFound {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int{3, 5} {
+			if bytes.Contains(sm.Data, []byte(secret(i))) {
+				t.Fatalf("stream message %d still holds %q", seq, secret(i))
+			}
+		}
+	}
+	dir := nc.Server(0).JetStreamConfig().StoreDir
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, i := range []int{3, 5} {
+			if bytes.Contains(b, []byte(secret(i))) {
+				return fmt.Errorf("%s still holds %q", path, secret(i))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The room numbers on after its redacted last message; a re-send of
+	// that message is its duplicate, without text.
+	for _, p := range []*broker.Publication{
+		{Room: "general", Sender: "Bob", ID: "id6", Text: "six"},
+		{Room: "general", Sender: "bob", ID: "id5", Text: secret(5)},
+		{Room: "general", Sender: "Bob", ID: "id3", Text: secret(3)},
+	} {
+		if err := na.Publish(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := na.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ra.mu.Lock()
+	results := append([]broker.Result(nil), ra.results[5:]...)
+	ra.mu.Unlock()
+	if len(results) != 3 {
+		t.Fatalf("%d results after the redactions, want 3", len(results))
+	}
+	if r := results[0]; r.Err != nil || r.Duplicate || r.Msg.Seq != 6 {
+		t.Fatalf("the next message: %+v", r)
+	}
+	for i, seq := range []uint64{5, 3} {
+		if r := results[1+i]; r.Err != nil || !r.Duplicate || r.Msg.Seq != seq || r.Msg.Text != "" {
+			t.Fatalf("the re-send of redacted message %d: %+v", seq, r)
+		}
+	}
+	got, err = nodeC.Since(ctx, "general", 0, 10)
+	if err != nil || len(got) != 6 || got[5].Text != "six" || !reflect.DeepEqual(got[:5], want) {
+		t.Fatalf("Since(0) after one more message: %#v, %v", got, err)
+	}
+	// node-c delivered each message once, whatever the redactions.
+	rc.wait(t, 10*time.Second, "node-c delivers message 6", func(r *recorder) bool {
+		return len(r.msgs) > 0 && r.msgs[len(r.msgs)-1].Seq == 6
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, m := range rc.msgs {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("node-c delivered seqs out of order or twice: %d at %d", m.Seq, i)
+		}
+	}
+}
+
+// Entries of no room (an operator's login) are kept and listed with the
+// others; the log of one room lists only its own, newest last, even when
+// more of it than asked for are there.
+func TestAuditLogOfNoRoomAndOfOneRoom(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	c := storesDial(t, nc, "node-a")
+	m := openModeration(t, c, 100)
+	ctx := context.Background()
+	entries := []moderation.Entry{{Time: 1, Actor: "operator", Action: "oper", Addr: "192.0.2.1:1"}}
+	for i := range 30 {
+		room := "general"
+		if i%3 == 0 {
+			room = "random"
+		}
+		entries = append(entries, moderation.Entry{Time: int64(2 + i), Room: room, Actor: "alice", Action: "kick", Target: fmt.Sprint("troll", i)})
+	}
+	for _, e := range entries {
+		if err := m.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := m.AuditLog(ctx, "", 1000)
+	if err != nil || !reflect.DeepEqual(all, entries) {
+		t.Fatalf("AuditLog(all) = %d entries, %v; want the %d written", len(all), err, len(entries))
+	}
+	gen, err := m.AuditLog(ctx, "general", 4)
+	var wantGen []moderation.Entry
+	for _, e := range entries {
+		if e.Room == "general" {
+			wantGen = append(wantGen, e)
+		}
+	}
+	if err != nil || !reflect.DeepEqual(gen, wantGen[len(wantGen)-4:]) {
+		t.Fatalf("AuditLog(general, 4) = %#v, %v", gen, err)
+	}
+	// A second store (another node) with a smaller limit sets it for all.
+	m2 := openModeration(t, storesDial(t, nc, "node-b"), 10)
+	if err := m2.Audit(ctx, moderation.Entry{Time: 99, Room: "general", Actor: "bob", Action: "topic"}); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := m.AuditLog(ctx, "", 1000); err != nil || len(all) != 10 || all[9].Time != 99 {
+		t.Fatalf("after the limit became 10: %d entries, %v", len(all), err)
+	}
+}
