@@ -285,3 +285,124 @@ func TestAuditLogOfNoRoomAndOfOneRoom(t *testing.T) {
 		t.Fatalf("after the limit became 10: %d entries, %v", len(all), err)
 	}
 }
+
+// An operator deletes the room's last message again and again while
+// another node publishes into the room: the copies without text never
+// take a number, nothing is stored twice or lost, every deleted message
+// reads back without text and every other with its own, and a node
+// delivering the room live gets each message once, in order.
+func TestRedactingTheLastMessageWhilePublishing(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ca, cb, cc := storesDial(t, nc, "node-a"), storesDial(t, nc, "node-b"), storesDial(t, nc, "node-c")
+	ra, rc := newRecorder(), newRecorder()
+	na := node(t, ca, ra, NodeOptions{ID: "node-a"})
+	nodeC := node(t, cc, rc, NodeOptions{ID: "node-c"})
+	if _, err := nodeC.Subscribe(ctx, "general"); err != nil {
+		t.Fatal(err)
+	}
+	mod := openModeration(t, cb, 0)
+	const total = 80
+	done := make(chan struct{})
+	redacted := map[uint64]bool{}
+	redactErr := make(chan error, 1)
+	// Half the messages go before and half after the first redaction,
+	// so that some are published while redactions are under way however
+	// slow the machine.
+	first := make(chan struct{})
+	go func() {
+		defer close(redactErr)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			h, err := cb.readHead(ctx, "general")
+			if err != nil {
+				redactErr <- err
+				return
+			}
+			if h.seq == 0 {
+				continue
+			}
+			ok, err := mod.Redact(ctx, "general", h.seq)
+			if err != nil || !ok {
+				redactErr <- fmt.Errorf("Redact(%d) = %v, %v", h.seq, ok, err)
+				return
+			}
+			if len(redacted) == 0 {
+				close(first)
+			}
+			redacted[h.seq] = true
+		}
+	}()
+	for i := 1; i <= total; i++ {
+		if err := na.Publish(&broker.Publication{Room: "general", Sender: "bob", ID: fmt.Sprint("id", i), Text: fmt.Sprint("text ", i)}); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 == 0 {
+			if err := na.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == total/2 {
+			select {
+			case <-first:
+			case err := <-redactErr:
+				t.Fatalf("before the first redaction: %v", err)
+			case <-ctx.Done():
+				t.Fatal("no redaction within the test's time")
+			}
+		}
+	}
+	if err := na.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(done)
+	if err := <-redactErr; err != nil {
+		t.Fatal(err)
+	}
+	if len(redacted) == 0 {
+		t.Fatal("no redaction happened while publishing")
+	}
+	ra.mu.Lock()
+	textOf := map[uint64]string{}
+	for _, r := range ra.results {
+		if r.Err != nil || r.Duplicate {
+			ra.mu.Unlock()
+			t.Fatalf("a publication's result: %+v", r)
+		}
+		if _, twice := textOf[r.Msg.Seq]; twice {
+			ra.mu.Unlock()
+			t.Fatalf("seq %d acknowledged twice", r.Msg.Seq)
+		}
+		textOf[r.Msg.Seq] = r.Msg.Text
+	}
+	ra.mu.Unlock()
+	got, err := nodeC.Since(ctx, "general", 0, 2*total)
+	if err != nil || len(got) != total {
+		t.Fatalf("Since(0) = %d messages, %v; want %d", len(got), err, total)
+	}
+	for i, m := range got {
+		want := textOf[uint64(i+1)]
+		if redacted[m.Seq] {
+			want = ""
+		}
+		if m.Seq != uint64(i+1) || m.Text != want {
+			t.Fatalf("message %d: seq %d text %q; want seq %d text %q", i, m.Seq, m.Text, i+1, want)
+		}
+	}
+	rc.wait(t, 10*time.Second, "node-c delivers the last message", func(r *recorder) bool {
+		return len(r.msgs) > 0 && r.msgs[len(r.msgs)-1].Seq == total
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i, m := range rc.msgs {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("node-c delivered seq %d at %d", m.Seq, i)
+		}
+	}
+	t.Logf("%d of %d messages redacted while publishing", len(redacted), total)
+}
