@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"chat/server/internal/history"
 	"chat/server/internal/moderation"
 	"chat/server/internal/moderation/moderationtest"
+	"chat/server/internal/sqlite"
 )
 
 // nodeLog is a history.Log on a chat node: messages are published and
@@ -405,4 +407,82 @@ func TestRedactingTheLastMessageWhilePublishing(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d messages redacted while publishing", len(redacted), total)
+}
+
+// A single server's moderation moves into the cluster with its history:
+// the rooms' states, the audit log (an entry of no room too), and a
+// deleted message, which stays without text. A second run copies
+// nothing twice.
+func TestMigrateCopiesModeration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	log, err := sqlite.Open(path, func([]history.Result) {}, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := log.Append(&history.Request{Room: "general", Sender: "bob", ID: fmt.Sprint("id", i), Text: fmt.Sprint("text ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src, err := sqlite.OpenModeration(path, sqlite.ModerationOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := src.Redact(ctx, "general", 2); err != nil || !ok {
+		t.Fatalf("Redact in the source = %v, %v", ok, err)
+	}
+	states := map[string]*moderation.State{
+		"general": {Topic: "hello", Ops: []string{"alice"}, Bans: []moderation.Ban{{Name: "mallory", By: "alice"}}},
+		"random":  {InviteOnly: true, Ops: []string{"carol"}, Allowed: []string{"dave"}},
+	}
+	for room, st := range states {
+		if _, err := src.Save(ctx, room, st, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := []moderation.Entry{
+		{Time: 1, Actor: "operator", Action: "oper", Addr: "192.0.2.1:1"},
+		{Time: 2, Room: "general", Actor: "alice", Action: "ban", Target: "mallory"},
+		{Time: 3, Room: "general", Actor: "alice", Action: "delete", Seq: 2},
+	}
+	for _, e := range entries {
+		if err := src.Audit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(src.Close(), log.Close()); err != nil {
+		t.Fatal(err)
+	}
+
+	c := storesDial(t, natstest.Start(t, 1), "node-a")
+	st, err := Migrate(ctx, path, c, nil)
+	if err != nil || st.ModeratedRooms != 2 || st.AuditEntries != 3 || st.Messages != 3 {
+		t.Fatalf("Migrate = %+v, %v", st, err)
+	}
+	again, err := Migrate(ctx, path, c, nil)
+	if err != nil || again.ModeratedRooms != 0 || again.AuditEntries != 0 || again.Messages != 0 {
+		t.Fatalf("a second Migrate = %+v, %v; want nothing copied", again, err)
+	}
+	mod := openModeration(t, c, 0)
+	for room, want := range states {
+		if got, rev, err := mod.Load(ctx, room); err != nil || rev == 0 || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s in the cluster: %#v, rev %d, %v", room, got, rev, err)
+		}
+	}
+	if got, err := mod.AuditLog(ctx, "", 10); err != nil || !reflect.DeepEqual(got, entries) {
+		t.Fatalf("the cluster's audit log: %#v, %v", got, err)
+	}
+	n := node(t, c, newRecorder(), NodeOptions{ID: "node-a"})
+	msgs, err := n.Since(ctx, "general", 0, 10)
+	if err != nil || len(msgs) != 3 || msgs[1].Text != "" || msgs[0].Text != "text 1" || msgs[1].ID != "id2" {
+		t.Fatalf("general in the cluster: %#v, %v", msgs, err)
+	}
+	if ok, err := mod.Redact(ctx, "general", 2); err != nil || !ok {
+		t.Fatalf("Redact of the message deleted before the migration = %v, %v", ok, err)
+	}
 }
