@@ -266,7 +266,10 @@ func (c *Conn) provision(ctx context.Context) error {
 		{&c.presence, jetstream.KeyValueConfig{Bucket: BucketPresence, Description: "who is in which room, through which nodes"}},
 		{&c.nodes, jetstream.KeyValueConfig{Bucket: BucketNodes, Description: "chat node heartbeats"}},
 		{&c.moderation, jetstream.KeyValueConfig{Bucket: BucketModeration, Description: "rooms' moderation: operators, bans, mutes, topic, invites"}},
-		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts"}},
+		// Per-key TTLs: the records for re-sends expire with the
+		// deduplication window.
+		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts",
+			LimitMarkerTTL: time.Minute}},
 	} {
 		b.cfg.Replicas = r
 		b.cfg.Storage = jetstream.FileStorage

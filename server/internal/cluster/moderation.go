@@ -232,24 +232,57 @@ func (c *Conn) redact(ctx context.Context, room string, seq uint64) (bool, error
 	red := msg
 	red.Text = ""
 	frame := protocol.Encode(&red)
-	for _, key := range []string{redactionKey(room, seq), redactionDedupKey(room, DedupToken(protocol.Key(msg.Sender), msg.ID))} {
-		if _, err := c.redactions.Put(ctx, key, frame); err != nil {
-			return false, fmt.Errorf("cluster: recording the redaction of %s #%d: %w", room, seq, err)
-		}
+	if _, err := c.redactions.Put(ctx, redactionKey(room, seq), frame); err != nil {
+		return false, fmt.Errorf("cluster: recording the redaction of %s #%d: %w", room, seq, err)
+	}
+	// The record for re-sends is needed only while a re-send is
+	// recognised: it expires with the deduplication window.
+	dedupKey := redactionDedupKey(room, DedupToken(protocol.Key(msg.Sender), msg.ID))
+	if _, err := c.redactions.Create(ctx, dedupKey, frame, jetstream.KeyTTL(c.opts.DedupWindow)); err != nil && !isConflict(err) {
+		return false, fmt.Errorf("cluster: recording the redaction of %s #%d: %w", room, seq, err)
 	}
 	if sm.Seq == h.stream {
-		e := c.msgEntry(Token(room), &red, cmp.Or(c.opts.Name, "redact"))
-		e.Header[HeaderRedacted] = []string{"1"}
-		if _, err := c.js.PublishMsg(ctx, e, jetstream.WithExpectLastSequencePerSubject(sm.Seq)); err != nil && !isConflict(err) {
+		if err := c.copyLast(ctx, room, &red, sm.Seq); err != nil {
 			return false, fmt.Errorf("cluster: redacting %s #%d: %w", room, seq, err)
 		}
-		// A conflict: a message came after it meanwhile, which carries
-		// the numbering on.
 	}
 	if err := c.stream.SecureDeleteMsg(ctx, sm.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, fmt.Errorf("cluster: erasing %s #%d: %w", room, seq, err)
 	}
 	return true, nil
+}
+
+// copyLast stores red, the copy without text of room's last message (at
+// stream seq last), after it, by compare-and-set on the room's subject.
+// It is done when the copy is stored, or when the room's last message is
+// another one (a newer message, or a copy another redaction stored):
+// that carries the numbering on. A compare-and-set may also fail while
+// a publisher's write to the room is in flight (10164, replicated
+// streams), which may yet fail: then the room is read again after a
+// pause.
+func (c *Conn) copyLast(ctx context.Context, room string, red *protocol.Msg, last uint64) error {
+	for attempt := 0; ; attempt++ {
+		e := c.msgEntry(Token(room), red, cmp.Or(c.opts.Name, "redact"))
+		e.Header[HeaderRedacted] = []string{"1"}
+		_, err := c.js.PublishMsg(ctx, e, jetstream.WithExpectLastSequencePerSubject(last))
+		if err == nil || !isConflict(err) {
+			return err
+		}
+		h, err := c.readHead(ctx, room)
+		if err != nil {
+			return err
+		}
+		if h.stream != last {
+			return nil
+		}
+		t := time.NewTimer(min(time.Duration(attempt+1)*2*time.Millisecond, 100*time.Millisecond))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 }
 
 // redactionKey is the key in chat-redactions of room's message seq.

@@ -486,3 +486,46 @@ func TestMigrateCopiesModeration(t *testing.T) {
 		t.Fatalf("Redact of the message deleted before the migration = %v, %v", ok, err)
 	}
 }
+
+// The record that answers re-sends of a deleted message lives as long as
+// re-sends are recognised (the deduplication window, 1 s here); the
+// record that keeps the message in history stays.
+func TestRedactionRecordForResendsExpiresWithTheWindow(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := dial(t, nc, 0, Options{Name: "node-a", DedupWindow: time.Second})
+	n := node(t, c, newRecorder(), NodeOptions{ID: "node-a"})
+	if err := n.Publish(&broker.Publication{Room: "general", Sender: "bob", ID: "id1", Text: "spam"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mod := openModeration(t, c, 0)
+	if ok, err := mod.Redact(ctx, "general", 1); err != nil || !ok {
+		t.Fatalf("Redact = %v, %v", ok, err)
+	}
+	dedupKey := redactionDedupKey("general", DedupToken("bob", "id1"))
+	if rec, err := c.redaction(ctx, dedupKey); err != nil || rec == nil || rec.Seq != 1 {
+		t.Fatalf("the record for re-sends right after the redaction: %+v, %v", rec, err)
+	}
+	// Time passing is what is tested: poll until the TTL removed it.
+	for {
+		rec, err := c.redaction(ctx, dedupKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the record for re-sends outlived the deduplication window by far")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	msgs, err := n.Since(ctx, "general", 0, 10)
+	if err != nil || len(msgs) != 1 || msgs[0].Seq != 1 || msgs[0].Text != "" || msgs[0].ID != "id1" {
+		t.Fatalf("history after the window: %#v, %v", msgs, err)
+	}
+}
