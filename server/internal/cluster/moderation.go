@@ -272,9 +272,12 @@ func (c *Conn) copyLast(ctx context.Context, room string, red *protocol.Msg, las
 		if err != nil {
 			return err
 		}
-		if h.stream != last {
+		if h.stream > last {
 			return nil
 		}
+		// Gone without a copy (never by Redact, which copies first): the
+		// copy restores the room's last number.
+		last = h.stream
 		t := time.NewTimer(min(time.Duration(attempt+1)*2*time.Millisecond, 100*time.Millisecond))
 		select {
 		case <-t.C:
