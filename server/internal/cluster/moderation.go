@@ -137,17 +137,49 @@ func (m *Moderation) Audit(ctx context.Context, e moderation.Entry) error {
 // AuditLog implements moderation.Store. The newest n of every room are
 // the stream's last n messages; those of one room are read from its
 // first on (the stream has no reverse read), keeping the last n.
+//
+// A read that finds no responder (the stream's leader changing, or a new
+// consumer not yet placed, on a replicated stream) is made again, a few
+// times.
 func (m *Moderation) AuditLog(ctx context.Context, room string, n int) ([]moderation.Entry, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	for attempt := 1; ; attempt++ {
+		entries, err := m.auditLog(ctx, room, n)
+		if err == nil || attempt == auditReadTries || !unanswered(err) {
+			return entries, err
+		}
+		m.c.opts.Logger.Debug("reading the audit log again", "err", err)
+		t := time.NewTimer(time.Duration(attempt) * 100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+// auditReadTries bounds the attempts of AuditLog.
+const auditReadTries = 5
+
+// unanswered reports whether err is a request nobody answered.
+func unanswered(err error) bool {
+	var ae *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ae) && ae.Code == 503)
+}
+
+func (m *Moderation) auditLog(ctx context.Context, room string, n int) ([]moderation.Entry, error) {
 	subj := AuditSubject + ">"
 	if room != "" {
 		subj = AuditSubject + auditToken(room)
 	}
 	info, err := m.audit.Info(ctx, jetstream.WithSubjectFilter(subj))
 	if err != nil {
-		return nil, fmt.Errorf("cluster: reading the audit log: %w", err)
+		return nil, fmt.Errorf("cluster: reading the audit log's size: %w", err)
 	}
 	total := info.State.Msgs
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subj}}
@@ -165,7 +197,7 @@ func (m *Moderation) AuditLog(ctx context.Context, room string, n int) ([]modera
 	}
 	cons, err := m.c.js.OrderedConsumer(ctx, AuditStream, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: reading the audit log: %w", err)
+		return nil, fmt.Errorf("cluster: a consumer for the audit log: %w", err)
 	}
 	ring := make([]moderation.Entry, 0, min(uint64(n), total))
 	start := 0 // index of the oldest entry once ring is full
@@ -190,7 +222,7 @@ func (m *Moderation) AuditLog(ctx context.Context, room string, n int) ([]modera
 				start = (start + 1) % n
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		if err := batch.Error(); err != nil && (got == 0 || !unanswered(err)) {
 			return nil, fmt.Errorf("cluster: reading the audit log: %w", err)
 		}
 		if got == 0 {
