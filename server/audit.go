@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/moderation"
 	"chat/server/internal/sqlite"
 )
 
@@ -24,8 +25,12 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 	room := fs.String("room", "", "only this `room`'s entries")
 	n := fs.Int("n", 100, "print the newest `N` entries")
 	nats := fs.String("nats", "", "cluster mode: NATS server `URLs` (env CHAT_NATS)")
+	natsCreds := fs.String("nats-creds", "", "cluster mode: NATS credentials `file`")
+	natsCA := fs.String("nats-ca", "", "cluster mode: CA certificate `file` (PEM) of the NATS servers")
+	natsCert := fs.String("nats-cert", "", "cluster mode: client certificate `file` (PEM)")
+	natsKey := fs.String("nats-key", "", "cluster mode: private key `file` (PEM) for -nats-cert")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: chat-server audit [-data DIR] [-room ROOM] [-n N]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: chat-server audit [-data DIR | -nats URLS] [-room ROOM] [-n N]\n\n"+
 			"Prints the newest entries of the moderation audit log: who did what to whom, when (never message texts).\n\n")
 		fs.PrintDefaults()
 	}
@@ -42,12 +47,12 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 2
 	}
 	if fs.NArg() > 0 || *n <= 0 {
-		fmt.Fprintln(stderr, "chat-server audit: takes only -data, -room, -n (positive) and -nats")
+		fmt.Fprintln(stderr, "chat-server audit: takes only -data, -room, -n (positive) and -nats (with -nats-creds, -nats-ca, -nats-cert, -nats-key)")
 		return 2
 	}
 	if *nats != "" {
-		fmt.Fprintln(stderr, "chat-server audit: cluster mode keeps the audit log per node in memory in this version; read the servers' logs (msg=moderation)")
-		return 1
+		return auditCluster(ctx, &config{nats: *nats, natsCreds: *natsCreds, natsCA: *natsCA, natsCert: *natsCert, natsKey: *natsKey},
+			*room, *n, stdout, stderr)
 	}
 	path := filepath.Join(*data, "chat.db")
 	if _, err := os.Stat(path); err != nil {
@@ -69,6 +74,12 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stderr, "chat-server audit: %v\n", err)
 		return 1
 	}
+	printAudit(entries, stdout, stderr)
+	return 0
+}
+
+// printAudit prints audit entries one a line, or says there are none.
+func printAudit(entries []moderation.Entry, stdout, stderr io.Writer) {
 	for _, e := range entries {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s", time.UnixMilli(e.Time).UTC().Format(time.RFC3339))
@@ -93,5 +104,4 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 	if len(entries) == 0 {
 		fmt.Fprintln(stderr, "chat-server audit: no entries")
 	}
-	return 0
 }

@@ -176,12 +176,15 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	st.natsState.Store("ok") // Dial just proved it
 	st.owners = conn.Names()
 	st.inbox = conn.Inbox(cluster.InboxOptions{})
-	// TODO(cluster moderation): until cluster.Conn has a moderation store
-	// (JetStream KV, see moderation's package doc), each node keeps the
-	// rooms' moderation in memory: bans and roles hold on the node that
-	// set them only, and are lost on restart.
-	st.moderation = moderation.NewMemory(nil, cfg.auditMax)
-	log.Warn("cluster mode keeps moderation (bans, operators, topics, audit log) per node in memory for now")
+	// Rooms' moderation in bucket chat-moderation, redactions in
+	// chat-redactions, the audit log in stream CHAT_AUDIT (its limit is
+	// this node's -audit-max).
+	mod, err := conn.Moderation(dialCtx, cluster.ModerationOptions{MaxAudit: cfg.auditMax})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	st.moderation = mod
 	st.node = func(h broker.Handler) (broker.Broker, error) {
 		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name)})
 	}

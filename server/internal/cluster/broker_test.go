@@ -133,7 +133,8 @@ func reset(t *testing.T, c *Conn) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{StreamName, "KV_" + BucketNames, "KV_" + BucketMarks, "KV_" + BucketMentions,
-		"KV_" + BucketRooms, "KV_" + BucketDMs, "KV_" + BucketPresence, "KV_" + BucketNodes} {
+		"KV_" + BucketRooms, "KV_" + BucketDMs, "KV_" + BucketPresence, "KV_" + BucketNodes,
+		"KV_" + BucketModeration, "KV_" + BucketRedactions} {
 		if err := c.js.DeleteStream(ctx, s); err != nil {
 			t.Fatal(err)
 		}

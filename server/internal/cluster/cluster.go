@@ -11,7 +11,9 @@
 //     chat.d.<room>.<dedup> (a deduplication marker, kept for the
 //     deduplication window with a per-message TTL);
 //   - buckets chat-names, chat-marks, chat-mentions, chat-rooms, chat-dms,
-//     chat-presence, chat-nodes;
+//     chat-presence, chat-nodes, chat-moderation, chat-redactions;
+//   - stream CHAT_AUDIT, subjects chat.audit.<room>: the moderation
+//     audit log;
 //   - core subject chat.note for notes to every node.
 //
 // <room> and other tokens are Token(canonical name): base64url without
@@ -52,6 +54,14 @@ const (
 	BucketDMs      = "chat-dms"      // Token(name key).Token(room) → last activity
 	BucketPresence = "chat-presence" // Token(room).Token(name key) → who, on which nodes
 	BucketNodes    = "chat-nodes"    // node id → heartbeat
+	// BucketModeration holds each room's moderation state (JSON of
+	// moderation.State), key Token(room).
+	BucketModeration = "chat-moderation"
+	// BucketRedactions holds the redacted messages without their texts
+	// (MSG frames), keys Token(room).<seq> and Token(room).d.<dedup token>.
+	BucketRedactions = "chat-redactions"
+	AuditStream      = "CHAT_AUDIT"  // the moderation audit log
+	AuditSubject     = "chat.audit." // + Token(room), or "-" for no room
 	// EpochKey is the stream metadata key holding the history epoch of
 	// every room in the stream (history.NewEpoch, set when the stream is
 	// created; a migration or restore makes a new stream and a new epoch).
@@ -62,6 +72,9 @@ const (
 const (
 	HeaderSeq  = "Chat-Seq"  // the message's per-room sequence number
 	HeaderNode = "Chat-Node" // the publishing node's id
+	// HeaderRedacted marks the copy without text of a room's last
+	// message that an operator deleted (moderation.go).
+	HeaderRedacted = "Chat-Redacted"
 )
 
 // Token encodes a name (room, name key, node id) as one subject or key
@@ -143,6 +156,7 @@ type Conn struct {
 	seqs   *seqCache // room seq → stream seq of recent messages
 
 	names, marks, mentions, rooms, dms, presence, nodes jetstream.KeyValue
+	moderation, redactions                              jetstream.KeyValue
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.
@@ -269,6 +283,11 @@ func (c *Conn) provision(ctx context.Context) error {
 		{&c.dms, jetstream.KeyValueConfig{Bucket: BucketDMs, Description: "direct-message rooms of each name"}},
 		{&c.presence, jetstream.KeyValueConfig{Bucket: BucketPresence, Description: "who is in which room, through which nodes"}},
 		{&c.nodes, jetstream.KeyValueConfig{Bucket: BucketNodes, Description: "chat node heartbeats"}},
+		{&c.moderation, jetstream.KeyValueConfig{Bucket: BucketModeration, Description: "rooms' moderation: operators, bans, mutes, topic, invites"}},
+		// Per-key TTLs: the records for re-sends expire with the
+		// deduplication window.
+		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts",
+			LimitMarkerTTL: time.Minute}},
 	} {
 		b.cfg.Replicas = r
 		b.cfg.Storage = jetstream.FileStorage

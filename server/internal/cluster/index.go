@@ -322,7 +322,9 @@ func (c *Conn) leaderGet(ctx context.Context, kv jetstream.KeyValue, key string)
 	if err != nil || m == nil {
 		return nil, 0, err
 	}
-	if bytes.Contains(m.Header, []byte("KV-Operation: DEL")) || bytes.Contains(m.Header, []byte("KV-Operation: PURGE")) {
+	// A key removed by its TTL leaves a marker with a reason instead.
+	if bytes.Contains(m.Header, []byte("KV-Operation: DEL")) || bytes.Contains(m.Header, []byte("KV-Operation: PURGE")) ||
+		bytes.Contains(m.Header, []byte("Nats-Marker-Reason")) {
 		return nil, 0, nil
 	}
 	return m.Data, m.Seq, nil

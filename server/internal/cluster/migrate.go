@@ -81,6 +81,10 @@ type Stats struct {
 	Names        int // name claims copied (ones the cluster had are not counted)
 	Markers      int // read markers that moved forward
 	Mentions     int // names whose unread mentions were copied
+	// ModeratedRooms is how many rooms' moderation states were copied
+	// (operators, bans, mutes, topic, invites), AuditEntries how many
+	// audit log entries.
+	ModeratedRooms, AuditEntries int
 }
 
 // sourceRoom is a room of the source database and what to do with it.
@@ -91,10 +95,10 @@ type sourceRoom struct {
 }
 
 // Migrate copies the database of a single chat server (package sqlite's
-// file, schema version 5) into the cluster: every room's history with its
+// file, schema version 5 or 6) into the cluster: every room's history with its
 // sequence numbers, times, senders and ids, so clients' positions stay
-// valid; name owners; read markers; unread mentions; and the room
-// indexes. Run it with the server stopped (it reads one consistent
+// valid; name owners; read markers; unread mentions; the room
+// indexes; and (version 6) the rooms' moderation and the audit log. Run it with the server stopped (it reads one consistent
 // snapshot, but messages stored after it would not be copied).
 //
 // Nothing is written if a room of the source is in the cluster with
@@ -124,8 +128,7 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return st, fmt.Errorf("cluster: migrate: %s: %w", fromDB, err)
 	}
-	// Version 6 added moderation's tables, which are not copied (yet):
-	// the cluster keeps moderation per node in memory for now.
+	// Version 6 added the moderation tables (migrate_moderation.go).
 	if version != 5 && version != 6 {
 		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads versions 5 and 6 (a server of this version upgrades an older file when it opens it)", fromDB, version)
 	}
@@ -198,11 +201,17 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 	if st.Mentions, err = copyMentions(ctx, tx, c); err != nil {
 		return st, err
 	}
+	if version >= 6 {
+		if err := copyModeration(ctx, tx, c, &st, log); err != nil {
+			return st, err
+		}
+	}
 	if err := c.index.flush(ctx); err != nil {
 		return st, fmt.Errorf("cluster: migrate: writing the indexes: %w", err)
 	}
 	log.Info("migrated", "rooms", st.Rooms, "skipped", st.RoomsSkipped, "messages", st.Messages,
-		"names", st.Names, "markers", st.Markers, "mentions", st.Mentions)
+		"names", st.Names, "markers", st.Markers, "mentions", st.Mentions,
+		"moderated_rooms", st.ModeratedRooms, "audit_entries", st.AuditEntries)
 	return st, nil
 }
 

@@ -357,25 +357,28 @@ func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, t
 		if err != nil {
 			return todo, err
 		}
+		var m protocol.Msg
 		orig, err := n.c.getMsg(ctx, getReq{Seq: mark.Seq - 1})
 		if errors.Is(err, errNotFound) {
-			// Retention removed the original (its marker lives for the
-			// dedup window, longer than a room's count limit may keep
-			// it): the re-send is stored anew, as a single server does,
-			// under a Nats-Msg-Id of its own (the old one may still be
-			// in JetStream's window; nodes racing with the same re-send
-			// pick the same id, and the new marker decides anyway).
-			if err := n.c.stream.Purge(ctx, jetstream.WithPurgeSubject(mark.Subject)); err != nil {
-				return todo, err
+			// An operator deleted the original: its record answers.
+			m, err = n.c.redactedResend(ctx, room, toks[i])
+			if errors.Is(err, errNotFound) {
+				// Retention removed the original (its marker lives for the
+				// dedup window, longer than a room's count limit may keep
+				// it): the re-send is stored anew, as a single server does,
+				// under a Nats-Msg-Id of its own (the old one may still be
+				// in JetStream's window; nodes racing with the same re-send
+				// pick the same id, and the new marker decides anyway).
+				if err := n.c.stream.Purge(ctx, jetstream.WithPurgeSubject(mark.Subject)); err != nil {
+					return todo, err
+				}
+				ids[i] = "." + strconv.FormatUint(mark.Seq, 36)
+				rest = append(rest, i)
+				continue
 			}
-			ids[i] = "." + strconv.FormatUint(mark.Seq, 36)
-			rest = append(rest, i)
-			continue
+		} else if err == nil {
+			m, err = orig.decode()
 		}
-		if err != nil {
-			return todo, err
-		}
-		m, err := orig.decode()
 		if err != nil {
 			return todo, err
 		}
