@@ -225,7 +225,7 @@ func (c *Client) Join(room string) error {
 	if err != nil {
 		return err
 	}
-	return c.do(func(l *loop) { l.join(key) })
+	return c.do(func(l *loop) { l.join(key, "") })
 }
 
 // RoomKey checks a room name as Join does and returns the name the

@@ -64,6 +64,17 @@ type loop struct {
 	// sent; the server answers in order. Those lost with a connection are
 	// asked again on the next one.
 	lists []string
+
+	// mods are the MODERATEs on the current connection without their
+	// MODERATED or ERROR yet, in the order sent. requests numbers them
+	// and IDENTIFY (identifyOrder), whose refusals both have no room.
+	mods          []*modRequest
+	requests      uint64
+	identifyOrder uint64
+	// operToken is the operator token the server took (Oper): the client
+	// becomes an operator again with it on every new connection.
+	operToken string
+	oper      bool // the current connection is a server operator's
 }
 
 // roomState is where a room stands on the current connection. Every
@@ -122,6 +133,14 @@ type room struct {
 	// order sent; those lost with a connection are asked again after the
 	// room is re-joined.
 	history []protocol.History
+
+	// invite is the invite code JoinWith gave, sent with JOIN until the
+	// room is joined.
+	invite string
+	// topic and modes are the room's as of the last JOINED and the
+	// MODEVENTs since.
+	topic string
+	modes protocol.JoinedModes
 }
 
 // wanted reports whether the user wants to be in r (as opposed to r being
@@ -358,6 +377,7 @@ func (l *loop) onDialed(r dialResult) {
 	l.setState(Connected, nil, 0)
 	l.dropOversized()
 	l.identify()
+	l.reoper()
 	for _, r := range l.rooms {
 		if r.state == roomWanted && !l.refuseLong(r.key) {
 			l.sendJoin(r)
@@ -582,7 +602,7 @@ func (p *pacer) take(now time.Time) time.Duration {
 // disconnect drops the current connection. Rooms wanted are joined again
 // on the next one; rooms being left are gone, since the server forgot
 // them with the connection.
-func (l *loop) disconnect() {
+func (l *loop) disconnect(cause error) {
 	if l.conn == nil {
 		return
 	}
@@ -597,6 +617,7 @@ func (l *loop) disconnect() {
 	l.tickC = nil
 	l.probeBy = time.Time{}
 	l.identifying = false
+	l.failModerations(cause)
 	// Queued frames belonged to this connection: the next one sends JOIN
 	// for every wanted room and the outbox after each JOINED.
 	clear(l.sendq)
@@ -644,7 +665,7 @@ func (l *loop) retryAfter() time.Duration {
 // connectionLost schedules a reconnect, or stops for errors that a retry
 // cannot fix.
 func (l *loop) connectionLost(err error) {
-	l.disconnect()
+	l.disconnect(err)
 	var perr *protocol.Error
 	var cerr *CertificateError
 	idle := errors.As(err, &perr) && perr.Code == protocol.CodeTimeout && perr.Closing() && !perr.Reconnect()
@@ -694,7 +715,7 @@ func (l *loop) shutdown(reason error, bye bool) {
 			l.conn.conn.Close()
 		}
 	}
-	l.disconnect()
+	l.disconnect(ErrClosed)
 	if l.cancelDial != nil {
 		l.cancelDial()
 	}
@@ -775,18 +796,21 @@ func (l *loop) nudge() {
 // last message seen (and its epoch) if r was joined before.
 func (l *loop) sendJoin(r *room) {
 	r.state, r.rejoin, r.leaveOnJoined = roomJoining, false, false
-	j := &protocol.Join{Room: r.key, Name: l.c.cfg.Name, Key: l.c.cfg.Key, Secret: l.c.cfg.Secret}
+	j := &protocol.Join{Room: r.key, Name: l.c.cfg.Name, Key: l.c.cfg.Key, Secret: l.c.cfg.Secret, Invite: r.invite}
 	if r.everJoined {
 		j.Resume, j.After, j.Epoch = true, r.lastSeen, r.epoch
 	}
 	l.enqueue(j)
 }
 
-func (l *loop) join(key string) {
+func (l *loop) join(key, invite string) {
 	r := l.rooms[key]
+	if l.welcome != nil && l.welcome.Flags&protocol.WelcomeModeration == 0 {
+		invite = "" // a server of before moderation: no invite-only rooms
+	}
 	switch {
 	case r == nil:
-		r = &room{key: key}
+		r = &room{key: key, invite: invite}
 		l.rooms[key] = r
 		if l.conn != nil && !l.refuseLong(key) {
 			l.sendJoin(r)
@@ -974,6 +998,10 @@ func (l *loop) onIncoming(in incoming) {
 		l.onPage(m)
 	case *protocol.Rooms:
 		l.onRooms(m)
+	case *protocol.Moderated:
+		l.onModerated(m)
+	case *protocol.ModEvent:
+		l.onModEvent(m)
 	default:
 		l.connectionLost(fmt.Errorf("the server sent %v, which only clients send", m.Type()))
 	}
@@ -1009,6 +1037,7 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	}
 	r.read = max(r.read, j.Read)
 	r.everJoined, r.head, r.epoch, r.state = true, j.Head, j.Epoch, roomJoined
+	r.invite, r.topic, r.modes = "", j.Topic, j.Modes
 	before, knewAll := r.members, r.complete
 	r.members = make(map[string]string, len(j.Members))
 	for _, n := range j.Members {
@@ -1016,7 +1045,8 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	}
 	r.complete = uint64(len(j.Members)) == j.Count
 	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset,
-		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head})
+		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head, Topic: j.Topic,
+		InviteOnly: j.Modes&protocol.ModeInviteOnly != 0, Operator: j.Modes&protocol.ModeOperator != 0, Muted: j.Modes&protocol.ModeMuted != 0})
 	l.healthy(time.Now())
 	if resumed && knewAll && r.complete {
 		if changes := memberChanges(before, r.members); len(changes) > 0 {
@@ -1086,6 +1116,13 @@ func (l *loop) onLeft(m *protocol.Left) {
 func (l *loop) onError(e *protocol.Error) {
 	if e.Closing() {
 		l.connectionLost(e)
+		return
+	}
+	if l.moderationRefused(e) {
+		return
+	}
+	if e.Code == protocol.CodeMuted {
+		l.onMuted(e)
 		return
 	}
 	if l.identifying && e.Room == "" {
