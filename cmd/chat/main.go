@@ -14,7 +14,8 @@
 // Lines starting with / are commands: /join ROOM (join it, or switch to
 // it; lines then go there), /part (leave the current room), /msg NAME
 // text (a direct message), /rooms (the server's rooms), /names (who is
-// in the current room) and /help; "//" starts a line that begins with
+// in the current room), the moderation commands (/kick, /ban, /mute,
+// /topic, /invite… for operators; /help lists them) and /help; "//" starts a line that begins with
 // "/". In several rooms at once, each line says which one it is about
 // ("[#random] [15:04] bob: hi", "[@bob] …" for direct messages). A direct
 // message for us opens its conversation: chat joins it and prints it.
@@ -281,6 +282,9 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 				code = 1
 			}
 			arm(wait)
+			settle()
+		case f := <-t.results:
+			f()
 			settle()
 		case <-markT.C:
 			t.markRead()

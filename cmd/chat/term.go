@@ -34,6 +34,10 @@ type term struct {
 	lists      int      // /rooms asked, RoomList not yet printed
 	unasked    []string // /rooms typed before the connection was up, asked once it is
 	identified bool     // the first Identified was printed
+
+	mods    int         // moderation commands without their answer yet
+	results chan func() // the answers, to print on the terminal's loop
+	seqs    bool        // /seqs on: messages show their numbers (for /delete)
 }
 
 // view is a room the terminal is in, or joining.
@@ -50,11 +54,16 @@ type view struct {
 	// printed is the last message printed, marked read after a quiet
 	// moment (marked).
 	printed, marked uint64
+	topic           string // set by an operator
+	operator        bool   // our name is an operator of the room
+	// waiting are the moderation commands typed before the room was
+	// joined, run once it is.
+	waiting []func()
 }
 
 func newTerm(c *client.Client, room, server string, out, errOut io.Writer) *term {
 	t := &term{c: c, out: out, errOut: errOut, server: server, me: protocol.Key(c.Name()),
-		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}}
+		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}, results: make(chan func())}
 	t.open(room)
 	return t
 }
@@ -85,6 +94,9 @@ func (t *term) open(room string) *view {
 // close forgets a room; if it was the current one, the room joined most
 // recently before becomes current.
 func (t *term) close(room string) {
+	if v := t.views[room]; v != nil {
+		t.mods -= len(v.waiting) // never asked: the room is gone
+	}
 	delete(t.views, room)
 	t.order = slices.DeleteFunc(t.order, func(r string) bool { return r == room })
 	if t.current == room {
@@ -137,6 +149,9 @@ func (t *term) line(line string) (id string) {
 	case "/help":
 		t.help()
 	default:
+		if t.modCommand(cmd, arg) {
+			return ""
+		}
 		t.fail("unknown command %s; /help lists the commands, and // starts a line that begins with /", clean(cmd))
 	}
 	return ""
@@ -190,8 +205,10 @@ func roomArg(c *client.Client, arg string) (string, error) {
 }
 
 func (t *term) join(arg string) {
-	if arg == "" {
-		t.fail("/join needs a room: /join ROOM, or /join @NAME for direct messages")
+	arg, code, _ := strings.Cut(arg, " ")
+	code = strings.TrimSpace(code)
+	if arg == "" || strings.Contains(code, " ") {
+		t.fail("/join needs a room: /join ROOM [INVITE-CODE], or /join @NAME for direct messages")
 		return
 	}
 	room, err := roomArg(t.c, arg)
@@ -205,7 +222,7 @@ func (t *term) join(arg string) {
 		return
 	}
 	delete(t.partOnJoin, room) // joined again before the part took effect
-	if err := t.c.Join(room); err != nil {
+	if err := t.c.JoinWith(room, client.JoinOptions{Invite: code}); err != nil {
 		t.fail("/join: %v", err)
 		return
 	}
@@ -296,6 +313,18 @@ func (t *term) help() {
 --   /names          who is in the current room
 --   /help           this list
 --   //text          send a line that starts with /text
+-- moderation (room operators, in the current room; server operators anywhere):
+--   /oper TOKEN                    become a server operator with the server's operator token
+--   /op NAME, /deop NAME           make NAME an operator of the room, or no longer one
+--   /kick NAME [reason]            remove NAME from the room (it may come back)
+--   /ban NAME [DURATION] [reason]  remove NAME and keep it out, for DURATION (10m, 2h, 7d) or for good
+--   /banip NAME [DURATION]         ban the addresses NAME is connected from
+--   /unban NAME|ADDRESS            lift a ban
+--   /mute NAME [DURATION], /unmute NAME   stop NAME's messages, or let them through again
+--   /delete SEQ                    delete message SEQ (/seqs on shows the numbers)
+--   /topic [TEXT]                  show the topic, or set it; /topic - clears it
+--   /inviteonly on|off             let only invited names and operators join
+--   /invite [DURATION]             make an invite code (valid 7 days unless DURATION); /join ROOM CODE uses it
 -- other lines go to the current room: %s
 `, here)
 }
@@ -303,7 +332,7 @@ func (t *term) help() {
 // pending reports whether something asked for is still to come: joins
 // and room lists. At the end of input the terminal waits for them too.
 func (t *term) pending() bool {
-	if t.lists > 0 {
+	if t.lists > 0 || t.mods > 0 {
 		return true
 	}
 	for _, v := range t.views {
@@ -415,6 +444,29 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 			verb = "rejoined"
 		}
 		fmt.Fprintf(w, "-- %s %s as %s; %d here: %s\n", verb, e.Room, clean(e.Name), e.Count, clean(strings.Join(e.Members, ", ")))
+		if e.Topic != "" && (!e.Resumed || e.Topic != v.topic) {
+			fmt.Fprintf(w, "-- topic: %s\n", clean(e.Topic))
+		}
+		v.topic = e.Topic
+		var modes []string
+		if e.Operator && (!e.Resumed || !v.operator) {
+			modes = append(modes, "you are an operator of "+v.label)
+		}
+		if e.InviteOnly && !e.Resumed {
+			modes = append(modes, v.label+" is invite-only")
+		}
+		if e.Muted {
+			modes = append(modes, "you are muted in "+v.label+": your messages are not sent")
+		}
+		if len(modes) > 0 {
+			fmt.Fprintf(w, "-- %s\n", strings.Join(modes, "; "))
+		}
+		v.operator = e.Operator
+		waiting := v.waiting
+		v.waiting = nil
+		for _, f := range waiting {
+			f()
+		}
 	case client.Message:
 		v := t.views[e.Room]
 		if v == nil {
@@ -428,6 +480,10 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		t.message(e)
 	case client.Notice:
 		t.notice(e)
+	case client.ModEvent:
+		t.modEvent(e)
+	case client.OperRefused:
+		fmt.Fprintf(w, "-- no longer a server operator: %s\n", modError(e.Err))
 	case client.Presence:
 		v := t.views[e.Room]
 		if v == nil {
@@ -465,12 +521,19 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages not sent\n", len(e.Unsent))
 		}
-		fmt.Fprintf(w, "-- %v\n", e.Err)
-		if e.Stays || e.Room == "" || t.views[e.Room] == nil {
+		v := t.views[e.Room]
+		switch e.Err.Code {
+		case protocol.CodeKicked, protocol.CodeBanned, protocol.CodeMuted, protocol.CodeInviteOnly:
+			fmt.Fprintln(w, "-- "+roomRefusal(t.label(e.Room), e.Err, v != nil && v.joined))
+		default:
+			fmt.Fprintf(w, "-- %v\n", e.Err)
+		}
+		if e.Stays || e.Room == "" || v == nil {
 			break
 		}
+		wasJoined := v.joined
 		t.close(e.Room)
-		if e.Room == t.start && len(t.views) == 0 {
+		if e.Room == t.start && len(t.views) == 0 && !wasJoined {
 			return 1, true // our only room refused us (by the server, or the client by its limits)
 		}
 	}
@@ -479,7 +542,37 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 
 func (t *term) message(e client.Message) {
 	text := strings.ReplaceAll(clean(e.Text), "\n", "\n        ")
-	fmt.Fprintf(t.out, "%s[%s] %s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), clean(e.Sender), text)
+	if e.Deleted {
+		text = "(message deleted)"
+	}
+	seq := ""
+	if t.seqs {
+		seq = fmt.Sprintf("%d ", e.Seq)
+	}
+	fmt.Fprintf(t.out, "%s[%s] %s%s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), text)
+}
+
+// roomRefusal words a moderation refusal of a room: a kick or ban that
+// ended the membership, or a JOIN refused for one, or a muted message.
+func roomRefusal(label string, e *protocol.Error, wasIn bool) string {
+	why := ""
+	if e.Text != "" {
+		why = ": " + clean(e.Text)
+	}
+	key := strings.TrimPrefix(label, "#")
+	switch {
+	case e.Code == protocol.CodeKicked:
+		return fmt.Sprintf("you were kicked from %s%s; /join %s to come back", label, why, key)
+	case e.Code == protocol.CodeBanned && wasIn:
+		return fmt.Sprintf("you were banned from %s%s", label, why)
+	case e.Code == protocol.CodeBanned:
+		return fmt.Sprintf("cannot join %s: you are banned%s", label, why)
+	case e.Code == protocol.CodeInviteOnly:
+		return fmt.Sprintf("cannot join %s: it is invite-only%s; ask an operator for an invite code and /join %s CODE", label, why, key)
+	case e.Code == protocol.CodeMuted:
+		return fmt.Sprintf("not sent: you are muted in %s%s", label, why)
+	}
+	return e.Error()
 }
 
 // notice prints a message for us from a room the terminal is not in
