@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chat/client"
+	"chat/internal/modcmd"
 	"chat/protocol"
 )
 
@@ -149,7 +150,7 @@ func (t *term) line(line string) (id string) {
 	case "/help":
 		t.help()
 	default:
-		if t.modCommand(cmd, arg) {
+		if t.modCommand(line) {
 			return ""
 		}
 		t.fail("unknown command %s; /help lists the commands, and // starts a line that begins with /", clean(cmd))
@@ -313,20 +314,13 @@ func (t *term) help() {
 --   /names          who is in the current room
 --   /help           this list
 --   //text          send a line that starts with /text
--- moderation (room operators, in the current room; server operators anywhere):
---   /oper TOKEN                    become a server operator with the server's operator token
---   /op NAME, /deop NAME           make NAME an operator of the room, or no longer one
---   /kick NAME [reason]            remove NAME from the room (it may come back)
---   /ban NAME [DURATION] [reason]  remove NAME and keep it out, for DURATION (10m, 2h, 7d) or for good
---   /banip NAME [DURATION]         ban the addresses NAME is connected from
---   /unban NAME|ADDRESS            lift a ban
---   /mute NAME [DURATION], /unmute NAME   stop NAME's messages, or let them through again
---   /delete SEQ                    delete message SEQ (/seqs on shows the numbers)
---   /topic [TEXT]                  show the topic, or set it; /topic - clears it
---   /inviteonly on|off             let only invited names and operators join
---   /invite [DURATION]             make an invite code (valid 7 days unless DURATION); /join ROOM CODE uses it
 -- other lines go to the current room: %s
+-- moderation (room operators, in the current room; server operators in any):
 `, here)
+	for _, h := range modcmd.Help {
+		fmt.Fprintf(t.out, "--   %-30s %s\n", h[0], h[1])
+	}
+	fmt.Fprintf(t.out, "--   %-30s %s\n", "/seqs on|off", "show the messages' numbers (for /delete)")
 }
 
 // pending reports whether something asked for is still to come: joins
@@ -483,7 +477,7 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 	case client.ModEvent:
 		t.modEvent(e)
 	case client.OperRefused:
-		fmt.Fprintf(w, "-- no longer a server operator: %s\n", modError(e.Err))
+		fmt.Fprintf(w, "-- no longer a server operator: %s\n", modcmd.ErrorText(e.Err))
 	case client.Presence:
 		v := t.views[e.Room]
 		if v == nil {
@@ -524,7 +518,7 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		v := t.views[e.Room]
 		switch e.Err.Code {
 		case protocol.CodeKicked, protocol.CodeBanned, protocol.CodeMuted, protocol.CodeInviteOnly:
-			fmt.Fprintln(w, "-- "+roomRefusal(t.label(e.Room), e.Err, v != nil && v.joined))
+			fmt.Fprintln(w, "-- "+clean(modcmd.RoomText(t.label(e.Room), e.Room, e.Err, v != nil && v.joined)))
 		default:
 			fmt.Fprintf(w, "-- %v\n", e.Err)
 		}
@@ -552,28 +546,6 @@ func (t *term) message(e client.Message) {
 	fmt.Fprintf(t.out, "%s[%s] %s%s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), text)
 }
 
-// roomRefusal words a moderation refusal of a room: a kick or ban that
-// ended the membership, or a JOIN refused for one, or a muted message.
-func roomRefusal(label string, e *protocol.Error, wasIn bool) string {
-	why := ""
-	if e.Text != "" {
-		why = ": " + clean(e.Text)
-	}
-	key := strings.TrimPrefix(label, "#")
-	switch {
-	case e.Code == protocol.CodeKicked:
-		return fmt.Sprintf("you were kicked from %s%s; /join %s to come back", label, why, key)
-	case e.Code == protocol.CodeBanned && wasIn:
-		return fmt.Sprintf("you were banned from %s%s", label, why)
-	case e.Code == protocol.CodeBanned:
-		return fmt.Sprintf("cannot join %s: you are banned%s", label, why)
-	case e.Code == protocol.CodeInviteOnly:
-		return fmt.Sprintf("cannot join %s: it is invite-only%s; ask an operator for an invite code and /join %s CODE", label, why, key)
-	case e.Code == protocol.CodeMuted:
-		return fmt.Sprintf("not sent: you are muted in %s%s", label, why)
-	}
-	return e.Error()
-}
 
 // notice prints a message for us from a room the terminal is not in
 // (those of its rooms come as messages too). A direct message opens the
