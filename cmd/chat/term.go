@@ -546,7 +546,6 @@ func (t *term) message(e client.Message) {
 	fmt.Fprintf(t.out, "%s[%s] %s%s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), text)
 }
 
-
 // notice prints a message for us from a room the terminal is not in
 // (those of its rooms come as messages too). A direct message opens the
 // conversation: the terminal joins its room.
