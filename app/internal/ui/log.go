@@ -28,6 +28,7 @@ const (
 type row struct {
 	kind     rowKind
 	own      bool
+	deleted  bool // an operator deleted the message: text says so
 	status   msgStatus
 	cont     bool // same sender as the row above, shortly after, same day: no name line
 	dayBreak bool // the first row of its local day in the window: a day separator above it
@@ -150,8 +151,36 @@ func prepare(r *row) {
 // rowOf is the row of a message from the server.
 func rowOf(m client.Message) row {
 	r := row{kind: rowMessage, own: m.Own, sender: m.Sender, text: m.Text, at: m.Time, seq: m.Seq}
+	if m.Deleted {
+		r.text, r.deleted = deletedText, true
+	}
 	prepare(&r)
 	return r
+}
+
+// deletedText stands for the text of a message an operator deleted.
+const deletedText = "message deleted"
+
+// deleteSeq shows message seq as deleted, wherever it is held: its text
+// is gone from the server, and must go from the screen too.
+func (l *messageLog) deleteSeq(seq uint64) {
+	del := func(r *row) {
+		if r.kind == rowMessage && r.seq == seq {
+			r.text, r.deleted, r.view = deletedText, true, nil
+			prepare(r)
+		}
+	}
+	for i := range l.rows {
+		del(&l.rows[i])
+	}
+	for i := range l.kept {
+		del(&l.kept[i])
+	}
+	for i := range l.early {
+		if l.early[i].Seq == seq {
+			l.early[i].Text, l.early[i].Deleted = "", true
+		}
+	}
 }
 
 // noteSeq records that message seq exists.

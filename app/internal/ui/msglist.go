@@ -252,7 +252,7 @@ func bubble(gtx layout.Context, u *UI, r *row) layout.Dimensions {
 		tgtx.Locale = system.Locale{Direction: system.RTL}
 	}
 	textCol := th.Fg
-	if r.status == statusPending {
+	if r.status == statusPending || r.deleted {
 		textCol = th.Muted
 	}
 	textDims := v.sel.Layout(tgtx, th.Shaper, fontOf(th), th.TextSize,
