@@ -175,9 +175,10 @@ func (l *loop) moderate(req *modRequest) error {
 	if l.welcome != nil && l.welcome.Flags&protocol.WelcomeModeration == 0 {
 		return ErrNoModeration
 	}
-	if req.msg.Action != protocol.ModOper && !l.oper {
+	if req.msg.Action != protocol.ModOper && !l.oper && l.operToken == "" {
 		// A room operator acts in a room joined on this connection; a
-		// server operator in any room.
+		// server operator in any room (also while the client's oper on
+		// a new connection is on its way: it goes first).
 		r := l.rooms[req.msg.Room]
 		if r == nil || !r.wanted() {
 			return ErrNotInRoom
