@@ -29,6 +29,9 @@ type config struct {
 	acmeHTTP        string
 	key             string
 	keyFile         string
+	operToken       string
+	operTokenFile   string
+	auditMax        int
 	msgRate         float64
 	msgBurst        int
 	floodAfter      time.Duration
@@ -105,6 +108,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.acmeHTTP, "acme-http", "", "also listen on this `address` (usually :80) for ACME http-01 challenges and redirects to https")
 	fs.StringVar(&c.key, "key", "", "access `key` every client must present to join; empty: anyone may join")
 	fs.StringVar(&c.keyFile, "key-file", "", "read the access key from this `file` instead (keeps it out of the process list)")
+	fs.StringVar(&c.operToken, "operator-token", "", "`token` that makes a client a server operator (MODERATE oper, /oper in the apps): it may moderate every room; empty: nobody can become one")
+	fs.StringVar(&c.operTokenFile, "operator-token-file", "", "read the operator token from this `file` instead (keeps it out of the process list)")
+	fs.IntVar(&c.auditMax, "audit-max", 100000, "moderation audit log entries kept; the oldest are dropped")
 	fs.Float64Var(&c.msgRate, "msg-rate", 5, "messages a second one connection may send after its burst; faster clients are slowed down; 0: no limit")
 	fs.IntVar(&c.msgBurst, "msg-burst", 20, "messages one connection may send at once before -msg-rate applies")
 	fs.DurationVar(&c.floodAfter, "flood-after", 10*time.Second, "a connection over -msg-rate for this long is disconnected")
@@ -204,6 +210,10 @@ func (c *config) check() error {
 	if c.key != "" && c.keyFile != "" {
 		errs = append(errs, errors.New("give -key or -key-file, not both"))
 	}
+	if c.operToken != "" && c.operTokenFile != "" {
+		errs = append(errs, errors.New("give -operator-token or -operator-token-file, not both"))
+	}
+	positive("audit-max", c.auditMax)
 	if c.msgRate < 0 || c.msgBurst < 1 || c.floodAfter <= 0 || c.connsPerIP < 0 || c.newConnsPerMin < 0 || c.idleTimeout <= 0 {
 		errs = append(errs, errors.New("-msg-rate, -max-conns-per-ip and -new-conns-per-minute must not be negative; -msg-burst, -flood-after and -idle-timeout must be positive"))
 	}
@@ -271,4 +281,21 @@ func (c *config) accessKey() (string, error) {
 		return "", fmt.Errorf("-key-file %s is empty", c.keyFile)
 	}
 	return key, nil
+}
+
+// operatorToken returns the token from -operator-token or
+// -operator-token-file ("": none).
+func (c *config) operatorToken() (string, error) {
+	if c.operTokenFile == "" {
+		return c.operToken, nil
+	}
+	b, err := os.ReadFile(c.operTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("-operator-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("-operator-token-file %s is empty", c.operTokenFile)
+	}
+	return token, nil
 }

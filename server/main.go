@@ -59,6 +59,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrate(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "audit" {
+		return audit(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -104,6 +107,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	operToken, err := cfg.operatorToken()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.data, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -118,14 +125,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
-		Owners: st.owners, Inbox: st.inbox, Logger: log}, st.node)
+		Owners: st.owners, Inbox: st.inbox, Moderation: st.moderation, OperatorToken: operToken, Logger: log}, st.node)
 	if err != nil {
 		st.close()
 		return err
 	}
 	// Closed last: after the hub (shutdown, or a failed start below).
 	defer st.close()
-	log.Info("serving", "key_required", key != "")
+	log.Info("serving", "key_required", key != "", "operator_token", operToken != "")
 	mgr := session.NewManager(session.Config{
 		ServerName:         "chat-server/" + version,
 		PingInterval:       cfg.ping,

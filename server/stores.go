@@ -18,6 +18,7 @@ import (
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/inbox"
+	"chat/server/internal/moderation"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 )
@@ -27,6 +28,9 @@ import (
 type stores struct {
 	owners hub.Owners
 	inbox  inbox.Store
+	// moderation keeps rooms' operators, bans, mutes, topics and the
+	// audit log.
+	moderation moderation.Store
 	// node attaches the hub to the broker.
 	node func(broker.Handler) (broker.Broker, error)
 	// nats is the cluster connection, nil on a single server.
@@ -65,21 +69,28 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 		names.Close()
 		return nil, err
 	}
+	mod, err := sqlite.OpenModeration(dbPath, sqlite.ModerationOptions{MaxAudit: cfg.auditMax})
+	if err != nil {
+		marks.Close()
+		names.Close()
+		return nil, err
+	}
 	// One node: the broker is the embedded store (SQLite history,
 	// in-process subscriptions and presence).
 	local, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
 		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
 	}, broker.LocalOptions{})
 	if err != nil {
+		mod.Close()
 		marks.Close()
 		names.Close()
 		return nil, err
 	}
-	st.owners, st.inbox = names, marks
+	st.owners, st.inbox, st.moderation = names, marks, mod
 	st.node = func(h broker.Handler) (broker.Broker, error) { return local.Node(h), nil }
 	// The history last: after the hub (which closes its node) and the
 	// name and inbox tables.
-	st.closers = []func() error{names.Close, marks.Close, local.Close}
+	st.closers = []func() error{names.Close, marks.Close, mod.Close, local.Close}
 	log.Info("history open", "data", dbPath, "version", version)
 	return st, nil
 }
@@ -161,6 +172,12 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	st.natsState.Store("ok") // Dial just proved it
 	st.owners = conn.Names()
 	st.inbox = conn.Inbox(cluster.InboxOptions{})
+	// TODO(cluster moderation): until cluster.Conn has a moderation store
+	// (JetStream KV, see moderation's package doc), each node keeps the
+	// rooms' moderation in memory: bans and roles hold on the node that
+	// set them only, and are lost on restart.
+	st.moderation = moderation.NewMemory(nil, cfg.auditMax)
+	log.Warn("cluster mode keeps moderation (bans, operators, topics, audit log) per node in memory for now")
 	st.node = func(h broker.Handler) (broker.Broker, error) {
 		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name)})
 	}

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/inbox"
+	"chat/server/internal/moderation"
 )
 
 // Member is one connection as the hub sees it.
@@ -98,6 +100,17 @@ type Config struct {
 	// for the delivery goroutine (default 65536); beyond it they are
 	// dropped and logged.
 	NoteQueue int
+	// Moderation keeps the rooms' operators, bans, mutes, topics,
+	// invites and the audit log (default: in memory).
+	Moderation moderation.Store
+	// ModLimits bound each room's moderation lists.
+	ModLimits moderation.Limits
+	// OperatorToken makes a connection that presents it (MODERATE oper)
+	// a server operator; empty: nobody can become one.
+	OperatorToken string
+	// InviteTTL is how long an invite code is valid when its MODERATE
+	// asks for no time (default 7 days).
+	InviteTTL time.Duration
 	Logger    *slog.Logger
 }
 
@@ -135,6 +148,12 @@ func (c *Config) setDefaults() {
 	def(&c.NoteQueue, 65536)
 	if c.Inbox == nil {
 		c.Inbox = inbox.NewMemory(nil, 0)
+	}
+	if c.Moderation == nil {
+		c.Moderation = moderation.NewMemory(nil, 0)
+	}
+	if c.InviteTTL <= 0 {
+		c.InviteTTL = 7 * 24 * time.Hour
 	}
 	if c.PresenceDelay <= 0 {
 		c.PresenceDelay = 100 * time.Millisecond
@@ -363,13 +382,26 @@ type Conn struct {
 	// (IDENTIFY, HISTORY, READ, LIST): only then may it get MARKER and
 	// NOTICE, frames a client of before the inbox does not know.
 	inbox atomic.Bool
+
+	// operator is set once the connection presented the operator token.
+	operator atomic.Bool
+	// remote is the peer's address as the transport gives it, addr the
+	// IP address in it (invalid for a member without one), for address
+	// bans and the audit log.
+	remote string
+	addr   netip.Addr
 }
 
 // Connect registers a new connection.
 func (h *Hub) Connect(m Member) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
+	c := &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
 		replays: make(chan struct{}, h.cfg.MaxReplays), ctx: ctx, cancel: cancel}
+	if ra, ok := m.(interface{ RemoteAddr() string }); ok {
+		c.remote = ra.RemoteAddr()
+		c.addr = moderation.ParseRemote(c.remote)
+	}
+	return c
 }
 
 // Joined returns how many rooms the connection is in or joining.
@@ -477,6 +509,13 @@ func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Er
 			return false, protocol.NewError(protocol.CodeUnavailable, key, "the server cannot read your read markers right now; try again")
 		}
 	}
+	st.mod, st.modRev, e = h.admit(mem, j)
+	switch {
+	case mem.ctx.Err() != nil:
+		return false, nil
+	case e != nil:
+		return false, e
+	}
 	r := h.lockRoom(key)
 	replay, entered, e := h.enterLocked(r, mem, j, st)
 	r.mu.Unlock()
@@ -552,6 +591,7 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 		return nil, false, nil
 	}
 	r.members[mem] = true
+	r.setMod(st.mod, st.modRev)
 
 	head := r.delivered
 	after := head - min(uint64(h.cfg.History), head)
@@ -572,7 +612,8 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 		h.cfg.Logger.Error("listing presence", "room", r.name, "err", err)
 	}
 	c.m.Deliver(protocol.Encode(&protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
-		Count: uint64(count), Members: names, Epoch: r.epoch, Read: min(st.read, head), Mentions: st.mentions}))
+		Count: uint64(count), Members: names, Epoch: r.epoch, Read: min(st.read, head), Mentions: st.mentions,
+		Topic: st.mod.Topic, Modes: modes(st.mod, mem, time.Now())}))
 	// History: a few frames go straight into the queue; more are replayed
 	// at the client's pace by catchUp, without holding the room, while
 	// live messages wait in the member's backlog.
@@ -697,6 +738,20 @@ func (c *Conn) Send(room, id, text string) error {
 	c.mu.Lock()
 	mem := c.rooms[key]
 	if mem == nil || (mem.state != live && mem.state != replaying) {
+		c.mu.Unlock()
+		return protocol.NewError(protocol.CodeUnexpected, key, "SEND to "+key+", which this connection has not joined")
+	}
+	r := mem.room
+	c.mu.Unlock()
+	// A muted name's message is refused before it is stored (c.mu is a
+	// leaf lock: the room's is taken without it).
+	if !c.operator.Load() {
+		if e := r.muted(mem.nameKey); e != nil {
+			return e
+		}
+	}
+	c.mu.Lock()
+	if mem.state != live && mem.state != replaying {
 		c.mu.Unlock()
 		return protocol.NewError(protocol.CodeUnexpected, key, "SEND to "+key+", which this connection has not joined")
 	}

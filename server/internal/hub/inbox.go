@@ -23,6 +23,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/inbox"
+	"chat/server/internal/moderation"
 )
 
 // roomKey returns the canonical name of a room: its key, and for a
@@ -59,7 +60,13 @@ func (h *Hub) directAccess(key, name, secret string) *protocol.Error {
 }
 
 // readState is a name's read marker in a room and its mentions above it.
-type readState struct{ read, mentions uint64 }
+type readState struct {
+	read, mentions uint64
+	// mod is the room's moderation settings at the join, modRev their
+	// revision (hub/moderation.go).
+	mod    *moderation.State
+	modRev uint64
+}
 
 // identity is what IDENTIFY made a connection: a device of a name.
 // Until its IDENTIFIED is queued, notes for it are held, so that
@@ -224,6 +231,10 @@ func (hd handler) Noted(n *broker.Note) {
 // would take MARKER for a broken server), each once. It runs on the
 // delivery goroutine.
 func (h *Hub) noted(n *broker.Note) {
+	if isModNote(n) {
+		h.modNoted(n)
+		return
+	}
 	sent := map[*Conn]bool{}
 	h.idMu.Lock()
 	for _, name := range n.Names {

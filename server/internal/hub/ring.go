@@ -1,5 +1,7 @@
 package hub
 
+import "chat/protocol"
+
 // ring keeps the encoded MESSAGE frames of a room's most recent messages,
 // so joins and short resumes replay history from memory with frames that
 // were encoded once, when they were first broadcast.
@@ -45,4 +47,18 @@ func (r *ring) since(after uint64) [][]byte {
 		out = append(out, r.frames[(r.start+i)%len(r.frames)])
 	}
 	return out
+}
+
+// redact replaces the frame of message seq, if held, by the same message
+// without its text: an operator deleted it.
+func (r *ring) redact(seq uint64) {
+	if r.n == 0 || seq < r.first || seq >= r.first+uint64(r.n) {
+		return
+	}
+	i := (r.start + int(seq-r.first)) % len(r.frames)
+	m, err := protocol.Decode(r.frames[i][protocol.LengthSize:])
+	if msg, ok := m.(*protocol.Msg); err == nil && ok {
+		msg.Text = ""
+		r.frames[i] = protocol.Encode(msg)
+	}
 }

@@ -84,6 +84,8 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 		// query is three times longer than the room name it matches), and
 		// one longer than any room name matches nothing.
 		return s.rooms.List(m.Query)
+	case *protocol.Moderate:
+		return s.moderate(m)
 	case *protocol.Bye:
 		s.Fail(nil)
 	case *protocol.Ping:
@@ -127,7 +129,7 @@ func sendInterval(perSecond float64) uint64 {
 }
 
 func (m *Manager) welcomeFlags() protocol.WelcomeFlags {
-	flags := protocol.WelcomeInbox
+	flags := protocol.WelcomeInbox | protocol.WelcomeModeration
 	if m.cfg.Key != "" {
 		flags |= protocol.WelcomeKeyRequired
 	}
@@ -247,4 +249,21 @@ func (s *Session) send(m *protocol.Send) *protocol.Error {
 	// Any other error means shutdown: not stored, not acknowledged; the
 	// client re-sends after it reconnects.
 	return nil
+}
+
+// maxTarget is the longest MODERATE target: a name, or for unban an
+// address (the longest IPv6 text with a zone is well below it).
+func (s *Session) maxTarget() int { return max(s.cfg.MaxName, 64) }
+
+func (s *Session) moderate(m *protocol.Moderate) *protocol.Error {
+	room := s.errRoom(m.Room)
+	switch {
+	case len(m.Room) > s.maxRoom(m.Room):
+		return tooLong(room, "the room name", len(m.Room), s.maxRoom(m.Room))
+	case len(m.Target) > s.maxTarget():
+		return tooLong(room, "the target", len(m.Target), s.maxTarget())
+	case len(m.Text) > s.cfg.MaxText:
+		return tooLong(room, "the text", len(m.Text), s.cfg.MaxText)
+	}
+	return s.inRoom(m.Room, s.rooms.Moderate(m))
 }

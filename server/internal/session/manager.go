@@ -101,6 +101,8 @@ type Rooms interface {
 	Read(room string, seq uint64) *protocol.Error
 	// List answers LIST with ROOMS.
 	List(query string) *protocol.Error
+	// Moderate carries out a MODERATE and answers MODERATED.
+	Moderate(m *protocol.Moderate) *protocol.Error
 	// Joined returns how many rooms the connection is in.
 	Joined() int
 	// Identified reports whether the connection has identified.

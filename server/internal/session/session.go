@@ -202,3 +202,7 @@ func (s *Session) ended() {
 		}
 	})
 }
+
+// RemoteAddr is the peer's address, for the hub's address bans and audit
+// log.
+func (s *Session) RemoteAddr() string { return s.t.RemoteAddr() }

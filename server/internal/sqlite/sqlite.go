@@ -114,14 +114,31 @@ CREATE INDEX dms_recent ON dms (name_key, time);
 // uses the index only if its WHERE clause has these very terms.
 const listedRooms = "head > 0 AND substr(room, 1, 1) <> '" + protocol.DMPrefix + "'"
 
+// schemaV6 adds moderation (moderation.Store): each room's settings as
+// one document with a revision for compare-and-set, and the audit log,
+// bounded by Moderation's limit.
+const schemaV6 = `
+CREATE TABLE moderation (
+	room  TEXT    PRIMARY KEY, -- canonical room name
+	state BLOB    NOT NULL,    -- moderation.Marshal of the room's State
+	rev   INTEGER NOT NULL     -- revision, from 1; Save compares and sets it
+) WITHOUT ROWID;
+CREATE TABLE audit (
+	id    INTEGER PRIMARY KEY, -- insertion order: the oldest are dropped first
+	room  TEXT    NOT NULL,    -- "" for actions outside rooms (oper)
+	entry BLOB    NOT NULL     -- JSON of moderation.Entry; never a message's text
+);
+CREATE INDEX audit_room ON audit (room, id);
+`
+
 // schemaVersion is the user_version this server's schema has. Version 2
 // databases gained the rooms table in version 3 (their rooms get an epoch
 // when first used, which clients that resume without one accept);
 // version 3 databases gain the tables and columns of schemaV4, filled in
 // from the messages by migrate; version 4 databases gain the indexes of
 // schemaV5, with the activity of each name's direct-message rooms copied
-// from rooms.
-const schemaVersion = 5
+// from rooms; version 5 databases gain the moderation tables of schemaV6.
+const schemaVersion = 6
 
 // migrate creates the schema, or brings an older one up to date, or
 // checks it is one this server knows. It runs in one transaction: two
@@ -146,7 +163,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if version < 4 {
 		steps = append(steps, schemaV3, schemaV4)
 	}
-	for _, step := range append(steps, schemaV5) {
+	if version < 5 {
+		steps = append(steps, schemaV5)
+	}
+	for _, step := range append(steps, schemaV6) {
 		if _, err := tx.ExecContext(ctx, step); err != nil {
 			return err
 		}
