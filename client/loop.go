@@ -141,6 +141,11 @@ type room struct {
 	// MODEVENTs since.
 	topic string
 	modes protocol.JoinedModes
+	// refused counts the ERROR muted on the current connection not yet
+	// matched with the message they refused; refusal is the last one
+	// (see onMuted).
+	refused int
+	refusal *protocol.Error
 }
 
 // wanted reports whether the user wants to be in r (as opposed to r being
@@ -634,6 +639,7 @@ func (l *loop) disconnect(cause error) {
 			continue
 		}
 		r.state, r.rejoin, r.leaveOnJoined, r.readQueued = roomWanted, false, false, false
+		r.refused = 0 // the messages not placed are sent again, and answered again
 	}
 }
 
@@ -959,6 +965,11 @@ func (l *loop) onIncoming(in incoming) {
 	case *protocol.Ack:
 		for i, o := range l.outbox {
 			if o.id == m.ID && o.room == m.Room {
+				if r := l.rooms[m.Room]; r != nil && r.refused > 0 {
+					// Those sent before it without an ACK were refused.
+					l.placeRefusals(r, o)
+					i = slices.Index(l.outbox, o)
+				}
 				l.unwire(o)
 				l.outbox = append(l.outbox[:i], l.outbox[i+1:]...)
 				l.c.events.push(Acked{Room: m.Room, ID: m.ID, Seq: m.Seq, Time: protocol.FromMillis(m.Time)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"chat/protocol"
@@ -298,23 +299,61 @@ func (l *loop) onModEvent(m *protocol.ModEvent) {
 	l.c.events.push(ev)
 }
 
-// onMuted gives up the message a muted SEND carried: the oldest message
-// of the room on the wire without its ACK (the server answers a
-// connection's SENDs to a room in order). It is not sent again.
+// Muted SENDs. The server refuses a muted name's SEND at once with
+// ERROR muted, which names the room but not the message, while it
+// acknowledges the SENDs it took only once they are stored: a refusal can
+// overtake the ACK of an earlier message. The client works out which
+// message each refusal was for from two facts: ACKs of a connection's
+// messages to a room come in the order sent, and each SEND gets an ACK or
+// a refusal. So when an ACK comes, the room's messages sent before it
+// that have none were refused; and when the refusals not yet placed are
+// as many as the room's messages on the wire without an ACK, all of those
+// were refused. Those are given up (RoomError with Stays), never re-sent.
+
+// onMuted counts a refusal of a muted SEND in the room.
 func (l *loop) onMuted(e *protocol.Error) {
-	if r := l.rooms[e.Room]; r != nil {
-		r.modes |= protocol.ModeMuted
+	r := l.rooms[e.Room]
+	if r == nil {
+		l.c.events.push(RoomError{Room: e.Room, Err: e, Stays: true})
+		return
 	}
-	var unsent []string
-	for i, o := range l.outbox {
-		if o.room == e.Room && l.conn != nil && o.sentOn == l.conn.gen {
-			l.unwire(o)
-			l.outbox = append(l.outbox[:i], l.outbox[i+1:]...)
-			unsent = []string{o.id}
-			l.checkDrained()
-			l.pump()
+	r.modes |= protocol.ModeMuted
+	r.refused++
+	r.refusal = e
+	l.placeRefusals(r, nil)
+}
+
+// placeRefusals gives up the room's messages known to have been refused:
+// those on the wire before acked (the message just acknowledged, if
+// any), or all on the wire when the refusals count them all.
+func (l *loop) placeRefusals(r *room, acked *outgoing) {
+	if r.refused == 0 || l.conn == nil {
+		return
+	}
+	var wire []*outgoing
+	for _, o := range l.outbox {
+		if o == acked {
 			break
 		}
+		if o.room == r.key && o.sentOn == l.conn.gen {
+			wire = append(wire, o)
+		}
 	}
-	l.c.events.push(RoomError{Room: e.Room, Err: e, Unsent: unsent, Stays: true})
+	if acked == nil && len(wire) != r.refused {
+		return // some of them are stored, and their ACKs are on the way
+	}
+	wire = wire[:min(len(wire), r.refused)]
+	if len(wire) == 0 {
+		return
+	}
+	r.refused -= len(wire)
+	unsent := make([]string, 0, len(wire))
+	for _, o := range wire {
+		l.unwire(o)
+		unsent = append(unsent, o.id)
+	}
+	l.outbox = slices.DeleteFunc(l.outbox, func(o *outgoing) bool { return slices.Contains(wire, o) })
+	l.c.events.push(RoomError{Room: r.key, Err: r.refusal, Unsent: unsent, Stays: true})
+	l.checkDrained()
+	l.pump()
 }
