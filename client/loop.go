@@ -75,7 +75,17 @@ type loop struct {
 	// becomes an operator again with it on every new connection.
 	operToken string
 	oper      bool // the current connection is a server operator's
+	// removed are where the rooms a kick or ban removed us from stood,
+	// by key (at most maxRemoved): joining one again resumes there, as
+	// after a reconnect, instead of replaying its history.
+	removed map[string]resumePoint
 }
+
+// resumePoint is where a room the client was removed from stood.
+type resumePoint struct{ lastSeen, epoch, read uint64 }
+
+// maxRemoved bounds loop.removed.
+const maxRemoved = 64
 
 // roomState is where a room stands on the current connection. Every
 // request in flight has its own state, so that a Join or Leave that
@@ -817,6 +827,10 @@ func (l *loop) join(key, invite string) {
 	switch {
 	case r == nil:
 		r = &room{key: key, invite: invite}
+		if p, ok := l.removed[key]; ok {
+			delete(l.removed, key)
+			r.everJoined, r.lastSeen, r.epoch, r.read = true, p.lastSeen, p.epoch, p.read
+		}
 		l.rooms[key] = r
 		if l.conn != nil && !l.refuseLong(key) {
 			l.sendJoin(r)
@@ -1154,6 +1168,18 @@ func (l *loop) onError(e *protocol.Error) {
 	}
 	// A refused join or a lost room: stop trying that room.
 	var unsent []string
+	if r != nil && r.everJoined && (e.Code == protocol.CodeKicked || e.Code == protocol.CodeBanned) {
+		if l.removed == nil {
+			l.removed = map[string]resumePoint{}
+		}
+		for k := range l.removed {
+			if len(l.removed) < maxRemoved {
+				break
+			}
+			delete(l.removed, k)
+		}
+		l.removed[e.Room] = resumePoint{r.lastSeen, r.epoch, r.read}
+	}
 	if e.Room != "" && r != nil {
 		unsent = l.forgetRoom(e.Room)
 	}

@@ -275,22 +275,27 @@ func ErrorText(err error) string {
 // RoomText words a moderation error that ends or refuses a room, or a
 // message refused as muted: label is how the room is shown (#general),
 // key what /join takes, wasIn whether the room was joined.
+//
+// The server's text is a sentence of its own (who, until when, why): it
+// is used as it is where there is one, with how to come back.
 func RoomText(label, key string, e *protocol.Error, wasIn bool) string {
-	why := ""
-	if e.Text != "" {
-		why = ": " + e.Text
+	text := func(def string) string {
+		if e.Text != "" {
+			return e.Text
+		}
+		return def
 	}
 	switch {
 	case e.Code == protocol.CodeKicked:
-		return fmt.Sprintf("you were kicked from %s%s; /join %s to come back", label, why, key)
+		return fmt.Sprintf("%s; /join %s to come back", text("you were kicked from "+label), key)
 	case e.Code == protocol.CodeBanned && wasIn:
-		return fmt.Sprintf("you were banned from %s%s", label, why)
+		return text("you were banned from " + label)
 	case e.Code == protocol.CodeBanned:
-		return fmt.Sprintf("cannot join %s: you are banned%s", label, why)
+		return "cannot join " + label + ": " + text("you are banned")
 	case e.Code == protocol.CodeInviteOnly:
-		return fmt.Sprintf("cannot join %s: it is invite-only%s; ask an operator for an invite code and /join %s CODE", label, why, key)
+		return fmt.Sprintf("cannot join %s: %s; with a code: /join %s CODE", label, text("it is invite-only: ask one of its operators for an invite code"), key)
 	case e.Code == protocol.CodeMuted:
-		return fmt.Sprintf("not sent: you are muted in %s%s", label, why)
+		return "not sent: " + text("you are muted in "+label)
 	}
 	return e.Error()
 }
