@@ -534,6 +534,13 @@ func (l *loop) roomError(e client.RoomError) {
 		// why and a way back (Join again, /join ROOM CODE).
 		r := l.rooms[k]
 		text := modcmd.RoomText("#"+k, k, e.Err, r != nil && r.joined)
+		if e.Err.Code == protocol.CodeKicked {
+			// The room's Join again button is the way back.
+			text = e.Err.Text
+			if text == "" {
+				text = "you were kicked from #" + k
+			}
+		}
 		delete(l.rooms, k)
 		l.post(l.session, ui.RoomFailed{Room: k, Reason: sentence(text), Unsent: e.Unsent})
 		return

@@ -42,6 +42,7 @@ func TestModerationThroughTheApp(t *testing.T) {
 	}
 	seq := bob.receive("buy cheap watches").Seq
 	r.waitShows("buy cheap watches")
+	r.waitShows(fmt.Sprintf("#%d · ", seq)) // an operator sees the numbers /delete takes
 	say(fmt.Sprintf("/delete %d", seq))
 	r.waitShows(fmt.Sprintf("alice deleted message %d", seq))
 	r.mustShow("message deleted")
@@ -87,7 +88,7 @@ func TestModerationThroughTheApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitShows("operator kicked you (bye)")
-	r.waitShows("/join general to come back")
+	r.waitShows("you may join again")
 	r.mustShow("#general")
 	if err := r.ClickOn("Join again"); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"time"
 
 	"chat/client"
@@ -44,8 +45,11 @@ type row struct {
 	anchor uint64
 	at     time.Time
 	clock  string // formatted once: formatting per frame would allocate
-	reason string // why a message was not sent
-	links  []link // web addresses in the text
+	// seqClock is clock with the message's number in front, for the
+	// room's operators (/delete takes it); empty without a number.
+	seqClock string
+	reason   string // why a message was not sent
+	links    []link // web addresses in the text
 	// view holds the text's selection, shaped layout and link clicks. It
 	// is made when the row is first shown, so rows never scrolled to cost
 	// no shaping; rows dropped from the window take it with them.
@@ -141,6 +145,10 @@ func clockText(t time.Time) string {
 // prepare computes what a row shows that depends only on it.
 func prepare(r *row) {
 	r.clock = clockText(r.at)
+	r.seqClock = ""
+	if r.kind == rowMessage && r.seq != 0 && !r.deleted {
+		r.seqClock = "#" + strconv.FormatUint(r.seq, 10) + " · " + r.clock
+	}
 	r.day = dayOf(r.at)
 	if r.kind == rowMessage {
 		r.rtl = rightToLeft(r.text)

@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"image"
 	"testing"
 	"time"
 
@@ -131,4 +132,35 @@ func TestModerationShownInTheConversation(t *testing.T) {
 		Topic: "Release moved to Monday"})
 	r.Frame()
 	r.mustShow("You are muted in #general: your messages are refused")
+}
+
+// TestRenderModeration draws a room with a topic, moderation lines and a
+// deleted message, then the same room after a kick (why, and Join
+// again), and checks the topic and the deleted message are drawn muted.
+func TestRenderModeration(t *testing.T) {
+	s := newScene(t, false, image.Pt(960, 600), 1.5)
+	th := s.u.Theme()
+	s.join(t)
+	s.u.Apply(s.session, ui.RoomJoined{Room: "general", Name: "ada", Members: []string{"ada", "grace", "linus", "ken"}, Count: 4,
+		Resumed: true, Topic: "Release on Friday: freeze at noon", Operator: true})
+	s.conversation()
+	s.u.Apply(s.session, client.Message{Room: "general", Seq: 6, Time: sceneNow, Sender: "ken", ID: "k6", Text: "buy cheap watches"})
+	s.u.Apply(s.session, client.ModEvent{Room: "general", Action: protocol.ModDelete, Actor: "ada", Seq: 6})
+	s.u.Apply(s.session, client.ModEvent{Room: "general", Action: protocol.ModMute, Actor: "ada", Target: "ken", Until: sceneNow.Add(time.Hour)})
+	s.Frame()
+	img := render(t, s)
+	checkNotBlank(t, img, th.Bg)
+	checkText(t, s, img, "Release on Friday: freeze at noon", th.Muted, th.Surface)
+	checkText(t, s, img, "message deleted", th.Muted, th.Surface)
+	if !s.Shows("#5 · ") {
+		t.Errorf("an operator does not see the messages' numbers (for /delete); the screen shows %q", s.Texts())
+	}
+	save(t, img, "moderation.png")
+
+	s.u.Apply(s.session, client.ModEvent{Room: "general", Action: protocol.ModKick, Actor: "grace", Target: "ada", Self: true, Text: "off topic"})
+	s.u.Apply(s.session, ui.RoomFailed{Room: "general", Reason: "You were removed from general by grace (off topic); you may join again; /join general to come back."})
+	s.Frame()
+	img = render(t, s)
+	checkText(t, s, img, "Join again", th.ContrastFg, th.ContrastBg)
+	save(t, img, "moderation-kicked.png")
 }
