@@ -85,6 +85,8 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{nil, map[string]string{"CHAT_HISTORY": "lots"}, `CHAT_HISTORY="lots"`},
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
 		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
+		{[]string{"-operator-token", "a", "-operator-token-file", "f"}, nil, "give -operator-token or -operator-token-file, not both"},
+		{[]string{"-audit-max", "0"}, nil, "-audit-max must be positive"},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer

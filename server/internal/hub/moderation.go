@@ -179,7 +179,7 @@ func (c *Conn) Moderate(m *protocol.Moderate) *protocol.Error {
 	if m.Action == protocol.ModOper {
 		return c.oper(m.Text)
 	}
-	if !m.Action.Known() || m.Action == protocol.ModOper {
+	if !m.Action.Known() {
 		return protocol.NewError(protocol.CodeNotFound, "", fmt.Sprintf("this server knows no moderation action %d", m.Action))
 	}
 	if err := protocol.CheckRoom(m.Room); err != nil {

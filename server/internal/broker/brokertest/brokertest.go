@@ -397,4 +397,23 @@ func Run(t *testing.T, open Opener) {
 			t.Fatalf("the closed node got %d notes", n)
 		}
 	})
+
+	t.Run("RoomNotesWithoutNamesReachEveryNode", func(t *testing.T) {
+		// Moderation's notes (a MODEVENT for a room's members everywhere)
+		// name nobody: they must arrive all the same, with no names.
+		recA, recB := newRecorder(), newRecorder()
+		nodes := open(t, recA, recB)
+		note := &broker.Note{Room: "general", Frame: protocol.Encode(&protocol.ModEvent{Room: "general",
+			Action: protocol.ModKick, Actor: "alice", Target: "bob"})}
+		if err := nodes[0].Notify(ctx, note); err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range []*recorder{recA, recB} {
+			got := rec.wait(t, "the room note", func(es []any) bool { return len(es) > 0 })
+			n, ok := got[0].(*broker.Note)
+			if !ok || len(n.Names) != 0 || n.Room != "general" || string(n.Frame) != string(note.Frame) {
+				t.Fatalf("got %+v, want %+v", got[0], note)
+			}
+		}
+	})
 }
