@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	server := fs.String("server", envOr("CHAT_SERVER", "localhost:7878"), "server `address`: host:port, tls://host:port or wss://host/ws; several, comma-separated, for the nodes of a cluster (env CHAT_SERVER)")
 	name := fs.String("name", os.Getenv("CHAT_NAME"), "your name in the room (env CHAT_NAME)")
 	roomName := fs.String("room", protocol.DefaultRoom, "room to join first (@NAME: the direct messages with NAME)")
+	invite := fs.String("invite", "", "invite `code` for the -room room, when it is invite-only (an operator's /invite gives one)")
 	key := fs.String("key", os.Getenv("CHAT_KEY"), "the server's access `key`, if it has one (env CHAT_KEY)")
 	trust := fs.String("trust", "", "trust the server's certificate with this `fingerprint` (SHA256:…, as shown when it is refused) and remember it; ADDRESS=SHA256:… for one server of a list (a plain fingerprint: for every server listed)")
 	nameKey := fs.String("name-key", "", "use this name `key` (from your other device) to own your names here too, and remember it")
@@ -124,7 +125,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	room, err := roomArg(c, *roomName)
 	if err == nil {
-		err = c.Join(room)
+		err = c.JoinWith(room, client.JoinOptions{Invite: strings.TrimSpace(*invite)})
 	}
 	if err != nil && !errors.Is(err, client.ErrClosed) {
 		// ErrClosed: the client already stopped (a refused certificate,
