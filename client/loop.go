@@ -987,6 +987,9 @@ func (l *loop) onIncoming(in incoming) {
 				l.unwire(o)
 				l.outbox = append(l.outbox[:i], l.outbox[i+1:]...)
 				l.c.events.push(Acked{Room: m.Room, ID: m.ID, Seq: m.Seq, Time: protocol.FromMillis(m.Time)})
+				if r := l.rooms[m.Room]; r != nil && r.refused > 0 {
+					l.placeRefusals(r, nil) // the ACK a refusal waited for came
+				}
 				l.checkDrained()
 				l.pump()
 				break

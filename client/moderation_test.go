@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -267,5 +268,86 @@ func TestServerOperatorAcrossReconnects(t *testing.T) {
 		if _, ok := ev.(client.OperRefused); ok {
 			t.Fatal("OperRefused after a reconnect with the right token")
 		}
+	}
+}
+
+// TestMutedRefusalOvertakesAnAck: the server refuses a muted SEND at
+// once but acknowledges an earlier one only once it is stored, so the
+// refusal (which does not name the message) can come first. The client
+// gives up the refused messages, not the one whose ACK is on its way:
+// three SENDs, ERROR muted for the second and third, then the first's
+// ACK; then a refused SEND followed by an accepted one (unmuted in
+// between), whose ACK tells which one was refused.
+func TestMutedRefusalOvertakesAnAck(t *testing.T) {
+	f := startFake(t, func(f *fake) { f.welcome.Flags |= protocol.WelcomeModeration })
+	var sends []*protocol.Send
+	muted := func(c *fakeConn, s *protocol.Send) {
+		c.write(&protocol.Error{Code: protocol.CodeMuted, Room: s.Room, Text: "you are muted"})
+	}
+	ack := func(c *fakeConn, s *protocol.Send, seq uint64) {
+		c.write(&protocol.Ack{Room: s.Room, ID: s.ID, Seq: seq, Time: protocol.Millis(time.Now())})
+	}
+	f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		s, ok := m.(*protocol.Send)
+		if !ok {
+			return false
+		}
+		sends = append(sends, s) // serve calls handle from one goroutine per connection
+		switch len(sends) {
+		case 2:
+			muted(c, s)
+		case 3:
+			muted(c, s)
+			ack(c, sends[0], 1) // the first was stored: its ACK comes last
+		case 4:
+			muted(c, s)
+		case 5:
+			ack(c, s, 2) // unmuted meanwhile
+		}
+		return true
+	})
+	r := clienttest.New(t, fast(client.Config{Addr: f.addr(), Name: "bob"}))
+	r.C.Join("r")
+	r.WaitJoined(t, "r")
+	var ids []string
+	for i := range 3 {
+		id, err := r.C.Send("r", fmt.Sprint("message ", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	r.Wait(t, "the first acknowledged", func(ev client.Event) bool { a, ok := ev.(client.Acked); return ok && a.ID == ids[0] })
+	// Wait calls its function once per event, in order: it collects the
+	// ids given up.
+	unsent := map[string]bool{}
+	refusals := func(n int) func(client.Event) bool {
+		return func(ev client.Event) bool {
+			if e, ok := ev.(client.RoomError); ok {
+				if e.Err.Code != protocol.CodeMuted || !e.Stays {
+					t.Errorf("refusal %+v", e)
+				}
+				for _, id := range e.Unsent {
+					unsent[id] = true
+				}
+			}
+			return len(unsent) == n
+		}
+	}
+	r.Wait(t, "both refusals placed", refusals(2))
+	if !unsent[ids[1]] || !unsent[ids[2]] || unsent[ids[0]] {
+		t.Fatalf("given up %v; sent %q", unsent, ids)
+	}
+
+	id4, _ := r.C.Send("r", "message 4")
+	id5, _ := r.C.Send("r", "message 5")
+	r.Wait(t, "the fifth acknowledged", func(ev client.Event) bool { a, ok := ev.(client.Acked); return ok && a.ID == id5 })
+	clear(unsent)
+	r.Wait(t, "the fourth given up", refusals(3))
+	if !unsent[id4] || unsent[id5] {
+		t.Fatalf("given up %v; the fourth is %q", unsent, id4)
+	}
+	if p := r.C.Pending(); len(p) != 0 {
+		t.Fatalf("pending %q", p)
 	}
 }
