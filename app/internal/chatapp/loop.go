@@ -542,6 +542,12 @@ func (l *loop) roomError(e client.RoomError) {
 			}
 		}
 		delete(l.rooms, k)
+		if e.Err.Code != protocol.CodeKicked && slices.Contains(l.saved.Rooms[l.server], k) {
+			// Not joined again at every start while banned or closed
+			// (a kicked name may come back at once: that room stays).
+			l.saved.RemoveRoom(l.server, k)
+			l.save()
+		}
 		l.post(l.session, ui.RoomFailed{Room: k, Reason: sentence(text), Unsent: e.Unsent})
 		return
 	case protocol.CodeMuted:
