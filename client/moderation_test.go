@@ -203,7 +203,7 @@ func TestBanAndInviteOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.C.Join("club")
-	bob.WaitJoined(t, "club")
+	bob.Wait(t, "joined again", nth(2, func(ev client.Event) bool { j, ok := ev.(client.Joined); return ok && j.Room == "club" }))
 
 	if _, err := moderate(t, alice.C, "club", client.Moderation{Action: protocol.ModInviteOnlyOn}); err != nil {
 		t.Fatal(err)
