@@ -287,7 +287,9 @@ func TestModerationServerOperatorAndTopic(t *testing.T) {
 		t.Fatalf("bob's JOINED: topic %q modes %b", j.Topic, j.Modes)
 	}
 	// A server operator in the room cannot be kicked by a room operator.
-	modJoin(t, oper, "general", "root", "")
+	if j := modJoin(t, oper, "general", "root", ""); j.Modes != protocol.ModeOperator {
+		t.Fatalf("a server operator's JOINED modes %b, want operator", j.Modes)
+	}
 	moderate(t, bob, &protocol.Moderate{Room: "general", Action: protocol.ModKick, Target: "root"})
 	modEvent(t, oper, protocol.ModKick)
 	oper.Send(&protocol.Send{Room: "general", ID: "o1", Text: "still in"})

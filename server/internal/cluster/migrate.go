@@ -117,8 +117,10 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return st, fmt.Errorf("cluster: migrate: %s: %w", fromDB, err)
 	}
-	if version != 5 {
-		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads version 5 (a server of this version upgrades an older file when it opens it)", fromDB, version)
+	// Version 6 added moderation's tables, which are not copied (yet):
+	// the cluster keeps moderation per node in memory for now.
+	if version != 5 && version != 6 {
+		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads versions 5 and 6 (a server of this version upgrades an older file when it opens it)", fromDB, version)
 	}
 
 	rooms, err := planRooms(ctx, tx, c)

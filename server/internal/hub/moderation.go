@@ -115,7 +115,8 @@ func (h *Hub) admit(mem *member, j *protocol.Join) (*moderation.State, uint64, *
 }
 
 // modes are JOINED's mode bits for a member. Operator rights count only
-// for a JOIN with a secret, as they are checked (spec section 4).
+// for a JOIN with a secret, as they are checked (spec section 4); a
+// server operator may moderate every room.
 func modes(st *moderation.State, mem *member, now time.Time) protocol.JoinedModes {
 	var m protocol.JoinedModes
 	if st == nil {
@@ -124,7 +125,7 @@ func modes(st *moderation.State, mem *member, now time.Time) protocol.JoinedMode
 	if st.InviteOnly {
 		m |= protocol.ModeInviteOnly
 	}
-	if mem.secretHash != "" && st.IsOp(mem.nameKey) {
+	if (mem.secretHash != "" && st.IsOp(mem.nameKey)) || mem.conn.operator.Load() {
 		m |= protocol.ModeOperator
 	}
 	if !mem.conn.operator.Load() && st.MuteOf(mem.nameKey, now) != nil {

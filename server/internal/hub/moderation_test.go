@@ -146,3 +146,51 @@ func TestModerationReachesOtherNodes(t *testing.T) {
 		t.Fatalf("%d audit entries, want 5 (kick, ban, ban-address, delete, mute): %+v", len(entries), entries)
 	}
 }
+
+// TestOneCreatorBecomesOperator: names with keys joining a new room at
+// once, through two nodes, make exactly one of them its operator, and
+// JOINED says so to that one only; a name without a key never becomes one.
+func TestOneCreatorBecomesOperator(t *testing.T) {
+	store := newStore(t, func(sink history.Sink) (history.Log, error) { return history.NewMemory(sink), nil }, broker.LocalOptions{})
+	mod := moderation.NewMemory(nil, 0)
+	cfg := Config{Owners: openOwners{}, Moderation: mod}
+	nodes := []*Hub{newNode(t, cfg, store), newNode(t, cfg, store)}
+	anon := newMember()
+	mustJoin(t, nodes[0].Connect(anon), &protocol.Join{Room: "new", Name: "anon"})
+	if st, _, _ := mod.Load(context.Background(), "new"); len(st.Ops) != 0 {
+		t.Fatalf("a name without a key became an operator: %v", st.Ops)
+	}
+	const n = 8
+	members := make([]*fakeMember, n)
+	errs := make(chan *protocol.Error, n)
+	for i := range n {
+		members[i] = newMember()
+		c := nodes[i%2].Connect(members[i])
+		go func() {
+			errs <- c.Join(&protocol.Join{Room: "new", Name: string(rune('a' + i)), Secret: "k"})
+		}()
+	}
+	for range n {
+		if e := <-errs; e != nil {
+			t.Fatal(e)
+		}
+	}
+	st, _, _ := mod.Load(context.Background(), "new")
+	if len(st.Ops) != 1 {
+		t.Fatalf("operators after %d simultaneous creators: %v, want one", n, st.Ops)
+	}
+	ops := 0
+	for i, m := range members {
+		for _, f := range m.decoded(t) {
+			if j, ok := f.(*protocol.Joined); ok && j.Modes&protocol.ModeOperator != 0 {
+				ops++
+				if j.Name != st.Ops[0] {
+					t.Fatalf("member %d (%s) was told it is the operator; the store says %s", i, j.Name, st.Ops[0])
+				}
+			}
+		}
+	}
+	if ops != 1 {
+		t.Fatalf("%d JOINEDs say operator, want 1", ops)
+	}
+}

@@ -41,12 +41,14 @@ func OpenModeration(path string, opts ModerationOptions) (*Moderation, error) {
 // Close closes the connections.
 func (m *Moderation) Close() error { return errors.Join(m.read.Close(), m.write.Close()) }
 
-// Load implements moderation.Store. It reads through the write
-// connection: a Load that follows a Save must see it, for compare-and-set.
+// Load implements moderation.Store. It reads through the read pool, so
+// that the JOINs' reads do not queue behind writes: a read transaction
+// sees every commit made before it began, and Save checks the revision
+// anyway.
 func (m *Moderation) Load(ctx context.Context, room string) (*moderation.State, uint64, error) {
 	var data []byte
 	var rev int64
-	err := m.write.QueryRowContext(ctx, "SELECT state, rev FROM moderation WHERE room = ?", room).Scan(&data, &rev)
+	err := m.read.QueryRowContext(ctx, "SELECT state, rev FROM moderation WHERE room = ?", room).Scan(&data, &rev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &moderation.State{}, 0, nil
 	}
