@@ -435,6 +435,13 @@ func (l *loop) read(conn *connection) {
 		body, err := conn.conn.ReadFrame()
 		if err == nil {
 			in.msg, err = protocol.Decode(body)
+			var derr *protocol.DecodeError
+			if errors.As(err, &derr) && derr.Code == protocol.CodeUnknownType && body[0] >= 0x80 {
+				// A server frame of a later revision (as MODEVENT was to
+				// clients before moderation): the spec says ignore it.
+				l.c.cfg.Logger.Debug("ignoring an unknown server frame", "type", fmt.Sprintf("0x%02x", body[0]))
+				continue
+			}
 		}
 		in.gen, in.err = conn.gen, err
 		select {

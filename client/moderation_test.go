@@ -351,3 +351,30 @@ func TestMutedRefusalOvertakesAnAck(t *testing.T) {
 		t.Fatalf("pending %q", p)
 	}
 }
+
+// TestUnknownServerFrameIsIgnored: a server frame type of a later
+// revision (as MODEVENT was to clients before moderation) is skipped, as
+// the spec says, not taken for a broken server: the messages after it
+// arrive on the same connection.
+func TestUnknownServerFrameIsIgnored(t *testing.T) {
+	f := startFake(t)
+	f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		if j, ok := m.(*protocol.Join); ok {
+			c.write(&protocol.Joined{Room: j.Room, Name: j.Name, Count: 1, Members: []string{j.Name}})
+			c.mu.Lock()
+			c.Write([]byte{0, 0, 0, 3, 0xfe, 1, 2}) // type 0xfe: no server frame of this revision
+			c.mu.Unlock()
+			c.write(&protocol.Msg{Room: j.Room, Seq: 1, Time: protocol.Millis(time.Now()), Sender: "bob", ID: "b1", Text: "after the unknown frame"})
+			return true
+		}
+		return false
+	})
+	r := clienttest.New(t, fast(client.Config{Addr: f.addr(), Name: "ann"}))
+	r.C.Join("r")
+	r.WaitText(t, "after the unknown frame")
+	for _, ev := range r.Events() {
+		if s, ok := ev.(client.StateChanged); ok && s.State != client.Connecting && s.State != client.Connected {
+			t.Fatalf("the unknown frame cost the connection: %+v", s)
+		}
+	}
+}

@@ -137,3 +137,30 @@ func TestOperCommand(t *testing.T) {
 	root.end()
 	ann.end()
 }
+
+// TestInviteFlag: an invite-only room as -room refuses the terminal
+// without a code (exit 1, saying how to give one) and takes it with
+// -invite.
+func TestInviteFlag(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := testserver.Start(t, testserver.Options{})
+	ann := startChat(t, "-server", srv.Addr, "-name", "ann", "-room", "club")
+	ann.waitLine(`^-- you are an operator of #club$`, 0)
+	ann.say("/inviteonly on")
+	ann.waitLine(`^\* ann made the room invite-only$`, 0)
+	m := ann.mark()
+	ann.say("/invite")
+	inviteRe := regexp.MustCompile(`(?m)^-- invite code for #club: (\S+) \(valid 7 days`)
+	waitMatch(t, &ann.out, inviteRe, m)
+	code := inviteRe.FindStringSubmatch(ann.out.String()[m:])[1]
+
+	bob := startChat(t, "-server", srv.Addr, "-name", "bob", "-room", "club")
+	bob.waitLine(`^-- with an invite code: chat -room club -invite CODE$`, 0)
+	if c := bob.end(); c != 1 {
+		t.Fatalf("exit %d without the code, want 1", c)
+	}
+	bob = startChat(t, "-server", srv.Addr, "-name", "bob", "-room", "club", "-invite", code)
+	bob.waitLine(`^-- joined club as bob`, 0)
+	bob.end()
+	ann.end()
+}

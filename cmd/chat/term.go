@@ -528,6 +528,9 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		wasJoined := v.joined
 		t.close(e.Room)
 		if e.Room == t.start && len(t.views) == 0 && !wasJoined {
+			if e.Err.Code == protocol.CodeInviteOnly {
+				fmt.Fprintln(w, "-- with an invite code: chat -room "+clean(e.Room)+" -invite CODE")
+			}
 			return 1, true // our only room refused us (by the server, or the client by its limits)
 		}
 	}
