@@ -158,7 +158,7 @@ func refusal(err error, a attempt) ui.JoinFailed {
 	case protocol.CodeBanned:
 		return fail(fmt.Sprintf("You are banned from #%s: %s. Pick another room.", a.room, serverText(e)), ui.RoomField)
 	case protocol.CodeInviteOnly:
-		return fail(fmt.Sprintf("#%s is invite-only: ask one of its operators for an invite code, then type /join %s CODE in another room.", a.room, a.room), ui.RoomField)
+		return fail(fmt.Sprintf("#%s is invite-only: ask one of its operators for an invite code and type it after the room's name: %s CODE.", a.room, a.room), ui.RoomField)
 	case protocol.CodeTooLong:
 		text := serverText(e)
 		switch {

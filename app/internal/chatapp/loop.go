@@ -275,7 +275,7 @@ func (l *loop) join(in ui.JoinIntent) {
 		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + strings.TrimSuffix(err.Error(), ".") + ".", Field: ui.NameField})
 		return
 	}
-	if err := c.Join(in.Room); err != nil {
+	if err := c.JoinWith(in.Room, client.JoinOptions{Invite: in.Invite}); err != nil {
 		c.Close()
 		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + strings.TrimSuffix(err.Error(), ".") + ".", Field: ui.RoomField})
 		return

@@ -13,7 +13,10 @@ type Intent interface{ isIntent() }
 type JoinIntent struct {
 	Server, Name, Room string
 	Key                string
-	Session            uint64
+	// Invite is an invite code for Room, when it is invite-only (typed
+	// after the room's name in the form: "club K3Y").
+	Invite  string
+	Session uint64
 }
 
 // TrustIntent asks to trust (pin) the certificate with Fingerprint for

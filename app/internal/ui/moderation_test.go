@@ -164,3 +164,16 @@ func TestRenderModeration(t *testing.T) {
 	checkText(t, s, img, "Join again", th.ContrastFg, th.ContrastBg)
 	save(t, img, "moderation-kicked.png")
 }
+
+// TestInviteCodeInTheForm: an invite code typed after the room's name in
+// the form goes with the join.
+func TestInviteCodeInTheForm(t *testing.T) {
+	r := newRig(t, ui.Config{Server: "localhost:7878", Name: "bob", Room: "club"})
+	r.Press(key.NameTab, 0) // name → room
+	r.Press(key.NameEnd, 0)
+	r.Type(" K3Y")
+	r.Press(key.NameReturn, 0)
+	if j := only[ui.JoinIntent](t, r.take()); j.Room != "club" || j.Invite != "K3Y" {
+		t.Fatalf("join intent = %+v; want club with the invite code K3Y", j)
+	}
+}
