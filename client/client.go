@@ -26,6 +26,15 @@
 // so a burst of sends is spread out instead of being slowed down or cut
 // off by the server. Nothing is dropped; Drain waits for all of it.
 //
+// Moderation (moderation.go): Oper makes the client a server operator,
+// Moderate asks for an action in a room (kick, ban, mute, delete, topic,
+// invite-only, invites…) and returns the server's answer or refusal;
+// ModEvents tell every member what an operator did, Joined carries the
+// topic and our modes, JoinWith takes an invite code. A kick or ban ends
+// the room (RoomError kicked or banned; Join again resumes it), a muted
+// message is given up (RoomError muted, with Stays), and a deleted
+// message has Deleted set.
+//
 // Order: the Message events of a room come in sequence order, ours
 // included, and that is the order every member sees. An app that shows
 // its own message as soon as it is typed must move it to its Seq when the
@@ -225,7 +234,7 @@ func (c *Client) Join(room string) error {
 	if err != nil {
 		return err
 	}
-	return c.do(func(l *loop) { l.join(key) })
+	return c.do(func(l *loop) { l.join(key, "") })
 }
 
 // RoomKey checks a room name as Join does and returns the name the

@@ -99,6 +99,14 @@ type Joined struct {
 	// the server's history retention and will not come. Apps can say
 	// "messages before X were removed". Never set with Reset.
 	Removed uint64
+	// Topic is the room's topic, set by an operator; empty for none.
+	// ModEvents of action topic change it.
+	Topic string
+	// InviteOnly: the room admits only invited names and operators.
+	// Operator: our name is an operator of the room (it may Moderate).
+	// Muted: our name is muted in the room (its messages are refused).
+	// ModEvents change them.
+	InviteOnly, Operator, Muted bool
 }
 
 // Message is a chat message, from history or live.
@@ -114,6 +122,9 @@ type Message struct {
 	// Mention: the text names us (protocol.Mentions), in a room that is
 	// not a direct-message room, and we did not send it.
 	Mention bool
+	// Deleted: an operator deleted the message; Text is empty. Apps show
+	// it as "message deleted", in its place.
+	Deleted bool
 }
 
 // Acked reports that one of our messages is stored as Seq.

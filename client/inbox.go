@@ -43,6 +43,8 @@ func (l *loop) identify() {
 			Text: fmt.Sprintf("the name %q is longer than the %d bytes the server allows", l.c.cfg.Name, l.welcome.MaxName)}})
 	} else {
 		l.identifying = true
+		l.requests++
+		l.identifyOrder = l.requests
 		l.enqueue(&protocol.Identify{Name: l.c.cfg.Name, Secret: l.c.cfg.Secret, Key: l.c.cfg.Key})
 	}
 	for _, q := range l.lists {
@@ -70,7 +72,7 @@ func (l *loop) onIdentified(m *protocol.Identified) {
 func (l *loop) message(m *protocol.Msg, history bool) Message {
 	own := protocol.Key(m.Sender) == l.c.nameKey
 	return Message{Room: m.Room, Seq: m.Seq, Time: protocol.FromMillis(m.Time), Sender: m.Sender, ID: m.ID, Text: m.Text,
-		Own: own, History: history, Mention: !own && !protocol.IsDM(m.Room) && protocol.Mentions(m.Text, l.c.cfg.Name)}
+		Own: own, Deleted: m.Text == "", History: history, Mention: !own && !protocol.IsDM(m.Room) && protocol.Mentions(m.Text, l.c.cfg.Name)}
 }
 
 func (l *loop) onMarker(m *protocol.Marker) {

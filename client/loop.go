@@ -64,7 +64,28 @@ type loop struct {
 	// sent; the server answers in order. Those lost with a connection are
 	// asked again on the next one.
 	lists []string
+
+	// mods are the MODERATEs on the current connection without their
+	// MODERATED or ERROR yet, in the order sent. requests numbers them
+	// and IDENTIFY (identifyOrder), whose refusals both have no room.
+	mods          []*modRequest
+	requests      uint64
+	identifyOrder uint64
+	// operToken is the operator token the server took (Oper): the client
+	// becomes an operator again with it on every new connection.
+	operToken string
+	oper      bool // the current connection is a server operator's
+	// removed are where the rooms a kick or ban removed us from stood,
+	// by key (at most maxRemoved): joining one again resumes there, as
+	// after a reconnect, instead of replaying its history.
+	removed map[string]resumePoint
 }
+
+// resumePoint is where a room the client was removed from stood.
+type resumePoint struct{ lastSeen, epoch, read uint64 }
+
+// maxRemoved bounds loop.removed.
+const maxRemoved = 64
 
 // roomState is where a room stands on the current connection. Every
 // request in flight has its own state, so that a Join or Leave that
@@ -122,6 +143,19 @@ type room struct {
 	// order sent; those lost with a connection are asked again after the
 	// room is re-joined.
 	history []protocol.History
+
+	// invite is the invite code JoinWith gave, sent with JOIN until the
+	// room is joined.
+	invite string
+	// topic and modes are the room's as of the last JOINED and the
+	// MODEVENTs since.
+	topic string
+	modes protocol.JoinedModes
+	// refused counts the ERROR muted on the current connection not yet
+	// matched with the message they refused; refusal is the last one
+	// (see onMuted).
+	refused int
+	refusal *protocol.Error
 }
 
 // wanted reports whether the user wants to be in r (as opposed to r being
@@ -358,6 +392,7 @@ func (l *loop) onDialed(r dialResult) {
 	l.setState(Connected, nil, 0)
 	l.dropOversized()
 	l.identify()
+	l.reoper()
 	for _, r := range l.rooms {
 		if r.state == roomWanted && !l.refuseLong(r.key) {
 			l.sendJoin(r)
@@ -400,6 +435,13 @@ func (l *loop) read(conn *connection) {
 		body, err := conn.conn.ReadFrame()
 		if err == nil {
 			in.msg, err = protocol.Decode(body)
+			var derr *protocol.DecodeError
+			if errors.As(err, &derr) && derr.Code == protocol.CodeUnknownType && body[0] >= 0x80 {
+				// A server frame of a later revision (as MODEVENT was to
+				// clients before moderation): the spec says ignore it.
+				l.c.cfg.Logger.Debug("ignoring an unknown server frame", "type", fmt.Sprintf("0x%02x", body[0]))
+				continue
+			}
 		}
 		in.gen, in.err = conn.gen, err
 		select {
@@ -582,7 +624,7 @@ func (p *pacer) take(now time.Time) time.Duration {
 // disconnect drops the current connection. Rooms wanted are joined again
 // on the next one; rooms being left are gone, since the server forgot
 // them with the connection.
-func (l *loop) disconnect() {
+func (l *loop) disconnect(cause error) {
 	if l.conn == nil {
 		return
 	}
@@ -597,6 +639,7 @@ func (l *loop) disconnect() {
 	l.tickC = nil
 	l.probeBy = time.Time{}
 	l.identifying = false
+	l.failModerations(cause)
 	// Queued frames belonged to this connection: the next one sends JOIN
 	// for every wanted room and the outbox after each JOINED.
 	clear(l.sendq)
@@ -613,6 +656,7 @@ func (l *loop) disconnect() {
 			continue
 		}
 		r.state, r.rejoin, r.leaveOnJoined, r.readQueued = roomWanted, false, false, false
+		r.refused = 0 // the messages not placed are sent again, and answered again
 	}
 }
 
@@ -644,7 +688,7 @@ func (l *loop) retryAfter() time.Duration {
 // connectionLost schedules a reconnect, or stops for errors that a retry
 // cannot fix.
 func (l *loop) connectionLost(err error) {
-	l.disconnect()
+	l.disconnect(err)
 	var perr *protocol.Error
 	var cerr *CertificateError
 	idle := errors.As(err, &perr) && perr.Code == protocol.CodeTimeout && perr.Closing() && !perr.Reconnect()
@@ -694,7 +738,7 @@ func (l *loop) shutdown(reason error, bye bool) {
 			l.conn.conn.Close()
 		}
 	}
-	l.disconnect()
+	l.disconnect(ErrClosed)
 	if l.cancelDial != nil {
 		l.cancelDial()
 	}
@@ -775,18 +819,25 @@ func (l *loop) nudge() {
 // last message seen (and its epoch) if r was joined before.
 func (l *loop) sendJoin(r *room) {
 	r.state, r.rejoin, r.leaveOnJoined = roomJoining, false, false
-	j := &protocol.Join{Room: r.key, Name: l.c.cfg.Name, Key: l.c.cfg.Key, Secret: l.c.cfg.Secret}
+	j := &protocol.Join{Room: r.key, Name: l.c.cfg.Name, Key: l.c.cfg.Key, Secret: l.c.cfg.Secret, Invite: r.invite}
 	if r.everJoined {
 		j.Resume, j.After, j.Epoch = true, r.lastSeen, r.epoch
 	}
 	l.enqueue(j)
 }
 
-func (l *loop) join(key string) {
+func (l *loop) join(key, invite string) {
 	r := l.rooms[key]
+	if l.welcome != nil && l.welcome.Flags&protocol.WelcomeModeration == 0 {
+		invite = "" // a server of before moderation: no invite-only rooms
+	}
 	switch {
 	case r == nil:
-		r = &room{key: key}
+		r = &room{key: key, invite: invite}
+		if p, ok := l.removed[key]; ok {
+			delete(l.removed, key)
+			r.everJoined, r.lastSeen, r.epoch, r.read = true, p.lastSeen, p.epoch, p.read
+		}
 		l.rooms[key] = r
 		if l.conn != nil && !l.refuseLong(key) {
 			l.sendJoin(r)
@@ -935,9 +986,17 @@ func (l *loop) onIncoming(in incoming) {
 	case *protocol.Ack:
 		for i, o := range l.outbox {
 			if o.id == m.ID && o.room == m.Room {
+				if r := l.rooms[m.Room]; r != nil && r.refused > 0 {
+					// Those sent before it without an ACK were refused.
+					l.placeRefusals(r, o)
+					i = slices.Index(l.outbox, o)
+				}
 				l.unwire(o)
 				l.outbox = append(l.outbox[:i], l.outbox[i+1:]...)
 				l.c.events.push(Acked{Room: m.Room, ID: m.ID, Seq: m.Seq, Time: protocol.FromMillis(m.Time)})
+				if r := l.rooms[m.Room]; r != nil && r.refused > 0 {
+					l.placeRefusals(r, nil) // the ACK a refusal waited for came
+				}
 				l.checkDrained()
 				l.pump()
 				break
@@ -974,6 +1033,10 @@ func (l *loop) onIncoming(in incoming) {
 		l.onPage(m)
 	case *protocol.Rooms:
 		l.onRooms(m)
+	case *protocol.Moderated:
+		l.onModerated(m)
+	case *protocol.ModEvent:
+		l.onModEvent(m)
 	default:
 		l.connectionLost(fmt.Errorf("the server sent %v, which only clients send", m.Type()))
 	}
@@ -1016,6 +1079,7 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	}
 	r.read = max(r.read, j.Read)
 	r.everJoined, r.head, r.epoch, r.state = true, j.Head, j.Epoch, roomJoined
+	r.invite, r.topic, r.modes = "", j.Topic, j.Modes
 	before, knewAll := r.members, r.complete
 	r.members = make(map[string]string, len(j.Members))
 	for _, n := range j.Members {
@@ -1023,7 +1087,8 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	}
 	r.complete = uint64(len(j.Members)) == j.Count
 	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset,
-		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head, Removed: removed})
+		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head, Removed: removed, Topic: j.Topic,
+		InviteOnly: j.Modes&protocol.ModeInviteOnly != 0, Operator: j.Modes&protocol.ModeOperator != 0, Muted: j.Modes&protocol.ModeMuted != 0})
 	l.healthy(time.Now())
 	if resumed && knewAll && r.complete {
 		if changes := memberChanges(before, r.members); len(changes) > 0 {
@@ -1095,6 +1160,13 @@ func (l *loop) onError(e *protocol.Error) {
 		l.connectionLost(e)
 		return
 	}
+	if l.moderationRefused(e) {
+		return
+	}
+	if e.Code == protocol.CodeMuted {
+		l.onMuted(e)
+		return
+	}
 	if l.identifying && e.Room == "" {
 		// Errors come in the order of the frames they answer: this one
 		// refuses IDENTIFY. The rooms carry on without it.
@@ -1113,6 +1185,18 @@ func (l *loop) onError(e *protocol.Error) {
 	}
 	// A refused join or a lost room: stop trying that room.
 	var unsent []string
+	if r != nil && r.everJoined && (e.Code == protocol.CodeKicked || e.Code == protocol.CodeBanned) {
+		if l.removed == nil {
+			l.removed = map[string]resumePoint{}
+		}
+		for k := range l.removed {
+			if len(l.removed) < maxRemoved {
+				break
+			}
+			delete(l.removed, k)
+		}
+		l.removed[e.Room] = resumePoint{r.lastSeen, r.epoch, r.read}
+	}
 	if e.Room != "" && r != nil {
 		unsent = l.forgetRoom(e.Room)
 	}

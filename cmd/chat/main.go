@@ -14,7 +14,8 @@
 // Lines starting with / are commands: /join ROOM (join it, or switch to
 // it; lines then go there), /part (leave the current room), /msg NAME
 // text (a direct message), /rooms (the server's rooms), /names (who is
-// in the current room) and /help; "//" starts a line that begins with
+// in the current room), the moderation commands (/kick, /ban, /mute,
+// /topic, /invite… for operators; /help lists them) and /help; "//" starts a line that begins with
 // "/". In several rooms at once, each line says which one it is about
 // ("[#random] [15:04] bob: hi", "[@bob] …" for direct messages). A direct
 // message for us opens its conversation: chat joins it and prints it.
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	server := fs.String("server", envOr("CHAT_SERVER", "localhost:7878"), "server `address`: host:port, tls://host:port or wss://host/ws; several, comma-separated, for the nodes of a cluster (env CHAT_SERVER)")
 	name := fs.String("name", os.Getenv("CHAT_NAME"), "your name in the room (env CHAT_NAME)")
 	roomName := fs.String("room", protocol.DefaultRoom, "room to join first (@NAME: the direct messages with NAME)")
+	invite := fs.String("invite", "", "invite `code` for the -room room, when it is invite-only (an operator's /invite gives one)")
 	key := fs.String("key", os.Getenv("CHAT_KEY"), "the server's access `key`, if it has one (env CHAT_KEY)")
 	trust := fs.String("trust", "", "trust the server's certificate with this `fingerprint` (SHA256:…, as shown when it is refused) and remember it; ADDRESS=SHA256:… for one server of a list (a plain fingerprint: for every server listed)")
 	nameKey := fs.String("name-key", "", "use this name `key` (from your other device) to own your names here too, and remember it")
@@ -123,7 +125,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	room, err := roomArg(c, *roomName)
 	if err == nil {
-		err = c.Join(room)
+		err = c.JoinWith(room, client.JoinOptions{Invite: strings.TrimSpace(*invite)})
 	}
 	if err != nil && !errors.Is(err, client.ErrClosed) {
 		// ErrClosed: the client already stopped (a refused certificate,
@@ -281,6 +283,9 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 				code = 1
 			}
 			arm(wait)
+			settle()
+		case f := <-t.results:
+			f()
 			settle()
 		case <-markT.C:
 			t.markRead()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chat/client"
+	"chat/internal/modcmd"
 	"chat/protocol"
 )
 
@@ -34,6 +35,10 @@ type term struct {
 	lists      int      // /rooms asked, RoomList not yet printed
 	unasked    []string // /rooms typed before the connection was up, asked once it is
 	identified bool     // the first Identified was printed
+
+	mods    int         // moderation commands without their answer yet
+	results chan func() // the answers, to print on the terminal's loop
+	seqs    bool        // /seqs on: messages show their numbers (for /delete)
 }
 
 // view is a room the terminal is in, or joining.
@@ -50,11 +55,16 @@ type view struct {
 	// printed is the last message printed, marked read after a quiet
 	// moment (marked).
 	printed, marked uint64
+	topic           string // set by an operator
+	operator        bool   // our name is an operator of the room
+	// waiting are the moderation commands typed before the room was
+	// joined, run once it is.
+	waiting []func()
 }
 
 func newTerm(c *client.Client, room, server string, out, errOut io.Writer) *term {
 	t := &term{c: c, out: out, errOut: errOut, server: server, me: protocol.Key(c.Name()),
-		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}}
+		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}, results: make(chan func())}
 	t.open(room)
 	return t
 }
@@ -85,6 +95,9 @@ func (t *term) open(room string) *view {
 // close forgets a room; if it was the current one, the room joined most
 // recently before becomes current.
 func (t *term) close(room string) {
+	if v := t.views[room]; v != nil {
+		t.mods -= len(v.waiting) // never asked: the room is gone
+	}
 	delete(t.views, room)
 	t.order = slices.DeleteFunc(t.order, func(r string) bool { return r == room })
 	if t.current == room {
@@ -137,6 +150,9 @@ func (t *term) line(line string) (id string) {
 	case "/help":
 		t.help()
 	default:
+		if t.modCommand(line) {
+			return ""
+		}
 		t.fail("unknown command %s; /help lists the commands, and // starts a line that begins with /", clean(cmd))
 	}
 	return ""
@@ -190,8 +206,10 @@ func roomArg(c *client.Client, arg string) (string, error) {
 }
 
 func (t *term) join(arg string) {
-	if arg == "" {
-		t.fail("/join needs a room: /join ROOM, or /join @NAME for direct messages")
+	arg, code, _ := strings.Cut(arg, " ")
+	code = strings.TrimSpace(code)
+	if arg == "" || strings.Contains(code, " ") {
+		t.fail("/join needs a room: /join ROOM [INVITE-CODE], or /join @NAME for direct messages")
 		return
 	}
 	room, err := roomArg(t.c, arg)
@@ -205,7 +223,7 @@ func (t *term) join(arg string) {
 		return
 	}
 	delete(t.partOnJoin, room) // joined again before the part took effect
-	if err := t.c.Join(room); err != nil {
+	if err := t.c.JoinWith(room, client.JoinOptions{Invite: code}); err != nil {
 		t.fail("/join: %v", err)
 		return
 	}
@@ -297,13 +315,18 @@ func (t *term) help() {
 --   /help           this list
 --   //text          send a line that starts with /text
 -- other lines go to the current room: %s
+-- moderation (room operators, in the current room; server operators in any):
 `, here)
+	for _, h := range modcmd.Help {
+		fmt.Fprintf(t.out, "--   %-30s %s\n", h[0], h[1])
+	}
+	fmt.Fprintf(t.out, "--   %-30s %s\n", "/seqs on|off", "show the messages' numbers (for /delete)")
 }
 
 // pending reports whether something asked for is still to come: joins
 // and room lists. At the end of input the terminal waits for them too.
 func (t *term) pending() bool {
-	if t.lists > 0 {
+	if t.lists > 0 || t.mods > 0 {
 		return true
 	}
 	for _, v := range t.views {
@@ -418,6 +441,29 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		if e.Removed > 0 {
 			fmt.Fprintf(w, "-- messages of %s up to #%d that you had not seen were removed by the server's history retention\n", e.Room, e.Removed)
 		}
+		if e.Topic != "" && (!e.Resumed || e.Topic != v.topic) {
+			fmt.Fprintf(w, "-- topic: %s\n", clean(e.Topic))
+		}
+		v.topic = e.Topic
+		var modes []string
+		if e.Operator && (!e.Resumed || !v.operator) {
+			modes = append(modes, "you are an operator of "+v.label)
+		}
+		if e.InviteOnly && !e.Resumed {
+			modes = append(modes, v.label+" is invite-only")
+		}
+		if e.Muted {
+			modes = append(modes, "you are muted in "+v.label+": your messages are not sent")
+		}
+		if len(modes) > 0 {
+			fmt.Fprintf(w, "-- %s\n", strings.Join(modes, "; "))
+		}
+		v.operator = e.Operator
+		waiting := v.waiting
+		v.waiting = nil
+		for _, f := range waiting {
+			f()
+		}
 	case client.Message:
 		v := t.views[e.Room]
 		if v == nil {
@@ -431,6 +477,10 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		t.message(e)
 	case client.Notice:
 		t.notice(e)
+	case client.ModEvent:
+		t.modEvent(e)
+	case client.OperRefused:
+		fmt.Fprintf(w, "-- no longer a server operator: %s\n", modcmd.ErrorText(e.Err))
 	case client.Presence:
 		v := t.views[e.Room]
 		if v == nil {
@@ -468,12 +518,22 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages not sent\n", len(e.Unsent))
 		}
-		fmt.Fprintf(w, "-- %v\n", e.Err)
-		if e.Stays || e.Room == "" || t.views[e.Room] == nil {
+		v := t.views[e.Room]
+		switch e.Err.Code {
+		case protocol.CodeKicked, protocol.CodeBanned, protocol.CodeMuted, protocol.CodeInviteOnly:
+			fmt.Fprintln(w, "-- "+clean(modcmd.RoomText(t.label(e.Room), e.Room, e.Err, v != nil && v.joined)))
+		default:
+			fmt.Fprintf(w, "-- %v\n", e.Err)
+		}
+		if e.Stays || e.Room == "" || v == nil {
 			break
 		}
+		wasJoined := v.joined
 		t.close(e.Room)
-		if e.Room == t.start && len(t.views) == 0 {
+		if e.Room == t.start && len(t.views) == 0 && !wasJoined {
+			if e.Err.Code == protocol.CodeInviteOnly {
+				fmt.Fprintln(w, "-- with an invite code: chat -room "+clean(e.Room)+" -invite CODE")
+			}
 			return 1, true // our only room refused us (by the server, or the client by its limits)
 		}
 	}
@@ -482,7 +542,14 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 
 func (t *term) message(e client.Message) {
 	text := strings.ReplaceAll(clean(e.Text), "\n", "\n        ")
-	fmt.Fprintf(t.out, "%s[%s] %s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), clean(e.Sender), text)
+	if e.Deleted {
+		text = "(message deleted)"
+	}
+	seq := ""
+	if t.seqs {
+		seq = fmt.Sprintf("%d ", e.Seq)
+	}
+	fmt.Fprintf(t.out, "%s[%s] %s%s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), text)
 }
 
 // notice prints a message for us from a room the terminal is not in

@@ -155,6 +155,10 @@ func refusal(err error, a attempt) ui.JoinFailed {
 		}
 	case protocol.CodeTooManyRooms:
 		return fail("The server allows no more rooms for this connection.", ui.RoomField)
+	case protocol.CodeBanned:
+		return fail(fmt.Sprintf("You are banned from #%s: %s. Pick another room.", a.room, serverText(e)), ui.RoomField)
+	case protocol.CodeInviteOnly:
+		return fail(fmt.Sprintf("#%s is invite-only: ask one of its operators for an invite code and type it after the room's name: %s CODE.", a.room, a.room), ui.RoomField)
 	case protocol.CodeTooLong:
 		text := serverText(e)
 		switch {

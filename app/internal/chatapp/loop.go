@@ -12,6 +12,7 @@ import (
 	"chat/app/internal/settings"
 	"chat/app/internal/ui"
 	"chat/client"
+	"chat/internal/modcmd"
 	"chat/protocol"
 )
 
@@ -24,7 +25,17 @@ type (
 	focus struct{ focused bool }
 	// permissionAnswered: the user decided about notifications.
 	permissionAnswered struct{}
+	// moderated is the answer to a ModerateIntent, for the session
+	// that asked.
+	moderated struct {
+		session uint64
+		result  ui.ModerateResult
+	}
 )
+
+// modTimeout bounds the wait for the server's answer to a moderation
+// command.
+const modTimeout = 30 * time.Second
 
 // drainWait bounds how long leaving or quitting waits for unacknowledged
 // messages before dropping the connection.
@@ -73,7 +84,8 @@ type loop struct {
 
 // room is what the loop knows of a conversation.
 type room struct {
-	read uint64
+	read   uint64
+	joined bool // a Joined came: a ban or kick ends a membership, not a join
 	// older are the pages asked for while the room was not joined on a
 	// connection (the client refused them): asked again after its next
 	// Joined. A page asked for on a connection that then dropped the
@@ -144,7 +156,11 @@ func (l *loop) perform(cmd any) {
 		id, err := l.c.Send(in.Room, in.Text)
 		l.post(l.session, ui.SendResult{Token: in.Token, Room: in.Room, ID: id, Err: err})
 	case ui.JoinRoomIntent:
-		l.joinRoom(in.Room)
+		l.joinRoomWith(in.Room, in.Invite)
+	case ui.ModerateIntent:
+		l.moderate(in)
+	case moderated:
+		l.post(in.session, in.result)
 	case ui.DirectIntent:
 		l.joinRoom(in.Room)
 	case ui.LeaveRoomIntent:
@@ -259,7 +275,7 @@ func (l *loop) join(in ui.JoinIntent) {
 		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + strings.TrimSuffix(err.Error(), ".") + ".", Field: ui.NameField})
 		return
 	}
-	if err := c.Join(in.Room); err != nil {
+	if err := c.JoinWith(in.Room, client.JoinOptions{Invite: in.Invite}); err != nil {
 		c.Close()
 		l.post(l.session, ui.JoinFailed{Reason: "Cannot join: " + strings.TrimSuffix(err.Error(), ".") + ".", Field: ui.RoomField})
 		return
@@ -291,12 +307,15 @@ func (l *loop) history(in ui.LoadOlderIntent) {
 }
 
 // joinRoom joins another conversation on the current client.
-func (l *loop) joinRoom(name string) {
+func (l *loop) joinRoom(name string) { l.joinRoomWith(name, "") }
+
+// joinRoomWith is joinRoom with an invite code for an invite-only room.
+func (l *loop) joinRoomWith(name, invite string) {
 	k := protocol.Key(name)
 	if l.c == nil || l.rooms[k] != nil {
 		return
 	}
-	if err := l.c.Join(name); err != nil {
+	if err := l.c.JoinWith(name, client.JoinOptions{Invite: invite}); err != nil {
 		l.post(l.session, ui.RoomFailed{Room: k, Reason: "Cannot join " + name + ": " + strings.TrimSuffix(err.Error(), ".") + "."})
 		return
 	}
@@ -371,6 +390,7 @@ func (l *loop) event(ev client.Event) {
 		if r == nil {
 			return // left since
 		}
+		r.joined = true
 		if e.Reset {
 			r.read = e.Read // the old history's numbers mean nothing in the new one
 		} else {
@@ -381,7 +401,8 @@ func (l *loop) event(ev client.Event) {
 			l.save()
 		}
 		l.post(l.session, ui.RoomJoined{Room: k, Name: e.Name, Members: e.Members, Count: e.Count, Resumed: e.Resumed, Reset: e.Reset,
-			Read: e.Read, Head: e.Head, Mentions: e.Mentions, Quiet: l.saved.IsQuiet(l.server, k)})
+			Read: e.Read, Head: e.Head, Mentions: e.Mentions, Quiet: l.saved.IsQuiet(l.server, k),
+			Topic: e.Topic, InviteOnly: e.InviteOnly, Operator: e.Operator, Muted: e.Muted})
 		older := r.older
 		r.older = nil
 		if !e.Reset { // else the pages belong to a history that is gone
@@ -397,8 +418,10 @@ func (l *loop) event(ev client.Event) {
 			p.Changes = append(p.Changes, ui.PresenceChange{Name: ch.Name, Joined: ch.Kind == protocol.PresenceJoined})
 		}
 		l.post(l.session, p)
-	case client.Message, client.Acked, client.Page:
+	case client.Message, client.Acked, client.Page, client.ModEvent:
 		l.post(l.session, ev)
+	case client.OperRefused:
+		l.opts.Logger.Info("no longer a server operator", "err", e.Err)
 	case client.Identified:
 		id := ui.Identity{Name: e.Name}
 		for _, d := range e.DMs {
@@ -505,6 +528,35 @@ func (l *loop) roomError(e client.RoomError) {
 	if reason == "" {
 		reason = e.Err.Error()
 	}
+	switch e.Err.Code {
+	case protocol.CodeKicked, protocol.CodeBanned, protocol.CodeInviteOnly:
+		// Lost or refused by an operator: the room stays listed, with
+		// why and a way back (Join again, /join ROOM CODE).
+		r := l.rooms[k]
+		text := modcmd.RoomText("#"+k, k, e.Err, r != nil && r.joined)
+		if e.Err.Code == protocol.CodeKicked {
+			// The room's Join again button is the way back.
+			text = e.Err.Text
+			if text == "" {
+				text = "you were kicked from #" + k
+			}
+		}
+		delete(l.rooms, k)
+		if e.Err.Code != protocol.CodeKicked && slices.Contains(l.saved.Rooms[l.server], k) {
+			// Not joined again at every start while banned or closed
+			// (a kicked name may come back at once: that room stays).
+			l.saved.RemoveRoom(l.server, k)
+			l.save()
+		}
+		l.post(l.session, ui.RoomFailed{Room: k, Reason: sentence(text), Unsent: e.Unsent})
+		return
+	case protocol.CodeMuted:
+		text := "you are muted in #" + k
+		if e.Err.Text != "" {
+			text += ": " + e.Err.Text
+		}
+		reason = text
+	}
 	if !e.Stays {
 		a := l.attempt()
 		a.room, a.joining = e.Room, true
@@ -570,4 +622,47 @@ func (l *loop) save() {
 	if err := l.opts.Store.Save(l.saved); err != nil {
 		l.opts.Logger.Warn("saving settings", "err", err)
 	}
+}
+
+// moderate performs a moderation command typed in a conversation, in the
+// background: the server's answer comes back to the loop as moderated.
+func (l *loop) moderate(in ui.ModerateIntent) {
+	c, session := l.c, l.session
+	if c == nil {
+		l.post(session, ui.ModerateResult{Room: in.Room, Err: "not connected"})
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), modTimeout)
+		defer cancel()
+		res := ui.ModerateResult{Room: in.Room}
+		if in.Command.Oper {
+			if err := c.Oper(ctx, in.Command.Token); err != nil {
+				res.Err = modcmd.ErrorText(err)
+			} else {
+				res.Text = "You are a server operator: you may moderate every room."
+			}
+		} else {
+			ans, err := c.Moderate(ctx, in.Room, in.Command.Moderation)
+			switch {
+			case err != nil:
+				res.Err = modcmd.ErrorText(err)
+			case ans.Action == protocol.ModInvite:
+				res.Text = sentence(modcmd.InviteText(ans.Room, ans.Invite, in.Command.Moderation.For))
+			}
+		}
+		l.inbox.put(moderated{session, res})
+	}()
+}
+
+// sentence starts s with a capital and ends it with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }

@@ -36,6 +36,11 @@ type chatScreen struct {
 	joined bool   // a RoomJoined came for the current connection
 	gone   string // why the room was lost; the composer gives way to it
 
+	// topic is the room's topic, shown under its title; operator, muted
+	// and inviteOnly its modes for our name (RoomJoined, ModEvents).
+	topic                       string
+	operator, muted, inviteOnly bool
+
 	count   int
 	live    bool              // count and members are the current connection's
 	members map[string]string // key → name as shown
@@ -55,6 +60,7 @@ type chatScreen struct {
 	problem  string // why the last message was not sent, shown over the composer
 
 	sendBtn, leaveBtn, membersBtn, jumpBtn, retryBtn, closeMembers widget.Clickable
+	rejoinBtn                                                      widget.Clickable
 	copyKeyBtn, backBtn, quietBtn, sideBtn                         widget.Clickable
 	memberBtns                                                     map[string]*widget.Clickable
 	keyCopied                                                      bool
@@ -111,6 +117,7 @@ func (c *chatScreen) joinedRoom(j RoomJoined) {
 		c.markSent = 0
 	}
 	c.joined, c.gone, c.name, c.quiet = true, "", j.Name, j.Quiet
+	c.topic, c.operator, c.muted, c.inviteOnly = j.Topic, j.Operator, j.Muted, j.InviteOnly
 	c.count, c.live = j.Count, true
 	clear(c.members)
 	for _, n := range j.Members {
@@ -174,6 +181,15 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 			return
 		}
 		c.joined, c.live, c.gone = false, false, e.Reason
+	case client.ModEvent:
+		c.modEvent(e, now)
+	case ModerateResult:
+		if e.Err != "" {
+			c.problem = "Not done: " + e.Err
+		}
+		if e.Text != "" {
+			c.log.notice(e.Text, now)
+		}
 	case SendResult:
 		if e.Err == nil {
 			c.log.sent(e.Token, e.ID)
@@ -255,6 +271,9 @@ func (c *chatScreen) update(gtx layout.Context, u *UI) {
 	if c.retryBtn.Clicked(gtx) {
 		u.emit(RetryIntent{})
 	}
+	if c.rejoinBtn.Clicked(gtx) {
+		u.shell.joinRoomWith(u, c.room, "")
+	}
 }
 
 func (c *chatScreen) scrollToEnd() {
@@ -268,6 +287,12 @@ func (c *chatScreen) submit(u *UI) {
 	text := strings.TrimRight(c.composer.Text(), " \t\r\n")
 	text = strings.TrimLeft(text, "\r\n")
 	if strings.TrimSpace(text) == "" || c.gone != "" {
+		return
+	}
+	if strings.HasPrefix(text, "//") {
+		text = text[1:] // a line that starts with "/", not a command
+	} else if strings.HasPrefix(text, "/") {
+		c.command(u, text)
 		return
 	}
 	u.tokens++
@@ -317,6 +342,14 @@ func (c *chatScreen) header(gtx layout.Context, u *UI) layout.Dimensions {
 					return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 							l := bold(label(th, 17, c.title(), th.Fg))
+							l.MaxLines = 1
+							return l.Layout(gtx)
+						}),
+						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+							if c.topic == "" {
+								return layout.Dimensions{}
+							}
+							l := label(th, 13, c.topic, th.Muted)
 							l.MaxLines = 1
 							return l.Layout(gtx)
 						}),
@@ -375,7 +408,21 @@ func (c *chatScreen) countText() string {
 // goneBar says why the room was lost, in the composer's place; the
 // header's button leaves (closes) it.
 func (c *chatScreen) goneBar(gtx layout.Context, u *UI) layout.Dimensions {
-	return layout.UniformInset(12).Layout(gtx, label(u.th, 14, c.gone, u.th.Error).Layout)
+	if c.dm {
+		return layout.UniformInset(12).Layout(gtx, label(u.th, 14, c.gone, u.th.Error).Layout)
+	}
+	// A room stays listed: the user may join it again (after a kick at
+	// once, after a ban when it ends, after an invite for an invite-only
+	// room, with /join ROOM CODE).
+	return layout.UniformInset(12).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+			layout.Flexed(1, label(u.th, 14, c.gone, u.th.Error).Layout),
+			layout.Rigid(layout.Spacer{Width: 12}.Layout),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				return material.Button(&u.th.Theme, &c.rejoinBtn, "Join again").Layout(gtx)
+			}),
+		)
+	})
 }
 
 // body is the message list with its overlays: the jump to new messages
@@ -493,7 +540,11 @@ func (c *chatScreen) composerBar(gtx layout.Context, u *UI) layout.Dimensions {
 									// The editor grows with its text up to a few
 									// lines, then scrolls.
 									gtx.Constraints.Max.Y = min(gtx.Constraints.Max.Y, gtx.Dp(120))
-									e := material.Editor(&th.Theme, &c.composer, "Message "+c.title())
+									hint := "Message " + c.title()
+									if c.muted {
+										hint = "You are muted in " + c.title() + ": your messages are refused"
+									}
+									e := material.Editor(&th.Theme, &c.composer, hint)
 									e.HintColor = th.Muted
 									return e.Layout(gtx)
 								})

@@ -1,5 +1,7 @@
 package ui
 
+import "chat/internal/modcmd"
+
 // An Intent is something the user asked for that the UI cannot do by
 // itself: the app loop performs it with the client library and reports
 // back through UI.Apply.
@@ -11,7 +13,10 @@ type Intent interface{ isIntent() }
 type JoinIntent struct {
 	Server, Name, Room string
 	Key                string
-	Session            uint64
+	// Invite is an invite code for Room, when it is invite-only (typed
+	// after the room's name in the form: "club K3Y").
+	Invite  string
+	Session uint64
 }
 
 // TrustIntent asks to trust (pin) the certificate with Fingerprint for
@@ -49,7 +54,16 @@ type SignOutIntent struct{}
 
 // JoinRoomIntent joins Room (creating it if nobody is there), keeping the
 // rooms already joined; the UI shows it as joining until RoomJoined.
-type JoinRoomIntent struct{ Room string }
+// Invite is an invite code for an invite-only room (/join ROOM CODE).
+type JoinRoomIntent struct{ Room, Invite string }
+
+// ModerateIntent asks for a moderation command the user typed in Room's
+// composer (/kick, /ban, /topic…, parsed); a ModerateResult answers, and
+// the room's client.ModEvent tells everyone what was done.
+type ModerateIntent struct {
+	Room    string
+	Command modcmd.Command
+}
 
 // LeaveRoomIntent leaves Room, which is gone from the UI already, and
 // forgets it.
@@ -93,6 +107,7 @@ type RetryIntent struct{}
 type ThemeIntent struct{ Dark bool }
 
 func (JoinIntent) isIntent()          {}
+func (ModerateIntent) isIntent()      {}
 func (CancelJoinIntent) isIntent()    {}
 func (SendIntent) isIntent()          {}
 func (SignOutIntent) isIntent()       {}

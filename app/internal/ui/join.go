@@ -211,6 +211,11 @@ func (j *joinScreen) form() (JoinIntent, string, Field) {
 	if err := protocol.CheckName(in.Name); err != nil {
 		return in, "That name cannot be used: it " + err.Error() + ".", NameField
 	}
+	// An invite code for an invite-only room goes after its name:
+	// "club K3Y" (room names have no spaces).
+	if room, code, ok := strings.Cut(in.Room, " "); ok {
+		in.Room, in.Invite = room, strings.TrimSpace(code)
+	}
 	if in.Room == "" {
 		in.Room = protocol.DefaultRoom
 	}

@@ -3,6 +3,7 @@ package ui
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"time"
 
 	"chat/client"
@@ -28,6 +29,7 @@ const (
 type row struct {
 	kind     rowKind
 	own      bool
+	deleted  bool // an operator deleted the message: text says so
 	status   msgStatus
 	cont     bool // same sender as the row above, shortly after, same day: no name line
 	dayBreak bool // the first row of its local day in the window: a day separator above it
@@ -43,8 +45,11 @@ type row struct {
 	anchor uint64
 	at     time.Time
 	clock  string // formatted once: formatting per frame would allocate
-	reason string // why a message was not sent
-	links  []link // web addresses in the text
+	// seqClock is clock with the message's number in front, for the
+	// room's operators (/delete takes it); empty without a number.
+	seqClock string
+	reason   string // why a message was not sent
+	links    []link // web addresses in the text
 	// view holds the text's selection, shaped layout and link clicks. It
 	// is made when the row is first shown, so rows never scrolled to cost
 	// no shaping; rows dropped from the window take it with them.
@@ -140,6 +145,10 @@ func clockText(t time.Time) string {
 // prepare computes what a row shows that depends only on it.
 func prepare(r *row) {
 	r.clock = clockText(r.at)
+	r.seqClock = ""
+	if r.kind == rowMessage && r.seq != 0 && !r.deleted {
+		r.seqClock = "#" + strconv.FormatUint(r.seq, 10) + " · " + r.clock
+	}
 	r.day = dayOf(r.at)
 	if r.kind == rowMessage {
 		r.rtl = rightToLeft(r.text)
@@ -150,8 +159,36 @@ func prepare(r *row) {
 // rowOf is the row of a message from the server.
 func rowOf(m client.Message) row {
 	r := row{kind: rowMessage, own: m.Own, sender: m.Sender, text: m.Text, at: m.Time, seq: m.Seq}
+	if m.Deleted {
+		r.text, r.deleted = deletedText, true
+	}
 	prepare(&r)
 	return r
+}
+
+// deletedText stands for the text of a message an operator deleted.
+const deletedText = "message deleted"
+
+// deleteSeq shows message seq as deleted, wherever it is held: its text
+// is gone from the server, and must go from the screen too.
+func (l *messageLog) deleteSeq(seq uint64) {
+	del := func(r *row) {
+		if r.kind == rowMessage && r.seq == seq {
+			r.text, r.deleted, r.view = deletedText, true, nil
+			prepare(r)
+		}
+	}
+	for i := range l.rows {
+		del(&l.rows[i])
+	}
+	for i := range l.kept {
+		del(&l.kept[i])
+	}
+	for i := range l.early {
+		if l.early[i].Seq == seq {
+			l.early[i].Text, l.early[i].Deleted = "", true
+		}
+	}
 }
 
 // noteSeq records that message seq exists.

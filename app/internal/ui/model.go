@@ -50,6 +50,11 @@ type RoomJoined struct {
 	Mentions   int
 	// Quiet: the user turned the conversation's notifications off.
 	Quiet bool
+	// Topic is the room's topic (empty: none). InviteOnly: the room
+	// admits only invited names; Operator: we may moderate it; Muted:
+	// our messages are refused there.
+	Topic                       string
+	InviteOnly, Operator, Muted bool
 }
 
 // PresenceChange is one member coming or going.
@@ -112,6 +117,16 @@ type DirectoryRoom struct {
 type Directory struct {
 	Query string
 	Rooms []DirectoryRoom
+}
+
+// ModerateResult answers a ModerateIntent: Text says what was done
+// where the room hears nothing of it (an invite code, becoming a server
+// operator), Err why it was refused. Either may be empty: the room's
+// ModEvent (client.ModEvent) tells the rest.
+type ModerateResult struct {
+	Room string
+	Text string
+	Err  string
 }
 
 // NotificationsAsk tells whether notifications need the user's

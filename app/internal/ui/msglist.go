@@ -210,7 +210,7 @@ func (c *chatScreen) rowBody(gtx layout.Context, u *UI, i int) layout.Dimensions
 		gtx.Constraints = layout.Constraints{Max: image.Pt(min(width*4/5, gtx.Dp(560)), gtx.Constraints.Max.Y)}
 		m := op.Record(gtx.Ops)
 		dims := layout.Inset{Top: 6, Bottom: 6, Left: 12, Right: 12}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-			return bubble(gtx, u, r)
+			return bubble(gtx, u, r, c.operator)
 		})
 		call := m.Stop()
 		x := 0
@@ -232,7 +232,10 @@ func (c *chatScreen) rowBody(gtx layout.Context, u *UI, i int) layout.Dimensions
 // "sending…") goes to the right under the text, so the bubble is as wide
 // as its widest part. A right-to-left paragraph is laid out right to left
 // and goes to the right edge.
-func bubble(gtx layout.Context, u *UI, r *row) layout.Dimensions {
+//
+// For an operator of the room (seqs) a stored message's time has its
+// number in front ("#42 · 15:04"), which /delete takes.
+func bubble(gtx layout.Context, u *UI, r *row, seqs bool) layout.Dimensions {
 	th := u.th
 	gtx.Constraints.Min = image.Point{}
 	var nameDims layout.Dimensions
@@ -252,7 +255,7 @@ func bubble(gtx layout.Context, u *UI, r *row) layout.Dimensions {
 		tgtx.Locale = system.Locale{Direction: system.RTL}
 	}
 	textCol := th.Fg
-	if r.status == statusPending {
+	if r.status == statusPending || r.deleted {
 		textCol = th.Muted
 	}
 	textDims := v.sel.Layout(tgtx, th.Shaper, fontOf(th), th.TextSize,
@@ -275,7 +278,11 @@ func bubble(gtx layout.Context, u *UI, r *row) layout.Dimensions {
 	case statusFailed:
 		meta = label(th, 11, "not sent: "+r.reason, th.Error).Layout(gtx)
 	default:
-		meta = label(th, 11, r.clock, th.Muted).Layout(gtx)
+		clock := r.clock
+		if seqs && r.seqClock != "" {
+			clock = r.seqClock
+		}
+		meta = label(th, 11, clock, th.Muted).Layout(gtx)
 	}
 	metaCall := m.Stop()
 

@@ -221,6 +221,10 @@ func (s *shell) apply(u *UI, ev any) {
 		room = e.Room
 	case SendResult:
 		room = e.Room
+	case client.ModEvent:
+		room = e.Room
+	case ModerateResult:
+		room = e.Room
 	}
 	c := s.byKey[protocol.Key(room)]
 	if c == nil {
@@ -264,7 +268,11 @@ func (s *shell) leaveRoom(u *UI, c *chatScreen) {
 
 // joinRoom opens room, joining it first if needed; it reports a problem
 // with the name instead.
-func (s *shell) joinRoom(u *UI, room string) string {
+func (s *shell) joinRoom(u *UI, room string) string { return s.joinRoomWith(u, room, "") }
+
+// joinRoomWith is joinRoom with an invite code. A room that was lost (a
+// kick, a ban, a refusal) is joined again.
+func (s *shell) joinRoomWith(u *UI, room, invite string) string {
 	room = strings.TrimPrefix(strings.TrimSpace(room), "#")
 	if room == "" {
 		return "Type the name of a room."
@@ -276,11 +284,15 @@ func (s *shell) joinRoom(u *UI, room string) string {
 		return "That room name cannot be used: it " + err.Error() + "."
 	}
 	if c := s.byKey[protocol.Key(room)]; c != nil {
+		if c.gone != "" {
+			c.gone, c.problem = "", ""
+			u.emit(JoinRoomIntent{Room: room, Invite: invite})
+		}
 		s.openConv(u, c)
 		return ""
 	}
 	c := s.conv(u, room)
-	u.emit(JoinRoomIntent{Room: room})
+	u.emit(JoinRoomIntent{Room: room, Invite: invite})
 	s.openConv(u, c)
 	return ""
 }
