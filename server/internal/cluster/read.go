@@ -217,11 +217,25 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 	if err != nil {
 		return nil, err
 	}
-	count = int(min(uint64(count), to-m.Seq+1))
+	// The range starts at from, or at the oldest kept message when
+	// retention removed from. A message missing from the stream is
+	// either: an operator's deletion leaves a record (moderation.go), so
+	// only a room with records keeps from as its start.
+	start := from
+	if m.Seq > from {
+		has, err := c.hasRedactions(ctx, room)
+		if err != nil {
+			return nil, err
+		}
+		if !has {
+			start = m.Seq
+		}
+	}
+	count = int(min(uint64(count), to-start+1))
 	subj := MsgSubject + Token(room)
 	out := make([]protocol.Msg, 0, count)
 	out = append(out, m)
-	for len(out) < count {
+	for len(out) < count && out[len(out)-1].Seq < to {
 		// Many at a time from any replica (fast), checked: a replica that
 		// lags gives fewer, and the leader is asked for the next one.
 		batch, err := c.readBatch(ctx, subj, sm.Seq+1, min(count-len(out), maxReadBatch))
@@ -253,11 +267,14 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 		if m, err = sm.decode(); err != nil {
 			return nil, err
 		}
+		if m.Seq > to {
+			break // past the range: the messages up to to were deleted
+		}
 		out = append(out, m)
 	}
 	// Messages deleted by an operator are gone from the stream: their
 	// records fill the gaps (moderation.go).
-	return c.withRedactions(ctx, room, from, count, out)
+	return c.withRedactions(ctx, room, start, count, out)
 }
 
 // maxReadBatch bounds the messages one batched read asks for.
