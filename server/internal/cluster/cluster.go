@@ -52,6 +52,7 @@ const (
 	BucketDMs      = "chat-dms"      // Token(name key).Token(room) → last activity
 	BucketPresence = "chat-presence" // Token(room).Token(name key) → who, on which nodes
 	BucketNodes    = "chat-nodes"    // node id → heartbeat
+	BucketRoomSet  = "chat-roomset"  // Token(room) → creation time: the rooms that exist
 	// EpochKey is the stream metadata key holding the history epoch of
 	// every room in the stream (history.NewEpoch, set when the stream is
 	// created; a migration or restore makes a new stream and a new epoch).
@@ -91,6 +92,11 @@ type Options struct {
 	// PublishTimeout bounds the wait for JetStream to store a message
 	// (default 5s); past it the message is not acknowledged.
 	PublishTimeout time.Duration
+	// NameExpiry is how long a name claim lasts without being used (a
+	// JOIN or IDENTIFY with the name); 0: for good. It is the TTL of
+	// bucket chat-names, so every node should be given the same: the
+	// last node to start sets it.
+	NameExpiry time.Duration
 	// Name names this node in NATS (connection name, logs).
 	Name   string
 	Logger *slog.Logger
@@ -132,7 +138,7 @@ type Conn struct {
 	index  *indexer
 	seqs   *seqCache // room seq → stream seq of recent messages
 
-	names, marks, mentions, rooms, dms, presence, nodes jetstream.KeyValue
+	names, marks, mentions, rooms, dms, presence, nodes, roomSet jetstream.KeyValue
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.
@@ -244,13 +250,16 @@ func (c *Conn) provision(ctx context.Context) error {
 		kv  *jetstream.KeyValue
 		cfg jetstream.KeyValueConfig
 	}{
-		{&c.names, jetstream.KeyValueConfig{Bucket: BucketNames, Description: "name owners"}},
+		// A claim expires NameExpiry after it was last written: Claim
+		// writes it again as it is used (see Names.Claim).
+		{&c.names, jetstream.KeyValueConfig{Bucket: BucketNames, Description: "name owners", TTL: c.opts.NameExpiry}},
 		{&c.marks, jetstream.KeyValueConfig{Bucket: BucketMarks, Description: "read markers"}},
 		{&c.mentions, jetstream.KeyValueConfig{Bucket: BucketMentions, Description: "unread mentions"}},
 		{&c.rooms, jetstream.KeyValueConfig{Bucket: BucketRooms, Description: "rooms: head and last activity"}},
 		{&c.dms, jetstream.KeyValueConfig{Bucket: BucketDMs, Description: "direct-message rooms of each name"}},
 		{&c.presence, jetstream.KeyValueConfig{Bucket: BucketPresence, Description: "who is in which room, through which nodes"}},
 		{&c.nodes, jetstream.KeyValueConfig{Bucket: BucketNodes, Description: "chat node heartbeats"}},
+		{&c.roomSet, jetstream.KeyValueConfig{Bucket: BucketRoomSet, Description: "rooms that exist (room creation policy and cap)"}},
 	} {
 		b.cfg.Replicas = r
 		b.cfg.Storage = jetstream.FileStorage
