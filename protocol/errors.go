@@ -24,6 +24,8 @@ const (
 	CodeUnauthorized       ErrorCode = 204 // missing or wrong server key; closes, to slow down guessing
 	CodeNameOwned          ErrorCode = 205 // the name belongs to another name key on this server
 	CodeForbidden          ErrorCode = 206 // needs an identity this connection lacks: another pair's DM, a name without name key
+	CodeRoomCreateRefused  ErrorCode = 212 // the room does not exist and this JOIN may not create it (room creation policy)
+	CodeRoomLimit          ErrorCode = 213 // the room does not exist and creating it is over a limit (server's rooms, address's creations)
 	CodeServerRestarting   ErrorCode = 300 // server is shutting down
 	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
 	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
@@ -53,6 +55,8 @@ var codes = map[ErrorCode]codeInfo{
 	CodeUnauthorized:       {"unauthorized", ErrorClosing},
 	CodeNameOwned:          {"name-owned", 0},
 	CodeForbidden:          {"forbidden", 0},
+	CodeRoomCreateRefused:  {"room-create-refused", 0},
+	CodeRoomLimit:          {"room-limit", 0},
 	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
 	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
 	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},

@@ -32,6 +32,7 @@ import (
 	"chat/server/internal/cluster"
 	"chat/server/internal/hub"
 	"chat/server/internal/limit"
+	"chat/server/internal/rooms"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 	"chat/server/internal/tlsconf"
@@ -118,7 +119,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
-		Owners: st.owners, Inbox: st.inbox, Logger: log}, st.node)
+		Owners: st.owners, Inbox: st.inbox, Logger: log,
+		Rooms: st.rooms, RoomCreate: rooms.Policy(cfg.roomCreate), RoomCreateKey: cfg.roomCreateKey,
+		MaxServerRooms: cfg.maxServerRooms, CreateLimit: roomCreateLimit(cfg)}, st.node)
 	if err != nil {
 		st.close()
 		return err
@@ -138,6 +141,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MaxRooms:           cfg.maxRooms,
 		History:            cfg.history,
 		Key:                key,
+		RoomCreateKey:      cfg.roomCreateKey,
 		MsgRate:            cfg.msgRate,
 		MsgBurst:           cfg.msgBurst,
 		FloodAfter:         cfg.floodAfter,
@@ -242,7 +246,7 @@ type listeners struct {
 
 func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.Source, st *stores) (*listeners, error) {
 	l := &listeners{failed: make(chan error, 3)}
-	limits := limit.NewAddresses(cfg.connsPerIP, cfg.newConnsPerMin, !cfg.limitLoopback)
+	limits := limit.NewAddresses(cfg.connsPerIP, cfg.newConnsPerMin, !cfg.limitLoopback).WithMaxTracked(cfg.maxTracked)
 	var files fs.FS = assets.Web()
 	if cfg.webDir != "" {
 		files = os.DirFS(cfg.webDir)

@@ -18,6 +18,8 @@ import (
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/inbox"
+	"chat/server/internal/limit"
+	"chat/server/internal/rooms"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 )
@@ -26,6 +28,7 @@ import (
 // single server, NATS JetStream in cluster mode.
 type stores struct {
 	owners hub.Owners
+	rooms  rooms.Registry // which rooms exist
 	inbox  inbox.Store
 	// node attaches the hub to the broker.
 	node func(broker.Handler) (broker.Broker, error)
@@ -55,8 +58,13 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	}
 	st := &stores{log: log}
 	dbPath := filepath.Join(cfg.data, "chat.db")
-	names, err := sqlite.OpenNames(dbPath)
+	names, err := sqlite.OpenNamesWith(dbPath, sqlite.NamesOptions{Expiry: cfg.nameExpiry})
 	if err != nil {
+		return nil, err
+	}
+	roomSet, err := sqlite.OpenRooms(dbPath)
+	if err != nil {
+		names.Close()
 		return nil, err
 	}
 	// Read markers and mentions; at most 1000 unread mentions per name.
@@ -75,11 +83,11 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 		names.Close()
 		return nil, err
 	}
-	st.owners, st.inbox = names, marks
+	st.owners, st.inbox, st.rooms = names, marks, roomSet
 	st.node = func(h broker.Handler) (broker.Broker, error) { return local.Node(h), nil }
 	// The history last: after the hub (which closes its node) and the
-	// name and inbox tables.
-	st.closers = []func() error{names.Close, marks.Close, local.Close}
+	// name, room and inbox tables.
+	st.closers = []func() error{names.Close, roomSet.Close, marks.Close, local.Close}
 	log.Info("history open", "data", dbPath, "version", version)
 	return st, nil
 }
@@ -135,7 +143,7 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	}
 	name := nodeName(cfg)
 	opts := cluster.Options{URLs: list(cfg.nats), Creds: cfg.natsCreds, TLS: tlsConf, Replicas: cfg.natsReplicas,
-		DedupWindow: cfg.natsDedup, Name: "chat-server " + name, Logger: log}
+		DedupWindow: cfg.natsDedup, NameExpiry: cfg.nameExpiry, Name: "chat-server " + name, Logger: log}
 	dialCtx, cancel := context.WithTimeout(ctx, clusterDialWait)
 	defer cancel()
 	var conn *cluster.Conn
@@ -160,6 +168,7 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	st := &stores{log: log, nats: conn}
 	st.natsState.Store("ok") // Dial just proved it
 	st.owners = conn.Names()
+	st.rooms = conn.Rooms()
 	st.inbox = conn.Inbox(cluster.InboxOptions{})
 	st.node = func(h broker.Handler) (broker.Broker, error) {
 		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name)})
@@ -227,4 +236,13 @@ func (s *stores) refuseWhileUnhealthy(ctx context.Context, mgr *session.Manager,
 			}
 		}
 	}
+}
+
+// roomCreateLimit is the per-address limit on room creations: a burst of
+// -new-rooms-per-hour, refilled over the hour (nil: no limit).
+func roomCreateLimit(cfg *config) *limit.Events {
+	if cfg.newRoomsPerHour == 0 {
+		return nil
+	}
+	return limit.NewEvents(float64(cfg.newRoomsPerHour)/3600, cfg.newRoomsPerHour, cfg.maxTracked, !cfg.limitLoopback)
 }

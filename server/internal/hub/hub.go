@@ -39,6 +39,8 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/inbox"
+	"chat/server/internal/limit"
+	"chat/server/internal/rooms"
 )
 
 // Member is one connection as the hub sees it.
@@ -98,7 +100,23 @@ type Config struct {
 	// for the delivery goroutine (default 65536); beyond it they are
 	// dropped and logged.
 	NoteQueue int
-	Logger    *slog.Logger
+	// Rooms, if set, records which rooms exist: the first JOIN of a room
+	// that does not exist creates it, under RoomCreate, MaxServerRooms
+	// and CreateLimit (see create.go). Without it, any JOIN makes a room.
+	Rooms rooms.Registry
+	// RoomCreate says who may create rooms (default rooms.Anyone).
+	RoomCreate rooms.Policy
+	// RoomCreateKey is the key a JOIN must carry to create a room under
+	// rooms.WithKey.
+	RoomCreateKey string
+	// MaxServerRooms caps the rooms of the server (0: no cap).
+	MaxServerRooms int
+	// CreateLimit, if set, bounds the rooms one client address creates.
+	CreateLimit *limit.Events
+	// IsOperator reports whether a connection is a server operator,
+	// who may create rooms under rooms.Operators (nil: nobody is).
+	IsOperator func(m Member) bool
+	Logger     *slog.Logger
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
@@ -141,6 +159,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RoomCreate == "" {
+		c.RoomCreate = rooms.Anyone
 	}
 }
 
@@ -340,6 +361,9 @@ type Conn struct {
 	h  *Hub
 	m  Member
 	id uint64
+	// addr is the client's address (Member's RemoteAddr, if it has
+	// one), for the per-address limit on room creations.
+	addr string
 	// replays holds a token per history replay running for this
 	// connection: a client joining many rooms at once cannot start
 	// unbounded readers of the store.
@@ -368,8 +392,12 @@ type Conn struct {
 // Connect registers a new connection.
 func (h *Hub) Connect(m Member) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
+	c := &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
 		replays: make(chan struct{}, h.cfg.MaxReplays), ctx: ctx, cancel: cancel}
+	if a, ok := m.(interface{ RemoteAddr() string }); ok {
+		c.addr = a.RemoteAddr()
+	}
+	return c
 }
 
 // Joined returns how many rooms the connection is in or joining.
@@ -450,6 +478,9 @@ func (c *Conn) end(mem *member) {
 // for a membership cancelled meanwhile (e is nil: nobody to answer).
 func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Error) {
 	key := mem.roomKey
+	if ok, e := h.mayEnter(mem, j); !ok {
+		return false, e
+	}
 	if o := h.cfg.Owners; o != nil {
 		ok, err := o.Claim(mem.ctx, j.Name, j.Secret)
 		switch {

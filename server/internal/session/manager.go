@@ -126,6 +126,10 @@ type Config struct {
 	// Key, if set, must be in every JOIN. It is compared in constant time
 	// and never logged.
 	Key string
+	// RoomCreateKey, if set, is the room creation key (hub.Config): it
+	// lets a JOIN in as the server key does, so that one key field can
+	// carry both.
+	RoomCreateKey string
 	// MsgRate and MsgBurst bound the frames a client may send: a burst,
 	// then MsgRate per second. Faster clients are slowed down (their frames
 	// wait, like IRC's fake lag); one that keeps it up for FloodAfter is
@@ -189,6 +193,8 @@ type Manager struct {
 	cfg      Config
 	connect  func(Member) Rooms
 	keyHash  [32]byte
+	// createHash is the SHA-256 of Config.RoomCreateKey, if set.
+	createHash *[32]byte
 	flushers []*flusher
 	ids      atomic.Uint64
 	// limitHits counts limit hits by kind, for the logs.
@@ -207,6 +213,10 @@ type Manager struct {
 func NewManager(cfg Config, connect func(Member) Rooms) *Manager {
 	cfg.setDefaults()
 	m := &Manager{cfg: cfg, connect: connect, sessions: map[*Session]struct{}{}, keyHash: sha256.Sum256([]byte(cfg.Key))}
+	if cfg.RoomCreateKey != "" {
+		h := sha256.Sum256([]byte(cfg.RoomCreateKey))
+		m.createHash = &h
+	}
 	// One flusher per CPU: writing is system calls, more flushers than
 	// CPUs would only take turns.
 	for range runtime.GOMAXPROCS(0) {

@@ -72,6 +72,10 @@ func newSession(m *Manager, t Transport, onEnd func()) *Session {
 }
 
 // startTimer starts the handshake deadline, then keepalive (tick).
+// RemoteAddr is the client's address: the hub limits room creations per
+// address.
+func (s *Session) RemoteAddr() string { return s.t.RemoteAddr() }
+
 func (s *Session) startTimer() {
 	// Made stopped and then started, so s.timer is set before tick can run.
 	s.timer = time.AfterFunc(math.MaxInt64, s.tick)
