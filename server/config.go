@@ -16,26 +16,26 @@ import (
 
 // config is everything the server can be told, by flag or environment.
 type config struct {
-	tcp             string
-	http            string
-	allowedOrigins  string
-	webDir          string
-	pprof           string
-	tlsCert         string
-	tlsKey          string
-	acmeDomains     string
-	acmeEmail       string
-	acmeDirectory   string
-	acmeHTTP        string
-	key             string
-	keyFile         string
-	msgRate         float64
-	msgBurst        int
-	floodAfter      time.Duration
-	connsPerIP      int
-	newConnsPerMin  int
-	limitLoopback   bool
-	idleTimeout     time.Duration
+	tcp            string
+	http           string
+	allowedOrigins string
+	webDir         string
+	pprof          string
+	tlsCert        string
+	tlsKey         string
+	acmeDomains    string
+	acmeEmail      string
+	acmeDirectory  string
+	acmeHTTP       string
+	key            string
+	keyFile        string
+	msgRate        float64
+	msgBurst       int
+	floodAfter     time.Duration
+	connsPerIP     int
+	newConnsPerMin int
+	limitLoopback  bool
+	idleTimeout    time.Duration
 
 	// Quotas.
 	roomCreate       string
@@ -46,22 +46,22 @@ type config struct {
 	maxTracked       int
 	cacheBytesRoom   int
 	cacheBytesServer int
-	releaseName     string
-	data            string
-	sync            string
-	history         int
-	maxText         int
-	maxName         int
-	maxRoom         int
-	maxRooms        int
-	maxFrame        int
-	queue           int
-	ping            time.Duration
-	handshake       time.Duration
-	shutdownTimeout time.Duration
-	logFormat       string
-	logLevel        string
-	version         bool
+	releaseName      string
+	data             string
+	sync             string
+	history          int
+	maxText          int
+	maxName          int
+	maxRoom          int
+	maxRooms         int
+	maxFrame         int
+	queue            int
+	ping             time.Duration
+	handshake        time.Duration
+	shutdownTimeout  time.Duration
+	logFormat        string
+	logLevel         string
+	version          bool
 
 	// Cluster mode: the shared state lives in NATS JetStream.
 	nats         string
