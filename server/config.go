@@ -16,52 +16,42 @@ import (
 
 // config is everything the server can be told, by flag or environment.
 type config struct {
-	tcp            string
-	http           string
-	allowedOrigins string
-	webDir         string
-	pprof          string
-	tlsCert        string
-	tlsKey         string
-	acmeDomains    string
-	acmeEmail      string
-	acmeDirectory  string
-	acmeHTTP       string
-	key            string
-	keyFile        string
-	msgRate        float64
-	msgBurst       int
-	floodAfter     time.Duration
-	connsPerIP     int
-	newConnsPerMin int
-	limitLoopback  bool
-	idleTimeout    time.Duration
-
-	// Quotas.
-	roomCreate       string
-	roomCreateKey    string
-	maxServerRooms   int
-	newRoomsPerHour  int
-	nameExpiry       time.Duration
-	maxTracked       int
-	cacheBytesRoom   int
-	cacheBytesServer int
-	releaseName      string
-	data             string
-	sync             string
-	history          int
-	maxText          int
-	maxName          int
-	maxRoom          int
-	maxRooms         int
-	maxFrame         int
-	queue            int
-	ping             time.Duration
-	handshake        time.Duration
-	shutdownTimeout  time.Duration
-	logFormat        string
-	logLevel         string
-	version          bool
+	tcp             string
+	http            string
+	allowedOrigins  string
+	webDir          string
+	pprof           string
+	tlsCert         string
+	tlsKey          string
+	acmeDomains     string
+	acmeEmail       string
+	acmeDirectory   string
+	acmeHTTP        string
+	key             string
+	keyFile         string
+	msgRate         float64
+	msgBurst        int
+	floodAfter      time.Duration
+	connsPerIP      int
+	newConnsPerMin  int
+	limitLoopback   bool
+	idleTimeout     time.Duration
+	releaseName     string
+	data            string
+	sync            string
+	history         int
+	maxText         int
+	maxName         int
+	maxRoom         int
+	maxRooms        int
+	maxFrame        int
+	queue           int
+	ping            time.Duration
+	handshake       time.Duration
+	shutdownTimeout time.Duration
+	logFormat       string
+	logLevel        string
+	version         bool
 
 	// Cluster mode: the shared state lives in NATS JetStream.
 	nats         string
@@ -72,6 +62,16 @@ type config struct {
 	natsReplicas int
 	natsDedup    time.Duration
 	node         string
+
+	// Quotas.
+	roomCreate       string
+	roomCreateKey    string
+	maxServerRooms   int
+	newRoomsPerHour  int
+	nameExpiry       time.Duration
+	maxTracked       int
+	cacheBytesRoom   int
+	cacheBytesServer int
 }
 
 // actionFlags do one thing and exit instead of configuring the server. They
