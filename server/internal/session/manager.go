@@ -190,15 +190,15 @@ const MinQueue = 64
 
 // Manager runs sessions and ends them all on shutdown.
 type Manager struct {
-	cfg     Config
-	connect func(Member) Rooms
-	keyHash [32]byte
-	// createHash is the SHA-256 of Config.RoomCreateKey, if set.
-	createHash *[32]byte
-	flushers   []*flusher
-	ids        atomic.Uint64
+	cfg      Config
+	connect  func(Member) Rooms
+	keyHash  [32]byte
+	flushers []*flusher
+	ids      atomic.Uint64
 	// limitHits counts limit hits by kind, for the logs.
 	limitHits sync.Map // string → *atomic.Int64
+	// createHash is the SHA-256 of Config.RoomCreateKey, if set.
+	createHash *[32]byte
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
