@@ -100,6 +100,10 @@ type Config struct {
 	// for the delivery goroutine (default 65536); beyond it they are
 	// dropped and logged.
 	NoteQueue int
+	Logger    *slog.Logger
+
+	// Quotas.
+
 	// Rooms, if set, records which rooms exist: the first JOIN of a room
 	// that does not exist creates it, under RoomCreate, MaxServerRooms
 	// and CreateLimit (see create.go). Without it, any JOIN makes a room.
@@ -116,7 +120,6 @@ type Config struct {
 	// IsOperator reports whether a connection is a server operator,
 	// who may create rooms under rooms.Operators (nil: nobody is).
 	IsOperator func(m Member) bool
-	Logger     *slog.Logger
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
