@@ -121,7 +121,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
 		Owners: st.owners, Inbox: st.inbox, Logger: log,
 		Rooms: st.rooms, RoomCreate: rooms.Policy(cfg.roomCreate), RoomCreateKey: cfg.roomCreateKey,
-		MaxServerRooms: cfg.maxServerRooms, CreateLimit: roomCreateLimit(cfg)}, st.node)
+		MaxServerRooms: cfg.maxServerRooms, CreateLimit: roomCreateLimit(cfg),
+		RingBytes: cfg.cacheBytesRoom, CacheBytes: cfg.cacheBytesServer}, st.node)
 	if err != nil {
 		st.close()
 		return err

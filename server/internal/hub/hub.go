@@ -117,6 +117,11 @@ type Config struct {
 	MaxServerRooms int
 	// CreateLimit, if set, bounds the rooms one client address creates.
 	CreateLimit *limit.Events
+	// RingBytes bounds the bytes of recent messages kept in memory per
+	// room (default 1 MiB), CacheBytes those of all rooms together
+	// (default 256 MiB): beyond it, the rooms holding most are trimmed
+	// to an equal share. Older history is read from the broker.
+	RingBytes, CacheBytes int
 	// IsOperator reports whether a connection is a server operator,
 	// who may create rooms under rooms.Operators (nil: nobody is).
 	IsOperator func(m Member) bool
@@ -163,6 +168,8 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	def(&c.RingBytes, 1<<20)
+	def(&c.CacheBytes, 256<<20)
 	if c.RoomCreate == "" {
 		c.RoomCreate = rooms.Anyone
 	}
@@ -212,6 +219,11 @@ type Hub struct {
 
 	// readMu orders the READs of a name (see Conn.Read), striped by name.
 	readMu [readStripes]sync.Mutex
+
+	// cacheUsed is the bytes held by every room's ring; trimMu lets one
+	// trimCaches run at a time.
+	cacheUsed atomic.Int64
+	trimMu    sync.Mutex
 
 	// mentions feeds the mention worker; mentionsDone is closed when it
 	// has stopped.
@@ -514,6 +526,7 @@ func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Er
 	r := h.lockRoom(key)
 	replay, entered, e := h.enterLocked(r, mem, j, st)
 	r.mu.Unlock()
+	h.keepCacheBudget() // the room may have loaded its history
 	if !entered {
 		h.dropIfEmpty(r)
 		return false, e
@@ -865,6 +878,7 @@ func (h *Hub) dropIfEmpty(r *room) {
 		}
 		if r.loaded {
 			h.b.Unsubscribe(r.name)
+			r.ring.release()
 		}
 	}
 }
@@ -901,6 +915,12 @@ func (h *Hub) broadcast(m *protocol.Msg) {
 	if r == nil {
 		return // nobody here is in the room
 	}
+	h.broadcastTo(r, m)
+	h.keepCacheBudget()
+}
+
+// broadcastTo fans m out to r's members and keeps its frame in r's ring.
+func (h *Hub) broadcastTo(r *room, m *protocol.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.loaded || r.closed || m.Seq <= r.delivered {
@@ -944,5 +964,39 @@ func (h *Hub) presenceFromElsewhere(room string, changes []protocol.PresenceChan
 			continue
 		}
 		r.addPresence(c)
+	}
+}
+
+// keepCacheBudget trims the rooms' rings when together they hold more
+// than CacheBytes. Call it holding no room's lock.
+func (h *Hub) keepCacheBudget() {
+	if h.cacheUsed.Load() > int64(h.cfg.CacheBytes) {
+		h.trimCaches()
+	}
+}
+
+// trimCaches cuts every ring down to an equal share of nine tenths of
+// CacheBytes: rooms holding less keep all they hold, so the total ends
+// below the budget, and the next trim is due only after a tenth of it
+// has been filled again (a trim walks every room). One runs at a time;
+// a call while one runs returns at once.
+func (h *Hub) trimCaches() {
+	if !h.trimMu.TryLock() {
+		return
+	}
+	defer h.trimMu.Unlock()
+	h.mu.Lock()
+	rs := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rs = append(rs, r)
+	}
+	h.mu.Unlock()
+	share := h.cfg.CacheBytes / 10 * 9 / max(len(rs), 1)
+	for _, r := range rs {
+		r.mu.Lock()
+		if r.loaded && !r.closed {
+			r.ring.trim(share)
+		}
+		r.mu.Unlock()
 	}
 }
