@@ -206,3 +206,25 @@ func TestRoomCreationFloodIsCapped(t *testing.T) {
 		t.Fatalf("joining an existing room at the cap: %v", e)
 	}
 }
+
+// TestRoomCreationInCluster: two chat nodes on one NATS share the record
+// of rooms: a room created with the key through one node is open through
+// the other, and the cap counts rooms created through both.
+func TestRoomCreationInCluster(t *testing.T) {
+	c := startCluster(t, 1, 2, "-room-create", "key", "-room-create-key", "k", "-max-server-rooms", "2")
+	a, _ := testserver.Handshake(t, c.nodes[0].Addr)
+	b, _ := testserver.Handshake(t, c.nodes[1].Addr)
+	_, e := joinOrError(t, b, &protocol.Join{Room: "hall", Name: "bob"})
+	wantRefused(t, e, protocol.CodeRoomCreateRefused, "hall", "creating without the key on node 1")
+	if _, e := joinOrError(t, a, &protocol.Join{Room: "hall", Name: "ann", Key: "k"}); e != nil {
+		t.Fatalf("creating on node 0: %v", e)
+	}
+	if _, e := joinOrError(t, b, &protocol.Join{Room: "hall", Name: "bob"}); e != nil {
+		t.Fatalf("joining through node 1 the room created through node 0: %v", e)
+	}
+	if _, e := joinOrError(t, b, &protocol.Join{Room: "den", Name: "bob", Key: "k"}); e != nil {
+		t.Fatalf("creating the second room on node 1: %v", e)
+	}
+	_, e = joinOrError(t, a, &protocol.Join{Room: "attic", Name: "ann", Key: "k"})
+	wantRefused(t, e, protocol.CodeRoomLimit, "attic", "a third room with a cap of 2, through node 0")
+}
