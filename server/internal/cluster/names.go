@@ -38,7 +38,7 @@ func ownerHash(secret string) []byte {
 // name (then a non-empty secret claims it) or if it is the secret that
 // did. An empty secret never claims and never matches a claim.
 //
-// With a NameExpiry, a claim that is used is written again (the same
+// A claim that is used is written again (the same
 // value, a new revision) once it is refreshAfter old, which restarts the
 // bucket's TTL: a name expires NameExpiry after its last use, give or take
 // refreshAfter, at the cost of at most one write per name and refresh
@@ -71,7 +71,9 @@ func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
 			continue
 		}
 		ok := secret != "" && subtle.ConstantTimeCompare(m.Data, hash) == 1
-		if ok && n.c.opts.NameExpiry > 0 && time.Since(m.Time) >= refreshAfter(n.c.opts.NameExpiry) {
+		// Refreshed without an expiry too, so that turning one on later
+		// does not release names in use.
+		if ok && time.Since(m.Time) >= refreshAfter(n.c.opts.NameExpiry) {
 			// Another device may refresh at the same moment: one
 			// write is enough, so a conflict is no error.
 			if _, err := n.kv.Update(ctx, key, hash, m.Seq); err != nil && !isWrongLast(err) {
@@ -85,7 +87,12 @@ func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
 
 // refreshAfter is how old a used claim gets before Claim writes it again:
 // a tenth of the expiry, at most a day.
-func refreshAfter(expiry time.Duration) time.Duration { return min(expiry/10, 24*time.Hour) }
+func refreshAfter(expiry time.Duration) time.Duration {
+	if expiry <= 0 {
+		return 24 * time.Hour
+	}
+	return min(expiry/10, 24*time.Hour)
+}
 
 // deleted reports whether a KV entry is a delete or purge marker.
 func deleted(m *storedMsg) bool {

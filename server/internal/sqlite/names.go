@@ -82,7 +82,8 @@ func OpenNamesWith(path string, opts NamesOptions) (*Names, error) {
 
 // addUsedColumn gives the names table the time each claim was last used
 // (Unix milliseconds), if it lacks it: a claim from before counts as
-// used when it was claimed. It is added here rather than by a schema
+// used now (when it was last used is unknown, and a name in use must not
+// be released for a claim made long ago). It is added here rather than by a schema
 // version: a server of before ignores the column, so the database stays
 // usable by it.
 func addUsedColumn(ctx context.Context, db *sql.DB) error {
@@ -91,7 +92,7 @@ func addUsedColumn(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	_, err := db.ExecContext(ctx, `ALTER TABLE names ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
-		UPDATE names SET used = claimed;
+		UPDATE names SET used = max(claimed, CAST(unixepoch('subsec') * 1000 AS INTEGER));
 		CREATE INDEX IF NOT EXISTS names_used ON names (used);`)
 	if err != nil && strings.Contains(err.Error(), "duplicate column") {
 		return nil // another connection added it first
@@ -111,7 +112,12 @@ func (n *Names) cutoff() int64 {
 // refreshAfter is how old a claim's last-use time gets before Claim
 // writes a new one: a tenth of the expiry, at most a day. Most joins
 // then write nothing, and a name expires within that of its last use.
-func (n *Names) refreshAfter() time.Duration { return min(n.expiry/10, 24*time.Hour) }
+func (n *Names) refreshAfter() time.Duration {
+	if n.expiry <= 0 {
+		return 24 * time.Hour
+	}
+	return min(n.expiry/10, 24*time.Hour)
+}
 
 func (n *Names) sweepLoop(every time.Duration) {
 	defer close(n.swept)
@@ -199,7 +205,9 @@ func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
 	}
 	if stored != nil || secret == "" {
 		ok := stored == nil || (secret != "" && subtle.ConstantTimeCompare(stored, hashSecret(secret)) == 1)
-		if ok && stored != nil && n.expiry > 0 && n.now().Sub(time.UnixMilli(used)) >= n.refreshAfter() {
+		// The last use is kept up to date without an expiry too, so that
+		// turning one on later does not release names in use.
+		if ok && stored != nil && n.now().Sub(time.UnixMilli(used)) >= n.refreshAfter() {
 			if _, err := n.write.ExecContext(ctx, "UPDATE names SET used = max(used, ?) WHERE name_key = ?", n.now().UnixMilli(), key); err != nil {
 				return false, err
 			}

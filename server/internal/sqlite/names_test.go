@@ -182,3 +182,33 @@ func TestNamesWithoutExpiryKeepClaims(t *testing.T) {
 		t.Fatalf("Sweep without expiry: %d, %v", k, err)
 	}
 }
+
+// TestOldClaimsDoNotExpireOnUpgrade: a claim made long ago in a database
+// without last-use times counts as used at the upgrade, so turning on an
+// expiry does not release names that may be in use.
+func TestOldClaimsDoNotExpireOnUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "chat.db")
+	l, err := Open(path, func([]history.Result) {}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.write.Exec("INSERT INTO names (name_key, name, secret_hash, claimed) VALUES ('old', 'old', ?, 0)", hashSecret("s")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := OpenNamesWith(path, NamesOptions{Expiry: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	if got, err := n.Claimed(ctx, []string{"old"}); err != nil || len(got) != 1 {
+		t.Fatalf("Claimed after the upgrade = %v, %v", got, err)
+	}
+	if ok, err := n.Claim(ctx, "old", "thief"); err != nil || ok {
+		t.Fatalf("another secret took an old claim: %v, %v", ok, err)
+	}
+	if k, err := n.Sweep(ctx); err != nil || k != 0 {
+		t.Fatalf("Sweep right after the upgrade deleted %d, %v", k, err)
+	}
+}
