@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
@@ -62,11 +63,19 @@ func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
 			if err == nil {
 				return true, nil
 			}
-			if !errors.Is(err, jetstream.ErrKeyExists) {
+			// A conflict: read again. No stream answering: its replicas
+			// are electing a leader; try again while the loop lasts (as
+			// kvCAS does).
+			if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrNoStreamResponse) &&
+				!errors.Is(err, nats.ErrNoResponders) {
 				return false, err
 			}
 			if try > 0 {
-				time.Sleep(time.Duration(try) * time.Millisecond) // contention: back off a little
+				select { // back off a little
+				case <-time.After(time.Duration(try) * time.Millisecond):
+				case <-ctx.Done():
+					return false, ctx.Err()
+				}
 			}
 			continue
 		}
@@ -74,11 +83,11 @@ func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
 		// Refreshed without an expiry too, so that turning one on later
 		// does not release names in use.
 		if ok && time.Since(m.Time) >= refreshAfter(n.c.opts.NameExpiry) {
-			// Another device may refresh at the same moment: one
-			// write is enough, so a conflict is no error.
-			if _, err := n.kv.Update(ctx, key, hash, m.Seq); err != nil && !isWrongLast(err) {
-				return false, err
-			}
+			// The claim is checked; the refresh only moves its expiry.
+			// One that fails (another device refreshed at the same
+			// moment, or JetStream is electing a leader) is tried again
+			// at the next use, so its error does not fail the JOIN.
+			_, _ = n.kv.Update(ctx, key, hash, m.Seq)
 		}
 		return ok, nil
 	}
@@ -97,14 +106,6 @@ func refreshAfter(expiry time.Duration) time.Duration {
 // deleted reports whether a KV entry is a delete or purge marker.
 func deleted(m *storedMsg) bool {
 	return bytes.Contains(m.Header, []byte("KV-Operation: DEL")) || bytes.Contains(m.Header, []byte("KV-Operation: PURGE"))
-}
-
-// isWrongLast reports whether err is JetStream refusing a write for a
-// revision that is no longer the last.
-func isWrongLast(err error) bool {
-	var ae *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
-		(errors.As(err, &ae) && ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
 }
 
 // owner returns the secret hash stored under key, nil if unclaimed. It
