@@ -118,11 +118,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The session manager counts and logs limit hits, the hub's room
+	// creation limits among them; it is made after the hub, before any
+	// JOIN.
+	var mgr *session.Manager
+	limitHit := func(kind, remote, detail string) { mgr.LimitHit(kind, remote, detail) }
 	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
 		Owners: st.owners, Inbox: st.inbox, Logger: log,
 		Rooms: st.rooms, RoomCreate: rooms.Policy(cfg.roomCreate), RoomCreateKey: cfg.roomCreateKey,
 		MaxServerRooms: cfg.maxServerRooms, CreateLimit: roomCreateLimit(cfg),
-		RingBytes: cfg.cacheBytesRoom, CacheBytes: cfg.cacheBytesServer}, st.node)
+		RingBytes: cfg.cacheBytesRoom, CacheBytes: cfg.cacheBytesServer, LimitHit: limitHit}, st.node)
 	if err != nil {
 		st.close()
 		return err
@@ -130,7 +135,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// Closed last: after the hub (shutdown, or a failed start below).
 	defer st.close()
 	log.Info("serving", "key_required", key != "")
-	mgr := session.NewManager(session.Config{
+	mgr = session.NewManager(session.Config{
 		ServerName:         "chat-server/" + version,
 		PingInterval:       cfg.ping,
 		HandshakeTimeout:   cfg.handshake,

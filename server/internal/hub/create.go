@@ -49,7 +49,7 @@ func (h *Hub) mayEnter(mem *member, j *protocol.Join) (ok bool, e *protocol.Erro
 		return false, e
 	}
 	if !h.cfg.CreateLimit.Allow(c.addr) {
-		h.cfg.Logger.Warn("limit", "kind", "room-creation", "remote", c.addr, "room", key)
+		h.limitHit("room-creation", c.addr, "created too many rooms lately; refused "+key)
 		return false, protocol.NewError(protocol.CodeRoomLimit, key,
 			"you have created too many rooms lately; wait a while, or join a room that exists")
 	}
@@ -61,7 +61,7 @@ func (h *Hub) mayEnter(mem *member, j *protocol.Join) (ok bool, e *protocol.Erro
 	case ctx.Err() != nil:
 		return false, nil
 	case errors.Is(err, rooms.ErrFull):
-		h.cfg.Logger.Warn("limit", "kind", "server-rooms", "remote", c.addr, "room", key, "max", h.cfg.MaxServerRooms)
+		h.limitHit("server-rooms", c.addr, fmt.Sprintf("the server has %d rooms; refused %s", h.cfg.MaxServerRooms, key))
 		return false, protocol.NewError(protocol.CodeRoomLimit, key,
 			fmt.Sprintf("this server has %d rooms, as many as it allows; join one that exists", h.cfg.MaxServerRooms))
 	case err != nil:
@@ -93,4 +93,13 @@ func (h *Hub) mayCreate(c *Conn, room, key string) *protocol.Error {
 			"there is no room "+room+" yet, and only the server's operators create rooms")
 	}
 	return nil
+}
+
+// limitHit records a limit that refused a room creation.
+func (h *Hub) limitHit(kind, remote, detail string) {
+	if h.cfg.LimitHit != nil {
+		h.cfg.LimitHit(kind, remote, detail)
+		return
+	}
+	h.cfg.Logger.Warn("limit", "kind", kind, "remote", remote, "detail", detail)
 }

@@ -122,6 +122,10 @@ type Config struct {
 	// (default 256 MiB): beyond it, the rooms holding most are trimmed
 	// to an equal share. Older history is read from the broker.
 	RingBytes, CacheBytes int
+	// LimitHit, if set, records a limit that refused a room creation
+	// (session.Manager.LimitHit: the log line and its count); without
+	// it the hub logs the hit itself.
+	LimitHit func(kind, remote, detail string)
 	// IsOperator reports whether a connection is a server operator,
 	// who may create rooms under rooms.Operators (nil: nobody is).
 	IsOperator func(m Member) bool
