@@ -200,6 +200,18 @@ func TestEventsPerAddress(t *testing.T) {
 	if !e.Allow("203.0.113.1:9") {
 		t.Fatal("refused a minute later")
 	}
+	// Rotating addresses inside one IPv6 /64 share its allowance.
+	for i := range 3 {
+		if !e.Allow(fmt.Sprintf("[2001:db8:5:5::%x]:1", i+1)) {
+			t.Fatalf("IPv6 event %d refused", i)
+		}
+	}
+	if e.Allow("[2001:db8:5:5:abcd::99]:1") {
+		t.Fatal("a fourth address of the same /64 was allowed")
+	}
+	if !e.Allow("[2001:db8:5:6::1]:1") {
+		t.Fatal("the next /64 was refused")
+	}
 	if !e.Allow("127.0.0.1:1") || !e.Allow("127.0.0.1:1") || !e.Allow("127.0.0.1:1") || !e.Allow("127.0.0.1:1") {
 		t.Fatal("loopback limited although exempt")
 	}
