@@ -100,6 +100,8 @@ var goldenMessages = []struct {
 		"the idle timeout: flags 1, closing without reconnect"},
 	{"error-forbidden", NewError(CodeForbidden, "@bob@carol", "only bob and carol can join their direct messages"),
 		"flags 0: not closing; the room is the DM's canonical name"},
+	{"error-room-create-refused", NewError(CodeRoomCreateRefused, "plans", "there is no room plans yet, and creating rooms on this server needs its room creation key"),
+		"code 212: the JOIN would have created the room; flags 0: not closing"},
 }
 
 // checkGoldenValues decodes the vector's hex with the spec's tables alone
