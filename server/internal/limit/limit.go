@@ -50,7 +50,7 @@ const (
 )
 
 // DefaultMaxTracked is how many addresses (IPv4 addresses and IPv6 /64s)
-// a limiter remembers unless told otherwise: about 10 MB of memory.
+// a limiter remembers unless told otherwise: about 15 MB of memory.
 const DefaultMaxTracked = 100_000
 
 // Addresses limits connections per client address: how many at once and
