@@ -228,3 +228,27 @@ func TestRoomCreationInCluster(t *testing.T) {
 	_, e = joinOrError(t, a, &protocol.Join{Room: "attic", Name: "ann", Key: "k"})
 	wantRefused(t, e, protocol.CodeRoomLimit, "attic", "a third room with a cap of 2, through node 0")
 }
+
+// TestAddressTableIsBounded: with -max-tracked-addresses 2, two addresses
+// holding connections fill the table; a third is turned away (closing,
+// reconnect) until one of them has closed its connection.
+func TestAddressTableIsBounded(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-limit-loopback", "-max-tracked-addresses", "2"}})
+	first := dialFrom(t, "127.0.0.2", srv.Addr)
+	dialFrom(t, "127.0.0.3", srv.Addr)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := testserver.Wrap(t, c)
+	e := testserver.Expect[*protocol.Error](third)
+	if e.Code != protocol.CodeTooManyConnections || !e.Closing() || !e.Reconnect() || !strings.Contains(e.Text, "too many addresses") {
+		t.Fatalf("a third address with a full table: %v", e)
+	}
+	first.Conn.Close()
+	srv.WaitLog("connection closed", nil)
+	// 127.0.0.2 spent a token of its new-connection allowance: it stays
+	// in the table, but is idle and the first to be forgotten.
+	dialFrom(t, "127.0.0.4", srv.Addr)
+}
