@@ -224,3 +224,27 @@ func TestNameClaimsExpireWhenIdle(t *testing.T) {
 		t.Fatal("the old owner still holds an expired name")
 	}
 }
+
+// TestUsedClaimsAreNotRewrittenEachTime: a claim used again within the
+// refresh interval is not written again (one write per name and
+// interval, not per JOIN).
+func TestUsedClaimsAreNotRewrittenEachTime(t *testing.T) {
+	n := natstest.Start(t, 1)
+	c := storesDial(t, n, "node-a")
+	ctx := context.Background()
+	if ok, err := c.Names().Claim(ctx, "alice", "s"); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	_, rev, err := c.leaderGet(ctx, c.names, Token("alice"))
+	if err != nil || rev == 0 {
+		t.Fatal(rev, err)
+	}
+	for range 5 {
+		if ok, err := c.Names().Claim(ctx, "alice", "s"); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	if _, again, err := c.leaderGet(ctx, c.names, Token("alice")); err != nil || again != rev {
+		t.Fatalf("revision %d after using the claim, was %d: rewritten", again, rev)
+	}
+}
