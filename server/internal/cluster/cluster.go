@@ -139,6 +139,9 @@ type Conn struct {
 	seqs   *seqCache // room seq → stream seq of recent messages
 
 	names, marks, mentions, rooms, dms, presence, nodes, roomSet jetstream.KeyValue
+
+	// roomCount is Rooms' cached count of chat-roomset.
+	roomCount roomCount
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,7 +40,10 @@ func (r *Rooms) Exists(ctx context.Context, room string) (bool, error) {
 	}
 	// Active before the record was kept: record it, uncounted against
 	// the cap (it exists whatever the cap says).
-	if _, err := r.c.roomSet.Create(ctx, key, now()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	switch _, err := r.c.roomSet.Create(ctx, key, now()); {
+	case err == nil:
+		r.c.roomCount.add(1)
+	case !errors.Is(err, jetstream.ErrKeyExists):
 		return false, err
 	}
 	return true, nil
@@ -49,30 +53,75 @@ func now() []byte { return []byte(strconv.FormatInt(time.Now().UnixMilli(), 10))
 
 // Create implements rooms.Registry. The count is the bucket's number of
 // values (rooms are never deleted from it, and it keeps one revision per
-// key); nodes creating at the same moment may each count below max, so
-// the cap can be passed by as many rooms as nodes create at once.
+// key), read at most once per countTTL by each node and advanced by the
+// node's own creations meanwhile: nodes creating at the same moment may
+// each count below max, so the cap can be passed by about as many rooms
+// as the nodes create within countTTL. Create does not look for a room
+// that existed before the record (Exists does, and records it): call
+// Exists first.
 func (r *Rooms) Create(ctx context.Context, room string, max int) (bool, error) {
-	key := Token(room)
-	if ok, err := r.Exists(ctx, room); err != nil || ok {
-		return false, err
-	}
 	if max > 0 {
-		n, err := r.Count(ctx)
+		n, err := r.count(ctx)
 		if err != nil {
 			return false, err
 		}
 		if n >= max {
+			// A room created meanwhile is no creation: say so rather
+			// than refuse it.
+			if ok, err := r.Exists(ctx, room); err != nil || ok {
+				return false, err
+			}
 			return false, rooms.ErrFull
 		}
 	}
-	_, err := r.c.roomSet.Create(ctx, key, now())
+	_, err := r.c.roomSet.Create(ctx, Token(room), now())
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		return false, nil // another node created it meanwhile
+		return false, nil // created meanwhile, through this node or another
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	r.c.roomCount.add(1)
+	return true, nil
 }
 
-// Count implements rooms.Registry.
+// countTTL is how long a node trusts its count of rooms.
+const countTTL = time.Second
+
+// roomCount is a node's cached count of chat-roomset's values.
+type roomCount struct {
+	mu   sync.Mutex
+	n    int
+	read time.Time
+}
+
+func (rc *roomCount) add(k int) {
+	rc.mu.Lock()
+	rc.n += k
+	rc.mu.Unlock()
+}
+
+// count returns the number of rooms, from the cache if it is fresh.
+func (r *Rooms) count(ctx context.Context) (int, error) {
+	rc := &r.c.roomCount
+	rc.mu.Lock()
+	if time.Since(rc.read) < countTTL {
+		n := rc.n
+		rc.mu.Unlock()
+		return n, nil
+	}
+	rc.mu.Unlock()
+	n, err := r.Count(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rc.mu.Lock()
+	rc.n, rc.read = n, time.Now()
+	rc.mu.Unlock()
+	return n, nil
+}
+
+// Count implements rooms.Registry: it asks the bucket.
 func (r *Rooms) Count(ctx context.Context) (int, error) {
 	st, err := r.c.roomSet.Status(ctx)
 	if err != nil {

@@ -1,10 +1,13 @@
 package hub
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"chat/protocol"
 	"chat/server/internal/inbox"
@@ -17,10 +20,12 @@ import (
 // a refusal (e says why) and for a membership cancelled meanwhile (e is
 // nil).
 //
-// A room this node holds (someone here is in it) exists; any other is
-// looked up in the record, one read per such JOIN. Direct-message rooms
-// are not created under the policy: who may join them is decided by
-// their names.
+// A room this node holds (someone here is in it) or has seen exist
+// exists (rooms are never removed, so that is never stale); any other is
+// looked up in the record, once for all the JOINs of it that arrive
+// meanwhile (a crowd joining a new room costs one lookup, not one each).
+// Direct-message rooms are not created under the policy: who may join
+// them is decided by their names.
 func (h *Hub) mayEnter(mem *member, j *protocol.Join) (ok bool, e *protocol.Error) {
 	reg := h.cfg.Rooms
 	key := mem.roomKey
@@ -30,18 +35,25 @@ func (h *Hub) mayEnter(mem *member, j *protocol.Join) (ok bool, e *protocol.Erro
 	h.mu.Lock()
 	_, here := h.rooms[key]
 	h.mu.Unlock()
-	if here {
+	if here || h.known.has(key) {
 		return true, nil
 	}
+	// A lookup and a creation each bound by lookupTimeout.
 	ctx := mem.ctx
-	exists, err := reg.Exists(ctx, key)
+	exists, _, err := h.known.once(ctx, "exists "+key, func(lctx context.Context) (bool, error) {
+		ok, err := reg.Exists(lctx, key)
+		if ok {
+			h.known.add(key) // before the waiters hear: a JOIN after them needs no lookup
+		}
+		return ok, err
+	})
 	switch {
 	case ctx.Err() != nil:
 		return false, nil
 	case err != nil:
 		h.cfg.Logger.Error("looking up a room", "room", key, "err", err)
 		return false, protocol.NewError(protocol.CodeUnavailable, key, "the server cannot look up rooms right now; try again")
-	case exists:
+	case exists, h.known.has(key): // or created while this JOIN waited
 		return true, nil
 	}
 	c := mem.conn
@@ -53,7 +65,16 @@ func (h *Hub) mayEnter(mem *member, j *protocol.Join) (ok bool, e *protocol.Erro
 		return false, protocol.NewError(protocol.CodeRoomLimit, key,
 			"you have created too many rooms lately; wait a while, or join a room that exists")
 	}
-	created, err := reg.Create(ctx, key, h.cfg.MaxServerRooms)
+	// JOINs of the new room arriving together create it once; the one
+	// whose call it was counts it as its creation.
+	created, mine, err := h.known.once(ctx, "create "+key, func(cctx context.Context) (bool, error) {
+		created, err := reg.Create(cctx, key, h.cfg.MaxServerRooms)
+		if err == nil {
+			h.known.add(key)
+		}
+		return created, err
+	})
+	created = created && mine
 	if !created {
 		h.cfg.CreateLimit.Refund(c.addr) // nothing was created
 	}
@@ -71,6 +92,80 @@ func (h *Hub) mayEnter(mem *member, j *protocol.Join) (ok bool, e *protocol.Erro
 		h.cfg.Logger.Info("room created", "room", key, "remote", c.addr)
 	}
 	return true, nil
+}
+
+// lookupTimeout bounds one lookup or creation of a room in the record.
+const lookupTimeout = 10 * time.Second
+
+// knownRooms remembers rooms this node has seen exist, at most
+// maxKnownRooms (then it starts afresh: it is only a shortcut), and runs
+// one lookup per room at a time.
+type knownRooms struct {
+	mu       sync.Mutex
+	rooms    map[string]bool
+	inflight map[string]*roomLookup
+}
+
+// roomLookup is a lookup or creation under way; done is closed when
+// result and err are set.
+type roomLookup struct {
+	done    chan struct{}
+	result  bool
+	err     error
+	waiters int // callers that joined the call, guarded by knownRooms.mu
+}
+
+// maxKnownRooms bounds knownRooms: a name and a map entry each.
+const maxKnownRooms = 1 << 16
+
+func (k *knownRooms) has(room string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.rooms[room]
+}
+
+func (k *knownRooms) add(room string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.rooms == nil || len(k.rooms) >= maxKnownRooms {
+		k.rooms = map[string]bool{}
+	}
+	k.rooms[room] = true
+}
+
+// once runs f (a lookup or creation, named by op) or waits for the one
+// under way, until ctx ends. mine is true for the caller whose call ran
+// f. f gets its own context, not a JOIN's: it serves every JOIN waiting
+// for it, and one of them leaving must not fail the others.
+func (k *knownRooms) once(ctx context.Context, op string, f func(context.Context) (bool, error)) (result, mine bool, err error) {
+	k.mu.Lock()
+	l := k.inflight[op]
+	if l != nil {
+		l.waiters++
+	} else {
+		mine = true
+		l = &roomLookup{done: make(chan struct{})}
+		if k.inflight == nil {
+			k.inflight = map[string]*roomLookup{}
+		}
+		k.inflight[op] = l
+		go func() {
+			fctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+			defer cancel()
+			l.result, l.err = f(fctx)
+			k.mu.Lock()
+			delete(k.inflight, op)
+			k.mu.Unlock()
+			close(l.done)
+		}()
+	}
+	k.mu.Unlock()
+	select {
+	case <-l.done:
+		return l.result, mine, l.err
+	case <-ctx.Done():
+		return false, false, ctx.Err()
+	}
 }
 
 // mayCreate applies the room creation policy to a JOIN carrying key that

@@ -228,6 +228,9 @@ type Hub struct {
 	// trimCaches run at a time.
 	cacheUsed atomic.Int64
 	trimMu    sync.Mutex
+	// known are rooms seen to exist (rooms.Registry), so that JOINs of
+	// them are not looked up each time.
+	known knownRooms
 
 	// mentions feeds the mention worker; mentionsDone is closed when it
 	// has stopped.
