@@ -25,10 +25,9 @@ type Registry interface {
 	Exists(ctx context.Context, room string) (bool, error)
 	// Create makes room exist and reports whether this call created it
 	// (false: it existed already). If max > 0 and max rooms exist, it
-	// creates nothing and returns ErrFull. In a cluster, nodes creating
-	// rooms at the same moment may each see max-1 rooms and go one past
-	// max each: the cap is exact on one server, and at most the number
-	// of nodes over it in a cluster.
+	// creates nothing and returns ErrFull. The cap is exact on one
+	// server; in a cluster, rooms created through other nodes within a
+	// second may pass it (cluster.Rooms).
 	Create(ctx context.Context, room string, max int) (created bool, err error)
 	// Count returns how many rooms exist.
 	Count(ctx context.Context) (int, error)
