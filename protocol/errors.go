@@ -29,6 +29,8 @@ const (
 	CodeInviteOnly         ErrorCode = 209 // the room is invite-only and the JOIN has no valid invite
 	CodeKicked             ErrorCode = 210 // an operator removed the name from the room
 	CodeNotFound           ErrorCode = 211 // a moderation target (member, message, ban) does not exist
+	CodeRoomCreateRefused  ErrorCode = 212 // the room does not exist and this JOIN may not create it (room creation policy)
+	CodeRoomLimit          ErrorCode = 213 // the room does not exist and creating it is over a limit (server's rooms, address's creations)
 	CodeServerRestarting   ErrorCode = 300 // server is shutting down
 	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
 	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
@@ -63,6 +65,8 @@ var codes = map[ErrorCode]codeInfo{
 	CodeInviteOnly:         {"invite-only", 0},
 	CodeKicked:             {"kicked", 0},
 	CodeNotFound:           {"not-found", 0},
+	CodeRoomCreateRefused:  {"room-create-refused", 0},
+	CodeRoomLimit:          {"room-limit", 0},
 	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
 	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
 	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},

@@ -125,6 +125,8 @@ var goldenMessages = []struct {
 	{"modevent-topic", &ModEvent{Room: "general", Action: ModTopic, Actor: "alice", Text: "Friday: release party"}, ""},
 	{"error-banned", NewError(CodeBanned, "general", "mallory is banned from general until 2026-01-02 00:00 UTC"),
 		"flags 0: not closing; the room stays refused"},
+	{"error-room-create-refused", NewError(CodeRoomCreateRefused, "plans", "there is no room plans yet, and creating rooms on this server needs its room creation key"),
+		"code 212: the JOIN would have created the room; flags 0: not closing"},
 }
 
 // checkGoldenValues decodes the vector's hex with the spec's tables alone

@@ -74,6 +74,16 @@ type config struct {
 	natsReplicas int
 	natsDedup    time.Duration
 	node         string
+
+	// Quotas.
+	roomCreate       string
+	roomCreateKey    string
+	maxServerRooms   int
+	newRoomsPerHour  int
+	nameExpiry       time.Duration
+	maxTracked       int
+	cacheBytesRoom   int
+	cacheBytesServer int
 }
 
 // actionFlags do one thing and exit instead of configuring the server. They
@@ -132,6 +142,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy, unless -trusted-proxies names it)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "reverse proxies to believe about the client's address, comma-separated `CIDRs` or addresses (e.g. 127.0.0.1,10.0.0.0/8): on the TCP port each connection from them must begin with a PROXY protocol v1/v2 header; on HTTP their X-Forwarded-For or Forwarded header gives it; empty: none")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "close connections that are in no room for this long")
+	fs.StringVar(&c.roomCreate, "room-create", "anyone", "who may create a room (the first JOIN of a room that does not exist): anyone, key (JOINs carrying -room-create-key) or operators (server operators)")
+	fs.StringVar(&c.roomCreateKey, "room-create-key", "", "the `key` that creates rooms under -room-create key; it also works as the access key")
+	fs.IntVar(&c.maxServerRooms, "max-server-rooms", 10000, "rooms the server may have; a JOIN that would create more is refused; 0: no limit")
+	fs.IntVar(&c.newRoomsPerHour, "new-rooms-per-hour", 20, "rooms one address (IPv6: one /64) may create an hour, all at once or spread out; 0: no limit")
+	fs.DurationVar(&c.nameExpiry, "name-expiry", 0, "a name claim nobody uses (JOIN or IDENTIFY) for this long is released, e.g. 8760h; 0: claims last for good (the default: the next owner of a name can read its direct messages)")
+	fs.IntVar(&c.maxTracked, "max-tracked-addresses", 100000, "addresses (IPv6: /64s) the per-address limits remember at once; when full, the one that used least of its allowance is forgotten")
+	fs.IntVar(&c.cacheBytesRoom, "history-cache-room", 1<<20, "`bytes` of recent messages kept in memory per room for fast joins; older ones are read from storage")
+	fs.IntVar(&c.cacheBytesServer, "history-cache", 256<<20, "`bytes` of recent messages kept in memory for all rooms together; rooms share it equally when it is full")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")
 	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials `file` (user JWT and NKey seed)")
@@ -237,6 +255,24 @@ func (c *config) check() error {
 	if c.msgRate < 0 || c.msgBurst < 1 || c.floodAfter <= 0 || c.connsPerIP < 0 || c.newConnsPerMin < 0 || c.idleTimeout <= 0 {
 		errs = append(errs, errors.New("-msg-rate, -max-conns-per-ip and -new-conns-per-minute must not be negative; -msg-burst, -flood-after and -idle-timeout must be positive"))
 	}
+	switch c.roomCreate {
+	case "anyone", "operators":
+	case "key":
+		if c.roomCreateKey == "" {
+			errs = append(errs, errors.New("-room-create key needs -room-create-key"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("-room-create must be anyone, key or operators, not %q", c.roomCreate))
+	}
+	if c.maxServerRooms < 0 || c.newRoomsPerHour < 0 || c.nameExpiry < 0 {
+		errs = append(errs, errors.New("-max-server-rooms, -new-rooms-per-hour and -name-expiry must not be negative"))
+	}
+	if c.nameExpiry > 0 && c.nameExpiry < time.Minute {
+		errs = append(errs, fmt.Errorf("-name-expiry must be 0 or at least 1m, not %v", c.nameExpiry))
+	}
+	positive("max-tracked-addresses", c.maxTracked)
+	positive("history-cache-room", c.cacheBytesRoom)
+	positive("history-cache", c.cacheBytesServer)
 	if (c.tlsCert != "") != (c.tlsKey != "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}

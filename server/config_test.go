@@ -96,6 +96,12 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{nil, map[string]string{"CHAT_TRUSTED_PROXIES": "127.0.0.1,proxy.example.com"}, `"proxy.example.com" is not an address`},
 		{[]string{"-operator-token", "a", "-operator-token-file", "f"}, nil, "give -operator-token or -operator-token-file, not both"},
 		{[]string{"-audit-max", "0"}, nil, "-audit-max must be positive"},
+		{[]string{"-room-create", "everyone"}, nil, "-room-create must be anyone, key or operators"},
+		{[]string{"-room-create", "key"}, nil, "-room-create key needs -room-create-key"},
+		{[]string{"-max-server-rooms", "-1"}, nil, "must not be negative"},
+		{nil, map[string]string{"CHAT_NAME_EXPIRY": "30s"}, "-name-expiry must be 0 or at least 1m"},
+		{[]string{"-max-tracked-addresses", "0"}, nil, "-max-tracked-addresses must be positive"},
+		{[]string{"-history-cache", "0"}, nil, "-history-cache must be positive"},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer

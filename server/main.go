@@ -34,6 +34,7 @@ import (
 	"chat/server/internal/limit"
 	"chat/server/internal/metrics"
 	"chat/server/internal/proxy"
+	"chat/server/internal/rooms"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 	"chat/server/internal/tlsconf"
@@ -129,8 +130,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// The registry exists even with -metrics off: counting costs next to
 	// nothing, and one code path is simpler than two.
 	met := metrics.New(version)
+	// The session manager counts and logs limit hits, the hub's room
+	// creation limits among them; it is made after the hub, before any
+	// JOIN.
+	var mgr *session.Manager
+	limitHit := func(kind, remote, detail string) { mgr.LimitHit(kind, remote, detail) }
 	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
-		Owners: st.owners, Inbox: st.inbox, Moderation: st.moderation, OperatorToken: operToken, CommitLatency: met.CommitLatency, Logger: log}, st.node)
+		Owners: st.owners, Inbox: st.inbox, Moderation: st.moderation, OperatorToken: operToken,
+		CommitLatency: met.CommitLatency, Logger: log,
+		Rooms: st.rooms, RoomCreate: rooms.Policy(cfg.roomCreate), RoomCreateKey: cfg.roomCreateKey,
+		MaxServerRooms: cfg.maxServerRooms, CreateLimit: roomCreateLimit(cfg),
+		RingBytes: cfg.cacheBytesRoom, CacheBytes: cfg.cacheBytesServer, LimitHit: limitHit}, st.node)
 	if err != nil {
 		st.close()
 		return err
@@ -138,7 +148,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	// Closed last: after the hub (shutdown, or a failed start below).
 	defer st.close()
 	log.Info("serving", "key_required", key != "", "operator_token", operToken != "")
-	mgr := session.NewManager(session.Config{
+	mgr = session.NewManager(session.Config{
 		ServerName:         "chat-server/" + version,
 		PingInterval:       cfg.ping,
 		HandshakeTimeout:   cfg.handshake,
@@ -150,6 +160,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MaxRooms:           cfg.maxRooms,
 		History:            cfg.history,
 		Key:                key,
+		RoomCreateKey:      cfg.roomCreateKey,
 		MsgRate:            cfg.msgRate,
 		MsgBurst:           cfg.msgBurst,
 		FloodAfter:         cfg.floodAfter,
@@ -257,7 +268,7 @@ type listeners struct {
 
 func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.Source, st *stores, met *metrics.Metrics) (*listeners, error) {
 	l := &listeners{failed: make(chan error, 4)}
-	limits := limit.NewAddresses(cfg.connsPerIP, cfg.newConnsPerMin, !cfg.limitLoopback)
+	limits := limit.NewAddresses(cfg.connsPerIP, cfg.newConnsPerMin, !cfg.limitLoopback).WithMaxTracked(cfg.maxTracked)
 	var files fs.FS = assets.Web()
 	if cfg.webDir != "" {
 		files = os.DirFS(cfg.webDir)

@@ -18,7 +18,9 @@ import (
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/inbox"
+	"chat/server/internal/limit"
 	"chat/server/internal/moderation"
+	"chat/server/internal/rooms"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 )
@@ -27,6 +29,7 @@ import (
 // single server, NATS JetStream in cluster mode.
 type stores struct {
 	owners hub.Owners
+	rooms  rooms.Registry // which rooms exist
 	inbox  inbox.Store
 	// moderation keeps rooms' operators, bans, mutes, topics and the
 	// audit log.
@@ -60,8 +63,13 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	}
 	dbPath := filepath.Join(cfg.data, "chat.db")
 	st := &stores{log: log, dbPath: dbPath}
-	names, err := sqlite.OpenNames(dbPath)
+	names, err := sqlite.OpenNamesWith(dbPath, sqlite.NamesOptions{Expiry: cfg.nameExpiry})
 	if err != nil {
+		return nil, err
+	}
+	roomSet, err := sqlite.OpenRooms(dbPath)
+	if err != nil {
+		names.Close()
 		return nil, err
 	}
 	// Read markers and mentions; at most 1000 unread mentions per name.
@@ -84,14 +92,15 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	if err != nil {
 		mod.Close()
 		marks.Close()
+		roomSet.Close()
 		names.Close()
 		return nil, err
 	}
-	st.owners, st.inbox, st.moderation = names, marks, mod
+	st.owners, st.inbox, st.moderation, st.rooms = names, marks, mod, roomSet
 	st.node = func(h broker.Handler) (broker.Broker, error) { return local.Node(h), nil }
 	// The history last: after the hub (which closes its node) and the
-	// name and inbox tables.
-	st.closers = []func() error{names.Close, marks.Close, mod.Close, local.Close}
+	// name, room, inbox and moderation tables.
+	st.closers = []func() error{names.Close, roomSet.Close, marks.Close, mod.Close, local.Close}
 	log.Info("history open", "data", dbPath, "version", version)
 	logRetention(log, cfg)
 	return st, nil
@@ -148,7 +157,7 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	}
 	name := nodeName(cfg)
 	opts := cluster.Options{URLs: list(cfg.nats), Creds: cfg.natsCreds, TLS: tlsConf, Replicas: cfg.natsReplicas,
-		DedupWindow: cfg.natsDedup, Name: "chat-server " + name, Logger: log}
+		DedupWindow: cfg.natsDedup, NameExpiry: cfg.nameExpiry, Name: "chat-server " + name, Logger: log}
 	keep := cfg.retention()
 	opts.Retention = &keep
 	dialCtx, cancel := context.WithTimeout(ctx, clusterDialWait)
@@ -175,6 +184,7 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	st := &stores{log: log, nats: conn}
 	st.natsState.Store("ok") // Dial just proved it
 	st.owners = conn.Names()
+	st.rooms = conn.Rooms()
 	st.inbox = conn.Inbox(cluster.InboxOptions{})
 	// Rooms' moderation in bucket chat-moderation, redactions in
 	// chat-redactions, the audit log in stream CHAT_AUDIT (its limit is
@@ -297,4 +307,13 @@ func logRetention(log *slog.Logger, cfg *config) {
 		return
 	}
 	log.Info("history retention", "messages_per_room", keep.Messages, "max_age", keep.Age)
+}
+
+// roomCreateLimit is the per-address limit on room creations: a burst of
+// -new-rooms-per-hour, refilled over the hour (nil: no limit).
+func roomCreateLimit(cfg *config) *limit.Events {
+	if cfg.newRoomsPerHour == 0 {
+		return nil
+	}
+	return limit.NewEvents(float64(cfg.newRoomsPerHour)/3600, cfg.newRoomsPerHour, cfg.maxTracked, !cfg.limitLoopback)
 }

@@ -60,8 +60,9 @@ const (
 	// BucketRedactions holds the redacted messages without their texts
 	// (MSG frames), keys Token(room).<seq> and Token(room).d.<dedup token>.
 	BucketRedactions = "chat-redactions"
-	AuditStream      = "CHAT_AUDIT"  // the moderation audit log
-	AuditSubject     = "chat.audit." // + Token(room), or "-" for no room
+	AuditStream      = "CHAT_AUDIT"   // the moderation audit log
+	AuditSubject     = "chat.audit."  // + Token(room), or "-" for no room
+	BucketRoomSet    = "chat-roomset" // Token(room) → creation time: the rooms that exist
 	// EpochKey is the stream metadata key holding the history epoch of
 	// every room in the stream (history.NewEpoch, set when the stream is
 	// created; a migration or restore makes a new stream and a new epoch).
@@ -110,6 +111,11 @@ type Options struct {
 	// one. MaxAge also bounds the deduplication markers' life. nil leaves
 	// an existing stream's limits as they are (tools, not servers).
 	Retention *history.Retention
+	// NameExpiry is how long a name claim lasts without being used (a
+	// JOIN or IDENTIFY with the name); 0: for good. It is the TTL of
+	// bucket chat-names, so every node should be given the same: the
+	// last node to start sets it.
+	NameExpiry time.Duration
 	// Name names this node in NATS (connection name, logs).
 	Name   string
 	Logger *slog.Logger
@@ -155,8 +161,11 @@ type Conn struct {
 	index  *indexer
 	seqs   *seqCache // room seq → stream seq of recent messages
 
-	names, marks, mentions, rooms, dms, presence, nodes jetstream.KeyValue
-	moderation, redactions                              jetstream.KeyValue
+	names, marks, mentions, rooms, dms, presence, nodes, roomSet jetstream.KeyValue
+	moderation, redactions                                       jetstream.KeyValue
+
+	// roomCount is Rooms' cached count of chat-roomset.
+	roomCount roomCount
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.
@@ -276,7 +285,9 @@ func (c *Conn) provision(ctx context.Context) error {
 		kv  *jetstream.KeyValue
 		cfg jetstream.KeyValueConfig
 	}{
-		{&c.names, jetstream.KeyValueConfig{Bucket: BucketNames, Description: "name owners"}},
+		// A claim expires NameExpiry after it was last written: Claim
+		// writes it again as it is used (see Names.Claim).
+		{&c.names, jetstream.KeyValueConfig{Bucket: BucketNames, Description: "name owners", TTL: c.opts.NameExpiry}},
 		{&c.marks, jetstream.KeyValueConfig{Bucket: BucketMarks, Description: "read markers"}},
 		{&c.mentions, jetstream.KeyValueConfig{Bucket: BucketMentions, Description: "unread mentions"}},
 		{&c.rooms, jetstream.KeyValueConfig{Bucket: BucketRooms, Description: "rooms: head and last activity"}},
@@ -288,6 +299,7 @@ func (c *Conn) provision(ctx context.Context) error {
 		// deduplication window.
 		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts",
 			LimitMarkerTTL: time.Minute}},
+		{&c.roomSet, jetstream.KeyValueConfig{Bucket: BucketRoomSet, Description: "rooms that exist (room creation policy and cap)"}},
 	} {
 		b.cfg.Replicas = r
 		b.cfg.Storage = jetstream.FileStorage

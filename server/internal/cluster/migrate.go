@@ -85,6 +85,10 @@ type Stats struct {
 	// (operators, bans, mutes, topic, invites), AuditEntries how many
 	// audit log entries.
 	ModeratedRooms, AuditEntries int
+	// RoomsRecorded is how many rooms were recorded as existing in
+	// chat-roomset (the room creation record): every room the source
+	// knows, with messages or not, but direct-message rooms.
+	RoomsRecorded int
 }
 
 // sourceRoom is a room of the source database and what to do with it.
@@ -195,6 +199,9 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 		st.Names++
 	}
 
+	if st.RoomsRecorded, err = copyRoomSet(ctx, tx, c); err != nil {
+		return st, err
+	}
 	if st.Markers, err = copyMarkers(ctx, tx, c); err != nil {
 		return st, err
 	}
@@ -211,8 +218,46 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 	}
 	log.Info("migrated", "rooms", st.Rooms, "skipped", st.RoomsSkipped, "messages", st.Messages,
 		"names", st.Names, "markers", st.Markers, "mentions", st.Mentions,
-		"moderated_rooms", st.ModeratedRooms, "audit_entries", st.AuditEntries)
+		"moderated_rooms", st.ModeratedRooms, "audit_entries", st.AuditEntries, "recorded", st.RoomsRecorded)
 	return st, nil
+}
+
+// copyRoomSet records the source's rooms (its rooms table: every room
+// joined, with messages or not) as existing in the cluster, so that a
+// room creation policy does not refuse rooms the single server had. It
+// returns how many it recorded that the cluster did not know.
+func copyRoomSet(ctx context.Context, tx *sql.Tx, c *Conn) (int, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT room FROM rooms WHERE substr(room, 1, 1) <> ?", protocol.DMPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("cluster: migrate: rooms: %w", err)
+	}
+	var rooms []string
+	for rows.Next() {
+		var room string
+		if err := rows.Scan(&room); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("cluster: migrate: rooms: %w", err)
+		}
+		rooms = append(rooms, room)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("cluster: migrate: rooms: %w", err)
+	}
+	n := 0
+	for _, room := range rooms {
+		if room == "" {
+			continue
+		}
+		_, err := c.roomSet.Create(ctx, Token(room), now())
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, jetstream.ErrKeyExists):
+			return n, fmt.Errorf("cluster: migrate: recording room %q: %w", room, err)
+		}
+	}
+	return n, nil
 }
 
 // planRooms lists the source's rooms with messages and compares each

@@ -58,6 +58,10 @@ func sourceDB(t *testing.T) (string, map[string][]protocol.Msg) {
 	if err := log.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A room joined but without messages: it exists all the same.
+	if _, err := log.Epoch(ctx, "quiet"); err != nil {
+		t.Fatal(err)
+	}
 	if err := log.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -151,10 +155,17 @@ func migrateASingleServer(t *testing.T, servers int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Stats{Rooms: 4, Messages: 9, Names: 2, Markers: 3, Mentions: 2}); st != want {
+	// Recorded: general, random and quiet (the rooms the source's
+	// server joined; archive was written around it, and the DM is none).
+	if want := (Stats{Rooms: 4, Messages: 9, Names: 2, Markers: 3, Mentions: 2, RoomsRecorded: 3}); st != want {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
 	checkMigrated(t, c, src)
+	for _, room := range []string{"general", "random", "quiet", "archive"} {
+		if ok, err := c.Rooms().Exists(ctx, room); err != nil || !ok {
+			t.Fatalf("room %s does not exist after the migration: %v, %v", room, ok, err)
+		}
+	}
 
 	// A second run finds everything there and changes nothing.
 	before, err := c.stream.Info(ctx)
@@ -271,7 +282,7 @@ func TestMigrateCompletesAnInterruptedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Stats{Rooms: 4, Messages: 7, Names: 2, Markers: 3, Mentions: 2}); st != want {
+	if want := (Stats{Rooms: 4, Messages: 7, Names: 2, Markers: 3, Mentions: 2, RoomsRecorded: 3}); st != want {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
 	checkMigrated(t, c, src)

@@ -1,10 +1,14 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
@@ -34,19 +38,74 @@ func ownerHash(secret string) []byte {
 // Claim reports whether secret may use name: it may if nobody claimed the
 // name (then a non-empty secret claims it) or if it is the secret that
 // did. An empty secret never claims and never matches a claim.
+//
+// A claim that is used is written again (the same
+// value, a new revision) once it is refreshAfter old, which restarts the
+// bucket's TTL: a name expires NameExpiry after its last use, give or take
+// refreshAfter, at the cost of at most one write per name and refresh
+// interval.
 func (n *Names) Claim(ctx context.Context, name, secret string) (bool, error) {
 	hash := ownerHash(secret)
-	var stored []byte
-	// Unclaimed: claim it. Devices on several nodes may race; Create
-	// lets exactly one in, and the others read the winner's hash.
-	claimed, err := n.c.kvCAS(ctx, n.kv, Token(protocol.Key(name)), func(cur []byte) ([]byte, bool, error) {
-		stored = cur
-		return hash, cur == nil && secret != "", nil
-	})
-	if err != nil || claimed {
-		return claimed, err
+	key := Token(protocol.Key(name))
+	for try := range maxCASTries {
+		m, err := n.c.leaderMsg(ctx, "KV_"+n.kv.Bucket(), getReq{LastBySubj: "$KV." + n.kv.Bucket() + "." + key})
+		if err != nil {
+			return false, err
+		}
+		if m == nil || deleted(m) {
+			if secret == "" {
+				return true, nil // unclaimed, and an empty secret claims nothing
+			}
+			// Unclaimed: claim it. Devices on several nodes may race;
+			// Create lets exactly one in, and the others read the
+			// winner's hash on the next round.
+			_, err := n.kv.Create(ctx, key, hash)
+			if err == nil {
+				return true, nil
+			}
+			// A conflict: read again. No stream answering: its replicas
+			// are electing a leader; try again while the loop lasts (as
+			// kvCAS does).
+			if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrNoStreamResponse) &&
+				!errors.Is(err, nats.ErrNoResponders) {
+				return false, err
+			}
+			if try > 0 {
+				select { // back off a little
+				case <-time.After(time.Duration(try) * time.Millisecond):
+				case <-ctx.Done():
+					return false, ctx.Err()
+				}
+			}
+			continue
+		}
+		ok := secret != "" && subtle.ConstantTimeCompare(m.Data, hash) == 1
+		// Refreshed without an expiry too, so that turning one on later
+		// does not release names in use.
+		if ok && time.Since(m.Time) >= refreshAfter(n.c.opts.NameExpiry) {
+			// The claim is checked; the refresh only moves its expiry.
+			// One that fails (another device refreshed at the same
+			// moment, or JetStream is electing a leader) is tried again
+			// at the next use, so its error does not fail the JOIN.
+			_, _ = n.kv.Update(ctx, key, hash, m.Seq)
+		}
+		return ok, nil
 	}
-	return stored == nil || (secret != "" && subtle.ConstantTimeCompare(stored, hash) == 1), nil
+	return false, errors.New("cluster: claiming a name: too much contention")
+}
+
+// refreshAfter is how old a used claim gets before Claim writes it again:
+// a tenth of the expiry, at most a day.
+func refreshAfter(expiry time.Duration) time.Duration {
+	if expiry <= 0 {
+		return 24 * time.Hour
+	}
+	return min(expiry/10, 24*time.Hour)
+}
+
+// deleted reports whether a KV entry is a delete or purge marker.
+func deleted(m *storedMsg) bool {
+	return bytes.Contains(m.Header, []byte("KV-Operation: DEL")) || bytes.Contains(m.Header, []byte("KV-Operation: PURGE"))
 }
 
 // owner returns the secret hash stored under key, nil if unclaimed. It

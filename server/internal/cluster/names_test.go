@@ -164,3 +164,87 @@ func TestTwoNodesRacingForANameHaveOneWinner(t *testing.T) {
 		}
 	}
 }
+
+// TestNameClaimsExpireWhenIdle: with a NameExpiry, a claim nobody uses
+// for that long is gone (the bucket's TTL), and one that is used is kept
+// past it (Claim writes it again). Time passing is the behaviour under
+// test, so the test waits for it.
+func TestNameClaimsExpireWhenIdle(t *testing.T) {
+	n := natstest.Start(t, 1)
+	const expiry = 3 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, Options{URLs: []string{n.URLs()}, Name: "node-a", NameExpiry: expiry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	names := c.Names()
+	claim := func(name, secret string) bool {
+		t.Helper()
+		ok, err := names.Claim(ctx, name, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim("idle", "s1") || !claim("busy", "s2") {
+		t.Fatal("first claims refused")
+	}
+	start := time.Now()
+	// busy is used every half second; idle never.
+	for time.Since(start) < expiry+expiry/2 {
+		if !claim("busy", "s2") {
+			t.Fatal("busy's owner refused")
+		}
+		if claim("busy", "other") {
+			t.Fatal("busy taken by another secret while in use")
+		}
+		time.Sleep(500 * time.Millisecond) // time passing is what is tested
+	}
+	// idle's claim is older than expiry; JetStream removes expired
+	// messages on its own timer: wait for it, bounded.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got, err := names.Claimed(ctx, []string{"idle", "busy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Equal(got, []string{"busy"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("claimed after %v idle: %v, want [busy]", time.Since(start), got)
+		}
+		time.Sleep(100 * time.Millisecond) // waiting for the TTL to act
+	}
+	if !claim("idle", "newcomer") {
+		t.Fatal("an expired name could not be claimed anew")
+	}
+	if claim("idle", "s1") {
+		t.Fatal("the old owner still holds an expired name")
+	}
+}
+
+// TestUsedClaimsAreNotRewrittenEachTime: a claim used again within the
+// refresh interval is not written again (one write per name and
+// interval, not per JOIN).
+func TestUsedClaimsAreNotRewrittenEachTime(t *testing.T) {
+	n := natstest.Start(t, 1)
+	c := storesDial(t, n, "node-a")
+	ctx := context.Background()
+	if ok, err := c.Names().Claim(ctx, "alice", "s"); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	_, rev, err := c.leaderGet(ctx, c.names, Token("alice"))
+	if err != nil || rev == 0 {
+		t.Fatal(rev, err)
+	}
+	for range 5 {
+		if ok, err := c.Names().Claim(ctx, "alice", "s"); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	if _, again, err := c.leaderGet(ctx, c.names, Token("alice")); err != nil || again != rev {
+		t.Fatalf("revision %d after using the claim, was %d: rewritten", again, rev)
+	}
+}

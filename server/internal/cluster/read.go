@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"chat/protocol"
 )
@@ -19,10 +20,11 @@ type getReq struct {
 
 // storedMsg is a message as STREAM.MSG.GET returns it.
 type storedMsg struct {
-	Subject string `json:"subject"`
-	Seq     uint64 `json:"seq"`
-	Header  []byte `json:"hdrs,omitempty"`
-	Data    []byte `json:"data,omitempty"`
+	Subject string    `json:"subject"`
+	Seq     uint64    `json:"seq"`
+	Header  []byte    `json:"hdrs,omitempty"`
+	Data    []byte    `json:"data,omitempty"`
+	Time    time.Time `json:"time"` // when it was stored
 }
 
 func (s *storedMsg) decode() (protocol.Msg, error) {

@@ -40,7 +40,9 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/inbox"
+	"chat/server/internal/limit"
 	"chat/server/internal/moderation"
+	"chat/server/internal/rooms"
 )
 
 // Member is one connection as the hub sees it.
@@ -116,6 +118,35 @@ type Config struct {
 	// delivery goroutine and must not block.
 	CommitLatency interface{ Observe(seconds float64) }
 	Logger        *slog.Logger
+
+	// Quotas.
+
+	// Rooms, if set, records which rooms exist: the first JOIN of a room
+	// that does not exist creates it, under RoomCreate, MaxServerRooms
+	// and CreateLimit (see create.go). Without it, any JOIN makes a room.
+	Rooms rooms.Registry
+	// RoomCreate says who may create rooms (default rooms.Anyone).
+	RoomCreate rooms.Policy
+	// RoomCreateKey is the key a JOIN must carry to create a room under
+	// rooms.WithKey.
+	RoomCreateKey string
+	// MaxServerRooms caps the rooms of the server (0: no cap).
+	MaxServerRooms int
+	// CreateLimit, if set, bounds the rooms one client address creates.
+	CreateLimit *limit.Events
+	// RingBytes bounds the bytes of recent messages kept in memory per
+	// room (default 1 MiB), CacheBytes those of all rooms together
+	// (default 256 MiB): beyond it, the rooms holding most are trimmed
+	// to an equal share. Older history is read from the broker.
+	RingBytes, CacheBytes int
+	// LimitHit, if set, records a limit that refused a room creation
+	// (session.Manager.LimitHit: the log line and its count); without
+	// it the hub logs the hit itself.
+	LimitHit func(kind, remote, detail string)
+	// IsOperator reports whether a connection is a server operator,
+	// who may create rooms under rooms.Operators, besides those that
+	// presented the operator token (MODERATE oper).
+	IsOperator func(m Member) bool
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
@@ -165,6 +196,11 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	def(&c.RingBytes, 1<<20)
+	def(&c.CacheBytes, 256<<20)
+	if c.RoomCreate == "" {
+		c.RoomCreate = rooms.Anyone
+	}
 }
 
 // ErrShuttingDown is returned by Send once Shutdown has begun. The message
@@ -211,6 +247,14 @@ type Hub struct {
 
 	// readMu orders the READs of a name (see Conn.Read), striped by name.
 	readMu [readStripes]sync.Mutex
+
+	// cacheUsed is the bytes held by every room's ring; trimMu lets one
+	// trimCaches run at a time.
+	cacheUsed atomic.Int64
+	trimMu    sync.Mutex
+	// known are rooms seen to exist (rooms.Registry), so that JOINs of
+	// them are not looked up each time.
+	known knownRooms
 
 	// mentions feeds the mention worker; mentionsDone is closed when it
 	// has stopped.
@@ -439,7 +483,7 @@ type Conn struct {
 	operator atomic.Bool
 	// remote is the peer's address as the transport gives it, addr the
 	// IP address in it (invalid for a member without one), for address
-	// bans and the audit log.
+	// bans, the audit log and the per-address limit on room creations.
 	remote string
 	addr   netip.Addr
 }
@@ -534,6 +578,9 @@ func (c *Conn) end(mem *member) {
 // for a membership cancelled meanwhile (e is nil: nobody to answer).
 func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Error) {
 	key := mem.roomKey
+	if ok, e := h.mayEnter(mem, j); !ok {
+		return false, e
+	}
 	if o := h.cfg.Owners; o != nil {
 		ok, err := o.Claim(mem.ctx, j.Name, j.Secret)
 		switch {
@@ -571,6 +618,7 @@ func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Er
 	r := h.lockRoom(key)
 	replay, entered, e := h.enterLocked(r, mem, j, st)
 	r.mu.Unlock()
+	h.keepCacheBudget() // the room may have loaded its history
 	if !entered {
 		h.dropIfEmpty(r)
 		return false, e
@@ -965,6 +1013,7 @@ func (h *Hub) dropIfEmpty(r *room) {
 		}
 		if r.loaded {
 			h.b.Unsubscribe(r.name)
+			r.ring.release()
 		}
 	}
 }
@@ -1010,6 +1059,12 @@ func (h *Hub) broadcast(m *protocol.Msg) {
 	if r == nil {
 		return // nobody here is in the room
 	}
+	h.broadcastTo(r, m)
+	h.keepCacheBudget()
+}
+
+// broadcastTo fans m out to r's members and keeps its frame in r's ring.
+func (h *Hub) broadcastTo(r *room, m *protocol.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.loaded || r.closed || m.Seq <= r.delivered {
@@ -1057,5 +1112,39 @@ func (h *Hub) presenceFromElsewhere(room string, changes []protocol.PresenceChan
 			continue
 		}
 		r.addPresence(c)
+	}
+}
+
+// keepCacheBudget trims the rooms' rings when together they hold more
+// than CacheBytes. Call it holding no room's lock.
+func (h *Hub) keepCacheBudget() {
+	if h.cacheUsed.Load() > int64(h.cfg.CacheBytes) {
+		h.trimCaches()
+	}
+}
+
+// trimCaches cuts every ring down to an equal share of nine tenths of
+// CacheBytes: rooms holding less keep all they hold, so the total ends
+// below the budget, and the next trim is due only after a tenth of it
+// has been filled again (a trim walks every room). One runs at a time;
+// a call while one runs returns at once.
+func (h *Hub) trimCaches() {
+	if !h.trimMu.TryLock() {
+		return
+	}
+	defer h.trimMu.Unlock()
+	h.mu.Lock()
+	rs := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rs = append(rs, r)
+	}
+	h.mu.Unlock()
+	share := h.cfg.CacheBytes / 10 * 9 / max(len(rs), 1)
+	for _, r := range rs {
+		r.mu.Lock()
+		if r.loaded && !r.closed {
+			r.ring.trim(share)
+		}
+		r.mu.Unlock()
 	}
 }

@@ -104,7 +104,7 @@ func (r *room) load(ctx context.Context) error {
 		b.Unsubscribe(r.name)
 		return err
 	}
-	r.ring = newRing(size)
+	r.ring = newRing(size, r.h.cfg.RingBytes, &r.h.cacheUsed)
 	for i := range msgs {
 		r.ring.push(msgs[i].Seq, protocol.Encode(&msgs[i]))
 	}

@@ -188,7 +188,9 @@ func (s *Session) checkKey(key, room, what string) *protocol.Error {
 		return nil
 	}
 	// Hashes make the comparison constant-time whatever the lengths.
-	if got := sha256.Sum256([]byte(key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
+	got := sha256.Sum256([]byte(key))
+	createKey := s.mgr.createHash != nil && subtle.ConstantTimeCompare(got[:], s.mgr.createHash[:]) == 1
+	if subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 && !createKey {
 		s.mgr.LimitHit(LimitKey, s.t.RemoteAddr(), what+" without the right server key")
 		return protocol.NewError(protocol.CodeUnauthorized, room, "this server needs its access key: ask its operator for it")
 	}

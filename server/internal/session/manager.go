@@ -128,6 +128,10 @@ type Config struct {
 	// Key, if set, must be in every JOIN. It is compared in constant time
 	// and never logged.
 	Key string
+	// RoomCreateKey, if set, is the room creation key (hub.Config): it
+	// lets a JOIN in as the server key does, so that one key field can
+	// carry both.
+	RoomCreateKey string
 	// MsgRate and MsgBurst bound the frames a client may send: a burst,
 	// then MsgRate per second. Faster clients are slowed down (their frames
 	// wait, like IRC's fake lag); one that keeps it up for FloodAfter is
@@ -197,6 +201,8 @@ type Manager struct {
 	limitHits sync.Map // string → *atomic.Int64
 	// slowCuts counts sessions cut off with slow-consumer, for metrics.
 	slowCuts atomic.Int64
+	// createHash is the SHA-256 of Config.RoomCreateKey, if set.
+	createHash *[32]byte
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -211,6 +217,10 @@ type Manager struct {
 func NewManager(cfg Config, connect func(Member) Rooms) *Manager {
 	cfg.setDefaults()
 	m := &Manager{cfg: cfg, connect: connect, sessions: map[*Session]struct{}{}, keyHash: sha256.Sum256([]byte(cfg.Key))}
+	if cfg.RoomCreateKey != "" {
+		h := sha256.Sum256([]byte(cfg.RoomCreateKey))
+		m.createHash = &h
+	}
 	// One flusher per CPU: writing is system calls, more flushers than
 	// CPUs would only take turns.
 	for range runtime.GOMAXPROCS(0) {
@@ -239,11 +249,17 @@ const (
 	LimitKey           = "key"             // a JOIN without the right server key
 	LimitIdle          = "idle"            // a connection in no room for -idle-timeout
 	LimitFrameTooLarge = "frame-too-large" // a frame above -max-frame
+	LimitProxyProtocol = "proxy-protocol"  // a trusted proxy's connection without a valid PROXY header (transport)
+	// Room creations refused by the hub (hub/create.go, which cannot
+	// import this package, uses the same words).
+	LimitRoomCreation = "room-creation" // an address over -new-rooms-per-hour
+	LimitServerRooms  = "server-rooms"  // the server at -max-server-rooms
 )
 
 // LimitKinds lists the kinds above, for metrics that show each kind
 // (at zero too) before it first happens.
-var LimitKinds = []string{LimitConnections, LimitPlainOnTLS, LimitMessageRate, LimitFlood, LimitKey, LimitIdle, LimitFrameTooLarge}
+var LimitKinds = []string{LimitConnections, LimitPlainOnTLS, LimitMessageRate, LimitFlood, LimitKey, LimitIdle, LimitFrameTooLarge,
+	LimitProxyProtocol, LimitRoomCreation, LimitServerRooms}
 
 // LimitHits returns how often each kind of limit has been hit.
 func (m *Manager) LimitHits() map[string]int64 {

@@ -206,6 +206,6 @@ func (s *Session) ended() {
 	})
 }
 
-// RemoteAddr is the peer's address, for the hub's address bans and audit
-// log.
+// RemoteAddr is the peer's address, for the hub's address bans, audit
+// log and per-address limit on room creations.
 func (s *Session) RemoteAddr() string { return s.t.RemoteAddr() }

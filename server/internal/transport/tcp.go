@@ -255,7 +255,7 @@ func readProxyHeader(c net.Conn, opts *TCPOptions) (string, error) {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = errors.New("the connection ended inside a PROXY protocol header")
 		}
-		opts.Refused("proxy-protocol", remote, err.Error()+" (a trusted proxy must send one; see -trusted-proxies)")
+		opts.Refused(session.LimitProxyProtocol, remote, err.Error()+" (a trusted proxy must send one; see -trusted-proxies)")
 		return "", err
 	}
 	_ = c.SetReadDeadline(time.Time{})
