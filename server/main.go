@@ -59,6 +59,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrate(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "backup" {
+		return backup(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "restore" {
+		return restore(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -106,6 +112,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	if err := os.MkdirAll(cfg.data, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if cfg.nats == "" {
+		// One server per database: a second one, or a restore, is refused
+		// while this one runs. Released after the stores close (deferred
+		// first, so it runs last).
+		unlock, err := lockData(cfg.data, "chat-server")
+		if errors.Is(err, errDataLocked) {
+			return fmt.Errorf("another chat server or a restore is using %s (%w); stop it first", cfg.data, err)
+		}
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	certs, err := tlsconf.New(tlsconf.Options{CertFile: cfg.tlsCert, KeyFile: cfg.tlsKey,
 		ACMEDomains: list(cfg.acmeDomains), ACMEEmail: cfg.acmeEmail, ACMEDirectory: cfg.acmeDirectory,

@@ -170,7 +170,7 @@ func Check(ctx context.Context, path string) (BackupStats, error) {
 			return st, notADatabase(path, err)
 		}
 		if line != "ok" {
-			problems = append(problems, line)
+			problems = append(problems, strings.Join(strings.Fields(line), " "))
 		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {

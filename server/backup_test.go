@@ -1,0 +1,438 @@
+package main
+
+// Backups through the real binary: `chat-server backup` while 50 clients
+// send, `chat-server restore`, and what clients see after it.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chat/client"
+	"chat/internal/testserver"
+	"chat/protocol"
+	"chat/server/internal/history"
+	"chat/server/internal/sqlite"
+)
+
+// chatServer runs the server binary with args and returns its exit code
+// and output.
+func chatServer(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(testserver.Binary(t), args...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String()
+	}
+	if err != nil {
+		t.Fatalf("chat-server %v: %v", args, err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+// prefill writes n messages of an "archive" room into the database of
+// data directory dir, as a server would have stored them: enough for the
+// backup to take a while.
+func prefill(t *testing.T, dir string, n int) {
+	t.Helper()
+	var mu sync.Mutex
+	var failed error
+	l, err := sqlite.Open(filepath.Join(dir, "chat.db"), func(rs []history.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range rs {
+			if r.Err != nil && failed == nil {
+				failed = r.Err
+			}
+		}
+	}, sqlite.Options{Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Repeat("old history ", 20)
+	for i := range n {
+		if err := l.Append(&history.Request{Room: "archive", Sender: "archivist", ID: fmt.Sprint("a", i), Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if failed != nil {
+		t.Fatal(failed)
+	}
+}
+
+// sender is one of the clients that send while the backup runs: it sends
+// a message, waits for its ACK, and sends the next.
+type sender struct {
+	c    *client.Client
+	room string
+	ack  chan struct{} // one per ACK
+
+	mu     sync.Mutex
+	acked  map[string]client.Acked
+	joined []client.Joined
+}
+
+// ackRecord is an ACK and how long it took, in which phase.
+type ackRecord struct {
+	took  time.Duration
+	phase int32
+}
+
+// TestBackupWhileFiftyClientsSendThenRestore: 50 clients in 10 rooms
+// send continuously (each waiting for its ACK before its next message)
+// to a server whose database already holds 100,000 messages, and
+// `chat-server backup` runs meanwhile. Every message acknowledged before
+// the backup began must be in it. Restore refuses while the server runs;
+// after a stop it puts the backup back, the server starts on it, every
+// such message is in history under the sequence number its ACK gave, each
+// room's history is gap-free, every room has a new epoch, and the
+// clients, which reconnect by themselves, are told their rooms were
+// reset. The ACK latency before and during the backup is logged
+// (BENCHMARKS.md).
+func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
+	data := t.TempDir()
+	const archived = 100_000
+	prefill(t, data, archived)
+	srv := testserver.Start(t, testserver.Options{Data: data, Args: []string{"-ping", "1s"}})
+
+	const clients, rooms = 50, 10
+	var phase atomic.Int32 // 0 before the backup, 1 while it runs, 2 after
+	var latMu sync.Mutex
+	var lat []ackRecord
+	sentAt := sync.Map{} // id → time.Time
+	senders := make([]*sender, clients)
+	for i := range senders {
+		c, err := client.New(client.Config{Addr: srv.Addr, Name: fmt.Sprint("sender", i),
+			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		s := &sender{c: c, room: fmt.Sprint("room-", i%rooms), ack: make(chan struct{}, 1), acked: map[string]client.Acked{}}
+		senders[i] = s
+		go func() {
+			for ev := range c.Events() {
+				switch ev := ev.(type) {
+				case client.Acked:
+					s.mu.Lock()
+					s.acked[ev.ID] = ev
+					s.mu.Unlock()
+					if at, ok := sentAt.Load(ev.ID); ok {
+						latMu.Lock()
+						lat = append(lat, ackRecord{took: time.Since(at.(time.Time)), phase: phase.Load()})
+						latMu.Unlock()
+					}
+					select {
+					case s.ack <- struct{}{}:
+					default:
+					}
+				case client.Joined:
+					s.mu.Lock()
+					s.joined = append(s.joined, ev)
+					s.mu.Unlock()
+				}
+			}
+		}()
+		if err := c.Join(s.room); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Everyone is in before anyone sends: their names are claimed in the
+	// backup.
+	for _, s := range senders {
+		waitUntil(t, "joined "+s.room, func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.joined) > 0
+		})
+	}
+	quit := make(chan struct{})
+	var sending sync.WaitGroup
+	var total atomic.Int64
+	for i, s := range senders {
+		sending.Add(1)
+		go func() {
+			defer sending.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				now := time.Now()
+				id, err := s.c.Send(s.room, fmt.Sprintf("from %d, message %d", i, n))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				sentAt.Store(id, now)
+				select {
+				case <-s.ack:
+					total.Add(1)
+				case <-quit:
+					return
+				}
+			}
+		}()
+	}
+	ackedSoFar := func() map[string]client.Acked {
+		out := map[string]client.Acked{}
+		for _, s := range senders {
+			s.mu.Lock()
+			for id, a := range s.acked {
+				out[s.c.Name()+"/"+id] = a
+			}
+			s.mu.Unlock()
+		}
+		return out
+	}
+	waitUntil(t, "1000 messages acknowledged", func() bool { return total.Load() >= 1000 })
+
+	// Everything acknowledged up to now must be in the backup.
+	ackedBefore := ackedSoFar()
+	phase.Store(1)
+	file := filepath.Join(t.TempDir(), "chat-backup.db")
+	start := time.Now()
+	code, out, errOut := chatServer(t, "backup", "-data", data, file)
+	took := time.Since(start)
+	phase.Store(2)
+	if code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("chat-server backup: %s (took %v)", strings.TrimSpace(out), took.Round(time.Millisecond))
+	m := regexp.MustCompile(`(\d+) rooms, (\d+) messages, (\d+) claimed names`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("backup did not say what it copied:\n%s", out)
+	}
+	if n, _ := strconv.Atoi(m[2]); n < archived+len(ackedBefore) {
+		t.Errorf("backup holds %d messages, but %d were stored before it began", n, archived+len(ackedBefore))
+	}
+	if n, _ := strconv.Atoi(m[3]); n != clients {
+		t.Errorf("backup holds %d claimed names, want %d", n, clients)
+	}
+	// Some more after the backup: these are not in it.
+	after := total.Load()
+	waitUntil(t, "messages after the backup", func() bool { return total.Load() >= after+200 })
+	close(quit)
+	sending.Wait()
+	logLatency(t, lat, &latMu, took)
+
+	// The old epochs, as clients know them.
+	oldEpoch := map[string]uint64{}
+	for r := range rooms {
+		room := fmt.Sprint("room-", r)
+		c, j := testserver.JoinRoom(t, srv.Addr, room, "epoch-reader")
+		oldEpoch[room] = j.Epoch
+		c.Conn.Close()
+	}
+
+	// Restore refuses while the server runs, and changes nothing.
+	code, _, errOut = chatServer(t, "restore", "-data", data, file)
+	if code != 1 || !strings.Contains(errOut, "a chat server is running on "+data) || !strings.Contains(errOut, "stop it first") {
+		t.Fatalf("restore while the server runs: exit %d, %q", code, errOut)
+	}
+	if _, err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = chatServer(t, "restore", "-data", data, file)
+	if code != 0 {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("chat-server restore: %s", out)
+	aside := regexp.MustCompile(`kept as (\S+)`).FindStringSubmatch(out)
+	if aside == nil {
+		t.Fatalf("restore did not say where the old database is:\n%s", out)
+	}
+	if st, err := sqlite.Check(context.Background(), aside[1]); err != nil || st.Messages < archived+int64(len(ackedBefore)) {
+		t.Fatalf("the database kept aside: %v %v", st, err)
+	}
+	srv.Restart()
+
+	// Every message acknowledged before the backup began is there, under
+	// its sequence number; each room's history is gap-free.
+	byRoom := map[string][]*protocol.Msg{}
+	for r := range rooms {
+		room := fmt.Sprint("room-", r)
+		byRoom[room] = allHistory(t, srv.Addr, room)
+	}
+	stored := map[string]*protocol.Msg{}
+	for room, msgs := range byRoom {
+		for i, m := range msgs {
+			if m.Seq != uint64(i+1) {
+				t.Fatalf("%s: seq %d at position %d after the restore", room, m.Seq, i)
+			}
+			stored[m.Sender+"/"+m.ID] = m
+		}
+	}
+	for key, a := range ackedBefore {
+		m := stored[key]
+		if m == nil {
+			t.Fatalf("message %s, acknowledged before the backup began, is missing after the restore", key)
+		}
+		if m.Seq != a.Seq || m.Room != a.Room {
+			t.Fatalf("message %s: %s seq %d after the restore, acknowledged as %s seq %d", key, m.Room, m.Seq, a.Room, a.Seq)
+		}
+	}
+	if c, j := testserver.JoinRoom(t, srv.Addr, "archive", "epoch-reader"); j.Head != archived {
+		t.Errorf("archive's head is %d after the restore, want %d", j.Head, archived)
+	} else {
+		c.Conn.Close()
+	}
+	t.Logf("%d messages acknowledged before the backup, all restored; %d acknowledged in all", len(ackedBefore), len(ackedSoFar()))
+
+	// New epochs: a raw resume with the old one gets another and the
+	// whole history; the clients, reconnected on their own, were told.
+	for room, old := range oldEpoch {
+		c, _ := testserver.Handshake(t, srv.Addr)
+		c.Send(&protocol.Join{Room: room, Name: "epoch-reader", Resume: true, After: 5, Epoch: old})
+		j := testserver.Expect[*protocol.Joined](c)
+		if j.Epoch == 0 || j.Epoch == old {
+			t.Errorf("%s: epoch %d after the restore, %d before", room, j.Epoch, old)
+		}
+		// Answered as a JOIN without resume: the last -history (100)
+		// messages, not those after 5.
+		if want := j.Head - min(j.Head, 100); j.After != want {
+			t.Errorf("%s: a resume from another epoch starts after %d, want %d (head %d)", room, j.After, want, j.Head)
+		}
+		c.Conn.Close()
+	}
+	for _, s := range senders {
+		waitUntil(t, s.c.Name()+" told of the reset", func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return slices.ContainsFunc(s.joined, func(j client.Joined) bool { return j.Resumed && j.Reset && j.Room == s.room })
+		})
+	}
+	// Names came back as claimed: another key cannot take one.
+	thief, _ := testserver.Handshake(t, srv.Addr)
+	thief.Send(&protocol.Join{Room: "room-0", Name: "sender0", Secret: "not the owner's"})
+	expectRefusal(t, thief, protocol.CodeNameOwned, "room-0", false)
+}
+
+// logLatency logs the ACK latencies before, during and after the backup.
+func logLatency(t *testing.T, lat []ackRecord, mu *sync.Mutex, backup time.Duration) {
+	mu.Lock()
+	defer mu.Unlock()
+	by := map[int32][]time.Duration{}
+	for _, r := range lat {
+		by[r.phase] = append(by[r.phase], r.took)
+	}
+	for p, name := range []string{"before the backup", "during the backup", "after the backup"} {
+		d := by[int32(p)]
+		if len(d) == 0 {
+			t.Logf("ACK latency %s: no ACKs", name)
+			continue
+		}
+		slices.Sort(d)
+		t.Logf("ACK latency %s (%v): %d ACKs, p50 %v, p99 %v, max %v", name, backup.Round(time.Millisecond), len(d),
+			d[len(d)/2].Round(time.Microsecond), d[len(d)*99/100].Round(time.Microsecond), d[len(d)-1].Round(time.Microsecond))
+	}
+}
+
+// waitUntil polls cond until it holds, for at most 30 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // a bounded poll of state other goroutines change
+	}
+}
+
+// TestBackupAndRestoreRefuseWithASentence: backup keeps an existing file
+// unless -force; restore refuses a file that is not a chat database, a
+// damaged one, and a missing one, changing nothing; a second server on a
+// data directory in use is refused.
+func TestBackupAndRestoreRefuseWithASentence(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	fillRoom(t, srv.Addr, "general", "poster", 20)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "backup.db")
+	if code, out, errOut := chatServer(t, "backup", "-data", srv.Data, file); code != 0 || !strings.Contains(out, "20 messages") {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
+	}
+	before, _ := os.ReadFile(file)
+	code, _, errOut := chatServer(t, "backup", "-data", srv.Data, file)
+	if code != 1 || !strings.Contains(errOut, "exists; give -force to replace it") {
+		t.Fatalf("backup over an existing file: exit %d, %q", code, errOut)
+	}
+	if now, _ := os.ReadFile(file); !slices.Equal(now, before) {
+		t.Fatal("the existing backup was changed")
+	}
+	fillRoom(t, srv.Addr, "general2", "poster", 5)
+	if code, out, errOut := chatServer(t, "backup", "-data", srv.Data, "-force", file); code != 0 || !strings.Contains(out, "25 messages") {
+		t.Fatalf("backup -force: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := chatServer(t, "backup", "-data", t.TempDir(), filepath.Join(dir, "x.db")); code != 1 || !strings.Contains(errOut, "no chat database in") {
+		t.Fatalf("backup of a directory without a database: exit %d, %q", code, errOut)
+	}
+
+	// A second server on the same data directory.
+	second := exec.Command(testserver.Binary(t), "-tcp", "127.0.0.1:0", "-http", "", "-data", srv.Data)
+	outb, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(outb), "another chat server or a restore is using "+srv.Data) {
+		t.Fatalf("a second server on one data directory: %v\n%s", err, outb)
+	}
+
+	if _, err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(file)
+	damaged := slices.Clone(good)
+	for i := 4096; i < len(damaged); i++ { // every page after the first
+		damaged[i] ^= 0x5a
+	}
+	cases := map[string][]byte{
+		"text.db":    []byte("these are my notes, not a database\n"),
+		"empty.db":   {},
+		"damaged.db": damaged,
+	}
+	for name, content := range cases {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := filepath.Join(srv.Data, "chat.db")
+	was, _ := os.ReadFile(db)
+	for _, name := range []string{"text.db", "empty.db", "damaged.db", "missing.db"} {
+		code, out, errOut := chatServer(t, "restore", "-data", srv.Data, filepath.Join(dir, name))
+		if code != 1 || !strings.Contains(errOut, "cannot restore") || !strings.Contains(errOut, "nothing was changed") {
+			t.Errorf("restore of %s: exit %d, %q %q", name, code, out, errOut)
+		}
+		t.Logf("restore of %s: %s", name, strings.TrimSpace(errOut))
+	}
+	if now, _ := os.ReadFile(db); !slices.Equal(now, was) {
+		t.Fatal("a refused restore changed the database")
+	}
+	entries, _ := os.ReadDir(srv.Data)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "restor") {
+			t.Errorf("a refused restore left %s", e.Name())
+		}
+	}
+	// The good one is restored; the server starts on it.
+	if code, out, errOut := chatServer(t, "restore", "-data", srv.Data, file); code != 0 || !strings.Contains(out, "25 messages") {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+	}
+	srv.Restart()
+	if n := len(allHistory(t, srv.Addr, "general")); n != 20 {
+		t.Fatalf("general holds %d messages after the restore, want 20", n)
+	}
+}
