@@ -21,6 +21,7 @@ import (
 	"chat/client"
 	"chat/internal/testserver"
 	"chat/protocol"
+	"chat/server/internal/cluster/natstest"
 	"chat/server/internal/history"
 	"chat/server/internal/sqlite"
 )
@@ -93,38 +94,32 @@ type ackRecord struct {
 	phase int32
 }
 
-// TestBackupWhileFiftyClientsSendThenRestore: 50 clients in 10 rooms
-// send continuously (each waiting for its ACK before its next message)
-// to a server whose database already holds 100,000 messages, and
-// `chat-server backup` runs meanwhile. Every message acknowledged before
-// the backup began must be in it. Restore refuses while the server runs;
-// after a stop it puts the backup back, the server starts on it, every
-// such message is in history under the sequence number its ACK gave, each
-// room's history is gap-free, every room has a new epoch, and the
-// clients, which reconnect by themselves, are told their rooms were
-// reset. The ACK latency before and during the backup is logged
-// (BENCHMARKS.md).
-func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
-	data := t.TempDir()
-	const archived = 100_000
-	prefill(t, data, archived)
-	srv := testserver.Start(t, testserver.Options{Data: data, Args: []string{"-ping", "1s"}})
+// senders are clients sending continuously to rooms room-0…room-(rooms-1).
+type senders struct {
+	all     []*sender
+	phase   atomic.Int32 // 0 before the backup, 1 while it runs, 2 after
+	total   atomic.Int64 // ACKs received
+	latMu   sync.Mutex
+	lat     []ackRecord
+	sentAt  sync.Map // id → time.Time
+	quit    chan struct{}
+	sending sync.WaitGroup
+}
 
-	const clients, rooms = 50, 10
-	var phase atomic.Int32 // 0 before the backup, 1 while it runs, 2 after
-	var latMu sync.Mutex
-	var lat []ackRecord
-	sentAt := sync.Map{} // id → time.Time
-	senders := make([]*sender, clients)
-	for i := range senders {
-		c, err := client.New(client.Config{Addr: srv.Addr, Name: fmt.Sprint("sender", i),
+// startSenders connects n clients to addrs, each joins its room, and once
+// all are in they send, each waiting for its ACK before its next message.
+func startSenders(t *testing.T, addrs []string, n, rooms int) *senders {
+	t.Helper()
+	g := &senders{quit: make(chan struct{})}
+	for i := range n {
+		c, err := client.New(client.Config{Addrs: addrs, Name: fmt.Sprint("sender", i),
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
 		s := &sender{c: c, room: fmt.Sprint("room-", i%rooms), ack: make(chan struct{}, 1), acked: map[string]client.Acked{}}
-		senders[i] = s
+		g.all = append(g.all, s)
 		go func() {
 			for ev := range c.Events() {
 				switch ev := ev.(type) {
@@ -132,10 +127,10 @@ func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
 					s.mu.Lock()
 					s.acked[ev.ID] = ev
 					s.mu.Unlock()
-					if at, ok := sentAt.Load(ev.ID); ok {
-						latMu.Lock()
-						lat = append(lat, ackRecord{took: time.Since(at.(time.Time)), phase: phase.Load()})
-						latMu.Unlock()
+					if at, ok := g.sentAt.Load(ev.ID); ok {
+						g.latMu.Lock()
+						g.lat = append(g.lat, ackRecord{took: time.Since(at.(time.Time)), phase: g.phase.Load()})
+						g.latMu.Unlock()
 					}
 					select {
 					case s.ack <- struct{}{}:
@@ -154,23 +149,20 @@ func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
 	}
 	// Everyone is in before anyone sends: their names are claimed in the
 	// backup.
-	for _, s := range senders {
+	for _, s := range g.all {
 		waitUntil(t, "joined "+s.room, func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return len(s.joined) > 0
 		})
 	}
-	quit := make(chan struct{})
-	var sending sync.WaitGroup
-	var total atomic.Int64
-	for i, s := range senders {
-		sending.Add(1)
+	for i, s := range g.all {
+		g.sending.Add(1)
 		go func() {
-			defer sending.Done()
+			defer g.sending.Done()
 			for n := 0; ; n++ {
 				select {
-				case <-quit:
+				case <-g.quit:
 					return
 				default:
 				}
@@ -180,37 +172,112 @@ func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				sentAt.Store(id, now)
+				g.sentAt.Store(id, now)
 				select {
 				case <-s.ack:
-					total.Add(1)
-				case <-quit:
+					g.total.Add(1)
+				case <-g.quit:
 					return
 				}
 			}
 		}()
 	}
-	ackedSoFar := func() map[string]client.Acked {
-		out := map[string]client.Acked{}
-		for _, s := range senders {
-			s.mu.Lock()
-			for id, a := range s.acked {
-				out[s.c.Name()+"/"+id] = a
-			}
-			s.mu.Unlock()
+	return g
+}
+
+// stop ends the sending.
+func (g *senders) stop() {
+	close(g.quit)
+	g.sending.Wait()
+}
+
+// waitAcks waits until n more ACKs came.
+func (g *senders) waitAcks(t *testing.T, n int64) {
+	t.Helper()
+	target := g.total.Load() + n
+	waitUntil(t, fmt.Sprint(target, " messages acknowledged"), func() bool { return g.total.Load() >= target })
+}
+
+// acked returns every ACK received so far by sender/id.
+func (g *senders) acked() map[string]client.Acked {
+	out := map[string]client.Acked{}
+	for _, s := range g.all {
+		s.mu.Lock()
+		for id, a := range s.acked {
+			out[s.c.Name()+"/"+id] = a
 		}
-		return out
+		s.mu.Unlock()
 	}
-	waitUntil(t, "1000 messages acknowledged", func() bool { return total.Load() >= 1000 })
+	return out
+}
+
+// waitReset waits until every sender was told its room was reset.
+func (g *senders) waitReset(t *testing.T) {
+	t.Helper()
+	for _, s := range g.all {
+		waitUntil(t, s.c.Name()+" told of the reset", func() bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return slices.ContainsFunc(s.joined, func(j client.Joined) bool { return j.Resumed && j.Reset && j.Room == s.room })
+		})
+	}
+}
+
+// checkRestored checks that every message of acked is in history (read
+// through addr) under the room and sequence number its ACK gave, and
+// that each room's history is gap-free.
+func checkRestored(t *testing.T, rooms int, acked map[string]client.Acked, read func(room string) []*protocol.Msg) {
+	t.Helper()
+	stored := map[string]*protocol.Msg{}
+	for r := range rooms {
+		room := fmt.Sprint("room-", r)
+		for i, m := range read(room) {
+			if m.Seq != uint64(i+1) {
+				t.Fatalf("%s: seq %d at position %d after the restore", room, m.Seq, i)
+			}
+			stored[m.Sender+"/"+m.ID] = m
+		}
+	}
+	for key, a := range acked {
+		m := stored[key]
+		if m == nil {
+			t.Fatalf("message %s, acknowledged before the backup began, is missing after the restore", key)
+		}
+		if m.Seq != a.Seq || m.Room != a.Room {
+			t.Fatalf("message %s: %s seq %d after the restore, acknowledged as %s seq %d", key, m.Room, m.Seq, a.Room, a.Seq)
+		}
+	}
+}
+
+// TestBackupWhileFiftyClientsSendThenRestore: 50 clients in 10 rooms
+// send continuously (each waiting for its ACK before its next message)
+// to a server whose database already holds 100,000 messages, and
+// `chat-server backup` runs meanwhile. Every message acknowledged before
+// the backup began must be in it. Restore refuses while the server runs;
+// after a stop it puts the backup back, the server starts on it, every
+// such message is in history under the sequence number its ACK gave, each
+// room's history is gap-free, every room has a new epoch, and the
+// clients, which reconnect by themselves, are told their rooms were
+// reset. The ACK latency before and during the backup is logged
+// (BENCHMARKS.md).
+func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
+	data := t.TempDir()
+	const archived = 100_000
+	prefill(t, data, archived)
+	srv := testserver.Start(t, testserver.Options{Data: data, Args: []string{"-ping", "1s"}})
+
+	const clients, rooms = 50, 10
+	g := startSenders(t, []string{srv.Addr}, clients, rooms)
+	g.waitAcks(t, 1000)
 
 	// Everything acknowledged up to now must be in the backup.
-	ackedBefore := ackedSoFar()
-	phase.Store(1)
+	ackedBefore := g.acked()
+	g.phase.Store(1)
 	file := filepath.Join(t.TempDir(), "chat-backup.db")
 	start := time.Now()
 	code, out, errOut := chatServer(t, "backup", "-data", data, file)
 	took := time.Since(start)
-	phase.Store(2)
+	g.phase.Store(2)
 	if code != 0 {
 		t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
 	}
@@ -226,11 +293,9 @@ func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
 		t.Errorf("backup holds %d claimed names, want %d", n, clients)
 	}
 	// Some more after the backup: these are not in it.
-	after := total.Load()
-	waitUntil(t, "messages after the backup", func() bool { return total.Load() >= after+200 })
-	close(quit)
-	sending.Wait()
-	logLatency(t, lat, &latMu, took)
+	g.waitAcks(t, 200)
+	g.stop()
+	logLatency(t, g, took)
 
 	// The old epochs, as clients know them.
 	oldEpoch := map[string]uint64{}
@@ -265,35 +330,13 @@ func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
 
 	// Every message acknowledged before the backup began is there, under
 	// its sequence number; each room's history is gap-free.
-	byRoom := map[string][]*protocol.Msg{}
-	for r := range rooms {
-		room := fmt.Sprint("room-", r)
-		byRoom[room] = allHistory(t, srv.Addr, room)
-	}
-	stored := map[string]*protocol.Msg{}
-	for room, msgs := range byRoom {
-		for i, m := range msgs {
-			if m.Seq != uint64(i+1) {
-				t.Fatalf("%s: seq %d at position %d after the restore", room, m.Seq, i)
-			}
-			stored[m.Sender+"/"+m.ID] = m
-		}
-	}
-	for key, a := range ackedBefore {
-		m := stored[key]
-		if m == nil {
-			t.Fatalf("message %s, acknowledged before the backup began, is missing after the restore", key)
-		}
-		if m.Seq != a.Seq || m.Room != a.Room {
-			t.Fatalf("message %s: %s seq %d after the restore, acknowledged as %s seq %d", key, m.Room, m.Seq, a.Room, a.Seq)
-		}
-	}
+	checkRestored(t, rooms, ackedBefore, func(room string) []*protocol.Msg { return allHistory(t, srv.Addr, room) })
 	if c, j := testserver.JoinRoom(t, srv.Addr, "archive", "epoch-reader"); j.Head != archived {
 		t.Errorf("archive's head is %d after the restore, want %d", j.Head, archived)
 	} else {
 		c.Conn.Close()
 	}
-	t.Logf("%d messages acknowledged before the backup, all restored; %d acknowledged in all", len(ackedBefore), len(ackedSoFar()))
+	t.Logf("%d messages acknowledged before the backup, all restored; %d acknowledged in all", len(ackedBefore), len(g.acked()))
 
 	// New epochs: a raw resume with the old one gets another and the
 	// whole history; the clients, reconnected on their own, were told.
@@ -311,13 +354,7 @@ func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
 		}
 		c.Conn.Close()
 	}
-	for _, s := range senders {
-		waitUntil(t, s.c.Name()+" told of the reset", func() bool {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return slices.ContainsFunc(s.joined, func(j client.Joined) bool { return j.Resumed && j.Reset && j.Room == s.room })
-		})
-	}
+	g.waitReset(t)
 	// Names came back as claimed: another key cannot take one.
 	thief, _ := testserver.Handshake(t, srv.Addr)
 	thief.Send(&protocol.Join{Room: "room-0", Name: "sender0", Secret: "not the owner's"})
@@ -325,11 +362,11 @@ func TestBackupWhileFiftyClientsSendThenRestore(t *testing.T) {
 }
 
 // logLatency logs the ACK latencies before, during and after the backup.
-func logLatency(t *testing.T, lat []ackRecord, mu *sync.Mutex, backup time.Duration) {
-	mu.Lock()
-	defer mu.Unlock()
+func logLatency(t *testing.T, g *senders, backup time.Duration) {
+	g.latMu.Lock()
+	defer g.latMu.Unlock()
 	by := map[int32][]time.Duration{}
-	for _, r := range lat {
+	for _, r := range g.lat {
 		by[r.phase] = append(by[r.phase], r.took)
 	}
 	for p, name := range []string{"before the backup", "during the backup", "after the backup"} {
@@ -435,4 +472,81 @@ func TestBackupAndRestoreRefuseWithASentence(t *testing.T) {
 	if n := len(allHistory(t, srv.Addr, "general")); n != 20 {
 		t.Fatalf("general holds %d messages after the restore, want 20", n)
 	}
+}
+
+// TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster: 20
+// clients send through two chat nodes of a cluster while `chat-server
+// backup -nats` runs; names, a read marker and a direct-message room are
+// in the cluster too. `restore -nats` refuses the cluster, which holds
+// messages; into a new, empty NATS it restores everything acknowledged
+// before the backup began, under the same sequence numbers, with the
+// claims, the marker and the direct-message room, and a new epoch.
+func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T) {
+	old := startCluster(t, 1, 2)
+	const rooms = 4
+	const bobKey = "bob's key"
+	bob, _ := joinAs(t, old.nodes[1].Addr, "lobby", "bob", bobKey)
+	for i := range 8 {
+		post(t, bob, "lobby", fmt.Sprint("l", i), "lobby talk")
+	}
+	dm := protocol.DMRoom("bob", "sender1")
+	bob.Send(&protocol.Join{Room: dm, Name: "bob", Secret: bobKey})
+	until[*protocol.Joined](t, bob, nil)
+	post(t, bob, dm, "d1", "hello, @sender1")
+	bob.Send(&protocol.Read{Room: "lobby", Seq: 7})
+	until[*protocol.Marker](t, bob, nil)
+	bob.Send(&protocol.Bye{})
+	g := startSenders(t, old.addrs(0), 20, rooms)
+	g.waitAcks(t, 300)
+	_, j := joinAs(t, old.nodes[0].Addr, "room-1", "epoch-reader", "")
+	oldEpoch := j.Epoch
+
+	ackedBefore := g.acked()
+	file := filepath.Join(t.TempDir(), "cluster-backup.db")
+	code, out, errOut := chatServer(t, "backup", "-nats", old.nats.URLs(), file)
+	if code != 0 {
+		t.Fatalf("backup -nats: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("chat-server backup -nats: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, "integrity check ok") {
+		t.Fatalf("backup -nats did not say it checked the copy:\n%s", out)
+	}
+	g.waitAcks(t, 100)
+	if code, _, errOut := chatServer(t, "restore", "-nats", old.nats.URLs(), file); code != 1 || !strings.Contains(errOut, "holds messages already") {
+		t.Fatalf("restore into a cluster with messages: exit %d, %q", code, errOut)
+	}
+
+	// A new NATS; the old nodes stop, a new one starts on it after the
+	// restore.
+	fresh := natstest.Start(t, 1)
+	code, out, errOut = chatServer(t, "restore", "-nats", fresh.URLs(), file)
+	if code != 0 {
+		t.Fatalf("restore -nats: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("chat-server restore -nats: %s", strings.TrimSpace(out))
+	g.stop()
+	for _, n := range old.nodes {
+		if _, err := n.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := testserver.Start(t, testserver.Options{Args: []string{"-nats", fresh.URLs(), "-node", "new-0"}})
+	checkRestored(t, rooms, ackedBefore, func(room string) []*protocol.Msg { return clusterHistory(t, node.Addr, room) })
+
+	c, j := joinAs(t, node.Addr, "room-1", "epoch-reader", "")
+	if j.Epoch == 0 || j.Epoch == oldEpoch {
+		t.Errorf("epoch %d after the restore, %d before", j.Epoch, oldEpoch)
+	}
+	c.Send(&protocol.Bye{})
+	_, j = joinAs(t, node.Addr, "lobby", "bob", bobKey)
+	if j.Read != 7 || j.Head != 8 {
+		t.Errorf("bob's read marker after the restore: %d (head %d), want 7 (8)", j.Read, j.Head)
+	}
+	_, id := identify(t, node.Addr, "bob", bobKey)
+	if len(id.DMs) != 1 || id.DMs[0].Room != dm {
+		t.Errorf("bob's direct-message rooms after the restore: %+v, want %s", id.DMs, dm)
+	}
+	thief, _ := testserver.Handshake(t, node.Addr)
+	thief.Send(&protocol.Join{Room: "room-0", Name: "sender3", Secret: "not the owner's"})
+	expectRefusal(t, thief, protocol.CodeNameOwned, "room-0", false)
 }

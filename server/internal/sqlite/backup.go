@@ -58,25 +58,45 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (BackupStats, 
 			return st, fmt.Errorf("%s: %w", dst, ErrExists)
 		}
 	}
-	tmpFile, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
+	tmp, err := TempFile(dst)
 	if err != nil {
-		return st, fmt.Errorf("creating the backup file: %w", err)
+		return st, err
 	}
-	tmp := tmpFile.Name()
-	tmpFile.Close()
 	done := false
 	defer func() {
 		if !done {
-			removeDB(tmp)
+			RemoveDB(tmp)
 		}
 	}()
 	if err := vacuumInto(ctx, src, tmp); err != nil {
 		return st, fmt.Errorf("copying %s: %w", src, err)
 	}
+	st, err = Place(ctx, tmp, dst, overwrite)
+	done = err == nil
+	return st, err
+}
+
+// TempFile returns the name of a new empty file beside path, for a copy
+// that Place then gives path's name.
+func TempFile(path string) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("creating the backup file: %w", err)
+	}
+	return f.Name(), f.Close()
+}
+
+// Place finishes a backup written to tmp: it makes it a single file (no
+// WAL), checks it (Check), syncs it and gives it the name dst, keeping an
+// existing dst (ErrExists) unless overwrite is set. On failure tmp stays
+// for the caller to remove (RemoveDB).
+func Place(ctx context.Context, tmp, dst string, overwrite bool) (BackupStats, error) {
+	var st BackupStats
 	if err := singleFile(ctx, tmp); err != nil {
 		return st, fmt.Errorf("finishing the copy: %w", err)
 	}
-	if st, err = Check(ctx, tmp); err != nil {
+	st, err := Check(ctx, tmp)
+	if err != nil {
 		return st, fmt.Errorf("the copy failed its check, so it was not kept: %w", err)
 	}
 	if err := syncFile(tmp); err != nil {
@@ -101,7 +121,6 @@ func Backup(ctx context.Context, src, dst string, overwrite bool) (BackupStats, 
 	if err != nil {
 		return st, err
 	}
-	done = true
 	return st, syncDir(filepath.Dir(dst))
 }
 
@@ -238,7 +257,7 @@ func Restore(ctx context.Context, src, dst string) (BackupStats, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			removeDB(dst)
+			RemoveDB(dst)
 		}
 	}()
 	if err := vacuumInto(ctx, src, dst); err != nil {
@@ -304,8 +323,8 @@ func newEpochs(ctx context.Context, db *sql.DB) (int64, error) {
 	return int64(len(old)), tx.Commit()
 }
 
-// removeDB removes a database file and its WAL and shared-memory files.
-func removeDB(path string) {
+// RemoveDB removes a database file and its WAL and shared-memory files.
+func RemoveDB(path string) {
 	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
 		_ = os.Remove(p)
 	}
