@@ -497,6 +497,10 @@ func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T
 	until[*protocol.Marker](t, bob, nil)
 	bob.Send(&protocol.Bye{})
 	g := startSenders(t, old.addrs(0), 20, rooms)
+	// sender2's name is claimed now: a mention of it is kept.
+	bob, _ = joinAs(t, old.nodes[1].Addr, "lobby", "bob", bobKey)
+	post(t, bob, "lobby", "l8", "look, @sender2")
+	bob.Send(&protocol.Bye{})
 	g.waitAcks(t, 300)
 	_, j := joinAs(t, old.nodes[0].Addr, "room-1", "epoch-reader", "")
 	oldEpoch := j.Epoch
@@ -539,8 +543,12 @@ func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T
 	}
 	c.Send(&protocol.Bye{})
 	_, j = joinAs(t, node.Addr, "lobby", "bob", bobKey)
-	if j.Read != 7 || j.Head != 8 {
-		t.Errorf("bob's read marker after the restore: %d (head %d), want 7 (8)", j.Read, j.Head)
+	if j.Read != 7 || j.Head != 9 {
+		t.Errorf("bob's read marker after the restore: %d (head %d), want 7 (9)", j.Read, j.Head)
+	}
+	_, j = joinAs(t, node.Addr, "lobby", "sender2", g.all[2].c.Secret())
+	if j.Mentions != 1 {
+		t.Errorf("sender2's unread mentions in lobby after the restore: %d, want 1", j.Mentions)
 	}
 	_, id := identify(t, node.Addr, "bob", bobKey)
 	if len(id.DMs) != 1 || id.DMs[0].Room != dm {
@@ -549,4 +557,15 @@ func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T
 	thief, _ := testserver.Handshake(t, node.Addr)
 	thief.Send(&protocol.Join{Room: "room-0", Name: "sender3", Secret: "not the owner's"})
 	expectRefusal(t, thief, protocol.CodeNameOwned, "room-0", false)
+
+	// The same file restores a single server: one format for both.
+	single := t.TempDir()
+	if code, out, errOut := chatServer(t, "restore", "-data", single, file); code != 0 {
+		t.Fatalf("restore of a cluster backup into a single server: exit %d\n%s%s", code, out, errOut)
+	}
+	srv := testserver.Start(t, testserver.Options{Data: single})
+	checkRestored(t, rooms, ackedBefore, func(room string) []*protocol.Msg { return allHistory(t, srv.Addr, room) })
+	if _, j := joinAs(t, srv.Addr, "lobby", "bob", bobKey); j.Read != 7 || j.Head != 9 {
+		t.Errorf("bob on the single server: read %d head %d, want 7 and 9", j.Read, j.Head)
+	}
 }
