@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"chat/server/internal/sqlite"
@@ -44,32 +46,103 @@ func backupFlags(name, usage string, getenv func(string) string, stderr io.Write
 // copy of the database of a server that may be running, checked before
 // it is given its name.
 func backup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs, cfg := backupFlags("backup", "Usage: chat-server backup [-data DIR | -nats URL] [-force] FILE\n\n"+
+	fs, cfg := backupFlags("backup", "Usage: chat-server backup [-data DIR | -nats URL] [-force] FILE\n"+
+		"       chat-server backup [-data DIR | -nats URL] -dir DIRECTORY [-keep N]\n\n"+
 		"Writes a consistent copy of the chat database to FILE (an SQLite file) while the server runs.\n"+
-		"It does not stop or slow the server's writes. FILE is checked before the command says done;\n"+
+		"The server keeps serving; its writes never wait for the copy. FILE is checked before the command says done;\n"+
 		"an existing FILE is kept unless -force is given.\n\n", getenv, stderr)
 	force := fs.Bool("force", false, "replace FILE if it exists")
+	dir := fs.String("dir", "", "instead of FILE: write "+backupPrefix+"TIME"+backupSuffix+" (UTC) into this `directory`")
+	keep := fs.Int("keep", 0, "with -dir: after a successful backup, delete the oldest backups in the directory beyond these `N` (0: keep all)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "chat-server backup: give one FILE to write the backup to (and flags before it)")
+	if (fs.NArg() == 1) == (*dir != "") || fs.NArg() > 1 {
+		fmt.Fprintln(stderr, "chat-server backup: give one FILE to write the backup to, or -dir DIRECTORY (flags before FILE)")
+		return 2
+	}
+	if *keep < 0 || (*keep > 0 && *dir == "") {
+		fmt.Fprintln(stderr, "chat-server backup: -keep is a number of backups to keep in -dir")
 		return 2
 	}
 	file := fs.Arg(0)
-	if cfg.nats != "" {
-		return backupCluster(ctx, cfg, file, *force, stdout, stderr)
+	if *dir != "" {
+		if err := os.MkdirAll(*dir, 0o700); err != nil {
+			fmt.Fprintf(stderr, "chat-server backup: %v\n", err)
+			return 1
+		}
+		file = filepath.Join(*dir, backupPrefix+time.Now().UTC().Format("20060102T150405.000Z")+backupSuffix)
 	}
+	code := 0
+	if cfg.nats != "" {
+		code = backupCluster(ctx, cfg, file, *force, stdout, stderr)
+	} else {
+		code = backupSingle(ctx, cfg, file, *force, stdout, stderr)
+	}
+	if code == 0 && *keep > 0 {
+		removed, err := pruneBackups(*dir, *keep)
+		for _, f := range removed {
+			fmt.Fprintf(stdout, "deleted the old backup %s (keeping %d)\n", f, *keep)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "chat-server backup: deleting old backups: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// The names of backups that -dir writes and -keep prunes: their times
+// sort as their names do.
+const (
+	backupPrefix = "chat-"
+	backupSuffix = ".db"
+)
+
+// pruneBackups deletes the oldest backups that -dir wrote in dir beyond
+// keep, and nothing else: only files named as -dir names them.
+func pruneBackups(dir string, keep int) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var ours []string
+	for _, e := range entries {
+		name := e.Name()
+		stamp := strings.TrimSuffix(strings.TrimPrefix(name, backupPrefix), backupSuffix)
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, backupPrefix) || !strings.HasSuffix(name, backupSuffix) {
+			continue
+		}
+		if _, err := time.Parse("20060102T150405.000Z", stamp); err != nil {
+			continue
+		}
+		ours = append(ours, name)
+	}
+	sort.Strings(ours)
+	var removed []string
+	for len(ours) > keep {
+		path := filepath.Join(dir, ours[0])
+		if err := os.Remove(path); err != nil {
+			return removed, err
+		}
+		removed = append(removed, path)
+		ours = ours[1:]
+	}
+	return removed, nil
+}
+
+// backupSingle backs up the single server's database.
+func backupSingle(ctx context.Context, cfg *config, file string, force bool, stdout, stderr io.Writer) int {
 	db := filepath.Join(cfg.data, "chat.db")
 	if _, err := os.Stat(db); err != nil {
 		fmt.Fprintf(stderr, "chat-server backup: no chat database in %s (use -data): %v\n", cfg.data, err)
 		return 1
 	}
 	start := time.Now()
-	st, err := sqlite.Backup(ctx, db, file, *force)
+	st, err := sqlite.Backup(ctx, db, file, force)
 	if errors.Is(err, sqlite.ErrExists) {
 		fmt.Fprintf(stderr, "chat-server backup: %s exists; give -force to replace it, or another file name\n", file)
 		return 1

@@ -569,3 +569,46 @@ func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T
 		t.Errorf("bob on the single server: read %d head %d, want 7 and 9", j.Read, j.Head)
 	}
 }
+
+// TestBackupDirKeepsTheNewest: `backup -dir D -keep 2`, run three times,
+// leaves the two newest backups and every file it did not write.
+func TestBackupDirKeepsTheNewest(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	fillRoom(t, srv.Addr, "general", "poster", 3)
+	dir := t.TempDir()
+	foreign := []string{"notes.txt", "chat-important.db", "chat-19990101T000000Z.db"}
+	for _, name := range foreign {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("keep me"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var written []string
+	for i := range 3 {
+		code, out, errOut := chatServer(t, "backup", "-data", srv.Data, "-dir", dir, "-keep", "2")
+		if code != 0 {
+			t.Fatalf("backup %d: exit %d\n%s%s", i, code, out, errOut)
+		}
+		m := regexp.MustCompile(` to (\S+) in `).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("backup %d did not name its file:\n%s", i, out)
+		}
+		written = append(written, filepath.Base(m[1]))
+		if i == 2 && !strings.Contains(out, "deleted the old backup "+filepath.Join(dir, written[0])) {
+			t.Errorf("the third backup did not say it deleted the first:\n%s", out)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var have []string
+	for _, e := range entries {
+		have = append(have, e.Name())
+	}
+	want := append(slices.Clone(foreign), written[1:]...)
+	slices.Sort(have)
+	slices.Sort(want)
+	if !slices.Equal(have, want) {
+		t.Fatalf("backup directory holds %v, want %v", have, want)
+	}
+	if code, _, errOut := chatServer(t, "backup", "-data", srv.Data, "-keep", "2", filepath.Join(dir, "x.db")); code != 2 || !strings.Contains(errOut, "-keep") {
+		t.Errorf("-keep without -dir: exit %d, %q", code, errOut)
+	}
+}
