@@ -99,6 +99,10 @@ type senders struct {
 	all     []*sender
 	phase   atomic.Int32 // 0 before the backup, 1 while it runs, 2 after
 	total   atomic.Int64 // ACKs received
+	// changed is broadcast (under cmu) after every ACK and JOINED, for
+	// waitUntil.
+	cmu     sync.Mutex
+	changed sync.Cond
 	latMu   sync.Mutex
 	lat     []ackRecord
 	sentAt  sync.Map // id → time.Time
@@ -111,6 +115,7 @@ type senders struct {
 func startSenders(t *testing.T, addrs []string, n, rooms int) *senders {
 	t.Helper()
 	g := &senders{quit: make(chan struct{})}
+	g.changed.L = &g.cmu
 	for i := range n {
 		c, err := client.New(client.Config{Addrs: addrs, Name: fmt.Sprint("sender", i),
 			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
@@ -140,6 +145,7 @@ func startSenders(t *testing.T, addrs []string, n, rooms int) *senders {
 					s.mu.Lock()
 					s.joined = append(s.joined, ev)
 					s.mu.Unlock()
+					g.notify()
 				}
 			}
 		}()
@@ -150,7 +156,7 @@ func startSenders(t *testing.T, addrs []string, n, rooms int) *senders {
 	// Everyone is in before anyone sends: their names are claimed in the
 	// backup.
 	for _, s := range g.all {
-		waitUntil(t, "joined "+s.room, func() bool {
+		g.waitUntil(t, "joined "+s.room, func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return len(s.joined) > 0
@@ -176,6 +182,7 @@ func startSenders(t *testing.T, addrs []string, n, rooms int) *senders {
 				select {
 				case <-s.ack:
 					g.total.Add(1)
+					g.notify()
 				case <-g.quit:
 					return
 				}
@@ -195,7 +202,7 @@ func (g *senders) stop() {
 func (g *senders) waitAcks(t *testing.T, n int64) {
 	t.Helper()
 	target := g.total.Load() + n
-	waitUntil(t, fmt.Sprint(target, " messages acknowledged"), func() bool { return g.total.Load() >= target })
+	g.waitUntil(t, fmt.Sprint(target, " messages acknowledged"), func() bool { return g.total.Load() >= target })
 }
 
 // acked returns every ACK received so far by sender/id.
@@ -215,7 +222,7 @@ func (g *senders) acked() map[string]client.Acked {
 func (g *senders) waitReset(t *testing.T) {
 	t.Helper()
 	for _, s := range g.all {
-		waitUntil(t, s.c.Name()+" told of the reset", func() bool {
+		g.waitUntil(t, s.c.Name()+" told of the reset", func() bool {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return slices.ContainsFunc(s.joined, func(j client.Joined) bool { return j.Resumed && j.Reset && j.Room == s.room })
@@ -381,15 +388,27 @@ func logLatency(t *testing.T, g *senders, backup time.Duration) {
 	}
 }
 
-// waitUntil polls cond until it holds, for at most 30 seconds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// notify wakes waitUntil.
+func (g *senders) notify() {
+	g.cmu.Lock()
+	g.changed.Broadcast()
+	g.cmu.Unlock()
+}
+
+// waitUntil waits until cond holds, for at most 30 seconds: cond is
+// checked again after every ACK and JOINED the senders get.
+func (g *senders) waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	timer := time.AfterFunc(30*time.Second, g.notify)
+	defer timer.Stop()
+	g.cmu.Lock()
+	defer g.cmu.Unlock()
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not within 30s", what)
 		}
-		time.Sleep(5 * time.Millisecond) // a bounded poll of state other goroutines change
+		g.changed.Wait()
 	}
 }
 
