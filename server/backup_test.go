@@ -96,9 +96,9 @@ type ackRecord struct {
 
 // senders are clients sending continuously to rooms room-0…room-(rooms-1).
 type senders struct {
-	all     []*sender
-	phase   atomic.Int32 // 0 before the backup, 1 while it runs, 2 after
-	total   atomic.Int64 // ACKs received
+	all   []*sender
+	phase atomic.Int32 // 0 before the backup, 1 while it runs, 2 after
+	total atomic.Int64 // ACKs received
 	// changed is broadcast (under cmu) after every ACK and JOINED, for
 	// waitUntil.
 	cmu     sync.Mutex
