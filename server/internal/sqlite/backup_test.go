@@ -179,10 +179,11 @@ func TestBackupWhileWritingDoesNotStallWriters(t *testing.T) {
 	q := func(d []time.Duration, p float64) time.Duration { return d[int(float64(len(d)-1)*p)] }
 	t.Logf("backup of %s took %v; commits before it: %d, p50 %v, max %v; during it: %d, p50 %v, p99 %v, max %v",
 		st, took.Round(time.Millisecond), len(before), q(before, .5), q(before, 1), len(while), q(while, .5), q(while, .99), q(while, 1))
-	// Generous: a commit that waited for the backup would wait its whole
-	// length; a loaded CI machine makes single syncs slow, not seconds.
-	if worst := q(while, 1); worst > took/2 && worst > 500*time.Millisecond {
-		t.Errorf("a commit waited %v during a backup of %v", worst, took)
+	// A writer blocked by the backup would finish one commit in its
+	// whole length. (How much slower commits get is measured, not
+	// asserted: on a loaded machine that is mostly waiting for a core.)
+	if worst := q(while, 1); worst >= took*9/10 || len(while) < 5 {
+		t.Errorf("%d commits during a backup of %v, the longest %v: the writer waited for the backup", len(while), took, worst)
 	}
 	if st.Messages < 100_000+int64(len(beforeBackup)) || st.Names != 1 || st.Markers != 1 || st.Rooms != 51 {
 		t.Errorf("backup holds %s", st)
