@@ -118,13 +118,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		// while this one runs. Released after the stores close (deferred
 		// first, so it runs last).
 		unlock, err := lockData(cfg.data, "chat-server")
-		if errors.Is(err, errDataLocked) {
+		switch {
+		case errors.Is(err, errDataLocked):
 			return fmt.Errorf("another chat server or a restore is using %s (%w); stop it first", cfg.data, err)
+		case err != nil:
+			// A file system without flock: serve anyway; only restore's
+			// check for a running server is lost.
+			log.Warn("cannot lock the data directory: restore will not see that this server runs", "err", err)
+		default:
+			defer unlock()
 		}
-		if err != nil {
-			return err
-		}
-		defer unlock()
 	}
 	certs, err := tlsconf.New(tlsconf.Options{CertFile: cfg.tlsCert, KeyFile: cfg.tlsKey,
 		ACMEDomains: list(cfg.acmeDomains), ACMEEmail: cfg.acmeEmail, ACMEDirectory: cfg.acmeDirectory,
