@@ -32,14 +32,15 @@ APT_PACKAGES=(
   brotli                                           # wasm: pre-compressed web client
   systemd strace                                   # deploy tests: systemd-analyze, syscalls the unit allows
   openssl                                          # TLS tests (KeyUpdates from s_client), bench.sh's certificate
+  nginx libnginx-mod-stream caddy                  # reverse proxy tests: deploy/'s nginx and Caddy configs, run for real
   shellcheck                                       # lint this script and the workflow's shell steps
   chromium tesseract-ocr tesseract-ocr-eng         # web client tests: headless browser, reading its screen
   tesseract-ocr-heb tesseract-ocr-ara              # ... and reading Hebrew, Arabic, Chinese and Devanagari
   tesseract-ocr-chi-sim tesseract-ocr-hin          #     on it (the fonts test)
 )
 # The same for other distributions, printed when we cannot install.
-DNF_PACKAGES="gcc pkgconf-pkg-config wayland-devel libX11-devel libxkbcommon-x11-devel libXcursor-devel libXfixes-devel mesa-libEGL-devel mesa-libGLES-devel vulkan-headers libffi-devel mesa-dri-drivers xorg-x11-server-Xvfb xdotool xorg-x11-apps ImageMagick dbus-daemon brotli systemd strace openssl ShellCheck chromium tesseract tesseract-langpack-eng tesseract-langpack-heb tesseract-langpack-ara tesseract-langpack-chi_sim tesseract-langpack-hin nodejs npm"
-PACMAN_PACKAGES="gcc pkgconf wayland libx11 libxkbcommon-x11 libxcursor libxfixes mesa vulkan-headers libffi xorg-server-xvfb xdotool xorg-xwd imagemagick dbus brotli systemd strace openssl shellcheck chromium tesseract tesseract-data-eng tesseract-data-heb tesseract-data-ara tesseract-data-chi_sim tesseract-data-hin nodejs npm"
+DNF_PACKAGES="gcc pkgconf-pkg-config wayland-devel libX11-devel libxkbcommon-x11-devel libXcursor-devel libXfixes-devel mesa-libEGL-devel mesa-libGLES-devel vulkan-headers libffi-devel mesa-dri-drivers xorg-x11-server-Xvfb xdotool xorg-x11-apps ImageMagick dbus-daemon brotli systemd strace openssl nginx nginx-mod-stream caddy ShellCheck chromium tesseract tesseract-langpack-eng tesseract-langpack-heb tesseract-langpack-ara tesseract-langpack-chi_sim tesseract-langpack-hin nodejs npm"
+PACMAN_PACKAGES="gcc pkgconf wayland libx11 libxkbcommon-x11 libxcursor libxfixes mesa vulkan-headers libffi xorg-server-xvfb xdotool xorg-xwd imagemagick dbus brotli systemd strace openssl nginx caddy shellcheck chromium tesseract tesseract-data-eng tesseract-data-heb tesseract-data-ara tesseract-data-chi_sim tesseract-data-hin nodejs npm"
 # A JDK is needed only for Android builds; deps adds it when an Android SDK is set up.
 APT_JDK=openjdk-17-jdk-headless DNF_JDK=java-17-openjdk-devel PACMAN_JDK=jdk17-openjdk
 

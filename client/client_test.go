@@ -441,3 +441,47 @@ func TestDrainReportsWhatIsStillPending(t *testing.T) {
 		t.Error("events channel still open after Closed")
 	}
 }
+
+// TestResumeTellsWhatRetentionRemoved: the server keeps 3 messages per
+// room; while alice is away 6 more are posted and the oldest removed.
+// Her resumed Joined says that messages up to 4 were removed by the
+// server, and she gets the 3 kept ones.
+func TestResumeTellsWhatRetentionRemoved(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-retain-messages", "3"}})
+	tp := &tap{}
+	alice := joined(t, client.Config{Addr: srv.Addr, Name: "alice", Dial: tp.dial})
+	bob := joined(t, client.Config{Addr: srv.Addr, Name: "bob"})
+	bob.C.Send("general", "before")
+	alice.WaitText(t, "before") // seq 1
+
+	tp.holdDials()
+	tp.last().Close()
+	alice.WaitState(t, client.Reconnecting)
+	for i := range 6 { // seqs 2..7
+		bob.C.Send("general", fmt.Sprint("while away ", i))
+	}
+	// The server logs each retention pass and how many it removed.
+	const removedLog = "history retention removed old messages"
+	srv.WaitLog(removedLog, func(map[string]any) bool {
+		total := 0
+		for _, rec := range srv.LogRecords(removedLog) {
+			v, _ := rec["messages"].(float64)
+			total += int(v)
+		}
+		return total == 4
+	})
+	tp.releaseDials()
+
+	j := alice.Wait(t, "the resumed Joined", func(ev client.Event) bool {
+		j, ok := ev.(client.Joined)
+		return ok && j.Resumed
+	}).(client.Joined)
+	if j.Removed != 4 || j.Reset || j.Head != 7 {
+		t.Fatalf("resumed Joined: removed %d, reset %v, head %d; want removed 4, no reset, head 7", j.Removed, j.Reset, j.Head)
+	}
+	alice.WaitText(t, "while away 5")
+	want := []string{"before", "while away 3", "while away 4", "while away 5"}
+	if got := texts(alice.Messages()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("alice saw %q\nwant %q", got, want)
+	}
+}

@@ -94,6 +94,11 @@ type Joined struct {
 	Mentions int
 	// Head is the room's last sequence number when the join took effect.
 	Head uint64
+	// Removed, when not 0, is set on a resumed join: the messages the
+	// client had not seen, up to this sequence number, were removed by
+	// the server's history retention and will not come. Apps can say
+	// "messages before X were removed". Never set with Reset.
+	Removed uint64
 }
 
 // Message is a chat message, from history or live.

@@ -1007,6 +1007,13 @@ func (l *loop) onJoined(j *protocol.Joined) {
 		// the app starts over with this one.
 		r.read, r.mark, r.history = 0, 0, nil
 	}
+	var removed uint64
+	if resumed && !reset && j.After > r.lastSeen {
+		// The server's retention removed what we had not seen up to
+		// After (protocol: JOINED raises a resume point below the
+		// oldest message kept); the history follows from there.
+		removed, r.lastSeen = j.After, j.After
+	}
 	r.read = max(r.read, j.Read)
 	r.everJoined, r.head, r.epoch, r.state = true, j.Head, j.Epoch, roomJoined
 	before, knewAll := r.members, r.complete
@@ -1016,7 +1023,7 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	}
 	r.complete = uint64(len(j.Members)) == j.Count
 	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset,
-		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head})
+		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head, Removed: removed})
 	l.healthy(time.Now())
 	if resumed && knewAll && r.complete {
 		if changes := memberChanges(before, r.members); len(changes) > 0 {

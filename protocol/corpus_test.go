@@ -32,6 +32,9 @@ func TestWriteSeedCorpus(t *testing.T) {
 	for _, c := range inboxEdgeCases {
 		decodeSeeds[c.name] = c.body
 	}
+	for _, c := range modEdgeCases {
+		decodeSeeds[c.name] = c.body
+	}
 	writeCorpus(t, "FuzzDecode", decodeSeeds, func(b []byte) string { return fmt.Sprintf("[]byte(%q)\n", b) })
 
 	var stream []byte

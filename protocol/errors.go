@@ -24,6 +24,11 @@ const (
 	CodeUnauthorized       ErrorCode = 204 // missing or wrong server key; closes, to slow down guessing
 	CodeNameOwned          ErrorCode = 205 // the name belongs to another name key on this server
 	CodeForbidden          ErrorCode = 206 // needs an identity this connection lacks: another pair's DM, a name without name key
+	CodeBanned             ErrorCode = 207 // the name or address is banned from the room, or was just banned
+	CodeMuted              ErrorCode = 208 // a SEND of a name muted in the room; not stored
+	CodeInviteOnly         ErrorCode = 209 // the room is invite-only and the JOIN has no valid invite
+	CodeKicked             ErrorCode = 210 // an operator removed the name from the room
+	CodeNotFound           ErrorCode = 211 // a moderation target (member, message, ban) does not exist
 	CodeServerRestarting   ErrorCode = 300 // server is shutting down
 	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
 	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
@@ -53,6 +58,11 @@ var codes = map[ErrorCode]codeInfo{
 	CodeUnauthorized:       {"unauthorized", ErrorClosing},
 	CodeNameOwned:          {"name-owned", 0},
 	CodeForbidden:          {"forbidden", 0},
+	CodeBanned:             {"banned", 0},
+	CodeMuted:              {"muted", 0},
+	CodeInviteOnly:         {"invite-only", 0},
+	CodeKicked:             {"kicked", 0},
+	CodeNotFound:           {"not-found", 0},
 	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
 	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
 	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},

@@ -46,6 +46,7 @@ const (
 	TypeHistory    Type = 0x07
 	TypeRead       Type = 0x08
 	TypeList       Type = 0x09
+	TypeModerate   Type = 0x0a
 	TypeWelcome    Type = 0x81
 	TypeJoined     Type = 0x82
 	TypeAck        Type = 0x83
@@ -58,6 +59,8 @@ const (
 	TypeRooms      Type = 0x8a
 	TypeMarker     Type = 0x8b
 	TypeNotice     Type = 0x8c
+	TypeModerated  Type = 0x8d
+	TypeModEvent   Type = 0x8e
 )
 
 var typeNames = map[Type]string{
@@ -67,7 +70,7 @@ var typeNames = map[Type]string{
 	TypePresence: "PRESENCE", TypeLeft: "LEFT", TypeError: "ERROR",
 	TypeIdentify: "IDENTIFY", TypeHistory: "HISTORY", TypeRead: "READ", TypeList: "LIST",
 	TypeIdentified: "IDENTIFIED", TypePage: "PAGE", TypeRooms: "ROOMS", TypeMarker: "MARKER",
-	TypeNotice: "NOTICE",
+	TypeNotice: "NOTICE", TypeModerate: "MODERATE", TypeModerated: "MODERATED", TypeModEvent: "MODEVENT",
 }
 
 func (t Type) String() string {
@@ -214,6 +217,12 @@ func Decode(body []byte) (Message, error) {
 		m = new(Marker)
 	case TypeNotice:
 		m = new(Notice)
+	case TypeModerate:
+		m = new(Moderate)
+	case TypeModerated:
+		m = new(Moderated)
+	case TypeModEvent:
+		m = new(ModEvent)
 	default:
 		return nil, &DecodeError{Code: CodeUnknownType, Reason: fmt.Sprintf("unknown message type 0x%02x", body[0])}
 	}

@@ -11,12 +11,15 @@ import (
 // input, Decode returns a message or a *DecodeError, never panics, and a
 // decoded message survives encode→decode unchanged and re-encodes to the
 // same bytes. The seeds hold every golden vector (every message type) and
-// the hand-made edge cases of the inbox frames.
+// the hand-made edge cases of the inbox and moderation frames.
 func FuzzDecode(f *testing.F) {
 	for _, g := range goldenMessages {
 		f.Add(Encode(g.msg)[LengthSize:])
 	}
 	for _, c := range inboxEdgeCases {
+		f.Add(c.body)
+	}
+	for _, c := range modEdgeCases {
 		f.Add(c.body)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

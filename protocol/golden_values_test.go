@@ -65,7 +65,7 @@ func encoding(typ byte, f specField) fieldKind {
 var specFields = map[byte][]specField{
 	0x01: {{"magic", kindMagic}, {"version", kindUint}, {"client", kindText}},
 	0x02: {{"room", kindText}, {"name", kindText}, {"flags", kindByte}, {"after", kindUint},
-		{"key", kindBytes}, {"secret", kindBytes}, {"epoch", kindUint}},
+		{"key", kindBytes}, {"secret", kindBytes}, {"epoch", kindUint}, {"invite", kindBytes}},
 	0x03: {{"room", kindText}, {"id", kindBytes}, {"text", kindText}},
 	0x04: {{"room", kindText}},
 	0x05: {},
@@ -73,6 +73,8 @@ var specFields = map[byte][]specField{
 	0x07: {{"room", kindText}, {"before", kindUint}, {"limit", kindUint}},
 	0x08: {{"room", kindText}, {"seq", kindUint}},
 	0x09: {{"query", kindText}},
+	0x0a: {{"room", kindText}, {"action", kindByte}, {"target", kindText}, {"seq", kindUint},
+		{"seconds", kindUint}, {"text", kindText}},
 	0x10: {{"nonce", kindUint}},
 	0x11: {{"nonce", kindUint}},
 	0x81: {{"version", kindUint}, {"server", kindText}, {"time", kindTime}, {"max frame", kindUint},
@@ -83,7 +85,7 @@ var specFields = map[byte][]specField{
 		{"presence batch above", kindUint}, {"idle timeout", kindUint}},
 	0x82: {{"room", kindText}, {"name", kindText}, {"after", kindUint}, {"head", kindUint},
 		{"count", kindUint}, {"n", kindUint}, {"names", kindTexts}, {"epoch", kindUint},
-		{"read", kindUint}, {"mentions", kindUint}},
+		{"read", kindUint}, {"mentions", kindUint}, {"topic", kindText}, {"modes", kindUint}},
 	0x83: {{"room", kindText}, {"id", kindBytes}, {"seq", kindUint}, {"time", kindTime}},
 	0x84: {{"room", kindText}, {"seq", kindUint}, {"time", kindTime}, {"sender", kindText},
 		{"id", kindBytes}, {"text", kindText}},
@@ -96,6 +98,9 @@ var specFields = map[byte][]specField{
 	0x8b: {{"room", kindText}, {"seq", kindUint}},
 	0x8c: {{"kind", kindByte}, {"room", kindText}, {"seq", kindUint}, {"time", kindTime},
 		{"sender", kindText}, {"id", kindBytes}, {"text", kindText}},
+	0x8d: {{"room", kindText}, {"action", kindByte}, {"target", kindText}, {"text", kindText}},
+	0x8e: {{"room", kindText}, {"action", kindByte}, {"actor", kindText}, {"target", kindText},
+		{"seq", kindUint}, {"until", kindTime}, {"text", kindText}},
 }
 
 // goldenDoc is a vector's JSON file: the frame's decoded values.
@@ -261,7 +266,7 @@ func specValues(m Message) []any {
 		if m.Resume {
 			flags = 1
 		}
-		return []any{m.Room, m.Name, flags, u(m.After), x(m.Key), x(m.Secret), u(m.Epoch)}
+		return []any{m.Room, m.Name, flags, u(m.After), x(m.Key), x(m.Secret), u(m.Epoch), x(m.Invite)}
 	case *Send:
 		return []any{m.Room, x(m.ID), m.Text}
 	case *Leave:
@@ -281,7 +286,7 @@ func specValues(m Message) []any {
 	case *Joined:
 		names := append([]string{}, m.Members...)
 		return []any{m.Room, m.Name, u(m.After), u(m.Head), u(m.Count), u(uint64(len(names))), names, u(m.Epoch),
-			u(m.Read), u(m.Mentions)}
+			u(m.Read), u(m.Mentions), m.Topic, u(uint64(m.Modes))}
 	case *Ack:
 		return []any{m.Room, x(m.ID), u(m.Seq), u(m.Time)}
 	case *Msg:
@@ -329,6 +334,12 @@ func specValues(m Message) []any {
 		return []any{m.Query, u(uint64(len(rooms))), rooms}
 	case *Marker:
 		return []any{m.Room, u(m.Seq)}
+	case *Moderate:
+		return []any{m.Room, u(uint64(m.Action)), m.Target, u(m.Seq), u(m.Seconds), m.Text}
+	case *Moderated:
+		return []any{m.Room, u(uint64(m.Action)), m.Target, m.Text}
+	case *ModEvent:
+		return []any{m.Room, u(uint64(m.Action)), m.Actor, m.Target, u(m.Seq), u(m.Until), m.Text}
 	case *Notice:
 		g := &m.Msg
 		return []any{u(uint64(m.Kind)), g.Room, u(g.Seq), u(g.Time), g.Sender, x(g.ID), g.Text}

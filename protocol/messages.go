@@ -34,6 +34,9 @@ type Join struct {
 	// JOINED), 0 if unknown. A server whose room has another epoch
 	// ignores Resume: the history the client saw is gone.
 	Epoch uint64
+	// Invite is an invite code of an invite-only room (from MODERATED
+	// of an invite); empty for none.
+	Invite string
 }
 
 // Send posts Text to Room. ID is chosen by the client, unique among its
@@ -109,6 +112,8 @@ const (
 	WelcomeKeyRequired WelcomeFlags = 1 << iota
 	// WelcomeInbox: the server speaks IDENTIFY, HISTORY, READ and LIST.
 	WelcomeInbox WelcomeFlags = 1 << 1
+	// WelcomeModeration: the server speaks MODERATE and JOIN's invite.
+	WelcomeModeration WelcomeFlags = 1 << 2
 )
 
 // Joined confirms a join. The history that follows it is the messages of
@@ -132,6 +137,10 @@ type Joined struct {
 	Read uint64
 	// Mentions counts the messages after Read that mention the name.
 	Mentions uint64
+	// Topic is the room's topic set by an operator; empty for none.
+	Topic string
+	// Modes: ModeInviteOnly, ModeOperator, ModeMuted.
+	Modes JoinedModes
 }
 
 // Ack confirms that the message with ID is durably stored as Seq.
@@ -274,7 +283,8 @@ func (m *Join) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.After)
 	b = appendString(b, m.Key)
 	b = appendString(b, m.Secret)
-	return binary.AppendUvarint(b, m.Epoch)
+	b = binary.AppendUvarint(b, m.Epoch)
+	return appendString(b, m.Invite)
 }
 
 func (m *Join) decode(r *fieldReader) {
@@ -285,6 +295,7 @@ func (m *Join) decode(r *fieldReader) {
 	m.Key = string(r.raw("key"))
 	m.Secret = string(r.raw("secret"))
 	m.Epoch = r.optUvarint("epoch")
+	m.Invite = string(r.optRaw("invite"))
 }
 
 func (m *Send) appendPayload(b []byte) []byte {
@@ -360,7 +371,9 @@ func (m *Joined) appendPayload(b []byte) []byte {
 	}
 	b = binary.AppendUvarint(b, m.Epoch)
 	b = binary.AppendUvarint(b, m.Read)
-	return binary.AppendUvarint(b, m.Mentions)
+	b = binary.AppendUvarint(b, m.Mentions)
+	b = appendString(b, m.Topic)
+	return binary.AppendUvarint(b, uint64(m.Modes))
 }
 
 func (m *Joined) decode(r *fieldReader) {
@@ -379,6 +392,8 @@ func (m *Joined) decode(r *fieldReader) {
 	m.Epoch = r.optUvarint("epoch")
 	m.Read = r.optUvarint("read")
 	m.Mentions = r.optUvarint("mentions")
+	m.Topic = r.optString("topic")
+	m.Modes = JoinedModes(r.optUvarint("modes"))
 }
 
 func (m *Ack) appendPayload(b []byte) []byte {

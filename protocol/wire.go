@@ -115,3 +115,20 @@ func (r *fieldReader) count(field string, minSize int) int {
 	}
 	return int(n)
 }
+
+// optRaw reads a byte string field that a later revision appended: a
+// frame that ends before it reads as empty.
+func (r *fieldReader) optRaw(field string) []byte {
+	if r.err != nil || len(r.b) == 0 {
+		return nil
+	}
+	return r.raw(field)
+}
+
+// optString is optRaw for a text field.
+func (r *fieldReader) optString(field string) string {
+	if r.err != nil || len(r.b) == 0 {
+		return ""
+	}
+	return r.string(field)
+}

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/history"
+	"chat/server/internal/proxy"
 	"chat/server/internal/session"
 )
 
@@ -21,6 +24,8 @@ type config struct {
 	allowedOrigins  string
 	webDir          string
 	pprof           string
+	metrics         string
+	healthzAllow    string
 	tlsCert         string
 	tlsKey          string
 	acmeDomains     string
@@ -29,17 +34,24 @@ type config struct {
 	acmeHTTP        string
 	key             string
 	keyFile         string
+	operToken       string
+	operTokenFile   string
+	auditMax        int
 	msgRate         float64
 	msgBurst        int
 	floodAfter      time.Duration
 	connsPerIP      int
 	newConnsPerMin  int
 	limitLoopback   bool
+	trustedProxies  string
+	trusted         *proxy.Trusted // parsed from trustedProxies by check
 	idleTimeout     time.Duration
 	releaseName     string
 	data            string
 	sync            string
 	history         int
+	retainMessages  int
+	retainAge       time.Duration
 	maxText         int
 	maxName         int
 	maxRoom         int
@@ -84,10 +96,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.http, "http", ":8080", "HTTP listen `address` for browsers (web client, WebSocket at /ws, /healthz); empty disables it")
 	fs.StringVar(&c.allowedOrigins, "allowed-origins", "", "other web `origins` allowed to open WebSockets, comma-separated (host patterns like chat.example.com or *.example.com); the server's own origin is always allowed")
 	fs.StringVar(&c.pprof, "pprof", "", "serve Go profiling (net/http/pprof) on this loopback `address`, e.g. 127.0.0.1:6060; off when empty")
+	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at /metrics on this `address` (e.g. 127.0.0.1:9100, or :9100 behind a firewall); off when empty")
+	fs.StringVar(&c.healthzAllow, "healthz-allow", "127.0.0.0/8,::1/128", "`addresses` (CIDR or single IP, comma-separated) that /healthz tells the version, connection count and NATS state; others get only the status")
 	fs.StringVar(&c.webDir, "web", "", "serve the web client from this `directory` instead of the files built into the binary (for development)")
 	fs.StringVar(&c.data, "data", "chat-data", "data `directory` (created if missing); history is in chat.db there")
 	fs.StringVar(&c.sync, "sync", "full", "disk sync: full (an acknowledged message survives power loss) or normal (survives a crash, faster)")
 	fs.IntVar(&c.history, "history", 100, "messages a client gets when it joins without a resume point")
+	fs.IntVar(&c.retainMessages, "retain-messages", 0, "history retention: each room keeps at most its `N` newest messages, older ones are removed; 0: keep all")
+	fs.DurationVar(&c.retainAge, "retain-age", 0, "history retention: messages older than this are removed (at least 1s); 0: keep them forever")
 	fs.IntVar(&c.maxText, "max-text", protocol.DefaultMaxText, "longest message, in `bytes`")
 	fs.IntVar(&c.maxName, "max-name", protocol.DefaultMaxName, "longest member name, in `bytes`")
 	fs.IntVar(&c.maxRoom, "max-room", protocol.DefaultMaxRoom, "longest room name, in `bytes`")
@@ -105,12 +121,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.acmeHTTP, "acme-http", "", "also listen on this `address` (usually :80) for ACME http-01 challenges and redirects to https")
 	fs.StringVar(&c.key, "key", "", "access `key` every client must present to join; empty: anyone may join")
 	fs.StringVar(&c.keyFile, "key-file", "", "read the access key from this `file` instead (keeps it out of the process list)")
+	fs.StringVar(&c.operToken, "operator-token", "", "`token` that makes a client a server operator (MODERATE oper, /oper in the apps): it may moderate every room; empty: nobody can become one")
+	fs.StringVar(&c.operTokenFile, "operator-token-file", "", "read the operator token from this `file` instead (keeps it out of the process list)")
+	fs.IntVar(&c.auditMax, "audit-max", 100000, "moderation audit log entries kept; the oldest are dropped")
 	fs.Float64Var(&c.msgRate, "msg-rate", 5, "messages a second one connection may send after its burst; faster clients are slowed down; 0: no limit")
 	fs.IntVar(&c.msgBurst, "msg-burst", 20, "messages one connection may send at once before -msg-rate applies")
 	fs.DurationVar(&c.floodAfter, "flood-after", 10*time.Second, "a connection over -msg-rate for this long is disconnected")
 	fs.IntVar(&c.connsPerIP, "max-conns-per-ip", 20, "connections at once from one address (IPv6: one /64); 0: no limit")
 	fs.IntVar(&c.newConnsPerMin, "new-conns-per-minute", 60, "new connections a minute from one address; 0: no limit")
-	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy)")
+	fs.BoolVar(&c.limitLoopback, "limit-loopback", false, "apply the per-address limits to 127.0.0.1 and ::1 too (leave off behind a local reverse proxy, unless -trusted-proxies names it)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "reverse proxies to believe about the client's address, comma-separated `CIDRs` or addresses (e.g. 127.0.0.1,10.0.0.0/8): on the TCP port each connection from them must begin with a PROXY protocol v1/v2 header; on HTTP their X-Forwarded-For or Forwarded header gives it; empty: none")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "close connections that are in no room for this long")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")
 	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
@@ -170,6 +190,12 @@ func (c *config) check() error {
 		}
 	}
 	positive("history", c.history)
+	if c.retainMessages < 0 {
+		errs = append(errs, fmt.Errorf("-retain-messages must be 0 (keep all) or positive, not %d", c.retainMessages))
+	}
+	if c.retainAge < 0 || (c.retainAge > 0 && c.retainAge < time.Second) {
+		errs = append(errs, fmt.Errorf("-retain-age must be 0 (keep forever) or at least 1s, not %v", c.retainAge))
+	}
 	positive("max-text", c.maxText)
 	positive("max-name", c.maxName)
 	positive("max-room", c.maxRoom)
@@ -204,6 +230,10 @@ func (c *config) check() error {
 	if c.key != "" && c.keyFile != "" {
 		errs = append(errs, errors.New("give -key or -key-file, not both"))
 	}
+	if c.operToken != "" && c.operTokenFile != "" {
+		errs = append(errs, errors.New("give -operator-token or -operator-token-file, not both"))
+	}
+	positive("audit-max", c.auditMax)
 	if c.msgRate < 0 || c.msgBurst < 1 || c.floodAfter <= 0 || c.connsPerIP < 0 || c.newConnsPerMin < 0 || c.idleTimeout <= 0 {
 		errs = append(errs, errors.New("-msg-rate, -max-conns-per-ip and -new-conns-per-minute must not be negative; -msg-burst, -flood-after and -idle-timeout must be positive"))
 	}
@@ -222,6 +252,16 @@ func (c *config) check() error {
 			errs = append(errs, fmt.Errorf("-pprof %s: profiling is only served on a loopback address such as 127.0.0.1:6060", c.pprof))
 		}
 	}
+	if _, err := c.healthzPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.metrics != "" {
+		if _, port, err := net.SplitHostPort(c.metrics); err != nil {
+			errs = append(errs, fmt.Errorf("-metrics %s: not a listen address such as 127.0.0.1:9100 (%v)", c.metrics, err))
+		} else if port != "0" && (c.metrics == c.http || c.metrics == c.tcp) {
+			errs = append(errs, fmt.Errorf("-metrics %s: metrics need their own address, not that of -http or -tcp", c.metrics))
+		}
+	}
 	if c.nats == "" {
 		for name, v := range map[string]string{"nats-creds": c.natsCreds, "nats-ca": c.natsCA, "nats-cert": c.natsCert, "nats-key": c.natsKey} {
 			if v != "" {
@@ -238,12 +278,23 @@ func (c *config) check() error {
 	if c.natsDedup < time.Minute {
 		errs = append(errs, fmt.Errorf("-nats-dedup must be at least 1m, not %v", c.natsDedup))
 	}
+	if t, err := proxy.ParseTrusted(c.trustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("-trusted-proxies: %v", err))
+	} else {
+		c.trusted = t
+	}
 	if c.webDir != "" {
 		if st, err := os.Stat(c.webDir); err != nil || !st.IsDir() {
 			errs = append(errs, fmt.Errorf("-web %s: not a directory", c.webDir))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// retention is the history every room keeps, from -retain-messages and
+// -retain-age.
+func (c *config) retention() history.Retention {
+	return history.Retention{Messages: c.retainMessages, Age: c.retainAge}
 }
 
 // list splits a comma-separated flag.
@@ -255,6 +306,24 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+// healthzPrefixes parses -healthz-allow: CIDR prefixes or single
+// addresses.
+func (c *config) healthzPrefixes() ([]netip.Prefix, error) {
+	out := []netip.Prefix{} // not nil: an empty list allows nobody
+	for _, v := range list(c.healthzAllow) {
+		if p, err := netip.ParsePrefix(v); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("-healthz-allow: %q is neither a CIDR prefix (10.0.0.0/8) nor an address", v)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // accessKey returns the key from -key or -key-file.
@@ -271,4 +340,21 @@ func (c *config) accessKey() (string, error) {
 		return "", fmt.Errorf("-key-file %s is empty", c.keyFile)
 	}
 	return key, nil
+}
+
+// operatorToken returns the token from -operator-token or
+// -operator-token-file ("": none).
+func (c *config) operatorToken() (string, error) {
+	if c.operTokenFile == "" {
+		return c.operToken, nil
+	}
+	b, err := os.ReadFile(c.operTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("-operator-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", fmt.Errorf("-operator-token-file %s is empty", c.operTokenFile)
+	}
+	return token, nil
 }

@@ -82,9 +82,20 @@ func TestBadConfigurationExitsWithASentence(t *testing.T) {
 		{[]string{"-pprof", ":6060"}, nil, "only served on a loopback address"},
 		{[]string{"-pprof", "0.0.0.0:6060"}, nil, "only served on a loopback address"},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
+		{[]string{"-healthz-allow", "10.0.0.0/8,somewhere"}, nil, `-healthz-allow: "somewhere" is neither a CIDR prefix`},
+		{nil, map[string]string{"CHAT_HEALTHZ_ALLOW": "10.0.0.0/33"}, `-healthz-allow: "10.0.0.0/33"`},
+		{[]string{"-metrics", "9100"}, nil, "-metrics 9100: not a listen address"},
+		{[]string{"-metrics", "127.0.0.1:8080", "-http", "127.0.0.1:8080"}, nil, "metrics need their own address"},
 		{nil, map[string]string{"CHAT_HISTORY": "lots"}, `CHAT_HISTORY="lots"`},
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
+		{[]string{"-retain-messages", "-1"}, nil, "-retain-messages must be 0 (keep all) or positive"},
+		{[]string{"-retain-age", "10ms"}, nil, "-retain-age must be 0 (keep forever) or at least 1s"},
+		{nil, map[string]string{"CHAT_RETAIN_AGE": "a month"}, `CHAT_RETAIN_AGE="a month"`},
 		{[]string{"-no-such-flag"}, nil, "flag provided but not defined"},
+		{[]string{"-trusted-proxies", "10.0.0.0/33"}, nil, `-trusted-proxies: "10.0.0.0/33" is not an address or CIDR prefix`},
+		{nil, map[string]string{"CHAT_TRUSTED_PROXIES": "127.0.0.1,proxy.example.com"}, `"proxy.example.com" is not an address`},
+		{[]string{"-operator-token", "a", "-operator-token-file", "f"}, nil, "give -operator-token or -operator-token-file, not both"},
+		{[]string{"-audit-max", "0"}, nil, "-audit-max must be positive"},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer

@@ -32,6 +32,8 @@ import (
 	"chat/server/internal/cluster"
 	"chat/server/internal/hub"
 	"chat/server/internal/limit"
+	"chat/server/internal/metrics"
+	"chat/server/internal/proxy"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 	"chat/server/internal/tlsconf"
@@ -64,6 +66,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if len(args) > 0 && args[0] == "restore" {
 		return restore(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "audit" {
+		return audit(ctx, args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -110,6 +115,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	operToken, err := cfg.operatorToken()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.data, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -139,15 +148,18 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The registry exists even with -metrics off: counting costs next to
+	// nothing, and one code path is simpler than two.
+	met := metrics.New(version)
 	h, err := hub.New(hub.Config{History: cfg.history, MaxRooms: cfg.maxRooms, MaxName: cfg.maxName, MaxRoom: cfg.maxRoom,
-		Owners: st.owners, Inbox: st.inbox, Logger: log}, st.node)
+		Owners: st.owners, Inbox: st.inbox, Moderation: st.moderation, OperatorToken: operToken, CommitLatency: met.CommitLatency, Logger: log}, st.node)
 	if err != nil {
 		st.close()
 		return err
 	}
 	// Closed last: after the hub (shutdown, or a failed start below).
 	defer st.close()
-	log.Info("serving", "key_required", key != "")
+	log.Info("serving", "key_required", key != "", "operator_token", operToken != "")
 	mgr := session.NewManager(session.Config{
 		ServerName:         "chat-server/" + version,
 		PingInterval:       cfg.ping,
@@ -174,7 +186,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	defer stopWatch()
 	go st.refuseWhileUnhealthy(watchCtx, mgr, natsGrace)
 
-	l, err := listen(cfg, log, mgr, certs, st)
+	met.Watch(metrics.Sources{Hub: h.Stats, Queues: mgr.Queues, Limits: mgr.LimitHits, SlowCuts: mgr.SlowConsumerCuts,
+		Store: st.storeSize(), NATS: st.natsStatus()})
+	l, err := listen(cfg, log, mgr, certs, st, met)
 	if err != nil {
 		_ = h.Close()
 		return err
@@ -258,30 +272,39 @@ type listeners struct {
 	tcp      net.Listener // nil if disabled
 	http     *http.Server // nil if disabled
 	acme     *http.Server // ACME http-01 challenges; nil if disabled
+	metrics  *http.Server // Prometheus /metrics; nil if disabled
 	failed   chan error
 	draining atomic.Bool
 }
 
-func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.Source, st *stores) (*listeners, error) {
-	l := &listeners{failed: make(chan error, 3)}
+func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.Source, st *stores, met *metrics.Metrics) (*listeners, error) {
+	l := &listeners{failed: make(chan error, 4)}
 	limits := limit.NewAddresses(cfg.connsPerIP, cfg.newConnsPerMin, !cfg.limitLoopback)
 	var files fs.FS = assets.Web()
 	if cfg.webDir != "" {
 		files = os.DirFS(cfg.webDir)
 	}
+	if cfg.trusted.Any() {
+		log.Info("client addresses from trusted proxies", "trusted_proxies", cfg.trusted.String())
+	}
 	fail := func(err error) (*listeners, error) {
 		l.close()
 		return nil, err
+	}
+	healthFrom, err := cfg.healthzPrefixes()
+	if err != nil {
+		return fail(err)
 	}
 	if cfg.http != "" {
 		handler, err := web.New(web.Options{
 			Files:     files,
 			Icon:      assets.Icon(),
-			WebSocket: transport.WebSocketHandler(mgr.Serve, list(cfg.allowedOrigins), limits, mgr.LimitHit, log),
+			WebSocket: transport.WebSocketHandler(met.Serve(metrics.WebSocket, mgr.Start), list(cfg.allowedOrigins), limits, mgr.LimitHit, log),
 			Health: func() web.Health {
 				return web.Health{Version: version, Connections: mgr.Count(), Draining: l.draining.Load(), NATS: st.natsHealth()}
 			},
-			Logger: log,
+			HealthFrom: healthFrom,
+			Logger:     log,
 		})
 		if err != nil {
 			return fail(err)
@@ -290,7 +313,7 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 		if err != nil {
 			return fail(err)
 		}
-		l.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		l.http = &http.Server{Handler: proxy.Handler(cfg.trusted, handler), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		scheme := "http"
 		if certs != nil {
@@ -329,15 +352,31 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 			return fail(err)
 		}
 		l.tcp = ln
-		opts := transport.TCPOptions{Limits: limits, HandshakeTimeout: cfg.handshake, Refused: mgr.LimitHit, Logger: log}
-		name := "tcp"
+		opts := transport.TCPOptions{Limits: limits, HandshakeTimeout: cfg.handshake, Refused: mgr.LimitHit, Logger: log,
+			Trusted: cfg.trusted}
+		name := metrics.TCP
 		if certs != nil {
 			opts.TLS = certs.Config()
-			name = "tls"
+			name = metrics.TLS
 		}
 		log.Info("listening", "transport", name, "addr", ln.Addr().String())
+		start := met.Start(name, mgr.Start)
 		go func() {
-			if err := transport.ServeTCP(ln, mgr.Start, opts); err != nil {
+			if err := transport.ServeTCP(ln, start, opts); err != nil {
+				l.failed <- err
+			}
+		}()
+	}
+	if cfg.metrics != "" {
+		ln, err := net.Listen("tcp", cfg.metrics)
+		if err != nil {
+			return fail(fmt.Errorf("-metrics: %w", err))
+		}
+		l.metrics = &http.Server{Handler: met.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		log.Info("listening", "transport", "metrics", "addr", ln.Addr().String())
+		go func() {
+			if err := l.metrics.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				l.failed <- err
 			}
 		}()
@@ -351,7 +390,7 @@ func (l *listeners) close() {
 	if l.tcp != nil {
 		_ = l.tcp.Close()
 	}
-	for _, srv := range []*http.Server{l.http, l.acme} {
+	for _, srv := range []*http.Server{l.http, l.acme, l.metrics} {
 		if srv != nil {
 			// Sessions upgraded to WebSocket are not the HTTP server's any
 			// more: the session manager tells and closes them.

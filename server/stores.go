@@ -18,6 +18,7 @@ import (
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/inbox"
+	"chat/server/internal/moderation"
 	"chat/server/internal/session"
 	"chat/server/internal/sqlite"
 )
@@ -27,6 +28,9 @@ import (
 type stores struct {
 	owners hub.Owners
 	inbox  inbox.Store
+	// moderation keeps rooms' operators, bans, mutes, topics and the
+	// audit log.
+	moderation moderation.Store
 	// node attaches the hub to the broker.
 	node func(broker.Handler) (broker.Broker, error)
 	// nats is the cluster connection, nil on a single server.
@@ -38,6 +42,7 @@ type stores struct {
 	// closers run in order by close, after the hub has closed.
 	closers []func() error
 	log     *slog.Logger
+	dbPath  string // the SQLite database; "" in cluster mode
 }
 
 func (s *stores) close() {
@@ -53,8 +58,8 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	if cfg.nats != "" {
 		return openCluster(ctx, cfg, log)
 	}
-	st := &stores{log: log}
 	dbPath := filepath.Join(cfg.data, "chat.db")
+	st := &stores{log: log, dbPath: dbPath}
 	names, err := sqlite.OpenNames(dbPath)
 	if err != nil {
 		return nil, err
@@ -65,22 +70,30 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 		names.Close()
 		return nil, err
 	}
-	// One node: the broker is the embedded store (SQLite history,
-	// in-process subscriptions and presence).
-	local, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
-		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync})
-	}, broker.LocalOptions{})
+	mod, err := sqlite.OpenModeration(dbPath, sqlite.ModerationOptions{MaxAudit: cfg.auditMax})
 	if err != nil {
 		marks.Close()
 		names.Close()
 		return nil, err
 	}
-	st.owners, st.inbox = names, marks
+	// One node: the broker is the embedded store (SQLite history,
+	// in-process subscriptions and presence).
+	local, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
+		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync, Retention: cfg.retention(), Logger: log})
+	}, broker.LocalOptions{})
+	if err != nil {
+		mod.Close()
+		marks.Close()
+		names.Close()
+		return nil, err
+	}
+	st.owners, st.inbox, st.moderation = names, marks, mod
 	st.node = func(h broker.Handler) (broker.Broker, error) { return local.Node(h), nil }
 	// The history last: after the hub (which closes its node) and the
 	// name and inbox tables.
-	st.closers = []func() error{names.Close, marks.Close, local.Close}
+	st.closers = []func() error{names.Close, marks.Close, mod.Close, local.Close}
 	log.Info("history open", "data", dbPath, "version", version)
+	logRetention(log, cfg)
 	return st, nil
 }
 
@@ -136,6 +149,8 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	name := nodeName(cfg)
 	opts := cluster.Options{URLs: list(cfg.nats), Creds: cfg.natsCreds, TLS: tlsConf, Replicas: cfg.natsReplicas,
 		DedupWindow: cfg.natsDedup, Name: "chat-server " + name, Logger: log}
+	keep := cfg.retention()
+	opts.Retention = &keep
 	dialCtx, cancel := context.WithTimeout(ctx, clusterDialWait)
 	defer cancel()
 	var conn *cluster.Conn
@@ -161,11 +176,18 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	st.natsState.Store("ok") // Dial just proved it
 	st.owners = conn.Names()
 	st.inbox = conn.Inbox(cluster.InboxOptions{})
+	// TODO(cluster moderation): until cluster.Conn has a moderation store
+	// (JetStream KV, see moderation's package doc), each node keeps the
+	// rooms' moderation in memory: bans and roles hold on the node that
+	// set them only, and are lost on restart.
+	st.moderation = moderation.NewMemory(nil, cfg.auditMax)
+	log.Warn("cluster mode keeps moderation (bans, operators, topics, audit log) per node in memory for now")
 	st.node = func(h broker.Handler) (broker.Broker, error) {
 		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name)})
 	}
 	st.closers = []func() error{conn.Close}
 	log.Info("cluster mode", "node", name, "nats", cfg.nats, "epoch", conn.Epoch(), "version", version)
+	logRetention(log, cfg)
 	return st, nil
 }
 
@@ -177,6 +199,40 @@ func (s *stores) natsHealth() string {
 	}
 	v, _ := s.natsState.Load().(string)
 	return v
+}
+
+// storeSize returns the metrics' measure of the message store: the size
+// of the SQLite files on a single server, of the message stream in
+// cluster mode (one JetStream request per scrape, bounded by
+// healthTimeout). Messages are not counted: SQLite would read its table,
+// and the stream holds a deduplication marker beside each message.
+func (s *stores) storeSize() func() (bytes int64, ok bool) {
+	if s.nats != nil {
+		return func() (int64, bool) {
+			ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+			defer cancel()
+			_, bytes, err := s.nats.StreamSize(ctx)
+			return int64(bytes), err == nil
+		}
+	}
+	path := s.dbPath
+	return func() (int64, bool) {
+		var n int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(path + suffix); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n, true
+	}
+}
+
+// natsStatus returns the metrics' view of NATS, nil on a single server.
+func (s *stores) natsStatus() func() (connected, healthy bool) {
+	if s.nats == nil {
+		return nil
+	}
+	return func() (bool, bool) { return s.nats.NATS().IsConnected(), s.natsHealth() == "ok" }
 }
 
 // healthTimeout bounds one health check of NATS: a JetStream without a
@@ -227,4 +283,15 @@ func (s *stores) refuseWhileUnhealthy(ctx context.Context, mgr *session.Manager,
 			}
 		}
 	}
+}
+
+// logRetention says how much history the rooms keep: everything unless
+// -retain-messages or -retain-age say otherwise.
+func logRetention(log *slog.Logger, cfg *config) {
+	keep := cfg.retention()
+	if !keep.Enabled() {
+		log.Info("history retention: every room keeps all its messages (-retain-messages, -retain-age)")
+		return
+	}
+	log.Info("history retention", "messages_per_room", keep.Messages, "max_age", keep.Age)
 }

@@ -415,6 +415,9 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 			verb = "rejoined"
 		}
 		fmt.Fprintf(w, "-- %s %s as %s; %d here: %s\n", verb, e.Room, clean(e.Name), e.Count, clean(strings.Join(e.Members, ", ")))
+		if e.Removed > 0 {
+			fmt.Fprintf(w, "-- messages of %s up to #%d that you had not seen were removed by the server's history retention\n", e.Room, e.Removed)
+		}
 	case client.Message:
 		v := t.views[e.Room]
 		if v == nil {

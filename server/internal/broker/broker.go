@@ -110,6 +110,11 @@ type Broker interface {
 	Before(ctx context.Context, room string, before uint64, limit int) ([]protocol.Msg, error)
 	// Last returns the last n messages, in order.
 	Last(ctx context.Context, room string, n int) ([]protocol.Msg, error)
+	// Floor returns the sequence number below room's oldest kept
+	// message: every message up to it was removed by history retention
+	// (0: none was; the head when none is kept). History reads never
+	// return a message at or below it; the numbers are not reused.
+	Floor(ctx context.Context, room string) (uint64, error)
 
 	// PresenceAdd enters a connection in room's presence. first reports
 	// that its name was not present before (through any node). A name

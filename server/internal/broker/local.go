@@ -325,16 +325,14 @@ func (n *Node) Subscribe(ctx context.Context, room string) (StreamPosition, erro
 	n.l.mu.Unlock()
 	// Subscribed first, then read: a message committed in between is both
 	// read and delivered (the caller skips it), never neither.
-	last, err := n.l.log.Last(ctx, room, 1)
+	// The head, not the last kept message: retention may have removed
+	// every message of the room.
+	_, head, err := n.l.log.Bounds(ctx, room)
 	if err != nil {
 		n.Unsubscribe(room)
 		return StreamPosition{}, err
 	}
-	pos := StreamPosition{Epoch: epoch}
-	if len(last) > 0 {
-		pos.Offset = last[0].Seq
-	}
-	return pos, nil
+	return StreamPosition{Offset: head, Epoch: epoch}, nil
 }
 
 // Unsubscribe implements Broker.
@@ -366,6 +364,12 @@ func (n *Node) Before(ctx context.Context, room string, before uint64, limit int
 // Last implements Broker.
 func (n *Node) Last(ctx context.Context, room string, limit int) ([]protocol.Msg, error) {
 	return n.l.log.Last(ctx, room, limit)
+}
+
+// Floor implements Broker.
+func (n *Node) Floor(ctx context.Context, room string) (uint64, error) {
+	floor, _, err := n.l.log.Bounds(ctx, room)
+	return floor, err
 }
 
 // PresenceAdd implements Broker.

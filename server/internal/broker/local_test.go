@@ -3,6 +3,7 @@ package broker_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"chat/server/internal/broker"
 	"chat/server/internal/broker/brokertest"
@@ -41,4 +42,14 @@ func TestLocalOverSQLite(t *testing.T) {
 	brokertest.Run(t, opener(func(t *testing.T, sink history.Sink) (history.Log, error) {
 		return sqlite.Open(filepath.Join(t.TempDir(), "chat.db"), sink, sqlite.Options{})
 	}))
+}
+
+func TestLocalOverSQLiteRetention(t *testing.T) {
+	brokertest.RunRetention(t, func(t *testing.T, rule history.Retention, handlers ...broker.Handler) []broker.Broker {
+		return opener(func(t *testing.T, sink history.Sink) (history.Log, error) {
+			// Checked every 50 ms, so the suite's expiry shows at once.
+			return sqlite.Open(filepath.Join(t.TempDir(), "chat.db"), sink,
+				sqlite.Options{Retention: rule, RetentionEvery: 50 * time.Millisecond})
+		})(t, handlers...)
+	})
 }

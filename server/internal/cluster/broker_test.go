@@ -14,6 +14,7 @@ import (
 	"chat/server/internal/broker"
 	"chat/server/internal/broker/brokertest"
 	"chat/server/internal/cluster/natstest"
+	"chat/server/internal/history"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -172,6 +173,37 @@ func TestConformanceThreeServers(t *testing.T) {
 		t.Fatalf("stream with %d replicas on 3 servers", r)
 	}
 	brokertest.Run(t, opener(nc, admin))
+}
+
+// retentionOpener is opener with every node's Options.Retention set: the
+// stream is made without limits (reset) and the nodes' Dial updates it.
+func retentionOpener(nc *natstest.Cluster, admin *Conn) brokertest.RetentionOpener {
+	return func(t *testing.T, rule history.Retention, handlers ...broker.Handler) []broker.Broker {
+		reset(t, admin)
+		var out []broker.Broker
+		for i, h := range handlers {
+			c := dial(t, nc, i, Options{Name: fmt.Sprint("node-", i), Retention: &rule})
+			cfg := c.stream.CachedInfo().Config
+			if cfg.MaxAge != rule.Age || (rule.Messages > 0 && cfg.MaxMsgsPerSubject != int64(rule.Messages)) {
+				t.Fatalf("stream limits after Dial: max age %v, per subject %d; want %+v", cfg.MaxAge, cfg.MaxMsgsPerSubject, rule)
+			}
+			out = append(out, node(t, c, h, NodeOptions{ID: fmt.Sprint("node-", i)}))
+		}
+		return out
+	}
+}
+
+func TestRetentionConformanceOneServer(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	brokertest.RunRetention(t, retentionOpener(nc, dial(t, nc, 0, Options{})))
+}
+
+func TestRetentionConformanceThreeServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a NATS cluster")
+	}
+	nc := natstest.Start(t, 3)
+	brokertest.RunRetention(t, retentionOpener(nc, dial(t, nc, 0, Options{})))
 }
 
 // A re-send is recognised by its marker after JetStream's own

@@ -91,6 +91,12 @@ type Options struct {
 	// PublishTimeout bounds the wait for JetStream to store a message
 	// (default 5s); past it the message is not acknowledged.
 	PublishTimeout time.Duration
+	// Retention limits the history every room keeps (zero: everything):
+	// the stream's MaxMsgsPerSubject (each room is one subject) and
+	// MaxAge, set when the stream is created and updated on an existing
+	// one. MaxAge also bounds the deduplication markers' life. nil leaves
+	// an existing stream's limits as they are (tools, not servers).
+	Retention *history.Retention
 	// Name names this node in NATS (connection name, logs).
 	Name   string
 	Logger *slog.Logger
@@ -113,6 +119,10 @@ func (o *Options) setDefaults() {
 	// still knew but whose marker had expired would be neither found
 	// nor stored.
 	o.StreamDuplicates = min(o.StreamDuplicates, o.DedupWindow)
+	if o.Retention != nil && o.Retention.Age > 0 {
+		// JetStream refuses a duplicate window longer than MaxAge.
+		o.StreamDuplicates = min(o.StreamDuplicates, o.Retention.Age)
+	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = 5 * time.Second
 	}
@@ -210,6 +220,10 @@ func (c *Conn) provision(ctx context.Context) error {
 	}
 	c.js = js
 	r := c.replicas()
+	var keep history.Retention
+	if c.opts.Retention != nil {
+		keep = *c.opts.Retention
+	}
 	cfg := jetstream.StreamConfig{
 		Name:               StreamName,
 		Description:        "chat messages and deduplication markers",
@@ -221,13 +235,17 @@ func (c *Conn) provision(ctx context.Context) error {
 		AllowMsgTTL:        true,
 		AllowDirect:        true,
 		Metadata:           map[string]string{EpochKey: strconv.FormatUint(history.NewEpoch(), 10)},
+		MaxAge:             keep.Age,
+		MaxMsgsPerSubject:  int64(keep.Messages),
 	}
 	var s jetstream.Stream
 	err = retry(ctx, func(ctx context.Context) error {
 		var err error
 		s, err = js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			s, err = js.Stream(ctx, StreamName)
+			if s, err = js.Stream(ctx, StreamName); err == nil && c.opts.Retention != nil {
+				s, err = c.applyRetention(ctx, s)
+			}
 		}
 		return err
 	})
@@ -264,6 +282,29 @@ func (c *Conn) provision(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// applyRetention updates an existing stream's limits to Options.Retention
+// (every node applies its own settings when it starts: give all nodes the
+// same). Lowering them removes what they no longer keep at once.
+func (c *Conn) applyRetention(ctx context.Context, s jetstream.Stream) (jetstream.Stream, error) {
+	cfg := s.CachedInfo().Config
+	keep := *c.opts.Retention
+	perSubject := int64(keep.Messages)
+	if perSubject == 0 {
+		perSubject = -1 // JetStream's "unlimited"
+	}
+	dups := cfg.Duplicates
+	if keep.Age > 0 {
+		dups = min(dups, keep.Age)
+	}
+	if cfg.MaxAge == keep.Age && max(cfg.MaxMsgsPerSubject, -1) == perSubject && cfg.Duplicates == dups {
+		return s, nil
+	}
+	c.opts.Logger.Info("cluster: applying history retention to the stream",
+		"max_age", keep.Age, "max_msgs_per_room", keep.Messages)
+	cfg.MaxAge, cfg.MaxMsgsPerSubject, cfg.Duplicates = keep.Age, perSubject, dups
+	return c.js.UpdateStream(ctx, cfg)
 }
 
 // provisionAttempt bounds one JetStream API request of provision: a
@@ -310,6 +351,17 @@ func (c *Conn) Epoch() uint64 { return c.epoch }
 
 // NATS returns the underlying connection (for health checks).
 func (c *Conn) NATS() *nats.Conn { return c.nc }
+
+// StreamSize returns the stream messages (chat messages and their
+// deduplication markers) and bytes in the cluster's message stream, as
+// JetStream counts them (one API request; for metrics).
+func (c *Conn) StreamSize(ctx context.Context) (msgs, bytes uint64, err error) {
+	info, err := c.stream.Info(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return info.State.Msgs, info.State.Bytes, nil
+}
 
 // HealthKey is the key in chat-nodes that Healthy writes.
 const HealthKey = "_health"

@@ -58,6 +58,9 @@ func (l *importLog) Last(context.Context, string, int) ([]protocol.Msg, error) {
 func (l *importLog) Before(context.Context, string, uint64, int) ([]protocol.Msg, error) {
 	return nil, errNotInTests
 }
+func (l *importLog) Bounds(context.Context, string) (uint64, uint64, error) {
+	return 0, 0, errNotInTests
+}
 func (l *importLog) Epoch(context.Context, string) (uint64, error) { return l.c.Epoch(), nil }
 func (l *importLog) Close() error                                  { return nil }
 

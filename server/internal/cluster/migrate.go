@@ -49,6 +49,13 @@ func (c *Conn) roomHead(ctx context.Context, room string) (*protocol.Msg, error)
 //
 // Import is for migrations and restores, not for live traffic.
 func (c *Conn) Import(ctx context.Context, msgs []protocol.Msg) error {
+	return c.importAbove(ctx, msgs, 0)
+}
+
+// importAbove is Import, except that the first message of a room new to
+// the stream may be floor+1 rather than 1: a source whose retention
+// removed the room's messages up to floor.
+func (c *Conn) importAbove(ctx context.Context, msgs []protocol.Msg, floor uint64) error {
 	for i := 0; i < len(msgs); {
 		room := msgs[i].Room
 		if room == "" {
@@ -58,7 +65,7 @@ func (c *Conn) Import(ctx context.Context, msgs []protocol.Msg) error {
 		for j < len(msgs) && msgs[j].Room == room {
 			j++
 		}
-		if err := c.appendRoom(ctx, msgs[i:j], true); err != nil {
+		if err := c.appendRoom(ctx, msgs[i:j], true, floor); err != nil {
 			return fmt.Errorf("cluster: import: %w", err)
 		}
 		i = j
@@ -117,8 +124,10 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return st, fmt.Errorf("cluster: migrate: %s: %w", fromDB, err)
 	}
-	if version != 5 {
-		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads version 5 (a server of this version upgrades an older file when it opens it)", fromDB, version)
+	// Version 6 added moderation's tables, which are not copied (yet):
+	// the cluster keeps moderation per node in memory for now.
+	if version != 5 && version != 6 {
+		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads versions 5 and 6 (a server of this version upgrades an older file when it opens it)", fromDB, version)
 	}
 
 	rooms, err := planRooms(ctx, tx, c)
@@ -153,7 +162,12 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 			if len(page) == 0 {
 				break
 			}
-			if err := c.Import(ctx, page); err != nil {
+			// A room the source's retention trimmed starts above 1.
+			floor := uint64(0)
+			if after == 0 {
+				floor = page[0].Seq - 1
+			}
+			if err := c.importAbove(ctx, page, floor); err != nil {
 				return st, fmt.Errorf("cluster: migrate: %w", err)
 			}
 			st.Messages += len(page)

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
+	"chat/server/internal/broker"
 	"chat/server/internal/cluster/natstest"
 	"chat/server/internal/history"
 	"chat/server/internal/sqlite"
@@ -297,10 +298,71 @@ func TestImportKeepsRoomsGapFree(t *testing.T) {
 	// head was read) fails the whole batch.
 	batch := []protocol.Msg{m(3), m(4)}
 	toks := []string{DedupToken("s", "3"), DedupToken("s", "4")}
-	if _, err := c.sendBatch(ctx, "r", toks, batch, 1, "node-a"); err == nil {
+	if _, err := c.sendBatch(ctx, "r", toks, make([]string, len(toks)), batch, 1, "node-a"); err == nil {
 		t.Fatal("a batch after a stale head was stored")
 	}
 	if got := streamMessages(t, c, "r"); len(got) != 2 {
 		t.Fatalf("room holds %d messages, want 2", len(got))
+	}
+}
+
+// A single server's database whose rooms lost their oldest messages to
+// retention migrates as it is: the room starts at its oldest kept
+// message, Floor says so, and numbering goes on from its head.
+func TestMigrateARetainedHistory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	log, err := sqlite.Open(path, func([]history.Result) {}, sqlite.Options{Retention: history.Retention{Messages: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := log.Append(&history.Request{Room: "r", Sender: "alice", ID: strconv.Itoa(i), Text: strconv.Itoa(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Retention trims in the background and signals nothing: poll, every
+	// 20 ms for at most 20 s.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		floor, _, err := log.Bounds(ctx, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if floor == 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("floor %d, want 7", floor)
+		}
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c := storesDial(t, natstest.Start(t, 1), "node-a")
+	if _, err := Migrate(ctx, path, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	n := node(t, c, rec, NodeOptions{ID: "node-a"})
+	msgs, err := n.Since(ctx, "r", 0, 100)
+	if err != nil || len(msgs) != 3 || msgs[0].Seq != 8 || msgs[0].Text != "8" || msgs[2].Seq != 10 {
+		t.Fatalf("migrated room: %+v, %v; want 8..10", msgs, err)
+	}
+	if floor, err := n.Floor(ctx, "r"); err != nil || floor != 7 {
+		t.Fatalf("Floor %d, %v; want 7", floor, err)
+	}
+	if msgs, err := n.Before(ctx, "r", 10, 100); err != nil || len(msgs) != 2 || msgs[0].Seq != 8 {
+		t.Fatalf("Before(10): %+v, %v; want 8, 9", msgs, err)
+	}
+	if err := n.Publish(&broker.Publication{Room: "r", Sender: "bob", ID: "b", Text: "next"}); err != nil {
+		t.Fatal(err)
+	}
+	rec.wait(t, 10*time.Second, "the result", func(r *recorder) bool { return len(r.results) == 1 })
+	if r := rec.results[0]; r.Err != nil || r.Msg.Seq != 11 {
+		t.Fatalf("next message: %+v, want seq 11", r)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
 	"chat/server/internal/broker"
@@ -217,6 +218,9 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 	defer cancel()
 	results := make([]broker.Result, len(batch))
 	toks := make([]string, len(batch))
+	// ids are the messages' Nats-Msg-Id suffixes: "" but for a re-send of
+	// a message retention removed, whose id JetStream may still know.
+	ids := make([]string, len(batch))
 	dupOf := make([]int, len(batch))
 	first := make(map[string]int, len(batch))
 	var todo []int
@@ -254,17 +258,17 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 		}
 		now := uint64(time.Now().UnixMilli())
 		msgs := make([]protocol.Msg, len(todo))
-		btoks := make([]string, len(todo))
+		btoks, bids := make([]string, len(todo)), make([]string, len(todo))
 		for k, i := range todo {
 			p := batch[i]
 			msgs[k] = protocol.Msg{Room: room, Seq: h.seq + 1 + uint64(k), Time: now, Sender: p.Sender, ID: p.ID, Text: p.Text}
-			btoks[k] = toks[i]
+			btoks[k], bids[k] = toks[i], ids[i]
 		}
 		// An attempt waits a third of the timeout for its answer: an
 		// answer lost with a connection to a server that went down
 		// would otherwise use it all up.
 		actx, acancel := context.WithTimeout(ctx, max(timeout/3, 100*time.Millisecond))
-		last, err := n.c.sendBatch(actx, room, btoks, msgs, h.stream, n.id)
+		last, err := n.c.sendBatch(actx, room, btoks, bids, msgs, h.stream, n.id)
 		acancel()
 		if err == nil {
 			for k, i := range todo {
@@ -303,7 +307,7 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			// look for markers (a request per message) only when it
 			// does not.
 			if (code != errCodeWrongLastSeqConst && code != errCodeMsgIDInProcess) || sameHead >= 3 {
-				rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, results)
+				rest, rerr := n.resolveDuplicates(ctx, room, todo, toks, ids, results)
 				if rerr != nil {
 					lastErr = rerr
 				}
@@ -342,7 +346,7 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 // resolveDuplicates looks for the markers of the messages in todo: those
 // with one are re-sends, answered with the original message; the others
 // are returned.
-func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, toks []string, results []broker.Result) ([]int, error) {
+func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, toks, ids []string, results []broker.Result) ([]int, error) {
 	var rest []int
 	for _, i := range todo {
 		mark, err := n.c.getMsg(ctx, getReq{LastBySubj: DedupSubject + Token(room) + "." + toks[i]})
@@ -354,6 +358,20 @@ func (n *Node) resolveDuplicates(ctx context.Context, room string, todo []int, t
 			return todo, err
 		}
 		orig, err := n.c.getMsg(ctx, getReq{Seq: mark.Seq - 1})
+		if errors.Is(err, errNotFound) {
+			// Retention removed the original (its marker lives for the
+			// dedup window, longer than a room's count limit may keep
+			// it): the re-send is stored anew, as a single server does,
+			// under a Nats-Msg-Id of its own (the old one may still be
+			// in JetStream's window; nodes racing with the same re-send
+			// pick the same id, and the new marker decides anyway).
+			if err := n.c.stream.Purge(ctx, jetstream.WithPurgeSubject(mark.Subject)); err != nil {
+				return todo, err
+			}
+			ids[i] = "." + strconv.FormatUint(mark.Seq, 36)
+			rest = append(rest, i)
+			continue
+		}
 		if err != nil {
 			return todo, err
 		}
@@ -383,13 +401,13 @@ func (n *Node) backoff(ctx context.Context, attempt int) {
 // marker, as one atomic batch whose first message expects the room's
 // last stream seq to be expect. It returns the stream seq of the last
 // entry (the last marker).
-func (c *Conn) sendBatch(ctx context.Context, room string, toks []string, msgs []protocol.Msg, expect uint64, node string) (uint64, error) {
+func (c *Conn) sendBatch(ctx context.Context, room string, toks, ids []string, msgs []protocol.Msg, expect uint64, node string) (uint64, error) {
 	rt := Token(room)
 	ttl := c.opts.DedupWindow.String()
 	entries := make([]*nats.Msg, 0, 2*len(msgs))
 	for k := range msgs {
 		m := c.msgEntry(rt, &msgs[k], node)
-		m.Header[hdrMsgID] = []string{rt + "." + toks[k]}
+		m.Header[hdrMsgID] = []string{rt + "." + toks[k] + ids[k]}
 		if k == 0 {
 			// Only the first write to a subject in a batch may expect.
 			m.Header[hdrExpectSubj] = []string{strconv.FormatUint(expect, 10)}
@@ -476,17 +494,18 @@ const (
 // fails Append; batches before it stay stored. Nodes deliver the
 // messages like any others.
 func (c *Conn) Append(ctx context.Context, msgs []protocol.Msg) error {
-	return c.appendRoom(ctx, msgs, false)
+	return c.appendRoom(ctx, msgs, false, 0)
 }
 
-// appendRoom is Append. With windowFromSent (a migration: the messages'
+// appendRoom is Append; in a room new to the stream the first message
+// may also be floor+1 (floor 0: it must be 1). With windowFromSent (a migration: the messages'
 // times are when they were first stored), a marker lives for what is left
 // of the window since then, and a message older than the window gets
 // none: a history of millions would otherwise hold millions of markers
 // in NATS's memory for a day. There is no Nats-Msg-Id either way:
 // JetStream's window would know a re-send whose marker is gone, which
 // would then be neither found nor stored.
-func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSent bool) error {
+func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSent bool, floor uint64) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -500,7 +519,10 @@ func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSe
 	if err != nil {
 		return err
 	}
-	if msgs[0].Seq != h.seq+1 {
+	// A room new to the stream may start at floor+1: a history whose
+	// oldest messages retention removed (a migration from such a
+	// database).
+	if msgs[0].Seq != h.seq+1 && (h.seq != 0 || floor == 0 || msgs[0].Seq != floor+1) {
 		return fmt.Errorf("cluster: Append: room %q is at seq %d, the first message has %d", room, h.seq, msgs[0].Seq)
 	}
 	rt := Token(room)

@@ -76,11 +76,15 @@ func (c *Conn) getMsgFrom(ctx context.Context, stream string, req getReq) (*stor
 	return r.Message, nil
 }
 
-// readHead reads room's last message from the stream leader.
+// readHead reads room's last message from the stream leader. A room
+// whose messages all expired (retention by age) has none: its head is
+// then the one chat-rooms recorded, with stream seq 0 (the subject is
+// empty, which is what a compare-and-set on it expects), so numbering
+// goes on from it.
 func (c *Conn) readHead(ctx context.Context, room string) (head, error) {
 	sm, err := c.getMsg(ctx, getReq{LastBySubj: MsgSubject + Token(room)})
 	if err == errNotFound {
-		return head{}, nil
+		return c.indexedHead(ctx, room)
 	}
 	if err != nil {
 		return head{}, err
@@ -92,14 +96,52 @@ func (c *Conn) readHead(ctx context.Context, room string) (head, error) {
 	return head{seq: m.Seq, stream: sm.Seq}, nil
 }
 
-// find returns the stream message of room seq n (1 ≤ n ≤ h.seq) by
-// binary search over stream seqs. Room seqs grow with stream seqs and
-// every room message is one stream message, so room seq n is at a stream
-// seq in [n, h.stream-(h.seq-n)]; each probe asks for the room's first
-// message at or after a stream seq.
+// indexedHead is a room's head as chat-rooms has it, for a room without
+// messages in the stream.
+func (c *Conn) indexedHead(ctx context.Context, room string) (head, error) {
+	val, _, err := c.leaderGet(ctx, c.rooms, Token(room))
+	if err != nil || val == nil {
+		return head{}, err
+	}
+	var e indexEntry
+	if err := json.Unmarshal(val, &e); err != nil {
+		return head{}, fmt.Errorf("cluster: room index of %s: %w", room, err)
+	}
+	return head{seq: e.Head}, nil
+}
+
+// floor returns the room seq below room's oldest message in the stream:
+// retention removed every message up to it (0: none was removed).
+func (c *Conn) floor(ctx context.Context, room string) (uint64, error) {
+	sm, err := c.getMsg(ctx, getReq{NextBySubj: MsgSubject + Token(room)})
+	if err == errNotFound {
+		h, err := c.readHead(ctx, room)
+		return h.seq, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	m, err := sm.decode()
+	if err != nil {
+		return 0, err
+	}
+	return m.Seq - 1, nil
+}
+
+// find returns the stream message of room seq n (1 ≤ n ≤ h.seq), or the
+// room's oldest if retention removed n, by binary search over stream
+// seqs. Room seqs grow with stream seqs and every kept room message is
+// one stream message, so room seq n is at a stream seq of at most
+// h.stream-(h.seq-n); each probe asks for the room's first message at or
+// after a stream seq, which for a removed n is the oldest kept wherever
+// it is. The search starts at stream seq 1, not n: a room migrated from a
+// database with retention starts at a room seq above its stream seq.
 func (c *Conn) find(ctx context.Context, room string, n uint64, h head) (*storedMsg, protocol.Msg, error) {
 	subj := MsgSubject + Token(room)
-	lo, hi := n, h.stream-(h.seq-n)
+	lo, hi := uint64(1), h.stream
+	if d := h.seq - n; d < h.stream {
+		hi = h.stream - d
+	}
 	exact, clo, chi := c.seqs.bounds(room, n)
 	if exact != 0 {
 		sm, err := c.getMsg(ctx, getReq{Seq: exact})
@@ -160,19 +202,22 @@ func (c *Conn) search(ctx context.Context, subj string, n, lo, hi uint64) (*stor
 	return best, bestMsg, nil
 }
 
-// readRange reads up to count messages of room from room seq from on.
-func (c *Conn) readRange(ctx context.Context, room string, from uint64, count int, h head) ([]protocol.Msg, error) {
-	if count <= 0 || from > h.seq || h.seq == 0 {
-		return nil, nil
+// readRange reads up to count messages of room from room seq from on,
+// none above room seq to. Where retention removed from, it starts at
+// the oldest kept message.
+func (c *Conn) readRange(ctx context.Context, room string, from uint64, count int, to uint64, h head) ([]protocol.Msg, error) {
+	if count <= 0 || from > h.seq || h.stream == 0 {
+		return nil, nil // nothing asked for, or nothing kept
 	}
 	from = max(from, 1)
 	sm, m, err := c.find(ctx, room, from, h)
-	if err == errNotFound {
+	if err == errNotFound || (err == nil && m.Seq > to) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	count = int(min(uint64(count), to-m.Seq+1))
 	subj := MsgSubject + Token(room)
 	out := make([]protocol.Msg, 0, count)
 	out = append(out, m)
@@ -270,7 +315,7 @@ func (n *Node) Since(ctx context.Context, room string, after uint64, limit int) 
 	if err != nil || after >= h.seq {
 		return nil, err
 	}
-	return n.c.readRange(ctx, room, after+1, int(min(uint64(max(limit, 0)), h.seq-after)), h)
+	return n.c.readRange(ctx, room, after+1, int(min(uint64(max(limit, 0)), h.seq-after)), h.seq, h)
 }
 
 // Before implements broker.Broker.
@@ -293,7 +338,17 @@ func (n *Node) Before(ctx context.Context, room string, before uint64, limit int
 	if end > uint64(limit) {
 		from = end - uint64(limit) + 1
 	}
-	return n.c.readRange(ctx, room, from, int(end-from+1), h)
+	return n.c.readRange(ctx, room, from, int(end-from+1), end, h)
+}
+
+// Floor implements broker.Broker. Retention removes a room's oldest
+// messages (MaxMsgsPerSubject, MaxAge), so its first message in the
+// stream is the oldest kept.
+func (n *Node) Floor(ctx context.Context, room string) (uint64, error) {
+	if err := n.errClosed(); err != nil {
+		return 0, err
+	}
+	return n.c.floor(ctx, room)
 }
 
 // Last implements broker.Broker.
@@ -312,5 +367,5 @@ func (n *Node) Last(ctx context.Context, room string, limit int) ([]protocol.Msg
 	if h.seq > uint64(limit) {
 		from = h.seq - uint64(limit) + 1
 	}
-	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h)
+	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h.seq, h)
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"time"
 
 	"chat/protocol"
 )
@@ -26,6 +27,9 @@ type Request struct {
 	Tag any
 	// Origin is the broker's, like Tag: which node published the request.
 	Origin any
+	// Received is when the server got the message from its sender, for
+	// the commit latency metric; not stored.
+	Received time.Time
 }
 
 // Result is the outcome of one Request.
@@ -58,6 +62,11 @@ type Log interface {
 	// Before returns up to limit messages of room with Seq < before, the
 	// newest of them, in order: a page of older history.
 	Before(ctx context.Context, room string, before uint64, limit int) ([]protocol.Msg, error)
+	// Bounds returns room's floor and head: every message with Seq <=
+	// floor was removed by retention (0: none was), head is the room's
+	// last sequence number (0: no message yet), also when retention
+	// removed every message. floor <= head.
+	Bounds(ctx context.Context, room string) (floor, head uint64, err error)
 	// Epoch returns the random non-zero id of room's history, creating it
 	// the first time. It changes only when the history is reset (a new
 	// store) or restored, never while the store lives.
@@ -65,6 +74,20 @@ type Log interface {
 	// Close flushes and stops. Later calls to Append fail with ErrClosed.
 	Close() error
 }
+
+// Retention limits how much history every room keeps; the zero value
+// keeps everything. A message goes when either limit says so. Removal
+// never renumbers: sequence numbers are not reused, and a room's head and
+// epoch stay.
+type Retention struct {
+	// Messages is how many of its newest messages a room keeps (0: all).
+	Messages int
+	// Age is how long a message is kept (0: forever).
+	Age time.Duration
+}
+
+// Enabled reports whether r removes anything.
+func (r Retention) Enabled() bool { return r.Messages > 0 || r.Age > 0 }
 
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("history: log is closed")

@@ -81,6 +81,13 @@ func (m *Memory) Before(_ context.Context, room string, before uint64, limit int
 	return append([]protocol.Msg(nil), msgs[end-min(end, uint64(max(limit, 0))):end]...), nil
 }
 
+// Bounds implements Log: Memory keeps everything.
+func (m *Memory) Bounds(_ context.Context, room string) (floor, head uint64, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return 0, uint64(len(m.rooms[room])), nil
+}
+
 // Epoch implements Log: each Memory is a history of its own.
 func (m *Memory) Epoch(_ context.Context, room string) (uint64, error) {
 	m.mu.Lock()

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/inbox"
+	"chat/server/internal/moderation"
 )
 
 // Member is one connection as the hub sees it.
@@ -98,7 +100,22 @@ type Config struct {
 	// for the delivery goroutine (default 65536); beyond it they are
 	// dropped and logged.
 	NoteQueue int
-	Logger    *slog.Logger
+	// Moderation keeps the rooms' operators, bans, mutes, topics,
+	// invites and the audit log (default: in memory).
+	Moderation moderation.Store
+	// ModLimits bound each room's moderation lists.
+	ModLimits moderation.Limits
+	// OperatorToken makes a connection that presents it (MODERATE oper)
+	// a server operator; empty: nobody can become one.
+	OperatorToken string
+	// InviteTTL is how long an invite code is valid when its MODERATE
+	// asks for no time (default 7 days).
+	InviteTTL time.Duration
+	// CommitLatency, if set, is told the seconds from each SEND's arrival
+	// to its ACK (a prometheus.Histogram, say). It is called on the
+	// delivery goroutine and must not block.
+	CommitLatency interface{ Observe(seconds float64) }
+	Logger        *slog.Logger
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
@@ -135,6 +152,12 @@ func (c *Config) setDefaults() {
 	def(&c.NoteQueue, 65536)
 	if c.Inbox == nil {
 		c.Inbox = inbox.NewMemory(nil, 0)
+	}
+	if c.Moderation == nil {
+		c.Moderation = moderation.NewMemory(nil, 0)
+	}
+	if c.InviteTTL <= 0 {
+		c.InviteTTL = 7 * 24 * time.Hour
 	}
 	if c.PresenceDelay <= 0 {
 		c.PresenceDelay = 100 * time.Millisecond
@@ -193,6 +216,54 @@ type Hub struct {
 	// has stopped.
 	mentions     chan protocol.Msg
 	mentionsDone chan struct{}
+
+	// Counters for Stats: atomics, so that counting costs the hot path
+	// no lock.
+	joins      atomic.Uint64
+	msgsStored atomic.Uint64
+	pending    atomic.Int64 // SENDs published and not yet answered
+	_          [64]byte     // fannedOut, written per member, on a cache line of its own
+	fannedOut  atomic.Uint64
+}
+
+// Stats is what the hub has done and holds, for metrics.
+type Stats struct {
+	Joins      uint64 // memberships that entered a room
+	Stored     uint64 // messages sent through this node and stored (re-sends not counted)
+	Deliveries uint64 // MESSAGE frames fanned out live to members of this node
+	// PublishPending is the messages published and not yet stored and
+	// acknowledged: the store's queue, as this node sees it.
+	PublishPending int64
+	// FanoutQueue is the store's deliveries waiting for the delivery
+	// goroutine.
+	FanoutQueue int
+	// Rooms is the rooms with members on this node; CachedMessages and
+	// CachedBytes the recent messages held in their memory caches.
+	Rooms                       int
+	CachedMessages, CachedBytes int
+}
+
+// Stats counts. It visits every room (locking each briefly, one at a
+// time): it is for a scrape now and then, not for the hot path.
+func (h *Hub) Stats() Stats {
+	st := Stats{Joins: h.joins.Load(), Stored: h.msgsStored.Load(), Deliveries: h.fannedOut.Load(),
+		PublishPending: h.pending.Load(), FanoutQueue: len(h.deliveries)}
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	st.Rooms = len(rooms)
+	for _, r := range rooms {
+		r.mu.Lock()
+		if r.ring != nil {
+			st.CachedMessages += r.ring.n
+			st.CachedBytes += r.ring.bytes
+		}
+		r.mu.Unlock()
+	}
+	return st
 }
 
 type delivery struct {
@@ -363,13 +434,26 @@ type Conn struct {
 	// (IDENTIFY, HISTORY, READ, LIST): only then may it get MARKER and
 	// NOTICE, frames a client of before the inbox does not know.
 	inbox atomic.Bool
+
+	// operator is set once the connection presented the operator token.
+	operator atomic.Bool
+	// remote is the peer's address as the transport gives it, addr the
+	// IP address in it (invalid for a member without one), for address
+	// bans and the audit log.
+	remote string
+	addr   netip.Addr
 }
 
 // Connect registers a new connection.
 func (h *Hub) Connect(m Member) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
+	c := &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
 		replays: make(chan struct{}, h.cfg.MaxReplays), ctx: ctx, cancel: cancel}
+	if ra, ok := m.(interface{ RemoteAddr() string }); ok {
+		c.remote = ra.RemoteAddr()
+		c.addr = moderation.ParseRemote(c.remote)
+	}
+	return c
 }
 
 // Joined returns how many rooms the connection is in or joining.
@@ -477,6 +561,13 @@ func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Er
 			return false, protocol.NewError(protocol.CodeUnavailable, key, "the server cannot read your read markers right now; try again")
 		}
 	}
+	st.mod, st.modRev, e = h.admit(mem, j)
+	switch {
+	case mem.ctx.Err() != nil:
+		return false, nil
+	case e != nil:
+		return false, e
+	}
 	r := h.lockRoom(key)
 	replay, entered, e := h.enterLocked(r, mem, j, st)
 	r.mu.Unlock()
@@ -522,6 +613,16 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 			return nil, false, protocol.NewError(protocol.CodeUnavailable, r.name, "the room's history cannot be read; try again")
 		}
 	}
+	// Retention may have removed the room's oldest messages: nobody is
+	// told to expect them.
+	floor, err := h.b.Floor(mem.ctx, r.name)
+	if err != nil {
+		if mem.ctx.Err() != nil {
+			return nil, false, nil
+		}
+		h.cfg.Logger.Error("reading the room's oldest kept message", "room", r.name, "err", err)
+		return nil, false, protocol.NewError(protocol.CodeUnavailable, r.name, "the room's history cannot be read; try again")
+	}
 	first, err := h.b.PresenceAdd(mem.ctx, r.name, mem.presence())
 	switch {
 	case errors.Is(err, broker.ErrNameTaken):
@@ -552,6 +653,8 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 		return nil, false, nil
 	}
 	r.members[mem] = true
+	r.setMod(st.mod, st.modRev)
+	h.joins.Add(1)
 
 	head := r.delivered
 	after := head - min(uint64(h.cfg.History), head)
@@ -567,12 +670,19 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 			mem.ahead = j.After
 		}
 	}
+	if mem.ahead == 0 {
+		// History starts at the oldest message kept: a resume point
+		// below it is raised, which tells the client that the messages
+		// in between were removed.
+		after = max(after, min(floor, head))
+	}
 	names, count, err := h.b.PresenceList(mem.ctx, r.name, h.cfg.MaxListed)
 	if err != nil {
 		h.cfg.Logger.Error("listing presence", "room", r.name, "err", err)
 	}
 	c.m.Deliver(protocol.Encode(&protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
-		Count: uint64(count), Members: names, Epoch: r.epoch, Read: min(st.read, head), Mentions: st.mentions}))
+		Count: uint64(count), Members: names, Epoch: r.epoch, Read: min(st.read, head), Mentions: st.mentions,
+		Topic: st.mod.Topic, Modes: modes(st.mod, mem, time.Now())}))
 	// History: a few frames go straight into the queue; more are replayed
 	// at the client's pace by catchUp, without holding the room, while
 	// live messages wait in the member's backlog.
@@ -662,6 +772,12 @@ func (c *Conn) replayLog(mem *member, after, head uint64) bool {
 		if mem.ctx.Err() != nil {
 			return false
 		}
+		if err == nil && len(msgs) == 0 {
+			// Retention may have removed the rest since the join.
+			if floor, ferr := c.h.b.Floor(mem.ctx, room); ferr == nil && floor >= head {
+				return true
+			}
+		}
 		if err != nil || len(msgs) == 0 {
 			c.h.cfg.Logger.Error("reading history for a resume", "room", room, "err", err)
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, room, "history could not be read; reconnect to resume"))
@@ -700,13 +816,31 @@ func (c *Conn) Send(room, id, text string) error {
 		c.mu.Unlock()
 		return protocol.NewError(protocol.CodeUnexpected, key, "SEND to "+key+", which this connection has not joined")
 	}
+	r := mem.room
+	c.mu.Unlock()
+	// A muted name's message is refused before it is stored (c.mu is a
+	// leaf lock: the room's is taken without it).
+	if !c.operator.Load() {
+		if e := r.muted(mem.nameKey); e != nil {
+			return e
+		}
+	}
+	c.mu.Lock()
+	if mem.state != live && mem.state != replaying {
+		c.mu.Unlock()
+		return protocol.NewError(protocol.CodeUnexpected, key, "SEND to "+key+", which this connection has not joined")
+	}
 	mem.pending++ // its ACK must precede the membership's LEFT
 	c.mu.Unlock()
 	c.h.sendMu.RLock()
 	defer c.h.sendMu.RUnlock()
 	err := ErrShuttingDown
 	if !c.h.closing {
-		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem})
+		c.h.pending.Add(1)
+		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem, Received: time.Now()})
+		if err != nil {
+			c.h.pending.Add(-1)
+		}
 	}
 	if err != nil {
 		c.settled(mem)
@@ -844,12 +978,21 @@ func (h *Hub) published(results []broker.Result) {
 		if !ok {
 			continue
 		}
+		h.pending.Add(-1)
 		c := mem.conn
 		if res.Err != nil {
 			h.cfg.Logger.Error("storing a message", "room", res.Request.Room, "err", res.Err)
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, res.Request.Room,
 				"the message could not be stored; it will be sent again after reconnecting"))
 		} else {
+			// Counted before the ACK goes out: whoever has the ACK finds
+			// the message in the metrics.
+			if o := h.cfg.CommitLatency; o != nil && !res.Request.Received.IsZero() {
+				o.Observe(time.Since(res.Request.Received).Seconds())
+			}
+			if !res.Duplicate {
+				h.msgsStored.Add(1)
+			}
 			c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
 			if !res.Duplicate {
 				h.stored(&res.Msg)
@@ -883,6 +1026,10 @@ func (h *Hub) broadcast(m *protocol.Msg) {
 	r.delivered = m.Seq
 	for mem := range r.members {
 		if m.Seq > mem.ahead {
+			// Counted before it is queued, so whoever has the frame finds
+			// it counted. Only this goroutine writes the counter: the
+			// atomic add costs no waiting.
+			h.fannedOut.Add(1)
 			mem.send(frame, h.cfg.CatchUpBacklog)
 		}
 	}

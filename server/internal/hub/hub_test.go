@@ -376,8 +376,9 @@ func (failingLog) Last(context.Context, string, int) ([]protocol.Msg, error) { r
 func (failingLog) Before(context.Context, string, uint64, int) ([]protocol.Msg, error) {
 	return nil, nil
 }
-func (failingLog) Epoch(context.Context, string) (uint64, error) { return 1, nil }
-func (l failingLog) Close() error                                { l.Batcher.Close(); return nil }
+func (failingLog) Bounds(context.Context, string) (uint64, uint64, error) { return 0, 0, nil }
+func (failingLog) Epoch(context.Context, string) (uint64, error)          { return 1, nil }
+func (l failingLog) Close() error                                         { l.Batcher.Close(); return nil }
 
 func TestStorageFailureEndsTheSendersConnection(t *testing.T) {
 	store := newStore(t, func(sink history.Sink) (history.Log, error) {

@@ -23,6 +23,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/inbox"
+	"chat/server/internal/moderation"
 )
 
 // roomKey returns the canonical name of a room: its key, and for a
@@ -59,7 +60,13 @@ func (h *Hub) directAccess(key, name, secret string) *protocol.Error {
 }
 
 // readState is a name's read marker in a room and its mentions above it.
-type readState struct{ read, mentions uint64 }
+type readState struct {
+	read, mentions uint64
+	// mod is the room's moderation settings at the join, modRev their
+	// revision (hub/moderation.go).
+	mod    *moderation.State
+	modRev uint64
+}
 
 // identity is what IDENTIFY made a connection: a device of a name.
 // Until its IDENTIFIED is queued, notes for it are held, so that
@@ -224,6 +231,10 @@ func (hd handler) Noted(n *broker.Note) {
 // would take MARKER for a broken server), each once. It runs on the
 // delivery goroutine.
 func (h *Hub) noted(n *broker.Note) {
+	if isModNote(n) {
+		h.modNoted(n)
+		return
+	}
 	sent := map[*Conn]bool{}
 	h.idMu.Lock()
 	for _, name := range n.Names {
@@ -405,6 +416,18 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 	first := len(msgs) < want && cut == 0 // nothing older exists
 	if len(page) > 0 && page[0].Seq <= 1 {
 		first = true
+	}
+	if !first && len(page) > 0 {
+		// The oldest message retention keeps is as far back as it goes.
+		floor, err := h.b.Floor(mem.ctx, key)
+		switch {
+		case mem.ctx.Err() != nil:
+			return nil
+		case err != nil:
+			h.cfg.Logger.Error("reading the room's oldest kept message", "room", key, "err", err)
+			return protocol.NewError(protocol.CodeUnavailable, key, "history could not be read; reconnect and try again")
+		}
+		first = page[0].Seq <= floor+1
 	}
 	if len(msgs) > 0 && len(page) == 0 {
 		// One message bigger than a page cannot be: texts are bounded

@@ -8,6 +8,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/broker"
+	"chat/server/internal/moderation"
 )
 
 // room is this node's side of one room: its local members, a cache of
@@ -23,6 +24,10 @@ type room struct {
 	ring      *ring
 	delivered uint64 // last sequence number fanned out
 	epoch     uint64 // the history's epoch, from the broker
+	// mod is the room's moderation settings as last read (nil before
+	// the first join), modRev their revision: SEND's mute check reads it.
+	mod    *moderation.State
+	modRev uint64
 
 	presence      []protocol.PresenceChange
 	presenceTimer *time.Timer

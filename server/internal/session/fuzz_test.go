@@ -33,7 +33,7 @@ func FuzzSession(f *testing.F) {
 		}
 		defer store.Close()
 		log := store.Log().(*history.Memory)
-		h, err := hub.New(hub.Config{Inbox: inbox.NewMemory(log.Heads, 0), Owners: fuzzOwners{}},
+		h, err := hub.New(hub.Config{Inbox: inbox.NewMemory(log.Heads, 0), Owners: fuzzOwners{}, OperatorToken: "t"},
 			func(hd broker.Handler) (broker.Broker, error) { return store.Node(hd), nil })
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +110,8 @@ func checkServerStream(t *testing.T, stream []byte) {
 				t.Fatal("PONG before WELCOME")
 			}
 		case *protocol.Joined, *protocol.Ack, *protocol.Msg, *protocol.Presence, *protocol.Left,
-			*protocol.Identified, *protocol.Page, *protocol.Rooms, *protocol.Marker, *protocol.Notice:
+			*protocol.Identified, *protocol.Page, *protocol.Rooms, *protocol.Marker, *protocol.Notice,
+			*protocol.Moderated, *protocol.ModEvent:
 			if !welcomed {
 				t.Fatalf("%v before WELCOME", m.Type())
 			}
@@ -151,6 +152,27 @@ func seedSessions() [][]byte {
 		cat(hello, &protocol.Identify{Name: "alice"}, &protocol.Read{Room: "general", Seq: 1}),
 		cat(hello, &protocol.Join{Room: "@alice@bob", Name: "carol", Secret: "s"}, &protocol.Join{Room: "@x", Name: "a@b"}),
 		cat(hello, &protocol.History{Room: "general"}),
+		// Moderation: the room's creator kicks, bans, mutes itself,
+		// deletes, sets a topic, makes the room invite-only and invites;
+		// then an operator by token, and requests that are refused.
+		cat(hello, join, send, &protocol.Moderate{Room: "general", Action: protocol.ModTopic, Text: "topic"},
+			&protocol.Moderate{Room: "general", Action: protocol.ModDelete, Seq: 1},
+			&protocol.Moderate{Room: "general", Action: protocol.ModInviteOnlyOn},
+			&protocol.Moderate{Room: "general", Action: protocol.ModInvite, Seconds: 60},
+			&protocol.Moderate{Room: "general", Action: protocol.ModMute, Target: "alice", Seconds: 5}, send,
+			&protocol.Moderate{Room: "general", Action: protocol.ModUnmute, Target: "alice"},
+			&protocol.Moderate{Room: "general", Action: protocol.ModBanAddress, Target: "alice"},
+			&protocol.Join{Room: "general", Name: "bob", Invite: "nope"}),
+		cat(hello, join, &protocol.Moderate{Room: "general", Action: protocol.ModKick, Target: "alice", Text: "bye"},
+			&protocol.Join{Room: "general", Name: "alice", Secret: "s"},
+			&protocol.Moderate{Room: "general", Action: protocol.ModBan, Target: "alice"}, join,
+			&protocol.Moderate{Room: "general", Action: protocol.ModUnban, Target: "alice"}),
+		cat(hello, &protocol.Moderate{Action: protocol.ModOper, Text: "t"},
+			&protocol.Moderate{Room: "elsewhere", Action: protocol.ModOp, Target: "bob"},
+			&protocol.Moderate{Room: "bad\troom", Action: protocol.ModTopic},
+			&protocol.Moderate{Room: "general", Action: 200}),
+		cat(hello, &protocol.Moderate{Action: protocol.ModOper, Text: "wrong"},
+			&protocol.Moderate{Room: "general", Action: protocol.ModKick, Target: "x"}),
 		cat(hello, &protocol.List{Query: "GEN"}),
 		cat(hello),
 		cat(hello, join, send, &protocol.Ping{Nonce: 1}, &protocol.Leave{Room: "general"}, &protocol.Bye{}),

@@ -34,10 +34,10 @@ func (s *Session) throttle(msg protocol.Message) bool {
 	}
 	if s.limitedSince.IsZero() {
 		s.limitedSince = now
-		s.mgr.LimitHit("message-rate", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s: slowing down", s.cfg.MsgRate))
+		s.mgr.LimitHit(LimitMessageRate, s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s: slowing down", s.cfg.MsgRate))
 	}
 	if now.Sub(s.limitedSince) >= s.cfg.FloodAfter {
-		s.mgr.LimitHit("flood", s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s for %v: disconnected", s.cfg.MsgRate, s.cfg.FloodAfter))
+		s.mgr.LimitHit(LimitFlood, s.t.RemoteAddr(), fmt.Sprintf("over %g frames/s for %v: disconnected", s.cfg.MsgRate, s.cfg.FloodAfter))
 		s.protocolError(protocol.NewError(protocol.CodeRateLimited, "",
 			fmt.Sprintf("more than %g messages a second for %v; wait before reconnecting", s.cfg.MsgRate, s.cfg.FloodAfter)))
 		return false
@@ -84,6 +84,8 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 		// query is three times longer than the room name it matches), and
 		// one longer than any room name matches nothing.
 		return s.rooms.List(m.Query)
+	case *protocol.Moderate:
+		return s.moderate(m)
 	case *protocol.Bye:
 		s.Fail(nil)
 	case *protocol.Ping:
@@ -127,7 +129,7 @@ func sendInterval(perSecond float64) uint64 {
 }
 
 func (m *Manager) welcomeFlags() protocol.WelcomeFlags {
-	flags := protocol.WelcomeInbox
+	flags := protocol.WelcomeInbox | protocol.WelcomeModeration
 	if m.cfg.Key != "" {
 		flags |= protocol.WelcomeKeyRequired
 	}
@@ -187,7 +189,7 @@ func (s *Session) checkKey(key, room, what string) *protocol.Error {
 	}
 	// Hashes make the comparison constant-time whatever the lengths.
 	if got := sha256.Sum256([]byte(key)); subtle.ConstantTimeCompare(got[:], s.mgr.keyHash[:]) != 1 {
-		s.mgr.LimitHit("key", s.t.RemoteAddr(), what+" without the right server key")
+		s.mgr.LimitHit(LimitKey, s.t.RemoteAddr(), what+" without the right server key")
 		return protocol.NewError(protocol.CodeUnauthorized, room, "this server needs its access key: ask its operator for it")
 	}
 	return nil
@@ -247,4 +249,21 @@ func (s *Session) send(m *protocol.Send) *protocol.Error {
 	// Any other error means shutdown: not stored, not acknowledged; the
 	// client re-sends after it reconnects.
 	return nil
+}
+
+// maxTarget is the longest MODERATE target: a name, or for unban an
+// address (the longest IPv6 text with a zone is well below it).
+func (s *Session) maxTarget() int { return max(s.cfg.MaxName, 64) }
+
+func (s *Session) moderate(m *protocol.Moderate) *protocol.Error {
+	room := s.errRoom(m.Room)
+	switch {
+	case len(m.Room) > s.maxRoom(m.Room):
+		return tooLong(room, "the room name", len(m.Room), s.maxRoom(m.Room))
+	case len(m.Target) > s.maxTarget():
+		return tooLong(room, "the target", len(m.Target), s.maxTarget())
+	case len(m.Text) > s.cfg.MaxText:
+		return tooLong(room, "the text", len(m.Text), s.cfg.MaxText)
+	}
+	return s.inRoom(m.Room, s.rooms.Moderate(m))
 }

@@ -101,6 +101,8 @@ type Rooms interface {
 	Read(room string, seq uint64) *protocol.Error
 	// List answers LIST with ROOMS.
 	List(query string) *protocol.Error
+	// Moderate carries out a MODERATE and answers MODERATED.
+	Moderate(m *protocol.Moderate) *protocol.Error
 	// Joined returns how many rooms the connection is in.
 	Joined() int
 	// Identified reports whether the connection has identified.
@@ -191,8 +193,10 @@ type Manager struct {
 	keyHash  [32]byte
 	flushers []*flusher
 	ids      atomic.Uint64
-	// limitHits counts limit hits by kind, for the logs.
+	// limitHits counts limit hits by kind, for the logs and metrics.
 	limitHits sync.Map // string → *atomic.Int64
+	// slowCuts counts sessions cut off with slow-consumer, for metrics.
+	slowCuts atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -222,6 +226,67 @@ func (m *Manager) Count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.sessions)
+}
+
+// Limit kinds LimitHit is told of (transports and other packages may add
+// their own: a kind is always a constant of the code, never input, so the
+// set stays small).
+const (
+	LimitConnections   = "connections"     // per-address connection limits (transport)
+	LimitPlainOnTLS    = "plain-on-tls"    // the plain protocol on the TLS port (transport)
+	LimitMessageRate   = "message-rate"    // a client over -msg-rate, slowed down
+	LimitFlood         = "flood"           // a client over -msg-rate for -flood-after, cut off
+	LimitKey           = "key"             // a JOIN without the right server key
+	LimitIdle          = "idle"            // a connection in no room for -idle-timeout
+	LimitFrameTooLarge = "frame-too-large" // a frame above -max-frame
+)
+
+// LimitKinds lists the kinds above, for metrics that show each kind
+// (at zero too) before it first happens.
+var LimitKinds = []string{LimitConnections, LimitPlainOnTLS, LimitMessageRate, LimitFlood, LimitKey, LimitIdle, LimitFrameTooLarge}
+
+// LimitHits returns how often each kind of limit has been hit.
+func (m *Manager) LimitHits() map[string]int64 {
+	out := map[string]int64{}
+	m.limitHits.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+// SlowConsumerCuts returns how many sessions were cut off because their
+// client did not read fast enough.
+func (m *Manager) SlowConsumerCuts() int64 { return m.slowCuts.Load() }
+
+// QueueStats describes the sessions' outgoing queues at one moment:
+// frames (and bytes) waiting to be written, in all and in the fullest.
+type QueueStats struct {
+	Sessions            int
+	Frames, Bytes       int
+	MaxFrames, MaxBytes int
+}
+
+// Queues measures the outgoing queues. It locks each session briefly, one
+// at a time: it is for a scrape now and then, not for the hot path.
+func (m *Manager) Queues() QueueStats {
+	m.mu.Lock()
+	all := make([]*Session, 0, len(m.sessions))
+	for s := range m.sessions {
+		all = append(all, s)
+	}
+	m.mu.Unlock()
+	st := QueueStats{Sessions: len(all)}
+	for _, s := range all {
+		s.mu.Lock()
+		frames, bytes := len(s.queue), s.queued
+		s.mu.Unlock()
+		st.Frames += frames
+		st.Bytes += bytes
+		st.MaxFrames = max(st.MaxFrames, frames)
+		st.MaxBytes = max(st.MaxBytes, bytes)
+	}
+	return st
 }
 
 // LimitHit records that a limit stopped something, and logs it with the

@@ -34,6 +34,9 @@ func (s *Session) readLoop() bool {
 		if err != nil {
 			var de *protocol.DecodeError
 			if errors.As(err, &de) {
+				if de.Code == protocol.CodeFrameTooLarge {
+					s.mgr.LimitHit(LimitFrameTooLarge, s.t.RemoteAddr(), de.Reason)
+				}
 				s.protocolError(protocol.NewError(de.Code, "", de.Reason))
 				return true
 			}

@@ -140,6 +140,9 @@ func (s *Session) failLocked(e *protocol.Error) {
 		return
 	}
 	if e != nil {
+		if e.Code == protocol.CodeSlowConsumer {
+			s.mgr.slowCuts.Add(1)
+		}
 		s.queue = append(s.queue, protocol.Encode(e))
 		s.reason = e.Error()
 	} else if s.reason == "" {
@@ -202,3 +205,7 @@ func (s *Session) ended() {
 		}
 	})
 }
+
+// RemoteAddr is the peer's address, for the hub's address bans and audit
+// log.
+func (s *Session) RemoteAddr() string { return s.t.RemoteAddr() }

@@ -43,7 +43,7 @@ func (s *Session) tick() {
 	} else if s.noRoomSince.IsZero() {
 		s.noRoomSince = now
 	} else if now.Sub(s.noRoomSince) >= s.cfg.IdleTimeout {
-		s.mgr.LimitHit("idle", s.t.RemoteAddr(), "in no room")
+		s.mgr.LimitHit(LimitIdle, s.t.RemoteAddr(), "in no room")
 		// Without the reconnect flag: a client that reconnected would
 		// sit in no room again and be closed again, forever. It should
 		// connect when it has a room to join.

@@ -77,6 +77,7 @@ type noRooms struct{}
 func (noRooms) Join(*protocol.Join) *protocol.Error         { return nil }
 func (noRooms) Send(string, string, string) error           { return nil }
 func (noRooms) Leave(string) *protocol.Error                { return nil }
+func (noRooms) Moderate(*protocol.Moderate) *protocol.Error { return nil }
 func (noRooms) Joined() int                                 { return 0 }
 func (noRooms) Identified() bool                            { return false }
 func (noRooms) Identify(*protocol.Identify) *protocol.Error { return nil }

@@ -8,7 +8,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"chat/protocol"
@@ -28,6 +30,16 @@ type Options struct {
 	QueueLen int
 	// MaxBatch caps the messages of one commit (default 1024).
 	MaxBatch int
+	// Retention removes old messages in the background (zero: keep
+	// everything).
+	Retention history.Retention
+	// RetentionEvery is how often every room is checked against
+	// Retention (default: a tenth of Retention.Age, between 1 s and a
+	// minute; 10 minutes with a count limit only, whose rooms are also
+	// trimmed right after they are written).
+	RetentionEvery time.Duration
+	// Logger reports what retention removed (default: nothing).
+	Logger *slog.Logger
 }
 
 // Log is a history.Log stored in SQLite.
@@ -40,6 +52,7 @@ type Log struct {
 	dm          *sql.Stmt         // upsertDM
 	heads       map[string]uint64 // last sequence per room; commit loop only
 	now         func() time.Time
+	retain      *retainer // nil without retention
 }
 
 // schemaV3 is the schema of version 3, which every migration starts
@@ -114,14 +127,42 @@ CREATE INDEX dms_recent ON dms (name_key, time);
 // uses the index only if its WHERE clause has these very terms.
 const listedRooms = "head > 0 AND substr(room, 1, 1) <> '" + protocol.DMPrefix + "'"
 
+// withAutoVacuum makes a new database reuse the pages retention frees and
+// give them back to the file system bit by bit (PRAGMA
+// incremental_vacuum). It can only be chosen before the database is
+// switched to WAL, so it goes before journal_mode in every writer's
+// connection string (read-only connections cannot set it); an older file
+// keeps reusing its free pages for new messages without shrinking (a
+// VACUUM, with the server stopped, converts it).
+func withAutoVacuum(dsn string) string {
+	return strings.Replace(dsn, "_pragma=journal_mode", "_pragma=auto_vacuum(incremental)&_pragma=journal_mode", 1)
+}
+
+// schemaV6 adds moderation (moderation.Store): each room's settings as
+// one document with a revision for compare-and-set, and the audit log,
+// bounded by Moderation's limit.
+const schemaV6 = `
+CREATE TABLE moderation (
+	room  TEXT    PRIMARY KEY, -- canonical room name
+	state BLOB    NOT NULL,    -- moderation.Marshal of the room's State
+	rev   INTEGER NOT NULL     -- revision, from 1; Save compares and sets it
+) WITHOUT ROWID;
+CREATE TABLE audit (
+	id    INTEGER PRIMARY KEY, -- insertion order: the oldest are dropped first
+	room  TEXT    NOT NULL,    -- "" for actions outside rooms (oper)
+	entry BLOB    NOT NULL     -- JSON of moderation.Entry; never a message's text
+);
+CREATE INDEX audit_room ON audit (room, id);
+`
+
 // schemaVersion is the user_version this server's schema has. Version 2
 // databases gained the rooms table in version 3 (their rooms get an epoch
 // when first used, which clients that resume without one accept);
 // version 3 databases gain the tables and columns of schemaV4, filled in
 // from the messages by migrate; version 4 databases gain the indexes of
 // schemaV5, with the activity of each name's direct-message rooms copied
-// from rooms.
-const schemaVersion = 5
+// from rooms; version 5 databases gain the moderation tables of schemaV6.
+const schemaVersion = 6
 
 // migrate creates the schema, or brings an older one up to date, or
 // checks it is one this server knows. It runs in one transaction: two
@@ -146,7 +187,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if version < 4 {
 		steps = append(steps, schemaV3, schemaV4)
 	}
-	for _, step := range append(steps, schemaV5) {
+	if version < 5 {
+		steps = append(steps, schemaV5)
+	}
+	for _, step := range append(steps, schemaV6) {
 		if _, err := tx.ExecContext(ctx, step); err != nil {
 			return err
 		}
@@ -229,7 +273,7 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	dsn := func(extra string) string {
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" + extra
 	}
-	write, err := sql.Open("sqlite", dsn("&_pragma=synchronous("+sync+")&_txlock=immediate"))
+	write, err := sql.Open("sqlite", withAutoVacuum(dsn("&_pragma=synchronous("+sync+")&_txlock=immediate")))
 	if err != nil {
 		return nil, err
 	}
@@ -249,6 +293,9 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	l.read.SetMaxOpenConns(4)
 	l.read.SetMaxIdleConns(4)
 	l.Batcher = history.NewBatcher(cmp(opts.QueueLen, 8192), cmp(opts.MaxBatch, 1024), l.commit, sink)
+	if opts.Retention.Enabled() {
+		l.retain = startRetainer(l, opts)
+	}
 	return l, nil
 }
 
@@ -349,6 +396,9 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 	if err := tx.Commit(); err != nil {
 		return l.rollback(tx, advanced, fail(err))
 	}
+	for room := range advanced {
+		l.retain.written(room) // committed: the trim reads the new head
+	}
 	return results
 }
 
@@ -361,17 +411,35 @@ func (l *Log) rollback(tx *sql.Tx, advanced map[string]uint64, results []history
 }
 
 // head returns the last sequence number of room, from the cache or, the
-// first time a room is written after start, from the database.
+// first time a room is written after start, from the database: the rooms
+// table's head, which outlives the messages retention removed (a number
+// is never given twice), or the last message (a database of schema
+// version 2 has no heads until migrated).
 func (l *Log) head(tx *sql.Tx, room string) (uint64, error) {
 	if h, ok := l.heads[room]; ok {
 		return h, nil
 	}
-	var h sql.NullInt64
-	if err := tx.QueryRow("SELECT max(seq) FROM messages WHERE room = ?", room).Scan(&h); err != nil {
+	var h int64
+	if err := tx.QueryRow(`SELECT max(coalesce((SELECT max(seq) FROM messages WHERE room = ?1), 0),
+		coalesce((SELECT head FROM rooms WHERE room = ?1), 0))`, room).Scan(&h); err != nil {
 		return 0, err
 	}
-	l.heads[room] = uint64(h.Int64)
-	return uint64(h.Int64), nil
+	l.heads[room] = uint64(h)
+	return uint64(h), nil
+}
+
+// Bounds implements history.Log: two index seeks, in one snapshot.
+func (l *Log) Bounds(ctx context.Context, room string) (floor, head uint64, err error) {
+	var first, h int64
+	err = l.read.QueryRowContext(ctx, `SELECT coalesce((SELECT min(seq) FROM messages WHERE room = ?1), 0),
+		coalesce((SELECT head FROM rooms WHERE room = ?1), 0)`, room).Scan(&first, &h)
+	if err != nil {
+		return 0, 0, err
+	}
+	if first == 0 {
+		return uint64(h), uint64(h), nil // nothing kept (or nothing yet)
+	}
+	return uint64(first) - 1, uint64(max(h, first)), nil
 }
 
 // Since implements history.Log.
@@ -445,6 +513,7 @@ func (l *Log) query(ctx context.Context, q string, args ...any) ([]protocol.Msg,
 // Close commits what is queued and closes the database.
 func (l *Log) Close() error {
 	l.Batcher.Close()
+	l.retain.stop()
 	return l.closeDBs()
 }
 

@@ -92,7 +92,7 @@ func newStressServer(t *testing.T, cfg *tls.Config) *stressServer {
 				return
 			}
 			go func() {
-				tc, sock, err := handshake(c, opts)
+				tc, sock, err := handshake(c, c.RemoteAddr().String(), opts)
 				if err != nil {
 					c.Close()
 					return

@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
 
 	"chat/protocol"
 	"chat/server/internal/limit"
+	"chat/server/internal/proxy"
 	"chat/server/internal/session"
 )
 
@@ -29,6 +31,9 @@ type TCP struct {
 	sock *tlsSocket      // the socket under c when c is TLS
 	hdr  [protocol.LengthSize]byte
 	body *[]byte // buffer of the last frame read, back to the pool on the next read
+	// remote is the client's address when a trusted proxy's PROXY header
+	// gave it; empty: the connection's own.
+	remote string
 }
 
 // NewTCP wraps a stream connection.
@@ -149,13 +154,22 @@ func (t *TCP) Discard() error {
 func (t *TCP) Close() error { return t.c.Close() }
 
 // RemoteAddr implements session.Transport.
-func (t *TCP) RemoteAddr() string { return t.c.RemoteAddr().String() }
+func (t *TCP) RemoteAddr() string {
+	if t.remote != "" {
+		return t.remote
+	}
+	return t.c.RemoteAddr().String()
+}
 
 // TCPOptions configure a TCP listener.
 type TCPOptions struct {
 	TLS              *tls.Config      // nil: plain TCP
 	Limits           *limit.Addresses // nil: no per-address limits
-	HandshakeTimeout time.Duration    // for the TLS handshake
+	HandshakeTimeout time.Duration    // for the TLS handshake, and for a trusted proxy's PROXY header
+	// Trusted are the proxies that must begin each connection with a
+	// PROXY protocol header (v1 or v2) giving the client's address; nil:
+	// none. A header from any other peer is not read as one.
+	Trusted *proxy.Trusted
 	// Refused is told about each connection turned away, for the logs.
 	Refused func(kind, remote, detail string)
 	Logger  *slog.Logger
@@ -184,33 +198,77 @@ func ServeTCP(ln net.Listener, start func(t session.Transport, onEnd func()), op
 
 func serveConn(c net.Conn, start func(session.Transport, func()), opts *TCPOptions) {
 	remote := c.RemoteAddr().String()
+	client := "" // the client's address, when a trusted proxy's header gave it
+	if opts.Trusted.ContainsAddr(c.RemoteAddr()) {
+		var err error
+		if client, err = readProxyHeader(c, opts); err != nil {
+			c.Close()
+			return
+		}
+		if client != "" {
+			remote = client
+		}
+	}
 	release := func() {}
 	if opts.Limits != nil {
 		var refused limit.Refused
 		if release, refused = opts.Limits.Acquire(remote); refused != "" {
-			opts.Refused("connections", remote, string(refused))
+			opts.Refused(session.LimitConnections, remote, string(refused))
 			refuse(c, protocol.NewError(protocol.CodeTooManyConnections, "", string(refused)))
 			return
 		}
 	}
 	if opts.TLS == nil {
-		start(NewTCP(c), release)
+		t := NewTCP(c)
+		t.remote = client
+		start(t, release)
 		return
 	}
-	tc, sock, err := handshake(c, opts)
+	tc, sock, err := handshake(c, remote, opts)
 	if err != nil {
 		opts.Logger.Info("tls handshake failed", "remote", remote, "err", err)
 		c.Close()
 		release()
 		return
 	}
-	start(newTLS(tc, sock), release)
+	t := newTLS(tc, sock)
+	t.remote = client
+	start(t, release)
+}
+
+// readProxyHeader reads the PROXY protocol header a trusted proxy must
+// send first, within the handshake timeout, and returns the client's
+// address ("" when the header carries none, as in a health check's LOCAL:
+// the proxy's own address stands). A trusted peer that sends no header or
+// a malformed one is refused (the error), with a log line: the PROXY
+// protocol specification forbids guessing whether a header is there.
+func readProxyHeader(c net.Conn, opts *TCPOptions) (string, error) {
+	remote := c.RemoteAddr().String()
+	_ = c.SetReadDeadline(time.Now().Add(opts.HandshakeTimeout))
+	h, err := proxy.ReadHeader(c)
+	if errors.Is(err, io.EOF) {
+		// Connected and closed without a byte: a proxy's TCP health check.
+		opts.Logger.Debug("trusted proxy closed before a PROXY header", "remote", remote)
+		return "", err
+	}
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("the connection ended inside a PROXY protocol header")
+		}
+		opts.Refused("proxy-protocol", remote, err.Error()+" (a trusted proxy must send one; see -trusted-proxies)")
+		return "", err
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	if !h.Source.IsValid() {
+		return "", nil
+	}
+	return netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port()).String(), nil
 }
 
 // handshake completes the TLS handshake within the handshake timeout. A
 // client that speaks the plain protocol to the TLS port gets an ERROR it
 // can read, instead of a TLS alert it cannot.
-func handshake(c net.Conn, opts *TCPOptions) (*tls.Conn, *tlsSocket, error) {
+func handshake(c net.Conn, remote string, opts *TCPOptions) (*tls.Conn, *tlsSocket, error) {
 	_ = c.SetDeadline(time.Now().Add(opts.HandshakeTimeout))
 	var first [1]byte
 	if _, err := io.ReadFull(c, first[:]); err != nil {
@@ -218,7 +276,7 @@ func handshake(c net.Conn, opts *TCPOptions) (*tls.Conn, *tlsSocket, error) {
 	}
 	const tlsHandshakeRecord = 0x16
 	if first[0] != tlsHandshakeRecord {
-		opts.Refused("plain-on-tls", c.RemoteAddr().String(), "not a TLS handshake")
+		opts.Refused(session.LimitPlainOnTLS, remote, "not a TLS handshake")
 		refuse(c, protocol.NewError(protocol.CodeTLSRequired, "",
 			"this port needs TLS: connect with tls://HOST:PORT (not the plain protocol)"))
 		return nil, nil, errors.New("not a TLS client")

@@ -96,7 +96,7 @@ func newTLSPair(t *testing.T) *tlsPair {
 		}
 		opts := &TCPOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, HandshakeTimeout: 5 * time.Second,
 			Refused: func(string, string, string) {}, Logger: slog.New(slog.DiscardHandler)}
-		tc, sock, err := handshake(c, opts)
+		tc, sock, err := handshake(c, c.RemoteAddr().String(), opts)
 		if err != nil {
 			c.Close()
 			done <- accepted{err: err}

@@ -125,7 +125,7 @@ func WebSocketHandler(serve func(session.Transport), allowedOrigins []string, li
 		if limits != nil {
 			var why limit.Refused
 			if release, why = limits.Acquire(r.RemoteAddr); why != "" {
-				refused("connections", r.RemoteAddr, string(why))
+				refused(session.LimitConnections, r.RemoteAddr, string(why))
 				w.Header().Set("Retry-After", "60")
 				http.Error(w, string(why), http.StatusTooManyRequests)
 				return

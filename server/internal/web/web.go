@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 	"time"
@@ -28,7 +29,34 @@ type Options struct {
 	Icon      []byte       // served as /appicon.png
 	WebSocket http.Handler // mounted at /ws
 	Health    func() Health
-	Logger    *slog.Logger
+	// HealthFrom are the addresses /healthz tells the whole Health
+	// (version, connections, NATS); others get only the status. Nil:
+	// loopback only.
+	HealthFrom []netip.Prefix
+	Logger     *slog.Logger
+}
+
+// loopback is HealthFrom's default.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// healthDetails reports whether the peer at remote (host:port) may see
+// the whole Health.
+func (o *Options) healthDetails(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	allowed := o.HealthFrom
+	if allowed == nil {
+		allowed = loopback
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range allowed {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Health is what /healthz reports.
@@ -183,6 +211,15 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	status, bad := st.status()
 	if bad {
 		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	if !h.opts.healthDetails(r.RemoteAddr) {
+		// Strangers (a load balancer elsewhere, anyone on the internet)
+		// learn whether to send clients here, not what runs here nor how
+		// busy it is.
+		_ = json.NewEncoder(w).Encode(struct {
+			Status string `json:"status"`
+		}{status})
+		return
 	}
 	_ = json.NewEncoder(w).Encode(struct {
 		Status string `json:"status"`

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -154,7 +155,7 @@ func TestHealth(t *testing.T) {
 		{Health{Version: "v1.2.3", Connections: 7, NATS: "disconnected from NATS"}, "unavailable", 503},
 	} {
 		h := newHandler(t, built(), c.health)
-		r := get(h, "/healthz")
+		r := getFrom(h, "/healthz", "127.0.0.1:40000")
 		var got struct {
 			Status      string
 			Version     string
@@ -166,6 +167,61 @@ func TestHealth(t *testing.T) {
 		}
 		if r.StatusCode != c.code || got.Status != c.status || got.Version != "v1.2.3" || got.Connections != 7 || got.NATS != c.health.NATS {
 			t.Errorf("%+v: %d %+v, want %d %s", c.health, r.StatusCode, got, c.code, c.status)
+		}
+	}
+}
+
+func getFrom(h http.Handler, path, remote string) *http.Response {
+	req := httptest.NewRequest("GET", path, nil)
+	req.RemoteAddr = remote
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+// TestHealthDetailsOnlyForAllowed: /healthz tells the version, the
+// connection count and NATS's state only to the addresses allowed
+// (loopback by default); others get the status and its HTTP code alone.
+func TestHealthDetailsOnlyForAllowed(t *testing.T) {
+	health := Health{Version: "v1.2.3", Connections: 7, NATS: "disconnected from NATS"}
+	for _, c := range []struct {
+		from    []netip.Prefix
+		remote  string
+		details bool
+	}{
+		{nil, "127.0.0.1:1234", true},
+		{nil, "127.9.8.7:1234", true},
+		{nil, "[::1]:1234", true},
+		{nil, "[::ffff:127.0.0.1]:1234", true},
+		{nil, "192.0.2.1:1234", false},
+		{nil, "[2001:db8::1]:1234", false},
+		{nil, "not an address", false},
+		{[]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, "192.0.2.77:1234", true},
+		{[]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, "127.0.0.1:1234", false},
+		{[]netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}, "[2001:db8::1]:1234", true},
+	} {
+		h, err := New(Options{Files: built(), Health: func() Health { return health }, HealthFrom: c.from,
+			WebSocket: http.NotFoundHandler()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := getFrom(h, "/healthz", c.remote)
+		body, _ := io.ReadAll(r.Body)
+		var got map[string]any
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("%s: %v: %s", c.remote, err, body)
+		}
+		if r.StatusCode != 503 || got["status"] != "unavailable" {
+			t.Errorf("%v %s: %d %s, want 503 and the status", c.from, c.remote, r.StatusCode, body)
+		}
+		_, hasVersion := got["version"]
+		_, hasConns := got["connections"]
+		_, hasNATS := got["nats"]
+		if hasVersion != c.details || hasConns != c.details || hasNATS != c.details {
+			t.Errorf("%v %s: %s; details wanted: %v", c.from, c.remote, body, c.details)
+		}
+		if !c.details && len(got) != 1 {
+			t.Errorf("%v %s: a stranger got %s", c.from, c.remote, body)
 		}
 	}
 }

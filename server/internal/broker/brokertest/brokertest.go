@@ -17,6 +17,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/broker"
+	"chat/server/internal/history"
 )
 
 // Opener creates a fresh, empty store and returns one node on it for each
@@ -395,6 +396,194 @@ func Run(t *testing.T, open Opener) {
 		recA.wait(t, "the second note", func(es []any) bool { return len(es) == 2 })
 		if n := len(recB.snapshot()); n != 1 {
 			t.Fatalf("the closed node got %d notes", n)
+		}
+	})
+
+	t.Run("RoomNotesWithoutNamesReachEveryNode", func(t *testing.T) {
+		// Moderation's notes (a MODEVENT for a room's members everywhere)
+		// name nobody: they must arrive all the same, with no names.
+		recA, recB := newRecorder(), newRecorder()
+		nodes := open(t, recA, recB)
+		note := &broker.Note{Room: "general", Frame: protocol.Encode(&protocol.ModEvent{Room: "general",
+			Action: protocol.ModKick, Actor: "alice", Target: "bob"})}
+		if err := nodes[0].Notify(ctx, note); err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range []*recorder{recA, recB} {
+			got := rec.wait(t, "the room note", func(es []any) bool { return len(es) > 0 })
+			n, ok := got[0].(*broker.Note)
+			if !ok || len(n.Names) != 0 || n.Room != "general" || string(n.Frame) != string(note.Frame) {
+				t.Fatalf("got %+v, want %+v", got[0], note)
+			}
+		}
+	})
+}
+
+// RetentionOpener creates a fresh, empty store whose rooms keep what rule
+// says, with one node on it for each handler, all closed when the test
+// ends.
+type RetentionOpener func(t *testing.T, rule history.Retention, handlers ...broker.Handler) []broker.Broker
+
+// seqs lists the messages' sequence numbers.
+func seqs(msgs []protocol.Msg) []uint64 {
+	out := []uint64{}
+	for _, m := range msgs {
+		out = append(out, m.Seq)
+	}
+	return out
+}
+
+// span lists from..to.
+func span(from, to uint64) []uint64 {
+	out := []uint64{}
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// waitFloor waits until room's floor is want. Retention runs in the
+// background and signals nothing a broker exposes, so this polls Floor,
+// every 20 ms for at most 20 seconds.
+func waitFloor(t *testing.T, b broker.Broker, room string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := b.Floor(context.Background(), room)
+		if err != nil {
+			t.Fatalf("Floor(%s): %v", room, err)
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Floor(%s) = %d, want %d within 20s", room, got, want)
+		}
+		time.Sleep(20 * time.Millisecond) // a bounded poll, see above
+	}
+}
+
+// RunRetention checks history retention: the oldest messages go, by count
+// and by age; sequence numbers, heads and epochs stay; reads return only
+// what is kept and Floor says where it starts.
+func RunRetention(t *testing.T, open RetentionOpener) {
+	ctx := context.Background()
+
+	t.Run("ByCount", func(t *testing.T) {
+		rec := newRecorder()
+		b := open(t, history.Retention{Messages: 5}, rec)[0]
+		for i := 1; i <= 12; i++ {
+			publish(t, b, "r", "alice", fmt.Sprint("m", i), fmt.Sprint("text ", i))
+		}
+		for i := 1; i <= 3; i++ {
+			publish(t, b, "s", "bob", fmt.Sprint("m", i), fmt.Sprint("text ", i))
+		}
+		rec.wait(t, "15 results", func(ev []any) bool { return len(results(ev)) == 15 })
+		for _, r := range results(rec.snapshot()) {
+			if r.Err != nil || r.Duplicate {
+				t.Fatalf("result %+v", r)
+			}
+		}
+		waitFloor(t, b, "r", 7)
+		check := func(what string, msgs []protocol.Msg, err error, want []uint64) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if got := seqs(msgs); !slices.Equal(got, want) {
+				t.Fatalf("%s: seqs %v, want %v", what, got, want)
+			}
+		}
+		msgs, err := b.Since(ctx, "r", 0, 100)
+		check("Since(0)", msgs, err, span(8, 12))
+		if msgs[0].Text != "text 8" || msgs[0].ID != "m8" {
+			t.Fatalf("oldest kept is %+v, want m8", msgs[0])
+		}
+		msgs, err = b.Since(ctx, "r", 2, 3)
+		check("Since(2, 3)", msgs, err, span(8, 10))
+		msgs, err = b.Last(ctx, "r", 100)
+		check("Last(100)", msgs, err, span(8, 12))
+		msgs, err = b.Last(ctx, "r", 2)
+		check("Last(2)", msgs, err, span(11, 12))
+		msgs, err = b.Before(ctx, "r", 11, 100)
+		check("Before(11)", msgs, err, span(8, 10))
+		msgs, err = b.Before(ctx, "r", 8, 100)
+		check("Before(8)", msgs, err, nil)
+		// Another room under the limit keeps everything.
+		if f, err := b.Floor(ctx, "s"); err != nil || f != 0 {
+			t.Fatalf("Floor(s) = %d, %v; want 0", f, err)
+		}
+		msgs, err = b.Since(ctx, "s", 0, 100)
+		check("Since(s, 0)", msgs, err, span(1, 3))
+		if f, err := b.Floor(ctx, "nothing"); err != nil || f != 0 {
+			t.Fatalf("Floor of an empty room = %d, %v; want 0", f, err)
+		}
+		// The head stays; numbering goes on; a re-send of a kept message
+		// is still recognised, one of a removed message is stored anew
+		// (its record went with it).
+		pos, err := b.Subscribe(ctx, "r")
+		if err != nil || pos.Offset != 12 || pos.Epoch == 0 {
+			t.Fatalf("Subscribe: %+v, %v; want offset 12", pos, err)
+		}
+		publish(t, b, "r", "alice", "m12", "again")
+		publish(t, b, "r", "alice", "m1", "again, long gone")
+		publish(t, b, "r", "alice", "m13", "new")
+		rs := results(rec.wait(t, "3 more results", func(ev []any) bool { return len(results(ev)) == 18 }))[15:]
+		if !rs[0].Duplicate || rs[0].Msg.Seq != 12 || rs[0].Msg.Text != "text 12" {
+			t.Fatalf("re-send of a kept message: %+v, want the original seq 12", rs[0])
+		}
+		if rs[1].Duplicate || rs[1].Err != nil || rs[1].Msg.Seq != 13 || rs[2].Duplicate || rs[2].Msg.Seq != 14 {
+			t.Fatalf("after the limit: %+v and %+v, want new messages 13 and 14", rs[1], rs[2])
+		}
+		// Messages at or below the subscribed position may come too.
+		above := func(ev []any) []protocol.Msg {
+			return slices.DeleteFunc(messages(ev), func(m protocol.Msg) bool { return m.Seq <= 12 })
+		}
+		got := above(rec.wait(t, "delivery of 13 and 14", func(ev []any) bool { return len(above(ev)) >= 2 }))
+		if s := seqs(got); !slices.Equal(s, span(13, 14)) {
+			t.Fatalf("delivered %v, want [13 14]", s)
+		}
+		waitFloor(t, b, "r", 9)
+		msgs, err = b.Since(ctx, "r", 0, 100)
+		check("Since(0) after more", msgs, err, span(10, 14))
+	})
+
+	t.Run("ByAge", func(t *testing.T) {
+		rec := newRecorder()
+		b := open(t, history.Retention{Age: 2 * time.Second}, rec)[0]
+		publish(t, b, "a", "alice", "1", "old")
+		publish(t, b, "a", "alice", "2", "old too")
+		rec.wait(t, "2 results", func(ev []any) bool { return len(results(ev)) == 2 })
+		// Every message of the room expires: the room keeps its head.
+		waitFloor(t, b, "a", 2)
+		pos, err := b.Subscribe(ctx, "a")
+		if err != nil || pos.Offset != 2 {
+			t.Fatalf("Subscribe to a room whose messages all expired: %+v, %v; want offset 2", pos, err)
+		}
+		for name, read := range map[string]func() ([]protocol.Msg, error){
+			"Since": func() ([]protocol.Msg, error) { return b.Since(ctx, "a", 0, 10) },
+			"Last":  func() ([]protocol.Msg, error) { return b.Last(ctx, "a", 10) },
+			"Before": func() ([]protocol.Msg, error) {
+				return b.Before(ctx, "a", 3, 10)
+			},
+		} {
+			if msgs, err := read(); err != nil || len(msgs) != 0 {
+				t.Fatalf("%s of an expired room: %v, %v; want nothing", name, seqs(msgs), err)
+			}
+		}
+		publish(t, b, "a", "alice", "3", "new")
+		r := results(rec.wait(t, "3rd result", func(ev []any) bool { return len(results(ev)) == 3 }))[2]
+		if r.Err != nil || r.Duplicate || r.Msg.Seq != 3 {
+			t.Fatalf("a message after all expired: %+v, want seq 3 (numbers are not reused)", r)
+		}
+		got := messages(rec.wait(t, "delivery of 3", func(ev []any) bool { return len(messages(ev)) == 1 }))
+		if got[0].Seq != 3 {
+			t.Fatalf("delivered %+v, want seq 3", got[0])
+		}
+		// It expires in its turn (2 s), and the head stays 3.
+		waitFloor(t, b, "a", 3)
+		if pos, err := b.Subscribe(ctx, "a"); err != nil || pos.Offset != 3 {
+			t.Fatalf("Subscribe: %+v, %v; want offset 3", pos, err)
 		}
 	})
 }
