@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"chat/protocol"
 	"chat/server/internal/history"
 )
 
@@ -318,6 +319,20 @@ func TestRestoreGivesNewEpochsAndKeepsTheRest(t *testing.T) {
 	if st.Rooms != 4 || st.Messages != 40 || st.Names != 1 || st.Markers != 1 {
 		t.Fatalf("restored %s", st)
 	}
+	// Retention shrinks the file with incremental vacuum: the restored
+	// database keeps the mode a new one gets.
+	for _, path := range []string{src, bak, dst} {
+		db, err := openRW(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mode int
+		err = db.QueryRow("PRAGMA auto_vacuum").Scan(&mode)
+		db.Close()
+		if err != nil || mode != 2 {
+			t.Errorf("%s: auto_vacuum %d, %v; want 2 (incremental)", filepath.Base(path), mode, err)
+		}
+	}
 	got := epochs(t, dst)
 	if len(got) != len(old) {
 		t.Fatalf("%d rooms restored, want %d", len(got), len(old))
@@ -348,5 +363,88 @@ func TestRestoreGivesNewEpochsAndKeepsTheRest(t *testing.T) {
 	}
 	if _, err := Restore(ctx, bak, dst); err == nil {
 		t.Error("restore over an existing database")
+	}
+}
+
+// TestWriterMakesADatabaseTheServerReads: what a Writer writes (a
+// cluster's export) is a database the server opens as its own: history
+// by sequence number, a new epoch per room, the DM index, names, markers
+// and mentions; with incremental auto-vacuum, as a new one has.
+func TestWriterMakesADatabaseTheServerReads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "export.db")
+	w, err := Create(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := protocol.DMRoom("alice", "bob")
+	msgs := []protocol.Msg{
+		{Room: "general", Seq: 1, Time: 10, Sender: "Alice", ID: "a1", Text: "hi"},
+		{Room: dm, Seq: 1, Time: 11, Sender: "bob", ID: "b1", Text: "psst"},
+		{Room: "general", Seq: 2, Time: 12, Sender: "bob", ID: "b2", Text: "nul\x00byte"},
+	}
+	for _, m := range msgs {
+		if err := w.Message(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Message(msgs[0]); err == nil {
+		t.Error("a message out of sequence order was taken")
+	}
+	for _, err := range []error{w.Name("alice", hashSecret("alice's key")), w.Marker("bob", "general", 1), w.Mention("bob", "general", 1)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Check(ctx, path)
+	if err != nil || st.Messages != 3 || st.Rooms != 2 || st.Names != 1 || st.Markers != 1 {
+		t.Fatalf("Check: %s, %v", st, err)
+	}
+	db, err := openRW(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode int
+	if err := db.QueryRow("PRAGMA auto_vacuum").Scan(&mode); err != nil || mode != 2 {
+		t.Errorf("auto_vacuum %d, %v; want 2 (incremental)", mode, err)
+	}
+	db.Close()
+
+	l, err := Open(path, func([]history.Result) {}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, err := l.Since(ctx, "general", 0, 10)
+	if err != nil || len(got) != 2 || got[1] != msgs[2] {
+		t.Fatalf("general: %+v, %v", got, err)
+	}
+	if e, err := l.Epoch(ctx, "general"); err != nil || e == 0 {
+		t.Fatalf("epoch %d, %v", e, err)
+	}
+	in, err := OpenInbox(path, InboxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if read, mentions, err := in.State(ctx, "bob", "general"); read != 1 || mentions != 0 || err != nil {
+		t.Errorf("bob in general: read %d, mentions %d, %v", read, mentions, err)
+	}
+	if rooms, err := in.Direct(ctx, "alice", 10); err != nil || len(rooms) != 1 || rooms[0].Room != dm || rooms[0].Head != 1 {
+		t.Errorf("alice's DMs: %+v, %v", rooms, err)
+	}
+	names, err := OpenNames(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer names.Close()
+	if ok, err := names.Claim(ctx, "Alice", "alice's key"); !ok || err != nil {
+		t.Errorf("alice's claim: %v, %v", ok, err)
+	}
+	if ok, _ := names.Claim(ctx, "alice", "another key"); ok {
+		t.Error("another key took alice's name")
 	}
 }

@@ -36,7 +36,9 @@ const (
 // Create makes a new chat database with this server's schema at path
 // (which must not exist, or be an empty file) and returns a Writer for it.
 func Create(ctx context.Context, path string) (*Writer, error) {
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)")
+	// Incremental auto-vacuum, as a server gives a new database, so that
+	// retention can shrink a restored one.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)&_pragma=auto_vacuum(incremental)")
 	if err != nil {
 		return nil, err
 	}
