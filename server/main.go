@@ -62,6 +62,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "migrate" {
 		return migrate(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "backup" {
+		return backup(ctx, args[1:], getenv, stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "restore" {
+		return restore(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "audit" {
 		return audit(ctx, args[1:], getenv, stdout, stderr)
 	}
@@ -116,6 +122,22 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	if err := os.MkdirAll(cfg.data, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if cfg.nats == "" {
+		// One server per database: a second one, or a restore, is refused
+		// while this one runs. Released after the stores close (deferred
+		// first, so it runs last).
+		unlock, err := lockData(cfg.data, "chat-server")
+		switch {
+		case errors.Is(err, errDataLocked):
+			return fmt.Errorf("another chat server or a restore is using %s (%w); stop it first", cfg.data, err)
+		case err != nil:
+			// A file system without flock: serve anyway; only restore's
+			// check for a running server is lost.
+			log.Warn("cannot lock the data directory: restore will not see that this server runs", "err", err)
+		default:
+			defer unlock()
+		}
 	}
 	certs, err := tlsconf.New(tlsconf.Options{CertFile: cfg.tlsCert, KeyFile: cfg.tlsKey,
 		ACMEDomains: list(cfg.acmeDomains), ACMEEmail: cfg.acmeEmail, ACMEDirectory: cfg.acmeDirectory,

@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"chat/protocol"
+	"chat/server/internal/history"
+)
+
+// Writer builds a chat database from records handed to it one by one:
+// how a cluster's state becomes a backup file of the single server's
+// format. Everything goes into one transaction, committed by Close, so
+// a failed export leaves no half-filled database that looks whole.
+type Writer struct {
+	db    *sql.DB
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+	heads map[string]roomHead // every room written, for the rooms and dms tables
+}
+
+type roomHead struct{ seq, time uint64 }
+
+const (
+	writeMessage = `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	writeName    = `INSERT INTO names (name_key, name, secret_hash, claimed) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name_key) DO UPDATE SET secret_hash = excluded.secret_hash`
+	writeMarker = `INSERT INTO markers (name_key, room, seq) VALUES (?, ?, ?)
+		ON CONFLICT (name_key, room) DO UPDATE SET seq = max(seq, excluded.seq)`
+	writeMention = `INSERT INTO mentions (name_key, room, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+)
+
+// Create makes a new chat database with this server's schema at path
+// (which must not exist, or be an empty file) and returns a Writer for it.
+func Create(ctx context.Context, path string) (*Writer, error) {
+	// Incremental auto-vacuum, as a server gives a new database, so that
+	// retention can shrink a restored one.
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(10000)&_pragma=auto_vacuum(incremental)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	w := &Writer{db: db, stmts: map[string]*sql.Stmt{}, heads: map[string]roomHead{}}
+	fail := func(err error) (*Writer, error) {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: creating %s: %w", path, err)
+	}
+	var tables int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return fail(err)
+	}
+	if tables > 0 {
+		return fail(errors.New("the file holds a database already"))
+	}
+	if err := migrate(ctx, db); err != nil {
+		return fail(err)
+	}
+	if w.tx, err = db.BeginTx(ctx, nil); err != nil {
+		return fail(err)
+	}
+	for _, q := range []string{writeMessage, writeName, writeMarker, writeMention, upsertRoom, upsertDM} {
+		if w.stmts[q], err = w.tx.PrepareContext(ctx, q); err != nil {
+			w.tx.Rollback()
+			return fail(err)
+		}
+	}
+	return w, nil
+}
+
+// Message adds a message. A room's messages must come in sequence order.
+func (w *Writer) Message(m protocol.Msg) error {
+	if h, ok := w.heads[m.Room]; ok && m.Seq <= h.seq {
+		return fmt.Errorf("sqlite: message %d of %q after %d", m.Seq, m.Room, h.seq)
+	}
+	if _, err := w.stmts[writeMessage].Exec(m.Room, int64(m.Seq), int64(m.Time), m.Sender, protocol.Key(m.Sender), []byte(m.ID), []byte(m.Text)); err != nil {
+		return fmt.Errorf("sqlite: message %d of %q: %w", m.Seq, m.Room, err)
+	}
+	w.heads[m.Room] = roomHead{seq: m.Seq, time: m.Time}
+	return nil
+}
+
+// Name adds the claim of a name (its protocol.Key) with the hash of its
+// owner's secret.
+func (w *Writer) Name(key string, secretHash []byte) error {
+	_, err := w.stmts[writeName].Exec(key, key, secretHash, 0)
+	return err
+}
+
+// Marker adds name's read marker in room.
+func (w *Writer) Marker(name, room string, seq uint64) error {
+	_, err := w.stmts[writeMarker].Exec(name, room, int64(min(seq, 1<<62)))
+	return err
+}
+
+// Mention adds an unread mention of name; a name's mentions must come
+// oldest first.
+func (w *Writer) Mention(name, room string, seq uint64) error {
+	_, err := w.stmts[writeMention].Exec(name, room, int64(min(seq, 1<<62)))
+	return err
+}
+
+// Close writes the room indexes, each room with a new history epoch, and
+// commits. It returns the first error of the writes or the commit.
+func (w *Writer) Close() error {
+	err := func() error {
+		for room, h := range w.heads {
+			if _, err := w.stmts[upsertRoom].Exec(room, int64(history.NewEpoch()), int64(h.seq), int64(h.time)); err != nil {
+				return err
+			}
+			for _, name := range dmNames(room) {
+				if _, err := w.stmts[upsertDM].Exec(name, room, int64(h.time)); err != nil {
+					return err
+				}
+			}
+		}
+		return w.tx.Commit()
+	}()
+	if err != nil {
+		_ = w.tx.Rollback()
+	}
+	for _, s := range w.stmts {
+		s.Close()
+	}
+	return errors.Join(err, w.db.Close())
+}
+
+// Abort drops everything written and closes the database.
+func (w *Writer) Abort() {
+	_ = w.tx.Rollback()
+	for _, s := range w.stmts {
+		s.Close()
+	}
+	_ = w.db.Close()
+}
