@@ -167,7 +167,7 @@ func Run(t *testing.T, open Opener) {
 			if i%2 == 1 {
 				room = "random"
 			}
-			if err := s.Audit(ctx, moderation.Entry{Time: int64(1767225600001 + i), Room: room, Actor: "alice",
+			if err := s.Audit(ctx, moderation.Entry{Time: 1767225600001 + int64(i), Room: room, Actor: "alice",
 				Action: "delete", Seq: uint64(i + 1)}); err != nil {
 				t.Fatal(err)
 			}
