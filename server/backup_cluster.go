@@ -24,10 +24,12 @@ func dialCluster(ctx context.Context, cfg *config, name string, stderr io.Writer
 		Name: name, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 }
 
-// backupCluster writes the cluster's rooms, messages, names, read markers
-// and mentions into a backup file of the single server's format (one
-// SQLite file, which `restore` takes in either mode). The chat nodes keep
-// serving meanwhile: the messages are those stored when it starts.
+// backupCluster writes the cluster's rooms, messages (those operators
+// deleted in place, without text), names, read markers, mentions and
+// moderation (room states, the audit log) into a backup file of the
+// single server's format (one SQLite file, which `restore` takes in
+// either mode). The chat nodes keep serving meanwhile: the messages are
+// those stored when it starts.
 func backupCluster(ctx context.Context, cfg *config, file string, force bool, stdout, stderr io.Writer) int {
 	if !force {
 		if _, err := os.Lstat(file); err == nil {
@@ -72,8 +74,8 @@ func backupCluster(ctx context.Context, cfg *config, file string, force bool, st
 		fmt.Fprintf(stderr, "chat-server backup: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "backed up the cluster at %s to %s in %v: %s (%d unread mentions); integrity check ok\n",
-		cfg.nats, file, time.Since(start).Round(time.Millisecond), st, est.Mentions)
+	fmt.Fprintf(stdout, "backed up the cluster at %s to %s in %v: %s (%d unread mentions, %d deleted messages, %d moderated rooms, %d audit entries); integrity check ok\n",
+		cfg.nats, file, time.Since(start).Round(time.Millisecond), st, est.Mentions, est.Deleted, est.ModeratedRooms, est.AuditEntries)
 	return 0
 }
 

@@ -508,6 +508,10 @@ func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T
 	for i := range 8 {
 		post(t, bob, "lobby", fmt.Sprint("l", i), "lobby talk")
 	}
+	// bob, lobby's first member, is its operator: a topic and a deleted
+	// message are in the backup and come back with the restore.
+	moderate(t, bob, &protocol.Moderate{Room: "lobby", Action: protocol.ModTopic, Text: "be kind"})
+	moderate(t, bob, &protocol.Moderate{Room: "lobby", Action: protocol.ModDelete, Seq: 3})
 	dm := protocol.DMRoom("bob", "sender1")
 	bob.Send(&protocol.Join{Room: dm, Name: "bob", Secret: bobKey})
 	until[*protocol.Joined](t, bob, nil)
@@ -565,6 +569,7 @@ func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T
 	if j.Read != 7 || j.Head != 9 {
 		t.Errorf("bob's read marker after the restore: %d (head %d), want 7 (9)", j.Read, j.Head)
 	}
+	checkLobbyModeration(t, "the restored cluster", j, clusterHistory(t, node.Addr, "lobby"))
 	_, j = joinAs(t, node.Addr, "lobby", "sender2", g.all[2].c.Secret())
 	if j.Mentions != 1 {
 		t.Errorf("sender2's unread mentions in lobby after the restore: %d, want 1", j.Mentions)
@@ -584,8 +589,28 @@ func TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster(t *testing.T
 	}
 	srv := testserver.Start(t, testserver.Options{Data: single})
 	checkRestored(t, rooms, ackedBefore, func(room string) []*protocol.Msg { return allHistory(t, srv.Addr, room) })
-	if _, j := joinAs(t, srv.Addr, "lobby", "bob", bobKey); j.Read != 7 || j.Head != 9 {
+	_, j = joinAs(t, srv.Addr, "lobby", "bob", bobKey)
+	if j.Read != 7 || j.Head != 9 {
 		t.Errorf("bob on the single server: read %d head %d, want 7 and 9", j.Read, j.Head)
+	}
+	checkLobbyModeration(t, "the single server", j, allHistory(t, srv.Addr, "lobby"))
+}
+
+// checkLobbyModeration checks what TestClusterBackupWhileClientsSendThenRestoreIntoAnEmptyCluster
+// did as lobby's operator: the topic in JOINED, and message 3, deleted,
+// in place without its text among the others, numbered without gaps.
+func checkLobbyModeration(t *testing.T, where string, j *protocol.Joined, history []*protocol.Msg) {
+	t.Helper()
+	if j.Topic != "be kind" {
+		t.Errorf("lobby's topic in %s: %q, want %q", where, j.Topic, "be kind")
+	}
+	if len(history) != 9 {
+		t.Fatalf("lobby in %s: %d messages, want 9", where, len(history))
+	}
+	for i, m := range history {
+		if m.Seq != uint64(i+1) || (m.Seq == 3) != (m.Text == "") {
+			t.Errorf("lobby in %s: message %d at position %d, text %q (only message 3, deleted, has none)", where, m.Seq, i, m.Text)
+		}
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,16 +22,25 @@ type ExportSink interface {
 	Name(key string, secretHash []byte) error
 	Marker(name, room string, seq uint64) error
 	Mention(name, room string, seq uint64) error // each name's oldest first
+	Moderation(room string, state []byte) error  // moderation.Marshal of a moderation.State
+	Audit(room string, entry []byte) error       // JSON of a moderation.Entry, oldest first
 }
 
 // ExportStats counts what Export read.
 type ExportStats struct {
 	Rooms, Messages, Names, Markers, Mentions int
+	// Deleted is how many of Messages are deleted messages filled in from
+	// their redaction records (without text, as the single server keeps
+	// them).
+	Deleted int
+	// ModeratedRooms is how many rooms' moderation states were read,
+	// AuditEntries how many entries of the audit log.
+	ModeratedRooms, AuditEntries int
 }
 
 func (s ExportStats) String() string {
-	return fmt.Sprintf("%d rooms, %d messages, %d claimed names, %d read markers, %d unread mentions",
-		s.Rooms, s.Messages, s.Names, s.Markers, s.Mentions)
+	return fmt.Sprintf("%d rooms, %d messages (%d deleted), %d claimed names, %d read markers, %d unread mentions, %d moderated rooms, %d audit entries",
+		s.Rooms, s.Messages, s.Deleted, s.Names, s.Markers, s.Mentions, s.ModeratedRooms, s.AuditEntries)
 }
 
 // exportFetch is how many messages Export asks its consumer for at once,
@@ -39,12 +50,15 @@ const (
 	exportWait  = 5 * time.Second
 )
 
-// Export reads the cluster's history, name claims, read markers and
-// unread mentions into sink. The messages are those in the stream when
-// Export starts (the stream's order is the cluster's one order, so it is
-// a consistent cut: messages stored later are left out); names, markers
-// and mentions are read after them, as they are then. It runs while the
-// chat nodes serve.
+// Export reads the cluster's history, name claims, read markers, unread
+// mentions and moderation (room states and the audit log) into sink. The
+// messages are those in the stream when Export starts (the stream's
+// order is the cluster's one order, so it is a consistent cut: messages
+// stored later are left out), with the messages operators deleted filled
+// in from their redaction records, without text, as the single server
+// keeps them; names, markers, mentions and moderation states are read
+// after them, as they are then, and the audit log up to its newest entry
+// when its reading starts. It runs while the chat nodes serve.
 func (c *Conn) Export(ctx context.Context, sink ExportSink) (ExportStats, error) {
 	var st ExportStats
 	info, err := c.stream.Info(ctx)
@@ -59,7 +73,7 @@ func (c *Conn) Export(ctx context.Context, sink ExportSink) (ExportStats, error)
 	case err != nil:
 		return st, fmt.Errorf("cluster: export: %w", err)
 	case first.Seq <= last:
-		if st.Messages, st.Rooms, err = c.exportMessages(ctx, first.Seq, last, sink); err != nil {
+		if err = c.exportMessages(ctx, first.Seq, last, sink, &st); err != nil {
 			return st, err
 		}
 	}
@@ -109,57 +123,229 @@ func (c *Conn) Export(ctx context.Context, sink ExportSink) (ExportStats, error)
 	if err != nil {
 		return st, fmt.Errorf("cluster: export: mentions: %w", err)
 	}
+	err = c.eachKey(ctx, c.moderation, func(key string, v []byte) error {
+		room, err := FromToken(key)
+		if err != nil {
+			return err
+		}
+		st.ModeratedRooms++
+		return sink.Moderation(room, v)
+	})
+	if err != nil {
+		return st, fmt.Errorf("cluster: export: moderation: %w", err)
+	}
+	if err := c.exportAudit(ctx, sink, &st); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
 // exportMessages reads the rooms' messages from stream sequence from to
-// last with an ordered consumer, in the stream's order.
-func (c *Conn) exportMessages(ctx context.Context, from, last uint64, sink ExportSink) (msgs, rooms int, err error) {
+// last with an ordered consumer, in the stream's order, and hands each
+// room's to sink in its sequence order, gap-free where the single server
+// would be: a room seq the stream skips that an operator deleted is
+// filled in from its redaction record (fillDeleted). A seq the stream
+// holds twice (a deleted last message and its copy without text, while
+// the deletion is under way) is handed over once, the first.
+func (c *Conn) exportMessages(ctx context.Context, from, last uint64, sink ExportSink, st *ExportStats) error {
 	cons, err := c.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{MsgSubject + ">"},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    from,
 	})
 	if err != nil {
-		return 0, 0, fmt.Errorf("cluster: export: %w", err)
+		return fmt.Errorf("cluster: export: %w", err)
 	}
-	seen := map[string]bool{}
+	rooms := map[string]*exportRoom{}
+	defer func() { st.Rooms = len(rooms) }()
 	for {
 		batch, err := cons.Fetch(exportFetch, jetstream.FetchMaxWait(exportWait))
 		if err != nil {
-			return msgs, len(seen), fmt.Errorf("cluster: export: reading messages: %w", err)
+			return fmt.Errorf("cluster: export: reading messages: %w", err)
 		}
 		got := 0
 		for m := range batch.Messages() {
 			got++
 			md, err := m.Metadata()
 			if err != nil {
-				return msgs, len(seen), fmt.Errorf("cluster: export: %w", err)
+				return fmt.Errorf("cluster: export: %w", err)
 			}
 			if md.Sequence.Stream > last {
-				return msgs, len(seen), nil
+				return nil
 			}
 			sm := storedMsg{Subject: m.Subject(), Seq: md.Sequence.Stream, Data: m.Data()}
 			msg, err := sm.decode()
 			if err != nil {
-				return msgs, len(seen), fmt.Errorf("cluster: export: %w", err)
+				return fmt.Errorf("cluster: export: %w", err)
 			}
-			if err := sink.Message(msg); err != nil {
-				return msgs, len(seen), err
+			r := rooms[msg.Room]
+			if r == nil {
+				r = &exportRoom{}
+				rooms[msg.Room] = r
 			}
-			msgs++
-			seen[msg.Room] = true
+			if msg.Seq > r.last { // else twice: a deletion under way
+				if err := c.fillDeleted(ctx, msg.Room, r, msg.Seq, sink, st); err != nil {
+					return err
+				}
+				if err := sink.Message(msg); err != nil {
+					return err
+				}
+				st.Messages++
+				r.last = msg.Seq
+			}
 			if md.Sequence.Stream == last || md.NumPending == 0 {
-				return msgs, len(seen), nil
+				return nil
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return msgs, len(seen), fmt.Errorf("cluster: export: reading messages: %w", err)
+			return fmt.Errorf("cluster: export: reading messages: %w", err)
 		}
 		if got == 0 {
-			return msgs, len(seen), fmt.Errorf("cluster: export: the stream gave no message for %v with more to read (at %d messages)", exportWait, msgs)
+			return fmt.Errorf("cluster: export: the stream gave no message for %v with more to read (at %d messages)", exportWait, st.Messages)
 		}
 	}
+}
+
+// exportRoom is what exportMessages knows of a room: the last seq handed
+// to the sink, and whether the room has redaction records (checked once,
+// at its first gap).
+type exportRoom struct {
+	last                uint64
+	checked, redactions bool
+}
+
+// fillDeleted hands sink the deleted messages of room between the last
+// one handed (r.last) and seq, from their redaction records. Between two
+// messages of the stream every missing seq is looked up; a seq without a
+// record was removed by retention and stays missing. Below the room's
+// first message in the stream (r.last 0), the records are read downwards
+// from seq-1 only while there are some: retention removes a room's
+// oldest messages, and the single server loses their deletions with
+// them, so records older than a seq retention took (if the cluster keeps
+// them) are left out, and a room whose old messages retention removed
+// costs one look-up, not one per removed message.
+func (c *Conn) fillDeleted(ctx context.Context, room string, r *exportRoom, seq uint64, sink ExportSink, st *ExportStats) error {
+	if seq <= r.last+1 {
+		return nil
+	}
+	if !r.checked {
+		has, err := c.hasRedactions(ctx, room)
+		if err != nil {
+			return fmt.Errorf("cluster: export: the deletions of %q: %w", room, err)
+		}
+		r.checked, r.redactions = true, has
+	}
+	if !r.redactions {
+		return nil
+	}
+	var recs []*protocol.Msg
+	if r.last == 0 {
+		for s := seq - 1; s > 0; s-- {
+			rec, err := c.redaction(ctx, redactionKey(room, s))
+			if err != nil {
+				return fmt.Errorf("cluster: export: the deletion of %q #%d: %w", room, s, err)
+			}
+			if rec == nil {
+				break
+			}
+			recs = append(recs, rec)
+		}
+		slices.Reverse(recs)
+	} else {
+		for s := r.last + 1; s < seq; s++ {
+			rec, err := c.redaction(ctx, redactionKey(room, s))
+			if err != nil {
+				return fmt.Errorf("cluster: export: the deletion of %q #%d: %w", room, s, err)
+			}
+			if rec != nil {
+				recs = append(recs, rec)
+			}
+		}
+	}
+	for _, rec := range recs {
+		if rec.Room != room || rec.Seq <= r.last || rec.Seq >= seq {
+			return fmt.Errorf("cluster: export: the deletion record %s holds %q #%d", redactionKey(room, rec.Seq), rec.Room, rec.Seq)
+		}
+		rec.Text = "" // a record has none; never let one through
+		if err := sink.Message(*rec); err != nil {
+			return err
+		}
+		st.Messages++
+		st.Deleted++
+		r.last = rec.Seq
+	}
+	return nil
+}
+
+// exportAudit hands sink the audit log, oldest first, up to its newest
+// entry when it starts (entries the stream's limit drops meanwhile are
+// skipped). A cluster whose nodes never opened moderation has no log.
+func (c *Conn) exportAudit(ctx context.Context, sink ExportSink, st *ExportStats) error {
+	s, err := c.js.Stream(ctx, AuditStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: export: the audit log: %w", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: export: the audit log: %w", err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return nil
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{AuditSubject + ">"}})
+	if err != nil {
+		return fmt.Errorf("cluster: export: the audit log: %w", err)
+	}
+	for {
+		batch, err := cons.Fetch(exportFetch, jetstream.FetchMaxWait(exportWait))
+		if err != nil {
+			return fmt.Errorf("cluster: export: reading the audit log: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("cluster: export: the audit log: %w", err)
+			}
+			if md.Sequence.Stream > last {
+				return nil
+			}
+			room, err := auditRoom(m.Subject())
+			if err != nil {
+				return fmt.Errorf("cluster: export: audit entry %d: %w", md.Sequence.Stream, err)
+			}
+			if err := sink.Audit(room, m.Data()); err != nil {
+				return err
+			}
+			st.AuditEntries++
+			if md.Sequence.Stream == last || md.NumPending == 0 {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("cluster: export: reading the audit log: %w", err)
+		}
+		if got == 0 {
+			return fmt.Errorf("cluster: export: the audit log gave no entry for %v with more to read (at %d entries)", exportWait, st.AuditEntries)
+		}
+	}
+}
+
+// auditRoom is the room of an audit entry's subject: auditToken reversed.
+func auditRoom(subject string) (string, error) {
+	tok, ok := strings.CutPrefix(subject, AuditSubject)
+	if !ok {
+		return "", fmt.Errorf("subject %q is not the audit log's", subject)
+	}
+	if tok == noRoomToken {
+		return "", nil
+	}
+	return FromToken(tok)
 }
 
 // eachKey calls f with every key of bucket and its value.

@@ -31,6 +31,11 @@ const (
 	writeMarker = `INSERT INTO markers (name_key, room, seq) VALUES (?, ?, ?)
 		ON CONFLICT (name_key, room) DO UPDATE SET seq = max(seq, excluded.seq)`
 	writeMention = `INSERT INTO mentions (name_key, room, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
+	// A backup's moderation states start over at revision 1, as the
+	// server's own first Save; the audit log keeps the order it is handed.
+	writeModeration = `INSERT INTO moderation (room, state, rev) VALUES (?, ?, 1)
+		ON CONFLICT (room) DO UPDATE SET state = excluded.state`
+	writeAudit = `INSERT INTO audit (room, entry) VALUES (?, ?)`
 )
 
 // Create makes a new chat database with this server's schema at path
@@ -61,7 +66,7 @@ func Create(ctx context.Context, path string) (*Writer, error) {
 	if w.tx, err = db.BeginTx(ctx, nil); err != nil {
 		return fail(err)
 	}
-	for _, q := range []string{writeMessage, writeName, writeMarker, writeMention, upsertRoom, upsertDM} {
+	for _, q := range []string{writeMessage, writeName, writeMarker, writeMention, writeModeration, writeAudit, upsertRoom, upsertDM} {
 		if w.stmts[q], err = w.tx.PrepareContext(ctx, q); err != nil {
 			w.tx.Rollback()
 			return fail(err)
@@ -100,6 +105,24 @@ func (w *Writer) Marker(name, room string, seq uint64) error {
 func (w *Writer) Mention(name, room string, seq uint64) error {
 	_, err := w.stmts[writeMention].Exec(name, room, int64(min(seq, 1<<62)))
 	return err
+}
+
+// Moderation adds room's moderation state (moderation.Marshal of a
+// moderation.State).
+func (w *Writer) Moderation(room string, state []byte) error {
+	if _, err := w.stmts[writeModeration].Exec(room, state); err != nil {
+		return fmt.Errorf("sqlite: the moderation state of %q: %w", room, err)
+	}
+	return nil
+}
+
+// Audit adds an entry (JSON of moderation.Entry) of room ("" for none)
+// to the audit log; entries must come oldest first.
+func (w *Writer) Audit(room string, entry []byte) error {
+	if _, err := w.stmts[writeAudit].Exec(room, entry); err != nil {
+		return fmt.Errorf("sqlite: an audit entry: %w", err)
+	}
+	return nil
 }
 
 // Close writes the room indexes, each room with a new history epoch, and
