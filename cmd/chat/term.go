@@ -471,8 +471,11 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		}
 		// Printed now or when its notice came: read either way.
 		v.printed = max(v.printed, e.Seq)
-		if e.History && e.Seq <= v.shown {
-			break // printed when its notice came
+		if e.Seq <= v.shown {
+			// Printed when its notice came. It may come as history or,
+			// when the join took effect before the room delivered it
+			// (the notice goes out at commit), live after JOINED.
+			break
 		}
 		t.message(e)
 	case client.Notice:
