@@ -212,8 +212,10 @@ func TestEventsPerAddress(t *testing.T) {
 	if !e.Allow("[2001:db8:5:6::1]:1") {
 		t.Fatal("the next /64 was refused")
 	}
-	if !e.Allow("127.0.0.1:1") || !e.Allow("127.0.0.1:1") || !e.Allow("127.0.0.1:1") || !e.Allow("127.0.0.1:1") {
-		t.Fatal("loopback limited although exempt")
+	for i := range 4 { // over the allowance of 3: loopback is exempt
+		if !e.Allow("127.0.0.1:1") {
+			t.Fatalf("loopback event %d refused although exempt", i)
+		}
 	}
 	// Bounded, and the spent address survives a flood of others.
 	for i := range 1000 {
