@@ -402,7 +402,7 @@ func (l *loop) event(ev client.Event) {
 		}
 		l.post(l.session, ui.RoomJoined{Room: k, Name: e.Name, Members: e.Members, Count: e.Count, Resumed: e.Resumed, Reset: e.Reset,
 			Read: e.Read, Head: e.Head, Mentions: e.Mentions, Quiet: l.saved.IsQuiet(l.server, k),
-			Topic: e.Topic, InviteOnly: e.InviteOnly, Operator: e.Operator, Muted: e.Muted})
+			Topic: e.Topic, InviteOnly: e.InviteOnly, Operator: e.Operator, Muted: e.Muted, Removed: e.Removed})
 		older := r.older
 		r.older = nil
 		if !e.Reset { // else the pages belong to a history that is gone

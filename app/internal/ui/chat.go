@@ -138,6 +138,9 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 		if e.Resumed && !e.Reset {
 			c.log.resumed()
 		}
+		if e.Removed > 0 && !e.Reset {
+			c.log.notice("Some messages you had not seen were removed by the server, which keeps only recent history", now)
+		}
 	case client.Page:
 		c.page(e) // msglist: older (or newer) messages the list asked for
 	case client.Message:

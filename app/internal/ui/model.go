@@ -55,6 +55,10 @@ type RoomJoined struct {
 	// our messages are refused there.
 	Topic                       string
 	InviteOnly, Operator, Muted bool
+	// Removed, when not 0 on a resumed join: messages up to this number
+	// that we had not seen were removed by the server's history
+	// retention and will not come.
+	Removed uint64
 }
 
 // PresenceChange is one member coming or going.

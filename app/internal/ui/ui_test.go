@@ -345,6 +345,22 @@ func TestRefusedMessageGoesBackToEditor(t *testing.T) {
 	}
 }
 
+// TestRetentionRemovedIsShown: a resumed join whose missed messages the
+// server's retention removed says so in the conversation.
+func TestRetentionRemovedIsShown(t *testing.T) {
+	r := newRig(t, ui.Config{Server: "localhost:7878"})
+	s := r.joined()
+	const said = "Some messages you had not seen were removed by the server"
+	r.u.Apply(s, client.Message{Room: "general", Seq: 9, Time: time.Now(), Sender: "bob", ID: "b9", Text: "the last one seen"})
+	r.Frame()
+	r.mustNotShow(said)
+	// Offline since 9; the server kept only 31..40.
+	r.u.Apply(s, ui.RoomJoined{Room: "general", Name: "alice", Count: 2, Members: []string{"alice", "bob"},
+		Resumed: true, Head: 40, Removed: 30})
+	r.Frame()
+	r.mustShow(said)
+}
+
 func TestPresenceAndMembers(t *testing.T) {
 	r := newRig(t, ui.Config{Server: "localhost:7878"})
 	s := r.joined()
