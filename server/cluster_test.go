@@ -527,3 +527,19 @@ func TestClusterOverTLSToNATS(t *testing.T) {
 		t.Errorf("a node without the CA: %v\n%s", err, out)
 	}
 }
+
+// TestMigrateRefusesARunningServer: migrating while the single server
+// still writes would miss what it stores meanwhile, so migrate refuses
+// with a sentence while the server holds its data directory (before
+// dialling NATS: the URL here is never used).
+func TestMigrateRefusesARunningServer(t *testing.T) {
+	single := testserver.Start(t, testserver.Options{})
+	out, err := exec.Command(testserver.Binary(t), "migrate", "-from-sqlite", single.Data, "-nats", "nats://127.0.0.1:1").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("migrate under a running server: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "a chat server is running on "+single.Data) || !strings.Contains(string(out), "stop it first") {
+		t.Fatalf("migrate's refusal: %s", out)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,6 +50,17 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chat-server migrate: no chat database in %s (%v)\n", *from, err)
 		return 1
 	}
+	// A server still writing would add messages the copy misses.
+	unlock, err := lockData(*from, "chat-server migrate")
+	if errors.Is(err, errDataLocked) {
+		fmt.Fprintf(stderr, "chat-server migrate: a chat server is running on %s (%v); stop it first, then migrate\n", *from, err)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "chat-server migrate: %v\n", err)
+		return 1
+	}
+	defer unlock()
 	tlsConf, err := natsTLS(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "chat-server migrate: %v\n", err)
