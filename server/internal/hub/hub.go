@@ -240,6 +240,10 @@ type Hub struct {
 	notices    []delivery
 	notes      int // notes in notices
 	noticeWake chan struct{}
+	// modNotes counts the moderation notes this node has acted on: a
+	// JOIN that saw it change while it was admitted reads the room's
+	// moderation again (Hub.enter).
+	modNotes atomic.Uint64
 
 	// idMu guards identified: the identified connections by name key.
 	idMu       sync.Mutex
@@ -608,6 +612,7 @@ func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Er
 			return false, protocol.NewError(protocol.CodeUnavailable, key, "the server cannot read your read markers right now; try again")
 		}
 	}
+	notes := h.modNotes.Load()
 	st.mod, st.modRev, e = h.admit(mem, j)
 	switch {
 	case mem.ctx.Err() != nil:
@@ -622,6 +627,9 @@ func (h *Hub) enter(mem *member, j *protocol.Join) (entered bool, e *protocol.Er
 	if !entered {
 		h.dropIfEmpty(r)
 		return false, e
+	}
+	if h.modNotes.Load() != notes && h.bannedSinceAdmitted(r, mem) {
+		return true, nil // in and out again: the replay is not started
 	}
 	if replay != nil {
 		go replay()

@@ -207,11 +207,13 @@ func (c *Conn) note(frame []byte) {
 }
 
 // Noted never blocks, like PresenceChanged: notes go to the list the
-// delivery goroutine empties, at most NoteQueue of them.
+// delivery goroutine empties, at most NoteQueue of them besides
+// moderation's, which are never dropped (a lost kick or ban would leave
+// its target in the room; they come at an operator's pace).
 func (hd handler) Noted(n *broker.Note) {
 	h := hd.h
 	h.noticeMu.Lock()
-	if h.notes >= h.cfg.NoteQueue {
+	if h.notes >= h.cfg.NoteQueue && !isModNote(n) {
 		h.noticeMu.Unlock()
 		h.cfg.Logger.Error("notes waiting for delivery are over the limit: one dropped", "limit", h.cfg.NoteQueue, "room", n.Room)
 		return

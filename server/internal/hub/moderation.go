@@ -392,7 +392,11 @@ func (c *Conn) Moderate(m *protocol.Moderate) *protocol.Error {
 	}
 	h.audit(entry)
 	if ev != nil {
-		h.notify(&broker.Note{Room: key, Frame: protocol.Encode(ev)})
+		// Stored already; without the note no node acts on it, so the
+		// operator is told to try again (the actions are idempotent).
+		if err := h.b.Notify(c.ctx, &broker.Note{Room: key, Frame: protocol.Encode(ev)}); err != nil {
+			return h.modUnavailable(key, err)
+		}
 	}
 	c.m.Deliver(protocol.Encode(answer))
 	return nil
@@ -470,9 +474,43 @@ func inviteCode() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// bannedSinceAdmitted reads room r's moderation again for mem, which
+// just entered it: a moderation note acted on between admit's read and
+// mem being among r's members could not find mem. It applies the
+// settings (a mute) and removes mem, reporting true, if a ban now
+// refuses it.
+func (h *Hub) bannedSinceAdmitted(r *room, mem *member) bool {
+	st, rev, err := h.cfg.Moderation.Load(mem.ctx, r.name)
+	if err != nil {
+		return false // the note's own walk or the next JOIN's check acts
+	}
+	r.mu.Lock()
+	r.setMod(st, rev)
+	r.mu.Unlock()
+	if mem.conn.operator.Load() {
+		return false
+	}
+	now := time.Now()
+	b := st.NameBan(mem.nameKey, now)
+	if b == nil {
+		b = st.AddrBan(mem.conn.addr, now)
+	}
+	if b == nil {
+		return false
+	}
+	e := protocol.NewError(protocol.CodeBanned, r.name, "you are banned from "+r.name+" "+banTerms(b.Until, b.Reason))
+	mem.conn.removeFrom(mem, protocol.Encode(e))
+	return true
+}
+
+// modNoteWait bounds the store read of a moderation note on the
+// delivery goroutine, which every ACK and fan-out of the node waits for.
+const modNoteWait = 2 * time.Second
+
 // modNoted acts on one of moderation's notes; it runs on the delivery
 // goroutine.
 func (h *Hub) modNoted(n *broker.Note) {
+	h.modNotes.Add(1)
 	h.mu.Lock()
 	r := h.rooms[n.Room]
 	h.mu.Unlock()
@@ -480,7 +518,9 @@ func (h *Hub) modNoted(n *broker.Note) {
 		return // nobody here is in the room
 	}
 	// The settings changed: reload them for the mute check and JOINED.
-	st, rev, err := h.cfg.Moderation.Load(context.Background(), n.Room)
+	ctx, cancel := context.WithTimeout(context.Background(), modNoteWait)
+	st, rev, err := h.cfg.Moderation.Load(ctx, n.Room)
+	cancel()
 	if err != nil {
 		h.cfg.Logger.Error("reloading a room's moderation", "room", n.Room, "err", err)
 		st = nil
@@ -516,8 +556,8 @@ func (h *Hub) modNoted(n *broker.Note) {
 			}
 		}
 	}
-	if ev.Action == protocol.ModDelete {
-		r.ring.redact(ev.Seq)
+	if ev.Action == protocol.ModDelete && r.loaded {
+		r.ring.redact(ev.Seq) // a room that failed to load has no ring
 	}
 	r.mu.Unlock()
 	switch ev.Action {
@@ -532,6 +572,12 @@ func (h *Hub) modNoted(n *broker.Note) {
 			mem.conn.removeFrom(mem, protocol.Encode(e))
 		}
 	case protocol.ModBanAddress:
+		// The target is out at once, whatever becomes of its addresses'
+		// ban (none known, or the store refusing it).
+		e := protocol.NewError(protocol.CodeBanned, r.name, "you are banned from "+r.name+" by "+ev.Actor+" "+banTerms(int64(ev.Until), ""))
+		for _, mem := range cut {
+			mem.conn.removeFrom(mem, protocol.Encode(e))
+		}
 		if len(nets) > 0 {
 			// Storing and cutting wait for the store: off the delivery
 			// goroutine.

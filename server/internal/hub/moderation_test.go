@@ -194,3 +194,58 @@ func TestOneCreatorBecomesOperator(t *testing.T) {
 		t.Fatalf("%d JOINEDs say operator, want 1", ops)
 	}
 }
+
+// staleLoad is a moderation store whose first Load of a room, once
+// armed, returns what it read only when the test says so: a JOIN's
+// admission then holds a state that a ban made meanwhile outdated.
+type staleLoad struct {
+	moderation.Store
+	held chan struct{} // closed when the held Load has read
+	hold chan struct{} // closed by the test to let it return
+	used bool
+}
+
+func (s *staleLoad) Load(ctx context.Context, room string) (*moderation.State, uint64, error) {
+	st, rev, err := s.Store.Load(ctx, room)
+	if !s.used {
+		s.used = true
+		close(s.held)
+		<-s.hold
+	}
+	return st, rev, err
+}
+
+// TestBanWhileJoiningHolds: a ban stored while a JOIN on another node is
+// being admitted (its check read the room's state before the ban, and
+// the ban's note found nobody of the room on that node) still removes
+// the joiner once it is in.
+func TestBanWhileJoiningHolds(t *testing.T) {
+	store := newStore(t, func(sink history.Sink) (history.Log, error) { return history.NewMemory(sink), nil }, broker.LocalOptions{})
+	mod := moderation.NewMemory(nil, 0)
+	a := newNode(t, Config{Owners: openOwners{}, Moderation: mod}, store)
+	stale := &staleLoad{Store: mod, held: make(chan struct{}), hold: make(chan struct{})}
+	b := newNode(t, Config{Owners: openOwners{}, Moderation: stale}, store)
+	scfg := session.Config{PingInterval: 10 * time.Second}
+	addrA, _ := serve(t, a, scfg)
+	addrB, _ := serve(t, b, scfg)
+
+	alice := modDial(t, addrA, "127.0.0.1")
+	modJoin(t, alice, "general", "alice", "alice-key")
+	mallory := modDial(t, addrB, "127.0.0.2")
+	mallory.Send(&protocol.Join{Room: "general", Name: "mallory"})
+	<-stale.held // b's admission has read the room: no ban yet
+	alice.Send(&protocol.Moderate{Room: "general", Action: protocol.ModBan, Target: "mallory"})
+	modAwait[*protocol.Moderated](t, alice, "MODERATED ban", nil)
+	// b acts on the ban's note without anyone of the room there, which
+	// nothing outside the hub can see: poll its count, bounded.
+	for deadline := time.Now().Add(10 * time.Second); b.modNotes.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node b did not act on the ban's note within 10s")
+		}
+	}
+	close(stale.hold)
+	modAwait[*protocol.Joined](t, mallory, "mallory's JOINED (admitted before the ban)", nil)
+	modRefused(t, mallory, "mallory removed by the ban made while joining", protocol.CodeBanned)
+	mallory.Send(&protocol.Join{Room: "general", Name: "mallory"})
+	modRefused(t, mallory, "mallory's next join", protocol.CodeBanned)
+}
