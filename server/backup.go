@@ -206,7 +206,10 @@ func restore(ctx context.Context, args []string, getenv func(string) string, std
 		return 1
 	}
 	aside := ""
-	if _, err := os.Stat(db); err == nil {
+	// Any of the three files: a restore that crashed between its renames
+	// left a -wal without its chat.db, which SQLite would lay over the
+	// restored database.
+	if anyExists(db, db+"-wal", db+"-shm") {
 		aside = db + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 		// The -wal holds committed messages not yet in chat.db: it moves
 		// with it, under the name SQLite looks for beside the new name.
@@ -232,6 +235,16 @@ func restore(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "the database it replaced is kept as %s (delete it when you no longer need it)\n", aside)
 	}
 	return 0
+}
+
+// anyExists reports whether one of paths exists.
+func anyExists(paths ...string) bool {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // removeDBFiles removes a database file and its companions.

@@ -4,6 +4,7 @@ package main
 // send, `chat-server restore`, and what clients see after it.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -654,5 +655,44 @@ func TestBackupDirKeepsTheNewest(t *testing.T) {
 	}
 	if code, _, errOut := chatServer(t, "backup", "-data", srv.Data, "-keep", "2", filepath.Join(dir, "x.db")); code != 2 || !strings.Contains(errOut, "-keep") {
 		t.Errorf("-keep without -dir: exit %d, %q", code, errOut)
+	}
+}
+
+// TestRestoreMovesAStrayWALAside: a restore that crashed between its
+// renames left chat.db-wal without chat.db. Run again, restore moves the
+// stray file aside with the rest rather than let SQLite lay it over the
+// restored database, which then serves its messages.
+func TestRestoreMovesAStrayWALAside(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	fillRoom(t, srv.Addr, "general", "poster", 3)
+	backup := filepath.Join(t.TempDir(), "b.db")
+	if code, out, errOut := chatServer(t, "backup", "-data", srv.Data, backup); code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(srv.Data, "chat.db")
+	if err := os.Rename(db, db+".before-restore-crashed"); err != nil {
+		t.Fatal(err)
+	}
+	stray := []byte("not the restored database's log")
+	if err := os.WriteFile(db+"-wal", stray, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := chatServer(t, "restore", "-data", srv.Data, backup)
+	if code != 0 {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+	}
+	m := regexp.MustCompile(`kept as (\S+) `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("restore did not say where it put the stray files:\n%s", out)
+	}
+	if b, err := os.ReadFile(m[1] + "-wal"); err != nil || !bytes.Equal(b, stray) {
+		t.Fatalf("the stray -wal is not beside %s: %v", m[1], err)
+	}
+	again := testserver.Start(t, testserver.Options{Data: srv.Data})
+	if got := len(allHistory(t, again.Addr, "general")); got != 3 {
+		t.Fatalf("the restored server has %d messages in general, want 3", got)
 	}
 }

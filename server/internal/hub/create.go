@@ -75,8 +75,11 @@ func (h *Hub) mayEnter(mem *member, j *protocol.Join) (ok bool, e *protocol.Erro
 		return created, err
 	})
 	created = created && mine
-	if !created {
-		h.cfg.CreateLimit.Refund(c.remote) // nothing was created
+	// Nothing was created by this JOIN: its allowance comes back. Not
+	// when its own creation still runs after it gave up (a JOIN and a
+	// LEAVE back to back): that room may well be created.
+	if !created && !(mine && ctx.Err() != nil) {
+		h.cfg.CreateLimit.Refund(c.remote)
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -164,7 +167,7 @@ func (k *knownRooms) once(ctx context.Context, op string, f func(context.Context
 	case <-l.done:
 		return l.result, mine, l.err
 	case <-ctx.Done():
-		return false, false, ctx.Err()
+		return false, mine, ctx.Err() // f goes on for the others
 	}
 }
 
