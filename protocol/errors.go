@@ -31,6 +31,7 @@ const (
 	CodeNotFound           ErrorCode = 211 // a moderation target (member, message, ban) does not exist
 	CodeRoomCreateRefused  ErrorCode = 212 // the room does not exist and this JOIN may not create it (room creation policy)
 	CodeRoomLimit          ErrorCode = 213 // the room does not exist and creating it is over a limit (server's rooms, address's creations)
+	CodeInvalid            ErrorCode = 214 // a request's value the server does not take: a reaction outside protocol.Reactions, a search without words, a change of a kind it does not know
 	CodeServerRestarting   ErrorCode = 300 // server is shutting down
 	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
 	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
@@ -67,6 +68,7 @@ var codes = map[ErrorCode]codeInfo{
 	CodeNotFound:           {"not-found", 0},
 	CodeRoomCreateRefused:  {"room-create-refused", 0},
 	CodeRoomLimit:          {"room-limit", 0},
+	CodeInvalid:            {"invalid", 0},
 	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
 	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
 	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},

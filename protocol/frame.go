@@ -47,6 +47,9 @@ const (
 	TypeRead       Type = 0x08
 	TypeList       Type = 0x09
 	TypeModerate   Type = 0x0a
+	TypeChange     Type = 0x0b
+	TypeTyping     Type = 0x0c
+	TypeSearch     Type = 0x0d
 	TypeWelcome    Type = 0x81
 	TypeJoined     Type = 0x82
 	TypeAck        Type = 0x83
@@ -61,6 +64,9 @@ const (
 	TypeNotice     Type = 0x8c
 	TypeModerated  Type = 0x8d
 	TypeModEvent   Type = 0x8e
+	TypeUpdate     Type = 0x8f
+	TypeIsTyping   Type = 0x90
+	TypeResults    Type = 0x91
 )
 
 var typeNames = map[Type]string{
@@ -71,6 +77,8 @@ var typeNames = map[Type]string{
 	TypeIdentify: "IDENTIFY", TypeHistory: "HISTORY", TypeRead: "READ", TypeList: "LIST",
 	TypeIdentified: "IDENTIFIED", TypePage: "PAGE", TypeRooms: "ROOMS", TypeMarker: "MARKER",
 	TypeNotice: "NOTICE", TypeModerate: "MODERATE", TypeModerated: "MODERATED", TypeModEvent: "MODEVENT",
+	TypeChange: "CHANGE", TypeTyping: "TYPING", TypeSearch: "SEARCH", TypeUpdate: "UPDATE",
+	TypeIsTyping: "IS-TYPING", TypeResults: "RESULTS",
 }
 
 func (t Type) String() string {
@@ -223,6 +231,18 @@ func Decode(body []byte) (Message, error) {
 		m = new(Moderated)
 	case TypeModEvent:
 		m = new(ModEvent)
+	case TypeChange:
+		m = new(Change)
+	case TypeTyping:
+		m = new(Typing)
+	case TypeSearch:
+		m = new(Search)
+	case TypeUpdate:
+		m = new(Update)
+	case TypeIsTyping:
+		m = new(IsTyping)
+	case TypeResults:
+		m = new(Results)
 	default:
 		return nil, &DecodeError{Code: CodeUnknownType, Reason: fmt.Sprintf("unknown message type 0x%02x", body[0])}
 	}

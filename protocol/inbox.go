@@ -21,7 +21,13 @@ type History struct {
 	Room   string
 	Before uint64
 	Limit  uint64
+	// Full asks for PAGE records with every MESSAGE field (reply,
+	// edited, reactions); only to a server with WelcomeMessages.
+	Full bool
 }
+
+// HistoryFull is HISTORY's flag bit asking for full PAGE records.
+const HistoryFull = 1
 
 // Read moves the read marker of the name this connection joined Room
 // under: every message up to Seq has been read. Markers only move forward,
@@ -57,6 +63,10 @@ type RoomState struct {
 // older exists.
 const PageFirst = 1
 
+// PageFull flags a PAGE whose records carry every MESSAGE field (reply,
+// edited, reactions): the answer to a HISTORY with HistoryFull.
+const PageFull = 2
+
 // Page answers HISTORY: messages of Room below Before, oldest first, at
 // most 200 of them and 256 KiB of frame. First is set when no older
 // message exists; otherwise the next page is asked for with Before set to
@@ -65,6 +75,7 @@ type Page struct {
 	Room     string
 	Before   uint64 // as asked
 	First    bool
+	Full     bool  // records carry every MESSAGE field (HISTORY asked for it)
 	Messages []Msg // Room is not repeated on the wire; decoded copies carry it
 }
 
@@ -145,13 +156,18 @@ func (m *Identify) decode(r *fieldReader) {
 func (m *History) appendPayload(b []byte) []byte {
 	b = appendString(b, m.Room)
 	b = binary.AppendUvarint(b, m.Before)
-	return binary.AppendUvarint(b, m.Limit)
+	b = binary.AppendUvarint(b, m.Limit)
+	if m.Full {
+		b = append(b, HistoryFull)
+	}
+	return b
 }
 
 func (m *History) decode(r *fieldReader) {
 	m.Room = r.string("room")
 	m.Before = r.uvarint("before")
 	m.Limit = r.uvarint("limit")
+	m.Full = r.optUvarint("flags")&HistoryFull != 0
 }
 
 func (m *Read) appendPayload(b []byte) []byte {
@@ -201,15 +217,18 @@ func (m *Page) appendPayload(b []byte) []byte {
 	if m.First {
 		flags |= PageFirst
 	}
+	if m.Full {
+		flags |= PageFull
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(m.Messages)))
 	for i := range m.Messages {
 		x := &m.Messages[i]
-		b = binary.AppendUvarint(b, x.Seq)
-		b = binary.AppendUvarint(b, x.Time)
-		b = appendString(b, x.Sender)
-		b = appendString(b, x.ID)
-		b = appendString(b, x.Text)
+		if m.Full {
+			b = x.appendRecord(b)
+		} else {
+			b = x.appendBase(b)
+		}
 	}
 	return b
 }
@@ -217,18 +236,20 @@ func (m *Page) appendPayload(b []byte) []byte {
 func (m *Page) decode(r *fieldReader) {
 	m.Room = r.string("room")
 	m.Before = r.uvarint("before")
-	m.First = r.byte("flags")&PageFirst != 0
+	flags := r.byte("flags")
+	m.First = flags&PageFirst != 0
+	m.Full = flags&PageFull != 0
 	n := r.count("messages", 5)
 	if n > 0 {
 		m.Messages = make([]Msg, n)
 		for i := range m.Messages {
 			x := &m.Messages[i]
 			x.Room = m.Room
-			x.Seq = r.uvarint("seq")
-			x.Time = r.uvarint("time")
-			x.Sender = r.string("sender")
-			x.ID = string(r.raw("id"))
-			x.Text = r.string("text")
+			if m.Full {
+				x.decodeRecord(r)
+			} else {
+				x.decodeBase(r)
+			}
 		}
 	}
 }

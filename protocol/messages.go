@@ -45,6 +45,9 @@ type Send struct {
 	Room string
 	ID   string // 1 to MaxIDLen opaque bytes
 	Text string
+	// Reply is the sequence number of an earlier message of Room this
+	// one answers; 0: none. Only to a server with WelcomeMessages.
+	Reply uint64
 }
 
 // Leave leaves a room. The server answers LEFT.
@@ -114,6 +117,10 @@ const (
 	WelcomeInbox WelcomeFlags = 1 << 1
 	// WelcomeModeration: the server speaks MODERATE and JOIN's invite.
 	WelcomeModeration WelcomeFlags = 1 << 2
+	// WelcomeMessages: the server understands CHANGE, TYPING, SEARCH,
+	// SEND's reply and HISTORY's flags (README.md section 4, "Acting on
+	// messages").
+	WelcomeMessages WelcomeFlags = 1 << 3
 )
 
 // Joined confirms a join. The history that follows it is the messages of
@@ -158,7 +165,40 @@ type Msg struct {
 	Time   uint64 // server time, Unix milliseconds
 	Sender string
 	ID     string // the sender's client message id
-	Text   string
+	// Text is the message, or empty when it was deleted (by its sender or
+	// an operator).
+	Text string
+	// Reply is the sequence number of the message of the same room this
+	// one answers; 0: none.
+	Reply uint64
+	// Edited is when the text last changed (an edit, or the deletion),
+	// Unix milliseconds; 0: never.
+	Edited uint64
+	// Reactions are the message's reactions, one per emoji, in the order
+	// of protocol.Reactions.
+	Reactions []Reaction
+	// Change is set only on the entries of a room's history that change
+	// an earlier message (servers' storage and brokers); such an entry is
+	// sent as UPDATE (Msg.Update), never as MESSAGE. Its Text is empty.
+	Change *ChangeEntry
+}
+
+// ChangeEntry is what a change entry of a room's history did.
+type ChangeEntry struct {
+	Kind   ChangeKind
+	Target uint64
+	Emoji  string // ChangeReact, ChangeUnreact
+	// State is the target's state after the change, or later: brokers
+	// fill it when they deliver or read the entry; nil when the target is
+	// gone (history retention) or not known.
+	State *Msg
+}
+
+// Update is the UPDATE frame of change entry m (m.Change != nil), with
+// State as given.
+func (m *Msg) Update(state *Msg) *Update {
+	return &Update{Room: m.Room, Seq: m.Seq, Time: m.Time, Actor: m.Sender,
+		Kind: m.Change.Kind, Target: m.Change.Target, Emoji: m.Change.Emoji, State: state}
 }
 
 // PresenceKind says what happened to a member.
@@ -301,13 +341,18 @@ func (m *Join) decode(r *fieldReader) {
 func (m *Send) appendPayload(b []byte) []byte {
 	b = appendString(b, m.Room)
 	b = appendString(b, m.ID)
-	return appendString(b, m.Text)
+	b = appendString(b, m.Text)
+	if m.Reply != 0 {
+		b = binary.AppendUvarint(b, m.Reply)
+	}
+	return b
 }
 
 func (m *Send) decode(r *fieldReader) {
 	m.Room = r.string("room")
 	m.ID = string(r.raw("id"))
 	m.Text = r.string("text")
+	m.Reply = r.optUvarint("reply")
 }
 
 func (m *Leave) appendPayload(b []byte) []byte { return appendString(b, m.Room) }
@@ -412,8 +457,19 @@ func (m *Ack) decode(r *fieldReader) {
 
 func (m *Msg) appendPayload(b []byte) []byte { return m.appendFields(b) }
 
+// appendFields writes MESSAGE: the fields of the first revision, and the
+// later ones (reply, edited, reactions) only when one is set, so a plain
+// message is the same bytes as before them.
 func (m *Msg) appendFields(b []byte) []byte {
 	b = appendString(b, m.Room)
+	b = m.appendBase(b)
+	if m.Reply == 0 && m.Edited == 0 && len(m.Reactions) == 0 {
+		return b
+	}
+	return m.appendExtra(b)
+}
+
+func (m *Msg) appendBase(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Seq)
 	b = binary.AppendUvarint(b, m.Time)
 	b = appendString(b, m.Sender)
@@ -421,13 +477,66 @@ func (m *Msg) appendFields(b []byte) []byte {
 	return appendString(b, m.Text)
 }
 
+func (m *Msg) appendExtra(b []byte) []byte {
+	b = binary.AppendUvarint(b, m.Reply)
+	b = binary.AppendUvarint(b, m.Edited)
+	b = binary.AppendUvarint(b, uint64(len(m.Reactions)))
+	for i := range m.Reactions {
+		x := &m.Reactions[i]
+		b = appendString(b, x.Emoji)
+		b = binary.AppendUvarint(b, x.Count)
+		b = binary.AppendUvarint(b, uint64(len(x.Names)))
+		for _, n := range x.Names {
+			b = appendString(b, n)
+		}
+	}
+	return b
+}
+
+// appendRecord writes m inside a list (a full PAGE, UPDATE's state): the
+// fields of MESSAGE after room, all of them.
+func (m *Msg) appendRecord(b []byte) []byte {
+	return m.appendExtra(m.appendBase(b))
+}
+
 func (m *Msg) decode(r *fieldReader) {
 	m.Room = r.string("room")
+	m.decodeBase(r)
+	if r.err == nil && len(r.b) > 0 {
+		m.decodeExtra(r)
+	}
+}
+
+func (m *Msg) decodeBase(r *fieldReader) {
 	m.Seq = r.uvarint("seq")
 	m.Time = r.uvarint("time")
 	m.Sender = r.string("sender")
 	m.ID = string(r.raw("id"))
 	m.Text = r.string("text")
+}
+
+func (m *Msg) decodeExtra(r *fieldReader) {
+	m.Reply = r.uvarint("reply")
+	m.Edited = r.uvarint("edited")
+	if n := r.count("reactions", 3); n > 0 {
+		m.Reactions = make([]Reaction, n)
+		for i := range m.Reactions {
+			x := &m.Reactions[i]
+			x.Emoji = r.string("emoji")
+			x.Count = r.uvarint("count")
+			if k := r.count("names", 1); k > 0 {
+				x.Names = make([]string, k)
+				for j := range x.Names {
+					x.Names[j] = r.string("name")
+				}
+			}
+		}
+	}
+}
+
+func (m *Msg) decodeRecord(r *fieldReader) {
+	m.decodeBase(r)
+	m.decodeExtra(r)
 }
 
 func (m *Presence) appendPayload(b []byte) []byte {

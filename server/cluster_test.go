@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -479,7 +480,7 @@ func TestMigrateSingleServerIntoCluster(t *testing.T) {
 		t.Fatalf("%d messages after the migration, %d before", len(after), len(before))
 	}
 	for i := range before {
-		if *after[i] != *before[i] {
+		if !reflect.DeepEqual(*after[i], *before[i]) {
 			t.Fatalf("message %d changed: %+v, was %+v", i, after[i], before[i])
 		}
 	}

@@ -116,6 +116,9 @@ type Broker interface {
 	// return a message at or below it; the numbers are not reused.
 	Floor(ctx context.Context, room string) (uint64, error)
 
+	// Search finds messages by their words (history.Searcher).
+	Search(ctx context.Context, q history.Query) (hits []protocol.Hit, more bool, err error)
+
 	// PresenceAdd enters a connection in room's presence. first reports
 	// that its name was not present before (through any node). A name
 	// present under another secret gets ErrNameTaken.
@@ -145,6 +148,9 @@ type Broker interface {
 // PresenceTTL/3, so a node that dies takes its members with it within
 // PresenceTTL.
 const PresenceTTL = 30 * time.Second
+
+// ErrNoSearch is Search's answer from a broker whose store cannot search.
+var ErrNoSearch = errors.New("broker: this store has no search")
 
 // ErrClosed is returned by a Broker after Close.
 var ErrClosed = errors.New("broker: closed")

@@ -372,6 +372,15 @@ func (n *Node) Floor(ctx context.Context, room string) (uint64, error) {
 	return floor, err
 }
 
+// Search implements Broker: the log's own search, if it has one.
+func (n *Node) Search(ctx context.Context, q history.Query) ([]protocol.Hit, bool, error) {
+	s, ok := n.l.log.(history.Searcher)
+	if !ok {
+		return nil, false, ErrNoSearch
+	}
+	return s.Search(ctx, q)
+}
+
 // PresenceAdd implements Broker.
 func (n *Node) PresenceAdd(_ context.Context, room string, p Presence) (bool, error) {
 	key := protocol.Key(p.Name)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -239,7 +240,7 @@ func TestDedupAfterStreamWindow(t *testing.T) {
 	}
 	recB.wait(t, 5*time.Second, "b's results", func(r *recorder) bool { return len(r.results) == 2 })
 	re := recB.results[0]
-	if re.Err != nil || !re.Duplicate || re.Msg != orig.Msg {
+	if re.Err != nil || !re.Duplicate || !reflect.DeepEqual(re.Msg, orig.Msg) {
 		t.Fatalf("re-send: %+v; original %+v", re, orig.Msg)
 	}
 	if m := recB.results[1]; m.Err != nil || m.Duplicate || m.Msg.Seq != 2 {
@@ -569,14 +570,14 @@ func TestAppend(t *testing.T) {
 	if err := n.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r := rec.results[0]; !r.Duplicate || r.Msg != old[1] {
+	if r := rec.results[0]; !r.Duplicate || !reflect.DeepEqual(r.Msg, old[1]) {
 		t.Fatalf("re-send of a migrated message: %+v", r)
 	}
 	if r := rec.results[1]; r.Err != nil || r.Msg.Seq != 3 {
 		t.Fatalf("next message: %+v", r)
 	}
 	ms, err := n.Since(ctx, "r", 0, 10)
-	if err != nil || len(ms) != 3 || ms[0] != old[0] || ms[1] != old[1] || ms[2].Text != "three" {
+	if err != nil || len(ms) != 3 || !reflect.DeepEqual(ms[0], old[0]) || !reflect.DeepEqual(ms[1], old[1]) || ms[2].Text != "three" {
 		t.Fatalf("history: %+v, %v", ms, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -298,7 +299,7 @@ func planRooms(ctx context.Context, tx *sql.Tx, c *Conn) ([]sourceRoom, error) {
 			if err != nil {
 				return nil, err
 			}
-			if len(sm) != 1 || sm[0] != *cm {
+			if len(sm) != 1 || !reflect.DeepEqual(sm[0], *cm) {
 				refused = append(refused, fmt.Sprintf("%q (the cluster's message %d differs from the source's)", room, cm.Seq))
 				continue
 			}

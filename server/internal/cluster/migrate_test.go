@@ -5,7 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -193,7 +193,7 @@ func checkMigrated(t *testing.T, c *Conn, src map[string][]protocol.Msg) {
 	t.Helper()
 	ctx := context.Background()
 	for room, want := range src {
-		if got := streamMessages(t, c, room); !slices.Equal(got, want) {
+		if got := streamMessages(t, c, room); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s in the stream:\n%+v\nwant\n%+v", room, got, want)
 		}
 		for _, m := range want {

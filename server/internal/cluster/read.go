@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/broker"
+	"chat/server/internal/history"
 )
 
 // getReq is a STREAM.MSG.GET request. It goes to the stream leader, not
@@ -389,4 +391,9 @@ func (n *Node) Last(ctx context.Context, room string, limit int) ([]protocol.Msg
 		from = h.seq - uint64(limit) + 1
 	}
 	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h.seq, h)
+}
+
+// Search implements broker.Broker. TODO(issue 15): the node's search index.
+func (n *Node) Search(ctx context.Context, q history.Query) ([]protocol.Hit, bool, error) {
+	return nil, false, broker.ErrNoSearch
 }

@@ -21,7 +21,16 @@ type Request struct {
 	Room   string // canonical room name
 	Sender string // display name of the sender
 	ID     string // the sender's client message id
-	Text   string
+	Text   string // empty for a change
+	// Reply is the message of Room this one answers (0: none). The hub
+	// checks that it exists; the log stores it as given.
+	Reply uint64
+	// Change, if set, makes this a change of an earlier message: the log
+	// applies it to the target and stores an entry without text for it,
+	// with its own sequence number (protocol.Msg.Change), in the same
+	// commit. A change the target does not allow fails with ErrNoMessage
+	// or ErrNotSender in its Result, and nothing is stored.
+	Change *Change
 	// Tag travels with the request to its Result untouched: the hub uses it
 	// to find whom to acknowledge.
 	Tag any
@@ -31,6 +40,52 @@ type Request struct {
 	// the commit latency metric; not stored.
 	Received time.Time
 }
+
+// Change is what a Request changes (README.md of the protocol, section
+// 4, "Acting on messages").
+type Change struct {
+	Kind   protocol.ChangeKind
+	Target uint64 // the changed message's sequence number
+	// Text is the new text of an edit, the emoji of a reaction; empty for
+	// a delete.
+	Text string
+	// Moderator lets a delete remove another name's message (a room or
+	// server operator's); without it every change but a reaction needs
+	// Request.Sender to be the target's sender (same name key).
+	Moderator bool
+}
+
+// Errors of a change in its Result.
+var (
+	// ErrNoMessage: the target does not exist, is itself a change,
+	// was deleted, or was removed by retention.
+	ErrNoMessage = errors.New("history: no such message")
+	// ErrNotSender: an edit or a delete (without Moderator) of another
+	// name's message.
+	ErrNotSender = errors.New("history: the message is another name's")
+)
+
+// Query asks a Searcher for the messages of Rooms whose text matches
+// Text: every word of Text, in any order, the last word also as a
+// prefix ("hel" finds "hello"), case- and accent-insensitive. Hits come
+// newest first, sent before Before (Unix milliseconds; 0: now), at most
+// Limit.
+type Query struct {
+	Rooms  []string // canonical room names; empty finds nothing
+	Text   string
+	Before uint64
+	Limit  int
+}
+
+// Searcher finds messages by their words. Deleted messages never match;
+// an edited one matches its current text only.
+type Searcher interface {
+	// Search returns the hits, and more when older ones exist.
+	Search(ctx context.Context, q Query) (hits []protocol.Hit, more bool, err error)
+}
+
+// ErrBadQuery: a Query without a word to search for.
+var ErrBadQuery = errors.New("history: the search has no word to look for")
 
 // Result is the outcome of one Request.
 type Result struct {
@@ -55,7 +110,10 @@ type Log interface {
 	// Flush returns after every request appended before it has reached
 	// the sink.
 	Flush(ctx context.Context) error
-	// Since returns up to limit messages of room with Seq > after, in order.
+	// Since returns up to limit messages of room with Seq > after, in
+	// order. Reads return change entries (Msg.Change set, its State the
+	// target's state now or nil when the target is gone) among the
+	// messages, and messages with every change applied.
 	Since(ctx context.Context, room string, after uint64, limit int) ([]protocol.Msg, error)
 	// Last returns the last n messages of room, in order.
 	Last(ctx context.Context, room string, n int) ([]protocol.Msg, error)

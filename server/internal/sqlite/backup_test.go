@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -419,7 +420,7 @@ func TestWriterMakesADatabaseTheServerReads(t *testing.T) {
 	}
 	defer l.Close()
 	got, err := l.Since(ctx, "general", 0, 10)
-	if err != nil || len(got) != 2 || got[1] != msgs[2] {
+	if err != nil || len(got) != 2 || !reflect.DeepEqual(got[1], msgs[2]) {
 		t.Fatalf("general: %+v, %v", got, err)
 	}
 	if e, err := l.Epoch(ctx, "general"); err != nil || e == 0 {
