@@ -243,6 +243,10 @@ type Error struct {
 	Flags ErrorFlags
 	Room  string // the room it concerns, if any
 	Text  string // for humans
+	// ID is the client id of the SEND or CHANGE this error refuses, when
+	// it refuses one that a server with WelcomeMessages took apart from
+	// the others (a change refused, a muted message); else empty.
+	ID string
 }
 
 // ErrorFlags qualify an ERROR.
@@ -570,7 +574,11 @@ func (m *Error) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(m.Code))
 	b = append(b, byte(m.Flags))
 	b = appendString(b, m.Room)
-	return appendString(b, m.Text)
+	b = appendString(b, m.Text)
+	if m.ID != "" {
+		b = appendString(b, m.ID)
+	}
+	return b
 }
 
 func (m *Error) decode(r *fieldReader) {
@@ -578,4 +586,5 @@ func (m *Error) decode(r *fieldReader) {
 	m.Flags = ErrorFlags(r.byte("flags"))
 	m.Room = r.string("room")
 	m.Text = r.string("text")
+	m.ID = string(r.optRaw("id"))
 }
