@@ -122,8 +122,8 @@ func TestModActionNumbers(t *testing.T) {
 	if ModAction(15).Known() || ModAction(255).String() != "unknown" {
 		t.Error("action 15 or 255 is known")
 	}
-	if ModeInviteOnly != 1 || ModeOperator != 2 || ModeMuted != 4 {
-		t.Error("JOINED modes are not bits 0, 1, 2")
+	if ModeInviteOnly != 1 || ModeOperator != 2 || ModeMuted != 4 || ModeNoTyping != 8 {
+		t.Error("JOINED modes are not bits 0, 1, 2, 3")
 	}
 }
 
