@@ -89,7 +89,7 @@ func TestModerationAppendedFields(t *testing.T) {
 		if !modTypes[g.msg.Type()] && g.msg.Type() != TypeJoin {
 			continue
 		}
-		body := append(Encode(g.msg)[LengthSize:], 0x03, 'n', 'e', 'w', 0xff)
+		body := withFieldAppended(g.msg)
 		m, err := Decode(body)
 		if err != nil {
 			t.Fatalf("%s with a field appended: %v", g.name, err)
