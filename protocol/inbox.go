@@ -158,7 +158,7 @@ func (m *History) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Before)
 	b = binary.AppendUvarint(b, m.Limit)
 	if m.Full {
-		b = append(b, HistoryFull)
+		b = binary.AppendUvarint(b, HistoryFull) // flags is a uint (README.md section 3)
 	}
 	return b
 }
