@@ -31,10 +31,10 @@ const indexMessages = `INSERT INTO words (rowid, text) SELECT rid, CAST(text AS 
 // of a table without content needs the text it was indexed with.
 const unindex = `INSERT INTO words (words, rowid, text) VALUES ('delete', ?, CAST(? AS TEXT))`
 
-// ftsQuery makes an FTS5 query of the folded words: each a string (so
+// FTSQuery makes an FTS5 query of the folded words (history.QueryWords): each a string (so
 // that no user input is FTS5 syntax), all of them required, the last one
 // also as a prefix.
-func ftsQuery(words []string) string {
+func FTSQuery(words []string) string {
 	var b strings.Builder
 	for i, w := range words {
 		if i > 0 {
@@ -66,7 +66,7 @@ func (l *Log) Search(ctx context.Context, q history.Query) ([]protocol.Hit, bool
 	if q.Before != 0 && q.Before < 1<<(62-ridShift) {
 		before, ridBefore = int64(q.Before), int64(q.Before)<<ridShift
 	}
-	rows, err := l.read.QueryContext(ctx, searchQuery, ftsQuery(words), ridBefore, before, string(rooms), limit+1)
+	rows, err := l.read.QueryContext(ctx, searchQuery, FTSQuery(words), ridBefore, before, string(rooms), limit+1)
 	if err != nil {
 		return nil, false, err
 	}
