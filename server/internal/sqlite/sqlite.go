@@ -183,7 +183,10 @@ ALTER TABLE messages ADD COLUMN kind   INTEGER NOT NULL DEFAULT 0;  -- 0: a mess
 ALTER TABLE messages ADD COLUMN target INTEGER NOT NULL DEFAULT 0;  -- a change entry's changed message
 ALTER TABLE messages ADD COLUMN emoji  TEXT    NOT NULL DEFAULT ''; -- a reaction change's emoji
 ALTER TABLE messages ADD COLUMN rid    INTEGER;                     -- the message's row in words; NULL: not indexed
-CREATE UNIQUE INDEX messages_rid ON messages (rid) WHERE rid IS NOT NULL;
+-- The search's lookup of its matches: with the primary key's room (every
+-- index of a WITHOUT ROWID table holds it) and the time, a match of
+-- another room or time is skipped without reading its row.
+CREATE UNIQUE INDEX messages_rid ON messages (rid, time) WHERE rid IS NOT NULL;
 CREATE TABLE reactions (
 	room     TEXT    NOT NULL,
 	seq      INTEGER NOT NULL, -- the message reacted to
