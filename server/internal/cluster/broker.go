@@ -271,8 +271,43 @@ func (n *Node) consumed(m jetstream.Msg) {
 		n.log.Error("undecodable message in the stream", "subject", m.Subject(), "seq", meta.Sequence.Stream, "err", err)
 		return
 	}
-	n.push(delivery{room: room, msg: *msg, mine: m.Headers().Get(HeaderNode) == n.id})
+	hdr := m.Headers()
+	msg.Change = parseChange(hdr.Get(HeaderChange))
+	if msg.Change != nil || len(hdr[HeaderRedacted]) > 0 {
+		n.withState(room, msg)
+	}
+	n.push(delivery{room: room, msg: *msg, mine: hdr.Get(HeaderNode) == n.id})
 }
+
+// withState completes a change entry with its target's state, or replaces
+// the copy without text of a changed message by its record, reading the
+// record (bounded in time: the consumer waits meanwhile). A read that
+// fails leaves the State nil (the hub sends the UPDATE without it; a
+// later read has it) or the copy as it is.
+func (n *Node) withState(room string, msg *protocol.Msg) {
+	ctx, cancel := context.WithTimeout(n.ctx, min(n.c.opts.PublishTimeout, stateReadTimeout))
+	defer cancel()
+	target := msg.Seq
+	if msg.Change != nil {
+		target = msg.Change.Target
+	}
+	_, st, _, err := n.c.loadRecord(ctx, room, target)
+	if err != nil {
+		n.log.Warn("cluster: reading a changed message's state", "room", room, "seq", target, "err", err)
+		return
+	}
+	switch {
+	case st == nil:
+	case msg.Change != nil:
+		msg.Change.State = st
+	default:
+		*msg = *st
+	}
+}
+
+// stateReadTimeout bounds the consumer's read of a changed message's
+// record.
+const stateReadTimeout = 2 * time.Second
 
 // seen records that the consumer is past stream seq s.
 func (n *Node) seen(s uint64) {

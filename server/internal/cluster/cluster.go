@@ -57,8 +57,10 @@ const (
 	// BucketModeration holds each room's moderation state (JSON of
 	// moderation.State), key Token(room).
 	BucketModeration = "chat-moderation"
-	// BucketRedactions holds the redacted messages without their texts
-	// (MSG frames), keys Token(room).<seq> and Token(room).d.<dedup token>.
+	// BucketRedactions holds the changed messages' current states (JSON
+	// records, changes.go; a bare MSG frame without text for one deleted
+	// before edits existed), keys Token(room).<seq>, and the messages
+	// without text for re-sends, Token(room).d.<dedup token>.
 	BucketRedactions = "chat-redactions"
 	AuditStream      = "CHAT_AUDIT"   // the moderation audit log
 	AuditSubject     = "chat.audit."  // + Token(room), or "-" for no room
@@ -163,6 +165,9 @@ type Conn struct {
 
 	names, marks, mentions, rooms, dms, presence, nodes, roomSet jetstream.KeyValue
 	moderation, redactions                                       jetstream.KeyValue
+	// recordStream is chat-redactions' stream, whose previous revisions
+	// of a record are erased (SecureDeleteMsg) after each change.
+	recordStream jetstream.Stream
 
 	// roomCount is Rooms' cached count of chat-roomset.
 	roomCount roomCount
@@ -297,8 +302,13 @@ func (c *Conn) provision(ctx context.Context) error {
 		{&c.moderation, jetstream.KeyValueConfig{Bucket: BucketModeration, Description: "rooms' moderation: operators, bans, mutes, topic, invites"}},
 		// Per-key TTLs: the records for re-sends expire with the
 		// deduplication window.
-		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts",
-			LimitMarkerTTL: time.Minute}},
+		// History above 1: the revision a change replaces must still be
+		// there to be erased on disk (SecureDeleteMsg), not just dropped
+		// by the per-key limit, which leaves its bytes in the file.
+		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "changed messages' current states (edited, deleted, reacted to)",
+			// The server raises a key's TTL to the marker's in a bucket
+			// with history: a short marker keeps short windows (tests).
+			LimitMarkerTTL: time.Second, History: recordHistory}},
 		{&c.roomSet, jetstream.KeyValueConfig{Bucket: BucketRoomSet, Description: "rooms that exist (room creation policy and cap)"}},
 	} {
 		b.cfg.Replicas = r
@@ -312,8 +322,17 @@ func (c *Conn) provision(ctx context.Context) error {
 			return fmt.Errorf("cluster: bucket %s: %w", b.cfg.Bucket, err)
 		}
 	}
+	c.recordStream, err = js.Stream(ctx, "KV_"+BucketRedactions)
+	if err != nil {
+		return fmt.Errorf("cluster: bucket %s: %w", BucketRedactions, err)
+	}
 	return nil
 }
+
+// recordHistory is the revisions chat-redactions keeps per key: the last,
+// the one a change just replaced until it is erased, and a few more in
+// case a node died before erasing.
+const recordHistory = 8
 
 // applyRetention updates an existing stream's limits to Options.Retention
 // (every node applies its own settings when it starts: give all nodes the

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/history"
@@ -27,6 +29,7 @@ type storedMsg struct {
 	Header  []byte    `json:"hdrs,omitempty"`
 	Data    []byte    `json:"data,omitempty"`
 	Time    time.Time `json:"time"` // when it was stored
+	hdr     nats.Header // Header parsed, or as a direct get gave it
 }
 
 func (s *storedMsg) decode() (protocol.Msg, error) {
@@ -40,6 +43,9 @@ func (s *storedMsg) decode() (protocol.Msg, error) {
 	m, ok := dec.(*protocol.Msg)
 	if !ok {
 		return protocol.Msg{}, fmt.Errorf("cluster: stream message %d is a %T", s.Seq, dec)
+	}
+	if h := s.headers(); h != nil {
+		m.Change = parseChange(h.Get(HeaderChange))
 	}
 	return *m, nil
 }
@@ -238,7 +244,20 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 	count = int(min(uint64(count), to-start+1))
 	subj := MsgSubject + Token(room)
 	out := make([]protocol.Msg, 0, count)
-	out = append(out, m)
+	// copies are the seqs read as a copy without text of a changed
+	// message (the room's last when it was changed): its record is the
+	// message.
+	var copies map[uint64]bool
+	add := func(sm *storedMsg, m protocol.Msg) {
+		if sm.isCopy() {
+			if copies == nil {
+				copies = map[uint64]bool{}
+			}
+			copies[m.Seq] = true
+		}
+		out = append(out, m)
+	}
+	add(sm, m)
 	for len(out) < count && out[len(out)-1].Seq < to {
 		// Many at a time from any replica (fast), checked: a replica that
 		// lags gives fewer, and the leader is asked for the next one.
@@ -255,7 +274,8 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 			if bm.Seq != out[len(out)-1].Seq+1 {
 				break
 			}
-			out, sm = append(out, bm), b
+			add(b, bm)
+			sm = b
 			took++
 		}
 		if len(out) >= count || took == maxReadBatch {
@@ -274,11 +294,19 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 		if m.Seq > to {
 			break // past the range: the messages up to to were deleted
 		}
-		out = append(out, m)
+		add(sm, m)
 	}
-	// Messages deleted by an operator are gone from the stream: their
-	// records fill the gaps (moderation.go).
-	return c.withRedactions(ctx, room, start, count, out)
+	// Changed messages are gone from the stream: their records fill the
+	// gaps (changes.go, moderation.go), and change entries get their
+	// targets' states.
+	out, err = c.withRedactions(ctx, room, start, count, out, copies)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.withStates(ctx, room, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // maxReadBatch bounds the messages one batched read asks for.
@@ -324,7 +352,7 @@ func (c *Conn) readBatch(ctx context.Context, subj string, start uint64, n int) 
 		if err != nil {
 			return out, fmt.Errorf("cluster: batch read: no sequence in a reply")
 		}
-		out = append(out, &storedMsg{Subject: msg.Header.Get("Nats-Subject"), Seq: seq, Data: msg.Data})
+		out = append(out, &storedMsg{Subject: msg.Header.Get("Nats-Subject"), Seq: seq, Data: msg.Data, hdr: msg.Header})
 	}
 	return out, nil
 }
