@@ -379,7 +379,6 @@ func (c *Conn) withStates(ctx context.Context, room string, msgs []protocol.Msg)
 	return nil
 }
 
-
 // hasChanges reports whether batch holds a change.
 func hasChanges(batch []*broker.Publication) bool {
 	for _, p := range batch {

@@ -24,11 +24,11 @@ type getReq struct {
 
 // storedMsg is a message as STREAM.MSG.GET returns it.
 type storedMsg struct {
-	Subject string    `json:"subject"`
-	Seq     uint64    `json:"seq"`
-	Header  []byte    `json:"hdrs,omitempty"`
-	Data    []byte    `json:"data,omitempty"`
-	Time    time.Time `json:"time"` // when it was stored
+	Subject string      `json:"subject"`
+	Seq     uint64      `json:"seq"`
+	Header  []byte      `json:"hdrs,omitempty"`
+	Data    []byte      `json:"data,omitempty"`
+	Time    time.Time   `json:"time"` // when it was stored
 	hdr     nats.Header // Header parsed, or as a direct get gave it
 }
 
