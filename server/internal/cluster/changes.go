@@ -283,14 +283,6 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		if err != nil {
 			return protocol.Msg{}, fmt.Errorf("cluster: recording the change of %s #%d: %w", room, t, err)
 		}
-		if rev != 0 {
-			// The bucket keeps a few revisions (KV history), so the
-			// previous one is still there to be overwritten on disk,
-			// not just dropped by the limit.
-			if err := c.recordStream.SecureDeleteMsg(ctx, rev); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-				return protocol.Msg{}, fmt.Errorf("cluster: erasing the previous state of %s #%d: %w", room, t, err)
-			}
-		}
 		if orig != nil {
 			if err := c.erase(ctx, room, orig, origMsg, h); err != nil {
 				return protocol.Msg{}, err
@@ -394,7 +386,7 @@ func hasChanges(batch []*broker.Publication) bool {
 // that are done: a re-send of a stored change (its marker exists: the
 // result is its entry, a duplicate) and a change refused or failed (the
 // result's error). states gets the new state of each change applied.
-func (n *Node) applyChanges(ctx context.Context, room string, batch []*broker.Publication, todo []int, toks []string, results []broker.Result, states []*protocol.Msg) []int {
+func (n *Node) applyChanges(ctx context.Context, room string, batch []*broker.Publication, todo []int, toks []string, results []broker.Result, states []*protocol.Msg, now uint64) []int {
 	rest := todo[:0:0]
 	for _, i := range todo {
 		p := batch[i]
@@ -411,7 +403,7 @@ func (n *Node) applyChanges(ctx context.Context, room string, batch []*broker.Pu
 			results[i].Err = err
 			continue
 		}
-		st, err := n.c.change(ctx, room, p.Sender, p.Change, uint64(time.Now().UnixMilli()))
+		st, err := n.c.change(ctx, room, p.Sender, p.Change, now)
 		if err != nil {
 			results[i].Err = err
 			continue

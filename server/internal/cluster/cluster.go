@@ -165,9 +165,6 @@ type Conn struct {
 
 	names, marks, mentions, rooms, dms, presence, nodes, roomSet jetstream.KeyValue
 	moderation, redactions                                       jetstream.KeyValue
-	// recordStream is chat-redactions' stream, whose previous revisions
-	// of a record are erased (SecureDeleteMsg) after each change.
-	recordStream jetstream.Stream
 
 	// roomCount is Rooms' cached count of chat-roomset.
 	roomCount roomCount
@@ -302,13 +299,11 @@ func (c *Conn) provision(ctx context.Context) error {
 		{&c.moderation, jetstream.KeyValueConfig{Bucket: BucketModeration, Description: "rooms' moderation: operators, bans, mutes, topic, invites"}},
 		// Per-key TTLs: the records for re-sends expire with the
 		// deduplication window.
-		// History above 1: the revision a change replaces must still be
-		// there to be erased on disk (SecureDeleteMsg), not just dropped
-		// by the per-key limit, which leaves its bytes in the file.
+		// History 1: the revision a change replaces is dropped at once
+		// (DESIGN.md, "Changes": not overwritten on disk; a KV bucket's
+		// stream denies SecureDeleteMsg).
 		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "changed messages' current states (edited, deleted, reacted to)",
-			// The server raises a key's TTL to the marker's in a bucket
-			// with history: a short marker keeps short windows (tests).
-			LimitMarkerTTL: time.Second, History: recordHistory}},
+			LimitMarkerTTL: time.Minute}},
 		{&c.roomSet, jetstream.KeyValueConfig{Bucket: BucketRoomSet, Description: "rooms that exist (room creation policy and cap)"}},
 	} {
 		b.cfg.Replicas = r
@@ -322,17 +317,8 @@ func (c *Conn) provision(ctx context.Context) error {
 			return fmt.Errorf("cluster: bucket %s: %w", b.cfg.Bucket, err)
 		}
 	}
-	c.recordStream, err = js.Stream(ctx, "KV_"+BucketRedactions)
-	if err != nil {
-		return fmt.Errorf("cluster: bucket %s: %w", BucketRedactions, err)
-	}
 	return nil
 }
-
-// recordHistory is the revisions chat-redactions keeps per key: the last,
-// the one a change just replaced until it is erased, and a few more in
-// case a node died before erasing.
-const recordHistory = 8
 
 // applyRetention updates an existing stream's limits to Options.Retention
 // (every node applies its own settings when it starts: give all nodes the

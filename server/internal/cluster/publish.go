@@ -147,6 +147,17 @@ func (n *Node) runRoom(room string, q *roomQueue) {
 			q.pending = keep
 		}
 		k := min(len(q.pending), n.opts.MaxBatch)
+		// A change is applied to its target before its batch is sent:
+		// one after a message goes in the next batch, after the message
+		// is stored (it may be the target).
+		for j, msgs := 0, false; j < k; j++ {
+			if q.pending[j].Change == nil {
+				msgs = true
+			} else if msgs {
+				k = j
+				break
+			}
+		}
 		if (k == 0 && len(doomed) == 0) || n.closed.Load() {
 			// Publications still pending after Close get no result: the
 			// node's handler hears nothing more.
@@ -247,9 +258,11 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 	// written), then stored as entries like messages; a re-sent change
 	// is answered with its entry and not applied again.
 	var states []*protocol.Msg // the changes' new states, by index in batch
+	var changedAt uint64       // the changes' time: their entries' and the edits'
 	if hasChanges(batch) {
+		changedAt = uint64(time.Now().UnixMilli())
 		states = make([]*protocol.Msg, len(batch))
-		todo = n.applyChanges(ctx, room, batch, todo, toks, results, states)
+		todo = n.applyChanges(ctx, room, batch, todo, toks, results, states, changedAt)
 	}
 
 	var lastErr error
@@ -273,6 +286,9 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			n.noteHead(room, h)
 		}
 		now := uint64(time.Now().UnixMilli())
+		if changedAt != 0 {
+			now = changedAt // an edit's time is its entry's
+		}
 		msgs := make([]protocol.Msg, len(todo))
 		btoks, bids := make([]string, len(todo)), make([]string, len(todo))
 		for k, i := range todo {
