@@ -60,7 +60,11 @@ type NodeOptions struct {
 	// MaxBatches bounds the atomic batches in flight at once (default
 	// DefaultMaxBatches).
 	MaxBatches int
-	Logger     *slog.Logger // default: the Conn's
+	// SearchDir is the directory of the node's search index (DESIGN.md,
+	// "Search"), kept across restarts; "": a temporary directory, removed
+	// at Close (the index is built again from the stream).
+	SearchDir string
+	Logger    *slog.Logger // default: the Conn's
 }
 
 // Node is one chat node's broker.Broker on the cluster. It implements
@@ -122,6 +126,8 @@ type Node struct {
 	noteSub  *nats.Subscription
 
 	pres *presence
+
+	search *searchIndex
 
 	// onBatchError, if set (tests, before the first Publish), is told
 	// the JetStream error code of each failed batch (0: no answer).
@@ -230,6 +236,9 @@ func (n *Node) start() error {
 	n.noteSub, err = n.c.nc.Subscribe(NoteSubject, n.noted)
 	if err != nil {
 		return fmt.Errorf("cluster: subscribing to notes: %w", err)
+	}
+	if n.search, err = n.c.openSearch(startCtx, n.opts.SearchDir); err != nil {
+		return err
 	}
 	n.pres = newPresence(n)
 	return n.pres.start(startCtx)
@@ -636,6 +645,9 @@ func (n *Node) stop() {
 		n.pres.stop()
 	}
 	n.wg.Wait()
+	if n.search != nil {
+		n.search.close()
+	}
 }
 
 // errClosed is the error of calls after Close.

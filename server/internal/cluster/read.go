@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -10,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"chat/protocol"
-	"chat/server/internal/broker"
 	"chat/server/internal/history"
 )
 
@@ -421,7 +421,28 @@ func (n *Node) Last(ctx context.Context, room string, limit int) ([]protocol.Msg
 	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h.seq, h)
 }
 
-// Search implements broker.Broker. TODO(issue 15): the node's search index.
+// Search implements broker.Broker from the node's search index, which
+// follows the stream a few milliseconds behind (DESIGN.md, "Search").
 func (n *Node) Search(ctx context.Context, q history.Query) ([]protocol.Hit, bool, error) {
-	return nil, false, broker.ErrNoSearch
+	if err := n.errClosed(); err != nil {
+		return nil, false, err
+	}
+	return n.search.search(ctx, q)
+}
+
+// SearchSynced returns once the node's search index has applied every
+// message stored in the stream before the call.
+func (n *Node) SearchSynced(ctx context.Context) error {
+	if err := n.errClosed(); err != nil {
+		return err
+	}
+	// The last chat message, not a marker (which the index never sees).
+	last, err := n.c.getMsg(ctx, getReq{LastBySubj: MsgSubject + ">"})
+	if errors.Is(err, errNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return n.search.waitFor(ctx, last.Seq)
 }
