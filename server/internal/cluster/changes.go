@@ -229,10 +229,8 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		if t == 0 || t > h.seq {
 			return protocol.Msg{}, history.ErrNoMessage
 		}
-		rec, recMsg, rev, err := c.loadRecord(ctx, room, t)
-		if err != nil {
-			return protocol.Msg{}, err
-		}
+		// The stream first, then the record: a writer records before it
+		// erases, so a message found erased has its record.
 		var orig *storedMsg
 		var origMsg protocol.Msg
 		if h.stream != 0 {
@@ -248,6 +246,10 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 					orig, origMsg = sm, m
 				}
 			}
+		}
+		rec, recMsg, rev, err := c.loadRecord(ctx, room, t)
+		if err != nil {
+			return protocol.Msg{}, err
 		}
 		var state protocol.Msg
 		switch {
@@ -312,7 +314,7 @@ func (c *Conn) erase(ctx context.Context, room string, sm *storedMsg, m protocol
 			return fmt.Errorf("cluster: changing %s #%d: %w", room, m.Seq, err)
 		}
 	}
-	if err := c.stream.SecureDeleteMsg(ctx, sm.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err := c.stream.SecureDeleteMsg(ctx, sm.Seq); err != nil && !erased(err) {
 		return fmt.Errorf("cluster: erasing %s #%d: %w", room, m.Seq, err)
 	}
 	return nil
@@ -439,4 +441,13 @@ func (c *Conn) storedChange(ctx context.Context, room, tok string) (protocol.Msg
 		return protocol.Msg{}, err
 	}
 	return msgs[0], nil
+}
+
+// erased reports whether a deletion failed because the message is gone
+// already (another node's change of it erased it first).
+func erased(err error) bool {
+	var ae *jetstream.APIError
+	return errors.Is(err, jetstream.ErrMsgNotFound) ||
+		errors.As(err, &ae) && ae.ErrorCode == jetstream.JSErrCodeMessageNotFound ||
+		errors.As(err, &ae) && ae.ErrorCode == 10057 && strings.Contains(ae.Description, "no message found")
 }
