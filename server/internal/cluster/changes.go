@@ -449,5 +449,6 @@ func erased(err error) bool {
 	var ae *jetstream.APIError
 	return errors.Is(err, jetstream.ErrMsgNotFound) ||
 		errors.As(err, &ae) && ae.ErrorCode == jetstream.JSErrCodeMessageNotFound ||
-		errors.As(err, &ae) && ae.ErrorCode == 10057 && strings.Contains(ae.Description, "no message found")
+		// JetStream's 10057, which nats.go passes on as text only.
+		errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) && strings.Contains(err.Error(), "no message found")
 }
