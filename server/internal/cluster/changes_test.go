@@ -365,3 +365,28 @@ func TestSearchFollowsTheStream(t *testing.T) {
 		}
 	}
 }
+
+// Messages history retention removed are not found either: the index
+// drops a room's messages beyond the count the stream keeps.
+func TestSearchForgetsWhatRetentionRemoved(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := dial(t, nc, 0, Options{Name: "node-a", Retention: &history.Retention{Messages: 2}})
+	n := node(t, c, newRecorder(), NodeOptions{ID: "node-a"})
+	for i := 1; i <= 4; i++ {
+		if err := n.Publish(&broker.Publication{Room: "r", Sender: "bob", ID: fmt.Sprint("m", i), Text: fmt.Sprint("word ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hits, more, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: "word"})
+	if err != nil || more || len(hits) != 2 || hits[0].Seq != 4 || hits[1].Seq != 3 {
+		t.Fatalf("Search = %+v, %v, %v; want 4 and 3", hits, more, err)
+	}
+}

@@ -32,9 +32,10 @@ type searchIndex struct {
 	dir string // removed at close if temp
 	tmp bool
 
-	in   chan jetstream.Msg // from the consumer to the indexing goroutine
-	cons jetstream.ConsumeContext
-	done chan struct{}
+	in       chan jetstream.Msg // from the consumer to the indexing goroutine
+	prunedAt time.Time          // the last removal by age (indexing goroutine)
+	cons     jetstream.ConsumeContext
+	done     chan struct{}
 
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
@@ -226,6 +227,10 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		}
 		states[key] = st
 	}
+	var keep history.Retention
+	if x.c.opts.Retention != nil {
+		keep = *x.c.opts.Retention
+	}
 	tx, err := x.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -250,7 +255,18 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		} else if m.Text != "" {
 			err = index(ctx, tx, it.room, &m)
 		}
+		if err == nil && keep.Messages > 0 && m.Seq > uint64(keep.Messages) {
+			// The stream keeps a room's last Messages stream messages:
+			// older ones are gone from the history, so from the index.
+			err = prune(ctx, tx, `room = ? AND seq <= ?`, it.room, int64(m.Seq-uint64(keep.Messages)))
+		}
 		if err != nil {
+			return err
+		}
+	}
+	if keep.Age > 0 && time.Since(x.prunedAt) > time.Minute {
+		x.prunedAt = time.Now()
+		if err := prune(ctx, tx, `time < ?`, time.Now().Add(-keep.Age).UnixMilli()); err != nil {
 			return err
 		}
 	}
@@ -283,6 +299,16 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text) VALUES (?, ?)`, id, m.Text)
+	return err
+}
+
+// prune removes the messages of msgs where cond holds (history
+// retention removed them from the stream).
+func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid IN (SELECT id FROM msgs WHERE `+cond+`)`, args...); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...)
 	return err
 }
 
