@@ -150,6 +150,22 @@ func reactionsOf(reacts map[string][]reactor) []protocol.Reaction {
 	return out
 }
 
+// reactsOf is the record's reactions of a message stored with some (an
+// import or migration of a single server's history): by the names the
+// message lists (up to protocol.MaxReactionNames an emoji).
+func reactsOf(rs []protocol.Reaction) map[string][]reactor {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := map[string][]reactor{}
+	for _, r := range rs {
+		for _, name := range r.Names {
+			out[r.Emoji] = append(out[r.Emoji], reactor{Key: protocol.Key(name), Name: name})
+		}
+	}
+	return out
+}
+
 // apply applies change ch by actor to state (rec: its reactions) at time
 // now, checking that it is allowed.
 func apply(state *protocol.Msg, rec *record, actor string, ch *history.Change, now uint64) error {
@@ -256,7 +272,7 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		case recMsg != nil:
 			state = *recMsg
 		case orig != nil:
-			state, rec = origMsg, &record{}
+			state, rec = origMsg, &record{Reacts: reactsOf(origMsg.Reactions)}
 		default:
 			return protocol.Msg{}, history.ErrNoMessage // removed by retention
 		}

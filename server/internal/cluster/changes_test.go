@@ -390,3 +390,32 @@ func TestSearchForgetsWhatRetentionRemoved(t *testing.T) {
 		t.Fatalf("Search = %+v, %v, %v; want 4 and 3", hits, more, err)
 	}
 }
+
+// A message stored with reactions (an import of a single server's
+// history) keeps them when it is reacted to again.
+func TestImportedReactionsAreKept(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := storesDial(t, nc, "node-a")
+	rec := newRecorder()
+	n := node(t, c, rec, NodeOptions{ID: "node-a"})
+	thumbs := protocol.Reactions[0]
+	err := c.Append(ctx, []protocol.Msg{{Room: "r", Seq: 1, Time: 1, Sender: "alice", ID: "m1", Text: "imported",
+		Reactions: []protocol.Reaction{{Emoji: thumbs, Count: 1, Names: []string{"Carol"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"bob", "carol"} { // carol's again: no change
+		if r := change(t, ctx, n, rec, "r", who, "react-"+who, protocol.ChangeReact, 1, thumbs); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	msgs, err := n.Since(ctx, "r", 0, 10)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("Since = %+v, %v", msgs, err)
+	}
+	if rs := msgs[0].Reactions; len(rs) != 1 || rs[0].Count != 2 || fmt.Sprint(rs[0].Names) != "[Carol bob]" {
+		t.Fatalf("reactions %+v", rs)
+	}
+}
