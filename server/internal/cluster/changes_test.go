@@ -92,7 +92,7 @@ func TestChangedTextsAreGone(t *testing.T) {
 		t.Fatalf("message 1 (unchanged): %+v", m)
 	}
 	gone := []string{secret(2), secret(3), secret(4), "intermediate words"}
-	for _, s := range []string{StreamName, "KV_" + BucketRedactions} {
+	for _, s := range []string{StreamName, "KV_" + BucketRedactions, "KV_" + BucketStates} {
 		info, err := c.js.Stream(ctx, s)
 		if err != nil {
 			t.Fatal(err)
@@ -113,10 +113,8 @@ func TestChangedTextsAreGone(t *testing.T) {
 			}
 		}
 	}
-	// On disk: the originals are overwritten (SecureDeleteMsg). A
-	// replaced record revision is not (DESIGN.md, "Changes": known
-	// limit), so only the stream's files are checked for the
-	// intermediate text.
+	// On disk: the originals and the replaced record revisions are
+	// overwritten (SecureDeleteMsg).
 	dir := nc.Server(0).JetStreamConfig().StoreDir
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -126,7 +124,7 @@ func TestChangedTextsAreGone(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, g := range gone[:3] {
+		for _, g := range gone {
 			if bytes.Contains(b, []byte(g)) {
 				return fmt.Errorf("%s still holds %q", path, g)
 			}
