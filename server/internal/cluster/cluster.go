@@ -67,10 +67,10 @@ const (
 	// records, changes.go), keys Token(room).<seq>. Its stream allows
 	// deletes, unlike a bucket made as a KV bucket: a record's replaced
 	// revision is erased (SecureDeleteMsg).
-	BucketStates = "chat-states"
-	AuditStream      = "CHAT_AUDIT"   // the moderation audit log
-	AuditSubject     = "chat.audit."  // + Token(room), or "-" for no room
-	BucketRoomSet    = "chat-roomset" // Token(room) → creation time: the rooms that exist
+	BucketStates  = "chat-states"
+	AuditStream   = "CHAT_AUDIT"   // the moderation audit log
+	AuditSubject  = "chat.audit."  // + Token(room), or "-" for no room
+	BucketRoomSet = "chat-roomset" // Token(room) → creation time: the rooms that exist
 	// EpochKey is the stream metadata key holding the history epoch of
 	// every room in the stream (history.NewEpoch, set when the stream is
 	// created; a migration or restore makes a new stream and a new epoch).
