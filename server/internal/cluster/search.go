@@ -40,7 +40,7 @@ type searchIndex struct {
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
 	moved   chan struct{} // closed (and replaced) when pos moves
-	failed  error         // the indexing goroutine's fatal error
+	failed  error         // the last batch's error, until one passes
 	closing chan struct{}
 }
 
@@ -161,12 +161,25 @@ func (x *searchIndex) run() {
 				break more
 			}
 		}
-		if err := x.apply(batch); err != nil {
+		// A batch that fails (NATS unreachable for a record, the disk
+		// full) is tried again until it passes: the index waits, the
+		// consumer with it.
+		for attempt := 0; ; attempt++ {
+			err := x.apply(batch)
+			if err == nil {
+				break
+			}
 			x.mu.Lock()
 			x.failed = err
 			x.mu.Unlock()
-			x.c.opts.Logger.Error("cluster: search index stopped", "err", err)
-			return
+			x.c.opts.Logger.Warn("cluster: search index: indexing failed; trying again", "err", err, "attempt", attempt+1)
+			t := time.NewTimer(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second))
+			select {
+			case <-t.C:
+			case <-x.closing:
+				t.Stop()
+				return
+			}
 		}
 	}
 }
@@ -277,7 +290,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		return err
 	}
 	x.mu.Lock()
-	x.pos = last
+	x.pos, x.failed = last, nil
 	close(x.moved)
 	x.moved = make(chan struct{})
 	x.mu.Unlock()
@@ -338,19 +351,14 @@ func (x *searchIndex) waitFor(ctx context.Context, seq uint64) error {
 		if pos >= seq {
 			return nil
 		}
-		if failed != nil {
-			return fmt.Errorf("cluster: the search index stopped: %w", failed)
-		}
 		select {
 		case <-moved:
 		case <-x.done:
-			x.mu.Lock()
-			failed := x.failed
-			x.mu.Unlock()
-			if failed == nil {
-				return errors.New("cluster: the search index is closed")
-			}
+			return errors.New("cluster: the search index is closed")
 		case <-ctx.Done():
+			if failed != nil {
+				return fmt.Errorf("%w (the search index: %v)", ctx.Err(), failed)
+			}
 			return ctx.Err()
 		}
 	}
