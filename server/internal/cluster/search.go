@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -93,7 +94,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 		// The same tokenizer as the single server's: words as
 		// history.QueryWords cuts them, folded.
 		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='', contentless_delete=1,
-			tokenize='unicode61 remove_diacritics 2')`,
+			tokenize='unicode61 remove_diacritics 2', prefix='2 3')`,
 		`INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)`,
 	} {
 		if _, err := x.db.ExecContext(ctx, stmt); err != nil {
@@ -297,18 +298,48 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	return nil
 }
 
-// index adds (or replaces) a message.
+// ridShift leaves room for this many messages of one millisecond below
+// the next millisecond's rows: a message's row id (msgs.id, the FTS
+// rowid) is its time shifted left by it, or the next free one, so the
+// index walked by rowid from the newest down meets the messages newest
+// first and stops at the limit (the single server's layout, package
+// sqlite).
+const ridShift = 12
+
+// index adds a message, or replaces the text of one indexed (an edit; it
+// keeps its row id).
 func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error {
-	if err := unindex(ctx, tx, room, m.Seq); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO msgs (room, seq, time, sender, text) VALUES (?, ?, ?, ?, ?)`,
-		room, int64(m.Seq), int64(m.Time), m.Sender, m.Text)
-	if err != nil {
-		return err
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM msgs WHERE room = ? AND seq = ?`, room, int64(m.Seq)).Scan(&id)
+	switch {
+	case err == nil:
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE msgs SET text = ? WHERE id = ?`, m.Text, id); err != nil {
+			return err
+		}
+	case errors.Is(err, sql.ErrNoRows):
+		lo := int64(m.Time) << ridShift
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id) + 1, ?1) FROM msgs WHERE id >= ?1 AND id < ?2`,
+			lo, lo+1<<ridShift).Scan(&id); err != nil {
+			return err
+		}
+		for { // past the millisecond's room (4096 in one ms): the next free one
+			var taken int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM msgs WHERE id = ?`, id).Scan(&taken); err != nil {
+				return err
+			}
+			if taken == 0 {
+				break
+			}
+			id++
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO msgs (id, room, seq, time, sender, text) VALUES (?, ?, ?, ?, ?, ?)`,
+			id, room, int64(m.Seq), int64(m.Time), m.Sender, m.Text); err != nil {
+			return err
+		}
+	default:
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text) VALUES (?, ?)`, id, m.Text)
@@ -378,21 +409,21 @@ func (x *searchIndex) search(ctx context.Context, q history.Query) ([]protocol.H
 	if before == 0 {
 		before = uint64(time.Now().UnixMilli()) + 1
 	}
-	var sb strings.Builder
-	args := []any{ftsQuery(words)}
-	sb.WriteString(`SELECT m.room, m.seq, m.time, m.sender, m.text FROM fts JOIN msgs m ON m.id = fts.rowid
-		WHERE fts MATCH ? AND m.time < ? AND m.room IN (`)
-	args = append(args, int64(before))
-	for i, r := range q.Rooms {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteByte('?')
-		args = append(args, r)
+	rooms, err := json.Marshal(q.Rooms)
+	if err != nil {
+		return nil, false, err
 	}
-	sb.WriteString(`) ORDER BY m.time DESC, m.id DESC LIMIT ?`)
-	args = append(args, limit+1)
-	rows, err := x.db.QueryContext(ctx, sb.String(), args...)
+	// Walked by rowid from the newest (rowids grow with time), each
+	// match looked up by its row, until the limit among the rooms.
+	const query = `SELECT m.room, m.seq, m.time, m.sender, m.text
+		FROM fts w CROSS JOIN msgs m ON m.id = w.rowid
+		WHERE fts MATCH ?1 AND w.rowid < ?2 AND m.time < ?3 AND m.room IN (SELECT value FROM json_each(?4))
+		ORDER BY w.rowid DESC LIMIT ?5`
+	ridBefore := int64(1) << 62
+	if before < 1<<(62-ridShift) {
+		ridBefore = int64(before) << ridShift
+	}
+	rows, err := x.db.QueryContext(ctx, query, ftsQuery(words), ridBefore, int64(before), string(rooms), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster: search: %w", err)
 	}
