@@ -416,4 +416,9 @@ func TestImportedReactionsAreKept(t *testing.T) {
 	if rs := msgs[0].Reactions; len(rs) != 1 || rs[0].Count != 2 || fmt.Sprint(rs[0].Names) != "[Carol bob]" {
 		t.Fatalf("reactions %+v", rs)
 	}
+	// Message 1, changed, is erased from the stream but not removed:
+	// the floor stays 0 (a JOIN replays it).
+	if f, err := n.Floor(ctx, "r"); err != nil || f != 0 {
+		t.Fatalf("Floor = %d, %v; want 0", f, err)
+	}
 }
