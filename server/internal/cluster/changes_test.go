@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -420,5 +421,80 @@ func TestImportedReactionsAreKept(t *testing.T) {
 	// the floor stays 0 (a JOIN replays it).
 	if f, err := n.Floor(ctx, "r"); err != nil || f != 0 {
 		t.Fatalf("Floor = %d, %v; want 0", f, err)
+	}
+}
+
+// A deleted message's text and words leave the node's index file (FTS5
+// 'delete' with secure-delete; the table's rows overwritten).
+func TestSearchIndexForgetsDeletedText(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := storesDial(t, nc, "node-a")
+	dir := t.TempDir()
+	rec := newRecorder()
+	open := func() *Node {
+		t.Helper()
+		n, err := c.Node(rec, NodeOptions{ID: "node-a", SearchDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	holds := func(b []byte) bool {
+		t.Helper()
+		found := false
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			found = found || bytes.Contains(data, b)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	secret := fmt.Sprint("Zyxwvutsrq", time.Now().UnixNano())
+	folded := []byte(strings.ToLower(secret))
+	n := open()
+	for i := range 200 { // more than one page of index
+		if err := n.Publish(&broker.Publication{Room: "r", Sender: "bob", ID: fmt.Sprint("b", i), Text: fmt.Sprint("filler message number ", i, " with words")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: "a1", Text: "my password is " + secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !holds([]byte(secret)) || !holds(folded) {
+		t.Fatal("the message is not in the index file: this test would prove nothing")
+	}
+	n = open()
+	defer n.Close()
+	if r := change(t, ctx, n, rec, "r", "alice", "d1", protocol.ChangeDelete, 201, ""); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if err := n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hits, _, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: secret}); err != nil || len(hits) != 0 {
+		t.Fatalf("search after the delete: %+v, %v", hits, err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if holds([]byte(secret)) || holds(folded) {
+		t.Fatal("the deleted text or its word is still in the index file")
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/history"
+	"chat/server/internal/sqlite"
 )
 
 // searchIndex is a node's full-text index of every room's messages
@@ -47,6 +48,9 @@ type searchIndex struct {
 
 // searchFile is the index's file in its directory.
 const searchFile = "search.db"
+
+// searchVersion is the index file's layout (PRAGMA user_version).
+const searchVersion = 2
 
 // searchQueue bounds the stream messages waiting for the indexer; the
 // consumer waits while it is full.
@@ -86,14 +90,32 @@ func (c *Conn) openSearch(ctx context.Context, dir string) (*searchIndex, error)
 }
 
 func (x *searchIndex) init(ctx context.Context) error {
+	// An index of another layout is dropped and built again from the
+	// stream.
+	var version int
+	if err := x.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("cluster: search index: %w", err)
+	}
+	if version != searchVersion {
+		for _, stmt := range []string{`DROP TABLE IF EXISTS fts`, `DROP TABLE IF EXISTS msgs`, `DROP TABLE IF EXISTS meta`,
+			fmt.Sprintf(`PRAGMA user_version = %d`, searchVersion)} {
+			if _, err := x.db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("cluster: search index: %w", err)
+			}
+		}
+	}
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS msgs (id INTEGER PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL,
 			time INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (room, seq))`,
 		`CREATE INDEX IF NOT EXISTS msgs_time ON msgs (time)`,
 		// The same tokenizer as the single server's: words as
-		// history.QueryWords cuts them, folded.
-		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='', contentless_delete=1,
+		// history.QueryWords cuts them, folded. Contentless (msgs has the
+		// text) but without contentless_delete, whose tombstones keep a
+		// deleted message's words in the file: a row is removed with the
+		// 'delete' command and its text, which secure-delete then
+		// overwrites.
+		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='',
 			tokenize='unicode61 remove_diacritics 2', prefix='2 3')`,
 		`INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)`,
 	} {
@@ -313,7 +335,7 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 	err := tx.QueryRowContext(ctx, `SELECT id FROM msgs WHERE room = ? AND seq = ?`, room, int64(m.Seq)).Scan(&id)
 	switch {
 	case err == nil:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid = ?`, id); err != nil {
+		if err := unindexRows(ctx, tx, `id = ?`, id); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE msgs SET text = ? WHERE id = ?`, m.Text, id); err != nil {
@@ -349,27 +371,27 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 // prune removes the messages of msgs where cond holds (history
 // retention removed them from the stream).
 func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid IN (SELECT id FROM msgs WHERE `+cond+`)`, args...); err != nil {
+	if err := unindexRows(ctx, tx, cond, args...); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...)
 	return err
 }
 
+// unindexRows takes the words of the messages of msgs where cond holds
+// out of the FTS index (the 'delete' command needs the text indexed).
+func unindexRows(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text) SELECT 'delete', id, text FROM msgs WHERE `+cond, args...)
+	return err
+}
+
 // unindex removes a message (its words overwritten: secure-delete).
 func unindex(ctx context.Context, tx *sql.Tx, room string, seq uint64) error {
-	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM msgs WHERE room = ? AND seq = ?`, room, int64(seq)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
+	cond, args := `room = ? AND seq = ?`, []any{room, int64(seq)}
+	if err := unindexRows(ctx, tx, cond, args...); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid = ?`, id); err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM msgs WHERE id = ?`, id)
+	_, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...)
 	return err
 }
 
@@ -423,7 +445,7 @@ func (x *searchIndex) search(ctx context.Context, q history.Query) ([]protocol.H
 	if before < 1<<(62-ridShift) {
 		ridBefore = int64(before) << ridShift
 	}
-	rows, err := x.db.QueryContext(ctx, query, ftsQuery(words), ridBefore, int64(before), string(rooms), limit+1)
+	rows, err := x.db.QueryContext(ctx, query, sqlite.FTSQuery(words), ridBefore, int64(before), string(rooms), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster: search: %w", err)
 	}
@@ -448,22 +470,6 @@ func (x *searchIndex) search(ctx context.Context, q history.Query) ([]protocol.H
 		return nil, false, fmt.Errorf("cluster: search: %w", err)
 	}
 	return hits, more, nil
-}
-
-// ftsQuery is the FTS5 query of folded words: each a phrase of its own
-// (quoted: no operator), the last also a prefix.
-func ftsQuery(words []string) string {
-	var sb strings.Builder
-	for i, w := range words {
-		if i > 0 {
-			sb.WriteByte(' ')
-		}
-		sb.WriteString(`"` + strings.ReplaceAll(w, `"`, `""`) + `"`)
-		if i == len(words)-1 {
-			sb.WriteByte('*')
-		}
-	}
-	return sb.String()
 }
 
 // close stops the feeding and closes the database (a temporary directory
