@@ -22,14 +22,15 @@ import (
 // its MSG frame without text (seq, time, actor as sender, change id).
 const HeaderChange = "Chat-Change"
 
-// MaxReactors bounds the names a message's record keeps reactions of (all
-// emoji together): a record is one KV value, under NATS's 1 MB payload. A
-// reaction of a further name changes nothing (its change entry is stored).
-const MaxReactors = 10000
+// MaxReactors bounds the reactions a message's record keeps (all emoji
+// together): a record is one value, under NATS's 1 MB payload (a reactor
+// takes up to ~150 bytes with the longest names). A reaction beyond it
+// changes nothing (its change entry is stored).
+const MaxReactors = 5000
 
 // record is a changed message's current state, the value of its key
-// Token(room).<seq> in chat-redactions: once a message is changed its
-// stream message is erased and the record is the message.
+// Token(room).<seq> in chat-states: once a message is changed its stream
+// message is erased and the record is the message.
 type record struct {
 	// Msg is the message's MSG frame now: text (empty once deleted),
 	// edited time, reactions as clients see them.
