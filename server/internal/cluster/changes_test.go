@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -568,5 +569,32 @@ func TestMigrateCopiesChanges(t *testing.T) {
 	msgs, err = n.Since(ctx, "r", 0, 10)
 	if err != nil || len(msgs) != 8 || msgs[0].Reactions[0].Count != 2 {
 		t.Fatalf("after more reactions: %+v, %v", msgs, err)
+	}
+}
+
+// A record keeps at most MaxReactors reactions; beyond, a reaction
+// changes nothing, an unreaction still does.
+func TestReactionsAreBounded(t *testing.T) {
+	thumbs := protocol.Reactions[0]
+	rec := &record{Reacts: map[string][]reactor{}}
+	for i := range MaxReactors {
+		name := fmt.Sprint("user", i)
+		rec.Reacts[thumbs] = append(rec.Reacts[thumbs], reactor{Key: protocol.Key(name), Name: name})
+	}
+	state := protocol.Msg{Seq: 1, Sender: "alice", Text: "popular"}
+	if err := apply(&state, rec, "latecomer", &history.Change{Kind: protocol.ChangeReact, Target: 1, Text: thumbs}, 5); err != nil {
+		t.Fatal(err)
+	}
+	if len(state.Reactions) != 1 || state.Reactions[0].Count != MaxReactors || len(state.Reactions[0].Names) != protocol.MaxReactionNames {
+		t.Fatalf("beyond the bound: %d reactions, count %d", len(state.Reactions), state.Reactions[0].Count)
+	}
+	if err := apply(&state, rec, "USER0", &history.Change{Kind: protocol.ChangeUnreact, Target: 1, Text: thumbs}, 6); err != nil {
+		t.Fatal(err)
+	}
+	if state.Reactions[0].Count != MaxReactors-1 || state.Reactions[0].Names[0] != "user1" {
+		t.Fatalf("after an unreaction: count %d, first %q", state.Reactions[0].Count, state.Reactions[0].Names[0])
+	}
+	if data, _ := json.Marshal(rec); len(data) > 1<<20 {
+		t.Fatalf("a full record takes %d bytes", len(data))
 	}
 }
