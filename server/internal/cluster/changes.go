@@ -368,9 +368,9 @@ func pause(ctx context.Context, attempt int) error {
 }
 
 // withStates fills the State of the change entries among msgs with their
-// targets' current states: the record of each target (nil if it has none,
-// which a change entry's target always has unless the entry's change is
-// still being stored).
+// targets' current states: the record of each target, or, without one
+// (a history migrated with its changes applied), its stream message; nil
+// if neither (removed by retention).
 func (c *Conn) withStates(ctx context.Context, room string, msgs []protocol.Msg) error {
 	var targets []uint64
 	idx := map[uint64]int{}
@@ -394,6 +394,35 @@ func (c *Conn) withStates(ctx context.Context, room string, msgs []protocol.Msg)
 	})
 	if err != nil {
 		return err
+	}
+	// A target without a record came with its changes applied (migrated
+	// from a single server): its stream message is its state.
+	var h *head
+	for i, t := range targets {
+		if states[i] != nil {
+			continue
+		}
+		if h == nil {
+			hd, err := c.readHead(ctx, room)
+			if err != nil {
+				return err
+			}
+			h = &hd
+		}
+		if t > h.seq || h.stream == 0 {
+			continue
+		}
+		_, m, err := c.find(ctx, room, t, *h)
+		if errors.Is(err, errNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if m.Seq == t && m.Change == nil {
+			m.Room = room
+			states[i] = &m
+		}
 	}
 	for i := range msgs {
 		if ch := msgs[i].Change; ch != nil {

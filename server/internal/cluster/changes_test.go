@@ -598,3 +598,106 @@ func TestReactionsAreBounded(t *testing.T) {
 		t.Fatalf("a full record takes %d bytes", len(data))
 	}
 }
+
+// A backup of a cluster holds the messages in their current state and
+// the change entries, as the single server keeps them; migrated into an
+// empty cluster it reads the same.
+func TestExportCarriesChanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := storesDial(t, natstest.Start(t, 1), "node-a")
+	rec := newRecorder()
+	n := node(t, a, rec, NodeOptions{ID: "node-a"})
+	for i, text := range []string{"one", "two", "three"} {
+		if err := n.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: fmt.Sprint("m", i), Text: text, Reply: uint64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	thumbs := protocol.Reactions[0]
+	for _, ch := range []struct {
+		id, who string
+		kind    protocol.ChangeKind
+		target  uint64
+		text    string
+	}{
+		{"e1", "alice", protocol.ChangeEdit, 1, "one, edited"},
+		{"r1", "bob", protocol.ChangeReact, 1, thumbs},
+		{"d3", "alice", protocol.ChangeDelete, 3, ""}, // the last message
+		{"r2", "carol", protocol.ChangeReact, 2, thumbs},
+	} {
+		if r := change(t, ctx, n, rec, "r", ch.who, ch.id, ch.kind, ch.target, ch.text); r.Err != nil {
+			t.Fatalf("%s: %v", ch.id, r.Err)
+		}
+	}
+	want, err := n.Since(ctx, "r", 0, 20)
+	if err != nil || len(want) != 7 {
+		t.Fatalf("Since = %d, %v", len(want), err)
+	}
+	file := filepath.Join(t.TempDir(), "backup.db")
+	w, err := sqlite.Create(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Export(ctx, w); err != nil {
+		w.Abort()
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	same := func(where string, got []protocol.Msg) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d entries, want %d", where, len(got), len(want))
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.Seq != w.Seq || g.Text != w.Text || g.Reply != w.Reply || (g.Edited == 0) != (w.Edited == 0) ||
+				!sameReactionCounts(g.Reactions, w.Reactions) || (g.Change == nil) != (w.Change == nil) {
+				t.Fatalf("%s: entry %d is %+v, want %+v", where, w.Seq, g, w)
+			}
+			if w.Change != nil && (g.Change.Kind != w.Change.Kind || g.Change.Target != w.Change.Target ||
+				g.Change.Emoji != w.Change.Emoji || g.Change.State == nil || g.Change.State.Text != w.Change.State.Text) {
+				t.Fatalf("%s: change entry %d is %+v, want %+v", where, w.Seq, g.Change, w.Change)
+			}
+		}
+	}
+	log, err := sqlite.Open(file, func([]history.Result) {}, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := log.Since(ctx, "r", 0, 20)
+	if cerr := log.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	same("the backup file", got)
+
+	b := storesDial(t, natstest.Start(t, 1), "node-b")
+	if _, err := b.RenewEpoch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, file, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	nb := node(t, b, newRecorder(), NodeOptions{ID: "node-b"})
+	got, err = nb.Since(ctx, "r", 0, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("the restored cluster", got)
+}
+
+func sameReactionCounts(a, b []protocol.Reaction) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Emoji != b[i].Emoji || a[i].Count != b[i].Count {
+			return false
+		}
+	}
+	return true
+}
