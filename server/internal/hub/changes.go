@@ -34,11 +34,16 @@ import (
 
 // checkTarget refuses (not-found, with the request's id) a change or a
 // reply whose target cannot be a message of the room: 0, beyond what the
-// member can have seen, or a change entry that the ring holds. A target
-// that is not cached passes; the store has the last word for a change.
+// member can have seen (delivered here, or acknowledged to it), or a
+// change entry that the ring holds. A target that is not cached passes;
+// the store has the last word for a change.
 func (r *room) checkTarget(mem *member, seq uint64, id, what string) *protocol.Error {
+	c := mem.conn
+	c.mu.Lock()
+	acked := mem.acked
+	c.mu.Unlock()
 	r.mu.Lock()
-	head := max(r.delivered, mem.ahead)
+	head := max(r.delivered, mem.ahead, acked)
 	change := r.loaded && r.ring.isChange(seq)
 	r.mu.Unlock()
 	if seq == 0 || seq > head || change {

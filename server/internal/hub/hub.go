@@ -1099,6 +1099,9 @@ func (h *Hub) published(results []broker.Result) {
 			if !res.Duplicate && !change {
 				h.msgsStored.Add(1)
 			}
+			c.mu.Lock()
+			mem.acked = max(mem.acked, res.Msg.Seq)
+			c.mu.Unlock()
 			c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
 			switch {
 			case res.Duplicate:

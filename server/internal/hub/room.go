@@ -81,6 +81,10 @@ type member struct {
 	// Guarded by conn.mu.
 	typingAt time.Time
 	typingOn bool
+	// acked is the highest seq acknowledged to the membership: a change
+	// or reply may name it before its broadcast reaches this node.
+	// Guarded by conn.mu.
+	acked uint64
 }
 
 func (m *member) presence() broker.Presence {
