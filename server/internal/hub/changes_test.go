@@ -3,11 +3,13 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/history"
+	"chat/server/internal/inbox"
 )
 
 // updates returns the UPDATE frames among ms.
@@ -342,5 +344,159 @@ func TestTypingReachesOthersOnly(t *testing.T) {
 	carol.waitFor(t, "dave's message", func(ms []protocol.Message) bool { return len(msgs(ms)) == 1 })
 	if n := count[*protocol.IsTyping](carol.decoded(t)); n != 0 {
 		t.Fatalf("carol got %d typing frames in a room above the size", n)
+	}
+}
+
+// results waits for the n-th RESULTS (or an ERROR) on m.
+func results(t *testing.T, m *fakeMember, n int) protocol.Message {
+	t.Helper()
+	got := m.waitFor(t, "RESULTS", func(ms []protocol.Message) bool {
+		return count[*protocol.Results](ms)+count[*protocol.Error](ms) >= n
+	})
+	k := 0
+	for _, x := range got {
+		switch x.(type) {
+		case *protocol.Results, *protocol.Error:
+			if k++; k == n {
+				return x
+			}
+		}
+	}
+	panic("unreachable")
+}
+
+// TestSearchScope: a search finds the rooms the connection joined and its
+// name's direct messages, never another room nor a deleted message, and
+// an edited message by its current text only; a room out of scope is
+// forbidden, a search without words invalid, neither closing.
+func TestSearchScope(t *testing.T) {
+	var log *history.Memory
+	store := newStore(t, func(sink history.Sink) (history.Log, error) {
+		log = history.NewMemory(sink)
+		return log, nil
+	}, broker.LocalOptions{})
+	heads := func() []protocol.Msg {
+		last, _ := log.Last(t.Context(), "@alice@carol", 1)
+		return last
+	}
+	h := newNode(t, Config{Owners: openOwners{}, Inbox: inbox.NewMemory(heads, 0)}, store)
+	alice, bob, carol := newMember(), newMember(), newMember()
+	ac, bc, cc := h.Connect(alice), h.Connect(bob), h.Connect(carol)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice", Secret: "a"})
+	mustJoin(t, bc, &protocol.Join{Room: "general", Name: "bob", Secret: "b"})
+	mustJoin(t, bc, &protocol.Join{Room: "secret", Name: "bob", Secret: "b"})
+	mustJoin(t, cc, &protocol.Join{Room: "@alice@carol", Name: "carol", Secret: "c"})
+	for _, s := range []struct {
+		c              *Conn
+		room, id, text string
+	}{
+		{bc, "general", "g1", "apple pie for everyone"},
+		{bc, "secret", "s1", "apple secret recipe"},
+		{cc, "@alice@carol", "d1", "an apple from carol"},
+		{bc, "general", "g2", "apple regrets"},
+		{bc, "general", "g3", "apples and pears"},
+	} {
+		if err := s.c.Send(s.room, s.id, s.text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.waitFor(t, "bob's ACKs", func(ms []protocol.Message) bool { return count[*protocol.Ack](ms) == 4 })
+	carol.waitFor(t, "carol's ACK", func(ms []protocol.Message) bool { return count[*protocol.Ack](ms) == 1 })
+	for _, ch := range []protocol.Change{
+		{Room: "general", Kind: protocol.ChangeDelete, Target: 2, ID: "x1"},
+		{Room: "general", Kind: protocol.ChangeEdit, Target: 3, ID: "x2", Text: "bananas and pears"},
+	} {
+		if err := bc.Change(&ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.waitFor(t, "the changes' ACKs", func(ms []protocol.Message) bool { return count[*protocol.Ack](ms) == 6 })
+	if e := ac.Identify(&protocol.Identify{Name: "alice", Secret: "a"}); e != nil {
+		t.Fatal(e)
+	}
+
+	if e := ac.Search(&protocol.Search{Query: "apple"}); e != nil {
+		t.Fatal(e)
+	}
+	res, ok := results(t, alice, 1).(*protocol.Results)
+	if !ok {
+		t.Fatalf("search: %+v", res)
+	}
+	var found []string
+	for _, hit := range res.Hits {
+		found = append(found, fmt.Sprint(hit.Room, "/", hit.Seq))
+	}
+	slices.Sort(found) // the same millisecond: either order is newest first
+	if fmt.Sprint(found) != "[@alice@carol/1 general/1]" || res.Query != "apple" {
+		t.Fatalf("alice found %v (%+v), want the DM and general's first message", found, res)
+	}
+	hit := res.Hits[0]
+	if hit.Room != "general" {
+		hit = res.Hits[1]
+	}
+	if hit.Text != "apple pie for everyone" || len(hit.Matches) != 1 || hit.Matches[0] != (protocol.Span{Start: 0, End: 5}) {
+		t.Fatalf("hit %+v", hit)
+	}
+	if e := ac.Search(&protocol.Search{Query: "bananas", Room: "GENERAL"}); e != nil {
+		t.Fatal(e)
+	}
+	if res := results(t, alice, 2).(*protocol.Results); len(res.Hits) != 1 || res.Hits[0].Seq != 3 {
+		t.Fatalf("the edited text: %+v", res)
+	}
+	if e := ac.Search(&protocol.Search{Query: "secret", Room: "secret"}); e == nil || e.Code != protocol.CodeForbidden || e.Closing() {
+		t.Fatalf("a room not joined: %v", e)
+	}
+	if e := ac.Search(&protocol.Search{Query: "  "}); e == nil || e.Code != protocol.CodeInvalid || e.Closing() {
+		t.Fatalf("an empty search: %v", e)
+	}
+	if e := ac.Search(&protocol.Search{Query: "!!"}); e != nil {
+		t.Fatal(e)
+	}
+	if e, ok := results(t, alice, 3).(*protocol.Error); !ok || e.Code != protocol.CodeInvalid || e.Closing() {
+		t.Fatalf("a search without words: %+v", e)
+	}
+}
+
+// TestPageSkipsChanges: HISTORY pages hold messages only, in their state
+// now; with Full they carry reply, edited and reactions.
+func TestPageSkipsChanges(t *testing.T) {
+	h, _ := newHub(t, Config{})
+	alice := newMember()
+	ac := h.Connect(alice)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice", Secret: "a"})
+	if err := ac.Send("general", "m1", "first"); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, "the ACK", func(ms []protocol.Message) bool { return count[*protocol.Ack](ms) == 1 })
+	if err := ac.SendReply("general", "m2", "second", 1); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, "the second ACK", func(ms []protocol.Message) bool { return count[*protocol.Ack](ms) == 2 })
+	if err := ac.Change(&protocol.Change{Room: "general", Kind: protocol.ChangeReact, Target: 1, ID: "r", Text: "🎉"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.Change(&protocol.Change{Room: "general", Kind: protocol.ChangeEdit, Target: 2, ID: "e", Text: "second!"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, "four ACKs", func(ms []protocol.Message) bool { return count[*protocol.Ack](ms) == 4 })
+	for _, full := range []bool{false, true} {
+		if e := ac.History(&protocol.History{Room: "general", Full: full}); e != nil {
+			t.Fatal(e)
+		}
+	}
+	got := alice.waitFor(t, "two PAGEs", func(ms []protocol.Message) bool { return count[*protocol.Page](ms) == 2 })
+	var pages []*protocol.Page
+	for _, m := range got {
+		if p, ok := m.(*protocol.Page); ok {
+			pages = append(pages, p)
+		}
+	}
+	plain, full := pages[0], pages[1]
+	if plain.Full || !plain.First || len(plain.Messages) != 2 || plain.Messages[1].Text != "second!" || plain.Messages[1].Reply != 0 {
+		t.Fatalf("plain page %+v", plain)
+	}
+	if !full.Full || len(full.Messages) != 2 || full.Messages[1].Reply != 1 || full.Messages[1].Edited == 0 ||
+		len(full.Messages[0].Reactions) != 1 || full.Messages[0].Reactions[0].Emoji != "🎉" {
+		t.Fatalf("full page %+v", full)
 	}
 }
