@@ -108,9 +108,6 @@ const (
 	ModeOperator
 	// ModeMuted: the joining name is muted in the room.
 	ModeMuted
-	// ModeNoTyping: the room has more members than the server forwards
-	// typing indicators for; TYPING there is dropped.
-	ModeNoTyping
 )
 
 func (*Moderate) Type() Type  { return TypeModerate }
