@@ -30,14 +30,13 @@ func TestClusterEditReactAndSearch(t *testing.T) {
 	clusterModAwait(t, alice, "the message on node 0", func(m *protocol.Msg) bool { return m.Seq == one })
 
 	bob.Send(&protocol.Change{Room: "general", Kind: protocol.ChangeEdit, Target: one, ID: "e1", Text: "cluster hello world"})
-	clusterModAwait(t, bob, "the edit's ACK", func(a *protocol.Ack) bool { return a.ID == "e1" })
-	alice.Send(&protocol.Change{Room: "general", Kind: protocol.ChangeReact, Target: one, ID: "r1", Text: "❤️"})
-	last := clusterModAwait(t, alice, "the reaction's ACK", func(a *protocol.Ack) bool { return a.ID == "r1" }).Seq
-
+	clusterAcked(t, bob, "e1")
 	u := clusterModAwait(t, alice, "the edit on node 0", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeEdit })
 	if u.Actor != "bob" || u.State == nil || u.State.Text != "cluster hello world" || u.State.Edited == 0 {
 		t.Fatalf("the edit's UPDATE on node 0: %+v", u)
 	}
+	alice.Send(&protocol.Change{Room: "general", Kind: protocol.ChangeReact, Target: one, ID: "r1", Text: "❤️"})
+	last := clusterAcked(t, alice, "r1")
 	u = clusterModAwait(t, bob, "the reaction on node 1", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeReact })
 	if u.Seq != last || u.State == nil || u.State.Text != "cluster hello world" || len(u.State.Reactions) != 1 ||
 		u.State.Reactions[0].Emoji != "❤️" || u.State.Reactions[0].Names[0] != "alice" {
@@ -101,4 +100,26 @@ func clusterModJoinResume(t *testing.T, addr, room, name string, after uint64) (
 	r, _ := testserver.Handshake(t, addr)
 	r.Send(&protocol.Join{Room: room, Name: name, Resume: true, After: after})
 	return r, clusterModAwait[*protocol.Joined](t, r, name+" resumes "+room, nil)
+}
+
+// clusterAcked waits for the ACK of id; an ERROR with the id fails.
+func clusterAcked(t *testing.T, r *testserver.Raw, id string) uint64 {
+	t.Helper()
+	_ = r.Conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	defer r.Conn.SetReadDeadline(time.Time{})
+	for {
+		m := clusterModAwait(t, r, "the ACK of "+id, func(m protocol.Message) bool {
+			switch v := m.(type) {
+			case *protocol.Ack:
+				return v.ID == id
+			case *protocol.Error:
+				return v.ID == id
+			}
+			return false
+		})
+		if a, ok := m.(*protocol.Ack); ok {
+			return a.Seq
+		}
+		t.Fatalf("%s refused: %v", id, m)
+	}
 }

@@ -63,10 +63,13 @@ func TestMessageActionsLiveLateAndResumed(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
 	alice, _ := msgJoin(t, srv, "general", "alice", "alice-key")
 	bob, _ := msgJoin(t, srv, "general", "bob", "bob-key")
+	// The watcher only reads: what it gets live is checked in order
+	// (the senders' reads skip frames while they wait for ACKs).
+	watcher, _ := msgJoin(t, srv, "general", "watcher", "")
 
 	one := sendAcked(t, alice, &protocol.Send{Room: "general", ID: "a1", Text: "hello wrld"}, "a1")
 	two := sendAcked(t, bob, &protocol.Send{Room: "general", ID: "b1", Text: "hi alice", Reply: one}, "b1")
-	if m := await(t, alice, "bob's reply", func(m *protocol.Msg) bool { return m.Seq == two }); m.Reply != one {
+	if m := await(t, watcher, "bob's reply", func(m *protocol.Msg) bool { return m.Seq == two }); m.Reply != one {
 		t.Fatalf("the reply arrived as %+v", m)
 	}
 	// Two edits, two reactions and one taken back, a message deleted.
@@ -78,22 +81,22 @@ func TestMessageActionsLiveLateAndResumed(t *testing.T) {
 	secret := sendAcked(t, bob, &protocol.Send{Room: "general", ID: "b2", Text: "my password is hunter2"}, "b2")
 	del := sendAcked(t, bob, &protocol.Change{Room: "general", Kind: protocol.ChangeDelete, Target: secret, ID: "d1"}, "d1")
 
-	// Live, at bob: every change as UPDATE with the target's new state.
-	u := await(t, bob, "the second edit", func(u *protocol.Update) bool {
+	// Live: every change as UPDATE with the target's new state.
+	u := await(t, watcher, "the second edit", func(u *protocol.Update) bool {
 		return u.Kind == protocol.ChangeEdit && u.State != nil && u.State.Text == "hello world"
 	})
 	if u.Actor != "alice" || u.Target != one || u.State.Edited == 0 || u.State.ID != "a1" {
 		t.Fatalf("the edit's UPDATE %+v", u)
 	}
-	u = await(t, bob, "alice's reaction", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeReact && u.Actor == "alice" })
+	u = await(t, watcher, "alice's reaction", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeReact && u.Actor == "alice" })
 	if u.Emoji != "🎉" || len(u.State.Reactions) != 2 || u.State.Reactions[0].Emoji != "👍" || u.State.Reactions[1].Names[0] != "alice" {
 		t.Fatalf("the reaction's UPDATE %+v", u)
 	}
-	u = await(t, bob, "the unreaction", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeUnreact })
+	u = await(t, watcher, "the unreaction", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeUnreact })
 	if u.Seq != last || len(u.State.Reactions) != 1 || u.State.Reactions[0].Count != 1 || u.State.Reactions[0].Names[0] != "bob" {
 		t.Fatalf("the unreaction's UPDATE %+v", u)
 	}
-	u = await(t, alice, "the delete", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeDelete })
+	u = await(t, watcher, "the delete", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeDelete })
 	if u.Seq != del || u.Target != secret || u.State == nil || u.State.Text != "" || u.State.Edited == 0 {
 		t.Fatalf("the delete's UPDATE %+v", u)
 	}
