@@ -22,14 +22,15 @@ import (
 // its MSG frame without text (seq, time, actor as sender, change id).
 const HeaderChange = "Chat-Change"
 
-// MaxReactors bounds the names a message's record keeps reactions of (all
-// emoji together): a record is one KV value, under NATS's 1 MB payload. A
-// reaction of a further name changes nothing (its change entry is stored).
-const MaxReactors = 10000
+// MaxReactors bounds the reactions a message's record keeps (all emoji
+// together): a record is one value, under NATS's 1 MB payload (a reactor
+// takes up to ~150 bytes with the longest names). A reaction beyond it
+// changes nothing (its change entry is stored).
+const MaxReactors = 5000
 
 // record is a changed message's current state, the value of its key
-// Token(room).<seq> in chat-redactions: once a message is changed its
-// stream message is erased and the record is the message.
+// Token(room).<seq> in chat-states: once a message is changed its stream
+// message is erased and the record is the message.
 type record struct {
 	// Msg is the message's MSG frame now: text (empty once deleted),
 	// edited time, reactions as clients see them.
@@ -64,19 +65,30 @@ func parseRecord(key string, rev uint64, v []byte) (*record, protocol.Msg, error
 	return rec, m, nil
 }
 
-// loadRecord reads the record of room's message seq from the bucket's
-// leader: nil, 0 if there is none.
+// loadRecord reads the record of room's message seq from the leader of
+// chat-states, or, if it has none, of chat-redactions (a deletion from
+// before edits existed): nil if there is none. rev is the record's
+// revision in chat-states (0: none there, a change creates it).
 func (c *Conn) loadRecord(ctx context.Context, room string, seq uint64) (*record, *protocol.Msg, uint64, error) {
 	key := redactionKey(room, seq)
-	v, rev, err := c.leaderGet(ctx, c.redactions, key)
-	if err != nil || rev == 0 {
+	v, rev, err := c.leaderGet(ctx, c.states, key)
+	if err != nil {
 		return nil, nil, 0, err
+	}
+	legacy := rev == 0
+	if legacy {
+		if v, rev, err = c.leaderGet(ctx, c.redactions, key); err != nil || rev == 0 {
+			return nil, nil, 0, err
+		}
 	}
 	rec, m, err := parseRecord(key, rev, v)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	m.Room = room
+	if legacy {
+		rev = 0
+	}
 	return rec, &m, rev, nil
 }
 
@@ -146,6 +158,22 @@ func reactionsOf(reacts map[string][]reactor) []protocol.Reaction {
 			r.Names = append(r.Names, x.Name)
 		}
 		out = append(out, r)
+	}
+	return out
+}
+
+// reactsOf is the record's reactions of a message stored with some (an
+// import or migration of a single server's history): by the names the
+// message lists (up to protocol.MaxReactionNames an emoji).
+func reactsOf(rs []protocol.Reaction) map[string][]reactor {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := map[string][]reactor{}
+	for _, r := range rs {
+		for _, name := range r.Names {
+			out[r.Emoji] = append(out[r.Emoji], reactor{Key: protocol.Key(name), Name: name})
+		}
 	}
 	return out
 }
@@ -256,7 +284,7 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		case recMsg != nil:
 			state = *recMsg
 		case orig != nil:
-			state, rec = origMsg, &record{}
+			state, rec = origMsg, &record{Reacts: reactsOf(origMsg.Reactions)}
 		default:
 			return protocol.Msg{}, history.ErrNoMessage // removed by retention
 		}
@@ -270,9 +298,9 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 			return protocol.Msg{}, err
 		}
 		if rev == 0 {
-			_, err = c.redactions.Create(ctx, key, data)
+			_, err = c.states.Create(ctx, key, data)
 		} else {
-			_, err = c.redactions.Update(ctx, key, data, rev)
+			_, err = c.states.Update(ctx, key, data, rev)
 		}
 		if isConflict(err) && attempt < 100 {
 			// Another node changed it first (or the leader has not
@@ -284,6 +312,13 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		}
 		if err != nil {
 			return protocol.Msg{}, fmt.Errorf("cluster: recording the change of %s #%d: %w", room, t, err)
+		}
+		if rev != 0 {
+			// The replaced revision is still there (the stream keeps a
+			// few): overwrite it on disk, so no earlier text stays.
+			if err := c.statesStream.SecureDeleteMsg(ctx, rev); err != nil && !erased(err) {
+				return protocol.Msg{}, fmt.Errorf("cluster: erasing the previous state of %s #%d: %w", room, t, err)
+			}
 		}
 		if orig != nil {
 			if err := c.erase(ctx, room, orig, origMsg, h); err != nil {
@@ -333,9 +368,9 @@ func pause(ctx context.Context, attempt int) error {
 }
 
 // withStates fills the State of the change entries among msgs with their
-// targets' current states: the record of each target (nil if it has none,
-// which a change entry's target always has unless the entry's change is
-// still being stored).
+// targets' current states: the record of each target, or, without one
+// (a history migrated with its changes applied), its stream message; nil
+// if neither (removed by retention).
 func (c *Conn) withStates(ctx context.Context, room string, msgs []protocol.Msg) error {
 	var targets []uint64
 	idx := map[uint64]int{}
@@ -359,6 +394,35 @@ func (c *Conn) withStates(ctx context.Context, room string, msgs []protocol.Msg)
 	})
 	if err != nil {
 		return err
+	}
+	// A target without a record came with its changes applied (migrated
+	// from a single server): its stream message is its state.
+	var h *head
+	for i, t := range targets {
+		if states[i] != nil {
+			continue
+		}
+		if h == nil {
+			hd, err := c.readHead(ctx, room)
+			if err != nil {
+				return err
+			}
+			h = &hd
+		}
+		if t > h.seq || h.stream == 0 {
+			continue
+		}
+		_, m, err := c.find(ctx, room, t, *h)
+		if errors.Is(err, errNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if m.Seq == t && m.Change == nil {
+			m.Room = room
+			states[i] = &m
+		}
 	}
 	for i := range msgs {
 		if ch := msgs[i].Change; ch != nil {
