@@ -14,9 +14,14 @@
 // Lines starting with / are commands: /join ROOM (join it, or switch to
 // it; lines then go there), /part (leave the current room), /msg NAME
 // text (a direct message), /rooms (the server's rooms), /names (who is
-// in the current room), the moderation commands (/kick, /ban, /mute,
+// in the current room), the commands on messages (/reply SEQ text,
+// /edit SEQ text, /delete SEQ, /react SEQ EMOJI, /unreact SEQ EMOJI,
+// /search WORDS; SEQ is a message's number, shown as [12] once one of
+// these is used), the moderation commands (/kick, /ban, /mute,
 // /topic, /invite… for operators; /help lists them) and /help; "//" starts a line that begins with
-// "/". In several rooms at once, each line says which one it is about
+// "/". Changes print as lines a script can read: "* alice edited [12]:
+// new text", "* alice deleted [12]", "* bob reacted 👍 to [12]"; a reply
+// as "alice (reply to [7] bob: first words…): text". In several rooms at once, each line says which one it is about
 // ("[#random] [15:04] bob: hi", "[@bob] …" for direct messages). A direct
 // message for us opens its conversation: chat joins it and prints it.
 // What chat prints counts as read on our name's other devices.
@@ -65,7 +70,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	showNameKey := fs.Bool("show-name-key", false, "print this computer's name key, to copy to another device, and exit")
 	wait := fs.Duration("wait", 10*time.Second, "at end of input, how long to wait for unacknowledged messages without progress (sending is paced to the server's rate; each acknowledgement starts the wait again)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT[,HOST:PORT…]] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT[,HOST:PORT…]] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands:\n"+
+			"/join, /part, /msg, /rooms, /names; on messages (SEQ is a message's number, shown as [SEQ] once one of these is used, or after /seqs on):\n"+
+			"/reply SEQ TEXT, /edit SEQ TEXT, /delete SEQ, /react SEQ EMOJI, /unreact SEQ EMOJI, /search WORDS; and moderation.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
