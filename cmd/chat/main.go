@@ -146,6 +146,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	lines := make(chan string)
 	inputDone := make(chan error, 1)
+	if ed, restore := keyInput(stdin, stdout); ed != nil {
+		// A person at a terminal: key by key, so the room hears that
+		// they are typing.
+		defer restore()
+		drafts := make(chan string)
+		go ed.run(lines, drafts, inputDone)
+		return loopDrafts(ctx, c, room, list, *wait, lines, drafts, inputDone, ed.over(stdout), ed.over(stderr))
+	}
 	go func() {
 		sc := bufio.NewScanner(stdin)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -155,6 +163,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		inputDone <- sc.Err()
 	}()
 	return loop(ctx, c, room, list, *wait, lines, inputDone, stdout, stderr)
+}
+
+// keyInput returns the editor for input from a terminal, with output to
+// a terminal too, and the function that gives the terminal its line
+// editing back; nil when input is a pipe or a file (lines are read as
+// they are, and no typing indicator is sent), or the system has no
+// key-by-key input.
+func keyInput(stdin io.Reader, stdout io.Writer) (*editor, func()) {
+	f, ok := stdin.(*os.File)
+	if !ok || !isTerminal(f) || !isTerminal(stdout) {
+		return nil, nil
+	}
+	restore, err := rawInput(f)
+	if err != nil {
+		return nil, nil
+	}
+	return &editor{in: f, out: stdout}, restore
 }
 
 // trustArg returns the pins a -trust value sets: ADDRESS=FINGERPRINT
@@ -189,6 +214,14 @@ func trustArg(v string, servers []string) map[string]string {
 // whole send.
 func loop(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
 	lines <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
+	return loopDrafts(ctx, c, room, server, wait, lines, nil, inputDone, stdout, stderr)
+}
+
+// loopDrafts is loop with the drafts of an interactive terminal (the
+// line being typed, after each key): the current room hears that the
+// user is typing, unless the draft is a command.
+func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
+	lines, drafts <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
 	t := newTerm(c, room, server, stdout, stderr)
 	code := 0
 	unacked := map[string]bool{}    // ids sent, not yet stored
@@ -301,6 +334,8 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 			}
 			arm(wait)
 			settle()
+		case d := <-drafts:
+			t.draft(d)
 		case f := <-t.results:
 			f()
 			settle()
