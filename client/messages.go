@@ -314,6 +314,10 @@ func (l *loop) search(req *searchRequest) error {
 	if l.conn == nil {
 		return ErrNotConnected
 	}
+	if n := uint64(len(req.msg.Room)); n > l.welcome.MaxRoom && !protocol.IsDM(req.msg.Room) {
+		// The server would answer too-long, which closes the connection.
+		return fmt.Errorf("the room name is %d bytes; the server allows %d", n, l.welcome.MaxRoom)
+	}
 	l.requests++
 	req.order = l.requests
 	l.searches = append(l.searches, req)
