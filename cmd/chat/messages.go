@@ -370,6 +370,9 @@ func (t *term) results1(res client.SearchResults, older bool) {
 		fmt.Fprintf(t.out, "-- no %s for %q\n", what, clean(res.Query))
 		return
 	}
+	if len(res.Hits) == 1 {
+		what = strings.TrimSuffix(what, "s")
+	}
 	fmt.Fprintf(t.out, "-- %d %s for %q, newest first:\n", len(res.Hits), what, clean(res.Query))
 	now := time.Now()
 	for _, h := range res.Hits {
