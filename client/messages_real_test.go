@@ -27,6 +27,13 @@ func needMessages(t *testing.T, srv *testserver.Server) {
 	}
 }
 
+// bothStores runs test on a single server (SQLite) and on a server in
+// cluster mode (NATS JetStream).
+func bothStores(t *testing.T, test func(*testing.T, testserver.Options)) {
+	t.Run("single", func(t *testing.T) { test(t, testserver.Options{}) })
+	t.Run("cluster", func(t *testing.T) { test(t, testserver.Options{Args: []string{"-nats", startNATS(t)}}) })
+}
+
 func waitUpdated(t *testing.T, r *clienttest.Recorder, match func(client.Updated) bool) client.Updated {
 	t.Helper()
 	return waitEvent(t, r, match)
@@ -63,7 +70,11 @@ func must(t *testing.T) func(string, error) string {
 // unknown message is refused with not-found. A late joiner sees the final
 // state in the history and in a page of it, the reply pointing at it.
 func TestActingOnMessagesBetweenTwoClients(t *testing.T) {
-	srv := testserver.Start(t, testserver.Options{})
+	bothStores(t, testActingOnMessagesBetweenTwoClients)
+}
+
+func testActingOnMessagesBetweenTwoClients(t *testing.T, opts testserver.Options) {
+	srv := testserver.Start(t, opts)
 	needMessages(t, srv)
 	ok := must(t)
 	alice, _ := inRoom(t, client.Config{Addr: srv.Addr, Name: "alice"}, "acts")
@@ -123,7 +134,7 @@ func TestActingOnMessagesBetweenTwoClients(t *testing.T) {
 		}
 	}
 	if gone == nil || !gone.Deleted || gone.Text != "" || gone.Edited.IsZero() || !gone.History || reply.Reply != first {
-		t.Errorf("carol's history: %+v, reply %+v", gone, reply)
+		t.Errorf("carol's history: %+v, reply %+v\n%s", gone, reply, carol.Dump())
 	}
 	if err := carol.C.History("acts", 0, 50); err != nil {
 		t.Fatal(err)
@@ -160,7 +171,11 @@ func sameReactions(a, b []client.Reaction) bool {
 // state, the others none; a change whose connection dropped before its ACK is sent again
 // with its id after the reconnect and applied once.
 func TestResumeGetsTheFinalState(t *testing.T) {
-	srv := testserver.Start(t, testserver.Options{})
+	bothStores(t, testResumeGetsTheFinalState)
+}
+
+func testResumeGetsTheFinalState(t *testing.T, opts testserver.Options) {
+	srv := testserver.Start(t, opts)
 	needMessages(t, srv)
 	ok := must(t)
 	var cut atomic.Bool
