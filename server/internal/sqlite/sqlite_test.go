@@ -90,7 +90,7 @@ func TestOpenRejectsBadOptionsAndNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.write.Exec("PRAGMA user_version = 7"); err != nil {
+	if _, err := l.write.Exec("PRAGMA user_version = " + fmt.Sprint(schemaVersion+1)); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()

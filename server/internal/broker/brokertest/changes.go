@@ -84,14 +84,12 @@ func runChanges(t *testing.T, open Opener) {
 		}
 		publish(t, a, "r", "alice", "m1", "hello wrold")
 		publish(t, a, "r", "bob", "m2", "hi alice")
-		publishChange(t, a, "r", "Alice", "c1", protocol.ChangeEdit, 1, "hello world", false)
-		publishChange(t, a, "r", "bob", "c2", protocol.ChangeReact, 1, heart, false)
-		publishChange(t, a, "r", "carol", "c3", protocol.ChangeReact, 1, thumbs, false)
-		publishChange(t, a, "r", "carol", "c4", protocol.ChangeUnreact, 1, thumbs, false)
-		publishChange(t, a, "r", "bob", "c5", protocol.ChangeDelete, 2, "", false)
 		// The sender's results: each change its own seq, the target's
-		// new state with it.
+		// new state with it; the subscribers' deliveries the same (a
+		// delivery's state may be later than its change's, so each
+		// change waits for the one before to be delivered).
 		want := []struct {
+			sender    string
 			id        string
 			seq       uint64
 			kind      protocol.ChangeKind
@@ -100,14 +98,19 @@ func runChanges(t *testing.T, open Opener) {
 			text      string
 			reactions []protocol.Reaction
 		}{
-			{"c1", 3, protocol.ChangeEdit, 1, "", "hello world", nil},
-			{"c2", 4, protocol.ChangeReact, 1, heart, "hello world", []protocol.Reaction{{Emoji: heart, Count: 1, Names: []string{"bob"}}}},
-			{"c3", 5, protocol.ChangeReact, 1, thumbs, "hello world", []protocol.Reaction{{Emoji: thumbs, Count: 1, Names: []string{"carol"}},
+			{"Alice", "c1", 3, protocol.ChangeEdit, 1, "", "hello world", nil},
+			{"bob", "c2", 4, protocol.ChangeReact, 1, heart, "hello world", []protocol.Reaction{{Emoji: heart, Count: 1, Names: []string{"bob"}}}},
+			{"carol", "c3", 5, protocol.ChangeReact, 1, thumbs, "hello world", []protocol.Reaction{{Emoji: thumbs, Count: 1, Names: []string{"carol"}},
 				{Emoji: heart, Count: 1, Names: []string{"bob"}}}},
-			{"c4", 6, protocol.ChangeUnreact, 1, thumbs, "hello world", []protocol.Reaction{{Emoji: heart, Count: 1, Names: []string{"bob"}}}},
-			{"c5", 7, protocol.ChangeDelete, 2, "", "", nil},
+			{"carol", "c4", 6, protocol.ChangeUnreact, 1, thumbs, "hello world", []protocol.Reaction{{Emoji: heart, Count: 1, Names: []string{"bob"}}}},
+			{"bob", "c5", 7, protocol.ChangeDelete, 2, "", "", nil},
 		}
 		for _, w := range want {
+			text := w.text
+			if w.kind != protocol.ChangeEdit {
+				text = w.emoji
+			}
+			publishChange(t, a, "r", w.sender, w.id, w.kind, w.target, text, false)
 			for _, got := range []struct {
 				where string
 				m     protocol.Msg
