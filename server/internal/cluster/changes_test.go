@@ -3,10 +3,12 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"chat/server/internal/broker"
 	"chat/server/internal/cluster/natstest"
 	"chat/server/internal/history"
+	"chat/server/internal/sqlite"
 )
 
 // change publishes a change through n and waits for its result.
@@ -415,5 +418,155 @@ func TestImportedReactionsAreKept(t *testing.T) {
 	}
 	if rs := msgs[0].Reactions; len(rs) != 1 || rs[0].Count != 2 || fmt.Sprint(rs[0].Names) != "[Carol bob]" {
 		t.Fatalf("reactions %+v", rs)
+	}
+	// Message 1, changed, is erased from the stream but not removed:
+	// the floor stays 0 (a JOIN replays it).
+	if f, err := n.Floor(ctx, "r"); err != nil || f != 0 {
+		t.Fatalf("Floor = %d, %v; want 0", f, err)
+	}
+}
+
+// A deleted message's text and words leave the node's index file (FTS5
+// 'delete' with secure-delete; the table's rows overwritten).
+func TestSearchIndexForgetsDeletedText(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := storesDial(t, nc, "node-a")
+	dir := t.TempDir()
+	rec := newRecorder()
+	open := func() *Node {
+		t.Helper()
+		n, err := c.Node(rec, NodeOptions{ID: "node-a", SearchDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	holds := func(b []byte) bool {
+		t.Helper()
+		found := false
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			found = found || bytes.Contains(data, b)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	secret := fmt.Sprint("Zyxwvutsrq", time.Now().UnixNano())
+	folded := []byte(strings.ToLower(secret))
+	n := open()
+	for i := range 200 { // more than one page of index
+		if err := n.Publish(&broker.Publication{Room: "r", Sender: "bob", ID: fmt.Sprint("b", i), Text: fmt.Sprint("filler message number ", i, " with words")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: "a1", Text: "my password is " + secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !holds([]byte(secret)) || !holds(folded) {
+		t.Fatal("the message is not in the index file: this test would prove nothing")
+	}
+	n = open()
+	defer n.Close()
+	if r := change(t, ctx, n, rec, "r", "alice", "d1", protocol.ChangeDelete, 201, ""); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if err := n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hits, _, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: secret}); err != nil || len(hits) != 0 {
+		t.Fatalf("search after the delete: %+v, %v", hits, err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if holds([]byte(secret)) || holds(folded) {
+		t.Fatal("the deleted text or its word is still in the index file")
+	}
+}
+
+// A single server's history with replies, edits, reactions and a
+// deletion goes over in its current state, change entries included, and
+// takes further changes.
+func TestMigrateCopiesChanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	log, err := sqlite.Open(path, func([]history.Result) {}, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thumbs := protocol.Reactions[0]
+	for _, r := range []*history.Request{
+		{Room: "r", Sender: "alice", ID: "m1", Text: "first draft"},
+		{Room: "r", Sender: "bob", ID: "m2", Text: "a reply", Reply: 1},
+		{Room: "r", Sender: "bob", ID: "m3", Text: "regrettable"},
+		{Room: "r", Sender: "alice", ID: "c1", Change: &history.Change{Kind: protocol.ChangeEdit, Target: 1, Text: "final text"}},
+		{Room: "r", Sender: "carol", ID: "c2", Change: &history.Change{Kind: protocol.ChangeReact, Target: 1, Text: thumbs}},
+		{Room: "r", Sender: "bob", ID: "c3", Change: &history.Change{Kind: protocol.ChangeDelete, Target: 3}},
+	} {
+		if err := log.Append(r); err != nil {
+			t.Fatal(err)
+		}
+		if err := log.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := storesDial(t, natstest.Start(t, 1), "node-a")
+	if st, err := Migrate(ctx, path, c, nil); err != nil || st.Messages != 6 {
+		t.Fatalf("Migrate = %+v, %v", st, err)
+	}
+	rec := newRecorder()
+	n := node(t, c, rec, NodeOptions{ID: "node-a"})
+	msgs, err := n.Since(ctx, "r", 0, 10)
+	if err != nil || len(msgs) != 6 {
+		t.Fatalf("Since = %+v, %v", msgs, err)
+	}
+	if m := msgs[0]; m.Text != "final text" || m.Edited == 0 || len(m.Reactions) != 1 || m.Reactions[0].Names[0] != "carol" {
+		t.Fatalf("message 1: %+v", m)
+	}
+	if m := msgs[1]; m.Reply != 1 || m.Text != "a reply" {
+		t.Fatalf("message 2: %+v", m)
+	}
+	if m := msgs[2]; m.Text != "" || m.Edited == 0 {
+		t.Fatalf("message 3: %+v", m)
+	}
+	for i, kind := range []protocol.ChangeKind{protocol.ChangeEdit, protocol.ChangeReact, protocol.ChangeDelete} {
+		if m := msgs[3+i]; m.Change == nil || m.Change.Kind != kind || m.Text != "" {
+			t.Fatalf("entry %d: %+v", 4+i, m)
+		}
+	}
+	// carol's reaction is known by her name: set again, nothing changes;
+	// dave's adds one.
+	for _, who := range []string{"carol", "dave"} {
+		if r := change(t, ctx, n, rec, "r", who, "again-"+who, protocol.ChangeReact, 1, thumbs); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if r := change(t, ctx, n, rec, "r", "bob", "e3", protocol.ChangeEdit, 3, "back"); !errors.Is(r.Err, history.ErrNoMessage) {
+		t.Fatalf("edit of the deleted message: %+v", r)
+	}
+	msgs, err = n.Since(ctx, "r", 0, 10)
+	if err != nil || len(msgs) != 8 || msgs[0].Reactions[0].Count != 2 {
+		t.Fatalf("after more reactions: %+v, %v", msgs, err)
 	}
 }

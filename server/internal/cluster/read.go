@@ -135,7 +135,37 @@ func (c *Conn) floor(ctx context.Context, room string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return m.Seq - 1, nil
+	// Changed messages before it are erased from the stream but kept in
+	// their records: they are history, not removed. The floor is below
+	// the run of records that ends at m.Seq-1: found by binary search
+	// (one leader read per probe) for the lowest seq with a record, the
+	// run taken as unbroken (a JOIN asks for the floor: a room whose every
+	// early message was reacted to costs log2 of them, not all).
+	recorded := func(seq uint64) (bool, error) {
+		rec, err := c.redaction(ctx, redactionKey(room, seq))
+		return rec != nil, err
+	}
+	top := m.Seq - 1
+	if top == 0 {
+		return 0, nil
+	}
+	if ok, err := recorded(top); err != nil || !ok {
+		return top, err
+	}
+	lo, hi := uint64(1), top // the lowest recorded seq is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		ok, err := recorded(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo - 1, nil
 }
 
 // find returns the stream message of room seq n (1 ≤ n ≤ h.seq), or the

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/history"
+	"chat/server/internal/sqlite"
 )
 
 // searchIndex is a node's full-text index of every room's messages
@@ -40,12 +42,15 @@ type searchIndex struct {
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
 	moved   chan struct{} // closed (and replaced) when pos moves
-	failed  error         // the indexing goroutine's fatal error
+	failed  error         // the last batch's error, until one passes
 	closing chan struct{}
 }
 
 // searchFile is the index's file in its directory.
 const searchFile = "search.db"
+
+// searchVersion is the index file's layout (PRAGMA user_version).
+const searchVersion = 2
 
 // searchQueue bounds the stream messages waiting for the indexer; the
 // consumer waits while it is full.
@@ -85,15 +90,33 @@ func (c *Conn) openSearch(ctx context.Context, dir string) (*searchIndex, error)
 }
 
 func (x *searchIndex) init(ctx context.Context) error {
+	// An index of another layout is dropped and built again from the
+	// stream.
+	var version int
+	if err := x.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("cluster: search index: %w", err)
+	}
+	if version != searchVersion {
+		for _, stmt := range []string{`DROP TABLE IF EXISTS fts`, `DROP TABLE IF EXISTS msgs`, `DROP TABLE IF EXISTS meta`,
+			fmt.Sprintf(`PRAGMA user_version = %d`, searchVersion)} {
+			if _, err := x.db.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("cluster: search index: %w", err)
+			}
+		}
+	}
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS msgs (id INTEGER PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL,
 			time INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (room, seq))`,
 		`CREATE INDEX IF NOT EXISTS msgs_time ON msgs (time)`,
 		// The same tokenizer as the single server's: words as
-		// history.QueryWords cuts them, folded.
-		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='', contentless_delete=1,
-			tokenize='unicode61 remove_diacritics 2')`,
+		// history.QueryWords cuts them, folded. Contentless (msgs has the
+		// text) but without contentless_delete, whose tombstones keep a
+		// deleted message's words in the file: a row is removed with the
+		// 'delete' command and its text, which secure-delete then
+		// overwrites.
+		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='',
+			tokenize='unicode61 remove_diacritics 2', prefix='2 3')`,
 		`INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)`,
 	} {
 		if _, err := x.db.ExecContext(ctx, stmt); err != nil {
@@ -161,12 +184,25 @@ func (x *searchIndex) run() {
 				break more
 			}
 		}
-		if err := x.apply(batch); err != nil {
+		// A batch that fails (NATS unreachable for a record, the disk
+		// full) is tried again until it passes: the index waits, the
+		// consumer with it.
+		for attempt := 0; ; attempt++ {
+			err := x.apply(batch)
+			if err == nil {
+				break
+			}
 			x.mu.Lock()
 			x.failed = err
 			x.mu.Unlock()
-			x.c.opts.Logger.Error("cluster: search index stopped", "err", err)
-			return
+			x.c.opts.Logger.Warn("cluster: search index: indexing failed; trying again", "err", err, "attempt", attempt+1)
+			t := time.NewTimer(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second))
+			select {
+			case <-t.C:
+			case <-x.closing:
+				t.Stop()
+				return
+			}
 		}
 	}
 }
@@ -277,25 +313,55 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		return err
 	}
 	x.mu.Lock()
-	x.pos = last
+	x.pos, x.failed = last, nil
 	close(x.moved)
 	x.moved = make(chan struct{})
 	x.mu.Unlock()
 	return nil
 }
 
-// index adds (or replaces) a message.
+// ridShift leaves room for this many messages of one millisecond below
+// the next millisecond's rows: a message's row id (msgs.id, the FTS
+// rowid) is its time shifted left by it, or the next free one, so the
+// index walked by rowid from the newest down meets the messages newest
+// first and stops at the limit (the single server's layout, package
+// sqlite).
+const ridShift = 12
+
+// index adds a message, or replaces the text of one indexed (an edit; it
+// keeps its row id).
 func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error {
-	if err := unindex(ctx, tx, room, m.Seq); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO msgs (room, seq, time, sender, text) VALUES (?, ?, ?, ?, ?)`,
-		room, int64(m.Seq), int64(m.Time), m.Sender, m.Text)
-	if err != nil {
-		return err
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM msgs WHERE room = ? AND seq = ?`, room, int64(m.Seq)).Scan(&id)
+	switch {
+	case err == nil:
+		if err := unindexRows(ctx, tx, `id = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE msgs SET text = ? WHERE id = ?`, m.Text, id); err != nil {
+			return err
+		}
+	case errors.Is(err, sql.ErrNoRows):
+		lo := int64(m.Time) << ridShift
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id) + 1, ?1) FROM msgs WHERE id >= ?1 AND id < ?2`,
+			lo, lo+1<<ridShift).Scan(&id); err != nil {
+			return err
+		}
+		for { // past the millisecond's room (4096 in one ms): the next free one
+			var taken int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM msgs WHERE id = ?`, id).Scan(&taken); err != nil {
+				return err
+			}
+			if taken == 0 {
+				break
+			}
+			id++
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO msgs (id, room, seq, time, sender, text) VALUES (?, ?, ?, ?, ?, ?)`,
+			id, room, int64(m.Seq), int64(m.Time), m.Sender, m.Text); err != nil {
+			return err
+		}
+	default:
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text) VALUES (?, ?)`, id, m.Text)
@@ -305,27 +371,27 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 // prune removes the messages of msgs where cond holds (history
 // retention removed them from the stream).
 func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid IN (SELECT id FROM msgs WHERE `+cond+`)`, args...); err != nil {
+	if err := unindexRows(ctx, tx, cond, args...); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...)
 	return err
 }
 
+// unindexRows takes the words of the messages of msgs where cond holds
+// out of the FTS index (the 'delete' command needs the text indexed).
+func unindexRows(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text) SELECT 'delete', id, text FROM msgs WHERE `+cond, args...)
+	return err
+}
+
 // unindex removes a message (its words overwritten: secure-delete).
 func unindex(ctx context.Context, tx *sql.Tx, room string, seq uint64) error {
-	var id int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM msgs WHERE room = ? AND seq = ?`, room, int64(seq)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
+	cond, args := `room = ? AND seq = ?`, []any{room, int64(seq)}
+	if err := unindexRows(ctx, tx, cond, args...); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid = ?`, id); err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM msgs WHERE id = ?`, id)
+	_, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...)
 	return err
 }
 
@@ -338,19 +404,14 @@ func (x *searchIndex) waitFor(ctx context.Context, seq uint64) error {
 		if pos >= seq {
 			return nil
 		}
-		if failed != nil {
-			return fmt.Errorf("cluster: the search index stopped: %w", failed)
-		}
 		select {
 		case <-moved:
 		case <-x.done:
-			x.mu.Lock()
-			failed := x.failed
-			x.mu.Unlock()
-			if failed == nil {
-				return errors.New("cluster: the search index is closed")
-			}
+			return errors.New("cluster: the search index is closed")
 		case <-ctx.Done():
+			if failed != nil {
+				return fmt.Errorf("%w (the search index: %v)", ctx.Err(), failed)
+			}
 			return ctx.Err()
 		}
 	}
@@ -370,21 +431,21 @@ func (x *searchIndex) search(ctx context.Context, q history.Query) ([]protocol.H
 	if before == 0 {
 		before = uint64(time.Now().UnixMilli()) + 1
 	}
-	var sb strings.Builder
-	args := []any{ftsQuery(words)}
-	sb.WriteString(`SELECT m.room, m.seq, m.time, m.sender, m.text FROM fts JOIN msgs m ON m.id = fts.rowid
-		WHERE fts MATCH ? AND m.time < ? AND m.room IN (`)
-	args = append(args, int64(before))
-	for i, r := range q.Rooms {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteByte('?')
-		args = append(args, r)
+	rooms, err := json.Marshal(q.Rooms)
+	if err != nil {
+		return nil, false, err
 	}
-	sb.WriteString(`) ORDER BY m.time DESC, m.id DESC LIMIT ?`)
-	args = append(args, limit+1)
-	rows, err := x.db.QueryContext(ctx, sb.String(), args...)
+	// Walked by rowid from the newest (rowids grow with time), each
+	// match looked up by its row, until the limit among the rooms.
+	const query = `SELECT m.room, m.seq, m.time, m.sender, m.text
+		FROM fts w CROSS JOIN msgs m ON m.id = w.rowid
+		WHERE fts MATCH ?1 AND w.rowid < ?2 AND m.time < ?3 AND m.room IN (SELECT value FROM json_each(?4))
+		ORDER BY w.rowid DESC LIMIT ?5`
+	ridBefore := int64(1) << 62
+	if before < 1<<(62-ridShift) {
+		ridBefore = int64(before) << ridShift
+	}
+	rows, err := x.db.QueryContext(ctx, query, sqlite.FTSQuery(words), ridBefore, int64(before), string(rooms), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster: search: %w", err)
 	}
@@ -409,22 +470,6 @@ func (x *searchIndex) search(ctx context.Context, q history.Query) ([]protocol.H
 		return nil, false, fmt.Errorf("cluster: search: %w", err)
 	}
 	return hits, more, nil
-}
-
-// ftsQuery is the FTS5 query of folded words: each a phrase of its own
-// (quoted: no operator), the last also a prefix.
-func ftsQuery(words []string) string {
-	var sb strings.Builder
-	for i, w := range words {
-		if i > 0 {
-			sb.WriteByte(' ')
-		}
-		sb.WriteString(`"` + strings.ReplaceAll(w, `"`, `""`) + `"`)
-		if i == len(words)-1 {
-			sb.WriteByte('*')
-		}
-	}
-	return sb.String()
 }
 
 // close stops the feeding and closes the database (a temporary directory
