@@ -279,13 +279,13 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 					delete(t.changes, e.ID)
 					changeAt[e.Room+" "+fmt.Sprint(e.Seq)] = e.ID
 				}
+				if ended && !echoWait {
+					arm(wait) // progress: the wait starts again
+				}
 			case client.Updated:
 				key := e.Room + " " + fmt.Sprint(e.Seq)
 				delete(unseen, changeAt[key])
 				delete(changeAt, key)
-				if ended && !echoWait {
-					arm(wait) // progress: the wait starts again
-				}
 			case client.RoomError:
 				for _, id := range e.Unsent {
 					delete(unacked, id)

@@ -85,12 +85,17 @@ func TestMessageCommands(t *testing.T) {
 	}
 }
 
-// TestPipedChangesWaitForTheirUpdate: a script's /edit is printed (its
-// UPDATE) before chat exits at the end of input.
+// TestPipedChangesWaitForTheirUpdate: a script's /edit and /react are
+// printed (their UPDATEs) before chat exits at the end of input.
 func TestPipedChangesWaitForTheirUpdate(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	srv := testserver.Start(t, testserver.Options{})
-	code, out := session(t, []string{"-server", srv.Addr, "-name", "ci"}, "first", "/edit 1 first, fixed", "/react 1 tada")
+	if code, out := session(t, []string{"-server", srv.Addr, "-name", "ci"}, "first"); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, out)
+	}
+	// The next run knows the number (a script cannot before the message
+	// is stored).
+	code, out := session(t, []string{"-server", srv.Addr, "-name", "ci"}, "/edit 1 first, fixed", "/react 1 tada")
 	if code != 0 || !strings.Contains(out, "* ci edited [1]: first, fixed\n") || !strings.Contains(out, "* ci reacted 🎉 to [1]\n") {
 		t.Fatalf("exit %d; output:\n%s", code, out)
 	}
