@@ -339,6 +339,12 @@ func chips(gtx layout.Context, u *UI, r *row) layout.Dimensions {
 				if x.Mine {
 					border, bg, fg = th.Accent, withAlpha(th.Accent, 0x30), th.Accent
 				}
+				was := btn.Hovered()
+				defer func() {
+					if btn.Hovered() != was {
+						gtx.Execute(op.InvalidateCmd{}) // show or hide who reacted
+					}
+				}()
 				return btn.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 					desc := x.Emoji + " " + strconv.Itoa(x.Count) + ": " + strings.Join(x.Names, ", ")
 					if x.Mine {
@@ -359,17 +365,23 @@ func chips(gtx layout.Context, u *UI, r *row) layout.Dimensions {
 	if len(children) == 0 {
 		return layout.Dimensions{}
 	}
-	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return layout.Flex{Alignment: layout.Middle}.Layout(gtx, children...)
-		}),
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			if who == "" {
-				return layout.Dimensions{}
-			}
-			return layout.Inset{Top: 2}.Layout(gtx, label(th, 11, who, th.Muted).Layout)
-		}),
-	)
+	dims := layout.Flex{Alignment: layout.Middle}.Layout(gtx, children...)
+	if who != "" {
+		// Who reacted, as a tooltip over the text above the chips: it
+		// must not change the row's size, which would move the chip
+		// from under the pointer.
+		m := op.Record(gtx.Ops)
+		gtx.Constraints.Min = image.Point{}
+		tip := widget.Border{Color: th.Divider, CornerRadius: 6, Width: 1}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			return background(gtx, th.Surface, 6, func(gtx layout.Context) layout.Dimensions {
+				return layout.Inset{Top: 3, Bottom: 3, Left: 6, Right: 6}.Layout(gtx, label(th, 12, who, th.Fg).Layout)
+			})
+		})
+		call := m.Stop()
+		defer op.Offset(image.Pt(0, -tip.Size.Y)).Push(gtx.Ops).Pop()
+		call.Add(gtx.Ops)
+	}
+	return dims
 }
 
 func reactionIndex(emoji string) int {

@@ -656,11 +656,12 @@ func (c *chatScreen) composerBar(gtx layout.Context, u *UI) layout.Dimensions {
 	th := u.th
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			txt, next := c.typingText(gtx.Now)
+			now := u.now()
+			txt, next := c.typingText(now)
 			if txt == "" {
 				return layout.Dimensions{}
 			}
-			gtx.Execute(op.InvalidateCmd{At: next})
+			gtx.Execute(op.InvalidateCmd{At: gtx.Now.Add(next.Sub(now))}) // to take it away when it expires
 			return layout.Inset{Top: 4, Left: 20, Right: 16}.Layout(gtx, label(th, 12, txt, th.Muted).Layout)
 		}),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {

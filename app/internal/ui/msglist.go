@@ -99,6 +99,11 @@ func (c *chatScreen) messages(gtx layout.Context, u *UI) layout.Dimensions {
 	case l.toEnd:
 		l.toEnd = false
 		pos.BeforeEnd = false
+	case l.scrollTo >= 0:
+		// A jump to a message (a reply's quote, a search hit, a link):
+		// it goes near the top of the view.
+		pos.First, pos.Offset, pos.BeforeEnd = max(0, min(l.scrollTo, len(l.rows)-1)-1), 0, true
+		l.scrollTo = -1
 	case l.detached && !l.jumping && !pos.BeforeEnd:
 		// The list was sent to its end (the jump button, a message sent),
 		// but the window does not reach the room's end: the newest page

@@ -145,7 +145,7 @@ func (p *searchPanel) layout(gtx layout.Context, u *UI, s *shell) layout.Dimensi
 	th := u.th
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return field(gtx, th, "Search messages", &p.query, "Words to look for in your conversations")
+			return field(gtx, th, "Words to look for", &p.query, "in every conversation you are in")
 		}),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			var txt string
