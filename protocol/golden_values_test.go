@@ -33,74 +33,143 @@ const (
 	kindTexts   fieldKind = "n × text"         // the previous field (n) many texts
 	kindChanges fieldKind = "n × (byte, text)" // the previous field (n) many (kind, name)
 	kindRecords fieldKind = "n × (…)"          // the previous field (n) many records (specRecords); JSON: objects
+	kindRecord  fieldKind = "(…)"              // one record (specRecords); JSON: an object
 )
 
 type specField struct {
 	name string
 	kind fieldKind
+	// opt: a field a later revision appended that a sender may leave out:
+	// the frame may end before it, and then it and every field after it
+	// are absent (README.md section 3 says which).
+	opt bool
+	// ifFlag, when set, is the earlier field of the frame (a byte or uint
+	// of flags) whose bit ifBit says whether this field is present.
+	ifFlag string
+	ifBit  uint64
 }
 
-// specRecords are the fields of one record of the record lists
-// (kindRecords), by message type and list field.
+// The records that several frames share: a message after its room
+// (MESSAGE, NOTICE, PAGE's full records, UPDATE's state) and one emoji's
+// reactions.
+var (
+	reactionRecord = []specField{{name: "emoji", kind: kindText}, {name: "count", kind: kindUint},
+		{name: "n", kind: kindUint}, {name: "names", kind: kindTexts}}
+	msgBase = []specField{{name: "seq", kind: kindUint}, {name: "time", kind: kindTime},
+		{name: "sender", kind: kindText}, {name: "id", kind: kindBytes}, {name: "text", kind: kindText}}
+	// msgExtra are MESSAGE's appended fields: reply, edited, reactions.
+	msgExtra = []specField{{name: "reply", kind: kindUint}, {name: "edited", kind: kindTime},
+		{name: "n", kind: kindUint}, {name: "reactions", kind: kindRecords}}
+)
+
+// fields joins field lists into a new one.
+func fields(lists ...[]specField) []specField {
+	var all []specField
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	return all
+}
+
+// optional is fs with its first field marked opt: a frame may end before fs.
+func optional(fs []specField) []specField {
+	fs = fields(fs)
+	fs[0].opt = true
+	return fs
+}
+
+// ifFlag is fs, each field present only when bit of the frame's field flag is set.
+func ifFlag(flag string, bit uint64, fs []specField) []specField {
+	fs = fields(fs)
+	for i := range fs {
+		fs[i].ifFlag, fs[i].ifBit = flag, bit
+	}
+	return fs
+}
+
+// specRecords are the fields of the records (kindRecords, kindRecord), by
+// message type and field name.
 var specRecords = map[byte]map[string][]specField{
-	0x88: {"dms": {{"room", kindText}, {"head", kindUint}, {"time", kindTime}, {"read", kindUint}}},
-	0x89: {"messages": {{"seq", kindUint}, {"time", kindTime}, {"sender", kindText}, {"id", kindBytes}, {"text", kindText}}},
-	0x8a: {"rooms": {{"room", kindText}, {"members", kindUint}, {"head", kindUint}, {"time", kindTime}}},
+	0x84: {"reactions": reactionRecord},
+	0x88: {"dms": {{name: "room", kind: kindText}, {name: "head", kind: kindUint}, {name: "time", kind: kindTime}, {name: "read", kind: kindUint}}},
+	0x89: {"messages": fields(msgBase, ifFlag("flags", 2, msgExtra)), "reactions": reactionRecord},
+	0x8a: {"rooms": {{name: "room", kind: kindText}, {name: "members", kind: kindUint}, {name: "head", kind: kindUint}, {name: "time", kind: kindTime}}},
+	0x8c: {"reactions": reactionRecord},
+	0x8f: {"state": fields(msgBase, msgExtra), "reactions": reactionRecord},
+	0x91: {"hits": {{name: "room", kind: kindText}, {name: "seq", kind: kindUint}, {name: "time", kind: kindTime},
+		{name: "sender", kind: kindText}, {name: "text", kind: kindText}, {name: "n", kind: kindUint}, {name: "matches", kind: kindRecords}},
+		"matches": {{name: "start", kind: kindUint}, {name: "end", kind: kindUint}}},
 }
 
-// encoding is the "encoding" a field of message type typ has in the JSON:
-// a record list spells out its record's fields, "n × (seq: uint, …)".
+// encoding is the "encoding" a field of message type typ has in the JSON
+// and the spec's tables: a record spells out its fields, "(seq: uint, …)",
+// a record list "n × (seq: uint, …)", records in records alike.
 func encoding(typ byte, f specField) fieldKind {
-	if f.kind != kindRecords {
+	if f.kind != kindRecords && f.kind != kindRecord {
 		return f.kind
 	}
 	var parts []string
 	for _, e := range specRecords[typ][f.name] {
-		parts = append(parts, e.name+": "+string(e.kind))
+		parts = append(parts, e.name+": "+string(encoding(typ, e)))
 	}
-	return fieldKind("n × (" + strings.Join(parts, ", ") + ")")
+	rec := "(" + strings.Join(parts, ", ") + ")"
+	if f.kind == kindRecords {
+		rec = "n × " + rec
+	}
+	return fieldKind(rec)
 }
 
 // specFields are the spec's message tables, field for field, in order.
 var specFields = map[byte][]specField{
-	0x01: {{"magic", kindMagic}, {"version", kindUint}, {"client", kindText}},
-	0x02: {{"room", kindText}, {"name", kindText}, {"flags", kindByte}, {"after", kindUint},
-		{"key", kindBytes}, {"secret", kindBytes}, {"epoch", kindUint}, {"invite", kindBytes}},
-	0x03: {{"room", kindText}, {"id", kindBytes}, {"text", kindText}},
-	0x04: {{"room", kindText}},
+	0x01: {{name: "magic", kind: kindMagic}, {name: "version", kind: kindUint}, {name: "client", kind: kindText}},
+	0x02: {{name: "room", kind: kindText}, {name: "name", kind: kindText}, {name: "flags", kind: kindByte}, {name: "after", kind: kindUint},
+		{name: "key", kind: kindBytes}, {name: "secret", kind: kindBytes}, {name: "epoch", kind: kindUint}, {name: "invite", kind: kindBytes}},
+	0x03: {{name: "room", kind: kindText}, {name: "id", kind: kindBytes}, {name: "text", kind: kindText},
+		{name: "reply", kind: kindUint, opt: true}},
+	0x04: {{name: "room", kind: kindText}},
 	0x05: {},
-	0x06: {{"name", kindText}, {"secret", kindBytes}, {"key", kindBytes}},
-	0x07: {{"room", kindText}, {"before", kindUint}, {"limit", kindUint}},
-	0x08: {{"room", kindText}, {"seq", kindUint}},
-	0x09: {{"query", kindText}},
-	0x0a: {{"room", kindText}, {"action", kindByte}, {"target", kindText}, {"seq", kindUint},
-		{"seconds", kindUint}, {"text", kindText}},
-	0x10: {{"nonce", kindUint}},
-	0x11: {{"nonce", kindUint}},
-	0x81: {{"version", kindUint}, {"server", kindText}, {"time", kindTime}, {"max frame", kindUint},
-		{"max text", kindUint}, {"max name", kindUint}, {"max room", kindUint}, {"max rooms", kindUint},
-		{"history", kindUint}, {"ping", kindUint}, {"flags", kindUint},
-		{"send interval", kindUint}, {"send burst", kindUint}, {"flood after", kindUint},
-		{"retry after", kindUint}, {"queue frames", kindUint}, {"max listed", kindUint},
-		{"presence batch above", kindUint}, {"idle timeout", kindUint}},
-	0x82: {{"room", kindText}, {"name", kindText}, {"after", kindUint}, {"head", kindUint},
-		{"count", kindUint}, {"n", kindUint}, {"names", kindTexts}, {"epoch", kindUint},
-		{"read", kindUint}, {"mentions", kindUint}, {"topic", kindText}, {"modes", kindUint}},
-	0x83: {{"room", kindText}, {"id", kindBytes}, {"seq", kindUint}, {"time", kindTime}},
-	0x84: {{"room", kindText}, {"seq", kindUint}, {"time", kindTime}, {"sender", kindText},
-		{"id", kindBytes}, {"text", kindText}},
-	0x85: {{"room", kindText}, {"count", kindUint}, {"n", kindUint}, {"changes", kindChanges}},
-	0x86: {{"room", kindText}},
-	0x87: {{"code", kindUint}, {"flags", kindByte}, {"room", kindText}, {"text", kindText}},
-	0x88: {{"name", kindText}, {"n", kindUint}, {"dms", kindRecords}},
-	0x89: {{"room", kindText}, {"before", kindUint}, {"flags", kindByte}, {"n", kindUint}, {"messages", kindRecords}},
-	0x8a: {{"query", kindText}, {"n", kindUint}, {"rooms", kindRecords}},
-	0x8b: {{"room", kindText}, {"seq", kindUint}},
-	0x8c: {{"kind", kindByte}, {"room", kindText}, {"seq", kindUint}, {"time", kindTime},
-		{"sender", kindText}, {"id", kindBytes}, {"text", kindText}},
-	0x8d: {{"room", kindText}, {"action", kindByte}, {"target", kindText}, {"text", kindText}},
-	0x8e: {{"room", kindText}, {"action", kindByte}, {"actor", kindText}, {"target", kindText},
-		{"seq", kindUint}, {"until", kindTime}, {"text", kindText}},
+	0x06: {{name: "name", kind: kindText}, {name: "secret", kind: kindBytes}, {name: "key", kind: kindBytes}},
+	0x07: {{name: "room", kind: kindText}, {name: "before", kind: kindUint}, {name: "limit", kind: kindUint},
+		{name: "flags", kind: kindUint, opt: true}},
+	0x08: {{name: "room", kind: kindText}, {name: "seq", kind: kindUint}},
+	0x09: {{name: "query", kind: kindText}},
+	0x0a: {{name: "room", kind: kindText}, {name: "action", kind: kindByte}, {name: "target", kind: kindText}, {name: "seq", kind: kindUint},
+		{name: "seconds", kind: kindUint}, {name: "text", kind: kindText}},
+	0x0b: {{name: "room", kind: kindText}, {name: "kind", kind: kindByte}, {name: "target", kind: kindUint},
+		{name: "id", kind: kindBytes}, {name: "text", kind: kindText}},
+	0x0c: {{name: "room", kind: kindText}, {name: "flags", kind: kindByte}},
+	0x0d: {{name: "query", kind: kindText}, {name: "room", kind: kindText}, {name: "before", kind: kindTime},
+		{name: "limit", kind: kindUint}},
+	0x10: {{name: "nonce", kind: kindUint}},
+	0x11: {{name: "nonce", kind: kindUint}},
+	0x81: {{name: "version", kind: kindUint}, {name: "server", kind: kindText}, {name: "time", kind: kindTime}, {name: "max frame", kind: kindUint},
+		{name: "max text", kind: kindUint}, {name: "max name", kind: kindUint}, {name: "max room", kind: kindUint}, {name: "max rooms", kind: kindUint},
+		{name: "history", kind: kindUint}, {name: "ping", kind: kindUint}, {name: "flags", kind: kindUint},
+		{name: "send interval", kind: kindUint}, {name: "send burst", kind: kindUint}, {name: "flood after", kind: kindUint},
+		{name: "retry after", kind: kindUint}, {name: "queue frames", kind: kindUint}, {name: "max listed", kind: kindUint},
+		{name: "presence batch above", kind: kindUint}, {name: "idle timeout", kind: kindUint}},
+	0x82: {{name: "room", kind: kindText}, {name: "name", kind: kindText}, {name: "after", kind: kindUint}, {name: "head", kind: kindUint},
+		{name: "count", kind: kindUint}, {name: "n", kind: kindUint}, {name: "names", kind: kindTexts}, {name: "epoch", kind: kindUint},
+		{name: "read", kind: kindUint}, {name: "mentions", kind: kindUint}, {name: "topic", kind: kindText}, {name: "modes", kind: kindUint}},
+	0x83: {{name: "room", kind: kindText}, {name: "id", kind: kindBytes}, {name: "seq", kind: kindUint}, {name: "time", kind: kindTime}},
+	0x84: fields([]specField{{name: "room", kind: kindText}}, msgBase, optional(msgExtra)),
+	0x85: {{name: "room", kind: kindText}, {name: "count", kind: kindUint}, {name: "n", kind: kindUint}, {name: "changes", kind: kindChanges}},
+	0x86: {{name: "room", kind: kindText}},
+	0x87: {{name: "code", kind: kindUint}, {name: "flags", kind: kindByte}, {name: "room", kind: kindText}, {name: "text", kind: kindText},
+		{name: "id", kind: kindBytes, opt: true}},
+	0x88: {{name: "name", kind: kindText}, {name: "n", kind: kindUint}, {name: "dms", kind: kindRecords}},
+	0x89: {{name: "room", kind: kindText}, {name: "before", kind: kindUint}, {name: "flags", kind: kindByte}, {name: "n", kind: kindUint}, {name: "messages", kind: kindRecords}},
+	0x8a: {{name: "query", kind: kindText}, {name: "n", kind: kindUint}, {name: "rooms", kind: kindRecords}},
+	0x8b: {{name: "room", kind: kindText}, {name: "seq", kind: kindUint}},
+	0x8c: fields([]specField{{name: "kind", kind: kindByte}, {name: "room", kind: kindText}}, msgBase, optional(msgExtra)),
+	0x8d: {{name: "room", kind: kindText}, {name: "action", kind: kindByte}, {name: "target", kind: kindText}, {name: "text", kind: kindText}},
+	0x8e: {{name: "room", kind: kindText}, {name: "action", kind: kindByte}, {name: "actor", kind: kindText}, {name: "target", kind: kindText},
+		{name: "seq", kind: kindUint}, {name: "until", kind: kindTime}, {name: "text", kind: kindText}},
+	0x8f: {{name: "room", kind: kindText}, {name: "seq", kind: kindUint}, {name: "time", kind: kindTime}, {name: "actor", kind: kindText},
+		{name: "kind", kind: kindByte}, {name: "target", kind: kindUint}, {name: "emoji", kind: kindText}, {name: "flags", kind: kindByte},
+		{name: "state", kind: kindRecord, ifFlag: "flags", ifBit: 1}},
+	0x90: {{name: "room", kind: kindText}, {name: "name", kind: kindText}, {name: "flags", kind: kindByte}},
+	0x91: {{name: "query", kind: kindText}, {name: "flags", kind: kindByte}, {name: "n", kind: kindUint}, {name: "hits", kind: kindRecords}},
 }
 
 // goldenDoc is a vector's JSON file: the frame's decoded values.
@@ -202,49 +271,84 @@ func decodeBySpec(frame []byte) (*goldenDoc, error) {
 		}
 		panic("not a scalar field kind: " + f.kind)
 	}
-	var count uint64 // the last uint, for the lists that follow their n
-	for _, f := range fields {
-		var v any
-		switch f.kind {
-		case kindMagic:
-			if len(b) < 4 || string(b[:4]) != "CHAT" {
-				fail("no magic")
-				return nil, err
+	// flags are the values of the frame's byte and uint fields by name,
+	// for the fields present only with a flag bit (specField.ifFlag).
+	flags := map[string]uint64{}
+	// readFields reads fields in order and hands each present one to emit;
+	// top: the frame's own fields, not a record's.
+	var readFields func(fs []specField, top bool, emit func(specField, any))
+	readRecord := func(f specField) map[string]any {
+		rec := map[string]any{}
+		readFields(specRecords[typ][f.name], false, func(e specField, v any) { rec[e.name] = v })
+		return rec
+	}
+	readFields = func(fs []specField, top bool, emit func(specField, any)) {
+		var count uint64 // the last uint, for the lists that follow their n
+		for _, f := range fs {
+			if err != nil {
+				return
 			}
-			v, b = string(b[:4]), b[4:]
-		case kindUint, kindTime:
-			count = uvarint(f.name)
-			v = count
-		case kindByte, kindText, kindBytes:
-			v = scalar(f)
-		case kindRecords:
-			list := []map[string]any{}
-			for i := uint64(0); i < count && err == nil; i++ {
-				rec := map[string]any{}
-				for _, e := range specRecords[typ][f.name] {
-					rec[e.name] = scalar(e)
+			if f.opt && len(b) == 0 {
+				return // an appended field left out: it and the rest are absent
+			}
+			if f.ifFlag != "" && flags[f.ifFlag]&f.ifBit == 0 {
+				continue
+			}
+			var v any
+			switch f.kind {
+			case kindMagic:
+				if len(b) < 4 || string(b[:4]) != "CHAT" {
+					fail("no magic")
+					return
 				}
-				list = append(list, rec)
+				v, b = string(b[:4]), b[4:]
+			case kindUint, kindTime:
+				count = uvarint(f.name)
+				v = count
+				if top {
+					flags[f.name] = count
+				}
+			case kindByte:
+				c := uint64(one(f.name))
+				v = c
+				if top {
+					flags[f.name] = c
+				}
+			case kindText, kindBytes:
+				v = scalar(f)
+			case kindRecord:
+				v = readRecord(f)
+			case kindRecords:
+				list := []map[string]any{}
+				for i := uint64(0); i < count && err == nil; i++ {
+					list = append(list, readRecord(f))
+				}
+				v = list
+			case kindTexts:
+				list := []string{}
+				for i := uint64(0); i < count && err == nil; i++ {
+					list = append(list, text(f.name))
+				}
+				v = list
+			case kindChanges:
+				list := []goldenChange{}
+				for i := uint64(0); i < count && err == nil; i++ {
+					k := one("kind")
+					list = append(list, goldenChange{Kind: uint64(k), Name: text("name")})
+				}
+				v = list
 			}
-			v = list
-		case kindTexts:
-			list := []string{}
-			for range count {
-				list = append(list, text(f.name))
+			if err != nil {
+				return
 			}
-			v = list
-		case kindChanges:
-			list := []goldenChange{}
-			for range count {
-				k := one("kind")
-				list = append(list, goldenChange{Kind: uint64(k), Name: text("name")})
-			}
-			v = list
+			emit(f, v)
 		}
-		if err != nil {
-			return nil, err
-		}
+	}
+	readFields(fields, true, func(f specField, v any) {
 		d.Fields = append(d.Fields, goldenField{Name: f.name, Kind: encoding(typ, f), Value: v})
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("%d bytes after the last field", len(b))
@@ -252,12 +356,55 @@ func decodeBySpec(frame []byte) (*goldenDoc, error) {
 	return d, nil
 }
 
+// absent stands, in specValues, for a field the frame does not carry (an
+// appended field left out, a field whose flag bit is clear).
+type absent struct{}
+
 // specValues lists m's values in the order of specFields, by hand from
 // the struct fields, so that -update writes what the Go value says, not
 // what the encoder made of it.
 func specValues(m Message) []any {
 	u := func(v uint64) any { return v }
 	x := func(s string) any { return hex.EncodeToString([]byte(s)) }
+	none := absent{}
+	// optUint is an appended uint that a sender leaves out when it is 0.
+	optUint := func(v uint64) any {
+		if v == 0 {
+			return none
+		}
+		return v
+	}
+	reactions := func(rs []Reaction) []map[string]any {
+		list := []map[string]any{}
+		for _, r := range rs {
+			names := append([]string{}, r.Names...)
+			list = append(list, map[string]any{"emoji": r.Emoji, "count": u(r.Count), "n": u(uint64(len(names))), "names": names})
+		}
+		return list
+	}
+	// extra are MESSAGE's appended fields: all of them when one is set,
+	// else none (msgExtra).
+	extra := func(g *Msg) []any {
+		if g.Reply == 0 && g.Edited == 0 && len(g.Reactions) == 0 {
+			return []any{none, none, none, none}
+		}
+		return []any{u(g.Reply), u(g.Edited), u(uint64(len(g.Reactions))), reactions(g.Reactions)}
+	}
+	// record is a message as a record: msgBase, with msgExtra when full.
+	record := func(g *Msg, full bool) map[string]any {
+		rec := map[string]any{"seq": u(g.Seq), "time": u(g.Time), "sender": g.Sender, "id": x(g.ID), "text": g.Text}
+		if full {
+			rec["reply"], rec["edited"] = u(g.Reply), u(g.Edited)
+			rec["n"], rec["reactions"] = u(uint64(len(g.Reactions))), reactions(g.Reactions)
+		}
+		return rec
+	}
+	flag := func(b bool, bit uint64) uint64 {
+		if b {
+			return bit
+		}
+		return 0
+	}
 	switch m := m.(type) {
 	case *Hello:
 		return []any{"CHAT", u(m.Version), m.Client}
@@ -268,7 +415,7 @@ func specValues(m Message) []any {
 		}
 		return []any{m.Room, m.Name, flags, u(m.After), x(m.Key), x(m.Secret), u(m.Epoch), x(m.Invite)}
 	case *Send:
-		return []any{m.Room, x(m.ID), m.Text}
+		return []any{m.Room, x(m.ID), m.Text, optUint(m.Reply)}
 	case *Leave:
 		return []any{m.Room}
 	case *Bye:
@@ -290,7 +437,7 @@ func specValues(m Message) []any {
 	case *Ack:
 		return []any{m.Room, x(m.ID), u(m.Seq), u(m.Time)}
 	case *Msg:
-		return []any{m.Room, u(m.Seq), u(m.Time), m.Sender, x(m.ID), m.Text}
+		return append([]any{m.Room, u(m.Seq), u(m.Time), m.Sender, x(m.ID), m.Text}, extra(m)...)
 	case *Presence:
 		changes := []goldenChange{}
 		for _, c := range m.Changes {
@@ -300,11 +447,15 @@ func specValues(m Message) []any {
 	case *Left:
 		return []any{m.Room}
 	case *Error:
-		return []any{u(uint64(m.Code)), u(uint64(m.Flags)), m.Room, m.Text}
+		id := any(none)
+		if m.ID != "" {
+			id = x(m.ID)
+		}
+		return []any{u(uint64(m.Code)), u(uint64(m.Flags)), m.Room, m.Text, id}
 	case *Identify:
 		return []any{m.Name, x(m.Secret), x(m.Key)}
 	case *History:
-		return []any{m.Room, u(m.Before), u(m.Limit)}
+		return []any{m.Room, u(m.Before), u(m.Limit), optUint(flag(m.Full, 1))}
 	case *Read:
 		return []any{m.Room, u(m.Seq)}
 	case *List:
@@ -316,16 +467,11 @@ func specValues(m Message) []any {
 		}
 		return []any{m.Name, u(uint64(len(dms))), dms}
 	case *Page:
-		var flags uint64
-		if m.First {
-			flags = 1
-		}
 		msgs := []map[string]any{}
-		for _, x := range m.Messages {
-			msgs = append(msgs, map[string]any{"seq": u(x.Seq), "time": u(x.Time), "sender": x.Sender,
-				"id": hex.EncodeToString([]byte(x.ID)), "text": x.Text})
+		for i := range m.Messages {
+			msgs = append(msgs, record(&m.Messages[i], m.Full))
 		}
-		return []any{m.Room, u(m.Before), flags, u(uint64(len(msgs))), msgs}
+		return []any{m.Room, u(m.Before), flag(m.First, 1) | flag(m.Full, 2), u(uint64(len(msgs))), msgs}
 	case *Rooms:
 		rooms := []map[string]any{}
 		for _, r := range m.Rooms {
@@ -342,7 +488,33 @@ func specValues(m Message) []any {
 		return []any{m.Room, u(uint64(m.Action)), m.Actor, m.Target, u(m.Seq), u(m.Until), m.Text}
 	case *Notice:
 		g := &m.Msg
-		return []any{u(uint64(m.Kind)), g.Room, u(g.Seq), u(g.Time), g.Sender, x(g.ID), g.Text}
+		return append([]any{u(uint64(m.Kind)), g.Room, u(g.Seq), u(g.Time), g.Sender, x(g.ID), g.Text}, extra(g)...)
+	case *Change:
+		return []any{m.Room, u(uint64(m.Kind)), u(m.Target), x(m.ID), m.Text}
+	case *Typing:
+		return []any{m.Room, flag(m.Stopped, 1)}
+	case *Search:
+		return []any{m.Query, m.Room, u(m.Before), u(m.Limit)}
+	case *Update:
+		state := any(none)
+		if m.State != nil {
+			state = record(m.State, true)
+		}
+		return []any{m.Room, u(m.Seq), u(m.Time), m.Actor, u(uint64(m.Kind)), u(m.Target), m.Emoji,
+			flag(m.State != nil, 1), state}
+	case *IsTyping:
+		return []any{m.Room, m.Name, flag(m.Stopped, 1)}
+	case *Results:
+		hits := []map[string]any{}
+		for _, h := range m.Hits {
+			matches := []map[string]any{}
+			for _, s := range h.Matches {
+				matches = append(matches, map[string]any{"start": u(s.Start), "end": u(s.End)})
+			}
+			hits = append(hits, map[string]any{"room": h.Room, "seq": u(h.Seq), "time": u(h.Time), "sender": h.Sender,
+				"text": h.Text, "n": u(uint64(len(matches))), "matches": matches})
+		}
+		return []any{m.Query, flag(m.More, 1), u(uint64(len(hits))), hits}
 	}
 	panic(fmt.Sprintf("no spec values for %T", m))
 }
@@ -357,6 +529,9 @@ func goldenDocOf(m Message, length int, note string) *goldenDoc {
 		panic(fmt.Sprintf("%v: %d values for %d fields", m.Type(), len(values), len(specFields[typ])))
 	}
 	for i, f := range specFields[typ] {
+		if _, ok := values[i].(absent); ok {
+			continue
+		}
 		d.Fields = append(d.Fields, goldenField{Name: f.name, Kind: encoding(typ, f), Value: values[i]})
 	}
 	return d

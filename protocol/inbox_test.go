@@ -60,10 +60,13 @@ var inboxEdgeCases = []struct {
 		&Rooms{Rooms: []RoomInfo{{}, {}}}, 0},
 
 	// Flags and kinds of a later revision are kept or skipped, not refused.
-	{"page-unknown-flags", []byte{byte(TypePage), 1, 'r', 5, 0xfe, 0},
+	// (bits 0 first and 1 full are defined; 2-7 are not.)
+	{"page-unknown-flags", []byte{byte(TypePage), 1, 'r', 5, 0xfc, 0},
 		&Page{Room: "r", Before: 5}, 0},
-	{"page-first-and-unknown-flags", []byte{byte(TypePage), 1, 'r', 5, 0xff, 0},
+	{"page-first-and-unknown-flags", []byte{byte(TypePage), 1, 'r', 5, 0xfd, 0},
 		&Page{Room: "r", Before: 5, First: true}, 0},
+	{"history-unknown-flags", []byte{byte(TypeHistory), 1, 'r', 5, 0, 0xfe, 0x01},
+		&History{Room: "r", Before: 5}, 0},
 	{"notice-unknown-kind", []byte{byte(TypeNotice), 9, 1, 'r', 1, 2, 1, 'b', 1, 'i', 1, 't'},
 		&Notice{Kind: 9, Msg: Msg{Room: "r", Seq: 1, Time: 2, Sender: "b", ID: "i", Text: "t"}}, 0},
 
@@ -117,23 +120,70 @@ func TestInboxEdgeCases(t *testing.T) {
 	}
 }
 
-// TestInboxTruncated: every new message has only required fields, so every
-// proper prefix of its golden frame is malformed (or, where the cut falls
-// inside a UTF-8 sequence of a text field, invalid-utf8), never a message.
+// TestInboxTruncated: no proper prefix of an inbox frame is misread: it is
+// malformed (or, where the cut falls inside a UTF-8 sequence of a text
+// field, invalid-utf8), or, cut just before fields a sender may leave out
+// (HISTORY's flags, NOTICE's reply, edited and reactions), the frame
+// without them.
 func TestInboxTruncated(t *testing.T) {
 	for _, g := range goldenMessages {
-		if !inboxTypes[g.msg.Type()] {
-			continue
-		}
-		body := Encode(g.msg)[LengthSize:]
-		for n := 1; n < len(body); n++ {
-			m, err := Decode(body[:n])
-			var de *DecodeError
-			if !errors.As(err, &de) || (de.Code != CodeMalformed && de.Code != CodeInvalidUTF8) {
-				t.Errorf("%s cut to %d of %d bytes: Decode = %#v, %v", g.name, n, len(body), m, err)
-			}
+		if inboxTypes[g.msg.Type()] {
+			checkPrefixes(t, g.name, Encode(g.msg)[LengthSize:])
 		}
 	}
+}
+
+// checkPrefixes checks every proper prefix of a frame body: Decode refuses
+// it as malformed or invalid-utf8, or decodes a message whose encoding is
+// that prefix itself (a shorter frame of this revision, without its
+// optional appended fields), never something else.
+func checkPrefixes(t *testing.T, name string, body []byte) {
+	t.Helper()
+	for n := 1; n < len(body); n++ {
+		m, err := Decode(body[:n])
+		if err == nil {
+			if again := Encode(m)[LengthSize:]; !bytes.Equal(again, body[:n]) {
+				t.Errorf("%s cut to %d of %d bytes decodes to %#v", name, n, len(body), m)
+			}
+			continue
+		}
+		var de *DecodeError
+		if !errors.As(err, &de) || (de.Code != CodeMalformed && de.Code != CodeInvalidUTF8) {
+			t.Errorf("%s cut to %d of %d bytes: Decode = %#v, %v", name, n, len(body), m, err)
+		}
+	}
+}
+
+// withFieldAppended is m's frame body with every field of this revision
+// written out, those a sender may leave out (SEND's reply, MESSAGE's and
+// NOTICE's reply, edited and reactions, HISTORY's flags, ERROR's id) as
+// their zero value, and then a field of a later revision: a text and a
+// byte no field of this revision reads.
+func withFieldAppended(m Message) []byte {
+	body := Encode(m)[LengthSize:]
+	switch m := m.(type) {
+	case *Send:
+		if m.Reply == 0 {
+			body = append(body, 0) // reply 0
+		}
+	case *Msg:
+		if m.Reply == 0 && m.Edited == 0 && len(m.Reactions) == 0 {
+			body = append(body, 0, 0, 0) // reply, edited, no reactions
+		}
+	case *Notice:
+		if g := &m.Msg; g.Reply == 0 && g.Edited == 0 && len(g.Reactions) == 0 {
+			body = append(body, 0, 0, 0)
+		}
+	case *History:
+		if !m.Full {
+			body = append(body, 0) // flags 0
+		}
+	case *Error:
+		if m.ID == "" {
+			body = append(body, 0) // id empty
+		}
+	}
+	return append(body, 0x03, 'n', 'e', 'w', 0xff)
 }
 
 // TestInboxAppendedFields: a later revision may append fields to the new
@@ -143,7 +193,7 @@ func TestInboxAppendedFields(t *testing.T) {
 		if !inboxTypes[g.msg.Type()] && g.msg.Type() != TypeJoined {
 			continue
 		}
-		body := append(Encode(g.msg)[LengthSize:], 0x03, 'n', 'e', 'w', 0xff)
+		body := withFieldAppended(g.msg)
 		m, err := Decode(body)
 		if err != nil {
 			t.Fatalf("%s with a field appended: %v", g.name, err)
@@ -240,7 +290,7 @@ func TestWelcomeInboxFlag(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if got, want := w.Flags&WelcomeInbox != 0, g.name == "welcome-inbox"; got != want {
+		if got, want := w.Flags&WelcomeInbox != 0, g.name == "welcome-inbox" || g.name == "welcome-messages"; got != want {
 			t.Errorf("%s: inbox flag %v", g.name, got)
 		}
 	}

@@ -108,6 +108,10 @@ const (
 	ModeOperator
 	// ModeMuted: the joining name is muted in the room.
 	ModeMuted
+	// ModeNoTyping: the room has more members than the server forwards
+	// typing indicators for (README.md section 4, "Acting on messages"):
+	// a client sends no TYPING there and shows none.
+	ModeNoTyping
 )
 
 func (*Moderate) Type() Type  { return TypeModerate }

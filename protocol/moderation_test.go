@@ -89,7 +89,7 @@ func TestModerationAppendedFields(t *testing.T) {
 		if !modTypes[g.msg.Type()] && g.msg.Type() != TypeJoin {
 			continue
 		}
-		body := append(Encode(g.msg)[LengthSize:], 0x03, 'n', 'e', 'w', 0xff)
+		body := withFieldAppended(g.msg)
 		m, err := Decode(body)
 		if err != nil {
 			t.Fatalf("%s with a field appended: %v", g.name, err)
@@ -122,8 +122,8 @@ func TestModActionNumbers(t *testing.T) {
 	if ModAction(15).Known() || ModAction(255).String() != "unknown" {
 		t.Error("action 15 or 255 is known")
 	}
-	if ModeInviteOnly != 1 || ModeOperator != 2 || ModeMuted != 4 {
-		t.Error("JOINED modes are not bits 0, 1, 2")
+	if ModeInviteOnly != 1 || ModeOperator != 2 || ModeMuted != 4 || ModeNoTyping != 8 {
+		t.Error("JOINED modes are not bits 0, 1, 2, 3")
 	}
 }
 

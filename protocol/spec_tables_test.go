@@ -42,7 +42,7 @@ func TestSpecTablesMatchDecoder(t *testing.T) {
 }
 
 var (
-	specHeading = regexp.MustCompile("^\\*\\*([A-Z]+) `0x([0-9a-f]{2})`\\*\\*(.*)$")
+	specHeading = regexp.MustCompile("^\\*\\*([A-Z-]+) `0x([0-9a-f]{2})`\\*\\*(.*)$")
 	specInline  = regexp.MustCompile("— `([a-z ]+): ([a-z]+)`")
 )
 
@@ -113,7 +113,7 @@ func TestSpecAnnotations(t *testing.T) {
 			frames = append(frames, strings.ReplaceAll(hexPart, " ", ""))
 		}
 	}
-	annotated := regexp.MustCompile("(?s)The ([A-Z]+), annotated:\n\n```\n(.*?)```")
+	annotated := regexp.MustCompile("(?s)The ([A-Z-]+), annotated:\n\n```\n(.*?)```")
 	found := 0
 	for _, m := range annotated.FindAllStringSubmatch(sec, -1) {
 		found++

@@ -184,8 +184,9 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 	lines <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
 	t := newTerm(c, room, server, stdout, stderr)
 	code := 0
-	unacked := map[string]bool{} // ids sent, not yet stored
-	unseen := map[string]bool{}  // ids sent, not yet printed
+	unacked := map[string]bool{}    // ids sent, not yet stored
+	unseen := map[string]bool{}     // ids sent, not yet printed
+	changeAt := map[string]string{} // "room seq" of a change acknowledged: its id, until its UPDATE is printed
 	ended, closing, echoWait := false, false, false
 	var giveUp *time.Timer
 	var giveUpC <-chan time.Time
@@ -233,6 +234,15 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 				markT.Reset(time.Second)
 			case client.Acked:
 				delete(unacked, e.ID)
+				if _, ok := t.changes[e.ID]; ok {
+					// A change is seen when its UPDATE comes.
+					delete(t.changes, e.ID)
+					changeAt[e.Room+" "+fmt.Sprint(e.Seq)] = e.ID
+				}
+			case client.Updated:
+				key := e.Room + " " + fmt.Sprint(e.Seq)
+				delete(unseen, changeAt[key])
+				delete(changeAt, key)
 				if ended && !echoWait {
 					arm(wait) // progress: the wait starts again
 				}

@@ -111,7 +111,7 @@ func checkServerStream(t *testing.T, stream []byte) {
 			}
 		case *protocol.Joined, *protocol.Ack, *protocol.Msg, *protocol.Presence, *protocol.Left,
 			*protocol.Identified, *protocol.Page, *protocol.Rooms, *protocol.Marker, *protocol.Notice,
-			*protocol.Moderated, *protocol.ModEvent:
+			*protocol.Moderated, *protocol.ModEvent, *protocol.Update, *protocol.IsTyping, *protocol.Results:
 			if !welcomed {
 				t.Fatalf("%v before WELCOME", m.Type())
 			}
