@@ -117,14 +117,14 @@ func TestQuoteJumpsToAMessageNotLoaded(t *testing.T) {
 	for seq := uint64(300); seq <= 310; seq++ {
 		m := bobSays("general", seq, "later "+itoa(seq))
 		m.History = true
+		if seq == 310 {
+			m.Reply = 120
+		}
 		r.u.Apply(s, m)
 	}
 	r.Frame()
 	r.take()
-	r.u.Apply(s, ui.MessageChanged{}) // a change of nothing is ignored
 	// The quote cannot be shown from the window: it says so, and jumps.
-	r.u.ReplyForTest("general", 310, 120)
-	r.Frame()
 	r.mustShow("↩ an earlier message")
 	r.take()
 	r.mustClick("↩ an earlier message")

@@ -36,12 +36,3 @@ func (u *UI) openChat() *chatScreen {
 	return u.shell.open
 }
 
-// ReplyForTest makes message seq of room a reply to reply, as a message
-// from the client library with Reply set will once it has the field.
-func (u *UI) ReplyForTest(room string, seq, reply uint64) {
-	if c := u.shell.byKey[room]; c != nil {
-		if i := c.log.indexOf(seq); i >= 0 {
-			c.log.rows[i].reply = reply
-		}
-	}
-}
