@@ -35,4 +35,3 @@ func (u *UI) openChat() *chatScreen {
 	}
 	return u.shell.open
 }
-
