@@ -437,8 +437,11 @@ func (l *loop) event(ev client.Event) {
 		}
 		l.post(l.session, ev)
 	case client.Updated:
+		// Logged for the window tests, which wait for what the app learns.
+		l.opts.Logger.Debug("message changed", "room", e.Room, "target", e.Target, "kind", e.Kind.String(), "actor", e.Actor)
 		l.post(l.session, updated(e))
 	case client.Typing:
+		l.opts.Logger.Debug("typing", "room", e.Room, "name", e.Name, "stopped", e.Stopped)
 		l.post(l.session, ui.Typing{Room: protocol.Key(e.Room), Name: e.Name, Stopped: e.Stopped})
 	case client.Message, client.Page, client.ModEvent:
 		l.post(l.session, ev)

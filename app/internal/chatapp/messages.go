@@ -93,7 +93,9 @@ func (l *loop) search(in ui.SearchIntent) {
 		found, err := c.Search(ctx, in.Query, client.SearchOptions{Room: in.Room, Before: in.Before})
 		if err != nil {
 			res.Err = searchError(err)
+			l.opts.Logger.Debug("search failed", "query", in.Query, "err", err)
 		} else {
+			l.opts.Logger.Debug("search answered", "query", in.Query, "hits", len(found.Hits))
 			res.More = found.More
 			for _, h := range found.Hits {
 				res.Hits = append(res.Hits, ui.SearchHit{Room: protocol.Key(h.Room), Seq: h.Seq, Time: h.Time, Sender: h.Sender, Text: h.Text, Matches: h.Matches})

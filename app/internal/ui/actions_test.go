@@ -410,3 +410,50 @@ func TestLongPressShowsActions(t *testing.T) {
 	r.Press(key.NameBack, 0)
 	r.mustNotShow("Reply")
 }
+
+// TestRenderActingOnMessages draws a conversation with a reply, an
+// edited message, reactions, the action bar of a message pointed at, the
+// typing line and the reply banner, then the search panel with a hit's
+// words highlighted (dist/screenshots/actions*.png).
+func TestRenderActingOnMessages(t *testing.T) {
+	s := newScene(t, false, image.Pt(960, 600), 1.5)
+	th := s.u.Theme()
+	s.join(t)
+	at := func(min int) time.Time { return sceneNow.Add(time.Duration(min-20) * time.Minute) }
+	s.u.Apply(s.session, client.Message{Room: "general", Seq: 1, Time: at(0), Sender: "grace", ID: "g1", Text: "Shall we deploy the release tonight?", History: true,
+		Reactions: []client.Reaction{{Emoji: "👍", Count: 2, Names: []string{"linus", "ada"}, Mine: true}, {Emoji: "🎉", Count: 1, Names: []string{"ken"}}}})
+	s.u.Apply(s.session, client.Message{Room: "general", Seq: 2, Time: at(2), Sender: "ada", ID: "a2", Text: "Yes, after the freeze at noon.", Own: true, Reply: 1, Edited: at(3), History: true})
+	s.u.Apply(s.session, client.Message{Room: "general", Seq: 3, Time: at(4), Sender: "linus", ID: "l3", Text: "I will watch the dashboards.", History: true})
+	s.u.Apply(s.session, ui.Typing{Room: "general", Name: "ken"})
+	s.Frame()
+	n, ok := s.Find("I will watch the dashboards.")
+	if !ok {
+		t.Fatalf("no message shown: %q", s.Texts())
+	}
+	c := n.Bounds.Min.Add(n.Bounds.Max).Div(2)
+	s.Router.Queue(pointer.Event{Kind: pointer.Move, Source: pointer.Mouse, Position: f32.Pt(float32(c.X), float32(c.Y))})
+	s.Frame()
+	s.Frame()
+	if !s.Shows("Reply") || !s.Shows("(edited)") || !s.Shows("↩ grace: Shall we deploy") || !s.Shows("ken is typing…") {
+		t.Fatalf("the scene lacks a part; it shows %q", s.Texts())
+	}
+	if err := s.ClickOn("Reply"); err != nil {
+		t.Fatal(err)
+	}
+	s.Frame()
+	img := render(t, s)
+	checkNotBlank(t, img, th.Bg)
+	checkText(t, s, img, "(edited)", th.Muted, th.Own)
+	checkText(t, s, img, "ken is typing…", th.Muted, th.Bg)
+	save(t, img, "actions.png")
+
+	s.Press("F", key.ModShortcut)
+	s.Type("deploy")
+	s.Press(key.NameReturn, 0)
+	s.u.Apply(s.session, ui.SearchResults{Query: "deploy", Hits: []ui.SearchHit{
+		{Room: "general", Seq: 1, Time: at(0), Sender: "grace", Text: "Shall we deploy the release tonight?", Matches: []protocol.Span{{Start: 9, End: 15}}},
+	}})
+	s.Frame()
+	img = render(t, s)
+	save(t, img, "actions-search.png")
+}

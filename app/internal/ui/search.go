@@ -217,7 +217,7 @@ func highlighted(gtx layout.Context, th *Theme, h *searchHitView) layout.Dimensi
 	for _, r := range h.runs {
 		h.regs = h.sel.Regions(r[0], r[1], h.regs[:0])
 		for _, rg := range h.regs {
-			paint.FillShape(gtx.Ops, withAlpha(th.Accent, 0x48), clip.Rect(rg.Bounds).Op())
+			paint.FillShape(gtx.Ops, withAlpha(th.Accent, 0x70), clip.Rect(rg.Bounds).Op())
 		}
 	}
 	call.Add(gtx.Ops)
