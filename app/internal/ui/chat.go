@@ -356,6 +356,9 @@ func (c *chatScreen) submit(u *UI) {
 	text := strings.TrimRight(c.composer.Text(), " \t\r\n")
 	text = strings.TrimLeft(text, "\r\n")
 	if strings.TrimSpace(text) == "" || c.gone != "" {
+		if c.editing != 0 && c.gone == "" {
+			c.problem = "An edit needs some text: to remove the message, use Delete in its actions."
+		}
 		return
 	}
 	if strings.HasPrefix(text, "//") {
