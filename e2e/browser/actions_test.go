@@ -83,11 +83,12 @@ func (b *peerBob) update(t *testing.T, kind protocol.ChangeKind, target uint64) 
 	}
 }
 
-// changedBox is the box, in CSS pixels, of what differs between two
-// screenshots taken at scale screenshot pixels per CSS pixel.
-func changedBox(a, b image.Image, scale int) image.Rectangle {
+// changedBox is the box, in CSS pixels, of what differs in area (CSS
+// pixels) between two screenshots taken at scale screenshot pixels per
+// CSS pixel. (The area leaves out the composer, whose caret blinks.)
+func changedBox(a, b image.Image, scale int, area image.Rectangle) image.Rectangle {
 	var r image.Rectangle
-	bounds := a.Bounds().Intersect(b.Bounds())
+	bounds := a.Bounds().Intersect(b.Bounds()).Intersect(image.Rectangle{Min: area.Min.Mul(scale), Max: area.Max.Mul(scale)})
 	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
 		for x := bounds.Min.X; x < bounds.Max.X; x++ {
 			r1, g1, b1, _ := a.At(x, y).RGBA()
@@ -123,6 +124,7 @@ func lastPaneWord(words []word, s string) (word, bool) {
 func TestBrowserActsOnMessages(t *testing.T) {
 	b := browsertest.Start(t)
 	web := buildWeb(t)
+	addFonts(t, web) // the reactions are emoji
 	srv := testserver.Start(t, testserver.Options{Args: []string{"-web", web}})
 	shots := browsertest.ScreenshotDir()
 	shot := func(name string) string { return filepath.Join(shots, "browser-actions-"+name+".png") }
@@ -154,8 +156,9 @@ func TestBrowserActsOnMessages(t *testing.T) {
 	p := msg.center()
 	b.Do(fmt.Sprintf("move %d %d", p.X, p.Y))
 	var bar image.Rectangle
+	rows := image.Rect(sidebarW+1, 0, pageW, p.Y+10) // the rows down to the one pointed at
 	waitScreen(t, b, shot("2-hover"), "the message's actions to show", func(img image.Image) bool {
-		bar = changedBox(before, img, scale)
+		bar = changedBox(before, img, scale, rows)
 		return bar.Dx() > 100 && bar.Dy() > 20 && bar.Dy() < 60
 	})
 	// Its buttons are 30 px each after the border and inset (3 px):
@@ -163,8 +166,8 @@ func TestBrowserActsOnMessages(t *testing.T) {
 	b.Do(fmt.Sprintf("click %d %d", bar.Min.X+3+30+15, bar.Min.Y+bar.Dy()/2))
 	var picker image.Rectangle
 	waitScreen(t, b, shot("3-picker"), "the emoji picker", func(img image.Image) bool {
-		picker = changedBox(before, img, scale)
-		return picker.Dx() > bar.Dx()+40
+		picker = changedBox(before, img, scale, image.Rect(sidebarW+1, 0, pageW, bar.Max.Y))
+		return picker.Dx() > 220 // eight emoji: wider than any action bar
 	})
 	cell := (picker.Dx() - 6) / len(protocol.Reactions)
 	b.Do(fmt.Sprintf("click %d %d", picker.Min.X+3+cell*5+cell/2, picker.Min.Y+picker.Dy()/2)) // 🎉
