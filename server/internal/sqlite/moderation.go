@@ -87,15 +87,33 @@ func (m *Moderation) Save(ctx context.Context, room string, st *moderation.State
 }
 
 // Redact implements moderation.Store: the stored text is overwritten with
-// nothing. SQLite counts a row matched by an UPDATE as changed even when
-// its text was empty already, so a second redaction reports true too.
+// nothing (secure_delete zeroes the space it took), its words leave the
+// search index and its reactions go. SQLite counts a row matched by an
+// UPDATE as changed even when its text was empty already, so a second
+// redaction reports true too.
 func (m *Moderation) Redact(ctx context.Context, room string, seq uint64) (bool, error) {
-	res, err := m.write.ExecContext(ctx, "UPDATE messages SET text = x'' WHERE room = ? AND seq = ?", room, int64(min(seq, 1<<62)))
+	tx, err := m.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	s := int64(min(seq, 1<<62))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text) SELECT 'delete', rid, CAST(text AS TEXT)
+		FROM messages WHERE room = ? AND seq = ? AND rid IS NOT NULL AND length(text) > 0`, room, s); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq = ?", room, s); err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, "UPDATE messages SET text = x'' WHERE room = ? AND seq = ?", room, s)
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
-	return n > 0, err
+	if err != nil {
+		return false, err
+	}
+	return n > 0, tx.Commit()
 }
 
 // Audit implements moderation.Store.

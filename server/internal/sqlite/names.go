@@ -170,7 +170,7 @@ func (n *Names) Sweep(ctx context.Context) (int, error) {
 // schema.
 func openPair(path string) (write, read *sql.DB, err error) {
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
-	write, err = sql.Open("sqlite", withAutoVacuum(base)+"&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	write, err = sql.Open("sqlite", withAutoVacuum(base)+"&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_txlock=immediate")
 	if err != nil {
 		return nil, nil, err
 	}

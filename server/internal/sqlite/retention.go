@@ -249,16 +249,38 @@ func (r *retainer) trim(ctx context.Context, room string) (int, error) {
 		if cut == 0 {
 			return removed, nil
 		}
-		res, err := r.l.write.ExecContext(ctx, "DELETE FROM messages WHERE room = ? AND seq <= ?", room, cut)
+		d, err := r.remove(ctx, room, cut)
 		if err != nil {
 			return removed, err
 		}
-		d, _ := res.RowsAffected()
 		removed += int(d)
 		if stopped || n < retainBatch {
 			return removed, nil
 		}
 	}
+}
+
+// remove deletes room's messages up to seq, with their words in the
+// search index and their reactions, in one transaction.
+func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, error) {
+	tx, err := r.l.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text) SELECT 'delete', rid, CAST(text AS TEXT)
+		FROM messages WHERE room = ? AND seq <= ? AND rid IS NOT NULL AND length(text) > 0`, room, seq); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq <= ?", room, seq); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE room = ? AND seq <= ?", room, seq)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
 }
 
 // shrink gives the pages retention freed back to the file system, a

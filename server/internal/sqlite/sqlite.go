@@ -48,12 +48,17 @@ type Log struct {
 	write, read *sql.DB
 	insert      *sql.Stmt
 	lookup      *sql.Stmt
+	index       *sql.Stmt         // indexMessages
 	room        *sql.Stmt         // upsertRoom
 	dm          *sql.Stmt         // upsertDM
 	heads       map[string]uint64 // last sequence per room; commit loop only
+	lastRID     int64             // the last rid given to a message; commit loop only
 	now         func() time.Time
 	retain      *retainer // nil without retention
+	logger      *slog.Logger
 }
+
+var _ history.Searcher = (*Log)(nil)
 
 // schemaV3 is the schema of version 3, which every migration starts
 // from: it creates what is missing of it (everything, in a new file).
@@ -155,14 +160,60 @@ CREATE TABLE audit (
 CREATE INDEX audit_room ON audit (room, id);
 `
 
+// schemaV7 adds acting on messages (protocol README section 4): replies,
+// edits and deletions applied to the messages in place, change entries
+// (rows with a kind) between them, reactions, and the full-text index
+// words, an FTS5 table without content of its own (the text stays in
+// messages) whose rows are the messages' rid. A message leaves it by
+// FTS5's 'delete' command, given the text it was indexed with (the
+// tokens to remove); with the secure-delete option the tokens are then
+// removed from the index's pages (contentless_delete=1 would only mark
+// the row deleted, leaving the words in the file). Every writer of the text
+// (the commit loop, moderation's Redact, retention) changes words in the
+// same transaction, by explicit statements rather than triggers: FTS5
+// writes its pending changes out at every statement's savepoint, so a
+// trigger would make a segment per message where the commit loop makes
+// one per batch. Its secure-delete option makes a removed message's
+// words leave the index itself, not only its lookups. search_todo lists the messages of an older database still to
+// index, oldest first; the log indexes them when it opens (indexBacklog).
+const schemaV7 = `
+ALTER TABLE messages ADD COLUMN reply  INTEGER NOT NULL DEFAULT 0;  -- the seq of the message answered, 0: none
+ALTER TABLE messages ADD COLUMN edited INTEGER NOT NULL DEFAULT 0;  -- last edit or the deletion, Unix milliseconds; 0: never
+ALTER TABLE messages ADD COLUMN kind   INTEGER NOT NULL DEFAULT 0;  -- 0: a message; else the protocol.ChangeKind of a change entry
+ALTER TABLE messages ADD COLUMN target INTEGER NOT NULL DEFAULT 0;  -- a change entry's changed message
+ALTER TABLE messages ADD COLUMN emoji  TEXT    NOT NULL DEFAULT ''; -- a reaction change's emoji
+ALTER TABLE messages ADD COLUMN rid    INTEGER;                     -- the message's row in words; NULL: not indexed
+CREATE UNIQUE INDEX messages_rid ON messages (rid) WHERE rid IS NOT NULL;
+CREATE TABLE reactions (
+	room     TEXT    NOT NULL,
+	seq      INTEGER NOT NULL, -- the message reacted to
+	emoji    TEXT    NOT NULL, -- one of protocol.Reactions
+	name_key TEXT    NOT NULL, -- protocol.Key of the name that reacted
+	name     TEXT    NOT NULL, -- the name as written then
+	at       INTEGER NOT NULL, -- the seq of the change that reacted: orders the names
+	PRIMARY KEY (room, seq, emoji, name_key)
+) WITHOUT ROWID;
+CREATE INDEX reactions_order ON reactions (room, seq, emoji, at);
+CREATE VIRTUAL TABLE words USING fts5(text, content='', tokenize='unicode61 remove_diacritics 2', prefix='2 3');
+INSERT INTO words (words, rank) VALUES ('secure-delete', 1);
+CREATE TABLE search_todo (
+	id   INTEGER PRIMARY KEY, -- becomes the message's rid: older messages first
+	room TEXT    NOT NULL,
+	seq  INTEGER NOT NULL
+);
+INSERT INTO search_todo (room, seq) SELECT room, seq FROM messages WHERE length(text) > 0 ORDER BY time, room, seq;
+`
+
 // schemaVersion is the user_version this server's schema has. Version 2
 // databases gained the rooms table in version 3 (their rooms get an epoch
 // when first used, which clients that resume without one accept);
 // version 3 databases gain the tables and columns of schemaV4, filled in
 // from the messages by migrate; version 4 databases gain the indexes of
 // schemaV5, with the activity of each name's direct-message rooms copied
-// from rooms; version 5 databases gain the moderation tables of schemaV6.
-const schemaVersion = 6
+// from rooms; version 5 databases gain the moderation tables of schemaV6;
+// version 6 databases gain schemaV7's columns, reactions and search index,
+// which the log fills from the messages (indexBacklog).
+const schemaVersion = 7
 
 // migrate creates the schema, or brings an older one up to date, or
 // checks it is one this server knows. It runs in one transaction: two
@@ -190,7 +241,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if version < 5 {
 		steps = append(steps, schemaV5)
 	}
-	for _, step := range append(steps, schemaV6) {
+	if version < 6 {
+		steps = append(steps, schemaV6)
+	}
+	for _, step := range append(steps, schemaV7) {
 		if _, err := tx.ExecContext(ctx, step); err != nil {
 			return err
 		}
@@ -273,14 +327,17 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	dsn := func(extra string) string {
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" + extra
 	}
-	write, err := sql.Open("sqlite", withAutoVacuum(dsn("&_pragma=synchronous("+sync+")&_txlock=immediate")))
+	write, err := sql.Open("sqlite", withAutoVacuum(dsn("&_pragma=synchronous("+sync+")&_pragma=secure_delete(1)&_txlock=immediate")))
 	if err != nil {
 		return nil, err
 	}
 	// One writer connection: the commit loop is the only writer anyway, and
 	// prepared statements then stay on the connection they were made on.
 	write.SetMaxOpenConns(1)
-	l := &Log{write: write, heads: map[string]uint64{}, now: time.Now}
+	l := &Log{write: write, heads: map[string]uint64{}, now: time.Now, logger: opts.Logger}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
 	if err := l.setup(); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -311,15 +368,23 @@ func (l *Log) setup() error {
 	if err := migrate(ctx, l.write); err != nil {
 		return err
 	}
+	if err := l.indexBacklog(ctx); err != nil {
+		return fmt.Errorf("indexing the messages for search: %w", err)
+	}
+	if err := l.write.QueryRowContext(ctx, "SELECT coalesce(max(rid), 0) FROM messages WHERE rid IS NOT NULL").Scan(&l.lastRID); err != nil {
+		return err
+	}
 	var err error
-	l.insert, err = l.write.PrepareContext(ctx, `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, sender_key, cid) DO NOTHING`)
+	l.insert, err = l.write.PrepareContext(ctx, `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text, reply, kind, target, emoji, rid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, sender_key, cid) DO NOTHING`)
 	if err != nil {
 		return err
 	}
-	l.lookup, err = l.write.PrepareContext(ctx, `SELECT seq, time, sender, text FROM messages
-		WHERE room = ? AND sender_key = ? AND cid = ?`)
+	l.lookup, err = l.write.PrepareContext(ctx, `SELECT seq FROM messages WHERE room = ? AND sender_key = ? AND cid = ?`)
 	if err != nil {
+		return err
+	}
+	if l.index, err = l.write.PrepareContext(ctx, indexMessages); err != nil {
 		return err
 	}
 	if l.room, err = l.write.PrepareContext(ctx, upsertRoom); err != nil {
@@ -327,87 +392,6 @@ func (l *Log) setup() error {
 	}
 	l.dm, err = l.write.PrepareContext(ctx, upsertDM)
 	return err
-}
-
-// commit stores a batch in one transaction. The unique index on
-// (room, sender_key, cid) is what makes re-sends idempotent, also across a
-// crash between commit and acknowledgement.
-func (l *Log) commit(batch []*history.Request) []history.Result {
-	results := make([]history.Result, len(batch))
-	for i, r := range batch {
-		results[i].Request = r
-	}
-	fail := func(err error) []history.Result {
-		for i := range results {
-			results[i] = history.Result{Request: batch[i], Err: err}
-		}
-		return results
-	}
-	ctx := context.Background()
-	tx, err := l.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fail(err)
-	}
-	ins, look := tx.Stmt(l.insert), tx.Stmt(l.lookup)
-	advanced := map[string]uint64{} // heads before this batch, to undo on failure
-	now := protocol.Millis(l.now())
-	for i, r := range batch {
-		head, err := l.head(tx, r.Room)
-		if err != nil {
-			return l.rollback(tx, advanced, fail(err))
-		}
-		key := protocol.Key(r.Sender)
-		msg := protocol.Msg{Room: r.Room, Seq: head + 1, Time: now, Sender: r.Sender, ID: r.ID, Text: r.Text}
-		res, err := ins.Exec(msg.Room, int64(msg.Seq), int64(msg.Time), msg.Sender, key, []byte(msg.ID), []byte(msg.Text))
-		if err != nil {
-			return l.rollback(tx, advanced, fail(err))
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var seq, t int64
-			var sender string
-			var text []byte
-			if err := look.QueryRow(r.Room, key, []byte(r.ID)).Scan(&seq, &t, &sender, &text); err != nil {
-				return l.rollback(tx, advanced, fail(err))
-			}
-			msg = protocol.Msg{Room: r.Room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: r.ID, Text: string(text)}
-			results[i].Msg, results[i].Duplicate = msg, true
-			continue
-		}
-		if _, ok := advanced[r.Room]; !ok {
-			advanced[r.Room] = head
-		}
-		l.heads[r.Room] = msg.Seq
-		results[i].Msg = msg
-	}
-	// Each room's head and last activity, and the direct-message rooms of
-	// each name: in the same transaction, so the lists never disagree
-	// with the messages.
-	upsert, dm := tx.Stmt(l.room), tx.Stmt(l.dm)
-	for room := range advanced {
-		if _, err := upsert.Exec(room, int64(history.NewEpoch()), int64(l.heads[room]), int64(now)); err != nil {
-			return l.rollback(tx, advanced, fail(err))
-		}
-		for _, name := range dmNames(room) {
-			if _, err := dm.Exec(name, room, int64(now)); err != nil {
-				return l.rollback(tx, advanced, fail(err))
-			}
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return l.rollback(tx, advanced, fail(err))
-	}
-	for room := range advanced {
-		l.retain.written(room) // committed: the trim reads the new head
-	}
-	return results
-}
-
-func (l *Log) rollback(tx *sql.Tx, advanced map[string]uint64, results []history.Result) []history.Result {
-	_ = tx.Rollback()
-	for room, head := range advanced {
-		l.heads[room] = head
-	}
-	return results
 }
 
 // head returns the last sequence number of room, from the cache or, the
@@ -442,33 +426,6 @@ func (l *Log) Bounds(ctx context.Context, room string) (floor, head uint64, err 
 	return uint64(first) - 1, uint64(max(h, first)), nil
 }
 
-// Since implements history.Log.
-func (l *Log) Since(ctx context.Context, room string, after uint64, limit int) ([]protocol.Msg, error) {
-	return l.query(ctx, `SELECT seq, time, sender, cid, text FROM messages
-		WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`, room, int64(after), limit)
-}
-
-// Last implements history.Log.
-func (l *Log) Last(ctx context.Context, room string, n int) ([]protocol.Msg, error) {
-	msgs, err := l.query(ctx, `SELECT seq, time, sender, cid, text FROM messages
-		WHERE room = ? ORDER BY seq DESC LIMIT ?`, room, n)
-	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
-		msgs[i], msgs[j] = msgs[j], msgs[i]
-	}
-	return msgs, err
-}
-
-// Before implements history.Log. The primary key (room, seq) makes it an
-// index range read, however long the room.
-func (l *Log) Before(ctx context.Context, room string, before uint64, limit int) ([]protocol.Msg, error) {
-	msgs, err := l.query(ctx, `SELECT seq, time, sender, cid, text FROM messages
-		WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, room, int64(min(before, 1<<62)), limit)
-	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
-		msgs[i], msgs[j] = msgs[j], msgs[i]
-	}
-	return msgs, err
-}
-
 // Epoch implements history.Log. A new database file (a reset) starts
 // every room with a new random epoch.
 func (l *Log) Epoch(ctx context.Context, room string) (uint64, error) {
@@ -490,26 +447,6 @@ func (l *Log) Epoch(ctx context.Context, room string) (uint64, error) {
 	return uint64(e), err
 }
 
-func (l *Log) query(ctx context.Context, q string, args ...any) ([]protocol.Msg, error) {
-	rows, err := l.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	room := args[0].(string)
-	var msgs []protocol.Msg
-	for rows.Next() {
-		var seq, t int64
-		var sender string
-		var id, text []byte
-		if err := rows.Scan(&seq, &t, &sender, &id, &text); err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, protocol.Msg{Room: room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: string(id), Text: string(text)})
-	}
-	return msgs, rows.Err()
-}
-
 // Close commits what is queued and closes the database.
 func (l *Log) Close() error {
 	l.Batcher.Close()
@@ -519,7 +456,7 @@ func (l *Log) Close() error {
 
 func (l *Log) closeDBs() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{l.insert, l.lookup, l.room, l.dm} {
+	for _, s := range []*sql.Stmt{l.insert, l.lookup, l.index, l.room, l.dm} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -25,8 +25,14 @@ type Writer struct {
 type roomHead struct{ seq, time uint64 }
 
 const (
-	writeMessage = `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text) VALUES (?, ?, ?, ?, ?, ?, ?)`
-	writeName    = `INSERT INTO names (name_key, name, secret_hash, claimed) VALUES (?, ?, ?, ?)
+	writeMessage = `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text, reply, edited, kind, target, emoji)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	writeReaction = `INSERT INTO reactions (room, seq, emoji, name_key, name, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	// The messages written are indexed for search by the first server
+	// that opens the database, oldest first (Log.indexBacklog).
+	writeSearchTodo = `INSERT INTO search_todo (room, seq) SELECT room, seq FROM messages
+		WHERE kind = 0 AND length(text) > 0 AND rid IS NULL ORDER BY time, room, seq`
+	writeName = `INSERT INTO names (name_key, name, secret_hash, claimed) VALUES (?, ?, ?, ?)
 		ON CONFLICT (name_key) DO UPDATE SET secret_hash = excluded.secret_hash`
 	writeMarker = `INSERT INTO markers (name_key, room, seq) VALUES (?, ?, ?)
 		ON CONFLICT (name_key, room) DO UPDATE SET seq = max(seq, excluded.seq)`
@@ -66,7 +72,7 @@ func Create(ctx context.Context, path string) (*Writer, error) {
 	if w.tx, err = db.BeginTx(ctx, nil); err != nil {
 		return fail(err)
 	}
-	for _, q := range []string{writeMessage, writeName, writeMarker, writeMention, writeModeration, writeAudit, upsertRoom, upsertDM} {
+	for _, q := range []string{writeMessage, writeReaction, writeSearchTodo, writeName, writeMarker, writeMention, writeModeration, writeAudit, upsertRoom, upsertDM} {
 		if w.stmts[q], err = w.tx.PrepareContext(ctx, q); err != nil {
 			w.tx.Rollback()
 			return fail(err)
@@ -75,13 +81,31 @@ func Create(ctx context.Context, path string) (*Writer, error) {
 	return w, nil
 }
 
-// Message adds a message. A room's messages must come in sequence order.
+// Message adds a message, or a change entry (m.Change, whose State is
+// not stored: the changed message holds it), with its reply, edit time
+// and reactions (as many names as m lists: a Reaction's Count beyond its
+// Names is not kept). A room's messages must come in sequence order.
 func (w *Writer) Message(m protocol.Msg) error {
 	if h, ok := w.heads[m.Room]; ok && m.Seq <= h.seq {
 		return fmt.Errorf("sqlite: message %d of %q after %d", m.Seq, m.Room, h.seq)
 	}
-	if _, err := w.stmts[writeMessage].Exec(m.Room, int64(m.Seq), int64(m.Time), m.Sender, protocol.Key(m.Sender), []byte(m.ID), []byte(m.Text)); err != nil {
+	var kind, target int64
+	var emoji string
+	if c := m.Change; c != nil {
+		kind, target, emoji = int64(c.Kind), int64(min(c.Target, 1<<62)), c.Emoji
+	}
+	if _, err := w.stmts[writeMessage].Exec(m.Room, int64(m.Seq), int64(m.Time), m.Sender, protocol.Key(m.Sender), []byte(m.ID), []byte(m.Text),
+		int64(min(m.Reply, 1<<62)), int64(min(m.Edited, 1<<62)), kind, target, emoji); err != nil {
 		return fmt.Errorf("sqlite: message %d of %q: %w", m.Seq, m.Room, err)
+	}
+	at := 0
+	for _, x := range m.Reactions {
+		for _, name := range x.Names {
+			at++ // the order of the names: oldest first
+			if _, err := w.stmts[writeReaction].Exec(m.Room, int64(m.Seq), x.Emoji, protocol.Key(name), name, at); err != nil {
+				return fmt.Errorf("sqlite: reactions of message %d of %q: %w", m.Seq, m.Room, err)
+			}
+		}
 	}
 	w.heads[m.Room] = roomHead{seq: m.Seq, time: m.Time}
 	return nil
@@ -138,6 +162,9 @@ func (w *Writer) Close() error {
 					return err
 				}
 			}
+		}
+		if _, err := w.stmts[writeSearchTodo].Exec(); err != nil {
+			return err
 		}
 		return w.tx.Commit()
 	}()

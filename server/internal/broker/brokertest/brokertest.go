@@ -417,6 +417,7 @@ func Run(t *testing.T, open Opener) {
 			}
 		}
 	})
+	runChanges(t, open)
 }
 
 // RetentionOpener creates a fresh, empty store whose rooms keep what rule

@@ -259,4 +259,7 @@ func Run(t *testing.T, open Opener) {
 			t.Fatalf("Append after Close = %v, want ErrClosed", err)
 		}
 	})
+
+	runChanges(t, open)
+	runSearch(t, open)
 }
