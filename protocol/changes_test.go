@@ -93,6 +93,8 @@ var messagesEdgeCases = []struct {
 	// A full PAGE: every record has the appended fields.
 	{"page-full-smallest", []byte{byte(TypePage), 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0},
 		&Page{Full: true, Messages: []Msg{{}}}, 0},
+	{"page-full-forged-count", []byte{byte(TypePage), 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		nil, CodeMalformed}, // 15 bytes: two plain records' worth, less than two full ones
 	{"page-full-record-cut", []byte{byte(TypePage), 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0},
 		nil, CodeMalformed},
 }
@@ -115,6 +117,28 @@ func TestMessagesEdgeCases(t *testing.T) {
 				t.Fatalf("decoded\n %#v\nwant\n %#v", m, tc.want)
 			}
 		})
+	}
+}
+
+// TestMessagesForgedCounts: the forged counts of messagesEdgeCases are
+// refused by the count check itself, before anything is allocated for
+// them, not later when the bytes run out. A full PAGE's records are at
+// least 8 bytes, not 5.
+func TestMessagesForgedCounts(t *testing.T) {
+	forged := 0
+	for _, tc := range messagesEdgeCases {
+		if !strings.Contains(tc.name, "forged") {
+			continue
+		}
+		forged++
+		_, err := Decode(tc.body)
+		var de *DecodeError
+		if !errors.As(err, &de) || !strings.Contains(de.Reason, "count larger than the frame can hold") {
+			t.Errorf("%s: %v; want the count refused", tc.name, err)
+		}
+	}
+	if forged < 5 {
+		t.Errorf("%d forged-count cases, want 5", forged)
 	}
 }
 

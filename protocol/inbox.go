@@ -158,7 +158,7 @@ func (m *History) appendPayload(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Before)
 	b = binary.AppendUvarint(b, m.Limit)
 	if m.Full {
-		b = append(b, HistoryFull)
+		b = binary.AppendUvarint(b, HistoryFull) // flags is a uint (README.md section 3)
 	}
 	return b
 }
@@ -239,7 +239,13 @@ func (m *Page) decode(r *fieldReader) {
 	flags := r.byte("flags")
 	m.First = flags&PageFirst != 0
 	m.Full = flags&PageFull != 0
-	n := r.count("messages", 5)
+	// A record is at least 5 bytes (seq, time and three empty strings),
+	// a full one 8 (reply, edited, no reactions).
+	minRecord := 5
+	if m.Full {
+		minRecord = 8
+	}
+	n := r.count("messages", minRecord)
 	if n > 0 {
 		m.Messages = make([]Msg, n)
 		for i := range m.Messages {

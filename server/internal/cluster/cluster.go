@@ -57,8 +57,10 @@ const (
 	// BucketModeration holds each room's moderation state (JSON of
 	// moderation.State), key Token(room).
 	BucketModeration = "chat-moderation"
-	// BucketRedactions holds the redacted messages without their texts
-	// (MSG frames), keys Token(room).<seq> and Token(room).d.<dedup token>.
+	// BucketRedactions holds the changed messages' current states (JSON
+	// records, changes.go; a bare MSG frame without text for one deleted
+	// before edits existed), keys Token(room).<seq>, and the messages
+	// without text for re-sends, Token(room).d.<dedup token>.
 	BucketRedactions = "chat-redactions"
 	AuditStream      = "CHAT_AUDIT"   // the moderation audit log
 	AuditSubject     = "chat.audit."  // + Token(room), or "-" for no room
@@ -297,7 +299,10 @@ func (c *Conn) provision(ctx context.Context) error {
 		{&c.moderation, jetstream.KeyValueConfig{Bucket: BucketModeration, Description: "rooms' moderation: operators, bans, mutes, topic, invites"}},
 		// Per-key TTLs: the records for re-sends expire with the
 		// deduplication window.
-		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts",
+		// History 1: the revision a change replaces is dropped at once
+		// (DESIGN.md, "Changes": not overwritten on disk; a KV bucket's
+		// stream denies SecureDeleteMsg).
+		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "changed messages' current states (edited, deleted, reacted to)",
 			LimitMarkerTTL: time.Minute}},
 		{&c.roomSet, jetstream.KeyValueConfig{Bucket: BucketRoomSet, Description: "rooms that exist (room creation policy and cap)"}},
 	} {

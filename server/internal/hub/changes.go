@@ -234,7 +234,8 @@ func (c *Conn) typed(mem *member) {
 }
 
 // Typing forwards a TYPING to the room's other members on every node as
-// IS-TYPING. It is dropped, silently (typing is ephemeral), when the
+// IS-TYPING. It is dropped, silently (typing is ephemeral), for a room
+// the connection is not in, when the
 // connection forwarded a start in this room less than TypingEvery ago (a
 // stop passes once after each forwarded start), in rooms above
 // TypingMaxMembers, and from a muted name.
@@ -243,7 +244,10 @@ func (c *Conn) Typing(room string, stopped bool) *protocol.Error {
 	key := roomKey(room)
 	mem := c.membership(key)
 	if mem == nil {
-		return protocol.NewError(protocol.CodeUnexpected, key, "TYPING for "+key+", which this connection has not joined")
+		// Dropped, not refused: a client's typing may cross the kick or
+		// ban that took it out of the room, and typing is worth no
+		// closed connection.
+		return nil
 	}
 	r := mem.room
 	r.mu.Lock()

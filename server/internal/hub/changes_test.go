@@ -500,3 +500,13 @@ func TestPageSkipsChanges(t *testing.T) {
 		t.Fatalf("full page %+v", full)
 	}
 }
+
+// TestTypingInARoomNotJoinedIsDropped: a TYPING that crosses a kick (or
+// any TYPING for a room not joined) is dropped, not refused.
+func TestTypingInARoomNotJoinedIsDropped(t *testing.T) {
+	h, _ := newHub(t, Config{})
+	c := h.Connect(newMember())
+	if e := c.Typing("nowhere", false); e != nil {
+		t.Fatalf("TYPING for a room not joined: %v", e)
+	}
+}

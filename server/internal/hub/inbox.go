@@ -367,10 +367,6 @@ func (c *Conn) Read(room string, seq uint64) *protocol.Error {
 	return nil
 }
 
-// maxPageReads bounds the reads of one HISTORY that meets only change
-// entries.
-const maxPageReads = 8
-
 // readStripes is how many locks order READs.
 const readStripes = 64
 
@@ -404,10 +400,12 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 	}
 	want = min(want, h.cfg.PageMax)
 	// Change entries are not in pages (a page holds messages, in their
-	// state now): reads go on further back, a few times at most, while
-	// they return changes only.
+	// state now): reads go on further back while they return changes
+	// only, so that a PAGE without First holds a message to page on from
+	// (spec section 9). Each read is one index range; the connection's
+	// end stops them.
 	var msgs []protocol.Msg
-	for range maxPageReads {
+	for {
 		got, err := h.b.Before(mem.ctx, key, below, want)
 		switch {
 		case mem.ctx.Err() != nil:
@@ -473,12 +471,6 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 		if m.Change == nil {
 			page = append(page, m)
 		}
-	}
-	if len(page) == 0 && !first && len(kept) > 0 {
-		// Only changes as far as was read: the client pages on from the
-		// oldest of them (a PAGE without messages says nothing older
-		// exists only with First).
-		h.cfg.Logger.Warn("a history page of changes only", "room", key, "below", kept[0].Seq)
 	}
 	frame := protocol.Encode(&protocol.Page{Room: key, Before: q.Before, First: first, Full: q.Full, Messages: page})
 	// Replay, not Deliver: paced to the client's reading, and never after
