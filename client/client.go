@@ -352,7 +352,8 @@ func (c *Client) ListRooms(query string) error {
 // on both sides, whatever the spelling of the names.
 func (c *Client) DirectRoom(peer string) string { return protocol.DMRoom(c.cfg.Name, peer) }
 
-// Pending returns the ids of messages sent but not acknowledged yet.
+// Pending returns the ids of messages (and changes: Edit, Delete, React)
+// sent but not acknowledged yet.
 func (c *Client) Pending() []string {
 	var ids []string
 	_ = c.do(func(l *loop) {

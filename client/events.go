@@ -139,7 +139,9 @@ type Message struct {
 	Reactions []Reaction
 }
 
-// Acked reports that one of our messages is stored as Seq.
+// Acked reports that one of our messages is stored as Seq, or one of our
+// changes (Edit, Delete, React; its Updated follows) is stored as the
+// change entry Seq.
 //
 // Seq is the message's place in the room; it is the order every member
 // sees. A message sent while offline, or while others were posting, may

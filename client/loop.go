@@ -1121,7 +1121,7 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset,
 		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head, Removed: removed, Topic: j.Topic,
 		InviteOnly: j.Modes&protocol.ModeInviteOnly != 0, Operator: j.Modes&protocol.ModeOperator != 0, Muted: j.Modes&protocol.ModeMuted != 0,
-		NoTyping: j.Modes&modeNoTyping != 0})
+		NoTyping: j.Modes&protocol.ModeNoTyping != 0})
 	l.healthy(time.Now())
 	if resumed && knewAll && r.complete {
 		if changes := memberChanges(before, r.members); len(changes) > 0 {

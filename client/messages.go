@@ -107,10 +107,6 @@ const (
 	typingShown = 6 * time.Second
 )
 
-// modeNoTyping is JOINED's mode bit no-typing: the room is above the
-// server's size for typing indicators, which it drops there.
-const modeNoTyping protocol.JoinedModes = 8
-
 // messages reports whether the current (or, while disconnected, the
 // last) server speaks the frames of this file.
 func (l *loop) messages() bool {
@@ -235,7 +231,7 @@ func (l *loop) typing(key string, stopped bool, now time.Time) error {
 	if r == nil || !r.wanted() {
 		return ErrNotInRoom
 	}
-	if l.conn == nil || r.state != roomJoined || r.modes&modeNoTyping != 0 {
+	if l.conn == nil || r.state != roomJoined || r.modes&protocol.ModeNoTyping != 0 {
 		return nil // ephemeral: nothing to send later
 	}
 	switch {
@@ -317,6 +313,10 @@ func (l *loop) search(req *searchRequest) error {
 	}
 	if l.conn == nil {
 		return ErrNotConnected
+	}
+	if n := uint64(len(req.msg.Room)); n > l.welcome.MaxRoom && !protocol.IsDM(req.msg.Room) {
+		// The server would answer too-long, which closes the connection.
+		return fmt.Errorf("the room name is %d bytes; the server allows %d", n, l.welcome.MaxRoom)
 	}
 	l.requests++
 	req.order = l.requests

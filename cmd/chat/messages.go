@@ -370,6 +370,9 @@ func (t *term) results1(res client.SearchResults, older bool) {
 		fmt.Fprintf(t.out, "-- no %s for %q\n", what, clean(res.Query))
 		return
 	}
+	if len(res.Hits) == 1 {
+		what = strings.TrimSuffix(what, "s")
+	}
 	fmt.Fprintf(t.out, "-- %d %s for %q, newest first:\n", len(res.Hits), what, clean(res.Query))
 	now := time.Now()
 	for _, h := range res.Hits {
@@ -408,8 +411,26 @@ func highlight(text string, spans []protocol.Span, bold bool) string {
 	return b.String()
 }
 
-// isTerminal reports whether f is a terminal (a character device).
+// draft tells the current room that the user is typing d, or stopped
+// (an empty draft, or a command).
+func (t *term) draft(d string) {
+	room := t.current
+	if v := t.views[room]; v == nil || !v.joined {
+		return
+	}
+	if d == "" || strings.HasPrefix(d, "/") && !strings.HasPrefix(d, "//") {
+		_ = t.c.StopTyping(room) // sends only after a TYPING
+		return
+	}
+	_ = t.c.Typing(room) // paced by the client; an older server has none
+}
+
+// isTerminal reports whether f is a terminal (a character device), or
+// writes to one above the line being typed.
 func isTerminal(f any) bool {
+	if _, ok := f.(*overWriter); ok {
+		return true
+	}
 	file, ok := f.(*os.File)
 	if !ok {
 		return false

@@ -64,7 +64,7 @@ func TestMessageCommands(t *testing.T) {
 	bob.waitErr(`chat: usage: /reply SEQ TEXT (nothing after the number)`)
 
 	ann.say("/search friday")
-	ann.waitLine(`^-- 1 results for "friday", newest first:$`, 0)
+	ann.waitLine(`^-- 1 result for "friday", newest first:$`, 0)
 	ann.waitLine(`^#acts `+s+` \d\d:\d\d ann: the plan: ship on Friday$`, 0)
 	ann.say("/search nothing-like-it")
 	ann.waitLine(`^-- no results for "nothing-like-it"$`, 0)

@@ -537,6 +537,9 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 			fmt.Fprintf(w, "%s* %s %s\n", t.prefix(e.Room), clean(ch.Name), ch.Kind)
 		}
 	case client.Left:
+		for _, id := range e.Unsent {
+			delete(t.changes, id)
+		}
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages to %s not sent\n", len(e.Unsent), t.label(e.Room))
 		}
@@ -550,6 +553,9 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 	case client.RoomError:
 		if t.changeRefused(e) {
 			break
+		}
+		for _, id := range e.Unsent {
+			delete(t.changes, id)
 		}
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages not sent\n", len(e.Unsent))

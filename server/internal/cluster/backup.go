@@ -416,6 +416,11 @@ func (c *Conn) RenewEpoch(ctx context.Context) (uint64, error) {
 	if _, err := c.js.UpdateStream(ctx, cfg); err != nil {
 		return 0, fmt.Errorf("cluster: setting a new epoch: %w", err)
 	}
+	// Changed messages' states of an earlier history would stand for the
+	// restored messages of the same seqs.
+	if err := c.statesStream.Purge(ctx); err != nil {
+		return 0, fmt.Errorf("cluster: removing the earlier history's message states: %w", err)
+	}
 	c.epoch = epoch
 	return epoch, nil
 }

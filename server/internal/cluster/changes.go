@@ -64,19 +64,30 @@ func parseRecord(key string, rev uint64, v []byte) (*record, protocol.Msg, error
 	return rec, m, nil
 }
 
-// loadRecord reads the record of room's message seq from the bucket's
-// leader: nil, 0 if there is none.
+// loadRecord reads the record of room's message seq from the leader of
+// chat-states, or, if it has none, of chat-redactions (a deletion from
+// before edits existed): nil if there is none. rev is the record's
+// revision in chat-states (0: none there, a change creates it).
 func (c *Conn) loadRecord(ctx context.Context, room string, seq uint64) (*record, *protocol.Msg, uint64, error) {
 	key := redactionKey(room, seq)
-	v, rev, err := c.leaderGet(ctx, c.redactions, key)
-	if err != nil || rev == 0 {
+	v, rev, err := c.leaderGet(ctx, c.states, key)
+	if err != nil {
 		return nil, nil, 0, err
+	}
+	legacy := rev == 0
+	if legacy {
+		if v, rev, err = c.leaderGet(ctx, c.redactions, key); err != nil || rev == 0 {
+			return nil, nil, 0, err
+		}
 	}
 	rec, m, err := parseRecord(key, rev, v)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	m.Room = room
+	if legacy {
+		rev = 0
+	}
 	return rec, &m, rev, nil
 }
 
@@ -146,6 +157,22 @@ func reactionsOf(reacts map[string][]reactor) []protocol.Reaction {
 			r.Names = append(r.Names, x.Name)
 		}
 		out = append(out, r)
+	}
+	return out
+}
+
+// reactsOf is the record's reactions of a message stored with some (an
+// import or migration of a single server's history): by the names the
+// message lists (up to protocol.MaxReactionNames an emoji).
+func reactsOf(rs []protocol.Reaction) map[string][]reactor {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := map[string][]reactor{}
+	for _, r := range rs {
+		for _, name := range r.Names {
+			out[r.Emoji] = append(out[r.Emoji], reactor{Key: protocol.Key(name), Name: name})
+		}
 	}
 	return out
 }
@@ -256,7 +283,7 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		case recMsg != nil:
 			state = *recMsg
 		case orig != nil:
-			state, rec = origMsg, &record{}
+			state, rec = origMsg, &record{Reacts: reactsOf(origMsg.Reactions)}
 		default:
 			return protocol.Msg{}, history.ErrNoMessage // removed by retention
 		}
@@ -270,9 +297,9 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 			return protocol.Msg{}, err
 		}
 		if rev == 0 {
-			_, err = c.redactions.Create(ctx, key, data)
+			_, err = c.states.Create(ctx, key, data)
 		} else {
-			_, err = c.redactions.Update(ctx, key, data, rev)
+			_, err = c.states.Update(ctx, key, data, rev)
 		}
 		if isConflict(err) && attempt < 100 {
 			// Another node changed it first (or the leader has not
@@ -284,6 +311,13 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		}
 		if err != nil {
 			return protocol.Msg{}, fmt.Errorf("cluster: recording the change of %s #%d: %w", room, t, err)
+		}
+		if rev != 0 {
+			// The replaced revision is still there (the stream keeps a
+			// few): overwrite it on disk, so no earlier text stays.
+			if err := c.statesStream.SecureDeleteMsg(ctx, rev); err != nil && !erased(err) {
+				return protocol.Msg{}, fmt.Errorf("cluster: erasing the previous state of %s #%d: %w", room, t, err)
+			}
 		}
 		if orig != nil {
 			if err := c.erase(ctx, room, orig, origMsg, h); err != nil {

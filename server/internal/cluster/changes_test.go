@@ -92,7 +92,7 @@ func TestChangedTextsAreGone(t *testing.T) {
 		t.Fatalf("message 1 (unchanged): %+v", m)
 	}
 	gone := []string{secret(2), secret(3), secret(4), "intermediate words"}
-	for _, s := range []string{StreamName, "KV_" + BucketRedactions} {
+	for _, s := range []string{StreamName, "KV_" + BucketRedactions, "KV_" + BucketStates} {
 		info, err := c.js.Stream(ctx, s)
 		if err != nil {
 			t.Fatal(err)
@@ -113,10 +113,8 @@ func TestChangedTextsAreGone(t *testing.T) {
 			}
 		}
 	}
-	// On disk: the originals are overwritten (SecureDeleteMsg). A
-	// replaced record revision is not (DESIGN.md, "Changes": known
-	// limit), so only the stream's files are checked for the
-	// intermediate text.
+	// On disk: the originals and the replaced record revisions are
+	// overwritten (SecureDeleteMsg).
 	dir := nc.Server(0).JetStreamConfig().StoreDir
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -126,7 +124,7 @@ func TestChangedTextsAreGone(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, g := range gone[:3] {
+		for _, g := range gone {
 			if bytes.Contains(b, []byte(g)) {
 				return fmt.Errorf("%s still holds %q", path, g)
 			}
@@ -388,5 +386,34 @@ func TestSearchForgetsWhatRetentionRemoved(t *testing.T) {
 	hits, more, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: "word"})
 	if err != nil || more || len(hits) != 2 || hits[0].Seq != 4 || hits[1].Seq != 3 {
 		t.Fatalf("Search = %+v, %v, %v; want 4 and 3", hits, more, err)
+	}
+}
+
+// A message stored with reactions (an import of a single server's
+// history) keeps them when it is reacted to again.
+func TestImportedReactionsAreKept(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := storesDial(t, nc, "node-a")
+	rec := newRecorder()
+	n := node(t, c, rec, NodeOptions{ID: "node-a"})
+	thumbs := protocol.Reactions[0]
+	err := c.Append(ctx, []protocol.Msg{{Room: "r", Seq: 1, Time: 1, Sender: "alice", ID: "m1", Text: "imported",
+		Reactions: []protocol.Reaction{{Emoji: thumbs, Count: 1, Names: []string{"Carol"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"bob", "carol"} { // carol's again: no change
+		if r := change(t, ctx, n, rec, "r", who, "react-"+who, protocol.ChangeReact, 1, thumbs); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	msgs, err := n.Since(ctx, "r", 0, 10)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("Since = %+v, %v", msgs, err)
+	}
+	if rs := msgs[0].Reactions; len(rs) != 1 || rs[0].Count != 2 || fmt.Sprint(rs[0].Names) != "[Carol bob]" {
+		t.Fatalf("reactions %+v", rs)
 	}
 }

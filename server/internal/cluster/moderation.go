@@ -320,25 +320,36 @@ func redactionKey(room string, seq uint64) string {
 // with it (the marker's message is gone).
 func redactionDedupKey(room, tok string) string { return Token(room) + ".d." + tok }
 
-// redaction reads a record (changes.go) from the bucket's leader: the
-// message's current state, or nil.
+// redaction reads a record from its bucket's leader: chat-states (a
+// changed message's current state), else chat-redactions (a deletion
+// from before edits; a message without text for re-sends): nil if none.
 func (c *Conn) redaction(ctx context.Context, key string) (*protocol.Msg, error) {
-	v, rev, err := c.leaderGet(ctx, c.redactions, key)
-	if err != nil || rev == 0 {
-		return nil, err
+	for _, kv := range []jetstream.KeyValue{c.states, c.redactions} {
+		v, rev, err := c.leaderGet(ctx, kv, key)
+		if err != nil {
+			return nil, err
+		}
+		if rev != 0 {
+			_, m, err := parseRecord(key, rev, v)
+			if err != nil {
+				return nil, err
+			}
+			return &m, nil
+		}
 	}
-	_, m, err := parseRecord(key, rev, v)
-	if err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return nil, nil
 }
 
 // hasRedactions reports whether any message of room was ever redacted:
 // reads of rooms without (nearly all) skip looking for records.
 func (c *Conn) hasRedactions(ctx context.Context, room string) (bool, error) {
-	m, err := c.leaderMsg(ctx, "KV_"+BucketRedactions, getReq{LastBySubj: "$KV." + BucketRedactions + "." + Token(room) + ".>"})
-	return m != nil, err
+	for _, b := range []string{BucketStates, BucketRedactions} {
+		m, err := c.leaderMsg(ctx, "KV_"+b, getReq{LastBySubj: "$KV." + b + "." + Token(room) + ".>"})
+		if err != nil || m != nil {
+			return m != nil, err
+		}
+	}
+	return false, nil
 }
 
 // withRedactions completes msgs, room seqs from..from+count-1 as read
