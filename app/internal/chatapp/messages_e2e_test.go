@@ -141,7 +141,7 @@ func TestActingOnMessagesThroughTheApp(t *testing.T) {
 	r.Type("release")
 	r.Press(key.NameReturn, 0)
 	r.waitShows("#general · bob · ")
-	r.click("deploy the release tonight")
+	r.click("Open #general · bob · ") // the hit
 	r.waitFor("the search to close", func() bool { return !r.Shows("Words to look for") })
 	r.mustShow("deploy the release tonight")
 }
