@@ -182,6 +182,14 @@ func TestBrowserActsOnMessages(t *testing.T) {
 	b.Do("type sounds good")
 	b.Do("press Enter")
 	mine := bob.message(t, "sounds good")
+	// Up edits a message the server stored: wait for the page to know
+	// it (its number shows, as webuser is the room's operator).
+	if !pollWords(t, b, shot("5-sent"), func(ws []word) bool {
+		_, ok := lastPaneWord(ws, fmt.Sprintf("#%d", mine.Seq))
+		return ok
+	}) {
+		t.Fatalf("the page does not show the line stored; see %s", shot("5-sent"))
+	}
 	b.Do("press ArrowUp")
 	if !pollWords(t, b, shot("5-editing"), func(ws []word) bool { _, ok := lastPaneWord(ws, "editing"); return ok }) {
 		t.Fatalf("Up did not start editing; see %s", shot("5-editing"))
