@@ -42,7 +42,8 @@ func openPTY(t *testing.T) (screen, program *os.File) {
 
 // TestTypingFromATerminal: chat on a (pseudo-)terminal, as a person runs
 // it. Keys typed make the room hear that ann is typing; erasing the line
-// stops it; Enter runs a command or sends the line.
+// stops it; Enter runs a command or sends the line; a search shows its
+// match in bold.
 // bob's typing shows on ann's screen. Ctrl-D ends chat, which gives the
 // terminal its line editing back.
 func TestTypingFromATerminal(t *testing.T) {
@@ -79,6 +80,8 @@ func TestTypingFromATerminal(t *testing.T) {
 	waitOutput(t, &out, "-- 2 in #general: ann, bob")
 	type_("hello from a terminal\r")
 	bob.WaitText(t, "hello from a terminal")
+	type_("/search terminal\r") // on a terminal the match is in bold
+	waitOutput(t, &out, "ann: hello from a \x1b[1mterminal\x1b[0m")
 	if err := bob.C.Typing("general"); err != nil {
 		t.Fatal(err)
 	}
