@@ -50,7 +50,7 @@ type searchIndex struct {
 const searchFile = "search.db"
 
 // searchVersion is the index file's layout (PRAGMA user_version).
-const searchVersion = 2
+const searchVersion = 3
 
 // searchQueue bounds the stream messages waiting for the indexer; the
 // consumer waits while it is full.
@@ -116,7 +116,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 		// 'delete' command and its text, which secure-delete then
 		// overwrites.
 		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='',
-			tokenize='unicode61 remove_diacritics 2', prefix='2 3')`,
+			tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5')`,
 		`INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)`,
 	} {
 		if _, err := x.db.ExecContext(ctx, stmt); err != nil {

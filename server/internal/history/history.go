@@ -67,7 +67,8 @@ var (
 
 // Query asks a Searcher for the messages of Rooms whose text matches
 // Text: every word of Text, in any order, the last word also as a
-// prefix ("hel" finds "hello"), case- and accent-insensitive. Hits come
+// prefix ("hel" finds "hello") if it has two characters or more,
+// case- and accent-insensitive (words.go). Hits come
 // newest first, sent before Before (Unix milliseconds; 0: now), at most
 // Limit.
 type Query struct {

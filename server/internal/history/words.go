@@ -100,20 +100,28 @@ func QueryWords(text string) []string {
 	return out
 }
 
+// IsPrefix reports whether the last of the query words also matches as
+// the beginning of a word: when it has two characters or more (one
+// letter would begin nearly every message).
+func IsPrefix(words []string) bool {
+	return len(words) > 0 && utf8.RuneCountInString(words[len(words)-1]) >= 2
+}
+
 // Match reports whether text matches the query words (QueryWords): each
-// of them is a word of text, the last one also the beginning of one; and
-// where, as the byte ranges of text's matching words, in order.
+// of them is a word of text, the last one (IsPrefix) also the beginning
+// of one; and where, as the byte ranges of text's matching words, in
+// order.
 func Match(text string, words []string) (bool, []protocol.Span) {
 	if len(words) == 0 {
 		return false, nil
 	}
-	last := words[len(words)-1]
+	last, prefix := words[len(words)-1], IsPrefix(words)
 	found := make([]bool, len(words))
 	var spans []protocol.Span
 	for _, w := range wordsOf(text) {
 		hit := false
 		for i, q := range words {
-			if w.folded == q || (i == len(words)-1 && strings.HasPrefix(w.folded, last)) {
+			if w.folded == q || (prefix && i == len(words)-1 && strings.HasPrefix(w.folded, last)) {
 				found[i], hit = true, true
 			}
 		}

@@ -31,9 +31,9 @@ const indexMessages = `INSERT INTO words (rowid, text) SELECT rid, CAST(text AS 
 // of a table without content needs the text it was indexed with.
 const unindex = `INSERT INTO words (words, rowid, text) VALUES ('delete', ?, CAST(? AS TEXT))`
 
-// FTSQuery makes an FTS5 query of the folded words (history.QueryWords): each a string (so
-// that no user input is FTS5 syntax), all of them required, the last one
-// also as a prefix.
+// FTSQuery makes an FTS5 query of the folded words (history.QueryWords):
+// each a string (so that no user input is FTS5 syntax), all of them
+// required, the last one also as a prefix (history.IsPrefix).
 func FTSQuery(words []string) string {
 	var b strings.Builder
 	for i, w := range words {
@@ -44,7 +44,9 @@ func FTSQuery(words []string) string {
 		b.WriteString(strings.ReplaceAll(w, `"`, `""`))
 		b.WriteByte('"')
 	}
-	b.WriteByte('*')
+	if history.IsPrefix(words) {
+		b.WriteByte('*')
+	}
 	return b.String()
 }
 

@@ -183,6 +183,7 @@ func BenchmarkSearch(b *testing.B) {
 		{"rare", pick(20_000, 50_000), 20}, // a few messages each, often none in scope
 		{"prefix2", prefix(2), 20},
 		{"prefix3", prefix(3), 20},
+		{"prefix4", prefix(4), 20},
 		{"common+prefix", func(i int) string { return pick(0, 10)(i) + " " + prefix(3)(i) }, 20},
 		{"medium+rare", func(i int) string { return pick(200, 5000)(i) + " " + pick(20_000, 50_000)(i) }, 20},
 		{"common-50", pick(0, 10), 50},
@@ -195,6 +196,17 @@ func BenchmarkSearch(b *testing.B) {
 	_ = l.read.QueryRow("SELECT time FROM messages INDEXED BY messages_rid WHERE rid IS NOT NULL ORDER BY rid LIMIT 1 OFFSET ?", n/2).Scan(&mid)
 	run("common-page-back", func(i int) history.Query {
 		return history.Query{Rooms: scope, Text: pick(0, 10)(i), Before: uint64(mid)}
+	})
+	// A last word longer than the prefix indexes: it merges the lists
+	// of every word it begins.
+	var long []string
+	for _, w := range c.vocab[40:5000] {
+		if len(w) >= 7 {
+			long = append(long, w[:6])
+		}
+	}
+	run("prefix6", func(i int) history.Query {
+		return history.Query{Rooms: scope, Text: long[(i*31)%len(long)]}
 	})
 	// The same through read connections that map the file into memory
 	// and cache more of it (16 MB each).
@@ -221,7 +233,7 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	b.Logf("optimize took %v", time.Since(start).Round(time.Millisecond))
 	for _, q := range queries {
-		if q.name == "common" || q.name == "common-50" || q.name == "prefix3" || q.name == "common+prefix" {
+		if q.name == "common" || q.name == "common-50" || q.name == "prefix4" || q.name == "common+prefix" {
 			run("mmap-optimized-"+q.name, func(i int) history.Query { return history.Query{Rooms: scope, Text: q.query(i), Limit: q.limit} })
 		}
 	}

@@ -165,17 +165,16 @@ CREATE INDEX audit_room ON audit (room, id);
 // (rows with a kind) between them, reactions, and the full-text index
 // words, an FTS5 table without content of its own (the text stays in
 // messages) whose rows are the messages' rid. A message leaves it by
-// FTS5's 'delete' command, given the text it was indexed with (the
-// tokens to remove); with the secure-delete option the tokens are then
-// removed from the index's pages (contentless_delete=1 would only mark
-// the row deleted, leaving the words in the file). Every writer of the text
-// (the commit loop, moderation's Redact, retention) changes words in the
-// same transaction, by explicit statements rather than triggers: FTS5
-// writes its pending changes out at every statement's savepoint, so a
-// trigger would make a segment per message where the commit loop makes
-// one per batch. Its secure-delete option makes a removed message's
-// words leave the index itself, not only its lookups. search_todo lists the messages of an older database still to
-// index, oldest first; the log indexes them when it opens (indexBacklog).
+// FTS5's 'delete' command, given the text it was indexed with; with the
+// secure-delete option its tokens are then removed from the index's
+// pages (contentless_delete=1 would only mark the row deleted, leaving
+// the words in the file). Every writer of the text (the commit loop,
+// moderation's Redact, retention) changes words in the same transaction,
+// by explicit statements rather than triggers: FTS5 writes its pending
+// changes out at every statement's savepoint, so a trigger would make a
+// segment per message where the commit loop makes one per batch.
+// search_todo lists the messages of an older database still to index,
+// oldest first; the log indexes them when it opens (indexBacklog).
 const schemaV7 = `
 ALTER TABLE messages ADD COLUMN reply  INTEGER NOT NULL DEFAULT 0;  -- the seq of the message answered, 0: none
 ALTER TABLE messages ADD COLUMN edited INTEGER NOT NULL DEFAULT 0;  -- last edit or the deletion, Unix milliseconds; 0: never
@@ -197,7 +196,11 @@ CREATE TABLE reactions (
 	PRIMARY KEY (room, seq, emoji, name_key)
 ) WITHOUT ROWID;
 CREATE INDEX reactions_order ON reactions (room, seq, emoji, at);
-CREATE VIRTUAL TABLE words USING fts5(text, content='', tokenize='unicode61 remove_diacritics 2', prefix='2 3');
+-- prefix: the search's last word is also a prefix; FTS5 reads a prefix of
+-- these lengths from an index of its own, lazily, newest first, where a
+-- longer one merges the whole lists of every word it begins (a common
+-- word's is long). The most frequent words of a language are short.
+CREATE VIRTUAL TABLE words USING fts5(text, content='', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5');
 INSERT INTO words (words, rank) VALUES ('secure-delete', 1);
 CREATE TABLE search_todo (
 	id   INTEGER PRIMARY KEY, -- becomes the message's rid: older messages first

@@ -486,6 +486,7 @@ func runSearch(t *testing.T, open Opener) {
 			"hello wor":    "[a/3 a/1]",
 			"hel":          "[a/4 a/3 b/1 a/1]",
 			"wor hello":    "[]", // only the last word is a prefix
+			"hello w":      "[]", // of two characters or more: w is a word of its own
 			"hello from":   "[b/1]",
 			"peace world":  "[a/2]",
 			"absent hello": "[]",
