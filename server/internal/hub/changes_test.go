@@ -345,8 +345,12 @@ func TestTypingReachesOthersOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	carol.waitFor(t, "dave's message", func(ms []protocol.Message) bool { return len(msgs(ms)) == 1 })
-	if n := count[*protocol.IsTyping](carol.decoded(t)); n != 0 {
-		t.Fatalf("carol got %d typing frames in a room above the size", n)
+	// (alice's, sent before carol joined, may still reach her: notes
+	// are on their way meanwhile.)
+	for _, m := range carol.decoded(t) {
+		if it, ok := m.(*protocol.IsTyping); ok && it.Name == "dave" {
+			t.Fatalf("carol got dave's typing in a room above the size: %+v", it)
+		}
 	}
 }
 
