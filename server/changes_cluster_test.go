@@ -37,6 +37,9 @@ func TestClusterEditReactAndSearch(t *testing.T) {
 	}
 	alice.Send(&protocol.Change{Room: "general", Kind: protocol.ChangeReact, Target: one, ID: "r1", Text: "❤️"})
 	last := clusterAcked(t, alice, "r1")
+	// Node 0 has delivered the reaction (an ACK may come before it):
+	// a join there now has it in its head.
+	clusterModAwait(t, alice, "the reaction on node 0", func(u *protocol.Update) bool { return u.Seq == last })
 	u = clusterModAwait(t, bob, "the reaction on node 1", func(u *protocol.Update) bool { return u.Kind == protocol.ChangeReact })
 	if u.Seq != last || u.State == nil || u.State.Text != "cluster hello world" || len(u.State.Reactions) != 1 ||
 		u.State.Reactions[0].Emoji != "❤️" || u.State.Reactions[0].Names[0] != "alice" {

@@ -25,6 +25,13 @@
 // the name's notices (direct messages, mentions) and read markers from
 // every room, in one or not. inbox.go has that part: identities, notes
 // through the broker, mentions, READ, HISTORY and LIST.
+//
+// # Acting on messages
+//
+// changes.go has replies, changes of earlier messages (edit, delete,
+// react, unreact: stored as entries of the room's history with their own
+// seq, fanned out as UPDATE), typing indicators (broker notes, never
+// stored) and search.
 package hub
 
 import (

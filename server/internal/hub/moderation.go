@@ -546,6 +546,12 @@ func (h *Hub) modNoted(n *broker.Note) {
 	}
 	r.setMod(st, rev)
 	r.flushPresence() // keep presence and events in the order they happened
+	if ev.Action == protocol.ModDelete && r.loaded {
+		// The delete's UPDATE may come after its MODEVENT (another path
+		// through the broker): whoever joins once the MODEVENT is here
+		// must not get the text from the ring meanwhile.
+		r.ring.redact(ev.Seq)
+	}
 	for mem := range r.members {
 		mem.send(n.Frame, h.cfg.CatchUpBacklog)
 		switch ev.Action {

@@ -162,6 +162,23 @@ func (r *ring) since(after uint64) [][]byte {
 	return out
 }
 
+// redact replaces the frame of message seq, if held, by the same message
+// without its text: an operator deleted it, and the delete's UPDATE (which
+// carries the full state) may reach this node after the MODEVENT.
+func (r *ring) redact(seq uint64) {
+	i, ok := r.index(seq)
+	if !ok || r.changes[i] != nil {
+		return
+	}
+	m, err := protocol.Decode(r.frames[i][protocol.LengthSize:])
+	if msg, ok := m.(*protocol.Msg); err == nil && ok && msg.Text != "" {
+		msg.Text, msg.Reactions = "", nil
+		f := protocol.Encode(msg)
+		r.account(len(f) - len(r.frames[i]))
+		r.frames[i] = f
+	}
+}
+
 // apply replaces the frame of message target, if held, by its state after
 // a change (an edit, a deletion, a reaction): a later join replays the
 // message as it is now. state is not modified.
