@@ -4,6 +4,9 @@ package main
 // NATS, raw protocol connections to each node.
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -93,6 +96,14 @@ func TestClusterEditReactAndSearch(t *testing.T) {
 	alice.Send(&protocol.Search{Query: "elsewhere"})
 	if r := clusterModAwait[*protocol.Results](t, alice, "RESULTS", nil); len(r.Hits) != 0 {
 		t.Fatalf("alice found a room she is not in: %+v", r)
+	}
+	// Each node keeps its index in its data directory, under its name,
+	// so that a restart catches up instead of reading the stream again.
+	for i, n := range c.nodes {
+		dir := filepath.Join(n.Data, fmt.Sprintf("search-node-%d", i))
+		if files, err := os.ReadDir(dir); err != nil || len(files) == 0 {
+			t.Errorf("node %d's search index directory %s: %v, %d files", i, dir, err, len(files))
+		}
 	}
 }
 

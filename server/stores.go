@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"chat/protocol"
 	"chat/server/internal/broker"
@@ -195,13 +197,45 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 		return nil, err
 	}
 	st.moderation = mod
-	st.node = func(h broker.Handler) (broker.Broker, error) {
-		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name)})
-	}
 	st.closers = []func() error{conn.Close}
+	searchDir := clusterSearchDir(cfg, name, log)
+	if searchDir != "" {
+		unlock, err := lockData(searchDir, "chat-server node "+name)
+		if err != nil {
+			// Another node on this host with the same -data and -node:
+			// an index of its own, built again from the stream at each
+			// start, rather than two writers on one file.
+			log.Warn("search index directory in use; this node keeps its index in a temporary directory", "dir", searchDir, "err", err)
+			searchDir = ""
+		} else {
+			st.closers = append(st.closers, func() error { unlock(); return nil })
+		}
+	}
+	st.node = func(h broker.Handler) (broker.Broker, error) {
+		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name), SearchDir: searchDir})
+	}
 	log.Info("cluster mode", "node", name, "nats", cfg.nats, "epoch", conn.Epoch(), "version", version)
 	logRetention(log, cfg)
 	return st, nil
+}
+
+// clusterSearchDir is where a cluster node keeps its search index (the
+// cluster's DESIGN.md, "Search"): in the data directory, one per node
+// name, so the index survives restarts and catches up from where it was;
+// "" when it cannot be made (then a temporary one).
+func clusterSearchDir(cfg *config, node string, log *slog.Logger) string {
+	safe := strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return '_'
+	}, node)
+	dir := filepath.Join(cfg.data, "search-"+strings.TrimLeft(safe, "."))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		log.Warn("cannot make the search index directory; this node keeps its index in a temporary directory", "dir", dir, "err", err)
+		return ""
+	}
+	return dir
 }
 
 // natsHealth is /healthz's word on NATS: "" on a single server, "ok", or
