@@ -202,7 +202,7 @@ func (b *bobPeer) update(t *testing.T, kind protocol.ChangeKind, target uint64) 
 func TestDesktopActsOnMessages(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
 	display := xvfbtest.StartSize(t, 1100, 800)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute) // OCR after each step, on a busy machine with -race
 	defer cancel()
 	config := t.TempDir()
 	store := settings.Open(filepath.Join(config, "chat"))
