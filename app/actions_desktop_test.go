@@ -79,7 +79,7 @@ const sideWidth = 272
 // conversation, and returns where; it keeps the last screenshot as name.
 func (a *desktopApp) waitWord(name, s string) word {
 	a.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	path := filepath.Join(repoRoot(), "dist", "screenshots", name)
 	for {
 		a.shoot(name)
@@ -87,7 +87,7 @@ func (a *desktopApp) waitWord(name, s string) word {
 			return w
 		}
 		if time.Now().After(deadline) {
-			a.t.Fatalf("%q not read on the screen in 30 s; see %s", s, name)
+			a.t.Fatalf("%q not read on the screen in 60 s; see %s", s, name)
 		}
 	}
 }
@@ -202,7 +202,7 @@ func (b *bobPeer) update(t *testing.T, kind protocol.ChangeKind, target uint64) 
 func TestDesktopActsOnMessages(t *testing.T) {
 	srv := testserver.Start(t, testserver.Options{})
 	display := xvfbtest.StartSize(t, 1100, 800)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute) // OCR after each step, on a busy machine with -race
 	defer cancel()
 	config := t.TempDir()
 	store := settings.Open(filepath.Join(config, "chat"))
@@ -282,7 +282,7 @@ func TestDesktopActsOnMessages(t *testing.T) {
 	// highest "tonight" on the screen (the conversation's are under the
 	// panel or below it).
 	var hit word
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		app.shoot("xvfb-actions-13-results.png")
 		found := false

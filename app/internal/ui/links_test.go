@@ -24,7 +24,11 @@ func TestFindLinks(t *testing.T) {
 		{`"https://example.org"`, []want{{"https://example.org", "https://example.org"}}},
 		{"ünïcode https://пример.рф/путь ok", []want{{"https://пример.рф/путь", "https://пример.рф/путь"}}},
 		{"https://[::1]:8080/x", []want{{"https://[::1]:8080/x", "https://[::1]:8080/x"}}},
+		// Links to messages (actions.go).
+		{"see chat://general/42.", []want{{"chat://general/42", "chat://general/42"}}},
+		{"chat://@alice@bob/7", []want{{"chat://@alice@bob/7", "chat://@alice@bob/7"}}},
 		// Not links.
+		{"chat://", nil},
 		{"https://", nil},
 		{"https:// example.org", nil},
 		{"xhttps://example.org", nil},
@@ -46,5 +50,29 @@ func TestFindLinks(t *testing.T) {
 		if !slices.Equal(gw, c.want) {
 			t.Errorf("findLinks(%q) = %q, want %q", c.in, gw, c.want)
 		}
+	}
+}
+
+func TestMessageLinks(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		room string
+		seq  uint64
+		ok   bool
+	}{
+		{"chat://general/42", "general", 42, true},
+		{"chat://@alice@bob/7", "@alice@bob", 7, true},
+		{"chat://general/0", "", 0, false},
+		{"chat://general/x", "", 0, false},
+		{"chat:///42", "", 0, false},
+		{"https://general/42", "", 0, false},
+	} {
+		room, seq, ok := parseMessageLink(c.in)
+		if room != c.room || seq != c.seq || ok != c.ok {
+			t.Errorf("parseMessageLink(%q) = %q, %d, %v; want %q, %d, %v", c.in, room, seq, ok, c.room, c.seq, c.ok)
+		}
+	}
+	if l := MessageLink("General", 42); l != "chat://general/42" {
+		t.Errorf("MessageLink = %q", l)
 	}
 }
