@@ -35,6 +35,14 @@
 // message is given up (RoomError muted, with Stays), and a deleted
 // message has Deleted set.
 //
+// Acting on messages (messages.go): SendReply answers an earlier
+// message; Edit, Delete and React change one, through the outbox like
+// Send (sent again after a reconnect, applied once; an Acked confirms, a
+// refusal is a RoomError with Stays listing the change's id); every
+// member hears of a change as an Updated. Typing and StopTyping tell the
+// room's other members (Typing events); Search finds messages in the
+// rooms we may read. These need a server with protocol.WelcomeMessages.
+//
 // Order: the Message events of a room come in sequence order, ours
 // included, and that is the order every member sees. An app that shows
 // its own message as soon as it is typed must move it to its Seq when the
@@ -281,17 +289,7 @@ func (c *Client) Leave(room string) error {
 // event with this id confirms it is stored. Send fails only for a room not
 // joined (or being joined), an empty or over-long text, or a closed client.
 func (c *Client) Send(room, text string) (id string, err error) {
-	if text == "" {
-		return "", errors.New("the message is empty")
-	}
-	if limit := c.maxText.Load(); int64(len(text)) > limit {
-		return "", fmt.Errorf("the message is %d bytes; the server allows %d", len(text), limit)
-	}
-	id = string(randomBytes(16))
-	if e := c.do(func(l *loop) { err = l.send(c.key(room), id, text) }); e != nil {
-		return "", e
-	}
-	return id, err
+	return c.SendReply(room, text, 0)
 }
 
 // History asks for up to limit messages of a joined room older than
@@ -354,7 +352,8 @@ func (c *Client) ListRooms(query string) error {
 // on both sides, whatever the spelling of the names.
 func (c *Client) DirectRoom(peer string) string { return protocol.DMRoom(c.cfg.Name, peer) }
 
-// Pending returns the ids of messages sent but not acknowledged yet.
+// Pending returns the ids of messages (and changes: Edit, Delete, React)
+// sent but not acknowledged yet.
 func (c *Client) Pending() []string {
 	var ids []string
 	_ = c.do(func(l *loop) {

@@ -26,6 +26,8 @@ type tap struct {
 	// closes the connection right after the frame is on the wire, before
 	// any ACK can be read.
 	cutAfterSend func(*protocol.Send) bool
+	// cutAfter is cutAfterSend for any frame (a CHANGE, say).
+	cutAfter func(protocol.Message) bool
 	// onRead, if set, sees each frame the client is about to get; it may
 	// block (holding the frame back) or return an error, which closes the
 	// connection and is what the client reads instead.
@@ -105,10 +107,13 @@ func (c *tappedConn) ReadFrame() ([]byte, error) {
 
 func (c *tappedConn) WriteFrames(frames [][]byte, deadline time.Time) error {
 	cut := false
-	if c.tap.cutAfterSend != nil {
+	if c.tap.cutAfterSend != nil || c.tap.cutAfter != nil {
 		for _, f := range frames { // before writing: the write consumes frames
 			if m, _ := protocol.Decode(f[protocol.LengthSize:]); m != nil {
-				if s, ok := m.(*protocol.Send); ok && c.tap.cutAfterSend(s) {
+				if s, ok := m.(*protocol.Send); ok && c.tap.cutAfterSend != nil && c.tap.cutAfterSend(s) {
+					cut = true
+				}
+				if c.tap.cutAfter != nil && c.tap.cutAfter(m) {
 					cut = true
 				}
 			}

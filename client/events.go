@@ -107,6 +107,9 @@ type Joined struct {
 	// Muted: our name is muted in the room (its messages are refused).
 	// ModEvents change them.
 	InviteOnly, Operator, Muted bool
+	// NoTyping: the room is above the server's size for typing
+	// indicators: nobody's typing is shown there (Typing sends nothing).
+	NoTyping bool
 }
 
 // Message is a chat message, from history or live.
@@ -122,12 +125,23 @@ type Message struct {
 	// Mention: the text names us (protocol.Mentions), in a room that is
 	// not a direct-message room, and we did not send it.
 	Mention bool
-	// Deleted: an operator deleted the message; Text is empty. Apps show
-	// it as "message deleted", in its place.
+	// Deleted: the message was deleted, by its sender or an operator;
+	// Text is empty. Apps show it as "message deleted", in its place.
 	Deleted bool
+	// Reply is the sequence number of the message of the same room this
+	// one answers; 0: none.
+	Reply uint64
+	// Edited is when the text last changed (an edit, or the deletion);
+	// zero: never. Apps mark the message "edited".
+	Edited time.Time
+	// Reactions are the message's reactions, one per emoji that has any,
+	// in the order of protocol.Reactions.
+	Reactions []Reaction
 }
 
-// Acked reports that one of our messages is stored as Seq.
+// Acked reports that one of our messages is stored as Seq, or one of our
+// changes (Edit, Delete, React; its Updated follows) is stored as the
+// change entry Seq.
 //
 // Seq is the message's place in the room; it is the order every member
 // sees. A message sent while offline, or while others were posting, may

@@ -71,6 +71,9 @@ type loop struct {
 	mods          []*modRequest
 	requests      uint64
 	identifyOrder uint64
+	// searches are the SEARCHes on the current connection without their
+	// RESULTS or ERROR yet, in the order sent (numbered by requests too).
+	searches []*searchRequest
 	// operToken is the operator token the server took (Oper): the client
 	// becomes an operator again with it on every new connection.
 	operToken string
@@ -156,6 +159,9 @@ type room struct {
 	// (see onMuted).
 	refused int
 	refusal *protocol.Error
+	// typingSent is when Typing last sent TYPING (zero: not since the
+	// last message or StopTyping).
+	typingSent time.Time
 }
 
 // wanted reports whether the user wants to be in r (as opposed to r being
@@ -170,9 +176,20 @@ func (r *room) wanted() bool {
 	return true
 }
 
+// outgoing is a message (SEND) or a change (CHANGE) of the outbox.
 type outgoing struct {
 	room, id, text string
-	sentOn         int // generation of the connection it was handed to the writer on
+	reply          uint64           // SEND's reply target; 0: none
+	change         *protocol.Change // set for a CHANGE
+	sentOn         int              // generation of the connection it was handed to the writer on
+}
+
+// frame is o's frame on the wire.
+func (o *outgoing) frame() []byte {
+	if o.change != nil {
+		return protocol.Encode(o.change)
+	}
+	return protocol.Encode(&protocol.Send{Room: o.room, ID: o.id, Text: o.text, Reply: o.reply})
 }
 
 // queued is a frame waiting for the pacer; send is the message of a SEND.
@@ -391,6 +408,7 @@ func (l *loop) onDialed(r dialResult) {
 	l.tickC = l.tick.C
 	l.setState(Connected, nil, 0)
 	l.dropOversized()
+	l.dropUnsupported()
 	l.identify()
 	l.reoper()
 	for _, r := range l.rooms {
@@ -640,6 +658,7 @@ func (l *loop) disconnect(cause error) {
 	l.probeBy = time.Time{}
 	l.identifying = false
 	l.failModerations(cause)
+	l.failSearches(cause)
 	// Queued frames belonged to this connection: the next one sends JOIN
 	// for every wanted room and the outbox after each JOINED.
 	clear(l.sendq)
@@ -897,12 +916,19 @@ func (l *loop) forgetRoom(key string) []string {
 	return unsent
 }
 
-func (l *loop) send(key, id, text string) error {
-	r := l.rooms[key]
+// queue puts a message or change in the outbox, and on the wire if the
+// room is joined.
+func (l *loop) queue(o *outgoing) error {
+	r := l.rooms[o.room]
 	if r == nil || !r.wanted() {
 		return ErrNotInRoom
 	}
-	o := &outgoing{room: key, id: id, text: text}
+	if o.reply != 0 && l.unsupported() {
+		o.reply = 0 // an older server: a plain message
+	}
+	if o.change == nil {
+		r.typingSent = time.Time{} // the message ends the typing the others see
+	}
 	l.outbox = append(l.outbox, o)
 	if r.state == roomJoined {
 		l.writeSend(o)
@@ -914,7 +940,7 @@ func (l *loop) writeSend(o *outgoing) {
 	if l.conn == nil {
 		return
 	}
-	l.sendq = append(l.sendq, queued{frame: protocol.Encode(&protocol.Send{Room: o.room, ID: o.id, Text: o.text}), send: o})
+	l.sendq = append(l.sendq, queued{frame: o.frame(), send: o})
 	l.pump()
 }
 
@@ -1037,6 +1063,12 @@ func (l *loop) onIncoming(in incoming) {
 		l.onModerated(m)
 	case *protocol.ModEvent:
 		l.onModEvent(m)
+	case *protocol.Update:
+		l.onUpdate(m)
+	case *protocol.IsTyping:
+		l.onIsTyping(m)
+	case *protocol.Results:
+		l.onResults(m)
 	default:
 		l.connectionLost(fmt.Errorf("the server sent %v, which only clients send", m.Type()))
 	}
@@ -1088,7 +1120,8 @@ func (l *loop) onJoined(j *protocol.Joined) {
 	r.complete = uint64(len(j.Members)) == j.Count
 	l.c.events.push(Joined{Room: j.Room, Name: j.Name, Members: j.Members, Count: int(j.Count), Resumed: resumed, Reset: reset,
 		Read: j.Read, Mentions: int(min(j.Mentions, 1<<31-1)), Head: j.Head, Removed: removed, Topic: j.Topic,
-		InviteOnly: j.Modes&protocol.ModeInviteOnly != 0, Operator: j.Modes&protocol.ModeOperator != 0, Muted: j.Modes&protocol.ModeMuted != 0})
+		InviteOnly: j.Modes&protocol.ModeInviteOnly != 0, Operator: j.Modes&protocol.ModeOperator != 0, Muted: j.Modes&protocol.ModeMuted != 0,
+		NoTyping: j.Modes&protocol.ModeNoTyping != 0})
 	l.healthy(time.Now())
 	if resumed && knewAll && r.complete {
 		if changes := memberChanges(before, r.members); len(changes) > 0 {
@@ -1100,6 +1133,7 @@ func (l *loop) onJoined(j *protocol.Joined) {
 		r.mark = min(r.mark, max(r.head, r.lastSeen))
 		l.queueRead(r)
 		for i := range r.history {
+			r.history[i].Full = l.messages()
 			l.enqueue(&r.history[i])
 		}
 	}
@@ -1160,7 +1194,7 @@ func (l *loop) onError(e *protocol.Error) {
 		l.connectionLost(e)
 		return
 	}
-	if l.moderationRefused(e) {
+	if l.settle(e) || l.searchRefused(e) || l.moderationRefused(e) {
 		return
 	}
 	if e.Code == protocol.CodeMuted {

@@ -242,6 +242,9 @@ func (l *loop) moderationRefused(e *protocol.Error) bool {
 	if e.Room == "" && l.identifying && l.identifyOrder < req.order {
 		return false // IDENTIFY went first: this refuses it
 	}
+	if len(l.searches) > 0 && l.searches[0].order < req.order && l.searches[0].msg.Room == e.Room && e.ID == "" {
+		return false // a SEARCH went first: this refuses it
+	}
 	l.mods = l.mods[1:]
 	if req.auto {
 		l.operToken = ""

@@ -304,18 +304,20 @@ func clusterHistory(t *testing.T, addr, room string) []*protocol.Msg {
 	r.Send(&protocol.Join{Room: room, Name: "auditor", Resume: true, After: 0})
 	j := testserver.Expect[*protocol.Joined](r)
 	var out []*protocol.Msg
-	for uint64(len(out)) < j.Head {
+	for seq := j.After; seq < j.Head; {
 		m, err := r.Read()
 		if err != nil {
-			t.Fatalf("after %d of %d messages: %v", len(out), j.Head, err)
+			t.Fatalf("after %d of %d history entries: %v", seq, j.Head, err)
 		}
 		switch m := m.(type) {
 		case *protocol.Msg:
-			out = append(out, m)
+			out, seq = append(out, m), m.Seq
+		case *protocol.Update: // a change: its own seq, not a message
+			seq = m.Seq
 		case *protocol.Ping:
 			r.Send(&protocol.Pong{Nonce: m.Nonce})
 		case *protocol.Error:
-			t.Fatalf("after %d of %d messages: %v", len(out), j.Head, m)
+			t.Fatalf("after %d of %d history entries: %v", seq, j.Head, m)
 		}
 	}
 	r.Send(&protocol.Bye{})

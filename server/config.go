@@ -84,6 +84,9 @@ type config struct {
 	maxTracked       int
 	cacheBytesRoom   int
 	cacheBytesServer int
+
+	// Acting on messages.
+	typingMaxMembers int
 }
 
 // actionFlags do one thing and exit instead of configuring the server. They
@@ -150,6 +153,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.maxTracked, "max-tracked-addresses", 100000, "addresses (IPv6: /64s) the per-address limits remember at once; when full, the one that used least of its allowance is forgotten")
 	fs.IntVar(&c.cacheBytesRoom, "history-cache-room", 1<<20, "`bytes` of recent messages kept in memory per room for fast joins; older ones are read from storage")
 	fs.IntVar(&c.cacheBytesServer, "history-cache", 256<<20, "`bytes` of recent messages kept in memory for all rooms together; rooms share it equally when it is full")
+	fs.IntVar(&c.typingMaxMembers, "typing-max-members", 100, "rooms with more members than this get no typing indicators (\"alice is typing…\")")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")
 	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials `file` (user JWT and NKey seed)")
@@ -273,6 +277,7 @@ func (c *config) check() error {
 	positive("max-tracked-addresses", c.maxTracked)
 	positive("history-cache-room", c.cacheBytesRoom)
 	positive("history-cache", c.cacheBytesServer)
+	positive("typing-max-members", c.typingMaxMembers)
 	if (c.tlsCert != "") != (c.tlsKey != "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}

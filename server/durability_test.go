@@ -17,13 +17,28 @@ import (
 
 // allHistory reads every message of room with a raw resume from 0: all
 // the room has delivered (an ACK comes before its message goes out; see
-// delivered).
+// delivered). The changes among them (UPDATE, with seqs of their own)
+// are read and left out.
 func allHistory(t *testing.T, addr, room string) []*protocol.Msg {
 	t.Helper()
 	r, _ := testserver.Handshake(t, addr)
 	r.Send(&protocol.Join{Room: room, Name: "auditor", Resume: true, After: 0})
 	j := testserver.Expect[*protocol.Joined](r)
-	msgs := r.Messages(int(j.Head))
+	var msgs []*protocol.Msg
+	for seq := j.After; seq < j.Head; {
+		m, err := r.Read()
+		if err != nil {
+			t.Fatalf("after %d of %d history entries: %v", seq, j.Head, err)
+		}
+		switch m := m.(type) {
+		case *protocol.Msg:
+			msgs, seq = append(msgs, m), m.Seq
+		case *protocol.Update:
+			seq = m.Seq
+		case *protocol.Error:
+			t.Fatalf("after %d of %d history entries: %v", seq, j.Head, m)
+		}
+	}
 	r.Send(&protocol.Bye{})
 	return msgs
 }

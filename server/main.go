@@ -162,7 +162,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		CommitLatency: met.CommitLatency, Logger: log,
 		Rooms: st.rooms, RoomCreate: rooms.Policy(cfg.roomCreate), RoomCreateKey: cfg.roomCreateKey,
 		MaxServerRooms: cfg.maxServerRooms, CreateLimit: roomCreateLimit(cfg),
-		RingBytes: cfg.cacheBytesRoom, CacheBytes: cfg.cacheBytesServer, LimitHit: limitHit}, st.node)
+		RingBytes: cfg.cacheBytesRoom, CacheBytes: cfg.cacheBytesServer, LimitHit: limitHit,
+		TypingMaxMembers: cfg.typingMaxMembers}, st.node)
 	if err != nil {
 		st.close()
 		return err

@@ -14,9 +14,14 @@
 // Lines starting with / are commands: /join ROOM (join it, or switch to
 // it; lines then go there), /part (leave the current room), /msg NAME
 // text (a direct message), /rooms (the server's rooms), /names (who is
-// in the current room), the moderation commands (/kick, /ban, /mute,
+// in the current room), the commands on messages (/reply SEQ text,
+// /edit SEQ text, /delete SEQ, /react SEQ EMOJI, /unreact SEQ EMOJI,
+// /search WORDS; SEQ is a message's number, shown as [12] once one of
+// these is used), the moderation commands (/kick, /ban, /mute,
 // /topic, /invite… for operators; /help lists them) and /help; "//" starts a line that begins with
-// "/". In several rooms at once, each line says which one it is about
+// "/". Changes print as lines a script can read: "* alice edited [12]:
+// new text", "* alice deleted [12]", "* bob reacted 👍 to [12]"; a reply
+// as "alice (reply to [7] bob: first words…): text". In several rooms at once, each line says which one it is about
 // ("[#random] [15:04] bob: hi", "[@bob] …" for direct messages). A direct
 // message for us opens its conversation: chat joins it and prints it.
 // What chat prints counts as read on our name's other devices.
@@ -65,7 +70,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	showNameKey := fs.Bool("show-name-key", false, "print this computer's name key, to copy to another device, and exit")
 	wait := fs.Duration("wait", 10*time.Second, "at end of input, how long to wait for unacknowledged messages without progress (sending is paced to the server's rate; each acknowledgement starts the wait again)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT[,HOST:PORT…]] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT[,HOST:PORT…]] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands:\n"+
+			"/join, /part, /msg, /rooms, /names; on messages (SEQ is a message's number, shown as [SEQ] once one of these is used, or after /seqs on):\n"+
+			"/reply SEQ TEXT, /edit SEQ TEXT, /delete SEQ, /react SEQ EMOJI, /unreact SEQ EMOJI, /search WORDS; and moderation.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +146,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	lines := make(chan string)
 	inputDone := make(chan error, 1)
+	if ed, restore := keyInput(stdin, stdout); ed != nil {
+		// A person at a terminal: key by key, so the room hears that
+		// they are typing.
+		defer restore()
+		drafts := make(chan string)
+		go ed.run(lines, drafts, inputDone)
+		return loopDrafts(ctx, c, room, list, *wait, lines, drafts, inputDone, ed.over(stdout), ed.over(stderr))
+	}
 	go func() {
 		sc := bufio.NewScanner(stdin)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -148,6 +163,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		inputDone <- sc.Err()
 	}()
 	return loop(ctx, c, room, list, *wait, lines, inputDone, stdout, stderr)
+}
+
+// keyInput returns the editor for input from a terminal, with output to
+// a terminal too, and the function that gives the terminal its line
+// editing back; nil when input is a pipe or a file (lines are read as
+// they are, and no typing indicator is sent), or the system has no
+// key-by-key input.
+func keyInput(stdin io.Reader, stdout io.Writer) (*editor, func()) {
+	f, ok := stdin.(*os.File)
+	if !ok || !isTerminal(f) || !isTerminal(stdout) {
+		return nil, nil
+	}
+	restore, err := rawInput(f)
+	if err != nil {
+		return nil, nil
+	}
+	return &editor{in: f, out: stdout}, restore
 }
 
 // trustArg returns the pins a -trust value sets: ADDRESS=FINGERPRINT
@@ -182,10 +214,19 @@ func trustArg(v string, servers []string) map[string]string {
 // whole send.
 func loop(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
 	lines <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
+	return loopDrafts(ctx, c, room, server, wait, lines, nil, inputDone, stdout, stderr)
+}
+
+// loopDrafts is loop with the drafts of an interactive terminal (the
+// line being typed, after each key): the current room hears that the
+// user is typing, unless the draft is a command.
+func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
+	lines, drafts <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
 	t := newTerm(c, room, server, stdout, stderr)
 	code := 0
-	unacked := map[string]bool{} // ids sent, not yet stored
-	unseen := map[string]bool{}  // ids sent, not yet printed
+	unacked := map[string]bool{}    // ids sent, not yet stored
+	unseen := map[string]bool{}     // ids sent, not yet printed
+	changeAt := map[string]string{} // "room seq" of a change acknowledged: its id, until its UPDATE is printed
 	ended, closing, echoWait := false, false, false
 	var giveUp *time.Timer
 	var giveUpC <-chan time.Time
@@ -233,9 +274,18 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 				markT.Reset(time.Second)
 			case client.Acked:
 				delete(unacked, e.ID)
+				if _, ok := t.changes[e.ID]; ok {
+					// A change is seen when its UPDATE comes.
+					delete(t.changes, e.ID)
+					changeAt[e.Room+" "+fmt.Sprint(e.Seq)] = e.ID
+				}
 				if ended && !echoWait {
 					arm(wait) // progress: the wait starts again
 				}
+			case client.Updated:
+				key := e.Room + " " + fmt.Sprint(e.Seq)
+				delete(unseen, changeAt[key])
+				delete(changeAt, key)
 			case client.RoomError:
 				for _, id := range e.Unsent {
 					delete(unacked, id)
@@ -284,6 +334,8 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 			}
 			arm(wait)
 			settle()
+		case d := <-drafts:
+			t.draft(d)
 		case f := <-t.results:
 			f()
 			settle()

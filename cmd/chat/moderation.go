@@ -27,8 +27,8 @@ func (t *term) modCommand(line string) bool {
 	if name, arg, _ := strings.Cut(strings.TrimSpace(line), " "); name == "/seqs" {
 		switch strings.ToLower(strings.TrimSpace(arg)) {
 		case "on", "":
-			t.seqs = true
-			fmt.Fprintln(t.out, "-- messages now show their number, for /delete")
+			t.seqs = false
+			t.numbersOn()
 		case "off":
 			t.seqs = false
 		default:
@@ -139,6 +139,15 @@ func (t *term) modEvent(e client.ModEvent) {
 		if e.Self {
 			v.operator = e.Action == protocol.ModOp
 		}
+	}
+	if e.Action == protocol.ModDelete {
+		// The deletion comes as an UPDATE too (from a server with
+		// changes): printed once, the same way.
+		if !v.deleted[e.Seq] {
+			v.markDeleted(e.Seq)
+			fmt.Fprintf(t.out, "%s* %s deleted %s\n", t.prefix(e.Room), clean(e.Actor), seqLabel(e.Seq))
+		}
+		return
 	}
 	if line := modcmd.EventText(e); line != "" {
 		fmt.Fprintf(t.out, "%s* %s\n", t.prefix(e.Room), clean(line))

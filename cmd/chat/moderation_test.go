@@ -47,15 +47,15 @@ func TestModerationCommands(t *testing.T) {
 	ann.waitErr("chat: usage: /delete SEQ")
 
 	ann.say("/seqs on")
-	ann.waitLine(`^-- messages now show their number, for /delete$`, 0)
+	ann.waitLine(`^-- messages now show their number \[SEQ\]`, 0)
 	m := ann.mark()
 	bob.say("buy cheap watches")
-	seqRe := regexp.MustCompile(`(?m)^` + hhmm + `(\d+) bob: buy cheap watches$`)
+	seqRe := regexp.MustCompile(`(?m)^` + hhmm + `\[(\d+)\] bob: buy cheap watches$`)
 	waitMatch(t, &ann.out, seqRe, m)
 	seq := seqRe.FindStringSubmatch(ann.out.String()[m:])[1]
 	ann.say("/delete " + seq)
-	ann.waitLine(`^\* ann deleted message `+seq+`$`, m)
-	bob.waitLine(`^\* ann deleted message `+seq+`$`, 0)
+	ann.waitLine(`^\* ann deleted \[`+seq+`\]$`, m)
+	bob.waitLine(`^\* ann deleted \[`+seq+`\]$`, 0)
 
 	ann.say("/mute bob 10m")
 	bob.waitLine(`^\* ann muted you until \d{4}-\d\d-\d\d \d\d:\d\d$`, 0)

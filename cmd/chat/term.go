@@ -39,6 +39,18 @@ type term struct {
 	mods    int         // moderation commands without their answer yet
 	results chan func() // the answers, to print on the terminal's loop
 	seqs    bool        // /seqs on: messages show their numbers (for /delete)
+
+	// tty: the output is a terminal (not a pipe): search matches are
+	// shown in bold, and who is typing.
+	tty bool
+	// changes are the commands on messages (/edit, /delete, /react…)
+	// sent and not yet acknowledged, by id: a refusal names the command.
+	changes map[string]string
+	// searching counts the searches without their answer yet;
+	// lastSearch and searchFrom are where /search alone goes on.
+	searching  int
+	lastSearch string
+	searchFrom time.Time
 }
 
 // view is a room the terminal is in, or joining.
@@ -60,11 +72,19 @@ type view struct {
 	// waiting are the moderation commands typed before the room was
 	// joined, run once it is.
 	waiting []func()
+	// recent are the last messages printed (at most maxRecent), for
+	// the quotes of replies; deleted the deletions printed.
+	recent      map[uint64]recent
+	recentOrder []uint64
+	deleted     map[uint64]bool
+	// typing: who was last seen typing, by key, and when.
+	typing map[string]time.Time
 }
 
 func newTerm(c *client.Client, room, server string, out, errOut io.Writer) *term {
 	t := &term{c: c, out: out, errOut: errOut, server: server, me: protocol.Key(c.Name()),
-		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}, results: make(chan func())}
+		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}, results: make(chan func()),
+		tty: isTerminal(out), changes: map[string]string{}}
 	t.open(room)
 	return t
 }
@@ -149,6 +169,9 @@ func (t *term) line(line string) (id string) {
 		t.names()
 	case "/help":
 		t.help()
+	case "/reply", "/edit", "/delete", "/react", "/unreact", "/search":
+		id, _ := t.actCommand(cmd, arg)
+		return id
 	default:
 		if t.modCommand(line) {
 			return ""
@@ -315,18 +338,21 @@ func (t *term) help() {
 --   /help           this list
 --   //text          send a line that starts with /text
 -- other lines go to the current room: %s
--- moderation (room operators, in the current room; server operators in any):
+-- messages (SEQ is a message's number, shown as [SEQ]):
 `, here)
-	for _, h := range modcmd.Help {
+	for _, h := range messageHelp {
 		fmt.Fprintf(t.out, "--   %-30s %s\n", h[0], h[1])
 	}
-	fmt.Fprintf(t.out, "--   %-30s %s\n", "/seqs on|off", "show the messages' numbers (for /delete)")
+	fmt.Fprintln(t.out, "-- moderation (room operators, in the current room; server operators in any):")
+	for _, h := range withoutDelete(modcmd.Help) {
+		fmt.Fprintf(t.out, "--   %-30s %s\n", h[0], h[1])
+	}
 }
 
 // pending reports whether something asked for is still to come: joins
 // and room lists. At the end of input the terminal waits for them too.
 func (t *term) pending() bool {
-	if t.lists > 0 || t.mods > 0 {
+	if t.lists > 0 || t.mods > 0 || t.searching > 0 {
 		return true
 	}
 	for _, v := range t.views {
@@ -480,6 +506,10 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		t.message(e)
 	case client.Notice:
 		t.notice(e)
+	case client.Updated:
+		t.updated(e)
+	case client.Typing:
+		t.typing(e)
 	case client.ModEvent:
 		t.modEvent(e)
 	case client.OperRefused:
@@ -507,6 +537,9 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 			fmt.Fprintf(w, "%s* %s %s\n", t.prefix(e.Room), clean(ch.Name), ch.Kind)
 		}
 	case client.Left:
+		for _, id := range e.Unsent {
+			delete(t.changes, id)
+		}
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages to %s not sent\n", len(e.Unsent), t.label(e.Room))
 		}
@@ -518,6 +551,12 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		t.lists = max(0, t.lists-1)
 		t.roomList(e)
 	case client.RoomError:
+		if t.changeRefused(e) {
+			break
+		}
+		for _, id := range e.Unsent {
+			delete(t.changes, id)
+		}
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages not sent\n", len(e.Unsent))
 		}
@@ -543,16 +582,30 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 	return 0, false
 }
 
+// message prints a message: "[15:04] bob: text", with its number
+// ("[15:04] [12] bob: text") once numbers are on, what it answers
+// ("alice (reply to [7] bob: first words…): text"), and, for one from
+// history, whether it was edited and its reactions.
 func (t *term) message(e client.Message) {
+	v := t.views[e.Room]
 	text := strings.ReplaceAll(clean(e.Text), "\n", "\n        ")
-	if e.Deleted {
+	switch {
+	case e.Deleted:
 		text = "(message deleted)"
+	case !e.Edited.IsZero():
+		text += " (edited)"
 	}
+	text += reactionsText(e.Reactions)
 	seq := ""
 	if t.seqs {
-		seq = fmt.Sprintf("%d ", e.Seq)
+		seq = seqLabel(e.Seq) + " "
 	}
-	fmt.Fprintf(t.out, "%s[%s] %s%s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), text)
+	quote := t.replyQuote(v, e.Reply)
+	if v != nil {
+		v.remember(e.Seq, e.Sender, e.Text)
+		delete(v.typing, protocol.Key(e.Sender))
+	}
+	fmt.Fprintf(t.out, "%s[%s] %s%s%s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), quote, text)
 }
 
 // notice prints a message for us from a room the terminal is not in

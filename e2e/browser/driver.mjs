@@ -6,6 +6,7 @@
 //   type TEXT           type text into whatever has the focus
 //   press KEY           press a key (Enter, Shift+Enter, …)
 //   click X Y           click at page coordinates
+//   move X Y            move the mouse there (hover)
 //   title               the document title
 //   eval EXPR           evaluate a JavaScript expression, JSON result
 //   waitfor EXPR        wait (up to 30 s) until a JavaScript expression is
@@ -51,6 +52,7 @@ const commands = {
   async type(text) { await page.keyboard.type(text, { delay: 20 }); },
   async press(key) { await page.keyboard.press(key); },
   async click(xy) { const [x, y] = xy.split(" ").map(Number); await page.mouse.click(x, y); },
+  async move(xy) { const [x, y] = xy.split(" ").map(Number); await page.mouse.move(x, y); },
   async title() { return await page.title(); },
   async eval(expr) { return JSON.stringify(await page.evaluate(expr)); },
   // A timer, not requestAnimationFrame: a page in a background tab gets no

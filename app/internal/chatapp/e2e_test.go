@@ -106,6 +106,10 @@ type peer struct {
 	t    *testing.T
 	c    *client.Client
 	msgs chan client.Message
+	// updates and typing are the peer's Updated and Typing events (the
+	// latest 100: older ones are dropped rather than block).
+	updates chan client.Updated
+	typing  chan client.Typing
 }
 
 func newPeer(t *testing.T, addr, name string) *peer {
@@ -125,7 +129,7 @@ func newPeerConfig(t *testing.T, cfg client.Config) *peer {
 	if err := c.Join("general"); err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{t: t, c: c, msgs: make(chan client.Message, 100)}
+	p := &peer{t: t, c: c, msgs: make(chan client.Message, 100), updates: make(chan client.Updated, 100), typing: make(chan client.Typing, 100)}
 	joined := make(chan struct{})
 	go func() {
 		for ev := range c.Events() {
@@ -138,6 +142,16 @@ func newPeerConfig(t *testing.T, cfg client.Config) *peer {
 				}
 			case client.Message:
 				p.msgs <- e
+			case client.Updated:
+				select {
+				case p.updates <- e:
+				default:
+				}
+			case client.Typing:
+				select {
+				case p.typing <- e:
+				default:
+				}
 			}
 		}
 	}()

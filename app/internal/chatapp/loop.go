@@ -80,6 +80,11 @@ type loop struct {
 	markTimer *time.Timer
 
 	retiring sync.WaitGroup // clients being closed in the background
+
+	// changeIDs are the ids of edits, deletions and reactions sent and
+	// not yet acknowledged or refused (bounded by maxChangeIDs): their
+	// ACK is no message of the UI's, their refusal no unsent message.
+	changeIDs map[string]bool
 }
 
 // room is what the loop knows of a conversation.
@@ -96,7 +101,7 @@ type room struct {
 // newLoop starts from opts.Saved, whose name key New has ensured.
 func newLoop(opts Options, post func(uint64, any)) *loop {
 	return &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved,
-		notifier: opts.Notifier, focused: true, marks: map[string]uint64{}}
+		notifier: opts.Notifier, focused: true, marks: map[string]uint64{}, changeIDs: map[string]bool{}}
 }
 
 func (l *loop) run() {
@@ -139,6 +144,9 @@ func (l *loop) drainWait() time.Duration {
 }
 
 func (l *loop) perform(cmd any) {
+	if l.performMessages(cmd) {
+		return
+	}
 	switch in := cmd.(type) {
 	case ui.JoinIntent:
 		l.retire(0)
@@ -153,7 +161,11 @@ func (l *loop) perform(cmd any) {
 			l.post(l.session, ui.SendResult{Token: in.Token, Room: in.Room, Err: errors.New("not connected")})
 			return
 		}
-		id, err := l.c.Send(in.Room, in.Text)
+		send := l.c.Send
+		if in.Reply != 0 {
+			send = func(room, text string) (string, error) { return l.c.SendReply(room, text, in.Reply) }
+		}
+		id, err := send(in.Room, in.Text)
 		l.post(l.session, ui.SendResult{Token: in.Token, Room: in.Room, ID: id, Err: err})
 	case ui.JoinRoomIntent:
 		l.joinRoomWith(in.Room, in.Invite)
@@ -251,7 +263,7 @@ func (l *loop) perform(cmd any) {
 
 func (l *loop) join(in ui.JoinIntent) {
 	l.session, l.server, l.name, l.room, l.key = in.Session, in.Server, in.Name, protocol.Key(in.Room), in.Key
-	l.rooms, l.marks = map[string]*room{}, map[string]uint64{}
+	l.rooms, l.marks, l.changeIDs = map[string]*room{}, map[string]uint64{}, map[string]bool{}
 	// The server field may list several addresses (the nodes of a
 	// cluster); the client tries them in turn. Pins are per address,
 	// and one saved for the whole field applies to those without.
@@ -418,7 +430,20 @@ func (l *loop) event(ev client.Event) {
 			p.Changes = append(p.Changes, ui.PresenceChange{Name: ch.Name, Joined: ch.Kind == protocol.PresenceJoined})
 		}
 		l.post(l.session, p)
-	case client.Message, client.Acked, client.Page, client.ModEvent:
+	case client.Acked:
+		if l.changeIDs[e.ID] {
+			delete(l.changeIDs, e.ID) // the change's Updated tells the UI
+			return
+		}
+		l.post(l.session, ev)
+	case client.Updated:
+		// Logged for the window tests, which wait for what the app learns.
+		l.opts.Logger.Debug("message changed", "room", e.Room, "target", e.Target, "kind", e.Kind.String(), "actor", e.Actor)
+		l.post(l.session, updated(e))
+	case client.Typing:
+		l.opts.Logger.Debug("typing", "room", e.Room, "name", e.Name, "stopped", e.Stopped)
+		l.post(l.session, ui.Typing{Room: protocol.Key(e.Room), Name: e.Name, Stopped: e.Stopped})
+	case client.Message, client.Page, client.ModEvent:
 		l.post(l.session, ev)
 	case client.OperRefused:
 		l.opts.Logger.Info("no longer a server operator", "err", e.Err)
@@ -519,6 +544,26 @@ func (l *loop) roomError(e client.RoomError) {
 	k := protocol.Key(e.Room)
 	if e.Err == nil {
 		return
+	}
+	if e.Stays && len(e.Unsent) > 0 {
+		// Changes refused: said as such, not as messages not sent.
+		kept := e.Unsent[:0:0]
+		changes := 0
+		for _, id := range e.Unsent {
+			if l.changeIDs[id] {
+				delete(l.changeIDs, id)
+				changes++
+			} else {
+				kept = append(kept, id)
+			}
+		}
+		if changes > 0 {
+			l.post(l.session, ui.ChangeResult{Room: k, Err: errors.New(changeRefused(e.Err))})
+			if len(kept) == 0 {
+				return
+			}
+			e.Unsent = kept
+		}
 	}
 	if !e.Stays && (e.Room == "" || (l.joining && k == l.room)) {
 		l.fail(refusal(e.Err, l.attempt()))

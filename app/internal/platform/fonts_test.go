@@ -21,6 +21,7 @@ import (
 	"chat/app/internal/textdir"
 	fontfiles "chat/assets/fonts"
 	"chat/internal/fontmanifest"
+	"chat/protocol"
 )
 
 // scripts are the texts the tests shape: what a person might write.
@@ -28,6 +29,9 @@ var scripts = []struct{ name, text string }{
 	{"Hebrew", "שלום עולם"},
 	{"Arabic", "مرحبا بالعالم"},
 	{"emoji", "😀🎉👍🏽❤️🇯🇵👨‍👩‍👧🐱"},
+	// The reactions a message can have (protocol.Reactions): the
+	// reaction chips and picker must draw every one.
+	{"reactions", strings.Join(protocol.Reactions[:], "")},
 	{"Chinese", "你好世界，國語"},
 	{"Japanese", "こんにちは カタカナ"},
 	{"Korean", "안녕하세요 한국어"},

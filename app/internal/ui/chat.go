@@ -9,6 +9,7 @@ import (
 	"gioui.org/io/key"
 	"gioui.org/io/semantic"
 	"gioui.org/layout"
+	"gioui.org/op"
 	"gioui.org/unit"
 	"gioui.org/widget"
 	"gioui.org/widget/material"
@@ -60,13 +61,36 @@ type chatScreen struct {
 	problem  string // why the last message was not sent, shown over the composer
 
 	sendBtn, leaveBtn, membersBtn, jumpBtn, retryBtn, closeMembers widget.Clickable
-	rejoinBtn                                                      widget.Clickable
+	rejoinBtn, searchBtn                                           widget.Clickable
 	copyKeyBtn, backBtn, quietBtn, sideBtn                         widget.Clickable
 	memberBtns                                                     map[string]*widget.Clickable
 	keyCopied                                                      bool
 	showMembers                                                    bool
 	memberList                                                     widget.List
 	focusComposer                                                  bool // for UI.moveFocus
+
+	// Acting on messages (actions.go): the row the pointer is over, the
+	// one whose actions a long press opened, the one whose emoji picker
+	// is open; the message the composer answers or edits (with what was
+	// typed before the edit, for after it); the message jumped to, shown
+	// highlighted until flashUntil.
+	hover, pinned, picker uint64
+	replyTo, editing      uint64
+	draft                 string
+	flash                 uint64
+	flashUntil            time.Time
+	cancelBtn             widget.Clickable
+	// typing are the names typing in the conversation, by key: the name
+	// as shown and when it stops showing.
+	typing map[string]typist
+	// typed: a TypingIntent went out since the composer was last empty.
+	typed bool
+}
+
+// typist is a name typing, until a time.
+type typist struct {
+	name  string
+	until time.Time
 }
 
 // newChatScreen is the conversation room, entered as name, before it is
@@ -78,6 +102,7 @@ func newChatScreen(room, name string, now func() time.Time) *chatScreen {
 		members:    map[string]string{},
 		memberBtns: map[string]*widget.Clickable{},
 		log:        newMessageLog(now),
+		typing:     map[string]typist{},
 	}
 	if peer, ok := protocol.DMPeer(room, name); ok {
 		c.dm, c.peer, c.peerName = true, peer, peer
@@ -145,6 +170,7 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 		c.page(e) // msglist: older (or newer) messages the list asked for
 	case client.Message:
 		c.seen(e.Sender)
+		delete(c.typing, protocol.Key(e.Sender)) // the message she typed is here
 		c.unread.message(e.Seq, e.Own, e.Mention)
 		if e.Time.After(c.lastActive) {
 			c.lastActive = e.Time
@@ -157,6 +183,23 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 		c.log.acked(e)
 	case ReadMarker:
 		c.unread.markRead(e.Seq)
+	case MessageChanged:
+		c.unread.change(e.Seq)
+		c.log.change(e)
+		if e.State != nil && e.State.Deleted && c.editing == e.Target {
+			c.cancelCompose() // nothing left to edit
+		}
+	case Typing:
+		k := protocol.Key(e.Name)
+		if e.Stopped || k == protocol.Key(c.name) {
+			delete(c.typing, k)
+		} else {
+			c.typing[k] = typist{name: e.Name, until: now.Add(typingFor)}
+		}
+	case ChangeResult:
+		if e.Err != nil {
+			c.problem = "Not done: " + e.Err.Error()
+		}
 	case Presence:
 		c.count = e.Count
 		self := protocol.Key(c.name)
@@ -225,14 +268,34 @@ func (c *chatScreen) resetRoom() {
 // buttons. The keys that move between conversations and close panels are
 // the shell's.
 func (c *chatScreen) update(gtx layout.Context, u *UI) {
+	if c.composer.Len() == 0 && c.editing == 0 {
+		// Up in an empty composer edits our last message. Asked for
+		// before the editor reads its keys, which it would take to move
+		// the caret.
+		for {
+			ev, ok := gtx.Event(key.Filter{Focus: &c.composer, Name: key.NameUpArrow})
+			if !ok {
+				break
+			}
+			if e, ok := ev.(key.Event); ok && e.State == key.Press {
+				c.editLast()
+			}
+		}
+	}
 	for {
 		ev, ok := c.composer.Update(gtx)
 		if !ok {
 			break
 		}
-		if _, ok := ev.(widget.SubmitEvent); ok {
+		switch ev.(type) {
+		case widget.SubmitEvent:
 			c.submit(u)
+		case widget.ChangeEvent:
+			c.composerChanged(u)
 		}
+	}
+	if c.cancelBtn.Clicked(gtx) {
+		c.cancelCompose()
 	}
 	if c.sendBtn.Clicked(gtx) {
 		c.submit(u)
@@ -248,6 +311,9 @@ func (c *chatScreen) update(gtx layout.Context, u *UI) {
 	if c.quietBtn.Clicked(gtx) {
 		c.quiet = !c.quiet
 		u.emit(QuietIntent{Room: c.room, Quiet: c.quiet})
+	}
+	if c.searchBtn.Clicked(gtx) {
+		u.shell.openPanel(u, searchPanelKind)
 	}
 	if c.membersBtn.Clicked(gtx) {
 		c.showMembers = !c.showMembers
@@ -290,6 +356,9 @@ func (c *chatScreen) submit(u *UI) {
 	text := strings.TrimRight(c.composer.Text(), " \t\r\n")
 	text = strings.TrimLeft(text, "\r\n")
 	if strings.TrimSpace(text) == "" || c.gone != "" {
+		if c.editing != 0 && c.gone == "" {
+			c.problem = "An edit needs some text: to remove the message, use Delete in its actions."
+		}
 		return
 	}
 	if strings.HasPrefix(text, "//") {
@@ -298,13 +367,77 @@ func (c *chatScreen) submit(u *UI) {
 		c.command(u, text)
 		return
 	}
+	if c.editing != 0 {
+		seq := c.editing
+		if r := c.log.indexOf(seq); r < 0 || c.log.rows[r].text != text {
+			u.emit(EditIntent{Room: c.room, Seq: seq, Text: text})
+		}
+		c.editing = 0
+		c.composer.SetText(c.draft)
+		c.composer.SetCaret(c.composer.Len(), c.composer.Len())
+		c.draft, c.problem = "", ""
+		return
+	}
 	u.tokens++
 	c.log.addPending(u.tokens, c.name, text)
+	if c.replyTo != 0 {
+		c.log.rows[c.log.byToken[u.tokens]].reply = c.replyTo
+	}
 	c.composer.SetText("")
 	c.problem = ""
 	c.scrollToEnd()
-	u.emit(SendIntent{Token: u.tokens, Room: c.room, Text: text})
+	u.emit(SendIntent{Token: u.tokens, Room: c.room, Text: text, Reply: c.replyTo})
+	c.replyTo = 0
+	c.stopTyping(u)
 	u.shell.firstSend(u)
+}
+
+// composerChanged tells the room that the user types, or stopped (the
+// composer is empty again). Commands and edits are not typing a message.
+func (c *chatScreen) composerChanged(u *UI) {
+	text := c.composer.Text()
+	if strings.TrimSpace(text) == "" || strings.HasPrefix(text, "/") || c.editing != 0 {
+		c.stopTyping(u)
+		return
+	}
+	c.typed = true
+	u.emit(TypingIntent{Room: c.room})
+}
+
+// stopTyping tells the room the user no longer types, if it was told
+// they did.
+func (c *chatScreen) stopTyping(u *UI) {
+	if c.typed {
+		c.typed = false
+		u.emit(TypingIntent{Room: c.room, Stopped: true})
+	}
+}
+
+// typingText is the line above the composer naming who types, and when
+// it must be drawn again (the first of them expires).
+func (c *chatScreen) typingText(now time.Time) (string, time.Time) {
+	var names []string
+	var next time.Time
+	for k, t := range c.typing {
+		if !now.Before(t.until) {
+			delete(c.typing, k)
+			continue
+		}
+		names = append(names, t.name)
+		if next.IsZero() || t.until.Before(next) {
+			next = t.until
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int { return strings.Compare(protocol.Key(a), protocol.Key(b)) })
+	switch len(names) {
+	case 0:
+		return "", next
+	case 1:
+		return names[0] + " is typing…", next
+	case 2:
+		return names[0] + " and " + names[1] + " are typing…", next
+	}
+	return fmt.Sprintf("%s, %s and %d more are typing…", names[0], names[1], len(names)-2), next
 }
 
 func (c *chatScreen) layout(gtx layout.Context, u *UI) layout.Dimensions {
@@ -364,6 +497,9 @@ func (c *chatScreen) header(gtx layout.Context, u *UI) layout.Dimensions {
 						return layout.Dimensions{}
 					}
 					return c.countButton(gtx, u)
+				}),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					return iconButton(th, &c.searchBtn, u.shellIcons.search, "Search messages").Layout(gtx)
 				}),
 				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 					ic, desc := u.shellIcons.bell, "Turn off notifications"
@@ -522,6 +658,44 @@ func (c *chatScreen) memberPanel(gtx layout.Context, u *UI) layout.Dimensions {
 func (c *chatScreen) composerBar(gtx layout.Context, u *UI) layout.Dimensions {
 	th := u.th
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			now := u.now()
+			txt, next := c.typingText(now)
+			if txt == "" {
+				return layout.Dimensions{}
+			}
+			gtx.Execute(op.InvalidateCmd{At: gtx.Now.Add(next.Sub(now))}) // to take it away when it expires
+			return layout.Inset{Top: 4, Left: 20, Right: 16}.Layout(gtx, label(th, 12, txt, th.Muted).Layout)
+		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			var txt string
+			switch {
+			case c.editing != 0:
+				txt = "Editing your message · Esc to cancel, Enter to save"
+			case c.replyTo != 0:
+				txt = "Replying to " + c.quoteText(c.replyTo)
+			default:
+				return layout.Dimensions{}
+			}
+			return layout.Inset{Top: 6, Left: 16, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+					layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+						l := label(th, 13, txt, th.Accent)
+						l.MaxLines = 1
+						return l.Layout(gtx)
+					}),
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+						desc := "Cancel reply"
+						if c.editing != 0 {
+							desc = "Cancel edit"
+						}
+						b := iconButton(th, &c.cancelBtn, u.icons.close, desc)
+						b.Size, b.Inset = 16, layout.UniformInset(6)
+						return b.Layout(gtx)
+					}),
+				)
+			})
+		}),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			if c.problem == "" {
 				return layout.Dimensions{}

@@ -46,6 +46,7 @@ type SendIntent struct {
 	Token uint64
 	Room  string
 	Text  string
+	Reply uint64 // the message it answers; 0: none
 }
 
 // SignOutIntent disconnects from the server; the UI is back on the join

@@ -24,7 +24,7 @@ type link struct {
 // one) is left out, so "see https://example.org/a_(b)." links
 // https://example.org/a_(b).
 func findLinks(s string) []link {
-	if !strings.Contains(s, "://") && !containsFold(s, "www.") {
+	if !strings.Contains(s, "://") && !containsFold(s, "www.") { // chat:// too
 		return nil // most messages: one or two quick scans
 	}
 	var out []link
@@ -56,7 +56,7 @@ func findLinks(s string) []link {
 // its prefix (the scheme and "://", or "www.").
 func linkStart(s string, i int) (prefix int, ok bool) {
 	c := s[i]
-	if c != 'h' && c != 'H' && c != 'w' && c != 'W' {
+	if c != 'h' && c != 'H' && c != 'w' && c != 'W' && c != 'c' {
 		return 0, false
 	}
 	if i > 0 {
@@ -66,7 +66,7 @@ func linkStart(s string, i int) (prefix int, ok bool) {
 			return 0, false
 		}
 	}
-	for _, p := range []string{"https://", "http://", "www."} {
+	for _, p := range []string{"https://", "http://", "www.", messageLinkPrefix} {
 		if len(s)-i >= len(p) && strings.EqualFold(s[i:i+len(p)], p) {
 			return len(p), true
 		}
@@ -106,7 +106,7 @@ func linkEnd(s string, i, prefix int) int {
 	if host == "" {
 		return 0
 	}
-	if r, _ := utf8.DecodeRuneInString(host); !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '[' {
+	if r, _ := utf8.DecodeRuneInString(host); !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '[' && !strings.HasPrefix(s[i:], messageLinkPrefix) {
 		return 0
 	}
 	if prefix == len("www.") {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"chat/client"
@@ -54,6 +55,12 @@ type row struct {
 	// is made when the row is first shown, so rows never scrolled to cost
 	// no shaping; rows dropped from the window take it with them.
 	view *rowView
+	// reply is the message this one answers (0: none); edited is set
+	// once it was edited; reactions are its reactions, in the order of
+	// protocol.Reactions.
+	reply     uint64
+	edited    bool
+	reactions []Reaction
 }
 
 // stored reports whether r is a message the server stored (it has a
@@ -97,10 +104,11 @@ const (
 type loadKind uint8
 
 const (
-	loadNone  loadKind = iota
-	loadOlder          // before the window
-	loadNewer          // after the window (detached)
-	loadTail           // the newest messages, replacing the window (a jump to the end)
+	loadNone   loadKind = iota
+	loadOlder           // before the window
+	loadNewer           // after the window (detached)
+	loadTail            // the newest messages, replacing the window (a jump to the end)
+	loadAround          // the messages around one to show, replacing the window
 )
 
 // messageLog is the list's model. It matches the user's own messages
@@ -130,10 +138,21 @@ type messageLog struct {
 	toEnd                bool // the window was replaced: show its end
 
 	days dayLabels
+
+	// quotes remember what replies show of the messages they answer
+	// (bounded by maxQuotes); changed holds the states of messages
+	// changed while a jump waits for its page (bounded by maxEarly).
+	quotes  map[uint64]quote
+	changed map[uint64]MessageState
+	// around, when not 0, is a message to show that is not in the window:
+	// a page around it replaces the window (loadAround). scrollTo, when
+	// not -1, is the row the next layout shows at the top of the view.
+	around   uint64
+	scrollTo int
 }
 
 func newMessageLog(now func() time.Time) *messageLog {
-	return &messageLog{byToken: map[uint64]int{}, byID: map[string]int{}, now: now, following: true, span: pageSize}
+	return &messageLog{byToken: map[uint64]int{}, byID: map[string]int{}, now: now, following: true, span: pageSize, scrollTo: -1}
 }
 
 // clockText is a message's time as the list shows it: the local time of
@@ -159,11 +178,84 @@ func prepare(r *row) {
 // rowOf is the row of a message from the server.
 func rowOf(m client.Message) row {
 	r := row{kind: rowMessage, own: m.Own, sender: m.Sender, text: m.Text, at: m.Time, seq: m.Seq}
+	x := extrasOf(m)
+	r.reply, r.edited, r.reactions = x.reply, !x.edited.IsZero(), x.reactions
 	if m.Deleted {
-		r.text, r.deleted = deletedText, true
+		r.text, r.deleted, r.reactions = deletedText, true, nil
 	}
 	prepare(&r)
 	return r
+}
+
+// setState gives row r a message's state after a change.
+func setState(r *row, s MessageState) {
+	r.view = nil // its text is shaped again
+	r.edited = !s.Edited.IsZero()
+	r.reactions = s.Reactions
+	r.text, r.deleted = s.Text, s.Deleted
+	if s.Deleted {
+		r.text, r.reactions = deletedText, nil
+	}
+	prepare(r)
+}
+
+// change applies a change of message e.Target to its row, wherever the
+// log holds it. A change without a state (in a replay, where the message
+// itself brings its final state) changes nothing.
+func (l *messageLog) change(e MessageChanged) {
+	l.noteSeq(e.Seq)
+	if e.State == nil {
+		return
+	}
+	for i := range l.rows {
+		if r := &l.rows[i]; r.kind == rowMessage && r.seq == e.Target {
+			setState(r, *e.State)
+			l.remember(r)
+		}
+	}
+	if len(l.early) > 0 {
+		if l.changed == nil {
+			l.changed = map[uint64]MessageState{}
+		}
+		if len(l.changed) < maxEarly {
+			l.changed[e.Target] = *e.State
+		}
+	}
+}
+
+// quote is what a reply shows of the message it answers.
+type quote struct{ sender, line string }
+
+// maxQuotes bounds the quotes remembered of messages no longer in the
+// window; when it is reached they are forgotten and collected again.
+const maxQuotes = 2000
+
+// remember keeps what a reply to message r would show of it.
+func (l *messageLog) remember(r *row) {
+	if r.kind != rowMessage || r.seq == 0 {
+		return
+	}
+	if l.quotes == nil || len(l.quotes) >= maxQuotes {
+		l.quotes = map[uint64]quote{}
+	}
+	line, _, _ := strings.Cut(r.text, "\n")
+	l.quotes[r.seq] = quote{sender: r.sender, line: line}
+}
+
+// quoteOf is what a reply to message seq shows of it, if the log has seen it.
+func (l *messageLog) quoteOf(seq uint64) (quote, bool) {
+	q, ok := l.quotes[seq]
+	return q, ok
+}
+
+// indexOf is the index of the row of message seq in the window, or -1.
+func (l *messageLog) indexOf(seq uint64) int {
+	for i := range l.rows {
+		if l.rows[i].seq == seq && l.rows[i].kind == rowMessage {
+			return i
+		}
+	}
+	return -1
 }
 
 // deletedText stands for the text of a message an operator deleted.
@@ -174,8 +266,9 @@ const deletedText = "message deleted"
 func (l *messageLog) deleteSeq(seq uint64) {
 	del := func(r *row) {
 		if r.kind == rowMessage && r.seq == seq {
-			r.text, r.deleted, r.view = deletedText, true, nil
+			r.text, r.deleted, r.view, r.reactions = deletedText, true, nil, nil
 			prepare(r)
+			l.remember(r)
 		}
 	}
 	for i := range l.rows {
@@ -210,6 +303,7 @@ func (l *messageLog) append(r row) int {
 	prepare(&r)
 	l.rows = append(l.rows, r)
 	i := len(l.rows) - 1
+	l.remember(&l.rows[i])
 	l.regroup(i)
 	return i
 }
@@ -361,6 +455,7 @@ func (l *messageLog) stored(i int, seq uint64, t time.Time) {
 	r := &l.rows[i]
 	r.status, r.seq, r.at = statusDelivered, seq, t
 	prepare(r)
+	l.remember(r)
 	l.noteSeq(seq)
 	if seq != 0 {
 		i = l.place(i)
@@ -506,6 +601,9 @@ func (l *messageLog) insert(at int, add []row) {
 		return
 	}
 	l.rows = slices.Insert(l.rows, at, add...)
+	for i := range add {
+		l.remember(&add[i])
+	}
 	for k, j := range l.byToken {
 		if j >= at {
 			l.byToken[k] = j + n
@@ -673,6 +771,13 @@ func (l *messageLog) request() (before uint64, ok bool) {
 		return 0, false
 	}
 	switch {
+	case l.around != 0:
+		// A page whose newest messages are pageSize/2 past the one to
+		// show: with the room's numbers contiguous but for changes, which
+		// pages skip, it holds that message and those around it.
+		l.loadKind, l.loading = loadAround, l.around+pageSize/2
+		l.around = 0
+		return l.loading, true
 	case l.jumping:
 		l.loadKind, l.loading = loadTail, 0
 		return 0, true
@@ -744,7 +849,39 @@ func (l *messageLog) page(p client.Page) {
 		l.appendPage(msgs)
 	case loadTail:
 		l.replace(msgs, p.First)
+	case loadAround:
+		target := p.Before - pageSize/2
+		l.replace(msgs, p.First)
+		l.toEnd = false
+		if hi := l.highSeq(); hi < l.head {
+			l.detached, l.span = true, pageSize // the newer ones come as the user scrolls down
+		}
+		l.scrollTo = l.nearest(target)
 	}
+}
+
+// jumpTo shows message seq: at once if the window holds it, else after a
+// page around it replaces the window. It reports whether the message is
+// in the window already.
+func (l *messageLog) jumpTo(seq uint64) bool {
+	if i := l.indexOf(seq); i >= 0 {
+		l.scrollTo = i
+		return true
+	}
+	l.around, l.jumping, l.early = seq, false, nil
+	l.loadKind, l.loading = loadNone, 0 // a page on its way is of no use now
+	return false
+}
+
+// nearest is the index of the row of message seq, or of the first after
+// it when it is not there (a change entry, or removed).
+func (l *messageLog) nearest(seq uint64) int {
+	for i := range l.rows {
+		if s := l.rows[i].seq; s != 0 && s >= seq {
+			return i
+		}
+	}
+	return max(0, len(l.rows)-1)
 }
 
 // prependPage adds older messages above the window.
@@ -807,7 +944,11 @@ func (l *messageLog) replace(msgs []client.Message, first bool) {
 	var last uint64
 	add := func(m client.Message) {
 		if m.Seq > last && !mine[m.Seq] {
-			rows = append(rows, rowOf(m))
+			r := rowOf(m)
+			if s, ok := l.changed[m.Seq]; ok {
+				setState(&r, s) // changed while the page was on its way
+			}
+			rows = append(rows, r)
 			last = m.Seq
 		}
 	}
@@ -817,7 +958,7 @@ func (l *messageLog) replace(msgs []client.Message, first bool) {
 	for _, m := range l.early {
 		add(m)
 	}
-	l.early = nil
+	l.early, l.changed = nil, nil
 	moved := map[int]int{}
 	var placeAgain []int
 	for i, r := range old {

@@ -58,6 +58,7 @@ type rowView struct {
 	regions []widget.Region // scratch for Regions
 	runs    []glyphRun      // the links' glyphs, drawn again in the link color
 	runsFor runsKey
+	act     *rowActions // the actions' buttons and gestures, made on first use
 }
 
 // glyphRun is glyphs of one line, shaped as one path at off.
@@ -98,6 +99,11 @@ func (c *chatScreen) messages(gtx layout.Context, u *UI) layout.Dimensions {
 	case l.toEnd:
 		l.toEnd = false
 		pos.BeforeEnd = false
+	case l.scrollTo >= 0:
+		// A jump to a message (a reply's quote, a search hit, a link):
+		// it goes near the top of the view.
+		pos.First, pos.Offset, pos.BeforeEnd = max(0, min(l.scrollTo, len(l.rows)-1)-1), 0, true
+		l.scrollTo = -1
 	case l.detached && !l.jumping && !pos.BeforeEnd:
 		// The list was sent to its end (the jump button, a message sent),
 		// but the window does not reach the room's end: the newest page
@@ -205,12 +211,20 @@ func (c *chatScreen) rowBody(gtx layout.Context, u *UI, i int) layout.Dimensions
 	if last {
 		bottom = 10
 	}
+	return c.withActions(gtx, u, r, func(gtx layout.Context) layout.Dimensions {
+		return c.bubbleRow(gtx, u, r, top, bottom)
+	})
+}
+
+// bubbleRow is a message's bubble in its row, to the right for our own.
+func (c *chatScreen) bubbleRow(gtx layout.Context, u *UI, r *row, top, bottom unit.Dp) layout.Dimensions {
+	th := u.th
 	return layout.Inset{Top: top, Bottom: bottom, Left: 12, Right: 16}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		width := gtx.Constraints.Max.X
 		gtx.Constraints = layout.Constraints{Max: image.Pt(min(width*4/5, gtx.Dp(560)), gtx.Constraints.Max.Y)}
 		m := op.Record(gtx.Ops)
 		dims := layout.Inset{Top: 6, Bottom: 6, Left: 12, Right: 12}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-			return bubble(gtx, u, r, c.operator)
+			return bubble(gtx, u, c, r, c.operator)
 		})
 		call := m.Stop()
 		x := 0
@@ -221,6 +235,12 @@ func (c *chatScreen) rowBody(gtx layout.Context, u *UI, i int) layout.Dimensions
 		bg := th.Surface
 		if r.own {
 			bg = th.Own
+		}
+		if r.seq != 0 && r.seq == c.flash {
+			if left := c.flashUntil.Sub(gtx.Now); left > 0 {
+				bg = withAlpha(th.Accent, 0x50) // the message jumped to
+				gtx.Execute(op.InvalidateCmd{At: c.flashUntil})
+			}
 		}
 		fillRounded(gtx.Ops, dims.Size, gtx.Dp(12), bg)
 		call.Add(gtx.Ops)
@@ -235,7 +255,7 @@ func (c *chatScreen) rowBody(gtx layout.Context, u *UI, i int) layout.Dimensions
 //
 // For an operator of the room (seqs) a stored message's time has its
 // number in front ("#42 · 15:04"), which /delete takes.
-func bubble(gtx layout.Context, u *UI, r *row, seqs bool) layout.Dimensions {
+func bubble(gtx layout.Context, u *UI, c *chatScreen, r *row, seqs bool) layout.Dimensions {
 	th := u.th
 	gtx.Constraints.Min = image.Point{}
 	var nameDims layout.Dimensions
@@ -246,6 +266,15 @@ func bubble(gtx layout.Context, u *UI, r *row, seqs bool) layout.Dimensions {
 		l.MaxLines = 1
 		nameDims = l.Layout(gtx)
 		nameCall = m.Stop()
+	}
+	var quoteDims layout.Dimensions
+	var quoteCall op.CallOp
+	if r.reply != 0 && !r.deleted {
+		m := op.Record(gtx.Ops)
+		quoteDims = layout.Inset{Bottom: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			return quoteLine(gtx, u, c, r)
+		})
+		quoteCall = m.Stop()
 	}
 
 	m := op.Record(gtx.Ops)
@@ -271,6 +300,10 @@ func bubble(gtx layout.Context, u *UI, r *row, seqs bool) layout.Dimensions {
 	textCall := m.Stop()
 
 	m = op.Record(gtx.Ops)
+	chipDims := chips(gtx, u, r)
+	chipCall := m.Stop()
+
+	m = op.Record(gtx.Ops)
 	var meta layout.Dimensions
 	switch r.status {
 	case statusPending:
@@ -282,15 +315,24 @@ func bubble(gtx layout.Context, u *UI, r *row, seqs bool) layout.Dimensions {
 		if seqs && r.seqClock != "" {
 			clock = r.seqClock
 		}
+		if r.edited && !r.deleted {
+			clock += " (edited)"
+		}
 		meta = label(th, 11, clock, th.Muted).Layout(gtx)
 	}
 	metaCall := m.Stop()
 
-	w := max(nameDims.Size.X, textDims.Size.X, meta.Size.X)
+	w := max(nameDims.Size.X, quoteDims.Size.X, textDims.Size.X, chipDims.Size.X, meta.Size.X)
 	y := 0
 	if !r.cont {
 		nameCall.Add(gtx.Ops)
 		y = nameDims.Size.Y + gtx.Dp(2)
+	}
+	if quoteDims.Size.Y > 0 {
+		st := op.Offset(image.Pt(0, y)).Push(gtx.Ops)
+		quoteCall.Add(gtx.Ops)
+		st.Pop()
+		y += quoteDims.Size.Y
 	}
 	x := 0
 	if r.rtl {
@@ -300,6 +342,12 @@ func bubble(gtx layout.Context, u *UI, r *row, seqs bool) layout.Dimensions {
 	textCall.Add(gtx.Ops)
 	st.Pop()
 	y += textDims.Size.Y + gtx.Dp(2)
+	if chipDims.Size.Y > 0 {
+		st = op.Offset(image.Pt(0, y)).Push(gtx.Ops)
+		chipCall.Add(gtx.Ops)
+		st.Pop()
+		y += chipDims.Size.Y + gtx.Dp(2)
+	}
 	st = op.Offset(image.Pt(w-meta.Size.X, y)).Push(gtx.Ops)
 	metaCall.Add(gtx.Ops)
 	st.Pop()
@@ -323,6 +371,10 @@ func drawLinks(gtx layout.Context, u *UI, r *row, v *rowView) {
 				break
 			}
 			if e.Kind == gesture.KindClick {
+				if room, seq, ok := parseMessageLink(lk.url); ok {
+					u.shell.openMessage(u, room, seq)
+					continue
+				}
 				u.emit(OpenURLIntent{URL: lk.url})
 			}
 		}

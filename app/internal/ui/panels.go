@@ -394,6 +394,9 @@ func (s *shell) panelLayout(gtx layout.Context, u *UI) layout.Dimensions {
 	case jumpPanel:
 		title = "Jump to a conversation"
 		content = func(gtx layout.Context) layout.Dimensions { return s.jump.layout(gtx, u, s) }
+	case searchPanelKind:
+		title = "Search"
+		content = func(gtx layout.Context) layout.Dimensions { return s.search.layout(gtx, u, s) }
 	}
 	size := gtx.Constraints.Max
 	s.scrim.Layout(gtx, func(gtx layout.Context) layout.Dimensions {

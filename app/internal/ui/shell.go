@@ -51,10 +51,11 @@ func loadShellIcons() shellIcons {
 type panel int
 
 const (
-	noPanel   panel = iota
-	roomPanel       // join or create a room
-	dmPanel         // start a direct conversation
-	jumpPanel       // Ctrl+K: jump to a conversation by name
+	noPanel         panel = iota
+	roomPanel             // join or create a room
+	dmPanel               // start a direct conversation
+	jumpPanel             // Ctrl+K: jump to a conversation by name
+	searchPanelKind       // Ctrl+F: search the messages
 )
 
 // shell is the app once connected: the conversations of one connection,
@@ -84,6 +85,7 @@ type shell struct {
 	roomForm directoryPanel
 	dmForm   directPanel
 	jump     jumpList
+	search   searchPanel
 	focus    *widget.Editor // to be focused by UI.moveFocus
 
 	// askNotify offers to turn notifications on (the browser asks the
@@ -102,6 +104,7 @@ func newShell(name, room string) *shell {
 	s.roomForm.init()
 	s.dmForm.init()
 	s.jump.init()
+	s.search.init()
 	return s
 }
 
@@ -188,6 +191,9 @@ func (s *shell) apply(u *UI, ev any) {
 	case Directory:
 		s.roomForm.answer(e)
 		return
+	case SearchResults:
+		s.search.answer(e)
+		return
 	case NotificationsAsk:
 		s.askNotify = e.Ask
 		return
@@ -224,6 +230,12 @@ func (s *shell) apply(u *UI, ev any) {
 	case client.ModEvent:
 		room = e.Room
 	case ModerateResult:
+		room = e.Room
+	case MessageChanged:
+		room = e.Room
+	case Typing:
+		room = e.Room
+	case ChangeResult:
 		room = e.Room
 	}
 	c := s.byKey[protocol.Key(room)]
@@ -359,7 +371,27 @@ func (s *shell) openPanel(u *UI, p panel) {
 		s.focus = &s.jump.query
 		s.jump.query.SetText("")
 		s.jump.sel = 0
+	case searchPanelKind:
+		s.focus = &s.search.query
+		s.search.query.SetCaret(0, s.search.query.Len()) // typing replaces the last query
 	}
+}
+
+// openMessage opens the conversation of room at message seq (a search
+// hit, a link to a message).
+func (s *shell) openMessage(u *UI, room string, seq uint64) {
+	k := protocol.Key(room)
+	c := s.byKey[k]
+	if c == nil {
+		if !protocol.IsDM(k) {
+			if p := s.joinRoom(u, k); p != "" {
+				return
+			}
+		}
+		c = s.conv(u, k)
+	}
+	s.openConv(u, c)
+	c.showMessage(seq, u.now())
 }
 
 // closePanels closes the open panel and the member list, reporting
@@ -376,6 +408,13 @@ func (s *shell) closePanels() bool {
 		s.open.showMembers = false
 		return true
 	}
+	if c := s.open; c != nil && (c.picker != 0 || c.pinned != 0) {
+		c.picker, c.pinned = 0, 0
+		return true
+	}
+	if s.open != nil && s.open.cancelCompose() {
+		return true
+	}
 	return false
 }
 
@@ -385,12 +424,13 @@ func (s *shell) keys(gtx layout.Context, u *UI) {
 	filters := []event.Filter{
 		key.Filter{Name: key.NameEscape},
 		key.Filter{Name: "K", Required: key.ModShortcut},
+		key.Filter{Name: "F", Required: key.ModShortcut},
 		key.Filter{Name: key.NameUpArrow, Required: key.ModAlt},
 		key.Filter{Name: key.NameDownArrow, Required: key.ModAlt},
 	}
 	// Back is asked for only when there is something to go back from:
 	// otherwise the platform does its default (Android leaves the app).
-	if s.panel != noPanel || (s.open != nil && s.open.showMembers) || (s.narrow && !s.showList) {
+	if s.panel != noPanel || (s.open != nil && (s.open.showMembers || s.open.editing != 0 || s.open.replyTo != 0 || s.open.pinned != 0)) || (s.narrow && !s.showList) {
 		filters = append(filters, key.Filter{Name: key.NameBack})
 	}
 	for {
@@ -406,6 +446,12 @@ func (s *shell) keys(gtx layout.Context, u *UI) {
 		case key.NameEscape, key.NameBack:
 			if !s.closePanels() && s.narrow && s.open != nil {
 				s.showList = true
+			}
+		case "F":
+			if s.panel == searchPanelKind {
+				s.closePanels()
+			} else {
+				s.openPanel(u, searchPanelKind)
 			}
 		case "K":
 			if s.panel == jumpPanel {
@@ -471,6 +517,8 @@ func (s *shell) handle(gtx layout.Context, u *UI) {
 		s.dmForm.update(gtx, u, s)
 	case jumpPanel:
 		s.jump.update(gtx, u, s)
+	case searchPanelKind:
+		s.search.update(gtx, u, s)
 	}
 }
 

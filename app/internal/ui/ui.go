@@ -58,6 +58,7 @@ type UI struct {
 	th          *Theme
 	icons       iconSet
 	shellIcons  shellIcons
+	actionIcons actionIcons
 	now         func() time.Time
 
 	join     joinScreen
@@ -75,12 +76,13 @@ type UI struct {
 // New returns a UI on its join screen, the name field focused.
 func New(cfg Config) *UI {
 	u := &UI{
-		light:      NewTheme(cfg.Shaper, cfg.Face, false),
-		dark:       NewTheme(cfg.Shaper, cfg.Face, true),
-		icons:      loadIcons(),
-		shellIcons: loadShellIcons(),
-		now:        cfg.Now,
-		focused:    true,
+		light:       NewTheme(cfg.Shaper, cfg.Face, false),
+		dark:        NewTheme(cfg.Shaper, cfg.Face, true),
+		icons:       loadIcons(),
+		shellIcons:  loadShellIcons(),
+		actionIcons: loadActionIcons(),
+		now:         cfg.Now,
+		focused:     true,
 	}
 	if u.now == nil {
 		u.now = time.Now

@@ -8,7 +8,9 @@ import "slices"
 // marked here): nothing we wrote is news to us. The server's marker and
 // head come with each RoomJoined (and for direct conversations not joined
 // yet, with the Identity); live messages move head; ReadMarker events,
-// from this device or another of our name, move read.
+// from this device or another of our name, move read. Changes to
+// messages (MessageChanged) have numbers of their own too, and are taken
+// off like our own messages.
 type unread struct {
 	read, head uint64
 	// joinRead, joinHead and joinMentions are the marker, the head and
@@ -18,6 +20,9 @@ type unread struct {
 	joinMentions       int
 	mentions           []uint64
 	own                []uint64 // our messages after read
+	// changes are the changes (edits, deletions, reactions) after read:
+	// they have their own numbers in the room, but are not messages.
+	changes []uint64
 }
 
 // count is the number of unread messages.
@@ -25,7 +30,7 @@ func (u *unread) count() int {
 	if u.head <= u.read {
 		return 0
 	}
-	return max(0, int(u.head-u.read)-len(u.own))
+	return max(0, int(u.head-u.read)-len(u.own)-len(u.changes))
 }
 
 // mentionCount is the number of unread messages that mention us: those
@@ -84,6 +89,21 @@ func (u *unread) message(seq uint64, own, mention bool) {
 	}
 }
 
+// change counts change seq (an UPDATE): it moves head, and is no news.
+func (u *unread) change(seq uint64) {
+	if seq == 0 {
+		return
+	}
+	u.head = max(u.head, seq)
+	if seq > u.read && len(u.changes) < maxUnreadChanges && !slices.Contains(u.changes, seq) {
+		u.changes = append(u.changes, seq)
+	}
+}
+
+// maxUnreadChanges bounds the changes remembered after the read marker;
+// past it, more changes count as unread until the marker moves.
+const maxUnreadChanges = 5000
+
 // markRead moves the marker forward to seq; it never moves back.
 func (u *unread) markRead(seq uint64) {
 	if seq <= u.read {
@@ -92,5 +112,6 @@ func (u *unread) markRead(seq uint64) {
 	u.read = seq
 	gone := func(s uint64) bool { return s <= seq }
 	u.own = slices.DeleteFunc(u.own, gone)
+	u.changes = slices.DeleteFunc(u.changes, gone)
 	u.mentions = slices.DeleteFunc(u.mentions, gone)
 }

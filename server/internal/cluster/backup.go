@@ -173,10 +173,21 @@ func (c *Conn) exportMessages(ctx context.Context, from, last uint64, sink Expor
 			if md.Sequence.Stream > last {
 				return nil
 			}
-			sm := storedMsg{Subject: m.Subject(), Seq: md.Sequence.Stream, Data: m.Data()}
+			sm := storedMsg{Subject: m.Subject(), Seq: md.Sequence.Stream, Data: m.Data(), hdr: m.Headers()}
 			msg, err := sm.decode()
 			if err != nil {
 				return fmt.Errorf("cluster: export: %w", err)
+			}
+			if sm.isCopy() {
+				// The copy without text of a changed last message: the
+				// message is its record (its current state).
+				rec, err := c.redaction(ctx, redactionKey(msg.Room, msg.Seq))
+				if err != nil {
+					return fmt.Errorf("cluster: export: the state of %q #%d: %w", msg.Room, msg.Seq, err)
+				}
+				if rec != nil {
+					msg = *rec
+				}
 			}
 			r := rooms[msg.Room]
 			if r == nil {
@@ -266,12 +277,13 @@ func (c *Conn) fillDeleted(ctx context.Context, room string, r *exportRoom, seq 
 		if rec.Room != room || rec.Seq <= r.last || rec.Seq >= seq {
 			return fmt.Errorf("cluster: export: the deletion record %s holds %q #%d", redactionKey(room, rec.Seq), rec.Room, rec.Seq)
 		}
-		rec.Text = "" // a record has none; never let one through
 		if err := sink.Message(*rec); err != nil {
 			return err
 		}
 		st.Messages++
-		st.Deleted++
+		if rec.Text == "" {
+			st.Deleted++
+		}
 		r.last = rec.Seq
 	}
 	return nil
@@ -403,6 +415,11 @@ func (c *Conn) RenewEpoch(ctx context.Context) (uint64, error) {
 	cfg.Metadata[EpochKey] = strconv.FormatUint(epoch, 10)
 	if _, err := c.js.UpdateStream(ctx, cfg); err != nil {
 		return 0, fmt.Errorf("cluster: setting a new epoch: %w", err)
+	}
+	// Changed messages' states of an earlier history would stand for the
+	// restored messages of the same seqs.
+	if err := c.statesStream.Purge(ctx); err != nil {
+		return 0, fmt.Errorf("cluster: removing the earlier history's message states: %w", err)
 	}
 	c.epoch = epoch
 	return epoch, nil

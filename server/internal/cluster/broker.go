@@ -60,7 +60,11 @@ type NodeOptions struct {
 	// MaxBatches bounds the atomic batches in flight at once (default
 	// DefaultMaxBatches).
 	MaxBatches int
-	Logger     *slog.Logger // default: the Conn's
+	// SearchDir is the directory of the node's search index (DESIGN.md,
+	// "Search"), kept across restarts; "": a temporary directory, removed
+	// at Close (the index is built again from the stream).
+	SearchDir string
+	Logger    *slog.Logger // default: the Conn's
 }
 
 // Node is one chat node's broker.Broker on the cluster. It implements
@@ -122,6 +126,8 @@ type Node struct {
 	noteSub  *nats.Subscription
 
 	pres *presence
+
+	search *searchIndex
 
 	// onBatchError, if set (tests, before the first Publish), is told
 	// the JetStream error code of each failed batch (0: no answer).
@@ -231,6 +237,9 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("cluster: subscribing to notes: %w", err)
 	}
+	if n.search, err = n.c.openSearch(startCtx, n.opts.SearchDir); err != nil {
+		return err
+	}
 	n.pres = newPresence(n)
 	return n.pres.start(startCtx)
 }
@@ -271,8 +280,43 @@ func (n *Node) consumed(m jetstream.Msg) {
 		n.log.Error("undecodable message in the stream", "subject", m.Subject(), "seq", meta.Sequence.Stream, "err", err)
 		return
 	}
-	n.push(delivery{room: room, msg: *msg, mine: m.Headers().Get(HeaderNode) == n.id})
+	hdr := m.Headers()
+	msg.Change = parseChange(hdr.Get(HeaderChange))
+	if msg.Change != nil || len(hdr[HeaderRedacted]) > 0 {
+		n.withState(room, msg)
+	}
+	n.push(delivery{room: room, msg: *msg, mine: hdr.Get(HeaderNode) == n.id})
 }
+
+// withState completes a change entry with its target's state, or replaces
+// the copy without text of a changed message by its record, reading the
+// record (bounded in time: the consumer waits meanwhile). A read that
+// fails leaves the State nil (the hub sends the UPDATE without it; a
+// later read has it) or the copy as it is.
+func (n *Node) withState(room string, msg *protocol.Msg) {
+	ctx, cancel := context.WithTimeout(n.ctx, min(n.c.opts.PublishTimeout, stateReadTimeout))
+	defer cancel()
+	target := msg.Seq
+	if msg.Change != nil {
+		target = msg.Change.Target
+	}
+	_, st, _, err := n.c.loadRecord(ctx, room, target)
+	if err != nil {
+		n.log.Warn("cluster: reading a changed message's state", "room", room, "seq", target, "err", err)
+		return
+	}
+	switch {
+	case st == nil:
+	case msg.Change != nil:
+		msg.Change.State = st
+	default:
+		*msg = *st
+	}
+}
+
+// stateReadTimeout bounds the consumer's read of a changed message's
+// record.
+const stateReadTimeout = 2 * time.Second
 
 // seen records that the consumer is past stream seq s.
 func (n *Node) seen(s uint64) {
@@ -601,6 +645,9 @@ func (n *Node) stop() {
 		n.pres.stop()
 	}
 	n.wg.Wait()
+	if n.search != nil {
+		n.search.close()
+	}
 }
 
 // errClosed is the error of calls after Close.

@@ -135,7 +135,7 @@ func reset(t *testing.T, c *Conn) {
 	}
 	for _, s := range []string{StreamName, "KV_" + BucketNames, "KV_" + BucketMarks, "KV_" + BucketMentions,
 		"KV_" + BucketRooms, "KV_" + BucketDMs, "KV_" + BucketPresence, "KV_" + BucketNodes,
-		"KV_" + BucketModeration, "KV_" + BucketRedactions} {
+		"KV_" + BucketModeration, "KV_" + BucketRedactions, "KV_" + BucketStates} {
 		if err := c.js.DeleteStream(ctx, s); err != nil {
 			t.Fatal(err)
 		}

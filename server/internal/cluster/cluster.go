@@ -11,7 +11,7 @@
 //     chat.d.<room>.<dedup> (a deduplication marker, kept for the
 //     deduplication window with a per-message TTL);
 //   - buckets chat-names, chat-marks, chat-mentions, chat-rooms, chat-dms,
-//     chat-presence, chat-nodes, chat-moderation, chat-redactions;
+//     chat-presence, chat-nodes, chat-moderation, chat-redactions, chat-states;
 //   - stream CHAT_AUDIT, subjects chat.audit.<room>: the moderation
 //     audit log;
 //   - core subject chat.note for notes to every node.
@@ -57,12 +57,20 @@ const (
 	// BucketModeration holds each room's moderation state (JSON of
 	// moderation.State), key Token(room).
 	BucketModeration = "chat-moderation"
-	// BucketRedactions holds the redacted messages without their texts
-	// (MSG frames), keys Token(room).<seq> and Token(room).d.<dedup token>.
+	// BucketRedactions holds the messages deleted by operators before
+	// edits existed (bare MSG frames without text), keys
+	// Token(room).<seq>, read when chat-states has no record, and the
+	// erased messages without text for re-sends, keys
+	// Token(room).d.<dedup token> (with a TTL).
 	BucketRedactions = "chat-redactions"
-	AuditStream      = "CHAT_AUDIT"   // the moderation audit log
-	AuditSubject     = "chat.audit."  // + Token(room), or "-" for no room
-	BucketRoomSet    = "chat-roomset" // Token(room) → creation time: the rooms that exist
+	// BucketStates holds the changed messages' current states (JSON
+	// records, changes.go), keys Token(room).<seq>. Its stream allows
+	// deletes, unlike a bucket made as a KV bucket: a record's replaced
+	// revision is erased (SecureDeleteMsg).
+	BucketStates  = "chat-states"
+	AuditStream   = "CHAT_AUDIT"   // the moderation audit log
+	AuditSubject  = "chat.audit."  // + Token(room), or "-" for no room
+	BucketRoomSet = "chat-roomset" // Token(room) → creation time: the rooms that exist
 	// EpochKey is the stream metadata key holding the history epoch of
 	// every room in the stream (history.NewEpoch, set when the stream is
 	// created; a migration or restore makes a new stream and a new epoch).
@@ -163,6 +171,9 @@ type Conn struct {
 
 	names, marks, mentions, rooms, dms, presence, nodes, roomSet jetstream.KeyValue
 	moderation, redactions                                       jetstream.KeyValue
+	// states is chat-states, statesStream its stream (changes.go).
+	states       jetstream.KeyValue
+	statesStream jetstream.Stream
 
 	// roomCount is Rooms' cached count of chat-roomset.
 	roomCount roomCount
@@ -297,7 +308,9 @@ func (c *Conn) provision(ctx context.Context) error {
 		{&c.moderation, jetstream.KeyValueConfig{Bucket: BucketModeration, Description: "rooms' moderation: operators, bans, mutes, topic, invites"}},
 		// Per-key TTLs: the records for re-sends expire with the
 		// deduplication window.
-		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts",
+		// Per-key TTLs: the records for re-sends expire with the
+		// deduplication window.
+		{&c.redactions, jetstream.KeyValueConfig{Bucket: BucketRedactions, Description: "messages deleted by operators, without their texts; erased messages for re-sends",
 			LimitMarkerTTL: time.Minute}},
 		{&c.roomSet, jetstream.KeyValueConfig{Bucket: BucketRoomSet, Description: "rooms that exist (room creation policy and cap)"}},
 	} {
@@ -312,7 +325,50 @@ func (c *Conn) provision(ctx context.Context) error {
 			return fmt.Errorf("cluster: bucket %s: %w", b.cfg.Bucket, err)
 		}
 	}
-	return nil
+	return c.provisionStates(ctx, r)
+}
+
+// statesHistory is the revisions chat-states keeps per key: the last, the
+// one a change just replaced until it is erased, and a few more should a
+// node die before erasing (beyond them the limit drops the oldest without
+// overwriting it).
+const statesHistory = 8
+
+// provisionStates creates chat-states as a stream of the KV layout that
+// allows deletes (a bucket created as one denies them, for good), and
+// binds it as a bucket.
+func (c *Conn) provisionStates(ctx context.Context, replicas int) error {
+	cfg := jetstream.StreamConfig{
+		Name:              "KV_" + BucketStates,
+		Description:       "changed messages' current states (edited, deleted, reacted to)",
+		Subjects:          []string{"$KV." + BucketStates + ".>"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		MaxMsgsPerSubject: statesHistory,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxAge:            0,
+		MaxMsgSize:        -1,
+		Discard:           jetstream.DiscardNew,
+		AllowRollup:       true,
+		AllowDirect:       true,
+		Duplicates:        2 * time.Minute,
+	}
+	return retry(ctx, func(ctx context.Context) error {
+		s, err := c.js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = c.js.Stream(ctx, cfg.Name)
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: bucket %s: %w", BucketStates, err)
+		}
+		kv, err := c.js.KeyValue(ctx, BucketStates)
+		if err != nil {
+			return fmt.Errorf("cluster: bucket %s: %w", BucketStates, err)
+		}
+		c.states, c.statesStream = kv, s
+		return nil
+	})
 }
 
 // applyRetention updates an existing stream's limits to Options.Retention

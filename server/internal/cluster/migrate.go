@@ -100,7 +100,7 @@ type sourceRoom struct {
 }
 
 // Migrate copies the database of a single chat server (package sqlite's
-// file, schema version 5 or 6) into the cluster: every room's history with its
+// file, schema version 5 to 7) into the cluster: every room's history with its
 // sequence numbers, times, senders and ids, so clients' positions stay
 // valid; name owners; read markers; unread mentions; the room
 // indexes; and (version 6) the rooms' moderation and the audit log. Run it with the server stopped (it reads one consistent
@@ -133,9 +133,10 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return st, fmt.Errorf("cluster: migrate: %s: %w", fromDB, err)
 	}
-	// Version 6 added the moderation tables (migrate_moderation.go).
-	if version != 5 && version != 6 {
-		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads versions 5 and 6 (a server of this version upgrades an older file when it opens it)", fromDB, version)
+	// Version 6 added the moderation tables (migrate_moderation.go),
+	// version 7 replies, edits, change entries and reactions.
+	if version < 5 || version > 7 {
+		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads versions 5 to 7 (a server of this version upgrades an older file when it opens it)", fromDB, version)
 	}
 
 	rooms, err := planRooms(ctx, tx, c)
@@ -361,9 +362,20 @@ func listSome(items []string) string {
 }
 
 // sourceMessages reads up to limit messages of room after seq from the
-// source.
+// source. From schema version 7 on they carry their replies, edits and
+// reactions, and the change entries their changes (the source applied
+// them in place, as the cluster keeps them: the messages go over in
+// their current state).
 func sourceMessages(ctx context.Context, tx *sql.Tx, room string, after uint64, limit int) ([]protocol.Msg, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, time, sender, cid, text FROM messages
+	v7, err := hasColumn(ctx, tx, "messages", "kind")
+	if err != nil {
+		return nil, err
+	}
+	cols := "seq, time, sender, cid, text"
+	if v7 {
+		cols += ", reply, edited, kind, target, emoji"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM messages
 		WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`, room, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: migrate: messages of %q: %w", room, err)
@@ -371,18 +383,83 @@ func sourceMessages(ctx context.Context, tx *sql.Tx, room string, after uint64, 
 	defer rows.Close()
 	var msgs []protocol.Msg
 	for rows.Next() {
-		var seq, t int64
-		var sender string
+		var seq, t, reply, edited, kind, target int64
+		var sender, emoji string
 		var id, text []byte
-		if err := rows.Scan(&seq, &t, &sender, &id, &text); err != nil {
+		dest := []any{&seq, &t, &sender, &id, &text}
+		if v7 {
+			dest = append(dest, &reply, &edited, &kind, &target, &emoji)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("cluster: migrate: messages of %q: %w", room, err)
 		}
-		msgs = append(msgs, protocol.Msg{Room: room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: string(id), Text: string(text)})
+		m := protocol.Msg{Room: room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: string(id), Text: string(text),
+			Reply: uint64(reply), Edited: uint64(edited)}
+		if kind != 0 {
+			m.Change = &protocol.ChangeEntry{Kind: protocol.ChangeKind(kind), Target: uint64(target), Emoji: emoji}
+			m.Text, m.Reply, m.Edited = "", 0, 0
+		}
+		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cluster: migrate: messages of %q: %w", room, err)
 	}
+	if v7 && len(msgs) > 0 {
+		if err := sourceReactions(ctx, tx, room, msgs); err != nil {
+			return nil, err
+		}
+	}
 	return msgs, nil
+}
+
+// sourceReactions fills in the reactions of msgs (consecutive messages of
+// room) from the source: per emoji in protocol.Reactions order, the
+// names oldest first, up to protocol.MaxReactionNames, all counted.
+func sourceReactions(ctx context.Context, tx *sql.Tx, room string, msgs []protocol.Msg) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, emoji, name FROM reactions
+		WHERE room = ? AND seq >= ? AND seq <= ? ORDER BY seq, at`, room, int64(msgs[0].Seq), int64(msgs[len(msgs)-1].Seq))
+	if err != nil {
+		return fmt.Errorf("cluster: migrate: reactions in %q: %w", room, err)
+	}
+	defer rows.Close()
+	bySeq := map[uint64]map[string][]string{}
+	for rows.Next() {
+		var seq int64
+		var emoji, name string
+		if err := rows.Scan(&seq, &emoji, &name); err != nil {
+			return fmt.Errorf("cluster: migrate: reactions in %q: %w", room, err)
+		}
+		if bySeq[uint64(seq)] == nil {
+			bySeq[uint64(seq)] = map[string][]string{}
+		}
+		bySeq[uint64(seq)][emoji] = append(bySeq[uint64(seq)][emoji], name)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cluster: migrate: reactions in %q: %w", room, err)
+	}
+	for i := range msgs {
+		names := bySeq[msgs[i].Seq]
+		if names == nil || msgs[i].Change != nil {
+			continue
+		}
+		for _, e := range protocol.Reactions {
+			if ns := names[e]; len(ns) > 0 {
+				msgs[i].Reactions = append(msgs[i].Reactions, protocol.Reaction{Emoji: e, Count: uint64(len(ns)),
+					Names: ns[:min(len(ns), protocol.MaxReactionNames)]})
+			}
+		}
+	}
+	return nil
+}
+
+// hasColumn reports whether the source's table has the column.
+func hasColumn(ctx context.Context, tx *sql.Tx, table, column string) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("cluster: migrate: the source's %s table: %w", table, err)
+	}
+	return n > 0, nil
 }
 
 // copyMarkers moves each marker of the source forward in the cluster.

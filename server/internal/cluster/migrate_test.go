@@ -100,7 +100,7 @@ func sourceDB(t *testing.T) (string, map[string][]protocol.Msg) {
 	defer db.Close()
 	for seq, text := range []string{"old", "older"} {
 		m := protocol.Msg{Room: "archive", Seq: uint64(seq + 1), Time: uint64(1000 * (seq + 1)), Sender: "dave", ID: "old-" + text, Text: text}
-		if _, err := db.Exec("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+		if _, err := db.Exec("INSERT INTO messages (room, seq, time, sender, sender_key, cid, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
 			m.Room, int64(m.Seq), int64(m.Time), m.Sender, protocol.Key(m.Sender), []byte(m.ID), []byte(m.Text)); err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
+	"chat/server/internal/history"
 	"chat/server/internal/moderation"
 )
 
@@ -245,43 +246,32 @@ func (c *Conn) redact(ctx context.Context, room string, seq uint64) (bool, error
 	if seq == 0 {
 		return false, nil
 	}
+	del := &history.Change{Kind: protocol.ChangeDelete, Target: seq, Moderator: true}
+	_, err := c.change(ctx, room, "", del, 0)
+	if errors.Is(err, history.ErrNoMessage) {
+		// Deleted before (a no-op), or not there to delete.
+		return c.deleted(ctx, room, seq)
+	}
+	return err == nil, err
+}
+
+// deleted reports whether room's message seq is there without its text:
+// its record says so, or, without one, its stream message (deleted in a
+// single server's database before a migration).
+func (c *Conn) deleted(ctx context.Context, room string, seq uint64) (bool, error) {
+	_, m, _, err := c.loadRecord(ctx, room, seq)
+	if err != nil || m != nil {
+		return m != nil && m.Text == "", err
+	}
 	h, err := c.readHead(ctx, room)
-	if err != nil || seq > h.seq {
+	if err != nil || seq > h.seq || h.stream == 0 {
 		return false, err
 	}
-	sm, msg, err := c.find(ctx, room, seq, h)
-	if err != nil && !errors.Is(err, errNotFound) {
-		return false, err
+	_, msg, err := c.find(ctx, room, seq, h)
+	if errors.Is(err, errNotFound) {
+		return false, nil
 	}
-	if errors.Is(err, errNotFound) || msg.Seq != seq {
-		// Not in the stream: redacted before, or never there to read.
-		rec, err := c.redaction(ctx, redactionKey(room, seq))
-		return rec != nil, err
-	}
-	if msg.Text == "" {
-		return true, nil // the copy without text of a redacted last message
-	}
-	red := msg
-	red.Text = ""
-	frame := protocol.Encode(&red)
-	if _, err := c.redactions.Put(ctx, redactionKey(room, seq), frame); err != nil {
-		return false, fmt.Errorf("cluster: recording the redaction of %s #%d: %w", room, seq, err)
-	}
-	// The record for re-sends is needed only while a re-send is
-	// recognised: it expires with the deduplication window.
-	dedupKey := redactionDedupKey(room, DedupToken(protocol.Key(msg.Sender), msg.ID))
-	if _, err := c.redactions.Create(ctx, dedupKey, frame, jetstream.KeyTTL(c.opts.DedupWindow)); err != nil && !isConflict(err) {
-		return false, fmt.Errorf("cluster: recording the redaction of %s #%d: %w", room, seq, err)
-	}
-	if sm.Seq == h.stream {
-		if err := c.copyLast(ctx, room, &red, sm.Seq); err != nil {
-			return false, fmt.Errorf("cluster: redacting %s #%d: %w", room, seq, err)
-		}
-	}
-	if err := c.stream.SecureDeleteMsg(ctx, sm.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, fmt.Errorf("cluster: erasing %s #%d: %w", room, seq, err)
-	}
-	return true, nil
+	return err == nil && msg.Seq == seq && msg.Change == nil && msg.Text == "", err
 }
 
 // copyLast stores red, the copy without text of room's last message (at
@@ -330,26 +320,36 @@ func redactionKey(room string, seq uint64) string {
 // with it (the marker's message is gone).
 func redactionDedupKey(room, tok string) string { return Token(room) + ".d." + tok }
 
-// redaction reads a redaction record from the bucket's leader: the
-// message without its text, or nil.
+// redaction reads a record from its bucket's leader: chat-states (a
+// changed message's current state), else chat-redactions (a deletion
+// from before edits; a message without text for re-sends): nil if none.
 func (c *Conn) redaction(ctx context.Context, key string) (*protocol.Msg, error) {
-	v, rev, err := c.leaderGet(ctx, c.redactions, key)
-	if err != nil || rev == 0 {
-		return nil, err
+	for _, kv := range []jetstream.KeyValue{c.states, c.redactions} {
+		v, rev, err := c.leaderGet(ctx, kv, key)
+		if err != nil {
+			return nil, err
+		}
+		if rev != 0 {
+			_, m, err := parseRecord(key, rev, v)
+			if err != nil {
+				return nil, err
+			}
+			return &m, nil
+		}
 	}
-	sm := storedMsg{Subject: "$KV." + BucketRedactions + "." + key, Seq: rev, Data: v}
-	m, err := sm.decode()
-	if err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return nil, nil
 }
 
 // hasRedactions reports whether any message of room was ever redacted:
 // reads of rooms without (nearly all) skip looking for records.
 func (c *Conn) hasRedactions(ctx context.Context, room string) (bool, error) {
-	m, err := c.leaderMsg(ctx, "KV_"+BucketRedactions, getReq{LastBySubj: "$KV." + BucketRedactions + "." + Token(room) + ".>"})
-	return m != nil, err
+	for _, b := range []string{BucketStates, BucketRedactions} {
+		m, err := c.leaderMsg(ctx, "KV_"+b, getReq{LastBySubj: "$KV." + b + "." + Token(room) + ".>"})
+		if err != nil || m != nil {
+			return m != nil, err
+		}
+	}
+	return false, nil
 }
 
 // withRedactions completes msgs, room seqs from..from+count-1 as read
@@ -358,14 +358,19 @@ func (c *Conn) hasRedactions(ctx context.Context, room string) (bool, error) {
 // message and its copy without text while a redaction is under way) and
 // beyond the range. A seq neither in the stream nor redacted (removed
 // by retention) stays missing.
-func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, count int, msgs []protocol.Msg) ([]protocol.Msg, error) {
+func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, count int, msgs []protocol.Msg, copies map[uint64]bool) ([]protocol.Msg, error) {
 	end := from + uint64(count) - 1
-	if len(msgs) == count && msgs[0].Seq == from && msgs[len(msgs)-1].Seq == end {
+	if len(copies) == 0 && len(msgs) == count && msgs[0].Seq == from && msgs[len(msgs)-1].Seq == end {
 		return msgs, nil // gap-free: the common case
 	}
 	kept := msgs[:0]
+	var copied []protocol.Msg // the copies, should their records be missing
 	for _, m := range msgs {
 		if m.Seq < from || m.Seq > end || (len(kept) > 0 && m.Seq <= kept[len(kept)-1].Seq) {
+			continue
+		}
+		if copies[m.Seq] {
+			copied = append(copied, m)
 			continue
 		}
 		kept = append(kept, m)
@@ -384,8 +389,10 @@ func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, cou
 	if len(missing) == 0 {
 		return kept, nil
 	}
-	if has, err := c.hasRedactions(ctx, room); err != nil || !has {
-		return kept, err
+	if len(copied) == 0 {
+		if has, err := c.hasRedactions(ctx, room); err != nil || !has {
+			return kept, err
+		}
 	}
 	recs := make([]*protocol.Msg, len(missing))
 	err := eachParallel(len(missing), func(i int) error {
@@ -397,13 +404,18 @@ func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, cou
 		return nil, err
 	}
 	out := make([]protocol.Msg, 0, len(kept)+len(missing))
-	k := 0
+	k, j := 0, 0
 	for i, seq := range missing {
 		for ; k < len(kept) && kept[k].Seq < seq; k++ {
 			out = append(out, kept[k])
 		}
+		for ; j < len(copied) && copied[j].Seq < seq; j++ {
+		}
 		if recs[i] != nil {
+			recs[i].Room = room
 			out = append(out, *recs[i])
+		} else if j < len(copied) && copied[j].Seq == seq {
+			out = append(out, copied[j])
 		}
 	}
 	return append(out, kept[k:]...), nil

@@ -19,6 +19,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/broker"
+	"chat/server/internal/history"
 )
 
 // JetStream error codes the publisher tells apart.
@@ -146,6 +147,17 @@ func (n *Node) runRoom(room string, q *roomQueue) {
 			q.pending = keep
 		}
 		k := min(len(q.pending), n.opts.MaxBatch)
+		// A change is applied to its target before its batch is sent:
+		// one after a message goes in the next batch, after the message
+		// is stored (it may be the target).
+		for j, msgs := 0, false; j < k; j++ {
+			if q.pending[j].Change == nil {
+				msgs = true
+			} else if msgs {
+				k = j
+				break
+			}
+		}
 		if (k == 0 && len(doomed) == 0) || n.closed.Load() {
 			// Publications still pending after Close get no result: the
 			// node's handler hears nothing more.
@@ -178,7 +190,7 @@ func (n *Node) runRoom(room string, q *roomQueue) {
 		}
 		n.pubMu.Lock()
 		for _, r := range results {
-			if key := tagKey(r.Request.Tag); r.Err != nil && key != nil {
+			if key := tagKey(r.Request.Tag); r.Err != nil && key != nil && !refused(r.Err) {
 				n.failedTags[key] = now
 			}
 		}
@@ -188,6 +200,12 @@ func (n *Node) runRoom(room string, q *roomQueue) {
 			<-n.slots
 		}
 	}
+}
+
+// refused reports whether err is a change the target does not allow:
+// nothing was stored, and nothing after it need wait.
+func refused(err error) bool {
+	return errors.Is(err, history.ErrNoMessage) || errors.Is(err, history.ErrNotSender)
 }
 
 // errAfterFailure fails a publication queued behind a failed one of the
@@ -236,6 +254,17 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 		todo = append(todo, i)
 	}
 
+	// Changes are applied to their targets first (their records
+	// written), then stored as entries like messages; a re-sent change
+	// is answered with its entry and not applied again.
+	var states []*protocol.Msg // the changes' new states, by index in batch
+	var changedAt uint64       // the changes' time: their entries' and the edits'
+	if hasChanges(batch) {
+		changedAt = uint64(time.Now().UnixMilli())
+		states = make([]*protocol.Msg, len(batch))
+		todo = n.applyChanges(ctx, room, batch, todo, toks, results, states, changedAt)
+	}
+
 	var lastErr error
 	sameHead := 0 // failures in a row with the room's head unchanged
 	for attempt := 0; len(todo) > 0; attempt++ {
@@ -257,11 +286,21 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 			n.noteHead(room, h)
 		}
 		now := uint64(time.Now().UnixMilli())
+		if changedAt != 0 {
+			now = changedAt // an edit's time is its entry's
+		}
 		msgs := make([]protocol.Msg, len(todo))
 		btoks, bids := make([]string, len(todo)), make([]string, len(todo))
 		for k, i := range todo {
 			p := batch[i]
-			msgs[k] = protocol.Msg{Room: room, Seq: h.seq + 1 + uint64(k), Time: now, Sender: p.Sender, ID: p.ID, Text: p.Text}
+			msgs[k] = protocol.Msg{Room: room, Seq: h.seq + 1 + uint64(k), Time: now, Sender: p.Sender, ID: p.ID, Text: p.Text, Reply: p.Reply}
+			if ch := p.Change; ch != nil {
+				msgs[k].Text, msgs[k].Reply = "", 0
+				msgs[k].Change = &protocol.ChangeEntry{Kind: ch.Kind, Target: ch.Target}
+				if ch.Kind == protocol.ChangeReact || ch.Kind == protocol.ChangeUnreact {
+					msgs[k].Change.Emoji = ch.Text
+				}
+			}
 			btoks[k], bids[k] = toks[i], ids[i]
 		}
 		// An attempt waits a third of the timeout for its answer: an
@@ -273,6 +312,11 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 		if err == nil {
 			for k, i := range todo {
 				results[i].Msg = msgs[k]
+				if ch := results[i].Msg.Change; ch != nil {
+					entry := *ch
+					entry.State = states[i]
+					results[i].Msg.Change = &entry
+				}
 				n.c.index.stored(&results[i].Msg)
 			}
 			// The last entry is the last message's marker.
@@ -426,6 +470,9 @@ func (c *Conn) msgEntry(rt string, m *protocol.Msg, node string) *nats.Msg {
 	e.Data = protocol.Encode(m)
 	e.Header[HeaderSeq] = []string{strconv.FormatUint(m.Seq, 10)}
 	e.Header[HeaderNode] = []string{node}
+	if m.Change != nil {
+		e.Header[HeaderChange] = []string{changeHeader(m.Change)}
+	}
 	return e
 }
 

@@ -3,12 +3,14 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"chat/protocol"
-	"chat/server/internal/broker"
 	"chat/server/internal/history"
 )
 
@@ -22,11 +24,12 @@ type getReq struct {
 
 // storedMsg is a message as STREAM.MSG.GET returns it.
 type storedMsg struct {
-	Subject string    `json:"subject"`
-	Seq     uint64    `json:"seq"`
-	Header  []byte    `json:"hdrs,omitempty"`
-	Data    []byte    `json:"data,omitempty"`
-	Time    time.Time `json:"time"` // when it was stored
+	Subject string      `json:"subject"`
+	Seq     uint64      `json:"seq"`
+	Header  []byte      `json:"hdrs,omitempty"`
+	Data    []byte      `json:"data,omitempty"`
+	Time    time.Time   `json:"time"` // when it was stored
+	hdr     nats.Header // Header parsed, or as a direct get gave it
 }
 
 func (s *storedMsg) decode() (protocol.Msg, error) {
@@ -40,6 +43,9 @@ func (s *storedMsg) decode() (protocol.Msg, error) {
 	m, ok := dec.(*protocol.Msg)
 	if !ok {
 		return protocol.Msg{}, fmt.Errorf("cluster: stream message %d is a %T", s.Seq, dec)
+	}
+	if h := s.headers(); h != nil {
+		m.Change = parseChange(h.Get(HeaderChange))
 	}
 	return *m, nil
 }
@@ -129,7 +135,37 @@ func (c *Conn) floor(ctx context.Context, room string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return m.Seq - 1, nil
+	// Changed messages before it are erased from the stream but kept in
+	// their records: they are history, not removed. The floor is below
+	// the run of records that ends at m.Seq-1: found by binary search
+	// (one leader read per probe) for the lowest seq with a record, the
+	// run taken as unbroken (a JOIN asks for the floor: a room whose every
+	// early message was reacted to costs log2 of them, not all).
+	recorded := func(seq uint64) (bool, error) {
+		rec, err := c.redaction(ctx, redactionKey(room, seq))
+		return rec != nil, err
+	}
+	top := m.Seq - 1
+	if top == 0 {
+		return 0, nil
+	}
+	if ok, err := recorded(top); err != nil || !ok {
+		return top, err
+	}
+	lo, hi := uint64(1), top // the lowest recorded seq is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		ok, err := recorded(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo - 1, nil
 }
 
 // find returns the stream message of room seq n (1 ≤ n ≤ h.seq), or the
@@ -238,7 +274,20 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 	count = int(min(uint64(count), to-start+1))
 	subj := MsgSubject + Token(room)
 	out := make([]protocol.Msg, 0, count)
-	out = append(out, m)
+	// copies are the seqs read as a copy without text of a changed
+	// message (the room's last when it was changed): its record is the
+	// message.
+	var copies map[uint64]bool
+	add := func(sm *storedMsg, m protocol.Msg) {
+		if sm.isCopy() {
+			if copies == nil {
+				copies = map[uint64]bool{}
+			}
+			copies[m.Seq] = true
+		}
+		out = append(out, m)
+	}
+	add(sm, m)
 	for len(out) < count && out[len(out)-1].Seq < to {
 		// Many at a time from any replica (fast), checked: a replica that
 		// lags gives fewer, and the leader is asked for the next one.
@@ -255,7 +304,8 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 			if bm.Seq != out[len(out)-1].Seq+1 {
 				break
 			}
-			out, sm = append(out, bm), b
+			add(b, bm)
+			sm = b
 			took++
 		}
 		if len(out) >= count || took == maxReadBatch {
@@ -274,11 +324,19 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 		if m.Seq > to {
 			break // past the range: the messages up to to were deleted
 		}
-		out = append(out, m)
+		add(sm, m)
 	}
-	// Messages deleted by an operator are gone from the stream: their
-	// records fill the gaps (moderation.go).
-	return c.withRedactions(ctx, room, start, count, out)
+	// Changed messages are gone from the stream: their records fill the
+	// gaps (changes.go, moderation.go), and change entries get their
+	// targets' states.
+	out, err = c.withRedactions(ctx, room, start, count, out, copies)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.withStates(ctx, room, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // maxReadBatch bounds the messages one batched read asks for.
@@ -324,7 +382,7 @@ func (c *Conn) readBatch(ctx context.Context, subj string, start uint64, n int) 
 		if err != nil {
 			return out, fmt.Errorf("cluster: batch read: no sequence in a reply")
 		}
-		out = append(out, &storedMsg{Subject: msg.Header.Get("Nats-Subject"), Seq: seq, Data: msg.Data})
+		out = append(out, &storedMsg{Subject: msg.Header.Get("Nats-Subject"), Seq: seq, Data: msg.Data, hdr: msg.Header})
 	}
 	return out, nil
 }
@@ -393,7 +451,28 @@ func (n *Node) Last(ctx context.Context, room string, limit int) ([]protocol.Msg
 	return n.c.readRange(ctx, room, from, int(h.seq-from+1), h.seq, h)
 }
 
-// Search implements broker.Broker. TODO(issue 15): the node's search index.
+// Search implements broker.Broker from the node's search index, which
+// follows the stream a few milliseconds behind (DESIGN.md, "Search").
 func (n *Node) Search(ctx context.Context, q history.Query) ([]protocol.Hit, bool, error) {
-	return nil, false, broker.ErrNoSearch
+	if err := n.errClosed(); err != nil {
+		return nil, false, err
+	}
+	return n.search.search(ctx, q)
+}
+
+// SearchSynced returns once the node's search index has applied every
+// message stored in the stream before the call.
+func (n *Node) SearchSynced(ctx context.Context) error {
+	if err := n.errClosed(); err != nil {
+		return err
+	}
+	// The last chat message, not a marker (which the index never sees).
+	last, err := n.c.getMsg(ctx, getReq{LastBySubj: MsgSubject + ">"})
+	if errors.Is(err, errNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return n.search.waitFor(ctx, last.Seq)
 }

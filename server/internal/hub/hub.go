@@ -147,6 +147,18 @@ type Config struct {
 	// who may create rooms under rooms.Operators, besides those that
 	// presented the operator token (MODERATE oper).
 	IsOperator func(m Member) bool
+
+	// Acting on messages (changes.go).
+
+	// TypingMaxMembers: rooms with more members get no typing
+	// indicators (default 100).
+	TypingMaxMembers int
+	// TypingEvery is the least time between two IS-TYPING forwarded for
+	// one connection in one room (default 2 s); TYPING in between is
+	// dropped.
+	TypingEvery time.Duration
+	// SearchTimeout bounds one SEARCH's store read (default 10 s).
+	SearchTimeout time.Duration
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
@@ -197,6 +209,13 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	def(&c.RingBytes, 1<<20)
+	def(&c.TypingMaxMembers, 100)
+	if c.TypingEvery <= 0 {
+		c.TypingEvery = 2 * time.Second
+	}
+	if c.SearchTimeout <= 0 {
+		c.SearchTimeout = 10 * time.Second
+	}
 	def(&c.CacheBytes, 256<<20)
 	if c.RoomCreate == "" {
 		c.RoomCreate = rooms.Anyone
@@ -485,6 +504,9 @@ type Conn struct {
 
 	// operator is set once the connection presented the operator token.
 	operator atomic.Bool
+	// searching holds a token while one of the connection's SEARCHes
+	// runs: one at a time.
+	searching chan struct{}
 	// remote is the peer's address as the transport gives it, addr the
 	// IP address in it (invalid for a member without one), for address
 	// bans, the audit log and the per-address limit on room creations.
@@ -496,7 +518,7 @@ type Conn struct {
 func (h *Hub) Connect(m Member) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{h: h, m: m, id: h.conns.Add(1), rooms: map[string]*member{},
-		replays: make(chan struct{}, h.cfg.MaxReplays), ctx: ctx, cancel: cancel}
+		replays: make(chan struct{}, h.cfg.MaxReplays), searching: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	if ra, ok := m.(interface{ RemoteAddr() string }); ok {
 		c.remote = ra.RemoteAddr()
 		c.addr = moderation.ParseRemote(c.remote)
@@ -735,10 +757,16 @@ func (h *Hub) enterLocked(r *room, mem *member, j *protocol.Join, st readState) 
 	names, count, err := h.b.PresenceList(mem.ctx, r.name, h.cfg.MaxListed)
 	if err != nil {
 		h.cfg.Logger.Error("listing presence", "room", r.name, "err", err)
+	} else {
+		r.count = count
+	}
+	md := modes(st.mod, mem, time.Now())
+	if count > h.cfg.TypingMaxMembers {
+		md |= protocol.ModeNoTyping
 	}
 	c.m.Deliver(protocol.Encode(&protocol.Joined{Room: r.name, Name: j.Name, After: after, Head: head,
 		Count: uint64(count), Members: names, Epoch: r.epoch, Read: min(st.read, head), Mentions: st.mentions,
-		Topic: st.mod.Topic, Modes: modes(st.mod, mem, time.Now())}))
+		Topic: st.mod.Topic, Modes: md}))
 	// History: a few frames go straight into the queue; more are replayed
 	// at the client's pace by catchUp, without holding the room, while
 	// live messages wait in the member's backlog.
@@ -823,6 +851,8 @@ const replayPage = 512
 // replayLog replays (after, head] from the broker, page by page.
 func (c *Conn) replayLog(mem *member, after, head uint64) bool {
 	room := mem.roomKey
+	after0 := after // the resume point: changes of older targets carry their state
+	stated := map[uint64]bool{}
 	for after < head {
 		msgs, err := c.h.b.Since(mem.ctx, room, after, int(min(head-after, replayPage)))
 		if mem.ctx.Err() != nil {
@@ -839,10 +869,7 @@ func (c *Conn) replayLog(mem *member, after, head uint64) bool {
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, room, "history could not be read; reconnect to resume"))
 			return false
 		}
-		frames := make([][]byte, len(msgs))
-		for i := range msgs {
-			frames[i] = protocol.Encode(&msgs[i])
-		}
+		frames := replayFrames(msgs, after0, stated)
 		if c.m.Replay(mem.ctx, frames) != nil {
 			return false
 		}
@@ -864,27 +891,41 @@ func (c *Conn) membership(key string) *member {
 // Send publishes a message from this connection to room; the ACK and the
 // broadcast follow once it is durable. The error is a *protocol.Error for
 // a room not joined, ErrShuttingDown during shutdown.
-func (c *Conn) Send(room, id, text string) error {
+func (c *Conn) Send(room, id, text string) error { return c.SendReply(room, id, text, 0) }
+
+// SendReply is Send of a message that answers message reply of the room
+// (0: none), which must be a message this node has delivered.
+func (c *Conn) SendReply(room, id, text string, reply uint64) error {
 	key := roomKey(room)
-	c.mu.Lock()
-	mem := c.rooms[key]
-	if mem == nil || (mem.state != live && mem.state != replaying) {
-		c.mu.Unlock()
+	mem := c.membership(key)
+	if mem == nil {
 		return protocol.NewError(protocol.CodeUnexpected, key, "SEND to "+key+", which this connection has not joined")
 	}
 	r := mem.room
-	c.mu.Unlock()
 	// A muted name's message is refused before it is stored (c.mu is a
 	// leaf lock: the room's is taken without it).
 	if !c.operator.Load() {
 		if e := r.muted(mem.nameKey); e != nil {
+			e.ID = id
 			return e
 		}
 	}
+	if reply != 0 {
+		if e := r.checkTarget(mem, reply, id, "answers"); e != nil {
+			return e
+		}
+	}
+	c.typed(mem) // a message ends its sender's typing: the next TYPING is news
+	return c.publish(mem, &broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Reply: reply, Tag: mem, Received: time.Now()})
+}
+
+// publish publishes p for membership mem, whose ACK (or refusal) follows
+// once the store has answered.
+func (c *Conn) publish(mem *member, p *broker.Publication) error {
 	c.mu.Lock()
 	if mem.state != live && mem.state != replaying {
 		c.mu.Unlock()
-		return protocol.NewError(protocol.CodeUnexpected, key, "SEND to "+key+", which this connection has not joined")
+		return protocol.NewError(protocol.CodeUnexpected, mem.roomKey, "SEND to "+mem.roomKey+", which this connection has not joined")
 	}
 	mem.pending++ // its ACK must precede the membership's LEFT
 	c.mu.Unlock()
@@ -893,7 +934,7 @@ func (c *Conn) Send(room, id, text string) error {
 	err := ErrShuttingDown
 	if !c.h.closing {
 		c.h.pending.Add(1)
-		err = c.h.b.Publish(&broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Tag: mem, Received: time.Now()})
+		err = c.h.b.Publish(p)
 		if err != nil {
 			c.h.pending.Add(-1)
 		}
@@ -1031,13 +1072,20 @@ func (h *Hub) dropIfEmpty(r *room) {
 func (h *Hub) published(results []broker.Result) {
 	for i := range results {
 		res := &results[i]
+		if w, ok := res.Request.Tag.(modWait); ok {
+			h.pending.Add(-1)
+			w <- *res // buffered: never blocks
+			continue
+		}
 		mem, ok := res.Request.Tag.(*member)
 		if !ok {
 			continue
 		}
 		h.pending.Add(-1)
 		c := mem.conn
-		if res.Err != nil {
+		if e := changeRefusal(res); e != nil {
+			c.m.Deliver(protocol.Encode(e))
+		} else if res.Err != nil {
 			h.cfg.Logger.Error("storing a message", "room", res.Request.Room, "err", res.Err)
 			c.m.Fail(protocol.NewError(protocol.CodeUnavailable, res.Request.Room,
 				"the message could not be stored; it will be sent again after reconnecting"))
@@ -1047,11 +1095,19 @@ func (h *Hub) published(results []broker.Result) {
 			if o := h.cfg.CommitLatency; o != nil && !res.Request.Received.IsZero() {
 				o.Observe(time.Since(res.Request.Received).Seconds())
 			}
-			if !res.Duplicate {
+			change := res.Request.Change != nil
+			if !res.Duplicate && !change {
 				h.msgsStored.Add(1)
 			}
+			c.mu.Lock()
+			mem.acked = max(mem.acked, res.Msg.Seq)
+			c.mu.Unlock()
 			c.m.Deliver(protocol.Encode(&protocol.Ack{Room: res.Msg.Room, ID: res.Msg.ID, Seq: res.Msg.Seq, Time: res.Msg.Time}))
-			if !res.Duplicate {
+			switch {
+			case res.Duplicate:
+			case change:
+				h.changed(res, c.remote)
+			default:
 				h.stored(&res.Msg)
 			}
 		}
@@ -1083,9 +1139,22 @@ func (h *Hub) broadcastTo(r *room, m *protocol.Msg) {
 	if m.Seq != r.delivered+1 {
 		h.cfg.Logger.Error("sequence gap in fan-out", "room", r.name, "delivered", r.delivered, "seq", m.Seq)
 	}
-	frame := protocol.Encode(m)
+	var frame []byte
+	if ch := m.Change; ch != nil {
+		// A change entry goes out as UPDATE with the target's new state,
+		// and the ring's copy of the target takes that state.
+		frame = protocol.Encode(m.Update(ch.State))
+		bare := frame
+		if ch.State != nil {
+			bare = protocol.Encode(m.Update(nil))
+			r.ring.apply(r.name, ch.Target, ch.State)
+		}
+		r.ring.pushChange(m.Seq, frame, bare, ch.Target)
+	} else {
+		frame = protocol.Encode(m)
+		r.ring.push(m.Seq, frame)
+	}
 	r.flushPresence() // keep presence and messages in the order they happened
-	r.ring.push(m.Seq, frame)
 	r.delivered = m.Seq
 	for mem := range r.members {
 		if m.Seq > mem.ahead {

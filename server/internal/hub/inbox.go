@@ -237,6 +237,10 @@ func (h *Hub) noted(n *broker.Note) {
 		h.modNoted(n)
 		return
 	}
+	if isTypingNote(n) {
+		h.typingNoted(n)
+		return
+	}
 	sent := map[*Conn]bool{}
 	h.idMu.Lock()
 	for _, name := range n.Names {
@@ -395,31 +399,56 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 		want = int(min(q.Limit, uint64(h.cfg.PageMax)))
 	}
 	want = min(want, h.cfg.PageMax)
-	msgs, err := h.b.Before(mem.ctx, key, below, want)
-	switch {
-	case mem.ctx.Err() != nil:
-		return nil
-	case err != nil:
-		h.cfg.Logger.Error("reading older history", "room", key, "err", err)
-		return protocol.NewError(protocol.CodeUnavailable, key, "history could not be read; reconnect and try again")
+	// Change entries are not in pages (a page holds messages, in their
+	// state now): reads go on further back while they return changes
+	// only, so that a PAGE without First holds a message to page on from
+	// (spec section 9). Each read is one index range; the connection's
+	// end stops them.
+	var msgs []protocol.Msg
+	for {
+		got, err := h.b.Before(mem.ctx, key, below, want)
+		switch {
+		case mem.ctx.Err() != nil:
+			return nil
+		case err != nil:
+			h.cfg.Logger.Error("reading older history", "room", key, "err", err)
+			return protocol.NewError(protocol.CodeUnavailable, key, "history could not be read; reconnect and try again")
+		}
+		msgs = got
+		if len(got) < want || slices.ContainsFunc(got, func(m protocol.Msg) bool { return m.Change == nil }) {
+			break
+		}
+		below = got[0].Seq
 	}
 	// The newest that fit the page's bytes.
 	cut, size := len(msgs), 0
 	for cut > 0 {
 		m := &msgs[cut-1]
-		n := 3*10 + len(m.Sender) + len(m.ID) + len(m.Text) + 3*5 // varints and length prefixes, at most
+		n := 0
+		if m.Change == nil {
+			n = 3*10 + len(m.Sender) + len(m.ID) + len(m.Text) + 3*5 // varints and length prefixes, at most
+			if q.Full {
+				n += 3 * 10
+				for _, x := range m.Reactions {
+					n += 2*10 + len(x.Emoji)
+					for _, name := range x.Names {
+						n += 5 + len(name)
+					}
+				}
+			}
+		}
 		if size+n > h.cfg.PageBytes {
 			break
 		}
 		size += n
 		cut--
 	}
-	page := msgs[cut:]
+	kept := msgs[cut:]
 	first := len(msgs) < want && cut == 0 // nothing older exists
-	if len(page) > 0 && page[0].Seq <= 1 {
+	if len(kept) > 0 && kept[0].Seq <= 1 {
 		first = true
 	}
-	if !first && len(page) > 0 {
+	if !first && len(kept) > 0 {
 		// The oldest message retention keeps is as far back as it goes.
 		floor, err := h.b.Floor(mem.ctx, key)
 		switch {
@@ -429,15 +458,21 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 			h.cfg.Logger.Error("reading the room's oldest kept message", "room", key, "err", err)
 			return protocol.NewError(protocol.CodeUnavailable, key, "history could not be read; reconnect and try again")
 		}
-		first = page[0].Seq <= floor+1
+		first = kept[0].Seq <= floor+1
 	}
-	if len(msgs) > 0 && len(page) == 0 {
+	if len(msgs) > 0 && len(kept) == 0 {
 		// One message bigger than a page cannot be: texts are bounded
 		// far below it. Say so rather than loop a client forever.
 		h.cfg.Logger.Error("a message does not fit a page", "room", key, "seq", msgs[len(msgs)-1].Seq)
 		return protocol.NewError(protocol.CodeUnavailable, key, "history could not be read")
 	}
-	frame := protocol.Encode(&protocol.Page{Room: key, Before: q.Before, First: first, Messages: page})
+	page := make([]protocol.Msg, 0, len(kept))
+	for _, m := range kept {
+		if m.Change == nil {
+			page = append(page, m)
+		}
+	}
+	frame := protocol.Encode(&protocol.Page{Room: key, Before: q.Before, First: first, Full: q.Full, Messages: page})
 	// Replay, not Deliver: paced to the client's reading, and never after
 	// the room's LEFT.
 	_ = c.m.Replay(mem.ctx, [][]byte{frame})

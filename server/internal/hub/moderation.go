@@ -21,7 +21,7 @@ import (
 // settings live in Config.Moderation, read whole at every JOIN and cached
 // per room for the mute check of SEND. Whatever must reach every node —
 // the MODEVENT for the room's members, the removal of kicked and banned
-// members, a deleted message's text leaving the ring — goes as a note
+// members — goes as a note
 // through the broker (modNote), which every node's hub, this one's
 // included, acts on in noted.
 //
@@ -29,8 +29,8 @@ import (
 // frame and their empty Names (a note for names always has some):
 //
 //   - a MODEVENT frame: deliver it to the room's local members, then act
-//     on it (remove the targets, forget a deleted text, reload the room's
-//     settings);
+//     on it (remove the targets, reload the room's settings; a deleted
+//     message's text leaves the ring with the delete's UPDATE);
 //   - an ERROR banned frame: addresses were banned in the room (by the
 //     node where the target of a ban-address is connected, the only one
 //     that knows its addresses): remove the local members connected from
@@ -318,12 +318,14 @@ func (c *Conn) Moderate(m *protocol.Moderate) *protocol.Error {
 			return e
 		}
 	case protocol.ModDelete:
-		ok, err := store.Redact(ctx, key, m.Seq)
-		if err != nil {
-			return h.modUnavailable(key, err)
+		// A change of the room's history like the sender's own delete
+		// (changes.go): the text is gone from the store, every member
+		// gets the UPDATE and resumers the final state.
+		if e := c.moderatorDelete(key, actor, m.Seq); e != nil {
+			return e
 		}
-		if !ok {
-			return protocol.NewError(protocol.CodeNotFound, key, fmt.Sprintf("%s has no message %d", key, m.Seq))
+		if c.ctx.Err() != nil {
+			return nil
 		}
 		ev.Target, ev.Seq = "", m.Seq
 		answer.Target = ""
@@ -555,9 +557,6 @@ func (h *Hub) modNoted(n *broker.Note) {
 				}
 			}
 		}
-	}
-	if ev.Action == protocol.ModDelete && r.loaded {
-		r.ring.redact(ev.Seq) // a room that failed to load has no ring
 	}
 	r.mu.Unlock()
 	switch ev.Action {

@@ -24,6 +24,10 @@ type room struct {
 	ring      *ring
 	delivered uint64 // last sequence number fanned out
 	epoch     uint64 // the history's epoch, from the broker
+	// count is the room's members (names, through every node) as last
+	// counted: at a join and at each presence flush. Typing indicators
+	// stop above Config.TypingMaxMembers.
+	count int
 	// mod is the room's moderation settings as last read (nil before
 	// the first join), modRev their revision: SEND's mute check reads it.
 	mod    *moderation.State
@@ -71,6 +75,16 @@ type member struct {
 	// room than this node had delivered when it joined (see enterLocked);
 	// live messages up to it are not sent. Guarded by room.mu.
 	ahead uint64
+
+	// typingAt is when the membership's last IS-TYPING was forwarded,
+	// typingOn whether it was a start not yet followed by a stop.
+	// Guarded by conn.mu.
+	typingAt time.Time
+	typingOn bool
+	// acked is the highest seq acknowledged to the membership: a change
+	// or reply may name it before its broadcast reaches this node.
+	// Guarded by conn.mu.
+	acked uint64
 }
 
 func (m *member) presence() broker.Presence {
@@ -106,7 +120,19 @@ func (r *room) load(ctx context.Context) error {
 	}
 	r.ring = newRing(size, r.h.cfg.RingBytes, &r.h.cacheUsed)
 	for i := range msgs {
-		r.ring.push(msgs[i].Seq, protocol.Encode(&msgs[i]))
+		m := &msgs[i]
+		if m.Change == nil {
+			r.ring.push(m.Seq, protocol.Encode(m))
+			continue
+		}
+		// Reads give a change entry the target's current state: the
+		// replay's rule (ring.since) needs it on the last change only.
+		frame := protocol.Encode(m.Update(m.Change.State))
+		bare := frame
+		if m.Change.State != nil {
+			bare = protocol.Encode(m.Update(nil))
+		}
+		r.ring.pushChange(m.Seq, frame, bare, m.Change.Target)
 	}
 	r.delivered = pos.Offset
 	if len(msgs) > 0 {
@@ -178,6 +204,8 @@ func (r *room) flushPresence() {
 	_, count, err := r.h.b.PresenceList(context.Background(), r.name, 0)
 	if err != nil {
 		r.h.cfg.Logger.Error("counting presence", "room", r.name, "err", err)
+	} else {
+		r.count = count
 	}
 	for len(r.presence) > 0 {
 		n := min(len(r.presence), maxPresenceChanges)

@@ -41,7 +41,7 @@ func FuzzSession(f *testing.F) {
 		defer h.Close()
 		mgr := session.NewManager(session.Config{
 			HandshakeTimeout: 2 * time.Second, PingInterval: time.Second, WriteTimeout: time.Second,
-			Linger: 50 * time.Millisecond, MsgRate: 1000, MsgBurst: 1000,
+			Linger: 50 * time.Millisecond, MsgRate: 1000, MsgBurst: 1000, SearchRate: 1000, SearchBurst: 1000,
 		}, func(m session.Member) session.Rooms { return h.Connect(m) })
 
 		server, peer := net.Pipe()
@@ -111,7 +111,7 @@ func checkServerStream(t *testing.T, stream []byte) {
 			}
 		case *protocol.Joined, *protocol.Ack, *protocol.Msg, *protocol.Presence, *protocol.Left,
 			*protocol.Identified, *protocol.Page, *protocol.Rooms, *protocol.Marker, *protocol.Notice,
-			*protocol.Moderated, *protocol.ModEvent:
+			*protocol.Moderated, *protocol.ModEvent, *protocol.Update, *protocol.IsTyping, *protocol.Results:
 			if !welcomed {
 				t.Fatalf("%v before WELCOME", m.Type())
 			}
@@ -173,6 +173,19 @@ func seedSessions() [][]byte {
 			&protocol.Moderate{Room: "general", Action: 200}),
 		cat(hello, &protocol.Moderate{Action: protocol.ModOper, Text: "wrong"},
 			&protocol.Moderate{Room: "general", Action: protocol.ModKick, Target: "x"}),
+		// Acting on messages: a reply, changes (some refused), typing,
+		// searches (one out of scope, one without words).
+		cat(hello, identify, join, send, &protocol.Send{Room: "general", ID: "r", Text: "re", Reply: 1},
+			&protocol.Change{Room: "general", Kind: protocol.ChangeEdit, Target: 1, ID: "c1", Text: "edited"},
+			&protocol.Change{Room: "general", Kind: protocol.ChangeReact, Target: 1, ID: "c2", Text: "👍"},
+			&protocol.Change{Room: "general", Kind: protocol.ChangeReact, Target: 1, ID: "c3", Text: "x"},
+			&protocol.Change{Room: "general", Kind: 9, Target: 1, ID: "c4"},
+			&protocol.Change{Room: "general", Kind: protocol.ChangeDelete, Target: 1, ID: "c5"},
+			&protocol.Typing{Room: "general"}, &protocol.Typing{Room: "general", Stopped: true},
+			&protocol.Search{Query: "edited"}, &protocol.Search{Query: "x", Room: "elsewhere"}, &protocol.Search{Query: "!!"},
+			&protocol.History{Room: "general", Full: true}),
+		cat(hello, &protocol.Change{Room: "general", Kind: protocol.ChangeEdit, Target: 1, ID: "c", Text: "t"}),
+		cat(hello, &protocol.Typing{Room: "general"}),
 		cat(hello, &protocol.List{Query: "GEN"}),
 		cat(hello),
 		cat(hello, join, send, &protocol.Ping{Nonce: 1}, &protocol.Leave{Room: "general"}, &protocol.Bye{}),

@@ -70,6 +70,15 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 		return s.join(m)
 	case *protocol.Send:
 		return s.send(m)
+	case *protocol.Change:
+		return s.change(m)
+	case *protocol.Typing:
+		if len(m.Room) > s.maxRoom(m.Room) {
+			return tooLong(s.errRoom(m.Room), "the room name", len(m.Room), s.maxRoom(m.Room))
+		}
+		return s.inRoom(m.Room, s.rooms.Typing(m.Room, m.Stopped))
+	case *protocol.Search:
+		return s.search(m)
 	case *protocol.Leave:
 		return s.inRoom(m.Room, s.rooms.Leave(m.Room))
 	case *protocol.Identify:
@@ -129,7 +138,7 @@ func sendInterval(perSecond float64) uint64 {
 }
 
 func (m *Manager) welcomeFlags() protocol.WelcomeFlags {
-	flags := protocol.WelcomeInbox | protocol.WelcomeModeration
+	flags := protocol.WelcomeInbox | protocol.WelcomeModeration | protocol.WelcomeMessages
 	if m.cfg.Key != "" {
 		flags |= protocol.WelcomeKeyRequired
 	}
@@ -244,13 +253,54 @@ func (s *Session) send(m *protocol.Send) *protocol.Error {
 	case len(m.Text) > s.cfg.MaxText:
 		return tooLong(s.errRoom(m.Room), "the message", len(m.Text), s.cfg.MaxText)
 	}
+	return s.published(m.Room, s.rooms.SendReply(m.Room, m.ID, m.Text, m.Reply))
+}
+
+// published is the answer to a SEND or CHANGE the rooms took or refused.
+func (s *Session) published(room string, err error) *protocol.Error {
 	var e *protocol.Error
-	if err := s.rooms.Send(m.Room, m.ID, m.Text); errors.As(err, &e) {
-		return s.inRoom(m.Room, e)
+	if errors.As(err, &e) {
+		return s.inRoom(room, e)
 	}
 	// Any other error means shutdown: not stored, not acknowledged; the
 	// client re-sends after it reconnects.
 	return nil
+}
+
+// change checks a CHANGE's lengths as SEND's: an id of 1 to 64 bytes, an
+// edit's text up to max text (an empty one is the rooms' refusal, with
+// the id: invalid), a reaction no longer than a text.
+func (s *Session) change(m *protocol.Change) *protocol.Error {
+	switch {
+	case len(m.ID) == 0 || len(m.ID) > protocol.MaxIDLen:
+		return protocol.NewError(protocol.CodeTooLong, s.errRoom(m.Room), fmt.Sprintf("a change id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID)))
+	case len(m.Text) > s.cfg.MaxText:
+		return tooLong(s.errRoom(m.Room), "the text", len(m.Text), s.cfg.MaxText)
+	}
+	return s.published(m.Room, s.rooms.Change(m))
+}
+
+// search checks a SEARCH's lengths and keeps the connection to its search
+// rate (waiting, like throttle, when it is over it) before the rooms run
+// it.
+func (s *Session) search(m *protocol.Search) *protocol.Error {
+	switch {
+	case len(m.Room) > s.maxRoom(m.Room):
+		return tooLong(s.errRoom(m.Room), "the room name", len(m.Room), s.maxRoom(m.Room))
+	case len(m.Query) > s.cfg.MaxText:
+		return tooLong(s.errRoom(m.Room), "the search", len(m.Query), s.cfg.MaxText)
+	}
+	now := time.Now()
+	if s.searches == nil {
+		s.searches = limit.NewBucket(s.cfg.SearchRate, s.cfg.SearchBurst, now)
+	}
+	if wait := s.searches.Take(now); wait > 0 {
+		time.Sleep(wait)
+		if s.isClosing() {
+			return nil
+		}
+	}
+	return s.inRoom(m.Room, s.rooms.Search(m))
 }
 
 // maxTarget is the longest MODERATE target: a name, or for unban an

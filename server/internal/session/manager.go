@@ -89,9 +89,16 @@ type Member interface {
 // request returns an ERROR to send back, if any; answers are queued.
 type Rooms interface {
 	Join(j *protocol.Join) *protocol.Error
-	// Send returns a *protocol.Error to send back, or another error when
-	// the message was refused for shutdown (the client will resend it).
-	Send(room, id, text string) error
+	// SendReply publishes a SEND (reply 0: it answers no message). It
+	// returns a *protocol.Error to send back, or another error when the
+	// message was refused for shutdown (the client will resend it).
+	SendReply(room, id, text string, reply uint64) error
+	// Change publishes a CHANGE; errors as SendReply's.
+	Change(ch *protocol.Change) error
+	// Typing forwards a TYPING to the room's other members (or drops it).
+	Typing(room string, stopped bool) *protocol.Error
+	// Search answers a SEARCH with RESULTS, later, off the reader.
+	Search(q *protocol.Search) *protocol.Error
 	Leave(room string) *protocol.Error
 	// Identify makes the connection a device of a name (IDENTIFY).
 	Identify(id *protocol.Identify) *protocol.Error
@@ -139,6 +146,11 @@ type Config struct {
 	MsgRate    float64
 	MsgBurst   int
 	FloodAfter time.Duration // default 10 s
+	// SearchRate and SearchBurst bound a connection's SEARCHes besides
+	// the frame rate (default 1 a second after a burst of 5): a search
+	// over it waits, as frames over MsgRate do.
+	SearchRate  float64
+	SearchBurst int
 	// IdleTimeout closes connections that are in no room for this long
 	// (default 2 minutes).
 	IdleTimeout time.Duration
@@ -178,6 +190,10 @@ func (c *Config) setDefaults() {
 	num(&c.MaxRooms, protocol.DefaultMaxRooms)
 	num(&c.History, 100)
 	num(&c.MsgBurst, 20)
+	if c.SearchRate <= 0 {
+		c.SearchRate = 1
+	}
+	num(&c.SearchBurst, 5)
 	dur(&c.FloodAfter, 10*time.Second)
 	dur(&c.IdleTimeout, 2*time.Minute)
 	dur(&c.RetryAfter, 5*time.Second)

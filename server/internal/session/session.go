@@ -33,7 +33,8 @@ type Session struct {
 
 	// Rate limiting, reader only.
 	bucket       *limit.Bucket
-	limitedSince time.Time // when the client started sending too fast; zero if it is not
+	searches     *limit.Bucket // SEARCHes, besides bucket
+	limitedSince time.Time     // when the client started sending too fast; zero if it is not
 	// noRoomSince is when the session was last seen in no room; zero while
 	// it is in one. Timer only.
 	noRoomSince time.Time
