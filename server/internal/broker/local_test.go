@@ -1,10 +1,12 @@
 package broker_test
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/broker/brokertest"
 	"chat/server/internal/history"
@@ -53,3 +55,46 @@ func TestLocalOverSQLiteRetention(t *testing.T) {
 		})(t, handlers...)
 	})
 }
+
+// plainLog is a history.Log without a search of its own.
+type plainLog struct{ history.Log }
+
+// TestLocalSearchesThroughItsLog: Local's Search is its log's, and
+// ErrNoSearch when the log cannot search.
+func TestLocalSearchesThroughItsLog(t *testing.T) {
+	ctx := t.Context()
+	for _, searchable := range []bool{true, false} {
+		store, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
+			if searchable {
+				return history.NewMemory(sink), nil
+			}
+			return plainLog{history.NewMemory(sink)}, nil
+		}, broker.LocalOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := store.Node(nopHandler{})
+		if err := node.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: "1", Text: "findable words"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := node.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		hits, _, err := node.Search(ctx, history.Query{Rooms: []string{"r"}, Text: "findable"})
+		switch {
+		case searchable && (err != nil || len(hits) != 1 || hits[0].Text != "findable words"):
+			t.Errorf("search through a Memory: %+v, %v", hits, err)
+		case !searchable && !errors.Is(err, broker.ErrNoSearch):
+			t.Errorf("search through a log without one: %+v, %v; want ErrNoSearch", hits, err)
+		}
+		node.Close()
+		store.Close()
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Published([]broker.Result)                         {}
+func (nopHandler) Messages([]protocol.Msg)                           {}
+func (nopHandler) PresenceChanged(string, []protocol.PresenceChange) {}
+func (nopHandler) Noted(*broker.Note)                                {}
