@@ -46,6 +46,7 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 		return l.rollback(tx, advanced, fail(err))
 	}
 	now := protocol.Millis(l.now())
+	removed := false // a text left: the WAL is emptied after the commit
 	for i, r := range batch {
 		head, err := l.head(tx, r.Room)
 		if err != nil {
@@ -77,6 +78,7 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 			case err != nil:
 				return undo(err)
 			}
+			removed = removed || c.Kind == protocol.ChangeDelete || c.Kind == protocol.ChangeEdit
 			msg.Text, msg.Reply = "", 0
 			kind, target = int64(c.Kind), int64(c.Target)
 			if c.Kind == protocol.ChangeReact || c.Kind == protocol.ChangeUnreact {
@@ -143,6 +145,9 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 	}
 	for room := range advanced {
 		l.retain.written(room) // committed: the trim reads the new head
+	}
+	if removed {
+		l.wiper.removed()
 	}
 	return results
 }

@@ -141,6 +141,17 @@ func TestDeletedTextLeavesTheFile(t *testing.T) {
 	if hits, _, err := l.Search(context.Background(), history.Query{Rooms: []string{"r"}, Text: secret}); err != nil || len(hits) != 0 {
 		t.Fatalf("search: %+v, %v", hits, err)
 	}
+	// While the store runs (Close checkpoints anyway): the write-ahead
+	// log, which held the page's earlier image, is emptied after the
+	// delete, and neither file holds the text any more.
+	select {
+	case <-l.wiper.wiped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write-ahead log was not emptied within 10 s of the delete")
+	}
+	if fileHolds(t, path, []byte(secret)) || fileHolds(t, path, folded) {
+		t.Error("the deleted text is in chat.db or chat.db-wal of the running store")
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

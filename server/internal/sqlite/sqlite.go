@@ -55,6 +55,7 @@ type Log struct {
 	lastRID     int64             // the last rid given to a message; commit loop only
 	now         func() time.Time
 	retain      *retainer // nil without retention
+	wiper       *walWiper // empties the WAL after a text was removed
 	logger      *slog.Logger
 }
 
@@ -358,6 +359,7 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	}
 	l.read.SetMaxOpenConns(4)
 	l.read.SetMaxIdleConns(4)
+	l.wiper = startWiper(write, l.logger)
 	l.Batcher = history.NewBatcher(cmp(opts.QueueLen, 8192), cmp(opts.MaxBatch, 1024), l.commit, sink)
 	if opts.Retention.Enabled() {
 		l.retain = startRetainer(l, opts)
@@ -460,6 +462,7 @@ func (l *Log) Epoch(ctx context.Context, room string) (uint64, error) {
 func (l *Log) Close() error {
 	l.Batcher.Close()
 	l.retain.stop()
+	l.wiper.close()
 	return l.closeDBs()
 }
 
