@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -21,9 +22,10 @@ type walWiper struct {
 	kick   chan struct{} // buffered 1: a wipe is wanted
 	// wiped is told (without waiting) after each checkpoint that
 	// emptied the log: tests wait on it.
-	wiped chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
+	wiped  chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	closed sync.Once
 }
 
 func startWiper(db *sql.DB, logger *slog.Logger) *walWiper {
@@ -79,6 +81,6 @@ func (w *walWiper) close() {
 	if w == nil {
 		return // Open failed before it started
 	}
-	close(w.stop)
+	w.closed.Do(func() { close(w.stop) }) // the Log may be closed twice
 	<-w.done
 }
