@@ -365,7 +365,11 @@ func (c *Conn) Search(q *protocol.Search) *protocol.Error {
 		}
 		scope = map[string]bool{room: true}
 	}
-	if strings.TrimSpace(q.Query) == "" {
+	// Refusals that depend on the request only are answered here, in
+	// the order of the connection's frames (a client matches them to
+	// its requests by that order); only the store's own failures come
+	// later, from the search.
+	if len(history.QueryWords(q.Query)) == 0 {
 		return protocol.NewError(protocol.CodeInvalid, room, "the search has no word to look for")
 	}
 	rooms := make([]string, 0, len(scope))
@@ -409,11 +413,20 @@ func (c *Conn) Search(q *protocol.Search) *protocol.Error {
 		}
 		// The store was asked for these rooms only; a hit elsewhere
 		// would be a store's bug, and must still not leak.
-		kept := hits[:0]
+		kept, size := hits[:0], 0
 		for _, hit := range hits {
-			if scope[hit.Room] {
-				kept = append(kept, hit)
+			if !scope[hit.Room] {
+				continue
 			}
+			// The hits that fit a PAGE's bytes (texts may be long on a server
+			// with a raised -max-text); More says older ones exist.
+			n := len(hit.Room) + len(hit.Sender) + len(hit.Text) + 4*10 + len(hit.Matches)*20
+			if size+n > h.cfg.PageBytes && len(kept) > 0 {
+				more = true
+				break
+			}
+			size += n
+			kept = append(kept, hit)
 		}
 		c.m.Deliver(protocol.Encode(&protocol.Results{Query: q.Query, More: more, Hits: kept}))
 	}()

@@ -456,11 +456,10 @@ func TestSearchScope(t *testing.T) {
 	if e := ac.Search(&protocol.Search{Query: "  "}); e == nil || e.Code != protocol.CodeInvalid || e.Closing() {
 		t.Fatalf("an empty search: %v", e)
 	}
-	if e := ac.Search(&protocol.Search{Query: "!!"}); e != nil {
-		t.Fatal(e)
-	}
-	if e, ok := results(t, alice, 3).(*protocol.Error); !ok || e.Code != protocol.CodeInvalid || e.Closing() {
-		t.Fatalf("a search without words: %+v", e)
+	// Refused at once, in the order of the connection's frames, like
+	// the empty one: no word in it.
+	if e := ac.Search(&protocol.Search{Query: "!!"}); e == nil || e.Code != protocol.CodeInvalid || e.Closing() {
+		t.Fatalf("a search without words: %v", e)
 	}
 }
 
@@ -515,5 +514,99 @@ func TestTypingInARoomNotJoinedIsDropped(t *testing.T) {
 	c := h.Connect(newMember())
 	if e := c.Typing("nowhere", false); e != nil {
 		t.Fatalf("TYPING for a room not joined: %v", e)
+	}
+}
+
+// TestPageReadsBackThroughALongRunOfChanges: a HISTORY whose newest
+// entries are hundreds of change entries (a reaction toggled again and
+// again) still gets the newest messages, and the next page the rest.
+func TestPageReadsBackThroughALongRunOfChanges(t *testing.T) {
+	h, _ := newHub(t, Config{})
+	alice := newMember()
+	ac := h.Connect(alice)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice", Secret: "a"})
+	for i := 1; i <= 3; i++ {
+		if err := ac.Send("general", fmt.Sprint("m", i), fmt.Sprint("message ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const toggles = 700
+	for i := range toggles {
+		kind := protocol.ChangeReact
+		if i%2 == 1 {
+			kind = protocol.ChangeUnreact
+		}
+		if err := ac.Change(&protocol.Change{Room: "general", Kind: kind, Target: 3, ID: fmt.Sprint("r", i), Text: "👍"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.waitFor(t, "every ACK", func(ms []protocol.Message) bool { return count[*protocol.Ack](ms) == 3+toggles })
+	if e := ac.History(&protocol.History{Room: "general", Limit: 2}); e != nil {
+		t.Fatal(e)
+	}
+	if e := ac.History(&protocol.History{Room: "general", Before: 2, Limit: 2}); e != nil {
+		t.Fatal(e)
+	}
+	var pages []*protocol.Page
+	for _, m := range alice.waitFor(t, "two PAGEs", func(ms []protocol.Message) bool { return count[*protocol.Page](ms) == 2 }) {
+		if p, ok := m.(*protocol.Page); ok {
+			pages = append(pages, p)
+		}
+	}
+	if p := pages[0]; p.First || len(p.Messages) != 2 || p.Messages[0].Seq != 2 || p.Messages[1].Seq != 3 {
+		t.Fatalf("the newest page: %+v", p)
+	}
+	if p := pages[1]; !p.First || len(p.Messages) != 1 || p.Messages[0].Seq != 1 {
+		t.Fatalf("the page before message 2: %+v", p)
+	}
+}
+
+// stateless is a node's Handler that gets change entries without their
+// target's state, as a cluster node does when it cannot read the state.
+type stateless struct{ broker.Handler }
+
+func (s stateless) Messages(msgs []protocol.Msg) {
+	for i := range msgs {
+		if ch := msgs[i].Change; ch != nil {
+			c := *ch
+			c.State = nil
+			msgs[i].Change = &c
+		}
+	}
+	s.Handler.Messages(msgs)
+}
+
+// TestChangeWithoutStateLeavesNoTextInTheRing: a delete that reaches a
+// node without the message's state must not leave the deleted text in
+// the node's cache of recent frames: a later joiner there gets the
+// message without it (read from the store).
+func TestChangeWithoutStateLeavesNoTextInTheRing(t *testing.T) {
+	store := newStore(t, func(sink history.Sink) (history.Log, error) { return history.NewMemory(sink), nil }, broker.LocalOptions{})
+	h, err := New(Config{}, func(hd broker.Handler) (broker.Broker, error) { return store.Node(stateless{hd}), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	alice := newMember()
+	ac := h.Connect(alice)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice", Secret: "a"})
+	if err := ac.Send("general", "m1", "my password is hunter2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ac.Send("general", "m2", "oops"); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, "both messages", func(ms []protocol.Message) bool { return count[*protocol.Msg](ms) == 2 })
+	if err := ac.Change(&protocol.Change{Room: "general", Kind: protocol.ChangeDelete, Target: 1, ID: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, "the delete's UPDATE", func(ms []protocol.Message) bool { return len(updates(ms)) == 1 })
+	late := newMember()
+	mustJoin(t, h.Connect(late), &protocol.Join{Room: "general", Name: "late"})
+	got := late.waitFor(t, "the replay", func(ms []protocol.Message) bool { return count[*protocol.Msg](ms) == 2 && len(updates(ms)) == 1 })
+	for _, m := range got {
+		if msg, ok := m.(*protocol.Msg); ok && msg.Seq == 1 && msg.Text != "" {
+			t.Fatalf("the late joiner got the deleted text: %+v", msg)
+		}
 	}
 }

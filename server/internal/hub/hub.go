@@ -1151,12 +1151,17 @@ func (h *Hub) broadcastTo(r *room, m *protocol.Msg) {
 		// A change entry goes out as UPDATE with the target's new state,
 		// and the ring's copy of the target takes that state.
 		frame = protocol.Encode(m.Update(ch.State))
-		bare := frame
 		if ch.State != nil {
-			bare = protocol.Encode(m.Update(nil))
 			r.ring.apply(r.name, ch.Target, ch.State)
+			r.ring.pushChange(m.Seq, frame, protocol.Encode(m.Update(nil)), ch.Target)
+		} else {
+			// The broker could not read the target's state (a cluster
+			// node whose record read failed): the ring's copy of the
+			// target may hold a text the change removed. Replays from
+			// here on are read from the broker, which has it.
+			h.cfg.Logger.Warn("a change came without its message's state; replays of the room are read from the store", "room", r.name, "seq", m.Seq, "target", ch.Target)
+			r.ring.restartAfter(m.Seq)
 		}
-		r.ring.pushChange(m.Seq, frame, bare, ch.Target)
 	} else {
 		frame = protocol.Encode(m)
 		r.ring.push(m.Seq, frame)

@@ -377,6 +377,10 @@ func stripe(name string) int {
 	return int(h.Sum32() % readStripes)
 }
 
+// maxChangeRun is the longest read of older history when the reads
+// before it held change entries only.
+const maxChangeRun = 4096
+
 // History answers a HISTORY with a PAGE of the room's older messages,
 // read from the broker by index.
 func (c *Conn) History(q *protocol.History) *protocol.Error {
@@ -402,11 +406,14 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 	// Change entries are not in pages (a page holds messages, in their
 	// state now): reads go on further back while they return changes
 	// only, so that a PAGE without First holds a message to page on from
-	// (spec section 9). Each read is one index range; the connection's
-	// end stops them.
+	// (spec section 9). Each read is one index range, twice as long as
+	// the one before (up to maxChangeRun), so a long run of changes (a
+	// member toggling a reaction at the frame rate) costs a few reads,
+	// not one per page; the connection's end stops them.
 	var msgs []protocol.Msg
+	asked := want
 	for {
-		got, err := h.b.Before(mem.ctx, key, below, want)
+		got, err := h.b.Before(mem.ctx, key, below, asked)
 		switch {
 		case mem.ctx.Err() != nil:
 			return nil
@@ -415,10 +422,22 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 			return protocol.NewError(protocol.CodeUnavailable, key, "history could not be read; reconnect and try again")
 		}
 		msgs = got
-		if len(got) < want || slices.ContainsFunc(got, func(m protocol.Msg) bool { return m.Change == nil }) {
+		if len(got) < asked || slices.ContainsFunc(got, func(m protocol.Msg) bool { return m.Change == nil }) {
 			break
 		}
 		below = got[0].Seq
+		asked = min(2*asked, max(want, maxChangeRun))
+	}
+	reachedStart := len(msgs) < asked
+	// A longer read may hold more messages than asked for: the newest
+	// want of them.
+	for n, i := 0, len(msgs)-1; i >= 0; i-- {
+		if msgs[i].Change == nil {
+			if n++; n > want {
+				msgs, reachedStart = msgs[i+1:], false
+				break
+			}
+		}
 	}
 	// The newest that fit the page's bytes.
 	cut, size := len(msgs), 0
@@ -444,7 +463,7 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 		cut--
 	}
 	kept := msgs[cut:]
-	first := len(msgs) < want && cut == 0 // nothing older exists
+	first := reachedStart && cut == 0 // nothing older exists
 	if len(kept) > 0 && kept[0].Seq <= 1 {
 		first = true
 	}

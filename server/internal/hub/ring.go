@@ -111,6 +111,15 @@ func (r *ring) trim(max int) {
 // room is dropped.
 func (r *ring) release() { r.trim(-1) }
 
+// restartAfter forgets every frame and starts the ring again after seq:
+// replays from seq on are read from the broker. For a change whose
+// target's state did not come with it: the ring cannot bring its copy of
+// the target, nor a replay of the change, to the final state.
+func (r *ring) restartAfter(seq uint64) {
+	r.trim(-1)
+	r.start, r.first = 0, seq+1
+}
+
 // covers reports whether the ring holds every message after seq after,
 // up to the newest. An empty ring that was never filled covers
 // everything (the room has no messages); one emptied by trimming covers
