@@ -530,6 +530,7 @@ func TestPageReadsBackThroughALongRunOfChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	alice.waitFor(t, "the messages", func(ms []protocol.Message) bool { return count[*protocol.Msg](ms) == 3 })
 	const toggles = 700
 	for i := range toggles {
 		kind := protocol.ChangeReact
