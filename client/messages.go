@@ -116,6 +116,10 @@ func (l *loop) messages() bool {
 // unsupported reports whether the server is known not to speak them.
 func (l *loop) unsupported() bool { return l.welcome != nil && !l.messages() }
 
+// MaxText is the longest message text the server takes, in bytes (the
+// protocol's default until the first connection tells).
+func (c *Client) MaxText() int { return int(c.maxText.Load()) }
+
 // SendReply is Send with a reply target: the message answers the message
 // reply (a sequence number) of the same room; 0 is a plain Send. To a
 // server without replies (no protocol.WelcomeMessages) the message goes as

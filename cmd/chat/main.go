@@ -150,7 +150,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// A person at a terminal: key by key, so the room hears that
 		// they are typing.
 		defer restore()
-		drafts := make(chan string)
+		ed.limit = c.MaxText
+		drafts := make(chan bool, 1)
 		go ed.run(lines, drafts, inputDone)
 		return loopDrafts(ctx, c, room, list, *wait, lines, drafts, inputDone, ed.over(stdout), ed.over(stderr))
 	}
@@ -221,7 +222,7 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 // line being typed, after each key): the current room hears that the
 // user is typing, unless the draft is a command.
 func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
-	lines, drafts <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
+	lines <-chan string, drafts <-chan bool, inputDone <-chan error, stdout, stderr io.Writer) int {
 	t := newTerm(c, room, server, stdout, stderr)
 	code := 0
 	unacked := map[string]bool{}    // ids sent, not yet stored
