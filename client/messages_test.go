@@ -515,3 +515,68 @@ func TestResetGivesUpQueuedChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSearchRefusalsFindTheirSearch: refusals come in the order of the
+// frames they answer. A forbidden JOIN (a direct-message room of others)
+// still on its way when a SEARCH of the room is sent is refused first:
+// that refusal is the JOIN's, the next one the SEARCH's. A search of
+// every room waiting for the store does not keep a later SEARCH's
+// refusal from its caller.
+func TestSearchRefusalsFindTheirSearch(t *testing.T) {
+	f := startFake(t, withMessages)
+	var mu sync.Mutex
+	var join *protocol.Join
+	f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch m := m.(type) {
+		case *protocol.Join:
+			if m.Room == "secret" {
+				join = m // refused when the SEARCH comes
+				return true
+			}
+		case *protocol.Search:
+			switch {
+			case m.Room == "secret" && join != nil:
+				c.write(protocol.NewError(protocol.CodeForbidden, "secret", "the JOIN's refusal"),
+					protocol.NewError(protocol.CodeForbidden, "secret", "the SEARCH's refusal"))
+				join = nil
+			case m.Room == "secret":
+				c.write(protocol.NewError(protocol.CodeForbidden, "secret", "the second SEARCH's refusal"))
+			}
+			return true // a search of every room: no answer (the store is slow)
+		}
+		return false
+	})
+	alice := fastClient(t, f.addr(), "alice")
+	alice.C.Join("general")
+	alice.WaitJoined(t, "general")
+	skipTo[*protocol.Join](t, f)
+	alice.C.Join("secret")
+	skipTo[*protocol.Join](t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), clienttest.Timeout)
+	defer cancel()
+
+	_, err := alice.C.Search(ctx, "anything", client.SearchOptions{Room: "secret"})
+	wantCode(t, err, protocol.CodeForbidden)
+	if perr := err.(*protocol.Error); perr.Text != "the SEARCH's refusal" {
+		t.Errorf("the search got %q", perr.Text)
+	}
+	e := waitEvent[client.RoomError](t, alice, func(e client.RoomError) bool { return e.Room == "secret" })
+	if e.Err.Text != "the JOIN's refusal" {
+		t.Errorf("the JOIN got %q", e.Err.Text)
+	}
+
+	slow := make(chan error, 1)
+	go func() {
+		_, err := alice.C.Search(ctx, "everywhere", client.SearchOptions{})
+		slow <- err
+	}()
+	skipTo[*protocol.Search](t, f)
+	_, err = alice.C.Search(ctx, "anything", client.SearchOptions{Room: "secret"})
+	wantCode(t, err, protocol.CodeForbidden)
+	alice.C.Close()
+	if err := <-slow; err == nil {
+		t.Error("the search of every room was answered")
+	}
+}
