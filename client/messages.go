@@ -307,11 +307,11 @@ type searchReply struct {
 // searchRequest is a SEARCH on the wire waiting for its RESULTS or ERROR.
 type searchRequest struct {
 	msg   protocol.Search
-	order uint64           // when it was queued, among IDENTIFY, MODERATEs and other SEARCHes
+	order uint64 // when it was queued, among IDENTIFY, MODERATEs and other SEARCHes
 	// afterJoin: the room's JOIN was on its way when the SEARCH was sent
 	// (a refusal of the room may be the JOIN's).
 	afterJoin bool
-	reply chan searchReply // buffered: the loop never waits for a caller gone
+	reply     chan searchReply // buffered: the loop never waits for a caller gone
 }
 
 func (l *loop) search(req *searchRequest) error {
