@@ -206,6 +206,14 @@ func skipEscape(r *bufio.Reader) {
 	}
 }
 
+// redrawDraft draws the draft again (after the terminal was someone
+// else's: Ctrl-Z and fg).
+func (e *editor) redrawDraft() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.redraw()
+}
+
 // redraw draws the draft again on its line. The caller holds mu.
 func (e *editor) redraw() {
 	io.WriteString(e.out, "\r\x1b[K"+clean(string(e.line)))

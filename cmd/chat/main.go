@@ -54,7 +54,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -154,7 +154,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		defer restore()
 		ed.limit = c.MaxText
 		drafts := make(chan bool, 1)
-		go ed.run(lines, drafts, inputDone)
+		go func() {
+			// A panic here would end chat with the terminal still
+			// without echo; give it back first.
+			defer func() {
+				if p := recover(); p != nil {
+					restore()
+					panic(p)
+				}
+			}()
+			ed.run(lines, drafts, inputDone)
+		}()
 		return loopDrafts(ctx, c, room, list, *wait, lines, drafts, inputDone, ed.over(stdout), ed.over(stderr))
 	}
 	go func() {
@@ -178,11 +188,12 @@ func keyInput(stdin io.Reader, stdout io.Writer) (*editor, func()) {
 	if !ok || !isTerminal(f) || !isTerminal(stdout) {
 		return nil, nil
 	}
-	restore, err := rawInput(f)
+	ed := &editor{in: f, out: stdout}
+	restore, err := rawInput(f, ed.redrawDraft)
 	if err != nil {
 		return nil, nil
 	}
-	return &editor{in: f, out: stdout}, restore
+	return ed, restore
 }
 
 // trustArg returns the pins a -trust value sets: ADDRESS=FINGERPRINT
