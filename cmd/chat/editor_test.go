@@ -90,16 +90,38 @@ func TestEditorTakesALongPaste(t *testing.T) {
 }
 
 // TestEditorRefreshesTyping: while the user keeps typing, typing is
-// reported again once a second (the editor's clock here moves a second
-// per key), so the room goes on hearing it.
+// reported again once a second, so the room goes on hearing it; keys in
+// between report nothing. A report not taken yet is replaced by the
+// next, never waited for.
 func TestEditorRefreshesTyping(t *testing.T) {
-	var now time.Time
-	clock := func() time.Time { now = now.Add(time.Second); return now }
-	_, drafts, _, _ := edit(t, "abc\r\x04", 0, clock)
-	// Reports may be coalesced when the reader is slow; the last is
-	// stopped, and more than one report came for three keys.
-	if len(drafts) < 2 || drafts[len(drafts)-1] {
-		t.Errorf("typing reports %v", drafts)
+	now := time.Unix(100, 0)
+	e := &editor{now: func() time.Time { return now }}
+	drafts := make(chan bool, 1)
+	took := func() []bool {
+		select {
+		case d := <-drafts:
+			return []bool{d}
+		default:
+			return nil
+		}
+	}
+	var got []bool
+	for _, step := range []struct {
+		after  time.Duration
+		typing bool
+	}{{0, true}, {300 * time.Millisecond, true}, {800 * time.Millisecond, true}, {100 * time.Millisecond, true}, {0, false}} {
+		now = now.Add(step.after)
+		e.report(step.typing, drafts)
+		got = append(got, took()...)
+	}
+	// started; 0.3 s: nothing; 1.1 s: again; 1.2 s: nothing; stopped.
+	if want := []bool{true, true, false}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	e.report(true, drafts)
+	e.report(false, drafts) // not taken: replaces the one before
+	if got := took(); !slices.Equal(got, []bool{false}) {
+		t.Errorf("after two reports not taken: %v, want the newest alone", got)
 	}
 }
 
