@@ -1128,6 +1128,9 @@ func (l *loop) onJoined(j *protocol.Joined) {
 			l.c.events.push(Presence{Room: j.Room, Count: int(j.Count), Changes: changes})
 		}
 	}
+	if reset {
+		l.dropTargets(j.Room)
+	}
 	l.writeOutbox(j.Room)
 	if l.inbox() {
 		r.mark = min(r.mark, max(r.head, r.lastSeen))
@@ -1137,6 +1140,33 @@ func (l *loop) onJoined(j *protocol.Joined) {
 			l.enqueue(&r.history[i])
 		}
 	}
+}
+
+// dropTargets forgets what the queued entries of room point at after the
+// room's history was reset: a seq of the old history names another
+// message (or none) in the new one, so a queued change would edit,
+// delete or react to the wrong message. The changes are given up (a
+// RoomError with Stays lists them); the messages go, as plain messages
+// without their reply target.
+func (l *loop) dropTargets(room string) {
+	var dropped []string
+	l.outbox = slices.DeleteFunc(l.outbox, func(o *outgoing) bool {
+		if o.room != room {
+			return false
+		}
+		o.reply = 0
+		if o.change != nil {
+			l.unwire(o)
+			dropped = append(dropped, o.id)
+			return true
+		}
+		return false
+	})
+	if len(dropped) > 0 {
+		l.c.events.push(RoomError{Room: room, Unsent: dropped, Stays: true, Err: protocol.NewError(protocol.CodeNotFound, room,
+			"the room's history was reset: the messages these changes were for are gone")})
+	}
+	l.checkDrained()
 }
 
 // writeOutbox sends the queued messages of room.

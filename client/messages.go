@@ -116,6 +116,10 @@ func (l *loop) messages() bool {
 // unsupported reports whether the server is known not to speak them.
 func (l *loop) unsupported() bool { return l.welcome != nil && !l.messages() }
 
+// MaxText is the longest message text the server takes, in bytes (the
+// protocol's default until the first connection tells).
+func (c *Client) MaxText() int { return int(c.maxText.Load()) }
+
 // SendReply is Send with a reply target: the message answers the message
 // reply (a sequence number) of the same room; 0 is a plain Send. To a
 // server without replies (no protocol.WelcomeMessages) the message goes as
@@ -303,8 +307,11 @@ type searchReply struct {
 // searchRequest is a SEARCH on the wire waiting for its RESULTS or ERROR.
 type searchRequest struct {
 	msg   protocol.Search
-	order uint64           // when it was queued, among IDENTIFY, MODERATEs and other SEARCHes
-	reply chan searchReply // buffered: the loop never waits for a caller gone
+	order uint64 // when it was queued, among IDENTIFY, MODERATEs and other SEARCHes
+	// afterJoin: the room's JOIN was on its way when the SEARCH was sent
+	// (a refusal of the room may be the JOIN's).
+	afterJoin bool
+	reply     chan searchReply // buffered: the loop never waits for a caller gone
 }
 
 func (l *loop) search(req *searchRequest) error {
@@ -320,6 +327,9 @@ func (l *loop) search(req *searchRequest) error {
 	}
 	l.requests++
 	req.order = l.requests
+	if r := l.rooms[req.msg.Room]; r != nil && r.state == roomJoining {
+		req.afterJoin = true
+	}
 	l.searches = append(l.searches, req)
 	l.enqueue(&req.msg)
 	return nil
@@ -345,28 +355,54 @@ func (l *loop) onResults(m *protocol.Results) {
 	req.reply <- searchReply{res: res}
 }
 
-// searchRefused reports whether e answers the oldest SEARCH on the wire
-// (the room it names is the search's, and no IDENTIFY or MODERATE that e
-// may answer went before it), and if so hands it to its caller.
+// searchRefused reports whether e refuses a SEARCH on the wire, and if so
+// hands it to its caller.
+//
+// The server refuses a SEARCH's scope (forbidden: a room not joined) and
+// its query (invalid: no word) as it reads the frame, so these come in
+// the order of the connection's frames; only the store's failures
+// (unavailable) come later. A refusal names the SEARCH's room (none for a
+// search of every room), so e goes to the oldest SEARCH with e's room,
+// unless a frame that may draw the same refusal without an id went before
+// that SEARCH and has no answer yet:
+//   - IDENTIFY (refused with no room), while it waits;
+//   - a MODERATE of the room sent before it;
+//   - the room's JOIN, when it was on its way as the SEARCH was sent and
+//     is still (a direct-message room is refused forbidden).
+//
+// READ is refused forbidden only after a JOIN without a name key, and
+// this client's JOINs always carry one (Config.Secret is generated when
+// empty); the other frames of a room (HISTORY, TYPING, LEAVE) are never
+// refused forbidden or invalid, and refusals of SEND and CHANGE carry
+// their id. Errors that end a membership or refuse a SEND or a JOIN
+// (kicked, banned, muted, invite-only) are never a SEARCH's.
 func (l *loop) searchRefused(e *protocol.Error) bool {
 	if len(l.searches) == 0 || e.ID != "" {
 		return false
 	}
 	switch e.Code {
-	case protocol.CodeKicked, protocol.CodeBanned, protocol.CodeMuted, protocol.CodeInviteOnly:
+	case protocol.CodeForbidden, protocol.CodeInvalid, protocol.CodeUnavailable:
+	default:
 		return false
 	}
-	req := l.searches[0]
-	if e.Room != req.msg.Room {
+	i := slices.IndexFunc(l.searches, func(s *searchRequest) bool { return s.msg.Room == e.Room })
+	if i < 0 {
 		return false
 	}
+	req := l.searches[i]
 	if e.Room == "" && l.identifying && l.identifyOrder < req.order {
 		return false
 	}
 	if len(l.mods) > 0 && l.mods[0].order < req.order && l.mods[0].msg.Room == e.Room {
 		return false // the MODERATE went first
 	}
-	l.searches = l.searches[1:]
+	if req.afterJoin {
+		if r := l.rooms[e.Room]; r != nil && r.state == roomJoining {
+			req.afterJoin = false // the JOIN's refusal; the SEARCH's follows
+			return false
+		}
+	}
+	l.searches = slices.Delete(l.searches, i, i+1)
 	req.reply <- searchReply{err: e}
 	return true
 }

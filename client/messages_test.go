@@ -458,3 +458,125 @@ func TestOldServerGetsNoChanges(t *testing.T) {
 		t.Errorf("HISTORY %+v, want full records", h)
 	}
 }
+
+// TestResetGivesUpQueuedChanges: an edit, a deletion and a reply are
+// queued for seqs of the room's history; the connection drops and the
+// server comes back with another epoch (the history was reset), so
+// those seqs name other messages now. The changes are given up as a
+// RoomError that keeps the room, never sent; the message goes without
+// its reply target.
+func TestResetGivesUpQueuedChanges(t *testing.T) {
+	f := startFake(t, withMessages)
+	f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		switch m := m.(type) {
+		case *protocol.Join:
+			if c.n == 0 {
+				c.write(&protocol.Joined{Room: m.Room, Name: m.Name, Head: 20, Count: 1, Members: []string{m.Name}, Epoch: 1})
+			} else {
+				c.write(&protocol.Joined{Room: m.Room, Name: m.Name, After: 0, Head: 15, Count: 1, Members: []string{m.Name}, Epoch: 2})
+			}
+			return true
+		case *protocol.Send:
+			if c.n > 0 {
+				c.write(&protocol.Ack{Room: m.Room, ID: m.ID, Seq: 16, Time: 1})
+			}
+		}
+		return false // the first connection acknowledges nothing
+	})
+	alice := fastClient(t, f.addr(), "alice")
+	alice.C.Join("general")
+	alice.WaitJoined(t, "general")
+	skipTo[*protocol.Join](t, f)
+	edit, _ := alice.C.Edit("general", 15, "fixed")
+	del, _ := alice.C.Delete("general", 15)
+	reply, _ := alice.C.SendReply("general", "agreed", 15)
+	skipTo[*protocol.Change](t, f)
+	skipTo[*protocol.Change](t, f)
+	if s, _ := skipTo[*protocol.Send](t, f); s.Reply != 15 {
+		t.Fatalf("SEND %+v, want reply 15", s)
+	}
+	f.drop()
+	if j, _ := skipTo[*protocol.Join](t, f); !j.Resume || j.Epoch != 1 {
+		t.Fatalf("re-JOIN %+v", j)
+	}
+	// The next frame is the message, without its reply: no CHANGE goes.
+	if s, c := skipTo[*protocol.Send](t, f); c.n != 1 || s.ID != reply || s.Reply != 0 || s.Text != "agreed" {
+		t.Fatalf("re-sent %+v on connection %d, want the message %q without reply on connection 1", s, c.n, reply)
+	}
+	waitEvent[client.Joined](t, alice, func(j client.Joined) bool { return j.Reset })
+	e := waitEvent[client.RoomError](t, alice, nil)
+	if !e.Stays || !slices.Equal(e.Unsent, []string{edit, del}) || e.Err.Code != protocol.CodeNotFound || e.Room != "general" {
+		t.Fatalf("RoomError %+v, want the edit and the deletion given up", e)
+	}
+	waitEvent[client.Acked](t, alice, func(a client.Acked) bool { return a.ID == reply })
+	ctx, cancel := context.WithTimeout(context.Background(), clienttest.Timeout)
+	defer cancel()
+	if err := alice.C.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSearchRefusalsFindTheirSearch: refusals come in the order of the
+// frames they answer. A forbidden JOIN (a direct-message room of others)
+// still on its way when a SEARCH of the room is sent is refused first:
+// that refusal is the JOIN's, the next one the SEARCH's. A search of
+// every room waiting for the store does not keep a later SEARCH's
+// refusal from its caller.
+func TestSearchRefusalsFindTheirSearch(t *testing.T) {
+	f := startFake(t, withMessages)
+	var mu sync.Mutex
+	var join *protocol.Join
+	f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		switch m := m.(type) {
+		case *protocol.Join:
+			if m.Room == "secret" {
+				join = m // refused when the SEARCH comes
+				return true
+			}
+		case *protocol.Search:
+			switch {
+			case m.Room == "secret" && join != nil:
+				c.write(protocol.NewError(protocol.CodeForbidden, "secret", "the JOIN's refusal"),
+					protocol.NewError(protocol.CodeForbidden, "secret", "the SEARCH's refusal"))
+				join = nil
+			case m.Room == "secret":
+				c.write(protocol.NewError(protocol.CodeForbidden, "secret", "the second SEARCH's refusal"))
+			}
+			return true // a search of every room: no answer (the store is slow)
+		}
+		return false
+	})
+	alice := fastClient(t, f.addr(), "alice")
+	alice.C.Join("general")
+	alice.WaitJoined(t, "general")
+	skipTo[*protocol.Join](t, f)
+	alice.C.Join("secret")
+	skipTo[*protocol.Join](t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), clienttest.Timeout)
+	defer cancel()
+
+	_, err := alice.C.Search(ctx, "anything", client.SearchOptions{Room: "secret"})
+	wantCode(t, err, protocol.CodeForbidden)
+	if perr := err.(*protocol.Error); perr.Text != "the SEARCH's refusal" {
+		t.Errorf("the search got %q", perr.Text)
+	}
+	e := waitEvent[client.RoomError](t, alice, func(e client.RoomError) bool { return e.Room == "secret" })
+	if e.Err.Text != "the JOIN's refusal" {
+		t.Errorf("the JOIN got %q", e.Err.Text)
+	}
+
+	slow := make(chan error, 1)
+	go func() {
+		_, err := alice.C.Search(ctx, "everywhere", client.SearchOptions{})
+		slow <- err
+	}()
+	skipTo[*protocol.Search](t, f)
+	_, err = alice.C.Search(ctx, "anything", client.SearchOptions{Room: "secret"})
+	wantCode(t, err, protocol.CodeForbidden)
+	alice.C.Close()
+	if err := <-slow; err == nil {
+		t.Error("the search of every room was answered")
+	}
+}

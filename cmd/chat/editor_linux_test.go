@@ -112,3 +112,75 @@ func waitTyping(t *testing.T, r *clienttest.Recorder, stopped bool) client.Typin
 		return ok && ty.Stopped == stopped
 	}).(client.Typing)
 }
+
+// TestTerminalAfterSuspend: while chat runs on a terminal, Ctrl-\ is
+// off (its SIGQUIT would end chat without giving the terminal its echo
+// back). After Ctrl-Z and fg the shell may have put its own modes back:
+// at SIGCONT chat turns key-by-key input on again and draws the draft
+// again.
+func TestTerminalAfterSuspend(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := testserver.Start(t, testserver.Options{})
+	screen, tty := openPTY(t)
+	var out testserver.LockedBuffer
+	go io.Copy(&out, screen)
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(context.Background(), []string{"-server", srv.Addr, "-name", "ann"}, tty, tty, tty)
+	}()
+	waitOutput(t, &out, "-- joined general as ann")
+	bob := clienttest.New(t, client.Config{Addr: srv.Addr, Name: "bob"})
+	bob.C.Join("general")
+	bob.WaitJoined(t, "general")
+	fd := int(tty.Fd())
+	tios, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tios.Cc[unix.VQUIT] != vdisable {
+		t.Errorf("Ctrl-\\ is still %#x while chat runs", tios.Cc[unix.VQUIT])
+	}
+	if _, err := screen.WriteString("half a li"); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, &out, "half a li")
+	// What a shell does when chat is stopped: its own modes, with line
+	// editing and echo.
+	cooked := *tios
+	cooked.Lflag |= unix.ICANON | unix.ECHO
+	if err := unix.IoctlSetTermios(fd, ioctlSetTermios, &cooked); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGCONT); err != nil { // fg
+		t.Fatal(err)
+	}
+	waitOutput(t, &out, "\r\x1b[Khalf a li")
+	if tios, err := unix.IoctlGetTermios(fd, ioctlGetTermios); err != nil || tios.Lflag&(unix.ICANON|unix.ECHO) != 0 {
+		t.Fatalf("after SIGCONT the terminal is in line mode again (%v)", err)
+	}
+	// Key by key again: the draft goes on, and the line is sent whole.
+	if _, err := screen.WriteString("ne\r"); err != nil {
+		t.Fatal(err)
+	}
+	if m := bob.WaitText(t, "half a line"); m.Sender != "ann" {
+		t.Errorf("message %+v", m)
+	}
+	if _, err := screen.WriteString("\x04"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit %d:\n%s", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("chat did not end at Ctrl-D:\n%s", out.String())
+	}
+	tios, err = unix.IoctlGetTermios(fd, ioctlGetTermios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tios.Lflag&unix.ICANON == 0 || tios.Cc[unix.VQUIT] == vdisable {
+		t.Error("the terminal's modes were not given back after chat ended")
+	}
+}

@@ -42,6 +42,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -52,7 +54,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -150,8 +152,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// A person at a terminal: key by key, so the room hears that
 		// they are typing.
 		defer restore()
-		drafts := make(chan string)
-		go ed.run(lines, drafts, inputDone)
+		ed.limit = c.MaxText
+		drafts := make(chan bool, 1)
+		go func() {
+			// A panic here would end chat with the terminal still
+			// without echo; give it back first.
+			defer func() {
+				if p := recover(); p != nil {
+					restore()
+					panic(p)
+				}
+			}()
+			ed.run(lines, drafts, inputDone)
+		}()
 		return loopDrafts(ctx, c, room, list, *wait, lines, drafts, inputDone, ed.over(stdout), ed.over(stderr))
 	}
 	go func() {
@@ -175,11 +188,12 @@ func keyInput(stdin io.Reader, stdout io.Writer) (*editor, func()) {
 	if !ok || !isTerminal(f) || !isTerminal(stdout) {
 		return nil, nil
 	}
-	restore, err := rawInput(f)
+	ed := &editor{in: f, out: stdout}
+	restore, err := rawInput(f, ed.redrawDraft)
 	if err != nil {
 		return nil, nil
 	}
-	return &editor{in: f, out: stdout}, restore
+	return ed, restore
 }
 
 // trustArg returns the pins a -trust value sets: ADDRESS=FINGERPRINT
@@ -221,12 +235,12 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 // line being typed, after each key): the current room hears that the
 // user is typing, unless the draft is a command.
 func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
-	lines, drafts <-chan string, inputDone <-chan error, stdout, stderr io.Writer) int {
+	lines <-chan string, drafts <-chan bool, inputDone <-chan error, stdout, stderr io.Writer) int {
 	t := newTerm(c, room, server, stdout, stderr)
 	code := 0
-	unacked := map[string]bool{}    // ids sent, not yet stored
-	unseen := map[string]bool{}     // ids sent, not yet printed
-	changeAt := map[string]string{} // "room seq" of a change acknowledged: its id, until its UPDATE is printed
+	unacked := map[string]bool{}              // ids sent, not yet stored
+	unseen := map[string]bool{}               // ids sent, not yet printed
+	changes := newChangeWaits(maxChangeWaits) // changes acknowledged, until their UPDATE is printed
 	ended, closing, echoWait := false, false, false
 	var giveUp *time.Timer
 	var giveUpC <-chan time.Time
@@ -277,15 +291,17 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 				if _, ok := t.changes[e.ID]; ok {
 					// A change is seen when its UPDATE comes.
 					delete(t.changes, e.ID)
-					changeAt[e.Room+" "+fmt.Sprint(e.Seq)] = e.ID
+					for _, id := range changes.acked(e.Room, e.Seq, e.ID) {
+						delete(unseen, id) // its UPDATE came first, or it waited too long
+					}
 				}
 				if ended && !echoWait {
 					arm(wait) // progress: the wait starts again
 				}
 			case client.Updated:
-				key := e.Room + " " + fmt.Sprint(e.Seq)
-				delete(unseen, changeAt[key])
-				delete(changeAt, key)
+				if id, ok := changes.updated(e.Room, e.Seq); ok {
+					delete(unseen, id)
+				}
 			case client.RoomError:
 				for _, id := range e.Unsent {
 					delete(unacked, id)
@@ -381,4 +397,81 @@ func clean(s string) string {
 
 func unsafeRune(r rune) bool {
 	return r != '\n' && r != '\t' && unicode.IsControl(r)
+}
+
+// maxChangeWaits bounds the changes waiting for their UPDATE, and the
+// UPDATEs remembered for changes not acknowledged yet.
+const maxChangeWaits = 1024
+
+// changeWaits matches the changes chat sent to their UPDATEs, so that the
+// end of input waits until they are printed. A change's place in its
+// room ("room seq") is known from its ACK; the UPDATE may come before the
+// ACK (they travel separately), so the places of recent UPDATEs are
+// remembered too. Both are bounded: the oldest is forgotten (a change
+// forgotten stops being waited for).
+type changeWaits struct {
+	max     int
+	waiting map[string]string // place → id of a change acknowledged, its UPDATE not seen
+	order   []string          // places waiting, oldest first
+	seen    map[string]bool   // places of UPDATEs seen
+	seenFIF []string          // places seen, oldest first
+}
+
+func newChangeWaits(max int) *changeWaits {
+	return &changeWaits{max: max, waiting: map[string]string{}, seen: map[string]bool{}}
+}
+
+func place(room string, seq uint64) string { return room + " " + strconv.FormatUint(seq, 10) }
+
+// acked notes that change id is stored at seq of room; it returns the
+// changes no longer waited for: id itself if its UPDATE came already, or
+// the oldest waiting one when too many wait.
+func (w *changeWaits) acked(room string, seq uint64, id string) []string {
+	p := place(room, seq)
+	if w.seen[p] {
+		delete(w.seen, p)
+		return []string{id}
+	}
+	w.waiting[p] = id
+	w.order = append(w.order, p)
+	var done []string
+	for len(w.waiting) > w.max && len(w.order) > 0 {
+		old := w.order[0]
+		w.order = w.order[1:]
+		if id, ok := w.waiting[old]; ok {
+			delete(w.waiting, old)
+			done = append(done, id)
+		}
+	}
+	w.compact()
+	return done
+}
+
+// updated notes the UPDATE at seq of room; it returns the change it
+// settles, if one was acknowledged there.
+func (w *changeWaits) updated(room string, seq uint64) (string, bool) {
+	p := place(room, seq)
+	if id, ok := w.waiting[p]; ok {
+		delete(w.waiting, p)
+		w.compact()
+		return id, true
+	}
+	if !w.seen[p] {
+		w.seen[p] = true
+		w.seenFIF = append(w.seenFIF, p)
+		for len(w.seenFIF) > w.max {
+			delete(w.seen, w.seenFIF[0])
+			w.seenFIF = w.seenFIF[1:]
+		}
+	}
+	return "", false
+}
+
+// compact drops from order the places no longer waiting, once they are
+// most of it, so that order stays within twice the bound.
+func (w *changeWaits) compact() {
+	if len(w.order) <= 2*len(w.waiting)+16 {
+		return
+	}
+	w.order = slices.DeleteFunc(w.order, func(p string) bool { _, ok := w.waiting[p]; return !ok })
 }

@@ -411,14 +411,14 @@ func highlight(text string, spans []protocol.Span, bold bool) string {
 	return b.String()
 }
 
-// draft tells the current room that the user is typing d, or stopped
-// (an empty draft, or a command).
-func (t *term) draft(d string) {
+// draft tells the current room that the user is typing a message, or
+// stopped (an empty draft, or a command).
+func (t *term) draft(typing bool) {
 	room := t.current
 	if v := t.views[room]; v == nil || !v.joined {
 		return
 	}
-	if d == "" || strings.HasPrefix(d, "/") && !strings.HasPrefix(d, "//") {
+	if !typing {
 		_ = t.c.StopTyping(room) // sends only after a TYPING
 		return
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,39 @@ func TestTypingShownOnATerminalOnly(t *testing.T) {
 		if n := strings.Count(out.String(), "* bob is typing…\n"); n != want {
 			t.Errorf("tty %v: printed %d times, want %d:\n%s", tty, n, want, out.String())
 		}
+	}
+}
+
+// TestChangeSettlesWhicheverComesFirst: a change is settled (no longer
+// waited for at the end of input) by its UPDATE after its ACK, and at
+// once by its ACK when the UPDATE came first; what waits is bounded.
+func TestChangeSettlesWhicheverComesFirst(t *testing.T) {
+	w := newChangeWaits(2)
+	if done := w.acked("general", 5, "edit"); len(done) != 0 {
+		t.Fatalf("settled %q before its UPDATE", done)
+	}
+	if id, ok := w.updated("general", 5); !ok || id != "edit" {
+		t.Fatalf("the UPDATE settled %q %v, want the edit", id, ok)
+	}
+	if _, ok := w.updated("general", 6); ok {
+		t.Fatal("an UPDATE of nothing acknowledged settled something")
+	}
+	if done := w.acked("general", 6, "react"); !slices.Equal(done, []string{"react"}) {
+		t.Fatalf("the ACK after its UPDATE settled %q, want the reaction", done)
+	}
+	if _, ok := w.updated("general", 6); ok {
+		t.Fatal("the same place settled twice")
+	}
+	w.acked("general", 7, "a")
+	w.acked("random", 7, "b")
+	if done := w.acked("general", 8, "c"); !slices.Equal(done, []string{"a"}) {
+		t.Fatalf("over the bound, %q given up, want the oldest", done)
+	}
+	for i := range uint64(100) {
+		w.updated("other", i)
+		w.acked("busy", i, "x")
+	}
+	if len(w.waiting) > 2 || len(w.seen) > 2 || len(w.order) > 2*2+16 || len(w.seenFIF) > 2 {
+		t.Errorf("grew: %d waiting, %d seen, order %d, seen order %d", len(w.waiting), len(w.seen), len(w.order), len(w.seenFIF))
 	}
 }

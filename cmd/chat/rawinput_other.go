@@ -9,6 +9,6 @@ import (
 
 // rawInput: no key-by-key input on this system; chat reads whole lines
 // (and sends no typing indicator).
-func rawInput(*os.File) (restore func(), err error) {
+func rawInput(*os.File, func()) (restore func(), err error) {
 	return nil, errors.New("no key-by-key terminal input on this system")
 }
