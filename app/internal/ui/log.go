@@ -132,6 +132,8 @@ type messageLog struct {
 	// window ever holds.
 	msgHead  uint64
 	joinHead uint64
+	// changeHead is the newest change's number seen (an UPDATE).
+	changeHead uint64
 	span     uint64 // how far past the window's last message a newer page reaches
 	kept     []row  // rows without a sequence number outside the window, in the order they left it
 	early    []client.Message
@@ -212,6 +214,7 @@ func setState(r *row, s MessageState) {
 // itself brings its final state) changes nothing.
 func (l *messageLog) change(e MessageChanged) {
 	l.head = max(l.head, e.Seq) // a change: not a message the window could hold
+	l.changeHead = max(l.changeHead, e.Seq)
 	if e.State == nil {
 		return
 	}
@@ -307,6 +310,21 @@ func (l *messageLog) noteSeq(seq uint64) {
 // told (which may be a change, that no window holds).
 func (l *messageLog) reaches(before, hi uint64) bool {
 	return hi >= l.msgHead && (hi >= l.joinHead || before > l.joinHead)
+}
+
+// readThrough is how far the user has read when the view shows message
+// hi, the window's last, at the room's end: the head, when every entry
+// known after hi is a change (a reaction to the last message is no
+// message to read, but the read marker must pass it, or the room counts
+// it unread at the next sign-in). Else hi.
+func (l *messageLog) readThrough(hi uint64) uint64 {
+	if l.detached || l.jumping || l.loadKind == loadTail || l.loadKind == loadAround || l.around != 0 {
+		return hi
+	}
+	if hi != l.highSeq() || hi < l.msgHead || max(hi, l.changeHead) < l.joinHead {
+		return hi // messages may exist past the window: the join's head is not known to be a change
+	}
+	return max(hi, l.head)
 }
 
 // maxSpan bounds how far past the window a newer page reaches: doubled
@@ -568,7 +586,7 @@ func (l *messageLog) reset() {
 	}
 	l.kept, l.early = nil, nil
 	l.first, l.detached, l.jumping, l.head, l.span = false, false, false, 0, pageSize
-	l.msgHead, l.joinHead = 0, 0
+	l.msgHead, l.joinHead, l.changeHead = 0, 0, 0
 	l.loadKind, l.loading = loadNone, 0
 	// Numbers of the old history: a quote, a change, a message to jump
 	// to belong to messages the new one does not have.

@@ -192,3 +192,37 @@ func TestResetRoomForgetsOldNumbers(t *testing.T) {
 		t.Fatalf("the reply to %d survived the reset", c.replyTo)
 	}
 }
+
+// At the room's end the read marker passes the changes after the last
+// message (a reaction to it, ours too): else the room counts one unread
+// at the next sign-in. Not while messages may exist past the window.
+func TestSeenUpToPassesChangesAtTheEnd(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	c := newChatScreen("general", "ada", func() time.Time { return now })
+	l := c.log
+	l.rejoined(2) // a fresh join: head 2, its replay on its way
+	l.viewed(0, 0, true)
+	if got := c.seenUpTo(); got != 0 {
+		t.Fatalf("before the replay, seen up to %d", got)
+	}
+	for s := uint64(1); s <= 3; s++ {
+		l.message(client.Message{Sender: "bob", Text: "m", Seq: s, Time: now})
+	}
+	l.change(MessageChanged{Room: "general", Seq: 4, Target: 3, Own: true,
+		State: &MessageState{Text: "m", Reactions: []Reaction{{Emoji: "👍", Count: 1, Mine: true}}}})
+	l.viewed(0, 3, true)
+	if got := c.seenUpTo(); got != 4 {
+		t.Fatalf("at the end, seen up to %d, want 4 (the reaction)", got)
+	}
+	l.viewed(0, 2, false) // scrolled up: the last message not in view
+	if got := c.seenUpTo(); got != 2 {
+		t.Fatalf("scrolled up, seen up to %d, want 2", got)
+	}
+	// A re-join whose head is past what the window holds and not known
+	// to be a change: only what shows counts.
+	l.rejoined(9)
+	l.viewed(0, 3, true)
+	if got := c.seenUpTo(); got != 3 {
+		t.Fatalf("with the join's head 9 unseen, seen up to %d, want 3", got)
+	}
+}
