@@ -134,11 +134,11 @@ type messageLog struct {
 	joinHead uint64
 	// changeHead is the newest change's number seen (an UPDATE).
 	changeHead uint64
-	span     uint64 // how far past the window's last message a newer page reaches
-	kept     []row  // rows without a sequence number outside the window, in the order they left it
-	early    []client.Message
-	loadKind loadKind
-	loading  uint64 // the Before of the page asked for
+	span       uint64 // how far past the window's last message a newer page reaches
+	kept       []row  // rows without a sequence number outside the window, in the order they left it
+	early      []client.Message
+	loadKind   loadKind
+	loading    uint64 // the Before of the page asked for
 
 	// The view as the last layout left it, and what happened to the rows
 	// above it since.
