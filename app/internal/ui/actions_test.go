@@ -511,3 +511,27 @@ func TestSearchOlderResultsKeepTheQuery(t *testing.T) {
 	r.Frame()
 	r.mustShow("deploy notes")
 }
+
+// TestMessageLinkToABadRoomSaysSo: a chat:// link to a room that cannot
+// be joined says why in the conversation, instead of doing nothing.
+func TestMessageLinkToABadRoomSaysSo(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(3, 3, 0)
+	r.u.Apply(s, bobSays("general", 1, "look chat://no\u200bsuch/2 here"))
+	r.Frame()
+	r.take()
+	n, ok := r.Find("chat://no\u200bsuch/2")
+	if !ok {
+		t.Fatalf("no link shown: %q", r.Texts())
+	}
+	r.Click(f32.Pt(float32(n.Target.Min.X+4), float32(n.Target.Min.Y+4)))
+	r.Frame()
+	if in := r.take(); len(in) != 0 {
+		t.Fatalf("the link asked for %#v", in)
+	}
+	if r.u.Open() != "general" {
+		t.Fatalf("the link opened %q", r.u.Open())
+	}
+	r.Frame()
+	r.mustShow("cannot be opened. That room name cannot be used")
+}
