@@ -219,7 +219,7 @@ func (c *chatScreen) showMessage(seq uint64, now time.Time) {
 
 // startReply makes the composer answer r.
 func (c *chatScreen) startReply(r *row) {
-	c.editing = 0
+	c.cancelCompose() // an edit ends with what was typed before it back: not sent as the reply
 	c.replyTo = r.seq
 	c.focusComposer = true
 }

@@ -457,3 +457,81 @@ func TestRenderActingOnMessages(t *testing.T) {
 	img = render(t, s)
 	save(t, img, "actions-search.png")
 }
+
+// TestReplyWhileEditingGivesTheDraftBack: Reply during an edit ends the
+// edit: the composer gets back what was typed before it, and the edited
+// text is not sent as the reply.
+func TestReplyWhileEditingGivesTheDraftBack(t *testing.T) {
+	r := newRigSized(t, wide)
+	r.inGeneral()
+	r.Type("half a thought")
+	r.hoverOn("my own words")
+	r.mustClick("Edit")
+	if got := r.Focused(); got != "my own words" {
+		t.Fatalf("the composer holds %q", got)
+	}
+	r.hoverOn("hello from bob")
+	r.mustClick("Reply")
+	r.mustNotShow("Editing your message")
+	r.mustShow("Replying to bob")
+	if got := r.Focused(); got != "half a thought" {
+		t.Fatalf("replying, the composer holds %q, want the draft back", got)
+	}
+	r.Press(key.NameReturn, 0)
+	send := only[ui.SendIntent](t, r.take())
+	if send.Reply != 1 || send.Text != "half a thought" {
+		t.Fatalf("sent %+v, want the draft as the reply to 1", send)
+	}
+}
+
+// TestSearchOlderResultsKeepTheQuery: "Older results" pages the query
+// the hits answer, even when the field was changed since; its answer is
+// taken.
+func TestSearchOlderResultsKeepTheQuery(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(0, 3, 0)
+	r.Press("F", key.ModShortcut)
+	r.Type("deploy")
+	r.Press(key.NameReturn, 0)
+	only[ui.SearchIntent](t, r.take())
+	at := time.Date(2026, 3, 4, 10, 30, 0, 0, time.Local)
+	r.u.Apply(s, ui.SearchResults{Query: "deploy", More: true, Hits: []ui.SearchHit{
+		{Room: "random", Seq: 2, Time: at, Sender: "bob", Text: "we deploy on Friday"},
+	}})
+	r.Frame()
+	r.Type(" tomorrow") // changed, not asked
+	r.mustClick("Older results")
+	more := only[ui.SearchIntent](t, r.take())
+	if more.Query != "deploy" || !more.Before.Equal(at) {
+		t.Fatalf("older results asked with %+v, want deploy before %v", more, at)
+	}
+	r.u.Apply(s, ui.SearchResults{Query: "deploy", Before: at, Hits: []ui.SearchHit{
+		{Room: "random", Seq: 1, Time: at.Add(-time.Hour), Sender: "bob", Text: "deploy notes"},
+	}})
+	r.Frame()
+	r.mustShow("deploy notes")
+}
+
+// TestMessageLinkToABadRoomSaysSo: a chat:// link to a room that cannot
+// be joined says why in the conversation, instead of doing nothing.
+func TestMessageLinkToABadRoomSaysSo(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.inRooms(3, 3, 0)
+	r.u.Apply(s, bobSays("general", 1, "look chat://no\u200bsuch/2 here"))
+	r.Frame()
+	r.take()
+	n, ok := r.Find("chat://no\u200bsuch/2")
+	if !ok {
+		t.Fatalf("no link shown: %q", r.Texts())
+	}
+	r.Click(f32.Pt(float32(n.Target.Min.X+4), float32(n.Target.Min.Y+4)))
+	r.Frame()
+	if in := r.take(); len(in) != 0 {
+		t.Fatalf("the link asked for %#v", in)
+	}
+	if r.u.Open() != "general" {
+		t.Fatalf("the link opened %q", r.u.Open())
+	}
+	r.Frame()
+	r.mustShow("cannot be opened. That room name cannot be used")
+}

@@ -262,6 +262,12 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 func (c *chatScreen) resetRoom() {
 	c.log.reset()
 	c.unseen = 0
+	// Numbers of the old history: the message edited or answered, the
+	// ones whose actions or picker are open or that flash are not those
+	// of the new one. An edit ends with what was typed before it back.
+	c.cancelCompose()
+	c.replyTo, c.editing = 0, 0
+	c.hover, c.pinned, c.picker, c.flash, c.flashUntil = 0, 0, 0, 0, time.Time{}
 }
 
 // update handles the conversation's own input: the composer and the

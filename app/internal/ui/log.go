@@ -123,12 +123,22 @@ type messageLog struct {
 	first    bool   // no message older than the window's first exists
 	detached bool   // messages newer than the window's last exist outside it
 	jumping  bool   // waiting for the newest page to replace the window
-	head     uint64 // the newest sequence number seen
-	span     uint64 // how far past the window's last message a newer page reaches
-	kept     []row  // rows without a sequence number outside the window, in the order they left it
-	early    []client.Message
-	loadKind loadKind
-	loading  uint64 // the Before of the page asked for
+	head     uint64 // the newest sequence number seen, a change's too
+	// msgHead is the newest sequence number known to be a message (live,
+	// in a page, acknowledged), and joinHead the room's head as the last
+	// join told it (a message or a change: it cannot tell). The window
+	// reaches the end when it holds msgHead and a page reached past
+	// joinHead (or holds it): head itself may be a change, which no
+	// window ever holds.
+	msgHead  uint64
+	joinHead uint64
+	// changeHead is the newest change's number seen (an UPDATE).
+	changeHead uint64
+	span       uint64 // how far past the window's last message a newer page reaches
+	kept       []row  // rows without a sequence number outside the window, in the order they left it
+	early      []client.Message
+	loadKind   loadKind
+	loading    uint64 // the Before of the page asked for
 
 	// The view as the last layout left it, and what happened to the rows
 	// above it since.
@@ -203,7 +213,8 @@ func setState(r *row, s MessageState) {
 // log holds it. A change without a state (in a replay, where the message
 // itself brings its final state) changes nothing.
 func (l *messageLog) change(e MessageChanged) {
-	l.noteSeq(e.Seq)
+	l.head = max(l.head, e.Seq) // a change: not a message the window could hold
+	l.changeHead = max(l.changeHead, e.Seq)
 	if e.State == nil {
 		return
 	}
@@ -213,7 +224,10 @@ func (l *messageLog) change(e MessageChanged) {
 			l.remember(r)
 		}
 	}
-	if len(l.early) > 0 {
+	// A page on its way (a jump, older or newer messages) may have been
+	// read before this change: its copy of the target is set right when it
+	// comes.
+	if len(l.early) > 0 || l.loadKind != loadNone || l.jumping || l.around != 0 {
 		if l.changed == nil {
 			l.changed = map[uint64]MessageState{}
 		}
@@ -287,7 +301,35 @@ func (l *messageLog) deleteSeq(seq uint64) {
 // noteSeq records that message seq exists.
 func (l *messageLog) noteSeq(seq uint64) {
 	l.head = max(l.head, seq)
+	l.msgHead = max(l.msgHead, seq)
 }
+
+// reaches reports whether a window whose last message is hi, after a
+// newer page asked with before, reaches the room's end: it holds the
+// newest message known, and the page reached past the head the join
+// told (which may be a change, that no window holds).
+func (l *messageLog) reaches(before, hi uint64) bool {
+	return hi >= l.msgHead && (hi >= l.joinHead || before > l.joinHead)
+}
+
+// readThrough is how far the user has read when the view shows message
+// hi, the window's last, at the room's end: the head, when every entry
+// known after hi is a change (a reaction to the last message is no
+// message to read, but the read marker must pass it, or the room counts
+// it unread at the next sign-in). Else hi.
+func (l *messageLog) readThrough(hi uint64) uint64 {
+	if l.detached || l.jumping || l.loadKind == loadTail || l.loadKind == loadAround || l.around != 0 {
+		return hi
+	}
+	if hi != l.highSeq() || hi < l.msgHead || max(hi, l.changeHead) < l.joinHead {
+		return hi // messages may exist past the window: the join's head is not known to be a change
+	}
+	return max(hi, l.head)
+}
+
+// maxSpan bounds how far past the window a newer page reaches: doubled
+// after each page that brings nothing, it must not overflow.
+const maxSpan = 1 << 40
 
 // bound drops rows far from view when many came without a frame to drop
 // them after (a busy room while the window is hidden). It may detach the
@@ -544,7 +586,11 @@ func (l *messageLog) reset() {
 	}
 	l.kept, l.early = nil, nil
 	l.first, l.detached, l.jumping, l.head, l.span = false, false, false, 0, pageSize
+	l.msgHead, l.joinHead, l.changeHead = 0, 0, 0
 	l.loadKind, l.loading = loadNone, 0
+	// Numbers of the old history: a quote, a change, a message to jump
+	// to belong to messages the new one does not have.
+	l.quotes, l.changed, l.around, l.scrollTo = nil, nil, 0, -1
 	l.toEnd, l.shift = true, 0
 }
 
@@ -814,7 +860,8 @@ func (l *messageLog) jumpToEnd() {
 // connection dropped, the app loop for one refused while offline, and a
 // second request would bring the page twice.
 func (l *messageLog) rejoined(head uint64) {
-	l.noteSeq(head)
+	l.head = max(l.head, head)
+	l.joinHead = max(l.joinHead, head)
 }
 
 // resumed is for a join that brings only the messages after the last one
@@ -846,17 +893,20 @@ func (l *messageLog) page(p client.Page) {
 	case loadOlder:
 		l.prependPage(msgs, p.First)
 	case loadNewer:
-		l.appendPage(msgs)
+		l.appendPage(msgs, p.Before)
 	case loadTail:
 		l.replace(msgs, p.First)
 	case loadAround:
 		target := p.Before - pageSize/2
 		l.replace(msgs, p.First)
 		l.toEnd = false
-		if hi := l.highSeq(); hi < l.head {
+		if !l.reaches(p.Before, l.highSeq()) {
 			l.detached, l.span = true, pageSize // the newer ones come as the user scrolls down
 		}
 		l.scrollTo = l.nearest(target)
+	}
+	if l.loadKind == loadNone && !l.jumping && l.around == 0 {
+		l.changed = nil // no page on its way: every row has its state
 	}
 }
 
@@ -884,13 +934,24 @@ func (l *messageLog) nearest(seq uint64) int {
 	return max(0, len(l.rows)-1)
 }
 
+// pageRow is the row of message m from a page: with the state of a
+// change that came while the page was on its way, which the page may
+// have been read before.
+func (l *messageLog) pageRow(m client.Message) row {
+	r := rowOf(m)
+	if s, ok := l.changed[m.Seq]; ok {
+		setState(&r, s)
+	}
+	return r
+}
+
 // prependPage adds older messages above the window.
 func (l *messageLog) prependPage(msgs []client.Message, first bool) {
 	low := l.lowSeq()
 	add := make([]row, 0, len(msgs))
 	for _, m := range msgs {
 		if m.Seq != 0 && (low == 0 || m.Seq < low) {
-			add = append(add, rowOf(m))
+			add = append(add, l.pageRow(m))
 		}
 	}
 	if first || len(add) == 0 {
@@ -901,7 +962,7 @@ func (l *messageLog) prependPage(msgs []client.Message, first bool) {
 }
 
 // appendPage adds newer messages below a detached window.
-func (l *messageLog) appendPage(msgs []client.Message) {
+func (l *messageLog) appendPage(msgs []client.Message, before uint64) {
 	if !l.detached {
 		return
 	}
@@ -909,16 +970,16 @@ func (l *messageLog) appendPage(msgs []client.Message) {
 	add := make([]row, 0, len(msgs))
 	for _, m := range msgs {
 		if m.Seq > hi {
-			add = append(add, rowOf(m))
+			add = append(add, l.pageRow(m))
 		}
 	}
 	if len(add) == 0 {
-		l.span *= 2 // a gap in the numbers: reach further
+		l.span = min(2*l.span, maxSpan) // a gap in the numbers: reach further
 	} else {
 		l.span = pageSize
 	}
 	l.insert(len(l.rows), add)
-	if l.highSeq() >= l.head {
+	if l.reaches(before, l.highSeq()) {
 		l.detached = false
 	}
 	l.reinsertKept()
@@ -944,11 +1005,7 @@ func (l *messageLog) replace(msgs []client.Message, first bool) {
 	var last uint64
 	add := func(m client.Message) {
 		if m.Seq > last && !mine[m.Seq] {
-			r := rowOf(m)
-			if s, ok := l.changed[m.Seq]; ok {
-				setState(&r, s) // changed while the page was on its way
-			}
-			rows = append(rows, r)
+			rows = append(rows, l.pageRow(m))
 			last = m.Seq
 		}
 	}

@@ -157,3 +157,72 @@ func TestResetRoomKeepsOnlyUnsentMessages(t *testing.T) {
 		t.Fatalf("%d still pending", l.pending())
 	}
 }
+
+// A reset forgets every number of the old history: the edit ends (the
+// draft comes back), the reply, the open actions and picker, the flash,
+// the quotes, the changes kept for a page and the jump asked for.
+func TestResetRoomForgetsOldNumbers(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	c := newChatScreen("general", "ada", func() time.Time { return now })
+	l := c.log
+	l.message(client.Message{Sender: "bob", Text: "old", Seq: 7, Time: now})
+	l.message(client.Message{Sender: "ada", Text: "mine", Seq: 8, Time: now, Own: true})
+	c.composer.SetText("half a thought")
+	c.startEdit(&l.rows[1])
+	c.pinned, c.picker, c.flash, c.flashUntil = 7, 7, 7, now.Add(time.Second)
+	l.jumpTo(3)
+	l.change(MessageChanged{Room: "general", Seq: 9, Target: 7, State: &MessageState{Text: "old, edited"}})
+	c.resetRoom()
+	if c.editing != 0 || c.replyTo != 0 || c.pinned != 0 || c.picker != 0 || c.flash != 0 || !c.flashUntil.IsZero() {
+		t.Fatalf("after the reset: editing %d, reply %d, pinned %d, picker %d, flash %d", c.editing, c.replyTo, c.pinned, c.picker, c.flash)
+	}
+	if got := c.composer.Text(); got != "half a thought" {
+		t.Fatalf("the composer holds %q, want the draft back", got)
+	}
+	if _, ok := l.quoteOf(7); ok || l.changed != nil || l.around != 0 {
+		t.Fatalf("the log keeps old numbers: quote %v, changed %v, around %d", ok, l.changed, l.around)
+	}
+	if _, ok := l.request(); ok {
+		t.Fatal("a page around an old message is still asked for")
+	}
+
+	c.startReply(&row{kind: rowMessage, seq: 1})
+	c.resetRoom()
+	if c.replyTo != 0 {
+		t.Fatalf("the reply to %d survived the reset", c.replyTo)
+	}
+}
+
+// At the room's end the read marker passes the changes after the last
+// message (a reaction to it, ours too): else the room counts one unread
+// at the next sign-in. Not while messages may exist past the window.
+func TestSeenUpToPassesChangesAtTheEnd(t *testing.T) {
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.Local)
+	c := newChatScreen("general", "ada", func() time.Time { return now })
+	l := c.log
+	l.rejoined(2) // a fresh join: head 2, its replay on its way
+	l.viewed(0, 0, true)
+	if got := c.seenUpTo(); got != 0 {
+		t.Fatalf("before the replay, seen up to %d", got)
+	}
+	for s := uint64(1); s <= 3; s++ {
+		l.message(client.Message{Sender: "bob", Text: "m", Seq: s, Time: now})
+	}
+	l.change(MessageChanged{Room: "general", Seq: 4, Target: 3, Own: true,
+		State: &MessageState{Text: "m", Reactions: []Reaction{{Emoji: "👍", Count: 1, Mine: true}}}})
+	l.viewed(0, 3, true)
+	if got := c.seenUpTo(); got != 4 {
+		t.Fatalf("at the end, seen up to %d, want 4 (the reaction)", got)
+	}
+	l.viewed(0, 2, false) // scrolled up: the last message not in view
+	if got := c.seenUpTo(); got != 2 {
+		t.Fatalf("scrolled up, seen up to %d, want 2", got)
+	}
+	// A re-join whose head is past what the window holds and not known
+	// to be a change: only what shows counts.
+	l.rejoined(9)
+	l.viewed(0, 3, true)
+	if got := c.seenUpTo(); got != 3 {
+		t.Fatalf("with the join's head 9 unseen, seen up to %d, want 3", got)
+	}
+}

@@ -40,12 +40,17 @@ import (
 func (c *chatScreen) page(p client.Page) { c.log.page(p) }
 
 // seenUpTo is the sequence number of the newest message the last frame
-// showed (0 if none): what the user has seen, for a read marker.
+// showed (0 if none): what the user has seen, for a read marker. When
+// the view shows the room's end it is the newest number known, a
+// change's (see readThrough).
 func (c *chatScreen) seenUpTo() uint64 {
 	l := c.log
 	var seen uint64
 	for i := max(0, l.viewFirst); i < min(len(l.rows), l.viewFirst+l.viewCount); i++ {
 		seen = max(seen, l.rows[i].seq)
+	}
+	if seen != 0 && l.following && l.viewFirst+l.viewCount >= len(l.rows) {
+		seen = l.readThrough(seen)
 	}
 	return seen
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"chat/client"
+	"chat/protocol"
 )
 
 // The window's model without a list: the view is set with viewed, as a
@@ -234,5 +235,92 @@ func TestWindowPagesAcrossGaps(t *testing.T) {
 	}
 	if s := l.seqs(); s[len(s)-101] != 600 || s[len(s)-100] != 801 {
 		t.Fatalf("across the gap the window ends with %v", s[len(s)-102:])
+	}
+}
+
+// A room whose newest entry is a change (a reaction to the last message):
+// after a jump far back, scrolling down reaches the end, the window
+// attaches again in a few pages, and a live message after it shows. The
+// head (the change's number) is never a row, so the window must not wait
+// to hold it.
+func TestWindowAttachesWhenTheNewestEntryIsAChange(t *testing.T) {
+	for _, joined := range []bool{false, true} {
+		t.Run(fmt.Sprint("head from the join ", joined), func(t *testing.T) {
+			room := map[int]bool{} // the room's messages: 1..300, then 302 once sent
+			for s := 1; s <= 300; s++ {
+				room[s] = true
+			}
+			serve := func(before uint64) client.Page {
+				var all []int
+				for s := 1; s <= 302; s++ {
+					if room[s] && (before == 0 || uint64(s) < before) {
+						all = append(all, s)
+					}
+				}
+				all = all[max(0, len(all)-pageSize):]
+				return pageOf(before, all[0], all[len(all)-1], all[0] == 1)
+			}
+			l := newMessageLog(func() time.Time { return logNow })
+			for s := 200; s <= 300; s++ {
+				l.message(msgN(s))
+			}
+			l.change(MessageChanged{Room: "r", Seq: 301, Target: 300, Kind: protocol.ChangeReact, Actor: "ada",
+				State: &MessageState{Text: "m300", Reactions: []Reaction{{Emoji: "👍", Count: 1, Names: []string{"ada"}}}}})
+			if joined {
+				l.rejoined(301) // a re-join tells the head: the reaction
+			}
+			if l.jumpTo(10) {
+				t.Fatal("message 10 is not in the window")
+			}
+			before, ok := l.request()
+			if !ok {
+				t.Fatal("no page asked for around message 10")
+			}
+			l.page(serve(before))
+			if !l.detached || l.indexOf(10) < 0 {
+				t.Fatalf("after the jump: detached %v, holds 10: %v", l.detached, l.indexOf(10) >= 0)
+			}
+			var asked []uint64
+			for len(asked) < 20 {
+				l.viewed(max(0, len(l.rows)-10), 10, false)
+				l.trim()
+				before, ok := l.request()
+				if !ok {
+					break
+				}
+				asked = append(asked, before)
+				l.page(serve(before))
+			}
+			if l.detached || len(asked) > 6 || l.highSeq() != 300 || l.span == 0 {
+				t.Fatalf("scrolling down: detached %v, up to %d, span %d, asked before %v", l.detached, l.highSeq(), l.span, asked)
+			}
+			room[302] = true
+			if !l.message(msgN(302)) || l.rows[len(l.rows)-1].seq != 302 {
+				t.Fatalf("a live message after the end is not shown: window ends with %v", l.seqs()[len(l.rows)-3:])
+			}
+		})
+	}
+}
+
+// A change that comes while a page is on its way (read before it, maybe)
+// is not lost: the page's copy of the message shows the new state.
+func TestWindowPageTakesAChangeMadeWhileOnItsWay(t *testing.T) {
+	l := newMessageLog(func() time.Time { return logNow })
+	for s := 101; s <= 200; s++ {
+		l.message(msgN(s))
+	}
+	l.viewed(0, 10, false)
+	before, ok := l.request()
+	if !ok || before != 101 {
+		t.Fatalf("asked before %d, %v", before, ok)
+	}
+	l.change(MessageChanged{Room: "r", Seq: 201, Target: 50, Kind: protocol.ChangeEdit, Actor: "bob",
+		State: &MessageState{Text: "m50, edited", Edited: logNow}})
+	l.page(pageOf(101, 1, 100, true)) // read before the edit
+	if r := l.rows[l.indexOf(50)]; r.text != "m50, edited" || !r.edited {
+		t.Fatalf("message 50 shows %q, edited %v", r.text, r.edited)
+	}
+	if l.changed != nil {
+		t.Fatal("the states are kept with no page on its way")
 	}
 }

@@ -126,10 +126,14 @@ func (p *searchPanel) update(gtx layout.Context, u *UI, s *shell) {
 	}
 }
 
-// ask sends the field's query, from the newest hits or (before set) older
-// than before.
+// ask sends the field's query, from the newest hits, or (before set) the
+// query the hits answer, older than before: the field may have changed
+// since, and its answer would not be taken for these hits.
 func (p *searchPanel) ask(u *UI, before time.Time) {
 	q := p.query.Text()
+	if !before.IsZero() {
+		q = p.asked
+	}
 	if before.IsZero() {
 		p.asked, p.hits, p.more = q, nil, false
 	}

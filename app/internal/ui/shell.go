@@ -385,6 +385,10 @@ func (s *shell) openMessage(u *UI, room string, seq uint64) {
 	if c == nil {
 		if !protocol.IsDM(k) {
 			if p := s.joinRoom(u, k); p != "" {
+				// Say why nothing opens, where the user clicked.
+				if c := s.open; c != nil {
+					c.log.notice("The link "+MessageLink(room, seq)+" cannot be opened. "+p, u.now())
+				}
 				return
 			}
 		}

@@ -11,6 +11,13 @@ import "slices"
 // from this device or another of our name, move read. Changes to
 // messages (MessageChanged) have numbers of their own too, and are taken
 // off like our own messages.
+//
+// A known limit: only the changes this screen saw are taken off. A join
+// that replays from after a number past the marker (a fresh join replays
+// only the latest entries) leaves the changes between the marker and the
+// replay counted as unread, until the marker passes them; the server
+// tells no count of changes, and the view marks read through the head
+// (changes included) once it shows the room's end (seenUpTo).
 type unread struct {
 	read, head uint64
 	// joinRead, joinHead and joinMentions are the marker, the head and
