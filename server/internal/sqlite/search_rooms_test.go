@@ -118,3 +118,21 @@ func TestSearchesTakeTurns(t *testing.T) {
 		t.Errorf("Searches 10: %d at once, want %d (one read connection stays free)", cap(l2.searches), readConns-1)
 	}
 }
+
+// TestSearchInAThousandRooms: the rooms' part of the match grows with
+// the searcher's rooms; FTS5 takes a thousand of them (its OR is one
+// node, not a nesting as deep as the list).
+func TestSearchInAThousandRooms(t *testing.T) {
+	l, res := open(t, filepath.Join(t.TempDir(), "chat.db"), Options{})
+	defer l.Close()
+	do(t, l, res, &history.Request{Room: "room-999", Sender: "alice", ID: "1", Text: "kiwi"},
+		&history.Request{Room: "room-1000", Sender: "alice", ID: "2", Text: "kiwi"})
+	var rooms []string
+	for i := range 1000 {
+		rooms = append(rooms, fmt.Sprint("room-", i))
+	}
+	hits, _, err := l.Search(context.Background(), history.Query{Rooms: rooms, Text: "kiwi"})
+	if err != nil || len(hits) != 1 || hits[0].Room != "room-999" {
+		t.Fatalf("%+v, %v; want the hit of room-999 only", hits, err)
+	}
+}
