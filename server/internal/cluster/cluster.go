@@ -177,6 +177,11 @@ type Conn struct {
 
 	// roomCount is Rooms' cached count of chat-roomset.
 	roomCount roomCount
+
+	// afterRecord, if set (tests only), runs after a change wrote its
+	// record, before the erasures: an error fails the change there, as
+	// a timeout or a dying node would.
+	afterRecord func() error
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.

@@ -247,7 +247,7 @@ func (c *Conn) redact(ctx context.Context, room string, seq uint64) (bool, error
 		return false, nil
 	}
 	del := &history.Change{Kind: protocol.ChangeDelete, Target: seq, Moderator: true}
-	_, err := c.change(ctx, room, "", del, 0)
+	_, err := c.change(ctx, room, "", del, 0, "")
 	if errors.Is(err, history.ErrNoMessage) {
 		// Deleted before (a no-op), or not there to delete.
 		return c.deleted(ctx, room, seq)
