@@ -501,6 +501,16 @@ func TestSearchIndexForgetsDeletedText(t *testing.T) {
 	if hits, _, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: secret}); err != nil || len(hits) != 0 {
 		t.Fatalf("search after the delete: %+v, %v", hits, err)
 	}
+	// While the node runs: search.db-wal held the pages' earlier images
+	// until the checkpoint that the delete asked for emptied it.
+	select {
+	case <-n.search.wiper.Wiped():
+	case <-ctx.Done():
+		t.Fatal("the index's write-ahead log was not emptied after the delete")
+	}
+	if holds([]byte(secret)) || holds(folded) {
+		t.Fatal("the deleted text or its word is still in the running node's index files")
+	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,9 @@ type searchIndex struct {
 	prunedAt time.Time          // the last removal by age (indexing goroutine)
 	cons     jetstream.ConsumeContext
 	done     chan struct{}
+	// wiper empties search.db-wal soon after a batch removed text: the
+	// log keeps the pages' earlier images, deleted words included.
+	wiper *sqlite.WALWiper
 
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
@@ -149,6 +152,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: search index consumer: %w", err)
 	}
+	x.wiper = sqlite.StartWALWiper(x.db, x.c.opts.Logger)
 	go x.run()
 	x.cons, err = cons.Consume(func(m jetstream.Msg) {
 		select {
@@ -159,6 +163,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 	if err != nil {
 		close(x.closing)
 		<-x.done
+		x.wiper.Close()
 		return fmt.Errorf("cluster: search index consumer: %w", err)
 	}
 	return nil
@@ -273,6 +278,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	}
 	defer tx.Rollback()
 	var last uint64
+	removed := false // a text left the index: its log is emptied after
 	for _, it := range items {
 		last = it.seq
 		if it.room == "" || it.cp {
@@ -280,6 +286,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		}
 		m := it.msg
 		if ch := m.Change; ch != nil {
+			removed = removed || ch.Kind == protocol.ChangeDelete || ch.Kind == protocol.ChangeEdit
 			if ch.Kind == protocol.ChangeDelete {
 				err = unindex(ctx, tx, it.room, ch.Target)
 			} else if st, ok := states[it.room+"\x00"+strconv.FormatUint(ch.Target, 10)]; ok {
@@ -295,6 +302,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 			// The stream keeps a room's last Messages stream messages:
 			// older ones are gone from the history, so from the index.
 			err = prune(ctx, tx, `room = ? AND seq <= ?`, it.room, int64(m.Seq-uint64(keep.Messages)))
+			removed = true
 		}
 		if err != nil {
 			return err
@@ -305,12 +313,16 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		if err := prune(ctx, tx, `time < ?`, time.Now().Add(-keep.Age).UnixMilli()); err != nil {
 			return err
 		}
+		removed = true
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('pos', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, int64(last)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	if removed {
+		x.wiper.Removed()
 	}
 	x.mu.Lock()
 	x.pos, x.failed = last, nil
@@ -484,6 +496,9 @@ func (x *searchIndex) close() {
 		close(x.closing)
 	}
 	<-x.done
+	if x.wiper != nil {
+		x.wiper.Close()
+	}
 	x.closeDB()
 }
 
