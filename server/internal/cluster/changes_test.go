@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -814,5 +815,50 @@ func TestAChangeFailedHalfwayIsFinishedByItsResend(t *testing.T) {
 		if hits, _, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: s}); err != nil || len(hits) != 0 {
 			t.Fatalf("search for %s: %+v, %v", s, hits, err)
 		}
+	}
+}
+
+// A delivered change entry gets its target's state even when the first
+// reads of the record fail (the consumer tries again within its bound).
+func TestDeliveredChangeStateSurvivesAFailedRead(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ca, cb := storesDial(t, nc, "node-a"), storesDial(t, nc, "node-b")
+	var faults atomic.Int32
+	cb.stateReadFault = func() error {
+		if faults.Add(1) <= 2 {
+			return errors.New("injected: the record read timed out")
+		}
+		return nil
+	}
+	ra, rb := newRecorder(), newRecorder()
+	a := node(t, ca, ra, NodeOptions{ID: "node-a"})
+	b := node(t, cb, rb, NodeOptions{ID: "node-b"})
+	if _, err := b.Subscribe(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: "m1", Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := change(t, ctx, a, ra, "r", "bob", "x1", protocol.ChangeReact, 1, protocol.Reactions[0]); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	var got *protocol.Msg
+	rb.wait(t, 30*time.Second, "the change entry at node b", func(rb *recorder) bool {
+		for i := range rb.msgs {
+			if rb.msgs[i].Change != nil {
+				m := rb.msgs[i]
+				got = &m
+				return true
+			}
+		}
+		return false
+	})
+	if faults.Load() < 3 {
+		t.Fatalf("%d record reads: the faults were not met", faults.Load())
+	}
+	if got.Change.State == nil || len(got.Change.State.Reactions) != 1 {
+		t.Fatalf("delivered entry: %+v (state %+v)", got, got.Change.State)
 	}
 }

@@ -182,6 +182,9 @@ type Conn struct {
 	// record, before the erasures: an error fails the change there, as
 	// a timeout or a dying node would.
 	afterRecord func() error
+	// stateReadFault, if set (tests only, before Node), runs before
+	// each of the consumer's reads of a record: an error fails it.
+	stateReadFault func() error
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.
