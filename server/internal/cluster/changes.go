@@ -311,6 +311,10 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		if err != nil {
 			return protocol.Msg{}, err
 		}
+		if recMsg != nil && !c.retained(recMsg, h.seq) {
+			// Retention removed the message; its record awaits the sweep.
+			return protocol.Msg{}, history.ErrNoMessage
+		}
 		if recMsg != nil && orig != nil {
 			// A change recorded the message but failed before erasing
 			// its original (or a node died there): the record is the
@@ -473,9 +477,22 @@ func (c *Conn) withStates(ctx context.Context, room string, msgs []protocol.Msg)
 	if err != nil {
 		return err
 	}
+	var h *head
+	if c.opts.Retention != nil {
+		// Records of messages retention removed are not read back.
+		hd, err := c.readHead(ctx, room)
+		if err != nil {
+			return err
+		}
+		h = &hd
+		for i := range states {
+			if !c.retained(states[i], h.seq) {
+				states[i] = nil
+			}
+		}
+	}
 	// A target without a record came with its changes applied (migrated
 	// from a single server): its stream message is its state.
-	var h *head
 	for i, t := range targets {
 		if states[i] != nil {
 			continue

@@ -185,6 +185,9 @@ type Conn struct {
 	// stateReadFault, if set (tests only, before Node), runs before
 	// each of the consumer's reads of a record: an error fails it.
 	stateReadFault func() error
+	// recordSweep is how often the search index sweeps a room's records
+	// for retention (0: a minute; tests shorten it before Node).
+	recordSweep time.Duration
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.

@@ -36,6 +36,10 @@ type searchIndex struct {
 
 	in       chan jetstream.Msg // from the consumer to the indexing goroutine
 	prunedAt time.Time          // the last removal by age (indexing goroutine)
+	// sweptAt is when each room's records were last swept for retention
+	// (indexing goroutine; rooms swept longer ago than the interval are
+	// forgotten when it grows beyond maxSweptRooms).
+	sweptAt map[string]time.Time
 	cons     jetstream.ConsumeContext
 	done     chan struct{}
 	// wiper empties search.db-wal soon after a batch removed text: the
@@ -324,12 +328,66 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	if removed {
 		x.wiper.Removed()
 	}
+	x.sweep(ctx, items)
 	x.mu.Lock()
 	x.pos, x.failed = last, nil
 	close(x.moved)
 	x.moved = make(chan struct{})
 	x.mu.Unlock()
 	return nil
+}
+
+// maxSweptRooms bounds searchIndex.sweptAt.
+const maxSweptRooms = 10000
+
+// maxSweepRooms bounds the rooms one batch sweeps.
+const maxSweepRooms = 16
+
+// sweep removes the records of messages retention dropped (DESIGN.md,
+// "History retention") in the rooms of a batch, each room at most once
+// per Conn.recordSweep (a minute), at most maxSweepRooms a batch: the
+// stream's limits do not reach chat-states. A failure is logged; the
+// next sweep of the room tries again. Every node sweeps (idempotent).
+func (x *searchIndex) sweep(ctx context.Context, items []indexed) {
+	r := x.c.opts.Retention
+	if r == nil || (r.Messages <= 0 && r.Age <= 0) {
+		return
+	}
+	every := x.c.recordSweep
+	if every == 0 {
+		every = time.Minute
+	}
+	if x.sweptAt == nil {
+		x.sweptAt = map[string]time.Time{}
+	}
+	heads := map[string]uint64{}
+	for _, it := range items {
+		if it.room != "" {
+			heads[it.room] = max(heads[it.room], it.msg.Seq)
+		}
+	}
+	now := time.Now()
+	swept := 0
+	for room, head := range heads {
+		if swept >= maxSweepRooms {
+			break
+		}
+		if at, ok := x.sweptAt[room]; ok && now.Sub(at) < every {
+			continue
+		}
+		if len(x.sweptAt) >= maxSweptRooms {
+			for k, at := range x.sweptAt {
+				if now.Sub(at) >= every {
+					delete(x.sweptAt, k)
+				}
+			}
+		}
+		x.sweptAt[room] = now
+		swept++
+		if _, err := x.c.sweepRecords(ctx, room, head); err != nil {
+			x.c.opts.Logger.Warn("cluster: removing records retention dropped failed; tried again at the room's next sweep", "room", room, "err", err)
+		}
+	}
 }
 
 // ridShift leaves room for this many messages of one millisecond below
