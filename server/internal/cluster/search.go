@@ -40,8 +40,8 @@ type searchIndex struct {
 	// (indexing goroutine; rooms swept longer ago than the interval are
 	// forgotten when it grows beyond maxSweptRooms).
 	sweptAt map[string]time.Time
-	cons     jetstream.ConsumeContext
-	done     chan struct{}
+	cons    jetstream.ConsumeContext
+	done    chan struct{}
 	// wiper empties search.db-wal soon after a batch removed text: the
 	// log keeps the pages' earlier images, deleted words included.
 	wiper *sqlite.WALWiper
