@@ -776,6 +776,10 @@ func TestAChangeFailedHalfwayIsFinishedByItsResend(t *testing.T) {
 	if !inStream(secret) || !inStream(other) {
 		t.Fatal("the originals are gone after the faults: this test would prove nothing")
 	}
+	// Meanwhile reads give the records, not the originals beside them.
+	if msgs, err := n.Since(ctx, "r", 0, 20); err != nil || len(msgs) != 5 || msgs[1].Text != "" || msgs[3].Text != "nothing to see" {
+		t.Fatalf("Since between the fault and the re-send: %+v, %v", msgs, err)
+	}
 	c.afterRecord = nil
 
 	// The delete's re-send finishes it.

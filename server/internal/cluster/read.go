@@ -322,6 +322,9 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 	if err != nil {
 		return nil, err
 	}
+	if err := c.preferRecords(ctx, room, out, h.seq); err != nil {
+		return nil, err
+	}
 	if err := c.withStates(ctx, room, out); err != nil {
 		return nil, err
 	}

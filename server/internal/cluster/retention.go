@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
@@ -149,4 +151,97 @@ func (c *Conn) sweepRecords(ctx context.Context, room string, head uint64) (int,
 		removed++
 	}
 	return removed, nil
+}
+
+// maxMultiLast bounds the subjects of one multi_last direct get.
+const maxMultiLast = 256
+
+// recordsIn reads the chat-states records of room's messages seqs in
+// batched direct gets (multi_last: the last revision of each key that
+// has one), any replica answering: map seq → state.
+func (c *Conn) recordsIn(ctx context.Context, room string, seqs []uint64) (map[uint64]*protocol.Msg, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.PublishTimeout)
+		defer cancel()
+	}
+	out := map[uint64]*protocol.Msg{}
+	for len(seqs) > 0 {
+		chunk := seqs[:min(len(seqs), maxMultiLast)]
+		seqs = seqs[len(chunk):]
+		subjs := make([]string, len(chunk))
+		for i, s := range chunk {
+			subjs[i] = "$KV." + BucketStates + "." + redactionKey(room, s)
+		}
+		reply := c.nc.NewRespInbox()
+		sub, err := c.nc.SubscribeSync(reply)
+		if err != nil {
+			return nil, err
+		}
+		body, _ := json.Marshal(struct {
+			MultiLast []string `json:"multi_last"`
+			Batch     int      `json:"batch"`
+		}{subjs, len(subjs)})
+		err = c.nc.PublishRequest("$JS.API.DIRECT.GET.KV_"+BucketStates, reply, body)
+		for err == nil {
+			var msg *nats.Msg
+			if msg, err = sub.NextMsgWithContext(ctx); err != nil {
+				break
+			}
+			if status := msg.Header.Get("Status"); status != "" {
+				if status != "204" && status != "404" {
+					err = fmt.Errorf("cluster: reading records: status %s %s", status, msg.Header.Get("Description"))
+				}
+				break
+			}
+			if op := msg.Header.Get("KV-Operation"); op != "" || len(msg.Data) == 0 {
+				continue // a delete or purge marker: no record
+			}
+			subj := msg.Header.Get("Nats-Subject")
+			key := strings.TrimPrefix(subj, "$KV."+BucketStates+".")
+			rev, _ := strconv.ParseUint(msg.Header.Get("Nats-Sequence"), 10, 64)
+			_, m, perr := parseRecord(key, rev, msg.Data)
+			if perr != nil {
+				err = perr
+				break
+			}
+			m.Room = room
+			out[m.Seq] = &m
+		}
+		_ = sub.Unsubscribe()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// preferRecords replaces the messages of msgs that have a record by it:
+// a change that failed after writing the record left the original in the
+// stream until its re-send (or any later change) erases it, and the
+// record is the message (DESIGN.md, "Changes"). Only rooms with records
+// pay the batched read.
+func (c *Conn) preferRecords(ctx context.Context, room string, msgs []protocol.Msg, head uint64) error {
+	var seqs []uint64
+	for _, m := range msgs {
+		if m.Change == nil && m.Text != "" {
+			seqs = append(seqs, m.Seq)
+		}
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	if has, err := c.hasRedactions(ctx, room); err != nil || !has {
+		return err
+	}
+	recs, err := c.recordsIn(ctx, room, seqs)
+	if err != nil {
+		return err
+	}
+	for i, m := range msgs {
+		if r := recs[m.Seq]; r != nil && m.Change == nil && c.retained(r, head) {
+			msgs[i] = *r
+		}
+	}
+	return nil
 }
