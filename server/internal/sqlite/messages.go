@@ -198,8 +198,8 @@ func (l *Log) apply(ctx context.Context, tx *sql.Tx, r *history.Request, seq, no
 		}
 		if _, err = tx.ExecContext(ctx, "UPDATE messages SET text = ?, edited = ? WHERE room = ? AND seq = ?",
 			[]byte(c.Text), int64(now), r.Room, target); err == nil && indexed {
-			if _, err = tx.ExecContext(ctx, unindex, rid.Int64, text); err == nil {
-				_, err = tx.ExecContext(ctx, "INSERT INTO words (rowid, text) VALUES (?, ?)", rid.Int64, c.Text)
+			if _, err = tx.ExecContext(ctx, unindex, rid.Int64, text, RoomToken(r.Room)); err == nil {
+				_, err = tx.ExecContext(ctx, "INSERT INTO words (rowid, text, room) VALUES (?, ?, ?)", rid.Int64, c.Text, RoomToken(r.Room))
 			}
 		}
 	case protocol.ChangeDelete:
@@ -214,7 +214,7 @@ func (l *Log) apply(ctx context.Context, tx *sql.Tx, r *history.Request, seq, no
 			_, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq = ?", r.Room, target)
 		}
 		if err == nil && indexed {
-			_, err = tx.ExecContext(ctx, unindex, rid.Int64, text)
+			_, err = tx.ExecContext(ctx, unindex, rid.Int64, text, RoomToken(r.Room))
 		}
 	case protocol.ChangeReact:
 		if !protocol.IsReaction(c.Text) {

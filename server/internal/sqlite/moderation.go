@@ -98,7 +98,7 @@ func (m *Moderation) Redact(ctx context.Context, room string, seq uint64) (bool,
 	}
 	defer tx.Rollback()
 	s := int64(min(seq, 1<<62))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text) SELECT 'delete', rid, CAST(text AS TEXT)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, CAST(text AS TEXT), `+roomTokenSQL+`
 		FROM messages WHERE room = ? AND seq = ? AND rid IS NOT NULL AND length(text) > 0`, room, s); err != nil {
 		return false, err
 	}

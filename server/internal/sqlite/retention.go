@@ -268,7 +268,7 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 		return 0, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text) SELECT 'delete', rid, CAST(text AS TEXT)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, CAST(text AS TEXT), `+roomTokenSQL+`
 		FROM messages WHERE room = ? AND seq <= ? AND rid IS NOT NULL AND length(text) > 0`, room, seq); err != nil {
 		return 0, err
 	}
@@ -280,7 +280,15 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
-	return n, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		// The texts removed are still in the write-ahead log's older
+		// page images until it is emptied, as after a delete.
+		r.l.wiper.removed()
+	}
+	return n, nil
 }
 
 // shrink gives the pages retention freed back to the file system, a

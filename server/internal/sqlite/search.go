@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"time"
@@ -12,30 +13,51 @@ import (
 )
 
 // searchQuery finds the messages of some rooms whose words match, newest
-// first. The full-text index is walked from its newest row (rowid DESC:
-// rids grow with time) and each match looked up in messages by its rid,
-// until the limit is reached among the rooms searched; ?2 lets the index
-// skip what is newer than the page asked for. The rooms are a JSON
-// array, which SQLite turns into a lookup table once per query.
+// first. The match (FTSQuery) asks for the words in the text column and
+// one of the rooms' tokens in the room column, so FTS5 intersects the
+// words' lists with the rooms' lists, skipping along them, and a word
+// common in other rooms costs little; the index is walked from its
+// newest row (rowid DESC: rids grow with time) and each match looked up
+// in messages by its rid until the limit is reached. ?2 lets the index
+// skip what is newer than the page asked for. The rooms are checked again
+// on the messages (a JSON array, which SQLite turns into a lookup table
+// once per query).
 const searchQuery = `SELECT m.room, m.seq, m.time, m.sender, m.text
 	FROM words w CROSS JOIN messages m INDEXED BY messages_rid ON m.rid = w.rowid
 	WHERE words MATCH ?1 AND w.rowid < ?2 AND m.time < ?3 AND m.room IN (SELECT value FROM json_each(?4))
 	ORDER BY w.rowid DESC LIMIT ?5`
 
+// roomTokenSQL is RoomToken in SQL, of the column room.
+const roomTokenSQL = `'r' || lower(hex(room))`
+
 // indexMessages adds the messages with a rid in (?1, ?2] to the search
 // index, as their text is now.
-const indexMessages = `INSERT INTO words (rowid, text) SELECT rid, CAST(text AS TEXT) FROM messages INDEXED BY messages_rid
-	WHERE rid > ?1 AND rid <= ?2 AND length(text) > 0`
+const indexMessages = `INSERT INTO words (rowid, text, room) SELECT rid, CAST(text AS TEXT), ` + roomTokenSQL + `
+	FROM messages INDEXED BY messages_rid WHERE rid > ?1 AND rid <= ?2 AND length(text) > 0`
 
 // unindex takes a message out of the search index: the 'delete' command
-// of a table without content needs the text it was indexed with.
-const unindex = `INSERT INTO words (words, rowid, text) VALUES ('delete', ?, CAST(? AS TEXT))`
+// of a table without content needs every value it was indexed with (the
+// text and the room token).
+const unindex = `INSERT INTO words (words, rowid, text, room) VALUES ('delete', ?, CAST(? AS TEXT), ?)`
 
-// FTSQuery makes an FTS5 query of the folded words (history.QueryWords):
-// each a string (so that no user input is FTS5 syntax), all of them
-// required, the last one also as a prefix (history.IsPrefix).
-func FTSQuery(words []string) string {
+// RoomToken is the search index's token of a room (its room column):
+// 'r' and the hexadecimal of the room's name, one token to the
+// unicode61 tokenizer, the same for the same name and never the same for
+// two names.
+func RoomToken(room string) string {
+	return "r" + hex.EncodeToString([]byte(room))
+}
+
+// FTSQuery makes the FTS5 query of a search in an index of two columns,
+// text and room (RoomToken), like the Log's: the folded words
+// (history.QueryWords) in the text column, each a string (so that no
+// user input is FTS5 syntax), all of them required, the last one also as
+// a prefix (history.IsPrefix); and one of rooms in the room column. With
+// no rooms, only the words are asked for (an index without a room
+// column).
+func FTSQuery(words []string, rooms ...string) string {
 	var b strings.Builder
+	b.WriteString("text : (")
 	for i, w := range words {
 		if i > 0 {
 			b.WriteByte(' ')
@@ -47,10 +69,26 @@ func FTSQuery(words []string) string {
 	if history.IsPrefix(words) {
 		b.WriteByte('*')
 	}
+	b.WriteByte(')')
+	if len(rooms) == 0 {
+		return b.String()
+	}
+	b.WriteString(" AND room : (")
+	for i, r := range rooms {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteByte('"')
+		b.WriteString(RoomToken(r))
+		b.WriteByte('"')
+	}
+	b.WriteByte(')')
 	return b.String()
 }
 
-// Search implements history.Searcher with the FTS5 index words.
+// Search implements history.Searcher with the FTS5 index words. At most
+// Options.Searches searches read at once; others wait for a turn or
+// their context.
 func (l *Log) Search(ctx context.Context, q history.Query) ([]protocol.Hit, bool, error) {
 	words := history.QueryWords(q.Text)
 	if len(words) == 0 {
@@ -68,7 +106,13 @@ func (l *Log) Search(ctx context.Context, q history.Query) ([]protocol.Hit, bool
 	if q.Before != 0 && q.Before < 1<<(62-ridShift) {
 		before, ridBefore = int64(q.Before), int64(q.Before)<<ridShift
 	}
-	rows, err := l.read.QueryContext(ctx, searchQuery, FTSQuery(words), ridBefore, before, string(rooms), limit+1)
+	select {
+	case l.searches <- struct{}{}:
+		defer func() { <-l.searches }()
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	rows, err := l.read.QueryContext(ctx, searchQuery, FTSQuery(words, q.Rooms...), ridBefore, before, string(rooms), limit+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -148,7 +192,7 @@ func (l *Log) indexBatch(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO words (rowid, text) SELECT m.rid, CAST(m.text AS TEXT)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (rowid, text, room) SELECT m.rid, CAST(m.text AS TEXT), 'r' || lower(hex(m.room))
 		FROM search_todo t JOIN messages m ON m.room = t.room AND m.seq = t.seq AND m.rid = t.id WHERE t.id <= ?1`, last.Int64); err != nil {
 		return 0, err
 	}

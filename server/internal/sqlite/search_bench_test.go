@@ -60,6 +60,7 @@ func newBenchCorpus(vocabSize, rooms int) *benchCorpus {
 func (c *benchCorpus) fill(tb testing.TB, l *Log, n int) time.Duration {
 	r := rand.New(rand.NewPCG(3, 4))
 	zipf := rand.NewZipf(rand.New(rand.NewPCG(5, 6)), 1.07, 2, uint64(len(c.vocab)-1))
+	foreign := rand.New(rand.NewPCG(9, 10)) // its own stream: the other words stay as they were
 	start := time.Now()
 	words := make([]string, 0, 20)
 	for i := range n {
@@ -69,7 +70,13 @@ func (c *benchCorpus) fill(tb testing.TB, l *Log, n int) time.Duration {
 		}
 		// Rooms of different sizes: room k gets about twice the
 		// messages of room 2k.
-		room := c.rooms[min(int(float64(len(c.rooms))*r.Float64()*r.Float64()), len(c.rooms)-1)]
+		k := min(int(float64(len(c.rooms))*r.Float64()*r.Float64()), len(c.rooms)-1)
+		room := c.rooms[k]
+		// foreignWord: in 30% of the messages of every room but the two
+		// smallest.
+		if k < len(c.rooms)-2 && foreign.IntN(10) < 3 {
+			words = append(words, foreignWord)
+		}
 		if err := l.Append(&history.Request{Room: room, Sender: fmt.Sprint("user", r.IntN(500)), ID: strconv.Itoa(i),
 			Text: strings.Join(words, " ")}); err != nil {
 			tb.Fatal(err)
@@ -80,6 +87,10 @@ func (c *benchCorpus) fill(tb testing.TB, l *Log, n int) time.Duration {
 	}
 	return time.Since(start)
 }
+
+// foreignWord is in 30% of the messages of every room of the benchmark's
+// corpus but the two smallest (benchCorpus.fill).
+const foreignWord = "qxforeign"
 
 // BenchmarkSearch: FTS search over a history of 1,000,000 messages
 // (BENCH_SEARCH_MESSAGES to change it) in 200 rooms, by a searcher in 20
@@ -191,6 +202,26 @@ func BenchmarkSearch(b *testing.B) {
 	for _, q := range queries {
 		run(q.name, func(i int) history.Query { return history.Query{Rooms: scope, Text: q.query(i), Limit: q.limit} })
 	}
+	// Adversarial: a searcher in the two smallest rooms, for a word in
+	// 30% of every other room's messages and none of theirs, and for
+	// common words, which their few messages hold far less often than the
+	// server's.
+	small := c.rooms[len(c.rooms)-2:]
+	var smallCount int64
+	_ = l.read.QueryRow("SELECT count(*) FROM messages WHERE room IN (?, ?)", small[0], small[1]).Scan(&smallCount)
+	b.Logf("the two smallest rooms hold %d messages", smallCount)
+	run("adversarial-foreign", func(i int) history.Query {
+		return history.Query{Rooms: small, Text: foreignWord}
+	})
+	run("adversarial-common", func(i int) history.Query {
+		return history.Query{Rooms: small, Text: pick(0, 10)(i)}
+	})
+	run("adversarial-frequent", func(i int) history.Query {
+		return history.Query{Rooms: small, Text: pick(10, 200)(i)}
+	})
+	run("adversarial-foreign-20", func(i int) history.Query {
+		return history.Query{Rooms: scope, Text: foreignWord + " " + pick(20_000, 50_000)(i)}
+	})
 	// Paging back: the page at the middle of the history.
 	var mid int64
 	_ = l.read.QueryRow("SELECT time FROM messages INDEXED BY messages_rid WHERE rid IS NOT NULL ORDER BY rid LIMIT 1 OFFSET ?", n/2).Scan(&mid)

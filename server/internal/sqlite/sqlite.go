@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,11 @@ type Options struct {
 	RetentionEvery time.Duration
 	// Logger reports what retention removed (default: nothing).
 	Logger *slog.Logger
+	// Searches is how many searches may read at once (default 2, at most
+	// 3): the read pool has 4 connections, shared with JOIN replays and
+	// HISTORY pages, which a few users searching at once must not take
+	// all. Further searches wait for one to end (or their context).
+	Searches int
 }
 
 // Log is a history.Log stored in SQLite.
@@ -54,8 +60,9 @@ type Log struct {
 	heads       map[string]uint64 // last sequence per room; commit loop only
 	lastRID     int64             // the last rid given to a message; commit loop only
 	now         func() time.Time
-	retain      *retainer // nil without retention
-	wiper       *walWiper // empties the WAL after a text was removed
+	retain      *retainer     // nil without retention
+	wiper       *walWiper     // empties the WAL after a text was removed
+	searches    chan struct{} // a slot per search reading; Options.Searches
 	logger      *slog.Logger
 }
 
@@ -201,7 +208,11 @@ CREATE INDEX reactions_order ON reactions (room, seq, emoji, at);
 -- these lengths from an index of its own, lazily, newest first, where a
 -- longer one merges the whole lists of every word it begins (a common
 -- word's is long). The most frequent words of a language are short.
-CREATE VIRTUAL TABLE words USING fts5(text, content='', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5');
+-- room holds the message's room token (roomToken): a search matches its
+-- words only among the rows of the searcher's rooms, FTS5 skipping along
+-- the rooms' lists, so its cost follows the matches in those rooms, not
+-- in the whole server.
+CREATE VIRTUAL TABLE words USING fts5(text, room, content='', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5');
 INSERT INTO words (words, rank) VALUES ('secure-delete', 1);
 CREATE TABLE search_todo (
 	id   INTEGER PRIMARY KEY, -- becomes the message's rid: older messages first
@@ -332,7 +343,7 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("sqlite: synchronous must be full or normal, not %q", opts.Synchronous)
 	}
 	dsn := func(extra string) string {
-		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" + extra
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)" + extra
 	}
 	write, err := sql.Open("sqlite", withAutoVacuum(dsn("&_pragma=synchronous("+sync+")&_pragma=secure_delete(1)&_txlock=immediate")))
 	if err != nil {
@@ -357,8 +368,9 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 		l.closeDBs()
 		return nil, err
 	}
-	l.read.SetMaxOpenConns(4)
-	l.read.SetMaxIdleConns(4)
+	l.read.SetMaxOpenConns(readConns)
+	l.read.SetMaxIdleConns(readConns)
+	l.searches = make(chan struct{}, min(cmp(opts.Searches, 2), readConns-1))
 	l.wiper = startWiper(write, l.logger)
 	l.Batcher = history.NewBatcher(cmp(opts.QueueLen, 8192), cmp(opts.MaxBatch, 1024), l.commit, sink)
 	if opts.Retention.Enabled() {
@@ -366,6 +378,9 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	}
 	return l, nil
 }
+
+// readConns is the size of the Log's pool of read connections.
+const readConns = 4
 
 func cmp(v, def int) int {
 	if v > 0 {

@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -53,12 +55,11 @@ func (w *walWiper) run() {
 			return
 		case <-w.kick:
 		}
-		var busy, frames, copied int
-		err := w.db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+		busy, err := w.checkpoint()
 		switch {
 		case err != nil:
 			w.logger.Warn("sqlite: emptying the write-ahead log after a deletion failed; it is tried again at the next one", "err", err)
-		case busy != 0:
+		case busy:
 			w.removed() // readers held it up: again after the rest
 		default:
 			select {
@@ -75,6 +76,37 @@ func (w *walWiper) run() {
 		}
 	}
 }
+
+// checkpoint empties the log, waiting at most wipeWait for the readers
+// using it: it holds the one write connection meanwhile, which the
+// commit loop and retention need (with the connection's own busy timeout,
+// readers polling without a pause could hold both up for seconds). busy
+// is true when readers held it up.
+func (w *walWiper) checkpoint() (busy bool, err error) {
+	ctx := context.Background()
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wipeWait.Milliseconds())); err != nil {
+		return false, err
+	}
+	var blocked, frames, copied int
+	err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&blocked, &frames, &copied)
+	if _, rerr := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); rerr != nil && err == nil {
+		err = rerr
+	}
+	return blocked != 0, err
+}
+
+// wipeWait is how long a wipe waits for readers before it tries again a
+// second later; busyTimeout is the write connection's usual wait (Open's
+// busy_timeout).
+const (
+	wipeWait    = 100 * time.Millisecond
+	busyTimeout = 10 * time.Second
+)
 
 // close stops the wiper; the Log's own close checkpoints last.
 func (w *walWiper) close() {
