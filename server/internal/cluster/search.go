@@ -57,7 +57,7 @@ type searchIndex struct {
 const searchFile = "search.db"
 
 // searchVersion is the index file's layout (PRAGMA user_version).
-const searchVersion = 3
+const searchVersion = 4
 
 // searchQueue bounds the stream messages waiting for the indexer; the
 // consumer waits while it is full.
@@ -122,7 +122,9 @@ func (x *searchIndex) init(ctx context.Context) error {
 		// deleted message's words in the file: a row is removed with the
 		// 'delete' command and its text, which secure-delete then
 		// overwrites.
-		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='',
+		// The room column holds the room's token (sqlite.RoomToken), so
+		// that a search's MATCH narrows to the searcher's rooms.
+		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, room, content='',
 			tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5')`,
 		`INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)`,
 	} {
@@ -434,7 +436,7 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 	default:
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text) VALUES (?, ?)`, id, m.Text)
+	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text, room) VALUES (?, ?, ?)`, id, m.Text, sqlite.RoomToken(room))
 	return err
 }
 
@@ -451,7 +453,9 @@ func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
 // unindexRows takes the words of the messages of msgs where cond holds
 // out of the FTS index (the 'delete' command needs the text indexed).
 func unindexRows(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text) SELECT 'delete', id, text FROM msgs WHERE `+cond, args...)
+	// sqlite.RoomToken in SQL: the 'delete' command needs every
+	// column's indexed value.
+	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text, room) SELECT 'delete', id, text, 'r' || lower(hex(room)) FROM msgs WHERE `+cond, args...)
 	return err
 }
 
@@ -515,7 +519,8 @@ func (x *searchIndex) search(ctx context.Context, q history.Query) ([]protocol.H
 	if before < 1<<(62-ridShift) {
 		ridBefore = int64(before) << ridShift
 	}
-	rows, err := x.db.QueryContext(ctx, query, sqlite.FTSQuery(words), ridBefore, int64(before), string(rooms), limit+1)
+	// FTSQuery narrows the MATCH to the rooms' tokens (it makes them).
+	rows, err := x.db.QueryContext(ctx, query, sqlite.FTSQuery(words, q.Rooms...), ridBefore, int64(before), string(rooms), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster: search: %w", err)
 	}
