@@ -322,9 +322,7 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 	if err != nil {
 		return nil, err
 	}
-	if err := c.preferRecords(ctx, room, out, h.seq); err != nil {
-		return nil, err
-	}
+	c.preferRecords(ctx, room, out, h.seq)
 	if err := c.withStates(ctx, room, out); err != nil {
 		return nil, err
 	}

@@ -220,8 +220,16 @@ func (c *Conn) recordsIn(ctx context.Context, room string, seqs []uint64) (map[u
 // a change that failed after writing the record left the original in the
 // stream until its re-send (or any later change) erases it, and the
 // record is the message (DESIGN.md, "Changes"). Only rooms with records
-// pay the batched read.
-func (c *Conn) preferRecords(ctx context.Context, room string, msgs []protocol.Msg, head uint64) error {
+// pay the batched read. Best effort: if chat-states cannot answer (its
+// leader moving), the messages stay as the stream has them — a read does
+// not fail for a window only a failed change opens.
+func (c *Conn) preferRecords(ctx context.Context, room string, msgs []protocol.Msg, head uint64) {
+	if err := c.preferRecordsErr(ctx, room, msgs, head); err != nil {
+		c.opts.Logger.Debug("cluster: records not checked for a read", "room", room, "err", err)
+	}
+}
+
+func (c *Conn) preferRecordsErr(ctx context.Context, room string, msgs []protocol.Msg, head uint64) error {
 	var seqs []uint64
 	for _, m := range msgs {
 		if m.Change == nil && m.Text != "" {
