@@ -290,9 +290,11 @@ func (n *Node) consumed(m jetstream.Msg) {
 
 // withState completes a change entry with its target's state, or replaces
 // the copy without text of a changed message by its record, reading the
-// record (bounded in time: the consumer waits meanwhile). A read that
-// fails leaves the State nil (the hub sends the UPDATE without it; a
-// later read has it) or the copy as it is.
+// record on the consumer goroutine (which waits meanwhile): a failed read
+// (the leader moving, a timeout) is tried again within stateReadTimeout.
+// If none succeeds, the State stays nil, logged once: the hub sends the
+// UPDATE without it (it redacts its cached copy of a deleted target, and
+// a client reading the target later has it) — DESIGN.md, "Changes".
 func (n *Node) withState(room string, msg *protocol.Msg) {
 	ctx, cancel := context.WithTimeout(n.ctx, min(n.c.opts.PublishTimeout, stateReadTimeout))
 	defer cancel()
@@ -300,9 +302,23 @@ func (n *Node) withState(room string, msg *protocol.Msg) {
 	if msg.Change != nil {
 		target = msg.Change.Target
 	}
-	_, st, _, err := n.c.loadRecord(ctx, room, target)
+	var st *protocol.Msg
+	var err error
+	for attempt := 0; ; attempt++ {
+		if f := n.c.stateReadFault; f != nil {
+			err = f()
+		} else {
+			err = nil
+		}
+		if err == nil {
+			_, st, _, err = n.c.loadRecord(ctx, room, target)
+		}
+		if err == nil || pause(ctx, attempt) != nil {
+			break
+		}
+	}
 	if err != nil {
-		n.log.Warn("cluster: reading a changed message's state", "room", room, "seq", target, "err", err)
+		n.log.Warn("cluster: reading a changed message's state failed; delivered without it", "room", room, "seq", target, "err", err)
 		return
 	}
 	switch {
@@ -314,7 +330,7 @@ func (n *Node) withState(room string, msg *protocol.Msg) {
 	}
 }
 
-// stateReadTimeout bounds the consumer's read of a changed message's
+// stateReadTimeout bounds the consumer's reads of a changed message's
 // record.
 const stateReadTimeout = 2 * time.Second
 

@@ -38,6 +38,36 @@ type record struct {
 	// Reacts are the reactions by name key, per emoji, oldest first: set
 	// and unset are idempotent by key, while Msg lists display names.
 	Reacts map[string][]reactor `json:"reacts,omitempty"`
+	// Done are the dedup tokens of the last changes applied to the
+	// message (at most maxDoneTokens, oldest first): a re-send of one
+	// whose entry is missing (the change failed after its record was
+	// written) finishes it without applying it again (DESIGN.md,
+	// "Changes").
+	Done []string `json:"done,omitempty"`
+}
+
+// maxDoneTokens bounds record.Done.
+const maxDoneTokens = 8
+
+// done reports whether the change with dedup token tok was applied.
+func (r *record) done(tok string) bool {
+	for _, t := range r.Done {
+		if tok != "" && t == tok {
+			return true
+		}
+	}
+	return false
+}
+
+// addDone notes tok as applied, forgetting the oldest beyond the bound.
+func (r *record) addDone(tok string) {
+	if tok == "" {
+		return
+	}
+	r.Done = append(r.Done, tok)
+	if len(r.Done) > maxDoneTokens {
+		r.Done = append(r.Done[:0:0], r.Done[len(r.Done)-maxDoneTokens:]...)
+	}
 }
 
 type reactor struct {
@@ -243,10 +273,12 @@ func apply(state *protocol.Msg, rec *record, actor string, ch *history.Change, n
 // new state as the record by compare-and-set on the key's revision
 // (reading again on a conflict), erases the previous revision of the
 // record and the original stream message (after a copy without text if
-// it is the room's last), so that no earlier text stays readable. It is
-// idempotent: a second application of the same change finds the state
-// already so (an edit's time moves).
-func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Change, now uint64) (protocol.Msg, error) {
+// it is the room's last), so that no earlier text stays readable. tok is
+// the change's dedup token ("" for moderation's Redact): a re-send of a
+// change the record has applied already (a step after the record failed)
+// is not applied again but finished: the original and the record's older
+// revisions are erased, and the state returned for its entry.
+func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Change, now uint64, tok string) (protocol.Msg, error) {
 	t := ch.Target
 	key := redactionKey(room, t)
 	for attempt := 0; ; attempt++ {
@@ -279,6 +311,31 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		if err != nil {
 			return protocol.Msg{}, err
 		}
+		if recMsg != nil && !c.retained(recMsg, h.seq) {
+			// Retention removed the message; its record awaits the sweep.
+			return protocol.Msg{}, history.ErrNoMessage
+		}
+		if recMsg != nil && orig != nil {
+			// A change recorded the message but failed before erasing
+			// its original (or a node died there): the record is the
+			// message, the original's text must go whatever this change
+			// turns out to be.
+			if err := c.erase(ctx, room, orig, origMsg, h); err != nil {
+				return protocol.Msg{}, err
+			}
+			orig = nil
+		}
+		if recMsg != nil && rev != 0 && rec.done(tok) {
+			// A re-send of a change applied before its entry was stored:
+			// finish it (older revisions erased) and let the batch store
+			// the entry.
+			if err := c.eraseOlderStates(ctx, key, rev); err != nil {
+				return protocol.Msg{}, err
+			}
+			state := *recMsg
+			state.Room = room
+			return state, nil
+		}
 		var state protocol.Msg
 		switch {
 		case recMsg != nil:
@@ -293,6 +350,7 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 			return protocol.Msg{}, err
 		}
 		rec.Msg = stateFrame(state)
+		rec.addDone(tok)
 		data, err := json.Marshal(rec)
 		if err != nil {
 			return protocol.Msg{}, err
@@ -313,6 +371,11 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		if err != nil {
 			return protocol.Msg{}, fmt.Errorf("cluster: recording the change of %s #%d: %w", room, t, err)
 		}
+		if c.afterRecord != nil {
+			if err := c.afterRecord(); err != nil {
+				return protocol.Msg{}, err
+			}
+		}
 		if rev != 0 {
 			// The replaced revision is still there (the stream keeps a
 			// few): overwrite it on disk, so no earlier text stays.
@@ -327,6 +390,25 @@ func (c *Conn) change(ctx context.Context, room, actor string, ch *history.Chang
 		}
 		return state, nil
 	}
+}
+
+// eraseOlderStates erases the revisions of record key older than rev
+// that are still in chat-states (a change that failed before erasing the
+// revision it replaced).
+func (c *Conn) eraseOlderStates(ctx context.Context, key string, rev uint64) error {
+	revs, err := c.states.History(ctx, key)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("cluster: reading the states of %s: %w", key, err)
+	}
+	for _, e := range revs {
+		if e.Revision() >= rev {
+			continue
+		}
+		if err := c.statesStream.SecureDeleteMsg(ctx, e.Revision()); err != nil && !erased(err) {
+			return fmt.Errorf("cluster: erasing a previous state of %s: %w", key, err)
+		}
+	}
+	return nil
 }
 
 // erase removes a changed message's original from the stream, its record
@@ -395,9 +477,22 @@ func (c *Conn) withStates(ctx context.Context, room string, msgs []protocol.Msg)
 	if err != nil {
 		return err
 	}
+	var h *head
+	if c.opts.Retention != nil {
+		// Records of messages retention removed are not read back.
+		hd, err := c.readHead(ctx, room)
+		if err != nil {
+			return err
+		}
+		h = &hd
+		for i := range states {
+			if !c.retained(states[i], h.seq) {
+				states[i] = nil
+			}
+		}
+	}
 	// A target without a record came with its changes applied (migrated
 	// from a single server): its stream message is its state.
-	var h *head
 	for i, t := range targets {
 		if states[i] != nil {
 			continue
@@ -469,13 +564,14 @@ func (n *Node) applyChanges(ctx context.Context, room string, batch []*broker.Pu
 			results[i].Err = err
 			continue
 		}
-		st, err := n.c.change(ctx, room, p.Sender, p.Change, now)
+		st, err := n.c.change(ctx, room, p.Sender, p.Change, now, toks[i])
+		// A copy of the room's last message may have moved its head
+		// (a refused change may have erased an original too).
+		n.forgetHead(room)
 		if err != nil {
 			results[i].Err = err
 			continue
 		}
-		// A copy of the room's last message may have moved its head.
-		n.forgetHead(room)
 		states[i] = &st
 		rest = append(rest, i)
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,7 +25,14 @@ import (
 // change publishes a change through n and waits for its result.
 func change(t *testing.T, ctx context.Context, n *Node, rec *recorder, room, sender, id string, kind protocol.ChangeKind, target uint64, text string) broker.Result {
 	t.Helper()
-	p := &broker.Publication{Room: room, Sender: sender, ID: id, Tag: id,
+	return changeTagged(t, ctx, n, rec, room, sender, id, id, kind, target, text)
+}
+
+// changeTagged is change with the publication's Tag (its membership: a
+// re-send after a failure comes from a new connection).
+func changeTagged(t *testing.T, ctx context.Context, n *Node, rec *recorder, room, sender, id string, tag any, kind protocol.ChangeKind, target uint64, text string) broker.Result {
+	t.Helper()
+	p := &broker.Publication{Room: room, Sender: sender, ID: id, Tag: tag,
 		Change: &history.Change{Kind: kind, Target: target, Text: text}}
 	if err := n.Publish(p); err != nil {
 		t.Fatal(err)
@@ -494,6 +502,16 @@ func TestSearchIndexForgetsDeletedText(t *testing.T) {
 	if hits, _, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: secret}); err != nil || len(hits) != 0 {
 		t.Fatalf("search after the delete: %+v, %v", hits, err)
 	}
+	// While the node runs: search.db-wal held the pages' earlier images
+	// until the checkpoint that the delete asked for emptied it.
+	select {
+	case <-n.search.wiper.Wiped():
+	case <-ctx.Done():
+		t.Fatal("the index's write-ahead log was not emptied after the delete")
+	}
+	if holds([]byte(secret)) || holds(folded) {
+		t.Fatal("the deleted text or its word is still in the running node's index files")
+	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -700,4 +718,151 @@ func sameReactionCounts(a, b []protocol.Reaction) bool {
 		}
 	}
 	return true
+}
+
+// A change that fails after writing its record (a timeout, a dying node)
+// is finished by its re-send: the original's text leaves the stream, the
+// entry is stored and the search index drops the text. A different
+// change of the message erases a left-over original even when it is
+// refused.
+func TestAChangeFailedHalfwayIsFinishedByItsResend(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := storesDial(t, nc, "node-a")
+	rec := newRecorder()
+	n := node(t, c, rec, NodeOptions{ID: "node-a"})
+	secret := fmt.Sprint("Qwertzuiop", time.Now().UnixNano())
+	other := fmt.Sprint("Asdfghjkl", time.Now().UnixNano())
+	for i, text := range []string{"first", "my password is " + secret, "third", "and " + other, "fifth"} {
+		if err := n.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: fmt.Sprint("m", i), Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inStream := func(s string) bool {
+		t.Helper()
+		for _, name := range []string{StreamName, "KV_" + BucketStates} {
+			info, err := c.js.Stream(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := info.CachedInfo().State
+			for seq := st.FirstSeq; seq <= st.LastSeq && st.Msgs > 0; seq++ {
+				sm, err := c.getMsgFrom(ctx, name, getReq{Seq: seq})
+				if err == errNotFound {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if bytes.Contains(sm.Data, []byte(s)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	fault := errors.New("injected fault after the record")
+	c.afterRecord = func() error { return fault }
+	if r := change(t, ctx, n, rec, "r", "alice", "d2", protocol.ChangeDelete, 2, ""); !errors.Is(r.Err, fault) {
+		t.Fatalf("the delete with a fault: %v", r.Err)
+	}
+	if r := change(t, ctx, n, rec, "r", "alice", "e4", protocol.ChangeEdit, 4, "nothing to see"); !errors.Is(r.Err, fault) {
+		t.Fatalf("the edit with a fault: %v", r.Err)
+	}
+	if !inStream(secret) || !inStream(other) {
+		t.Fatal("the originals are gone after the faults: this test would prove nothing")
+	}
+	// Meanwhile reads give the records, not the originals beside them.
+	if msgs, err := n.Since(ctx, "r", 0, 20); err != nil || len(msgs) != 5 || msgs[1].Text != "" || msgs[3].Text != "nothing to see" {
+		t.Fatalf("Since between the fault and the re-send: %+v, %v", msgs, err)
+	}
+	c.afterRecord = nil
+
+	// The delete's re-send finishes it.
+	r := changeTagged(t, ctx, n, rec, "r", "alice", "d2", "again", protocol.ChangeDelete, 2, "")
+	if r.Err != nil || r.Duplicate || r.Msg.Change == nil || r.Msg.Change.State == nil || r.Msg.Change.State.Text != "" {
+		t.Fatalf("the delete's re-send: %+v", r)
+	}
+	// A reaction (not the failed edit) to the edited message erases its
+	// original too.
+	if r := change(t, ctx, n, rec, "r", "bob", "x4", protocol.ChangeReact, 4, protocol.Reactions[0]); r.Err != nil {
+		t.Fatalf("a reaction after the failed edit: %v", r.Err)
+	}
+	if inStream(secret) || inStream(other) {
+		t.Fatal("an original's text is still in the stream")
+	}
+	msgs, err := n.Since(ctx, "r", 0, 20)
+	if err != nil || len(msgs) != 7 {
+		t.Fatalf("Since = %+v, %v", msgs, err)
+	}
+	if m := msgs[1]; m.Text != "" || m.Edited == 0 {
+		t.Fatalf("the deleted message: %+v", m)
+	}
+	if m := msgs[3]; m.Text != "nothing to see" || len(m.Reactions) != 1 {
+		t.Fatalf("the edited message: %+v", m)
+	}
+	if m := msgs[5]; m.Change == nil || m.Change.Kind != protocol.ChangeDelete || m.Change.Target != 2 || m.Sender != "alice" {
+		t.Fatalf("the delete's entry: %+v", m)
+	}
+	// The edit's re-send is stored too, without a second application.
+	if r := changeTagged(t, ctx, n, rec, "r", "alice", "e4", "again", protocol.ChangeEdit, 4, "nothing to see"); r.Err != nil || r.Msg.Seq != 8 || r.Msg.Change.State.Text != "nothing to see" {
+		t.Fatalf("the edit's re-send: %+v", r)
+	}
+	if err := n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{secret, other} {
+		if hits, _, err := n.Search(ctx, history.Query{Rooms: []string{"r"}, Text: s}); err != nil || len(hits) != 0 {
+			t.Fatalf("search for %s: %+v, %v", s, hits, err)
+		}
+	}
+}
+
+// A delivered change entry gets its target's state even when the first
+// reads of the record fail (the consumer tries again within its bound).
+func TestDeliveredChangeStateSurvivesAFailedRead(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ca, cb := storesDial(t, nc, "node-a"), storesDial(t, nc, "node-b")
+	var faults atomic.Int32
+	cb.stateReadFault = func() error {
+		if faults.Add(1) <= 2 {
+			return errors.New("injected: the record read timed out")
+		}
+		return nil
+	}
+	ra, rb := newRecorder(), newRecorder()
+	a := node(t, ca, ra, NodeOptions{ID: "node-a"})
+	b := node(t, cb, rb, NodeOptions{ID: "node-b"})
+	if _, err := b.Subscribe(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(&broker.Publication{Room: "r", Sender: "alice", ID: "m1", Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := change(t, ctx, a, ra, "r", "bob", "x1", protocol.ChangeReact, 1, protocol.Reactions[0]); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	var got *protocol.Msg
+	rb.wait(t, 30*time.Second, "the change entry at node b", func(rb *recorder) bool {
+		for i := range rb.msgs {
+			if rb.msgs[i].Change != nil {
+				m := rb.msgs[i]
+				got = &m
+				return true
+			}
+		}
+		return false
+	})
+	if faults.Load() < 3 {
+		t.Fatalf("%d record reads: the faults were not met", faults.Load())
+	}
+	if got.Change.State == nil || len(got.Change.State.Reactions) != 1 {
+		t.Fatalf("delivered entry: %+v (state %+v)", got, got.Change.State)
+	}
 }

@@ -177,6 +177,17 @@ type Conn struct {
 
 	// roomCount is Rooms' cached count of chat-roomset.
 	roomCount roomCount
+
+	// afterRecord, if set (tests only), runs after a change wrote its
+	// record, before the erasures: an error fails the change there, as
+	// a timeout or a dying node would.
+	afterRecord func() error
+	// stateReadFault, if set (tests only, before Node), runs before
+	// each of the consumer's reads of a record: an error fails it.
+	stateReadFault func() error
+	// recordSweep is how often the search index sweeps a room's records
+	// for retention (0: a minute; tests shorten it before Node).
+	recordSweep time.Duration
 }
 
 // Dial connects to NATS and creates (or updates) the stream and buckets.

@@ -247,7 +247,7 @@ func (c *Conn) redact(ctx context.Context, room string, seq uint64) (bool, error
 		return false, nil
 	}
 	del := &history.Change{Kind: protocol.ChangeDelete, Target: seq, Moderator: true}
-	_, err := c.change(ctx, room, "", del, 0)
+	_, err := c.change(ctx, room, "", del, 0, "")
 	if errors.Is(err, history.ErrNoMessage) {
 		// Deleted before (a no-op), or not there to delete.
 		return c.deleted(ctx, room, seq)
@@ -358,7 +358,10 @@ func (c *Conn) hasRedactions(ctx context.Context, room string) (bool, error) {
 // message and its copy without text while a redaction is under way) and
 // beyond the range. A seq neither in the stream nor redacted (removed
 // by retention) stays missing.
-func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, count int, msgs []protocol.Msg, copies map[uint64]bool) ([]protocol.Msg, error) {
+//
+// A record retention no longer keeps (retained; head is the room's head)
+// is not read back: its message is removed like the stream's.
+func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, count int, msgs []protocol.Msg, copies map[uint64]bool, head uint64) ([]protocol.Msg, error) {
 	end := from + uint64(count) - 1
 	if len(copies) == 0 && len(msgs) == count && msgs[0].Seq == from && msgs[len(msgs)-1].Seq == end {
 		return msgs, nil // gap-free: the common case
@@ -398,6 +401,9 @@ func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, cou
 	err := eachParallel(len(missing), func(i int) error {
 		var err error
 		recs[i], err = c.redaction(ctx, redactionKey(room, missing[i]))
+		if recs[i] != nil && !c.retained(recs[i], head) {
+			recs[i] = nil
+		}
 		return err
 	})
 	if err != nil {
@@ -414,7 +420,7 @@ func (c *Conn) withRedactions(ctx context.Context, room string, from uint64, cou
 		if recs[i] != nil {
 			recs[i].Room = room
 			out = append(out, *recs[i])
-		} else if j < len(copied) && copied[j].Seq == seq {
+		} else if j < len(copied) && copied[j].Seq == seq && c.retained(&copied[j], head) {
 			out = append(out, copied[j])
 		}
 	}

@@ -136,36 +136,25 @@ func (c *Conn) floor(ctx context.Context, room string) (uint64, error) {
 		return 0, err
 	}
 	// Changed messages before it are erased from the stream but kept in
-	// their records: they are history, not removed. The floor is below
-	// the run of records that ends at m.Seq-1: found by binary search
-	// (one leader read per probe) for the lowest seq with a record, the
-	// run taken as unbroken (a JOIN asks for the floor: a room whose every
-	// early message was reacted to costs log2 of them, not all).
-	recorded := func(seq uint64) (bool, error) {
-		rec, err := c.redaction(ctx, redactionKey(room, seq))
-		return rec != nil, err
-	}
+	// their records, as long as retention keeps them: they are history,
+	// not removed. One read when the message before has no record (nearly
+	// always); else recordFloor.
 	top := m.Seq - 1
 	if top == 0 {
 		return 0, nil
 	}
-	if ok, err := recorded(top); err != nil || !ok {
+	rec, err := c.redaction(ctx, redactionKey(room, top))
+	if err != nil || rec == nil {
 		return top, err
 	}
-	lo, hi := uint64(1), top // the lowest recorded seq is in [lo, hi]
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		ok, err := recorded(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+	h, err := c.readHead(ctx, room)
+	if err != nil {
+		return 0, err
 	}
-	return lo - 1, nil
+	if !c.retained(rec, h.seq) {
+		return top, nil
+	}
+	return c.recordFloor(ctx, room, top, h.seq)
 }
 
 // find returns the stream message of room seq n (1 ≤ n ≤ h.seq), or the
@@ -329,10 +318,11 @@ func (c *Conn) readRange(ctx context.Context, room string, from uint64, count in
 	// Changed messages are gone from the stream: their records fill the
 	// gaps (changes.go, moderation.go), and change entries get their
 	// targets' states.
-	out, err = c.withRedactions(ctx, room, start, count, out, copies)
+	out, err = c.withRedactions(ctx, room, start, count, out, copies, h.seq)
 	if err != nil {
 		return nil, err
 	}
+	c.preferRecords(ctx, room, out, h.seq)
 	if err := c.withStates(ctx, room, out); err != nil {
 		return nil, err
 	}

@@ -36,8 +36,15 @@ type searchIndex struct {
 
 	in       chan jetstream.Msg // from the consumer to the indexing goroutine
 	prunedAt time.Time          // the last removal by age (indexing goroutine)
-	cons     jetstream.ConsumeContext
-	done     chan struct{}
+	// sweptAt is when each room's records were last swept for retention
+	// (indexing goroutine; rooms swept longer ago than the interval are
+	// forgotten when it grows beyond maxSweptRooms).
+	sweptAt map[string]time.Time
+	cons    jetstream.ConsumeContext
+	done    chan struct{}
+	// wiper empties search.db-wal soon after a batch removed text: the
+	// log keeps the pages' earlier images, deleted words included.
+	wiper *sqlite.WALWiper
 
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
@@ -50,7 +57,7 @@ type searchIndex struct {
 const searchFile = "search.db"
 
 // searchVersion is the index file's layout (PRAGMA user_version).
-const searchVersion = 3
+const searchVersion = 4
 
 // searchQueue bounds the stream messages waiting for the indexer; the
 // consumer waits while it is full.
@@ -115,7 +122,9 @@ func (x *searchIndex) init(ctx context.Context) error {
 		// deleted message's words in the file: a row is removed with the
 		// 'delete' command and its text, which secure-delete then
 		// overwrites.
-		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, content='',
+		// The room column holds the room's token (sqlite.RoomToken), so
+		// that a search's MATCH narrows to the searcher's rooms.
+		`CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (text, room, content='',
 			tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5')`,
 		`INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)`,
 	} {
@@ -149,6 +158,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: search index consumer: %w", err)
 	}
+	x.wiper = sqlite.StartWALWiper(x.db, x.c.opts.Logger)
 	go x.run()
 	x.cons, err = cons.Consume(func(m jetstream.Msg) {
 		select {
@@ -159,6 +169,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 	if err != nil {
 		close(x.closing)
 		<-x.done
+		x.wiper.Close()
 		return fmt.Errorf("cluster: search index consumer: %w", err)
 	}
 	return nil
@@ -273,6 +284,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	}
 	defer tx.Rollback()
 	var last uint64
+	removed := false // a text left the index: its log is emptied after
 	for _, it := range items {
 		last = it.seq
 		if it.room == "" || it.cp {
@@ -280,6 +292,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		}
 		m := it.msg
 		if ch := m.Change; ch != nil {
+			removed = removed || ch.Kind == protocol.ChangeDelete || ch.Kind == protocol.ChangeEdit
 			if ch.Kind == protocol.ChangeDelete {
 				err = unindex(ctx, tx, it.room, ch.Target)
 			} else if st, ok := states[it.room+"\x00"+strconv.FormatUint(ch.Target, 10)]; ok {
@@ -295,6 +308,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 			// The stream keeps a room's last Messages stream messages:
 			// older ones are gone from the history, so from the index.
 			err = prune(ctx, tx, `room = ? AND seq <= ?`, it.room, int64(m.Seq-uint64(keep.Messages)))
+			removed = true
 		}
 		if err != nil {
 			return err
@@ -305,6 +319,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		if err := prune(ctx, tx, `time < ?`, time.Now().Add(-keep.Age).UnixMilli()); err != nil {
 			return err
 		}
+		removed = true
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (k, v) VALUES ('pos', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, int64(last)); err != nil {
 		return err
@@ -312,12 +327,69 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	if removed {
+		x.wiper.Removed()
+	}
+	x.sweep(ctx, items)
 	x.mu.Lock()
 	x.pos, x.failed = last, nil
 	close(x.moved)
 	x.moved = make(chan struct{})
 	x.mu.Unlock()
 	return nil
+}
+
+// maxSweptRooms bounds searchIndex.sweptAt.
+const maxSweptRooms = 10000
+
+// maxSweepRooms bounds the rooms one batch sweeps.
+const maxSweepRooms = 16
+
+// sweep removes the records of messages retention dropped (DESIGN.md,
+// "History retention") in the rooms of a batch, each room at most once
+// per Conn.recordSweep (a minute), at most maxSweepRooms a batch: the
+// stream's limits do not reach chat-states. A failure is logged; the
+// next sweep of the room tries again. Every node sweeps (idempotent).
+func (x *searchIndex) sweep(ctx context.Context, items []indexed) {
+	r := x.c.opts.Retention
+	if r == nil || (r.Messages <= 0 && r.Age <= 0) {
+		return
+	}
+	every := x.c.recordSweep
+	if every == 0 {
+		every = time.Minute
+	}
+	if x.sweptAt == nil {
+		x.sweptAt = map[string]time.Time{}
+	}
+	heads := map[string]uint64{}
+	for _, it := range items {
+		if it.room != "" {
+			heads[it.room] = max(heads[it.room], it.msg.Seq)
+		}
+	}
+	now := time.Now()
+	swept := 0
+	for room, head := range heads {
+		if swept >= maxSweepRooms {
+			break
+		}
+		if at, ok := x.sweptAt[room]; ok && now.Sub(at) < every {
+			continue
+		}
+		if len(x.sweptAt) >= maxSweptRooms {
+			for k, at := range x.sweptAt {
+				if now.Sub(at) >= every {
+					delete(x.sweptAt, k)
+				}
+			}
+		}
+		x.sweptAt[room] = now
+		swept++
+		if _, err := x.c.sweepRecords(ctx, room, head); err != nil {
+			x.c.opts.Logger.Warn("cluster: removing records retention dropped failed; tried again at the room's next sweep", "room", room, "err", err)
+		}
+	}
 }
 
 // ridShift leaves room for this many messages of one millisecond below
@@ -364,7 +436,7 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 	default:
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text) VALUES (?, ?)`, id, m.Text)
+	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text, room) VALUES (?, ?, ?)`, id, m.Text, sqlite.RoomToken(room))
 	return err
 }
 
@@ -381,7 +453,9 @@ func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
 // unindexRows takes the words of the messages of msgs where cond holds
 // out of the FTS index (the 'delete' command needs the text indexed).
 func unindexRows(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text) SELECT 'delete', id, text FROM msgs WHERE `+cond, args...)
+	// sqlite.RoomToken in SQL: the 'delete' command needs every
+	// column's indexed value.
+	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text, room) SELECT 'delete', id, text, 'r' || lower(hex(room)) FROM msgs WHERE `+cond, args...)
 	return err
 }
 
@@ -445,7 +519,8 @@ func (x *searchIndex) search(ctx context.Context, q history.Query) ([]protocol.H
 	if before < 1<<(62-ridShift) {
 		ridBefore = int64(before) << ridShift
 	}
-	rows, err := x.db.QueryContext(ctx, query, sqlite.FTSQuery(words), ridBefore, int64(before), string(rooms), limit+1)
+	// FTSQuery narrows the MATCH to the rooms' tokens (it makes them).
+	rows, err := x.db.QueryContext(ctx, query, sqlite.FTSQuery(words, q.Rooms...), ridBefore, int64(before), string(rooms), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster: search: %w", err)
 	}
@@ -484,6 +559,9 @@ func (x *searchIndex) close() {
 		close(x.closing)
 	}
 	<-x.done
+	if x.wiper != nil {
+		x.wiper.Close()
+	}
 	x.closeDB()
 }
 
