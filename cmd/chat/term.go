@@ -617,6 +617,12 @@ func (t *term) notice(e client.Notice) {
 	switch {
 	case v != nil && v.joined:
 		return // the message comes as such
+	case v == nil && m.Own:
+		// Our own message in a conversation this terminal is not in:
+		// written on another device, or the late notice of one written
+		// here just before a /part. Neither reopens the conversation;
+		// the other's answer does.
+		return
 	case v == nil && e.Kind == protocol.NoticeDirect:
 		if err := t.c.Join(m.Room); err != nil {
 			t.fail("joining the direct messages in %s: %v", m.Room, err)
