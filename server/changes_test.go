@@ -68,6 +68,9 @@ func TestMessageActionsLiveLateAndResumed(t *testing.T) {
 	watcher, _ := msgJoin(t, srv, "general", "watcher", "")
 
 	one := sendAcked(t, alice, &protocol.Send{Room: "general", ID: "a1", Text: "hello wrld"}, "a1")
+	// bob answers what he has seen: a reply to a message not yet
+	// delivered to the room is refused (alice's ACK comes first).
+	await(t, bob, "alice's message", func(m *protocol.Msg) bool { return m.Seq == one })
 	two := sendAcked(t, bob, &protocol.Send{Room: "general", ID: "b1", Text: "hi alice", Reply: one}, "b1")
 	if m := await(t, watcher, "bob's reply", func(m *protocol.Msg) bool { return m.Seq == two }); m.Reply != one {
 		t.Fatalf("the reply arrived as %+v", m)
