@@ -631,9 +631,7 @@ func (t *term) notice(e client.Notice) {
 			if t.current == "" {
 				t.current = m.Room
 			}
-			if !m.Own {
-				fmt.Fprintf(t.out, "-- direct message from %s; answer with /msg %s text\n", clean(m.Sender), clean(m.Sender))
-			}
+			fmt.Fprintf(t.out, "-- direct message from %s; answer with /msg %s text\n", clean(m.Sender), clean(m.Sender))
 		}
 	case v == nil && e.Kind != protocol.NoticeMention:
 		return // a kind from a later protocol revision
