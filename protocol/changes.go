@@ -147,6 +147,7 @@ type Results struct {
 // Frame flags of this file.
 const (
 	updateState   = 1 // UPDATE: the target's state follows
+	updateFile    = 2 // UPDATE: the state's file follows it
 	typingStopped = 1 // TYPING, IS-TYPING
 	resultsMore   = 1 // RESULTS
 )
@@ -185,8 +186,15 @@ func (m *Update) appendPayload(b []byte) []byte {
 	if m.State == nil {
 		return append(b, 0)
 	}
-	b = append(b, updateState)
-	return m.State.appendRecord(b)
+	if m.State.File == nil {
+		b = append(b, updateState)
+		return m.State.appendRecord(b)
+	}
+	// The file comes after the record, so that a decoder of an older
+	// revision reads the record and ignores the rest.
+	b = append(b, updateState|updateFile)
+	b = m.State.appendRecord(b)
+	return appendFile(b, m.State.File)
 }
 
 func (m *Update) decode(r *fieldReader) {
@@ -197,9 +205,12 @@ func (m *Update) decode(r *fieldReader) {
 	m.Kind = ChangeKind(r.byte("kind"))
 	m.Target = r.uvarint("target")
 	m.Emoji = r.string("emoji")
-	if r.byte("flags")&updateState != 0 {
+	if flags := r.byte("flags"); flags&updateState != 0 {
 		m.State = &Msg{Room: m.Room}
 		m.State.decodeRecord(r)
+		if flags&updateFile != 0 {
+			m.State.File = decodeFile(r)
+		}
 	}
 }
 

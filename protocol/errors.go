@@ -32,6 +32,8 @@ const (
 	CodeRoomCreateRefused  ErrorCode = 212 // the room does not exist and this JOIN may not create it (room creation policy)
 	CodeRoomLimit          ErrorCode = 213 // the room does not exist and creating it is over a limit (server's rooms, address's creations)
 	CodeInvalid            ErrorCode = 214 // a request's value the server does not take: a reaction outside protocol.Reactions, a search without words, a change of a kind it does not know
+	CodeTooBig             ErrorCode = 215 // a file over the server's -max-upload
+	CodeQuota              ErrorCode = 216 // storing the file would exceed the name's or the server's file quota
 	CodeServerRestarting   ErrorCode = 300 // server is shutting down
 	CodeSlowConsumer       ErrorCode = 301 // the client did not read fast enough
 	CodeTimeout            ErrorCode = 302 // handshake or keepalive deadline passed
@@ -69,6 +71,8 @@ var codes = map[ErrorCode]codeInfo{
 	CodeRoomCreateRefused:  {"room-create-refused", 0},
 	CodeRoomLimit:          {"room-limit", 0},
 	CodeInvalid:            {"invalid", 0},
+	CodeTooBig:             {"too-big", 0},
+	CodeQuota:              {"quota", 0},
 	CodeServerRestarting:   {"server-restarting", ErrorClosing | ErrorReconnect},
 	CodeSlowConsumer:       {"slow-consumer", ErrorClosing | ErrorReconnect},
 	CodeTimeout:            {"timeout", ErrorClosing | ErrorReconnect},

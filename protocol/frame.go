@@ -50,6 +50,8 @@ const (
 	TypeChange     Type = 0x0b
 	TypeTyping     Type = 0x0c
 	TypeSearch     Type = 0x0d
+	TypeUpload     Type = 0x0e
+	TypeFetch      Type = 0x0f
 	TypeWelcome    Type = 0x81
 	TypeJoined     Type = 0x82
 	TypeAck        Type = 0x83
@@ -67,6 +69,8 @@ const (
 	TypeUpdate     Type = 0x8f
 	TypeIsTyping   Type = 0x90
 	TypeResults    Type = 0x91
+	TypeUploaded   Type = 0x92
+	TypePart       Type = 0x93
 )
 
 var typeNames = map[Type]string{
@@ -78,7 +82,8 @@ var typeNames = map[Type]string{
 	TypeIdentified: "IDENTIFIED", TypePage: "PAGE", TypeRooms: "ROOMS", TypeMarker: "MARKER",
 	TypeNotice: "NOTICE", TypeModerate: "MODERATE", TypeModerated: "MODERATED", TypeModEvent: "MODEVENT",
 	TypeChange: "CHANGE", TypeTyping: "TYPING", TypeSearch: "SEARCH", TypeUpdate: "UPDATE",
-	TypeIsTyping: "IS-TYPING", TypeResults: "RESULTS",
+	TypeIsTyping: "IS-TYPING", TypeResults: "RESULTS", TypeUpload: "UPLOAD", TypeUploaded: "UPLOADED",
+	TypeFetch: "FETCH", TypePart: "PART",
 }
 
 func (t Type) String() string {
@@ -243,6 +248,14 @@ func Decode(body []byte) (Message, error) {
 		m = new(IsTyping)
 	case TypeResults:
 		m = new(Results)
+	case TypeUpload:
+		m = new(Upload)
+	case TypeUploaded:
+		m = new(Uploaded)
+	case TypeFetch:
+		m = new(Fetch)
+	case TypePart:
+		m = new(Part)
 	default:
 		return nil, &DecodeError{Code: CodeUnknownType, Reason: fmt.Sprintf("unknown message type 0x%02x", body[0])}
 	}

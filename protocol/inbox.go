@@ -24,10 +24,18 @@ type History struct {
 	// Full asks for PAGE records with every MESSAGE field (reply,
 	// edited, reactions); only to a server with WelcomeMessages.
 	Full bool
+	// Files asks for full records that also carry their file (implies
+	// Full); only to a server with WelcomeFiles.
+	Files bool
 }
 
-// HistoryFull is HISTORY's flag bit asking for full PAGE records.
-const HistoryFull = 1
+// HISTORY's flag bits.
+const (
+	// HistoryFull asks for full PAGE records.
+	HistoryFull = 1
+	// HistoryFiles asks for full PAGE records with their files.
+	HistoryFiles = 2
+)
 
 // Read moves the read marker of the name this connection joined Room
 // under: every message up to Seq has been read. Markers only move forward,
@@ -67,6 +75,10 @@ const PageFirst = 1
 // edited, reactions): the answer to a HISTORY with HistoryFull.
 const PageFull = 2
 
+// PageFiles flags a PAGE whose full records are each followed by their
+// file: the answer to a HISTORY with HistoryFiles.
+const PageFiles = 4
+
 // Page answers HISTORY: messages of Room below Before, oldest first, at
 // most 200 of them and 256 KiB of frame. First is set when no older
 // message exists; otherwise the next page is asked for with Before set to
@@ -76,6 +88,7 @@ type Page struct {
 	Before   uint64 // as asked
 	First    bool
 	Full     bool  // records carry every MESSAGE field (HISTORY asked for it)
+	Files    bool  // full records are followed by their file (HISTORY asked for it)
 	Messages []Msg // Room is not repeated on the wire; decoded copies carry it
 }
 
@@ -157,8 +170,15 @@ func (m *History) appendPayload(b []byte) []byte {
 	b = appendString(b, m.Room)
 	b = binary.AppendUvarint(b, m.Before)
 	b = binary.AppendUvarint(b, m.Limit)
-	if m.Full {
-		b = binary.AppendUvarint(b, HistoryFull) // flags is a uint (README.md section 3)
+	var flags uint64
+	if m.Full || m.Files {
+		flags |= HistoryFull
+	}
+	if m.Files {
+		flags |= HistoryFiles
+	}
+	if flags != 0 {
+		b = binary.AppendUvarint(b, flags) // flags is a uint (README.md section 3)
 	}
 	return b
 }
@@ -167,7 +187,9 @@ func (m *History) decode(r *fieldReader) {
 	m.Room = r.string("room")
 	m.Before = r.uvarint("before")
 	m.Limit = r.uvarint("limit")
-	m.Full = r.optUvarint("flags")&HistoryFull != 0
+	flags := r.optUvarint("flags")
+	m.Files = flags&HistoryFiles != 0
+	m.Full = flags&HistoryFull != 0 || m.Files
 }
 
 func (m *Read) appendPayload(b []byte) []byte {
@@ -217,14 +239,19 @@ func (m *Page) appendPayload(b []byte) []byte {
 	if m.First {
 		flags |= PageFirst
 	}
-	if m.Full {
+	if m.Full || m.Files {
 		flags |= PageFull
+	}
+	if m.Files {
+		flags |= PageFiles
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(m.Messages)))
 	for i := range m.Messages {
 		x := &m.Messages[i]
-		if m.Full {
+		if m.Files {
+			b = appendFile(x.appendRecord(b), x.File)
+		} else if m.Full {
 			b = x.appendRecord(b)
 		} else {
 			b = x.appendBase(b)
@@ -239,11 +266,15 @@ func (m *Page) decode(r *fieldReader) {
 	flags := r.byte("flags")
 	m.First = flags&PageFirst != 0
 	m.Full = flags&PageFull != 0
+	m.Files = m.Full && flags&PageFiles != 0
 	// A record is at least 5 bytes (seq, time and three empty strings),
-	// a full one 8 (reply, edited, no reactions).
+	// a full one 8 (reply, edited, no reactions), one with files 9.
 	minRecord := 5
 	if m.Full {
 		minRecord = 8
+	}
+	if m.Files {
+		minRecord = 9
 	}
 	n := r.count("messages", minRecord)
 	if n > 0 {
@@ -253,6 +284,9 @@ func (m *Page) decode(r *fieldReader) {
 			x.Room = m.Room
 			if m.Full {
 				x.decodeRecord(r)
+				if m.Files {
+					x.File = decodeFile(r)
+				}
 			} else {
 				x.decodeBase(r)
 			}

@@ -48,6 +48,10 @@ type Send struct {
 	// Reply is the sequence number of an earlier message of Room this
 	// one answers; 0: none. Only to a server with WelcomeMessages.
 	Reply uint64
+	// File is the ID of a file this connection's name uploaded to Room
+	// (UPLOADED's File.ID); empty for none. Only to a server with
+	// WelcomeFiles.
+	File string
 }
 
 // Leave leaves a room. The server answers LEFT.
@@ -105,6 +109,12 @@ type Limits struct {
 	// IdleTimeoutMs: a connection in no room for this long is closed with
 	// timeout (without the reconnect flag). 0: never.
 	IdleTimeoutMs uint64
+	// FileBytesPerSec is the rate of file bytes (UPLOAD data and PART
+	// data together) one connection gets; a client paces its uploads to
+	// it. 0: not announced (no files).
+	FileBytesPerSec uint64
+	// MaxUpload is the largest file the server takes, in bytes.
+	MaxUpload uint64
 }
 
 // WelcomeFlags describe server policies.
@@ -121,6 +131,9 @@ const (
 	// SEND's reply and HISTORY's flags (README.md section 4, "Acting on
 	// messages").
 	WelcomeMessages WelcomeFlags = 1 << 3
+	// WelcomeFiles: the server speaks UPLOAD and FETCH, SEND's file and
+	// HISTORY's files flag (README.md section 4, "Files").
+	WelcomeFiles WelcomeFlags = 1 << 4
 )
 
 // Joined confirms a join. The history that follows it is the messages of
@@ -177,6 +190,9 @@ type Msg struct {
 	// Reactions are the message's reactions, one per emoji, in the order
 	// of protocol.Reactions.
 	Reactions []Reaction
+	// File is the file the message carries (section 4, "Files"); nil
+	// for none. Text is then an optional caption.
+	File *File
 	// Change is set only on the entries of a room's history that change
 	// an earlier message (servers' storage and brokers); such an entry is
 	// sent as UPDATE (Msg.Update), never as MESSAGE. Its Text is empty.
@@ -346,8 +362,11 @@ func (m *Send) appendPayload(b []byte) []byte {
 	b = appendString(b, m.Room)
 	b = appendString(b, m.ID)
 	b = appendString(b, m.Text)
-	if m.Reply != 0 {
+	if m.Reply != 0 || m.File != "" {
 		b = binary.AppendUvarint(b, m.Reply)
+	}
+	if m.File != "" {
+		b = appendString(b, m.File)
 	}
 	return b
 }
@@ -357,6 +376,7 @@ func (m *Send) decode(r *fieldReader) {
 	m.ID = string(r.raw("id"))
 	m.Text = r.string("text")
 	m.Reply = r.optUvarint("reply")
+	m.File = r.optString("file")
 }
 
 func (m *Leave) appendPayload(b []byte) []byte { return appendString(b, m.Room) }
@@ -380,6 +400,12 @@ func (m *Welcome) appendPayload(b []byte) []byte {
 	l := &m.Limits
 	for _, v := range [...]uint64{l.SendIntervalMs, l.SendBurst, l.FloodAfterMs, l.RetryAfterMs,
 		l.QueueFrames, l.MaxListed, l.PresenceBatchAbove, l.IdleTimeoutMs} {
+		b = binary.AppendUvarint(b, v)
+	}
+	if l.FileBytesPerSec == 0 && l.MaxUpload == 0 {
+		return b
+	}
+	for _, v := range [...]uint64{l.FileBytesPerSec, l.MaxUpload} {
 		b = binary.AppendUvarint(b, v)
 	}
 	return b
@@ -406,6 +432,8 @@ func (m *Welcome) decode(r *fieldReader) {
 	l.MaxListed = r.optUvarint("max listed")
 	l.PresenceBatchAbove = r.optUvarint("presence batch above")
 	l.IdleTimeoutMs = r.optUvarint("idle timeout")
+	l.FileBytesPerSec = r.optUvarint("file rate")
+	l.MaxUpload = r.optUvarint("max upload")
 }
 
 func (m *Joined) appendPayload(b []byte) []byte {
@@ -467,10 +495,14 @@ func (m *Msg) appendPayload(b []byte) []byte { return m.appendFields(b) }
 func (m *Msg) appendFields(b []byte) []byte {
 	b = appendString(b, m.Room)
 	b = m.appendBase(b)
-	if m.Reply == 0 && m.Edited == 0 && len(m.Reactions) == 0 {
+	if m.Reply == 0 && m.Edited == 0 && len(m.Reactions) == 0 && m.File == nil {
 		return b
 	}
-	return m.appendExtra(b)
+	b = m.appendExtra(b)
+	if m.File != nil {
+		b = appendFile(b, m.File)
+	}
+	return b
 }
 
 func (m *Msg) appendBase(b []byte) []byte {
@@ -508,6 +540,9 @@ func (m *Msg) decode(r *fieldReader) {
 	m.decodeBase(r)
 	if r.err == nil && len(r.b) > 0 {
 		m.decodeExtra(r)
+	}
+	if r.err == nil && len(r.b) > 0 {
+		m.File = decodeFile(r)
 	}
 }
 

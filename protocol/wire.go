@@ -6,6 +6,12 @@ import (
 )
 
 // appendString appends a varint length followed by the bytes of s.
+// appendBytes appends a length-prefixed byte string.
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

@@ -25,6 +25,10 @@ type Request struct {
 	// Reply is the message of Room this one answers (0: none). The hub
 	// checks that it exists; the log stores it as given.
 	Reply uint64
+	// File is the file the message carries, as the file store described
+	// it (files.Store.Held); nil for none. The log stores it with the
+	// message; a delete removes it with the text.
+	File *protocol.File
 	// Change, if set, makes this a change of an earlier message: the log
 	// applies it to the target and stores an entry without text for it,
 	// with its own sequence number (protocol.Msg.Change), in the same

@@ -1,0 +1,38 @@
+// Package media inspects an uploaded file: it sniffs its type from the
+// content, and for an image checks it decodes within a pixel budget,
+// strips its metadata (EXIF with GPS, XMP, text chunks) without
+// re-encoding, and makes a small preview by decoding and re-encoding it
+// with Go's image packages, so a malformed image never reaches a
+// client's decoder as it was sent.
+package media
+
+import "errors"
+
+// Limits bound the work on one image.
+type Limits struct {
+	MaxPixels int64 // width × height above this is refused (a decompression bomb)
+	ThumbSize int   // the preview fits in ThumbSize × ThumbSize (default 320)
+}
+
+// Result is what Inspect found.
+type Result struct {
+	Type          string // MIME type sniffed from the content, e.g. "image/jpeg", "application/pdf"
+	Width, Height int    // an image's displayed size (after EXIF orientation); 0 for other files
+	// Clean, when not nil, is the content to store instead of the upload:
+	// the image without its metadata. Nil when the upload is stored as it
+	// is (not an image, or nothing to strip).
+	Clean []byte
+	// Thumb is the preview (JPEG, or PNG for an image with transparency),
+	// of ThumbType and ThumbWidth × ThumbHeight pixels; nil for other
+	// files.
+	Thumb                   []byte
+	ThumbType               string
+	ThumbWidth, ThumbHeight int
+}
+
+// ErrDamaged and ErrTooLarge are the causes of a refused image; the
+// error's text is a sentence for the user.
+var (
+	ErrDamaged  = errors.New("the image is damaged or incomplete")
+	ErrTooLarge = errors.New("the image has more pixels than this server takes")
+)
