@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -247,5 +250,43 @@ func TestWebSocketOriginCheck(t *testing.T) {
 	rec := srv.WaitLog("websocket refused", func(rec map[string]any) bool { return rec["origin"] == "https://evil.example" })
 	if !strings.Contains(rec["err"].(string), "not authorized") {
 		t.Errorf("refusal logged as %v", rec)
+	}
+}
+
+// TestWebSocketDropInsideAMessageIsAReadError (issue 17): a WebSocket
+// that announces a 100-byte message, sends 2 bytes and closes is logged
+// as a connection that ended inside a frame, as on TCP: not as the
+// client's protocol error, and no ERROR is tried on the dead connection.
+func TestWebSocketDropInsideAMessageIsAReadError(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	c, err := net.DialTimeout("tcp", srv.HTTPAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /ws HTTP/1.1\r\nHost: " + srv.HTTPAddr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	remote := c.LocalAddr().String()
+	// A final binary frame, masked (with a zero key), announcing 100
+	// bytes; 2 of them come.
+	if _, err := c.Write([]byte{0x82, 0x80 | 100, 0, 0, 0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	rec := srv.WaitLog("connection closed", func(rec map[string]any) bool { return rec["remote"] == remote })
+	if rec["reason"] != "connection ended inside a frame" {
+		t.Errorf("the connection ended with %q, want %q", rec["reason"], "connection ended inside a frame")
+	}
+	for _, e := range srv.LogRecords("protocol error") {
+		if e["remote"] == remote {
+			t.Errorf("a network drop was logged as the client's protocol error: %v", e)
+		}
 	}
 }

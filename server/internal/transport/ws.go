@@ -1,10 +1,15 @@
 package transport
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -18,6 +23,7 @@ import (
 // carries exactly one frame, length prefix included.
 type WS struct {
 	c      *websocket.Conn
+	raw    *endConn // the connection under c; nil when not known
 	remote string
 	hdr    [protocol.LengthSize]byte
 	body   *[]byte
@@ -50,6 +56,15 @@ func (w *WS) ReadFrame(max int) ([]byte, error) {
 		return nil, err
 	}
 	body, err := w.frame(typ, r, max)
+	if err != nil && w.dropped(err) {
+		// The connection ended inside the message: a read error, as on
+		// TCP, not the client's malformed input (nobody is left to tell).
+		return nil, fmt.Errorf("%w (%v)", protocol.ErrTruncated, err)
+	}
+	var de *protocol.DecodeError
+	if err != nil && !errors.As(err, &de) {
+		return nil, err // the connection failed otherwise
+	}
 	if err != nil {
 		// Consume the rest of the message (at most the library's limit), so
 		// the connection stays in step to carry our ERROR and the close.
@@ -58,11 +73,17 @@ func (w *WS) ReadFrame(max int) ([]byte, error) {
 	return body, err
 }
 
+// frame reads the one frame of a message. A message shorter than its
+// frame is malformed; ReadFrame asks dropped whether it was the
+// connection that ended.
 func (w *WS) frame(typ websocket.MessageType, r io.Reader, max int) ([]byte, error) {
 	if typ != websocket.MessageBinary {
 		return nil, malformed("a text WebSocket message: the chat protocol is carried in binary messages")
 	}
 	if _, err := io.ReadFull(r, w.hdr[:]); err != nil {
+		if !endOfMessage(err) {
+			return nil, err
+		}
 		return nil, malformed("a WebSocket message shorter than a frame's length prefix")
 	}
 	n, err := protocol.BodyLength(w.hdr, max)
@@ -72,6 +93,9 @@ func (w *WS) frame(typ websocket.MessageType, r io.Reader, max int) ([]byte, err
 	w.body = getBody(n)
 	body := (*w.body)[:n]
 	if _, err := io.ReadFull(r, body); err != nil {
+		if !endOfMessage(err) {
+			return nil, err
+		}
 		return nil, malformed("a WebSocket message that ends before the frame it starts")
 	}
 	var extra [1]byte
@@ -79,6 +103,67 @@ func (w *WS) frame(typ websocket.MessageType, r io.Reader, max int) ([]byte, err
 		return nil, malformed("a WebSocket message holding more than one frame")
 	}
 	return body, nil
+}
+
+// endOfMessage reports whether a short read ended at the end of the
+// WebSocket message (io.ReadFull's plain EOFs), rather than on an error
+// of the connection.
+func endOfMessage(err error) bool { return err == io.EOF || err == io.ErrUnexpectedEOF }
+
+// dropped reports whether err, from reading a message, came from the
+// connection ending. The library reports the end of the connection at a
+// frame boundary inside a message as the end of the message, so the
+// connection under it is asked too.
+func (w *WS) dropped(err error) bool {
+	var de *protocol.DecodeError
+	if errors.As(err, &de) {
+		return de.Code == protocol.CodeMalformed && w.raw != nil && w.raw.err() != nil
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}
+
+// endConn is a connection that remembers the first error its reads got
+// (io.EOF when the peer closed), so a message cut short can be told from
+// a short message.
+type endConn struct {
+	net.Conn
+	ended atomic.Pointer[error]
+}
+
+func (c *endConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.ended.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// err is the first read error, nil while the connection is readable.
+func (c *endConn) err() error {
+	if p := c.ended.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// hijacker hands the WebSocket library an endConn instead of the
+// connection it hijacks.
+type hijacker struct {
+	http.ResponseWriter
+	conn *endConn
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("http.ResponseWriter does not implement http.Hijacker")
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &endConn{Conn: c}
+	return h.conn, brw, nil
 }
 
 // WriteFrames implements session.Transport: one WebSocket message per
@@ -132,12 +217,15 @@ func WebSocketHandler(serve func(session.Transport), allowedOrigins []string, li
 			}
 		}
 		defer release()
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: allowedOrigins})
+		hj := &hijacker{ResponseWriter: w}
+		c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{OriginPatterns: allowedOrigins})
 		if err != nil {
 			// Accept has answered already (403 for a foreign origin).
 			log.Info("websocket refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 			return
 		}
-		serve(NewWS(c, r.RemoteAddr))
+		ws := NewWS(c, r.RemoteAddr)
+		ws.raw = hj.conn
+		serve(ws)
 	})
 }
