@@ -2,9 +2,13 @@ package protocol
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -304,5 +308,124 @@ func TestPreviousRevisionReadsFiles(t *testing.T) {
 	}
 	if checked < 6 {
 		t.Errorf("checked %d vectors, want at least 6 (MESSAGE, NOTICE, UPDATE, WELCOME, SEND with files)", checked)
+	}
+}
+
+// TestSpecFilesExample checks the frames of the upload example in
+// README.md section 4, "Files": each is a whole frame that decodes and
+// re-encodes to itself, they are the flow the text describes (UPLOAD and
+// UPLOADED with the offsets of a resumed upload, then SEND, MESSAGE,
+// FETCH and PART), and every annotated frame of the section is one of
+// them.
+func TestSpecFilesExample(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(data), "\n### Files\n")
+	if !ok {
+		t.Fatal("README.md has no section Files")
+	}
+	sec, _, _ = strings.Cut(sec, "\n### ")
+	_, block, ok := strings.Cut(sec, "<!-- files-example -->")
+	if !ok {
+		t.Fatal("the Files section has no <!-- files-example --> block")
+	}
+	block, _, _ = strings.Cut(block, "<!-- /files-example -->")
+	var frames []string
+	var msgs []Message
+	for line := range strings.Lines(block) {
+		f := strings.Fields(line)
+		if len(f) < 2 || (f[0] != "C→S" && f[0] != "S→C") {
+			continue
+		}
+		hexPart, _, _ := strings.Cut(strings.Join(f[1:], " "), "#")
+		hexPart = strings.ReplaceAll(hexPart, " ", "")
+		frame, err := hex.DecodeString(hexPart)
+		if err != nil {
+			t.Fatalf("bad hex in %q: %v", line, err)
+		}
+		body, err := ReadFrame(bytes.NewReader(frame), MaxFrame, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		m, err := Decode(body)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		if again := Encode(m); !bytes.Equal(again, frame) {
+			t.Fatalf("%v does not re-encode to itself:\n got %x\nwant %x", m.Type(), again, frame)
+		}
+		frames = append(frames, hexPart)
+		msgs = append(msgs, m)
+	}
+	// The flow: offsets follow what the server said it has.
+	var pos uint64 // where the client goes on: the server's word, plus what it sent since
+	var file *File
+	var types []string
+	for _, m := range msgs {
+		types = append(types, m.Type().String())
+		switch m := m.(type) {
+		case *Upload:
+			if len(m.Data) == 0 && m.Offset != 0 {
+				t.Errorf("a begin frame at offset %d", m.Offset)
+			}
+			if len(m.Data) > 0 {
+				if m.Offset != pos {
+					t.Errorf("an UPLOAD at offset %d where the client is at %d", m.Offset, pos)
+				}
+				pos = m.Offset + uint64(len(m.Data))
+			}
+		case *Uploaded:
+			if m.Received > pos {
+				t.Errorf("UPLOADED received %d of the %d bytes sent", m.Received, pos)
+			}
+			pos, file = m.Received, m.File
+		case *Send:
+			if file == nil || m.File != file.ID {
+				t.Errorf("SEND file %q, want the uploaded file's id", m.File)
+			}
+		case *Msg:
+			if !reflect.DeepEqual(m.File, file) {
+				t.Errorf("MESSAGE file %+v, want %+v", m.File, file)
+			}
+		case *Part:
+			if sum := sha256.Sum256(m.Data); m.Offset != 0 || uint64(len(m.Data)) != m.Size || hex.EncodeToString(sum[:]) != file.ID {
+				t.Errorf("PART of %d bytes at %d is not the whole file %s", len(m.Data), m.Offset, file.ID)
+			}
+		}
+	}
+	want := "UPLOAD UPLOADED UPLOAD UPLOAD UPLOADED UPLOAD UPLOADED SEND ACK MESSAGE FETCH PART"
+	if got := strings.Join(types, " "); got != want {
+		t.Errorf("the example's frames are\n %s\nwant\n %s", got, want)
+	}
+	// The annotated frames: their bytes ("…" for bytes left out) are one
+	// of the example's frames.
+	annotated := regexp.MustCompile("(?s)The ([^,\n]*), annotated:\n\n```\n(.*?)```")
+	found := 0
+	for _, m := range annotated.FindAllStringSubmatch(sec, -1) {
+		found++
+		var pattern strings.Builder
+		for line := range strings.Lines(m[2]) {
+			bytesPart, _, _ := strings.Cut(strings.TrimSpace(line), "   ")
+			for _, tok := range strings.Fields(bytesPart) {
+				if tok == "…" {
+					pattern.WriteString("(?:..)*?")
+				} else {
+					pattern.WriteString(regexp.QuoteMeta(tok))
+				}
+			}
+		}
+		re := regexp.MustCompile("^" + pattern.String() + "$")
+		matched := false
+		for _, f := range frames {
+			matched = matched || re.MatchString(f)
+		}
+		if !matched {
+			t.Errorf("the annotated %s is no frame of the example", m[1])
+		}
+	}
+	if found < 3 {
+		t.Errorf("found %d annotated frames in the Files section, want 3", found)
 	}
 }
