@@ -210,8 +210,9 @@ type goldenDoc struct {
 // goldenField is one decoded field. Value is a number (uint, byte, time),
 // a string (text; bytes as lowercase hex), a list of strings (n × text),
 // of {"kind", "name"} (PRESENCE changes) or of objects with a record's
-// fields by name (the record lists of IDENTIFIED, PAGE, ROOMS, RESULTS and
-// MESSAGE's reactions), or one such object (UPDATE's state). A field the
+// fields by name (the record lists of IDENTIFIED, PAGE, ROOMS, RESULTS,
+// MESSAGE's reactions and the files × (…) of a file), or one such object
+// (UPDATE's state). A field the
 // frame does not carry (specField.opt, specField.ifFlag) is not listed.
 type goldenField struct {
 	Name  string    `json:"name"`
