@@ -47,7 +47,10 @@ func cleanJPEG(data []byte) (clean []byte, orientation int, err error) {
 			return nil, 1, io.ErrUnexpectedEOF
 		}
 		if data[p] != 0xff {
-			return nil, 1, errStructure
+			// Stray bytes before a marker, which decoders skip (libjpeg
+			// warns "extraneous bytes before marker"): dropped.
+			p++
+			continue
 		}
 		start := p
 		for p < len(data) && data[p] == 0xff {

@@ -263,14 +263,14 @@ func TestDeflateBombIsRefusedQuicklyWithoutItsPixels(t *testing.T) {
 
 	// Within a tighter budget, an image just over it is refused and one
 	// at it is taken.
-	small := zeroPNG(t, 1000, 1000)
-	if _, err := inspectBytes(t, small, Limits{MaxPixels: 999_999}); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("1000×1000 with MaxPixels 999999: err = %v, want ErrTooLarge", err)
-	} else if !strings.Contains(err.Error(), "more than the 999999 pixels") {
-		t.Errorf("error %q", err)
+	small := zeroPNG(t, 500, 200)
+	if _, err := inspectBytes(t, small, Limits{MaxPixels: 99_999}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("500×200 with MaxPixels 99999: err = %v, want ErrTooLarge", err)
+	} else if want := "the image is 500×200 pixels, more than the 99999 pixels this server takes"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
-	if _, err := inspectBytes(t, small, Limits{MaxPixels: 1_000_000}); err != nil {
-		t.Errorf("1000×1000 with MaxPixels 1000000: %v", err)
+	if _, err := inspectBytes(t, small, Limits{MaxPixels: 100_000}); err != nil {
+		t.Errorf("500×200 with MaxPixels 100000: %v", err)
 	}
 }
 
@@ -503,5 +503,76 @@ func TestPNGNamedJPEGIsSniffed(t *testing.T) {
 	fake := append(append([]byte(nil), p[:8]...), "not a png at all"...)
 	if _, err := inspectBytes(t, fake, Limits{}); !errors.Is(err, ErrDamaged) {
 		t.Errorf("fake PNG: err = %v, want ErrDamaged", err)
+	}
+}
+
+func TestZeroPNGIsAValidImage(t *testing.T) {
+	// The bombs above are real PNGs: a small one decodes to black.
+	p := zeroPNG(t, 300, 200)
+	m, err := png.Decode(bytes.NewReader(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Bounds().Dx() != 300 || !near(m.At(299, 199), color.Black, 0) {
+		t.Fatalf("%v %v", m.Bounds(), m.At(299, 199))
+	}
+	r, err := inspectBytes(t, p, Limits{})
+	if err != nil || r.ThumbWidth != 300 || r.ThumbHeight != 200 {
+		t.Fatalf("%+v %v", r, err)
+	}
+}
+
+func TestGIFWithManyFramesDecodesOnlyTheFirst(t *testing.T) {
+	// 5000 frames of 200×200: 200 megapixels in all, each within the
+	// budget. Only the first is decoded; the rest are copied as bytes.
+	pal := color.Palette{color.RGBA{0, 0, 200, 255}, color.RGBA{200, 0, 0, 255}}
+	first := image.NewPaletted(image.Rect(0, 0, 200, 200), pal)
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, &gif.GIF{Image: []*image.Paletted{first, first}, Delay: []int{5, 5}}); err != nil {
+		t.Fatal(err)
+	}
+	one := b.Bytes()
+	// one = header … frame … frame … trailer: repeat the last frame
+	// (graphic control extension and image) up to 5000.
+	frameAt := bytes.LastIndex(one, []byte{0x21, 0xf9, 0x04})
+	frame := one[frameAt : len(one)-1]
+	many := append([]byte(nil), one[:frameAt]...)
+	for i := 0; i < 4999; i++ {
+		many = append(many, frame...)
+	}
+	many = append(many, 0x3b)
+	t.Logf("%d frames in %d bytes", 5000, len(many))
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, err := inspectBytes(t, many, Limits{MaxPixels: 1_000_000})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Width != 200 || r.Height != 200 || r.Clean != nil {
+		t.Fatalf("%d×%d, Clean %d bytes", r.Width, r.Height, len(r.Clean))
+	}
+	// The upload itself, its cleaned copy (compared, then dropped), one
+	// 40000-pixel frame and the preview: well under 8 bytes per byte.
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > uint64(4*len(many))+4<<20 {
+		t.Errorf("allocated %d bytes for a %d-byte GIF", allocated, len(many))
+	}
+}
+
+func TestJPEGStrayBytesBeforeMarker(t *testing.T) {
+	j := encodeJPEG(t, quadrants(32, 32), 90)
+	// Junk after the first segment (a DQT), which Go's decoder skips.
+	if j[2] != 0xff || j[3] != 0xdb {
+		t.Fatalf("test setup: the encoder's first segment is % x", j[2:4])
+	}
+	at := 4 + int(binary.BigEndian.Uint16(j[4:]))
+	odd := append(append(append([]byte(nil), j[:at]...), 0x00, 0x12, 0x34), j[at:]...)
+	r, err := inspectBytes(t, odd, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Clean, j) {
+		t.Errorf("the stray bytes were not dropped: %d bytes, want %d", len(r.Clean), len(j))
 	}
 }
