@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 )
 
 // The cleaners below copy an image's bytes, leaving out the parts that
@@ -30,12 +31,15 @@ func cleanPNG(data []byte) ([]byte, error) {
 	out = append(out, pngSignature...)
 	for p := len(pngSignature); ; {
 		if len(data)-p < 12 {
-			return nil, errStructure
+			return nil, io.ErrUnexpectedEOF
 		}
 		n := int64(binary.BigEndian.Uint32(data[p:]))
 		end := int64(p) + 12 + n
-		if n > 1<<31-1 || end > int64(len(data)) {
+		if n > 1<<31-1 {
 			return nil, errStructure
+		}
+		if end > int64(len(data)) {
+			return nil, io.ErrUnexpectedEOF
 		}
 		typ := string(data[p+4 : p+8])
 		if !pngDropped[typ] {
@@ -60,7 +64,7 @@ func cleanGIF(data []byte) ([]byte, error) {
 		p += 3 << (flags&7 + 1)
 	}
 	if p > len(data) {
-		return nil, errStructure
+		return nil, io.ErrUnexpectedEOF
 	}
 	out := make([]byte, 0, len(data))
 	out = append(out, data[:p]...)
@@ -68,7 +72,7 @@ func cleanGIF(data []byte) ([]byte, error) {
 	subBlocks := func(q int) (int, error) {
 		for {
 			if q >= len(data) {
-				return 0, errStructure
+				return 0, io.ErrUnexpectedEOF
 			}
 			n := int(data[q])
 			q++
@@ -80,14 +84,14 @@ func cleanGIF(data []byte) ([]byte, error) {
 	}
 	for {
 		if p >= len(data) {
-			return nil, errStructure
+			return nil, io.ErrUnexpectedEOF
 		}
 		switch data[p] {
 		case 0x3b: // trailer
 			return append(out, 0x3b), nil
 		case 0x21: // extension
 			if p+2 > len(data) {
-				return nil, errStructure
+				return nil, io.ErrUnexpectedEOF
 			}
 			end, err := subBlocks(p + 2)
 			if err != nil {
@@ -108,7 +112,7 @@ func cleanGIF(data []byte) ([]byte, error) {
 		case 0x2c: // image descriptor, its colour table, LZW code size, data
 			q := p + 10
 			if q > len(data) {
-				return nil, errStructure
+				return nil, io.ErrUnexpectedEOF
 			}
 			if flags := data[p+9]; flags&0x80 != 0 {
 				q += 3 << (flags&7 + 1)
@@ -140,7 +144,7 @@ func cleanWebP(data []byte) ([]byte, error) {
 	}
 	riffEnd := 8 + int64(binary.LittleEndian.Uint32(data[4:]))
 	if riffEnd > int64(len(data)) {
-		return nil, errStructure
+		return nil, io.ErrUnexpectedEOF
 	}
 	out := make([]byte, 0, len(data))
 	out = append(out, data[:12]...)

@@ -104,26 +104,17 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 	}
 
 	res := &Result{Type: typ, Width: cfg.Width, Height: cfg.Height}
-	animated := typ == "image/webp" && webpAnimated(data)
-	var img image.Image
-	if !animated {
-		// x/image/webp decodes no animation: such an image is stored
-		// (cleaned) with its size and without a preview.
-		if img, err = safeDecode(f, data); err != nil {
-			return nil, damaged(err)
-		}
-		if b := img.Bounds(); int64(b.Dx())*int64(b.Dy()) > lim.MaxPixels {
-			// Defence in depth: the decoders keep to their header.
-			return nil, &tooLargeError{w: int64(b.Dx()), h: int64(b.Dy()), max: lim.MaxPixels}
-		}
-	}
-
+	// Clean first: walking the structure is cheap, finds a truncated
+	// file before its pixels are decoded, and bounds a JPEG's scans.
 	orientation := 1
 	var clean []byte
 	if typ == "image/jpeg" {
 		clean, orientation, err = cleanJPEG(data)
 	} else {
 		clean, err = f.clean(data)
+	}
+	if errors.Is(err, ErrTooLarge) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, damaged(err)
@@ -134,8 +125,19 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 	if !bytes.Equal(clean, data) {
 		res.Clean = clean
 	}
-	if animated {
+	if typ == "image/webp" && webpAnimated(data) {
+		// x/image/webp decodes no animation: such an image is stored
+		// (cleaned) with its size and without a preview.
 		return res, nil
+	}
+
+	img, err := safeDecode(f, data)
+	if err != nil {
+		return nil, damaged(err)
+	}
+	if b := img.Bounds(); int64(b.Dx())*int64(b.Dy()) > lim.MaxPixels {
+		// Defence in depth: the decoders keep to their header.
+		return nil, &tooLargeError{w: int64(b.Dx()), h: int64(b.Dy()), max: lim.MaxPixels}
 	}
 	if typ == "image/gif" {
 		img = gifCanvas(img, cfg)

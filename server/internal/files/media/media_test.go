@@ -576,3 +576,37 @@ func TestJPEGStrayBytesBeforeMarker(t *testing.T) {
 		t.Errorf("the stray bytes were not dropped: %d bytes, want %d", len(r.Clean), len(j))
 	}
 }
+
+func TestJPEGWithThousandsOfScansIsRefused(t *testing.T) {
+	// Every scan is a pass over the whole image: a file of thousands of
+	// scans is refused before any is decoded.
+	j := encodeJPEG(t, quadrants(64, 64), 80)
+	sos := bytes.Index(j, []byte{0xff, 0xda})
+	scan := j[sos : len(j)-2] // SOS header and its entropy-coded data
+	many := append([]byte(nil), j[:sos]...)
+	for i := 0; i < 2000; i++ {
+		many = append(many, scan...)
+	}
+	many = append(many, 0xff, 0xd9)
+	start := time.Now()
+	_, err := inspectBytes(t, many, Limits{})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if want := "the image has more than 256 scans, more than this server decodes"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("refusing took %v", took)
+	}
+	// 256 scans are decoded (Go's decoder reads the extra baseline
+	// scans) and the preview made.
+	few := append([]byte(nil), j[:sos]...)
+	for i := 0; i < 256; i++ {
+		few = append(few, scan...)
+	}
+	few = append(few, 0xff, 0xd9)
+	if _, err := inspectBytes(t, few, Limits{}); errors.Is(err, ErrTooLarge) {
+		t.Errorf("256 scans: %v", err)
+	}
+}
