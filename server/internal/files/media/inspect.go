@@ -125,13 +125,14 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 	if !bytes.Equal(clean, data) {
 		res.Clean = clean
 	}
+	var img image.Image
 	if typ == "image/webp" && webpAnimated(data) {
-		// x/image/webp decodes no animation: such an image is stored
-		// (cleaned) with its size and without a preview.
-		return res, nil
+		// x/image/webp decodes no animation: the preview is the first
+		// frame, decoded as a still image of its own.
+		img, err = webpFirstFrameImage(data, cfg, f)
+	} else {
+		img, err = safeDecode(f, data)
 	}
-
-	img, err := safeDecode(f, data)
 	if err != nil {
 		return nil, damaged(err)
 	}
@@ -140,7 +141,7 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 		return nil, &tooLargeError{w: int64(b.Dx()), h: int64(b.Dy()), max: lim.MaxPixels}
 	}
 	if typ == "image/gif" {
-		img = gifCanvas(img, cfg)
+		img = onCanvas(img, img.Bounds(), cfg)
 	}
 	thumb, err := preview(img, orientation, lim.ThumbSize)
 	if err != nil {
@@ -224,4 +225,24 @@ func Sniff(head []byte) string {
 		}
 	}
 	return http.DetectContentType(head)
+}
+
+// webpFirstFrameImage decodes the first frame of an animated WebP and
+// puts it on the canvas.
+func webpFirstFrameImage(data []byte, cfg image.Config, f format) (image.Image, error) {
+	still, at, err := webpFirstFrame(data)
+	if err != nil {
+		return nil, err
+	}
+	if !at.In(image.Rect(0, 0, cfg.Width, cfg.Height)) {
+		return nil, fmt.Errorf("the first frame (%v) is outside the %d×%d canvas", at, cfg.Width, cfg.Height)
+	}
+	frame, err := safeDecode(f, still)
+	if err != nil {
+		return nil, err
+	}
+	if frame.Bounds().Size() != at.Size() {
+		return nil, fmt.Errorf("the first frame is %v, its header says %v", frame.Bounds().Size(), at.Size())
+	}
+	return onCanvas(frame, at, cfg), nil
 }

@@ -610,3 +610,65 @@ func TestJPEGWithThousandsOfScansIsRefused(t *testing.T) {
 		t.Errorf("256 scans: %v", err)
 	}
 }
+
+func TestAnimatedWebPFirstFramePreview(t *testing.T) {
+	plain, err := os.ReadFile("testdata/video-001.lossy.webp") // 150×103, one VP8 chunk
+	if err != nil {
+		t.Fatal(err)
+	}
+	vp8 := plain[12:]
+	le24 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16)} }
+	chunk := func(id string, data []byte) []byte {
+		c := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+		c = append(c, data...)
+		if len(data)%2 == 1 {
+			c = append(c, 0)
+		}
+		return c
+	}
+	vp8x := append([]byte{webpAnimationFlag | webpEXIFFlag, 0, 0, 0}, le24(149)...)
+	vp8x = append(vp8x, le24(102)...)
+	frame := append(append(append(append(le24(0), le24(0)...), le24(149)...), le24(102)...), le24(100)...)
+	frame = append(append(frame, 0), vp8...)
+	body := []byte("WEBP")
+	body = append(body, chunk("VP8X", vp8x)...)
+	body = append(body, chunk("ANIM", []byte{0, 0, 0, 0, 0, 0})...)
+	body = append(body, chunk("ANMF", frame)...)
+	body = append(body, chunk("ANMF", frame)...)
+	clean := append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	clean = append(clean, body...)
+	clean[20] &^= webpEXIFFlag
+	body = append(body, chunk("EXIF", exifTIFF(binary.LittleEndian, 1))...)
+	upload := append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	upload = append(upload, body...)
+
+	r, err := inspectBytes(t, upload, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Type != "image/webp" || r.Width != 150 || r.Height != 103 {
+		t.Fatalf("%s %d×%d; want image/webp 150×103", r.Type, r.Width, r.Height)
+	}
+	// The preview is the first frame, as the still image shows it.
+	still, err := inspectBytes(t, plain, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Thumb, still.Thumb) || r.ThumbType != "image/jpeg" {
+		t.Errorf("the animation's preview (%s, %d bytes) is not its first frame's (%d bytes)", r.ThumbType, len(r.Thumb), len(still.Thumb))
+	}
+	// A frame outside the canvas, or cut short, is refused.
+	bad := bytes.Clone(upload)
+	copy(bad[bytes.Index(bad, []byte("ANMF"))+8:], le24(10)) // x = 20
+	if _, err := inspectBytes(t, bad, Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("frame outside the canvas: err = %v, want ErrDamaged", err)
+	}
+	bad = bytes.Clone(upload)
+	copy(bad[bytes.Index(bad, []byte("ANMF"))+8+6:], le24(99)) // width 100, not the VP8's 150
+	if _, err := inspectBytes(t, bad, Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("frame size mismatch: err = %v, want ErrDamaged", err)
+	}
+	if !bytes.Equal(r.Clean, clean) {
+		t.Errorf("the cleaned animation (%d bytes) is not the upload without EXIF (%d bytes)", len(r.Clean), len(clean))
+	}
+}

@@ -169,15 +169,16 @@ func orient(m *image.RGBA, o int) *image.RGBA {
 	return out
 }
 
-// gifCanvas returns a GIF's first frame on its logical screen: a frame
-// may cover only part of it, the rest being transparent.
-func gifCanvas(img image.Image, cfg image.Config) image.Image {
-	screen := image.Rect(0, 0, cfg.Width, cfg.Height)
-	if img.Bounds() == screen {
-		return img
+// onCanvas returns the first frame of an animation (GIF, WebP) drawn
+// at its place on the canvas: a frame may cover only part of it, the
+// rest being transparent.
+func onCanvas(frame image.Image, at image.Rectangle, cfg image.Config) image.Image {
+	canvas := image.Rect(0, 0, cfg.Width, cfg.Height)
+	if at == canvas && frame.Bounds() == canvas {
+		return frame
 	}
-	canvas := image.NewRGBA(screen)
-	draw.Draw(canvas, screen, image.NewUniform(color.Transparent), image.Point{}, draw.Src)
-	draw.Draw(canvas, img.Bounds(), img, img.Bounds().Min, draw.Over)
-	return canvas
+	out := image.NewRGBA(canvas)
+	draw.Draw(out, canvas, image.NewUniform(color.Transparent), image.Point{}, draw.Src)
+	draw.Draw(out, at, frame, frame.Bounds().Min, draw.Over)
+	return out
 }
