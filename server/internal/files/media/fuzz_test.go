@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/gif"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -37,7 +38,8 @@ func FuzzInspect(f *testing.F) {
 	seeds = append(seeds, g.Bytes())
 	for _, name := range []string{"testdata/video-001.lossy.webp"} {
 		if w, err := os.ReadFile(name); err == nil {
-			seeds = append(seeds, w)
+			animated, _ := animatedWebP(w)
+			seeds = append(seeds, w, animated)
 		}
 	}
 	for _, s := range seeds {
@@ -49,6 +51,9 @@ func FuzzInspect(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, ErrDamaged) && !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("error %v is neither ErrDamaged nor ErrTooLarge", err)
+			}
+			if strings.Contains(err.Error(), "panic") {
+				t.Fatalf("a panic was recovered: %v", err)
 			}
 			return
 		}

@@ -255,3 +255,35 @@ type byteOrder interface {
 	binary.ByteOrder
 	binary.AppendByteOrder
 }
+
+// animatedWebP returns an animation of two frames of the still WebP
+// plain (a VP8 chunk), with an EXIF chunk, and that animation as it
+// should be cleaned.
+func animatedWebP(plain []byte) (upload, clean []byte) {
+	vp8 := plain[12:]
+	le24 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16)} }
+	chunk := func(id string, data []byte) []byte {
+		c := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+		c = append(c, data...)
+		if len(data)%2 == 1 {
+			c = append(c, 0)
+		}
+		return c
+	}
+	vp8x := append([]byte{webpAnimationFlag | webpEXIFFlag, 0, 0, 0}, le24(149)...)
+	vp8x = append(vp8x, le24(102)...) // 150×103
+	frame := append(append(append(append(le24(0), le24(0)...), le24(149)...), le24(102)...), le24(100)...)
+	frame = append(append(frame, 0), vp8...)
+	body := []byte("WEBP")
+	body = append(body, chunk("VP8X", vp8x)...)
+	body = append(body, chunk("ANIM", []byte{0, 0, 0, 0, 0, 0})...)
+	body = append(body, chunk("ANMF", frame)...)
+	body = append(body, chunk("ANMF", frame)...)
+	clean = append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	clean = append(clean, body...)
+	clean[20] &^= webpEXIFFlag
+	body = append(body, chunk("EXIF", exifTIFF(binary.LittleEndian, 1))...)
+	upload = append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	upload = append(upload, body...)
+	return upload, clean
+}

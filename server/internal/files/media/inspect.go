@@ -51,8 +51,11 @@ const sniffLen = 512
 // most others) besides the content itself; with the default 50
 // megapixels that is up to about 800 MB for one image, so callers bound
 // how many Inspect calls run at once.
-func Inspect(r io.ReaderAt, size int64, lim Limits) (*Result, error) {
+func Inspect(r io.ReaderAt, size int64, lim Limits) (res *Result, err error) {
 	lim = lim.WithDefaults()
+	if size < 0 {
+		return nil, fmt.Errorf("inspecting a file of %d bytes", size)
+	}
 	head := make([]byte, min(size, sniffLen))
 	if n, err := r.ReadAt(head, 0); n < len(head) {
 		return nil, fmt.Errorf("reading the file: %w", err)
@@ -66,11 +69,14 @@ func Inspect(r io.ReaderAt, size int64, lim Limits) (*Result, error) {
 	if n, err := r.ReadAt(data, 0); n < len(data) {
 		return nil, fmt.Errorf("reading the file: %w", err)
 	}
-	res, err := inspectImage(data, typ, decoder, lim)
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	// The decoders run under their own recover; this one keeps a bug in
+	// the cleaners or the preview from taking the server down too.
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, &damagedError{cause: fmt.Sprintf("inspecting it failed (panic: %v)", p)}
+		}
+	}()
+	return inspectImage(data, typ, decoder, lim)
 }
 
 // format decodes one image type with the standard (or x/image)
@@ -158,7 +164,7 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 func safeConfig(f format, data []byte) (cfg image.Config, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("decoder panic: %v", p)
+			err = fmt.Errorf("the decoder failed (panic: %v)", p)
 		}
 	}()
 	return f.config(bytes.NewReader(data))
@@ -167,7 +173,7 @@ func safeConfig(f format, data []byte) (cfg image.Config, err error) {
 func safeDecode(f format, data []byte) (img image.Image, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			img, err = nil, fmt.Errorf("decoder panic: %v", p)
+			img, err = nil, fmt.Errorf("the decoder failed (panic: %v)", p)
 		}
 	}()
 	return f.decode(bytes.NewReader(data))

@@ -9,6 +9,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -381,11 +382,11 @@ func TestGIFFrameSmallerThanScreen(t *testing.T) {
 }
 
 func TestTransparentPNGGetsPNGPreview(t *testing.T) {
-	m := image.NewNRGBA(image.Rect(0, 0, 1000, 500))
+	m := image.NewNRGBA(image.Rect(0, 0, 640, 320))
 	for i := 0; i < len(m.Pix); i += 4 {
 		m.Pix[i], m.Pix[i+3] = 255, 255
 	}
-	m.SetNRGBA(999, 499, color.NRGBA{}) // a single transparent pixel
+	m.SetNRGBA(639, 319, color.NRGBA{}) // a single transparent pixel
 	r, err := inspectBytes(t, encodePNG(t, m), Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -395,7 +396,7 @@ func TestTransparentPNGGetsPNGPreview(t *testing.T) {
 		t.Errorf("preview %s %d×%d, want image/png 320×160", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
 	}
 	// And an opaque one a JPEG, within a smaller ThumbSize.
-	m.SetNRGBA(999, 499, color.NRGBA{255, 0, 0, 255})
+	m.SetNRGBA(639, 319, color.NRGBA{255, 0, 0, 255})
 	r, err = inspectBytes(t, encodePNG(t, m), Limits{ThumbSize: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -616,31 +617,8 @@ func TestAnimatedWebPFirstFramePreview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vp8 := plain[12:]
+	upload, clean := animatedWebP(plain)
 	le24 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16)} }
-	chunk := func(id string, data []byte) []byte {
-		c := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
-		c = append(c, data...)
-		if len(data)%2 == 1 {
-			c = append(c, 0)
-		}
-		return c
-	}
-	vp8x := append([]byte{webpAnimationFlag | webpEXIFFlag, 0, 0, 0}, le24(149)...)
-	vp8x = append(vp8x, le24(102)...)
-	frame := append(append(append(append(le24(0), le24(0)...), le24(149)...), le24(102)...), le24(100)...)
-	frame = append(append(frame, 0), vp8...)
-	body := []byte("WEBP")
-	body = append(body, chunk("VP8X", vp8x)...)
-	body = append(body, chunk("ANIM", []byte{0, 0, 0, 0, 0, 0})...)
-	body = append(body, chunk("ANMF", frame)...)
-	body = append(body, chunk("ANMF", frame)...)
-	clean := append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
-	clean = append(clean, body...)
-	clean[20] &^= webpEXIFFlag
-	body = append(body, chunk("EXIF", exifTIFF(binary.LittleEndian, 1))...)
-	upload := append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
-	upload = append(upload, body...)
 
 	r, err := inspectBytes(t, upload, Limits{})
 	if err != nil {
@@ -670,5 +648,23 @@ func TestAnimatedWebPFirstFramePreview(t *testing.T) {
 	}
 	if !bytes.Equal(r.Clean, clean) {
 		t.Errorf("the cleaned animation (%d bytes) is not the upload without EXIF (%d bytes)", len(r.Clean), len(clean))
+	}
+}
+
+func TestDecoderPanicIsDamaged(t *testing.T) {
+	// Defence in depth: a decoder that panics is a refused image, not a
+	// crashed server.
+	f := format{
+		config: func(io.Reader) (image.Config, error) { return image.Config{Width: 1, Height: 1}, nil },
+		decode: func(io.Reader) (image.Image, error) { panic("index out of range") },
+		clean:  func(b []byte) ([]byte, error) { return b, nil },
+	}
+	_, err := inspectImage([]byte("x"), "image/png", f, Limits{}.WithDefaults())
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "panic: index out of range") {
+		t.Fatalf("err = %v, want ErrDamaged saying the decoder failed", err)
+	}
+	f.config = func(io.Reader) (image.Config, error) { panic("boom") }
+	if _, err := inspectImage([]byte("x"), "image/png", f, Limits{}.WithDefaults()); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("config panic: err = %v, want ErrDamaged", err)
 	}
 }
