@@ -29,6 +29,9 @@ func (l Limits) WithDefaults() Limits {
 	if l.ThumbSize <= 0 {
 		l.ThumbSize = DefaultThumbSize
 	}
+	if l.MaxDecodeBytes <= 0 {
+		l.MaxDecodeBytes = 8 * l.MaxPixels
+	}
 	return l
 }
 
@@ -47,10 +50,9 @@ const sniffLen = 512
 // the user.
 //
 // Memory: an image is read whole (size bytes) and then decoded, which
-// takes up to about 16 bytes per pixel for a progressive JPEG (4 for
-// most others) besides the content itself; with the default 50
-// megapixels that is up to about 800 MB for one image, so callers bound
-// how many Inspect calls run at once.
+// takes up to lim.MaxDecodeBytes (estimated from its header, refused
+// with ErrTooLarge above that; 400 MB by default); callers bound how
+// many Inspect calls run at once.
 func Inspect(r io.ReaderAt, size int64, lim Limits) (res *Result, err error) {
 	lim = lim.WithDefaults()
 	if size < 0 {
@@ -107,6 +109,10 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 	// w and h come from at most 32-bit fields, so w*h cannot overflow.
 	if w*h > lim.MaxPixels {
 		return nil, &tooLargeError{w: w, h: h, max: lim.MaxPixels}
+	}
+
+	if cost := decodeCost(data, typ, cfg); cost > lim.MaxDecodeBytes {
+		return nil, &costlyError{w: w, h: h, cost: cost, max: lim.MaxDecodeBytes}
 	}
 
 	res := &Result{Type: typ, Width: cfg.Width, Height: cfg.Height}
@@ -204,6 +210,13 @@ func (e *tooLargeError) Error() string {
 	return fmt.Sprintf("the image is %d×%d pixels, more than the %s this server takes", e.w, e.h, megapixels(e.max))
 }
 func (e *tooLargeError) Unwrap() error { return ErrTooLarge }
+
+type costlyError struct{ w, h, cost, max int64 }
+
+func (e *costlyError) Error() string {
+	return fmt.Sprintf("the image is %d×%d pixels in a form that takes %d MB to decode, more than the %d MB this server gives one image", e.w, e.h, e.cost/1_000_000, e.max/1_000_000)
+}
+func (e *costlyError) Unwrap() error { return ErrTooLarge }
 
 func megapixels(n int64) string {
 	if n%1_000_000 == 0 {

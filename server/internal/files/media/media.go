@@ -34,6 +34,11 @@ import "errors"
 type Limits struct {
 	MaxPixels int64 // width × height above this is refused (a decompression bomb)
 	ThumbSize int   // the preview fits in ThumbSize × ThumbSize (default 320)
+	// MaxDecodeBytes bounds the memory decoding one image takes, as
+	// estimated from its header before decoding (default 8 bytes per
+	// MaxPixels: 400 MB; a 50-megapixel photo takes 75 MB, a
+	// progressive one 375 MB, a 16-bit PNG 400 MB).
+	MaxDecodeBytes int64
 }
 
 // Result is what Inspect found.

@@ -668,3 +668,46 @@ func TestDecoderPanicIsDamaged(t *testing.T) {
 		t.Fatalf("config panic: err = %v, want ErrDamaged", err)
 	}
 }
+
+func TestDecodeMemoryIsBounded(t *testing.T) {
+	// The memory a decoder takes is estimated from the header and
+	// bounded before decoding: a progressive JPEG holds 4 bytes per
+	// sample of coefficients, a 16-bit PNG 8 bytes per pixel.
+	j := encodeJPEG(t, quadrants(16, 16), 80) // YCbCr 4:2:0: 1.5 samples per pixel
+	sof := bytes.Index(j, []byte{0xff, 0xc0})
+	binary.BigEndian.PutUint16(j[sof+5:], 3000) // claim 3000×3000
+	binary.BigEndian.PutUint16(j[sof+7:], 3000)
+	lim := Limits{MaxPixels: 10_000_000, MaxDecodeBytes: 60_000_000}
+	// Baseline: 9 megapixels × 1.5 = 13.5 MB, within the budget; it is
+	// then refused as damaged (the data is that of 16×16 pixels).
+	if _, err := inspectBytes(t, j, lim); !errors.Is(err, ErrDamaged) {
+		t.Errorf("baseline 3000×3000: err = %v, want ErrDamaged (within the memory budget)", err)
+	}
+	j[sof+1] = 0xc2 // progressive: 9 megapixels × 1.5 × 5 = 67.5 MB
+	_, err := inspectBytes(t, j, lim)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("progressive 3000×3000: err = %v, want ErrTooLarge", err)
+	}
+	if want := "the image is 3000×3000 pixels in a form that takes 67 MB to decode, more than the 60 MB this server gives one image"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+
+	png16 := func(depth byte) []byte {
+		ihdr := binary.BigEndian.AppendUint32(nil, 3000)
+		ihdr = binary.BigEndian.AppendUint32(ihdr, 3000)
+		ihdr = append(ihdr, depth, 6, 0, 0, 0) // RGBA
+		p := append(append([]byte(nil), pngSignature...), pngChunk("IHDR", ihdr)...)
+		return append(p, pngChunk("IEND", nil)...)
+	}
+	if _, err := inspectBytes(t, png16(8), lim); !errors.Is(err, ErrDamaged) {
+		t.Errorf("8-bit RGBA PNG 3000×3000 (36 MB): err = %v, want ErrDamaged", err)
+	}
+	if _, err := inspectBytes(t, png16(16), lim); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("16-bit RGBA PNG 3000×3000 (72 MB): err = %v, want ErrTooLarge", err)
+	}
+	// The default budget takes a 50-megapixel progressive colour photo.
+	budget := Limits{}.WithDefaults().MaxDecodeBytes
+	if got := decodeCost(j, "image/jpeg", image.Config{Width: 10000, Height: 5000}); got != 375_000_000 || got > budget {
+		t.Errorf("50-megapixel progressive JPEG: %d bytes", got)
+	}
+}
