@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"chat/protocol"
+	"chat/server/internal/files"
+	"chat/server/internal/files/filestest"
+	"chat/server/internal/history"
+)
+
+// filesHarness runs filestest on Files with a Log on the same database,
+// as the single server does: the Log's Removed kicks the store.
+type filesHarness struct {
+	t       *testing.T
+	dir, db string
+	opts    FilesOptions
+	log     *Log
+	files   atomic.Pointer[Files]
+	mu      sync.Mutex
+	results map[string]history.Result // by request id
+	ids     int
+	kicked  atomic.Int64
+}
+
+func openFilesHarness(t *testing.T, lim files.Limits) *filesHarness {
+	h := &filesHarness{t: t, dir: t.TempDir(), results: map[string]history.Result{}}
+	h.db = filepath.Join(h.dir, "chat.db")
+	h.opts = FilesOptions{Limits: lim}
+	var err error
+	h.log, err = Open(h.db, h.sink, Options{Removed: func() {
+		h.kicked.Add(1)
+		h.files.Load().Kick()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	t.Cleanup(func() {
+		if err := h.files.Load().Close(); err != nil {
+			t.Error(err)
+		}
+		if err := h.log.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+func (h *filesHarness) open() {
+	f, err := OpenFiles(h.db, h.dir, h.opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.files.Store(f)
+}
+
+func (h *filesHarness) sink(rs []history.Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range rs {
+		h.results[r.Request.ID] = r
+	}
+}
+
+func (h *filesHarness) Store() files.Store { return h.files.Load() }
+
+// append stores r and returns its result.
+func (h *filesHarness) append(ctx context.Context, r *history.Request) history.Result {
+	h.mu.Lock()
+	h.ids++
+	r.ID = fmt.Sprint("m", h.ids)
+	h.mu.Unlock()
+	if err := h.log.Append(r); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.log.Flush(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	res := h.results[r.ID]
+	if res.Err != nil || res.Msg.Seq == 0 {
+		h.t.Fatalf("append: %+v", res)
+	}
+	return res
+}
+
+func (h *filesHarness) Post(ctx context.Context, room, sender string, f *protocol.File) uint64 {
+	text := ""
+	if f == nil {
+		text = "no file"
+	}
+	return h.append(ctx, &history.Request{Room: room, Sender: sender, Text: text, File: f}).Msg.Seq
+}
+
+func (h *filesHarness) Delete(ctx context.Context, room string, seq uint64) {
+	h.append(ctx, &history.Request{Room: room, Sender: "operator",
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: seq, Moderator: true}})
+}
+
+// Retain removes every message of room as retention does (the
+// retainer's remove, which the Log's retention pass calls), then waits
+// for the store to be told.
+func (h *filesHarness) Retain(ctx context.Context, room string) string {
+	_, head, err := h.log.Bounds(ctx, room)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	before := h.kicked.Load()
+	if n, err := (&retainer{l: h.log}).remove(ctx, room, int64(head)); err != nil || n == 0 {
+		h.t.Fatalf("retention removed %d messages: %v", n, err)
+	}
+	if h.kicked.Load() == before {
+		h.t.Fatal("retention did not tell the file store")
+	}
+	return ""
+}
+
+func (h *filesHarness) Reopen() {
+	if err := h.files.Load().Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.open()
+}
+
+// Stored implements filestest.Disk.
+func (h *filesHarness) Stored(id string) bool {
+	_, err := os.Stat(filepath.Join(h.dir, "files", blobPath(id)))
+	return err == nil
+}
+
+func TestFilesConformance(t *testing.T) {
+	filestest.Run(t, func(t *testing.T, lim files.Limits) filestest.Harness {
+		return openFilesHarness(t, lim)
+	})
+}
