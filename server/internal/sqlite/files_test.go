@@ -141,3 +141,59 @@ func TestFilesConformance(t *testing.T) {
 		return openFilesHarness(t, lim)
 	})
 }
+
+// TestWriterKeepsFiles: a database made by a Writer (a cluster's
+// export) keeps its messages' files, and a Files store on it serves
+// the content placed under files/ beside it.
+func TestWriterKeepsFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chat.db")
+	w, err := Create(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := filestest.Text(500, 1)
+	f := &protocol.File{ID: filestest.Hash(content), Name: "notes.txt", Type: "text/plain; charset=utf-8", Size: 500}
+	m := protocol.Msg{Room: "general", Seq: 1, Time: 10, Sender: "alice", ID: "a1", File: f}
+	if err := w.Message(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Blob(f.ID, 500, f.Type); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Blob("../../x", 1, "text/plain"); err == nil {
+		t.Error("a blob id that is no hash was taken")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "files", f.ID[:2]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files", blobPath(f.ID)), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, func([]history.Result) {}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, err := l.Since(ctx, "general", 0, 10)
+	if err != nil || len(got) != 1 || got[0].File == nil || *got[0].File != *f {
+		t.Fatalf("read back: %+v, %v", got, err)
+	}
+	hits, _, err := l.Search(ctx, history.Query{Rooms: []string{"general"}, Text: "notes"})
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("search of the file's name in an exported database: %+v, %v", hits, err)
+	}
+	fs, err := OpenFiles(path, dir, FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	if data := filestest.Read(t, fs, "general", f.ID); string(data) != string(content) {
+		t.Fatal("the exported file reads back different")
+	}
+	filestest.ExpectUsage(t, fs, "alice", 500, 500)
+}
