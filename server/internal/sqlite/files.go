@@ -660,6 +660,9 @@ func (f *Files) Collect(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := f.sweepTmp(ctx, now); err != nil {
+		return err
+	}
 	f.blobs.Lock()
 	defer f.blobs.Unlock()
 	tx, err := f.write.BeginTx(ctx, nil)
@@ -711,6 +714,41 @@ func (f *Files) Collect(ctx context.Context) error {
 		f.logger.Info("files: removed content no message refers to", "files", len(gone))
 	}
 	return errors.Join(errs...)
+}
+
+// sweepTmp removes what a crash left in tmp/: staged content (a Finish
+// takes minutes at most, so one older than an hour is a leftover) and
+// partial files no upload lists, once older than HoldFor.
+func (f *Files) sweepTmp(ctx context.Context, now int64) error {
+	entries, err := os.ReadDir(filepath.Join(f.dir, "tmp"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		age := time.Duration(now-info.ModTime().UnixMilli()) * time.Millisecond
+		rel := filepath.Join("tmp", e.Name())
+		if strings.HasPrefix(e.Name(), "content-") {
+			if age > time.Hour {
+				_ = os.Remove(filepath.Join(f.dir, rel))
+			}
+			continue
+		}
+		if age <= f.lim.HoldFor {
+			continue
+		}
+		var n int
+		if err := f.read.QueryRowContext(ctx, "SELECT count(*) FROM uploads WHERE path = ?", rel).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			_ = os.Remove(filepath.Join(f.dir, rel))
+		}
+	}
+	return nil
 }
 
 // dropStale removes an unfinished upload that was not touched since

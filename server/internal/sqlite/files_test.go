@@ -197,3 +197,35 @@ func TestWriterKeepsFiles(t *testing.T) {
 	}
 	filestest.ExpectUsage(t, fs, "alice", 500, 500)
 }
+
+// TestRedactTakesTheFile: an operator's redaction (moderation) removes
+// the message's file with its text, and tells the file store, which then
+// frees the content.
+func TestRedactTakesTheFile(t *testing.T) {
+	ctx := context.Background()
+	h := openFilesHarness(t, files.Limits{})
+	mod, err := OpenModeration(h.db, ModerationOptions{Removed: h.files.Load().Kick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close()
+	f := filestest.Upload(t, h.Store(), "alice", "r", "up1", "a.txt", filestest.Text(700, 3))
+	seq := h.Post(ctx, "r", "alice", &f)
+	if ok, err := mod.Redact(ctx, "r", seq); !ok || err != nil {
+		t.Fatalf("Redact: %v, %v", ok, err)
+	}
+	msgs, err := h.log.Since(ctx, "r", 0, 10)
+	if err != nil || len(msgs) != 1 || msgs[0].File != nil {
+		t.Fatalf("after the redaction: %+v, %v", msgs, err)
+	}
+	if _, err := h.Store().Open(ctx, "r", f.ID); err != files.ErrNotFound {
+		t.Fatalf("Open after the redaction: %v", err)
+	}
+	if err := h.Store().Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filestest.ExpectUsage(t, h.Store(), "alice", 0, 0)
+	if h.Stored(f.ID) {
+		t.Fatal("the content is still on disk")
+	}
+}
