@@ -663,6 +663,28 @@ func (f *Files) Collect(ctx context.Context) error {
 	if err := f.sweepTmp(ctx, now); err != nil {
 		return err
 	}
+	if _, err := f.write.ExecContext(ctx, "DELETE FROM holds WHERE until <= ?", now); err != nil {
+		return err
+	}
+	// The candidates are found on the read pool, so that the scan does
+	// not hold the database's write lock (the commit loop waits on it);
+	// each is checked again where it is deleted.
+	rows, err = f.read.QueryContext(ctx, "SELECT id FROM blobs b WHERE "+unreferenced)
+	if err != nil {
+		return err
+	}
+	var candidates []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		candidates = append(candidates, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(candidates) == 0 {
+		return err
+	}
 	f.blobs.Lock()
 	defer f.blobs.Unlock()
 	tx, err := f.write.BeginTx(ctx, nil)
@@ -670,32 +692,14 @@ func (f *Files) Collect(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, "DELETE FROM holds WHERE until <= ?", now); err != nil {
-		return err
-	}
-	rows, err = tx.QueryContext(ctx, `SELECT id FROM blobs b WHERE
-		NOT EXISTS (SELECT 1 FROM messages WHERE file = b.id) AND
-		NOT EXISTS (SELECT 1 FROM messages WHERE thumb = b.id) AND
-		NOT EXISTS (SELECT 1 FROM holds WHERE file = b.id AND used = 0) AND
-		NOT EXISTS (SELECT 1 FROM holds WHERE thumb = b.id AND used = 0)`)
-	if err != nil {
-		return err
-	}
 	var gone []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
+	for _, id := range candidates {
+		res, err := tx.ExecContext(ctx, "DELETE FROM blobs AS b WHERE id = ? AND "+unreferenced, id)
+		if err != nil {
 			return err
 		}
-		gone = append(gone, id)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return err
-	}
-	for _, id := range gone {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", id); err != nil {
-			return err
+		if n, _ := res.RowsAffected(); n > 0 {
+			gone = append(gone, id)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -715,6 +719,13 @@ func (f *Files) Collect(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// unreferenced is true of the content b that no message and no unused
+// hold refers to.
+const unreferenced = `NOT EXISTS (SELECT 1 FROM messages WHERE file = b.id) AND
+	NOT EXISTS (SELECT 1 FROM messages WHERE thumb = b.id) AND
+	NOT EXISTS (SELECT 1 FROM holds WHERE file = b.id AND used = 0) AND
+	NOT EXISTS (SELECT 1 FROM holds WHERE thumb = b.id AND used = 0)`
 
 // sweepTmp removes what a crash left in tmp/: staged content (a Finish
 // takes minutes at most, so one older than an hour is a leftover) and
