@@ -244,10 +244,11 @@ func (f *Files) Begin(ctx context.Context, u files.Upload) (int64, error) {
 	}
 	defer tx.Rollback()
 	now := f.millis()
-	// Finished already (a client that lost the last UPLOADED): all there.
+	// Finished already (a client that lost the last UPLOADED): all there,
+	// if the content still is (Finish then answers as heldUpload).
 	var held int64
-	switch err := tx.QueryRowContext(ctx, "SELECT size FROM holds WHERE owner = ? AND upload = ? AND until > ?",
-		u.Owner, u.ID, now).Scan(&held); {
+	switch err := tx.QueryRowContext(ctx, `SELECT size FROM holds WHERE owner = ? AND upload = ? AND until > ?
+		AND EXISTS (SELECT 1 FROM blobs WHERE id = holds.file)`, u.Owner, u.ID, now).Scan(&held); {
 	case err == nil && held == u.Size:
 		return u.Size, nil
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
