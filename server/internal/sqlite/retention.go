@@ -268,11 +268,16 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 		return 0, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, CAST(text AS TEXT), `+roomTokenSQL+`
-		FROM messages WHERE room = ? AND seq <= ? AND rid IS NOT NULL AND length(text) > 0`, room, seq); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, `+searchText+`, `+roomTokenSQL+`
+		FROM messages WHERE room = ? AND seq <= ? AND rid IS NOT NULL AND `+searchable, room, seq); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq <= ?", room, seq); err != nil {
+		return 0, err
+	}
+	var files bool // some of them carry files: the file store is told
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE room = ? AND seq <= ? AND file IS NOT NULL)",
+		room, seq).Scan(&files); err != nil {
 		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE room = ? AND seq <= ?", room, seq)
@@ -287,6 +292,9 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 		// The texts removed are still in the write-ahead log's older
 		// page images until it is emptied, as after a delete.
 		r.l.wiper.removed()
+		if files && r.l.removed != nil {
+			r.l.removed()
+		}
 	}
 	return n, nil
 }
