@@ -771,29 +771,26 @@ func (s *FileStore) refers(ctx context.Context, room, fileID string) (bool, erro
 	return err == nil, err
 }
 
-// Open implements files.Store. A message stored through another node a
-// moment ago may not be in this node's index yet: before answering not
-// found, Open waits (at most indexCatchUp) for the index to apply the
-// stream's last message, so a FETCH right after the MESSAGE works on any
-// node.
+// Open implements files.Store. Before it looks, it waits (at most
+// indexCatchUp) for the node's index to apply the stream's last message:
+// a message stored through another node a moment ago carries its file on
+// this node too (a FETCH right after the MESSAGE), and one deleted a
+// moment ago no longer does. The wait is one leader read when the index
+// is current; past the bound (NATS unreachable) the index answers as it
+// is.
 func (s *FileStore) Open(ctx context.Context, room, fileID string) (files.Blob, error) {
 	if !validID(fileID) {
 		return nil, files.ErrNotFound
+	}
+	if err := s.indexCaughtUp(ctx); err != nil && ctx.Err() != nil {
+		return nil, err
 	}
 	ok, err := s.refers(ctx, room, fileID)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		if err := s.indexCaughtUp(ctx); err != nil && ctx.Err() != nil {
-			return nil, err
-		}
-		if ok, err = s.refers(ctx, room, fileID); err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, files.ErrNotFound
-		}
+		return nil, files.ErrNotFound
 	}
 	ctx, cancel := s.ctxTimeout(ctx, 6)
 	defer cancel()
