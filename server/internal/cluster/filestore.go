@@ -58,6 +58,9 @@ const (
 	// indexCatchUp bounds Open's wait for the node's index to catch up
 	// with the stream before it answers not found.
 	indexCatchUp = 2 * time.Second
+	// maxInspect bounds the uploads a node inspects at once (package
+	// media: an image is decoded whole, 4–16 bytes a pixel).
+	maxInspect = 2
 	// collectPause is the least time between two collections started by
 	// deletes (retention and deletes come in bursts).
 	collectPause = time.Minute
@@ -76,7 +79,7 @@ type FilesOptions struct {
 	// an hour), besides soon after deletes and retention.
 	CollectEvery time.Duration
 	// Inspect examines a finished upload (default media.Inspect).
-	Inspect func(r io.ReaderAt, size int64, lim media.Limits) (media.Result, error)
+	Inspect func(r io.ReaderAt, size int64, lim media.Limits) (*media.Result, error)
 }
 
 // FileStore is a node's files.Store on the cluster (DESIGN.md, "Files"):
@@ -93,6 +96,9 @@ type FileStore struct {
 	kv      jetstream.KeyValue
 	uploads jetstream.Stream
 	cache   *fileCache
+	// inspecting bounds the Finishes inspecting at once (an image is
+	// read whole and decoded: memory).
+	inspecting chan struct{}
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -111,11 +117,12 @@ func (n *Node) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 		opts.CollectEvery = DefaultCollectEvery
 	}
 	if opts.Inspect == nil {
-		return nil, errors.New("cluster: file store: no Inspect") // media.Inspect once merged
+		opts.Inspect = media.Inspect
 	}
 	c := n.c
 	r := c.replicas()
-	s := &FileStore{n: n, opts: opts, lim: opts.Limits, done: make(chan struct{})}
+	s := &FileStore{n: n, opts: opts, lim: opts.Limits, done: make(chan struct{}),
+		inspecting: make(chan struct{}, maxInspect)}
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		s.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketFiles,
@@ -558,7 +565,13 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 	if got != rec.Size {
 		return protocol.File{}, &files.OffsetError{Have: got}
 	}
+	select {
+	case s.inspecting <- struct{}{}:
+	case <-ctx.Done():
+		return protocol.File{}, ctx.Err()
+	}
 	res, err := s.opts.Inspect(tmp, rec.Size, media.Limits{MaxPixels: s.lim.MaxPixels})
+	<-s.inspecting
 	if err != nil {
 		// A damaged image or one over the pixel budget: nothing of it
 		// stays.

@@ -5,11 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -17,19 +21,8 @@ import (
 	"chat/server/internal/broker"
 	"chat/server/internal/cluster/natstest"
 	"chat/server/internal/files"
-	"chat/server/internal/files/media"
 	"chat/server/internal/history"
 )
-
-// sniffOnly inspects like media.Inspect does for files that are not
-// images: the type from the content, stored as it came.
-func sniffOnly(r io.ReaderAt, size int64, _ media.Limits) (media.Result, error) {
-	head := make([]byte, min(size, 512))
-	if _, err := r.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
-		return media.Result{}, err
-	}
-	return media.Result{Type: http.DetectContentType(head)}, nil
-}
 
 // fileNode is a node with its file store, on its own connection.
 type fileNode struct {
@@ -46,7 +39,7 @@ func startFileNode(t *testing.T, nc *natstest.Cluster, first int, name string, l
 	n := node(t, c, rec, NodeOptions{ID: name})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fs, err := n.Files(ctx, FilesOptions{Limits: lim, CacheBytes: 1 << 20, Inspect: sniffOnly})
+	fs, err := n.Files(ctx, FilesOptions{Limits: lim, CacheBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,5 +408,87 @@ func TestFileResumeAcrossNodes(t *testing.T) {
 				t.Fatal("content read through the other node differs")
 			}
 		})
+	}
+}
+
+// pngWithText is a real PNG of w×h pixels with a tEXt chunk (metadata
+// the store must not keep) after its header.
+func pngWithText(t *testing.T, w, h int, text string) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), 128, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	data := append([]byte("Comment\x00"), text...)
+	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+	chunk = append(chunk, "tEXt"...)
+	chunk = append(chunk, data...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	at := 8 + 25 // signature, IHDR
+	return append(append(append([]byte(nil), b[:at]...), chunk...), b[at:]...)
+}
+
+// An image is cleaned of its metadata and gets a preview, both stored
+// and readable through the message; a truncated image is refused and
+// leaves nothing behind.
+func TestFileStoreImages(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startFileNode(t, nc, 0, "node-a", files.Limits{})
+	orig := pngWithText(t, 640, 480, "GPS 48.8584 N 2.2945 E")
+	f := upload(t, ctx, a.fs, files.Upload{Owner: "alice", ID: "img", Room: "room", Name: "photo.png", Size: int64(len(orig))}, orig)
+	if f.Type != "image/png" || f.Width != 640 || f.Height != 480 || f.Thumb == "" || f.ThumbWidth != 320 || f.ThumbHeight != 240 {
+		t.Fatalf("image: %+v", f)
+	}
+	publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "img", File: &f})
+	stored := readAll(t, ctx, a.fs, "room", f.ID)
+	if bytes.Contains(stored, []byte("GPS 48.8584")) || uint64(len(stored)) != f.Size {
+		t.Fatal("the stored image kept its metadata")
+	}
+	if _, err := png.Decode(bytes.NewReader(stored)); err != nil {
+		t.Fatalf("the stored image does not decode: %v", err)
+	}
+	th, err := a.fs.Open(ctx, "room", f.Thumb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := th.Type()
+	th.Close()
+	thumb := readAll(t, ctx, a.fs, "room", f.Thumb)
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(thumb)); err != nil || cfg.Width != 320 || typ != "image/jpeg" {
+		t.Fatalf("preview: %+v %s %v", cfg, typ, err)
+	}
+
+	cut := orig[:len(orig)*2/3]
+	u := files.Upload{Owner: "bob", ID: "cut", Room: "room", Name: "cut.png", Size: int64(len(cut))}
+	if _, err := a.fs.Begin(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.fs.Write(ctx, "bob", "cut", 0, cut); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.fs.Finish(ctx, "bob", "cut")
+	var fe *files.Error
+	if !errors.As(err, &fe) || fe.Code != protocol.CodeInvalid {
+		t.Fatalf("a truncated image: %v", err)
+	}
+	t.Logf("refusal: %s", fe.Text)
+	if name, _, err := a.fs.Usage(ctx, "bob"); err != nil || name != 0 {
+		t.Fatalf("bob's usage after the refusal: %d %v", name, err)
+	}
+	if _, err := a.fs.Write(ctx, "bob", "cut", int64(len(cut)), nil); !errors.Is(err, files.ErrNotFound) {
+		t.Fatalf("the refused upload is still there: %v", err)
+	}
+	info, err := a.fs.uploads.Info(ctx)
+	if err != nil || info.State.Msgs != 0 {
+		t.Fatalf("upload chunks left: %+v %v", info.State, err)
 	}
 }
