@@ -89,7 +89,7 @@ type FilesOptions struct {
 // by compare-and-set), and the references — which room's live messages
 // carry which file — from the node's own index.
 type FileStore struct {
-	n       *Node
+	c       *Conn
 	opts    FilesOptions
 	lim     files.Limits
 	obj     jetstream.ObjectStore
@@ -100,15 +100,22 @@ type FileStore struct {
 	// read whole and decoded: memory).
 	inspecting chan struct{}
 
-	stop context.CancelFunc
-	done chan struct{}
+	mu   sync.Mutex
+	n    *Node              // the node whose index tells the references; nil until it starts
+	stop context.CancelFunc // stops the collector (with the node)
+	done chan struct{}      // closed when the collector returns
 }
+
+// errNoNode answers calls before the node using the store started.
+var errNoNode = errors.New("cluster: the file store's node has not started (NodeOptions.Files)")
 
 var _ files.Store = (*FileStore)(nil)
 
-// Files opens the node's file store, creating the object store, bucket
-// and stream if needed. Close closes it (the node's Close does not).
-func (n *Node) Files(ctx context.Context, opts FilesOptions) (*FileStore, error) {
+// Files opens a file store on the cluster, creating the object store,
+// bucket and stream if needed. It serves once a node started with it
+// (NodeOptions.Files): the references come from that node's index, and
+// it collects while the node runs. Close removes its local cache.
+func (c *Conn) Files(ctx context.Context, opts FilesOptions) (*FileStore, error) {
 	opts.Limits = opts.Limits.WithDefaults()
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = DefaultFileCache
@@ -119,9 +126,8 @@ func (n *Node) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 	if opts.Inspect == nil {
 		opts.Inspect = media.Inspect
 	}
-	c := n.c
 	r := c.replicas()
-	s := &FileStore{n: n, opts: opts, lim: opts.Limits, done: make(chan struct{}),
+	s := &FileStore{c: c, opts: opts, lim: opts.Limits,
 		inspecting: make(chan struct{}, maxInspect)}
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
@@ -149,22 +155,55 @@ func (n *Node) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 	if s.cache, err = newFileCache(opts.CacheDir, opts.CacheBytes); err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
-	go s.collector(cctx)
 	return s, nil
 }
 
-// Close stops the collector and removes the local cache's copies.
+// attach makes n the store's node and starts the collector.
+func (s *FileStore) attach(n *Node) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n != nil {
+		return errors.New("cluster: a file store serves one node")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.n, s.stop, s.done = n, cancel, make(chan struct{})
+	go s.collector(ctx, n)
+	return nil
+}
+
+// detach stops the collector (the node stops).
+func (s *FileStore) detach() {
+	s.mu.Lock()
+	stop, done := s.stop, s.done
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// node returns the node, or errNoNode.
+func (s *FileStore) node() (*Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		return nil, errNoNode
+	}
+	if err := s.n.errClosed(); err != nil {
+		return nil, err
+	}
+	return s.n, nil
+}
+
+// Close removes the local cache's copies (the node stops the collector).
 func (s *FileStore) Close() error {
-	s.stop()
-	<-s.done
+	s.detach()
 	return s.cache.close()
 }
 
 // collector collects every CollectEvery, and soon after the node's index
 // dropped file references (at most once per collectPause).
-func (s *FileStore) collector(ctx context.Context) {
+func (s *FileStore) collector(ctx context.Context, n *Node) {
 	defer close(s.done)
 	tick := time.NewTicker(s.opts.CollectEvery)
 	defer tick.Stop()
@@ -174,7 +213,7 @@ func (s *FileStore) collector(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-s.n.search.filesGone:
+		case <-n.search.filesGone:
 			if wait := collectPause - time.Since(last); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
@@ -188,7 +227,7 @@ func (s *FileStore) collector(ctx context.Context) {
 		last = time.Now()
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		if err := s.Collect(cctx); err != nil && ctx.Err() == nil {
-			s.n.c.opts.Logger.Warn("cluster: collecting files failed; tried again later", "err", err)
+			s.c.opts.Logger.Warn("cluster: collecting files failed; tried again later", "err", err)
 		}
 		cancel()
 	}
@@ -260,7 +299,7 @@ func validID(id string) bool {
 
 // getJSON reads key from the bucket's leader into v; rev 0: absent.
 func (s *FileStore) getJSON(ctx context.Context, key string, v any) (uint64, error) {
-	b, rev, err := s.n.c.leaderGet(ctx, s.kv, key)
+	b, rev, err := s.c.leaderGet(ctx, s.kv, key)
 	if err != nil || rev == 0 {
 		return 0, err
 	}
@@ -273,7 +312,7 @@ func (s *FileStore) getJSON(ctx context.Context, key string, v any) (uint64, err
 // casJSON updates the JSON value of key by f (compare-and-set, retried):
 // f gets the current value (zero if absent) and returns false to leave it.
 func casJSON[T any](ctx context.Context, s *FileStore, key string, f func(v *T) (bool, error)) error {
-	_, err := s.n.c.kvCAS(ctx, s.kv, key, func(cur []byte) ([]byte, bool, error) {
+	_, err := s.c.kvCAS(ctx, s.kv, key, func(cur []byte) ([]byte, bool, error) {
 		var v T
 		if len(cur) > 0 {
 			if err := json.Unmarshal(cur, &v); err != nil {
@@ -293,7 +332,7 @@ func casJSON[T any](ctx context.Context, s *FileStore, key string, f func(v *T) 
 // ctxTimeout bounds a call by the publish timeout (reads of a whole
 // upload get more).
 func (s *FileStore) ctxTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, d*s.n.c.opts.PublishTimeout)
+	return context.WithTimeout(ctx, d*s.c.opts.PublishTimeout)
 }
 
 // Begin implements files.Store.
@@ -404,8 +443,12 @@ func (o *ownerRec) usage(carried map[string]int64) int64 {
 // carried returns the files the owner's live messages carry, from the
 // node's index (caught up first, as far as it gets in indexCatchUp).
 func (s *FileStore) carried(ctx context.Context, owner string) (map[string]int64, error) {
+	n, err := s.node()
+	if err != nil {
+		return nil, err
+	}
 	_ = s.indexCaughtUp(ctx)
-	rows, err := s.n.search.db.QueryContext(ctx, `SELECT id, max(size) FROM files WHERE owner = ? GROUP BY id`, owner)
+	rows, err := n.search.db.QueryContext(ctx, `SELECT id, max(size) FROM files WHERE owner = ? GROUP BY id`, owner)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: file store: %w", err)
 	}
@@ -427,7 +470,11 @@ func (s *FileStore) carried(ctx context.Context, owner string) (map[string]int64
 func (s *FileStore) indexCaughtUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, indexCatchUp)
 	defer cancel()
-	return s.n.SearchSynced(ctx)
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.SearchSynced(ctx)
 }
 
 // unpend removes an upload from its owner's pending uploads.
@@ -478,7 +525,7 @@ func (s *FileStore) drop(ctx context.Context, owner, id string, rec *uploadRec) 
 // lastPart returns the stream seq of the upload's last chunk (0: none)
 // and the bytes stored.
 func (s *FileStore) lastPart(ctx context.Context, owner, id string) (seq uint64, have int64, err error) {
-	m, err := s.n.c.leaderMsg(ctx, UploadStream, getReq{LastBySubj: partsSubject(owner, id)})
+	m, err := s.c.leaderMsg(ctx, UploadStream, getReq{LastBySubj: partsSubject(owner, id)})
 	if err != nil || m == nil {
 		return 0, 0, err
 	}
@@ -518,7 +565,7 @@ func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, d
 	for len(data) > 0 {
 		chunk := data[:min(len(data), maxChunk)]
 		m := &nats.Msg{Subject: subj, Data: chunk, Header: nats.Header{headerOffset: []string{strconv.FormatInt(have, 10)}}}
-		ack, err := s.n.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(seq))
+		ack, err := s.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(seq))
 		if isConflict(err) {
 			// Another connection wrote meanwhile: the client goes on
 			// from what is there now.
@@ -576,7 +623,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 		// A damaged image or one over the pixel budget: nothing of it
 		// stays.
 		if derr := s.drop(ctx, owner, id, &rec); derr != nil {
-			s.n.c.opts.Logger.Warn("cluster: dropping a refused upload failed; Collect removes it", "err", derr)
+			s.c.opts.Logger.Warn("cluster: dropping a refused upload failed; Collect removes it", "err", derr)
 		}
 		if errors.Is(err, media.ErrDamaged) || errors.Is(err, media.ErrTooLarge) {
 			return protocol.File{}, files.Refuse(protocol.CodeInvalid, "%s", sentence(err))
@@ -745,7 +792,7 @@ func (s *FileStore) putObject(ctx context.Context, id, typ string, content io.Re
 func (s *FileStore) register(ctx context.Context, id string, size int64, typ string) (int64, error) {
 	val, _ := json.Marshal(blobRec{Size: size, Type: typ})
 	var added int64
-	_, err := s.n.c.kvCAS(ctx, s.kv, blobKey(id), func(cur []byte) ([]byte, bool, error) {
+	_, err := s.c.kvCAS(ctx, s.kv, blobKey(id), func(cur []byte) ([]byte, bool, error) {
 		added = 0
 		if cur == nil {
 			added = size
@@ -776,8 +823,12 @@ func (s *FileStore) Held(ctx context.Context, owner, fileID string) (protocol.Fi
 // refers reports whether a live message of room carries fileID,
 // according to the node's index.
 func (s *FileStore) refers(ctx context.Context, room, fileID string) (bool, error) {
+	n, err := s.node()
+	if err != nil {
+		return false, err
+	}
 	var one int
-	err := s.n.search.db.QueryRowContext(ctx, `SELECT 1 FROM files WHERE room = ?1 AND (id = ?2 OR thumb = ?2) LIMIT 1`, room, fileID).Scan(&one)
+	err = n.search.db.QueryRowContext(ctx, `SELECT 1 FROM files WHERE room = ?1 AND (id = ?2 OR thumb = ?2) LIMIT 1`, room, fileID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -928,7 +979,11 @@ func (s *FileStore) Collect(ctx context.Context) error {
 	if err := s.indexCaughtUp(ctx); err != nil {
 		return fmt.Errorf("cluster: file store: the index is behind; files not collected: %w", err)
 	}
-	rows, err := s.n.search.db.QueryContext(ctx, `SELECT id FROM files UNION SELECT thumb FROM files WHERE thumb != ''`)
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	rows, err := n.search.db.QueryContext(ctx, `SELECT id FROM files UNION SELECT thumb FROM files WHERE thumb != ''`)
 	if err != nil {
 		return err
 	}

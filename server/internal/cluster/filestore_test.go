@@ -35,15 +35,15 @@ type fileNode struct {
 func startFileNode(t *testing.T, nc *natstest.Cluster, first int, name string, lim files.Limits) *fileNode {
 	t.Helper()
 	c := dial(t, nc, first, Options{Name: name})
-	rec := newRecorder()
-	n := node(t, c, rec, NodeOptions{ID: name})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fs, err := n.Files(ctx, FilesOptions{Limits: lim, CacheBytes: 1 << 20})
+	fs, err := c.Files(ctx, FilesOptions{Limits: lim, CacheBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = fs.Close() })
+	rec := newRecorder()
+	n := node(t, c, rec, NodeOptions{ID: name, Files: fs})
 	return &fileNode{c: c, n: n, rec: rec, fs: fs}
 }
 
