@@ -247,6 +247,7 @@ type (
 	// holdRec is key h.<owner>.<file id>.
 	holdRec struct {
 		File  protocol.File `json:"file"`
+		From  int64         `json:"from"`  // Unix ms: finished
 		Until int64         `json:"until"` // Unix ms
 	}
 	// blobRec is key b.<file id>: the object is stored and counted.
@@ -262,6 +263,7 @@ type (
 	}
 	heldSize struct {
 		Size  int64 `json:"size"`
+		From  int64 `json:"from"` // Unix ms: finished
 		Until int64 `json:"until"`
 	}
 	// totalRec is key t: the bytes of every stored object and unfinished
@@ -368,7 +370,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 			return 0, err
 		}
 	}
-	carried, err := s.carried(ctx, u.Owner)
+	carried, used, err := s.carried(ctx, u.Owner)
 	if err != nil {
 		return 0, err
 	}
@@ -381,7 +383,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		if len(o.Pending) >= s.lim.Pending {
 			return false, files.Refuse(protocol.CodeInvalid, "Too many unfinished uploads: finish or cancel some first.")
 		}
-		if o.usage(carried)+u.Size > s.lim.PerName {
+		if o.usage(carried, used)+u.Size > s.lim.PerName {
 			return false, files.Refuse(protocol.CodeQuota, "This would take you over your storage quota of %s.", sizeText(s.lim.PerName))
 		}
 		if o.Pending == nil {
@@ -422,47 +424,61 @@ func (o *ownerRec) prune(now int64) {
 }
 
 // usage is the bytes counted against the name: unfinished uploads at
-// their full size, held files, and the files its messages carry
-// (carried: file id → size) not held too: once per file.
-func (o *ownerRec) usage(carried map[string]int64) int64 {
+// their full size, held files no message of the name carried since they
+// were finished (used: file id → the last such message's time), and the
+// files its messages carry (carried: file id → size): once per file.
+func (o *ownerRec) usage(carried, used map[string]int64) int64 {
 	var n int64
 	for _, sz := range o.Pending {
 		n += sz
 	}
-	for _, h := range o.Held {
-		n += h.Size
-	}
-	for id, sz := range carried {
-		if _, ok := o.Held[id]; !ok {
-			n += sz
+	for id, h := range o.Held {
+		if _, ok := carried[id]; !ok && used[id] < h.From {
+			n += h.Size
 		}
+	}
+	for _, sz := range carried {
+		n += sz
 	}
 	return n
 }
 
-// carried returns the files the owner's live messages carry, from the
-// node's index (caught up first, as far as it gets in indexCatchUp).
-func (s *FileStore) carried(ctx context.Context, owner string) (map[string]int64, error) {
+// carried returns the files the owner's live messages carry, and when
+// the owner last sent each file it sent (used), from the node's index
+// (caught up first, as far as it gets in indexCatchUp).
+func (s *FileStore) carried(ctx context.Context, owner string) (carried, used map[string]int64, err error) {
 	n, err := s.node()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_ = s.indexCaughtUp(ctx)
-	rows, err := n.search.db.QueryContext(ctx, `SELECT id, max(size) FROM files WHERE owner = ? GROUP BY id`, owner)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: file store: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var sz int64
-		if err := rows.Scan(&id, &sz); err != nil {
-			return nil, err
+	carried, used = map[string]int64{}, map[string]int64{}
+	for _, q := range []struct {
+		sql string
+		out map[string]int64
+	}{
+		{`SELECT id, max(size) FROM files WHERE owner = ? GROUP BY id`, carried},
+		{`SELECT id, time FROM used WHERE owner = ?`, used},
+	} {
+		rows, err := n.search.db.QueryContext(ctx, q.sql, owner)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: file store: %w", err)
 		}
-		out[id] = sz
+		for rows.Next() {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			q.out[id] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
 	}
-	return out, rows.Err()
+	return carried, used, nil
 }
 
 // indexCaughtUp waits, at most indexCatchUp, until the node's index has
@@ -657,7 +673,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 	// The hold before the blobs' registration: Collect lists blobs, then
 	// holds, so a blob it lists has its hold listed (DESIGN.md, "Files").
 	until := time.Now().Add(s.lim.HoldFor).UnixMilli()
-	hb, _ := json.Marshal(holdRec{File: f, Until: until})
+	hb, _ := json.Marshal(holdRec{File: f, From: until - s.lim.HoldFor.Milliseconds(), Until: until})
 	if _, err := s.kv.Put(ctx, holdKey(owner, f.ID), hb); err != nil {
 		return protocol.File{}, err
 	}
@@ -670,7 +686,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 		if o.Held == nil {
 			o.Held = map[string]heldSize{}
 		}
-		o.Held[f.ID] = heldSize{Size: int64(f.Size), Until: until}
+		o.Held[f.ID] = heldSize{Size: int64(f.Size), From: until - s.lim.HoldFor.Milliseconds(), Until: until}
 		return true, nil
 	})
 	if err != nil {
@@ -865,7 +881,7 @@ func (s *FileStore) Open(ctx context.Context, room, fileID string) (files.Blob, 
 func (s *FileStore) Usage(ctx context.Context, owner string) (name, total int64, err error) {
 	ctx, cancel := s.ctxTimeout(ctx, 1)
 	defer cancel()
-	carried, err := s.carried(ctx, owner)
+	carried, used, err := s.carried(ctx, owner)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -878,7 +894,7 @@ func (s *FileStore) Usage(ctx context.Context, owner string) (name, total int64,
 	if _, err := s.getJSON(ctx, totalKey, &t); err != nil {
 		return 0, 0, err
 	}
-	return o.usage(carried), t.Bytes, nil
+	return o.usage(carried, used), t.Bytes, nil
 }
 
 // listKeys lists the bucket's keys matching filter.
@@ -951,6 +967,11 @@ func (s *FileStore) Collect(ctx context.Context) error {
 		}
 	}
 	keep := map[string]bool{}
+	type hold struct {
+		owner string
+		rec   holdRec
+	}
+	var holds []hold
 	hkeys, err := s.listKeys(ctx, "h.>")
 	if err != nil {
 		return err
@@ -965,12 +986,24 @@ func (s *FileStore) Collect(ctx context.Context) error {
 			continue
 		}
 		if h.Until > now {
-			keep[h.File.ID], keep[h.File.Thumb] = true, true
+			if parts := strings.Split(k, "."); len(parts) == 3 {
+				if owner, err := FromToken(parts[1]); err == nil {
+					holds = append(holds, hold{owner, h})
+				}
+			}
 			continue
 		}
 		if err := s.kv.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil && !isConflict(err) {
 			return err
 		}
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	// Sends older than any hold tell nothing any more.
+	if _, err := n.search.db.ExecContext(ctx, `DELETE FROM used WHERE time < ?`, now-s.lim.HoldFor.Milliseconds()); err != nil {
+		return err
 	}
 	if len(blobs) == 0 {
 		return nil
@@ -979,9 +1012,17 @@ func (s *FileStore) Collect(ctx context.Context) error {
 	if err := s.indexCaughtUp(ctx); err != nil {
 		return fmt.Errorf("cluster: file store: the index is behind; files not collected: %w", err)
 	}
-	n, err := s.node()
-	if err != nil {
-		return err
+	// A hold keeps its content until a message of its owner carried it
+	// (then the messages keep it; deleting them frees it).
+	for _, h := range holds {
+		var at int64
+		err := n.search.db.QueryRowContext(ctx, `SELECT time FROM used WHERE owner = ? AND id = ?`, h.owner, h.rec.File.ID).Scan(&at)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err != nil || at < h.rec.From {
+			keep[h.rec.File.ID], keep[h.rec.File.Thumb] = true, true
+		}
 	}
 	rows, err := n.search.db.QueryContext(ctx, `SELECT id FROM files UNION SELECT thumb FROM files WHERE thumb != ''`)
 	if err != nil {
