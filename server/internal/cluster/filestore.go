@@ -61,6 +61,8 @@ const (
 	// maxInspect bounds the uploads a node inspects at once (package
 	// media: an image is decoded whole, 4–16 bytes a pixel).
 	maxInspect = 2
+	// maxSends bounds the sends waiting to mark their holds used.
+	maxSends = 4096
 	// collectPause is the least time between two collections started by
 	// deletes (retention and deletes come in bursts).
 	collectPause = time.Minute
@@ -100,6 +102,11 @@ type FileStore struct {
 	// read whole and decoded: memory).
 	inspecting chan struct{}
 
+	// sends are the file messages this node published, for marker to
+	// mark their holds used (bounded; beyond it a hold counts until it
+	// ends, as if unused).
+	sends chan protocol.Msg
+
 	mu   sync.Mutex
 	n    *Node              // the node whose index tells the references; nil until it starts
 	stop context.CancelFunc // stops the collector (with the node)
@@ -128,7 +135,7 @@ func (c *Conn) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 	}
 	r := c.replicas()
 	s := &FileStore{c: c, opts: opts, lim: opts.Limits,
-		inspecting: make(chan struct{}, maxInspect)}
+		inspecting: make(chan struct{}, maxInspect), sends: make(chan protocol.Msg, maxSends)}
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		s.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketFiles,
@@ -167,8 +174,66 @@ func (s *FileStore) attach(n *Node) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.n, s.stop, s.done = n, cancel, make(chan struct{})
-	go s.collector(ctx, n)
+	marked := make(chan struct{})
+	go s.marker(ctx, marked)
+	go func() {
+		s.collector(ctx, n)
+		<-marked
+		close(s.done)
+	}()
 	return nil
+}
+
+// sent is given the file messages this node published, by its index.
+func (s *FileStore) sent(msgs []protocol.Msg) {
+	for _, m := range msgs {
+		select {
+		case s.sends <- m:
+		default:
+			s.c.opts.Logger.Warn("cluster: file store: too many sends to mark; the hold counts until it ends", "file", m.File.ID)
+		}
+	}
+}
+
+// marker marks the holds of the files this node's messages carried as
+// used: from then on the messages keep the content (DESIGN.md, "Files").
+func (s *FileStore) marker(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-s.sends:
+			mctx, cancel := s.ctxTimeout(ctx, 2)
+			if err := s.markUsed(mctx, protocol.Key(m.Sender), m.File.ID, int64(m.Time)); err != nil && ctx.Err() == nil {
+				s.c.opts.Logger.Warn("cluster: file store: marking a hold used failed; it counts until it ends", "file", m.File.ID, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// markUsed notes that a message of owner sent at time at carried fileID.
+func (s *FileStore) markUsed(ctx context.Context, owner, fileID string, at int64) error {
+	err := casJSON(ctx, s, holdKey(owner, fileID), func(h *holdRec) (bool, error) {
+		if h.File.ID == "" || h.Used >= at {
+			return false, nil // no hold (the file came otherwise), or marked
+		}
+		h.Used = at
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return casJSON(ctx, s, ownerKey(owner), func(o *ownerRec) (bool, error) {
+		h, ok := o.Held[fileID]
+		if !ok || h.Used >= at {
+			return false, nil
+		}
+		h.Used = at
+		o.Held[fileID] = h
+		return true, nil
+	})
 }
 
 // detach stops the collector (the node stops).
@@ -204,7 +269,6 @@ func (s *FileStore) Close() error {
 // collector collects every CollectEvery, and soon after the node's index
 // dropped file references (at most once per collectPause).
 func (s *FileStore) collector(ctx context.Context, n *Node) {
-	defer close(s.done)
 	tick := time.NewTicker(s.opts.CollectEvery)
 	defer tick.Stop()
 	var last time.Time
@@ -249,6 +313,10 @@ type (
 		File  protocol.File `json:"file"`
 		From  int64         `json:"from"`  // Unix ms: finished
 		Until int64         `json:"until"` // Unix ms
+		// Used is the time of the last message of the owner that
+		// carried the file (0: none): from then on the messages keep
+		// the content, not the hold.
+		Used int64 `json:"used,omitempty"`
 	}
 	// blobRec is key b.<file id>: the object is stored and counted.
 	blobRec struct {
@@ -265,6 +333,7 @@ type (
 		Size  int64 `json:"size"`
 		From  int64 `json:"from"` // Unix ms: finished
 		Until int64 `json:"until"`
+		Used  int64 `json:"used,omitempty"` // as holdRec.Used
 	}
 	// totalRec is key t: the bytes of every stored object and unfinished
 	// upload.
@@ -433,7 +502,7 @@ func (o *ownerRec) usage(carried, used map[string]int64) int64 {
 		n += sz
 	}
 	for id, h := range o.Held {
-		if _, ok := carried[id]; !ok && used[id] < h.From {
+		if _, ok := carried[id]; !ok && max(used[id], h.Used) < h.From {
 			n += h.Size
 		}
 	}
@@ -602,6 +671,7 @@ func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, d
 
 // Finish implements files.Store.
 func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File, error) {
+	started := time.Now() // the hold's start: when the client finished
 	ctx, cancel := s.ctxTimeout(ctx, 12)
 	defer cancel()
 	key := uploadKey(owner, id)
@@ -626,7 +696,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 		return protocol.File{}, err
 	}
 	if got != rec.Size {
-		return protocol.File{}, &files.OffsetError{Have: got}
+		return protocol.File{}, files.Refuse(protocol.CodeInvalid, "The upload is not complete (%d of %d bytes).", got, rec.Size)
 	}
 	select {
 	case s.inspecting <- struct{}{}:
@@ -672,7 +742,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 	}
 	// The hold before the blobs' registration: Collect lists blobs, then
 	// holds, so a blob it lists has its hold listed (DESIGN.md, "Files").
-	until := time.Now().Add(s.lim.HoldFor).UnixMilli()
+	until := started.Add(s.lim.HoldFor).UnixMilli()
 	hb, _ := json.Marshal(holdRec{File: f, From: until - s.lim.HoldFor.Milliseconds(), Until: until})
 	if _, err := s.kv.Put(ctx, holdKey(owner, f.ID), hb); err != nil {
 		return protocol.File{}, err
@@ -1020,7 +1090,7 @@ func (s *FileStore) Collect(ctx context.Context) error {
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if err != nil || at < h.rec.From {
+		if max(at, h.rec.Used) < h.rec.From {
 			keep[h.rec.File.ID], keep[h.rec.File.Thumb] = true, true
 		}
 	}

@@ -17,10 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/cluster/natstest"
 	"chat/server/internal/files"
+	"chat/server/internal/files/filestest"
 	"chat/server/internal/history"
 )
 
@@ -210,7 +213,7 @@ func TestFileStoreFlow(t *testing.T) {
 	if _, err := a.fs.Write(ctx, "bob", "up1", 1000, content[1000:2000]); !errors.Is(err, files.ErrNotFound) {
 		t.Fatalf("another name's write: %v", err)
 	}
-	if _, err := a.fs.Finish(ctx, "alice", "up1"); !errors.As(err, &oe) || oe.Have != 1000 {
+	if _, err := a.fs.Finish(ctx, "alice", "up1"); !isInvalid(err) {
 		t.Fatalf("finishing an incomplete upload: %v", err)
 	}
 	if name, total, err := a.fs.Usage(ctx, "alice"); err != nil || name != u.Size || total != u.Size {
@@ -491,4 +494,104 @@ func TestFileStoreImages(t *testing.T) {
 	if err != nil || info.State.Msgs != 0 {
 		t.Fatalf("upload chunks left: %+v %v", info.State, err)
 	}
+}
+
+// fileHarness runs the conformance suite on a node's file store; Reopen
+// starts a new node (on the next NATS server) with a new store and a
+// new index built from the stream, as a restarted server, or another
+// node a client reconnects to.
+type fileHarness struct {
+	t     *testing.T
+	nc    *natstest.Cluster
+	lim   files.Limits
+	at    int // the NATS server the current node talks to first
+	fn    *fileNode
+	keep  *history.Retention
+	count int
+}
+
+func (h *fileHarness) Store() files.Store { return h.fn.fs }
+
+func (h *fileHarness) start() {
+	h.t.Helper()
+	h.count++
+	name := fmt.Sprint("node-", h.count)
+	c := dial(h.t, h.nc, h.at, Options{Name: name, Retention: h.keep})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fs, err := c.Files(ctx, FilesOptions{Limits: h.lim, CacheBytes: 1 << 20})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = fs.Close() })
+	rec := newRecorder()
+	h.fn = &fileNode{c: c, n: node(h.t, c, rec, NodeOptions{ID: name, Files: fs}), rec: rec, fs: fs}
+}
+
+func (h *fileHarness) Reopen() {
+	h.t.Helper()
+	_ = h.fn.n.Close()
+	_ = h.fn.fs.Close()
+	h.at = (h.at + 1) % h.nc.Size()
+	h.start()
+}
+
+func (h *fileHarness) Post(ctx context.Context, room, sender string, f *protocol.File) uint64 {
+	h.t.Helper()
+	h.count++
+	r := publishWait(h.t, ctx, h.fn, &broker.Publication{Room: room, Sender: sender, ID: fmt.Sprint("post-", h.count), Text: "caption", File: f})
+	return r.Msg.Seq
+}
+
+func (h *fileHarness) Delete(ctx context.Context, room string, seq uint64) {
+	h.t.Helper()
+	h.count++
+	publishWait(h.t, ctx, h.fn, &broker.Publication{Room: room, Sender: "operator", ID: fmt.Sprint("delete-", h.count),
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: seq, Moderator: true}})
+}
+
+// Retain restarts the node with history retention of one message per
+// room: the stream drops the older ones, and the new node's index never
+// sees them.
+func (h *fileHarness) Retain(ctx context.Context, room string) string {
+	h.keep = &history.Retention{Messages: 1}
+	h.Reopen()
+	return ""
+}
+
+func fileOpener(t *testing.T, nc *natstest.Cluster) func(t *testing.T, lim files.Limits) filestest.Harness {
+	admin := dial(t, nc, 0, Options{})
+	return func(t *testing.T, lim files.Limits) filestest.Harness {
+		resetFiles(t, admin)
+		h := &fileHarness{t: t, nc: nc, lim: lim}
+		h.start()
+		return h
+	}
+}
+
+// resetFiles is reset with the file store's object store, bucket and
+// stream.
+func resetFiles(t *testing.T, c *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, s := range []string{"OBJ_" + BucketFiles, "KV_" + BucketUploads, UploadStream} {
+		if err := c.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatal(err)
+		}
+	}
+	reset(t, c)
+}
+
+func TestFilesConformanceOneServer(t *testing.T) {
+	filestest.Run(t, fileOpener(t, natstest.Start(t, 1)))
+}
+
+func TestFilesConformanceThreeServers(t *testing.T) {
+	filestest.Run(t, fileOpener(t, natstest.Start(t, 3)))
+}
+
+func isInvalid(err error) bool {
+	var fe *files.Error
+	return errors.As(err, &fe) && fe.Code == protocol.CodeInvalid
 }
