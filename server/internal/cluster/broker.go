@@ -240,11 +240,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("cluster: subscribing to notes: %w", err)
 	}
-	var sent func([]protocol.Msg)
-	if fs := n.opts.Files; fs != nil {
-		sent = fs.sent
-	}
-	if n.search, err = n.c.openSearch(startCtx, n.opts.SearchDir, n.id, sent); err != nil {
+	if n.search, err = n.c.openSearch(startCtx, n.opts.SearchDir); err != nil {
 		return err
 	}
 	if n.opts.Files != nil {

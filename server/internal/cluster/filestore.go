@@ -184,31 +184,42 @@ func (s *FileStore) attach(n *Node) error {
 	return nil
 }
 
-// sent is given the file messages this node published, by its index.
-func (s *FileStore) sent(msgs []protocol.Msg) {
-	for _, m := range msgs {
-		select {
-		case s.sends <- m:
-		default:
-			s.c.opts.Logger.Warn("cluster: file store: too many sends to mark; the hold counts until it ends", "file", m.File.ID)
-		}
+// sent is told of each file message this node stored (not re-sends),
+// before its Result goes out.
+func (s *FileStore) sent(m protocol.Msg) {
+	select {
+	case s.sends <- m:
+	default:
+		s.c.opts.Logger.Warn("cluster: file store: too many sends to mark; the hold counts until it ends", "file", m.File.ID)
 	}
 }
 
 // marker marks the holds of the files this node's messages carried as
 // used: from then on the messages keep the content (DESIGN.md, "Files").
+// When the node stops it marks what is queued (each within the publish
+// timeout) before it returns.
 func (s *FileStore) marker(ctx context.Context, done chan struct{}) {
 	defer close(done)
+	mark := func(m protocol.Msg) {
+		mctx, cancel := context.WithTimeout(context.Background(), s.c.opts.PublishTimeout)
+		defer cancel()
+		if err := s.markUsed(mctx, protocol.Key(m.Sender), m.File.ID, int64(m.Time)); err != nil {
+			s.c.opts.Logger.Warn("cluster: file store: marking a hold used failed; it counts until it ends", "file", m.File.ID, "err", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case m := <-s.sends:
-			mctx, cancel := s.ctxTimeout(ctx, 2)
-			if err := s.markUsed(mctx, protocol.Key(m.Sender), m.File.ID, int64(m.Time)); err != nil && ctx.Err() == nil {
-				s.c.opts.Logger.Warn("cluster: file store: marking a hold used failed; it counts until it ends", "file", m.File.ID, "err", err)
+			for {
+				select {
+				case m := <-s.sends:
+					mark(m)
+				default:
+					return
+				}
 			}
-			cancel()
+		case m := <-s.sends:
+			mark(m)
 		}
 	}
 }

@@ -49,10 +49,6 @@ type searchIndex struct {
 	// that removed file references (deletes, retention): the file
 	// store's collector runs soon after.
 	filesGone chan struct{}
-	// sent, if set, is given the file messages this node published, as
-	// the index applies them (the file store marks their holds used).
-	sent   func(msgs []protocol.Msg)
-	nodeID string
 
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
@@ -76,8 +72,8 @@ const searchBatch = 512
 
 // openSearch opens (or creates) the index in dir ("" : a temporary
 // directory, removed at close) and starts feeding it.
-func (c *Conn) openSearch(ctx context.Context, dir, nodeID string, sent func(msgs []protocol.Msg)) (*searchIndex, error) {
-	x := &searchIndex{c: c, dir: dir, sent: sent, nodeID: nodeID, in: make(chan jetstream.Msg, searchQueue),
+func (c *Conn) openSearch(ctx context.Context, dir string) (*searchIndex, error) {
+	x := &searchIndex{c: c, dir: dir, in: make(chan jetstream.Msg, searchQueue),
 		done: make(chan struct{}), moved: make(chan struct{}), closing: make(chan struct{}),
 		filesGone: make(chan struct{}, 1)}
 	if dir == "" {
@@ -246,7 +242,6 @@ type indexed struct {
 	room string
 	msg  protocol.Msg
 	cp   bool // a copy without text of a changed message: skipped
-	mine bool // published by this node (header Chat-Node)
 }
 
 // apply indexes a batch in one transaction and moves the position past
@@ -270,7 +265,6 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 			continue
 		}
 		it.room, it.msg, it.cp = room, msg, sm.isCopy()
-		it.mine = x.nodeID != "" && m.Headers().Get(HeaderNode) == x.nodeID
 		items = append(items, it)
 	}
 	// The targets' current states, for the edits (and the reactions to
@@ -377,19 +371,6 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 		}
 	}
 	x.sweep(ctx, items)
-	if x.sent != nil {
-		var mine []protocol.Msg
-		for _, it := range items {
-			if it.mine && !it.cp && it.msg.Change == nil && it.msg.File != nil {
-				m := it.msg
-				m.Room = it.room
-				mine = append(mine, m)
-			}
-		}
-		if len(mine) > 0 {
-			x.sent(mine)
-		}
-	}
 	x.mu.Lock()
 	x.pos, x.failed = last, nil
 	close(x.moved)
