@@ -14,6 +14,9 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"chat/server/internal/files"
 	"chat/server/internal/files/filestest"
 	"chat/server/internal/history"
+	"chat/server/internal/sqlite"
 )
 
 // fileNode is a node with its file store, on its own connection.
@@ -594,4 +598,89 @@ func TestFilesConformanceThreeServers(t *testing.T) {
 func isInvalid(err error) bool {
 	var fe *files.Error
 	return errors.As(err, &fe) && fe.Code == protocol.CodeInvalid
+}
+
+// A single server's file messages migrate with their files, and its
+// files/ directory imports into the object store (registered, so
+// counted and collected like uploads); ExportFiles writes them back in
+// the same layout.
+func TestMigrateAndExportFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	content := randomBytes(70_000)
+	sum := sha256.Sum256(content)
+	id := hex.EncodeToString(sum[:])
+	f := &protocol.File{ID: id, Name: "data.bin", Type: "application/octet-stream", Size: uint64(len(content))}
+
+	path := filepath.Join(t.TempDir(), "chat.db")
+	log, err := sqlite.Open(path, func([]history.Result) {}, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*history.Request{
+		{Room: "general", Sender: "alice", ID: "a", Text: "look", File: f},
+		{Room: "general", Sender: "bob", ID: "b", Text: "nice"},
+	} {
+		if err := log.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "files")
+	if err := os.MkdirAll(filepath.Join(src, id[:2]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, id[:2], id), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	nc := natstest.Start(t, 1)
+	c := storesDial(t, nc, "node-a")
+	if _, err := Migrate(ctx, path, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := streamMessages(t, c, "general"); len(got) != 2 || got[0].File == nil || *got[0].File != *f || got[1].File != nil {
+		t.Fatalf("migrated: %+v", got)
+	}
+	st, err := c.ImportFiles(ctx, src, FilesOptions{})
+	if err != nil || st.Files != 1 || st.Bytes != int64(len(content)) {
+		t.Fatalf("import: %+v %v", st, err)
+	}
+	if st, err := c.ImportFiles(ctx, src, FilesOptions{}); err != nil || st.Files != 1 {
+		t.Fatalf("import again: %+v %v", st, err)
+	}
+	a := startFileNode(t, nc, 0, "node-b", files.Limits{})
+	if got := readAll(t, ctx, a.fs, "general", id); !bytes.Equal(got, content) {
+		t.Fatal("the imported file reads back differently")
+	}
+	if _, total, err := a.fs.Usage(ctx, "alice"); err != nil || total != int64(len(content)) {
+		t.Fatalf("total after importing the same file twice: %d %v", total, err)
+	}
+
+	out := t.TempDir()
+	var blobs []string
+	est, err := c.ExportFiles(ctx, out, func(id string, size int64, typ string) error {
+		blobs = append(blobs, fmt.Sprint(id, size, typ))
+		return nil
+	})
+	if err != nil || est.Files != 1 || len(blobs) != 1 || blobs[0] != fmt.Sprint(id, len(content), "application/octet-stream") {
+		t.Fatalf("export: %+v %v %v", est, blobs, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, id[:2], id)); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("exported content differs: %v", err)
+	}
+
+	// A damaged file is refused by name.
+	bad := t.TempDir()
+	other := strings.Repeat("ab", 32)
+	_ = os.MkdirAll(filepath.Join(bad, "ab"), 0o700)
+	_ = os.WriteFile(filepath.Join(bad, "ab", other), []byte("not what the name says"), 0o600)
+	if _, err := c.ImportFiles(ctx, bad, FilesOptions{}); err == nil || !strings.Contains(err.Error(), other) {
+		t.Fatalf("importing a damaged file: %v", err)
+	}
 }
