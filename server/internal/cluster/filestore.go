@@ -1132,12 +1132,47 @@ func (s *FileStore) Collect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Unregistered, it no longer counts; should the object's
+		// deletion fail, the orphan pass below removes it later.
+		if err := s.addTotal(ctx, -b.size); err != nil {
+			return err
+		}
 		if err := s.obj.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 			return err
 		}
 		s.cache.forget(id)
-		if err := s.addTotal(ctx, -b.size); err != nil {
+	}
+	return s.collectOrphans(ctx)
+}
+
+// orphanAge is how old an object without registration must be before
+// Collect removes it: a Finish registers what it stored within moments.
+const orphanAge = time.Hour
+
+// collectOrphans removes objects that have no registration (a node died
+// between storing and registering, or a Collect between unregistering
+// and deleting), once older than orphanAge.
+func (s *FileStore) collectOrphans(ctx context.Context) error {
+	infos, err := s.obj.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, info := range infos {
+		if info.Deleted || time.Since(info.ModTime) < orphanAge {
+			continue
+		}
+		_, rev, err := s.c.leaderGet(ctx, s.kv, blobKey(info.Name))
+		if err != nil {
 			return err
+		}
+		if rev == 0 {
+			if err := s.obj.Delete(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				return err
+			}
+			s.cache.forget(info.Name)
 		}
 	}
 	return nil
