@@ -245,6 +245,13 @@ func TestFileStoreFlow(t *testing.T) {
 	if got := readAll(t, ctx, a.fs, "room", f.ID); !bytes.Equal(got, content) {
 		t.Fatal("content read back differs")
 	}
+	// The file's name is searchable; the hit shows the caption.
+	if err := a.n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hits, _, err := a.n.Search(ctx, history.Query{Text: "data.bin", Rooms: []string{"room"}}); err != nil || len(hits) != 1 || hits[0].Text != "look" {
+		t.Fatalf("search by the file's name: %+v %v", hits, err)
+	}
 	if _, err := a.fs.Open(ctx, "elsewhere", f.ID); !errors.Is(err, files.ErrNotFound) {
 		t.Fatalf("open in another room: %v", err)
 	}
