@@ -691,3 +691,59 @@ func TestMigrateAndExportFiles(t *testing.T) {
 		t.Fatalf("importing a damaged file: %v", err)
 	}
 }
+
+// The node's local copies stay within CacheBytes: the least recently
+// used copy nobody reads goes first; a copy being read stays until it
+// is closed, and reads the same after another file pushed the cache
+// over its bound.
+func TestFileCacheIsBounded(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startFileNode(t, nc, 0, "node-a", files.Limits{})
+	const size = 100 << 10
+	a.fs.cache.max = 250 << 10 // two copies and a half
+	var ids []string
+	var contents [][]byte
+	for i := range 4 {
+		content := randomBytes(size)
+		f := upload(t, ctx, a.fs, files.Upload{Owner: "alice", ID: fmt.Sprint("u", i), Room: "room", Name: "f", Size: size}, content)
+		publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: fmt.Sprint("u", i), File: &f})
+		ids, contents = append(ids, f.ID), append(contents, content)
+	}
+	cached := func() (n int, bytes int64) {
+		entries, err := os.ReadDir(a.fs.cache.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if validID(e.Name()) {
+				n++
+			}
+		}
+		a.fs.cache.mu.Lock()
+		defer a.fs.cache.mu.Unlock()
+		return n, a.fs.cache.size
+	}
+	held, err := a.fs.Open(ctx, "room", ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 4; i++ {
+		if got := readAll(t, ctx, a.fs, "room", ids[i]); !bytes.Equal(got, contents[i]) {
+			t.Fatalf("file %d reads back differently", i)
+		}
+		if n, b := cached(); b > a.fs.cache.max || n > 2 {
+			t.Fatalf("after reading file %d: %d copies of %d bytes cached, over the bound", i, n, b)
+		}
+	}
+	// The copy held open the whole time reads back whole.
+	got := make([]byte, size)
+	if _, err := held.ReadAt(got, 0); err != nil || !bytes.Equal(got, contents[0]) {
+		t.Fatalf("the copy held open: %v", err)
+	}
+	held.Close()
+	if n, b := cached(); b > a.fs.cache.max || n > 2 {
+		t.Fatalf("after closing: %d copies of %d bytes cached", n, b)
+	}
+}
