@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +22,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/files"
 	"chat/server/internal/files/media"
+	"chat/server/internal/sqlite"
 )
 
 // Names of the file store's object store, bucket and stream (DESIGN.md,
@@ -486,7 +487,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		_ = s.unpend(ctx, u.Owner, u.ID)
 		return 0, err
 	}
-	b, _ := json.Marshal(uploadRec{Room: u.Room, Name: path.Base(strings.ReplaceAll(u.Name, "\\", "/")), Size: u.Size, Created: now})
+	b, _ := json.Marshal(uploadRec{Room: u.Room, Name: sqlite.CleanName(u.Name), Size: u.Size, Created: now})
 	if _, err := s.kv.Put(ctx, key, b); err != nil {
 		_ = s.release(ctx, u.Owner, u.ID, u.Size)
 		return 0, err
@@ -1232,7 +1233,7 @@ func newFileCache(dir string, max int64) (*fileCache, error) {
 		// Copies of an earlier run may be stale (the files deleted since).
 		old, _ := os.ReadDir(dir)
 		for _, e := range old {
-			_ = os.Remove(path.Join(dir, e.Name()))
+			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 	return fc, nil
@@ -1254,7 +1255,7 @@ func (fc *fileCache) open(ctx context.Context, obj jetstream.ObjectStore, id str
 	fc.mu.Lock()
 	e, ok := fc.entries[id]
 	if !ok {
-		e = &cached{path: path.Join(fc.dir, id), ready: make(chan struct{})}
+		e = &cached{path: filepath.Join(fc.dir, id), ready: make(chan struct{})}
 		fc.entries[id] = e
 		go fc.fill(obj, id, e)
 	}
