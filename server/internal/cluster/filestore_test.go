@@ -747,3 +747,32 @@ func TestFileCacheIsBounded(t *testing.T) {
 		t.Fatalf("after closing: %d copies of %d bytes cached", n, b)
 	}
 }
+
+// The store collects on its own after a delete: the content of a file
+// whose only message was deleted leaves the object store without a
+// Collect call.
+func TestFileStoreCollectsAfterADelete(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startFileNode(t, nc, 0, "node-a", files.Limits{})
+	f := upload(t, ctx, a.fs, files.Upload{Owner: "alice", ID: "x", Room: "room", Name: "x", Size: 5000}, randomBytes(5000))
+	r := publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "x", File: &f})
+	publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "d",
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: r.Msg.Seq}})
+	// Wait for the collector (started by the index's removal of the
+	// reference), polling the object store.
+	for {
+		_, err := a.fs.obj.GetInfo(ctx, f.ID)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the content of a deleted file message is still stored: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling: the collector runs in the background
+	}
+	if _, total, err := a.fs.Usage(ctx, "alice"); err != nil || total != 0 {
+		t.Fatalf("total after collecting: %d %v", total, err)
+	}
+}
