@@ -915,6 +915,14 @@ func (s *FileStore) Held(ctx context.Context, owner, fileID string) (protocol.Fi
 	if rev == 0 || h.Until <= time.Now().UnixMilli() {
 		return protocol.File{}, files.ErrNotFound
 	}
+	// A used hold outlives its content once the messages that carried
+	// it are gone and Collect removed it: nothing to send any more.
+	if _, rev, err := s.c.leaderGet(ctx, s.kv, blobKey(fileID)); err != nil || rev == 0 {
+		if err == nil {
+			err = files.ErrNotFound
+		}
+		return protocol.File{}, err
+	}
 	return h.File, nil
 }
 
