@@ -211,7 +211,7 @@ func reactsOf(rs []protocol.Reaction) map[string][]reactor {
 // apply applies change ch by actor to state (rec: its reactions) at time
 // now, checking that it is allowed.
 func apply(state *protocol.Msg, rec *record, actor string, ch *history.Change, now uint64) error {
-	if state.Text == "" {
+	if history.Deleted(state) {
 		return history.ErrNoMessage // deleted
 	}
 	own := protocol.Key(actor) == protocol.Key(state.Sender)
@@ -230,7 +230,9 @@ func apply(state *protocol.Msg, rec *record, actor string, ch *history.Change, n
 		}
 		// now 0: moderation's Redact, which keeps the message as it
 		// was but for its text (moderation.Store).
-		state.Text, state.Reactions = "", nil
+		// The file goes with the text: the store forgets the reference
+		// (the index drops it on the delete entry), Collect the content.
+		state.Text, state.Reactions, state.File = "", nil, nil
 		if now != 0 {
 			state.Edited = now
 		}

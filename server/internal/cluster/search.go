@@ -45,6 +45,10 @@ type searchIndex struct {
 	// wiper empties search.db-wal soon after a batch removed text: the
 	// log keeps the pages' earlier images, deleted words included.
 	wiper *sqlite.WALWiper
+	// filesGone gets a token (capacity 1, never blocking) after a batch
+	// that removed file references (deletes, retention): the file
+	// store's collector runs soon after.
+	filesGone chan struct{}
 
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
@@ -57,7 +61,7 @@ type searchIndex struct {
 const searchFile = "search.db"
 
 // searchVersion is the index file's layout (PRAGMA user_version).
-const searchVersion = 4
+const searchVersion = 5
 
 // searchQueue bounds the stream messages waiting for the indexer; the
 // consumer waits while it is full.
@@ -70,7 +74,8 @@ const searchBatch = 512
 // directory, removed at close) and starts feeding it.
 func (c *Conn) openSearch(ctx context.Context, dir string) (*searchIndex, error) {
 	x := &searchIndex{c: c, dir: dir, in: make(chan jetstream.Msg, searchQueue),
-		done: make(chan struct{}), moved: make(chan struct{}), closing: make(chan struct{})}
+		done: make(chan struct{}), moved: make(chan struct{}), closing: make(chan struct{}),
+		filesGone: make(chan struct{}, 1)}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "chat-search-")
 		if err != nil {
@@ -114,8 +119,23 @@ func (x *searchIndex) init(ctx context.Context) error {
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS msgs (id INTEGER PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL,
-			time INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (room, seq))`,
+			time INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL,
+			words TEXT NOT NULL, -- what the FTS table indexed (history.SearchText: the text and the file's name)
+			UNIQUE (room, seq))`,
 		`CREATE INDEX IF NOT EXISTS msgs_time ON msgs (time)`,
+		// The files the room's live messages carry (DESIGN.md, "Files"):
+		// the file store's Open and Collect read them. A message deleted
+		// or removed by retention loses its row.
+		`CREATE TABLE IF NOT EXISTS files (room TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL,
+			owner TEXT NOT NULL, id TEXT NOT NULL, thumb TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (room, seq))`,
+		`CREATE INDEX IF NOT EXISTS files_id ON files (id)`,
+		`CREATE INDEX IF NOT EXISTS files_thumb ON files (thumb) WHERE thumb != ''`,
+		`CREATE INDEX IF NOT EXISTS files_owner ON files (owner, id)`,
+		// The files each name sent (the last time): a hold used by a
+		// message no longer keeps the content nor counts (the messages
+		// do), even after they are deleted. Rows older than any hold are
+		// pruned by the file store's Collect.
+		`CREATE TABLE IF NOT EXISTS used (owner TEXT NOT NULL, id TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (owner, id))`,
 		// The same tokenizer as the single server's: words as
 		// history.QueryWords cuts them, folded. Contentless (msgs has the
 		// text) but without contentless_delete, whose tombstones keep a
@@ -138,7 +158,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 	_ = x.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'epoch'`).Scan(&epoch)
 	_ = x.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'pos'`).Scan(&pos)
 	if epoch != x.c.Epoch() {
-		for _, stmt := range []string{`DELETE FROM msgs`, `DELETE FROM fts`, `DELETE FROM meta`} {
+		for _, stmt := range []string{`DELETE FROM msgs`, `DELETE FROM fts`, `DELETE FROM meta`, `DELETE FROM files`, `DELETE FROM used`} {
 			if _, err := x.db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("cluster: search index: %w", err)
 			}
@@ -284,7 +304,8 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	}
 	defer tx.Rollback()
 	var last uint64
-	removed := false // a text left the index: its log is emptied after
+	removed := false   // a text left the index: its log is emptied after
+	filesGone := false // a file reference left: the file store collects
 	for _, it := range items {
 		last = it.seq
 		if it.room == "" || it.cp {
@@ -295,14 +316,29 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 			removed = removed || ch.Kind == protocol.ChangeDelete || ch.Kind == protocol.ChangeEdit
 			if ch.Kind == protocol.ChangeDelete {
 				err = unindex(ctx, tx, it.room, ch.Target)
+				if err == nil {
+					var n int64
+					n, err = unindexFile(ctx, tx, it.room, ch.Target)
+					filesGone = filesGone || n > 0
+				}
 			} else if st, ok := states[it.room+"\x00"+strconv.FormatUint(ch.Target, 10)]; ok {
 				err = unindex(ctx, tx, it.room, ch.Target)
-				if err == nil && st != nil && st.Text != "" {
+				if err == nil && st != nil && !history.Deleted(st) {
 					err = index(ctx, tx, it.room, st)
 				}
+				if err == nil && st != nil && st.File != nil {
+					// A message changed before this index saw it (its
+					// original erased): its file is known from its state.
+					err = indexFile(ctx, tx, it.room, st)
+				}
 			}
-		} else if m.Text != "" {
-			err = index(ctx, tx, it.room, &m)
+		} else {
+			if !history.Deleted(&m) {
+				err = index(ctx, tx, it.room, &m)
+			}
+			if err == nil && m.File != nil {
+				err = indexFile(ctx, tx, it.room, &m)
+			}
 		}
 		if err == nil && keep.Messages > 0 && m.Seq > uint64(keep.Messages) {
 			// The stream keeps a room's last Messages stream messages:
@@ -329,6 +365,12 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	}
 	if removed {
 		x.wiper.Removed()
+	}
+	if filesGone || removed {
+		select {
+		case x.filesGone <- struct{}{}:
+		default:
+		}
 	}
 	x.sweep(ctx, items)
 	x.mu.Lock()
@@ -403,6 +445,7 @@ const ridShift = 12
 // index adds a message, or replaces the text of one indexed (an edit; it
 // keeps its row id).
 func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error {
+	words := history.SearchText(m.Text, m.File)
 	var id int64
 	err := tx.QueryRowContext(ctx, `SELECT id FROM msgs WHERE room = ? AND seq = ?`, room, int64(m.Seq)).Scan(&id)
 	switch {
@@ -410,7 +453,7 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 		if err := unindexRows(ctx, tx, `id = ?`, id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE msgs SET text = ? WHERE id = ?`, m.Text, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE msgs SET text = ?, words = ? WHERE id = ?`, m.Text, words, id); err != nil {
 			return err
 		}
 	case errors.Is(err, sql.ErrNoRows):
@@ -429,14 +472,14 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 			}
 			id++
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO msgs (id, room, seq, time, sender, text) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, room, int64(m.Seq), int64(m.Time), m.Sender, m.Text); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO msgs (id, room, seq, time, sender, text, words) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id, room, int64(m.Seq), int64(m.Time), m.Sender, m.Text, words); err != nil {
 			return err
 		}
 	default:
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text, room) VALUES (?, ?, ?)`, id, m.Text, sqlite.RoomToken(room))
+	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text, room) VALUES (?, ?, ?)`, id, words, sqlite.RoomToken(room))
 	return err
 }
 
@@ -446,8 +489,34 @@ func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
 	if err := unindexRows(ctx, tx, cond, args...); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM files WHERE `+cond, args...)
 	return err
+}
+
+// indexFile notes the file (and preview) message m of room carries.
+func indexFile(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO files (room, seq, time, owner, id, thumb, size) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (room, seq) DO UPDATE SET id = excluded.id, thumb = excluded.thumb, size = excluded.size`,
+		room, int64(m.Seq), int64(m.Time), protocol.Key(m.Sender), m.File.ID, m.File.Thumb, int64(m.File.Size))
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO used (owner, id, time) VALUES (?, ?, ?)
+		ON CONFLICT (owner, id) DO UPDATE SET time = max(time, excluded.time)`, protocol.Key(m.Sender), m.File.ID, int64(m.Time))
+	return err
+}
+
+// unindexFile forgets the file of room's message seq (deleted); n is the
+// rows removed.
+func unindexFile(ctx context.Context, tx *sql.Tx, room string, seq uint64) (int64, error) {
+	r, err := tx.ExecContext(ctx, `DELETE FROM files WHERE room = ? AND seq = ?`, room, int64(seq))
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
 }
 
 // unindexRows takes the words of the messages of msgs where cond holds
@@ -455,7 +524,7 @@ func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
 func unindexRows(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
 	// sqlite.RoomToken in SQL: the 'delete' command needs every
 	// column's indexed value.
-	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text, room) SELECT 'delete', id, text, 'r' || lower(hex(room)) FROM msgs WHERE `+cond, args...)
+	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text, room) SELECT 'delete', id, words, 'r' || lower(hex(room)) FROM msgs WHERE `+cond, args...)
 	return err
 }
 
