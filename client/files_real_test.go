@@ -298,3 +298,48 @@ func TestUploadOverTheLimitsIsRefused(t *testing.T) {
 		t.Errorf("still pending: %d", len(p))
 	}
 }
+
+// TestUploadResumesOnAnotherNodeOfACluster: two chat servers on one NATS.
+// alice's connection to the first dies mid-upload; she reconnects to the
+// second, which answers the begin frame with what the first had stored
+// (partial uploads live in JetStream), and the upload goes on from
+// there. bob, on the first node, downloads the file whole.
+func TestUploadResumesOnAnotherNodeOfACluster(t *testing.T) {
+	url := startNATS(t)
+	one := testserver.Start(t, testserver.Options{Args: []string{"-nats", url}})
+	two := testserver.Start(t, testserver.Options{Args: []string{"-nats", url}})
+	data := randomContent(2<<20 + 999)
+	tp := &uploadTap{cutAt: len(data) / 2}
+	alice := joined(t, client.Config{Addr: one.Addr, Addrs: []string{two.Addr}, Name: "alice", Dial: tp.dial})
+	bob := joined(t, client.Config{Addr: one.Addr, Name: "bob"})
+	id, err := alice.C.SendFile("general", attach("cluster.bin", data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, alice, func(e client.Acked) bool { return e.ID == id })
+	got := waitEvent(t, bob, func(e client.Message) bool { return e.ID == id })
+	if got.File == nil || got.File.ID != sha(data) {
+		t.Fatalf("bob got %+v", got)
+	}
+	var buf bytes.Buffer
+	if _, err := bob.C.Download(context.Background(), "general", got.File.ID, &buf, nil); err != nil || sha(buf.Bytes()) != sha(data) {
+		t.Fatalf("bob's download: %d bytes, %v", buf.Len(), err)
+	}
+	var addrs []string
+	for _, ev := range alice.Events() {
+		if s, ok := ev.(client.StateChanged); ok && s.State == client.Connected {
+			addrs = append(addrs, s.Addr)
+		}
+	}
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if len(addrs) < 2 || addrs[1] != two.Addr {
+		t.Errorf("alice connected to %v; want the second node after the first", addrs)
+	}
+	if len(tp.uploaded[2]) == 0 || tp.uploaded[2][0].Received == 0 {
+		t.Errorf("the second node's answer to the begin frame: %v; want some bytes received", tp.uploaded[2])
+	}
+	if tp.sent >= len(data)*3/2 {
+		t.Errorf("%d bytes of UPLOAD data sent for a file of %d: the upload started over", tp.sent, len(data))
+	}
+}
