@@ -33,6 +33,10 @@ type fileServer struct {
 	inFlight int // FETCHes not answered (the test answers them in batches)
 	maxFly   int
 	fetches  []*protocol.Fetch
+	// active are the uploads begun and not complete; maxActive the most
+	// at once.
+	active    map[string]bool
+	maxActive int
 }
 
 func newFileServer(t *testing.T) *fileServer {
@@ -53,6 +57,11 @@ func (fs *fileServer) handle(c *fakeConn, m protocol.Message) bool {
 		fs.bigFrame = max(fs.bigFrame, len(protocol.Encode(m))-protocol.LengthSize)
 		have := fs.got[m.ID]
 		if len(m.Data) == 0 {
+			if fs.active == nil {
+				fs.active = map[string]bool{}
+			}
+			fs.active[m.ID] = true
+			fs.maxActive = max(fs.maxActive, len(fs.active))
 			fs.begins = append(fs.begins, uint64(len(have)))
 			c.write(&protocol.Uploaded{Room: m.Room, ID: m.ID, Received: uint64(len(have))})
 			return true
@@ -68,6 +77,7 @@ func (fs *fileServer) handle(c *fakeConn, m protocol.Message) bool {
 			sum := sha256.Sum256(have)
 			id := hex.EncodeToString(sum[:])
 			fs.files[id] = have
+			delete(fs.active, m.ID)
 			c.write(&protocol.Uploaded{Room: m.Room, ID: m.ID, Received: m.Size,
 				File: &protocol.File{ID: id, Name: m.Name, Type: "application/octet-stream", Size: m.Size}})
 			return true
@@ -274,4 +284,60 @@ func TestSendRefusedNotFoundUploadsAgainOnce(t *testing.T) {
 	if len(fs.begins) != 2 {
 		t.Errorf("%d begin frames, want 2 (the upload, then once more)", len(fs.begins))
 	}
+}
+
+// TestAtMostThreeUploadsAtOnce: six files queued while offline upload
+// three at a time once the room is joined (the others wait in the outbox, in order), and every message
+// goes.
+func TestAtMostThreeUploadsAtOnce(t *testing.T) {
+	fs := newFileServer(t)
+	tp := &tap{}
+	tp.holdDials() // all six are queued before the room is joined
+	alice := fastClient(t, fs.f.addr(), "alice", tp.dial)
+	alice.C.Join("general")
+	var ids []string
+	for i := range 6 {
+		content := randomContent(100_000 + i)
+		id, err := alice.C.SendFile("general", client.Attachment{Name: "f.bin", Size: int64(len(content)), Content: bytes.NewReader(content)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	tp.releaseDials()
+	for _, id := range ids {
+		waitEvent(t, alice, func(e client.Acked) bool { return e.ID == id })
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.maxActive != 3 || len(fs.begins) != 6 {
+		t.Errorf("%d uploads at once at most (%d begun); want 3 (6)", fs.maxActive, len(fs.begins))
+	}
+}
+
+// TestDownloadGoesOnAfterAReconnect: the connection drops while a FETCH
+// waits for its PART; the client asks again on the next connection and
+// the download completes.
+func TestDownloadGoesOnAfterAReconnect(t *testing.T) {
+	fs := newFileServer(t)
+	content := randomContent(3*protocol.MaxPart + 5)
+	id := sha(content)
+	fs.mu.Lock()
+	fs.files[id] = content
+	fs.mu.Unlock()
+	fs.f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		if f, ok := m.(*protocol.Fetch); ok && c.n == 0 && f.Offset > 0 {
+			c.Close() // lost with the FETCH unanswered
+			return true
+		}
+		return fs.handle(c, m)
+	})
+	alice := fastClient(t, fs.f.addr(), "alice")
+	alice.C.Join("general")
+	alice.WaitJoined(t, "general")
+	var buf bytes.Buffer
+	if _, err := alice.C.Download(context.Background(), "general", id, &buf, nil); err != nil || !bytes.Equal(buf.Bytes(), content) {
+		t.Fatalf("download: %d bytes of %d, %v", buf.Len(), len(content), err)
+	}
+	waitReconnecting(t, alice, 1)
 }
