@@ -343,3 +343,55 @@ func TestUploadResumesOnAnotherNodeOfACluster(t *testing.T) {
 		t.Errorf("%d bytes of UPLOAD data sent for a file of %d: the upload started over", tp.sent, len(data))
 	}
 }
+
+// TestFileOfADeletedMessageAndOfAMutedName: bob deletes his file
+// message; alice sees it deleted without its file (Deleted, File nil)
+// and can no longer download the file (not-found). Muted by alice, bob's
+// next SendFile is refused (muted) as a RoomError naming it, and nothing
+// stays pending.
+func TestFileOfADeletedMessageAndOfAMutedName(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	alice, _ := inRoom(t, client.Config{Addr: srv.Addr, Name: "alice"}, "mods")
+	bob, _ := inRoom(t, client.Config{Addr: srv.Addr, Name: "bob"}, "mods")
+	data := randomContent(50_000)
+	id, err := bob.C.SendFile("mods", attach("gone.bin", data, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack := waitEvent(t, bob, func(e client.Acked) bool { return e.ID == id })
+	got := waitEvent(t, alice, func(e client.Message) bool { return e.ID == id })
+	if got.File == nil || got.Deleted {
+		t.Fatalf("alice got %+v", got)
+	}
+	del, err := bob.C.Delete("mods", ack.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, bob, func(e client.Acked) bool { return e.ID == del })
+	u := waitEvent(t, alice, func(e client.Updated) bool { return e.Kind == protocol.ChangeDelete && e.Target == ack.Seq })
+	if u.Message == nil || !u.Message.Deleted || u.Message.File != nil {
+		t.Fatalf("the deleted message: %+v", u.Message)
+	}
+	var buf bytes.Buffer
+	_, err = alice.C.Download(context.Background(), "mods", got.File.ID, &buf, nil)
+	var perr *protocol.Error
+	if !errors.As(err, &perr) || perr.Code != protocol.CodeNotFound {
+		t.Errorf("download of a deleted message's file: %v, want not-found", err)
+	}
+
+	if _, err := moderate(t, alice.C, "mods", client.Moderation{Action: protocol.ModMute, Target: "bob", For: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	waitModEvent(t, bob, protocol.ModMute)
+	id, err = bob.C.SendFile("mods", attach("muted.bin", data, "hear me"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := waitRoomError(t, bob, "mods", protocol.CodeMuted)
+	if !re.Stays || len(re.Unsent) != 1 || re.Unsent[0] != id {
+		t.Fatalf("muted: %+v", re)
+	}
+	if p := bob.C.Pending(); len(p) != 0 {
+		t.Fatalf("pending after muted: %q", p)
+	}
+}
