@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -408,7 +409,18 @@ func (p *filePacer) take(n int, now time.Time) time.Duration {
 		p.tokens -= float64(n)
 		return 0
 	}
-	return time.Duration((need - p.tokens) / p.rate * float64(time.Second))
+	// Rounded up: a wait of 0 would mean the bytes were taken.
+	return time.Duration(math.Ceil((need - p.tokens) / p.rate * float64(time.Second)))
+}
+
+// spend counts n bytes that came the other way (PART data: the server's
+// budget covers both), so that uploads make room for downloads.
+func (p *filePacer) spend(n int, now time.Time) {
+	if p.rate == 0 {
+		return
+	}
+	p.take(0, now)                               // refill up to now
+	p.tokens = max(p.tokens-float64(n), -p.rate) // a second's worth at most
 }
 
 // fetchReq is a FETCH of a Download, waiting to be sent or answered.
@@ -470,6 +482,7 @@ func (l *loop) onPart(m *protocol.Part) {
 	}
 	req := l.fetches[i]
 	l.fetches = slices.Delete(l.fetches, i, i+1)
+	l.filePace.spend(len(m.Data), time.Now())
 	req.reply <- fetchResult{req: req, part: m}
 }
 
