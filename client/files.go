@@ -90,9 +90,15 @@ type upload struct {
 	fileID string
 	// retried: the stored file was uploaded again once because the server
 	// no longer held it for the SEND (not-found).
-	retried   bool
+	retried bool
+	// restarts counts the begin frames sent again on a chunk refused
+	// not-found (the server forgot the unfinished upload).
+	restarts  int
 	lastEvent time.Time
 }
+
+// maxRestarts bounds upload.restarts.
+const maxRestarts = 3
 
 // files reports whether the current (or, while disconnected, the last)
 // server takes files.
@@ -261,7 +267,15 @@ func (l *loop) onUploaded(m *protocol.Uploaded) {
 		l.pump()
 		return
 	}
-	if received <= up.confirmed {
+	if received == up.confirmed && received < up.next {
+		// The same answer again: not progress (which moves on by about a
+		// MiB) but a chunk at an offset the server does not have. It
+		// stored nothing past received: go on from there.
+		up.next = received
+		l.pump()
+		return
+	}
+	if received < up.confirmed {
 		return
 	}
 	up.confirmed = received
@@ -343,7 +357,27 @@ func (l *loop) giveUp(o *outgoing, e *protocol.Error) {
 // not-found (it no longer holds the file: the hold expired, or the
 // content was collected): once; it reports whether it did.
 func (l *loop) reupload(o *outgoing, e *protocol.Error) bool {
-	if o.up == nil || o.up.fileID == "" || o.up.retried || e.Code != protocol.CodeNotFound {
+	if o.up == nil || e.Code != protocol.CodeNotFound {
+		return false
+	}
+	if o.up.fileID == "" {
+		// A chunk of an upload the server does not know (it forgot it):
+		// begin again. The refusals of the chunks that were on their way
+		// come before the begin frame's answer and change nothing.
+		switch {
+		case !l.uploading(o):
+			return true // a chunk of an earlier connection
+		case !o.up.begun:
+			return true // begun again already
+		case o.up.restarts >= maxRestarts:
+			return false
+		}
+		o.up.restarts++
+		o.up.begun, o.up.next = false, 0
+		l.writeNow(o.uploadFrame(0, nil))
+		return true
+	}
+	if o.up.retried {
 		return false
 	}
 	l.unwire(o)

@@ -341,3 +341,57 @@ func TestDownloadGoesOnAfterAReconnect(t *testing.T) {
 	}
 	waitReconnecting(t, alice, 1)
 }
+
+// TestUploadGoesOnFromTheServersOffset: the server loses a chunk (it
+// answers the next ones, at offsets it does not have, with what it has),
+// and later forgets the unfinished upload (chunks refused not-found):
+// the client goes on from the server's offset, then begins again, and
+// the file arrives whole.
+func TestUploadGoesOnFromTheServersOffset(t *testing.T) {
+	fs := newFileServer(t)
+	content := randomContent(1_000_000)
+	lost, forgotten := false, false
+	fs.f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+		up, ok := m.(*protocol.Upload)
+		if !ok {
+			return fs.handle(c, m)
+		}
+		fs.mu.Lock()
+		switch {
+		case len(up.Data) == 0:
+			forgotten = false
+		case !lost && up.Offset >= 200_000:
+			lost = true // this chunk never arrives
+			fs.mu.Unlock()
+			return true
+		case forgotten:
+			fs.mu.Unlock()
+			c.write(&protocol.Error{Code: protocol.CodeNotFound, Room: up.Room, ID: up.ID, Text: "no such upload"})
+			return true
+		case up.Offset >= 600_000 && len(fs.begins) == 1:
+			forgotten = true
+			delete(fs.got, up.ID)
+			fs.mu.Unlock()
+			c.write(&protocol.Error{Code: protocol.CodeNotFound, Room: up.Room, ID: up.ID, Text: "no such upload"})
+			return true
+		}
+		fs.mu.Unlock()
+		return fs.handle(c, m)
+	})
+	alice := fastClient(t, fs.f.addr(), "alice")
+	alice.C.Join("general")
+	alice.WaitJoined(t, "general")
+	id, err := alice.C.SendFile("general", client.Attachment{Name: "a.bin", Size: int64(len(content)), Content: bytes.NewReader(content)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, alice, func(e client.Acked) bool { return e.ID == id })
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if !bytes.Equal(fs.files[sha(content)], content) {
+		t.Errorf("the server has %d bytes, not the file", len(fs.files[sha(content)]))
+	}
+	if len(fs.begins) != 2 || fs.begins[1] != 0 {
+		t.Errorf("begin answers %v; want 0 and, after the server forgot the upload, 0", fs.begins)
+	}
+}
