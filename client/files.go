@@ -85,6 +85,10 @@ type upload struct {
 	// next is the offset of the next chunk to send; confirmed is what the
 	// server said it has.
 	next, confirmed int64
+	// rewound is the offset the upload last went back to after an answer
+	// to a chunk at the wrong offset (-1: none since the begin frame).
+	rewound int64
+	same    int // answers in a row that repeated confirmed
 	// fileID is the stored file's ID once the upload is complete: the
 	// entry's SEND carries it.
 	fileID string
@@ -96,6 +100,10 @@ type upload struct {
 	restarts  int
 	lastEvent time.Time
 }
+
+// stuckAnswers is how many UPLOADED in a row with the same count below
+// what was sent mean that the server lost a chunk.
+const stuckAnswers = 8
 
 // maxRestarts bounds upload.restarts.
 const maxRestarts = 3
@@ -261,24 +269,41 @@ func (l *loop) onUploaded(m *protocol.Uploaded) {
 	if !up.begun {
 		// The answer to the begin frame: go on from what the server has,
 		// whatever was sent before.
-		up.begun, up.next, up.confirmed = true, received, received
+		up.begun, up.next, up.confirmed, up.rewound, up.same = true, received, received, -1, 0
 		up.lastEvent = now
 		l.c.events.push(Uploading{Room: o.room, ID: o.id, Sent: received, Size: up.size})
 		l.pump()
 		return
 	}
-	if received == up.confirmed && received < up.next {
-		// The same answer again: not progress (which moves on by about a
-		// MiB) but a chunk at an offset the server does not have. It
-		// stored nothing past received: go on from there.
-		up.next = received
+	if received == up.confirmed {
+		up.same++
+	} else {
+		up.same = 0
+	}
+	switch {
+	case received == up.confirmed && received < up.next && received != up.rewound && (up.same >= stuckAnswers || up.next >= up.size):
+		// The same answer again and again: not progress (which moves on
+		// by about a MiB) but the answers to chunks at offsets the server
+		// does not have: it lost one, and stored nothing past received.
+		// Go on from there; the answers to the chunks sent before this
+		// say the same, and are ignored (rewound). (While the server's
+		// count still moves, the answers come from a lost connection's
+		// chunks being stored late: this connection's stream, behind
+		// them, meets the server's offset by itself.)
+		up.next, up.rewound, up.same = received, received, 0
 		l.pump()
 		return
-	}
-	if received < up.confirmed {
+	case received <= up.confirmed:
 		return
 	}
 	up.confirmed = received
+	if received > up.next {
+		// The server has more than this connection sent: in a cluster,
+		// the node of the lost connection went on storing what it had
+		// read after the begin frame here was answered.
+		up.next = received
+		l.pump()
+	}
 	if now.Sub(up.lastEvent) >= uploadEvery {
 		up.lastEvent = now
 		l.c.events.push(Uploading{Room: o.room, ID: o.id, Sent: received, Size: up.size})
