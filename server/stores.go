@@ -17,6 +17,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/cluster"
+	"chat/server/internal/files"
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/inbox"
@@ -36,6 +37,9 @@ type stores struct {
 	// moderation keeps rooms' operators, bans, mutes, topics and the
 	// audit log.
 	moderation moderation.Store
+	// files keeps shared files (issue 16); nil when the server takes none
+	// (-max-upload 0).
+	files files.Store
 	// node attaches the hub to the broker.
 	node func(broker.Handler) (broker.Broker, error)
 	// nats is the cluster connection, nil on a single server.
@@ -80,19 +84,43 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 		names.Close()
 		return nil, err
 	}
-	mod, err := sqlite.OpenModeration(dbPath, sqlite.ModerationOptions{MaxAudit: cfg.auditMax})
+	// Shared files: metadata in chat.db, content under -data/files. A
+	// delete, a redaction or retention removing a message asks it to
+	// collect the content no message carries any more.
+	var fileStore *sqlite.Files
+	kick := func() {}
+	if cfg.maxUpload > 0 {
+		fileStore, err = sqlite.OpenFiles(dbPath, cfg.data, sqlite.FilesOptions{Limits: cfg.fileLimits(), Synchronous: cfg.sync, Logger: log})
+		if err != nil {
+			marks.Close()
+			roomSet.Close()
+			names.Close()
+			return nil, err
+		}
+		kick = fileStore.Kick
+		st.files = fileStore
+	}
+	closeFiles := func() {
+		if fileStore != nil {
+			fileStore.Close()
+		}
+	}
+	mod, err := sqlite.OpenModeration(dbPath, sqlite.ModerationOptions{MaxAudit: cfg.auditMax, Removed: kick})
 	if err != nil {
+		closeFiles()
 		marks.Close()
+		roomSet.Close()
 		names.Close()
 		return nil, err
 	}
 	// One node: the broker is the embedded store (SQLite history,
 	// in-process subscriptions and presence).
 	local, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
-		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync, Retention: cfg.retention(), Logger: log})
+		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync, Retention: cfg.retention(), Logger: log, Removed: kick})
 	}, broker.LocalOptions{})
 	if err != nil {
 		mod.Close()
+		closeFiles()
 		marks.Close()
 		roomSet.Close()
 		names.Close()
@@ -103,6 +131,9 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	// The history last: after the hub (which closes its node) and the
 	// name, room, inbox and moderation tables.
 	st.closers = []func() error{names.Close, roomSet.Close, marks.Close, mod.Close, local.Close}
+	if fileStore != nil {
+		st.closers = append(st.closers, fileStore.Close)
+	}
 	log.Info("history open", "data", dbPath, "version", version)
 	logRetention(log, cfg)
 	return st, nil
@@ -211,8 +242,22 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 			st.closers = append(st.closers, func() error { unlock(); return nil })
 		}
 	}
+	// Shared files: content in the object store chat-files, uploads and
+	// quotas in JetStream, so any node serves any file and resumes any
+	// upload; this node's copies of files being read are cached under
+	// -data (a temporary directory if it cannot be made).
+	var fileStore *cluster.FileStore
+	if cfg.maxUpload > 0 {
+		fileStore, err = conn.Files(dialCtx, cluster.FilesOptions{Limits: cfg.fileLimits(), CacheDir: clusterCacheDir(searchDir, log)})
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		st.files = fileStore
+		st.closers = append([]func() error{fileStore.Close}, st.closers...)
+	}
 	st.node = func(h broker.Handler) (broker.Broker, error) {
-		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name), SearchDir: searchDir})
+		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name), SearchDir: searchDir, Files: fileStore})
 	}
 	log.Info("cluster mode", "node", name, "nats", cfg.nats, "epoch", conn.Epoch(), "version", version)
 	logRetention(log, cfg)
@@ -233,6 +278,21 @@ func clusterSearchDir(cfg *config, node string, log *slog.Logger) string {
 	dir := filepath.Join(cfg.data, "search-"+strings.TrimLeft(safe, "."))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		log.Warn("cannot make the search index directory; this node keeps its index in a temporary directory", "dir", dir, "err", err)
+		return ""
+	}
+	return dir
+}
+
+// clusterCacheDir is where a cluster node keeps copies of the files it
+// serves: beside its search index directory (which this node has
+// locked), one per node name; "" (a temporary directory) without one.
+func clusterCacheDir(searchDir string, log *slog.Logger) string {
+	if searchDir == "" {
+		return ""
+	}
+	dir := filepath.Join(filepath.Dir(searchDir), "files-cache-"+strings.TrimPrefix(filepath.Base(searchDir), "search-"))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		log.Warn("cannot make the file cache directory; this node caches files in a temporary directory", "dir", dir, "err", err)
 		return ""
 	}
 	return dir
