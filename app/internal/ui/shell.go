@@ -237,6 +237,14 @@ func (s *shell) apply(u *UI, ev any) {
 		room = e.Room
 	case ChangeResult:
 		room = e.Room
+	case FileQueued:
+		room = e.Room
+	case UploadProgress:
+		room = e.Room
+	case AttachFailed:
+		room = e.Room
+	case FileSaved:
+		room = e.Room
 	}
 	c := s.byKey[protocol.Key(room)]
 	if c == nil {
