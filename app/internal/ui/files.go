@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"gioui.org/f32"
+	"gioui.org/io/semantic"
 	"gioui.org/layout"
 	"gioui.org/op"
 	"gioui.org/op/clip"
@@ -323,6 +324,11 @@ func attachment(gtx layout.Context, u *UI, c *chatScreen, r *row) layout.Dimensi
 		size := previewSize(gtx, f, gtx.Constraints.Max.X)
 		return fc.open.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 			ci, ok := u.images.get(f.Thumb, func() { u.emit(LoadImageIntent{Room: c.room, File: f.Thumb}) })
+			desc := "picture " + f.Name
+			if !ok {
+				desc += " (loading)"
+			}
+			semantic.DescriptionOp(desc).Add(gtx.Ops)
 			if ok {
 				drawImage(gtx, ci, size)
 			} else {
@@ -411,6 +417,13 @@ func (c *chatScreen) viewer(gtx layout.Context, u *UI) layout.Dimensions {
 					ci, ok = u.images.get(f.Thumb, func() { u.emit(LoadImageIntent{Room: c.viewingRoom, File: f.Thumb}) })
 				}
 				return layout.Center.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+					area := clip.Rect{Max: size}.Push(gtx.Ops)
+					desc := "full size " + f.Name
+					if _, full := u.images.byID[f.ID]; !full {
+						desc += " (loading)"
+					}
+					semantic.DescriptionOp(desc).Add(gtx.Ops)
+					area.Pop()
 					if ok {
 						drawImage(gtx, ci, size)
 					} else {
