@@ -132,7 +132,9 @@ type Client struct {
 	done    chan struct{}
 	state   atomic.Int32
 	maxText atomic.Int64
-	server  atomic.Pointer[[2]string] // address and remote of the connection; nil while not connected
+	// maxUpload is the server's -max-upload (0: no files, or not known yet).
+	maxUpload atomic.Int64
+	server    atomic.Pointer[[2]string] // address and remote of the connection; nil while not connected
 }
 
 // New validates cfg and starts connecting in the background.
@@ -301,7 +303,8 @@ func (c *Client) Send(room, text string) (id string, err error) {
 // It fails with ErrNotInRoom for a room not joined, ErrNotConnected
 // while the room is not joined on the current connection (call it again
 // after the next Joined), and ErrUnsupported for a server without
-// scrollback. A request sent when the connection drops is sent again
+// scrollback. From a server with files (protocol.WelcomeFiles) the
+// page's messages carry their File. A request sent when the connection drops is sent again
 // after the room is re-joined, unless the re-join has Reset set (the
 // pages asked for belong to a history that is gone).
 func (c *Client) History(room string, before uint64, limit int) error {

@@ -137,6 +137,10 @@ type Message struct {
 	// Reactions are the message's reactions, one per emoji that has any,
 	// in the order of protocol.Reactions.
 	Reactions []Reaction
+	// File is the file the message carries; nil for none (Text is then
+	// its caption, and may be empty without the message being Deleted).
+	// Download or FetchFile read it (and its preview, File.Thumb).
+	File *protocol.File
 }
 
 // Acked reports that one of our messages is stored as Seq, or one of our

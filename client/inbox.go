@@ -66,13 +66,14 @@ func (l *loop) onIdentified(m *protocol.Identified) {
 		}
 	}
 	l.c.events.push(ev)
+	l.sendFetches()
 }
 
 // message converts a message of the wire to the event.
 func (l *loop) message(m *protocol.Msg, history bool) Message {
 	own := protocol.Key(m.Sender) == l.c.nameKey
 	msg := Message{Room: m.Room, Seq: m.Seq, Time: protocol.FromMillis(m.Time), Sender: m.Sender, ID: m.ID, Text: m.Text,
-		Own: own, Deleted: m.Text == "", History: history, Mention: !own && !protocol.IsDM(m.Room) && protocol.Mentions(m.Text, l.c.cfg.Name),
+		Own: own, Deleted: m.Text == "" && m.File == nil, File: m.File, History: history, Mention: !own && !protocol.IsDM(m.Room) && protocol.Mentions(m.Text, l.c.cfg.Name),
 		Reply: m.Reply, Reactions: l.reactions(m.Reactions)}
 	if m.Edited != 0 {
 		msg.Edited = protocol.FromMillis(m.Edited)
@@ -159,7 +160,7 @@ func (l *loop) history(key string, before uint64, limit int) error {
 	if l.conn == nil || r.state != roomJoined {
 		return ErrNotConnected
 	}
-	h := protocol.History{Room: key, Before: before, Limit: uint64(limit), Full: l.messages()}
+	h := protocol.History{Room: key, Before: before, Limit: uint64(limit), Full: l.messages(), Files: l.files()}
 	r.history = append(r.history, h)
 	l.enqueue(&h)
 	return nil

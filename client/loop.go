@@ -53,6 +53,14 @@ type loop struct {
 	pace     pacer
 	paceT    *time.Timer // wakes the loop when the next token is due; nil if none
 	paceC    <-chan time.Time
+	// filePace paces upload chunks to the server's file rate (files.go);
+	// fileT wakes the loop when it has bytes again.
+	filePace filePacer
+	fileT    *time.Timer
+	fileC    <-chan time.Time
+	// fetches are the FETCHes of Downloads without their PART yet, in
+	// the order asked (files.go).
+	fetches []*fetchReq
 
 	drainWaiters []chan struct{}
 	stopped      bool
@@ -181,6 +189,7 @@ type outgoing struct {
 	room, id, text string
 	reply          uint64           // SEND's reply target; 0: none
 	change         *protocol.Change // set for a CHANGE
+	up             *upload          // set for a SEND with a file (SendFile): the upload that goes first
 	sentOn         int              // generation of the connection it was handed to the writer on
 }
 
@@ -189,7 +198,11 @@ func (o *outgoing) frame() []byte {
 	if o.change != nil {
 		return protocol.Encode(o.change)
 	}
-	return protocol.Encode(&protocol.Send{Room: o.room, ID: o.id, Text: o.text, Reply: o.reply})
+	s := &protocol.Send{Room: o.room, ID: o.id, Text: o.text, Reply: o.reply}
+	if o.up != nil {
+		s.File = o.up.fileID
+	}
+	return protocol.Encode(s)
 }
 
 // queued is a frame waiting for the pacer; send is the message of a SEND.
@@ -268,6 +281,9 @@ func (l *loop) run() {
 			l.keepalive(now)
 		case <-l.paceC:
 			l.paceT, l.paceC = nil, nil
+			l.pump()
+		case <-l.fileC:
+			l.fileT, l.fileC = nil, nil
 			l.pump()
 		case <-l.wroteC():
 			l.pump()
@@ -404,11 +420,18 @@ func (l *loop) onDialed(r dialResult) {
 	go l.read(l.conn)
 	l.lastRecv = time.Now()
 	l.pace = newPacer(r.welcome.Limits, l.lastRecv)
+	l.filePace = newFilePacer(r.welcome.Limits, l.lastRecv)
+	if l.files() {
+		l.c.maxUpload.Store(int64(min(r.welcome.Limits.MaxUpload, 1<<62)))
+	} else {
+		l.c.maxUpload.Store(0)
+	}
 	l.tick = time.NewTicker(ping / 2)
 	l.tickC = l.tick.C
 	l.setState(Connected, nil, 0)
 	l.dropOversized()
 	l.dropUnsupported()
+	l.dropNoFiles()
 	l.identify()
 	l.reoper()
 	for _, r := range l.rooms {
@@ -416,6 +439,7 @@ func (l *loop) onDialed(r dialResult) {
 			l.sendJoin(r)
 		}
 	}
+	l.sendFetches()
 }
 
 // refuseLong reports whether the server announced limits that the room's
@@ -547,6 +571,13 @@ func (l *loop) enqueueFirst(m protocol.Message) {
 // while maxInflight are unacknowledged (an ACK wakes it).
 func (l *loop) pump() {
 	now := time.Now()
+	l.pumpFrames(now)
+	l.pumpUploads(now)
+	l.sendFetches()
+}
+
+// pumpFrames writes the frames of sendq; see pump.
+func (l *loop) pumpFrames(now time.Time) {
 	for len(l.sendq) > 0 && l.conn != nil {
 		if len(l.conn.out) >= outCap-outReserve {
 			return
@@ -667,6 +698,10 @@ func (l *loop) disconnect(cause error) {
 	if l.paceT != nil {
 		l.paceT.Stop()
 		l.paceT, l.paceC = nil, nil
+	}
+	if l.fileT != nil {
+		l.fileT.Stop()
+		l.fileT, l.fileC = nil, nil
 	}
 	for key, r := range l.rooms {
 		if !r.wanted() {
@@ -912,6 +947,7 @@ func (l *loop) forgetRoom(key string) []string {
 		return q.send != nil && q.send.room == key || q.read != nil && q.read.key == key
 	})
 	l.checkDrained()
+	l.startUploads()
 	l.pump()
 	return unsent
 }
@@ -938,6 +974,10 @@ func (l *loop) queue(o *outgoing) error {
 
 func (l *loop) writeSend(o *outgoing) {
 	if l.conn == nil {
+		return
+	}
+	if o.up != nil && o.up.fileID == "" {
+		l.startUploads() // the SEND follows the upload
 		return
 	}
 	l.sendq = append(l.sendq, queued{frame: o.frame(), send: o})
@@ -1069,6 +1109,10 @@ func (l *loop) onIncoming(in incoming) {
 		l.onIsTyping(m)
 	case *protocol.Results:
 		l.onResults(m)
+	case *protocol.Uploaded:
+		l.onUploaded(m)
+	case *protocol.Part:
+		l.onPart(m)
 	default:
 		l.connectionLost(fmt.Errorf("the server sent %v, which only clients send", m.Type()))
 	}
@@ -1136,10 +1180,11 @@ func (l *loop) onJoined(j *protocol.Joined) {
 		r.mark = min(r.mark, max(r.head, r.lastSeen))
 		l.queueRead(r)
 		for i := range r.history {
-			r.history[i].Full = l.messages()
+			r.history[i].Full, r.history[i].Files = l.messages(), l.files()
 			l.enqueue(&r.history[i])
 		}
 	}
+	l.sendFetches()
 }
 
 // dropTargets forgets what the queued entries of room point at after the
@@ -1224,7 +1269,7 @@ func (l *loop) onError(e *protocol.Error) {
 		l.connectionLost(e)
 		return
 	}
-	if l.settle(e) || l.searchRefused(e) || l.moderationRefused(e) {
+	if l.fetchRefused(e) || l.settle(e) || l.searchRefused(e) || l.moderationRefused(e) {
 		return
 	}
 	if e.Code == protocol.CodeMuted {
@@ -1236,6 +1281,7 @@ func (l *loop) onError(e *protocol.Error) {
 		// refuses IDENTIFY. The rooms carry on without it.
 		l.identifying = false
 		l.c.events.push(IdentityRefused{Err: e})
+		l.sendFetches()
 		return
 	}
 	r := l.rooms[e.Room]

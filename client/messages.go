@@ -461,11 +461,10 @@ func (l *loop) settle(e *protocol.Error) bool {
 		return true // settled already (a re-send answered twice)
 	}
 	o := l.outbox[i]
-	l.unwire(o)
-	l.outbox = slices.Delete(l.outbox, i, i+1)
-	l.c.events.push(RoomError{Room: e.Room, Err: e, Unsent: []string{o.id}, Stays: true})
-	l.checkDrained()
-	l.pump()
+	if l.reupload(o, e) {
+		return true
+	}
+	l.giveUp(o, e)
 	return true
 }
 

@@ -17,7 +17,9 @@
 // in the current room), the commands on messages (/reply SEQ text,
 // /edit SEQ text, /delete SEQ, /react SEQ EMOJI, /unreact SEQ EMOJI,
 // /search WORDS; SEQ is a message's number, shown as [12] once one of
-// these is used), the moderation commands (/kick, /ban, /mute,
+// these is used), files (/upload PATH [caption] sends a file, /download
+// SEQ PATH saves one; a file message prints as "alice sent photo.jpg
+// (1.2 MB): caption"), the moderation commands (/kick, /ban, /mute,
 // /topic, /invite… for operators; /help lists them) and /help; "//" starts a line that begins with
 // "/". Changes print as lines a script can read: "* alice edited [12]:
 // new text", "* alice deleted [12]", "* bob reacted 👍 to [12]"; a reply
@@ -74,7 +76,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chat -name NAME [-server HOST:PORT[,HOST:PORT…]] [-room ROOM]\n\nPrints the room's messages and sends each line of input. Type /help for the commands:\n"+
 			"/join, /part, /msg, /rooms, /names; on messages (SEQ is a message's number, shown as [SEQ] once one of these is used, or after /seqs on):\n"+
-			"/reply SEQ TEXT, /edit SEQ TEXT, /delete SEQ, /react SEQ EMOJI, /unreact SEQ EMOJI, /search WORDS; and moderation.\n\n")
+			"/reply SEQ TEXT, /edit SEQ TEXT, /delete SEQ, /react SEQ EMOJI, /unreact SEQ EMOJI, /search WORDS;\n"+
+			"/upload PATH [CAPTION], /download SEQ PATH; and moderation.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -322,6 +325,10 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 				if e.State == client.Connected {
 					offlineNoted = false
 				}
+			case client.Uploading:
+				if ended && !echoWait {
+					arm(wait) // progress: the wait starts again
+				}
 			}
 			if evCode, done := t.event(ev); done {
 				return max(code, evCode)
@@ -353,7 +360,11 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 		case d := <-drafts:
 			t.draft(d)
 		case f := <-t.results:
+			refused := t.refused
 			f()
+			if t.refused > refused {
+				code = 1 // a download failed: the exit says so
+			}
 			settle()
 		case <-markT.C:
 			t.markRead()

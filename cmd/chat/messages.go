@@ -170,7 +170,7 @@ func (t *term) act(cmd string, seq uint64, do func(room string) (string, error))
 func (t *term) numbersOn() {
 	if !t.seqs {
 		t.seqs = true
-		fmt.Fprintln(t.out, "-- messages now show their number [SEQ], which /reply, /edit, /delete and /react take; /seqs off hides them")
+		fmt.Fprintln(t.out, "-- messages now show their number [SEQ], which /reply, /edit, /delete, /react and /download take; /seqs off hides them")
 	}
 }
 

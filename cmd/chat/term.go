@@ -51,6 +51,10 @@ type term struct {
 	searching  int
 	lastSearch string
 	searchFrom time.Time
+	// uploads are the files /upload sent whose message is not stored
+	// yet, by id; downloads counts the /downloads not finished.
+	uploads   map[string]*sending
+	downloads int
 }
 
 // view is a room the terminal is in, or joining.
@@ -79,12 +83,15 @@ type view struct {
 	deleted     map[uint64]bool
 	// typing: who was last seen typing, by key, and when.
 	typing map[string]time.Time
+	// files are the files of the messages printed (at most maxRecent),
+	// by number, for /download.
+	files map[uint64]*protocol.File
 }
 
 func newTerm(c *client.Client, room, server string, out, errOut io.Writer) *term {
 	t := &term{c: c, out: out, errOut: errOut, server: server, me: protocol.Key(c.Name()),
 		start: room, current: room, views: map[string]*view{}, partOnJoin: map[string]bool{}, results: make(chan func()),
-		tty: isTerminal(out), changes: map[string]string{}}
+		tty: isTerminal(out), changes: map[string]string{}, uploads: map[string]*sending{}}
 	t.open(room)
 	return t
 }
@@ -171,6 +178,9 @@ func (t *term) line(line string) (id string) {
 		t.help()
 	case "/reply", "/edit", "/delete", "/react", "/unreact", "/search":
 		id, _ := t.actCommand(cmd, arg)
+		return id
+	case "/upload", "/download":
+		id, _ := t.fileCommand(cmd, arg)
 		return id
 	default:
 		if t.modCommand(line) {
@@ -343,6 +353,10 @@ func (t *term) help() {
 	for _, h := range messageHelp {
 		fmt.Fprintf(t.out, "--   %-30s %s\n", h[0], h[1])
 	}
+	fmt.Fprintln(t.out, "-- files:")
+	for _, h := range fileHelp {
+		fmt.Fprintf(t.out, "--   %-30s %s\n", h[0], h[1])
+	}
 	fmt.Fprintln(t.out, "-- moderation (room operators, in the current room; server operators in any):")
 	for _, h := range withoutDelete(modcmd.Help) {
 		fmt.Fprintf(t.out, "--   %-30s %s\n", h[0], h[1])
@@ -352,7 +366,7 @@ func (t *term) help() {
 // pending reports whether something asked for is still to come: joins
 // and room lists. At the end of input the terminal waits for them too.
 func (t *term) pending() bool {
-	if t.lists > 0 || t.mods > 0 || t.searching > 0 {
+	if t.lists > 0 || t.mods > 0 || t.searching > 0 || t.downloads > 0 {
 		return true
 	}
 	for _, v := range t.views {
@@ -506,6 +520,10 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		t.message(e)
 	case client.Notice:
 		t.notice(e)
+	case client.Uploading:
+		t.uploading(e)
+	case client.Acked:
+		t.uploadDone(e.ID)
 	case client.Updated:
 		t.updated(e)
 	case client.Typing:
@@ -539,6 +557,7 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 	case client.Left:
 		for _, id := range e.Unsent {
 			delete(t.changes, id)
+			t.uploadDone(id)
 		}
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages to %s not sent\n", len(e.Unsent), t.label(e.Room))
@@ -551,11 +570,12 @@ func (t *term) event(ev client.Event) (code int, done bool) {
 		t.lists = max(0, t.lists-1)
 		t.roomList(e)
 	case client.RoomError:
-		if t.changeRefused(e) {
+		if t.changeRefused(e) || t.uploadRefused(e) {
 			break
 		}
 		for _, id := range e.Unsent {
 			delete(t.changes, id)
+			t.uploadDone(id)
 		}
 		if len(e.Unsent) > 0 {
 			fmt.Fprintf(w, "-- %d messages not sent\n", len(e.Unsent))
@@ -604,6 +624,18 @@ func (t *term) message(e client.Message) {
 	if v != nil {
 		v.remember(e.Seq, e.Sender, e.Text)
 		delete(v.typing, protocol.Key(e.Sender))
+	}
+	if e.File != nil && !e.Deleted {
+		// "alice sent photo.jpg (1.2 MB): caption"
+		if v != nil {
+			v.rememberFile(e.Seq, e.File)
+		}
+		if e.Text != "" {
+			text = ": " + text
+		}
+		fmt.Fprintf(t.out, "%s[%s] %s%s%s%s%s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), quote,
+			fileLine(e.File), text)
+		return
 	}
 	fmt.Fprintf(t.out, "%s[%s] %s%s%s: %s\n", t.prefix(e.Room), e.Time.Local().Format("15:04"), seq, clean(e.Sender), quote, text)
 }
