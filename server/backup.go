@@ -128,6 +128,10 @@ func pruneBackups(dir string, keep int) ([]string, error) {
 		if err := os.Remove(path); err != nil {
 			return removed, err
 		}
+		// Its shared files' content goes with it (hard links, mostly).
+		if err := os.RemoveAll(filesDirOf(path)); err != nil {
+			return removed, err
+		}
 		removed = append(removed, path)
 		ours = ours[1:]
 	}
@@ -151,7 +155,17 @@ func backupSingle(ctx context.Context, cfg *config, file string, force bool, std
 		fmt.Fprintf(stderr, "chat-server backup: %v\n", err)
 		return 1
 	}
+	// The files' content after the database: content the copy's messages
+	// carry was stored before it (a file is sent after its upload).
+	cst, err := copyContent(filepath.Join(cfg.data, "files"), filesDirOf(file))
+	if err != nil {
+		fmt.Fprintf(stderr, "chat-server backup: the database is backed up to %s, but not the shared files' content: %v\n", file, err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "backed up %s to %s in %v: %s; integrity check ok\n", db, file, time.Since(start).Round(time.Millisecond), st)
+	if cst.Files+cst.Skipped > 0 {
+		fmt.Fprintf(stdout, "shared files' content in %s: %s\n", filesDirOf(file), cst)
+	}
 	return 0
 }
 
@@ -205,6 +219,14 @@ func restore(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "chat-server restore: cannot restore %s, nothing was changed: %v\n", file, err)
 		return 1
 	}
+	// The shared files' content first: once the database is in place its
+	// messages may be served.
+	cst, err := copyContent(filesDirOf(file), filepath.Join(cfg.data, "files"))
+	if err != nil {
+		removeDBFiles(incoming)
+		fmt.Fprintf(stderr, "chat-server restore: copying the shared files' content from %s: %v (the database was not changed)\n", filesDirOf(file), err)
+		return 1
+	}
 	aside := ""
 	// Any of the three files: a restore that crashed between its renames
 	// left a -wal without its chat.db, which SQLite would lay over the
@@ -230,6 +252,9 @@ func restore(ctx context.Context, args []string, getenv func(string) string, std
 		d.Close()
 	}
 	fmt.Fprintf(stdout, "restored %s into %s: %s\n", file, db, st)
+	if cst.Files+cst.Skipped > 0 {
+		fmt.Fprintf(stdout, "shared files' content from %s: %s\n", filesDirOf(file), cst)
+	}
 	fmt.Fprintf(stdout, "every room has a new history epoch: clients that resume reload its history\n")
 	if aside != "" {
 		fmt.Fprintf(stdout, "the database it replaced is kept as %s (delete it when you no longer need it)\n", aside)

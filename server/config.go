@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"chat/protocol"
+	"chat/server/internal/files"
 	"chat/server/internal/history"
 	"chat/server/internal/proxy"
 	"chat/server/internal/session"
@@ -87,6 +88,70 @@ type config struct {
 
 	// Acting on messages.
 	typingMaxMembers int
+
+	// Files (issue 16).
+	maxUpload   byteSize
+	uploadQuota byteSize
+	uploadTotal byteSize
+	fileRate    byteSize
+}
+
+// byteSize is a flag of bytes: a number with an optional unit, 25MiB,
+// 1GiB, 500MB, 64KB, or plain bytes (1048576).
+type byteSize int64
+
+func (b *byteSize) String() string {
+	v := int64(*b)
+	for _, u := range []struct {
+		name string
+		n    int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v != 0 && v%u.n == 0 {
+			return fmt.Sprintf("%d%s", v/u.n, u.name)
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+func (b *byteSize) Set(s string) error {
+	v, err := parseSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(v)
+	return nil
+}
+
+// sizeUnits are the units parseSize knows: binary (KiB, MiB, GiB, TiB)
+// and decimal (KB, MB, GB, TB), case-insensitive.
+var sizeUnits = map[string]int64{
+	"": 1, "b": 1,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+	"k": 1000, "kb": 1000, "m": 1000_000, "mb": 1000_000, "g": 1000_000_000, "gb": 1000_000_000, "t": 1000_000_000_000, "tb": 1000_000_000_000,
+}
+
+// parseSize reads a size in bytes: a whole number and an optional unit.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	unit, ok := sizeUnits[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if i == 0 || !ok {
+		return 0, fmt.Errorf("%q is not a size: give bytes, or a number with KiB, MiB, GiB, KB, MB or GB (25MiB, 1GiB, 500MB)", s)
+	}
+	var n int64
+	for _, c := range t[:i] {
+		if n > (1<<62)/10 {
+			return 0, fmt.Errorf("%q is too large", s)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if n > (1<<62)/unit {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * unit, nil
 }
 
 // actionFlags do one thing and exit instead of configuring the server. They
@@ -154,6 +219,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.IntVar(&c.cacheBytesRoom, "history-cache-room", 1<<20, "`bytes` of recent messages kept in memory per room for fast joins; older ones are read from storage")
 	fs.IntVar(&c.cacheBytesServer, "history-cache", 256<<20, "`bytes` of recent messages kept in memory for all rooms together; rooms share it equally when it is full")
 	fs.IntVar(&c.typingMaxMembers, "typing-max-members", 100, "rooms with more members than this get no typing indicators (\"alice is typing…\")")
+	c.maxUpload, c.uploadQuota, c.uploadTotal, c.fileRate = files.DefaultMaxFile, files.DefaultPerName, files.DefaultTotal, session.DefaultFileRate
+	fs.Var(&c.maxUpload, "max-upload", "largest file a client may upload (`size`: 25MiB, 500MB, bytes); 0: the server takes no files")
+	fs.Var(&c.uploadQuota, "upload-quota", "`size` of the files one name may hold (the files its messages carry, and unfinished uploads)")
+	fs.Var(&c.uploadTotal, "upload-total", "`size` of the files the server holds in all; uploads beyond it are refused")
+	fs.Var(&c.fileRate, "file-rate", "file bytes a second one connection may upload and download (`size`), besides -msg-rate; faster clients are slowed down")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")
 	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials `file` (user JWT and NKey seed)")
@@ -278,6 +348,11 @@ func (c *config) check() error {
 	positive("history-cache-room", c.cacheBytesRoom)
 	positive("history-cache", c.cacheBytesServer)
 	positive("typing-max-members", c.typingMaxMembers)
+	if c.maxUpload < 0 || c.uploadQuota <= 0 || c.uploadTotal <= 0 || c.fileRate < 1024 {
+		errs = append(errs, errors.New("-max-upload must not be negative, -upload-quota and -upload-total must be positive, -file-rate at least 1KiB"))
+	} else if c.maxUpload > c.uploadQuota || c.uploadQuota > c.uploadTotal {
+		errs = append(errs, fmt.Errorf("-max-upload %s, -upload-quota %s and -upload-total %s must not decrease: no file could be stored", &c.maxUpload, &c.uploadQuota, &c.uploadTotal))
+	}
 	if (c.tlsCert != "") != (c.tlsKey != "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -336,6 +411,12 @@ func (c *config) check() error {
 // -retain-age.
 func (c *config) retention() history.Retention {
 	return history.Retention{Messages: c.retainMessages, Age: c.retainAge}
+}
+
+// fileLimits is what the files store holds, from -max-upload,
+// -upload-quota and -upload-total.
+func (c *config) fileLimits() files.Limits {
+	return files.Limits{MaxFile: int64(c.maxUpload), PerName: int64(c.uploadQuota), Total: int64(c.uploadTotal)}.WithDefaults()
 }
 
 // list splits a comma-separated flag.

@@ -169,3 +169,33 @@ func TestEnvironmentConfiguresAndFlagsWin(t *testing.T) {
 		t.Errorf("no clean stop: %s", log.String())
 	}
 }
+
+// TestFileSizes: -max-upload and its siblings take sizes with units,
+// from flags and the environment; nonsense is refused with a sentence.
+func TestFileSizes(t *testing.T) {
+	for in, want := range map[string]int64{"25MiB": 25 << 20, "1GiB": 1 << 30, "500MB": 500_000_000, "1048576": 1 << 20, "64 KiB": 64 << 10, "2gb": 2_000_000_000, "0": 0} {
+		got, err := parseSize(in)
+		if err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5GiB", "-1", "12 parsecs", "99999999999999999999", "9999999999GiB"} {
+		if n, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, n)
+		}
+	}
+	c, err := parseConfig([]string{"-max-upload", "10MiB"}, func(k string) string {
+		return map[string]string{"CHAT_UPLOAD_QUOTA": "500MB", "CHAT_FILE_RATE": "1MiB"}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.fileLimits(); l.MaxFile != 10<<20 || l.PerName != 500_000_000 || l.Total != 20<<30 || c.fileRate != 1<<20 {
+		t.Fatalf("limits %+v, file rate %d", l, c.fileRate)
+	}
+	for _, args := range [][]string{{"-max-upload", "lots"}, {"-max-upload", "2GiB"}, {"-upload-quota", "30GiB"}, {"-file-rate", "0"}} {
+		if _, err := parseConfig(args, noEnv, io.Discard); err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}

@@ -163,7 +163,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		Rooms: st.rooms, RoomCreate: rooms.Policy(cfg.roomCreate), RoomCreateKey: cfg.roomCreateKey,
 		MaxServerRooms: cfg.maxServerRooms, CreateLimit: roomCreateLimit(cfg),
 		RingBytes: cfg.cacheBytesRoom, CacheBytes: cfg.cacheBytesServer, LimitHit: limitHit,
-		TypingMaxMembers: cfg.typingMaxMembers}, st.node)
+		TypingMaxMembers: cfg.typingMaxMembers, Files: st.files}, st.node)
 	if err != nil {
 		st.close()
 		return err
@@ -188,6 +188,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MsgBurst:           cfg.msgBurst,
 		FloodAfter:         cfg.floodAfter,
 		IdleTimeout:        cfg.idleTimeout,
+		Files:              st.files != nil,
+		MaxUpload:          int64(cfg.maxUpload),
+		FileRate:           float64(cfg.fileRate),
 		MaxListed:          h.Config().MaxListed,
 		PresenceBatchAbove: h.Config().PresenceBatchAbove,
 		Poller:             newPoller(log),

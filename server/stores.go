@@ -17,6 +17,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/cluster"
+	"chat/server/internal/files"
 	"chat/server/internal/history"
 	"chat/server/internal/hub"
 	"chat/server/internal/inbox"
@@ -36,6 +37,9 @@ type stores struct {
 	// moderation keeps rooms' operators, bans, mutes, topics and the
 	// audit log.
 	moderation moderation.Store
+	// files keeps shared files (issue 16); nil when the server takes none
+	// (-max-upload 0).
+	files files.Store
 	// node attaches the hub to the broker.
 	node func(broker.Handler) (broker.Broker, error)
 	// nats is the cluster connection, nil on a single server.

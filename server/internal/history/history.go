@@ -59,6 +59,22 @@ type Change struct {
 	Moderator bool
 }
 
+// Deleted reports whether m (not a change entry) was deleted: a stored
+// message has a text or a file (or both), and a delete removes both.
+func Deleted(m *protocol.Msg) bool { return m.Text == "" && m.File == nil }
+
+// SearchText is what a search matches of a message: its text (a file's
+// caption) and the name of its file. Hits show the text alone.
+func SearchText(text string, f *protocol.File) string {
+	if f == nil || f.Name == "" {
+		return text
+	}
+	if text == "" {
+		return f.Name
+	}
+	return text + " " + f.Name
+}
+
 // Errors of a change in its Result.
 var (
 	// ErrNoMessage: the target does not exist, is itself a change,

@@ -59,13 +59,13 @@ func (m *Memory) commit(batch []*Request) []Result {
 		}
 		now := protocol.Millis(m.now())
 		e := &entry{msg: protocol.Msg{Room: r.Room, Seq: uint64(len(entries)) + 1, Time: now,
-			Sender: r.Sender, ID: r.ID, Text: r.Text, Reply: r.Reply}}
+			Sender: r.Sender, ID: r.ID, Text: r.Text, Reply: r.Reply, File: copyFile(r.File)}}
 		if c := r.Change; c != nil {
 			if err := m.applyLocked(r, now); err != nil {
 				results[i].Err = err
 				continue
 			}
-			e.msg.Text, e.msg.Reply = "", 0
+			e.msg.Text, e.msg.Reply, e.msg.File = "", 0, nil
 			e.msg.Change = &protocol.ChangeEntry{Kind: c.Kind, Target: c.Target}
 			if c.Kind == protocol.ChangeReact || c.Kind == protocol.ChangeUnreact {
 				e.msg.Change.Emoji = c.Text
@@ -86,7 +86,7 @@ func (m *Memory) applyLocked(r *Request, now uint64) error {
 		return ErrNoMessage
 	}
 	t := entries[c.Target-1]
-	if t.msg.Change != nil || t.msg.Text == "" {
+	if t.msg.Change != nil || Deleted(&t.msg) {
 		return ErrNoMessage // a change entry, or deleted
 	}
 	own := protocol.Key(r.Sender) == protocol.Key(t.msg.Sender)
@@ -100,7 +100,7 @@ func (m *Memory) applyLocked(r *Request, now uint64) error {
 		if !own && !c.Moderator {
 			return ErrNotSender
 		}
-		t.msg.Text, t.msg.Edited = "", now
+		t.msg.Text, t.msg.File, t.msg.Edited = "", nil, now
 		t.reactions = [len(protocol.Reactions)][]reactor{}
 	case protocol.ChangeReact, protocol.ChangeUnreact:
 		i := slices.Index(protocol.Reactions[:], c.Text)
@@ -121,6 +121,7 @@ func (m *Memory) applyLocked(r *Request, now uint64) error {
 // a change entry with its target's state now.
 func (m *Memory) renderLocked(room string, e *entry) protocol.Msg {
 	msg := e.msg
+	msg.File = copyFile(msg.File)
 	if msg.Change != nil {
 		c := *msg.Change
 		if entries := m.rooms[room]; c.Target >= 1 && c.Target <= uint64(len(entries)) {
@@ -197,12 +198,13 @@ func (m *Memory) Search(ctx context.Context, q Query) ([]protocol.Hit, bool, err
 	for _, room := range slices.Compact(slices.Sorted(slices.Values(q.Rooms))) {
 		for _, e := range m.rooms[room] {
 			msg := &e.msg
-			if msg.Change != nil || msg.Text == "" || (q.Before != 0 && msg.Time >= q.Before) {
+			if msg.Change != nil || Deleted(msg) || (q.Before != 0 && msg.Time >= q.Before) {
 				continue
 			}
-			if ok, spans := Match(msg.Text, words); ok {
+			text := SearchText(msg.Text, msg.File)
+			if ok, spans := Match(text, words); ok {
 				hits = append(hits, protocol.Hit{Room: room, Seq: msg.Seq, Time: msg.Time,
-					Sender: msg.Sender, Text: msg.Text, Matches: spans})
+					Sender: msg.Sender, Text: text, Matches: spans})
 			}
 		}
 	}
@@ -211,6 +213,15 @@ func (m *Memory) Search(ctx context.Context, q Query) ([]protocol.Hit, bool, err
 		return hits[:limit], true, nil
 	}
 	return hits, false, ctx.Err()
+}
+
+// copyFile returns a copy of f, so that no two messages share one.
+func copyFile(f *protocol.File) *protocol.File {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	return &c
 }
 
 // SortHits orders hits newest first: by time, then (within a

@@ -46,6 +46,7 @@ import (
 
 	"chat/protocol"
 	"chat/server/internal/broker"
+	"chat/server/internal/files"
 	"chat/server/internal/inbox"
 	"chat/server/internal/limit"
 	"chat/server/internal/moderation"
@@ -166,6 +167,10 @@ type Config struct {
 	TypingEvery time.Duration
 	// SearchTimeout bounds one SEARCH's store read (default 10 s).
 	SearchTimeout time.Duration
+
+	// Files, if set, keeps shared files (files.go): UPLOAD, FETCH and
+	// SENDs that carry a file. Without it they are refused.
+	Files files.Store
 }
 
 // Owners decides whether a secret may use a name, claiming unclaimed names
@@ -519,6 +524,11 @@ type Conn struct {
 	// bans, the audit log and the per-address limit on room creations.
 	remote string
 	addr   netip.Addr
+
+	// fetches queues the connection's FETCHes for its fetch goroutine,
+	// started by the first (files.go).
+	fetchOnce sync.Once
+	fetches   chan *protocol.Fetch
 }
 
 // Connect registers a new connection.
@@ -903,6 +913,13 @@ func (c *Conn) Send(room, id, text string) error { return c.SendReply(room, id, 
 // SendReply is Send of a message that answers message reply of the room
 // (0: none), which must be a message this node has delivered.
 func (c *Conn) SendReply(room, id, text string, reply uint64) error {
+	return c.SendFile(room, id, text, reply, "")
+}
+
+// SendFile is SendReply of a message that carries the file fileID (""
+// for none), which the member's name must hold (uploaded, files.Store.Held):
+// else the refusal is not-found with the SEND's id.
+func (c *Conn) SendFile(room, id, text string, reply uint64, fileID string) error {
 	key := roomKey(room)
 	mem := c.membership(key)
 	if mem == nil {
@@ -922,8 +939,15 @@ func (c *Conn) SendReply(room, id, text string, reply uint64) error {
 			return e
 		}
 	}
+	var file *protocol.File
+	if fileID != "" {
+		var err error
+		if file, err = c.heldFile(mem, id, fileID); err != nil {
+			return err
+		}
+	}
 	c.typed(mem) // a message ends its sender's typing: the next TYPING is news
-	return c.publish(mem, &broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Reply: reply, Tag: mem, Received: time.Now()})
+	return c.publish(mem, &broker.Publication{Room: key, Sender: mem.name, ID: id, Text: text, Reply: reply, File: file, Tag: mem, Received: time.Now()})
 }
 
 // publish publishes p for membership mem, whose ACK (or refusal) follows

@@ -446,7 +446,10 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 		n := 0
 		if m.Change == nil {
 			n = 3*10 + len(m.Sender) + len(m.ID) + len(m.Text) + 3*5 // varints and length prefixes, at most
-			if q.Full {
+			if f := m.File; f != nil && q.Files {
+				n += len(f.ID) + len(f.Name) + len(f.Type) + len(f.Thumb) + 10*7
+			}
+			if q.Full || q.Files {
 				n += 3 * 10
 				for _, x := range m.Reactions {
 					n += 2*10 + len(x.Emoji)
@@ -491,7 +494,7 @@ func (c *Conn) History(q *protocol.History) *protocol.Error {
 			page = append(page, m)
 		}
 	}
-	frame := protocol.Encode(&protocol.Page{Room: key, Before: q.Before, First: first, Full: q.Full, Messages: page})
+	frame := protocol.Encode(&protocol.Page{Room: key, Before: q.Before, First: first, Full: q.Full, Files: q.Files, Messages: page})
 	// Replay, not Deliver: paced to the client's reading, and never after
 	// the room's LEFT.
 	_ = c.m.Replay(mem.ctx, [][]byte{frame})

@@ -20,8 +20,17 @@ func (s *Session) throttle(msg protocol.Message) bool {
 	if s.cfg.MsgRate <= 0 || !s.ready.Load() {
 		return true
 	}
-	if _, ok := msg.(*protocol.Pong); ok {
+	switch m := msg.(type) {
+	case *protocol.Pong:
 		return true
+	case *protocol.Upload:
+		return s.fileBudget(len(m.Data))
+	case *protocol.Fetch:
+		n := m.Length
+		if n == 0 || n > protocol.MaxPart {
+			n = protocol.MaxPart
+		}
+		return s.fileBudget(int(n))
 	}
 	now := time.Now()
 	if s.bucket == nil {
@@ -48,6 +57,46 @@ func (s *Session) throttle(msg protocol.Message) bool {
 	return !s.isClosing()
 }
 
+// fileBudget keeps the connection to its file rate: UPLOAD and FETCH do
+// not count against the message rate (a file is many frames) but spend
+// their bytes from this budget, and wait while it is spent. Waiting, not
+// refusing: the client reads the announced rate and paces itself, and
+// one that does not is only slowed down. It reports whether to go on.
+func (s *Session) fileBudget(n int) bool {
+	now := time.Now()
+	if s.files == nil {
+		s.files = newByteBudget(s.cfg.FileRate, float64(s.cfg.FileBurst), now)
+	}
+	if wait := s.files.take(float64(n), now); wait > 0 {
+		time.Sleep(wait)
+		return !s.isClosing()
+	}
+	return true
+}
+
+// byteBudget is a token bucket of bytes: burst at most, refilled at rate
+// a second. Unlike limit.Bucket it spends many tokens at once. Reader
+// only.
+type byteBudget struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newByteBudget(rate, burst float64, now time.Time) *byteBudget {
+	return &byteBudget{rate: rate, burst: burst, tokens: burst, last: now}
+}
+
+// take spends n bytes and returns how long to wait before acting.
+func (b *byteBudget) take(n float64, now time.Time) time.Duration {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	b.tokens -= n
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
 // handle applies one frame. It returns an ERROR for the client, if any.
 func (s *Session) handle(msg protocol.Message) *protocol.Error {
 	if !s.ready.Load() {
@@ -72,6 +121,10 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 		return s.send(m)
 	case *protocol.Change:
 		return s.change(m)
+	case *protocol.Upload:
+		return s.upload(m)
+	case *protocol.Fetch:
+		return s.fetch(m)
 	case *protocol.Typing:
 		if len(m.Room) > s.maxRoom(m.Room) {
 			return tooLong(s.errRoom(m.Room), "the room name", len(m.Room), s.maxRoom(m.Room))
@@ -110,7 +163,7 @@ func (s *Session) handle(msg protocol.Message) *protocol.Error {
 
 func (s *Session) welcome() *protocol.Welcome {
 	c := s.cfg
-	return &protocol.Welcome{
+	w := &protocol.Welcome{
 		Version: protocol.Version, Server: c.ServerName, Time: protocol.Millis(time.Now()),
 		MaxFrame: uint64(c.MaxFrame), MaxText: uint64(c.MaxText), MaxName: uint64(c.MaxName),
 		MaxRoom: uint64(c.MaxRoom), MaxRooms: uint64(c.MaxRooms), History: uint64(c.History),
@@ -126,6 +179,11 @@ func (s *Session) welcome() *protocol.Welcome {
 			IdleTimeoutMs:      uint64(c.IdleTimeout.Milliseconds()),
 		},
 	}
+	if c.Files {
+		w.Limits.FileBytesPerSec = uint64(c.FileRate)
+		w.Limits.MaxUpload = uint64(c.MaxUpload)
+	}
+	return w
 }
 
 // sendInterval is the announced form of a rate: milliseconds per frame,
@@ -141,6 +199,9 @@ func (m *Manager) welcomeFlags() protocol.WelcomeFlags {
 	flags := protocol.WelcomeInbox | protocol.WelcomeModeration | protocol.WelcomeMessages
 	if m.cfg.Key != "" {
 		flags |= protocol.WelcomeKeyRequired
+	}
+	if m.cfg.Files {
+		flags |= protocol.WelcomeFiles
 	}
 	return flags
 }
@@ -248,12 +309,67 @@ func (s *Session) send(m *protocol.Send) *protocol.Error {
 	switch {
 	case len(m.ID) == 0 || len(m.ID) > protocol.MaxIDLen:
 		return protocol.NewError(protocol.CodeTooLong, s.errRoom(m.Room), fmt.Sprintf("a message id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID)))
-	case len(m.Text) == 0:
+	case len(m.Text) == 0 && m.File == "":
 		return protocol.NewError(protocol.CodeTooLong, s.errRoom(m.Room), "the message is empty")
 	case len(m.Text) > s.cfg.MaxText:
 		return tooLong(s.errRoom(m.Room), "the message", len(m.Text), s.cfg.MaxText)
+	case len(m.File) > maxFileID:
+		e := tooLong(s.errRoom(m.Room), "the file id", len(m.File), maxFileID)
+		e.ID = m.ID
+		return e
+	}
+	if m.File != "" {
+		return s.published(m.Room, s.rooms.SendFile(m.Room, m.ID, m.Text, m.Reply, m.File))
 	}
 	return s.published(m.Room, s.rooms.SendReply(m.Room, m.ID, m.Text, m.Reply))
+}
+
+// maxFileID is the longest file id: a SHA-256 in hex is 64 characters.
+const maxFileID = 64
+
+// maxFileName is the longest file name an UPLOAD may give, in bytes.
+const maxFileName = 255
+
+// upload checks an UPLOAD's lengths (its data is within the frame, which
+// MaxFrame bounds) before the rooms store it. The name is kept as given
+// here; the store cleans it to a base name.
+func (s *Session) upload(m *protocol.Upload) *protocol.Error {
+	room := s.errRoom(m.Room)
+	refuse := func(e *protocol.Error) *protocol.Error {
+		e.ID = m.ID
+		return e
+	}
+	switch {
+	case len(m.Room) > s.maxRoom(m.Room):
+		return refuse(tooLong(room, "the room name", len(m.Room), s.maxRoom(m.Room)))
+	case len(m.ID) == 0 || len(m.ID) > protocol.MaxIDLen:
+		return refuse(protocol.NewError(protocol.CodeTooLong, room, fmt.Sprintf("an upload id must be 1 to %d bytes, not %d", protocol.MaxIDLen, len(m.ID))))
+	case len(m.Name) > maxFileName:
+		return refuse(tooLong(room, "the file name", len(m.Name), maxFileName))
+	case !s.cfg.Files:
+		return refuse(protocol.NewError(protocol.CodeUnexpected, room, "this server takes no files"))
+	}
+	return s.inRoom(m.Room, s.rooms.Upload(m))
+}
+
+// fetch checks a FETCH's lengths before the rooms answer it.
+func (s *Session) fetch(m *protocol.Fetch) *protocol.Error {
+	room := s.errRoom(m.Room)
+	refuse := func(e *protocol.Error) *protocol.Error {
+		e.ID = m.File
+		return e
+	}
+	switch {
+	case len(m.Room) > s.maxRoom(m.Room):
+		return refuse(tooLong(room, "the room name", len(m.Room), s.maxRoom(m.Room)))
+	case len(m.File) > maxFileID:
+		e := tooLong(room, "the file id", len(m.File), maxFileID)
+		e.ID = m.File[:maxFileID]
+		return e
+	case !s.cfg.Files:
+		return refuse(protocol.NewError(protocol.CodeUnexpected, room, "this server takes no files"))
+	}
+	return s.inRoom(m.Room, s.rooms.Fetch(m))
 }
 
 // published is the answer to a SEND or CHANGE the rooms took or refused.

@@ -93,6 +93,15 @@ type Rooms interface {
 	// returns a *protocol.Error to send back, or another error when the
 	// message was refused for shutdown (the client will resend it).
 	SendReply(room, id, text string, reply uint64) error
+	// SendFile is SendReply of a message that carries the file fileID
+	// ("" for none; section 4, "Files").
+	SendFile(room, id, text string, reply uint64, fileID string) error
+	// Upload stores an UPLOAD's chunk (or begins the upload) and answers
+	// UPLOADED.
+	Upload(u *protocol.Upload) *protocol.Error
+	// Fetch answers a FETCH with a PART, later, off the reader; it may
+	// wait while the connection has many FETCHes under way.
+	Fetch(f *protocol.Fetch) *protocol.Error
 	// Change publishes a CHANGE; errors as SendReply's.
 	Change(ch *protocol.Change) error
 	// Typing forwards a TYPING to the room's other members (or drops it).
@@ -160,6 +169,16 @@ type Config struct {
 	// MaxListed and PresenceBatchAbove are the hub's, announced in WELCOME
 	// so that clients know them.
 	MaxListed, PresenceBatchAbove int
+	// Files says the server keeps files (WelcomeFiles: UPLOAD, FETCH,
+	// SEND's file). MaxUpload is the largest file, announced in WELCOME.
+	Files     bool
+	MaxUpload int64
+	// FileRate and FileBurst bound the file bytes (UPLOAD data, FETCHed
+	// parts) of a connection, which do not count against MsgRate: a burst
+	// of FileBurst bytes, then FileRate a second (default 8 MiB/s after
+	// 1 MiB). A client over it is slowed down, never cut off.
+	FileRate  float64
+	FileBurst int
 	// Poller, if set, holds idle Direct connections without a goroutine.
 	Poller Poller
 	Logger *slog.Logger
@@ -194,6 +213,10 @@ func (c *Config) setDefaults() {
 		c.SearchRate = 1
 	}
 	num(&c.SearchBurst, 5)
+	if c.FileRate <= 0 {
+		c.FileRate = DefaultFileRate
+	}
+	num(&c.FileBurst, 1<<20)
 	dur(&c.FloodAfter, 10*time.Second)
 	dur(&c.IdleTimeout, 2*time.Minute)
 	dur(&c.RetryAfter, 5*time.Second)
@@ -201,6 +224,9 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// DefaultFileRate is the default FileRate, bytes a second.
+const DefaultFileRate = 8 << 20
 
 // MinQueue is the smallest outgoing queue, in frames: a join queues up
 // to 32 history frames at once and needs room to spare.

@@ -34,6 +34,7 @@ type Session struct {
 	// Rate limiting, reader only.
 	bucket       *limit.Bucket
 	searches     *limit.Bucket // SEARCHes, besides bucket
+	files        *byteBudget   // file bytes (UPLOAD, FETCH), instead of bucket
 	limitedSince time.Time     // when the client started sending too fast; zero if it is not
 	// noRoomSince is when the session was last seen in no room; zero while
 	// it is in one. Timer only.

@@ -74,20 +74,23 @@ func (p *partialSocket) Direct() bool                  { return true }
 
 type noRooms struct{}
 
-func (noRooms) Join(*protocol.Join) *protocol.Error            { return nil }
-func (noRooms) SendReply(string, string, string, uint64) error { return nil }
-func (noRooms) Change(*protocol.Change) error                  { return nil }
-func (noRooms) Typing(string, bool) *protocol.Error            { return nil }
-func (noRooms) Search(*protocol.Search) *protocol.Error        { return nil }
-func (noRooms) Leave(string) *protocol.Error                   { return nil }
-func (noRooms) Moderate(*protocol.Moderate) *protocol.Error    { return nil }
-func (noRooms) Joined() int                                    { return 0 }
-func (noRooms) Identified() bool                               { return false }
-func (noRooms) Identify(*protocol.Identify) *protocol.Error    { return nil }
-func (noRooms) History(*protocol.History) *protocol.Error      { return nil }
-func (noRooms) Read(string, uint64) *protocol.Error            { return nil }
-func (noRooms) List(string) *protocol.Error                    { return nil }
-func (noRooms) Close()                                         {}
+func (noRooms) Join(*protocol.Join) *protocol.Error                   { return nil }
+func (noRooms) SendReply(string, string, string, uint64) error        { return nil }
+func (noRooms) Change(*protocol.Change) error                         { return nil }
+func (noRooms) SendFile(string, string, string, uint64, string) error { return nil }
+func (noRooms) Upload(*protocol.Upload) *protocol.Error               { return nil }
+func (noRooms) Fetch(*protocol.Fetch) *protocol.Error                 { return nil }
+func (noRooms) Typing(string, bool) *protocol.Error                   { return nil }
+func (noRooms) Search(*protocol.Search) *protocol.Error               { return nil }
+func (noRooms) Leave(string) *protocol.Error                          { return nil }
+func (noRooms) Moderate(*protocol.Moderate) *protocol.Error           { return nil }
+func (noRooms) Joined() int                                           { return 0 }
+func (noRooms) Identified() bool                                      { return false }
+func (noRooms) Identify(*protocol.Identify) *protocol.Error           { return nil }
+func (noRooms) History(*protocol.History) *protocol.Error             { return nil }
+func (noRooms) Read(string, uint64) *protocol.Error                   { return nil }
+func (noRooms) List(string) *protocol.Error                           { return nil }
+func (noRooms) Close()                                                {}
 
 // TestOverflowAfterPartialWriteKeepsFramesWhole: a flusher's write stops
 // inside a frame (the socket is full), and the queue then overflows

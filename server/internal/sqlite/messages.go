@@ -46,14 +46,15 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 		return l.rollback(tx, advanced, fail(err))
 	}
 	now := protocol.Millis(l.now())
-	removed := false // a text left: the WAL is emptied after the commit
+	removed := false   // a text left: the WAL is emptied after the commit
+	filesGone := false // a delete took a message's file: the file store collects
 	for i, r := range batch {
 		head, err := l.head(tx, r.Room)
 		if err != nil {
 			return undo(err)
 		}
 		key := protocol.Key(r.Sender)
-		msg := protocol.Msg{Room: r.Room, Seq: head + 1, Time: now, Sender: r.Sender, ID: r.ID, Text: r.Text, Reply: r.Reply}
+		msg := protocol.Msg{Room: r.Room, Seq: head + 1, Time: now, Sender: r.Sender, ID: r.ID, Text: r.Text, Reply: r.Reply, File: copyFile(r.File)}
 		var kind, target int64
 		var emoji string
 		var rid any // NULL: not in the search index
@@ -71,7 +72,8 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 			case !errors.Is(err, sql.ErrNoRows):
 				return undo(err)
 			}
-			switch err := l.apply(ctx, tx, r, msg.Seq, now, lastRID); {
+			hadFile, err := l.apply(ctx, tx, r, msg.Seq, now, lastRID)
+			switch {
 			case errors.Is(err, history.ErrNoMessage), errors.Is(err, history.ErrNotSender):
 				results[i].Err = err
 				continue
@@ -79,17 +81,18 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 				return undo(err)
 			}
 			removed = removed || c.Kind == protocol.ChangeDelete || c.Kind == protocol.ChangeEdit
-			msg.Text, msg.Reply = "", 0
+			filesGone = filesGone || c.Kind == protocol.ChangeDelete && hadFile
+			msg.Text, msg.Reply, msg.File = "", 0, nil
 			kind, target = int64(c.Kind), int64(c.Target)
 			if c.Kind == protocol.ChangeReact || c.Kind == protocol.ChangeUnreact {
 				emoji = c.Text
 			}
 			msg.Change = &protocol.ChangeEntry{Kind: c.Kind, Target: c.Target, Emoji: emoji}
-		} else if msg.Text != "" {
+		} else if history.SearchText(msg.Text, msg.File) != "" {
 			rid = l.nextRID(now)
 		}
-		res, err := ins.Exec(msg.Room, int64(msg.Seq), int64(msg.Time), msg.Sender, key, []byte(msg.ID), []byte(msg.Text),
-			int64(min(msg.Reply, 1<<62)), kind, target, emoji, rid)
+		res, err := ins.Exec(append([]any{msg.Room, int64(msg.Seq), int64(msg.Time), msg.Sender, key, []byte(msg.ID), []byte(msg.Text),
+			int64(min(msg.Reply, 1<<62)), kind, target, emoji, rid}, fileArgs(msg.File)...)...)
 		if err != nil {
 			return undo(err)
 		}
@@ -149,6 +152,9 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 	if removed {
 		l.wiper.removed()
 	}
+	if filesGone && l.removed != nil {
+		l.removed()
+	}
 	return results
 }
 
@@ -170,45 +176,49 @@ func (l *Log) nextRID(now uint64) int64 {
 // history.ErrNoMessage or history.ErrNotSender (nothing written). seq is
 // the change entry's place, which orders reactions; a target with a rid
 // above pending is not in the index yet (commit adds it at the end).
-func (l *Log) apply(ctx context.Context, tx *sql.Tx, r *history.Request, seq, now uint64, pending int64) error {
+// hadFile reports that the target carried a file.
+func (l *Log) apply(ctx context.Context, tx *sql.Tx, r *history.Request, seq, now uint64, pending int64) (hadFile bool, err error) {
 	c := r.Change
 	if c.Target == 0 || c.Target >= 1<<62 {
-		return history.ErrNoMessage
+		return false, history.ErrNoMessage
 	}
 	target := int64(c.Target)
-	var senderKey string
+	var senderKey, text, fileName string // text: as indexed (searchText)
 	var kind int64
-	var text []byte
 	var rid sql.NullInt64
-	err := tx.QueryRowContext(ctx, "SELECT sender_key, kind, text, rid FROM messages WHERE room = ? AND seq = ?",
-		r.Room, target).Scan(&senderKey, &kind, &text, &rid)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && (kind != 0 || len(text) == 0) {
-		return history.ErrNoMessage // gone, a change entry, or deleted
+	var file sql.NullString
+	err = tx.QueryRowContext(ctx, "SELECT sender_key, kind, "+searchText+", rid, file, file_name FROM messages WHERE room = ? AND seq = ?",
+		r.Room, target).Scan(&senderKey, &kind, &text, &rid, &file, &fileName)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && (kind != 0 || text == "" && !file.Valid) {
+		return false, history.ErrNoMessage // gone, a change entry, or deleted
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
+	hadFile = file.Valid
 	key := protocol.Key(r.Sender)
 	own := key == senderKey
 	indexed := rid.Valid && rid.Int64 <= pending
 	switch c.Kind {
 	case protocol.ChangeEdit:
 		if !own {
-			return history.ErrNotSender
+			return hadFile, history.ErrNotSender
 		}
 		if _, err = tx.ExecContext(ctx, "UPDATE messages SET text = ?, edited = ? WHERE room = ? AND seq = ?",
 			[]byte(c.Text), int64(now), r.Room, target); err == nil && indexed {
 			if _, err = tx.ExecContext(ctx, unindex, rid.Int64, text, RoomToken(r.Room)); err == nil {
-				_, err = tx.ExecContext(ctx, "INSERT INTO words (rowid, text, room) VALUES (?, ?, ?)", rid.Int64, c.Text, RoomToken(r.Room))
+				_, err = tx.ExecContext(ctx, "INSERT INTO words (rowid, text, room) VALUES (?, ?, ?)", rid.Int64,
+					history.SearchText(c.Text, &protocol.File{Name: fileName}), RoomToken(r.Room))
 			}
 		}
 	case protocol.ChangeDelete:
 		if !own && !c.Moderator {
-			return history.ErrNotSender
+			return hadFile, history.ErrNotSender
 		}
 		// The text is overwritten (secure_delete zeroes the space it
-		// took) and its words leave the index (FTS5 secure-delete).
-		_, err = tx.ExecContext(ctx, "UPDATE messages SET text = x'', edited = ? WHERE room = ? AND seq = ?",
+		// took), the file goes with it, and its words leave the index
+		// (FTS5 secure-delete).
+		_, err = tx.ExecContext(ctx, "UPDATE messages SET text = x'', "+clearFile+", edited = ? WHERE room = ? AND seq = ?",
 			int64(now), r.Room, target)
 		if err == nil {
 			_, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq = ?", r.Room, target)
@@ -218,7 +228,7 @@ func (l *Log) apply(ctx context.Context, tx *sql.Tx, r *history.Request, seq, no
 		}
 	case protocol.ChangeReact:
 		if !protocol.IsReaction(c.Text) {
-			return nil // the hub refuses other emoji; stored, it changes nothing
+			return hadFile, nil // the hub refuses other emoji; stored, it changes nothing
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO reactions (room, seq, emoji, name_key, name, at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`, r.Room, target, c.Text, key, r.Sender, int64(seq))
@@ -226,21 +236,59 @@ func (l *Log) apply(ctx context.Context, tx *sql.Tx, r *history.Request, seq, no
 		_, err = tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq = ? AND emoji = ? AND name_key = ?",
 			r.Room, target, c.Text, key)
 	}
-	return err
+	return hadFile, err
 }
 
 // messageColumns are the columns scanMessage reads.
-const messageColumns = "seq, time, sender, cid, text, reply, edited, kind, target, emoji"
+const messageColumns = "seq, time, sender, cid, text, reply, edited, kind, target, emoji, " + fileColumns
+
+// fileColumns are a message's file, as fileArgs gives them.
+const fileColumns = "file, thumb, file_name, file_type, file_size, width, height, thumb_width, thumb_height"
+
+// clearFile is the SET clause that removes a message's file.
+const clearFile = "file = NULL, thumb = NULL, file_name = '', file_type = '', file_size = 0, width = 0, height = 0, thumb_width = 0, thumb_height = 0"
+
+// fileArgs are the values of fileColumns for f (nil: no file).
+func fileArgs(f *protocol.File) []any {
+	if f == nil {
+		return []any{nil, nil, "", "", 0, 0, 0, 0, 0}
+	}
+	var thumb any
+	if f.Thumb != "" {
+		thumb = f.Thumb
+	}
+	n := func(v uint64) int64 { return int64(min(v, 1<<62)) }
+	return []any{f.ID, thumb, f.Name, f.Type, n(f.Size), n(f.Width), n(f.Height), n(f.ThumbWidth), n(f.ThumbHeight)}
+}
+
+// copyFile returns a copy of f, so that a result does not share its
+// request's.
+func copyFile(f *protocol.File) *protocol.File {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	return &c
+}
 
 func scanMessage(rows interface{ Scan(...any) error }, room string) (protocol.Msg, error) {
 	var seq, t, reply, edited, kind, target int64
 	var sender, emoji string
 	var id, text []byte
-	if err := rows.Scan(&seq, &t, &sender, &id, &text, &reply, &edited, &kind, &target, &emoji); err != nil {
+	var file, thumb sql.NullString
+	var f protocol.File
+	var size, width, height, tw, th int64
+	if err := rows.Scan(&seq, &t, &sender, &id, &text, &reply, &edited, &kind, &target, &emoji,
+		&file, &thumb, &f.Name, &f.Type, &size, &width, &height, &tw, &th); err != nil {
 		return protocol.Msg{}, err
 	}
 	m := protocol.Msg{Room: room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: string(id), Text: string(text),
 		Reply: uint64(reply), Edited: uint64(edited)}
+	if file.Valid {
+		f.ID, f.Thumb = file.String, thumb.String
+		f.Size, f.Width, f.Height, f.ThumbWidth, f.ThumbHeight = uint64(size), uint64(width), uint64(height), uint64(tw), uint64(th)
+		m.File = &f
+	}
 	if kind != 0 {
 		m.Change = &protocol.ChangeEntry{Kind: protocol.ChangeKind(kind), Target: uint64(target), Emoji: emoji}
 	}
@@ -344,7 +392,7 @@ func addReactions(ctx context.Context, q queryer, room string, msgs []protocol.M
 	bySeq := map[uint64]*protocol.Msg{}
 	for _, list := range [][]protocol.Msg{msgs, targets} {
 		for i := range list {
-			if m := &list[i]; m.Change == nil && m.Text != "" { // a deleted message has none
+			if m := &list[i]; m.Change == nil && !history.Deleted(m) { // a deleted message has none
 				bySeq[m.Seq] = m
 			}
 		}

@@ -17,6 +17,7 @@ import (
 type Moderation struct {
 	write, read *sql.DB
 	maxAudit    int
+	removed     func() // ModerationOptions.Removed
 }
 
 var _ moderation.Store = (*Moderation)(nil)
@@ -26,6 +27,9 @@ type ModerationOptions struct {
 	// MaxAudit is how many audit entries are kept (default 100 000); the
 	// oldest go first.
 	MaxAudit int
+	// Removed is called after a redaction, which takes the message's
+	// file too, so that the file store collects it (Files.Kick).
+	Removed func()
 }
 
 // OpenModeration opens the moderation tables of the database at path,
@@ -35,7 +39,7 @@ func OpenModeration(path string, opts ModerationOptions) (*Moderation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: moderation in %s: %w", path, err)
 	}
-	return &Moderation{write: write, read: read, maxAudit: cmp(opts.MaxAudit, moderation.DefaultMaxAudit)}, nil
+	return &Moderation{write: write, read: read, maxAudit: cmp(opts.MaxAudit, moderation.DefaultMaxAudit), removed: opts.Removed}, nil
 }
 
 // Close closes the connections.
@@ -98,14 +102,14 @@ func (m *Moderation) Redact(ctx context.Context, room string, seq uint64) (bool,
 	}
 	defer tx.Rollback()
 	s := int64(min(seq, 1<<62))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, CAST(text AS TEXT), `+roomTokenSQL+`
-		FROM messages WHERE room = ? AND seq = ? AND rid IS NOT NULL AND length(text) > 0`, room, s); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, `+searchText+`, `+roomTokenSQL+`
+		FROM messages WHERE room = ? AND seq = ? AND rid IS NOT NULL AND `+searchable, room, s); err != nil {
 		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq = ?", room, s); err != nil {
 		return false, err
 	}
-	res, err := tx.ExecContext(ctx, "UPDATE messages SET text = x'' WHERE room = ? AND seq = ?", room, s)
+	res, err := tx.ExecContext(ctx, "UPDATE messages SET text = x'', "+clearFile+" WHERE room = ? AND seq = ?", room, s)
 	if err != nil {
 		return false, err
 	}
@@ -113,7 +117,13 @@ func (m *Moderation) Redact(ctx context.Context, room string, seq uint64) (bool,
 	if err != nil {
 		return false, err
 	}
-	return n > 0, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	if n > 0 && m.removed != nil {
+		m.removed()
+	}
+	return n > 0, nil
 }
 
 // Audit implements moderation.Store.

@@ -268,8 +268,8 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 		return 0, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, CAST(text AS TEXT), `+roomTokenSQL+`
-		FROM messages WHERE room = ? AND seq <= ? AND rid IS NOT NULL AND length(text) > 0`, room, seq); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (words, rowid, text, room) SELECT 'delete', rid, `+searchText+`, `+roomTokenSQL+`
+		FROM messages WHERE room = ? AND seq <= ? AND rid IS NOT NULL AND `+searchable, room, seq); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq <= ?", room, seq); err != nil {
@@ -287,6 +287,9 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 		// The texts removed are still in the write-ahead log's older
 		// page images until it is emptied, as after a delete.
 		r.l.wiper.removed()
+		if r.l.removed != nil {
+			r.l.removed()
+		}
 	}
 	return n, nil
 }

@@ -22,7 +22,7 @@ import (
 // skip what is newer than the page asked for. The rooms are checked again
 // on the messages (a JSON array, which SQLite turns into a lookup table
 // once per query).
-const searchQuery = `SELECT m.room, m.seq, m.time, m.sender, m.text
+const searchQuery = `SELECT m.room, m.seq, m.time, m.sender, ` + searchTextM + `
 	FROM words w CROSS JOIN messages m INDEXED BY messages_rid ON m.rid = w.rowid
 	WHERE words MATCH ?1 AND w.rowid < ?2 AND m.time < ?3 AND m.room IN (SELECT value FROM json_each(?4))
 	ORDER BY w.rowid DESC LIMIT ?5`
@@ -32,8 +32,20 @@ const roomTokenSQL = `'r' || lower(hex(room))`
 
 // indexMessages adds the messages with a rid in (?1, ?2] to the search
 // index, as their text is now.
-const indexMessages = `INSERT INTO words (rowid, text, room) SELECT rid, CAST(text AS TEXT), ` + roomTokenSQL + `
-	FROM messages INDEXED BY messages_rid WHERE rid > ?1 AND rid <= ?2 AND length(text) > 0`
+const indexMessages = `INSERT INTO words (rowid, text, room) SELECT rid, ` + searchText + `, ` + roomTokenSQL + `
+	FROM messages INDEXED BY messages_rid WHERE rid > ?1 AND rid <= ?2 AND ` + searchable
+
+// searchText is what a message is indexed with, history.SearchText in
+// SQL: its text (a file's caption) and its file's name. Every statement
+// that adds a message to the index or removes it computes it alike, as
+// FTS5's 'delete' needs the very text a row was indexed with.
+// searchTextM reads it from the row m, searchable says a message has
+// something to index (the text, or a file with a name).
+const (
+	searchText  = `(CASE WHEN file_name = '' THEN CAST(text AS TEXT) WHEN length(text) = 0 THEN file_name ELSE CAST(text AS TEXT) || ' ' || file_name END)`
+	searchTextM = `(CASE WHEN m.file_name = '' THEN CAST(m.text AS TEXT) WHEN length(m.text) = 0 THEN m.file_name ELSE CAST(m.text AS TEXT) || ' ' || m.file_name END)`
+	searchable  = `(length(text) > 0 OR file_name <> '')`
+)
 
 // unindex takes a message out of the search index: the 'delete' command
 // of a table without content needs every value it was indexed with (the
@@ -188,11 +200,11 @@ func (l *Log) indexBatch(ctx context.Context) (int64, error) {
 	// deleted or indexed meanwhile is skipped.
 	_, err = tx.ExecContext(ctx, `UPDATE messages SET rid = t.id FROM search_todo t
 		WHERE t.id <= ?1 AND messages.room = t.room AND messages.seq = t.seq
-		AND messages.rid IS NULL AND messages.kind = 0 AND length(messages.text) > 0`, last.Int64)
+		AND messages.rid IS NULL AND messages.kind = 0 AND (length(messages.text) > 0 OR messages.file_name <> '')`, last.Int64)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO words (rowid, text, room) SELECT m.rid, CAST(m.text AS TEXT), 'r' || lower(hex(m.room))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO words (rowid, text, room) SELECT m.rid, `+searchTextM+`, 'r' || lower(hex(m.room))
 		FROM search_todo t JOIN messages m ON m.room = t.room AND m.seq = t.seq AND m.rid = t.id WHERE t.id <= ?1`, last.Int64); err != nil {
 		return 0, err
 	}

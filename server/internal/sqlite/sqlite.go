@@ -41,6 +41,10 @@ type Options struct {
 	RetentionEvery time.Duration
 	// Logger reports what retention removed (default: nothing).
 	Logger *slog.Logger
+	// Removed is called after a commit or a retention pass removed
+	// messages that may have carried files, so that the file store
+	// collects their content (Files.Kick); nil: nobody is told.
+	Removed func()
 	// Searches is how many searches may read at once (default 2, at most
 	// 3): the read pool has 4 connections, shared with JOIN replays and
 	// HISTORY pages, which a few users searching at once must not take
@@ -64,6 +68,7 @@ type Log struct {
 	wiper       *walWiper     // empties the WAL after a text was removed
 	searches    chan struct{} // a slot per search reading; Options.Searches
 	logger      *slog.Logger
+	removed     func() // Options.Removed
 }
 
 var _ history.Searcher = (*Log)(nil)
@@ -222,6 +227,56 @@ CREATE TABLE search_todo (
 INSERT INTO search_todo (room, seq) SELECT room, seq FROM messages WHERE length(text) > 0 ORDER BY time, room, seq;
 `
 
+// schemaV8 adds files (protocol README section 4, "Files"): the file a
+// message carries, in columns of its row (NULL file: none; a delete sets
+// them back), the content stored once per SHA-256 (blobs; the bytes are
+// under the data directory, Files), what each name uploaded and may
+// send (holds) and the uploads still coming in (uploads). messages_file
+// and messages_thumb answer "does a live message of this room carry
+// it", messages_sender_file a name's usage.
+const schemaV8 = `
+ALTER TABLE messages ADD COLUMN file         TEXT;                        -- File.ID; NULL: no file
+ALTER TABLE messages ADD COLUMN thumb        TEXT;                        -- File.Thumb; NULL: none
+ALTER TABLE messages ADD COLUMN file_name    TEXT    NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN file_type    TEXT    NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN file_size    INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN width        INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN height       INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN thumb_width  INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN thumb_height INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_file ON messages (file, room) WHERE file IS NOT NULL;
+CREATE INDEX messages_thumb ON messages (thumb, room) WHERE thumb IS NOT NULL;
+CREATE INDEX messages_sender_file ON messages (sender_key, file) WHERE file IS NOT NULL;
+CREATE TABLE blobs (
+	id      TEXT    PRIMARY KEY, -- lowercase hex SHA-256 of the content
+	size    INTEGER NOT NULL,
+	type    TEXT    NOT NULL,    -- MIME type, sniffed
+	created INTEGER NOT NULL     -- Unix milliseconds
+) WITHOUT ROWID;
+CREATE TABLE holds (
+	owner  TEXT    NOT NULL, -- protocol.Key of the uploader
+	upload TEXT    NOT NULL, -- the upload's id
+	size   INTEGER NOT NULL, -- the upload's size (the stored file may be smaller)
+	file   TEXT    NOT NULL, -- File.ID
+	thumb  TEXT    NOT NULL, -- File.Thumb, '' for none
+	meta   BLOB    NOT NULL, -- JSON of the protocol.File
+	until  INTEGER NOT NULL, -- Unix milliseconds: the hold ends
+	PRIMARY KEY (owner, upload)
+) WITHOUT ROWID;
+CREATE INDEX holds_file ON holds (file);
+CREATE INDEX holds_thumb ON holds (thumb);
+CREATE TABLE uploads (
+	owner   TEXT    NOT NULL,
+	id      TEXT    NOT NULL, -- the client's upload id
+	room    TEXT    NOT NULL,
+	name    TEXT    NOT NULL, -- the file's name, cleaned
+	size    INTEGER NOT NULL, -- total bytes; counts against the quotas until finished
+	path    TEXT    NOT NULL, -- the partial file, relative to the files directory
+	touched INTEGER NOT NULL, -- Unix milliseconds of its begin or last resume
+	PRIMARY KEY (owner, id)
+) WITHOUT ROWID;
+`
+
 // schemaVersion is the user_version this server's schema has. Version 2
 // databases gained the rooms table in version 3 (their rooms get an epoch
 // when first used, which clients that resume without one accept);
@@ -230,8 +285,9 @@ INSERT INTO search_todo (room, seq) SELECT room, seq FROM messages WHERE length(
 // schemaV5, with the activity of each name's direct-message rooms copied
 // from rooms; version 5 databases gain the moderation tables of schemaV6;
 // version 6 databases gain schemaV7's columns, reactions and search index,
-// which the log fills from the messages (indexBacklog).
-const schemaVersion = 7
+// which the log fills from the messages (indexBacklog); version 7
+// databases gain schemaV8's file columns and tables.
+const schemaVersion = 8
 
 // migrate creates the schema, or brings an older one up to date, or
 // checks it is one this server knows. It runs in one transaction: two
@@ -262,7 +318,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if version < 6 {
 		steps = append(steps, schemaV6)
 	}
-	for _, step := range append(steps, schemaV7) {
+	if version < 7 {
+		steps = append(steps, schemaV7)
+	}
+	for _, step := range append(steps, schemaV8) {
 		if _, err := tx.ExecContext(ctx, step); err != nil {
 			return err
 		}
@@ -352,7 +411,7 @@ func Open(path string, sink history.Sink, opts Options) (*Log, error) {
 	// One writer connection: the commit loop is the only writer anyway, and
 	// prepared statements then stay on the connection they were made on.
 	write.SetMaxOpenConns(1)
-	l := &Log{write: write, heads: map[string]uint64{}, now: time.Now, logger: opts.Logger}
+	l := &Log{write: write, heads: map[string]uint64{}, now: time.Now, logger: opts.Logger, removed: opts.Removed}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -401,8 +460,8 @@ func (l *Log) setup() error {
 		return err
 	}
 	var err error
-	l.insert, err = l.write.PrepareContext(ctx, `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text, reply, kind, target, emoji, rid)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, sender_key, cid) DO NOTHING`)
+	l.insert, err = l.write.PrepareContext(ctx, `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text, reply, kind, target, emoji, rid, `+fileColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (room, sender_key, cid) DO NOTHING`)
 	if err != nil {
 		return err
 	}

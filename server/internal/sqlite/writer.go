@@ -25,13 +25,13 @@ type Writer struct {
 type roomHead struct{ seq, time uint64 }
 
 const (
-	writeMessage = `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text, reply, edited, kind, target, emoji)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	writeMessage = `INSERT INTO messages (room, seq, time, sender, sender_key, cid, text, reply, edited, kind, target, emoji, ` + fileColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	writeReaction = `INSERT INTO reactions (room, seq, emoji, name_key, name, at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	// The messages written are indexed for search by the first server
 	// that opens the database, oldest first (Log.indexBacklog).
 	writeSearchTodo = `INSERT INTO search_todo (room, seq) SELECT room, seq FROM messages
-		WHERE kind = 0 AND length(text) > 0 AND rid IS NULL ORDER BY time, room, seq`
+		WHERE kind = 0 AND ` + searchable + ` AND rid IS NULL ORDER BY time, room, seq`
 	writeName = `INSERT INTO names (name_key, name, secret_hash, claimed) VALUES (?, ?, ?, ?)
 		ON CONFLICT (name_key) DO UPDATE SET secret_hash = excluded.secret_hash`
 	writeMarker = `INSERT INTO markers (name_key, room, seq) VALUES (?, ?, ?)
@@ -94,8 +94,8 @@ func (w *Writer) Message(m protocol.Msg) error {
 	if c := m.Change; c != nil {
 		kind, target, emoji = int64(c.Kind), int64(min(c.Target, 1<<62)), c.Emoji
 	}
-	if _, err := w.stmts[writeMessage].Exec(m.Room, int64(m.Seq), int64(m.Time), m.Sender, protocol.Key(m.Sender), []byte(m.ID), []byte(m.Text),
-		int64(min(m.Reply, 1<<62)), int64(min(m.Edited, 1<<62)), kind, target, emoji); err != nil {
+	if _, err := w.stmts[writeMessage].Exec(append([]any{m.Room, int64(m.Seq), int64(m.Time), m.Sender, protocol.Key(m.Sender), []byte(m.ID), []byte(m.Text),
+		int64(min(m.Reply, 1<<62)), int64(min(m.Edited, 1<<62)), kind, target, emoji}, fileArgs(m.File)...)...); err != nil {
 		return fmt.Errorf("sqlite: message %d of %q: %w", m.Seq, m.Room, err)
 	}
 	at := 0

@@ -262,4 +262,5 @@ func Run(t *testing.T, open Opener) {
 
 	runChanges(t, open)
 	runSearch(t, open)
+	runFiles(t, open)
 }

@@ -1,0 +1,507 @@
+package media
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/image/webp"
+)
+
+func TestPNGWithGPSExifComesBackWithoutIt(t *testing.T) {
+	pic := quadrants(64, 48)
+	orig := encodePNG(t, pic)
+	for _, order := range []byteOrder{binary.LittleEndian, binary.BigEndian} {
+		exif := exifTIFF(order, 0)
+		upload := insertAfterIHDR(orig,
+			pngChunk("eXIf", exif),
+			pngChunk("tEXt", []byte("Comment\x00"+secretText)),
+			pngChunk("tIME", []byte{0x07, 0xea, 12, 2, 6, 0, 0}),
+			pngChunk("gAMA", binary.BigEndian.AppendUint32(nil, 45455)), // kept: it changes how pixels show
+		)
+		if !bytes.Contains(upload, latitudeBytes(order)) {
+			t.Fatal("test setup: the upload does not hold the latitude")
+		}
+		r, err := inspectBytes(t, upload, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Type != "image/png" || r.Width != 64 || r.Height != 48 {
+			t.Fatalf("got %s %d×%d, want image/png 64×48", r.Type, r.Width, r.Height)
+		}
+		if r.Clean == nil {
+			t.Fatal("Clean is nil: the metadata was not stripped")
+		}
+		for _, leak := range [][]byte{[]byte("eXIf"), []byte("tEXt"), []byte("tIME"), []byte(secretMake), []byte(secretText), latitudeBytes(order)} {
+			if bytes.Contains(r.Clean, leak) {
+				t.Errorf("the cleaned PNG still holds %q", leak)
+			}
+		}
+		if !bytes.Contains(r.Clean, []byte("gAMA")) {
+			t.Error("the gAMA chunk was dropped")
+		}
+		// The cleaned file decodes (CRCs valid) to the same pixels.
+		got, err := png.Decode(bytes.NewReader(r.Clean))
+		if err != nil {
+			t.Fatalf("the cleaned PNG does not decode: %v", err)
+		}
+		for y := 0; y < 48; y++ {
+			for x := 0; x < 64; x++ {
+				if !near(got.At(x, y), pic.At(x, y), 0) {
+					t.Fatalf("pixel %d,%d is %v, want %v", x, y, got.At(x, y), pic.At(x, y))
+				}
+			}
+		}
+	}
+}
+
+func TestPNGWithoutMetadataIsStoredAsItIs(t *testing.T) {
+	r, err := inspectBytes(t, encodePNG(t, quadrants(10, 10)), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Clean != nil {
+		t.Errorf("Clean = %d bytes, want nil (nothing to strip)", len(r.Clean))
+	}
+	if r.ThumbType != "image/jpeg" || r.ThumbWidth != 10 || r.ThumbHeight != 10 {
+		t.Errorf("preview %s %d×%d, want an opaque image's JPEG, 10×10 (never scaled up)", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+	}
+}
+
+func TestJPEGExifGPSGoneOrientationKept(t *testing.T) {
+	// Stored 400×300 in quadrants; orientation 6 says "turn it 90°
+	// clockwise to show it": displayed 300×400, its top-left corner
+	// being the stored bottom-left (blue).
+	pic := quadrants(400, 300)
+	orig := encodeJPEG(t, pic, 95)
+	icc := jpegSegment(0xe2, append([]byte("ICC_PROFILE\x00\x01\x01"), bytes.Repeat([]byte{7}, 64)...))
+	adobe := jpegSegment(0xee, []byte("Adobe\x00\x64\x00\x00\x00\x00\x01"))
+	for _, order := range []byteOrder{binary.LittleEndian, binary.BigEndian} {
+		upload := insertAfterSOI(orig,
+			jpegSegment(0xe0, []byte("JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")),
+			jpegSegment(0xe1, append([]byte("Exif\x00\x00"), exifTIFF(order, 6)...)),
+			jpegSegment(0xe1, []byte("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>"+secretText+"</x:xmpmeta>")),
+			icc,
+			jpegSegment(0xe2, []byte("MPF\x00II*\x00")),
+			jpegSegment(0xed, []byte("Photoshop 3.0\x008BIM"+secretText)),
+			jpegSegment(0xfe, []byte(secretText)),
+			adobe,
+		)
+		upload = append(upload, []byte("trailing video "+secretText)...)
+
+		r, err := inspectBytes(t, upload, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Type != "image/jpeg" || r.Width != 300 || r.Height != 400 {
+			t.Fatalf("got %s %d×%d, want image/jpeg 300×400 (turned)", r.Type, r.Width, r.Height)
+		}
+		if r.Clean == nil {
+			t.Fatal("Clean is nil")
+		}
+		for _, leak := range [][]byte{[]byte(secretMake), []byte(secretText), latitudeBytes(order), []byte("xmpmeta"), []byte("MPF\x00")} {
+			if bytes.Contains(r.Clean, leak) {
+				t.Errorf("the cleaned JPEG still holds %q", leak)
+			}
+		}
+		for name, kept := range map[string][]byte{"JFIF APP0": []byte("JFIF\x00"), "ICC APP2": icc, "Adobe APP14": adobe} {
+			if !bytes.Contains(r.Clean, kept) {
+				t.Errorf("the cleaned JPEG lost its %s", name)
+			}
+		}
+		// The orientation survives in a minimal Exif segment of its own,
+		// right after the JFIF APP0.
+		seg := orientationSegment(6)
+		if i := bytes.Index(r.Clean, seg); i != 2+18 {
+			t.Errorf("the orientation segment is at %d, want 20 (after APP0)", i)
+		}
+		if _, o, err := cleanJPEG(r.Clean); err != nil || o != 6 {
+			t.Errorf("the cleaned JPEG's orientation = %d, %v; want 6", o, err)
+		}
+		if !bytes.HasSuffix(r.Clean, []byte{0xff, 0xd9}) {
+			t.Error("the cleaned JPEG does not end at its EOI")
+		}
+		// Pixels unchanged: the entropy-coded data was copied, not re-encoded.
+		want, _ := jpeg.Decode(bytes.NewReader(orig))
+		got, err := jpeg.Decode(bytes.NewReader(r.Clean))
+		if err != nil {
+			t.Fatalf("the cleaned JPEG does not decode: %v", err)
+		}
+		if !bytes.Equal(got.(*image.YCbCr).Y, want.(*image.YCbCr).Y) || !bytes.Equal(got.(*image.YCbCr).Cr, want.(*image.YCbCr).Cr) {
+			t.Error("the cleaned JPEG's pixels differ from the upload's")
+		}
+
+		th := decodeThumb(t, r)
+		if r.ThumbType != "image/jpeg" || r.ThumbWidth != 240 || r.ThumbHeight != 320 {
+			t.Fatalf("preview %s %d×%d, want image/jpeg 240×320", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+		}
+		corners := []struct {
+			x, y int
+			want color.RGBA
+		}{{4, 4, bottomLeft}, {235, 4, topLeft}, {4, 315, bottomRight}, {235, 315, topRight}}
+		for _, c := range corners {
+			if got := th.At(c.x, c.y); !near(got, c.want, 24) {
+				t.Errorf("preview pixel %d,%d is %v, want %v (turned upright)", c.x, c.y, got, c.want)
+			}
+		}
+	}
+}
+
+func TestJPEGOrientations(t *testing.T) {
+	// Each orientation's displayed top-left corner, of quadrants().
+	want := map[int]color.RGBA{1: topLeft, 2: topRight, 3: bottomRight, 4: bottomLeft, 5: topLeft, 6: bottomLeft, 7: bottomRight, 8: topRight}
+	orig := encodeJPEG(t, quadrants(80, 40), 95)
+	for o := 1; o <= 8; o++ {
+		upload := insertAfterSOI(orig, jpegSegment(0xe1, append([]byte("Exif\x00\x00"), exifTIFF(binary.BigEndian, o)...)))
+		r, err := inspectBytes(t, upload, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, h := 80, 40
+		if o >= 5 {
+			w, h = 40, 80
+		}
+		if r.Width != w || r.Height != h || r.ThumbWidth != w || r.ThumbHeight != h {
+			t.Errorf("orientation %d: %d×%d, preview %d×%d; want %d×%d", o, r.Width, r.Height, r.ThumbWidth, r.ThumbHeight, w, h)
+		}
+		if got := decodeThumb(t, r).At(2, 2); !near(got, want[o], 24) {
+			t.Errorf("orientation %d: top-left is %v, want %v", o, got, want[o])
+		}
+		_, kept, _ := cleanJPEG(r.Clean)
+		if kept != o {
+			t.Errorf("orientation %d: the cleaned file says %d", o, kept)
+		}
+		if o == 1 && bytes.Contains(r.Clean, []byte("Exif")) {
+			t.Error("orientation 1: an Exif segment was written back")
+		}
+	}
+}
+
+func TestTruncatedImagesAreDamaged(t *testing.T) {
+	pic := quadrants(200, 150)
+	for name, full := range map[string][]byte{
+		"png":  encodePNG(t, pic),
+		"jpeg": encodeJPEG(t, pic, 90),
+		"gif":  encodeGIF(t, pic),
+	} {
+		for _, keep := range []int{len(full) / 2, len(full) - 3, 40} {
+			_, err := inspectBytes(t, full[:keep], Limits{})
+			if !errors.Is(err, ErrDamaged) {
+				t.Errorf("%s cut to %d of %d bytes: err = %v, want ErrDamaged", name, keep, len(full), err)
+				continue
+			}
+			if !strings.HasPrefix(err.Error(), "the image is damaged or incomplete: ") {
+				t.Errorf("%s: error %q is not a sentence for the user", name, err)
+			}
+		}
+	}
+	_, err := inspectBytes(t, encodePNG(t, pic)[:len(encodePNG(t, pic))/2], Limits{})
+	if want := "the image is damaged or incomplete: unexpected EOF"; err == nil || err.Error() != want {
+		t.Errorf("truncated PNG: %v, want %q", err, want)
+	}
+}
+
+func TestDamagedPNGChecksum(t *testing.T) {
+	p := encodePNG(t, quadrants(20, 20))
+	p[40] ^= 0xff // inside IDAT: its CRC no longer matches
+	if _, err := inspectBytes(t, p, Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("err = %v, want ErrDamaged", err)
+	}
+}
+
+func TestBombHeaderIsRefusedBeforeDecoding(t *testing.T) {
+	// An IHDR claiming 100000×100000 and almost nothing after it.
+	ihdr := binary.BigEndian.AppendUint32(nil, 100000)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, 100000)
+	ihdr = append(ihdr, 8, 6, 0, 0, 0)
+	bomb := append(append([]byte(nil), pngSignature...), pngChunk("IHDR", ihdr)...)
+	bomb = append(bomb, pngChunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00})...)
+	bomb = append(bomb, pngChunk("IEND", nil)...)
+	_, err := inspectBytes(t, bomb, Limits{})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if want := "the image is 100000×100000 pixels, more than the 50 megapixels this server takes"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+}
+
+func TestDeflateBombIsRefusedQuicklyWithoutItsPixels(t *testing.T) {
+	// 20000×20000 pixels (400 megapixels, 50 MB of 1-bit rows) in
+	// tens of kilobytes.
+	bomb := zeroPNG(t, 20000, 20000)
+	t.Logf("bomb: %d bytes for 20000×20000 pixels", len(bomb))
+	if len(bomb) > 200<<10 {
+		t.Fatalf("test setup: the bomb is %d bytes", len(bomb))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, err := inspectBytes(t, bomb, Limits{})
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 2<<20 {
+		t.Errorf("refusing the bomb allocated %d bytes, want < 2 MiB", allocated)
+	}
+	if took > time.Second {
+		t.Errorf("refusing the bomb took %v", took)
+	}
+
+	// Within a tighter budget, an image just over it is refused and one
+	// at it is taken.
+	small := zeroPNG(t, 1000, 1000)
+	if _, err := inspectBytes(t, small, Limits{MaxPixels: 999_999}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("1000×1000 with MaxPixels 999999: err = %v, want ErrTooLarge", err)
+	} else if !strings.Contains(err.Error(), "more than the 999999 pixels") {
+		t.Errorf("error %q", err)
+	}
+	if _, err := inspectBytes(t, small, Limits{MaxPixels: 1_000_000}); err != nil {
+		t.Errorf("1000×1000 with MaxPixels 1000000: %v", err)
+	}
+}
+
+func TestZeroSizedImageIsRefused(t *testing.T) {
+	for _, m := range []image.Image{image.NewRGBA(image.Rect(0, 0, 0, 5)), image.NewGray(image.Rect(0, 0, 5, 0))} {
+		var b bytes.Buffer
+		_ = gif.Encode(&b, m, nil) // GIF writes a zero size; PNG refuses to
+		if b.Len() == 0 {
+			continue
+		}
+		if _, err := inspectBytes(t, b.Bytes(), Limits{}); !errors.Is(err, ErrDamaged) && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%v: err = %v, want a refusal", m.Bounds(), err)
+		}
+	}
+	ihdr := append(binary.BigEndian.AppendUint32(nil, 0), 0, 0, 0, 10, 8, 2, 0, 0, 0)
+	p := append(append([]byte(nil), pngSignature...), pngChunk("IHDR", ihdr)...)
+	if _, err := inspectBytes(t, p, Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("PNG 0×10: err = %v, want ErrDamaged", err)
+	}
+}
+
+func encodeGIF(t testing.TB, m image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := gif.Encode(&b, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestGIFFirstFramePreviewAndMetadata(t *testing.T) {
+	pal := color.Palette{color.RGBA{200, 0, 0, 255}, color.RGBA{0, 0, 200, 255}, color.RGBA{0, 200, 0, 255}}
+	frame := func(i uint8) *image.Paletted {
+		m := image.NewPaletted(image.Rect(0, 0, 500, 250), pal)
+		for j := range m.Pix {
+			m.Pix[j] = i
+		}
+		return m
+	}
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, &gif.GIF{Image: []*image.Paletted{frame(0), frame(1), frame(2)}, Delay: []int{10, 10, 10}}); err != nil {
+		t.Fatal(err)
+	}
+	orig := b.Bytes()
+	// After the header, screen and global table if any: a comment and
+	// an XMP application extension.
+	at := 13
+	if orig[10]&0x80 != 0 {
+		at += 3 << (orig[10]&7 + 1)
+	}
+	comment := append([]byte{0x21, 0xfe, byte(len(secretText))}, secretText...)
+	comment = append(comment, 0)
+	xmp := append([]byte{0x21, 0xff, 11}, "XMP DataXMP"...)
+	xmp = append(xmp, byte(len(secretText)))
+	xmp = append(append(xmp, secretText...), 0)
+	upload := append(append(append(append([]byte(nil), orig[:at]...), comment...), xmp...), orig[at:]...)
+	if _, err := gif.DecodeAll(bytes.NewReader(upload)); err != nil {
+		t.Fatalf("test setup: %v", err)
+	}
+
+	r, err := inspectBytes(t, upload, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Type != "image/gif" || r.Width != 500 || r.Height != 250 {
+		t.Fatalf("got %s %d×%d", r.Type, r.Width, r.Height)
+	}
+	if !bytes.Equal(r.Clean, orig) {
+		t.Errorf("the cleaned GIF (%d bytes) is not the GIF without its comment and XMP (%d bytes)", len(r.Clean), len(orig))
+	}
+	if !bytes.Contains(r.Clean, []byte("NETSCAPE2.0")) {
+		t.Error("the looping extension was dropped")
+	}
+	all, err := gif.DecodeAll(bytes.NewReader(r.Clean))
+	if err != nil || len(all.Image) != 3 {
+		t.Fatalf("the cleaned GIF: %v", err)
+	}
+	th := decodeThumb(t, r)
+	if r.ThumbType != "image/jpeg" || r.ThumbWidth != 320 || r.ThumbHeight != 160 {
+		t.Errorf("preview %s %d×%d, want image/jpeg 320×160", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+	}
+	if got := th.At(160, 80); !near(got, pal[0], 16) {
+		t.Errorf("preview colour %v, want the first frame's %v", got, pal[0])
+	}
+}
+
+func TestGIFFrameSmallerThanScreen(t *testing.T) {
+	pal := color.Palette{color.RGBA{0, 0, 200, 255}}
+	m := image.NewPaletted(image.Rect(10, 10, 30, 30), pal)
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, &gif.GIF{Image: []*image.Paletted{m}, Delay: []int{0}, Config: image.Config{ColorModel: pal, Width: 40, Height: 40}}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := inspectBytes(t, b.Bytes(), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := decodeThumb(t, r)
+	if r.ThumbType != "image/png" || r.ThumbWidth != 40 || r.ThumbHeight != 40 {
+		t.Fatalf("preview %s %d×%d, want image/png 40×40 (the screen, transparent around the frame)", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+	}
+	if _, _, _, a := th.At(2, 2).RGBA(); a != 0 {
+		t.Errorf("outside the frame alpha = %d, want 0", a)
+	}
+	if !near(th.At(20, 20), pal[0], 0) {
+		t.Errorf("inside the frame %v", th.At(20, 20))
+	}
+}
+
+func TestTransparentPNGGetsPNGPreview(t *testing.T) {
+	m := image.NewNRGBA(image.Rect(0, 0, 1000, 500))
+	for i := 0; i < len(m.Pix); i += 4 {
+		m.Pix[i], m.Pix[i+3] = 255, 255
+	}
+	m.SetNRGBA(999, 499, color.NRGBA{}) // a single transparent pixel
+	r, err := inspectBytes(t, encodePNG(t, m), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodeThumb(t, r)
+	if r.ThumbType != "image/png" || r.ThumbWidth != 320 || r.ThumbHeight != 160 {
+		t.Errorf("preview %s %d×%d, want image/png 320×160", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+	}
+	// And an opaque one a JPEG, within a smaller ThumbSize.
+	m.SetNRGBA(999, 499, color.NRGBA{255, 0, 0, 255})
+	r, err = inspectBytes(t, encodePNG(t, m), Limits{ThumbSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th := decodeThumb(t, r); r.ThumbType != "image/jpeg" || r.ThumbWidth != 100 || r.ThumbHeight != 50 || !near(th.At(50, 25), color.RGBA{255, 0, 0, 255}, 8) {
+		t.Errorf("preview %s %d×%d, want image/jpeg 100×50, red", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+	}
+}
+
+func TestWebP(t *testing.T) {
+	rose, err := os.ReadFile("testdata/yellow_rose.lossy-with-alpha.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Add EXIF and XMP chunks after the VP8X one, with their flags, as a
+	// camera app writes them.
+	chunk := func(id string, data []byte) []byte {
+		c := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+		c = append(c, data...)
+		if len(data)%2 == 1 {
+			c = append(c, 0)
+		}
+		return c
+	}
+	const vp8xEnd = 12 + 8 + 10
+	upload := append([]byte(nil), rose[:vp8xEnd]...)
+	upload = append(upload, chunk("EXIF", exifTIFF(binary.LittleEndian, 1))...)
+	upload = append(upload, chunk("XMP ", []byte("<x:xmpmeta>"+secretText+"</x:xmpmeta>"))...)
+	upload = append(upload, rose[vp8xEnd:]...)
+	upload[20] |= webpEXIFFlag | webpXMPFlag
+	binary.LittleEndian.PutUint32(upload[4:], uint32(len(upload)-8))
+	if _, err := webp.Decode(bytes.NewReader(upload)); err != nil {
+		t.Fatalf("test setup: %v", err)
+	}
+
+	r, err := inspectBytes(t, upload, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Type != "image/webp" || r.Width != 400 || r.Height != 301 {
+		t.Fatalf("got %s %d×%d", r.Type, r.Width, r.Height)
+	}
+	if !bytes.Equal(r.Clean, rose) {
+		t.Errorf("the cleaned WebP (%d bytes) is not the WebP without EXIF and XMP (%d bytes)", len(r.Clean), len(rose))
+	}
+	decodeThumb(t, r)
+	if r.ThumbType != "image/png" || r.ThumbWidth != 320 || r.ThumbHeight != 241 {
+		t.Errorf("preview %s %d×%d, want image/png 320×241 (it has alpha)", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+	}
+
+	plain, err := os.ReadFile("testdata/video-001.lossy.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = inspectBytes(t, plain, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Clean != nil || r.ThumbType != "image/jpeg" || r.Width != 150 || r.Height != 103 {
+		t.Errorf("plain WebP: Clean %d bytes, %s, %d×%d", len(r.Clean), r.ThumbType, r.Width, r.Height)
+	}
+	if _, err := inspectBytes(t, plain[:len(plain)/2], Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("truncated WebP: err = %v, want ErrDamaged", err)
+	}
+}
+
+func TestOtherFilesAreTypeOnly(t *testing.T) {
+	random := make([]byte, 4096)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range random {
+		random[i] = byte(rnd.UintN(256))
+	}
+	random[0] = 0xf1 // not the start of any signature
+	for _, c := range []struct {
+		name, want string
+		data       []byte
+	}{
+		{"pdf", "application/pdf", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")},
+		{"random", "application/octet-stream", random},
+		{"text", "text/plain; charset=utf-8", []byte("hello, world\n")},
+		{"zip", "application/zip", []byte("PK\x03\x04\x14\x00\x00\x00\x08\x00")},
+		{"heic", "image/heic", append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), random[:100]...)},
+		{"empty", "text/plain; charset=utf-8", nil},
+	} {
+		r, err := inspectBytes(t, c.data, Limits{})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if r.Type != c.want || r.Clean != nil || r.Thumb != nil || r.Width != 0 || r.Height != 0 {
+			t.Errorf("%s: %+v, want type %s only", c.name, *r, c.want)
+		}
+	}
+}
+
+func TestPNGNamedJPEGIsSniffed(t *testing.T) {
+	// The bytes decide, whatever the name or the client says: a PNG
+	// is decoded as a PNG, and bytes that start like one but are not
+	// are refused, never passed on as an image.
+	p := encodePNG(t, quadrants(8, 8))
+	r, err := inspectBytes(t, p, Limits{})
+	if err != nil || r.Type != "image/png" {
+		t.Fatalf("%v %v", r, err)
+	}
+	fake := append(append([]byte(nil), p[:8]...), "not a png at all"...)
+	if _, err := inspectBytes(t, fake, Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("fake PNG: err = %v, want ErrDamaged", err)
+	}
+}

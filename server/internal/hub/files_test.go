@@ -1,0 +1,290 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"chat/protocol"
+	"chat/server/internal/files"
+)
+
+// memFiles is a files.Store in memory for the hub's frame handling: the
+// real stores (sqlite, cluster) are tested by filestest and the server's
+// end-to-end tests. Open finds a file in a room once the test says a
+// message there carries it (carry).
+type memFiles struct {
+	limits  files.Limits
+	mu      sync.Mutex
+	uploads map[string]*memUpload // owner + "\x00" + id
+	held    map[string]protocol.File
+	content map[string][]byte
+	carried map[string]bool // room + "\x00" + file id
+}
+
+type memUpload struct {
+	u    files.Upload
+	data []byte
+}
+
+func newMemFiles(l files.Limits) *memFiles {
+	return &memFiles{limits: l.WithDefaults(), uploads: map[string]*memUpload{}, held: map[string]protocol.File{},
+		content: map[string][]byte{}, carried: map[string]bool{}}
+}
+
+func (m *memFiles) Begin(_ context.Context, u files.Upload) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case u.Size > m.limits.MaxFile:
+		return 0, files.Refuse(protocol.CodeTooBig, "the file is %d bytes; this server takes at most %d", u.Size, m.limits.MaxFile)
+	case u.Size > m.limits.PerName:
+		return 0, files.Refuse(protocol.CodeQuota, "over your quota")
+	case u.Size <= 0:
+		return 0, files.Refuse(protocol.CodeInvalid, "an empty file")
+	}
+	k := u.Owner + "\x00" + u.ID
+	if up := m.uploads[k]; up != nil && up.u.Size == u.Size {
+		return int64(len(up.data)), nil
+	}
+	m.uploads[k] = &memUpload{u: u}
+	return 0, nil
+}
+
+func (m *memFiles) Write(_ context.Context, owner, id string, offset int64, data []byte) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	up := m.uploads[owner+"\x00"+id]
+	switch {
+	case up == nil:
+		return 0, files.ErrNotFound
+	case offset != int64(len(up.data)):
+		return 0, &files.OffsetError{Have: int64(len(up.data))}
+	case offset+int64(len(data)) > up.u.Size:
+		return 0, files.Refuse(protocol.CodeInvalid, "past the end")
+	}
+	up.data = append(up.data, data...)
+	return int64(len(up.data)), nil
+}
+
+func (m *memFiles) Finish(_ context.Context, owner, id string) (protocol.File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := owner + "\x00" + id
+	up := m.uploads[k]
+	if up == nil || int64(len(up.data)) != up.u.Size {
+		return protocol.File{}, files.ErrNotFound
+	}
+	if bytes.HasPrefix(up.data, []byte("\x89PNG")) && len(up.data) < 60 {
+		delete(m.uploads, k)
+		return protocol.File{}, files.Refuse(protocol.CodeInvalid, "the image is damaged or incomplete")
+	}
+	sum := sha256.Sum256(up.data)
+	f := protocol.File{ID: hex.EncodeToString(sum[:]), Name: up.u.Name, Type: http.DetectContentType(up.data), Size: uint64(len(up.data))}
+	m.content[f.ID] = up.data
+	m.held[owner+"\x00"+f.ID] = f
+	delete(m.uploads, k)
+	return f, nil
+}
+
+func (m *memFiles) Held(_ context.Context, owner, fileID string) (protocol.File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.held[owner+"\x00"+fileID]
+	if !ok {
+		return protocol.File{}, files.ErrNotFound
+	}
+	return f, nil
+}
+
+func (m *memFiles) carry(room, fileID string) {
+	m.mu.Lock()
+	m.carried[room+"\x00"+fileID] = true
+	m.mu.Unlock()
+}
+
+func (m *memFiles) Open(_ context.Context, room, fileID string) (files.Blob, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.carried[room+"\x00"+fileID] {
+		return nil, files.ErrNotFound
+	}
+	data := m.content[fileID]
+	return memBlob{bytes.NewReader(data), http.DetectContentType(data)}, nil
+}
+
+func (m *memFiles) Collect(context.Context) error { return nil }
+func (m *memFiles) Usage(context.Context, string) (int64, int64, error) {
+	return 0, 0, nil
+}
+
+type memBlob struct {
+	*bytes.Reader
+	mime string
+}
+
+func (b memBlob) Close() error { return nil }
+func (b memBlob) Type() string { return b.mime }
+func (b memBlob) Size() int64  { return b.Reader.Size() }
+
+// lastOf waits for the first frame of type T after the frames seen so far
+// (seen counts them) for which ok holds.
+func nextOf[T protocol.Message](t *testing.T, m *fakeMember, seen *int, what string, ok func(T) bool) T {
+	t.Helper()
+	var found T
+	m.waitFor(t, what, func(ms []protocol.Message) bool {
+		for i := *seen; i < len(ms); i++ {
+			if v, is := ms[i].(T); is && (ok == nil || ok(v)) {
+				found, *seen = v, i+1
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// TestUploadFrames: begin, chunks (one at a wrong offset), progress every
+// MiB, the finish with the File, a SEND carrying it, a FETCH of it.
+func TestUploadFrames(t *testing.T) {
+	store := newMemFiles(files.Limits{MaxFile: 4 << 20})
+	h, _ := newHub(t, Config{Files: store})
+	alice, bob := newMember(), newMember()
+	ac, bc := h.Connect(alice), h.Connect(bob)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "Alice", Secret: "a"})
+	mustJoin(t, bc, &protocol.Join{Room: "general", Name: "bob"})
+	content := bytes.Repeat([]byte("0123456789abcdef"), 3<<16) // 3 MiB
+	size := uint64(len(content))
+	seen := 0
+
+	if e := ac.Upload(&protocol.Upload{Room: "General", ID: "u1", Name: "notes.txt", Size: size}); e != nil {
+		t.Fatal(e)
+	}
+	if u := nextOf[*protocol.Uploaded](t, alice, &seen, "UPLOADED of the begin", nil); u.Room != "general" || u.ID != "u1" || u.Received != 0 || u.File != nil {
+		t.Fatalf("begin: %+v", u)
+	}
+	// A chunk at the wrong offset is not stored: UPLOADED says where.
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "u1", Size: size, Offset: 100, Data: content[100:200]}); e != nil {
+		t.Fatal(e)
+	}
+	if u := nextOf[*protocol.Uploaded](t, alice, &seen, "UPLOADED of a wrong offset", nil); u.Received != 0 {
+		t.Fatalf("wrong offset: %+v", u)
+	}
+	const chunk = 16000
+	progress := 0
+	var done *protocol.Uploaded
+	for off := 0; off < len(content); off += chunk {
+		end := min(off+chunk, len(content))
+		if e := ac.Upload(&protocol.Upload{Room: "general", ID: "u1", Size: size, Offset: uint64(off), Data: content[off:end]}); e != nil {
+			t.Fatal(e)
+		}
+	}
+	for done == nil {
+		u := nextOf[*protocol.Uploaded](t, alice, &seen, "UPLOADED", nil)
+		if u.File != nil {
+			done = u
+		} else {
+			progress++
+		}
+	}
+	if progress != 2 || done.Received != size {
+		t.Fatalf("%d progress UPLOADEDs (want 2, at 1 and 2 MiB), the last %+v", progress, done)
+	}
+	f := done.File
+	if sum := sha256.Sum256(content); f.ID != hex.EncodeToString(sum[:]) || f.Name != "notes.txt" || f.Size != size {
+		t.Fatalf("file %+v", f)
+	}
+
+	// Bob holds no such file: his SEND of it is refused with its id.
+	if e := asError(t, bc.SendFile("general", "b1", "", 0, f.ID)); e.Code != protocol.CodeNotFound || e.ID != "b1" {
+		t.Fatalf("bob's SEND of alice's file: %v", e)
+	}
+	if err := ac.SendFile("general", "u1", "", 0, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	nextOf(t, alice, &seen, "the ACK", func(a *protocol.Ack) bool { return a.ID == "u1" })
+	store.carry("general", f.ID)
+
+	// Fetch: parts of at most MaxPart; a room out of scope is forbidden,
+	// a file no message carries is not found, both with the file's id.
+	bseen := 0
+	var got []byte
+	for off := uint64(0); off < size; off += protocol.MaxPart {
+		if e := bc.Fetch(&protocol.Fetch{Room: "general", File: f.ID, Offset: off, Length: 1 << 20}); e != nil {
+			t.Fatal(e)
+		}
+		p := nextOf[*protocol.Part](t, bob, &bseen, "a PART", nil)
+		if p.Offset != off || p.Size != size || len(p.Data) != int(min(protocol.MaxPart, size-off)) || !strings.HasPrefix(p.MIME, "text/plain") {
+			t.Fatalf("PART at %d: offset %d size %d, %d bytes, %q", off, p.Offset, p.Size, len(p.Data), p.MIME)
+		}
+		got = append(got, p.Data...)
+	}
+	if !bytes.Equal(got, content) {
+		t.Fatal("the fetched parts are not the file")
+	}
+	_ = bc.Fetch(&protocol.Fetch{Room: "elsewhere", File: f.ID, Length: 10})
+	if e := nextOf[*protocol.Error](t, bob, &bseen, "a FETCH out of scope", nil); e.Code != protocol.CodeForbidden || e.ID != f.ID || e.Room != "elsewhere" {
+		t.Fatalf("out of scope: %v (id %q)", e, e.ID)
+	}
+	other := strings.Repeat("ab", 32)
+	_ = bc.Fetch(&protocol.Fetch{Room: "general", File: other, Length: 10})
+	if e := nextOf[*protocol.Error](t, bob, &bseen, "a FETCH of a file not carried", nil); e.Code != protocol.CodeNotFound || e.ID != other {
+		t.Fatalf("not carried: %v (id %q)", e, e.ID)
+	}
+}
+
+// TestUploadRefusals: the store's refusals reach the client with their
+// code, text and the upload's id; so do the hub's own.
+func TestUploadRefusals(t *testing.T) {
+	store := newMemFiles(files.Limits{MaxFile: 1000})
+	h, _ := newHub(t, Config{Files: store})
+	alice, bob := newMember(), newMember()
+	ac, bc := h.Connect(alice), h.Connect(bob)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice", Secret: "a"})
+	mustJoin(t, bc, &protocol.Join{Room: "general", Name: "bob"})
+
+	e := ac.Upload(&protocol.Upload{Room: "general", ID: "big", Name: "big.bin", Size: 1001})
+	if e == nil || e.Code != protocol.CodeTooBig || e.ID != "big" || e.Room != "general" || !strings.Contains(e.Text, "1000") {
+		t.Fatalf("too big: %v", e)
+	}
+	if e := ac.Upload(&protocol.Upload{Room: "elsewhere", ID: "x", Size: 10}); e == nil || e.Code != protocol.CodeUnexpected || e.ID != "x" {
+		t.Fatalf("a room not joined: %v", e)
+	}
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "never", Size: 10, Data: []byte("abc")}); e == nil || e.Code != protocol.CodeNotFound || e.ID != "never" {
+		t.Fatalf("a chunk of an upload never begun: %v", e)
+	}
+	// A damaged image: refused at the finish, with the upload's id.
+	png := []byte("\x89PNG\r\n\x1a\n truncated")
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "img", Size: uint64(len(png))}); e != nil {
+		t.Fatal(e)
+	}
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "img", Size: uint64(len(png)), Data: png}); e == nil || e.Code != protocol.CodeInvalid || e.ID != "img" {
+		t.Fatalf("a damaged image: %v", e)
+	}
+
+	// A muted name uploads nothing.
+	if e := ac.Moderate(&protocol.Moderate{Room: "general", Action: protocol.ModMute, Target: "bob"}); e != nil {
+		t.Fatal(e)
+	}
+	seen := 0
+	nextOf[*protocol.ModEvent](t, bob, &seen, "the mute", nil)
+	if e := bc.Upload(&protocol.Upload{Room: "general", ID: "m", Size: 10}); e == nil || e.Code != protocol.CodeMuted || e.ID != "m" {
+		t.Fatalf("muted: %v", e)
+	}
+
+	// A hub without a files store takes none.
+	h2, _ := newHub(t, Config{})
+	c := h2.Connect(newMember())
+	mustJoin(t, c, &protocol.Join{Room: "general", Name: "carol"})
+	if e := c.Upload(&protocol.Upload{Room: "general", ID: "n", Size: 10}); e == nil || e.ID != "n" {
+		t.Fatalf("no store: %v", e)
+	}
+	if e := asError(t, c.SendFile("general", "s", "", 0, strings.Repeat("0", 64))); e.ID != "s" {
+		t.Fatalf("no store, SEND with a file: %v", e)
+	}
+}
