@@ -16,6 +16,7 @@ import (
 	"image/png"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,6 +240,17 @@ func TestUploadResumesAfterAKilledConnection(t *testing.T) {
 	// Then half a frame, and the connection is gone.
 	frame := protocol.Encode(&protocol.Upload{Room: "general", ID: id, Name: "big.bin", Size: uint64(len(data)), Offset: uint64(half), Data: data[half : half+chunkSize]})
 	alice.Write(frame[:len(frame)/2])
+	// The connection ends there. Half-closed, not reset: a reset would
+	// also throw away chunks the server has not read yet, and the test
+	// could not know how many.
+	if err := alice.Conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := alice.Read(); err != nil {
+			break // the server closed its side
+		}
+	}
 	alice.Conn.Close()
 	srv.WaitLog("connection closed", func(rec map[string]any) bool {
 		return rec["reason"] == "connection ended inside a frame"

@@ -84,19 +84,43 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 		names.Close()
 		return nil, err
 	}
-	mod, err := sqlite.OpenModeration(dbPath, sqlite.ModerationOptions{MaxAudit: cfg.auditMax})
+	// Shared files: metadata in chat.db, content under -data/files. A
+	// delete, a redaction or retention removing a message asks it to
+	// collect the content no message carries any more.
+	var fileStore *sqlite.Files
+	kick := func() {}
+	if cfg.maxUpload > 0 {
+		fileStore, err = sqlite.OpenFiles(dbPath, cfg.data, sqlite.FilesOptions{Limits: cfg.fileLimits(), Synchronous: cfg.sync, Logger: log})
+		if err != nil {
+			marks.Close()
+			roomSet.Close()
+			names.Close()
+			return nil, err
+		}
+		kick = fileStore.Kick
+		st.files = fileStore
+	}
+	closeFiles := func() {
+		if fileStore != nil {
+			fileStore.Close()
+		}
+	}
+	mod, err := sqlite.OpenModeration(dbPath, sqlite.ModerationOptions{MaxAudit: cfg.auditMax, Removed: kick})
 	if err != nil {
+		closeFiles()
 		marks.Close()
+		roomSet.Close()
 		names.Close()
 		return nil, err
 	}
 	// One node: the broker is the embedded store (SQLite history,
 	// in-process subscriptions and presence).
 	local, err := broker.NewLocal(func(sink history.Sink) (history.Log, error) {
-		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync, Retention: cfg.retention(), Logger: log})
+		return sqlite.Open(dbPath, sink, sqlite.Options{Synchronous: cfg.sync, Retention: cfg.retention(), Logger: log, Removed: kick})
 	}, broker.LocalOptions{})
 	if err != nil {
 		mod.Close()
+		closeFiles()
 		marks.Close()
 		roomSet.Close()
 		names.Close()
@@ -107,6 +131,9 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	// The history last: after the hub (which closes its node) and the
 	// name, room, inbox and moderation tables.
 	st.closers = []func() error{names.Close, roomSet.Close, marks.Close, mod.Close, local.Close}
+	if fileStore != nil {
+		st.closers = append(st.closers, fileStore.Close)
+	}
 	log.Info("history open", "data", dbPath, "version", version)
 	logRetention(log, cfg)
 	return st, nil
