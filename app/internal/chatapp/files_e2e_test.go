@@ -175,11 +175,11 @@ func TestSharingFilesThroughTheApp(t *testing.T) {
 	}
 	r.waitShows("Saved minutes.pdf")
 
-	big, _ := writePNG(t, dir, "big.png", 1200, 1200) // several MB of gradient: over the 1 MiB limit
-	if st, _ := os.Stat(big); st.Size() <= 1<<20 {
-		t.Fatalf("big.png is only %d bytes", st.Size())
+	big := filepath.Join(dir, "backup.tar")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 3<<19), 0o600); err != nil { // 1.5 MiB: over the 1 MiB limit
+		t.Fatal(err)
 	}
 	d.queue(big)
 	r.click("Attach a file")
-	r.waitShows("this server takes files up to 1 MB")
+	r.waitShows("backup.tar is 1.5 MB: this server takes files up to 1 MB.")
 }
