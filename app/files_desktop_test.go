@@ -186,7 +186,8 @@ func TestDesktopSharesPictures(t *testing.T) {
 	portal.queue(mine)
 	app.shoot("xvfb-files-1-before.png")
 	since := len(app.out.String())
-	app.click(sideWidth+12+22, 800-8-22)
+	const windowHeight = 680 // the app's default size, 960×680 dp, one px per dp under Xvfb
+	app.click(sideWidth+12+22, windowHeight-8-22)
 	select {
 	case title := <-portal.asked:
 		t.Logf("the app opened the file dialog %q", title)
@@ -219,19 +220,29 @@ func TestDesktopSharesPictures(t *testing.T) {
 	app.click(mid.X, mid.Y)
 	app.waitScreen("xvfb-files-4-full-size.png", "bob's picture at full size", func(img image.Image) bool {
 		full := colorBox(img, magenta)
-		return full.Dx() > 2*inline.Dx() && full.Dy() > 2*inline.Dy()
+		return 10*full.Dx() > 16*inline.Dx() && 10*full.Dy() > 16*inline.Dy()
 	})
 
-	// Save, in the full-size view's bar (found by OCR), writes the original.
-	w := app.waitWord("xvfb-files-4-full-size.png", "save")
+	// Save, the button in the full-size view's bar (the theme's primary
+	// color: white on blue is more than Tesseract reads), writes the
+	// original where the save dialog says.
+	img := app.shoot("xvfb-files-4-full-size.png")
+	primary := color.NRGBA{R: 0x3f, G: 0x51, B: 0xb5, A: 255} // material.NewTheme's ContrastBg
+	btn := colorBox(img.(interface {
+		image.Image
+		SubImage(image.Rectangle) image.Image
+	}).SubImage(image.Rect(sideWidth, 0, 1100, 60)), primary)
+	if btn.Dx() < 30 || btn.Dy() < 20 {
+		t.Fatalf("no Save button in the full-size view's bar (found %v); see xvfb-files-4-full-size.png", btn)
+	}
 	since = len(app.out.String())
-	app.click(w.box.Min.X+w.box.Dx()/2, w.box.Min.Y+w.box.Dy()/2)
+	app.click(btn.Min.X+btn.Dx()/2, btn.Min.Y+btn.Dy()/2)
 	app.waitOutput(since, regexp.MustCompile(`msg="file saved" .*name=flowers.png`))
 	saved, err := os.ReadFile(filepath.Join(portal.save, "flowers.png"))
 	if err != nil || !bytes.Equal(saved, data) {
 		t.Fatalf("saved %d bytes (err %v), want the %d bob sent", len(saved), err, len(data))
 	}
-	app.shoot("xvfb-files-5-saved.png")
+	app.waitWord("xvfb-files-5-saved.png", "saved")
 }
 
 // boxNear reports whether r is about w×h (give or take the frame's

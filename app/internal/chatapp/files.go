@@ -168,7 +168,7 @@ func (l *loop) sendChosen(ch chosen) {
 	if ch.closer != nil {
 		l.uploads[id] = ch.closer
 	}
-	l.opts.Logger.Debug("file queued", "room", ch.room, "id", id, "name", ch.name, "size", ch.size)
+	l.opts.Logger.Debug("file queued", "room", ch.room, "id", fmt.Sprintf("%x", id), "name", ch.name, "size", ch.size)
 	l.post(l.session, ui.FileQueued{Room: protocol.Key(ch.room), ID: id, Name: ch.name, Size: ch.size, Reply: ch.reply})
 }
 

@@ -91,6 +91,7 @@ type chatScreen struct {
 	viewing               *protocol.File
 	viewingRoom           string
 	viewClose, viewSave   widget.Clickable
+	viewNote              string // what became of a Save in the full-size view
 }
 
 // typist is a name typing, until a time.
@@ -256,6 +257,12 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 			c.problem = "Not saved: " + e.Err
 		default:
 			c.log.notice("Saved "+e.Name, now)
+		}
+		if c.viewing != nil && !e.Cancelled {
+			c.viewNote = "Saved " + e.Name
+			if e.Err != "" {
+				c.viewNote = "Not saved: " + e.Err
+			}
 		}
 	case SendResult:
 		if e.Err == nil {

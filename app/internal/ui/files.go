@@ -373,7 +373,7 @@ func (c *chatScreen) viewer(gtx layout.Context, u *UI) layout.Dimensions {
 	th := u.th
 	f := c.viewing
 	for c.viewClose.Clicked(gtx) {
-		c.viewing = nil
+		c.viewing, c.viewNote = nil, ""
 	}
 	for c.viewSave.Clicked(gtx) {
 		u.emit(SaveFileIntent{Room: c.viewingRoom, File: *f})
@@ -390,6 +390,12 @@ func (c *chatScreen) viewer(gtx layout.Context, u *UI) layout.Dimensions {
 						l := bold(label(th, 14, f.Name+" · "+fmt.Sprintf("%d×%d", f.Width, f.Height)+" · "+HumanSize(int64(f.Size)), th.Fg))
 						l.MaxLines = 1
 						return l.Layout(gtx)
+					}),
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+						if c.viewNote == "" {
+							return layout.Dimensions{}
+						}
+						return layout.Inset{Right: 12}.Layout(gtx, label(th, 13, c.viewNote, th.Muted).Layout)
 					}),
 					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 						b := material.Button(&th.Theme, &c.viewSave, "Save")

@@ -145,6 +145,9 @@ func TestPictureOpensFullSize(t *testing.T) {
 	if sv := only[ui.SaveFileIntent](t, r.take()); sv.File.ID != m.File.ID || sv.Room != "general" {
 		t.Fatalf("save intent %+v", sv)
 	}
+	r.u.Apply(s, ui.FileSaved{Room: "general", Name: "beach.png"})
+	r.Frame()
+	r.mustShow("Saved beach.png")
 	r.mustClick("Close")
 	r.Frame()
 	r.mustNotShow("full size")
