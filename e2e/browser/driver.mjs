@@ -24,6 +24,10 @@
 //   hide                open another tab in front of the page (its window
 //                       loses the focus, as when a person switches tabs)
 //   show                bring the page's tab back to the front
+//   choose X Y PATH     click at X Y and give the file chooser that the
+//                       click opens (the page's <input type=file>) the file PATH
+//   download X Y PATH   click at X Y and save the download that the click
+//                       starts as PATH; answers the name the page gave it
 //   quit                close the browser and exit
 //
 // Console messages and page errors go to stderr, for the test log.
@@ -78,6 +82,23 @@ const commands = {
     await other.bringToFront();
   },
   async show() { await page.bringToFront(); },
+  async choose(arg) {
+    const [x, y, ...path] = arg.split(" ");
+    const [chooser] = await Promise.all([
+      page.waitForEvent("filechooser", { timeout: 30000 }),
+      page.mouse.click(Number(x), Number(y)),
+    ]);
+    await chooser.setFiles(path.join(" "));
+  },
+  async download(arg) {
+    const [x, y, ...path] = arg.split(" ");
+    const [d] = await Promise.all([
+      page.waitForEvent("download", { timeout: 30000 }),
+      page.mouse.click(Number(x), Number(y)),
+    ]);
+    await d.saveAs(path.join(" "));
+    return d.suggestedFilename();
+  },
 };
 
 const rl = readline.createInterface({ input: process.stdin });
