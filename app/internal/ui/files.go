@@ -320,6 +320,9 @@ func attachment(gtx layout.Context, u *UI, c *chatScreen, r *row) layout.Dimensi
 		for fc.open.Clicked(gtx) {
 			c.viewing, c.viewingRoom = f, c.room
 			delete(u.images.failed, f.ID) // a full view that failed before is tried again
+			// The click is read while this frame lays out the list: the
+			// view shows in the next one, which nothing else may ask for.
+			gtx.Execute(op.InvalidateCmd{})
 		}
 		size := previewSize(gtx, f, gtx.Constraints.Max.X)
 		return fc.open.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
@@ -374,6 +377,7 @@ func (c *chatScreen) viewer(gtx layout.Context, u *UI) layout.Dimensions {
 	f := c.viewing
 	for c.viewClose.Clicked(gtx) {
 		c.viewing, c.viewNote = nil, ""
+		gtx.Execute(op.InvalidateCmd{}) // the conversation shows in the next frame
 	}
 	for c.viewSave.Clicked(gtx) {
 		u.emit(SaveFileIntent{Room: c.viewingRoom, File: *f})
