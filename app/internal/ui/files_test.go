@@ -2,6 +2,8 @@ package ui_test
 
 import (
 	"image"
+
+	"gioui.org/io/key"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +151,14 @@ func TestPictureOpensFullSize(t *testing.T) {
 	r.Frame()
 	r.mustShow("Saved beach.png")
 	r.mustClick("Close")
+	r.Frame()
+	r.mustNotShow("full size")
+	r.mustShow("look")
+
+	r.mustClick("picture beach.png") // again; Escape closes it too
+	r.Frame()
+	r.mustShow("full size beach.png")
+	r.Press(key.NameEscape, 0)
 	r.Frame()
 	r.mustNotShow("full size")
 	r.mustShow("look")
