@@ -37,7 +37,7 @@ type filePortal struct {
 	conn *dbus.Conn
 	mu   sync.Mutex
 	open []string // files to answer OpenFile with, in turn
-	save string    // directory SaveFile answers into
+	save string   // directory SaveFile answers into
 	// asked gets the title of each dialog the app opened.
 	asked chan string
 }

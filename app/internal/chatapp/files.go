@@ -37,9 +37,9 @@ type FilePicker interface {
 
 // Bounds of the pictures fetched and decoded.
 const (
-	maxThumbBytes = 4 << 20   // a preview is a 320×320 JPEG or PNG: far less
-	maxPixels     = 64 << 20  // the most pixels decoded for a full-size view
-	imageFetches  = 4         // pictures fetched and decoded at once
+	maxThumbBytes = 4 << 20     // a preview is a 320×320 JPEG or PNG: far less
+	maxPixels     = 64 << 20    // the most pixels decoded for a full-size view
+	imageFetches  = 4           // pictures fetched and decoded at once
 	fileTimeout   = time.Minute // one picture's fetch
 )
 

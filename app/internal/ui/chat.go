@@ -87,11 +87,11 @@ type chatScreen struct {
 	typed bool
 	// attachBtn chooses a file to send; viewing is the picture shown at
 	// full size (nil: none), of a message of viewingRoom.
-	attachBtn             widget.Clickable
-	viewing               *protocol.File
-	viewingRoom           string
-	viewClose, viewSave   widget.Clickable
-	viewNote              string // what became of a Save in the full-size view
+	attachBtn           widget.Clickable
+	viewing             *protocol.File
+	viewingRoom         string
+	viewClose, viewSave widget.Clickable
+	viewNote            string // what became of a Save in the full-size view
 }
 
 // typist is a name typing, until a time.
