@@ -192,6 +192,11 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 		c.unread.markRead(e.Seq)
 	case MessageChanged:
 		c.unread.change(e.Seq)
+		if e.State != nil && e.State.Deleted && c.viewing != nil {
+			if i := c.log.indexOf(e.Target); i >= 0 && c.log.rows[i].file == c.viewing {
+				c.viewing, c.viewNote = nil, "" // its file is gone from the server
+			}
+		}
 		c.log.change(e)
 		if e.State != nil && e.State.Deleted && c.editing == e.Target {
 			c.cancelCompose() // nothing left to edit

@@ -195,7 +195,9 @@ func TestDeletedFileGoes(t *testing.T) {
 	m.File = picture("oops.png")
 	r.u.Apply(s, m)
 	r.Frame()
-	r.mustShow("picture oops.png")
+	r.mustClick("picture oops.png")
+	r.Frame()
+	r.mustShow("full size oops.png") // open while it is deleted: it closes
 	r.u.Apply(s, ui.MessageChanged{Room: "general", Seq: 2, Target: 1, Kind: protocol.ChangeDelete, Actor: "bob",
 		State: &ui.MessageState{Deleted: true}})
 	r.Frame()
