@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -89,9 +90,15 @@ type upload struct {
 	fileID string
 	// retried: the stored file was uploaded again once because the server
 	// no longer held it for the SEND (not-found).
-	retried   bool
+	retried bool
+	// restarts counts the begin frames sent again on a chunk refused
+	// not-found (the server forgot the unfinished upload).
+	restarts  int
 	lastEvent time.Time
 }
+
+// maxRestarts bounds upload.restarts.
+const maxRestarts = 3
 
 // files reports whether the current (or, while disconnected, the last)
 // server takes files.
@@ -260,7 +267,15 @@ func (l *loop) onUploaded(m *protocol.Uploaded) {
 		l.pump()
 		return
 	}
-	if received <= up.confirmed {
+	if received == up.confirmed && received < up.next {
+		// The same answer again: not progress (which moves on by about a
+		// MiB) but a chunk at an offset the server does not have. It
+		// stored nothing past received: go on from there.
+		up.next = received
+		l.pump()
+		return
+	}
+	if received < up.confirmed {
 		return
 	}
 	up.confirmed = received
@@ -342,7 +357,27 @@ func (l *loop) giveUp(o *outgoing, e *protocol.Error) {
 // not-found (it no longer holds the file: the hold expired, or the
 // content was collected): once; it reports whether it did.
 func (l *loop) reupload(o *outgoing, e *protocol.Error) bool {
-	if o.up == nil || o.up.fileID == "" || o.up.retried || e.Code != protocol.CodeNotFound {
+	if o.up == nil || e.Code != protocol.CodeNotFound {
+		return false
+	}
+	if o.up.fileID == "" {
+		// A chunk of an upload the server does not know (it forgot it):
+		// begin again. The refusals of the chunks that were on their way
+		// come before the begin frame's answer and change nothing.
+		switch {
+		case !l.uploading(o):
+			return true // a chunk of an earlier connection
+		case !o.up.begun:
+			return true // begun again already
+		case o.up.restarts >= maxRestarts:
+			return false
+		}
+		o.up.restarts++
+		o.up.begun, o.up.next = false, 0
+		l.writeNow(o.uploadFrame(0, nil))
+		return true
+	}
+	if o.up.retried {
 		return false
 	}
 	l.unwire(o)
@@ -408,7 +443,18 @@ func (p *filePacer) take(n int, now time.Time) time.Duration {
 		p.tokens -= float64(n)
 		return 0
 	}
-	return time.Duration((need - p.tokens) / p.rate * float64(time.Second))
+	// Rounded up: a wait of 0 would mean the bytes were taken.
+	return time.Duration(math.Ceil((need - p.tokens) / p.rate * float64(time.Second)))
+}
+
+// spend counts n bytes that came the other way (PART data: the server's
+// budget covers both), so that uploads make room for downloads.
+func (p *filePacer) spend(n int, now time.Time) {
+	if p.rate == 0 {
+		return
+	}
+	p.take(0, now)                               // refill up to now
+	p.tokens = max(p.tokens-float64(n), -p.rate) // a second's worth at most
 }
 
 // fetchReq is a FETCH of a Download, waiting to be sent or answered.
@@ -470,6 +516,7 @@ func (l *loop) onPart(m *protocol.Part) {
 	}
 	req := l.fetches[i]
 	l.fetches = slices.Delete(l.fetches, i, i+1)
+	l.filePace.spend(len(m.Data), time.Now())
 	req.reply <- fetchResult{req: req, part: m}
 }
 

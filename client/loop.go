@@ -667,7 +667,7 @@ func (p *pacer) take(now time.Time) time.Duration {
 		p.tokens--
 		return 0
 	}
-	return time.Duration((1 - p.tokens) * float64(p.interval))
+	return max(1, time.Duration((1-p.tokens)*float64(p.interval))) // never 0, which would mean taken
 }
 
 // disconnect drops the current connection. Rooms wanted are joined again

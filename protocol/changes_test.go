@@ -306,20 +306,38 @@ func randomMessagesFrame(r *rand.Rand) Message {
 		}
 		return rs
 	}
-	msg := func(room string, extra bool) Msg {
+	data := func() []byte {
+		if b := []byte(id()); len(b) > 0 {
+			return b
+		}
+		return nil // a decoder gives nil for no data
+	}
+	file := func() *File {
+		if r.IntN(2) == 0 {
+			return nil
+		}
+		return &File{ID: str(), Name: str(), Type: str(), Size: num(), Width: num(), Height: num(),
+			Thumb: str(), ThumbWidth: num(), ThumbHeight: num()}
+	}
+	// msg is a message of room; extra: with reply, edited and reactions;
+	// files: perhaps with a file.
+	msg := func(room string, extra, files bool) Msg {
 		m := Msg{Room: room, Seq: num(), Time: num(), Sender: str(), ID: id(), Text: str()}
 		if extra {
 			m.Reply, m.Edited, m.Reactions = num(), num(), reactions()
 		}
+		if files {
+			m.File = file()
+		}
 		return m
 	}
-	switch r.IntN(12) {
+	switch r.IntN(16) {
 	case 0:
 		return &Change{Room: str(), Kind: ChangeKind(r.IntN(6)), Target: num(), ID: id(), Text: str()}
 	case 1:
 		u := &Update{Room: str(), Seq: num(), Time: num(), Actor: str(), Kind: ChangeKind(r.IntN(6)), Target: num(), Emoji: str()}
 		if r.IntN(2) == 0 {
-			s := msg(u.Room, true)
+			s := msg(u.Room, true, true)
 			u.State = &s
 		}
 		return u
@@ -340,34 +358,83 @@ func randomMessagesFrame(r *rand.Rand) Message {
 		}
 		return res
 	case 6:
-		return &Send{Room: str(), ID: id(), Text: str(), Reply: num()}
+		s := &Send{Room: str(), ID: id(), Text: str(), Reply: num()}
+		if r.IntN(2) == 0 {
+			s.File = str()
+		}
+		return s
 	case 7:
-		m := msg(str(), r.IntN(2) == 0)
+		m := msg(str(), r.IntN(2) == 0, true)
 		return &m
 	case 8:
-		return &Notice{Kind: NoticeKind(r.IntN(3)), Msg: msg(str(), r.IntN(2) == 0)}
+		return &Notice{Kind: NoticeKind(r.IntN(3)), Msg: msg(str(), r.IntN(2) == 0, true)}
 	case 9:
-		return &History{Room: str(), Before: num(), Limit: num(), Full: r.IntN(2) == 0}
+		h := &History{Room: str(), Before: num(), Limit: num(), Full: r.IntN(2) == 0, Files: r.IntN(2) == 0}
+		h.Full = h.Full || h.Files // files implies full
+		return h
 	case 10:
-		p := &Page{Room: str(), Before: num(), First: r.IntN(2) == 0, Full: r.IntN(2) == 0}
+		p := &Page{Room: str(), Before: num(), First: r.IntN(2) == 0, Full: r.IntN(2) == 0, Files: r.IntN(2) == 0}
+		p.Full = p.Full || p.Files // files implies full
 		for range r.IntN(3) {
-			p.Messages = append(p.Messages, msg(p.Room, p.Full))
+			p.Messages = append(p.Messages, msg(p.Room, p.Full, p.Files))
 		}
 		return p
+	case 11:
+		return &Upload{Room: str(), ID: id(), Name: str(), Size: num(), Offset: num(), Data: data()}
+	case 12:
+		return &Uploaded{Room: str(), ID: id(), Received: num(), File: file()}
+	case 13:
+		return &Fetch{Room: str(), File: str(), Offset: num(), Length: num()}
+	case 14:
+		return &Part{Room: str(), File: str(), Offset: num(), Size: num(), MIME: str(), Data: data()}
 	default:
 		return &Error{Code: ErrorCode(num()), Flags: ErrorFlags(r.IntN(4)), Room: str(), Text: str(), ID: id()}
 	}
 }
 
 // TestRandomFramesCoverEveryType keeps the round-trip generator honest:
-// it makes each of its twelve frame types.
+// it makes each of its sixteen frame types, and files in every frame
+// that carries them.
 func TestRandomFramesCoverEveryType(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 15))
 	types := map[Type]int{}
-	for range 500 {
-		types[randomMessagesFrame(r).Type()]++
+	withFile := map[Type]int{}
+	for range 1000 {
+		m := randomMessagesFrame(r)
+		types[m.Type()]++
+		if carriesFile(m) {
+			withFile[m.Type()]++
+		}
 	}
-	if len(types) != 12 {
-		t.Errorf("the generator made %d types, want 12: %v", len(types), types)
+	if len(types) != 16 {
+		t.Errorf("the generator made %d types, want 16: %v", len(types), types)
 	}
+	for _, typ := range []Type{TypeSend, TypeMessage, TypeNotice, TypeUpdate, TypePage, TypeUploaded} {
+		if withFile[typ] == 0 {
+			t.Errorf("the generator made no %v with a file", typ)
+		}
+	}
+}
+
+// carriesFile reports whether m has a file (or, for SEND, a file id).
+func carriesFile(m Message) bool {
+	switch m := m.(type) {
+	case *Send:
+		return m.File != ""
+	case *Msg:
+		return m.File != nil
+	case *Notice:
+		return m.Msg.File != nil
+	case *Update:
+		return m.State != nil && m.State.File != nil
+	case *Page:
+		for i := range m.Messages {
+			if m.Messages[i].File != nil {
+				return true
+			}
+		}
+	case *Uploaded:
+		return m.File != nil
+	}
+	return false
 }

@@ -38,6 +38,9 @@ func TestWriteSeedCorpus(t *testing.T) {
 	for _, c := range messagesEdgeCases {
 		decodeSeeds[c.name] = c.body
 	}
+	for _, c := range filesEdgeCases {
+		decodeSeeds[c.name] = c.body
+	}
 	writeCorpus(t, "FuzzDecode", decodeSeeds, func(b []byte) string { return fmt.Sprintf("[]byte(%q)\n", b) })
 
 	var stream []byte

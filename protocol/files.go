@@ -151,7 +151,8 @@ func (m *Part) decode(r *fieldReader) {
 	}
 }
 
-// appendFile writes an optional file: a count (0 or 1) and the record.
+// appendFile writes an optional file: files, a count (0 or 1, a uint),
+// and that many file records (README.md section 3, "The file record").
 func appendFile(b []byte, f *File) []byte {
 	if f == nil {
 		return append(b, 0)
@@ -169,9 +170,10 @@ func appendFile(b []byte, f *File) []byte {
 }
 
 // decodeFile reads what appendFile wrote. A count above 1 is malformed:
-// this revision carries at most one file per message.
+// this revision carries at most one file per message (a later one that
+// carries more would announce it first).
 func decodeFile(r *fieldReader) *File {
-	switch n := r.byte("files"); {
+	switch n := r.uvarint("files"); {
 	case r.err != nil || n == 0:
 		return nil
 	case n > 1:

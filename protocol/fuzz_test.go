@@ -12,8 +12,8 @@ import (
 // input, Decode returns a message or a *DecodeError, never panics, and a
 // decoded message survives encode→decode unchanged and re-encodes to the
 // same bytes. The seeds hold every golden vector (every message type) and
-// the hand-made edge cases of the inbox, moderation and acting-on-messages
-// frames.
+// the hand-made edge cases of the inbox, moderation, acting-on-messages
+// and files frames.
 func FuzzDecode(f *testing.F) {
 	for _, g := range goldenMessages {
 		f.Add(Encode(g.msg)[LengthSize:])
@@ -25,6 +25,9 @@ func FuzzDecode(f *testing.F) {
 		f.Add(c.body)
 	}
 	for _, c := range messagesEdgeCases {
+		f.Add(c.body)
+	}
+	for _, c := range filesEdgeCases {
 		f.Add(c.body)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

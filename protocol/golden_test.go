@@ -202,7 +202,76 @@ var goldenMessages = []struct {
 			Matches: []Span{{0, 5}, {15, 20}}}}},
 		"newest first; matches: byte offsets [start, end) in text; flags 1 more: ask again with before 1767225400000"},
 	{"results-empty", &Results{Query: "zebra"}, "nothing matches"},
+
+	// Files (README.md section 4): upload, send, fetch.
+	{"welcome-files", &Welcome{Version: 1, Server: "chat-server/1.4", Time: 1767225600000,
+		MaxFrame: 16384, MaxText: 4096, MaxName: 32, MaxRoom: 64, MaxRooms: 64, History: 100, PingMs: 30000,
+		Flags: WelcomeInbox | WelcomeModeration | WelcomeMessages | WelcomeFiles,
+		Limits: Limits{SendIntervalMs: 200, SendBurst: 20, FloodAfterMs: 10000, RetryAfterMs: 5000,
+			QueueFrames: 4096, MaxListed: 500, PresenceBatchAbove: 64, IdleTimeoutMs: 120000,
+			FileBytesPerSec: 8 << 20, MaxUpload: 25 << 20}},
+		"flags 30: inbox, moderation, messages and files (bit 4); file rate 8 MiB/s, max upload 25 MiB"},
+	{"upload-begin", &Upload{Room: "general", ID: goldenUploadID, Name: "photo.jpg", Size: 1234567},
+		"the begin frame: offset 0, no data; starts the upload, or resumes it (UPLOADED says from where)"},
+	{"upload-chunk", &Upload{Room: "general", ID: goldenNotesID, Name: "notes.txt", Size: 12, Offset: 7, Data: []byte("world")},
+		"the second chunk of a 12-byte file: bytes 7-11 (the server has 0-6); a real chunk fills its frame up to max frame"},
+	{"uploaded-begin", &Uploaded{Room: "general", ID: goldenUploadID},
+		"the answer to a begin frame of a new upload: the server has nothing; files 0: not complete"},
+	{"uploaded-progress", &Uploaded{Room: "general", ID: goldenUploadID, Received: 1 << 20},
+		"progress (about every MiB), or the answer to a chunk at the wrong offset: go on from byte 1048576"},
+	{"uploaded-done", &Uploaded{Room: "general", ID: goldenUploadID, Received: 1234567, File: &goldenPhoto},
+		"complete and stored: the file record; its id is the SHA-256 of the stored (metadata-stripped) bytes"},
+	{"send-file", &Send{Room: "general", ID: goldenUploadID, File: goldenPhoto.ID},
+		"the upload's id; an empty caption; reply 0 is written because file follows it"},
+	{"send-file-caption", &Send{Room: "general", ID: goldenNotesID, Text: "the notes, as promised", Reply: 4, File: goldenNotes.ID},
+		"a caption and a reply"},
+	{"message-file", &Msg{Room: "general", Seq: 10, Time: 1767225700000, Sender: "alice", ID: goldenUploadID, File: &goldenPhoto},
+		"an image without caption: reply, edited and reactions written as zeros, then the file; a client of before reads a message with an empty text"},
+	{"message-file-caption", &Msg{Room: "general", Seq: 11, Time: 1767225710000, Sender: "alice", ID: goldenNotesID,
+		Text: "the notes, as promised", Reply: 4, File: &goldenNotes}, "a file that is not an image: width, height 0, no thumb"},
+	{"notice-file", &Notice{Kind: NoticeDirect, Msg: Msg{Room: "@alice@bob", Seq: 14, Time: 1767225720000,
+		Sender: "bob", ID: "b14", File: &goldenPhoto}}, "a NOTICE carries the file as MESSAGE does"},
+	{"update-file", &Update{Room: "general", Seq: 12, Time: 1767225730000, Actor: "bob", Kind: ChangeReact, Target: 10, Emoji: "👍",
+		State: &Msg{Room: "general", Seq: 10, Time: 1767225700000, Sender: "alice", ID: goldenUploadID,
+			Reactions: []Reaction{{Emoji: "👍", Count: 1, Names: []string{"bob"}}}, File: &goldenPhoto}},
+		"flags 3: the state follows (bit 0), and its file after it (bit 1)"},
+	{"update-delete-file", &Update{Room: "general", Seq: 13, Time: 1767225740000, Actor: "alice", Kind: ChangeDelete, Target: 10,
+		State: &Msg{Room: "general", Seq: 10, Time: 1767225700000, Sender: "alice", ID: goldenUploadID, Edited: 1767225740000}},
+		"deleting a message removes its file with its text: flags 1, the state has no file"},
+	{"history-files", &History{Room: "general", Before: 12, Limit: 50, Full: true, Files: true},
+		"flags 3: full records (bit 0) with their files (bit 1)"},
+	{"page-files", &Page{Room: "general", Before: 12, Full: true, Files: true, Messages: []Msg{
+		{Room: "general", Seq: 9, Time: 1767225690000, Sender: "bob", ID: "b9", Text: "pictures?"},
+		{Room: "general", Seq: 10, Time: 1767225700000, Sender: "alice", ID: goldenUploadID, File: &goldenPhoto},
+		{Room: "general", Seq: 11, Time: 1767225710000, Sender: "alice", ID: goldenNotesID, Text: "the notes, as promised", Reply: 4, File: &goldenNotes}}},
+		"flags 6: full records (bit 1) each followed by its file (bit 2): files 0 for a message without one"},
+	{"fetch", &Fetch{Room: "general", File: goldenPhoto.Thumb, Offset: 0, Length: MaxPart},
+		"the photo's preview, the first 64 KiB (all of it: it is smaller)"},
+	{"fetch-range", &Fetch{Room: "general", File: goldenNotes.ID, Offset: 7, Length: 5}, "bytes 7-11 of notes.txt"},
+	{"part", &Part{Room: "general", File: goldenNotes.ID, Offset: 0, Size: 12, MIME: "text/plain; charset=utf-8", Data: []byte("hello, world")},
+		"a whole small file: offset 0, all 12 bytes"},
+	{"part-range", &Part{Room: "general", File: goldenNotes.ID, Offset: 7, Size: 12, MIME: "text/plain; charset=utf-8", Data: []byte("world")},
+		"the answer to fetch-range"},
+	{"error-too-big", &Error{Code: CodeTooBig, Room: "general", Text: "video.mp4 is 40.0 MiB; this server takes files up to 25.0 MiB", ID: "\x20\x21\x22\x23"},
+		"code 215, at the begin frame; id: the upload's"},
+	{"error-quota", &Error{Code: CodeQuota, Room: "general", Text: "alice's files would take 1.02 GiB; the limit is 1.00 GiB", ID: goldenUploadID},
+		"code 216: the name's (or the server's) quota, checked at the begin frame with the whole size"},
+	{"error-file-not-found", &Error{Code: CodeNotFound, Room: "general", Text: "no message of general carries this file", ID: goldenPhoto.ID},
+		"a FETCH of a file no live message of the room carries; id: the FETCH's file"},
 }
+
+// The files of the golden vectors.
+var (
+	goldenUploadID = "\x10\x11\x12\x13\x14\x15\x16\x17"
+	goldenNotesID  = "\x30\x31\x32\x33\x34\x35\x36\x37"
+	goldenPhoto    = File{ID: "5f1b8e6c2a7d9e04b3c1f8a6d2e9b7c4a1f0e3d6c9b8a7f6e5d4c3b2a1908172",
+		Name: "photo.jpg", Type: "image/jpeg", Size: 1234567, Width: 3024, Height: 4032,
+		Thumb: "b7e23ec29af22b0b4e41da31e868d57226121c84e7c8f1d1a1ba5a1ba1e5b3c4", ThumbWidth: 240, ThumbHeight: 320}
+	// goldenNotes is a file whose content is "hello, world": its ID is
+	// that text's SHA-256.
+	goldenNotes = File{ID: "09ca7e4eaa6e8ae9c7d261167129184883644d07dfba7cbfbc4c8a2e08360d5b",
+		Name: "notes.txt", Type: "text/plain; charset=utf-8", Size: 12}
+)
 
 // checkGoldenValues decodes the vector's hex with the spec's tables alone
 // (decodeBySpec) and compares it, field by field, with its JSON.

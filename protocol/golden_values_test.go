@@ -44,9 +44,13 @@ type specField struct {
 	// are absent (README.md section 3 says which).
 	opt bool
 	// ifFlag, when set, is the earlier field of the frame (a byte or uint
-	// of flags) whose bit ifBit says whether this field is present.
+	// of flags) whose bits ifBit say whether this field is present: all
+	// of them must be set.
 	ifFlag string
 	ifBit  uint64
+	// count names the field before a record list that counts its
+	// records, when it is not "n" (kindRecords).
+	count string
 }
 
 // The records that several frames share: a message after its room
@@ -60,6 +64,13 @@ var (
 	// msgExtra are MESSAGE's appended fields: reply, edited, reactions.
 	msgExtra = []specField{{name: "reply", kind: kindUint}, {name: "edited", kind: kindTime},
 		{name: "n", kind: kindUint}, {name: "reactions", kind: kindRecords}}
+	// fileRecord is a file as a message and UPLOADED carry it (README.md
+	// section 3, "The file record"); fileFields are the count (0 or 1)
+	// and the list of it.
+	fileRecord = []specField{{name: "id", kind: kindText}, {name: "name", kind: kindText}, {name: "type", kind: kindText},
+		{name: "size", kind: kindUint}, {name: "width", kind: kindUint}, {name: "height", kind: kindUint},
+		{name: "thumb", kind: kindText}, {name: "thumb width", kind: kindUint}, {name: "thumb height", kind: kindUint}}
+	fileFields = []specField{{name: "files", kind: kindUint}, {name: "file", kind: kindRecords, count: "files"}}
 )
 
 // fields joins field lists into a new one.
@@ -78,7 +89,8 @@ func optional(fs []specField) []specField {
 	return fs
 }
 
-// ifFlag is fs, each field present only when bit of the frame's field flag is set.
+// ifFlag is fs, each field present only when the bits of the frame's
+// field flag are all set.
 func ifFlag(flag string, bit uint64, fs []specField) []specField {
 	fs = fields(fs)
 	for i := range fs {
@@ -90,12 +102,14 @@ func ifFlag(flag string, bit uint64, fs []specField) []specField {
 // specRecords are the fields of the records (kindRecords, kindRecord), by
 // message type and field name.
 var specRecords = map[byte]map[string][]specField{
-	0x84: {"reactions": reactionRecord},
+	0x84: {"reactions": reactionRecord, "file": fileRecord},
 	0x88: {"dms": {{name: "room", kind: kindText}, {name: "head", kind: kindUint}, {name: "time", kind: kindTime}, {name: "read", kind: kindUint}}},
-	0x89: {"messages": fields(msgBase, ifFlag("flags", 2, msgExtra)), "reactions": reactionRecord},
+	0x89: {"messages": fields(msgBase, ifFlag("flags", 2, msgExtra), ifFlag("flags", 2|4, fileFields)),
+		"reactions": reactionRecord, "file": fileRecord},
 	0x8a: {"rooms": {{name: "room", kind: kindText}, {name: "members", kind: kindUint}, {name: "head", kind: kindUint}, {name: "time", kind: kindTime}}},
-	0x8c: {"reactions": reactionRecord},
-	0x8f: {"state": fields(msgBase, msgExtra), "reactions": reactionRecord},
+	0x8c: {"reactions": reactionRecord, "file": fileRecord},
+	0x8f: {"state": fields(msgBase, msgExtra, ifFlag("flags", 1|2, fileFields)), "reactions": reactionRecord, "file": fileRecord},
+	0x92: {"file": fileRecord},
 	0x91: {"hits": {{name: "room", kind: kindText}, {name: "seq", kind: kindUint}, {name: "time", kind: kindTime},
 		{name: "sender", kind: kindText}, {name: "text", kind: kindText}, {name: "n", kind: kindUint}, {name: "matches", kind: kindRecords}},
 		"matches": {{name: "start", kind: kindUint}, {name: "end", kind: kindUint}}},
@@ -114,7 +128,11 @@ func encoding(typ byte, f specField) fieldKind {
 	}
 	rec := "(" + strings.Join(parts, ", ") + ")"
 	if f.kind == kindRecords {
-		rec = "n × " + rec
+		count := f.count
+		if count == "" {
+			count = "n"
+		}
+		rec = count + " × " + rec
 	}
 	return fieldKind(rec)
 }
@@ -125,7 +143,7 @@ var specFields = map[byte][]specField{
 	0x02: {{name: "room", kind: kindText}, {name: "name", kind: kindText}, {name: "flags", kind: kindByte}, {name: "after", kind: kindUint},
 		{name: "key", kind: kindBytes}, {name: "secret", kind: kindBytes}, {name: "epoch", kind: kindUint}, {name: "invite", kind: kindBytes}},
 	0x03: {{name: "room", kind: kindText}, {name: "id", kind: kindBytes}, {name: "text", kind: kindText},
-		{name: "reply", kind: kindUint, opt: true}},
+		{name: "reply", kind: kindUint, opt: true}, {name: "file", kind: kindText, opt: true}},
 	0x04: {{name: "room", kind: kindText}},
 	0x05: {},
 	0x06: {{name: "name", kind: kindText}, {name: "secret", kind: kindBytes}, {name: "key", kind: kindBytes}},
@@ -140,6 +158,10 @@ var specFields = map[byte][]specField{
 	0x0c: {{name: "room", kind: kindText}, {name: "flags", kind: kindByte}},
 	0x0d: {{name: "query", kind: kindText}, {name: "room", kind: kindText}, {name: "before", kind: kindTime},
 		{name: "limit", kind: kindUint}},
+	0x0e: {{name: "room", kind: kindText}, {name: "id", kind: kindBytes}, {name: "name", kind: kindText},
+		{name: "size", kind: kindUint}, {name: "offset", kind: kindUint}, {name: "data", kind: kindBytes}},
+	0x0f: {{name: "room", kind: kindText}, {name: "file", kind: kindText}, {name: "offset", kind: kindUint},
+		{name: "length", kind: kindUint}},
 	0x10: {{name: "nonce", kind: kindUint}},
 	0x11: {{name: "nonce", kind: kindUint}},
 	0x81: {{name: "version", kind: kindUint}, {name: "server", kind: kindText}, {name: "time", kind: kindTime}, {name: "max frame", kind: kindUint},
@@ -147,12 +169,13 @@ var specFields = map[byte][]specField{
 		{name: "history", kind: kindUint}, {name: "ping", kind: kindUint}, {name: "flags", kind: kindUint},
 		{name: "send interval", kind: kindUint}, {name: "send burst", kind: kindUint}, {name: "flood after", kind: kindUint},
 		{name: "retry after", kind: kindUint}, {name: "queue frames", kind: kindUint}, {name: "max listed", kind: kindUint},
-		{name: "presence batch above", kind: kindUint}, {name: "idle timeout", kind: kindUint}},
+		{name: "presence batch above", kind: kindUint}, {name: "idle timeout", kind: kindUint},
+		{name: "file rate", kind: kindUint, opt: true}, {name: "max upload", kind: kindUint}},
 	0x82: {{name: "room", kind: kindText}, {name: "name", kind: kindText}, {name: "after", kind: kindUint}, {name: "head", kind: kindUint},
 		{name: "count", kind: kindUint}, {name: "n", kind: kindUint}, {name: "names", kind: kindTexts}, {name: "epoch", kind: kindUint},
 		{name: "read", kind: kindUint}, {name: "mentions", kind: kindUint}, {name: "topic", kind: kindText}, {name: "modes", kind: kindUint}},
 	0x83: {{name: "room", kind: kindText}, {name: "id", kind: kindBytes}, {name: "seq", kind: kindUint}, {name: "time", kind: kindTime}},
-	0x84: fields([]specField{{name: "room", kind: kindText}}, msgBase, optional(msgExtra)),
+	0x84: fields([]specField{{name: "room", kind: kindText}}, msgBase, optional(msgExtra), optional(fileFields)),
 	0x85: {{name: "room", kind: kindText}, {name: "count", kind: kindUint}, {name: "n", kind: kindUint}, {name: "changes", kind: kindChanges}},
 	0x86: {{name: "room", kind: kindText}},
 	0x87: {{name: "code", kind: kindUint}, {name: "flags", kind: kindByte}, {name: "room", kind: kindText}, {name: "text", kind: kindText},
@@ -161,7 +184,7 @@ var specFields = map[byte][]specField{
 	0x89: {{name: "room", kind: kindText}, {name: "before", kind: kindUint}, {name: "flags", kind: kindByte}, {name: "n", kind: kindUint}, {name: "messages", kind: kindRecords}},
 	0x8a: {{name: "query", kind: kindText}, {name: "n", kind: kindUint}, {name: "rooms", kind: kindRecords}},
 	0x8b: {{name: "room", kind: kindText}, {name: "seq", kind: kindUint}},
-	0x8c: fields([]specField{{name: "kind", kind: kindByte}, {name: "room", kind: kindText}}, msgBase, optional(msgExtra)),
+	0x8c: fields([]specField{{name: "kind", kind: kindByte}, {name: "room", kind: kindText}}, msgBase, optional(msgExtra), optional(fileFields)),
 	0x8d: {{name: "room", kind: kindText}, {name: "action", kind: kindByte}, {name: "target", kind: kindText}, {name: "text", kind: kindText}},
 	0x8e: {{name: "room", kind: kindText}, {name: "action", kind: kindByte}, {name: "actor", kind: kindText}, {name: "target", kind: kindText},
 		{name: "seq", kind: kindUint}, {name: "until", kind: kindTime}, {name: "text", kind: kindText}},
@@ -170,6 +193,9 @@ var specFields = map[byte][]specField{
 		{name: "state", kind: kindRecord, ifFlag: "flags", ifBit: 1}},
 	0x90: {{name: "room", kind: kindText}, {name: "name", kind: kindText}, {name: "flags", kind: kindByte}},
 	0x91: {{name: "query", kind: kindText}, {name: "flags", kind: kindByte}, {name: "n", kind: kindUint}, {name: "hits", kind: kindRecords}},
+	0x92: fields([]specField{{name: "room", kind: kindText}, {name: "id", kind: kindBytes}, {name: "received", kind: kindUint}}, fileFields),
+	0x93: {{name: "room", kind: kindText}, {name: "file", kind: kindText}, {name: "offset", kind: kindUint}, {name: "size", kind: kindUint},
+		{name: "type", kind: kindText}, {name: "data", kind: kindBytes}},
 }
 
 // goldenDoc is a vector's JSON file: the frame's decoded values.
@@ -184,8 +210,9 @@ type goldenDoc struct {
 // goldenField is one decoded field. Value is a number (uint, byte, time),
 // a string (text; bytes as lowercase hex), a list of strings (n × text),
 // of {"kind", "name"} (PRESENCE changes) or of objects with a record's
-// fields by name (the record lists of IDENTIFIED, PAGE, ROOMS, RESULTS and
-// MESSAGE's reactions), or one such object (UPDATE's state). A field the
+// fields by name (the record lists of IDENTIFIED, PAGE, ROOMS, RESULTS,
+// MESSAGE's reactions and the files × (…) of a file), or one such object
+// (UPDATE's state). A field the
 // frame does not carry (specField.opt, specField.ifFlag) is not listed.
 type goldenField struct {
 	Name  string    `json:"name"`
@@ -202,6 +229,14 @@ type goldenChange struct {
 // decodeBySpec decodes a whole frame (length prefix first) with the spec
 // tables alone.
 func decodeBySpec(frame []byte) (*goldenDoc, error) {
+	return decodeByTables(frame, specFields, specRecords, false)
+}
+
+// decodeByTables decodes a whole frame with the tables given (the spec's,
+// or those of an earlier revision); trailing: bytes after the last field
+// are ignored, as a receiver of an earlier revision ignores the fields
+// appended after its time (README.md section 2), instead of refused.
+func decodeByTables(frame []byte, specFields map[byte][]specField, specRecords map[byte]map[string][]specField, trailing bool) (*goldenDoc, error) {
 	if len(frame) < 5 {
 		return nil, fmt.Errorf("%d bytes: shorter than a frame", len(frame))
 	}
@@ -293,7 +328,7 @@ func decodeBySpec(frame []byte) (*goldenDoc, error) {
 			if f.opt && len(b) == 0 {
 				return // an appended field left out: it and the rest are absent
 			}
-			if f.ifFlag != "" && flags[f.ifFlag]&f.ifBit == 0 {
+			if f.ifFlag != "" && flags[f.ifFlag]&f.ifBit != f.ifBit {
 				continue
 			}
 			var v any
@@ -352,7 +387,7 @@ func decodeBySpec(frame []byte) (*goldenDoc, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) != 0 {
+	if len(b) != 0 && !trailing {
 		return nil, fmt.Errorf("%d bytes after the last field", len(b))
 	}
 	return d, nil
@@ -384,20 +419,39 @@ func specValues(m Message) []any {
 		}
 		return list
 	}
-	// extra are MESSAGE's appended fields: all of them when one is set,
-	// else none (msgExtra).
-	extra := func(g *Msg) []any {
-		if g.Reply == 0 && g.Edited == 0 && len(g.Reactions) == 0 {
-			return []any{none, none, none, none}
+	// file is a file's count and list (fileFields).
+	file := func(f *File) []any {
+		if f == nil {
+			return []any{u(0), []map[string]any{}}
 		}
-		return []any{u(g.Reply), u(g.Edited), u(uint64(len(g.Reactions))), reactions(g.Reactions)}
+		return []any{u(1), []map[string]any{{"id": f.ID, "name": f.Name, "type": f.Type, "size": u(f.Size),
+			"width": u(f.Width), "height": u(f.Height), "thumb": f.Thumb,
+			"thumb width": u(f.ThumbWidth), "thumb height": u(f.ThumbHeight)}}}
 	}
-	// record is a message as a record: msgBase, with msgExtra when full.
-	record := func(g *Msg, full bool) map[string]any {
+	// extra are MESSAGE's appended fields: reply, edited and reactions
+	// when one of them or the file is set, the file when set (msgExtra,
+	// fileFields).
+	extra := func(g *Msg) []any {
+		if g.Reply == 0 && g.Edited == 0 && len(g.Reactions) == 0 && g.File == nil {
+			return []any{none, none, none, none, none, none}
+		}
+		fs := []any{none, none}
+		if g.File != nil {
+			fs = file(g.File)
+		}
+		return append([]any{u(g.Reply), u(g.Edited), u(uint64(len(g.Reactions))), reactions(g.Reactions)}, fs...)
+	}
+	// record is a message as a record: msgBase, with msgExtra when full,
+	// with fileFields when files.
+	record := func(g *Msg, full, files bool) map[string]any {
 		rec := map[string]any{"seq": u(g.Seq), "time": u(g.Time), "sender": g.Sender, "id": x(g.ID), "text": g.Text}
 		if full {
 			rec["reply"], rec["edited"] = u(g.Reply), u(g.Edited)
 			rec["n"], rec["reactions"] = u(uint64(len(g.Reactions))), reactions(g.Reactions)
+		}
+		if files {
+			f := file(g.File)
+			rec["files"], rec["file"] = f[0], f[1]
 		}
 		return rec
 	}
@@ -417,7 +471,10 @@ func specValues(m Message) []any {
 		}
 		return []any{m.Room, m.Name, flags, u(m.After), x(m.Key), x(m.Secret), u(m.Epoch), x(m.Invite)}
 	case *Send:
-		return []any{m.Room, x(m.ID), m.Text, optUint(m.Reply)}
+		if m.File == "" {
+			return []any{m.Room, x(m.ID), m.Text, optUint(m.Reply), none}
+		}
+		return []any{m.Room, x(m.ID), m.Text, u(m.Reply), m.File}
 	case *Leave:
 		return []any{m.Room}
 	case *Bye:
@@ -428,10 +485,15 @@ func specValues(m Message) []any {
 		return []any{u(m.Nonce)}
 	case *Welcome:
 		l := m.Limits
-		return []any{u(m.Version), m.Server, u(m.Time), u(m.MaxFrame), u(m.MaxText), u(m.MaxName),
+		// file rate and max upload come together, left out when both are 0.
+		files := []any{none, none}
+		if l.FileBytesPerSec != 0 || l.MaxUpload != 0 {
+			files = []any{u(l.FileBytesPerSec), u(l.MaxUpload)}
+		}
+		return append([]any{u(m.Version), m.Server, u(m.Time), u(m.MaxFrame), u(m.MaxText), u(m.MaxName),
 			u(m.MaxRoom), u(m.MaxRooms), u(m.History), u(m.PingMs), u(uint64(m.Flags)),
 			u(l.SendIntervalMs), u(l.SendBurst), u(l.FloodAfterMs), u(l.RetryAfterMs),
-			u(l.QueueFrames), u(l.MaxListed), u(l.PresenceBatchAbove), u(l.IdleTimeoutMs)}
+			u(l.QueueFrames), u(l.MaxListed), u(l.PresenceBatchAbove), u(l.IdleTimeoutMs)}, files...)
 	case *Joined:
 		names := append([]string{}, m.Members...)
 		return []any{m.Room, m.Name, u(m.After), u(m.Head), u(m.Count), u(uint64(len(names))), names, u(m.Epoch),
@@ -457,7 +519,7 @@ func specValues(m Message) []any {
 	case *Identify:
 		return []any{m.Name, x(m.Secret), x(m.Key)}
 	case *History:
-		return []any{m.Room, u(m.Before), u(m.Limit), optUint(flag(m.Full, 1))}
+		return []any{m.Room, u(m.Before), u(m.Limit), optUint(flag(m.Full || m.Files, 1) | flag(m.Files, 2))}
 	case *Read:
 		return []any{m.Room, u(m.Seq)}
 	case *List:
@@ -471,9 +533,9 @@ func specValues(m Message) []any {
 	case *Page:
 		msgs := []map[string]any{}
 		for i := range m.Messages {
-			msgs = append(msgs, record(&m.Messages[i], m.Full))
+			msgs = append(msgs, record(&m.Messages[i], m.Full || m.Files, m.Files))
 		}
-		return []any{m.Room, u(m.Before), flag(m.First, 1) | flag(m.Full, 2), u(uint64(len(msgs))), msgs}
+		return []any{m.Room, u(m.Before), flag(m.First, 1) | flag(m.Full || m.Files, 2) | flag(m.Files, 4), u(uint64(len(msgs))), msgs}
 	case *Rooms:
 		rooms := []map[string]any{}
 		for _, r := range m.Rooms {
@@ -499,11 +561,12 @@ func specValues(m Message) []any {
 		return []any{m.Query, m.Room, u(m.Before), u(m.Limit)}
 	case *Update:
 		state := any(none)
+		withFile := m.State != nil && m.State.File != nil
 		if m.State != nil {
-			state = record(m.State, true)
+			state = record(m.State, true, withFile)
 		}
 		return []any{m.Room, u(m.Seq), u(m.Time), m.Actor, u(uint64(m.Kind)), u(m.Target), m.Emoji,
-			flag(m.State != nil, 1), state}
+			flag(m.State != nil, 1) | flag(withFile, 2), state}
 	case *IsTyping:
 		return []any{m.Room, m.Name, flag(m.Stopped, 1)}
 	case *Results:
@@ -517,6 +580,14 @@ func specValues(m Message) []any {
 				"text": h.Text, "n": u(uint64(len(matches))), "matches": matches})
 		}
 		return []any{m.Query, flag(m.More, 1), u(uint64(len(hits))), hits}
+	case *Upload:
+		return []any{m.Room, x(m.ID), m.Name, u(m.Size), u(m.Offset), x(string(m.Data))}
+	case *Uploaded:
+		return append([]any{m.Room, x(m.ID), u(m.Received)}, file(m.File)...)
+	case *Fetch:
+		return []any{m.Room, m.File, u(m.Offset), u(m.Length)}
+	case *Part:
+		return []any{m.Room, m.File, u(m.Offset), u(m.Size), m.MIME, x(string(m.Data))}
 	}
 	panic(fmt.Sprintf("no spec values for %T", m))
 }

@@ -49,8 +49,8 @@ type Send struct {
 	// one answers; 0: none. Only to a server with WelcomeMessages.
 	Reply uint64
 	// File is the ID of a file this connection's name uploaded to Room
-	// (UPLOADED's File.ID); empty for none. Only to a server with
-	// WelcomeFiles.
+	// (UPLOADED's File.ID); empty for none. With a File, Text is its
+	// caption and may be empty. Only to a server with WelcomeFiles.
 	File string
 }
 
@@ -190,8 +190,10 @@ type Msg struct {
 	// Reactions are the message's reactions, one per emoji, in the order
 	// of protocol.Reactions.
 	Reactions []Reaction
-	// File is the file the message carries (section 4, "Files"); nil
-	// for none. Text is then an optional caption.
+	// File is the file the message carries (README.md section 4,
+	// "Files"); nil for none. When set, Text is its caption and may be
+	// empty: a message with an empty Text is deleted only when File is
+	// nil.
 	File *File
 	// Change is set only on the entries of a room's history that change
 	// an earlier message (servers' storage and brokers); such an entry is

@@ -5,13 +5,13 @@ import (
 	"unicode/utf8"
 )
 
-// appendString appends a varint length followed by the bytes of s.
-// appendBytes appends a length-prefixed byte string.
+// appendBytes appends a varint length followed by the bytes of v.
 func appendBytes(b, v []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))
 	return append(b, v...)
 }
 
+// appendString appends a varint length followed by the bytes of s.
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

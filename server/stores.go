@@ -242,8 +242,22 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 			st.closers = append(st.closers, func() error { unlock(); return nil })
 		}
 	}
+	// Shared files: content in the object store chat-files, uploads and
+	// quotas in JetStream, so any node serves any file and resumes any
+	// upload; this node's copies of files being read are cached under
+	// -data (a temporary directory if it cannot be made).
+	var fileStore *cluster.FileStore
+	if cfg.maxUpload > 0 {
+		fileStore, err = conn.Files(dialCtx, cluster.FilesOptions{Limits: cfg.fileLimits(), CacheDir: clusterCacheDir(searchDir, log)})
+		if err != nil {
+			st.close()
+			return nil, err
+		}
+		st.files = fileStore
+		st.closers = append([]func() error{fileStore.Close}, st.closers...)
+	}
 	st.node = func(h broker.Handler) (broker.Broker, error) {
-		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name), SearchDir: searchDir})
+		return conn.Node(h, cluster.NodeOptions{Logger: log.With("node", name), SearchDir: searchDir, Files: fileStore})
 	}
 	log.Info("cluster mode", "node", name, "nats", cfg.nats, "epoch", conn.Epoch(), "version", version)
 	logRetention(log, cfg)
@@ -264,6 +278,21 @@ func clusterSearchDir(cfg *config, node string, log *slog.Logger) string {
 	dir := filepath.Join(cfg.data, "search-"+strings.TrimLeft(safe, "."))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		log.Warn("cannot make the search index directory; this node keeps its index in a temporary directory", "dir", dir, "err", err)
+		return ""
+	}
+	return dir
+}
+
+// clusterCacheDir is where a cluster node keeps copies of the files it
+// serves: beside its search index directory (which this node has
+// locked), one per node name; "" (a temporary directory) without one.
+func clusterCacheDir(searchDir string, log *slog.Logger) string {
+	if searchDir == "" {
+		return ""
+	}
+	dir := filepath.Join(filepath.Dir(searchDir), "files-cache-"+strings.TrimPrefix(filepath.Base(searchDir), "search-"))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		log.Warn("cannot make the file cache directory; this node caches files in a temporary directory", "dir", dir, "err", err)
 		return ""
 	}
 	return dir

@@ -281,7 +281,7 @@ func (c *Conn) fillDeleted(ctx context.Context, room string, r *exportRoom, seq 
 			return err
 		}
 		st.Messages++
-		if rec.Text == "" {
+		if isDeleted(rec) {
 			st.Deleted++
 		}
 		r.last = rec.Seq

@@ -64,7 +64,10 @@ type NodeOptions struct {
 	// "Search"), kept across restarts; "": a temporary directory, removed
 	// at Close (the index is built again from the stream).
 	SearchDir string
-	Logger    *slog.Logger // default: the Conn's
+	// Files, if set, is the file store (Conn.Files) this node serves:
+	// its references come from the node's index (DESIGN.md, "Files").
+	Files  *FileStore
+	Logger *slog.Logger // default: the Conn's
 }
 
 // Node is one chat node's broker.Broker on the cluster. It implements
@@ -239,6 +242,11 @@ func (n *Node) start() error {
 	}
 	if n.search, err = n.c.openSearch(startCtx, n.opts.SearchDir); err != nil {
 		return err
+	}
+	if n.opts.Files != nil {
+		if err := n.opts.Files.attach(n); err != nil {
+			return err
+		}
 	}
 	n.pres = newPresence(n)
 	return n.pres.start(startCtx)
@@ -661,6 +669,9 @@ func (n *Node) stop() {
 		n.pres.stop()
 	}
 	n.wg.Wait()
+	if n.opts.Files != nil {
+		n.opts.Files.detach() // its collector reads the index
+	}
 	if n.search != nil {
 		n.search.close()
 	}

@@ -122,6 +122,10 @@ func (c *Conn) loadRecord(ctx context.Context, room string, seq uint64) (*record
 	return rec, &m, rev, nil
 }
 
+// isDeleted reports whether m is a deleted message: neither text nor
+// file. A message carrying a file may have an empty caption.
+func isDeleted(m *protocol.Msg) bool { return m.Text == "" && m.File == nil }
+
 // changeHeader is the HeaderChange value of a change entry.
 func changeHeader(ch *protocol.ChangeEntry) string {
 	s := strconv.Itoa(int(ch.Kind)) + " " + strconv.FormatUint(ch.Target, 10)
@@ -211,7 +215,7 @@ func reactsOf(rs []protocol.Reaction) map[string][]reactor {
 // apply applies change ch by actor to state (rec: its reactions) at time
 // now, checking that it is allowed.
 func apply(state *protocol.Msg, rec *record, actor string, ch *history.Change, now uint64) error {
-	if state.Text == "" {
+	if isDeleted(state) {
 		return history.ErrNoMessage // deleted
 	}
 	own := protocol.Key(actor) == protocol.Key(state.Sender)
@@ -230,7 +234,9 @@ func apply(state *protocol.Msg, rec *record, actor string, ch *history.Change, n
 		}
 		// now 0: moderation's Redact, which keeps the message as it
 		// was but for its text (moderation.Store).
-		state.Text, state.Reactions = "", nil
+		// The file goes with the text: the store forgets the reference
+		// (the index drops it on the delete entry), Collect the content.
+		state.Text, state.Reactions, state.File = "", nil, nil
 		if now != 0 {
 			state.Edited = now
 		}

@@ -293,9 +293,9 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 		btoks, bids := make([]string, len(todo)), make([]string, len(todo))
 		for k, i := range todo {
 			p := batch[i]
-			msgs[k] = protocol.Msg{Room: room, Seq: h.seq + 1 + uint64(k), Time: now, Sender: p.Sender, ID: p.ID, Text: p.Text, Reply: p.Reply}
+			msgs[k] = protocol.Msg{Room: room, Seq: h.seq + 1 + uint64(k), Time: now, Sender: p.Sender, ID: p.ID, Text: p.Text, Reply: p.Reply, File: p.File}
 			if ch := p.Change; ch != nil {
-				msgs[k].Text, msgs[k].Reply = "", 0
+				msgs[k].Text, msgs[k].Reply, msgs[k].File = "", 0, nil
 				msgs[k].Change = &protocol.ChangeEntry{Kind: ch.Kind, Target: ch.Target}
 				if ch.Kind == protocol.ChangeReact || ch.Kind == protocol.ChangeUnreact {
 					msgs[k].Change.Emoji = ch.Text
@@ -581,6 +581,9 @@ func (c *Conn) appendRoom(ctx context.Context, msgs []protocol.Msg, windowFromSe
 		k, size := 0, 0
 		for ; k < len(msgs) && k < MaxAppend && size < maxAppendBytes; k++ {
 			size += len(msgs[k].Text) + len(msgs[k].Sender) + len(msgs[k].ID) + len(room)
+			if f := msgs[k].File; f != nil {
+				size += len(f.ID) + len(f.Name) + len(f.Type) + len(f.Thumb) + 32
+			}
 		}
 		batch := msgs[:k]
 		msgs = msgs[k:]

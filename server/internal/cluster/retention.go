@@ -232,7 +232,7 @@ func (c *Conn) preferRecords(ctx context.Context, room string, msgs []protocol.M
 func (c *Conn) preferRecordsErr(ctx context.Context, room string, msgs []protocol.Msg, head uint64) error {
 	var seqs []uint64
 	for _, m := range msgs {
-		if m.Change == nil && m.Text != "" {
+		if m.Change == nil && !isDeleted(&m) {
 			seqs = append(seqs, m.Seq)
 		}
 	}

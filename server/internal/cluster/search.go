@@ -45,6 +45,10 @@ type searchIndex struct {
 	// wiper empties search.db-wal soon after a batch removed text: the
 	// log keeps the pages' earlier images, deleted words included.
 	wiper *sqlite.WALWiper
+	// filesGone gets a token (capacity 1, never blocking) after a batch
+	// that removed file references (deletes, retention): the file
+	// store's collector runs soon after.
+	filesGone chan struct{}
 
 	mu      sync.Mutex
 	pos     uint64        // stream seq applied last
@@ -70,7 +74,8 @@ const searchBatch = 512
 // directory, removed at close) and starts feeding it.
 func (c *Conn) openSearch(ctx context.Context, dir string) (*searchIndex, error) {
 	x := &searchIndex{c: c, dir: dir, in: make(chan jetstream.Msg, searchQueue),
-		done: make(chan struct{}), moved: make(chan struct{}), closing: make(chan struct{})}
+		done: make(chan struct{}), moved: make(chan struct{}), closing: make(chan struct{}),
+		filesGone: make(chan struct{}, 1)}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "chat-search-")
 		if err != nil {
@@ -116,6 +121,14 @@ func (x *searchIndex) init(ctx context.Context) error {
 		`CREATE TABLE IF NOT EXISTS msgs (id INTEGER PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL,
 			time INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (room, seq))`,
 		`CREATE INDEX IF NOT EXISTS msgs_time ON msgs (time)`,
+		// The files the room's live messages carry (DESIGN.md, "Files"):
+		// the file store's Open and Collect read them. A message deleted
+		// or removed by retention loses its row.
+		`CREATE TABLE IF NOT EXISTS files (room TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL,
+			owner TEXT NOT NULL, id TEXT NOT NULL, thumb TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (room, seq))`,
+		`CREATE INDEX IF NOT EXISTS files_id ON files (id)`,
+		`CREATE INDEX IF NOT EXISTS files_thumb ON files (thumb) WHERE thumb != ''`,
+		`CREATE INDEX IF NOT EXISTS files_owner ON files (owner, id)`,
 		// The same tokenizer as the single server's: words as
 		// history.QueryWords cuts them, folded. Contentless (msgs has the
 		// text) but without contentless_delete, whose tombstones keep a
@@ -138,7 +151,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 	_ = x.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'epoch'`).Scan(&epoch)
 	_ = x.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'pos'`).Scan(&pos)
 	if epoch != x.c.Epoch() {
-		for _, stmt := range []string{`DELETE FROM msgs`, `DELETE FROM fts`, `DELETE FROM meta`} {
+		for _, stmt := range []string{`DELETE FROM msgs`, `DELETE FROM fts`, `DELETE FROM meta`, `DELETE FROM files`} {
 			if _, err := x.db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("cluster: search index: %w", err)
 			}
@@ -284,7 +297,8 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	}
 	defer tx.Rollback()
 	var last uint64
-	removed := false // a text left the index: its log is emptied after
+	removed := false   // a text left the index: its log is emptied after
+	filesGone := false // a file reference left: the file store collects
 	for _, it := range items {
 		last = it.seq
 		if it.room == "" || it.cp {
@@ -295,14 +309,29 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 			removed = removed || ch.Kind == protocol.ChangeDelete || ch.Kind == protocol.ChangeEdit
 			if ch.Kind == protocol.ChangeDelete {
 				err = unindex(ctx, tx, it.room, ch.Target)
+				if err == nil {
+					var n int64
+					n, err = unindexFile(ctx, tx, it.room, ch.Target)
+					filesGone = filesGone || n > 0
+				}
 			} else if st, ok := states[it.room+"\x00"+strconv.FormatUint(ch.Target, 10)]; ok {
 				err = unindex(ctx, tx, it.room, ch.Target)
 				if err == nil && st != nil && st.Text != "" {
 					err = index(ctx, tx, it.room, st)
 				}
+				if err == nil && st != nil && st.File != nil {
+					// A message changed before this index saw it (its
+					// original erased): its file is known from its state.
+					err = indexFile(ctx, tx, it.room, st)
+				}
 			}
-		} else if m.Text != "" {
-			err = index(ctx, tx, it.room, &m)
+		} else {
+			if m.Text != "" {
+				err = index(ctx, tx, it.room, &m)
+			}
+			if err == nil && m.File != nil {
+				err = indexFile(ctx, tx, it.room, &m)
+			}
 		}
 		if err == nil && keep.Messages > 0 && m.Seq > uint64(keep.Messages) {
 			// The stream keeps a room's last Messages stream messages:
@@ -329,6 +358,12 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 	}
 	if removed {
 		x.wiper.Removed()
+	}
+	if filesGone || removed {
+		select {
+		case x.filesGone <- struct{}{}:
+		default:
+		}
 	}
 	x.sweep(ctx, items)
 	x.mu.Lock()
@@ -446,8 +481,29 @@ func prune(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
 	if err := unindexRows(ctx, tx, cond, args...); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM msgs WHERE `+cond, args...); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM files WHERE `+cond, args...)
 	return err
+}
+
+// indexFile notes the file (and preview) message m of room carries.
+func indexFile(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO files (room, seq, time, owner, id, thumb, size) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (room, seq) DO UPDATE SET id = excluded.id, thumb = excluded.thumb, size = excluded.size`,
+		room, int64(m.Seq), int64(m.Time), protocol.Key(m.Sender), m.File.ID, m.File.Thumb, int64(m.File.Size))
+	return err
+}
+
+// unindexFile forgets the file of room's message seq (deleted); n is the
+// rows removed.
+func unindexFile(ctx context.Context, tx *sql.Tx, room string, seq uint64) (int64, error) {
+	r, err := tx.ExecContext(ctx, `DELETE FROM files WHERE room = ? AND seq = ?`, room, int64(seq))
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
 }
 
 // unindexRows takes the words of the messages of msgs where cond holds

@@ -1,0 +1,1260 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"chat/protocol"
+	"chat/server/internal/files"
+	"chat/server/internal/files/media"
+)
+
+// Names of the file store's object store, bucket and stream (DESIGN.md,
+// "Files").
+const (
+	// BucketFiles is the object store of the files' content, object name
+	// = File.ID (or File.Thumb), the hex SHA-256 of the content.
+	BucketFiles = "chat-files"
+	// BucketUploads holds the uploads, holds, blobs and quota counters:
+	// keys u.<owner>.<id>, h.<owner>.<file id>, b.<file id>, q.<owner>,
+	// and t (the server's total).
+	BucketUploads = "chat-uploads"
+	// UploadStream holds unfinished uploads' bytes: one subject per
+	// upload, chat.up.<Token(owner)>.<Token(id)>, one message per chunk
+	// with its offset in header Chat-Offset.
+	UploadStream  = "CHAT_UPLOADS"
+	UploadSubject = "chat.up."
+	// headerOffset is a chunk's offset in its upload.
+	headerOffset = "Chat-Offset"
+	// headerType is an object's MIME type.
+	headerType = "Chat-Type"
+)
+
+// Defaults of FilesOptions.
+const (
+	DefaultFileCache    = 256 << 20
+	DefaultCollectEvery = time.Hour
+	// maxChunk bounds one chunk message of an upload (a Write of more is
+	// stored as several).
+	maxChunk = 256 << 10
+	// maxHolds bounds the finished, unsent files one name holds at once
+	// (the quota counter of a name is one KV value, under NATS's 1 MB).
+	maxHolds = 4096
+	// indexCatchUp bounds Open's wait for the node's index to catch up
+	// with the stream before it answers not found.
+	indexCatchUp = 2 * time.Second
+	// maxInspect bounds the uploads a node inspects at once (package
+	// media: an image is decoded whole, 4–16 bytes a pixel).
+	maxInspect = 2
+	// collectPause is the least time between two collections started by
+	// deletes (retention and deletes come in bursts).
+	collectPause = time.Minute
+)
+
+// FilesOptions configure a node's file store.
+type FilesOptions struct {
+	Limits files.Limits
+	// CacheDir holds the node's local copies of files being read ("": a
+	// temporary directory, removed at Close); CacheBytes bounds them
+	// (default DefaultFileCache; files open for reading stay beyond it
+	// until closed).
+	CacheDir   string
+	CacheBytes int64
+	// CollectEvery is how often the store collects on its own (default
+	// an hour), besides soon after deletes and retention.
+	CollectEvery time.Duration
+	// Inspect examines a finished upload (default media.Inspect).
+	Inspect func(r io.ReaderAt, size int64, lim media.Limits) (*media.Result, error)
+}
+
+// FileStore is a node's files.Store on the cluster (DESIGN.md, "Files"):
+// content in the object store chat-files (any node serves any file),
+// unfinished uploads in stream CHAT_UPLOADS (a client resumes through
+// any node), metadata and quota counters in bucket chat-uploads (updated
+// by compare-and-set), and the references — which room's live messages
+// carry which file — from the node's own index.
+type FileStore struct {
+	c       *Conn
+	opts    FilesOptions
+	lim     files.Limits
+	obj     jetstream.ObjectStore
+	kv      jetstream.KeyValue
+	uploads jetstream.Stream
+	cache   *fileCache
+	// inspecting bounds the Finishes inspecting at once (an image is
+	// read whole and decoded: memory).
+	inspecting chan struct{}
+
+	mu   sync.Mutex
+	n    *Node              // the node whose index tells the references; nil until it starts
+	stop context.CancelFunc // stops the collector (with the node)
+	done chan struct{}      // closed when the collector returns
+}
+
+// errNoNode answers calls before the node using the store started.
+var errNoNode = errors.New("cluster: the file store's node has not started (NodeOptions.Files)")
+
+var _ files.Store = (*FileStore)(nil)
+
+// Files opens a file store on the cluster, creating the object store,
+// bucket and stream if needed. It serves once a node started with it
+// (NodeOptions.Files): the references come from that node's index, and
+// it collects while the node runs. Close removes its local cache.
+func (c *Conn) Files(ctx context.Context, opts FilesOptions) (*FileStore, error) {
+	opts.Limits = opts.Limits.WithDefaults()
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = DefaultFileCache
+	}
+	if opts.CollectEvery <= 0 {
+		opts.CollectEvery = DefaultCollectEvery
+	}
+	if opts.Inspect == nil {
+		opts.Inspect = media.Inspect
+	}
+	r := c.replicas()
+	s := &FileStore{c: c, opts: opts, lim: opts.Limits,
+		inspecting: make(chan struct{}, maxInspect)}
+	err := retry(ctx, func(ctx context.Context) error {
+		var err error
+		s.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketFiles,
+			Description: "shared files' content by SHA-256", Storage: jetstream.FileStorage, Replicas: r})
+		if err != nil {
+			return err
+		}
+		s.kv, err = c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketUploads,
+			Description: "uploads, holds, stored files and quota counters", Storage: jetstream.FileStorage, Replicas: r})
+		if err != nil {
+			return err
+		}
+		// Parts outlive an abandoned upload by at most a day more than
+		// Collect takes to remove it.
+		s.uploads, err = c.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: UploadStream,
+			Description: "unfinished uploads' bytes", Subjects: []string{UploadSubject + ">"},
+			Storage: jetstream.FileStorage, Replicas: r, MaxAge: opts.Limits.HoldFor + 24*time.Hour,
+			AllowDirect: true})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: file store: %w", err)
+	}
+	if s.cache, err = newFileCache(opts.CacheDir, opts.CacheBytes); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// attach makes n the store's node and starts the collector.
+func (s *FileStore) attach(n *Node) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n != nil {
+		return errors.New("cluster: a file store serves one node")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.n, s.stop, s.done = n, cancel, make(chan struct{})
+	go s.collector(ctx, n)
+	return nil
+}
+
+// detach stops the collector (the node stops).
+func (s *FileStore) detach() {
+	s.mu.Lock()
+	stop, done := s.stop, s.done
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// node returns the node, or errNoNode.
+func (s *FileStore) node() (*Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		return nil, errNoNode
+	}
+	if err := s.n.errClosed(); err != nil {
+		return nil, err
+	}
+	return s.n, nil
+}
+
+// Close removes the local cache's copies (the node stops the collector).
+func (s *FileStore) Close() error {
+	s.detach()
+	return s.cache.close()
+}
+
+// collector collects every CollectEvery, and soon after the node's index
+// dropped file references (at most once per collectPause).
+func (s *FileStore) collector(ctx context.Context, n *Node) {
+	defer close(s.done)
+	tick := time.NewTicker(s.opts.CollectEvery)
+	defer tick.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-n.search.filesGone:
+			if wait := collectPause - time.Since(last); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+		}
+		last = time.Now()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		if err := s.Collect(cctx); err != nil && ctx.Err() == nil {
+			s.c.opts.Logger.Warn("cluster: collecting files failed; tried again later", "err", err)
+		}
+		cancel()
+	}
+}
+
+// Records in chat-uploads.
+type (
+	// uploadRec is key u.<owner>.<id>.
+	uploadRec struct {
+		Room    string `json:"room"`
+		Name    string `json:"name"`
+		Size    int64  `json:"size"`
+		Created int64  `json:"created"` // Unix ms
+		// File is set once finished: a Finish again answers the hold.
+		File string `json:"file,omitempty"`
+	}
+	// holdRec is key h.<owner>.<file id>.
+	holdRec struct {
+		File  protocol.File `json:"file"`
+		Until int64         `json:"until"` // Unix ms
+	}
+	// blobRec is key b.<file id>: the object is stored and counted.
+	blobRec struct {
+		Size int64  `json:"size"`
+		Type string `json:"type"`
+	}
+	// ownerRec is key q.<owner>: what counts against the name's quota
+	// besides the files its messages carry.
+	ownerRec struct {
+		Pending map[string]int64    `json:"pending,omitempty"` // upload id → size
+		Held    map[string]heldSize `json:"held,omitempty"`    // file id → size and end
+	}
+	heldSize struct {
+		Size  int64 `json:"size"`
+		Until int64 `json:"until"`
+	}
+	// totalRec is key t: the bytes of every stored object and unfinished
+	// upload.
+	totalRec struct {
+		Bytes int64 `json:"bytes"`
+	}
+)
+
+func uploadKey(owner, id string) string { return "u." + Token(owner) + "." + Token(id) }
+func holdKey(owner, fileID string) string {
+	return "h." + Token(owner) + "." + fileID
+}
+func blobKey(fileID string) string { return "b." + fileID }
+func ownerKey(owner string) string { return "q." + Token(owner) }
+func partsSubject(owner, id string) string {
+	return UploadSubject + Token(owner) + "." + Token(id)
+}
+
+const totalKey = "t"
+
+// validID reports whether id is a file id (lowercase hex SHA-256): only
+// such ids become keys and object names.
+func validID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for _, r := range id {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// getJSON reads key from the bucket's leader into v; rev 0: absent.
+func (s *FileStore) getJSON(ctx context.Context, key string, v any) (uint64, error) {
+	b, rev, err := s.c.leaderGet(ctx, s.kv, key)
+	if err != nil || rev == 0 {
+		return 0, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return 0, fmt.Errorf("cluster: file store: key %s: %w", key, err)
+	}
+	return rev, nil
+}
+
+// casJSON updates the JSON value of key by f (compare-and-set, retried):
+// f gets the current value (zero if absent) and returns false to leave it.
+func casJSON[T any](ctx context.Context, s *FileStore, key string, f func(v *T) (bool, error)) error {
+	_, err := s.c.kvCAS(ctx, s.kv, key, func(cur []byte) ([]byte, bool, error) {
+		var v T
+		if len(cur) > 0 {
+			if err := json.Unmarshal(cur, &v); err != nil {
+				return nil, false, fmt.Errorf("cluster: file store: key %s: %w", key, err)
+			}
+		}
+		write, err := f(&v)
+		if err != nil || !write {
+			return nil, false, err
+		}
+		b, err := json.Marshal(v)
+		return b, true, err
+	})
+	return err
+}
+
+// ctxTimeout bounds a call by the publish timeout (reads of a whole
+// upload get more).
+func (s *FileStore) ctxTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d*s.c.opts.PublishTimeout)
+}
+
+// Begin implements files.Store.
+func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
+	if u.Size <= 0 {
+		return 0, files.Refuse(protocol.CodeInvalid, "An empty file cannot be sent.")
+	}
+	if u.Size > s.lim.MaxFile {
+		return 0, files.Refuse(protocol.CodeTooBig, "The file is larger than this server takes (%s).", sizeText(s.lim.MaxFile))
+	}
+	ctx, cancel := s.ctxTimeout(ctx, 2)
+	defer cancel()
+	key := uploadKey(u.Owner, u.ID)
+	var rec uploadRec
+	rev, err := s.getJSON(ctx, key, &rec)
+	if err != nil {
+		return 0, err
+	}
+	if rev != 0 && rec.Size == u.Size {
+		if rec.File != "" {
+			if _, err := s.Held(ctx, u.Owner, rec.File); err == nil {
+				return u.Size, nil // finished: Finish answers its file again
+			}
+		} else {
+			_, have, err := s.lastPart(ctx, u.Owner, u.ID)
+			return have, err
+		}
+	}
+	if rev != 0 {
+		// Another size under the same id (or a finished upload whose
+		// hold ended): the old one goes, this one starts afresh.
+		if err := s.drop(ctx, u.Owner, u.ID, &rec); err != nil {
+			return 0, err
+		}
+	}
+	carried, err := s.carried(ctx, u.Owner)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UnixMilli()
+	err = casJSON(ctx, s, ownerKey(u.Owner), func(o *ownerRec) (bool, error) {
+		o.prune(now)
+		if _, ok := o.Pending[u.ID]; ok {
+			return false, nil // a Begin racing with this one counted it
+		}
+		if len(o.Pending) >= s.lim.Pending {
+			return false, files.Refuse(protocol.CodeInvalid, "Too many unfinished uploads: finish or cancel some first.")
+		}
+		if o.usage(carried)+u.Size > s.lim.PerName {
+			return false, files.Refuse(protocol.CodeQuota, "This would take you over your storage quota of %s.", sizeText(s.lim.PerName))
+		}
+		if o.Pending == nil {
+			o.Pending = map[string]int64{}
+		}
+		o.Pending[u.ID] = u.Size
+		return true, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	err = casJSON(ctx, s, totalKey, func(t *totalRec) (bool, error) {
+		if t.Bytes+u.Size > s.lim.Total {
+			return false, files.Refuse(protocol.CodeQuota, "The server's storage for files is full.")
+		}
+		t.Bytes += u.Size
+		return true, nil
+	})
+	if err != nil {
+		_ = s.unpend(ctx, u.Owner, u.ID)
+		return 0, err
+	}
+	b, _ := json.Marshal(uploadRec{Room: u.Room, Name: path.Base(strings.ReplaceAll(u.Name, "\\", "/")), Size: u.Size, Created: now})
+	if _, err := s.kv.Put(ctx, key, b); err != nil {
+		_ = s.release(ctx, u.Owner, u.ID, u.Size)
+		return 0, err
+	}
+	return 0, nil
+}
+
+// prune forgets holds that ended.
+func (o *ownerRec) prune(now int64) {
+	for id, h := range o.Held {
+		if h.Until <= now {
+			delete(o.Held, id)
+		}
+	}
+}
+
+// usage is the bytes counted against the name: unfinished uploads at
+// their full size, held files, and the files its messages carry
+// (carried: file id → size) not held too: once per file.
+func (o *ownerRec) usage(carried map[string]int64) int64 {
+	var n int64
+	for _, sz := range o.Pending {
+		n += sz
+	}
+	for _, h := range o.Held {
+		n += h.Size
+	}
+	for id, sz := range carried {
+		if _, ok := o.Held[id]; !ok {
+			n += sz
+		}
+	}
+	return n
+}
+
+// carried returns the files the owner's live messages carry, from the
+// node's index (caught up first, as far as it gets in indexCatchUp).
+func (s *FileStore) carried(ctx context.Context, owner string) (map[string]int64, error) {
+	n, err := s.node()
+	if err != nil {
+		return nil, err
+	}
+	_ = s.indexCaughtUp(ctx)
+	rows, err := n.search.db.QueryContext(ctx, `SELECT id, max(size) FROM files WHERE owner = ? GROUP BY id`, owner)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: file store: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var sz int64
+		if err := rows.Scan(&id, &sz); err != nil {
+			return nil, err
+		}
+		out[id] = sz
+	}
+	return out, rows.Err()
+}
+
+// indexCaughtUp waits, at most indexCatchUp, until the node's index has
+// applied the stream's last chat message.
+func (s *FileStore) indexCaughtUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, indexCatchUp)
+	defer cancel()
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.SearchSynced(ctx)
+}
+
+// unpend removes an upload from its owner's pending uploads.
+func (s *FileStore) unpend(ctx context.Context, owner, id string) error {
+	return casJSON(ctx, s, ownerKey(owner), func(o *ownerRec) (bool, error) {
+		if _, ok := o.Pending[id]; !ok {
+			return false, nil
+		}
+		delete(o.Pending, id)
+		return true, nil
+	})
+}
+
+// addTotal moves the server's total by delta.
+func (s *FileStore) addTotal(ctx context.Context, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	return casJSON(ctx, s, totalKey, func(t *totalRec) (bool, error) {
+		t.Bytes = max(0, t.Bytes+delta)
+		return true, nil
+	})
+}
+
+// release gives an unfinished upload's reservation back.
+func (s *FileStore) release(ctx context.Context, owner, id string, size int64) error {
+	if err := s.unpend(ctx, owner, id); err != nil {
+		return err
+	}
+	return s.addTotal(ctx, -size)
+}
+
+// drop removes an upload: its bytes, its key and, if unfinished, its
+// reservation.
+func (s *FileStore) drop(ctx context.Context, owner, id string, rec *uploadRec) error {
+	if err := s.uploads.Purge(ctx, jetstream.WithPurgeSubject(partsSubject(owner, id))); err != nil {
+		return fmt.Errorf("cluster: file store: dropping upload bytes: %w", err)
+	}
+	if err := s.kv.Delete(ctx, uploadKey(owner, id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	if rec.File == "" {
+		return s.release(ctx, owner, id, rec.Size)
+	}
+	return nil
+}
+
+// lastPart returns the stream seq of the upload's last chunk (0: none)
+// and the bytes stored.
+func (s *FileStore) lastPart(ctx context.Context, owner, id string) (seq uint64, have int64, err error) {
+	m, err := s.c.leaderMsg(ctx, UploadStream, getReq{LastBySubj: partsSubject(owner, id)})
+	if err != nil || m == nil {
+		return 0, 0, err
+	}
+	off, err := strconv.ParseInt(m.headers().Get(headerOffset), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("cluster: file store: a chunk without its offset")
+	}
+	return m.Seq, off + int64(len(m.Data)), nil
+}
+
+// Write implements files.Store. Chunks are published with the upload's
+// last chunk as the expected last message of its subject: two nodes
+// writing one upload (a client reconnected elsewhere while its old
+// connection still wrote) cannot both append at one offset.
+func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, data []byte) (int64, error) {
+	ctx, cancel := s.ctxTimeout(ctx, 2)
+	defer cancel()
+	var rec uploadRec
+	rev, err := s.getJSON(ctx, uploadKey(owner, id), &rec)
+	if err != nil {
+		return 0, err
+	}
+	if rev == 0 || rec.File != "" {
+		return 0, files.ErrNotFound
+	}
+	seq, have, err := s.lastPart(ctx, owner, id)
+	if err != nil {
+		return 0, err
+	}
+	if offset != have {
+		return 0, &files.OffsetError{Have: have}
+	}
+	if offset+int64(len(data)) > rec.Size {
+		return 0, files.Refuse(protocol.CodeInvalid, "The upload is longer than its announced size.")
+	}
+	subj := partsSubject(owner, id)
+	for len(data) > 0 {
+		chunk := data[:min(len(data), maxChunk)]
+		m := &nats.Msg{Subject: subj, Data: chunk, Header: nats.Header{headerOffset: []string{strconv.FormatInt(have, 10)}}}
+		ack, err := s.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(seq))
+		if isConflict(err) {
+			// Another connection wrote meanwhile: the client goes on
+			// from what is there now.
+			_, now, err := s.lastPart(ctx, owner, id)
+			if err != nil {
+				return 0, err
+			}
+			return 0, &files.OffsetError{Have: now}
+		}
+		if err != nil {
+			return 0, fmt.Errorf("cluster: file store: storing a chunk: %w", err)
+		}
+		seq, have = ack.Sequence, have+int64(len(chunk))
+		data = data[len(chunk):]
+	}
+	return have, nil
+}
+
+// Finish implements files.Store.
+func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File, error) {
+	ctx, cancel := s.ctxTimeout(ctx, 12)
+	defer cancel()
+	key := uploadKey(owner, id)
+	var rec uploadRec
+	rev, err := s.getJSON(ctx, key, &rec)
+	if err != nil {
+		return protocol.File{}, err
+	}
+	if rev == 0 {
+		return protocol.File{}, files.ErrNotFound
+	}
+	if rec.File != "" {
+		return s.Held(ctx, owner, rec.File)
+	}
+	tmp, err := s.cache.temp()
+	if err != nil {
+		return protocol.File{}, err
+	}
+	defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
+	got, err := s.readParts(ctx, owner, id, rec.Size, tmp)
+	if err != nil {
+		return protocol.File{}, err
+	}
+	if got != rec.Size {
+		return protocol.File{}, &files.OffsetError{Have: got}
+	}
+	select {
+	case s.inspecting <- struct{}{}:
+	case <-ctx.Done():
+		return protocol.File{}, ctx.Err()
+	}
+	res, err := s.opts.Inspect(tmp, rec.Size, media.Limits{MaxPixels: s.lim.MaxPixels})
+	<-s.inspecting
+	if err != nil {
+		// A damaged image or one over the pixel budget: nothing of it
+		// stays.
+		if derr := s.drop(ctx, owner, id, &rec); derr != nil {
+			s.c.opts.Logger.Warn("cluster: dropping a refused upload failed; Collect removes it", "err", derr)
+		}
+		if errors.Is(err, media.ErrDamaged) || errors.Is(err, media.ErrTooLarge) {
+			return protocol.File{}, files.Refuse(protocol.CodeInvalid, "%s", sentence(err))
+		}
+		return protocol.File{}, err
+	}
+	var content io.ReadSeeker = io.NewSectionReader(tmp, 0, rec.Size)
+	size := rec.Size
+	if res.Clean != nil {
+		content, size = strings.NewReader(string(res.Clean)), int64(len(res.Clean))
+	}
+	sum := sha256.New()
+	if _, err := io.Copy(sum, content); err != nil {
+		return protocol.File{}, err
+	}
+	f := protocol.File{ID: hex.EncodeToString(sum.Sum(nil)), Name: rec.Name, Type: res.Type, Size: uint64(size),
+		Width: uint64(res.Width), Height: uint64(res.Height)}
+	if _, err := content.Seek(0, io.SeekStart); err != nil {
+		return protocol.File{}, err
+	}
+	if err := s.putObject(ctx, f.ID, res.Type, content); err != nil {
+		return protocol.File{}, err
+	}
+	if res.Thumb != nil {
+		ts := sha256.Sum256(res.Thumb)
+		f.Thumb, f.ThumbWidth, f.ThumbHeight = hex.EncodeToString(ts[:]), uint64(res.ThumbWidth), uint64(res.ThumbHeight)
+		if err := s.putObject(ctx, f.Thumb, res.ThumbType, strings.NewReader(string(res.Thumb))); err != nil {
+			return protocol.File{}, err
+		}
+	}
+	// The hold before the blobs' registration: Collect lists blobs, then
+	// holds, so a blob it lists has its hold listed (DESIGN.md, "Files").
+	until := time.Now().Add(s.lim.HoldFor).UnixMilli()
+	hb, _ := json.Marshal(holdRec{File: f, Until: until})
+	if _, err := s.kv.Put(ctx, holdKey(owner, f.ID), hb); err != nil {
+		return protocol.File{}, err
+	}
+	err = casJSON(ctx, s, ownerKey(owner), func(o *ownerRec) (bool, error) {
+		o.prune(time.Now().UnixMilli())
+		delete(o.Pending, id)
+		if len(o.Held) >= maxHolds {
+			return false, files.Refuse(protocol.CodeQuota, "Too many files uploaded and not sent yet.")
+		}
+		if o.Held == nil {
+			o.Held = map[string]heldSize{}
+		}
+		o.Held[f.ID] = heldSize{Size: int64(f.Size), Until: until}
+		return true, nil
+	})
+	if err != nil {
+		return protocol.File{}, err
+	}
+	added, err := s.register(ctx, f.ID, int64(f.Size), f.Type)
+	if err != nil {
+		return protocol.File{}, err
+	}
+	if f.Thumb != "" {
+		n, err := s.register(ctx, f.Thumb, int64(len(res.Thumb)), res.ThumbType)
+		if err != nil {
+			return protocol.File{}, err
+		}
+		added += n
+	}
+	// The reservation becomes what was stored anew.
+	if err := s.addTotal(ctx, added-rec.Size); err != nil {
+		return protocol.File{}, err
+	}
+	rec.File = f.ID
+	b, _ := json.Marshal(rec)
+	if _, err := s.kv.Put(ctx, key, b); err != nil {
+		return protocol.File{}, err
+	}
+	if err := s.uploads.Purge(ctx, jetstream.WithPurgeSubject(partsSubject(owner, id))); err != nil {
+		return protocol.File{}, err
+	}
+	return f, nil
+}
+
+// sentence is err's text as a sentence for the user.
+func sentence(err error) string {
+	t := err.Error()
+	if t == "" {
+		return t
+	}
+	t = strings.ToUpper(t[:1]) + t[1:]
+	if !strings.HasSuffix(t, ".") {
+		t += "."
+	}
+	return t
+}
+
+// readParts copies the upload's chunks in order to w, checking each is
+// at the offset the previous ended; it returns the bytes copied.
+func (s *FileStore) readParts(ctx context.Context, owner, id string, size int64, w io.Writer) (int64, error) {
+	lastSeq, have, err := s.lastPart(ctx, owner, id)
+	if err != nil || lastSeq == 0 {
+		return 0, err
+	}
+	if have != size {
+		return have, nil
+	}
+	cons, err := s.uploads.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{partsSubject(owner, id)}})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	var got int64
+	for {
+		type next struct {
+			m   jetstream.Msg
+			err error
+		}
+		ch := make(chan next, 1)
+		go func() { m, err := it.Next(); ch <- next{m, err} }()
+		var n next
+		select {
+		case n = <-ch:
+		case <-ctx.Done():
+			it.Stop()
+			return got, ctx.Err()
+		}
+		if n.err != nil {
+			return got, n.err
+		}
+		meta, err := n.m.Metadata()
+		if err != nil {
+			return got, err
+		}
+		off, err := strconv.ParseInt(n.m.Headers().Get(headerOffset), 10, 64)
+		if err != nil || off != got {
+			return got, fmt.Errorf("cluster: file store: upload %s has a chunk at %d, expected %d", id, off, got)
+		}
+		if _, err := w.Write(n.m.Data()); err != nil {
+			return got, err
+		}
+		got += int64(len(n.m.Data()))
+		if meta.Sequence.Stream >= lastSeq {
+			return got, nil
+		}
+	}
+}
+
+// putObject stores content as object id unless it is there.
+func (s *FileStore) putObject(ctx context.Context, id, typ string, content io.Reader) error {
+	if _, err := s.obj.GetInfo(ctx, id); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return err
+	}
+	_, err := s.obj.Put(ctx, jetstream.ObjectMeta{Name: id, Headers: nats.Header{headerType: []string{typ}}}, content)
+	if err != nil {
+		return fmt.Errorf("cluster: file store: storing %s: %w", id, err)
+	}
+	return nil
+}
+
+// register records object id as stored (key b.<id>) and returns the
+// bytes it adds to the total: size if it is new, else 0. A registration
+// already there is written again, so a Collect that listed it before
+// this upload's hold existed cannot delete it (its delete expects the
+// revision it listed).
+func (s *FileStore) register(ctx context.Context, id string, size int64, typ string) (int64, error) {
+	val, _ := json.Marshal(blobRec{Size: size, Type: typ})
+	var added int64
+	_, err := s.c.kvCAS(ctx, s.kv, blobKey(id), func(cur []byte) ([]byte, bool, error) {
+		added = 0
+		if cur == nil {
+			added = size
+		}
+		return val, true, nil
+	})
+	return added, err
+}
+
+// Held implements files.Store.
+func (s *FileStore) Held(ctx context.Context, owner, fileID string) (protocol.File, error) {
+	if !validID(fileID) {
+		return protocol.File{}, files.ErrNotFound
+	}
+	ctx, cancel := s.ctxTimeout(ctx, 1)
+	defer cancel()
+	var h holdRec
+	rev, err := s.getJSON(ctx, holdKey(owner, fileID), &h)
+	if err != nil {
+		return protocol.File{}, err
+	}
+	if rev == 0 || h.Until <= time.Now().UnixMilli() {
+		return protocol.File{}, files.ErrNotFound
+	}
+	return h.File, nil
+}
+
+// refers reports whether a live message of room carries fileID,
+// according to the node's index.
+func (s *FileStore) refers(ctx context.Context, room, fileID string) (bool, error) {
+	n, err := s.node()
+	if err != nil {
+		return false, err
+	}
+	var one int
+	err = n.search.db.QueryRowContext(ctx, `SELECT 1 FROM files WHERE room = ?1 AND (id = ?2 OR thumb = ?2) LIMIT 1`, room, fileID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Open implements files.Store. Before it looks, it waits (at most
+// indexCatchUp) for the node's index to apply the stream's last message:
+// a message stored through another node a moment ago carries its file on
+// this node too (a FETCH right after the MESSAGE), and one deleted a
+// moment ago no longer does. The wait is one leader read when the index
+// is current; past the bound (NATS unreachable) the index answers as it
+// is.
+func (s *FileStore) Open(ctx context.Context, room, fileID string) (files.Blob, error) {
+	if !validID(fileID) {
+		return nil, files.ErrNotFound
+	}
+	if err := s.indexCaughtUp(ctx); err != nil && ctx.Err() != nil {
+		return nil, err
+	}
+	ok, err := s.refers(ctx, room, fileID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, files.ErrNotFound
+	}
+	ctx, cancel := s.ctxTimeout(ctx, 6)
+	defer cancel()
+	return s.cache.open(ctx, s.obj, fileID)
+}
+
+// Usage implements files.Store.
+func (s *FileStore) Usage(ctx context.Context, owner string) (name, total int64, err error) {
+	ctx, cancel := s.ctxTimeout(ctx, 1)
+	defer cancel()
+	carried, err := s.carried(ctx, owner)
+	if err != nil {
+		return 0, 0, err
+	}
+	var o ownerRec
+	if _, err := s.getJSON(ctx, ownerKey(owner), &o); err != nil {
+		return 0, 0, err
+	}
+	o.prune(time.Now().UnixMilli())
+	var t totalRec
+	if _, err := s.getJSON(ctx, totalKey, &t); err != nil {
+		return 0, 0, err
+	}
+	return o.usage(carried), t.Bytes, nil
+}
+
+// listKeys lists the bucket's keys matching filter.
+func (s *FileStore) listKeys(ctx context.Context, filter string) ([]string, error) {
+	l, err := s.kv.ListKeysFiltered(ctx, filter)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer l.Stop()
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// Collect implements files.Store: unfinished uploads older than HoldFor
+// and ended holds go; then the stored files no hold and no live message
+// refers to, only once the node's index has caught up with the stream
+// (else it could miss a reference). Every node may collect at once: each
+// deletion is a compare-and-set.
+func (s *FileStore) Collect(ctx context.Context) error {
+	now := time.Now().UnixMilli()
+	cutoff := time.Now().Add(-s.lim.HoldFor).UnixMilli()
+	// Uploads.
+	ukeys, err := s.listKeys(ctx, "u.>")
+	if err != nil {
+		return err
+	}
+	for _, k := range ukeys {
+		parts := strings.Split(k, ".")
+		if len(parts) != 3 {
+			continue
+		}
+		owner, err1 := FromToken(parts[1])
+		id, err2 := FromToken(parts[2])
+		var rec uploadRec
+		rev, err := s.getJSON(ctx, k, &rec)
+		if err != nil || err1 != nil || err2 != nil || rev == 0 {
+			continue
+		}
+		if rec.Created < cutoff {
+			if err := s.drop(ctx, owner, id, &rec); err != nil {
+				return err
+			}
+		}
+	}
+	// Holds: listed before the blobs are read below, keys b listed
+	// first (the order Finish writes them in reverse).
+	bkeys, err := s.listKeys(ctx, "b.*")
+	if err != nil {
+		return err
+	}
+	type blob struct {
+		rev  uint64
+		size int64
+	}
+	blobs := map[string]blob{}
+	for _, k := range bkeys {
+		var b blobRec
+		rev, err := s.getJSON(ctx, k, &b)
+		if err != nil {
+			return err
+		}
+		if rev != 0 {
+			blobs[strings.TrimPrefix(k, "b.")] = blob{rev, b.Size}
+		}
+	}
+	keep := map[string]bool{}
+	hkeys, err := s.listKeys(ctx, "h.>")
+	if err != nil {
+		return err
+	}
+	for _, k := range hkeys {
+		var h holdRec
+		rev, err := s.getJSON(ctx, k, &h)
+		if err != nil {
+			return err
+		}
+		if rev == 0 {
+			continue
+		}
+		if h.Until > now {
+			keep[h.File.ID], keep[h.File.Thumb] = true, true
+			continue
+		}
+		if err := s.kv.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil && !isConflict(err) {
+			return err
+		}
+	}
+	if len(blobs) == 0 {
+		return nil
+	}
+	// References: only from an index that has everything stored so far.
+	if err := s.indexCaughtUp(ctx); err != nil {
+		return fmt.Errorf("cluster: file store: the index is behind; files not collected: %w", err)
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	rows, err := n.search.db.QueryContext(ctx, `SELECT id FROM files UNION SELECT thumb FROM files WHERE thumb != ''`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		keep[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for id, b := range blobs {
+		if keep[id] {
+			continue
+		}
+		err := s.kv.Delete(ctx, blobKey(id), jetstream.LastRevision(b.rev))
+		if isConflict(err) {
+			continue // registered again meanwhile: someone uploaded it
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.obj.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return err
+		}
+		s.cache.forget(id)
+		if err := s.addTotal(ctx, -b.size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sizeText is n bytes for people.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// fileCache keeps local copies of objects being read, so a file's parts
+// are read from a local file rather than by fetching the object again
+// for every PART (an object's chunks are not addressable by offset). It
+// is bounded in bytes: the least recently used copies not open go first.
+type fileCache struct {
+	dir string
+	tmp bool
+	max int64
+
+	mu      sync.Mutex
+	entries map[string]*cached
+	size    int64
+	clock   uint64
+}
+
+type cached struct {
+	path  string
+	size  int64
+	typ   string
+	refs  int
+	used  uint64
+	ready chan struct{} // closed when the copy is complete (or failed)
+	err   error
+	gone  bool // forgotten: removed when the last reader closes
+}
+
+func newFileCache(dir string, max int64) (*fileCache, error) {
+	fc := &fileCache{dir: dir, max: max, entries: map[string]*cached{}}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "chat-files-")
+		if err != nil {
+			return nil, fmt.Errorf("cluster: file cache: %w", err)
+		}
+		fc.dir, fc.tmp = d, true
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("cluster: file cache: %w", err)
+		}
+		// Copies of an earlier run may be stale (the files deleted since).
+		old, _ := os.ReadDir(dir)
+		for _, e := range old {
+			_ = os.Remove(path.Join(dir, e.Name()))
+		}
+	}
+	return fc, nil
+}
+
+// temp makes a temporary file in the cache's directory.
+func (fc *fileCache) temp() (*os.File, error) { return os.CreateTemp(fc.dir, "upload-*") }
+
+func (fc *fileCache) close() error {
+	if fc.tmp {
+		return os.RemoveAll(fc.dir)
+	}
+	return nil
+}
+
+// open returns a reader of object id, copying it first if the cache has
+// no copy (one copy at a time per id, readers wait for it).
+func (fc *fileCache) open(ctx context.Context, obj jetstream.ObjectStore, id string) (files.Blob, error) {
+	fc.mu.Lock()
+	e, ok := fc.entries[id]
+	if !ok {
+		e = &cached{path: path.Join(fc.dir, id), ready: make(chan struct{})}
+		fc.entries[id] = e
+		go fc.fill(obj, id, e)
+	}
+	e.refs++
+	fc.clock++
+	e.used = fc.clock
+	fc.mu.Unlock()
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		fc.release(id, e)
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		fc.release(id, e)
+		return nil, e.err
+	}
+	f, err := os.Open(e.path)
+	if err != nil {
+		fc.release(id, e)
+		return nil, err
+	}
+	return &cachedBlob{f: f, e: e, fc: fc, id: id}, nil
+}
+
+// fill copies object id into e's file. A failure is kept for the readers
+// waiting and the entry dropped, so the next open tries again.
+func (fc *fileCache) fill(obj jetstream.ObjectStore, id string, e *cached) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := func() error {
+		r, err := obj.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return files.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		info, err := r.Info()
+		if err != nil {
+			return err
+		}
+		f, err := os.Create(e.path)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(f, r) // the object store checks the digest at the end
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(e.path)
+			return err
+		}
+		e.size, e.typ = n, info.Headers.Get(headerType)
+		return nil
+	}()
+	fc.mu.Lock()
+	e.err = err
+	if err != nil {
+		if fc.entries[id] == e {
+			delete(fc.entries, id)
+		}
+	} else {
+		fc.size += e.size
+		fc.evictLocked()
+	}
+	fc.mu.Unlock()
+	close(e.ready)
+}
+
+// evictLocked removes the least recently used copies nobody reads until
+// the cache is within its bound.
+func (fc *fileCache) evictLocked() {
+	for fc.size > fc.max {
+		var oldest *cached
+		var oldID string
+		for id, e := range fc.entries {
+			if e.refs == 0 && e.err == nil && isReady(e) && (oldest == nil || e.used < oldest.used) {
+				oldest, oldID = e, id
+			}
+		}
+		if oldest == nil {
+			return // every copy is being read: over the bound until closed
+		}
+		fc.removeLocked(oldID, oldest)
+	}
+}
+
+func isReady(e *cached) bool {
+	select {
+	case <-e.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+func (fc *fileCache) removeLocked(id string, e *cached) {
+	if fc.entries[id] == e {
+		delete(fc.entries, id)
+	}
+	fc.size -= e.size
+	_ = os.Remove(e.path)
+}
+
+// release ends a reader of e.
+func (fc *fileCache) release(id string, e *cached) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	e.refs--
+	if e.refs == 0 && e.gone && isReady(e) && e.err == nil {
+		fc.size -= e.size
+		_ = os.Remove(e.path)
+		return
+	}
+	fc.evictLocked()
+}
+
+// forget drops the copy of a deleted object (at once, or when its last
+// reader closes).
+func (fc *fileCache) forget(id string) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	e, ok := fc.entries[id]
+	if !ok || !isReady(e) {
+		return
+	}
+	delete(fc.entries, id)
+	if e.refs > 0 {
+		e.gone = true
+		return
+	}
+	if e.err == nil {
+		fc.size -= e.size
+		_ = os.Remove(e.path)
+	}
+}
+
+// cachedBlob reads a cached copy.
+type cachedBlob struct {
+	f    *os.File
+	e    *cached
+	fc   *fileCache
+	id   string
+	once sync.Once
+}
+
+func (b *cachedBlob) ReadAt(p []byte, off int64) (int, error) { return b.f.ReadAt(p, off) }
+func (b *cachedBlob) Size() int64                             { return b.e.size }
+func (b *cachedBlob) Type() string                            { return b.e.typ }
+func (b *cachedBlob) Close() error {
+	var err error
+	b.once.Do(func() {
+		err = b.f.Close()
+		b.fc.release(b.id, b.e)
+	})
+	return err
+}
