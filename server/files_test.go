@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"chat/internal/testserver"
 	"chat/protocol"
@@ -201,23 +200,18 @@ func filesUnder(t *testing.T, dir string) map[string]int64 {
 // (DATA/files/xx/<sha256>).
 func contentPath(data, id string) string { return filepath.Join(data, "files", id[:2], id) }
 
-// waitGone waits for the store's collection to remove path (a collection
-// runs after deletes and retention, on the store's own goroutine; its
-// only outward sign is the file going).
-func waitGone(t *testing.T, path string) {
+// collectedLog is the single server's log line after a collection that
+// removed content.
+const collectedLog = "files: removed content no message refers to"
+
+// waitGone waits for a collection that leaves path removed (collections
+// run on the store's own goroutine after deletes and retention).
+func waitGone(t *testing.T, srv *testserver.Server, path string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still on disk 20s after its message went", path)
-		}
-		// Polling the disk: the removal is the behaviour under test and
-		// has no frame to wait for.
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv.WaitLog(collectedLog, func(map[string]any) bool {
+		_, err := os.Stat(path)
+		return errors.Is(err, fs.ErrNotExist)
+	})
 }
 
 // TestUploadResumesAfterAKilledConnection: half of a 3 MB file goes up,
@@ -501,7 +495,7 @@ func TestFileGoesWithItsMessage(t *testing.T) {
 	if e := fetchRefused(t, bob, "general", f.ID); e.Code != protocol.CodeNotFound || e.ID != f.ID {
 		t.Fatalf("FETCH of a deleted message's file: %v", e)
 	}
-	waitGone(t, contentPath(srv.Data, f.ID))
+	waitGone(t, srv, contentPath(srv.Data, f.ID))
 
 	// Retention: with -retain-messages 1, the next message removes the
 	// file's.
@@ -519,7 +513,7 @@ func TestFileGoesWithItsMessage(t *testing.T) {
 	if e := fetchRefused(t, bob, "general", g.ID); e.Code != protocol.CodeNotFound || e.ID != g.ID {
 		t.Fatalf("FETCH of a file retention removed: %v", e)
 	}
-	waitGone(t, contentPath(kept.Data, g.ID))
+	waitGone(t, kept, contentPath(kept.Data, g.ID))
 }
 
 // TestBackupAndRestoreCarryFiles: `chat-server backup` copies the shared
