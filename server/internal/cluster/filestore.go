@@ -61,6 +61,8 @@ const (
 	// maxInspect bounds the uploads a node inspects at once (package
 	// media: an image is decoded whole, 4–16 bytes a pixel).
 	maxInspect = 2
+	// maxSends bounds the sends waiting to mark their holds used.
+	maxSends = 4096
 	// collectPause is the least time between two collections started by
 	// deletes (retention and deletes come in bursts).
 	collectPause = time.Minute
@@ -100,6 +102,11 @@ type FileStore struct {
 	// read whole and decoded: memory).
 	inspecting chan struct{}
 
+	// sends are the file messages this node published, for marker to
+	// mark their holds used (bounded; beyond it a hold counts until it
+	// ends, as if unused).
+	sends chan protocol.Msg
+
 	mu   sync.Mutex
 	n    *Node              // the node whose index tells the references; nil until it starts
 	stop context.CancelFunc // stops the collector (with the node)
@@ -128,7 +135,7 @@ func (c *Conn) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 	}
 	r := c.replicas()
 	s := &FileStore{c: c, opts: opts, lim: opts.Limits,
-		inspecting: make(chan struct{}, maxInspect)}
+		inspecting: make(chan struct{}, maxInspect), sends: make(chan protocol.Msg, maxSends)}
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		s.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketFiles,
@@ -167,8 +174,77 @@ func (s *FileStore) attach(n *Node) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.n, s.stop, s.done = n, cancel, make(chan struct{})
-	go s.collector(ctx, n)
+	marked := make(chan struct{})
+	go s.marker(ctx, marked)
+	go func() {
+		s.collector(ctx, n)
+		<-marked
+		close(s.done)
+	}()
 	return nil
+}
+
+// sent is told of each file message this node stored (not re-sends),
+// before its Result goes out.
+func (s *FileStore) sent(m protocol.Msg) {
+	select {
+	case s.sends <- m:
+	default:
+		s.c.opts.Logger.Warn("cluster: file store: too many sends to mark; the hold counts until it ends", "file", m.File.ID)
+	}
+}
+
+// marker marks the holds of the files this node's messages carried as
+// used: from then on the messages keep the content (DESIGN.md, "Files").
+// When the node stops it marks what is queued (each within the publish
+// timeout) before it returns.
+func (s *FileStore) marker(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	mark := func(m protocol.Msg) {
+		mctx, cancel := context.WithTimeout(context.Background(), s.c.opts.PublishTimeout)
+		defer cancel()
+		if err := s.markUsed(mctx, protocol.Key(m.Sender), m.File.ID, int64(m.Time)); err != nil {
+			s.c.opts.Logger.Warn("cluster: file store: marking a hold used failed; it counts until it ends", "file", m.File.ID, "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case m := <-s.sends:
+					mark(m)
+				default:
+					return
+				}
+			}
+		case m := <-s.sends:
+			mark(m)
+		}
+	}
+}
+
+// markUsed notes that a message of owner sent at time at carried fileID.
+func (s *FileStore) markUsed(ctx context.Context, owner, fileID string, at int64) error {
+	err := casJSON(ctx, s, holdKey(owner, fileID), func(h *holdRec) (bool, error) {
+		if h.File.ID == "" || h.Used >= at {
+			return false, nil // no hold (the file came otherwise), or marked
+		}
+		h.Used = at
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return casJSON(ctx, s, ownerKey(owner), func(o *ownerRec) (bool, error) {
+		h, ok := o.Held[fileID]
+		if !ok || h.Used >= at {
+			return false, nil
+		}
+		h.Used = at
+		o.Held[fileID] = h
+		return true, nil
+	})
 }
 
 // detach stops the collector (the node stops).
@@ -204,7 +280,6 @@ func (s *FileStore) Close() error {
 // collector collects every CollectEvery, and soon after the node's index
 // dropped file references (at most once per collectPause).
 func (s *FileStore) collector(ctx context.Context, n *Node) {
-	defer close(s.done)
 	tick := time.NewTicker(s.opts.CollectEvery)
 	defer tick.Stop()
 	var last time.Time
@@ -247,7 +322,12 @@ type (
 	// holdRec is key h.<owner>.<file id>.
 	holdRec struct {
 		File  protocol.File `json:"file"`
+		From  int64         `json:"from"`  // Unix ms: finished
 		Until int64         `json:"until"` // Unix ms
+		// Used is the time of the last message of the owner that
+		// carried the file (0: none): from then on the messages keep
+		// the content, not the hold.
+		Used int64 `json:"used,omitempty"`
 	}
 	// blobRec is key b.<file id>: the object is stored and counted.
 	blobRec struct {
@@ -262,7 +342,9 @@ type (
 	}
 	heldSize struct {
 		Size  int64 `json:"size"`
+		From  int64 `json:"from"` // Unix ms: finished
 		Until int64 `json:"until"`
+		Used  int64 `json:"used,omitempty"` // as holdRec.Used
 	}
 	// totalRec is key t: the bytes of every stored object and unfinished
 	// upload.
@@ -368,7 +450,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 			return 0, err
 		}
 	}
-	carried, err := s.carried(ctx, u.Owner)
+	carried, used, err := s.carried(ctx, u.Owner)
 	if err != nil {
 		return 0, err
 	}
@@ -381,7 +463,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		if len(o.Pending) >= s.lim.Pending {
 			return false, files.Refuse(protocol.CodeInvalid, "Too many unfinished uploads: finish or cancel some first.")
 		}
-		if o.usage(carried)+u.Size > s.lim.PerName {
+		if o.usage(carried, used)+u.Size > s.lim.PerName {
 			return false, files.Refuse(protocol.CodeQuota, "This would take you over your storage quota of %s.", sizeText(s.lim.PerName))
 		}
 		if o.Pending == nil {
@@ -422,47 +504,61 @@ func (o *ownerRec) prune(now int64) {
 }
 
 // usage is the bytes counted against the name: unfinished uploads at
-// their full size, held files, and the files its messages carry
-// (carried: file id → size) not held too: once per file.
-func (o *ownerRec) usage(carried map[string]int64) int64 {
+// their full size, held files no message of the name carried since they
+// were finished (used: file id → the last such message's time), and the
+// files its messages carry (carried: file id → size): once per file.
+func (o *ownerRec) usage(carried, used map[string]int64) int64 {
 	var n int64
 	for _, sz := range o.Pending {
 		n += sz
 	}
-	for _, h := range o.Held {
-		n += h.Size
-	}
-	for id, sz := range carried {
-		if _, ok := o.Held[id]; !ok {
-			n += sz
+	for id, h := range o.Held {
+		if _, ok := carried[id]; !ok && max(used[id], h.Used) < h.From {
+			n += h.Size
 		}
+	}
+	for _, sz := range carried {
+		n += sz
 	}
 	return n
 }
 
-// carried returns the files the owner's live messages carry, from the
-// node's index (caught up first, as far as it gets in indexCatchUp).
-func (s *FileStore) carried(ctx context.Context, owner string) (map[string]int64, error) {
+// carried returns the files the owner's live messages carry, and when
+// the owner last sent each file it sent (used), from the node's index
+// (caught up first, as far as it gets in indexCatchUp).
+func (s *FileStore) carried(ctx context.Context, owner string) (carried, used map[string]int64, err error) {
 	n, err := s.node()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_ = s.indexCaughtUp(ctx)
-	rows, err := n.search.db.QueryContext(ctx, `SELECT id, max(size) FROM files WHERE owner = ? GROUP BY id`, owner)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: file store: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var sz int64
-		if err := rows.Scan(&id, &sz); err != nil {
-			return nil, err
+	carried, used = map[string]int64{}, map[string]int64{}
+	for _, q := range []struct {
+		sql string
+		out map[string]int64
+	}{
+		{`SELECT id, max(size) FROM files WHERE owner = ? GROUP BY id`, carried},
+		{`SELECT id, time FROM used WHERE owner = ?`, used},
+	} {
+		rows, err := n.search.db.QueryContext(ctx, q.sql, owner)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cluster: file store: %w", err)
 		}
-		out[id] = sz
+		for rows.Next() {
+			var id string
+			var v int64
+			if err := rows.Scan(&id, &v); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			q.out[id] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
 	}
-	return out, rows.Err()
+	return carried, used, nil
 }
 
 // indexCaughtUp waits, at most indexCatchUp, until the node's index has
@@ -586,6 +682,7 @@ func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, d
 
 // Finish implements files.Store.
 func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File, error) {
+	started := time.Now() // the hold's start: when the client finished
 	ctx, cancel := s.ctxTimeout(ctx, 12)
 	defer cancel()
 	key := uploadKey(owner, id)
@@ -610,7 +707,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 		return protocol.File{}, err
 	}
 	if got != rec.Size {
-		return protocol.File{}, &files.OffsetError{Have: got}
+		return protocol.File{}, files.Refuse(protocol.CodeInvalid, "The upload is not complete (%d of %d bytes).", got, rec.Size)
 	}
 	select {
 	case s.inspecting <- struct{}{}:
@@ -656,8 +753,8 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 	}
 	// The hold before the blobs' registration: Collect lists blobs, then
 	// holds, so a blob it lists has its hold listed (DESIGN.md, "Files").
-	until := time.Now().Add(s.lim.HoldFor).UnixMilli()
-	hb, _ := json.Marshal(holdRec{File: f, Until: until})
+	until := started.Add(s.lim.HoldFor).UnixMilli()
+	hb, _ := json.Marshal(holdRec{File: f, From: until - s.lim.HoldFor.Milliseconds(), Until: until})
 	if _, err := s.kv.Put(ctx, holdKey(owner, f.ID), hb); err != nil {
 		return protocol.File{}, err
 	}
@@ -670,7 +767,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 		if o.Held == nil {
 			o.Held = map[string]heldSize{}
 		}
-		o.Held[f.ID] = heldSize{Size: int64(f.Size), Until: until}
+		o.Held[f.ID] = heldSize{Size: int64(f.Size), From: until - s.lim.HoldFor.Milliseconds(), Until: until}
 		return true, nil
 	})
 	if err != nil {
@@ -865,7 +962,7 @@ func (s *FileStore) Open(ctx context.Context, room, fileID string) (files.Blob, 
 func (s *FileStore) Usage(ctx context.Context, owner string) (name, total int64, err error) {
 	ctx, cancel := s.ctxTimeout(ctx, 1)
 	defer cancel()
-	carried, err := s.carried(ctx, owner)
+	carried, used, err := s.carried(ctx, owner)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -878,7 +975,7 @@ func (s *FileStore) Usage(ctx context.Context, owner string) (name, total int64,
 	if _, err := s.getJSON(ctx, totalKey, &t); err != nil {
 		return 0, 0, err
 	}
-	return o.usage(carried), t.Bytes, nil
+	return o.usage(carried, used), t.Bytes, nil
 }
 
 // listKeys lists the bucket's keys matching filter.
@@ -951,6 +1048,11 @@ func (s *FileStore) Collect(ctx context.Context) error {
 		}
 	}
 	keep := map[string]bool{}
+	type hold struct {
+		owner string
+		rec   holdRec
+	}
+	var holds []hold
 	hkeys, err := s.listKeys(ctx, "h.>")
 	if err != nil {
 		return err
@@ -965,12 +1067,24 @@ func (s *FileStore) Collect(ctx context.Context) error {
 			continue
 		}
 		if h.Until > now {
-			keep[h.File.ID], keep[h.File.Thumb] = true, true
+			if parts := strings.Split(k, "."); len(parts) == 3 {
+				if owner, err := FromToken(parts[1]); err == nil {
+					holds = append(holds, hold{owner, h})
+				}
+			}
 			continue
 		}
 		if err := s.kv.Delete(ctx, k, jetstream.LastRevision(rev)); err != nil && !isConflict(err) {
 			return err
 		}
+	}
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	// Sends older than any hold tell nothing any more.
+	if _, err := n.search.db.ExecContext(ctx, `DELETE FROM used WHERE time < ?`, now-s.lim.HoldFor.Milliseconds()); err != nil {
+		return err
 	}
 	if len(blobs) == 0 {
 		return nil
@@ -979,9 +1093,17 @@ func (s *FileStore) Collect(ctx context.Context) error {
 	if err := s.indexCaughtUp(ctx); err != nil {
 		return fmt.Errorf("cluster: file store: the index is behind; files not collected: %w", err)
 	}
-	n, err := s.node()
-	if err != nil {
-		return err
+	// A hold keeps its content until a message of its owner carried it
+	// (then the messages keep it; deleting them frees it).
+	for _, h := range holds {
+		var at int64
+		err := n.search.db.QueryRowContext(ctx, `SELECT time FROM used WHERE owner = ? AND id = ?`, h.owner, h.rec.File.ID).Scan(&at)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if max(at, h.rec.Used) < h.rec.From {
+			keep[h.rec.File.ID], keep[h.rec.File.Thumb] = true, true
+		}
 	}
 	rows, err := n.search.db.QueryContext(ctx, `SELECT id FROM files UNION SELECT thumb FROM files WHERE thumb != ''`)
 	if err != nil {

@@ -14,14 +14,21 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
 	"chat/server/internal/broker"
 	"chat/server/internal/cluster/natstest"
 	"chat/server/internal/files"
+	"chat/server/internal/files/filestest"
 	"chat/server/internal/history"
+	"chat/server/internal/sqlite"
 )
 
 // fileNode is a node with its file store, on its own connection.
@@ -210,7 +217,7 @@ func TestFileStoreFlow(t *testing.T) {
 	if _, err := a.fs.Write(ctx, "bob", "up1", 1000, content[1000:2000]); !errors.Is(err, files.ErrNotFound) {
 		t.Fatalf("another name's write: %v", err)
 	}
-	if _, err := a.fs.Finish(ctx, "alice", "up1"); !errors.As(err, &oe) || oe.Have != 1000 {
+	if _, err := a.fs.Finish(ctx, "alice", "up1"); !isInvalid(err) {
 		t.Fatalf("finishing an incomplete upload: %v", err)
 	}
 	if name, total, err := a.fs.Usage(ctx, "alice"); err != nil || name != u.Size || total != u.Size {
@@ -490,5 +497,190 @@ func TestFileStoreImages(t *testing.T) {
 	info, err := a.fs.uploads.Info(ctx)
 	if err != nil || info.State.Msgs != 0 {
 		t.Fatalf("upload chunks left: %+v %v", info.State, err)
+	}
+}
+
+// fileHarness runs the conformance suite on a node's file store; Reopen
+// starts a new node (on the next NATS server) with a new store and a
+// new index built from the stream, as a restarted server, or another
+// node a client reconnects to.
+type fileHarness struct {
+	t     *testing.T
+	nc    *natstest.Cluster
+	lim   files.Limits
+	at    int // the NATS server the current node talks to first
+	fn    *fileNode
+	keep  *history.Retention
+	count int
+}
+
+func (h *fileHarness) Store() files.Store { return h.fn.fs }
+
+func (h *fileHarness) start() {
+	h.t.Helper()
+	h.count++
+	name := fmt.Sprint("node-", h.count)
+	c := dial(h.t, h.nc, h.at, Options{Name: name, Retention: h.keep})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fs, err := c.Files(ctx, FilesOptions{Limits: h.lim, CacheBytes: 1 << 20})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = fs.Close() })
+	rec := newRecorder()
+	h.fn = &fileNode{c: c, n: node(h.t, c, rec, NodeOptions{ID: name, Files: fs}), rec: rec, fs: fs}
+}
+
+func (h *fileHarness) Reopen() {
+	h.t.Helper()
+	_ = h.fn.n.Close()
+	_ = h.fn.fs.Close()
+	h.at = (h.at + 1) % h.nc.Size()
+	h.start()
+}
+
+func (h *fileHarness) Post(ctx context.Context, room, sender string, f *protocol.File) uint64 {
+	h.t.Helper()
+	h.count++
+	r := publishWait(h.t, ctx, h.fn, &broker.Publication{Room: room, Sender: sender, ID: fmt.Sprint("post-", h.count), Text: "caption", File: f})
+	return r.Msg.Seq
+}
+
+func (h *fileHarness) Delete(ctx context.Context, room string, seq uint64) {
+	h.t.Helper()
+	h.count++
+	publishWait(h.t, ctx, h.fn, &broker.Publication{Room: room, Sender: "operator", ID: fmt.Sprint("delete-", h.count),
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: seq, Moderator: true}})
+}
+
+// Retain restarts the node with history retention of one message per
+// room: the stream drops the older ones, and the new node's index never
+// sees them.
+func (h *fileHarness) Retain(ctx context.Context, room string) string {
+	h.keep = &history.Retention{Messages: 1}
+	h.Reopen()
+	return ""
+}
+
+func fileOpener(t *testing.T, nc *natstest.Cluster) func(t *testing.T, lim files.Limits) filestest.Harness {
+	admin := dial(t, nc, 0, Options{})
+	return func(t *testing.T, lim files.Limits) filestest.Harness {
+		resetFiles(t, admin)
+		h := &fileHarness{t: t, nc: nc, lim: lim}
+		h.start()
+		return h
+	}
+}
+
+// resetFiles is reset with the file store's object store, bucket and
+// stream.
+func resetFiles(t *testing.T, c *Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, s := range []string{"OBJ_" + BucketFiles, "KV_" + BucketUploads, UploadStream} {
+		if err := c.js.DeleteStream(ctx, s); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatal(err)
+		}
+	}
+	reset(t, c)
+}
+
+func TestFilesConformanceOneServer(t *testing.T) {
+	filestest.Run(t, fileOpener(t, natstest.Start(t, 1)))
+}
+
+func TestFilesConformanceThreeServers(t *testing.T) {
+	filestest.Run(t, fileOpener(t, natstest.Start(t, 3)))
+}
+
+func isInvalid(err error) bool {
+	var fe *files.Error
+	return errors.As(err, &fe) && fe.Code == protocol.CodeInvalid
+}
+
+// A single server's file messages migrate with their files, and its
+// files/ directory imports into the object store (registered, so
+// counted and collected like uploads); ExportFiles writes them back in
+// the same layout.
+func TestMigrateAndExportFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	content := randomBytes(70_000)
+	sum := sha256.Sum256(content)
+	id := hex.EncodeToString(sum[:])
+	f := &protocol.File{ID: id, Name: "data.bin", Type: "application/octet-stream", Size: uint64(len(content))}
+
+	path := filepath.Join(t.TempDir(), "chat.db")
+	log, err := sqlite.Open(path, func([]history.Result) {}, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*history.Request{
+		{Room: "general", Sender: "alice", ID: "a", Text: "look", File: f},
+		{Room: "general", Sender: "bob", ID: "b", Text: "nice"},
+	} {
+		if err := log.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := log.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "files")
+	if err := os.MkdirAll(filepath.Join(src, id[:2]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, id[:2], id), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	nc := natstest.Start(t, 1)
+	c := storesDial(t, nc, "node-a")
+	if _, err := Migrate(ctx, path, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := streamMessages(t, c, "general"); len(got) != 2 || got[0].File == nil || *got[0].File != *f || got[1].File != nil {
+		t.Fatalf("migrated: %+v", got)
+	}
+	st, err := c.ImportFiles(ctx, src, FilesOptions{})
+	if err != nil || st.Files != 1 || st.Bytes != int64(len(content)) {
+		t.Fatalf("import: %+v %v", st, err)
+	}
+	if st, err := c.ImportFiles(ctx, src, FilesOptions{}); err != nil || st.Files != 1 {
+		t.Fatalf("import again: %+v %v", st, err)
+	}
+	a := startFileNode(t, nc, 0, "node-b", files.Limits{})
+	if got := readAll(t, ctx, a.fs, "general", id); !bytes.Equal(got, content) {
+		t.Fatal("the imported file reads back differently")
+	}
+	if _, total, err := a.fs.Usage(ctx, "alice"); err != nil || total != int64(len(content)) {
+		t.Fatalf("total after importing the same file twice: %d %v", total, err)
+	}
+
+	out := t.TempDir()
+	var blobs []string
+	est, err := c.ExportFiles(ctx, out, func(id string, size int64, typ string) error {
+		blobs = append(blobs, fmt.Sprint(id, size, typ))
+		return nil
+	})
+	if err != nil || est.Files != 1 || len(blobs) != 1 || blobs[0] != fmt.Sprint(id, len(content), "application/octet-stream") {
+		t.Fatalf("export: %+v %v %v", est, blobs, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, id[:2], id)); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("exported content differs: %v", err)
+	}
+
+	// A damaged file is refused by name.
+	bad := t.TempDir()
+	other := strings.Repeat("ab", 32)
+	_ = os.MkdirAll(filepath.Join(bad, "ab"), 0o700)
+	_ = os.WriteFile(filepath.Join(bad, "ab", other), []byte("not what the name says"), 0o600)
+	if _, err := c.ImportFiles(ctx, bad, FilesOptions{}); err == nil || !strings.Contains(err.Error(), other) {
+		t.Fatalf("importing a damaged file: %v", err)
 	}
 }

@@ -100,7 +100,7 @@ type sourceRoom struct {
 }
 
 // Migrate copies the database of a single chat server (package sqlite's
-// file, schema version 5 to 7) into the cluster: every room's history with its
+// file, schema version 5 to 8) into the cluster: every room's history with its
 // sequence numbers, times, senders and ids, so clients' positions stay
 // valid; name owners; read markers; unread mentions; the room
 // indexes; and (version 6) the rooms' moderation and the audit log. Run it with the server stopped (it reads one consistent
@@ -135,8 +135,8 @@ func Migrate(ctx context.Context, fromDB string, c *Conn, log *slog.Logger) (Sta
 	}
 	// Version 6 added the moderation tables (migrate_moderation.go),
 	// version 7 replies, edits, change entries and reactions.
-	if version < 5 || version > 7 {
-		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads versions 5 to 7 (a server of this version upgrades an older file when it opens it)", fromDB, version)
+	if version < 5 || version > 8 {
+		return st, fmt.Errorf("cluster: migrate: %s has schema version %d; this migration reads versions 5 to 8 (a server of this version upgrades an older file when it opens it)", fromDB, version)
 	}
 
 	rooms, err := planRooms(ctx, tx, c)
@@ -371,9 +371,18 @@ func sourceMessages(ctx context.Context, tx *sql.Tx, room string, after uint64, 
 	if err != nil {
 		return nil, err
 	}
+	v8, err := hasColumn(ctx, tx, "messages", "file")
+	if err != nil {
+		return nil, err
+	}
 	cols := "seq, time, sender, cid, text"
 	if v7 {
 		cols += ", reply, edited, kind, target, emoji"
+	}
+	if v8 {
+		// Schema 8: the file a message carries (its content is copied
+		// by ImportFiles from the data directory's files/).
+		cols += ", file, coalesce(thumb, ''), file_name, file_type, file_size, width, height, thumb_width, thumb_height"
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM messages
 		WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?`, room, int64(after), limit)
@@ -390,14 +399,23 @@ func sourceMessages(ctx context.Context, tx *sql.Tx, room string, after uint64, 
 		if v7 {
 			dest = append(dest, &reply, &edited, &kind, &target, &emoji)
 		}
+		var file sql.NullString
+		var f protocol.File
+		if v8 {
+			dest = append(dest, &file, &f.Thumb, &f.Name, &f.Type, &f.Size, &f.Width, &f.Height, &f.ThumbWidth, &f.ThumbHeight)
+		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("cluster: migrate: messages of %q: %w", room, err)
 		}
 		m := protocol.Msg{Room: room, Seq: uint64(seq), Time: uint64(t), Sender: sender, ID: string(id), Text: string(text),
 			Reply: uint64(reply), Edited: uint64(edited)}
+		if file.Valid && file.String != "" {
+			f.ID = file.String
+			m.File = &f
+		}
 		if kind != 0 {
 			m.Change = &protocol.ChangeEntry{Kind: protocol.ChangeKind(kind), Target: uint64(target), Emoji: emoji}
-			m.Text, m.Reply, m.Edited = "", 0, 0
+			m.Text, m.Reply, m.Edited, m.File = "", 0, 0, nil
 		}
 		msgs = append(msgs, m)
 	}

@@ -318,6 +318,9 @@ func (n *Node) store(room string, batch []*broker.Publication) []broker.Result {
 					results[i].Msg.Change = &entry
 				}
 				n.c.index.stored(&results[i].Msg)
+				if fs := n.opts.Files; fs != nil && results[i].Msg.File != nil {
+					fs.sent(results[i].Msg)
+				}
 			}
 			// The last entry is the last message's marker.
 			n.noteHead(room, head{seq: msgs[len(msgs)-1].Seq, stream: last - 1})

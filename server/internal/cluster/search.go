@@ -129,6 +129,11 @@ func (x *searchIndex) init(ctx context.Context) error {
 		`CREATE INDEX IF NOT EXISTS files_id ON files (id)`,
 		`CREATE INDEX IF NOT EXISTS files_thumb ON files (thumb) WHERE thumb != ''`,
 		`CREATE INDEX IF NOT EXISTS files_owner ON files (owner, id)`,
+		// The files each name sent (the last time): a hold used by a
+		// message no longer keeps the content nor counts (the messages
+		// do), even after they are deleted. Rows older than any hold are
+		// pruned by the file store's Collect.
+		`CREATE TABLE IF NOT EXISTS used (owner TEXT NOT NULL, id TEXT NOT NULL, time INTEGER NOT NULL, PRIMARY KEY (owner, id))`,
 		// The same tokenizer as the single server's: words as
 		// history.QueryWords cuts them, folded. Contentless (msgs has the
 		// text) but without contentless_delete, whose tombstones keep a
@@ -151,7 +156,7 @@ func (x *searchIndex) init(ctx context.Context) error {
 	_ = x.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'epoch'`).Scan(&epoch)
 	_ = x.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'pos'`).Scan(&pos)
 	if epoch != x.c.Epoch() {
-		for _, stmt := range []string{`DELETE FROM msgs`, `DELETE FROM fts`, `DELETE FROM meta`, `DELETE FROM files`} {
+		for _, stmt := range []string{`DELETE FROM msgs`, `DELETE FROM fts`, `DELETE FROM meta`, `DELETE FROM files`, `DELETE FROM used`} {
 			if _, err := x.db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("cluster: search index: %w", err)
 			}
@@ -493,6 +498,11 @@ func indexFile(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) er
 	_, err := tx.ExecContext(ctx, `INSERT INTO files (room, seq, time, owner, id, thumb, size) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (room, seq) DO UPDATE SET id = excluded.id, thumb = excluded.thumb, size = excluded.size`,
 		room, int64(m.Seq), int64(m.Time), protocol.Key(m.Sender), m.File.ID, m.File.Thumb, int64(m.File.Size))
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO used (owner, id, time) VALUES (?, ?, ?)
+		ON CONFLICT (owner, id) DO UPDATE SET time = max(time, excluded.time)`, protocol.Key(m.Sender), m.File.ID, int64(m.Time))
 	return err
 }
 

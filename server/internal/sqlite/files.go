@@ -217,7 +217,7 @@ func (f *Files) usage(ctx context.Context, q queryer, owner string) (name, total
 	err = q.QueryRowContext(ctx, `SELECT
 		coalesce((SELECT sum(b.size) FROM blobs b WHERE b.id IN (
 			SELECT file FROM messages WHERE sender_key = ?1 AND file IS NOT NULL
-			UNION SELECT file FROM holds WHERE owner = ?1 AND until > ?2)), 0)
+			UNION SELECT file FROM holds WHERE owner = ?1 AND until > ?2 AND used = 0)), 0)
 		+ coalesce((SELECT sum(size) FROM uploads WHERE owner = ?1), 0),
 		coalesce((SELECT sum(size) FROM blobs), 0) + coalesce((SELECT sum(size) FROM uploads), 0)`,
 		owner, f.millis()).Scan(&name, &total)
@@ -475,8 +475,8 @@ func (f *Files) Finish(ctx context.Context, owner, id string) (protocol.File, er
 // owner holds it: Finish called twice.
 func (f *Files) heldUpload(ctx context.Context, owner, id string) (protocol.File, error) {
 	var meta []byte
-	err := f.read.QueryRowContext(ctx, "SELECT meta FROM holds WHERE owner = ? AND upload = ? AND until > ?",
-		owner, id, f.millis()).Scan(&meta)
+	err := f.read.QueryRowContext(ctx, `SELECT meta FROM holds WHERE owner = ? AND upload = ? AND until > ?
+		AND EXISTS (SELECT 1 FROM blobs WHERE id = holds.file)`, owner, id, f.millis()).Scan(&meta)
 	return decodeHold(meta, err)
 }
 
@@ -584,7 +584,10 @@ func (f *Files) place(s *staged) error {
 // Held implements files.Store.
 func (f *Files) Held(ctx context.Context, owner, fileID string) (protocol.File, error) {
 	var meta []byte
-	err := f.read.QueryRowContext(ctx, "SELECT meta FROM holds WHERE owner = ? AND file = ? AND until > ? ORDER BY until DESC LIMIT 1",
+	// The content must be there still: a used hold outlives it once the
+	// messages that carried it are gone.
+	err := f.read.QueryRowContext(ctx, `SELECT meta FROM holds WHERE owner = ? AND file = ? AND until > ?
+		AND EXISTS (SELECT 1 FROM blobs WHERE id = holds.file) ORDER BY until DESC LIMIT 1`,
 		owner, fileID, f.millis()).Scan(&meta)
 	return decodeHold(meta, err)
 }
@@ -657,6 +660,9 @@ func (f *Files) Collect(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := f.sweepTmp(ctx, now); err != nil {
+		return err
+	}
 	f.blobs.Lock()
 	defer f.blobs.Unlock()
 	tx, err := f.write.BeginTx(ctx, nil)
@@ -670,8 +676,8 @@ func (f *Files) Collect(ctx context.Context) error {
 	rows, err = tx.QueryContext(ctx, `SELECT id FROM blobs b WHERE
 		NOT EXISTS (SELECT 1 FROM messages WHERE file = b.id) AND
 		NOT EXISTS (SELECT 1 FROM messages WHERE thumb = b.id) AND
-		NOT EXISTS (SELECT 1 FROM holds WHERE file = b.id) AND
-		NOT EXISTS (SELECT 1 FROM holds WHERE thumb = b.id)`)
+		NOT EXISTS (SELECT 1 FROM holds WHERE file = b.id AND used = 0) AND
+		NOT EXISTS (SELECT 1 FROM holds WHERE thumb = b.id AND used = 0)`)
 	if err != nil {
 		return err
 	}
@@ -708,6 +714,41 @@ func (f *Files) Collect(ctx context.Context) error {
 		f.logger.Info("files: removed content no message refers to", "files", len(gone))
 	}
 	return errors.Join(errs...)
+}
+
+// sweepTmp removes what a crash left in tmp/: staged content (a Finish
+// takes minutes at most, so one older than an hour is a leftover) and
+// partial files no upload lists, once older than HoldFor.
+func (f *Files) sweepTmp(ctx context.Context, now int64) error {
+	entries, err := os.ReadDir(filepath.Join(f.dir, "tmp"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		age := time.Duration(now-info.ModTime().UnixMilli()) * time.Millisecond
+		rel := filepath.Join("tmp", e.Name())
+		if strings.HasPrefix(e.Name(), "content-") {
+			if age > time.Hour {
+				_ = os.Remove(filepath.Join(f.dir, rel))
+			}
+			continue
+		}
+		if age <= f.lim.HoldFor {
+			continue
+		}
+		var n int
+		if err := f.read.QueryRowContext(ctx, "SELECT count(*) FROM uploads WHERE path = ?", rel).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			_ = os.Remove(filepath.Join(f.dir, rel))
+		}
+	}
+	return nil
 }
 
 // dropStale removes an unfinished upload that was not touched since

@@ -108,6 +108,11 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 			results[i].Duplicate = true
 			continue
 		}
+		if msg.File != nil {
+			if _, err := tx.Exec("UPDATE holds SET used = 1 WHERE file = ? AND owner = ? AND used = 0", msg.File.ID, key); err != nil {
+				return undo(err)
+			}
+		}
 		if _, ok := advanced[r.Room]; !ok {
 			advanced[r.Room] = head
 		}

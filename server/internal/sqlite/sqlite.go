@@ -261,9 +261,14 @@ CREATE TABLE holds (
 	thumb  TEXT    NOT NULL, -- File.Thumb, '' for none
 	meta   BLOB    NOT NULL, -- JSON of the protocol.File
 	until  INTEGER NOT NULL, -- Unix milliseconds: the hold ends
+	-- used: a message of the owner carried the file (set by the commit
+	-- loop). From then on the messages keep the content, not the hold:
+	-- deleting them frees it, though the hold lets a re-sent SEND in
+	-- until it ends.
+	used   INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (owner, upload)
 ) WITHOUT ROWID;
-CREATE INDEX holds_file ON holds (file);
+CREATE INDEX holds_file ON holds (file, owner);
 CREATE INDEX holds_thumb ON holds (thumb);
 CREATE TABLE uploads (
 	owner   TEXT    NOT NULL,

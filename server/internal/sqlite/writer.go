@@ -42,6 +42,7 @@ const (
 	writeModeration = `INSERT INTO moderation (room, state, rev) VALUES (?, ?, 1)
 		ON CONFLICT (room) DO UPDATE SET state = excluded.state`
 	writeAudit = `INSERT INTO audit (room, entry) VALUES (?, ?)`
+	writeBlob  = `INSERT INTO blobs (id, size, type, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
 )
 
 // Create makes a new chat database with this server's schema at path
@@ -72,7 +73,7 @@ func Create(ctx context.Context, path string) (*Writer, error) {
 	if w.tx, err = db.BeginTx(ctx, nil); err != nil {
 		return fail(err)
 	}
-	for _, q := range []string{writeMessage, writeReaction, writeSearchTodo, writeName, writeMarker, writeMention, writeModeration, writeAudit, upsertRoom, upsertDM} {
+	for _, q := range []string{writeMessage, writeReaction, writeSearchTodo, writeName, writeMarker, writeMention, writeModeration, writeAudit, writeBlob, upsertRoom, upsertDM} {
 		if w.stmts[q], err = w.tx.PrepareContext(ctx, q); err != nil {
 			w.tx.Rollback()
 			return fail(err)
@@ -145,6 +146,22 @@ func (w *Writer) Moderation(room string, state []byte) error {
 func (w *Writer) Audit(room string, entry []byte) error {
 	if _, err := w.stmts[writeAudit].Exec(room, entry); err != nil {
 		return fmt.Errorf("sqlite: an audit entry: %w", err)
+	}
+	return nil
+}
+
+// Blob adds stored content (a file or a preview that messages carry,
+// protocol.File's ID or Thumb) of size bytes and MIME type typ: the
+// content itself goes under the data directory's files/ beside the
+// database (Files), copied by whoever makes the backup. Messages refer
+// to their files by id; a file no message carries is collected by the
+// first server that opens the database.
+func (w *Writer) Blob(id string, size int64, typ string) error {
+	if !isHash(id) {
+		return fmt.Errorf("sqlite: %q is not a file id", id)
+	}
+	if _, err := w.stmts[writeBlob].Exec(id, size, typ, 0); err != nil {
+		return fmt.Errorf("sqlite: file %s: %w", id, err)
 	}
 	return nil
 }

@@ -418,6 +418,7 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 	runChanges(t, open)
+	runFiles(t, open)
 }
 
 // RetentionOpener creates a fresh, empty store whose rooms keep what rule

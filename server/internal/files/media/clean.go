@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"image"
+	"io"
 )
 
 // The cleaners below copy an image's bytes, leaving out the parts that
@@ -30,12 +32,15 @@ func cleanPNG(data []byte) ([]byte, error) {
 	out = append(out, pngSignature...)
 	for p := len(pngSignature); ; {
 		if len(data)-p < 12 {
-			return nil, errStructure
+			return nil, io.ErrUnexpectedEOF
 		}
 		n := int64(binary.BigEndian.Uint32(data[p:]))
 		end := int64(p) + 12 + n
-		if n > 1<<31-1 || end > int64(len(data)) {
+		if n > 1<<31-1 {
 			return nil, errStructure
+		}
+		if end > int64(len(data)) {
+			return nil, io.ErrUnexpectedEOF
 		}
 		typ := string(data[p+4 : p+8])
 		if !pngDropped[typ] {
@@ -60,7 +65,7 @@ func cleanGIF(data []byte) ([]byte, error) {
 		p += 3 << (flags&7 + 1)
 	}
 	if p > len(data) {
-		return nil, errStructure
+		return nil, io.ErrUnexpectedEOF
 	}
 	out := make([]byte, 0, len(data))
 	out = append(out, data[:p]...)
@@ -68,7 +73,7 @@ func cleanGIF(data []byte) ([]byte, error) {
 	subBlocks := func(q int) (int, error) {
 		for {
 			if q >= len(data) {
-				return 0, errStructure
+				return 0, io.ErrUnexpectedEOF
 			}
 			n := int(data[q])
 			q++
@@ -80,14 +85,14 @@ func cleanGIF(data []byte) ([]byte, error) {
 	}
 	for {
 		if p >= len(data) {
-			return nil, errStructure
+			return nil, io.ErrUnexpectedEOF
 		}
 		switch data[p] {
 		case 0x3b: // trailer
 			return append(out, 0x3b), nil
 		case 0x21: // extension
 			if p+2 > len(data) {
-				return nil, errStructure
+				return nil, io.ErrUnexpectedEOF
 			}
 			end, err := subBlocks(p + 2)
 			if err != nil {
@@ -108,7 +113,7 @@ func cleanGIF(data []byte) ([]byte, error) {
 		case 0x2c: // image descriptor, its colour table, LZW code size, data
 			q := p + 10
 			if q > len(data) {
-				return nil, errStructure
+				return nil, io.ErrUnexpectedEOF
 			}
 			if flags := data[p+9]; flags&0x80 != 0 {
 				q += 3 << (flags&7 + 1)
@@ -140,7 +145,7 @@ func cleanWebP(data []byte) ([]byte, error) {
 	}
 	riffEnd := 8 + int64(binary.LittleEndian.Uint32(data[4:]))
 	if riffEnd > int64(len(data)) {
-		return nil, errStructure
+		return nil, io.ErrUnexpectedEOF
 	}
 	out := make([]byte, 0, len(data))
 	out = append(out, data[:12]...)
@@ -177,4 +182,41 @@ func cleanWebP(data []byte) ([]byte, error) {
 // webpAnimated reports whether a WebP's VP8X chunk says it is animated.
 func webpAnimated(data []byte) bool {
 	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&webpAnimationFlag != 0
+}
+
+// webpFirstFrame returns the first frame of an animated WebP as a
+// still WebP of its own, and where it goes on the canvas: the
+// ANMF chunk's frame data (an optional ALPH chunk, then VP8 or VP8L)
+// under a VP8X header of the frame's size.
+func webpFirstFrame(data []byte) (still []byte, at image.Rectangle, err error) {
+	for p := int64(12); p+8 <= int64(len(data)); {
+		n := int64(binary.LittleEndian.Uint32(data[p+4:]))
+		end := p + 8 + n
+		if end > int64(len(data)) {
+			return nil, image.Rectangle{}, io.ErrUnexpectedEOF
+		}
+		if string(data[p:p+4]) != "ANMF" {
+			p = end + n&1
+			continue
+		}
+		frame := data[p+8 : end]
+		if len(frame) < 16 {
+			return nil, image.Rectangle{}, errStructure
+		}
+		le24 := func(b []byte) int { return int(b[0]) | int(b[1])<<8 | int(b[2])<<16 }
+		x, y := 2*le24(frame[0:]), 2*le24(frame[3:])
+		w, h := le24(frame[6:])+1, le24(frame[9:])+1
+		sub := frame[16:]
+		var flags byte
+		if bytes.HasPrefix(sub, []byte("ALPH")) {
+			flags = 1 << 4
+		}
+		vp8x := []byte{flags, 0, 0, 0, byte(w - 1), byte((w - 1) >> 8), byte((w - 1) >> 16), byte(h - 1), byte((h - 1) >> 8), byte((h - 1) >> 16)}
+		still = []byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00")
+		still = append(still, vp8x...)
+		still = append(still, sub...)
+		binary.LittleEndian.PutUint32(still[4:], uint32(len(still)-8))
+		return still, image.Rect(x, y, x+w, y+h), nil
+	}
+	return nil, image.Rectangle{}, errors.New("an animation without frames")
 }

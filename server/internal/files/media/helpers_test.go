@@ -2,7 +2,7 @@ package media
 
 import (
 	"bytes"
-	"compress/zlib"
+	"compress/flate"
 	"encoding/binary"
 	"hash/crc32"
 	"image"
@@ -171,27 +171,39 @@ func insertAfterSOI(j []byte, segs ...[]byte) []byte {
 	return append(out, j[2:]...)
 }
 
-// zeroPNG returns a w × h 1-bit greyscale PNG of zeros, compressed
-// as a stream: a deflate bomb far smaller than its pixels.
+// zeroPNG returns a w × h 1-bit greyscale PNG of zeros: a deflate
+// bomb far smaller than its pixels. Its IDAT is one compressed block of
+// zero rows repeated (a sync-flushed deflate block refers only to the
+// zeros before it), so making it does not compress every row.
 func zeroPNG(t testing.TB, w, h int) []byte {
 	t.Helper()
 	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
 	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
 	ihdr = append(ihdr, 1, 0, 0, 0, 0) // depth 1, greyscale, deflate, filter 0, no interlace
-	var idat bytes.Buffer
-	z, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
-	row := make([]byte, 1+(w+7)/8) // filter byte, then zero pixels
-	for y := 0; y < h; y++ {
-		if _, err := z.Write(row); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := z.Close(); err != nil {
+	rowLen := 1 + (w+7)/8              // the filter byte, then the pixels
+	const rowsPerBlock = 100
+	var block bytes.Buffer
+	f, _ := flate.NewWriter(&block, flate.BestCompression)
+	if _, err := f.Write(make([]byte, rowLen*rowsPerBlock)); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	idat := []byte{0x78, 0xda} // zlib header, best compression
+	for y := 0; y+rowsPerBlock <= h; y += rowsPerBlock {
+		idat = append(idat, block.Bytes()...)
+	}
+	if h%rowsPerBlock != 0 {
+		t.Fatalf("test setup: h must be a multiple of %d", rowsPerBlock)
+	}
+	idat = append(idat, 0x03, 0x00) // an empty final block
+	// The Adler-32 of n zeros: a = 1, b = n mod 65521.
+	n := uint64(rowLen) * uint64(h)
+	idat = binary.BigEndian.AppendUint32(idat, uint32(n%65521)<<16|1)
 	out := append([]byte(nil), pngSignature...)
 	out = append(out, pngChunk("IHDR", ihdr)...)
-	out = append(out, pngChunk("IDAT", idat.Bytes())...)
+	out = append(out, pngChunk("IDAT", idat)...)
 	return append(out, pngChunk("IEND", nil)...)
 }
 
@@ -242,4 +254,36 @@ func inspectBytes(t testing.TB, data []byte, lim Limits) (*Result, error) {
 type byteOrder interface {
 	binary.ByteOrder
 	binary.AppendByteOrder
+}
+
+// animatedWebP returns an animation of two frames of the still WebP
+// plain (a VP8 chunk), with an EXIF chunk, and that animation as it
+// should be cleaned.
+func animatedWebP(plain []byte) (upload, clean []byte) {
+	vp8 := plain[12:]
+	le24 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16)} }
+	chunk := func(id string, data []byte) []byte {
+		c := append([]byte(id), binary.LittleEndian.AppendUint32(nil, uint32(len(data)))...)
+		c = append(c, data...)
+		if len(data)%2 == 1 {
+			c = append(c, 0)
+		}
+		return c
+	}
+	vp8x := append([]byte{webpAnimationFlag | webpEXIFFlag, 0, 0, 0}, le24(149)...)
+	vp8x = append(vp8x, le24(102)...) // 150×103
+	frame := append(append(append(append(le24(0), le24(0)...), le24(149)...), le24(102)...), le24(100)...)
+	frame = append(append(frame, 0), vp8...)
+	body := []byte("WEBP")
+	body = append(body, chunk("VP8X", vp8x)...)
+	body = append(body, chunk("ANIM", []byte{0, 0, 0, 0, 0, 0})...)
+	body = append(body, chunk("ANMF", frame)...)
+	body = append(body, chunk("ANMF", frame)...)
+	clean = append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	clean = append(clean, body...)
+	clean[20] &^= webpEXIFFlag
+	body = append(body, chunk("EXIF", exifTIFF(binary.LittleEndian, 1))...)
+	upload = append([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, uint32(len(body)))...)
+	upload = append(upload, body...)
+	return upload, clean
 }

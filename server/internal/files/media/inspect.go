@@ -29,6 +29,9 @@ func (l Limits) WithDefaults() Limits {
 	if l.ThumbSize <= 0 {
 		l.ThumbSize = DefaultThumbSize
 	}
+	if l.MaxDecodeBytes <= 0 {
+		l.MaxDecodeBytes = 8 * l.MaxPixels
+	}
 	return l
 }
 
@@ -47,12 +50,14 @@ const sniffLen = 512
 // the user.
 //
 // Memory: an image is read whole (size bytes) and then decoded, which
-// takes up to about 16 bytes per pixel for a progressive JPEG (4 for
-// most others) besides the content itself; with the default 50
-// megapixels that is up to about 800 MB for one image, so callers bound
-// how many Inspect calls run at once.
-func Inspect(r io.ReaderAt, size int64, lim Limits) (*Result, error) {
+// takes up to lim.MaxDecodeBytes (estimated from its header, refused
+// with ErrTooLarge above that; 400 MB by default); callers bound how
+// many Inspect calls run at once.
+func Inspect(r io.ReaderAt, size int64, lim Limits) (res *Result, err error) {
 	lim = lim.WithDefaults()
+	if size < 0 {
+		return nil, fmt.Errorf("inspecting a file of %d bytes", size)
+	}
 	head := make([]byte, min(size, sniffLen))
 	if n, err := r.ReadAt(head, 0); n < len(head) {
 		return nil, fmt.Errorf("reading the file: %w", err)
@@ -66,11 +71,14 @@ func Inspect(r io.ReaderAt, size int64, lim Limits) (*Result, error) {
 	if n, err := r.ReadAt(data, 0); n < len(data) {
 		return nil, fmt.Errorf("reading the file: %w", err)
 	}
-	res, err := inspectImage(data, typ, decoder, lim)
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	// The decoders run under their own recover; this one keeps a bug in
+	// the cleaners or the preview from taking the server down too.
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, &damagedError{cause: fmt.Sprintf("inspecting it failed (panic: %v)", p)}
+		}
+	}()
+	return inspectImage(data, typ, decoder, lim)
 }
 
 // format decodes one image type with the standard (or x/image)
@@ -103,27 +111,22 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 		return nil, &tooLargeError{w: w, h: h, max: lim.MaxPixels}
 	}
 
-	res := &Result{Type: typ, Width: cfg.Width, Height: cfg.Height}
-	animated := typ == "image/webp" && webpAnimated(data)
-	var img image.Image
-	if !animated {
-		// x/image/webp decodes no animation: such an image is stored
-		// (cleaned) with its size and without a preview.
-		if img, err = safeDecode(f, data); err != nil {
-			return nil, damaged(err)
-		}
-		if b := img.Bounds(); int64(b.Dx())*int64(b.Dy()) > lim.MaxPixels {
-			// Defence in depth: the decoders keep to their header.
-			return nil, &tooLargeError{w: int64(b.Dx()), h: int64(b.Dy()), max: lim.MaxPixels}
-		}
+	if cost := decodeCost(data, typ, cfg); cost > lim.MaxDecodeBytes {
+		return nil, &costlyError{w: w, h: h, cost: cost, max: lim.MaxDecodeBytes}
 	}
 
+	res := &Result{Type: typ, Width: cfg.Width, Height: cfg.Height}
+	// Clean first: walking the structure is cheap, finds a truncated
+	// file before its pixels are decoded, and bounds a JPEG's scans.
 	orientation := 1
 	var clean []byte
 	if typ == "image/jpeg" {
 		clean, orientation, err = cleanJPEG(data)
 	} else {
 		clean, err = f.clean(data)
+	}
+	if errors.Is(err, ErrTooLarge) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, damaged(err)
@@ -134,11 +137,23 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 	if !bytes.Equal(clean, data) {
 		res.Clean = clean
 	}
-	if animated {
-		return res, nil
+	var img image.Image
+	if typ == "image/webp" && webpAnimated(data) {
+		// x/image/webp decodes no animation: the preview is the first
+		// frame, decoded as a still image of its own.
+		img, err = webpFirstFrameImage(data, cfg, f)
+	} else {
+		img, err = safeDecode(f, data)
+	}
+	if err != nil {
+		return nil, damaged(err)
+	}
+	if b := img.Bounds(); int64(b.Dx())*int64(b.Dy()) > lim.MaxPixels {
+		// Defence in depth: the decoders keep to their header.
+		return nil, &tooLargeError{w: int64(b.Dx()), h: int64(b.Dy()), max: lim.MaxPixels}
 	}
 	if typ == "image/gif" {
-		img = gifCanvas(img, cfg)
+		img = onCanvas(img, img.Bounds(), cfg)
 	}
 	thumb, err := preview(img, orientation, lim.ThumbSize)
 	if err != nil {
@@ -155,7 +170,7 @@ func inspectImage(data []byte, typ string, f format, lim Limits) (*Result, error
 func safeConfig(f format, data []byte) (cfg image.Config, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("decoder panic: %v", p)
+			err = fmt.Errorf("the decoder failed (panic: %v)", p)
 		}
 	}()
 	return f.config(bytes.NewReader(data))
@@ -164,7 +179,7 @@ func safeConfig(f format, data []byte) (cfg image.Config, err error) {
 func safeDecode(f format, data []byte) (img image.Image, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			img, err = nil, fmt.Errorf("decoder panic: %v", p)
+			img, err = nil, fmt.Errorf("the decoder failed (panic: %v)", p)
 		}
 	}()
 	return f.decode(bytes.NewReader(data))
@@ -196,6 +211,13 @@ func (e *tooLargeError) Error() string {
 }
 func (e *tooLargeError) Unwrap() error { return ErrTooLarge }
 
+type costlyError struct{ w, h, cost, max int64 }
+
+func (e *costlyError) Error() string {
+	return fmt.Sprintf("the image is %d×%d pixels in a form that takes %d MB to decode, more than the %d MB this server gives one image", e.w, e.h, e.cost/1_000_000, e.max/1_000_000)
+}
+func (e *costlyError) Unwrap() error { return ErrTooLarge }
+
 func megapixels(n int64) string {
 	if n%1_000_000 == 0 {
 		return fmt.Sprintf("%d megapixels", n/1_000_000)
@@ -222,4 +244,24 @@ func Sniff(head []byte) string {
 		}
 	}
 	return http.DetectContentType(head)
+}
+
+// webpFirstFrameImage decodes the first frame of an animated WebP and
+// puts it on the canvas.
+func webpFirstFrameImage(data []byte, cfg image.Config, f format) (image.Image, error) {
+	still, at, err := webpFirstFrame(data)
+	if err != nil {
+		return nil, err
+	}
+	if !at.In(image.Rect(0, 0, cfg.Width, cfg.Height)) {
+		return nil, fmt.Errorf("the first frame (%v) is outside the %d×%d canvas", at, cfg.Width, cfg.Height)
+	}
+	frame, err := safeDecode(f, still)
+	if err != nil {
+		return nil, err
+	}
+	if frame.Bounds().Size() != at.Size() {
+		return nil, fmt.Errorf("the first frame is %v, its header says %v", frame.Bounds().Size(), at.Size())
+	}
+	return onCanvas(frame, at, cfg), nil
 }

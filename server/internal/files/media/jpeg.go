@@ -3,8 +3,23 @@ package media
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 )
+
+// maxJPEGScans bounds the scans of a progressive JPEG: each scan is a
+// pass over the whole image, so a small file of thousands of empty
+// scans would cost minutes to decode. Encoders write about 10
+// (libjpeg's default script) and rarely more than a few dozen.
+const maxJPEGScans = 256
+
+// tooManyScansError refuses a JPEG of more than maxJPEGScans scans.
+type tooManyScansError struct{ scans int }
+
+func (e *tooManyScansError) Error() string {
+	return fmt.Sprintf("the image has more than %d scans, more than this server decodes", maxJPEGScans)
+}
+func (e *tooManyScansError) Unwrap() error { return ErrTooLarge }
 
 // JPEG markers the cleaner looks at.
 const (
@@ -40,6 +55,7 @@ func cleanJPEG(data []byte) (clean []byte, orientation int, err error) {
 	out = append(out, data[:2]...)
 	insertAt := len(out) // after SOI and the JFIF APP0 segments that must lead
 	leading := true
+	scans := 0
 	p := 2
 	for {
 		// A marker: 0xff, maybe more 0xff fill bytes, the marker's code.
@@ -47,7 +63,10 @@ func cleanJPEG(data []byte) (clean []byte, orientation int, err error) {
 			return nil, 1, io.ErrUnexpectedEOF
 		}
 		if data[p] != 0xff {
-			return nil, 1, errStructure
+			// Stray bytes before a marker, which decoders skip (libjpeg
+			// warns "extraneous bytes before marker"): dropped.
+			p++
+			continue
 		}
 		start := p
 		for p < len(data) && data[p] == 0xff {
@@ -109,6 +128,9 @@ func cleanJPEG(data []byte) (clean []byte, orientation int, err error) {
 		}
 		p = end
 		if m == jpegSOS {
+			if scans++; scans > maxJPEGScans {
+				return nil, 1, &tooManyScansError{scans}
+			}
 			// Entropy-coded data: up to the next marker, 0xff 0x00
 			// being a stuffed 0xff and 0xff 0xd0-0xd7 restart markers.
 			q := p

@@ -9,6 +9,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -263,14 +264,14 @@ func TestDeflateBombIsRefusedQuicklyWithoutItsPixels(t *testing.T) {
 
 	// Within a tighter budget, an image just over it is refused and one
 	// at it is taken.
-	small := zeroPNG(t, 1000, 1000)
-	if _, err := inspectBytes(t, small, Limits{MaxPixels: 999_999}); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("1000×1000 with MaxPixels 999999: err = %v, want ErrTooLarge", err)
-	} else if !strings.Contains(err.Error(), "more than the 999999 pixels") {
-		t.Errorf("error %q", err)
+	small := zeroPNG(t, 500, 200)
+	if _, err := inspectBytes(t, small, Limits{MaxPixels: 99_999}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("500×200 with MaxPixels 99999: err = %v, want ErrTooLarge", err)
+	} else if want := "the image is 500×200 pixels, more than the 99999 pixels this server takes"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
 	}
-	if _, err := inspectBytes(t, small, Limits{MaxPixels: 1_000_000}); err != nil {
-		t.Errorf("1000×1000 with MaxPixels 1000000: %v", err)
+	if _, err := inspectBytes(t, small, Limits{MaxPixels: 100_000}); err != nil {
+		t.Errorf("500×200 with MaxPixels 100000: %v", err)
 	}
 }
 
@@ -381,11 +382,11 @@ func TestGIFFrameSmallerThanScreen(t *testing.T) {
 }
 
 func TestTransparentPNGGetsPNGPreview(t *testing.T) {
-	m := image.NewNRGBA(image.Rect(0, 0, 1000, 500))
+	m := image.NewNRGBA(image.Rect(0, 0, 640, 320))
 	for i := 0; i < len(m.Pix); i += 4 {
 		m.Pix[i], m.Pix[i+3] = 255, 255
 	}
-	m.SetNRGBA(999, 499, color.NRGBA{}) // a single transparent pixel
+	m.SetNRGBA(639, 319, color.NRGBA{}) // a single transparent pixel
 	r, err := inspectBytes(t, encodePNG(t, m), Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -395,7 +396,7 @@ func TestTransparentPNGGetsPNGPreview(t *testing.T) {
 		t.Errorf("preview %s %d×%d, want image/png 320×160", r.ThumbType, r.ThumbWidth, r.ThumbHeight)
 	}
 	// And an opaque one a JPEG, within a smaller ThumbSize.
-	m.SetNRGBA(999, 499, color.NRGBA{255, 0, 0, 255})
+	m.SetNRGBA(639, 319, color.NRGBA{255, 0, 0, 255})
 	r, err = inspectBytes(t, encodePNG(t, m), Limits{ThumbSize: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -503,5 +504,210 @@ func TestPNGNamedJPEGIsSniffed(t *testing.T) {
 	fake := append(append([]byte(nil), p[:8]...), "not a png at all"...)
 	if _, err := inspectBytes(t, fake, Limits{}); !errors.Is(err, ErrDamaged) {
 		t.Errorf("fake PNG: err = %v, want ErrDamaged", err)
+	}
+}
+
+func TestZeroPNGIsAValidImage(t *testing.T) {
+	// The bombs above are real PNGs: a small one decodes to black.
+	p := zeroPNG(t, 300, 200)
+	m, err := png.Decode(bytes.NewReader(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Bounds().Dx() != 300 || !near(m.At(299, 199), color.Black, 0) {
+		t.Fatalf("%v %v", m.Bounds(), m.At(299, 199))
+	}
+	r, err := inspectBytes(t, p, Limits{})
+	if err != nil || r.ThumbWidth != 300 || r.ThumbHeight != 200 {
+		t.Fatalf("%+v %v", r, err)
+	}
+}
+
+func TestGIFWithManyFramesDecodesOnlyTheFirst(t *testing.T) {
+	// 5000 frames of 200×200: 200 megapixels in all, each within the
+	// budget. Only the first is decoded; the rest are copied as bytes.
+	pal := color.Palette{color.RGBA{0, 0, 200, 255}, color.RGBA{200, 0, 0, 255}}
+	first := image.NewPaletted(image.Rect(0, 0, 200, 200), pal)
+	var b bytes.Buffer
+	if err := gif.EncodeAll(&b, &gif.GIF{Image: []*image.Paletted{first, first}, Delay: []int{5, 5}}); err != nil {
+		t.Fatal(err)
+	}
+	one := b.Bytes()
+	// one = header … frame … frame … trailer: repeat the last frame
+	// (graphic control extension and image) up to 5000.
+	frameAt := bytes.LastIndex(one, []byte{0x21, 0xf9, 0x04})
+	frame := one[frameAt : len(one)-1]
+	many := append([]byte(nil), one[:frameAt]...)
+	for i := 0; i < 4999; i++ {
+		many = append(many, frame...)
+	}
+	many = append(many, 0x3b)
+	t.Logf("%d frames in %d bytes", 5000, len(many))
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, err := inspectBytes(t, many, Limits{MaxPixels: 1_000_000})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Width != 200 || r.Height != 200 || r.Clean != nil {
+		t.Fatalf("%d×%d, Clean %d bytes", r.Width, r.Height, len(r.Clean))
+	}
+	// The upload itself, its cleaned copy (compared, then dropped), one
+	// 40000-pixel frame and the preview: well under 8 bytes per byte.
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > uint64(4*len(many))+4<<20 {
+		t.Errorf("allocated %d bytes for a %d-byte GIF", allocated, len(many))
+	}
+}
+
+func TestJPEGStrayBytesBeforeMarker(t *testing.T) {
+	j := encodeJPEG(t, quadrants(32, 32), 90)
+	// Junk after the first segment (a DQT), which Go's decoder skips.
+	if j[2] != 0xff || j[3] != 0xdb {
+		t.Fatalf("test setup: the encoder's first segment is % x", j[2:4])
+	}
+	at := 4 + int(binary.BigEndian.Uint16(j[4:]))
+	odd := append(append(append([]byte(nil), j[:at]...), 0x00, 0x12, 0x34), j[at:]...)
+	r, err := inspectBytes(t, odd, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Clean, j) {
+		t.Errorf("the stray bytes were not dropped: %d bytes, want %d", len(r.Clean), len(j))
+	}
+}
+
+func TestJPEGWithThousandsOfScansIsRefused(t *testing.T) {
+	// Every scan is a pass over the whole image: a file of thousands of
+	// scans is refused before any is decoded.
+	j := encodeJPEG(t, quadrants(64, 64), 80)
+	sos := bytes.Index(j, []byte{0xff, 0xda})
+	scan := j[sos : len(j)-2] // SOS header and its entropy-coded data
+	many := append([]byte(nil), j[:sos]...)
+	for i := 0; i < 2000; i++ {
+		many = append(many, scan...)
+	}
+	many = append(many, 0xff, 0xd9)
+	start := time.Now()
+	_, err := inspectBytes(t, many, Limits{})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if want := "the image has more than 256 scans, more than this server decodes"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("refusing took %v", took)
+	}
+	// 256 scans are decoded (Go's decoder reads the extra baseline
+	// scans) and the preview made.
+	few := append([]byte(nil), j[:sos]...)
+	for i := 0; i < 256; i++ {
+		few = append(few, scan...)
+	}
+	few = append(few, 0xff, 0xd9)
+	if _, err := inspectBytes(t, few, Limits{}); errors.Is(err, ErrTooLarge) {
+		t.Errorf("256 scans: %v", err)
+	}
+}
+
+func TestAnimatedWebPFirstFramePreview(t *testing.T) {
+	plain, err := os.ReadFile("testdata/video-001.lossy.webp") // 150×103, one VP8 chunk
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload, clean := animatedWebP(plain)
+	le24 := func(v int) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16)} }
+
+	r, err := inspectBytes(t, upload, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Type != "image/webp" || r.Width != 150 || r.Height != 103 {
+		t.Fatalf("%s %d×%d; want image/webp 150×103", r.Type, r.Width, r.Height)
+	}
+	// The preview is the first frame, as the still image shows it.
+	still, err := inspectBytes(t, plain, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Thumb, still.Thumb) || r.ThumbType != "image/jpeg" {
+		t.Errorf("the animation's preview (%s, %d bytes) is not its first frame's (%d bytes)", r.ThumbType, len(r.Thumb), len(still.Thumb))
+	}
+	// A frame outside the canvas, or cut short, is refused.
+	bad := bytes.Clone(upload)
+	copy(bad[bytes.Index(bad, []byte("ANMF"))+8:], le24(10)) // x = 20
+	if _, err := inspectBytes(t, bad, Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("frame outside the canvas: err = %v, want ErrDamaged", err)
+	}
+	bad = bytes.Clone(upload)
+	copy(bad[bytes.Index(bad, []byte("ANMF"))+8+6:], le24(99)) // width 100, not the VP8's 150
+	if _, err := inspectBytes(t, bad, Limits{}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("frame size mismatch: err = %v, want ErrDamaged", err)
+	}
+	if !bytes.Equal(r.Clean, clean) {
+		t.Errorf("the cleaned animation (%d bytes) is not the upload without EXIF (%d bytes)", len(r.Clean), len(clean))
+	}
+}
+
+func TestDecoderPanicIsDamaged(t *testing.T) {
+	// Defence in depth: a decoder that panics is a refused image, not a
+	// crashed server.
+	f := format{
+		config: func(io.Reader) (image.Config, error) { return image.Config{Width: 1, Height: 1}, nil },
+		decode: func(io.Reader) (image.Image, error) { panic("index out of range") },
+		clean:  func(b []byte) ([]byte, error) { return b, nil },
+	}
+	_, err := inspectImage([]byte("x"), "image/png", f, Limits{}.WithDefaults())
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "panic: index out of range") {
+		t.Fatalf("err = %v, want ErrDamaged saying the decoder failed", err)
+	}
+	f.config = func(io.Reader) (image.Config, error) { panic("boom") }
+	if _, err := inspectImage([]byte("x"), "image/png", f, Limits{}.WithDefaults()); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("config panic: err = %v, want ErrDamaged", err)
+	}
+}
+
+func TestDecodeMemoryIsBounded(t *testing.T) {
+	// The memory a decoder takes is estimated from the header and
+	// bounded before decoding: a progressive JPEG holds 4 bytes per
+	// sample of coefficients, a 16-bit PNG 8 bytes per pixel.
+	j := encodeJPEG(t, quadrants(16, 16), 80) // YCbCr 4:2:0: 1.5 samples per pixel
+	sof := bytes.Index(j, []byte{0xff, 0xc0})
+	binary.BigEndian.PutUint16(j[sof+5:], 3000) // claim 3000×3000
+	binary.BigEndian.PutUint16(j[sof+7:], 3000)
+	lim := Limits{MaxPixels: 10_000_000, MaxDecodeBytes: 60_000_000}
+	// Baseline: 9 megapixels × 1.5 = 13.5 MB, within the budget; it is
+	// then refused as damaged (the data is that of 16×16 pixels).
+	if _, err := inspectBytes(t, j, lim); !errors.Is(err, ErrDamaged) {
+		t.Errorf("baseline 3000×3000: err = %v, want ErrDamaged (within the memory budget)", err)
+	}
+	j[sof+1] = 0xc2 // progressive: 9 megapixels × 1.5 × 5 = 67.5 MB
+	_, err := inspectBytes(t, j, lim)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("progressive 3000×3000: err = %v, want ErrTooLarge", err)
+	}
+	if want := "the image is 3000×3000 pixels in a form that takes 67 MB to decode, more than the 60 MB this server gives one image"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+
+	png16 := func(depth byte) []byte {
+		ihdr := binary.BigEndian.AppendUint32(nil, 3000)
+		ihdr = binary.BigEndian.AppendUint32(ihdr, 3000)
+		ihdr = append(ihdr, depth, 6, 0, 0, 0) // RGBA
+		p := append(append([]byte(nil), pngSignature...), pngChunk("IHDR", ihdr)...)
+		return append(p, pngChunk("IEND", nil)...)
+	}
+	if _, err := inspectBytes(t, png16(8), lim); !errors.Is(err, ErrDamaged) {
+		t.Errorf("8-bit RGBA PNG 3000×3000 (36 MB): err = %v, want ErrDamaged", err)
+	}
+	if _, err := inspectBytes(t, png16(16), lim); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("16-bit RGBA PNG 3000×3000 (72 MB): err = %v, want ErrTooLarge", err)
+	}
+	// The default budget takes a 50-megapixel progressive colour photo.
+	budget := Limits{}.WithDefaults().MaxDecodeBytes
+	if got := decodeCost(j, "image/jpeg", image.Config{Width: 10000, Height: 5000}); got != 375_000_000 || got > budget {
+		t.Errorf("50-megapixel progressive JPEG: %d bytes", got)
 	}
 }

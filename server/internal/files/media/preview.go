@@ -59,18 +59,59 @@ func fit(w, h, size int) (int, int) {
 	return max(1, int((int64(w)*int64(size)+int64(h)/2)/int64(h))), size
 }
 
-// scale draws src into dst. A large reduction goes in two steps: a
-// fast bilinear pass to twice the target size, then Catmull-Rom, whose
-// cost grows with the reduction factor when it works on the original
-// alone.
+// scale draws src into dst. Catmull-Rom alone costs in proportion to
+// the source's pixels times the reduction (about 1 s for a 4000×3000
+// photo to 320×240), so a large reduction first averages boxes of
+// pixels down to between 2 and 4 times the target size (each source
+// pixel read once: an exact area average, no aliasing), and
+// Catmull-Rom makes the last step.
 func scale(dst *image.RGBA, src image.Image) {
 	sb, db := src.Bounds(), dst.Bounds()
-	if sb.Dx() > 4*db.Dx() && sb.Dy() > 4*db.Dy() {
-		mid := image.NewRGBA(image.Rect(0, 0, 2*db.Dx(), 2*db.Dy()))
-		draw.ApproxBiLinear.Scale(mid, mid.Bounds(), src, sb, draw.Src, nil)
-		src, sb = mid, mid.Bounds()
+	kx, ky := max(1, sb.Dx()/(2*db.Dx())), max(1, sb.Dy()/(2*db.Dy()))
+	if kx*ky >= 4 {
+		src = boxReduce(src, kx, ky)
+		sb = src.Bounds()
 	}
 	draw.CatmullRom.Scale(dst, db, src, sb, draw.Src, nil)
+}
+
+// boxReduce returns src with each kx × ky box of pixels averaged into
+// one (the boxes at the right and bottom edges may be smaller). It
+// converts src to RGBA a strip of ky rows at a time, so it needs no
+// full-size copy.
+func boxReduce(src image.Image, kx, ky int) *image.RGBA {
+	b := src.Bounds()
+	w, h := (b.Dx()+kx-1)/kx, (b.Dy()+ky-1)/ky
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	strip := image.NewRGBA(image.Rect(0, 0, b.Dx(), ky))
+	sums := make([]uint64, 4*w)
+	for oy := 0; oy < h; oy++ {
+		y0 := b.Min.Y + oy*ky
+		rows := min(ky, b.Max.Y-y0)
+		draw.Draw(strip, image.Rect(0, 0, b.Dx(), rows), src, image.Pt(b.Min.X, y0), draw.Src)
+		clear(sums)
+		for r := 0; r < rows; r++ {
+			row := strip.Pix[r*strip.Stride : r*strip.Stride+4*b.Dx()]
+			for ox := 0; ox < w; ox++ {
+				s := sums[4*ox : 4*ox+4]
+				box := row[4*ox*kx : 4*min((ox+1)*kx, b.Dx())]
+				for i := 0; i < len(box); i += 4 {
+					s[0] += uint64(box[i])
+					s[1] += uint64(box[i+1])
+					s[2] += uint64(box[i+2])
+					s[3] += uint64(box[i+3])
+				}
+			}
+		}
+		line := out.Pix[oy*out.Stride:]
+		for ox := 0; ox < w; ox++ {
+			n := uint64(rows * (min((ox+1)*kx, b.Dx()) - ox*kx))
+			for c := 0; c < 4; c++ {
+				line[4*ox+c] = byte((sums[4*ox+c] + n/2) / n)
+			}
+		}
+	}
+	return out
 }
 
 // opaque reports whether every pixel of img is fully opaque.
@@ -128,15 +169,16 @@ func orient(m *image.RGBA, o int) *image.RGBA {
 	return out
 }
 
-// gifCanvas returns a GIF's first frame on its logical screen: a frame
-// may cover only part of it, the rest being transparent.
-func gifCanvas(img image.Image, cfg image.Config) image.Image {
-	screen := image.Rect(0, 0, cfg.Width, cfg.Height)
-	if img.Bounds() == screen {
-		return img
+// onCanvas returns the first frame of an animation (GIF, WebP) drawn
+// at its place on the canvas: a frame may cover only part of it, the
+// rest being transparent.
+func onCanvas(frame image.Image, at image.Rectangle, cfg image.Config) image.Image {
+	canvas := image.Rect(0, 0, cfg.Width, cfg.Height)
+	if at == canvas && frame.Bounds() == canvas {
+		return frame
 	}
-	canvas := image.NewRGBA(screen)
-	draw.Draw(canvas, screen, image.NewUniform(color.Transparent), image.Point{}, draw.Src)
-	draw.Draw(canvas, img.Bounds(), img, img.Bounds().Min, draw.Over)
-	return canvas
+	out := image.NewRGBA(canvas)
+	draw.Draw(out, canvas, image.NewUniform(color.Transparent), image.Point{}, draw.Src)
+	draw.Draw(out, at, frame, frame.Bounds().Min, draw.Over)
+	return out
 }

@@ -1,0 +1,231 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"chat/protocol"
+	"chat/server/internal/files"
+	"chat/server/internal/files/filestest"
+	"chat/server/internal/history"
+)
+
+// filesHarness runs filestest on Files with a Log on the same database,
+// as the single server does: the Log's Removed kicks the store.
+type filesHarness struct {
+	t       *testing.T
+	dir, db string
+	opts    FilesOptions
+	log     *Log
+	files   atomic.Pointer[Files]
+	mu      sync.Mutex
+	results map[string]history.Result // by request id
+	ids     int
+	kicked  atomic.Int64
+}
+
+func openFilesHarness(t *testing.T, lim files.Limits) *filesHarness {
+	h := &filesHarness{t: t, dir: t.TempDir(), results: map[string]history.Result{}}
+	h.db = filepath.Join(h.dir, "chat.db")
+	h.opts = FilesOptions{Limits: lim}
+	var err error
+	h.log, err = Open(h.db, h.sink, Options{Removed: func() {
+		h.kicked.Add(1)
+		h.files.Load().Kick()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	t.Cleanup(func() {
+		if err := h.files.Load().Close(); err != nil {
+			t.Error(err)
+		}
+		if err := h.log.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return h
+}
+
+func (h *filesHarness) open() {
+	f, err := OpenFiles(h.db, h.dir, h.opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.files.Store(f)
+}
+
+func (h *filesHarness) sink(rs []history.Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range rs {
+		h.results[r.Request.ID] = r
+	}
+}
+
+func (h *filesHarness) Store() files.Store { return h.files.Load() }
+
+// append stores r and returns its result.
+func (h *filesHarness) append(ctx context.Context, r *history.Request) history.Result {
+	h.mu.Lock()
+	h.ids++
+	r.ID = fmt.Sprint("m", h.ids)
+	h.mu.Unlock()
+	if err := h.log.Append(r); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.log.Flush(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	res := h.results[r.ID]
+	if res.Err != nil || res.Msg.Seq == 0 {
+		h.t.Fatalf("append: %+v", res)
+	}
+	return res
+}
+
+func (h *filesHarness) Post(ctx context.Context, room, sender string, f *protocol.File) uint64 {
+	text := ""
+	if f == nil {
+		text = "no file"
+	}
+	return h.append(ctx, &history.Request{Room: room, Sender: sender, Text: text, File: f}).Msg.Seq
+}
+
+func (h *filesHarness) Delete(ctx context.Context, room string, seq uint64) {
+	h.append(ctx, &history.Request{Room: room, Sender: "operator",
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: seq, Moderator: true}})
+}
+
+// Retain removes every message of room as retention does (the
+// retainer's remove, which the Log's retention pass calls), then waits
+// for the store to be told.
+func (h *filesHarness) Retain(ctx context.Context, room string) string {
+	_, head, err := h.log.Bounds(ctx, room)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	before := h.kicked.Load()
+	if n, err := (&retainer{l: h.log}).remove(ctx, room, int64(head)); err != nil || n == 0 {
+		h.t.Fatalf("retention removed %d messages: %v", n, err)
+	}
+	if h.kicked.Load() == before {
+		h.t.Fatal("retention did not tell the file store")
+	}
+	return ""
+}
+
+func (h *filesHarness) Reopen() {
+	if err := h.files.Load().Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.open()
+}
+
+// Stored implements filestest.Disk.
+func (h *filesHarness) Stored(id string) bool {
+	_, err := os.Stat(filepath.Join(h.dir, "files", blobPath(id)))
+	return err == nil
+}
+
+func TestFilesConformance(t *testing.T) {
+	filestest.Run(t, func(t *testing.T, lim files.Limits) filestest.Harness {
+		return openFilesHarness(t, lim)
+	})
+}
+
+// TestWriterKeepsFiles: a database made by a Writer (a cluster's
+// export) keeps its messages' files, and a Files store on it serves
+// the content placed under files/ beside it.
+func TestWriterKeepsFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chat.db")
+	w, err := Create(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := filestest.Text(500, 1)
+	f := &protocol.File{ID: filestest.Hash(content), Name: "notes.txt", Type: "text/plain; charset=utf-8", Size: 500}
+	m := protocol.Msg{Room: "general", Seq: 1, Time: 10, Sender: "alice", ID: "a1", File: f}
+	if err := w.Message(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Blob(f.ID, 500, f.Type); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Blob("../../x", 1, "text/plain"); err == nil {
+		t.Error("a blob id that is no hash was taken")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "files", f.ID[:2]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files", blobPath(f.ID)), content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, func([]history.Result) {}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got, err := l.Since(ctx, "general", 0, 10)
+	if err != nil || len(got) != 1 || got[0].File == nil || *got[0].File != *f {
+		t.Fatalf("read back: %+v, %v", got, err)
+	}
+	hits, _, err := l.Search(ctx, history.Query{Rooms: []string{"general"}, Text: "notes"})
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("search of the file's name in an exported database: %+v, %v", hits, err)
+	}
+	fs, err := OpenFiles(path, dir, FilesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	if data := filestest.Read(t, fs, "general", f.ID); string(data) != string(content) {
+		t.Fatal("the exported file reads back different")
+	}
+	filestest.ExpectUsage(t, fs, "alice", 500, 500)
+}
+
+// TestRedactTakesTheFile: an operator's redaction (moderation) removes
+// the message's file with its text, and tells the file store, which then
+// frees the content.
+func TestRedactTakesTheFile(t *testing.T) {
+	ctx := context.Background()
+	h := openFilesHarness(t, files.Limits{})
+	mod, err := OpenModeration(h.db, ModerationOptions{Removed: h.files.Load().Kick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close()
+	f := filestest.Upload(t, h.Store(), "alice", "r", "up1", "a.txt", filestest.Text(700, 3))
+	seq := h.Post(ctx, "r", "alice", &f)
+	if ok, err := mod.Redact(ctx, "r", seq); !ok || err != nil {
+		t.Fatalf("Redact: %v, %v", ok, err)
+	}
+	msgs, err := h.log.Since(ctx, "r", 0, 10)
+	if err != nil || len(msgs) != 1 || msgs[0].File != nil {
+		t.Fatalf("after the redaction: %+v, %v", msgs, err)
+	}
+	if _, err := h.Store().Open(ctx, "r", f.ID); err != files.ErrNotFound {
+		t.Fatalf("Open after the redaction: %v", err)
+	}
+	if err := h.Store().Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filestest.ExpectUsage(t, h.Store(), "alice", 0, 0)
+	if h.Stored(f.ID) {
+		t.Fatal("the content is still on disk")
+	}
+}
