@@ -51,6 +51,22 @@ page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
 
 let other; // the tab that hide puts in front of the page
 
+// The file choosers the page opens, intercepted from the start: a
+// listener added only around a click enables the interception
+// asynchronously, and a chooser opened before that is not reported.
+const choosers = [];
+let chooserWaiter = null;
+page.on("filechooser", (c) => {
+  if (chooserWaiter) { chooserWaiter(c); chooserWaiter = null; } else choosers.push(c);
+});
+function nextChooser() {
+  if (choosers.length > 0) return Promise.resolve(choosers.shift());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { chooserWaiter = null; reject(new Error("no file chooser opened within 30 s")); }, 30000);
+    chooserWaiter = (c) => { clearTimeout(timer); resolve(c); };
+  });
+}
+
 const commands = {
   async goto(url) { await page.goto(url, { waitUntil: "load" }); },
   async type(text) { await page.keyboard.type(text, { delay: 20 }); },
@@ -84,10 +100,8 @@ const commands = {
   async show() { await page.bringToFront(); },
   async choose(arg) {
     const [x, y, ...path] = arg.split(" ");
-    const [chooser] = await Promise.all([
-      page.waitForEvent("filechooser", { timeout: 30000 }),
-      page.mouse.click(Number(x), Number(y)),
-    ]);
+    await page.mouse.click(Number(x), Number(y));
+    const chooser = await nextChooser();
     await chooser.setFiles(path.join(" "));
   },
   async download(arg) {
