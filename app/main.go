@@ -23,6 +23,7 @@ import (
 	"gioui.org/app"
 	"gioui.org/op"
 	"gioui.org/unit"
+	"gioui.org/x/explorer"
 
 	"chat/app/internal/chatapp"
 	"chat/app/internal/platform"
@@ -77,8 +78,12 @@ func main() {
 	w := new(app.Window)
 	w.Option(app.Title("Chat"), app.Size(unit.Dp(960), unit.Dp(680)), app.MinSize(unit.Dp(300), unit.Dp(360)))
 	fonts.OnChange(w.Invalidate) // faces for another script arrived
+	// The system's file dialogs, to attach and save files: the
+	// xdg-desktop-portal on Linux, the page's file input in the browser,
+	// the system picker on Android. It needs the window's events.
+	expl := explorer.NewExplorer(w)
 	opts := chatapp.Options{UI: cfg, Store: store, Saved: saved, Invalidate: w.Invalidate, Logger: logger,
-		Notifier: platform.NewNotifier(logger), OpenURL: platform.OpenURL}
+		Notifier: platform.NewNotifier(logger), OpenURL: platform.OpenURL, Files: expl}
 	if runtime.GOOS == "js" {
 		// A hidden tab draws no frames, but its title shows the unread
 		// count: the App keeps it current between frames. (Window.Option
@@ -90,7 +95,7 @@ func main() {
 	// is looking, not the window's ConfigEvent.
 	pageFocus := platform.WatchFocus(a.Focus)
 	go func() {
-		err := run(w, a, fonts, pageFocus, logger)
+		err := run(w, a, expl, fonts, pageFocus, logger)
 		a.Close()
 		if err != nil {
 			log.Fatal(err)
@@ -101,12 +106,14 @@ func main() {
 }
 
 // run handles the window's events until it is closed.
-func run(w *app.Window, a *chatapp.App, fonts *platform.FontLoader, pageFocus bool, logger *slog.Logger) error {
+func run(w *app.Window, a *chatapp.App, expl *explorer.Explorer, fonts *platform.FontLoader, pageFocus bool, logger *slog.Logger) error {
 	var ops op.Ops
 	title := "Chat"
 	drawn := false
 	for {
-		switch e := w.Event().(type) {
+		ev := w.Event()
+		expl.ListenEvents(ev) // the file dialogs need the window (its X11 id, Android's view)
+		switch e := ev.(type) {
 		case app.DestroyEvent:
 			return e.Err
 		case app.ConfigEvent:

@@ -34,6 +34,23 @@ type notificationBus struct {
 // ends.
 func startNotificationBus(t *testing.T) *notificationBus {
 	t.Helper()
+	b := &notificationBus{shown: make(chan notification, 16)}
+	var conn *dbus.Conn
+	b.Addr, conn = startSessionBus(t)
+	const path, iface = "/org/freedesktop/Notifications", "org.freedesktop.Notifications"
+	if err := conn.Export(notificationServer{b}, path, iface); err != nil {
+		t.Fatal(err)
+	}
+	takeName(t, conn, iface)
+	return b
+}
+
+// startSessionBus runs a private dbus-daemon on a socket in a temporary
+// directory until the test ends, and returns its address (for
+// DBUS_SESSION_BUS_ADDRESS) and a connection to it for the test's
+// services.
+func startSessionBus(t *testing.T) (string, *dbus.Conn) {
+	t.Helper()
 	daemon, err := exec.LookPath("dbus-daemon")
 	if err != nil {
 		t.Fatal("dbus-daemon is missing: apt-get install dbus-daemon")
@@ -58,29 +75,30 @@ func startNotificationBus(t *testing.T) *notificationBus {
 		line, _ := bufio.NewReader(out).ReadString('\n')
 		addr <- strings.TrimSpace(line)
 	}()
-	b := &notificationBus{shown: make(chan notification, 16)}
+	var a string
 	select {
-	case b.Addr = <-addr:
+	case a = <-addr:
 	case <-time.After(20 * time.Second):
 		t.Fatalf("dbus-daemon printed no address: %s", stderr.String())
 	}
-	if b.Addr == "" {
+	if a == "" {
 		t.Fatalf("dbus-daemon did not start: %s", stderr.String())
 	}
-	conn, err := dbus.Connect(b.Addr)
+	conn, err := dbus.Connect(a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	const path, iface = "/org/freedesktop/Notifications", "org.freedesktop.Notifications"
-	if err := conn.Export(notificationServer{b}, path, iface); err != nil {
-		t.Fatal(err)
-	}
-	reply, err := conn.RequestName(iface, dbus.NameFlagDoNotQueue)
+	return a, conn
+}
+
+// takeName makes conn the owner of the well-known name on its bus.
+func takeName(t *testing.T, conn *dbus.Conn, name string) {
+	t.Helper()
+	reply, err := conn.RequestName(name, dbus.NameFlagDoNotQueue)
 	if err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("taking the name %s on the test bus: %v (reply %v)", iface, err, reply)
+		t.Fatalf("taking the name %s on the test bus: %v (reply %v)", name, err, reply)
 	}
-	return b
 }
 
 // wait returns the next notification shown, failing the test after

@@ -61,6 +61,14 @@ func backupCluster(ctx context.Context, cfg *config, file string, force bool, st
 		fmt.Fprintf(stderr, "chat-server backup: %v\n", err)
 		return 1
 	}
+	// The shared files' content, beside the backup as a single server's
+	// backup keeps it (FILE.files), and their records in the backup.
+	fst, err := conn.ExportFiles(ctx, filesDirOf(file), w.Blob)
+	if err != nil {
+		w.Abort()
+		fmt.Fprintf(stderr, "chat-server backup: the shared files: %v\n", err)
+		return 1
+	}
 	if err := w.Close(); err != nil {
 		fmt.Fprintf(stderr, "chat-server backup: writing %s: %v\n", tmp, err)
 		return 1
@@ -76,6 +84,9 @@ func backupCluster(ctx context.Context, cfg *config, file string, force bool, st
 	}
 	fmt.Fprintf(stdout, "backed up the cluster at %s to %s in %v: %s (%d unread mentions, %d deleted messages, %d moderated rooms, %d audit entries); integrity check ok\n",
 		cfg.nats, file, time.Since(start).Round(time.Millisecond), st, est.Mentions, est.Deleted, est.ModeratedRooms, est.AuditEntries)
+	if fst.Files > 0 {
+		fmt.Fprintf(stdout, "shared files' content in %s: %d files (%d bytes)\n", filesDirOf(file), fst.Files, fst.Bytes)
+	}
 	return 0
 }
 
@@ -121,8 +132,16 @@ func restoreCluster(ctx context.Context, cfg *config, file string, stdout, stder
 		fmt.Fprintf(stderr, "chat-server restore: %v (the cluster holds part of the backup now: empty it as below and restore again)\n", err)
 		return 1
 	}
+	fst, err := conn.ImportFiles(ctx, filesDirOf(file), cluster.FilesOptions{Limits: cfg.fileLimits()})
+	if err != nil {
+		fmt.Fprintf(stderr, "chat-server restore: the shared files from %s: %v (the messages are restored; run the restore's file step again by restoring into an emptied cluster)\n", filesDirOf(file), err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "restored %s into the cluster at %s: %d rooms, %d messages, %d claimed names, %d read markers, unread mentions of %d names\n",
 		file, cfg.nats, stats.Rooms, stats.Messages, stats.Names, stats.Markers, stats.Mentions)
+	if fst.Files > 0 {
+		fmt.Fprintf(stdout, "shared files' content from %s: %d files (%d bytes)\n", filesDirOf(file), fst.Files, fst.Bytes)
+	}
 	fmt.Fprintf(stdout, "the cluster's history has a new epoch (%d): clients that resume reload their rooms' history\n", epoch)
 	return 0
 }

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"chat/internal/testserver"
 	"chat/protocol"
+	"chat/server/internal/cluster/natstest"
 )
 
 // TestClusterUploadResumesOnAnotherNode: an upload begun through node A
@@ -61,4 +67,63 @@ func TestClusterUploadResumesOnAnotherNode(t *testing.T) {
 	if e := fetchRefused(t, eve, "general", f.ID); e.Code != protocol.CodeForbidden || e.ID != f.ID {
 		t.Fatalf("a non-member's FETCH on node B: %v", e)
 	}
+}
+
+// TestMigrateAndClusterBackupCarryFiles: a single server's files go into
+// the cluster with `migrate` and are served there; a cluster backup
+// takes their content beside the backup file, and a restore into another
+// cluster serves them again.
+func TestMigrateAndClusterBackupCarryFiles(t *testing.T) {
+	single := testserver.Start(t, testserver.Options{})
+	alice := fileClient(t, single.Addr, "general", "alice", "")
+	img := testPNG(t, 200, 100)
+	photo := upload(t, alice, "general", "p1", "photo.png", img)
+	seq := sendFile(t, alice, "general", "p1", "a photo", photo)
+	doc := randomBytes(150_000, 11)
+	docFile := upload(t, alice, "general", "d1", "doc.bin", doc)
+	sendFile(t, alice, "general", "d1", "", docFile)
+	if _, err := single.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	nats := natstest.Start(t, 1)
+	if code, out, errOut := chatServer(t, "migrate", "-from-sqlite", single.Data, "-nats", nats.URLs()); code != 0 || !strings.Contains(out, "shared files: 3 files") {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, errOut)
+	}
+	check := func(where, addr string) {
+		t.Helper()
+		bob := fileClient(t, addr, "general", "bob", "")
+		m := awaitFrame(t, bob, "the photo's message "+where, func(m *protocol.Msg) bool { return m.Seq == seq })
+		if m.File == nil || *m.File != *photo {
+			t.Fatalf("%s: the message carries %+v, want %+v", where, m.File, photo)
+		}
+		if got, mime := fetchAll(t, bob, "general", photo.ID); !bytes.Equal(got, img) || mime != "image/png" {
+			t.Fatalf("%s: the photo is %d bytes of %q", where, len(got), mime)
+		}
+		if thumb, _ := fetchAll(t, bob, "general", photo.Thumb); len(thumb) == 0 {
+			t.Fatalf("%s: no preview", where)
+		}
+		if got, _ := fetchAll(t, bob, "general", docFile.ID); !bytes.Equal(got, doc) {
+			t.Fatalf("%s: the document differs", where)
+		}
+		bob.Conn.Close()
+	}
+	node := testserver.Start(t, testserver.Options{Args: []string{"-nats", nats.URLs()}})
+	check("after the migration", node.Addr)
+
+	backupFile := filepath.Join(t.TempDir(), "cluster.db")
+	if code, out, errOut := chatServer(t, "backup", "-nats", nats.URLs(), backupFile); code != 0 || !strings.Contains(out, "shared files") {
+		t.Fatalf("cluster backup: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, id := range []string{photo.ID, photo.Thumb, docFile.ID} {
+		if _, err := os.Stat(filepath.Join(filesDirOf(backupFile), id[:2], id)); err != nil {
+			t.Fatalf("the cluster backup lacks %s: %v", id, err)
+		}
+	}
+	other := natstest.Start(t, 1)
+	if code, out, errOut := chatServer(t, "restore", "-nats", other.URLs(), backupFile); code != 0 {
+		t.Fatalf("restore into a cluster: exit %d\n%s%s", code, out, errOut)
+	}
+	restored := testserver.Start(t, testserver.Options{Args: []string{"-nats", other.URLs()}})
+	check("after a restore into another cluster", restored.Addr)
 }

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"chat/internal/testserver"
 	"chat/protocol"
@@ -201,23 +200,18 @@ func filesUnder(t *testing.T, dir string) map[string]int64 {
 // (DATA/files/xx/<sha256>).
 func contentPath(data, id string) string { return filepath.Join(data, "files", id[:2], id) }
 
-// waitGone waits for the store's collection to remove path (a collection
-// runs after deletes and retention, on the store's own goroutine; its
-// only outward sign is the file going).
-func waitGone(t *testing.T, path string) {
+// collectedLog is the single server's log line after a collection that
+// removed content.
+const collectedLog = "files: removed content no message refers to"
+
+// waitGone waits for a collection that leaves path removed (collections
+// run on the store's own goroutine after deletes and retention).
+func waitGone(t *testing.T, srv *testserver.Server, path string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still on disk 20s after its message went", path)
-		}
-		// Polling the disk: the removal is the behaviour under test and
-		// has no frame to wait for.
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv.WaitLog(collectedLog, func(map[string]any) bool {
+		_, err := os.Stat(path)
+		return errors.Is(err, fs.ErrNotExist)
+	})
 }
 
 // TestUploadResumesAfterAKilledConnection: half of a 3 MB file goes up,
@@ -267,6 +261,11 @@ func TestUploadResumesAfterAKilledConnection(t *testing.T) {
 	sum := sha256.Sum256(data)
 	if f.ID != hex.EncodeToString(sum[:]) || f.Size != uint64(len(data)) || f.Name != "big.bin" || f.Type != "application/octet-stream" || f.Thumb != "" {
 		t.Fatalf("stored file %+v", f)
+	}
+	// A client that lost that UPLOADED begins again: it is told the file.
+	again.Send(&protocol.Upload{Room: "general", ID: id, Name: "big.bin", Size: uint64(len(data))})
+	if u := awaitFrame[*protocol.Uploaded](t, again, "UPLOADED of a begin after the finish", nil); u.File == nil || *u.File != *f {
+		t.Fatalf("a begin after the finish: %+v", u)
 	}
 	seq := sendFile(t, again, "general", id, "", f)
 
@@ -496,7 +495,7 @@ func TestFileGoesWithItsMessage(t *testing.T) {
 	if e := fetchRefused(t, bob, "general", f.ID); e.Code != protocol.CodeNotFound || e.ID != f.ID {
 		t.Fatalf("FETCH of a deleted message's file: %v", e)
 	}
-	waitGone(t, contentPath(srv.Data, f.ID))
+	waitGone(t, srv, contentPath(srv.Data, f.ID))
 
 	// Retention: with -retain-messages 1, the next message removes the
 	// file's.
@@ -514,5 +513,59 @@ func TestFileGoesWithItsMessage(t *testing.T) {
 	if e := fetchRefused(t, bob, "general", g.ID); e.Code != protocol.CodeNotFound || e.ID != g.ID {
 		t.Fatalf("FETCH of a file retention removed: %v", e)
 	}
-	waitGone(t, contentPath(kept.Data, g.ID))
+	waitGone(t, kept, contentPath(kept.Data, g.ID))
+}
+
+// TestBackupAndRestoreCarryFiles: `chat-server backup` copies the shared
+// files' content beside the backup; `restore` into a fresh data
+// directory brings messages, files and previews back, served as before.
+func TestBackupAndRestoreCarryFiles(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	alice := fileClient(t, srv.Addr, "general", "alice", "")
+	img := testPNG(t, 400, 300)
+	f := upload(t, alice, "general", "p1", "photo.png", img)
+	seq := sendFile(t, alice, "general", "p1", "the view", f)
+	doc := upload(t, alice, "general", "d1", "doc.bin", randomBytes(200_000, 10))
+	sendFile(t, alice, "general", "d1", "", doc)
+
+	backupFile := filepath.Join(t.TempDir(), "chat-backup.db")
+	code, out, errOut := chatServer(t, "backup", "-data", srv.Data, backupFile)
+	if code != 0 || !strings.Contains(out, "shared files") {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, id := range []string{f.ID, f.Thumb, doc.ID} {
+		if _, err := os.Stat(filepath.Join(filesDirOf(backupFile), id[:2], id)); err != nil {
+			t.Fatalf("the backup lacks content %s: %v", id, err)
+		}
+	}
+	srv.Kill()
+
+	data := t.TempDir()
+	if code, out, errOut := chatServer(t, "restore", "-data", data, backupFile); code != 0 {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+	}
+	restored := testserver.Start(t, testserver.Options{Data: data})
+	bob := fileClient(t, restored.Addr, "general", "bob", "")
+	m := awaitFrame(t, bob, "the photo's message in the replay", func(m *protocol.Msg) bool { return m.Seq == seq })
+	if m.File == nil || *m.File != *f || m.Text != "the view" {
+		t.Fatalf("restored message %+v with file %+v, want %+v", m, m.File, f)
+	}
+	if got, mime := fetchAll(t, bob, "general", f.ID); !bytes.Equal(got, img) || mime != "image/png" {
+		t.Fatalf("the restored photo: %d bytes of %q", len(got), mime)
+	}
+	if thumb, _ := fetchAll(t, bob, "general", f.Thumb); len(thumb) == 0 {
+		t.Fatal("the restored preview is empty")
+	}
+	if got, _ := fetchAll(t, bob, "general", doc.ID); sha256.Sum256(got) != [32]byte(mustHex(t, doc.ID)) {
+		t.Fatal("the restored document differs")
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		t.Fatalf("%q is not a SHA-256", s)
+	}
+	return b
 }

@@ -31,7 +31,7 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.natsReplicas, "nats-replicas", 0, "copies JetStream keeps (0: 3 when NATS has 3+ servers, else 1)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chat-server migrate -from-sqlite DIR -nats URL[,URL...]\n\n"+
-			"Copies a single server's history, names, read markers and mentions into cluster mode's NATS JetStream.\n"+
+			"Copies a single server's history, names, read markers, mentions and shared files into cluster mode's NATS JetStream.\n"+
 			"Stop the single server first. Re-running it after an interruption finishes the copy.\n\n")
 		fs.PrintDefaults()
 	}
@@ -79,6 +79,16 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chat-server migrate: %v\n", err)
 		return 1
 	}
+	// The shared files' content (DATA/files) into the object store; their
+	// messages came with the history. Idempotent, like the rest.
+	fst, err := conn.ImportFiles(ctx, filepath.Join(*from, "files"), cluster.FilesOptions{Limits: cfg.fileLimits()})
+	if err != nil {
+		fmt.Fprintf(stderr, "chat-server migrate: the shared files: %v (run migrate again to finish)\n", err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "migrated %s into NATS at %s: %v\n", db, cfg.nats, stats)
+	if fst.Files > 0 {
+		fmt.Fprintf(stdout, "shared files: %d files (%d bytes) into the object store chat-files\n", fst.Files, fst.Bytes)
+	}
 	return 0
 }

@@ -24,6 +24,10 @@
 //   hide                open another tab in front of the page (its window
 //                       loses the focus, as when a person switches tabs)
 //   show                bring the page's tab back to the front
+//   choose X Y PATH     click at X Y and give the file chooser that the
+//                       click opens (the page's <input type=file>) the file PATH
+//   download X Y PATH   click at X Y and save the download that the click
+//                       starts as PATH; answers the name the page gave it
 //   quit                close the browser and exit
 //
 // Console messages and page errors go to stderr, for the test log.
@@ -46,6 +50,22 @@ page.on("console", (m) => console.error(`console.${m.type()}: ${m.text()}`));
 page.on("pageerror", (e) => console.error(`pageerror: ${e.message}`));
 
 let other; // the tab that hide puts in front of the page
+
+// The file choosers the page opens, intercepted from the start: a
+// listener added only around a click enables the interception
+// asynchronously, and a chooser opened before that is not reported.
+const choosers = [];
+let chooserWaiter = null;
+page.on("filechooser", (c) => {
+  if (chooserWaiter) { chooserWaiter(c); chooserWaiter = null; } else choosers.push(c);
+});
+function nextChooser() {
+  if (choosers.length > 0) return Promise.resolve(choosers.shift());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { chooserWaiter = null; reject(new Error("no file chooser opened within 30 s")); }, 30000);
+    chooserWaiter = (c) => { clearTimeout(timer); resolve(c); };
+  });
+}
 
 const commands = {
   async goto(url) { await page.goto(url, { waitUntil: "load" }); },
@@ -78,6 +98,21 @@ const commands = {
     await other.bringToFront();
   },
   async show() { await page.bringToFront(); },
+  async choose(arg) {
+    const [x, y, ...path] = arg.split(" ");
+    await page.mouse.click(Number(x), Number(y));
+    const chooser = await nextChooser();
+    await chooser.setFiles(path.join(" "));
+  },
+  async download(arg) {
+    const [x, y, ...path] = arg.split(" ");
+    const [d] = await Promise.all([
+      page.waitForEvent("download", { timeout: 30000 }),
+      page.mouse.click(Number(x), Number(y)),
+    ]);
+    await d.saveAs(path.join(" "));
+    return d.suggestedFilename();
+  },
 };
 
 const rl = readline.createInterface({ input: process.stdin });

@@ -49,6 +49,9 @@ type Options struct {
 	// draws no frames (requestAnimationFrame pauses) but shows its title.
 	TitleChanged func(title string)
 	Logger       *slog.Logger
+	// Files are the system's file dialogs, to attach and save files
+	// (nil: files can be neither attached nor saved).
+	Files FilePicker
 }
 
 // update is one event for the UI, tagged with its join session.

@@ -3,6 +3,7 @@ package chatapp
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -85,6 +86,12 @@ type loop struct {
 	// not yet acknowledged or refused (bounded by maxChangeIDs): their
 	// ACK is no message of the UI's, their refusal no unsent message.
 	changeIDs map[string]bool
+
+	// uploads are the files being sent (SendFile), by message id, to
+	// close once the client no longer reads them; fetching bounds the
+	// pictures fetched and decoded at once.
+	uploads  map[string]io.Closer
+	fetching chan struct{}
 }
 
 // room is what the loop knows of a conversation.
@@ -101,7 +108,8 @@ type room struct {
 // newLoop starts from opts.Saved, whose name key New has ensured.
 func newLoop(opts Options, post func(uint64, any)) *loop {
 	return &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved,
-		notifier: opts.Notifier, focused: true, marks: map[string]uint64{}, changeIDs: map[string]bool{}}
+		notifier: opts.Notifier, focused: true, marks: map[string]uint64{}, changeIDs: map[string]bool{},
+		uploads: map[string]io.Closer{}, fetching: make(chan struct{}, imageFetches)}
 }
 
 func (l *loop) run() {
@@ -167,6 +175,14 @@ func (l *loop) perform(cmd any) {
 		}
 		id, err := send(in.Room, in.Text)
 		l.post(l.session, ui.SendResult{Token: in.Token, Room: in.Room, ID: id, Err: err})
+	case ui.AttachIntent:
+		l.attach(in)
+	case chosen:
+		l.sendChosen(in)
+	case ui.LoadImageIntent:
+		l.loadImage(in)
+	case ui.SaveFileIntent:
+		l.saveFile(in)
 	case ui.JoinRoomIntent:
 		l.joinRoomWith(in.Room, in.Invite)
 	case ui.ModerateIntent:
@@ -263,6 +279,9 @@ func (l *loop) perform(cmd any) {
 
 func (l *loop) join(in ui.JoinIntent) {
 	l.session, l.server, l.name, l.room, l.key = in.Session, in.Server, in.Name, protocol.Key(in.Room), in.Key
+	for id := range l.uploads {
+		l.uploadEnded(id) // the old client reads them no more
+	}
 	l.rooms, l.marks, l.changeIDs = map[string]*room{}, map[string]uint64{}, map[string]bool{}
 	// The server field may list several addresses (the nodes of a
 	// cluster); the client tries them in turn. Pins are per address,
@@ -430,7 +449,10 @@ func (l *loop) event(ev client.Event) {
 			p.Changes = append(p.Changes, ui.PresenceChange{Name: ch.Name, Joined: ch.Kind == protocol.PresenceJoined})
 		}
 		l.post(l.session, p)
+	case client.Uploading:
+		l.post(l.session, ui.UploadProgress{Room: protocol.Key(e.Room), ID: e.ID, Sent: e.Sent, Size: e.Size, Done: e.Done})
 	case client.Acked:
+		l.uploadEnded(e.ID)
 		if l.changeIDs[e.ID] {
 			delete(l.changeIDs, e.ID) // the change's Updated tells the UI
 			return
@@ -543,6 +565,18 @@ func (l *loop) stateChanged(e client.StateChanged) {
 func (l *loop) roomError(e client.RoomError) {
 	k := protocol.Key(e.Room)
 	if e.Err == nil {
+		return
+	}
+	uploads := false
+	for _, id := range e.Unsent {
+		if _, ok := l.uploads[id]; ok {
+			uploads = true
+			l.uploadEnded(id)
+		}
+	}
+	if uploads && e.Stays {
+		// A file refused (too big, quota, damaged, muted): said as such.
+		l.post(l.session, ui.RoomFailed{Room: k, Reason: sentence(uploadRefused(e.Err)), Unsent: e.Unsent, Stays: true})
 		return
 	}
 	if e.Stays && len(e.Unsent) > 0 {

@@ -85,6 +85,13 @@ type chatScreen struct {
 	typing map[string]typist
 	// typed: a TypingIntent went out since the composer was last empty.
 	typed bool
+	// attachBtn chooses a file to send; viewing is the picture shown at
+	// full size (nil: none), of a message of viewingRoom.
+	attachBtn           widget.Clickable
+	viewing             *protocol.File
+	viewingRoom         string
+	viewClose, viewSave widget.Clickable
+	viewNote            string // what became of a Save in the full-size view
 }
 
 // typist is a name typing, until a time.
@@ -185,6 +192,11 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 		c.unread.markRead(e.Seq)
 	case MessageChanged:
 		c.unread.change(e.Seq)
+		if e.State != nil && e.State.Deleted && c.viewing != nil {
+			if i := c.log.indexOf(e.Target); i >= 0 && c.log.rows[i].file == c.viewing {
+				c.viewing, c.viewNote = nil, "" // its file is gone from the server
+			}
+		}
 		c.log.change(e)
 		if e.State != nil && e.State.Deleted && c.editing == e.Target {
 			c.cancelCompose() // nothing left to edit
@@ -235,6 +247,27 @@ func (c *chatScreen) apply(ev any, now time.Time) {
 		}
 		if e.Text != "" {
 			c.log.notice(e.Text, now)
+		}
+	case FileQueued:
+		c.log.addUpload(c.name, e)
+		c.scrollToEnd()
+	case UploadProgress:
+		c.log.progress(e)
+	case AttachFailed:
+		c.problem = e.Reason
+	case FileSaved:
+		switch {
+		case e.Cancelled:
+		case e.Err != "":
+			c.problem = "Not saved: " + e.Err
+		default:
+			c.log.notice("Saved "+e.Name, now)
+		}
+		if c.viewing != nil && !e.Cancelled {
+			c.viewNote = "Saved " + e.Name
+			if e.Err != "" {
+				c.viewNote = "Not saved: " + e.Err
+			}
 		}
 	case SendResult:
 		if e.Err == nil {
@@ -306,6 +339,11 @@ func (c *chatScreen) update(gtx layout.Context, u *UI) {
 	if c.sendBtn.Clicked(gtx) {
 		c.submit(u)
 		c.focusComposer = true
+	}
+	if c.attachBtn.Clicked(gtx) && c.gone == "" {
+		u.emit(AttachIntent{Room: c.room, Reply: c.replyTo})
+		c.replyTo = 0
+		c.problem = ""
 	}
 	if c.leaveBtn.Clicked(gtx) {
 		u.shell.leaveRoom(u, c)
@@ -449,6 +487,11 @@ func (c *chatScreen) typingText(now time.Time) (string, time.Time) {
 func (c *chatScreen) layout(gtx layout.Context, u *UI) layout.Dimensions {
 	c.update(gtx, u)
 	th := u.th
+	if c.viewing != nil {
+		// A picture at full size takes the conversation's place until
+		// it is closed.
+		return c.viewer(gtx, u)
+	}
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return c.header(gtx, u) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
@@ -711,6 +754,12 @@ func (c *chatScreen) composerBar(gtx layout.Context, u *UI) layout.Dimensions {
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			return layout.Inset{Top: 8, Bottom: 8, Left: 12, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 				return layout.Flex{Alignment: layout.End}.Layout(gtx,
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+						b := iconButton(th, &c.attachBtn, u.icons.attach, "Attach a file")
+						b.Size, b.Inset = 22, layout.UniformInset(11)
+						return b.Layout(gtx)
+					}),
+					layout.Rigid(layout.Spacer{Width: 4}.Layout),
 					layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
 						border, width := th.Divider, unit.Dp(1)
 						if gtx.Focused(&c.composer) {

@@ -18,7 +18,7 @@ import (
 
 // iconSet holds the decoded icons; each UI has its own (no package state).
 type iconSet struct {
-	send, leave, theme, people, down, close *widget.Icon
+	send, leave, theme, people, down, close, attach *widget.Icon
 }
 
 func mustIcon(data []byte) *widget.Icon {
@@ -37,6 +37,7 @@ func loadIcons() iconSet {
 		people: mustIcon(icons.SocialPeople),
 		down:   mustIcon(icons.NavigationArrowDownward),
 		close:  mustIcon(icons.NavigationClose),
+		attach: mustIcon(icons.EditorAttachFile),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"chat/client"
+	"chat/protocol"
 )
 
 type rowKind uint8
@@ -61,6 +62,14 @@ type row struct {
 	reply     uint64
 	edited    bool
 	reactions []Reaction
+	// file is the file the message carries (nil: none; text is then its
+	// caption, maybe empty). While our own file uploads, before the
+	// server's copy brings file, upName and upSize say what it is and
+	// upSent how much the server has (upDone: all of it).
+	file           *protocol.File
+	upName         string
+	upSize, upSent int64
+	upDone         bool
 }
 
 // stored reports whether r is a message the server stored (it has a
@@ -187,11 +196,11 @@ func prepare(r *row) {
 
 // rowOf is the row of a message from the server.
 func rowOf(m client.Message) row {
-	r := row{kind: rowMessage, own: m.Own, sender: m.Sender, text: m.Text, at: m.Time, seq: m.Seq}
+	r := row{kind: rowMessage, own: m.Own, sender: m.Sender, text: m.Text, at: m.Time, seq: m.Seq, file: m.File}
 	x := extrasOf(m)
 	r.reply, r.edited, r.reactions = x.reply, !x.edited.IsZero(), x.reactions
 	if m.Deleted {
-		r.text, r.deleted, r.reactions = deletedText, true, nil
+		r.text, r.deleted, r.reactions, r.file = deletedText, true, nil, nil
 	}
 	prepare(&r)
 	return r
@@ -204,7 +213,7 @@ func setState(r *row, s MessageState) {
 	r.reactions = s.Reactions
 	r.text, r.deleted = s.Text, s.Deleted
 	if s.Deleted {
-		r.text, r.reactions = deletedText, nil
+		r.text, r.reactions, r.file = deletedText, nil, nil // the server removed the file with it
 	}
 	prepare(r)
 }
@@ -280,7 +289,7 @@ const deletedText = "message deleted"
 func (l *messageLog) deleteSeq(seq uint64) {
 	del := func(r *row) {
 		if r.kind == rowMessage && r.seq == seq {
-			r.text, r.deleted, r.view, r.reactions = deletedText, true, nil, nil
+			r.text, r.deleted, r.view, r.reactions, r.file = deletedText, true, nil, nil, nil
 			prepare(r)
 			l.remember(r)
 		}
@@ -438,6 +447,26 @@ func (l *messageLog) addPending(token uint64, sender, text string) {
 	l.byToken[token] = l.append(row{kind: rowMessage, own: true, status: statusPending, sender: sender, text: text, at: l.now(), anchor: l.head})
 }
 
+// addUpload shows a file of ours going into the outbox, with its
+// upload's progress, as message e.ID (the library gave it its id already).
+func (l *messageLog) addUpload(sender string, e FileQueued) {
+	l.bound()
+	i := l.append(row{kind: rowMessage, own: true, status: statusPending, sender: sender, at: l.now(), anchor: l.head,
+		reply: e.Reply, upName: e.Name, upSize: e.Size})
+	l.byID[e.ID] = i
+}
+
+// progress updates an upload's row.
+func (l *messageLog) progress(e UploadProgress) {
+	if i, ok := l.byID[e.ID]; ok {
+		r := &l.rows[i]
+		r.upSent, r.upDone = e.Sent, e.Done
+		if e.Size > 0 {
+			r.upSize = e.Size
+		}
+	}
+}
+
 // sent records the id the client library gave a pending message.
 func (l *messageLog) sent(token uint64, id string) {
 	i, ok := l.byToken[token]
@@ -516,6 +545,9 @@ func (l *messageLog) message(m client.Message) bool {
 			// The stored copy is the truth: it is stored, so it is no longer
 			// pending even if its ack is still on the way.
 			l.rows[i].sender = m.Sender
+			if m.File != nil {
+				l.rows[i].file, l.rows[i].view = m.File, nil // the upload's progress gives way to the file
+			}
 			l.stored(i, m.Seq, m.Time)
 			return false
 		}

@@ -64,6 +64,7 @@ type rowView struct {
 	runs    []glyphRun      // the links' glyphs, drawn again in the link color
 	runsFor runsKey
 	act     *rowActions // the actions' buttons and gestures, made on first use
+	fc      *fileControls
 }
 
 // glyphRun is glyphs of one line, shaped as one path at off.
@@ -282,6 +283,16 @@ func bubble(gtx layout.Context, u *UI, c *chatScreen, r *row, seqs bool) layout.
 		quoteCall = m.Stop()
 	}
 
+	var fileDims layout.Dimensions
+	var fileCall op.CallOp
+	if (r.file != nil || r.upName != "") && !r.deleted {
+		m := op.Record(gtx.Ops)
+		fileDims = layout.Inset{Bottom: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			return attachment(gtx, u, c, r)
+		})
+		fileCall = m.Stop()
+	}
+
 	m := op.Record(gtx.Ops)
 	v := r.shown()
 	tgtx := gtx
@@ -292,8 +303,12 @@ func bubble(gtx layout.Context, u *UI, c *chatScreen, r *row, seqs bool) layout.
 	if r.status == statusPending || r.deleted {
 		textCol = th.Muted
 	}
-	textDims := v.sel.Layout(tgtx, th.Shaper, fontOf(th), th.TextSize,
-		colorMaterial(gtx.Ops, textCol), colorMaterial(gtx.Ops, withAlpha(th.ContrastBg, 0x60)))
+	var textDims layout.Dimensions
+	if r.text != "" || fileDims.Size.Y == 0 {
+		// A file without a caption shows no empty line.
+		textDims = v.sel.Layout(tgtx, th.Shaper, fontOf(th), th.TextSize,
+			colorMaterial(gtx.Ops, textCol), colorMaterial(gtx.Ops, withAlpha(th.ContrastBg, 0x60)))
+	}
 	// Selectable text has no semantic label of its own; give it one so
 	// screen readers (and the tests) can see what is shown.
 	area := clip.Rect{Max: textDims.Size}.Push(gtx.Ops)
@@ -327,7 +342,7 @@ func bubble(gtx layout.Context, u *UI, c *chatScreen, r *row, seqs bool) layout.
 	}
 	metaCall := m.Stop()
 
-	w := max(nameDims.Size.X, quoteDims.Size.X, textDims.Size.X, chipDims.Size.X, meta.Size.X)
+	w := max(nameDims.Size.X, quoteDims.Size.X, fileDims.Size.X, textDims.Size.X, chipDims.Size.X, meta.Size.X)
 	y := 0
 	if !r.cont {
 		nameCall.Add(gtx.Ops)
@@ -338,6 +353,12 @@ func bubble(gtx layout.Context, u *UI, c *chatScreen, r *row, seqs bool) layout.
 		quoteCall.Add(gtx.Ops)
 		st.Pop()
 		y += quoteDims.Size.Y
+	}
+	if fileDims.Size.Y > 0 {
+		st := op.Offset(image.Pt(0, y)).Push(gtx.Ops)
+		fileCall.Add(gtx.Ops)
+		st.Pop()
+		y += fileDims.Size.Y
 	}
 	x := 0
 	if r.rtl {

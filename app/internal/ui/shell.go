@@ -237,6 +237,14 @@ func (s *shell) apply(u *UI, ev any) {
 		room = e.Room
 	case ChangeResult:
 		room = e.Room
+	case FileQueued:
+		room = e.Room
+	case UploadProgress:
+		room = e.Room
+	case AttachFailed:
+		room = e.Room
+	case FileSaved:
+		room = e.Room
 	}
 	c := s.byKey[protocol.Key(room)]
 	if c == nil {
@@ -401,6 +409,10 @@ func (s *shell) openMessage(u *UI, room string, seq uint64) {
 // closePanels closes the open panel and the member list, reporting
 // whether there was one.
 func (s *shell) closePanels() bool {
+	if c := s.open; c != nil && c.viewing != nil {
+		c.viewing, c.viewNote = nil, "" // a picture at full size closes first
+		return true
+	}
 	if s.panel != noPanel {
 		s.panel = noPanel
 		if s.open != nil {
@@ -434,7 +446,7 @@ func (s *shell) keys(gtx layout.Context, u *UI) {
 	}
 	// Back is asked for only when there is something to go back from:
 	// otherwise the platform does its default (Android leaves the app).
-	if s.panel != noPanel || (s.open != nil && (s.open.showMembers || s.open.editing != 0 || s.open.replyTo != 0 || s.open.pinned != 0)) || (s.narrow && !s.showList) {
+	if s.panel != noPanel || (s.open != nil && (s.open.viewing != nil || s.open.showMembers || s.open.editing != 0 || s.open.replyTo != 0 || s.open.pinned != 0)) || (s.narrow && !s.showList) {
 		filters = append(filters, key.Filter{Name: key.NameBack})
 	}
 	for {

@@ -71,6 +71,8 @@ type UI struct {
 	session uint64
 	tokens  uint64 // names pending messages until their id is known
 	intents []Intent
+	// images are the decoded pictures shown, shared by the conversations.
+	images *imageCache
 }
 
 // New returns a UI on its join screen, the name field focused.
@@ -83,6 +85,7 @@ func New(cfg Config) *UI {
 		actionIcons: loadActionIcons(),
 		now:         cfg.Now,
 		focused:     true,
+		images:      newImageCache(ImageCacheBytes),
 	}
 	if u.now == nil {
 		u.now = time.Now
@@ -189,6 +192,13 @@ func (u *UI) Apply(session uint64, ev any) {
 		return
 	}
 	switch e := ev.(type) {
+	case ImageLoaded:
+		u.images.put(e)
+		return
+	case Connection:
+		if e.State == Connected {
+			u.images.forgetAsked() // fetches lost with the connection are asked again
+		}
 	case JoinFailed:
 		if !u.InChat() {
 			u.shell = nil

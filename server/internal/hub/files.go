@@ -110,7 +110,10 @@ func (c *Conn) fileRefusal(room, id string, err error, doing string) *protocol.E
 		e = protocol.NewError(protocol.CodeNotFound, room, "no such upload or file: begin the upload again (an UPLOAD without data)")
 	default:
 		c.h.cfg.Logger.Error(doing, "room", room, "err", err)
-		e = protocol.NewError(protocol.CodeUnavailable, room, "the server cannot store files right now; try again")
+		// Closing, with reconnect: the client comes back and resumes the
+		// upload where the store has it, as a SEND the store failed is
+		// sent again after reconnecting.
+		e = protocol.NewError(protocol.CodeUnavailable, room, "the server cannot store files right now; reconnect to resume")
 	}
 	e.ID = id
 	return e
@@ -184,6 +187,9 @@ func (c *Conn) fetch(f *protocol.Fetch) *protocol.Error {
 		e.ID = f.File
 		return e
 	}
+	// A read the store cannot do is refused without closing the
+	// connection (as a SEARCH's): the client may fetch again.
+	unavailable := &protocol.Error{Code: protocol.CodeUnavailable, Room: key, ID: f.File, Text: "the server cannot read files right now; try again"}
 	if !c.inScope(key) {
 		return refuse(protocol.CodeForbidden, "you can fetch files only of rooms you are in: join "+key+" first")
 	}
@@ -198,7 +204,7 @@ func (c *Conn) fetch(f *protocol.Fetch) *protocol.Error {
 		return refuse(protocol.CodeNotFound, "no message of "+key+" carries this file (it may have been deleted)")
 	case err != nil:
 		h.cfg.Logger.Error("opening a file", "room", key, "err", err)
-		return refuse(protocol.CodeUnavailable, "the server cannot read files right now; try again")
+		return unavailable
 	}
 	defer blob.Close()
 	size := uint64(blob.Size())
@@ -213,7 +219,7 @@ func (c *Conn) fetch(f *protocol.Fetch) *protocol.Error {
 	if n > 0 {
 		if _, err := blob.ReadAt(data, int64(f.Offset)); err != nil && c.ctx.Err() == nil {
 			h.cfg.Logger.Error("reading a file", "room", key, "file", f.File, "err", err)
-			return refuse(protocol.CodeUnavailable, "the server cannot read files right now; try again")
+			return unavailable
 		}
 	}
 	if c.ctx.Err() != nil {

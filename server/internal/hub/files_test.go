@@ -25,6 +25,8 @@ type memFiles struct {
 	held    map[string]protocol.File
 	content map[string][]byte
 	carried map[string]bool // room + "\x00" + file id
+	// gate, if set, holds every Open until it is closed (a slow store).
+	gate chan struct{}
 }
 
 type memUpload struct {
@@ -108,7 +110,14 @@ func (m *memFiles) carry(room, fileID string) {
 	m.mu.Unlock()
 }
 
-func (m *memFiles) Open(_ context.Context, room, fileID string) (files.Blob, error) {
+func (m *memFiles) Open(ctx context.Context, room, fileID string) (files.Blob, error) {
+	if m.gate != nil {
+		select {
+		case <-m.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.carried[room+"\x00"+fileID] {
@@ -209,10 +218,20 @@ func TestUploadFrames(t *testing.T) {
 	}
 	nextOf(t, alice, &seen, "the ACK", func(a *protocol.Ack) bool { return a.ID == "u1" })
 	store.carry("general", f.ID)
+	bseen := 0
+	if m := nextOf[*protocol.Msg](t, bob, &bseen, "the file's message", nil); m.File == nil || *m.File != *f || m.Text != "" {
+		t.Fatalf("bob got %+v with file %+v", m, m.File)
+	}
+	// HISTORY with Files: the PAGE's records carry their files.
+	if e := bc.History(&protocol.History{Room: "general", Files: true}); e != nil {
+		t.Fatal(e)
+	}
+	if p := nextOf[*protocol.Page](t, bob, &bseen, "the PAGE", nil); !p.Files || len(p.Messages) != 1 || p.Messages[0].File == nil || *p.Messages[0].File != *f {
+		t.Fatalf("PAGE %+v", p)
+	}
 
 	// Fetch: parts of at most MaxPart; a room out of scope is forbidden,
 	// a file no message carries is not found, both with the file's id.
-	bseen := 0
 	var got []byte
 	for off := uint64(0); off < size; off += protocol.MaxPart {
 		if e := bc.Fetch(&protocol.Fetch{Room: "general", File: f.ID, Offset: off, Length: 1 << 20}); e != nil {
@@ -287,4 +306,85 @@ func TestUploadRefusals(t *testing.T) {
 	if e := asError(t, c.SendFile("general", "s", "", 0, strings.Repeat("0", 64))); e.ID != "s" {
 		t.Fatalf("no store, SEND with a file: %v", e)
 	}
+}
+
+// TestFetchFromADirectMessageRoomNotJoined: an identified connection
+// fetches the files of its name's direct-message rooms without joining
+// them (SEARCH's scope); another name's are forbidden.
+func TestFetchFromADirectMessageRoomNotJoined(t *testing.T) {
+	store := newMemFiles(files.Limits{})
+	h, _ := newHub(t, Config{Files: store, Owners: openOwners{}})
+	carol, alice, dave := newMember(), newMember(), newMember()
+	cc, ac, dc := h.Connect(carol), h.Connect(alice), h.Connect(dave)
+	mustJoin(t, cc, &protocol.Join{Room: "@alice@carol", Name: "carol", Secret: "c"})
+	if e := cc.Upload(&protocol.Upload{Room: "@alice@carol", ID: "u", Name: "a.txt", Size: 5}); e != nil {
+		t.Fatal(e)
+	}
+	if e := cc.Upload(&protocol.Upload{Room: "@alice@carol", ID: "u", Size: 5, Data: []byte("hello")}); e != nil {
+		t.Fatal(e)
+	}
+	seen := 0
+	f := nextOf(t, carol, &seen, "the finished upload", func(u *protocol.Uploaded) bool { return u.File != nil }).File
+	if err := cc.SendFile("@alice@carol", "u", "", 0, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	nextOf[*protocol.Ack](t, carol, &seen, "the ACK", nil)
+	store.carry("@alice@carol", f.ID)
+
+	if e := ac.Identify(&protocol.Identify{Name: "Alice", Secret: "a"}); e != nil {
+		t.Fatal(e)
+	}
+	aseen := 0
+	_ = ac.Fetch(&protocol.Fetch{Room: "@alice@carol", File: f.ID, Length: 100})
+	if p := nextOf[*protocol.Part](t, alice, &aseen, "alice's PART", nil); string(p.Data) != "hello" {
+		t.Fatalf("alice fetched %q", p.Data)
+	}
+	if e := dc.Identify(&protocol.Identify{Name: "dave", Secret: "d"}); e != nil {
+		t.Fatal(e)
+	}
+	dseen := 0
+	_ = dc.Fetch(&protocol.Fetch{Room: "@alice@carol", File: f.ID, Length: 100})
+	if e := nextOf[*protocol.Error](t, dave, &dseen, "dave's refusal", nil); e.Code != protocol.CodeForbidden || e.ID != f.ID {
+		t.Fatalf("dave: %v", e)
+	}
+}
+
+// TestSlowFetchesDoNotHoldChat: while the store takes its time over a
+// connection's FETCHes, its SENDs are stored and acknowledged; the PARTs
+// follow once the store answers, in order.
+func TestSlowFetchesDoNotHoldChat(t *testing.T) {
+	store := newMemFiles(files.Limits{})
+	h, _ := newHub(t, Config{Files: store})
+	alice := newMember()
+	ac := h.Connect(alice)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice"})
+	_ = ac.Upload(&protocol.Upload{Room: "general", ID: "u", Name: "a.txt", Size: 10})
+	_ = ac.Upload(&protocol.Upload{Room: "general", ID: "u", Size: 10, Data: []byte("0123456789")})
+	seen := 0
+	f := nextOf(t, alice, &seen, "the finished upload", func(u *protocol.Uploaded) bool { return u.File != nil }).File
+	store.carry("general", f.ID)
+	store.gate = make(chan struct{})
+
+	for i := range fetchQueue {
+		if e := ac.Fetch(&protocol.Fetch{Room: "general", File: f.ID, Offset: uint64(i), Length: 1}); e != nil {
+			t.Fatal(e)
+		}
+	}
+	if err := ac.Send("general", "m1", "still chatting"); err != nil {
+		t.Fatal(err)
+	}
+	nextOf(t, alice, &seen, "the ACK while the fetches wait", func(a *protocol.Ack) bool { return a.ID == "m1" })
+	if n := count[*protocol.Part](alice.decoded(t)); n != 0 {
+		t.Fatalf("%d PARTs before the store answered", n)
+	}
+	close(store.gate)
+	for i := range fetchQueue {
+		if p := nextOf[*protocol.Part](t, alice, &seen, "a PART", nil); p.Offset != uint64(i) || string(p.Data) != string(rune('0'+i)) {
+			t.Fatalf("PART %d: offset %d %q", i, p.Offset, p.Data)
+		}
+	}
+	// A connection that ends stops its fetches: nothing is left waiting.
+	store.gate = make(chan struct{})
+	_ = ac.Fetch(&protocol.Fetch{Room: "general", File: f.ID, Length: 1})
+	ac.Close()
 }

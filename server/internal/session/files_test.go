@@ -90,11 +90,19 @@ func (r *uploadRooms) Fetch(*protocol.Fetch) *protocol.Error {
 
 // TestFileFramesSpendTheFileBudgetNotTheMessageRate: at a message rate
 // of 1 a second that cuts a flood off after 100 ms, 20 UPLOADs and 4
-// FETCHes pass (none is a message), slowed to the file rate instead.
+// FETCHes pass (none is a message), slowed to the file rate instead;
+// without a message rate (0), the file rate holds all the same.
 func TestFileFramesSpendTheFileBudgetNotTheMessageRate(t *testing.T) {
+	for _, msgRate := range []float64{1, 0} {
+		fileFramesAtTheFileRate(t, msgRate)
+	}
+}
+
+func fileFramesAtTheFileRate(t *testing.T, msgRate float64) {
+	t.Helper()
 	rooms := &uploadRooms{}
 	const rate, burst, chunk = 1 << 20, 16 << 10, 16 << 10
-	m := NewManager(Config{MsgRate: 1, MsgBurst: 1, FloodAfter: 100 * time.Millisecond, Files: true, MaxUpload: 1 << 30,
+	m := NewManager(Config{MsgRate: msgRate, MsgBurst: 1, FloodAfter: 100 * time.Millisecond, Files: true, MaxUpload: 1 << 30,
 		FileRate: rate, FileBurst: burst}, func(Member) Rooms { return rooms })
 	sock := newFeed(protocol.Encode(&protocol.Hello{Version: protocol.Version}))
 	data := make([]byte, chunk)
@@ -124,7 +132,7 @@ func TestFileFramesSpendTheFileBudgetNotTheMessageRate(t *testing.T) {
 	// 20 × 16 KiB + 4 × 64 KiB past a 16 KiB burst at 1 MiB/s: the
 	// time passing is the behaviour under test.
 	if want := time.Duration(float64(20*chunk+4*protocol.MaxPart-burst) / rate * float64(time.Second)); elapsed < want*9/10 {
-		t.Fatalf("the file frames took %v; at the file rate they take at least %v", elapsed, want)
+		t.Fatalf("message rate %g: the file frames took %v; at the file rate they take at least %v", msgRate, elapsed, want)
 	}
 }
 

@@ -17,9 +17,10 @@ import (
 // while the client is over its rate, and ends the session when the client
 // has been over it for FloodAfter. It reports whether to go on.
 func (s *Session) throttle(msg protocol.Message) bool {
-	if s.cfg.MsgRate <= 0 || !s.ready.Load() {
+	if !s.ready.Load() {
 		return true
 	}
+	// File frames spend the file budget, whatever the message rate.
 	switch m := msg.(type) {
 	case *protocol.Pong:
 		return true
@@ -31,6 +32,9 @@ func (s *Session) throttle(msg protocol.Message) bool {
 			n = protocol.MaxPart
 		}
 		return s.fileBudget(int(n))
+	}
+	if s.cfg.MsgRate <= 0 {
+		return true
 	}
 	now := time.Now()
 	if s.bucket == nil {

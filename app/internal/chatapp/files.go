@@ -1,0 +1,298 @@
+package chatapp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gioui.org/x/explorer"
+
+	"chat/app/internal/imaging"
+	"chat/app/internal/ui"
+	"chat/client"
+	"chat/protocol"
+)
+
+// Pictures and files (issue 16): the loop's side of the UI's
+// AttachIntent, LoadImageIntent and SaveFileIntent. The system's file
+// dialogs and the network wait on goroutines of their own; what the
+// client must do (SendFile) comes back to the loop, which owns it.
+
+// FilePicker is the system's file dialogs: *explorer.Explorer (gioui.org/x/explorer)
+// on desktop, Android and in the browser. Both calls block until the user
+// has chosen; explorer.ErrUserDecline says they cancelled.
+type FilePicker interface {
+	ChooseFile(extensions ...string) (io.ReadCloser, error)
+	CreateFile(name string) (io.WriteCloser, error)
+}
+
+// Bounds of the pictures fetched and decoded.
+const (
+	maxThumbBytes = 4 << 20     // a preview is a 320×320 JPEG or PNG: far less
+	maxPixels     = 64 << 20    // the most pixels decoded for a full-size view
+	imageFetches  = 4           // pictures fetched and decoded at once
+	fileTimeout   = time.Minute // one picture's fetch
+)
+
+// thumbBox bounds a decoded preview (the server makes them at most
+// 320×320; a bigger one is scaled down).
+var thumbBox = image.Pt(320, 320)
+
+// chosen is a file the user picked for room, ready to go into the outbox.
+type chosen struct {
+	session uint64
+	room    string
+	reply   uint64
+	name    string
+	size    int64
+	content io.ReaderAt
+	closer  io.Closer // nil: nothing to close
+	err     error     // the file could not be read
+}
+
+// attach opens the picker on its own goroutine: it blocks until the user
+// has chosen (the browser's even longer).
+func (l *loop) attach(in ui.AttachIntent) {
+	picker, session := l.opts.Files, l.session
+	if picker == nil {
+		l.post(session, ui.AttachFailed{Room: in.Room, Reason: "Files cannot be chosen on this device."})
+		return
+	}
+	limit := int64(0)
+	if l.c != nil {
+		limit = l.c.MaxUpload()
+	}
+	go func() {
+		rc, err := picker.ChooseFile()
+		if errors.Is(err, explorer.ErrUserDecline) {
+			return
+		}
+		ch := chosen{session: session, room: in.Room, reply: in.Reply}
+		if err != nil {
+			ch.err = err
+		} else {
+			ch.name, ch.size, ch.content, ch.closer, ch.err = readChosen(rc, limit)
+		}
+		l.inbox.put(ch)
+	}()
+}
+
+// readChosen makes a file the picker returned into an attachment. A
+// desktop file (*os.File) is read where it is, as the upload goes; a
+// browser's or Android's stream is read into memory, at most limit+1
+// bytes (0: no limit known yet, the server's 25 MiB default is assumed)
+// so that an oversized one is known without reading it all.
+func readChosen(rc io.ReadCloser, limit int64) (name string, size int64, content io.ReaderAt, closer io.Closer, err error) {
+	if f, ok := rc.(*os.File); ok {
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return "", 0, nil, nil, err
+		}
+		return filepath.Base(f.Name()), st.Size(), f, f, nil
+	}
+	defer rc.Close()
+	if limit <= 0 {
+		limit = 25 << 20
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1)); err != nil {
+		return "", 0, nil, nil, err
+	}
+	data := buf.Bytes()
+	// The browser's picker (explorer on js) does not pass the file's
+	// name on: it is named after its type.
+	name = "file"
+	if exts, _ := mime.ExtensionsByType(http.DetectContentType(data)); len(exts) > 0 {
+		name = strings.SplitN(http.DetectContentType(data), "/", 2)[0] + preferredExt(exts)
+	}
+	return name, int64(len(data)), bytes.NewReader(data), nil, nil
+}
+
+// preferredExt picks the usual extension among exts (".jpg" over ".jpe").
+func preferredExt(exts []string) string {
+	for _, e := range exts {
+		switch e {
+		case ".jpg", ".png", ".gif", ".webp", ".pdf", ".txt":
+			return e
+		}
+	}
+	return exts[0]
+}
+
+// sendChosen puts a chosen file into the outbox, after checking its size
+// against the server's limit, so that a file too big is refused at once
+// with a clear sentence, not after an upload.
+func (l *loop) sendChosen(ch chosen) {
+	fail := func(reason string) {
+		if ch.closer != nil {
+			ch.closer.Close()
+		}
+		l.post(ch.session, ui.AttachFailed{Room: ch.room, Reason: reason})
+	}
+	switch {
+	case ch.session != l.session:
+		fail("")
+		return
+	case ch.err != nil:
+		fail(sentence("cannot read the file: " + ch.err.Error()))
+		return
+	case l.c == nil:
+		fail("Not connected: the file was not sent.")
+		return
+	case ch.size == 0:
+		fail(ch.name + " is empty: there is nothing to send.")
+		return
+	}
+	if limit := l.c.MaxUpload(); l.online && limit == 0 {
+		fail("This server does not take files.")
+		return
+	} else if limit > 0 && ch.size > limit {
+		fail(fmt.Sprintf("%s is %s: this server takes files up to %s.", ch.name, ui.HumanSize(ch.size), ui.HumanSize(limit)))
+		return
+	}
+	id, err := l.c.SendFile(ch.room, client.Attachment{Name: ch.name, Size: ch.size, Content: ch.content, Reply: ch.reply})
+	if err != nil {
+		fail(sentence("not sent: " + err.Error()))
+		return
+	}
+	if ch.closer != nil {
+		l.uploads[id] = ch.closer
+	}
+	l.opts.Logger.Debug("file queued", "room", ch.room, "id", fmt.Sprintf("%x", id), "name", ch.name, "size", ch.size)
+	l.post(l.session, ui.FileQueued{Room: protocol.Key(ch.room), ID: id, Name: ch.name, Size: ch.size, Reply: ch.reply})
+}
+
+// uploadEnded closes the file of upload id, which the client no longer
+// reads (acknowledged, or given up).
+func (l *loop) uploadEnded(id string) {
+	if f, ok := l.uploads[id]; ok {
+		f.Close()
+		delete(l.uploads, id)
+	}
+}
+
+// loadImage fetches and decodes a picture on a goroutine of its own
+// (at most imageFetches at once), off the UI's and the loop's.
+func (l *loop) loadImage(in ui.LoadImageIntent) {
+	c, session := l.c, l.session
+	if c == nil {
+		l.post(session, ui.ImageLoaded{File: in.File, Err: "Not connected."})
+		return
+	}
+	go func() {
+		l.fetching <- struct{}{}
+		defer func() { <-l.fetching }()
+		ctx, cancel := context.WithTimeout(context.Background(), fileTimeout)
+		defer cancel()
+		maxBytes, box := int64(maxThumbBytes), thumbBox
+		if in.Full {
+			maxBytes, box = max(c.MaxUpload(), maxThumbBytes), ui.FullBox()
+		}
+		out := ui.ImageLoaded{File: in.File}
+		data, _, err := c.FetchFile(ctx, in.Room, in.File, maxBytes)
+		if err == nil {
+			out.Image, err = imaging.Decode(data, maxPixels, box)
+		}
+		if err != nil {
+			out.Err = fileError(err)
+			l.opts.Logger.Debug("picture not loaded", "room", in.Room, "file", in.File, "err", err)
+		} else {
+			l.opts.Logger.Debug("picture loaded", "room", in.Room, "file", in.File, "full", in.Full,
+				"width", out.Image.Bounds().Dx(), "height", out.Image.Bounds().Dy())
+		}
+		l.post(session, out)
+	}()
+}
+
+// saveFile asks where to save a file and downloads it there, on a goroutine
+// of its own.
+func (l *loop) saveFile(in ui.SaveFileIntent) {
+	c, session, picker := l.c, l.session, l.opts.Files
+	done := func(s ui.FileSaved) {
+		s.Room, s.Name = in.Room, in.File.Name
+		l.post(session, s)
+	}
+	switch {
+	case picker == nil:
+		done(ui.FileSaved{Err: "files cannot be saved on this device"})
+		return
+	case c == nil:
+		done(ui.FileSaved{Err: "not connected"})
+		return
+	}
+	go func() {
+		w, err := picker.CreateFile(in.File.Name)
+		if errors.Is(err, explorer.ErrUserDecline) {
+			done(ui.FileSaved{Cancelled: true})
+			return
+		}
+		if err != nil {
+			done(ui.FileSaved{Err: err.Error()})
+			return
+		}
+		_, err = c.Download(context.Background(), in.Room, in.File.ID, w, nil)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			done(ui.FileSaved{Err: fileError(err)})
+			return
+		}
+		l.opts.Logger.Debug("file saved", "room", in.Room, "file", in.File.ID, "name", in.File.Name)
+		done(ui.FileSaved{})
+	}()
+}
+
+// fileError words a failed fetch for the user.
+func fileError(err error) string {
+	var perr *protocol.Error
+	switch {
+	case errors.Is(err, client.ErrUnsupported):
+		return "This server does not serve files."
+	case errors.Is(err, context.DeadlineExceeded):
+		return "The server did not send the file in time."
+	case errors.Is(err, imaging.ErrTooManyPixels):
+		return "The picture is too large to show."
+	case errors.As(err, &perr):
+		switch perr.Code {
+		case protocol.CodeNotFound:
+			return "The file is no longer there."
+		case protocol.CodeForbidden:
+			return "Only the conversation's members may fetch its files."
+		}
+		if perr.Text != "" {
+			return sentence(perr.Text)
+		}
+	}
+	return sentence(err.Error())
+}
+
+// uploadRefused words the refusal of an upload (RoomError with the
+// upload's id in Unsent).
+func uploadRefused(e *protocol.Error) string {
+	switch e.Code {
+	case protocol.CodeTooBig:
+		return "the file is larger than this server takes"
+	case protocol.CodeQuota:
+		return "no room left for your files on this server"
+	case protocol.CodeInvalid:
+		if e.Text != "" {
+			return e.Text
+		}
+		return "the server refused the file"
+	}
+	if e.Text != "" {
+		return e.Text
+	}
+	return e.Error()
+}
