@@ -244,10 +244,11 @@ func (f *Files) Begin(ctx context.Context, u files.Upload) (int64, error) {
 	}
 	defer tx.Rollback()
 	now := f.millis()
-	// Finished already (a client that lost the last UPLOADED): all there.
+	// Finished already (a client that lost the last UPLOADED): all there,
+	// if the content still is (Finish then answers as heldUpload).
 	var held int64
-	switch err := tx.QueryRowContext(ctx, "SELECT size FROM holds WHERE owner = ? AND upload = ? AND until > ?",
-		u.Owner, u.ID, now).Scan(&held); {
+	switch err := tx.QueryRowContext(ctx, `SELECT size FROM holds WHERE owner = ? AND upload = ? AND until > ?
+		AND EXISTS (SELECT 1 FROM blobs WHERE id = holds.file)`, u.Owner, u.ID, now).Scan(&held); {
 	case err == nil && held == u.Size:
 		return u.Size, nil
 	case err != nil && !errors.Is(err, sql.ErrNoRows):
@@ -663,6 +664,28 @@ func (f *Files) Collect(ctx context.Context) error {
 	if err := f.sweepTmp(ctx, now); err != nil {
 		return err
 	}
+	if _, err := f.write.ExecContext(ctx, "DELETE FROM holds WHERE until <= ?", now); err != nil {
+		return err
+	}
+	// The candidates are found on the read pool, so that the scan does
+	// not hold the database's write lock (the commit loop waits on it);
+	// each is checked again where it is deleted.
+	rows, err = f.read.QueryContext(ctx, "SELECT id FROM blobs b WHERE "+unreferenced)
+	if err != nil {
+		return err
+	}
+	var candidates []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		candidates = append(candidates, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(candidates) == 0 {
+		return err
+	}
 	f.blobs.Lock()
 	defer f.blobs.Unlock()
 	tx, err := f.write.BeginTx(ctx, nil)
@@ -670,32 +693,14 @@ func (f *Files) Collect(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, "DELETE FROM holds WHERE until <= ?", now); err != nil {
-		return err
-	}
-	rows, err = tx.QueryContext(ctx, `SELECT id FROM blobs b WHERE
-		NOT EXISTS (SELECT 1 FROM messages WHERE file = b.id) AND
-		NOT EXISTS (SELECT 1 FROM messages WHERE thumb = b.id) AND
-		NOT EXISTS (SELECT 1 FROM holds WHERE file = b.id AND used = 0) AND
-		NOT EXISTS (SELECT 1 FROM holds WHERE thumb = b.id AND used = 0)`)
-	if err != nil {
-		return err
-	}
 	var gone []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
+	for _, id := range candidates {
+		res, err := tx.ExecContext(ctx, "DELETE FROM blobs AS b WHERE id = ? AND "+unreferenced, id)
+		if err != nil {
 			return err
 		}
-		gone = append(gone, id)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return err
-	}
-	for _, id := range gone {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", id); err != nil {
-			return err
+		if n, _ := res.RowsAffected(); n > 0 {
+			gone = append(gone, id)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -715,6 +720,13 @@ func (f *Files) Collect(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// unreferenced is true of the content b that no message and no unused
+// hold refers to.
+const unreferenced = `NOT EXISTS (SELECT 1 FROM messages WHERE file = b.id) AND
+	NOT EXISTS (SELECT 1 FROM messages WHERE thumb = b.id) AND
+	NOT EXISTS (SELECT 1 FROM holds WHERE file = b.id AND used = 0) AND
+	NOT EXISTS (SELECT 1 FROM holds WHERE thumb = b.id AND used = 0)`
 
 // sweepTmp removes what a crash left in tmp/: staged content (a Finish
 // takes minutes at most, so one older than an hour is a leftover) and

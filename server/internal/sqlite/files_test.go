@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"chat/protocol"
 	"chat/server/internal/files"
@@ -227,5 +228,41 @@ func TestRedactTakesTheFile(t *testing.T) {
 	filestest.ExpectUsage(t, h.Store(), "alice", 0, 0)
 	if h.Stored(f.ID) {
 		t.Fatal("the content is still on disk")
+	}
+}
+
+// TestCollectSweepsCrashLeftovers: staged content older than an hour and
+// partial files no upload lists older than HoldFor are removed; an
+// upload's partial file stays.
+func TestCollectSweepsCrashLeftovers(t *testing.T) {
+	ctx := context.Background()
+	h := openFilesHarness(t, files.Limits{HoldFor: 2 * time.Hour})
+	s := h.Store()
+	if _, err := s.Begin(ctx, files.Upload{Owner: "alice", ID: "up1", Room: "r", Name: "a", Size: 10}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(h.dir, "files", "tmp")
+	old := time.Now().Add(-3 * time.Hour)
+	recent := time.Now().Add(-30 * time.Minute)
+	for name, at := range map[string]time.Time{"content-1": old, "content-2": recent, "0123abcd": old, "4567ef": recent} {
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, []byte("left"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := filepath.Join(h.dir, "files", tmpPath("alice", "up1"))
+	if err := os.Chtimes(listed, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"content-1": false, "content-2": true, "0123abcd": false, "4567ef": true, filepath.Base(listed): true} {
+		if _, err := os.Stat(filepath.Join(tmp, name)); (err == nil) != want {
+			t.Errorf("tmp/%s: there %v, want %v", name, err == nil, want)
+		}
 	}
 }

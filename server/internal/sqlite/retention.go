@@ -275,6 +275,11 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 	if _, err := tx.ExecContext(ctx, "DELETE FROM reactions WHERE room = ? AND seq <= ?", room, seq); err != nil {
 		return 0, err
 	}
+	var files bool // some of them carry files: the file store is told
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE room = ? AND seq <= ? AND file IS NOT NULL)",
+		room, seq).Scan(&files); err != nil {
+		return 0, err
+	}
 	res, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE room = ? AND seq <= ?", room, seq)
 	if err != nil {
 		return 0, err
@@ -287,7 +292,7 @@ func (r *retainer) remove(ctx context.Context, room string, seq int64) (int64, e
 		// The texts removed are still in the write-ahead log's older
 		// page images until it is emptied, as after a delete.
 		r.l.wiper.removed()
-		if r.l.removed != nil {
+		if files && r.l.removed != nil {
 			r.l.removed()
 		}
 	}

@@ -341,6 +341,13 @@ func Run(t *testing.T, open func(t *testing.T, lim files.Limits) Harness) {
 		Read(t, s, "r", f.Thumb)
 		h.Delete(ctx, "r", seq)
 		gone(t, h, "r", f, "alice")
+		// Its upload, begun again, is a new one: the content is gone.
+		if got, err := s.Begin(ctx, files.Upload{Owner: "alice", ID: "up1", Room: "r", Name: "photo.png", Size: int64(f.Size)}); err != nil || got != 0 {
+			t.Fatalf("Begin of the deleted file's upload: %d, %v; want a new upload", got, err)
+		}
+		if _, err := s.Held(ctx, "alice", f.ID); !errors.Is(err, files.ErrNotFound) {
+			t.Fatalf("Held of the deleted file: %v, want ErrNotFound", err)
+		}
 		// The same content uploaded again is stored again.
 		g := Upload(t, s, "alice", "r", "up2", "again.png", PNG(t, 64, 48, nil))
 		h.Post(ctx, "r", "alice", &g)
