@@ -281,7 +281,7 @@ func (c *Conn) fillDeleted(ctx context.Context, room string, r *exportRoom, seq 
 			return err
 		}
 		st.Messages++
-		if isDeleted(rec) {
+		if history.Deleted(rec) {
 			st.Deleted++
 		}
 		r.last = rec.Seq

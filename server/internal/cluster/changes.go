@@ -122,10 +122,6 @@ func (c *Conn) loadRecord(ctx context.Context, room string, seq uint64) (*record
 	return rec, &m, rev, nil
 }
 
-// isDeleted reports whether m is a deleted message: neither text nor
-// file. A message carrying a file may have an empty caption.
-func isDeleted(m *protocol.Msg) bool { return m.Text == "" && m.File == nil }
-
 // changeHeader is the HeaderChange value of a change entry.
 func changeHeader(ch *protocol.ChangeEntry) string {
 	s := strconv.Itoa(int(ch.Kind)) + " " + strconv.FormatUint(ch.Target, 10)
@@ -215,7 +211,7 @@ func reactsOf(rs []protocol.Reaction) map[string][]reactor {
 // apply applies change ch by actor to state (rec: its reactions) at time
 // now, checking that it is allowed.
 func apply(state *protocol.Msg, rec *record, actor string, ch *history.Change, now uint64) error {
-	if isDeleted(state) {
+	if history.Deleted(state) {
 		return history.ErrNoMessage // deleted
 	}
 	own := protocol.Key(actor) == protocol.Key(state.Sender)

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +22,7 @@ import (
 	"chat/protocol"
 	"chat/server/internal/files"
 	"chat/server/internal/files/media"
+	"chat/server/internal/sqlite"
 )
 
 // Names of the file store's object store, bucket and stream (DESIGN.md,
@@ -486,7 +487,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		_ = s.unpend(ctx, u.Owner, u.ID)
 		return 0, err
 	}
-	b, _ := json.Marshal(uploadRec{Room: u.Room, Name: path.Base(strings.ReplaceAll(u.Name, "\\", "/")), Size: u.Size, Created: now})
+	b, _ := json.Marshal(uploadRec{Room: u.Room, Name: sqlite.CleanName(u.Name), Size: u.Size, Created: now})
 	if _, err := s.kv.Put(ctx, key, b); err != nil {
 		_ = s.release(ctx, u.Owner, u.ID, u.Size)
 		return 0, err
@@ -914,6 +915,14 @@ func (s *FileStore) Held(ctx context.Context, owner, fileID string) (protocol.Fi
 	if rev == 0 || h.Until <= time.Now().UnixMilli() {
 		return protocol.File{}, files.ErrNotFound
 	}
+	// A used hold outlives its content once the messages that carried
+	// it are gone and Collect removed it: nothing to send any more.
+	if _, rev, err := s.c.leaderGet(ctx, s.kv, blobKey(fileID)); err != nil || rev == 0 {
+		if err == nil {
+			err = files.ErrNotFound
+		}
+		return protocol.File{}, err
+	}
 	return h.File, nil
 }
 
@@ -1132,12 +1141,47 @@ func (s *FileStore) Collect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// Unregistered, it no longer counts; should the object's
+		// deletion fail, the orphan pass below removes it later.
+		if err := s.addTotal(ctx, -b.size); err != nil {
+			return err
+		}
 		if err := s.obj.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 			return err
 		}
 		s.cache.forget(id)
-		if err := s.addTotal(ctx, -b.size); err != nil {
+	}
+	return s.collectOrphans(ctx)
+}
+
+// orphanAge is how old an object without registration must be before
+// Collect removes it: a Finish registers what it stored within moments.
+const orphanAge = time.Hour
+
+// collectOrphans removes objects that have no registration (a node died
+// between storing and registering, or a Collect between unregistering
+// and deleting), once older than orphanAge.
+func (s *FileStore) collectOrphans(ctx context.Context) error {
+	infos, err := s.obj.List(ctx)
+	if errors.Is(err, jetstream.ErrNoObjectsFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, info := range infos {
+		if info.Deleted || time.Since(info.ModTime) < orphanAge {
+			continue
+		}
+		_, rev, err := s.c.leaderGet(ctx, s.kv, blobKey(info.Name))
+		if err != nil {
 			return err
+		}
+		if rev == 0 {
+			if err := s.obj.Delete(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				return err
+			}
+			s.cache.forget(info.Name)
 		}
 	}
 	return nil
@@ -1197,7 +1241,7 @@ func newFileCache(dir string, max int64) (*fileCache, error) {
 		// Copies of an earlier run may be stale (the files deleted since).
 		old, _ := os.ReadDir(dir)
 		for _, e := range old {
-			_ = os.Remove(path.Join(dir, e.Name()))
+			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 	return fc, nil
@@ -1219,7 +1263,7 @@ func (fc *fileCache) open(ctx context.Context, obj jetstream.ObjectStore, id str
 	fc.mu.Lock()
 	e, ok := fc.entries[id]
 	if !ok {
-		e = &cached{path: path.Join(fc.dir, id), ready: make(chan struct{})}
+		e = &cached{path: filepath.Join(fc.dir, id), ready: make(chan struct{})}
 		fc.entries[id] = e
 		go fc.fill(obj, id, e)
 	}

@@ -245,6 +245,13 @@ func TestFileStoreFlow(t *testing.T) {
 	if got := readAll(t, ctx, a.fs, "room", f.ID); !bytes.Equal(got, content) {
 		t.Fatal("content read back differs")
 	}
+	// The file's name is searchable; the hit shows the caption.
+	if err := a.n.SearchSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hits, _, err := a.n.Search(ctx, history.Query{Text: "data.bin", Rooms: []string{"room"}}); err != nil || len(hits) != 1 || hits[0].Text != "look" {
+		t.Fatalf("search by the file's name: %+v %v", hits, err)
+	}
 	if _, err := a.fs.Open(ctx, "elsewhere", f.ID); !errors.Is(err, files.ErrNotFound) {
 		t.Fatalf("open in another room: %v", err)
 	}
@@ -682,5 +689,90 @@ func TestMigrateAndExportFiles(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(bad, "ab", other), []byte("not what the name says"), 0o600)
 	if _, err := c.ImportFiles(ctx, bad, FilesOptions{}); err == nil || !strings.Contains(err.Error(), other) {
 		t.Fatalf("importing a damaged file: %v", err)
+	}
+}
+
+// The node's local copies stay within CacheBytes: the least recently
+// used copy nobody reads goes first; a copy being read stays until it
+// is closed, and reads the same after another file pushed the cache
+// over its bound.
+func TestFileCacheIsBounded(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startFileNode(t, nc, 0, "node-a", files.Limits{})
+	const size = 100 << 10
+	a.fs.cache.max = 250 << 10 // two copies and a half
+	var ids []string
+	var contents [][]byte
+	for i := range 4 {
+		content := randomBytes(size)
+		f := upload(t, ctx, a.fs, files.Upload{Owner: "alice", ID: fmt.Sprint("u", i), Room: "room", Name: "f", Size: size}, content)
+		publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: fmt.Sprint("u", i), File: &f})
+		ids, contents = append(ids, f.ID), append(contents, content)
+	}
+	cached := func() (n int, bytes int64) {
+		entries, err := os.ReadDir(a.fs.cache.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if validID(e.Name()) {
+				n++
+			}
+		}
+		a.fs.cache.mu.Lock()
+		defer a.fs.cache.mu.Unlock()
+		return n, a.fs.cache.size
+	}
+	held, err := a.fs.Open(ctx, "room", ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 4; i++ {
+		if got := readAll(t, ctx, a.fs, "room", ids[i]); !bytes.Equal(got, contents[i]) {
+			t.Fatalf("file %d reads back differently", i)
+		}
+		if n, b := cached(); b > a.fs.cache.max || n > 2 {
+			t.Fatalf("after reading file %d: %d copies of %d bytes cached, over the bound", i, n, b)
+		}
+	}
+	// The copy held open the whole time reads back whole.
+	got := make([]byte, size)
+	if _, err := held.ReadAt(got, 0); err != nil || !bytes.Equal(got, contents[0]) {
+		t.Fatalf("the copy held open: %v", err)
+	}
+	held.Close()
+	if n, b := cached(); b > a.fs.cache.max || n > 2 {
+		t.Fatalf("after closing: %d copies of %d bytes cached", n, b)
+	}
+}
+
+// The store collects on its own after a delete: the content of a file
+// whose only message was deleted leaves the object store without a
+// Collect call.
+func TestFileStoreCollectsAfterADelete(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startFileNode(t, nc, 0, "node-a", files.Limits{})
+	f := upload(t, ctx, a.fs, files.Upload{Owner: "alice", ID: "x", Room: "room", Name: "x", Size: 5000}, randomBytes(5000))
+	r := publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "x", File: &f})
+	publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "d",
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: r.Msg.Seq}})
+	// Wait for the collector (started by the index's removal of the
+	// reference), polling the object store.
+	for {
+		_, err := a.fs.obj.GetInfo(ctx, f.ID)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the content of a deleted file message is still stored: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling: the collector runs in the background
+	}
+	if _, total, err := a.fs.Usage(ctx, "alice"); err != nil || total != 0 {
+		t.Fatalf("total after collecting: %d %v", total, err)
 	}
 }

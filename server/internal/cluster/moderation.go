@@ -261,7 +261,7 @@ func (c *Conn) redact(ctx context.Context, room string, seq uint64) (bool, error
 func (c *Conn) deleted(ctx context.Context, room string, seq uint64) (bool, error) {
 	_, m, _, err := c.loadRecord(ctx, room, seq)
 	if err != nil || m != nil {
-		return m != nil && isDeleted(m), err
+		return m != nil && history.Deleted(m), err
 	}
 	h, err := c.readHead(ctx, room)
 	if err != nil || seq > h.seq || h.stream == 0 {
@@ -271,7 +271,7 @@ func (c *Conn) deleted(ctx context.Context, room string, seq uint64) (bool, erro
 	if errors.Is(err, errNotFound) {
 		return false, nil
 	}
-	return err == nil && msg.Seq == seq && msg.Change == nil && isDeleted(&msg), err
+	return err == nil && msg.Seq == seq && msg.Change == nil && history.Deleted(&msg), err
 }
 
 // copyLast stores red, the copy without text of room's last message (at

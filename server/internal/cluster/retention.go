@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/protocol"
+	"chat/server/internal/history"
 )
 
 // retained reports whether a changed message's record (m, its state) is
@@ -232,7 +233,7 @@ func (c *Conn) preferRecords(ctx context.Context, room string, msgs []protocol.M
 func (c *Conn) preferRecordsErr(ctx context.Context, room string, msgs []protocol.Msg, head uint64) error {
 	var seqs []uint64
 	for _, m := range msgs {
-		if m.Change == nil && !isDeleted(&m) {
+		if m.Change == nil && !history.Deleted(&m) {
 			seqs = append(seqs, m.Seq)
 		}
 	}

@@ -61,7 +61,7 @@ type searchIndex struct {
 const searchFile = "search.db"
 
 // searchVersion is the index file's layout (PRAGMA user_version).
-const searchVersion = 4
+const searchVersion = 5
 
 // searchQueue bounds the stream messages waiting for the indexer; the
 // consumer waits while it is full.
@@ -119,7 +119,9 @@ func (x *searchIndex) init(ctx context.Context) error {
 	for _, stmt := range []string{
 		`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS msgs (id INTEGER PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL,
-			time INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (room, seq))`,
+			time INTEGER NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL,
+			words TEXT NOT NULL, -- what the FTS table indexed (history.SearchText: the text and the file's name)
+			UNIQUE (room, seq))`,
 		`CREATE INDEX IF NOT EXISTS msgs_time ON msgs (time)`,
 		// The files the room's live messages carry (DESIGN.md, "Files"):
 		// the file store's Open and Collect read them. A message deleted
@@ -321,7 +323,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 				}
 			} else if st, ok := states[it.room+"\x00"+strconv.FormatUint(ch.Target, 10)]; ok {
 				err = unindex(ctx, tx, it.room, ch.Target)
-				if err == nil && st != nil && st.Text != "" {
+				if err == nil && st != nil && !history.Deleted(st) {
 					err = index(ctx, tx, it.room, st)
 				}
 				if err == nil && st != nil && st.File != nil {
@@ -331,7 +333,7 @@ func (x *searchIndex) apply(batch []jetstream.Msg) error {
 				}
 			}
 		} else {
-			if m.Text != "" {
+			if !history.Deleted(&m) {
 				err = index(ctx, tx, it.room, &m)
 			}
 			if err == nil && m.File != nil {
@@ -443,6 +445,7 @@ const ridShift = 12
 // index adds a message, or replaces the text of one indexed (an edit; it
 // keeps its row id).
 func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error {
+	words := history.SearchText(m.Text, m.File)
 	var id int64
 	err := tx.QueryRowContext(ctx, `SELECT id FROM msgs WHERE room = ? AND seq = ?`, room, int64(m.Seq)).Scan(&id)
 	switch {
@@ -450,7 +453,7 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 		if err := unindexRows(ctx, tx, `id = ?`, id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE msgs SET text = ? WHERE id = ?`, m.Text, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE msgs SET text = ?, words = ? WHERE id = ?`, m.Text, words, id); err != nil {
 			return err
 		}
 	case errors.Is(err, sql.ErrNoRows):
@@ -469,14 +472,14 @@ func index(ctx context.Context, tx *sql.Tx, room string, m *protocol.Msg) error 
 			}
 			id++
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO msgs (id, room, seq, time, sender, text) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, room, int64(m.Seq), int64(m.Time), m.Sender, m.Text); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO msgs (id, room, seq, time, sender, text, words) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id, room, int64(m.Seq), int64(m.Time), m.Sender, m.Text, words); err != nil {
 			return err
 		}
 	default:
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text, room) VALUES (?, ?, ?)`, id, m.Text, sqlite.RoomToken(room))
+	_, err = tx.ExecContext(ctx, `INSERT INTO fts (rowid, text, room) VALUES (?, ?, ?)`, id, words, sqlite.RoomToken(room))
 	return err
 }
 
@@ -521,7 +524,7 @@ func unindexFile(ctx context.Context, tx *sql.Tx, room string, seq uint64) (int6
 func unindexRows(ctx context.Context, tx *sql.Tx, cond string, args ...any) error {
 	// sqlite.RoomToken in SQL: the 'delete' command needs every
 	// column's indexed value.
-	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text, room) SELECT 'delete', id, text, 'r' || lower(hex(room)) FROM msgs WHERE `+cond, args...)
+	_, err := tx.ExecContext(ctx, `INSERT INTO fts (fts, rowid, text, room) SELECT 'delete', id, words, 'r' || lower(hex(room)) FROM msgs WHERE `+cond, args...)
 	return err
 }
 

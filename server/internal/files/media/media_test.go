@@ -480,6 +480,9 @@ func TestOtherFilesAreTypeOnly(t *testing.T) {
 		{"zip", "application/zip", []byte("PK\x03\x04\x14\x00\x00\x00\x08\x00")},
 		{"heic", "image/heic", append([]byte("\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"), random[:100]...)},
 		{"empty", "text/plain; charset=utf-8", nil},
+		// Never served as an image or a page: no script runs from a file.
+		{"svg", "text/xml; charset=utf-8", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)},
+		{"html", "text/html; charset=utf-8", []byte("<!DOCTYPE html><script>alert(1)</script>")},
 	} {
 		r, err := inspectBytes(t, c.data, Limits{})
 		if err != nil {
@@ -709,5 +712,55 @@ func TestDecodeMemoryIsBounded(t *testing.T) {
 	budget := Limits{}.WithDefaults().MaxDecodeBytes
 	if got := decodeCost(j, "image/jpeg", image.Config{Width: 10000, Height: 5000}); got != 375_000_000 || got > budget {
 		t.Errorf("50-megapixel progressive JPEG: %d bytes", got)
+	}
+}
+
+func TestEveryColourModelGetsAPreview(t *testing.T) {
+	// The decoders return many image types; each scales and encodes.
+	rect := image.Rect(0, 0, 400, 50)
+	want := color.RGBA{200, 200, 200, 255}
+	gray := image.NewGray(rect)
+	gray16 := image.NewGray16(rect)
+	rgba64 := image.NewNRGBA64(rect)
+	pal := image.NewPaletted(rect, color.Palette{color.Black, want})
+	for y := 0; y < rect.Dy(); y++ {
+		for x := 0; x < rect.Dx(); x++ {
+			gray.SetGray(x, y, color.Gray{200})
+			gray16.SetGray16(x, y, color.Gray16{200 * 257})
+			rgba64.SetNRGBA64(x, y, color.NRGBA64{200 * 257, 200 * 257, 200 * 257, 0xffff})
+			pal.SetColorIndex(x, y, 1)
+		}
+	}
+	for name, data := range map[string][]byte{
+		"gray png":     encodePNG(t, gray),
+		"gray16 png":   encodePNG(t, gray16),
+		"nrgba64 png":  encodePNG(t, rgba64),
+		"paletted png": encodePNG(t, pal),
+		"gray jpeg":    encodeJPEG(t, gray, 90),
+		"gif":          encodeGIF(t, pal),
+	} {
+		r, err := inspectBytes(t, data, Limits{})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		th := decodeThumb(t, r)
+		if r.ThumbWidth != 320 || r.ThumbHeight != 40 || r.ThumbType != "image/jpeg" {
+			t.Errorf("%s: preview %s %d×%d, want image/jpeg 320×40", name, r.ThumbType, r.ThumbWidth, r.ThumbHeight)
+		}
+		if got := th.At(160, 20); !near(got, want, 6) {
+			t.Errorf("%s: preview colour %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestPNGTrailingBytesAreDropped(t *testing.T) {
+	p := encodePNG(t, quadrants(8, 8))
+	r, err := inspectBytes(t, append(bytes.Clone(p), secretText...), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Clean, p) {
+		t.Errorf("Clean is %d bytes, want the PNG up to its IEND (%d)", len(r.Clean), len(p))
 	}
 }
