@@ -61,7 +61,17 @@ func (c *Conn) Upload(u *protocol.Upload) *protocol.Error {
 	var err error
 	if len(u.Data) == 0 {
 		received, err = h.cfg.Files.Begin(ctx, files.Upload{Owner: owner, ID: u.ID, Room: key, Name: u.Name, Size: int64(u.Size)})
+		if err == nil {
+			h.claimUpload(owner, u.ID, c)
+		}
 	} else {
+		if !h.ownsUpload(owner, u.ID, c) {
+			// Another connection began this upload since: this one is a
+			// dead connection's, whose reader still works through the
+			// chunks it had received. Storing them would move the count
+			// under the newer connection after its begin was answered.
+			return nil
+		}
 		received, err = h.cfg.Files.Write(ctx, owner, u.ID, int64(u.Offset), u.Data)
 		var oe *files.OffsetError
 		if errors.As(err, &oe) {
@@ -83,6 +93,37 @@ func (c *Conn) Upload(u *protocol.Upload) *protocol.Error {
 		return c.uploaded(key, u.ID, received, nil)
 	}
 	return nil
+}
+
+// claimUpload makes c the connection that uploads owner's upload id: the
+// chunks of any other connection for it are dropped from now on (a
+// fence on this node; in a cluster a dead connection's node may still
+// store a few, which the store's offsets correct).
+func (h *Hub) claimUpload(owner, id string, c *Conn) {
+	h.uploadMu.Lock()
+	h.uploaders[owner+"\x00"+id] = c
+	h.uploadMu.Unlock()
+}
+
+// ownsUpload reports whether c may write owner's upload id: it began it
+// last, or no connection here did (the upload was begun before a
+// restart, or on another node).
+func (h *Hub) ownsUpload(owner, id string, c *Conn) bool {
+	h.uploadMu.Lock()
+	defer h.uploadMu.Unlock()
+	last, ok := h.uploaders[owner+"\x00"+id]
+	return !ok || last == c
+}
+
+// forgetUploads drops the claims of a connection that ended.
+func (h *Hub) forgetUploads(c *Conn) {
+	h.uploadMu.Lock()
+	defer h.uploadMu.Unlock()
+	for k, v := range h.uploaders {
+		if v == c {
+			delete(h.uploaders, k)
+		}
+	}
 }
 
 // uploaded queues UPLOADED, unless the connection has ended.

@@ -388,3 +388,38 @@ func TestSlowFetchesDoNotHoldChat(t *testing.T) {
 	_ = ac.Fetch(&protocol.Fetch{Room: "general", File: f.ID, Length: 1})
 	ac.Close()
 }
+
+// TestAResumedUploadFencesTheOldConnection: once a new connection began
+// an upload, chunks still coming from the old one (a dead connection's
+// reader working through what it had received) are not stored, so the
+// begin's answer stays exact.
+func TestAResumedUploadFencesTheOldConnection(t *testing.T) {
+	store := newMemFiles(files.Limits{})
+	h, _ := newHub(t, Config{Files: store})
+	old, fresh := newMember(), newMember()
+	oc, fc := h.Connect(old), h.Connect(fresh)
+	mustJoin(t, oc, &protocol.Join{Room: "general", Name: "alice"})
+	data := []byte("0123456789abcdef")
+	_ = oc.Upload(&protocol.Upload{Room: "general", ID: "u", Name: "f", Size: 16})
+	_ = oc.Upload(&protocol.Upload{Room: "general", ID: "u", Size: 16, Offset: 0, Data: data[:4]})
+	mustJoin(t, fc, &protocol.Join{Room: "other", Name: "alice"})
+	// The new connection is in another room under the same name: the
+	// owner is the name, so it resumes the same upload.
+	if e := fc.Upload(&protocol.Upload{Room: "other", ID: "u", Name: "f", Size: 16}); e != nil {
+		t.Fatal(e)
+	}
+	seen := 0
+	if u := nextOf(t, fresh, &seen, "the resume", func(u *protocol.Uploaded) bool { return u.ID == "u" }); u.Received != 4 {
+		t.Fatalf("resumed at %d", u.Received)
+	}
+	// The old connection's next chunk is dropped.
+	if e := oc.Upload(&protocol.Upload{Room: "general", ID: "u", Size: 16, Offset: 4, Data: data[4:8]}); e != nil {
+		t.Fatal(e)
+	}
+	if e := fc.Upload(&protocol.Upload{Room: "other", ID: "u", Size: 16, Offset: 4, Data: data[4:]}); e != nil {
+		t.Fatal(e)
+	}
+	if u := nextOf(t, fresh, &seen, "the finish", func(u *protocol.Uploaded) bool { return u.File != nil }); u.Received != 16 {
+		t.Fatalf("finished %+v", u)
+	}
+}

@@ -276,6 +276,11 @@ type Hub struct {
 	// moderation again (Hub.enter).
 	modNotes atomic.Uint64
 
+	// uploadMu guards uploaders: which connection last began each upload
+	// (owner key + "\x00" + upload id), see Conn.Upload.
+	uploadMu  sync.Mutex
+	uploaders map[string]*Conn
+
 	// idMu guards identified: the identified connections by name key.
 	idMu       sync.Mutex
 	identified map[string]map[*Conn]bool
@@ -360,7 +365,7 @@ type delivery struct {
 func New(cfg Config, open func(broker.Handler) (broker.Broker, error)) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, rooms: map[string]*room{}, deliveries: make(chan delivery, 256), stopped: make(chan struct{}),
-		noticeWake: make(chan struct{}, 1), identified: map[string]map[*Conn]bool{},
+		noticeWake: make(chan struct{}, 1), identified: map[string]map[*Conn]bool{}, uploaders: map[string]*Conn{},
 		mentions: make(chan protocol.Msg, cfg.MentionQueue), mentionsDone: make(chan struct{})}
 	b, err := open(handler{h})
 	if err != nil {
@@ -1008,6 +1013,7 @@ func (c *Conn) Leave(room string) *protocol.Error {
 func (c *Conn) Close() {
 	c.cancel()
 	c.forget()
+	c.h.forgetUploads(c)
 	c.mu.Lock()
 	c.closed = true
 	mems := make([]*member, 0, len(c.rooms))
