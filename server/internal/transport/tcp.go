@@ -330,6 +330,10 @@ func (s *tlsSocket) Read(b []byte) (int, error) {
 // It is a temporary net.Error: crypto/tls then keeps the connection.
 var errWouldBlock net.Error = wouldBlock{}
 
+// errNotDirect: non-blocking socket access is implemented for Linux and
+// plain TCP sockets only.
+var errNotDirect = errors.New("transport: non-blocking access needs Linux and a plain TCP socket")
+
 type wouldBlock struct{}
 
 func (wouldBlock) Error() string   { return "transport: no input yet" }

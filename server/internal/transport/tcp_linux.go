@@ -91,13 +91,17 @@ const maxIOV = 1024
 // TryWrite implements session.Direct: it writes what the socket takes now
 // and returns how many bytes that was; fewer than given means the socket
 // is full.
-func (t *TCP) TryWrite(frames [][]byte) (int, error) {
+func (t *TCP) TryWrite(frames [][]byte) (int, error) { return writevNow(t.raw, frames) }
+
+// writevNow writes what socket raw takes now, with one writev per maxIOV
+// buffers, and returns how many bytes that was.
+func writevNow(raw syscall.RawConn, frames [][]byte) (int, error) {
 	total := 0
 	for len(frames) > 0 {
 		chunk := frames[:min(len(frames), maxIOV)]
 		var n int
 		var werr error
-		if err := t.raw.Write(func(fd uintptr) bool {
+		if err := raw.Write(func(fd uintptr) bool {
 			n, werr = unix.Writev(int(fd), chunk)
 			return true // never wait here
 		}); err != nil {
@@ -117,6 +121,10 @@ func (t *TCP) TryWrite(frames [][]byte) (int, error) {
 	}
 	return total, nil
 }
+
+// directConn is the socket of a WebSocket's connection when it can be
+// used without blocking (a plain TCP one), else nil.
+func directConn(c net.Conn) syscall.RawConn { return rawConn(c) }
 
 func size(frames [][]byte) int {
 	n := 0

@@ -21,10 +21,13 @@ import (
 func wsFrameServer(t *testing.T) (addr string, results <-chan error) {
 	t.Helper()
 	errs := make(chan error, 1)
-	h := WebSocketHandler(func(tr session.Transport) {
-		defer tr.Close()
-		_, err := tr.ReadFrame(protocol.DefaultMaxClientFrame)
-		errs <- err
+	h := WebSocketHandler(func(tr session.Transport, onEnd func()) {
+		go func() {
+			defer onEnd()
+			defer tr.Close()
+			_, err := tr.ReadFrame(protocol.DefaultMaxClientFrame)
+			errs <- err
+		}()
 	}, nil, nil, func(string, string, string) {}, slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(h) // 127.0.0.1
 	t.Cleanup(srv.Close)
