@@ -48,7 +48,7 @@ type Session struct {
 	queue      [][]byte
 	queued     int // bytes in queue
 	wstate     writeState
-	extra      bool // the transport has bytes of its own to write (Waker): the writer calls it even with no frame
+	extra      bool      // the transport has bytes of its own to write (Waker): the writer calls it even with no frame
 	writeSince time.Time // a blocking write started then; zero when none is under way
 	wclosed    bool      // CloseWrite done
 	flusher    *flusher

@@ -352,7 +352,7 @@ func unmask(p []byte, mask [4]byte, pos uint64) {
 		}
 	}
 	for ; i < len(p); i++ {
-		p[i] ^= mask[i%4]
+		p[i] ^= mask[(pos+uint64(i))%4]
 	}
 }
 
@@ -446,9 +446,9 @@ func (w *WS) queueControl(op byte, payload []byte) {
 
 // wsVec is one writer call's iovecs and what each is.
 type wsVec struct {
-	iov   [][]byte
-	kind  []byte
-	hdrs  []byte
+	iov     [][]byte
+	kind    []byte
+	hdrs    []byte
 	ctrl    []byte // the control frames taken (to put back if not reached)
 	ctrlAt  int    // their iovec
 	total   int    // the caller's bytes
