@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -462,6 +463,9 @@ const (
 	vBody        // the caller's bytes
 )
 
+// wsCuts counts writes that stopped inside a WebSocket frame, for tests.
+var wsCuts atomic.Int64
+
 var vecPool = sync.Pool{New: func() any { return new(wsVec) }}
 
 // begin starts a writer call: the iovecs for what must go out first (our
@@ -539,6 +543,9 @@ func (w *WS) end(v *wsVec, written int) int {
 		// The cut: written bytes of b went out.
 		switch v.kind[i] {
 		case vOwn:
+			if written > 0 {
+				wsCuts.Add(1)
+			}
 			own = append(own, b[written:]...)
 			bodyLeft = w.bodyLeft // still before the rest of the frame it began
 		case vCtrl:
@@ -548,10 +555,14 @@ func (w *WS) end(v *wsVec, written int) int {
 			}
 		case vHdr:
 			if written > 0 {
+				wsCuts.Add(1)
 				own = append(own, b[written:]...)
 				bodyLeft = len(v.iov[i+1])
 			}
 		case vBody:
+			if written > 0 {
+				wsCuts.Add(1)
+			}
 			n += written
 			bodyLeft = len(b) - written
 		}
