@@ -339,3 +339,12 @@ type wouldBlock struct{}
 func (wouldBlock) Error() string   { return "transport: no input yet" }
 func (wouldBlock) Timeout() bool   { return true }
 func (wouldBlock) Temporary() bool { return true }
+
+// size is the bytes in frames.
+func size(frames [][]byte) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	return n
+}

@@ -125,11 +125,3 @@ func writevNow(raw syscall.RawConn, frames [][]byte) (int, error) {
 // directConn is the socket of a WebSocket's connection when it can be
 // used without blocking (a plain TCP one), else nil.
 func directConn(c net.Conn) syscall.RawConn { return rawConn(c) }
-
-func size(frames [][]byte) int {
-	n := 0
-	for _, f := range frames {
-		n += len(f)
-	}
-	return n
-}

@@ -299,7 +299,6 @@ func (w *WS) readHeader(try bool) error {
 	default:
 		return w.protocolError(fmt.Sprintf("unknown opcode %#x", op))
 	}
-	w.in.op = op
 	return nil
 }
 
@@ -623,8 +622,20 @@ func (w *WS) WriteFrames(frames [][]byte) error {
 		w.end(v, 0)
 		return err
 	}
-	bufs := net.Buffers(append([][]byte(nil), v.iov...))
-	written, err := bufs.WriteTo(w.conn)
+	var written int64
+	if w.raw == nil {
+		// TLS: one record for the lot, not one per header and frame.
+		buf := make([]byte, 0, size(v.iov))
+		for _, b := range v.iov {
+			buf = append(buf, b...)
+		}
+		var k int
+		k, err = w.conn.Write(buf)
+		written = int64(k)
+	} else {
+		bufs := net.Buffers(append([][]byte(nil), v.iov...))
+		written, err = bufs.WriteTo(w.conn)
+	}
 	w.end(v, int(written))
 	return err
 }
