@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -452,5 +453,54 @@ func TestWebSocketClientCloseHandshake(t *testing.T) {
 	rec := srv.WaitLog("connection closed", func(rec map[string]any) bool { return rec["client"] == "ws-close" })
 	if rec["reason"] != "read: EOF" {
 		t.Errorf("ended with %q", rec["reason"])
+	}
+}
+
+// TestIdleWebSocketConnectionsHoldNoGoroutine (issue 17): the HTTP
+// handler returns after the upgrade and an idle WebSocket's reader parks
+// in the Poller, as a TCP one does; a parked one wakes for its next
+// message and fan-out reaches all.
+func TestIdleWebSocketConnectionsHoldNoGoroutine(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-pprof", "127.0.0.1:0"}})
+	rec := srv.WaitLog("listening", func(rec map[string]any) bool { return rec["transport"] == "pprof" })
+	pprofAddr, _ := rec["addr"].(string)
+	goroutines := func() int {
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var n int
+		if _, err := fmt.Fscanf(resp.Body, "goroutine profile: total %d", &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := goroutines()
+	const idle = 40
+	var members []*clienttest.Recorder
+	for i := range idle {
+		c := clienttest.New(t, client.Config{Addr: wsURL(srv), Name: fmt.Sprint("idle", i)})
+		c.C.Join("general")
+		c.WaitJoined(t, "general")
+		members = append(members, c)
+	}
+	var held int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if held = goroutines() - before; held < idle/2 || time.Now().After(deadline) {
+			break
+		}
+		// Nothing signals "parked"; the count is polled, bounded above.
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d idle WebSocket connections hold %d goroutines (the server had %d before)", idle, held, before)
+	if held >= idle/2 {
+		t.Fatalf("%d idle WebSocket connections hold %d more goroutines: their readers do not park", idle, held)
+	}
+	if _, err := members[7].C.Send("general", "from a parked WebSocket"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		m.WaitText(t, "from a parked WebSocket")
 	}
 }
