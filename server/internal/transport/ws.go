@@ -778,7 +778,7 @@ func WebSocketHandler(start func(t session.Transport, onEnd func()), allowedOrig
 		}
 		hj := &hijacker{ResponseWriter: w}
 		// CompressionDisabled: permessage-deflate would defeat encode-once.
-		_, err := websocket.Accept(hj, r, &websocket.AcceptOptions{OriginPatterns: allowedOrigins,
+		c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{OriginPatterns: allowedOrigins,
 			CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
 			// Accept has answered already (403 for a foreign origin).
@@ -789,6 +789,10 @@ func WebSocketHandler(start func(t session.Transport, onEnd func()), allowedOrig
 			release()
 			return
 		}
+		// The library's connection is done with: closed now (its Close of
+		// the connection it was given does nothing), it holds no finalizer
+		// and lets its buffers go at once.
+		_ = c.CloseNow()
 		start(newWS(hj.conn, hj.pre, r.RemoteAddr), release)
 	})
 }
