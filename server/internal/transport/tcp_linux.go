@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -102,7 +104,7 @@ func writevNow(raw syscall.RawConn, frames [][]byte) (int, error) {
 		var n int
 		var werr error
 		if err := raw.Write(func(fd uintptr) bool {
-			n, werr = unix.Writev(int(fd), chunk)
+			n, werr = writev(fd, chunk)
 			return true // never wait here
 		}); err != nil {
 			return total, err
@@ -125,3 +127,32 @@ func writevNow(raw syscall.RawConn, frames [][]byte) (int, error) {
 // directConn is the socket of a WebSocket's connection when it can be
 // used without blocking (a plain TCP one), else nil.
 func directConn(c net.Conn) syscall.RawConn { return rawConn(c) }
+
+// iovecs are writev's arrays, reused: unix.Writev would allocate one per
+// call, on the path every fanned-out frame takes.
+var iovecs = sync.Pool{New: func() any { v := make([]unix.Iovec, 0, 64); return &v }}
+
+// writev is one writev(2) of bufs (at most maxIOV), without allocating.
+func writev(fd uintptr, bufs [][]byte) (int, error) {
+	p := iovecs.Get().(*[]unix.Iovec)
+	iov := (*p)[:0]
+	for _, b := range bufs {
+		if len(b) > 0 {
+			v := unix.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+		}
+	}
+	var n uintptr
+	var errno syscall.Errno
+	if len(iov) > 0 {
+		n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	}
+	clear(iov) // hold no frames
+	*p = iov[:0]
+	iovecs.Put(p)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
