@@ -705,12 +705,18 @@ func (w *WS) Discard() error {
 	}
 }
 
-// Close implements session.Transport. A control frame still waiting (the
-// answer to the client's CLOSE) is tried once if it can go whole.
+// Close implements session.Transport. Control frames still waiting (the
+// answer to the client's CLOSE) are tried once, at a frame boundary.
 func (w *WS) Close() error {
 	w.wmu.Lock()
-	if !w.closed && !w.writing && len(w.own) == 0 && w.bodyLeft == 0 && len(w.ctrl) > 0 && w.raw != nil {
-		_, _ = writevNow(w.raw, [][]byte{w.ctrl})
+	if !w.closed && !w.writing && len(w.own) == 0 && w.bodyLeft == 0 && len(w.ctrl) > 0 {
+		if w.raw != nil {
+			_, _ = writevNow(w.raw, [][]byte{w.ctrl})
+		} else {
+			// TLS: a blocking write, briefly; no writer is using the deadline.
+			_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = w.conn.Write(w.ctrl)
+		}
 	}
 	w.closed = true
 	w.ctrl, w.own = nil, nil
