@@ -35,6 +35,13 @@ import (
 //     flushers. Control frames of our own (PONG, CLOSE) wait for a frame
 //     boundary: a partial writev leaves the rest of its frame to be written
 //     first, whoever writes next.
+//
+//     Two iovecs a frame, not a header prefixed once per broadcast: the
+//     hub's single encoding then serves TCP and WebSocket members alike,
+//     with no second copy of every broadcast and no change to the hub; the
+//     headers cost a few bytes of a pooled array per write, and writev's
+//     price is mostly its call and its bytes (BenchmarkTryWrite compares
+//     the two layouts with TCP's).
 //   - Reading: a small reader of our own (fragments reassembled into one
 //     protocol frame, masking, control frames between fragments) whose
 //     first read does not block (session.Parker), so an idle WebSocket
