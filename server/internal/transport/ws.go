@@ -42,6 +42,7 @@ import (
 //     headers cost a few bytes of a pooled array per write, and writev's
 //     price is mostly its call and its bytes (BenchmarkTryWrite compares
 //     the two layouts with TCP's).
+//
 //   - Reading: a small reader of our own (fragments reassembled into one
 //     protocol frame, masking, control frames between fragments) whose
 //     first read does not block (session.Parker), so an idle WebSocket
