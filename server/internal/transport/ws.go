@@ -60,7 +60,6 @@ type WS struct {
 	body   *[]byte
 	in     wsIn
 	hdr    [protocol.LengthSize]byte
-	ctlBuf [maxControl]byte
 
 	// The writer's state, under wmu. The session runs one writer call
 	// (TryWrite, WriteFrames, CloseWrite) at a time; the reader adds
@@ -366,7 +365,8 @@ func unmask(p []byte, mask [4]byte, pos uint64) {
 
 // control reads and acts on the control frame whose header was read.
 func (w *WS) control() error {
-	p := w.ctlBuf[:w.in.left]
+	var buf [maxControl]byte // on the stack: an idle connection holds none
+	p := buf[:w.in.left]
 	if err := w.payload(p); err != nil {
 		return err
 	}
@@ -686,8 +686,9 @@ func (w *WS) Discard() error {
 			}
 		}
 		for w.in.left > 0 {
-			k := min(w.in.left, uint64(len(w.ctlBuf)))
-			if err := w.payload(w.ctlBuf[:k]); err != nil {
+			var buf [512]byte
+			k := min(w.in.left, uint64(len(buf)))
+			if err := w.payload(buf[:k]); err != nil {
 				return err
 			}
 		}
