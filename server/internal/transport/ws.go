@@ -56,10 +56,10 @@ type WS struct {
 	remote string
 
 	// The reader's state; only the session's reader touches it.
-	pre    []byte // bytes the HTTP server read past the handshake, read first
-	body   *[]byte
-	in     wsIn
-	hdr    [protocol.LengthSize]byte
+	pre  []byte // bytes the HTTP server read past the handshake, read first
+	body *[]byte
+	in   wsIn
+	hdr  [protocol.LengthSize]byte
 
 	// The writer's state, under wmu. The session runs one writer call
 	// (TryWrite, WriteFrames, CloseWrite) at a time; the reader adds
