@@ -314,7 +314,7 @@ func listen(cfg *config, log *slog.Logger, mgr *session.Manager, certs *tlsconf.
 		handler, err := web.New(web.Options{
 			Files:     files,
 			Icon:      assets.Icon(),
-			WebSocket: transport.WebSocketHandler(met.Serve(metrics.WebSocket, mgr.Start), list(cfg.allowedOrigins), limits, mgr.LimitHit, log),
+			WebSocket: transport.WebSocketHandler(met.Start(metrics.WebSocket, mgr.Start), list(cfg.allowedOrigins), limits, mgr.LimitHit, log),
 			Health: func() web.Health {
 				return web.Health{Version: version, Connections: mgr.Count(), Draining: l.draining.Load(), NATS: st.natsHealth()}
 			},

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -288,5 +289,218 @@ func TestWebSocketDropInsideAMessageIsAReadError(t *testing.T) {
 		if e["remote"] == remote {
 			t.Errorf("a network drop was logged as the client's protocol error: %v", e)
 		}
+	}
+}
+
+// rawWS opens a WebSocket to the server by hand, for what no library
+// sends: control frames between fragments, reserved bits.
+func rawWS(t *testing.T, srv *testserver.Server) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", srv.HTTPAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /ws HTTP/1.1\r\nHost: " + srv.HTTPAddr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Fatalf("the server negotiated %q: permessage-deflate must stay off (encode-once)", ext)
+	}
+	return c, br
+}
+
+// wsClientFrame is a masked client frame (payload under 126 bytes).
+func wsClientFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	b := []byte{b0, 0x80 | byte(len(payload)), mask[0], mask[1], mask[2], mask[3]}
+	for i, c := range payload {
+		b = append(b, c^mask[i%4])
+	}
+	return b
+}
+
+// wsServerFrame reads one server frame: opcode and payload.
+func wsServerFrame(t *testing.T, r *bufio.Reader) (byte, []byte) {
+	t.Helper()
+	var h [10]byte
+	if _, err := io.ReadFull(r, h[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if h[0]&0x80 == 0 || h[0]&0x70 != 0 || h[1]&0x80 != 0 {
+		t.Fatalf("a server frame not final, with reserved bits or masked: % x", h[:2])
+	}
+	n := int(h[1] & 0x7F)
+	switch n {
+	case 126:
+		io.ReadFull(r, h[2:4])
+		n = int(binary.BigEndian.Uint16(h[2:]))
+	case 127:
+		io.ReadFull(r, h[2:10])
+		n = int(binary.BigEndian.Uint64(h[2:]))
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		t.Fatal(err)
+	}
+	return h[0] & 0x0F, p
+}
+
+// TestWebSocketPingBetweenFragments (issue 17): a HELLO in three
+// fragments with a PING between each is one frame; the PINGs are
+// answered with their payload, at frame boundaries, and WELCOME follows.
+// The server offers no permessage-deflate to a client that asks for it.
+func TestWebSocketPingBetweenFragments(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	c, r := rawWS(t, srv)
+	hello := protocol.Encode(&protocol.Hello{Version: protocol.Version, Client: "ws-raw"})
+	var out []byte
+	out = append(out, wsClientFrame(false, 0x2, hello[:3])...)
+	out = append(out, wsClientFrame(true, 0x9, []byte("one"))...)
+	out = append(out, wsClientFrame(false, 0x0, hello[3:9])...)
+	out = append(out, wsClientFrame(true, 0x9, []byte("two"))...)
+	out = append(out, wsClientFrame(true, 0x0, hello[9:])...)
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	var pongs []string
+	for {
+		op, p := wsServerFrame(t, r)
+		if op == 0xA {
+			pongs = append(pongs, string(p))
+			continue
+		}
+		if op != 0x2 {
+			t.Fatalf("opcode %#x", op)
+		}
+		m, err := protocol.Decode(p[protocol.LengthSize:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m.(*protocol.Welcome); !ok {
+			t.Fatalf("got %T, want WELCOME", m)
+		}
+		break
+	}
+	for len(pongs) < 2 {
+		op, p := wsServerFrame(t, r)
+		if op == 0xA {
+			pongs = append(pongs, string(p))
+		}
+	}
+	if pongs[0] != "one" || pongs[1] != "two" {
+		t.Fatalf("PONGs %q", pongs)
+	}
+}
+
+// TestWebSocketProtocolErrorCloses1002 (issue 17): a frame with a
+// reserved bit set gets a malformed ERROR and a CLOSE with 1002.
+func TestWebSocketProtocolErrorCloses1002(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	c, r := rawWS(t, srv)
+	f := wsClientFrame(true, 0x2, protocol.Encode(&protocol.Hello{Version: protocol.Version, Client: "ws-raw"}))
+	f[0] |= 0x40 // RSV1: compressed, which was never negotiated
+	if _, err := c.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	op, p := wsServerFrame(t, r)
+	if op != 0x2 {
+		t.Fatalf("opcode %#x, want the ERROR", op)
+	}
+	if m, err := protocol.Decode(p[protocol.LengthSize:]); err != nil || m.(*protocol.Error).Code != protocol.CodeMalformed {
+		t.Fatalf("got %v %v, want malformed", m, err)
+	}
+	op, p = wsServerFrame(t, r)
+	if op != 0x8 || len(p) < 2 || binary.BigEndian.Uint16(p) != 1002 {
+		t.Fatalf("got opcode %#x % x, want CLOSE 1002", op, p)
+	}
+}
+
+// TestWebSocketClientCloseHandshake (issue 17): a client that closes
+// the WebSocket gets the server's CLOSE back (the library's Close waits
+// for it), and the session ends as a clean close.
+func TestWebSocketClientCloseHandshake(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	w, _, err := dialWS(t, wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.send(&protocol.Hello{Version: protocol.Version, Client: "ws-close"})
+	expectWS[*protocol.Welcome](w)
+	go func() {
+		for { // Close needs a reader to see the answer
+			if _, _, err := w.c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	if err := w.c.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("the close handshake failed: %v", err)
+	}
+	rec := srv.WaitLog("connection closed", func(rec map[string]any) bool { return rec["client"] == "ws-close" })
+	if rec["reason"] != "read: EOF" {
+		t.Errorf("ended with %q", rec["reason"])
+	}
+}
+
+// TestIdleWebSocketConnectionsHoldNoGoroutine (issue 17): the HTTP
+// handler returns after the upgrade and an idle WebSocket's reader parks
+// in the Poller, as a TCP one does; a parked one wakes for its next
+// message and fan-out reaches all.
+func TestIdleWebSocketConnectionsHoldNoGoroutine(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-pprof", "127.0.0.1:0"}})
+	rec := srv.WaitLog("listening", func(rec map[string]any) bool { return rec["transport"] == "pprof" })
+	pprofAddr, _ := rec["addr"].(string)
+	goroutines := func() int {
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var n int
+		if _, err := fmt.Fscanf(resp.Body, "goroutine profile: total %d", &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := goroutines()
+	const idle = 40
+	var members []*clienttest.Recorder
+	for i := range idle {
+		c := clienttest.New(t, client.Config{Addr: wsURL(srv), Name: fmt.Sprint("idle", i)})
+		c.C.Join("general")
+		c.WaitJoined(t, "general")
+		members = append(members, c)
+	}
+	var held int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if held = goroutines() - before; held < idle/2 || time.Now().After(deadline) {
+			break
+		}
+		// Nothing signals "parked"; the count is polled, bounded above.
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d idle WebSocket connections hold %d goroutines (the server had %d before)", idle, held, before)
+	if held >= idle/2 {
+		t.Fatalf("%d idle WebSocket connections hold %d more goroutines: their readers do not park", idle, held)
+	}
+	if _, err := members[7].C.Send("general", "from a parked WebSocket"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		m.WaitText(t, "from a parked WebSocket")
 	}
 }

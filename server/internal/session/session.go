@@ -20,6 +20,7 @@ type Session struct {
 	t      Transport
 	direct Direct // t, when it can be written without blocking; else nil
 	parker Parker // t, when its reader can park; else nil
+	waker  Waker  // t, when it writes bytes of its own; else nil
 	id     uint64 // for the Poller
 	rooms  Rooms
 	start  time.Time
@@ -48,6 +49,7 @@ type Session struct {
 	queue      [][]byte
 	queued     int // bytes in queue
 	wstate     writeState
+	extra      bool      // the transport has bytes of its own to write (Waker): the writer calls it even with no frame
 	writeSince time.Time // a blocking write started then; zero when none is under way
 	wclosed    bool      // CloseWrite done
 	flusher    *flusher
@@ -65,6 +67,10 @@ func newSession(m *Manager, t Transport, onEnd func()) *Session {
 	}
 	if p, ok := t.(Parker); ok && p.CanPark() {
 		s.parker = p
+	}
+	if w, ok := t.(Waker); ok {
+		s.waker = w
+		w.SetWake(s.wakeWriter)
 	}
 	s.flusher = m.flushers[s.id%uint64(len(m.flushers))]
 	s.cond.L = &s.mu

@@ -16,6 +16,26 @@ const (
 	writing                     // its writer goroutine is (socket full, or not a Direct transport)
 )
 
+// Waker is implemented by transports that write bytes of their own
+// besides the session's frames (a WebSocket's PONG and CLOSE answers),
+// which may only go at a frame boundary: they wait inside the transport
+// for the session's writer. SetWake gives the transport a function that
+// gets the writer to call TryWrite or WriteFrames soon, with no frame if
+// none is queued. Pending reports whether bytes of the transport's own
+// are still waiting (a TryWrite the socket did not take whole).
+type Waker interface {
+	SetWake(wake func())
+	Pending() bool
+}
+
+// wakeWriter is the Waker's call: the transport has bytes to write.
+func (s *Session) wakeWriter() {
+	s.mu.Lock()
+	s.extra = true
+	s.kickLocked()
+	s.mu.Unlock()
+}
+
 func (s *Session) enqueueLocked(frame []byte) {
 	s.queue = append(s.queue, frame)
 	s.queued += len(frame)
@@ -89,7 +109,7 @@ func (f *flusher) run() {
 func (s *Session) flush() {
 	s.mu.Lock()
 	batch := s.queue
-	s.queue, s.queued = nil, 0
+	s.queue, s.queued, s.extra = nil, 0, false
 	s.wstate = flushing
 	s.mu.Unlock()
 
@@ -101,7 +121,11 @@ func (s *Session) flush() {
 		s.mu.Unlock()
 		return
 	}
-	if rest := skip(batch, n); len(rest) > 0 {
+	rest := skip(batch, n)
+	if len(rest) == 0 && s.waker != nil && s.waker.Pending() {
+		rest = [][]byte{} // bytes of the transport's own remain: the writer waits for the socket
+	}
+	if rest != nil {
 		// The socket is full: the client reads slower than we write. Its
 		// writer goroutine waits for it, under the watchdog. The rest goes
 		// to the writer, not back to the queue: it may begin with the tail
@@ -114,7 +138,7 @@ func (s *Session) flush() {
 	}
 	clear(batch)
 	s.cond.Broadcast()
-	if len(s.queue) > 0 {
+	if len(s.queue) > 0 || s.extra {
 		s.wstate = scheduled
 		s.flusher.add(s)
 		s.mu.Unlock()
@@ -135,7 +159,7 @@ func (s *Session) flush() {
 func (s *Session) writeLoop(pending [][]byte) {
 	for {
 		s.mu.Lock()
-		if pending == nil && len(s.queue) == 0 {
+		if pending == nil && len(s.queue) == 0 && !s.extra {
 			s.wstate = idle
 			s.queue = nil // idle sessions hold no buffers
 			s.cond.Broadcast()
@@ -153,7 +177,7 @@ func (s *Session) writeLoop(pending [][]byte) {
 			// was queued since.
 			batch = append(pending, s.queue...)
 		}
-		s.queue, s.queued, pending = nil, 0, nil
+		s.queue, s.queued, pending, s.extra = nil, 0, nil, false
 		s.writeSince = time.Now() // the watchdog (tick) ends writes that hang
 		s.mu.Unlock()
 

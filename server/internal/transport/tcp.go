@@ -330,8 +330,21 @@ func (s *tlsSocket) Read(b []byte) (int, error) {
 // It is a temporary net.Error: crypto/tls then keeps the connection.
 var errWouldBlock net.Error = wouldBlock{}
 
+// errNotDirect: non-blocking socket access is implemented for Linux and
+// plain TCP sockets only.
+var errNotDirect = errors.New("transport: non-blocking access needs Linux and a plain TCP socket")
+
 type wouldBlock struct{}
 
 func (wouldBlock) Error() string   { return "transport: no input yet" }
 func (wouldBlock) Timeout() bool   { return true }
 func (wouldBlock) Temporary() bool { return true }
+
+// size is the bytes in frames.
+func size(frames [][]byte) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	return n
+}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -91,14 +93,18 @@ const maxIOV = 1024
 // TryWrite implements session.Direct: it writes what the socket takes now
 // and returns how many bytes that was; fewer than given means the socket
 // is full.
-func (t *TCP) TryWrite(frames [][]byte) (int, error) {
+func (t *TCP) TryWrite(frames [][]byte) (int, error) { return writevNow(t.raw, frames) }
+
+// writevNow writes what socket raw takes now, with one writev per maxIOV
+// buffers, and returns how many bytes that was.
+func writevNow(raw syscall.RawConn, frames [][]byte) (int, error) {
 	total := 0
 	for len(frames) > 0 {
 		chunk := frames[:min(len(frames), maxIOV)]
 		var n int
 		var werr error
-		if err := t.raw.Write(func(fd uintptr) bool {
-			n, werr = unix.Writev(int(fd), chunk)
+		if err := raw.Write(func(fd uintptr) bool {
+			n, werr = writev(fd, chunk)
 			return true // never wait here
 		}); err != nil {
 			return total, err
@@ -118,10 +124,35 @@ func (t *TCP) TryWrite(frames [][]byte) (int, error) {
 	return total, nil
 }
 
-func size(frames [][]byte) int {
-	n := 0
-	for _, f := range frames {
-		n += len(f)
+// directConn is the socket of a WebSocket's connection when it can be
+// used without blocking (a plain TCP one), else nil.
+func directConn(c net.Conn) syscall.RawConn { return rawConn(c) }
+
+// iovecs are writev's arrays, reused: unix.Writev would allocate one per
+// call, on the path every fanned-out frame takes.
+var iovecs = sync.Pool{New: func() any { v := make([]unix.Iovec, 0, 64); return &v }}
+
+// writev is one writev(2) of bufs (at most maxIOV), without allocating.
+func writev(fd uintptr, bufs [][]byte) (int, error) {
+	p := iovecs.Get().(*[]unix.Iovec)
+	iov := (*p)[:0]
+	for _, b := range bufs {
+		if len(b) > 0 {
+			v := unix.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			iov = append(iov, v)
+		}
 	}
-	return n
+	var n uintptr
+	var errno syscall.Errno
+	if len(iov) > 0 {
+		n, _, errno = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	}
+	clear(iov) // hold no frames
+	*p = iov[:0]
+	iovecs.Put(p)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }

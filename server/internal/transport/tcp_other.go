@@ -3,7 +3,7 @@
 package transport
 
 import (
-	"errors"
+	"net"
 	"syscall"
 )
 
@@ -17,8 +17,6 @@ func (t *TCP) CanPark() bool { return false }
 // SyscallConn is nil where CanPark is false.
 func (t *TCP) SyscallConn() syscall.RawConn { return nil }
 
-var errNotDirect = errors.New("transport: non-blocking access needs Linux")
-
 // TryReadFrame is not available here (CanPark is false).
 func (t *TCP) TryReadFrame(int) ([]byte, error) { return nil, errNotDirect }
 
@@ -27,3 +25,13 @@ func (t *TCP) TryWrite([][]byte) (int, error) { return 0, errNotDirect }
 
 // tryRead is never used: try mode is never set here.
 func (s *tlsSocket) tryRead([]byte) (int, error) { return 0, errNotDirect }
+
+// directConn is nil here: WebSockets use blocking writes and a reader
+// goroutine.
+func directConn(net.Conn) syscall.RawConn { return nil }
+
+// readNow is never used: CanPark is false.
+func readNow(net.Conn, syscall.RawConn, []byte) (int, error) { return 0, errNotDirect }
+
+// writevNow is never used: Direct is false.
+func writevNow(syscall.RawConn, [][]byte) (int, error) { return 0, errNotDirect }
