@@ -129,7 +129,18 @@ type wsIn struct {
 }
 
 // ReadFrame implements session.Transport.
-func (w *WS) ReadFrame(max int) ([]byte, error) { return w.readFrame(max, false) }
+func (w *WS) ReadFrame(max int) ([]byte, error) { return w.read(max, false) }
+
+// read is readFrame; a message that failed gives its buffer back here,
+// in the reader: only the reader touches w.body (Close, from any
+// goroutine, must not put it in the pool while it is being filled).
+func (w *WS) read(max int, try bool) ([]byte, error) {
+	body, err := w.readFrame(max, try)
+	if err != nil {
+		w.release()
+	}
+	return body, err
+}
 
 // TryReadFrame implements session.Parker: like ReadFrame, but when no
 // byte of a next WebSocket frame has arrived it returns
@@ -140,7 +151,7 @@ func (w *WS) TryReadFrame(max int) ([]byte, error) {
 	if w.raw == nil {
 		return nil, errNotDirect
 	}
-	return w.readFrame(max, true)
+	return w.read(max, true)
 }
 
 // CanPark reports whether the reader can give its goroutine up.
@@ -149,6 +160,8 @@ func (w *WS) CanPark() bool { return w.raw != nil }
 // SyscallConn gives the Poller the socket.
 func (w *WS) SyscallConn() syscall.RawConn { return w.raw }
 
+// release gives the last message's buffer back to the pool; the
+// reader's only.
 func (w *WS) release() {
 	if w.body != nil {
 		putBody(w.body)
@@ -730,7 +743,8 @@ func (w *WS) Close() error {
 	w.closed = true
 	w.ctrl, w.own = nil, nil
 	w.wmu.Unlock()
-	w.release()
+	// Not w.release(): Close may come from another goroutine (the write
+	// watchdog, a failed write) while the reader fills the buffer.
 	return w.conn.Close()
 }
 
