@@ -441,7 +441,14 @@ func (w *WS) queueControl(op byte, payload []byte) {
 	if op == opClose {
 		w.closeSent = true
 	}
-	w.ctrl = append(w.ctrl, frame...)
+	if op == opPong && isPong(w.ctrl) {
+		// A PONG still waits: only the latest PING is answered (RFC 6455
+		// 5.5.3), so a PING flood while the client does not read keeps
+		// one PONG waiting, not one per PING. The CLOSE, if any, follows.
+		w.ctrl = append(frame, w.ctrl[pongLen(w.ctrl):]...)
+	} else {
+		w.ctrl = append(w.ctrl, frame...)
+	}
 	wake := w.wake
 	if !w.writing && len(w.own) == 0 && w.bodyLeft == 0 && w.raw != nil {
 		// A frame boundary with nobody writing: write it now, without
@@ -464,6 +471,14 @@ func (w *WS) queueControl(op byte, payload []byte) {
 		wake()
 	}
 }
+
+// isPong reports whether control frames ctrl begin with a PONG. Our
+// control frames have 2-byte headers; nothing is queued after a CLOSE,
+// so a waiting PONG is always first.
+func isPong(ctrl []byte) bool { return len(ctrl) >= 2 && ctrl[0] == 0x80|opPong }
+
+// pongLen is the length of the PONG ctrl begins with.
+func pongLen(ctrl []byte) int { return 2 + int(ctrl[1]&0x7F) }
 
 // wsVec is one writer call's iovecs and what each is.
 type wsVec struct {
@@ -590,6 +605,10 @@ func (w *WS) end(v *wsVec, written int) int {
 	}
 	// Control frames not reached go back, before any queued meanwhile.
 	if v.ctrl != nil && i <= v.ctrlAt {
+		if isPong(v.ctrl) && isPong(w.ctrl) {
+			// A newer PING came meanwhile: only its PONG goes.
+			v.ctrl = v.ctrl[pongLen(v.ctrl):]
+		}
 		w.ctrl = append(v.ctrl, w.ctrl...)
 	}
 	if i == len(v.iov) {
