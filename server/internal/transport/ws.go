@@ -563,7 +563,7 @@ func (w *WS) begin(frames [][]byte) (*wsVec, error) {
 // bytes went out.
 func (w *WS) end(v *wsVec, written int) int {
 	w.wmu.Lock()
-	n := v.dropped
+	n := 0
 	own, bodyLeft := []byte(nil), 0
 	i := 0
 	for ; i < len(v.iov); i++ {
@@ -613,6 +613,10 @@ func (w *WS) end(v *wsVec, written int) int {
 	}
 	if i == len(v.iov) {
 		own, bodyLeft = nil, 0
+		// The frames dropped after our CLOSE count as written only now
+		// that all before them went out: counted sooner, the caller would
+		// skip bytes of the frame still being written.
+		n += v.dropped
 	}
 	w.own, w.bodyLeft = own, bodyLeft
 	w.writing = false
