@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -393,6 +394,11 @@ func (w *WS) control() error {
 		var code []byte
 		if len(p) >= 2 {
 			code = p[:2]
+			if !closeCodeValid(binary.BigEndian.Uint16(p)) || !utf8.Valid(p[2:]) {
+				// Not echoed: a code that must not be sent, or a reason
+				// that is not UTF-8, is the client's protocol error.
+				code = binary.BigEndian.AppendUint16(nil, closeProtocolError)
+			}
 		}
 		w.wmu.Lock()
 		already := w.closeSent
@@ -403,6 +409,21 @@ func (w *WS) control() error {
 		return io.EOF // the peer closed the WebSocket
 	}
 	return nil
+}
+
+// closeCodeValid reports whether a CLOSE may carry code (RFC 6455 7.4):
+// not below 1000, not 1004-1006 or 1015 (never sent), not 1016-2999
+// (unassigned), not 5000 or more.
+func closeCodeValid(code uint16) bool {
+	switch {
+	case code < 1000 || code >= 5000:
+		return false
+	case code == 1004 || code == 1005 || code == 1006 || code == 1015:
+		return false
+	case code >= 1016 && code < 3000:
+		return false
+	}
+	return true
 }
 
 // --- Writing ---
