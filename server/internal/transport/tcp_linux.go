@@ -70,8 +70,12 @@ func readNow(c net.Conn, raw syscall.RawConn, b []byte) (int, error) {
 	var n int
 	var rerr error
 	if err := raw.Read(func(fd uintptr) bool {
-		n, rerr = unix.Read(int(fd), b)
-		return true // never wait here
+		for {
+			n, rerr = unix.Read(int(fd), b)
+			if rerr != unix.EINTR {
+				return true // never wait here
+			}
+		}
 	}); err != nil {
 		return 0, err
 	}
@@ -104,8 +108,12 @@ func writevNow(raw syscall.RawConn, frames [][]byte) (int, error) {
 		var n int
 		var werr error
 		if err := raw.Write(func(fd uintptr) bool {
-			n, werr = writev(fd, chunk)
-			return true // never wait here
+			for {
+				n, werr = writev(fd, chunk)
+				if werr != unix.EINTR {
+					return true // never wait here
+				}
+			}
 		}); err != nil {
 			return total, err
 		}
