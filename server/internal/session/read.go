@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"io"
 	"time"
 
 	"chat/protocol"
@@ -38,6 +39,18 @@ func (s *Session) readLoop() bool {
 					s.mgr.LimitHit(LimitFrameTooLarge, s.t.RemoteAddr(), de.Reason)
 				}
 				s.protocolError(protocol.NewError(de.Code, "", de.Reason))
+				return true
+			}
+			if pc, ok := s.t.(PeerCloser); ok && errors.Is(err, io.EOF) && pc.Answering() {
+				// The peer closed and its answer waits for the writer:
+				// close as after BYE, reading to the end meanwhile.
+				s.mu.Lock()
+				if s.reason == "" {
+					s.reason = readEndReason(err)
+				}
+				s.failLocked(nil)
+				s.mu.Unlock()
+				_ = s.t.Discard()
 				return true
 			}
 			s.mu.Lock()

@@ -28,6 +28,17 @@ type Waker interface {
 	Pending() bool
 }
 
+// PeerCloser is a Transport whose peer can end it with a close of its
+// own that must be answered in the stream (a WebSocket's CLOSE). When
+// ReadFrame returns io.EOF and Answering reports true, the answer waits
+// for a frame boundary: the session then closes as after BYE (the writer
+// writes the rest of its frame, the answer, and ends the stream; the
+// reader reads to the end or the linger) instead of finishing at once and
+// cutting the answer off.
+type PeerCloser interface {
+	Answering() bool
+}
+
 // wakeWriter is the Waker's call: the transport has bytes to write.
 func (s *Session) wakeWriter() {
 	s.mu.Lock()

@@ -652,6 +652,14 @@ func (w *WS) end(v *wsVec, written int) int {
 	return n
 }
 
+// Answering implements session.PeerCloser: our CLOSE (the answer to the
+// client's) is queued and not yet written whole.
+func (w *WS) Answering() bool {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.closeSent && !w.shut && !w.closed
+}
+
 // Pending implements session.Waker: bytes of ours wait to be written
 // (after a TryWrite the socket did not take whole).
 func (w *WS) Pending() bool {
@@ -777,7 +785,12 @@ func (w *WS) Close() error {
 	w.wmu.Lock()
 	if !w.closed && !w.writing && len(w.own) == 0 && w.bodyLeft == 0 && len(w.ctrl) > 0 {
 		if w.raw != nil {
-			_, _ = writevNow(w.raw, [][]byte{w.ctrl})
+			if k, err := writevNow(w.raw, [][]byte{w.ctrl}); err == nil && k > 0 && k < len(w.ctrl) {
+				// Not a truncated CLOSE: its rest, briefly waiting (no
+				// writer is busy, so the socket is not stuck behind one).
+				_ = w.conn.SetWriteDeadline(time.Now().Add(250 * time.Millisecond))
+				_, _ = w.conn.Write(w.ctrl[k:])
+			}
 		} else {
 			// TLS: a blocking write, briefly; no writer is using the deadline.
 			_ = w.conn.SetWriteDeadline(time.Now().Add(time.Second))
