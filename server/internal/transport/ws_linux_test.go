@@ -139,6 +139,21 @@ func TestWSStressFanOutWithPings(t *testing.T) {
 		}
 	}
 	cutsBefore := wsCuts.Load()
+	// Frame 0 (70 KiB, far more than the tiny socket buffers on both
+	// sides hold) goes to every client before any reads: each flusher's
+	// first TryWrite finds an empty socket, which takes part of the frame
+	// and no more, so every session has a write cut inside a frame
+	// whatever the timing of the rest.
+	f0 := protocol.Encode(&protocol.Msg{Room: "r", Seq: 0, Sender: "s", Text: stressText(0)})
+	for _, m := range ms {
+		m.Deliver(f0)
+	}
+	for deadline := time.Now().Add(10 * time.Second); wsCuts.Load()-cutsBefore < clients; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writes cut inside frame 0 of %d clients", wsCuts.Load()-cutsBefore, clients)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	for ci, c := range conns {
 		go func() {
 			r := rand.New(rand.NewPCG(uint64(ci), 7))
@@ -211,7 +226,7 @@ func TestWSStressFanOutWithPings(t *testing.T) {
 			results <- res
 		}()
 	}
-	for i := range frames {
+	for i := 1; i < frames; i++ {
 		f := protocol.Encode(&protocol.Msg{Room: "r", Seq: uint64(i), Sender: "s", Text: stressText(i)})
 		for _, m := range ms {
 			m.Deliver(f) // one encoding for every receiver
