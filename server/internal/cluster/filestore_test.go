@@ -41,10 +41,16 @@ type fileNode struct {
 
 func startFileNode(t *testing.T, nc *natstest.Cluster, first int, name string, lim files.Limits) *fileNode {
 	t.Helper()
+	return startFileNodeWith(t, nc, first, name, FilesOptions{Limits: lim})
+}
+
+func startFileNodeWith(t *testing.T, nc *natstest.Cluster, first int, name string, opts FilesOptions) *fileNode {
+	t.Helper()
 	c := dial(t, nc, first, Options{Name: name})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fs, err := c.Files(ctx, FilesOptions{Limits: lim, CacheBytes: 1 << 20})
+	opts.CacheBytes = 1 << 20
+	fs, err := c.Files(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
