@@ -65,6 +65,8 @@ const (
 	maxInspect = 2
 	// maxSends bounds the sends waiting to mark their holds used.
 	maxSends = 4096
+	// maxSeen bounds the uploads whose last chunk a node remembers.
+	maxSeen = 4096
 	// collectPause is the least time between two collections started by
 	// deletes (retention and deletes come in bursts).
 	collectPause = time.Minute
@@ -113,6 +115,15 @@ type FileStore struct {
 	// an object and deleting its registration.
 	beforeUnregister func(id string)
 
+	// seen is, per upload this node began or wrote (key u.<owner>.<id>),
+	// the stream seq of the last chunk or fence it wrote: its next chunk
+	// is published expecting it, so a chunk of a dead connection after
+	// another node's Begin fenced the upload is refused (bounded by
+	// maxSeen; an upload missing here is checked against the stream's
+	// last chunk, as before).
+	seenMu sync.Mutex
+	seen   map[string]uint64
+
 	mu sync.Mutex
 	// collected, if set (tests, through notifyCollect), is told each
 	// background collection's result.
@@ -144,7 +155,8 @@ func (c *Conn) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 	}
 	r := c.replicas()
 	s := &FileStore{c: c, opts: opts, lim: opts.Limits,
-		inspecting: make(chan struct{}, maxInspect), sends: make(chan protocol.Msg, maxSends)}
+		inspecting: make(chan struct{}, maxInspect), sends: make(chan protocol.Msg, maxSends),
+		seen: map[string]uint64{}}
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		s.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketFiles,
@@ -479,8 +491,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 				return u.Size, nil // finished: Finish answers its file again
 			}
 		} else {
-			_, have, err := s.lastPart(ctx, u.Owner, u.ID)
-			return have, err
+			return s.fence(ctx, u.Owner, u.ID)
 		}
 	}
 	if rev != 0 {
@@ -550,7 +561,60 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		}
 		return 0, err
 	}
+	s.saw(key, 0) // no chunk yet: this node's first chunk expects none
 	return 0, nil
+}
+
+// fence answers a Begin that resumes: it publishes an empty chunk at the
+// end of the upload's chunks, expecting the last one it read, and
+// remembers it as this node's last. A node that still writes a dead
+// connection's chunks expects its own last chunk and is refused from
+// then on, so the bytes answered here stay the upload's.
+func (s *FileStore) fence(ctx context.Context, owner, id string) (int64, error) {
+	for {
+		seq, have, err := s.lastPart(ctx, owner, id)
+		if err != nil {
+			return 0, err
+		}
+		m := &nats.Msg{Subject: partsSubject(owner, id), Header: nats.Header{headerOffset: []string{strconv.FormatInt(have, 10)}}}
+		ack, err := s.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(seq))
+		if isConflict(err) {
+			continue // a chunk landed meanwhile: fence after it
+		}
+		if err != nil {
+			return 0, fmt.Errorf("cluster: file store: fencing an upload: %w", err)
+		}
+		s.saw(uploadKey(owner, id), ack.Sequence)
+		return have, nil
+	}
+}
+
+// saw remembers seq as the last chunk this node wrote of upload key.
+func (s *FileStore) saw(key string, seq uint64) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if _, ok := s.seen[key]; !ok && len(s.seen) >= maxSeen {
+		for k := range s.seen {
+			delete(s.seen, k) // any one: it falls back to the stream's last chunk
+			break
+		}
+	}
+	s.seen[key] = seq
+}
+
+// lastSeen returns the last chunk this node wrote of upload key.
+func (s *FileStore) lastSeen(key string) (uint64, bool) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	seq, ok := s.seen[key]
+	return seq, ok
+}
+
+// forgetSeen forgets upload key (finished or dropped).
+func (s *FileStore) forgetSeen(key string) {
+	s.seenMu.Lock()
+	delete(s.seen, key)
+	s.seenMu.Unlock()
 }
 
 // prune forgets holds that ended, and pending uploads begun more than
@@ -678,6 +742,7 @@ func (s *FileStore) release(ctx context.Context, owner, id string, size int64) e
 // drop removes an upload: its bytes, its key and, if unfinished, its
 // reservation.
 func (s *FileStore) drop(ctx context.Context, owner, id string, rec *uploadRec) error {
+	s.forgetSeen(uploadKey(owner, id))
 	if err := s.uploads.Purge(ctx, jetstream.WithPurgeSubject(partsSubject(owner, id))); err != nil {
 		return fmt.Errorf("cluster: file store: dropping upload bytes: %w", err)
 	}
@@ -726,6 +791,11 @@ func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, d
 	if offset != have {
 		return 0, &files.OffsetError{Have: have}
 	}
+	if mine, ok := s.lastSeen(uploadKey(owner, id)); ok && mine != seq {
+		// Another node began (fenced) or wrote this upload since this
+		// node last did: this is a dead connection's chunk.
+		return 0, &files.OffsetError{Have: have}
+	}
 	if offset+int64(len(data)) > rec.Size {
 		return 0, files.Refuse(protocol.CodeInvalid, "The upload is longer than its announced size.")
 	}
@@ -747,6 +817,7 @@ func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, d
 			return 0, fmt.Errorf("cluster: file store: storing a chunk: %w", err)
 		}
 		seq, have = ack.Sequence, have+int64(len(chunk))
+		s.saw(uploadKey(owner, id), seq)
 		data = data[len(chunk):]
 	}
 	return have, nil
@@ -933,6 +1004,7 @@ func (s *FileStore) finish(ctx context.Context, owner, id string, rec *uploadRec
 	if err := s.addTotal(ctx, -rec.Size); err != nil {
 		s.c.opts.Logger.Warn("cluster: file store: returning an upload's reservation failed", "err", err)
 	}
+	s.forgetSeen(uploadKey(owner, id))
 	if err := s.uploads.Purge(ctx, jetstream.WithPurgeSubject(partsSubject(owner, id))); err != nil {
 		s.c.opts.Logger.Warn("cluster: file store: purging a finished upload's bytes failed; they expire", "err", err)
 	}
