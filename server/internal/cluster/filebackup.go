@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"chat/server/internal/files/media"
@@ -187,19 +186,8 @@ func (s *FileStore) importFile(ctx context.Context, path, id string) (int64, err
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	if _, err := s.obj.GetInfo(ctx, id); errors.Is(err, jetstream.ErrObjectNotFound) {
-		if _, err := s.obj.Put(ctx, jetstream.ObjectMeta{Name: id, Headers: nats.Header{headerType: []string{typ}}}, f); err != nil {
-			return 0, fmt.Errorf("cluster: import files: %s: %w", id, err)
-		}
-	} else if err != nil {
-		return 0, err
-	}
-	added, err := s.register(ctx, id, size, typ)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.addTotal(ctx, added); err != nil {
-		return 0, err
+	if err := s.store(ctx, id, typ, size, f); err != nil {
+		return 0, fmt.Errorf("cluster: import files: %s: %w", id, err)
 	}
 	return size, nil
 }

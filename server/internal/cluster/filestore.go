@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -64,6 +65,8 @@ const (
 	maxInspect = 2
 	// maxSends bounds the sends waiting to mark their holds used.
 	maxSends = 4096
+	// maxSeen bounds the uploads whose last chunk a node remembers.
+	maxSeen = 4096
 	// collectPause is the least time between two collections started by
 	// deletes (retention and deletes come in bursts).
 	collectPause = time.Minute
@@ -108,10 +111,26 @@ type FileStore struct {
 	// ends, as if unused).
 	sends chan protocol.Msg
 
-	mu   sync.Mutex
-	n    *Node              // the node whose index tells the references; nil until it starts
-	stop context.CancelFunc // stops the collector (with the node)
-	done chan struct{}      // closed when the collector returns
+	// beforeUnregister, if set (tests), runs in Collect between deleting
+	// an object and deleting its registration.
+	beforeUnregister func(id string)
+
+	// seen is, per upload this node began or wrote (key u.<owner>.<id>),
+	// the stream seq of the last chunk or fence it wrote: its next chunk
+	// is published expecting it, so a chunk of a dead connection after
+	// another node's Begin fenced the upload is refused (bounded by
+	// maxSeen; an upload missing here is checked against the stream's
+	// last chunk, as before).
+	seenMu sync.Mutex
+	seen   map[string]uint64
+
+	mu sync.Mutex
+	// collected, if set (tests, through notifyCollect), is told each
+	// background collection's result.
+	collected chan<- error
+	n         *Node              // the node whose index tells the references; nil until it starts
+	stop      context.CancelFunc // stops the collector (with the node)
+	done      chan struct{}      // closed when the collector returns
 }
 
 // errNoNode answers calls before the node using the store started.
@@ -136,7 +155,8 @@ func (c *Conn) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 	}
 	r := c.replicas()
 	s := &FileStore{c: c, opts: opts, lim: opts.Limits,
-		inspecting: make(chan struct{}, maxInspect), sends: make(chan protocol.Msg, maxSends)}
+		inspecting: make(chan struct{}, maxInspect), sends: make(chan protocol.Msg, maxSends),
+		seen: map[string]uint64{}}
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		s.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketFiles,
@@ -248,6 +268,14 @@ func (s *FileStore) markUsed(ctx context.Context, owner, fileID string, at int64
 	})
 }
 
+// notifyCollect makes the collector send each collection's result to ch
+// (if ch has room): tests wait for a background collection with it.
+func (s *FileStore) notifyCollect(ch chan<- error) {
+	s.mu.Lock()
+	s.collected = ch
+	s.mu.Unlock()
+}
+
 // detach stops the collector (the node stops).
 func (s *FileStore) detach() {
 	s.mu.Lock()
@@ -302,10 +330,20 @@ func (s *FileStore) collector(ctx context.Context, n *Node) {
 		}
 		last = time.Now()
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		if err := s.Collect(cctx); err != nil && ctx.Err() == nil {
+		err := s.Collect(cctx)
+		if err != nil && ctx.Err() == nil {
 			s.c.opts.Logger.Warn("cluster: collecting files failed; tried again later", "err", err)
 		}
 		cancel()
+		s.mu.Lock()
+		ch := s.collected
+		s.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- err:
+			default:
+			}
+		}
 	}
 }
 
@@ -319,6 +357,10 @@ type (
 		Created int64  `json:"created"` // Unix ms
 		// File is set once finished: a Finish again answers the hold.
 		File string `json:"file,omitempty"`
+		// Finishing is set (Unix ms: the deadline) by the Finish that
+		// claimed the upload: another Finish waits for the file until
+		// then, and takes over after.
+		Finishing int64 `json:"finishing,omitempty"`
 	}
 	// holdRec is key h.<owner>.<file id>.
 	holdRec struct {
@@ -334,12 +376,21 @@ type (
 	blobRec struct {
 		Size int64  `json:"size"`
 		Type string `json:"type"`
+		// Deleting (Unix ms: when marked) is set by the Collect that
+		// deletes the object: then the key goes at the marked revision.
+		// A Finish that finds the mark waits for the key to go (or the
+		// mark to be a finishFor old) and stores the content again.
+		Deleting int64 `json:"deleting,omitempty"`
 	}
 	// ownerRec is key q.<owner>: what counts against the name's quota
 	// besides the files its messages carry.
 	ownerRec struct {
-		Pending map[string]int64    `json:"pending,omitempty"` // upload id → size
-		Held    map[string]heldSize `json:"held,omitempty"`    // file id → size and end
+		Pending map[string]int64 `json:"pending,omitempty"` // upload id → size
+		// PendingAt is when each pending upload began (Unix ms): one
+		// older than HoldFor is dropped when the record is next
+		// updated (a Begin that failed midway leaks none for longer).
+		PendingAt map[string]int64    `json:"pending_at,omitempty"`
+		Held      map[string]heldSize `json:"held,omitempty"` // file id → size and end
 	}
 	heldSize struct {
 		Size  int64 `json:"size"`
@@ -440,8 +491,7 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 				return u.Size, nil // finished: Finish answers its file again
 			}
 		} else {
-			_, have, err := s.lastPart(ctx, u.Owner, u.ID)
-			return have, err
+			return s.fence(ctx, u.Owner, u.ID)
 		}
 	}
 	if rev != 0 {
@@ -456,11 +506,14 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		return 0, err
 	}
 	now := time.Now().UnixMilli()
+	already := false
 	err = casJSON(ctx, s, ownerKey(u.Owner), func(o *ownerRec) (bool, error) {
-		o.prune(now)
+		o.prune(now, s.lim.HoldFor)
 		if _, ok := o.Pending[u.ID]; ok {
+			already = true
 			return false, nil // a Begin racing with this one counted it
 		}
+		already = false
 		if len(o.Pending) >= s.lim.Pending {
 			return false, files.Refuse(protocol.CodeInvalid, "Too many unfinished uploads: finish or cancel some first.")
 		}
@@ -470,12 +523,24 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		if o.Pending == nil {
 			o.Pending = map[string]int64{}
 		}
-		o.Pending[u.ID] = u.Size
+		if o.PendingAt == nil {
+			o.PendingAt = map[string]int64{}
+		}
+		o.Pending[u.ID], o.PendingAt[u.ID] = u.Size, now
 		return true, nil
 	})
 	if err != nil {
 		return 0, err
 	}
+	if already {
+		// The racing Begin counts it in the total and writes the
+		// upload's record.
+		return 0, nil
+	}
+	// A failure from here on is undone whatever the caller's context
+	// does (else the reservation would stay).
+	undo, cancelUndo := context.WithTimeout(context.WithoutCancel(ctx), 2*s.c.opts.PublishTimeout)
+	defer cancelUndo()
 	err = casJSON(ctx, s, totalKey, func(t *totalRec) (bool, error) {
 		if t.Bytes+u.Size > s.lim.Total {
 			return false, files.Refuse(protocol.CodeQuota, "The server's storage for files is full.")
@@ -484,24 +549,94 @@ func (s *FileStore) Begin(ctx context.Context, u files.Upload) (int64, error) {
 		return true, nil
 	})
 	if err != nil {
-		_ = s.unpend(ctx, u.Owner, u.ID)
+		if uerr := s.unpend(undo, u.Owner, u.ID); uerr != nil {
+			s.c.opts.Logger.Warn("cluster: file store: undoing a refused upload's reservation failed; it expires", "err", uerr)
+		}
 		return 0, err
 	}
 	b, _ := json.Marshal(uploadRec{Room: u.Room, Name: sqlite.CleanName(u.Name), Size: u.Size, Created: now})
 	if _, err := s.kv.Put(ctx, key, b); err != nil {
-		_ = s.release(ctx, u.Owner, u.ID, u.Size)
+		if uerr := s.release(undo, u.Owner, u.ID, u.Size); uerr != nil {
+			s.c.opts.Logger.Warn("cluster: file store: undoing an upload's reservation failed; it expires", "err", uerr)
+		}
 		return 0, err
 	}
+	s.saw(key, 0) // no chunk yet: this node's first chunk expects none
 	return 0, nil
 }
 
-// prune forgets holds that ended.
-func (o *ownerRec) prune(now int64) {
+// fence answers a Begin that resumes: it publishes an empty chunk at the
+// end of the upload's chunks, expecting the last one it read, and
+// remembers it as this node's last. A node that still writes a dead
+// connection's chunks expects its own last chunk and is refused from
+// then on, so the bytes answered here stay the upload's.
+func (s *FileStore) fence(ctx context.Context, owner, id string) (int64, error) {
+	for {
+		seq, have, err := s.lastPart(ctx, owner, id)
+		if err != nil {
+			return 0, err
+		}
+		m := &nats.Msg{Subject: partsSubject(owner, id), Header: nats.Header{headerOffset: []string{strconv.FormatInt(have, 10)}}}
+		ack, err := s.c.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(seq))
+		if isConflict(err) {
+			continue // a chunk landed meanwhile: fence after it
+		}
+		if err != nil {
+			return 0, fmt.Errorf("cluster: file store: fencing an upload: %w", err)
+		}
+		s.saw(uploadKey(owner, id), ack.Sequence)
+		return have, nil
+	}
+}
+
+// saw remembers seq as the last chunk this node wrote of upload key.
+func (s *FileStore) saw(key string, seq uint64) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	if _, ok := s.seen[key]; !ok && len(s.seen) >= maxSeen {
+		for k := range s.seen {
+			delete(s.seen, k) // any one: it falls back to the stream's last chunk
+			break
+		}
+	}
+	s.seen[key] = seq
+}
+
+// lastSeen returns the last chunk this node wrote of upload key.
+func (s *FileStore) lastSeen(key string) (uint64, bool) {
+	s.seenMu.Lock()
+	defer s.seenMu.Unlock()
+	seq, ok := s.seen[key]
+	return seq, ok
+}
+
+// forgetSeen forgets upload key (finished or dropped).
+func (s *FileStore) forgetSeen(key string) {
+	s.seenMu.Lock()
+	delete(s.seen, key)
+	s.seenMu.Unlock()
+}
+
+// prune forgets holds that ended, and pending uploads begun more than
+// holdFor ago (Collect drops such uploads; one whose Begin failed midway
+// has nothing else to drop it).
+func (o *ownerRec) prune(now int64, holdFor time.Duration) {
 	for id, h := range o.Held {
 		if h.Until <= now {
 			delete(o.Held, id)
 		}
 	}
+	for id, at := range o.PendingAt {
+		if at <= now-holdFor.Milliseconds() {
+			o.unpend(id)
+		}
+	}
+}
+
+// unpend forgets pending upload id.
+func (o *ownerRec) unpend(id string) {
+	delete(o.Pending, id)
+	delete(o.PendingAt, id)
 }
 
 // usage is the bytes counted against the name: unfinished uploads at
@@ -580,7 +715,7 @@ func (s *FileStore) unpend(ctx context.Context, owner, id string) error {
 		if _, ok := o.Pending[id]; !ok {
 			return false, nil
 		}
-		delete(o.Pending, id)
+		o.unpend(id)
 		return true, nil
 	})
 }
@@ -607,6 +742,7 @@ func (s *FileStore) release(ctx context.Context, owner, id string, size int64) e
 // drop removes an upload: its bytes, its key and, if unfinished, its
 // reservation.
 func (s *FileStore) drop(ctx context.Context, owner, id string, rec *uploadRec) error {
+	s.forgetSeen(uploadKey(owner, id))
 	if err := s.uploads.Purge(ctx, jetstream.WithPurgeSubject(partsSubject(owner, id))); err != nil {
 		return fmt.Errorf("cluster: file store: dropping upload bytes: %w", err)
 	}
@@ -655,6 +791,11 @@ func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, d
 	if offset != have {
 		return 0, &files.OffsetError{Have: have}
 	}
+	if mine, ok := s.lastSeen(uploadKey(owner, id)); ok && mine != seq {
+		// Another node began (fenced) or wrote this upload since this
+		// node last did: this is a dead connection's chunk.
+		return 0, &files.OffsetError{Have: have}
+	}
 	if offset+int64(len(data)) > rec.Size {
 		return 0, files.Refuse(protocol.CodeInvalid, "The upload is longer than its announced size.")
 	}
@@ -676,28 +817,85 @@ func (s *FileStore) Write(ctx context.Context, owner, id string, offset int64, d
 			return 0, fmt.Errorf("cluster: file store: storing a chunk: %w", err)
 		}
 		seq, have = ack.Sequence, have+int64(len(chunk))
+		s.saw(uploadKey(owner, id), seq)
 		data = data[len(chunk):]
 	}
 	return have, nil
 }
 
-// Finish implements files.Store.
+// finishWait is how often a Finish waiting for another node's Finish of
+// the same upload (or for a Collect deleting the same content) looks
+// again.
+const finishWait = 50 * time.Millisecond
+
+// finishFor bounds one Finish: past it, a "finishing" claim is stale (its
+// node died) and another Finish takes the upload over.
+func (s *FileStore) finishFor() time.Duration { return 12 * s.c.opts.PublishTimeout }
+
+// Finish implements files.Store. It claims the upload first (a
+// compare-and-set of its record to "finishing" with a deadline): a
+// second Finish of it — the client resumed on another node while the
+// first ran — waits for the file instead of running again, or takes over
+// once the deadline passed. The state-changing steps run detached from
+// the caller's context (a client that drops midway does not leave them
+// half done), bounded by finishFor.
 func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File, error) {
 	started := time.Now() // the hold's start: when the client finished
-	ctx, cancel := s.ctxTimeout(ctx, 12)
-	defer cancel()
 	key := uploadKey(owner, id)
 	var rec uploadRec
-	rev, err := s.getJSON(ctx, key, &rec)
+	var claimed uint64
+	for claimed == 0 {
+		rctx, cancel := s.ctxTimeout(ctx, 1)
+		rec = uploadRec{}
+		rev, err := s.getJSON(rctx, key, &rec)
+		cancel()
+		if err != nil {
+			return protocol.File{}, err
+		}
+		if rev == 0 {
+			return protocol.File{}, files.ErrNotFound
+		}
+		if rec.File != "" {
+			return s.Held(ctx, owner, rec.File)
+		}
+		now := time.Now()
+		if rec.Finishing > now.UnixMilli() {
+			// Another Finish runs: wait for its file (or its end).
+			select {
+			case <-time.After(finishWait):
+				continue
+			case <-ctx.Done():
+				return protocol.File{}, ctx.Err()
+			}
+		}
+		rec.Finishing = now.Add(s.finishFor()).UnixMilli()
+		b, _ := json.Marshal(rec)
+		wctx, cancel := s.ctxTimeout(ctx, 1)
+		claimed, err = s.kv.Update(wctx, key, b, rev)
+		cancel()
+		if err != nil && !isConflict(err) {
+			return protocol.File{}, err
+		}
+	}
+	// Claimed: from here on the steps finish whatever the caller does.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.finishFor())
+	defer cancel()
+	orig := rec
+	f, err := s.finish(ctx, owner, id, &rec, claimed, started)
 	if err != nil {
-		return protocol.File{}, err
+		rec = orig
+		// Give the claim back (unless the upload was dropped or taken
+		// over: then the revision moved): the client's next Finish
+		// tries again at once.
+		rec.Finishing = 0
+		b, _ := json.Marshal(rec)
+		_, _ = s.kv.Update(ctx, key, b, claimed)
 	}
-	if rev == 0 {
-		return protocol.File{}, files.ErrNotFound
-	}
-	if rec.File != "" {
-		return s.Held(ctx, owner, rec.File)
-	}
+	return f, err
+}
+
+// finish stores the claimed upload rec (its record at revision claimed).
+func (s *FileStore) finish(ctx context.Context, owner, id string, rec *uploadRec, claimed uint64, started time.Time) (protocol.File, error) {
 	tmp, err := s.cache.temp()
 	if err != nil {
 		return protocol.File{}, err
@@ -715,12 +913,15 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 	case <-ctx.Done():
 		return protocol.File{}, ctx.Err()
 	}
+	// The slot is kept until the content is stored: the cleaned image
+	// and the preview are in memory until then.
+	defer func() { <-s.inspecting }()
 	res, err := s.opts.Inspect(tmp, rec.Size, media.Limits{MaxPixels: s.lim.MaxPixels})
-	<-s.inspecting
 	if err != nil {
 		// A damaged image or one over the pixel budget: nothing of it
-		// stays.
-		if derr := s.drop(ctx, owner, id, &rec); derr != nil {
+		// stays. The record is deleted at the claimed revision, so the
+		// reservation is returned once.
+		if derr := s.dropClaimed(ctx, owner, id, rec, claimed); derr != nil {
 			s.c.opts.Logger.Warn("cluster: dropping a refused upload failed; Collect removes it", "err", derr)
 		}
 		if errors.Is(err, media.ErrDamaged) || errors.Is(err, media.ErrTooLarge) {
@@ -731,7 +932,7 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 	var content io.ReadSeeker = io.NewSectionReader(tmp, 0, rec.Size)
 	size := rec.Size
 	if res.Clean != nil {
-		content, size = strings.NewReader(string(res.Clean)), int64(len(res.Clean))
+		content, size = bytes.NewReader(res.Clean), int64(len(res.Clean))
 	}
 	sum := sha256.New()
 	if _, err := io.Copy(sum, content); err != nil {
@@ -739,65 +940,90 @@ func (s *FileStore) Finish(ctx context.Context, owner, id string) (protocol.File
 	}
 	f := protocol.File{ID: hex.EncodeToString(sum.Sum(nil)), Name: rec.Name, Type: res.Type, Size: uint64(size),
 		Width: uint64(res.Width), Height: uint64(res.Height)}
-	if _, err := content.Seek(0, io.SeekStart); err != nil {
-		return protocol.File{}, err
-	}
-	if err := s.putObject(ctx, f.ID, res.Type, content); err != nil {
-		return protocol.File{}, err
-	}
 	if res.Thumb != nil {
 		ts := sha256.Sum256(res.Thumb)
 		f.Thumb, f.ThumbWidth, f.ThumbHeight = hex.EncodeToString(ts[:]), uint64(res.ThumbWidth), uint64(res.ThumbHeight)
-		if err := s.putObject(ctx, f.Thumb, res.ThumbType, strings.NewReader(string(res.Thumb))); err != nil {
-			return protocol.File{}, err
-		}
 	}
-	// The hold before the blobs' registration: Collect lists blobs, then
-	// holds, so a blob it lists has its hold listed (DESIGN.md, "Files").
 	until := started.Add(s.lim.HoldFor).UnixMilli()
-	hb, _ := json.Marshal(holdRec{File: f, From: until - s.lim.HoldFor.Milliseconds(), Until: until})
-	if _, err := s.kv.Put(ctx, holdKey(owner, f.ID), hb); err != nil {
-		return protocol.File{}, err
-	}
+	from := until - s.lim.HoldFor.Milliseconds()
+	// The name's holds are checked before the hold is written: a
+	// Finish refused here leaves no usable hold.
 	err = casJSON(ctx, s, ownerKey(owner), func(o *ownerRec) (bool, error) {
-		o.prune(time.Now().UnixMilli())
-		delete(o.Pending, id)
-		if len(o.Held) >= maxHolds {
+		o.prune(time.Now().UnixMilli(), s.lim.HoldFor)
+		_, again := o.Held[f.ID]
+		if len(o.Held) >= maxHolds && !again {
 			return false, files.Refuse(protocol.CodeQuota, "Too many files uploaded and not sent yet.")
 		}
+		o.unpend(id)
 		if o.Held == nil {
 			o.Held = map[string]heldSize{}
 		}
-		o.Held[f.ID] = heldSize{Size: int64(f.Size), From: until - s.lim.HoldFor.Milliseconds(), Until: until}
+		o.Held[f.ID] = heldSize{Size: int64(f.Size), From: from, Until: until}
 		return true, nil
 	})
 	if err != nil {
 		return protocol.File{}, err
 	}
-	added, err := s.register(ctx, f.ID, int64(f.Size), f.Type)
-	if err != nil {
+	// The hold before the blobs' registration: Collect lists blobs, then
+	// holds, so a blob it lists has its hold listed (DESIGN.md, "Files").
+	hb, _ := json.Marshal(holdRec{File: f, From: from, Until: until})
+	if _, err := s.kv.Put(ctx, holdKey(owner, f.ID), hb); err != nil {
+		return protocol.File{}, err
+	}
+	if _, err := content.Seek(0, io.SeekStart); err != nil {
+		return protocol.File{}, err
+	}
+	if err := s.store(ctx, f.ID, f.Type, int64(f.Size), content); err != nil {
 		return protocol.File{}, err
 	}
 	if f.Thumb != "" {
-		n, err := s.register(ctx, f.Thumb, int64(len(res.Thumb)), res.ThumbType)
-		if err != nil {
+		if err := s.store(ctx, f.Thumb, res.ThumbType, int64(len(res.Thumb)), bytes.NewReader(res.Thumb)); err != nil {
 			return protocol.File{}, err
 		}
-		added += n
 	}
-	// The reservation becomes what was stored anew.
-	if err := s.addTotal(ctx, added-rec.Size); err != nil {
-		return protocol.File{}, err
-	}
-	rec.File = f.ID
+	// The upload becomes its file at the claimed revision: only the
+	// Finish that does so returns the reservation (each registration
+	// counted its object when it created it, in store).
+	rec.File, rec.Finishing = f.ID, 0
 	b, _ := json.Marshal(rec)
-	if _, err := s.kv.Put(ctx, key, b); err != nil {
-		return protocol.File{}, err
+	if _, err := s.kv.Update(ctx, uploadKey(owner, id), b, claimed); err != nil {
+		if !isConflict(err) {
+			return protocol.File{}, err
+		}
+		// Taken over (this Finish outlived its deadline): the other
+		// one answers for the upload.
+		var now uploadRec
+		if _, err := s.getJSON(ctx, uploadKey(owner, id), &now); err != nil {
+			return protocol.File{}, err
+		}
+		if now.File == "" {
+			return protocol.File{}, fmt.Errorf("cluster: file store: upload %s was taken over by another Finish", id)
+		}
+		return s.Held(ctx, owner, now.File)
 	}
+	if err := s.addTotal(ctx, -rec.Size); err != nil {
+		s.c.opts.Logger.Warn("cluster: file store: returning an upload's reservation failed", "err", err)
+	}
+	s.forgetSeen(uploadKey(owner, id))
 	if err := s.uploads.Purge(ctx, jetstream.WithPurgeSubject(partsSubject(owner, id))); err != nil {
-		return protocol.File{}, err
+		s.c.opts.Logger.Warn("cluster: file store: purging a finished upload's bytes failed; they expire", "err", err)
 	}
 	return f, nil
+}
+
+// dropClaimed removes an upload whose record is at revision claimed: its
+// bytes, its record and its reservation, once.
+func (s *FileStore) dropClaimed(ctx context.Context, owner, id string, rec *uploadRec, claimed uint64) error {
+	if err := s.uploads.Purge(ctx, jetstream.WithPurgeSubject(partsSubject(owner, id))); err != nil {
+		return fmt.Errorf("cluster: file store: dropping upload bytes: %w", err)
+	}
+	if err := s.kv.Delete(ctx, uploadKey(owner, id), jetstream.LastRevision(claimed)); err != nil {
+		if isConflict(err) {
+			return nil // another Finish took over and answers for it
+		}
+		return err
+	}
+	return s.release(ctx, owner, id, rec.Size)
 }
 
 // sentence is err's text as a sentence for the user.
@@ -882,22 +1108,62 @@ func (s *FileStore) putObject(ctx context.Context, id, typ string, content io.Re
 	return nil
 }
 
-// register records object id as stored (key b.<id>) and returns the
-// bytes it adds to the total: size if it is new, else 0. A registration
-// already there is written again, so a Collect that listed it before
-// this upload's hold existed cannot delete it (its delete expects the
-// revision it listed).
-func (s *FileStore) register(ctx context.Context, id string, size int64, typ string) (int64, error) {
+// store puts content as object id unless it is there, and registers it
+// (key b.<id>); a registration it creates counts the object in the
+// server's total. A registration already there is written again, so a
+// Collect that listed it before this upload's hold existed cannot mark
+// or delete it (it expects the revision it listed). One that a Collect
+// marked deleting is waited for (the object goes): then the content is
+// stored again. Whenever this creates the registration, the object is
+// checked and put again if a Collect deleted it meanwhile.
+func (s *FileStore) store(ctx context.Context, id, typ string, size int64, content io.ReadSeeker) error {
+	if err := s.putObject(ctx, id, typ, content); err != nil {
+		return err
+	}
 	val, _ := json.Marshal(blobRec{Size: size, Type: typ})
-	var added int64
-	_, err := s.c.kvCAS(ctx, s.kv, blobKey(id), func(cur []byte) ([]byte, bool, error) {
-		added = 0
-		if cur == nil {
-			added = size
+	for {
+		var created, recheck, deleting bool
+		_, err := s.c.kvCAS(ctx, s.kv, blobKey(id), func(cur []byte) ([]byte, bool, error) {
+			created, recheck, deleting = cur == nil, cur == nil, false
+			if cur != nil {
+				var b blobRec
+				if json.Unmarshal(cur, &b) == nil && b.Deleting != 0 &&
+					time.Since(time.UnixMilli(b.Deleting)) < s.finishFor() {
+					deleting = true
+					return nil, false, nil
+				}
+				// A mark older than finishFor: its Collect died (it
+				// had not subtracted the object); this takes over
+				// (the object is checked below).
+				recheck = b.Deleting != 0
+			}
+			return val, true, nil
+		})
+		if err != nil {
+			return err
 		}
-		return val, true, nil
-	})
-	return added, err
+		if deleting {
+			select {
+			case <-time.After(finishWait):
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if !recheck {
+			return nil
+		}
+		if _, err := content.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := s.putObject(ctx, id, typ, content); err != nil {
+			return err
+		}
+		if !created {
+			return nil
+		}
+		return s.addTotal(ctx, size)
+	}
 }
 
 // Held implements files.Store.
@@ -917,7 +1183,9 @@ func (s *FileStore) Held(ctx context.Context, owner, fileID string) (protocol.Fi
 	}
 	// A used hold outlives its content once the messages that carried
 	// it are gone and Collect removed it: nothing to send any more.
-	if _, rev, err := s.c.leaderGet(ctx, s.kv, blobKey(fileID)); err != nil || rev == 0 {
+	// Nor while a Collect deletes it (the registration marked).
+	var b blobRec
+	if rev, err := s.getJSON(ctx, blobKey(fileID), &b); err != nil || rev == 0 || b.Deleting != 0 {
 		if err == nil {
 			err = files.ErrNotFound
 		}
@@ -979,7 +1247,7 @@ func (s *FileStore) Usage(ctx context.Context, owner string) (name, total int64,
 	if _, err := s.getJSON(ctx, ownerKey(owner), &o); err != nil {
 		return 0, 0, err
 	}
-	o.prune(time.Now().UnixMilli())
+	o.prune(time.Now().UnixMilli(), s.lim.HoldFor)
 	var t totalRec
 	if _, err := s.getJSON(ctx, totalKey, &t); err != nil {
 		return 0, 0, err
@@ -1044,6 +1312,7 @@ func (s *FileStore) Collect(ctx context.Context) error {
 	type blob struct {
 		rev  uint64
 		size int64
+		typ  string
 	}
 	blobs := map[string]blob{}
 	for _, k := range bkeys {
@@ -1053,7 +1322,7 @@ func (s *FileStore) Collect(ctx context.Context) error {
 			return err
 		}
 		if rev != 0 {
-			blobs[strings.TrimPrefix(k, "b.")] = blob{rev, b.Size}
+			blobs[strings.TrimPrefix(k, "b.")] = blob{rev, b.Size, b.Type}
 		}
 	}
 	keep := map[string]bool{}
@@ -1134,22 +1403,37 @@ func (s *FileStore) Collect(ctx context.Context) error {
 		if keep[id] {
 			continue
 		}
-		err := s.kv.Delete(ctx, blobKey(id), jetstream.LastRevision(b.rev))
+		// Two phases: the registration is marked deleting at the
+		// revision listed (a Finish re-registering meanwhile wins),
+		// the object goes, then the key at the marked revision. A
+		// Finish of the same content that finds the mark waits and
+		// stores it again; Held answers not found from the mark on.
+		mark, _ := json.Marshal(blobRec{Size: b.size, Type: b.typ, Deleting: time.Now().UnixMilli()})
+		marked, err := s.kv.Update(ctx, blobKey(id), mark, b.rev)
 		if isConflict(err) {
 			continue // registered again meanwhile: someone uploaded it
 		}
 		if err != nil {
 			return err
 		}
-		// Unregistered, it no longer counts; should the object's
-		// deletion fail, the orphan pass below removes it later.
-		if err := s.addTotal(ctx, -b.size); err != nil {
-			return err
-		}
 		if err := s.obj.Delete(ctx, id); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 			return err
 		}
 		s.cache.forget(id)
+		if s.beforeUnregister != nil {
+			s.beforeUnregister(id)
+		}
+		err = s.kv.Delete(ctx, blobKey(id), jetstream.LastRevision(marked))
+		if isConflict(err) {
+			continue // a Finish took the stale mark over and counted it again
+		}
+		if err != nil {
+			return err
+		}
+		// Unregistered, it no longer counts.
+		if err := s.addTotal(ctx, -b.size); err != nil {
+			return err
+		}
 	}
 	return s.collectOrphans(ctx)
 }

@@ -41,10 +41,16 @@ type fileNode struct {
 
 func startFileNode(t *testing.T, nc *natstest.Cluster, first int, name string, lim files.Limits) *fileNode {
 	t.Helper()
+	return startFileNodeWith(t, nc, first, name, FilesOptions{Limits: lim})
+}
+
+func startFileNodeWith(t *testing.T, nc *natstest.Cluster, first int, name string, opts FilesOptions) *fileNode {
+	t.Helper()
 	c := dial(t, nc, first, Options{Name: name})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	fs, err := c.Files(ctx, FilesOptions{Limits: lim, CacheBytes: 1 << 20})
+	opts.CacheBytes = 1 << 20
+	fs, err := c.Files(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -756,21 +762,24 @@ func TestFileStoreCollectsAfterADelete(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	a := startFileNode(t, nc, 0, "node-a", files.Limits{})
+	collected := make(chan error, 1)
+	a.fs.notifyCollect(collected)
 	f := upload(t, ctx, a.fs, files.Upload{Owner: "alice", ID: "x", Room: "room", Name: "x", Size: 5000}, randomBytes(5000))
 	r := publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "x", File: &f})
 	publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "d",
 		Change: &history.Change{Kind: protocol.ChangeDelete, Target: r.Msg.Seq}})
 	// Wait for the collector (started by the index's removal of the
-	// reference), polling the object store.
-	for {
-		_, err := a.fs.obj.GetInfo(ctx, f.ID)
-		if errors.Is(err, jetstream.ErrObjectNotFound) {
-			break
+	// reference; nothing else starts it within the test's time).
+	select {
+	case err := <-collected:
+		if err != nil {
+			t.Fatalf("collecting: %v", err)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("the content of a deleted file message is still stored: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling: the collector runs in the background
+	case <-ctx.Done():
+		t.Fatal("no collection after a delete")
+	}
+	if _, err := a.fs.obj.GetInfo(ctx, f.ID); !errors.Is(err, jetstream.ErrObjectNotFound) {
+		t.Fatalf("the content of a deleted file message is still stored: %v", err)
 	}
 	if _, total, err := a.fs.Usage(ctx, "alice"); err != nil || total != 0 {
 		t.Fatalf("total after collecting: %d %v", total, err)
