@@ -212,12 +212,14 @@ func fitIn(size, box image.Point) image.Point {
 	return image.Pt(max(1, int(int64(size.X)*int64(box.Y)/int64(size.Y))), box.Y)
 }
 
-// drawImage draws ci scaled to size at the origin.
+// drawImage draws ci scaled to fit size at the origin, keeping its
+// aspect (centred): a picture whose shape differs from the box, say an
+// unturned photo, is never stretched.
 func drawImage(gtx layout.Context, ci *cachedImage, size image.Point) {
 	defer clip.Rect{Max: size}.Push(gtx.Ops).Pop()
-	sx := float32(size.X) / float32(max(1, ci.size.X))
-	sy := float32(size.Y) / float32(max(1, ci.size.Y))
-	tr := op.Affine(f32.AffineId().Scale(f32.Point{}, f32.Pt(sx, sy))).Push(gtx.Ops)
+	s := min(float32(size.X)/float32(max(1, ci.size.X)), float32(size.Y)/float32(max(1, ci.size.Y)))
+	off := f32.Pt((float32(size.X)-s*float32(ci.size.X))/2, (float32(size.Y)-s*float32(ci.size.Y))/2)
+	tr := op.Affine(f32.AffineId().Scale(f32.Point{}, f32.Pt(s, s)).Offset(off)).Push(gtx.Ops)
 	ci.op.Filter = paint.FilterLinear
 	ci.op.Add(gtx.Ops)
 	paint.PaintOp{}.Add(gtx.Ops)
