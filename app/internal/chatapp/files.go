@@ -231,6 +231,16 @@ func (l *loop) saveFile(in ui.SaveFileIntent) {
 		return
 	}
 	go func() {
+		// Downloaded first, then written where the user chooses: the
+		// system's dialog creates (truncates) the target at once, so a
+		// download that fails must not have reached it (a partial file
+		// under the real name, or a truncated browser download).
+		content, err := downloadAside(c, in.Room, in.File)
+		if err != nil {
+			done(ui.FileSaved{Err: fileError(err)})
+			return
+		}
+		defer content.Close()
 		w, err := picker.CreateFile(in.File.Name)
 		if errors.Is(err, explorer.ErrUserDecline) {
 			done(ui.FileSaved{Cancelled: true})
@@ -240,17 +250,75 @@ func (l *loop) saveFile(in ui.SaveFileIntent) {
 			done(ui.FileSaved{Err: err.Error()})
 			return
 		}
-		_, err = c.Download(context.Background(), in.Room, in.File.ID, w, nil)
+		_, err = io.Copy(w, content)
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			done(ui.FileSaved{Err: fileError(err)})
+			done(ui.FileSaved{Err: sentence("not saved: " + err.Error())})
 			return
 		}
 		l.opts.Logger.Debug("file saved", "room", in.Room, "file", in.File.ID, "name", in.File.Name)
 		done(ui.FileSaved{})
 	}()
+}
+
+// errLongerThanSaid stops a download that sends more than the file's size.
+var errLongerThanSaid = errors.New("the server sent more than the file's size")
+
+// aside is a downloaded file waiting to be written where the user
+// chooses: a temporary file where there is a file system, else memory.
+type aside struct {
+	io.Reader
+	tmp *os.File // nil: in memory
+}
+
+func (a *aside) Close() error {
+	if a.tmp == nil {
+		return nil
+	}
+	a.tmp.Close()
+	return os.Remove(a.tmp.Name())
+}
+
+// downloadAside downloads f whole, at most f.Size bytes (the server
+// bounds it by its -max-upload), into a temporary file, or into memory
+// where there is no file system (the browser).
+func downloadAside(c *client.Client, room string, f protocol.File) (*aside, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tmp, err := os.CreateTemp("", "chat-download-*")
+	if err != nil {
+		var buf bytes.Buffer
+		if _, err := c.Download(ctx, room, f.ID, &boundedWriter{w: &buf, left: int64(f.Size)}, nil); err != nil {
+			return nil, err
+		}
+		return &aside{Reader: &buf}, nil
+	}
+	a := &aside{Reader: tmp, tmp: tmp}
+	if _, err := c.Download(ctx, room, f.ID, &boundedWriter{w: tmp, left: int64(f.Size)}, nil); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// boundedWriter refuses to write more than left bytes.
+type boundedWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > b.left {
+		return 0, errLongerThanSaid
+	}
+	b.left -= int64(len(p))
+	return b.w.Write(p)
 }
 
 // fileError words a failed fetch for the user.
