@@ -57,6 +57,9 @@ type chosen struct {
 	content io.ReaderAt
 	closer  io.Closer // nil: nothing to close
 	err     error     // the file could not be read
+	// over is set when the file is larger than the size read (a
+	// stream read up to a bound): it is refused, never sent in part.
+	over bool
 }
 
 // attach opens the picker on its own goroutine: it blocks until the user
@@ -80,7 +83,7 @@ func (l *loop) attach(in ui.AttachIntent) {
 		if err != nil {
 			ch.err = err
 		} else {
-			ch.name, ch.size, ch.content, ch.closer, ch.err = readChosen(rc, limit)
+			ch.name, ch.size, ch.content, ch.closer, ch.over, ch.err = readChosen(rc, limit)
 		}
 		l.inbox.put(ch)
 	}()
@@ -90,15 +93,16 @@ func (l *loop) attach(in ui.AttachIntent) {
 // desktop file (*os.File) is read where it is, as the upload goes; a
 // browser's or Android's stream is read into memory, at most limit+1
 // bytes (0: no limit known yet, the server's 25 MiB default is assumed)
-// so that an oversized one is known without reading it all.
-func readChosen(rc io.ReadCloser, limit int64) (name string, size int64, content io.ReaderAt, closer io.Closer, err error) {
+// so that an oversized one is known without reading it all: over is then
+// set, and size is the bytes read (the file is larger).
+func readChosen(rc io.ReadCloser, limit int64) (name string, size int64, content io.ReaderAt, closer io.Closer, over bool, err error) {
 	if f, ok := rc.(*os.File); ok {
 		st, err := f.Stat()
 		if err != nil {
 			f.Close()
-			return "", 0, nil, nil, err
+			return "", 0, nil, nil, false, err
 		}
-		return filepath.Base(f.Name()), st.Size(), f, f, nil
+		return filepath.Base(f.Name()), st.Size(), f, f, false, nil
 	}
 	defer rc.Close()
 	if limit <= 0 {
@@ -106,16 +110,19 @@ func readChosen(rc io.ReadCloser, limit int64) (name string, size int64, content
 	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1)); err != nil {
-		return "", 0, nil, nil, err
+		return "", 0, nil, nil, false, err
 	}
 	data := buf.Bytes()
+	if int64(len(data)) > limit {
+		over, data = true, data[:limit]
+	}
 	// The browser's picker (explorer on js) does not pass the file's
 	// name on: it is named after its type.
 	name = "file"
 	if exts, _ := mime.ExtensionsByType(http.DetectContentType(data)); len(exts) > 0 {
 		name = strings.SplitN(http.DetectContentType(data), "/", 2)[0] + preferredExt(exts)
 	}
-	return name, int64(len(data)), bytes.NewReader(data), nil, nil
+	return name, int64(len(data)), bytes.NewReader(data), nil, over, nil
 }
 
 // preferredExt picks the usual extension among exts (".jpg" over ".jpe").
@@ -155,6 +162,14 @@ func (l *loop) sendChosen(ch chosen) {
 	}
 	if limit := l.c.MaxUpload(); l.online && limit == 0 {
 		fail("This server does not take files.")
+		return
+	} else if ch.over && limit > 0 && limit <= ch.size {
+		fail(fmt.Sprintf("%s is larger than %s: this server takes files up to %s.", ch.name, ui.HumanSize(ch.size), ui.HumanSize(limit)))
+		return
+	} else if ch.over {
+		// Read before the server's limit was known, up to the usual
+		// 25 MiB: never send a part of it.
+		fail(fmt.Sprintf("%s is larger than %s, the most read before the server said its limit: choose it again.", ch.name, ui.HumanSize(ch.size)))
 		return
 	} else if limit > 0 && ch.size > limit {
 		fail(fmt.Sprintf("%s is %s: this server takes files up to %s.", ch.name, ui.HumanSize(ch.size), ui.HumanSize(limit)))
