@@ -201,7 +201,7 @@ func (l *loop) uploadEnded(id string) {
 func (l *loop) loadImage(in ui.LoadImageIntent) {
 	c, session := l.c, l.session
 	if c == nil {
-		l.post(session, ui.ImageLoaded{File: in.File, Err: "Not connected."})
+		l.post(session, ui.ImageLoaded{File: in.File, Err: "Not connected.", Transient: true})
 		return
 	}
 	go func() {
@@ -215,11 +215,12 @@ func (l *loop) loadImage(in ui.LoadImageIntent) {
 		}
 		out := ui.ImageLoaded{File: in.File}
 		data, _, err := c.FetchFile(ctx, in.Room, in.File, maxBytes)
+		transient := err != nil && !permanentFetchError(err)
 		if err == nil {
-			out.Image, err = imaging.Decode(data, maxPixels, box)
+			out.Image, err = imaging.Decode(data, maxPixels, box) // its failures stay
 		}
 		if err != nil {
-			out.Err = fileError(err)
+			out.Err, out.Transient = fileError(err), transient
 			l.opts.Logger.Debug("picture not loaded", "room", in.Room, "file", in.File, "err", err)
 		} else {
 			l.opts.Logger.Debug("picture loaded", "room", in.Room, "file", in.File, "full", in.Full,
@@ -334,6 +335,21 @@ func (b *boundedWriter) Write(p []byte) (int, error) {
 	}
 	b.left -= int64(len(p))
 	return b.w.Write(p)
+}
+
+// permanentFetchError tells a fetch's failure that asking again would
+// not mend: the file gone, not ours to see, the server without files, or
+// a file over the bound.
+func permanentFetchError(err error) bool {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		switch perr.Code {
+		case protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeTooBig, protocol.CodeInvalid:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, client.ErrUnsupported)
 }
 
 // fileError words a failed fetch for the user.

@@ -84,6 +84,11 @@ type ImageLoaded struct {
 	File  string
 	Image *image.RGBA
 	Err   string
+	// Transient says the failure may pass (not connected, a timeout, the
+	// server unavailable): it is shown, and the picture asked for again
+	// after the next reconnect; other failures (gone, forbidden,
+	// damaged, too many pixels) are remembered for good.
+	Transient bool
 }
 
 // FileSaved answers a SaveFileIntent: Err says why it was not saved;
@@ -118,6 +123,7 @@ type imageCache struct {
 	byID      map[string]*list.Element
 	asked     map[string]bool
 	failed    map[string]string
+	transient map[string]bool // failures in failed asked for again on reconnect
 	// peak is the most the cache held, for the benchmark.
 	peak int64
 }
@@ -130,7 +136,7 @@ type cachedImage struct {
 }
 
 func newImageCache(max int64) *imageCache {
-	return &imageCache{max: max, lru: list.New(), byID: map[string]*list.Element{}, asked: map[string]bool{}, failed: map[string]string{}}
+	return &imageCache{max: max, lru: list.New(), byID: map[string]*list.Element{}, asked: map[string]bool{}, failed: map[string]string{}, transient: map[string]bool{}}
 }
 
 // maxFailed bounds the failures remembered.
@@ -142,10 +148,16 @@ func (c *imageCache) put(e ImageLoaded) {
 	if e.Image == nil {
 		if len(c.failed) >= maxFailed {
 			clear(c.failed)
+			clear(c.transient)
 		}
 		c.failed[e.File] = e.Err
+		if e.Transient {
+			c.transient[e.File] = true
+		}
 		return
 	}
+	delete(c.failed, e.File)
+	delete(c.transient, e.File)
 	if el, ok := c.byID[e.File]; ok {
 		c.remove(el)
 	}
@@ -179,9 +191,16 @@ func (c *imageCache) get(id string, ask func()) (*cachedImage, bool) {
 	return nil, false
 }
 
-// forgetAsked lets pictures asked for be asked again: after a reconnect
-// the loop's fetches may have failed with the connection.
-func (c *imageCache) forgetAsked() { clear(c.asked) }
+// forgetAsked lets pictures asked for, or that failed for a passing
+// reason, be asked again: after a reconnect the loop's fetches may have
+// failed with the connection.
+func (c *imageCache) forgetAsked() {
+	clear(c.asked)
+	for id := range c.transient {
+		delete(c.failed, id)
+	}
+	clear(c.transient)
+}
 
 // Used is what the cache holds, in bytes, and the most it held.
 func (u *UI) ImageCacheUsed() (used, peak int64) { return u.images.used, u.images.peak }
