@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -38,10 +39,20 @@ type FilePicker interface {
 // Bounds of the pictures fetched and decoded.
 const (
 	maxThumbBytes = 4 << 20     // a preview is a 320×320 JPEG or PNG: far less
-	maxPixels     = 64 << 20    // the most pixels decoded for a full-size view
 	imageFetches  = 4           // pictures fetched and decoded at once
 	fileTimeout   = time.Minute // one picture's fetch
 )
+
+// maxPixels is the most pixels decoded for a full-size view (one at a
+// time): a 64 Mpx JPEG decodes to ~96 MiB (YCbCr; 256 MiB for RGBA
+// formats) on desktop; a browser tab's WASM heap or a phone has less to
+// give, so there pictures over 24 Mpx show their preview with a note.
+var maxPixels = func() int64 {
+	if runtime.GOOS == "js" || runtime.GOOS == "android" {
+		return 24 << 20
+	}
+	return 64 << 20
+}()
 
 // thumbBox bounds a decoded preview (the server makes them at most
 // 320×320; a bigger one is scaled down).
@@ -217,7 +228,16 @@ func (l *loop) loadImage(in ui.LoadImageIntent) {
 		data, _, err := c.FetchFile(ctx, in.Room, in.File, maxBytes)
 		transient := err != nil && !permanentFetchError(err)
 		if err == nil {
-			out.Image, err = imaging.Decode(data, maxPixels, box) // its failures stay
+			pixels := maxPixels
+			if in.Full {
+				l.decoding <- struct{}{}
+			} else {
+				pixels = 4 * int64(thumbBox.X) * int64(thumbBox.Y) // a preview is small
+			}
+			out.Image, err = imaging.Decode(data, pixels, box) // its failures stay
+			if in.Full {
+				<-l.decoding
+			}
 		}
 		if err != nil {
 			out.Err, out.Transient = fileError(err), transient
@@ -361,7 +381,7 @@ func fileError(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "The server did not send the file in time."
 	case errors.Is(err, imaging.ErrTooManyPixels):
-		return "The picture is too large to show."
+		return "The picture is too large to show at full size on this device: this is its preview."
 	case errors.As(err, &perr):
 		switch perr.Code {
 		case protocol.CodeNotFound:
