@@ -446,6 +446,10 @@ func (l *loop) event(ev client.Event) {
 		}
 	case client.RoomError:
 		l.roomError(e)
+	case client.Left:
+		for _, id := range e.Unsent {
+			l.uploadEnded(id) // a file queued for the room left is read no more
+		}
 	case client.Presence:
 		p := ui.Presence{Room: protocol.Key(e.Room), Count: e.Count}
 		for _, ch := range e.Changes {
