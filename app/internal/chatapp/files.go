@@ -85,6 +85,11 @@ func (l *loop) attach(in ui.AttachIntent) {
 	if l.c != nil {
 		limit = l.c.MaxUpload()
 	}
+	if l.c != nil && l.online && limit == 0 {
+		// Said before the dialog: no file is read to be refused.
+		l.post(session, ui.AttachFailed{Room: in.Room, Reason: "This server does not take files."})
+		return
+	}
 	go func() {
 		rc, err := picker.ChooseFile()
 		if errors.Is(err, explorer.ErrUserDecline) {
