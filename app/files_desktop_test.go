@@ -217,7 +217,11 @@ func TestDesktopSharesPictures(t *testing.T) {
 
 	// A click shows it at full size.
 	mid := inline.Min.Add(inline.Max).Div(2)
+	since = len(app.out.String())
 	app.click(mid.X, mid.Y)
+	// The original, not the preview scaled up, is what shows: wait for
+	// the app to say it decoded it before looking.
+	app.waitOutput(since, regexp.MustCompile(`msg="picture loaded" .*full=true width=1200 height=900`))
 	app.waitScreen("xvfb-files-4-full-size.png", "bob's picture at full size", func(img image.Image) bool {
 		full := colorBox(img, magenta)
 		return 10*full.Dx() > 16*inline.Dx() && 10*full.Dy() > 16*inline.Dy()

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -38,10 +39,20 @@ type FilePicker interface {
 // Bounds of the pictures fetched and decoded.
 const (
 	maxThumbBytes = 4 << 20     // a preview is a 320×320 JPEG or PNG: far less
-	maxPixels     = 64 << 20    // the most pixels decoded for a full-size view
 	imageFetches  = 4           // pictures fetched and decoded at once
 	fileTimeout   = time.Minute // one picture's fetch
 )
+
+// maxPixels is the most pixels decoded for a full-size view (one at a
+// time): a 64 Mpx JPEG decodes to ~96 MiB (YCbCr; 256 MiB for RGBA
+// formats) on desktop; a browser tab's WASM heap or a phone has less to
+// give, so there pictures over 24 Mpx show their preview with a note.
+var maxPixels = func() int64 {
+	if runtime.GOOS == "js" || runtime.GOOS == "android" {
+		return 24 << 20
+	}
+	return 64 << 20
+}()
 
 // thumbBox bounds a decoded preview (the server makes them at most
 // 320×320; a bigger one is scaled down).
@@ -57,6 +68,9 @@ type chosen struct {
 	content io.ReaderAt
 	closer  io.Closer // nil: nothing to close
 	err     error     // the file could not be read
+	// over is set when the file is larger than the size read (a
+	// stream read up to a bound): it is refused, never sent in part.
+	over bool
 }
 
 // attach opens the picker on its own goroutine: it blocks until the user
@@ -71,6 +85,11 @@ func (l *loop) attach(in ui.AttachIntent) {
 	if l.c != nil {
 		limit = l.c.MaxUpload()
 	}
+	if l.c != nil && l.online && limit == 0 {
+		// Said before the dialog: no file is read to be refused.
+		l.post(session, ui.AttachFailed{Room: in.Room, Reason: "This server does not take files."})
+		return
+	}
 	go func() {
 		rc, err := picker.ChooseFile()
 		if errors.Is(err, explorer.ErrUserDecline) {
@@ -80,7 +99,7 @@ func (l *loop) attach(in ui.AttachIntent) {
 		if err != nil {
 			ch.err = err
 		} else {
-			ch.name, ch.size, ch.content, ch.closer, ch.err = readChosen(rc, limit)
+			ch.name, ch.size, ch.content, ch.closer, ch.over, ch.err = readChosen(rc, limit)
 		}
 		l.inbox.put(ch)
 	}()
@@ -90,15 +109,16 @@ func (l *loop) attach(in ui.AttachIntent) {
 // desktop file (*os.File) is read where it is, as the upload goes; a
 // browser's or Android's stream is read into memory, at most limit+1
 // bytes (0: no limit known yet, the server's 25 MiB default is assumed)
-// so that an oversized one is known without reading it all.
-func readChosen(rc io.ReadCloser, limit int64) (name string, size int64, content io.ReaderAt, closer io.Closer, err error) {
+// so that an oversized one is known without reading it all: over is then
+// set, and size is the bytes read (the file is larger).
+func readChosen(rc io.ReadCloser, limit int64) (name string, size int64, content io.ReaderAt, closer io.Closer, over bool, err error) {
 	if f, ok := rc.(*os.File); ok {
 		st, err := f.Stat()
 		if err != nil {
 			f.Close()
-			return "", 0, nil, nil, err
+			return "", 0, nil, nil, false, err
 		}
-		return filepath.Base(f.Name()), st.Size(), f, f, nil
+		return filepath.Base(f.Name()), st.Size(), f, f, false, nil
 	}
 	defer rc.Close()
 	if limit <= 0 {
@@ -106,16 +126,19 @@ func readChosen(rc io.ReadCloser, limit int64) (name string, size int64, content
 	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1)); err != nil {
-		return "", 0, nil, nil, err
+		return "", 0, nil, nil, false, err
 	}
 	data := buf.Bytes()
+	if int64(len(data)) > limit {
+		over, data = true, data[:limit]
+	}
 	// The browser's picker (explorer on js) does not pass the file's
 	// name on: it is named after its type.
 	name = "file"
 	if exts, _ := mime.ExtensionsByType(http.DetectContentType(data)); len(exts) > 0 {
 		name = strings.SplitN(http.DetectContentType(data), "/", 2)[0] + preferredExt(exts)
 	}
-	return name, int64(len(data)), bytes.NewReader(data), nil, nil
+	return name, int64(len(data)), bytes.NewReader(data), nil, over, nil
 }
 
 // preferredExt picks the usual extension among exts (".jpg" over ".jpe").
@@ -156,6 +179,14 @@ func (l *loop) sendChosen(ch chosen) {
 	if limit := l.c.MaxUpload(); l.online && limit == 0 {
 		fail("This server does not take files.")
 		return
+	} else if ch.over && limit > 0 && limit <= ch.size {
+		fail(fmt.Sprintf("%s is larger than %s: this server takes files up to %s.", ch.name, ui.HumanSize(ch.size), ui.HumanSize(limit)))
+		return
+	} else if ch.over {
+		// Read before the server's limit was known, up to the usual
+		// 25 MiB: never send a part of it.
+		fail(fmt.Sprintf("%s is larger than %s, the most read before the server said its limit: choose it again.", ch.name, ui.HumanSize(ch.size)))
+		return
 	} else if limit > 0 && ch.size > limit {
 		fail(fmt.Sprintf("%s is %s: this server takes files up to %s.", ch.name, ui.HumanSize(ch.size), ui.HumanSize(limit)))
 		return
@@ -186,7 +217,7 @@ func (l *loop) uploadEnded(id string) {
 func (l *loop) loadImage(in ui.LoadImageIntent) {
 	c, session := l.c, l.session
 	if c == nil {
-		l.post(session, ui.ImageLoaded{File: in.File, Err: "Not connected."})
+		l.post(session, ui.ImageLoaded{File: in.File, Err: "Not connected.", Transient: true})
 		return
 	}
 	go func() {
@@ -200,11 +231,21 @@ func (l *loop) loadImage(in ui.LoadImageIntent) {
 		}
 		out := ui.ImageLoaded{File: in.File}
 		data, _, err := c.FetchFile(ctx, in.Room, in.File, maxBytes)
+		transient := err != nil && !permanentFetchError(err)
 		if err == nil {
-			out.Image, err = imaging.Decode(data, maxPixels, box)
+			pixels := maxPixels
+			if in.Full {
+				l.decoding <- struct{}{}
+			} else {
+				pixels = 4 * int64(thumbBox.X) * int64(thumbBox.Y) // a preview is small
+			}
+			out.Image, err = imaging.Decode(data, pixels, box) // its failures stay
+			if in.Full {
+				<-l.decoding
+			}
 		}
 		if err != nil {
-			out.Err = fileError(err)
+			out.Err, out.Transient = fileError(err), transient
 			l.opts.Logger.Debug("picture not loaded", "room", in.Room, "file", in.File, "err", err)
 		} else {
 			l.opts.Logger.Debug("picture loaded", "room", in.Room, "file", in.File, "full", in.Full,
@@ -231,6 +272,16 @@ func (l *loop) saveFile(in ui.SaveFileIntent) {
 		return
 	}
 	go func() {
+		// Downloaded first, then written where the user chooses: the
+		// system's dialog creates (truncates) the target at once, so a
+		// download that fails must not have reached it (a partial file
+		// under the real name, or a truncated browser download).
+		content, err := downloadAside(c, in.Room, in.File)
+		if err != nil {
+			done(ui.FileSaved{Err: fileError(err)})
+			return
+		}
+		defer content.Close()
 		w, err := picker.CreateFile(in.File.Name)
 		if errors.Is(err, explorer.ErrUserDecline) {
 			done(ui.FileSaved{Cancelled: true})
@@ -240,17 +291,90 @@ func (l *loop) saveFile(in ui.SaveFileIntent) {
 			done(ui.FileSaved{Err: err.Error()})
 			return
 		}
-		_, err = c.Download(context.Background(), in.Room, in.File.ID, w, nil)
+		_, err = io.Copy(w, content)
 		if cerr := w.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			done(ui.FileSaved{Err: fileError(err)})
+			done(ui.FileSaved{Err: sentence("not saved: " + err.Error())})
 			return
 		}
 		l.opts.Logger.Debug("file saved", "room", in.Room, "file", in.File.ID, "name", in.File.Name)
 		done(ui.FileSaved{})
 	}()
+}
+
+// errLongerThanSaid stops a download that sends more than the file's size.
+var errLongerThanSaid = errors.New("the server sent more than the file's size")
+
+// aside is a downloaded file waiting to be written where the user
+// chooses: a temporary file where there is a file system, else memory.
+type aside struct {
+	io.Reader
+	tmp *os.File // nil: in memory
+}
+
+func (a *aside) Close() error {
+	if a.tmp == nil {
+		return nil
+	}
+	a.tmp.Close()
+	return os.Remove(a.tmp.Name())
+}
+
+// downloadAside downloads f whole, at most f.Size bytes (the server
+// bounds it by its -max-upload), into a temporary file, or into memory
+// where there is no file system (the browser).
+func downloadAside(c *client.Client, room string, f protocol.File) (*aside, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tmp, err := os.CreateTemp("", "chat-download-*")
+	if err != nil {
+		var buf bytes.Buffer
+		if _, err := c.Download(ctx, room, f.ID, &boundedWriter{w: &buf, left: int64(f.Size)}, nil); err != nil {
+			return nil, err
+		}
+		return &aside{Reader: &buf}, nil
+	}
+	a := &aside{Reader: tmp, tmp: tmp}
+	if _, err := c.Download(ctx, room, f.ID, &boundedWriter{w: tmp, left: int64(f.Size)}, nil); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// boundedWriter refuses to write more than left bytes.
+type boundedWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > b.left {
+		return 0, errLongerThanSaid
+	}
+	b.left -= int64(len(p))
+	return b.w.Write(p)
+}
+
+// permanentFetchError tells a fetch's failure that asking again would
+// not mend: the file gone, not ours to see, the server without files, or
+// a file over the bound.
+func permanentFetchError(err error) bool {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		switch perr.Code {
+		case protocol.CodeNotFound, protocol.CodeForbidden, protocol.CodeTooBig, protocol.CodeInvalid:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, client.ErrUnsupported)
 }
 
 // fileError words a failed fetch for the user.
@@ -262,7 +386,7 @@ func fileError(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "The server did not send the file in time."
 	case errors.Is(err, imaging.ErrTooManyPixels):
-		return "The picture is too large to show."
+		return "The picture is too large to show at full size on this device: this is its preview."
 	case errors.As(err, &perr):
 		switch perr.Code {
 		case protocol.CodeNotFound:

@@ -92,6 +92,9 @@ type loop struct {
 	// pictures fetched and decoded at once.
 	uploads  map[string]io.Closer
 	fetching chan struct{}
+	// decoding lets one full-size picture be decoded at a time: each
+	// may take hundreds of MiB while decoding.
+	decoding chan struct{}
 }
 
 // room is what the loop knows of a conversation.
@@ -109,7 +112,7 @@ type room struct {
 func newLoop(opts Options, post func(uint64, any)) *loop {
 	return &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved,
 		notifier: opts.Notifier, focused: true, marks: map[string]uint64{}, changeIDs: map[string]bool{},
-		uploads: map[string]io.Closer{}, fetching: make(chan struct{}, imageFetches)}
+		uploads: map[string]io.Closer{}, fetching: make(chan struct{}, imageFetches), decoding: make(chan struct{}, 1)}
 }
 
 func (l *loop) run() {
@@ -443,6 +446,10 @@ func (l *loop) event(ev client.Event) {
 		}
 	case client.RoomError:
 		l.roomError(e)
+	case client.Left:
+		for _, id := range e.Unsent {
+			l.uploadEnded(id) // a file queued for the room left is read no more
+		}
 	case client.Presence:
 		p := ui.Presence{Room: protocol.Key(e.Room), Count: e.Count}
 		for _, ch := range e.Changes {

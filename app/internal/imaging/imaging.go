@@ -26,7 +26,8 @@ var ErrTooManyPixels = errors.New("the picture has too many pixels to show")
 // Decode decodes data, refusing images of more than maxPixels pixels
 // (checked from the header, before decoding), and scales the result down
 // to fit fit (keeping its aspect) when it is larger; fit zero keeps its
-// size.
+// size. A JPEG is turned as its Exif Orientation says (fit applies to
+// the picture as shown), like the server's preview and File.Width/Height.
 func Decode(data []byte, maxPixels int64, fit image.Point) (*image.RGBA, error) {
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -39,14 +40,22 @@ func Decode(data []byte, maxPixels int64, fit image.Point) (*image.RGBA, error) 
 	if err != nil {
 		return nil, fmt.Errorf("the picture is damaged: %w", err)
 	}
-	size := Fit(src.Bounds().Size(), fit)
+	o := jpegOrientation(data)
+	shown := src.Bounds().Size()
+	if o >= 5 {
+		shown = image.Pt(shown.Y, shown.X)
+	}
+	size := Fit(shown, fit)
+	if o >= 5 {
+		size = image.Pt(size.Y, size.X) // scaled as stored, turned below
+	}
 	dst := image.NewRGBA(image.Rectangle{Max: size})
 	if size == src.Bounds().Size() {
 		draw.Draw(dst, dst.Bounds(), src, src.Bounds().Min, draw.Src)
 	} else {
 		xdraw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Src, nil)
 	}
-	return dst, nil
+	return orient(dst, o), nil
 }
 
 // Fit is size scaled down, keeping its aspect, to fit box; size itself

@@ -84,6 +84,11 @@ type ImageLoaded struct {
 	File  string
 	Image *image.RGBA
 	Err   string
+	// Transient says the failure may pass (not connected, a timeout, the
+	// server unavailable): it is shown, and the picture asked for again
+	// after the next reconnect; other failures (gone, forbidden,
+	// damaged, too many pixels) are remembered for good.
+	Transient bool
 }
 
 // FileSaved answers a SaveFileIntent: Err says why it was not saved;
@@ -118,6 +123,7 @@ type imageCache struct {
 	byID      map[string]*list.Element
 	asked     map[string]bool
 	failed    map[string]string
+	transient map[string]bool // failures in failed asked for again on reconnect
 	// peak is the most the cache held, for the benchmark.
 	peak int64
 }
@@ -130,7 +136,7 @@ type cachedImage struct {
 }
 
 func newImageCache(max int64) *imageCache {
-	return &imageCache{max: max, lru: list.New(), byID: map[string]*list.Element{}, asked: map[string]bool{}, failed: map[string]string{}}
+	return &imageCache{max: max, lru: list.New(), byID: map[string]*list.Element{}, asked: map[string]bool{}, failed: map[string]string{}, transient: map[string]bool{}}
 }
 
 // maxFailed bounds the failures remembered.
@@ -142,10 +148,16 @@ func (c *imageCache) put(e ImageLoaded) {
 	if e.Image == nil {
 		if len(c.failed) >= maxFailed {
 			clear(c.failed)
+			clear(c.transient)
 		}
 		c.failed[e.File] = e.Err
+		if e.Transient {
+			c.transient[e.File] = true
+		}
 		return
 	}
+	delete(c.failed, e.File)
+	delete(c.transient, e.File)
 	if el, ok := c.byID[e.File]; ok {
 		c.remove(el)
 	}
@@ -179,9 +191,16 @@ func (c *imageCache) get(id string, ask func()) (*cachedImage, bool) {
 	return nil, false
 }
 
-// forgetAsked lets pictures asked for be asked again: after a reconnect
-// the loop's fetches may have failed with the connection.
-func (c *imageCache) forgetAsked() { clear(c.asked) }
+// forgetAsked lets pictures asked for, or that failed for a passing
+// reason, be asked again: after a reconnect the loop's fetches may have
+// failed with the connection.
+func (c *imageCache) forgetAsked() {
+	clear(c.asked)
+	for id := range c.transient {
+		delete(c.failed, id)
+	}
+	clear(c.transient)
+}
 
 // Used is what the cache holds, in bytes, and the most it held.
 func (u *UI) ImageCacheUsed() (used, peak int64) { return u.images.used, u.images.peak }
@@ -212,12 +231,14 @@ func fitIn(size, box image.Point) image.Point {
 	return image.Pt(max(1, int(int64(size.X)*int64(box.Y)/int64(size.Y))), box.Y)
 }
 
-// drawImage draws ci scaled to size at the origin.
+// drawImage draws ci scaled to fit size at the origin, keeping its
+// aspect (centred): a picture whose shape differs from the box, say an
+// unturned photo, is never stretched.
 func drawImage(gtx layout.Context, ci *cachedImage, size image.Point) {
 	defer clip.Rect{Max: size}.Push(gtx.Ops).Pop()
-	sx := float32(size.X) / float32(max(1, ci.size.X))
-	sy := float32(size.Y) / float32(max(1, ci.size.Y))
-	tr := op.Affine(f32.AffineId().Scale(f32.Point{}, f32.Pt(sx, sy))).Push(gtx.Ops)
+	s := min(float32(size.X)/float32(max(1, ci.size.X)), float32(size.Y)/float32(max(1, ci.size.Y)))
+	off := f32.Pt((float32(size.X)-s*float32(ci.size.X))/2, (float32(size.Y)-s*float32(ci.size.Y))/2)
+	tr := op.Affine(f32.AffineId().Scale(f32.Point{}, f32.Pt(s, s)).Offset(off)).Push(gtx.Ops)
 	ci.op.Filter = paint.FilterLinear
 	ci.op.Add(gtx.Ops)
 	paint.PaintOp{}.Add(gtx.Ops)

@@ -43,6 +43,20 @@ func TestImageCacheStaysUnderItsBound(t *testing.T) {
 	if asks != 1 {
 		t.Fatal("a picture that failed was asked for again")
 	}
+	c.put(ImageLoaded{File: "offline", Err: "Not connected.", Transient: true})
+	c.get("offline", ask)
+	if asks != 1 {
+		t.Fatal("a picture that failed for a passing reason was asked for again before a reconnect")
+	}
+	c.forgetAsked() // reconnected
+	c.get("offline", ask)
+	if asks != 2 {
+		t.Fatal("a picture that failed for a passing reason was not asked for again after a reconnect")
+	}
+	c.get("bad", ask)
+	if asks != 2 {
+		t.Fatal("a damaged picture was asked for again after a reconnect")
+	}
 	if c.peak > c.max {
 		t.Fatalf("peak %d over the bound %d", c.peak, c.max)
 	}
