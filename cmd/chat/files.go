@@ -36,6 +36,11 @@ type sending struct {
 // transfer on a terminal.
 const progressEvery = time.Second
 
+// progressTold is the least time between two notes of a download's
+// progress to the terminal's loop, which waits at the end of input as
+// long as downloads make progress.
+const progressTold = 100 * time.Millisecond
+
 // fileCommand handles /upload and /download; it reports false for a line
 // that is neither. It returns the id of a message sent.
 func (t *term) fileCommand(cmd, arg string) (id string, ok bool) {
@@ -252,16 +257,26 @@ func (t *term) download(arg string) {
 		return
 	}
 	t.downloads++
+	t.transfers.Add(1)
 	go func() {
-		var shown time.Time
+		defer t.transfers.Done()
+		var shown, told time.Time
 		_, err := t.c.Download(context.Background(), room, file.ID, tmp, func(got, size int64) {
-			if t.tty && time.Since(shown) >= progressEvery && got < size {
-				shown = time.Now()
-				t.later(func() {
+			show := t.tty && time.Since(shown) >= progressEvery && got < size
+			if !show && time.Since(told) < progressTold {
+				return
+			}
+			told = time.Now()
+			if show {
+				shown = told
+			}
+			t.later(func() {
+				t.moved = true // the end of input waits on
+				if show {
 					fmt.Fprintf(t.out, "-- downloading %s: %d%% (%s of %s)\n", clean(file.Name), got*100/size,
 						client.FormatSize(got), client.FormatSize(size))
-				})
-			}
+				}
+			})
 		})
 		var size int64
 		if err == nil {
