@@ -251,7 +251,7 @@ func (t *term) download(arg string) {
 		fail("%s exists already; give another path", clean(path))
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
+	tmp, err := os.CreateTemp(filepath.Dir(path), partPattern(filepath.Base(path)))
 	if err != nil {
 		fail("%v", err)
 		return
@@ -289,7 +289,7 @@ func (t *term) download(arg string) {
 			err = cerr
 		}
 		if err == nil {
-			err = os.Rename(tmp.Name(), path)
+			err = placeDownload(tmp.Name(), path)
 		}
 		if err != nil {
 			os.Remove(tmp.Name())
@@ -309,6 +309,38 @@ func (t *term) download(arg string) {
 			fmt.Fprintf(t.out, "-- downloaded %s (%s) to %s\n", clean(file.Name), client.FormatSize(size), clean(path))
 		})
 	}()
+}
+
+// partPattern is the os.CreateTemp pattern of a download's partial file
+// next to base: hidden, and within the 255 bytes of a file name however
+// long base is (its first 64 bytes are kept).
+func partPattern(base string) string {
+	if len(base) > 64 {
+		base = strings.ToValidUTF8(base[:64], "")
+	}
+	return "." + base + ".*.part"
+}
+
+// errExists is placeDownload's error for a path that exists.
+var errExists = errors.New("exists already")
+
+// placeDownload gives the complete download tmp its name path, never replacing a
+// file there (another /download to the same place may have finished
+// first): a hard link, which fails if path exists, then tmp goes. Where
+// links are not supported, a rename after checking again.
+func placeDownload(tmp, path string) error {
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		os.Remove(tmp)
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%s %w; give another path", clean(path), errExists)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s %w; give another path", clean(path), errExists)
+	}
+	return os.Rename(tmp, path)
 }
 
 // safeName is a file name from the server made safe to create in a

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -133,5 +134,39 @@ func TestPipedDownloadIsWaitedFor(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(other); len(left) != 0 {
 		t.Errorf("%d files left in the directory, want none", len(left))
+	}
+}
+
+// TestDownloadNeverReplacesAFile: the partial file of a download of a
+// name of 255 bytes can be created, and the finished one never replaces
+// a file that appeared at its path meanwhile (another /download).
+func TestDownloadNeverReplacesAFile(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("é", 127) + "x" // 255 bytes
+	tmp, err := os.CreateTemp(dir, partPattern(long))
+	if err != nil {
+		t.Fatalf("the partial file of a 255-byte name: %v", err)
+	}
+	tmp.WriteString("second")
+	tmp.Close()
+	path := filepath.Join(dir, long)
+	if err := os.WriteFile(path, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := placeDownload(tmp.Name(), path); !errors.Is(err, errExists) {
+		t.Errorf("placing onto a file: %v, want that it exists", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "first" {
+		t.Errorf("the file is %q, want the first download's", got)
+	}
+	os.Remove(path)
+	if err := placeDownload(tmp.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "second" {
+		t.Errorf("the file is %q, want %q", got, "second")
+	}
+	if _, err := os.Stat(tmp.Name()); err == nil {
+		t.Errorf("the partial file is left")
 	}
 }
