@@ -296,6 +296,7 @@ func (t *term) download(arg string) {
 		}
 		t.later(func() {
 			t.downloads--
+			t.moved = true // the others are waited for from here
 			if err != nil {
 				var perr *protocol.Error
 				if errors.As(err, &perr) && perr.Code == protocol.CodeNotFound {
