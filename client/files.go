@@ -350,7 +350,15 @@ func (l *loop) pumpUploads(now time.Time) {
 				return
 			}
 			data := make([]byte, n)
-			if _, err := o.up.content.ReadAt(data, o.up.next); err != nil && !(errors.Is(err, io.EOF) && n > 0) {
+			got, err := o.up.content.ReadAt(data, o.up.next)
+			switch {
+			case got == n:
+				err = nil // a ReaderAt may say EOF with the last bytes
+			case err == nil || errors.Is(err, io.EOF):
+				// Truncated since it was given: never send the rest as zeros.
+				err = fmt.Errorf("it is shorter than its %d bytes now (changed while it was being sent)", o.up.size)
+			}
+			if err != nil {
 				l.giveUp(o, protocol.NewError(protocol.CodeInvalid, o.room, fmt.Sprintf("reading %s: %v", o.up.name, err)))
 				return // the outbox changed
 			}
@@ -402,13 +410,29 @@ func (l *loop) reupload(o *outgoing, e *protocol.Error) bool {
 		l.writeNow(o.uploadFrame(0, nil))
 		return true
 	}
-	if o.up.retried {
+	if o.up.retried || !fileRefused(o, e) {
 		return false
 	}
 	l.unwire(o)
 	o.up.retried, o.up.fileID, o.up.gen, o.up.begun, o.up.next, o.up.confirmed = true, "", 0, false, 0, 0
 	l.startUploads()
 	return true
+}
+
+// fileRefused reports whether the not-found refusal e of o's SEND is of
+// its file, not of its reply target (refused with not-found too). A SEND
+// without a reply has only its file to be not found: whatever the text.
+// One with a reply is taken for the file's only when the text speaks of
+// an upload (the server's words; section 4 gives no code of its own):
+// the robust side, as a wording that changes gives the message up with
+// the server's sentence rather than uploading the file again for a reply
+// target that will never exist.
+func fileRefused(o *outgoing, e *protocol.Error) bool {
+	if o.reply == 0 {
+		return true
+	}
+	text := strings.ReplaceAll(strings.ToLower(e.Text), strings.ToLower(o.room), "") // a room "uploads"
+	return strings.Contains(text, "upload")
 }
 
 // dropNoFiles gives up the uploads queued for a server that turns out

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -393,5 +394,80 @@ func TestUploadGoesOnFromTheServersOffset(t *testing.T) {
 	}
 	if len(fs.begins) != 2 || fs.begins[1] != 0 {
 		t.Errorf("begin answers %v; want 0 and, after the server forgot the upload, 0", fs.begins)
+	}
+}
+
+// TestUploadOfAShrunkFileIsGivenUp: a file that is shorter than its size
+// when a chunk is read (truncated on disk during the upload) is given up
+// with a RoomError that says so, never sent padded with zeros.
+func TestUploadOfAShrunkFileIsGivenUp(t *testing.T) {
+	fs := newFileServer(t)
+	content := randomContent(300_000)
+	alice := fastClient(t, fs.f.addr(), "alice")
+	alice.C.Join("general")
+	alice.WaitJoined(t, "general")
+	// The reader has 100,000 bytes of the 300,000 announced.
+	id, err := alice.C.SendFile("general", client.Attachment{Name: "a.bin", Size: int64(len(content)), Content: bytes.NewReader(content[:100_000])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := waitEvent(t, alice, func(e client.RoomError) bool { return len(e.Unsent) == 1 && e.Unsent[0] == id })
+	if e.Err == nil || !strings.Contains(e.Err.Text, "reading a.bin: it is shorter than its 300000 bytes") {
+		t.Errorf("the refusal %+v does not say the file is shorter", e.Err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	for _, got := range fs.got {
+		if len(got) > 100_000 {
+			t.Errorf("the server got %d bytes of a 100,000-byte file", len(got))
+		}
+	}
+}
+
+// TestSendWithAReplyRefusedNotFound: a file's SEND with a reply target
+// the server does not have is refused not-found; that is not the file's
+// refusal: the message is given up, the file not uploaded again. The
+// same SEND refused for its file (the server's words speak of the
+// upload) is uploaded again, once.
+func TestSendWithAReplyRefusedNotFound(t *testing.T) {
+	for _, tc := range []struct {
+		text   string
+		begins int
+	}{
+		{"uploads has no message 99 that this reply answers", 1},
+		{"the file of this message is not one alice uploaded: upload it again", 2},
+	} {
+		fs := newFileServer(t)
+		refuse := 1
+		fs.f.setHandle(func(c *fakeConn, m protocol.Message) bool {
+			if s, ok := m.(*protocol.Send); ok && s.File != "" && refuse > 0 {
+				refuse--
+				fs.mu.Lock()
+				delete(fs.files, s.File)
+				delete(fs.got, s.ID)
+				fs.mu.Unlock()
+				c.write(&protocol.Error{Code: protocol.CodeNotFound, Room: s.Room, ID: s.ID, Text: tc.text})
+				return true
+			}
+			return fs.handle(c, m)
+		})
+		alice := fastClient(t, fs.f.addr(), "alice")
+		alice.C.Join("uploads")
+		alice.WaitJoined(t, "uploads")
+		content := randomContent(3000)
+		id, err := alice.C.SendFile("uploads", client.Attachment{Name: "a.txt", Size: int64(len(content)), Content: bytes.NewReader(content), Reply: 99})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.begins == 1 {
+			waitEvent(t, alice, func(e client.RoomError) bool { return len(e.Unsent) == 1 && e.Unsent[0] == id })
+		} else {
+			waitEvent(t, alice, func(e client.Acked) bool { return e.ID == id })
+		}
+		fs.mu.Lock()
+		if len(fs.begins) != tc.begins {
+			t.Errorf("%q: %d begin frames, want %d", tc.text, len(fs.begins), tc.begins)
+		}
+		fs.mu.Unlock()
 	}
 }

@@ -36,6 +36,11 @@ type sending struct {
 // transfer on a terminal.
 const progressEvery = time.Second
 
+// progressTold is the least time between two notes of a download's
+// progress to the terminal's loop, which waits at the end of input as
+// long as downloads make progress.
+const progressTold = 100 * time.Millisecond
+
 // fileCommand handles /upload and /download; it reports false for a line
 // that is neither. It returns the id of a message sent.
 func (t *term) fileCommand(cmd, arg string) (id string, ok bool) {
@@ -246,22 +251,32 @@ func (t *term) download(arg string) {
 		fail("%s exists already; give another path", clean(path))
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
+	tmp, err := os.CreateTemp(filepath.Dir(path), partPattern(filepath.Base(path)))
 	if err != nil {
 		fail("%v", err)
 		return
 	}
 	t.downloads++
+	t.transfers.Add(1)
 	go func() {
-		var shown time.Time
+		defer t.transfers.Done()
+		var shown, told time.Time
 		_, err := t.c.Download(context.Background(), room, file.ID, tmp, func(got, size int64) {
-			if t.tty && time.Since(shown) >= progressEvery && got < size {
-				shown = time.Now()
-				t.later(func() {
+			show := t.tty && time.Since(shown) >= progressEvery && got < size
+			if !show && time.Since(told) < progressTold {
+				return
+			}
+			told = time.Now()
+			if show {
+				shown = told
+			}
+			t.later(func() {
+				t.moved = true // the end of input waits on
+				if show {
 					fmt.Fprintf(t.out, "-- downloading %s: %d%% (%s of %s)\n", clean(file.Name), got*100/size,
 						client.FormatSize(got), client.FormatSize(size))
-				})
-			}
+				}
+			})
 		})
 		var size int64
 		if err == nil {
@@ -274,13 +289,14 @@ func (t *term) download(arg string) {
 			err = cerr
 		}
 		if err == nil {
-			err = os.Rename(tmp.Name(), path)
+			err = placeDownload(tmp.Name(), path)
 		}
 		if err != nil {
 			os.Remove(tmp.Name())
 		}
 		t.later(func() {
 			t.downloads--
+			t.moved = true // the others are waited for from here
 			if err != nil {
 				var perr *protocol.Error
 				if errors.As(err, &perr) && perr.Code == protocol.CodeNotFound {
@@ -294,6 +310,38 @@ func (t *term) download(arg string) {
 			fmt.Fprintf(t.out, "-- downloaded %s (%s) to %s\n", clean(file.Name), client.FormatSize(size), clean(path))
 		})
 	}()
+}
+
+// partPattern is the os.CreateTemp pattern of a download's partial file
+// next to base: hidden, and within the 255 bytes of a file name however
+// long base is (its first 64 bytes are kept).
+func partPattern(base string) string {
+	if len(base) > 64 {
+		base = strings.ToValidUTF8(base[:64], "")
+	}
+	return "." + base + ".*.part"
+}
+
+// errExists is placeDownload's error for a path that exists.
+var errExists = errors.New("exists already")
+
+// placeDownload gives the complete download tmp its name path, never replacing a
+// file there (another /download to the same place may have finished
+// first): a hard link, which fails if path exists, then tmp goes. Where
+// links are not supported, a rename after checking again.
+func placeDownload(tmp, path string) error {
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		os.Remove(tmp)
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%s %w; give another path", clean(path), errExists)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s %w; give another path", clean(path), errExists)
+	}
+	return os.Rename(tmp, path)
 }
 
 // safeName is a file name from the server made safe to create in a

@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"chat/internal/testserver"
 )
@@ -94,5 +99,74 @@ func TestUploadAndDownloadCommands(t *testing.T) {
 	}
 	if code := bob.end(); code != 1 {
 		t.Errorf("bob's exit %d after refused downloads, want 1", code)
+	}
+}
+
+// TestPipedDownloadIsWaitedFor: a /download as the last line of a pipe is
+// waited for as long as it makes progress (here 3 s, longer than the 2 s
+// the end of input gives a message's echo): the file is complete and the
+// exit 0. One that makes no progress for -wait is a failure: a sentence,
+// exit 1, and no partial file left.
+func TestPipedDownloadIsWaitedFor(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-file-rate", "100KiB"}})
+	dir, saved := t.TempDir(), t.TempDir()
+	ann := startChat(t, "-server", srv.Addr, "-name", "ann", "-room", "slow")
+	ann.waitLine(`^-- joined slow as ann`, 0)
+	data := randomFile(t, filepath.Join(dir, "big.bin"), 1<<20+300_000) // past the server's burst of 1 MiB: 3 s
+	ann.say("/upload " + filepath.Join(dir, "big.bin"))
+	ann.waitLine(`^-- uploaded big.bin`, 0)
+	n := fmt.Sprintf("%x", sha256.Sum256(data)) // the file's id: the history may come after the line
+
+	start := time.Now()
+	code, out := session(t, []string{"-server", srv.Addr, "-name", "bob", "-room", "slow"}, "/download "+n+" "+saved)
+	got, err := os.ReadFile(filepath.Join(saved, n))
+	if code != 0 || err != nil || !bytes.Equal(got, data) {
+		t.Errorf("exit %d after %v, the download %d bytes (%v), want exit 0 and %d bytes; output:\n%s",
+			code, time.Since(start), len(got), err, len(data), out)
+	}
+
+	// No progress for -wait: a failure.
+	other := t.TempDir()
+	code, out = session(t, []string{"-server", srv.Addr, "-name", "bob", "-room", "slow", "-wait", "200ms"}, "/download "+n+" "+other)
+	if code != 1 || !strings.Contains(out, "chat: 1 downloads not finished, no progress for 200ms") {
+		t.Errorf("exit %d, want 1 and a sentence; output:\n%s", code, out)
+	}
+	if left, _ := os.ReadDir(other); len(left) != 0 {
+		t.Errorf("%d files left in the directory, want none", len(left))
+	}
+}
+
+// TestDownloadNeverReplacesAFile: the partial file of a download of a
+// name of 255 bytes can be created, and the finished one never replaces
+// a file that appeared at its path meanwhile (another /download).
+func TestDownloadNeverReplacesAFile(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("é", 127) + "x" // 255 bytes
+	tmp, err := os.CreateTemp(dir, partPattern(long))
+	if err != nil {
+		t.Fatalf("the partial file of a 255-byte name: %v", err)
+	}
+	tmp.WriteString("second")
+	tmp.Close()
+	path := filepath.Join(dir, long)
+	if err := os.WriteFile(path, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := placeDownload(tmp.Name(), path); !errors.Is(err, errExists) {
+		t.Errorf("placing onto a file: %v, want that it exists", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "first" {
+		t.Errorf("the file is %q, want the first download's", got)
+	}
+	os.Remove(path)
+	if err := placeDownload(tmp.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "second" {
+		t.Errorf("the file is %q, want %q", got, "second")
+	}
+	if _, err := os.Stat(tmp.Name()); err == nil {
+		t.Errorf("the partial file is left")
 	}
 }

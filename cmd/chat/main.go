@@ -240,6 +240,12 @@ func loop(ctx context.Context, c *client.Client, room, server string, wait time.
 func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait time.Duration,
 	lines <-chan string, drafts <-chan bool, inputDone <-chan error, stdout, stderr io.Writer) int {
 	t := newTerm(c, room, server, stdout, stderr)
+	// The downloads end with the client: wait for them to remove their
+	// partial files.
+	defer func() {
+		c.Close()
+		t.transfers.Wait()
+	}()
 	code := 0
 	unacked := map[string]bool{}              // ids sent, not yet stored
 	unseen := map[string]bool{}               // ids sent, not yet printed
@@ -268,9 +274,11 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 	// settle leaves once everything sent is stored and printed, and what
 	// was asked for has come; once it is stored, the echo is on its way,
 	// but it does not wait forever for it.
+	// Downloads are waited for like the lines: as long as they make
+	// progress (the -wait timer, started again on progress).
 	settle := func() {
 		switch {
-		case !ended || len(unacked) > 0:
+		case !ended || len(unacked) > 0 || t.downloads > 0:
 		case len(unseen) == 0 && !t.pending():
 			leave()
 		case !echoWait:
@@ -361,9 +369,13 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 			t.draft(d)
 		case f := <-t.results:
 			refused := t.refused
+			t.moved = false
 			f()
 			if t.refused > refused {
 				code = 1 // a download failed: the exit says so
+			}
+			if t.moved && ended && !echoWait {
+				arm(wait) // a download's progress: the wait starts again
 			}
 			settle()
 		case <-markT.C:
@@ -372,6 +384,11 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 			giveUpC = nil
 			if len(unacked) > 0 {
 				fmt.Fprintf(stderr, "chat: %d messages still unacknowledged, none stored for %v\n", len(unacked), wait)
+				code = 1
+			}
+			if t.downloads > 0 {
+				// Closing the client ends them: their files are removed.
+				fmt.Fprintf(stderr, "chat: %d downloads not finished, no progress for %v; their partial files are removed\n", t.downloads, wait)
 				code = 1
 			}
 			leave()

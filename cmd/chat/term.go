@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"chat/client"
@@ -52,9 +53,13 @@ type term struct {
 	lastSearch string
 	searchFrom time.Time
 	// uploads are the files /upload sent whose message is not stored
-	// yet, by id; downloads counts the /downloads not finished.
+	// yet, by id; downloads counts the /downloads not finished, moved
+	// is set when one of them made progress (the end of input waits as
+	// long as they do), and transfers has their goroutines.
 	uploads   map[string]*sending
 	downloads int
+	moved     bool
+	transfers sync.WaitGroup
 }
 
 // view is a room the terminal is in, or joining.
