@@ -129,7 +129,7 @@ func TestPipedDownloadIsWaitedFor(t *testing.T) {
 	// No progress for -wait: a failure.
 	other := t.TempDir()
 	code, out = session(t, []string{"-server", srv.Addr, "-name", "bob", "-room", "slow", "-wait", "200ms"}, "/download "+n+" "+other)
-	if code != 1 || !strings.Contains(out, "chat: 1 downloads not finished, no progress for 200ms") {
+	if code != 1 || !strings.Contains(out, "chat: a download has not finished, with no progress for 200ms") {
 		t.Errorf("exit %d, want 1 and a sentence; output:\n%s", code, out)
 	}
 	if left, _ := os.ReadDir(other); len(left) != 0 {

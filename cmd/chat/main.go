@@ -388,7 +388,11 @@ func loopDrafts(ctx context.Context, c *client.Client, room, server string, wait
 			}
 			if t.downloads > 0 {
 				// Closing the client ends them: their files are removed.
-				fmt.Fprintf(stderr, "chat: %d downloads not finished, no progress for %v; their partial files are removed\n", t.downloads, wait)
+				what := fmt.Sprintf("%d downloads have", t.downloads)
+				if t.downloads == 1 {
+					what = "a download has"
+				}
+				fmt.Fprintf(stderr, "chat: %s not finished, with no progress for %v; partial files are removed\n", what, wait)
 				code = 1
 			}
 			leave()
