@@ -53,6 +53,7 @@ type Files struct {
 	// grace is FilesOptions.CollectGrace; unreferenced holds when Collect
 	// first found each content unreferenced (only Collect uses it).
 	grace        time.Duration
+	graceMu      sync.Mutex // guards unreferenced (Collect may run twice at once)
 	unreferenced map[string]time.Time
 	maxHolds     int // maxHolds; tests lower it
 
@@ -777,6 +778,8 @@ func (f *Files) graced(candidates []string) []string {
 		return candidates
 	}
 	now := f.now()
+	f.graceMu.Lock()
+	defer f.graceMu.Unlock()
 	seen := make(map[string]time.Time, len(candidates))
 	var ripe []string
 	for _, id := range candidates {
