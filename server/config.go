@@ -94,6 +94,9 @@ type config struct {
 	uploadQuota byteSize
 	uploadTotal byteSize
 	fileRate    byteSize
+	// collectGrace: how long content no message refers to stays (a backup
+	// of the running server may still copy it); 0: none.
+	collectGrace time.Duration
 }
 
 // byteSize is a flag of bytes: a number with an optional unit, 25MiB,
@@ -223,6 +226,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Var(&c.maxUpload, "max-upload", "largest file a client may upload (`size`: 25MiB, 500MB, bytes); 0: the server takes no files")
 	fs.Var(&c.uploadQuota, "upload-quota", "`size` of the files one name may hold (the files its messages carry, and unfinished uploads)")
 	fs.Var(&c.uploadTotal, "upload-total", "`size` of the files the server holds in all; uploads beyond it are refused")
+	fs.DurationVar(&c.collectGrace, "files-grace", 10*time.Minute, "how long a shared file no message carries any more is kept before it is removed (a backup taken meanwhile still gets it); 0: removed at once")
 	fs.Var(&c.fileRate, "file-rate", "file bytes a second one connection may upload and download (`size`), besides -msg-rate; faster clients are slowed down")
 	fs.StringVar(&c.releaseName, "release-name", "", "release the claim on this `name` (it may be claimed anew by its next user) and exit; works while a server runs on -data (with -nats: in the cluster)")
 	fs.StringVar(&c.nats, "nats", "", "cluster mode: NATS server `URLs`, comma-separated (nats://host:4222 or tls://host:4222); rooms, history, names and presence then live in NATS JetStream, shared by every chat server given the same NATS, and -data holds nothing")
@@ -417,6 +421,14 @@ func (c *config) retention() history.Retention {
 // -upload-quota and -upload-total.
 func (c *config) fileLimits() files.Limits {
 	return files.Limits{MaxFile: int64(c.maxUpload), PerName: int64(c.uploadQuota), Total: int64(c.uploadTotal)}.WithDefaults()
+}
+
+// filesGrace is FilesOptions.CollectGrace from -files-grace (0: none).
+func (c *config) filesGrace() time.Duration {
+	if c.collectGrace <= 0 {
+		return -1
+	}
+	return c.collectGrace
 }
 
 // list splits a comma-separated flag.

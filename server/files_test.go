@@ -477,7 +477,8 @@ func TestDamagedAndBombImagesRefused(t *testing.T) {
 // UPDATE's state has none, FETCH is not-found, the content leaves the
 // disk); retention does the same.
 func TestFileGoesWithItsMessage(t *testing.T) {
-	srv := testserver.Start(t, testserver.Options{})
+	// No grace period: the content goes at the collection after the delete.
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-files-grace", "0"}})
 	alice := fileClient(t, srv.Addr, "general", "alice", "alices-key")
 	bob := fileClient(t, srv.Addr, "general", "bob", "")
 
@@ -499,7 +500,7 @@ func TestFileGoesWithItsMessage(t *testing.T) {
 
 	// Retention: with -retain-messages 1, the next message removes the
 	// file's.
-	kept := testserver.Start(t, testserver.Options{Args: []string{"-retain-messages", "1"}})
+	kept := testserver.Start(t, testserver.Options{Args: []string{"-retain-messages", "1", "-files-grace", "0"}})
 	alice = fileClient(t, kept.Addr, "general", "alice", "")
 	bob = fileClient(t, kept.Addr, "general", "bob", "")
 	g := upload(t, alice, "general", "r1", "old.bin", randomBytes(70_000, 8))

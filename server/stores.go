@@ -90,7 +90,7 @@ func openStores(ctx context.Context, cfg *config, log *slog.Logger) (*stores, er
 	var fileStore *sqlite.Files
 	kick := func() {}
 	if cfg.maxUpload > 0 {
-		fileStore, err = sqlite.OpenFiles(dbPath, cfg.data, sqlite.FilesOptions{Limits: cfg.fileLimits(), Synchronous: cfg.sync, Logger: log})
+		fileStore, err = sqlite.OpenFiles(dbPath, cfg.data, sqlite.FilesOptions{Limits: cfg.fileLimits(), Synchronous: cfg.sync, CollectGrace: cfg.filesGrace(), Logger: log})
 		if err != nil {
 			marks.Close()
 			roomSet.Close()

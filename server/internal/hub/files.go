@@ -15,6 +15,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"chat/protocol"
 	"chat/server/internal/files"
@@ -55,17 +56,27 @@ func (c *Conn) Upload(u *protocol.Upload) *protocol.Error {
 			return e
 		}
 	}
+	if u.Size > math.MaxInt64 {
+		// Converted, it would wrap negative: refused as what it is.
+		return refuse(protocol.CodeTooBig, "the file is larger than this server takes")
+	}
 	owner := mem.nameKey
 	ctx := c.ctx
+	size := int64(u.Size)
 	var received int64
 	var err error
 	if len(u.Data) == 0 {
-		received, err = h.cfg.Files.Begin(ctx, files.Upload{Owner: owner, ID: u.ID, Room: key, Name: u.Name, Size: int64(u.Size)})
+		received, err = h.cfg.Files.Begin(ctx, files.Upload{Owner: owner, ID: u.ID, Room: key, Name: u.Name, Size: size})
 		if err == nil {
-			h.claimUpload(owner, u.ID, c)
+			h.claimUpload(owner, u.ID, c, size)
 		}
 	} else {
-		if !h.ownsUpload(owner, u.ID, c) {
+		claimed, ok := h.ownsUpload(owner, u.ID, c)
+		if claimed > 0 {
+			// The size the store took at the begin, not the chunk's.
+			size = claimed
+		}
+		if !ok {
 			// Another connection began this upload since: this one is a
 			// dead connection's, whose reader still works through the
 			// chunks it had received. Storing them would move the count
@@ -80,10 +91,12 @@ func (c *Conn) Upload(u *protocol.Upload) *protocol.Error {
 		}
 	}
 	if err != nil {
+		h.dropClaim(owner, u.ID, c)
 		return c.fileRefusal(key, u.ID, err, "storing an upload")
 	}
-	if received >= int64(u.Size) && u.Size > 0 {
+	if received >= size && size > 0 {
 		f, err := h.cfg.Files.Finish(ctx, owner, u.ID)
+		h.dropClaim(owner, u.ID, c) // finished or refused: no more chunks of it
 		if err != nil {
 			return c.fileRefusal(key, u.ID, err, "finishing an upload")
 		}
@@ -99,31 +112,66 @@ func (c *Conn) Upload(u *protocol.Upload) *protocol.Error {
 // chunks of any other connection for it are dropped from now on (a
 // fence on this node; in a cluster a dead connection's node may still
 // store a few, which the store's offsets correct).
-func (h *Hub) claimUpload(owner, id string, c *Conn) {
+func (h *Hub) claimUpload(owner, id string, c *Conn, size int64) {
+	k := owner + "\x00" + id
 	h.uploadMu.Lock()
-	h.uploaders[owner+"\x00"+id] = c
-	h.uploadMu.Unlock()
+	defer h.uploadMu.Unlock()
+	if last, ok := h.uploaders[k]; ok && last.c != c {
+		delete(last.c.uploads, k)
+	}
+	h.uploaders[k] = uploadClaim{c: c, size: size}
+	if c.uploads == nil {
+		c.uploads = map[string]struct{}{}
+	}
+	c.uploads[k] = struct{}{}
+}
+
+// uploadClaim is the connection that began an upload last, and the size
+// the store took then.
+type uploadClaim struct {
+	c    *Conn
+	size int64
 }
 
 // ownsUpload reports whether c may write owner's upload id: it began it
 // last, or no connection here did (the upload was begun before a
-// restart, or on another node).
-func (h *Hub) ownsUpload(owner, id string, c *Conn) bool {
+// restart, or on another node); and the size c began it with (0: none).
+func (h *Hub) ownsUpload(owner, id string, c *Conn) (size int64, ok bool) {
 	h.uploadMu.Lock()
 	defer h.uploadMu.Unlock()
 	last, ok := h.uploaders[owner+"\x00"+id]
-	return !ok || last == c
+	if !ok {
+		return 0, true
+	}
+	if last.c != c {
+		return 0, false
+	}
+	return last.size, true
 }
 
-// forgetUploads drops the claims of a connection that ended.
+// dropClaim drops c's claim of owner's upload id: it finished or was
+// refused, so no claim is kept for it until the connection ends.
+func (h *Hub) dropClaim(owner, id string, c *Conn) {
+	k := owner + "\x00" + id
+	h.uploadMu.Lock()
+	defer h.uploadMu.Unlock()
+	if last, ok := h.uploaders[k]; ok && last.c == c {
+		delete(h.uploaders, k)
+		delete(c.uploads, k)
+	}
+}
+
+// forgetUploads drops the claims of a connection that ended: its own
+// set, not a walk over every connection's.
 func (h *Hub) forgetUploads(c *Conn) {
 	h.uploadMu.Lock()
 	defer h.uploadMu.Unlock()
-	for k, v := range h.uploaders {
-		if v == c {
+	for k := range c.uploads {
+		if last, ok := h.uploaders[k]; ok && last.c == c {
 			delete(h.uploaders, k)
 		}
 	}
+	c.uploads = nil
 }
 
 // uploaded queues UPLOADED, unless the connection has ended.
@@ -196,6 +244,7 @@ func (c *Conn) Fetch(f *protocol.Fetch) *protocol.Error {
 	}
 	c.fetchOnce.Do(func() {
 		c.fetches = make(chan *protocol.Fetch, fetchQueue)
+		c.fetchDone = make(chan struct{})
 		go c.fetchLoop()
 	})
 	select {
@@ -207,6 +256,7 @@ func (c *Conn) Fetch(f *protocol.Fetch) *protocol.Error {
 
 // fetchLoop answers the connection's FETCHes in order until it ends.
 func (c *Conn) fetchLoop() {
+	defer close(c.fetchDone)
 	for {
 		select {
 		case f := <-c.fetches:

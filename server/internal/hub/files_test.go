@@ -5,141 +5,66 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
+	"fmt"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"chat/protocol"
+	"chat/server/internal/broker"
 	"chat/server/internal/files"
+	"chat/server/internal/history"
+	"chat/server/internal/sqlite"
 )
 
-// memFiles is a files.Store in memory for the hub's frame handling: the
-// real stores (sqlite, cluster) are tested by filestest and the server's
-// end-to-end tests. Open finds a file in a room once the test says a
-// message there carries it (carry).
-type memFiles struct {
-	limits  files.Limits
-	mu      sync.Mutex
-	uploads map[string]*memUpload // owner + "\x00" + id
-	held    map[string]protocol.File
-	content map[string][]byte
-	carried map[string]bool // room + "\x00" + file id
-	// gate, if set, holds every Open until it is closed (a slow store).
+// newFilesHub starts a hub whose history and files are the single
+// server's real stores: a SQLite Log and sqlite.Files on one chat.db in
+// a temporary directory (no stand-in: the store decides offsets, sniffs
+// types, refuses damaged images, and serves a file only while a stored
+// message of the room carries it). gate, if set, holds every Open until
+// it is closed: a slow store.
+func newFilesHub(t *testing.T, cfg Config, l files.Limits) (*Hub, *gatedFiles) {
+	t.Helper()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "chat.db")
+	fs := &gatedFiles{}
+	store := newStore(t, func(sink history.Sink) (history.Log, error) {
+		return sqlite.Open(db, sink, sqlite.Options{Removed: func() {
+			if f := fs.Files; f != nil {
+				f.Kick()
+			}
+		}})
+	}, broker.LocalOptions{})
+	var err error
+	if fs.Files, err = sqlite.OpenFiles(db, dir, sqlite.FilesOptions{Limits: l}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := fs.Files.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	cfg.Files = fs
+	return newNode(t, cfg, store), fs
+}
+
+// gatedFiles is sqlite.Files with Open held while gate is open.
+type gatedFiles struct {
+	*sqlite.Files
 	gate chan struct{}
 }
 
-type memUpload struct {
-	u    files.Upload
-	data []byte
-}
-
-func newMemFiles(l files.Limits) *memFiles {
-	return &memFiles{limits: l.WithDefaults(), uploads: map[string]*memUpload{}, held: map[string]protocol.File{},
-		content: map[string][]byte{}, carried: map[string]bool{}}
-}
-
-func (m *memFiles) Begin(_ context.Context, u files.Upload) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch {
-	case u.Size > m.limits.MaxFile:
-		return 0, files.Refuse(protocol.CodeTooBig, "the file is %d bytes; this server takes at most %d", u.Size, m.limits.MaxFile)
-	case u.Size > m.limits.PerName:
-		return 0, files.Refuse(protocol.CodeQuota, "over your quota")
-	case u.Size <= 0:
-		return 0, files.Refuse(protocol.CodeInvalid, "an empty file")
-	}
-	k := u.Owner + "\x00" + u.ID
-	if up := m.uploads[k]; up != nil && up.u.Size == u.Size {
-		return int64(len(up.data)), nil
-	}
-	m.uploads[k] = &memUpload{u: u}
-	return 0, nil
-}
-
-func (m *memFiles) Write(_ context.Context, owner, id string, offset int64, data []byte) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	up := m.uploads[owner+"\x00"+id]
-	switch {
-	case up == nil:
-		return 0, files.ErrNotFound
-	case offset != int64(len(up.data)):
-		return 0, &files.OffsetError{Have: int64(len(up.data))}
-	case offset+int64(len(data)) > up.u.Size:
-		return 0, files.Refuse(protocol.CodeInvalid, "past the end")
-	}
-	up.data = append(up.data, data...)
-	return int64(len(up.data)), nil
-}
-
-func (m *memFiles) Finish(_ context.Context, owner, id string) (protocol.File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k := owner + "\x00" + id
-	up := m.uploads[k]
-	if up == nil || int64(len(up.data)) != up.u.Size {
-		return protocol.File{}, files.ErrNotFound
-	}
-	if bytes.HasPrefix(up.data, []byte("\x89PNG")) && len(up.data) < 60 {
-		delete(m.uploads, k)
-		return protocol.File{}, files.Refuse(protocol.CodeInvalid, "the image is damaged or incomplete")
-	}
-	sum := sha256.Sum256(up.data)
-	f := protocol.File{ID: hex.EncodeToString(sum[:]), Name: up.u.Name, Type: http.DetectContentType(up.data), Size: uint64(len(up.data))}
-	m.content[f.ID] = up.data
-	m.held[owner+"\x00"+f.ID] = f
-	delete(m.uploads, k)
-	return f, nil
-}
-
-func (m *memFiles) Held(_ context.Context, owner, fileID string) (protocol.File, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f, ok := m.held[owner+"\x00"+fileID]
-	if !ok {
-		return protocol.File{}, files.ErrNotFound
-	}
-	return f, nil
-}
-
-func (m *memFiles) carry(room, fileID string) {
-	m.mu.Lock()
-	m.carried[room+"\x00"+fileID] = true
-	m.mu.Unlock()
-}
-
-func (m *memFiles) Open(ctx context.Context, room, fileID string) (files.Blob, error) {
-	if m.gate != nil {
+func (g *gatedFiles) Open(ctx context.Context, room, fileID string) (files.Blob, error) {
+	if g.gate != nil {
 		select {
-		case <-m.gate:
+		case <-g.gate:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.carried[room+"\x00"+fileID] {
-		return nil, files.ErrNotFound
-	}
-	data := m.content[fileID]
-	return memBlob{bytes.NewReader(data), http.DetectContentType(data)}, nil
+	return g.Files.Open(ctx, room, fileID)
 }
-
-func (m *memFiles) Collect(context.Context) error { return nil }
-func (m *memFiles) Usage(context.Context, string) (int64, int64, error) {
-	return 0, 0, nil
-}
-
-type memBlob struct {
-	*bytes.Reader
-	mime string
-}
-
-func (b memBlob) Close() error { return nil }
-func (b memBlob) Type() string { return b.mime }
-func (b memBlob) Size() int64  { return b.Reader.Size() }
 
 // lastOf waits for the first frame of type T after the frames seen so far
 // (seen counts them) for which ok holds.
@@ -161,8 +86,7 @@ func nextOf[T protocol.Message](t *testing.T, m *fakeMember, seen *int, what str
 // TestUploadFrames: begin, chunks (one at a wrong offset), progress every
 // MiB, the finish with the File, a SEND carrying it, a FETCH of it.
 func TestUploadFrames(t *testing.T) {
-	store := newMemFiles(files.Limits{MaxFile: 4 << 20})
-	h, _ := newHub(t, Config{Files: store})
+	h, _ := newFilesHub(t, Config{}, files.Limits{MaxFile: 4 << 20})
 	alice, bob := newMember(), newMember()
 	ac, bc := h.Connect(alice), h.Connect(bob)
 	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "Alice", Secret: "a"})
@@ -217,7 +141,6 @@ func TestUploadFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	nextOf(t, alice, &seen, "the ACK", func(a *protocol.Ack) bool { return a.ID == "u1" })
-	store.carry("general", f.ID)
 	bseen := 0
 	if m := nextOf[*protocol.Msg](t, bob, &bseen, "the file's message", nil); m.File == nil || *m.File != *f || m.Text != "" {
 		t.Fatalf("bob got %+v with file %+v", m, m.File)
@@ -260,8 +183,7 @@ func TestUploadFrames(t *testing.T) {
 // TestUploadRefusals: the store's refusals reach the client with their
 // code, text and the upload's id; so do the hub's own.
 func TestUploadRefusals(t *testing.T) {
-	store := newMemFiles(files.Limits{MaxFile: 1000})
-	h, _ := newHub(t, Config{Files: store})
+	h, _ := newFilesHub(t, Config{}, files.Limits{MaxFile: 1000})
 	alice, bob := newMember(), newMember()
 	ac, bc := h.Connect(alice), h.Connect(bob)
 	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice", Secret: "a"})
@@ -312,8 +234,7 @@ func TestUploadRefusals(t *testing.T) {
 // fetches the files of its name's direct-message rooms without joining
 // them (SEARCH's scope); another name's are forbidden.
 func TestFetchFromADirectMessageRoomNotJoined(t *testing.T) {
-	store := newMemFiles(files.Limits{})
-	h, _ := newHub(t, Config{Files: store, Owners: openOwners{}})
+	h, _ := newFilesHub(t, Config{Owners: openOwners{}}, files.Limits{})
 	carol, alice, dave := newMember(), newMember(), newMember()
 	cc, ac, dc := h.Connect(carol), h.Connect(alice), h.Connect(dave)
 	mustJoin(t, cc, &protocol.Join{Room: "@alice@carol", Name: "carol", Secret: "c"})
@@ -329,7 +250,6 @@ func TestFetchFromADirectMessageRoomNotJoined(t *testing.T) {
 		t.Fatal(err)
 	}
 	nextOf[*protocol.Ack](t, carol, &seen, "the ACK", nil)
-	store.carry("@alice@carol", f.ID)
 
 	if e := ac.Identify(&protocol.Identify{Name: "Alice", Secret: "a"}); e != nil {
 		t.Fatal(e)
@@ -353,8 +273,7 @@ func TestFetchFromADirectMessageRoomNotJoined(t *testing.T) {
 // connection's FETCHes, its SENDs are stored and acknowledged; the PARTs
 // follow once the store answers, in order.
 func TestSlowFetchesDoNotHoldChat(t *testing.T) {
-	store := newMemFiles(files.Limits{})
-	h, _ := newHub(t, Config{Files: store})
+	h, store := newFilesHub(t, Config{}, files.Limits{})
 	alice := newMember()
 	ac := h.Connect(alice)
 	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice"})
@@ -362,7 +281,10 @@ func TestSlowFetchesDoNotHoldChat(t *testing.T) {
 	_ = ac.Upload(&protocol.Upload{Room: "general", ID: "u", Size: 10, Data: []byte("0123456789")})
 	seen := 0
 	f := nextOf(t, alice, &seen, "the finished upload", func(u *protocol.Uploaded) bool { return u.File != nil }).File
-	store.carry("general", f.ID)
+	if err := ac.SendFile("general", "u", "", 0, f.ID); err != nil {
+		t.Fatal(err)
+	}
+	nextOf(t, alice, &seen, "the file's ACK", func(a *protocol.Ack) bool { return a.ID == "u" })
 	store.gate = make(chan struct{})
 
 	for i := range fetchQueue {
@@ -387,6 +309,11 @@ func TestSlowFetchesDoNotHoldChat(t *testing.T) {
 	store.gate = make(chan struct{})
 	_ = ac.Fetch(&protocol.Fetch{Room: "general", File: f.ID, Length: 1})
 	ac.Close()
+	select {
+	case <-ac.fetchDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection's fetch goroutine still runs 10 s after it closed")
+	}
 }
 
 // TestAResumedUploadFencesTheOldConnection: once a new connection began
@@ -394,8 +321,7 @@ func TestSlowFetchesDoNotHoldChat(t *testing.T) {
 // reader working through what it had received) are not stored, so the
 // begin's answer stays exact.
 func TestAResumedUploadFencesTheOldConnection(t *testing.T) {
-	store := newMemFiles(files.Limits{})
-	h, _ := newHub(t, Config{Files: store})
+	h, _ := newFilesHub(t, Config{}, files.Limits{})
 	old, fresh := newMember(), newMember()
 	oc, fc := h.Connect(old), h.Connect(fresh)
 	mustJoin(t, oc, &protocol.Join{Room: "general", Name: "alice"})
@@ -420,6 +346,82 @@ func TestAResumedUploadFencesTheOldConnection(t *testing.T) {
 		t.Fatal(e)
 	}
 	if u := nextOf(t, fresh, &seen, "the finish", func(u *protocol.Uploaded) bool { return u.File != nil }); u.Received != 16 {
+		t.Fatalf("finished %+v", u)
+	}
+}
+
+// claims returns how many upload claims the hub keeps, and how many of
+// them c lists as its own.
+func claims(h *Hub, c *Conn) (all, own int) {
+	h.uploadMu.Lock()
+	defer h.uploadMu.Unlock()
+	return len(h.uploaders), len(c.uploads)
+}
+
+// TestUploadClaimsEndWithTheirUpload: the hub's claim of an upload (which
+// connection may write it) goes when the upload finishes or is refused,
+// not only when the connection closes; a close drops the rest.
+func TestUploadClaimsEndWithTheirUpload(t *testing.T) {
+	h, _ := newFilesHub(t, Config{}, files.Limits{MaxFile: 1000})
+	alice := newMember()
+	ac := h.Connect(alice)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice"})
+	for i := range 5 {
+		id := fmt.Sprint("u", i)
+		if e := ac.Upload(&protocol.Upload{Room: "general", ID: id, Name: "a.txt", Size: 5}); e != nil {
+			t.Fatal(e)
+		}
+		if e := ac.Upload(&protocol.Upload{Room: "general", ID: id, Size: 5, Data: []byte("hello")}); e != nil {
+			t.Fatal(e)
+		}
+	}
+	if all, own := claims(h, ac); all != 0 || own != 0 {
+		t.Fatalf("after 5 finished uploads the hub keeps %d claims (%d the connection's), want none", all, own)
+	}
+	// Refused when it is written past its size: the claim goes.
+	_ = ac.Upload(&protocol.Upload{Room: "general", ID: "r", Name: "a.txt", Size: 5})
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "r", Size: 5, Data: []byte("too long")}); e == nil || e.ID != "r" {
+		t.Fatalf("a chunk past the size: %v", e)
+	}
+	if all, own := claims(h, ac); all != 0 || own != 0 {
+		t.Fatalf("after a refused upload the hub keeps %d claims (%d the connection's)", all, own)
+	}
+	// Unfinished: claimed until the connection closes.
+	_ = ac.Upload(&protocol.Upload{Room: "general", ID: "open", Name: "a.txt", Size: 5})
+	if all, own := claims(h, ac); all != 1 || own != 1 {
+		t.Fatalf("an unfinished upload: %d claims (%d the connection's), want 1", all, own)
+	}
+	ac.Close()
+	if all, own := claims(h, ac); all != 0 || own != 0 {
+		t.Fatalf("after the close: %d claims (%d the connection's)", all, own)
+	}
+}
+
+// TestUploadSizesAndCompletion: a size past the largest int64 is too big
+// (not wrapped negative into "empty"), and an upload finishes at the size
+// it began with, whatever size a chunk frame claims.
+func TestUploadSizesAndCompletion(t *testing.T) {
+	h, _ := newFilesHub(t, Config{}, files.Limits{})
+	alice := newMember()
+	ac := h.Connect(alice)
+	mustJoin(t, ac, &protocol.Join{Room: "general", Name: "alice"})
+	for _, size := range []uint64{1 << 63, 1<<64 - 1} {
+		if e := ac.Upload(&protocol.Upload{Room: "general", ID: "huge", Name: "a", Size: size}); e == nil || e.Code != protocol.CodeTooBig || e.ID != "huge" {
+			t.Fatalf("size %d: %v, want too-big", size, e)
+		}
+	}
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "u", Name: "a.txt", Size: 10}); e != nil {
+		t.Fatal(e)
+	}
+	// The chunk says the file has 5 bytes: it has 10, as begun.
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "u", Size: 5, Data: []byte("01234")}); e != nil {
+		t.Fatalf("a chunk with another size: %v", e)
+	}
+	if e := ac.Upload(&protocol.Upload{Room: "general", ID: "u", Size: 10, Offset: 5, Data: []byte("56789")}); e != nil {
+		t.Fatal(e)
+	}
+	seen := 0
+	if u := nextOf(t, alice, &seen, "the finish", func(u *protocol.Uploaded) bool { return u.File != nil }); u.Received != 10 || u.File.Size != 10 {
 		t.Fatalf("finished %+v", u)
 	}
 }

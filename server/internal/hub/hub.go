@@ -279,7 +279,7 @@ type Hub struct {
 	// uploadMu guards uploaders: which connection last began each upload
 	// (owner key + "\x00" + upload id), see Conn.Upload.
 	uploadMu  sync.Mutex
-	uploaders map[string]*Conn
+	uploaders map[string]uploadClaim
 
 	// idMu guards identified: the identified connections by name key.
 	idMu       sync.Mutex
@@ -365,7 +365,7 @@ type delivery struct {
 func New(cfg Config, open func(broker.Handler) (broker.Broker, error)) (*Hub, error) {
 	cfg.setDefaults()
 	h := &Hub{cfg: cfg, rooms: map[string]*room{}, deliveries: make(chan delivery, 256), stopped: make(chan struct{}),
-		noticeWake: make(chan struct{}, 1), identified: map[string]map[*Conn]bool{}, uploaders: map[string]*Conn{},
+		noticeWake: make(chan struct{}, 1), identified: map[string]map[*Conn]bool{}, uploaders: map[string]uploadClaim{},
 		mentions: make(chan protocol.Msg, cfg.MentionQueue), mentionsDone: make(chan struct{})}
 	b, err := open(handler{h})
 	if err != nil {
@@ -534,6 +534,11 @@ type Conn struct {
 	// started by the first (files.go).
 	fetchOnce sync.Once
 	fetches   chan *protocol.Fetch
+	fetchDone chan struct{} // closed when the fetch goroutine has returned
+	// uploads are the keys of Hub.uploaders this connection claims
+	// (guarded by Hub.uploadMu): its close drops them without walking
+	// every connection's.
+	uploads map[string]struct{}
 }
 
 // Connect registers a new connection.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -150,4 +151,52 @@ func TestWelcomeWithoutFiles(t *testing.T) {
 	if e, ok := out[1].(*protocol.Error); !ok || e.ID != "u1" || e.Code != protocol.CodeUnexpected {
 		t.Fatalf("UPLOAD to a server without files: %+v", out[1])
 	}
+}
+
+// TestBeginFramesAndTinyFetchesAreNotFree: UPLOAD begin frames (no data)
+// go at the message rate, and FETCHes of 1 byte each spend a full frame
+// of the file budget: a loop of either is slowed, not free (each costs
+// the store a transaction or a read).
+func TestBeginFramesAndTinyFetchesAreNotFree(t *testing.T) {
+	t.Run("begins", func(t *testing.T) {
+		rooms := &uploadRooms{}
+		const msgRate, begins = 100, 30
+		m := NewManager(Config{MsgRate: msgRate, MsgBurst: 1, FloodAfter: time.Minute, Files: true, MaxUpload: 1 << 30,
+			FileRate: 1 << 30, FileBurst: 1 << 30}, func(Member) Rooms { return rooms })
+		sock := newFeed(protocol.Encode(&protocol.Hello{Version: protocol.Version}))
+		for i := range begins {
+			sock.in = append(sock.in, protocol.Encode(&protocol.Upload{Room: "r", ID: fmt.Sprint("u", i), Name: "f", Size: 1}))
+		}
+		start := time.Now()
+		m.Serve(sock)
+		elapsed := time.Since(start)
+		if rooms.uploads != begins {
+			t.Fatalf("%d begins reached the rooms, want %d", rooms.uploads, begins)
+		}
+		// The time passing is the behaviour under test: at 100 a second
+		// after a burst of 1, 30 begins take 290 ms.
+		if want := time.Duration(begins-1) * time.Second / msgRate; elapsed < want*9/10 {
+			t.Fatalf("%d begin frames took %v; at the message rate they take at least %v", begins, elapsed, want)
+		}
+	})
+	t.Run("fetches", func(t *testing.T) {
+		rooms := &uploadRooms{}
+		const rate, frame, fetches = 1 << 20, 16 << 10, 20
+		m := NewManager(Config{MaxFrame: frame, Files: true, MaxUpload: 1 << 30, FileRate: rate, FileBurst: frame},
+			func(Member) Rooms { return rooms })
+		sock := newFeed(protocol.Encode(&protocol.Hello{Version: protocol.Version}))
+		for range fetches {
+			sock.in = append(sock.in, protocol.Encode(&protocol.Fetch{Room: "r", File: "x", Length: 1}))
+		}
+		start := time.Now()
+		m.Serve(sock)
+		elapsed := time.Since(start)
+		if rooms.fetchs != fetches {
+			t.Fatalf("%d FETCHes reached the rooms, want %d", rooms.fetchs, fetches)
+		}
+		// Time passing is the behaviour: each costs a 16 KiB frame at 1 MiB/s.
+		if want := time.Duration(float64((fetches-1)*frame) / rate * float64(time.Second)); elapsed < want*9/10 {
+			t.Fatalf("%d 1-byte FETCHes took %v; at a frame each they take at least %v", fetches, elapsed, want)
+		}
+	})
 }

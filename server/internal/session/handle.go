@@ -20,18 +20,27 @@ func (s *Session) throttle(msg protocol.Message) bool {
 	if !s.ready.Load() {
 		return true
 	}
-	// File frames spend the file budget, whatever the message rate.
+	// File frames spend the file budget, whatever the message rate: each
+	// at least a full frame (a begin or a 1-byte FETCH still costs the
+	// store a transaction or a read). A begin frame (no data) is also a
+	// message: each one is a write transaction and a usage sum, so a loop
+	// of them goes at the message rate, not at MaxFrame bytes' worth.
 	switch m := msg.(type) {
 	case *protocol.Pong:
 		return true
 	case *protocol.Upload:
-		return s.fileBudget(len(m.Data))
+		if !s.fileBudget(max(len(m.Data), s.cfg.MaxFrame)) {
+			return false
+		}
+		if len(m.Data) > 0 {
+			return true
+		}
 	case *protocol.Fetch:
 		n := m.Length
 		if n == 0 || n > protocol.MaxPart {
 			n = protocol.MaxPart
 		}
-		return s.fileBudget(int(n))
+		return s.fileBudget(max(int(n), s.cfg.MaxFrame))
 	}
 	if s.cfg.MsgRate <= 0 {
 		return true

@@ -50,6 +50,12 @@ type Files struct {
 	// finishing bounds the Finish calls decoding images at once (each
 	// may take hundreds of megabytes: media.Inspect).
 	finishing chan struct{}
+	// grace is FilesOptions.CollectGrace; unreferenced holds when Collect
+	// first found each content unreferenced (only Collect uses it).
+	grace        time.Duration
+	graceMu      sync.Mutex // guards unreferenced (Collect may run twice at once)
+	unreferenced map[string]time.Time
+	maxHolds     int // maxHolds; tests lower it
 
 	kick   chan struct{} // capacity 1: Collect soon
 	cancel context.CancelFunc
@@ -78,8 +84,26 @@ type FilesOptions struct {
 	// CollectEvery is how often Collect runs on its own (default an hour);
 	// Kick runs it sooner.
 	CollectEvery time.Duration
+	// CollectGrace is how long content stays unreferenced before Collect
+	// removes it (default 10 minutes; negative: none, for tests). A backup
+	// of a running server copies the database first and the content
+	// after: content a message of the copy carries, deleted meanwhile,
+	// must still be there when the copy reaches it.
+	CollectGrace time.Duration
 	Logger       *slog.Logger
 }
+
+// DefaultCollectGrace is FilesOptions.CollectGrace's default.
+const DefaultCollectGrace = 10 * time.Minute
+
+// maxHolds bounds the holds of one name (finished uploads, used or
+// waiting for their SEND, until HoldFor ends them), as the cluster does:
+// re-uploading the same bytes under fresh ids costs no quota but a row.
+const maxHolds = 4096
+
+// orphanAge is how old content with no blobs row must be before Collect
+// removes it: a Finish places content before committing its row.
+const orphanAge = time.Hour
 
 // OpenFiles opens the files store of the chat database at path, with
 // content under dir (the data directory; files go to dir/files),
@@ -102,7 +126,11 @@ func OpenFiles(path, dir string, opts FilesOptions) (*Files, error) {
 	f := &Files{write: write, read: read, dir: root, lim: opts.Limits.WithDefaults(),
 		sync: !strings.EqualFold(opts.Synchronous, "normal"), now: time.Now, logger: opts.Logger,
 		uploads: map[uploadKey]*uploadLock{}, finishing: make(chan struct{}, cmp(opts.Finishing, 2)),
-		kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+		kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}),
+		grace: opts.CollectGrace, unreferenced: map[string]time.Time{}, maxHolds: maxHolds}
+	if f.grace == 0 {
+		f.grace = DefaultCollectGrace
+	}
 	if f.logger == nil {
 		f.logger = slog.New(slog.DiscardHandler)
 	}
@@ -174,7 +202,7 @@ func (f *Files) millis() int64 { return int64(protocol.Millis(f.now())) }
 
 // CleanName makes an uploaded file's name safe to show and to save: the
 // base name (no directories, of either slash), without control
-// characters, at most 255 bytes of valid UTF-8; "file" when nothing is
+// characters and format characters (bidi overrides, zero-width), at most 255 bytes of valid UTF-8; "file" when nothing is
 // left.
 func CleanName(name string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
@@ -182,7 +210,10 @@ func CleanName(name string) string {
 	}
 	name = strings.ToValidUTF8(name, "\uFFFD")
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		// Format characters too: a bidi override (U+202E) would show
+		// "invoice\u202Efdp.exe" as "invoiceexe.pdf"; zero-width ones hide
+		// what a name really is.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return -1
 		}
 		return r
@@ -290,6 +321,13 @@ func (f *Files) Begin(ctx context.Context, u files.Upload) (int64, error) {
 	}
 	if pending >= f.lim.Pending {
 		return 0, files.Refuse(protocol.CodeInvalid, "too many unfinished uploads (at most %d at once)", f.lim.Pending)
+	}
+	var holds int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM holds WHERE owner = ?", u.Owner).Scan(&holds); err != nil {
+		return 0, err
+	}
+	if holds >= f.maxHolds {
+		return 0, files.Refuse(protocol.CodeQuota, "too many uploads in the last %v (at most %d): wait before uploading more", f.lim.HoldFor, f.maxHolds)
 	}
 	name, total, err := f.usage(ctx, tx, u.Owner)
 	if err != nil {
@@ -427,6 +465,10 @@ func (f *Files) Finish(ctx context.Context, owner, id string) (protocol.File, er
 	if err != nil {
 		return protocol.File{}, err
 	}
+	// Placed content and its row go together: a client that closes
+	// after its last chunk must not leave content no row counts.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	f.blobs.Lock()
 	defer f.blobs.Unlock()
 	for _, s := range []*staged{content, thumb} {
@@ -683,8 +725,15 @@ func (f *Files) Collect(ctx context.Context) error {
 		}
 		candidates = append(candidates, id)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil || len(candidates) == 0 {
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return err
+	}
+	candidates = f.graced(candidates)
+	if err := f.sweepOrphans(ctx); err != nil {
+		return err
+	}
+	if len(candidates) == 0 {
+		return nil
 	}
 	f.blobs.Lock()
 	defer f.blobs.Unlock()
@@ -719,6 +768,83 @@ func (f *Files) Collect(ctx context.Context) error {
 		f.logger.Info("files: removed content no message refers to", "files", len(gone))
 	}
 	return errors.Join(errs...)
+}
+
+// graced returns the candidates that were unreferenced already at an
+// earlier Collect at least the grace period ago, and remembers when the
+// others were first seen so (forgetting content referenced again).
+func (f *Files) graced(candidates []string) []string {
+	if f.grace < 0 {
+		return candidates
+	}
+	now := f.now()
+	f.graceMu.Lock()
+	defer f.graceMu.Unlock()
+	seen := make(map[string]time.Time, len(candidates))
+	var ripe []string
+	for _, id := range candidates {
+		first, ok := f.unreferenced[id]
+		if !ok {
+			first = now
+		}
+		if now.Sub(first) >= f.grace {
+			ripe = append(ripe, id)
+			continue
+		}
+		seen[id] = first
+	}
+	f.unreferenced = seen
+	return ripe
+}
+
+// sweepOrphans removes content files that no blobs row lists, once older
+// than orphanAge: what a crash between placing content and committing its
+// row left, or content a restored older backup no longer refers to.
+func (f *Files) sweepOrphans(ctx context.Context) error {
+	dirs, err := os.ReadDir(f.dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(f.dir, d.Name()))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			id := e.Name()
+			info, err := e.Info()
+			if err != nil || !info.Mode().IsRegular() || !isHash(id) || id[:2] != d.Name() ||
+				f.now().Sub(info.ModTime()) < orphanAge {
+				continue
+			}
+			if err := f.removeOrphan(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removeOrphan removes content id if no blobs row lists it, under the
+// lock a Finish places content with.
+func (f *Files) removeOrphan(ctx context.Context, id string) error {
+	f.blobs.Lock()
+	defer f.blobs.Unlock()
+	var n int
+	if err := f.write.QueryRowContext(ctx, "SELECT count(*) FROM blobs WHERE id = ?", id).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(f.dir, blobPath(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f.logger.Info("files: removed content no database row lists", "file", id)
+	return nil
 }
 
 // unreferenced is true of the content b that no message and no unused

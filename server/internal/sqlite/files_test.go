@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,7 +34,9 @@ type filesHarness struct {
 func openFilesHarness(t *testing.T, lim files.Limits) *filesHarness {
 	h := &filesHarness{t: t, dir: t.TempDir(), results: map[string]history.Result{}}
 	h.db = filepath.Join(h.dir, "chat.db")
-	h.opts = FilesOptions{Limits: lim}
+	// No grace period: filestest expects content gone at the Collect
+	// after its last message (TestCollectWaitsForGrace tests the grace).
+	h.opts = FilesOptions{Limits: lim, CollectGrace: -1}
 	var err error
 	h.log, err = Open(h.db, h.sink, Options{Removed: func() {
 		h.kicked.Add(1)
@@ -264,5 +267,116 @@ func TestCollectSweepsCrashLeftovers(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(tmp, name)); (err == nil) != want {
 			t.Errorf("tmp/%s: there %v, want %v", name, err == nil, want)
 		}
+	}
+}
+
+// TestCleanNameDropsFormatCharacters: a bidi override or a zero-width
+// character cannot disguise a name ("invoice\u202Efdp.exe" would show
+// as "invoiceexe.pdf").
+func TestCleanNameDropsFormatCharacters(t *testing.T) {
+	for in, want := range map[string]string{
+		"invoice\u202Efdp.exe":      "invoicefdp.exe",
+		"a\u200Bb\u200Dc\uFEFF.txt": "abc.txt",
+		"\u2066x\u2069.png":         "x.png",
+		"\u202E":                    "file",
+		"naïve café.txt":            "naïve café.txt",
+	} {
+		if got := CleanName(in); got != want {
+			t.Errorf("CleanName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCollectWaitsForGrace: content no message refers to any more stays
+// for the grace period (a backup of the running server may still copy
+// it for a database snapshot that refers to it), then goes.
+func TestCollectWaitsForGrace(t *testing.T) {
+	ctx := context.Background()
+	h := openFilesHarness(t, files.Limits{})
+	h.opts.CollectGrace = time.Hour
+	h.Reopen()
+	var skew atomic.Int64
+	fs := h.files.Load()
+	fs.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	f := filestest.Upload(t, fs, "alice", "r", "up1", "a.txt", filestest.Text(300, 1))
+	seq := h.Post(ctx, "r", "alice", &f)
+	h.Delete(ctx, "r", seq)
+	for _, advance := range []time.Duration{0, 30 * time.Minute} {
+		skew.Store(int64(advance))
+		if err := fs.Collect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !h.Stored(f.ID) {
+			t.Fatalf("the content went %v after its message, within the grace period", advance)
+		}
+	}
+	skew.Store(int64(61 * time.Minute))
+	if err := fs.Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.Stored(f.ID) {
+		t.Fatal("the content stayed past the grace period")
+	}
+}
+
+// TestCollectSweepsOrphanContent: content under files/ that no blobs row
+// lists (a crash between placing and committing, or an older backup
+// restored) is removed once older than an hour; recent orphans and
+// content a row lists stay.
+func TestCollectSweepsOrphanContent(t *testing.T) {
+	ctx := context.Background()
+	h := openFilesHarness(t, files.Limits{})
+	s := h.Store()
+	kept := filestest.Upload(t, s, "alice", "r", "up1", "a.txt", filestest.Text(300, 1))
+	h.Post(ctx, "r", "alice", &kept)
+	old := time.Now().Add(-2 * time.Hour)
+	place := func(data []byte, at time.Time) string {
+		id := filestest.Hash(data)
+		p := filepath.Join(h.dir, "files", blobPath(id))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	orphan := place([]byte("orphan"), old)
+	recent := place([]byte("recent orphan"), time.Now())
+	keptPath := filepath.Join(h.dir, "files", blobPath(kept.ID))
+	if err := os.Chtimes(keptPath, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{orphan: false, recent: true, kept.ID: true} {
+		if h.Stored(id) != want {
+			t.Errorf("%s: stored %v, want %v", id, !want, want)
+		}
+	}
+}
+
+// TestHoldsPerNameBounded: re-uploading the same bytes under fresh ids
+// costs no quota, but each is a hold: a name's holds are bounded, the
+// next begin refused with quota.
+func TestHoldsPerNameBounded(t *testing.T) {
+	ctx := context.Background()
+	h := openFilesHarness(t, files.Limits{})
+	fs := h.files.Load()
+	fs.maxHolds = 3
+	for i := range 3 {
+		filestest.Upload(t, fs, "alice", "r", fmt.Sprint("up", i), "a.txt", []byte("x"))
+	}
+	_, err := fs.Begin(ctx, files.Upload{Owner: "alice", ID: "up3", Room: "r", Name: "a.txt", Size: 1})
+	var fe *files.Error
+	if !errors.As(err, &fe) || fe.Code != protocol.CodeQuota {
+		t.Fatalf("a begin past the holds' bound: %v, want a quota refusal", err)
+	}
+	if _, err := fs.Begin(ctx, files.Upload{Owner: "bob", ID: "up3", Room: "r", Name: "a.txt", Size: 1}); err != nil {
+		t.Fatalf("another name's begin: %v", err)
 	}
 }
