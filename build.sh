@@ -580,7 +580,7 @@ cmd_test() {
   CHAT_DIST=$(cd "$DIST" && pwd) CHAT_DIST_VERSION=$VERSION CHAT_REQUIRE_ARTIFACTS=1 CHAT_REQUIRE_BROWSER=1 CHAT_REQUIRE_TOOLS=1
   export CHAT_DIST CHAT_DIST_VERSION CHAT_REQUIRE_ARTIFACTS CHAT_REQUIRE_BROWSER CHAT_REQUIRE_TOOLS
   say "go test -race"
-  go test -race -timeout 15m ./...
+  go test -race -timeout 20m ./...
 }
 
 cmd_bench() {
