@@ -17,6 +17,8 @@ import (
 
 	xdraw "golang.org/x/image/draw"
 	_ "golang.org/x/image/webp"
+
+	"chat/internal/exiforient"
 )
 
 // ErrTooManyPixels refuses an image larger than the decoder's bound,
@@ -55,7 +57,7 @@ func Decode(data []byte, maxPixels int64, fit image.Point) (*image.RGBA, error) 
 	} else {
 		xdraw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, src.Bounds(), draw.Src, nil)
 	}
-	return orient(dst, o), nil
+	return exiforient.Apply(dst, o), nil
 }
 
 // Fit is size scaled down, keeping its aspect, to fit box; size itself

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"chat/internal/exiforient"
 )
 
 // maxJPEGScans bounds the scans of a progressive JPEG: each scan is a
@@ -108,7 +110,7 @@ func cleanJPEG(data []byte) (clean []byte, orientation int, err error) {
 			keep = false
 			if !sawExif && bytes.HasPrefix(payload, exifHeader) {
 				sawExif = true
-				orientation = exifOrientation(payload[len(exifHeader):])
+				orientation = exiforient.FromTIFF(payload[len(exifHeader):])
 			}
 		case jpegAPP2:
 			keep = bytes.HasPrefix(payload, iccHeader)
@@ -152,48 +154,6 @@ func cleanJPEG(data []byte) (clean []byte, orientation int, err error) {
 			p = q
 		}
 	}
-}
-
-// exifOrientation reads tag 0x0112 (Orientation) of IFD0 in the TIFF
-// structure of an Exif segment; 1 (upright) when it is missing or not
-// one of the 8 orientations.
-func exifOrientation(tiff []byte) int {
-	if len(tiff) < 8 {
-		return 1
-	}
-	var order binary.ByteOrder
-	switch string(tiff[:4]) {
-	case "II*\x00":
-		order = binary.LittleEndian
-	case "MM\x00*":
-		order = binary.BigEndian
-	default:
-		return 1
-	}
-	ifd := int64(order.Uint32(tiff[4:]))
-	if ifd < 8 || ifd+2 > int64(len(tiff)) {
-		return 1
-	}
-	count := int64(order.Uint16(tiff[ifd:]))
-	for i := int64(0); i < count; i++ {
-		e := ifd + 2 + 12*i
-		if e+12 > int64(len(tiff)) {
-			return 1
-		}
-		if order.Uint16(tiff[e:]) != 0x0112 {
-			continue
-		}
-		// SHORT (3), count 1: the value is in the first 2 bytes of the
-		// value field.
-		if order.Uint16(tiff[e+2:]) != 3 || order.Uint32(tiff[e+4:]) != 1 {
-			return 1
-		}
-		if o := int(order.Uint16(tiff[e+8:])); o >= 1 && o <= 8 {
-			return o
-		}
-		return 1
-	}
-	return 1
 }
 
 // orientationSegment returns an APP1 Exif segment holding only an

@@ -9,6 +9,8 @@ import (
 	"image/png"
 
 	"golang.org/x/image/draw"
+
+	"chat/internal/exiforient"
 )
 
 // thumbQuality is the JPEG quality of previews.
@@ -28,7 +30,7 @@ func preview(img image.Image, orientation, size int) (thumb, error) {
 	w, h := fit(b.Dx(), b.Dy(), size)
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	scale(dst, img)
-	out := orient(dst, orientation)
+	out := exiforient.Apply(dst, orientation)
 	var buf bytes.Buffer
 	t := thumb{w: out.Bounds().Dx(), h: out.Bounds().Dy()}
 	if opaque(img) {
@@ -128,45 +130,6 @@ func opaque(img image.Image) bool {
 		}
 	}
 	return true
-}
-
-// orient returns m turned as EXIF orientation o says to show it
-// (1 = as stored; 2-8 mirror and/or rotate).
-func orient(m *image.RGBA, o int) *image.RGBA {
-	if o < 2 || o > 8 {
-		return m
-	}
-	b := m.Bounds()
-	w, h := b.Dx(), b.Dy()
-	dw, dh := w, h
-	if o >= 5 {
-		dw, dh = h, w
-	}
-	out := image.NewRGBA(image.Rect(0, 0, dw, dh))
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			var dx, dy int
-			switch o {
-			case 2: // mirrored horizontally
-				dx, dy = w-1-x, y
-			case 3: // rotated 180°
-				dx, dy = w-1-x, h-1-y
-			case 4: // mirrored vertically
-				dx, dy = x, h-1-y
-			case 5: // transposed
-				dx, dy = y, x
-			case 6: // rotated 90° clockwise to show
-				dx, dy = h-1-y, x
-			case 7: // transversed
-				dx, dy = h-1-y, w-1-x
-			case 8: // rotated 90° counter-clockwise to show
-				dx, dy = y, w-1-x
-			}
-			i, j := m.PixOffset(b.Min.X+x, b.Min.Y+y), out.PixOffset(dx, dy)
-			copy(out.Pix[j:j+4], m.Pix[i:i+4])
-		}
-	}
-	return out
 }
 
 // onCanvas returns the first frame of an animation (GIF, WebP) drawn
