@@ -169,10 +169,17 @@ func TestWSClientCloseWhileWriting(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no session")
 	}
+	cutsBefore := wsCuts.Load()
 	for i := range 40 {
 		m.Deliver(protocol.Encode(&protocol.Msg{Room: "r", Seq: uint64(i), Sender: "s", Text: strings.Repeat("z", 20_000)}))
 	}
-	time.Sleep(100 * time.Millisecond) // the writer waits for the client
+	// The writer is waiting for the client once a write stopped inside a
+	// frame (800 KB against 4 KiB socket buffers).
+	for deadline := time.Now().Add(10 * time.Second); wsCuts.Load() == cutsBefore; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no write stopped inside a frame: the writer never waited for the client")
+		}
+	}
 	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatalf("the close handshake failed: %v", err)
 	}
