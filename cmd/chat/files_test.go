@@ -116,6 +116,10 @@ func TestPipedDownloadIsWaitedFor(t *testing.T) {
 	data := randomFile(t, filepath.Join(dir, "big.bin"), 1<<20+300_000) // past the server's burst of 1 MiB: 3 s
 	ann.say("/upload " + filepath.Join(dir, "big.bin"))
 	ann.waitLine(`^-- uploaded big.bin`, 0)
+	// The file is stored before the message that carries it: bob may
+	// fetch it once the message is (a file no live message carries is
+	// not-found).
+	ann.waitLine(`^`+hhmm+`(\[\d+\] )?ann sent big\.bin`, 0)
 	n := fmt.Sprintf("%x", sha256.Sum256(data)) // the file's id: the history may come after the line
 
 	start := time.Now()
