@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Room, "room", "", "room `name` (with -rooms N > 1, a prefix: NAME-00…); default: a new room per run")
 	fs.IntVar(&c.Rooms, "rooms", 1, "rooms to spread receivers and senders over; 0: receivers only say HELLO")
 	fs.IntVar(&c.Procs, "procs", 1, "worker processes for the receivers (at most 19,000 sockets each); 0: receivers in this process with the senders")
-	fs.StringVar(&c.Reader, "reader", "epoll", "how workers read TCP receivers: epoll (one loop) or goroutine (one per connection)")
+	fs.StringVar(&c.Reader, "reader", "epoll", "how workers read TCP and WebSocket receivers: epoll (one loop) or goroutine (one per connection); TLS ones always get a goroutine")
 	fs.IntVar(&c.JoinConcurrency, "join-concurrency", 500, "connects and joins in flight at once, per process")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 30*time.Second, "per connection, connect to JOINED")
 	fs.DurationVar(&c.Drain, "drain", 15*time.Second, "after the last send, how long to wait for ACKs and deliveries")

@@ -119,6 +119,9 @@ func TestSmokeWebSocket(t *testing.T) {
 	if rep.Transport != "websocket" {
 		t.Errorf("transport %q", rep.Transport)
 	}
+	if rep.Reader != "epoll" { // WebSocket receivers cost the generator what TCP ones do
+		t.Errorf("WebSocket receivers read by %q, want epoll", rep.Reader)
+	}
 }
 
 // TestSmokeTLS: TLS receivers in a worker process, where the epoll reader

@@ -45,7 +45,7 @@ type Config struct {
 	Room      string        `json:"room"`      // room name, or prefix "NAME-NN" with Rooms > 1; empty: a new room per run
 	Rooms     int           `json:"rooms"`     // rooms receivers and senders are spread over; 0: receivers only say HELLO
 	Procs     int           `json:"procs"`     // receivers in this many worker processes; 0: in this process
-	Reader    string        `json:"reader"`    // how workers read TCP receivers: "epoll" (default on Linux) or "goroutine"
+	Reader    string        `json:"reader"`    // how workers read TCP and WebSocket receivers: "epoll" (default on Linux) or "goroutine"
 
 	JoinConcurrency int           `json:"join_concurrency"` // connects and joins in flight, per process
 	JoinTimeout     time.Duration `json:"join_timeout"`     // per connection, connect to JOINED

@@ -12,12 +12,14 @@ import (
 	"syscall"
 	"time"
 
+	"chat/cmd/chatbench/internal/wire"
 	"chat/protocol"
 )
 
-// poller reads every TCP receiver of a worker from one goroutine: a
-// level-triggered epoll set of the receivers' sockets, one read per ready
-// socket, frames handled in place in the receiver's buffer.
+// poller reads every TCP or WebSocket receiver of a worker from one
+// goroutine: a level-triggered epoll set of the receivers' sockets, one
+// read per ready socket, frames handled in place in the receiver's buffer
+// (wire.Deframer strips WebSocket's headers without copying).
 //
 // A goroutine per connection costs the generator two read calls per
 // delivery (the data, then the EAGAIN that parks it), a wake-up and a
@@ -61,7 +63,7 @@ func newPoller(w *Worker) (*poller, error) {
 
 // add takes over a joined receiver's socket from its wire.Conn.
 func (p *poller) add(r *receiver) error {
-	fd, buffered, err := r.conn.Detach()
+	fd, buffered, d, err := r.conn.Detach()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r.conn, r.fd = nil, -1
@@ -69,7 +71,7 @@ func (p *poller) add(r *receiver) error {
 		r.dead.Store(true)
 		return err
 	}
-	r.fd = fd
+	r.fd, r.d = fd, d
 	r.buf = make([]byte, max(p.w.spec.ReadBuffer, len(buffered)))
 	r.n = copy(r.buf, buffered)
 	if !p.process(r, time.Now()) {
@@ -148,31 +150,40 @@ func (p *poller) readFrom(r *receiver, ready time.Time) {
 // start and makes sure the buffer can hold it. It reports whether the
 // receiver is still open.
 func (p *poller) process(r *receiver, now time.Time) bool {
-	off := 0
-	for r.n-off >= protocol.LengthSize {
-		l := int(binary.BigEndian.Uint32(r.buf[off:]))
-		if l == 0 || l > protocol.MaxFrame {
-			p.end(r, "malformed frame")
+	off, need := 0, 0
+	for {
+		k, body, used, n, err := r.d.Next(r.buf[off:r.n])
+		if err != nil {
+			p.end(r, "malformed frame: "+err.Error())
 			return false
 		}
-		end := off + protocol.LengthSize + l
-		if end > r.n {
-			break
+		off += used
+		switch k {
+		case wire.Frame:
+			err = p.w.handle(r, body, now)
+		case wire.WSPing:
+			err = p.write(r, wire.AppendWSPong(nil, body))
+		case wire.WSClose:
+			_ = p.write(r, wire.AppendWSClose(nil, body)) // the answer RFC 6455 asks for
+			p.end(r, "closed by the server")
+			return false
 		}
-		if err := p.w.handle(r, r.buf[off+protocol.LengthSize:end], now); err != nil {
+		if err != nil {
 			p.end(r, endReason(err))
 			return false
 		}
-		off = end
+		if k == wire.Incomplete {
+			need = n
+			break
+		}
 	}
 	r.n = copy(r.buf, r.buf[off:r.n])
-	if r.n >= protocol.LengthSize {
-		if need := protocol.LengthSize + int(binary.BigEndian.Uint32(r.buf)); need > len(r.buf) {
-			nb := make([]byte, need)
-			copy(nb, r.buf[:r.n])
-			r.buf = nb
-		}
-	} else if len(r.buf) > 4*p.w.spec.ReadBuffer {
+	switch {
+	case need > len(r.buf):
+		nb := make([]byte, need)
+		copy(nb, r.buf[:r.n])
+		r.buf = nb
+	case r.n < need && need <= p.w.spec.ReadBuffer && len(r.buf) > 4*p.w.spec.ReadBuffer:
 		nb := make([]byte, p.w.spec.ReadBuffer) // let a big frame's buffer go
 		copy(nb, r.buf[:r.n])
 		r.buf = nb
@@ -187,8 +198,20 @@ func (p *poller) pong(r *receiver, ping []byte) error {
 		return errors.New("malformed PING")
 	}
 	var b [16]byte
-	frame := protocol.AppendFrame(b[:0], &protocol.Pong{Nonce: nonce})
-	_, err := syscall.Write(r.fd, frame)
+	frame, err := r.d.Wrap(nil, protocol.AppendFrame(b[:0], &protocol.Pong{Nonce: nonce}))
+	if err != nil {
+		return err
+	}
+	return p.write(r, frame)
+}
+
+// write sends a few bytes on a detached socket. They fit its send buffer
+// (a pong), so a short write means the server stopped reading.
+func (p *poller) write(r *receiver, b []byte) error {
+	n, err := syscall.Write(r.fd, b)
+	if err == nil && n < len(b) {
+		err = errors.New("a pong did not fit the socket's send buffer")
+	}
 	return err
 }
 

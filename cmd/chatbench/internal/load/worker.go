@@ -28,8 +28,8 @@ type WorkerSpec struct {
 	JoinConcurrency int           `json:"join_concurrency"`
 	JoinTimeout     time.Duration `json:"join_timeout"`
 	ReadBuffer      int           `json:"read_buffer"`
-	// Epoll: after JOINED, read TCP receivers from one epoll loop instead
-	// of a goroutine each (Linux; ignored for WebSocket).
+	// Epoll: after JOINED, read TCP and WebSocket receivers from one
+	// epoll loop instead of a goroutine each (Linux; ignored for TLS).
 	Epoll bool `json:"epoll"`
 }
 
@@ -100,6 +100,7 @@ type receiver struct {
 
 	// With the poller: the socket and the bytes read but not yet handled.
 	fd  int
+	d   wire.Deframer
 	buf []byte
 	n   int
 
@@ -113,7 +114,7 @@ type receiver struct {
 // NewWorker prepares a worker; nothing connects before Join.
 func NewWorker(spec WorkerSpec) *Worker {
 	w := &Worker{spec: spec, lat: newShards()}
-	if spec.Epoll && len(spec.Addrs) > 0 && wire.Transport(spec.Addrs[0]) == "tcp" { // the poller reads the socket itself: not TLS
+	if spec.Epoll && len(spec.Addrs) > 0 && wire.Transport(spec.Addrs[0]) != "tls" { // the poller reads the socket itself: not TLS
 		w.poll, _ = newPoller(w) // nil where epoll is not available: goroutines
 	}
 	w.rs = make([]*receiver, spec.Count)

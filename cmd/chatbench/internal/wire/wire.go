@@ -11,7 +11,6 @@
 package wire
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -25,8 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"chat/protocol"
 )
 
@@ -34,15 +31,16 @@ import (
 // goroutine at a time; Write may be called concurrently with it and with
 // itself.
 type Conn struct {
-	tcp net.Conn
-	br  *bufio.Reader
-	ws  *websocket.Conn
-	buf []byte // body of a frame that did not fit the read buffer, or a WebSocket frame
-
-	pending int // bytes of the last in-place frame still to discard from br
+	tcp  net.Conn // the socket (WebSocket too, after the upgrade), or TLS over it
+	d    Deframer
+	size int    // the read buffer's usual size
+	rbuf []byte // bytes read: rbuf[off:n] are not yet returned
+	off  int
+	n    int
 
 	closed atomic.Bool
 	wmu    sync.Mutex
+	wbuf   []byte // WebSocket: the masked frames of a Write
 }
 
 // Transport names the transport Dial uses for addr: "websocket", "tls"
@@ -59,8 +57,9 @@ func Transport(addr string) string {
 
 // Dial connects to addr: a ws:// URL over WebSocket, tls://host:port over
 // TLS, anything else (host:port) over TCP. readBuf is the size of the read
-// buffer for TCP and TLS (frames up to that size are read in place).
+// buffer (frames up to about that size are read in place).
 func Dial(ctx context.Context, addr string, readBuf int) (*Conn, error) {
+	readBuf = max(readBuf, 64)
 	if host, ok := strings.CutPrefix(addr, "tls://"); ok {
 		// The generator dials only loopback (load.Config checks), where a
 		// server's certificate is self-signed: what is measured is the
@@ -70,15 +69,14 @@ func Dial(ctx context.Context, addr string, readBuf int) (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Conn{tcp: c, br: bufio.NewReaderSize(c, max(readBuf, 64))}, nil
+		return newConn(c, false, nil, readBuf), nil
 	}
 	if strings.HasPrefix(addr, "ws://") {
-		ws, _, err := websocket.Dial(ctx, addr, nil)
+		c, buffered, err := dialWS(ctx, addr)
 		if err != nil {
 			return nil, err
 		}
-		ws.SetReadLimit(protocol.LengthSize + protocol.MaxFrame)
-		return &Conn{ws: ws}, nil
+		return newConn(c, true, buffered, readBuf), nil
 	}
 	addr = strings.TrimPrefix(addr, "tcp://")
 	var d net.Dialer
@@ -86,7 +84,12 @@ func Dial(ctx context.Context, addr string, readBuf int) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{tcp: c, br: bufio.NewReaderSize(c, max(readBuf, 64))}, nil
+	return newConn(c, false, nil, readBuf), nil
+}
+
+func newConn(c net.Conn, ws bool, buffered []byte, size int) *Conn {
+	rbuf := make([]byte, max(size, len(buffered)))
+	return &Conn{tcp: c, d: Deframer{WS: ws}, size: size, rbuf: rbuf, n: copy(rbuf, buffered)}
 }
 
 // ErrFrame is returned for a frame the generator cannot make sense of.
@@ -104,106 +107,80 @@ func (c *Conn) ReadFrame() ([]byte, error) {
 }
 
 func (c *Conn) readFrame() ([]byte, error) {
-	if c.ws != nil {
-		return c.readWS()
-	}
-	if c.pending > 0 {
-		_, _ = c.br.Discard(c.pending)
-		c.pending = 0
-	}
-	hdr, err := c.br.Peek(protocol.LengthSize)
-	if err != nil {
-		return nil, err
-	}
-	n, err := protocol.BodyLength([protocol.LengthSize]byte(hdr), protocol.MaxFrame)
-	if err != nil {
-		return nil, err
-	}
-	if protocol.LengthSize+n <= c.br.Size() {
-		// In place: the frame stays in the read buffer until the next call.
-		b, err := c.br.Peek(protocol.LengthSize + n)
+	for {
+		k, body, used, need, err := c.d.Next(c.rbuf[c.off:c.n])
 		if err != nil {
-			return nil, unexpected(err)
+			return nil, err
 		}
-		c.pending = protocol.LengthSize + n
-		return b[protocol.LengthSize:], nil
+		c.off += used
+		switch k {
+		case Frame:
+			return body, nil
+		case WSPing:
+			if err := c.writeRaw(AppendWSPong(nil, body), time.Now().Add(10*time.Second)); err != nil {
+				return nil, err
+			}
+			continue
+		case WSClose:
+			// Answered as RFC 6455 asks; the server closes the socket.
+			_ = c.writeRaw(AppendWSClose(nil, body), time.Now().Add(time.Second))
+			return nil, io.EOF
+		case Skipped:
+			continue
+		}
+		// Incomplete: keep the partial unit at the start, in a buffer that
+		// holds it whole.
+		switch {
+		case need > len(c.rbuf):
+			nb := make([]byte, need)
+			c.n = copy(nb, c.rbuf[c.off:c.n])
+			c.rbuf = nb
+		case c.off == c.n && len(c.rbuf) > 4*c.size:
+			c.rbuf, c.n = make([]byte, c.size), 0 // let a rare huge frame's buffer go
+		default:
+			c.n = copy(c.rbuf, c.rbuf[c.off:c.n])
+		}
+		c.off = 0
+		m, err := c.tcp.Read(c.rbuf[c.n:])
+		c.n += m
+		if err != nil {
+			if errors.Is(err, io.EOF) && c.n > 0 {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
-	_, _ = c.br.Discard(protocol.LengthSize)
-	if cap(c.buf) < n {
-		c.buf = make([]byte, n)
-	}
-	body := c.buf[:n]
-	if _, err := io.ReadFull(c.br, body); err != nil {
-		return nil, unexpected(err)
-	}
-	if cap(c.buf) > 64<<10 {
-		c.buf = nil // let a rare huge frame's buffer go
-	}
-	return body, nil
-}
-
-func unexpected(err error) error {
-	if errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-func (c *Conn) readWS() ([]byte, error) {
-	typ, r, err := c.ws.Reader(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	if typ != websocket.MessageBinary {
-		return nil, fmt.Errorf("%w: a text WebSocket message", ErrFrame)
-	}
-	var hdr [protocol.LengthSize]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, fmt.Errorf("%w: WebSocket message shorter than a length prefix", ErrFrame)
-	}
-	n, err := protocol.BodyLength(hdr, protocol.MaxFrame)
-	if err != nil {
-		return nil, err
-	}
-	if cap(c.buf) < n {
-		c.buf = make([]byte, max(n, 512))
-	}
-	body := c.buf[:n]
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("%w: WebSocket message ends inside its frame", ErrFrame)
-	}
-	return body, nil
 }
 
 // Write writes b, one or more complete frames back to back (length
-// prefixes included): in one write over TCP, one message per frame over
-// WebSocket.
+// prefixes included), in one write: as they are over TCP, a masked
+// WebSocket message per frame over WebSocket.
 func (c *Conn) Write(b []byte, deadline time.Time) error {
+	if !c.d.WS {
+		return c.writeRaw(b, deadline)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.ws == nil {
-		if err := c.tcp.SetWriteDeadline(deadline); err != nil {
-			return err
-		}
-		_, err := c.tcp.Write(b)
+	var err error
+	if c.wbuf, err = c.d.Wrap(c.wbuf[:0], b); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	for len(b) > 0 {
-		if len(b) < protocol.LengthSize {
-			return fmt.Errorf("%w: partial frame to write", ErrFrame)
-		}
-		n := protocol.LengthSize + int(binary.BigEndian.Uint32(b))
-		if n > len(b) {
-			return fmt.Errorf("%w: partial frame to write", ErrFrame)
-		}
-		if err := c.ws.Write(ctx, websocket.MessageBinary, b[:n]); err != nil {
-			return err
-		}
-		b = b[n:]
+	return c.writeLocked(c.wbuf, deadline)
+}
+
+// writeRaw writes bytes as they are.
+func (c *Conn) writeRaw(b []byte, deadline time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(b, deadline)
+}
+
+func (c *Conn) writeLocked(b []byte, deadline time.Time) error {
+	if err := c.tcp.SetWriteDeadline(deadline); err != nil {
+		return err
 	}
-	return nil
+	_, err := c.tcp.Write(b)
+	return err
 }
 
 // Send encodes m and writes it.
@@ -215,19 +192,11 @@ func (c *Conn) Send(m protocol.Message, deadline time.Time) error {
 // and more than once; a blocked ReadFrame returns an error.
 func (c *Conn) Close() error {
 	c.closed.Store(true)
-	if c.ws != nil {
-		return c.ws.CloseNow()
-	}
 	return c.tcp.Close()
 }
 
 // LocalAddr is the connection's local address, for messages.
-func (c *Conn) LocalAddr() string {
-	if c.tcp != nil {
-		return c.tcp.LocalAddr().String()
-	}
-	return "websocket"
-}
+func (c *Conn) LocalAddr() string { return c.tcp.LocalAddr().String() }
 
 // Handshake sends HELLO and waits for WELCOME, answering PINGs. It returns
 // the server's ERROR as an error if the server refuses.
@@ -293,39 +262,35 @@ func (c *Conn) Pong(ping []byte) error {
 	return c.Write(protocol.AppendFrame(b[:0], &protocol.Pong{Nonce: nonce}), time.Now().Add(10*time.Second))
 }
 
-// Detach hands a TCP connection over to the caller's own polling: it
-// returns a non-blocking descriptor of the socket that Go's runtime does not
-// poll, and the bytes already read from it but not yet returned by
-// ReadFrame. The Conn is closed; the socket stays open until the caller
-// closes fd.
-func (c *Conn) Detach() (fd int, buffered []byte, err error) {
+// Detach hands a TCP or WebSocket connection over to the caller's own
+// polling: it returns a non-blocking descriptor of the socket that Go's
+// runtime does not poll, the bytes already read from it but not yet
+// returned by ReadFrame, and the Deframer that splits what follows. The
+// Conn is closed; the socket stays open until the caller closes fd.
+func (c *Conn) Detach() (fd int, buffered []byte, d Deframer, err error) {
 	if _, ok := c.tcp.(*net.TCPConn); !ok {
-		return -1, nil, errors.New("wire: only plain TCP connections can be detached")
+		return -1, nil, d, errors.New("wire: only plain TCP connections can be detached")
 	}
 	sc, ok := c.tcp.(syscall.Conn)
 	if !ok {
-		return -1, nil, errors.New("wire: the connection has no descriptor")
+		return -1, nil, d, errors.New("wire: the connection has no descriptor")
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return -1, nil, err
+		return -1, nil, d, err
 	}
 	fd = -1
 	var dupErr error
 	if err := raw.Control(func(s uintptr) { fd, dupErr = dupCloexec(int(s)) }); err != nil {
-		return -1, nil, err
+		return -1, nil, d, err
 	}
 	if dupErr != nil {
-		return -1, nil, dupErr
+		return -1, nil, d, dupErr
 	}
-	if c.pending > 0 {
-		_, _ = c.br.Discard(c.pending)
-		c.pending = 0
+	if c.off < c.n {
+		buffered = append([]byte(nil), c.rbuf[c.off:c.n]...)
 	}
-	if n := c.br.Buffered(); n > 0 {
-		b, _ := c.br.Peek(n)
-		buffered = append([]byte(nil), b...)
-	}
+	d = c.d
 	c.Close() // the duplicate keeps the socket open
-	return fd, buffered, nil
+	return fd, buffered, d, nil
 }

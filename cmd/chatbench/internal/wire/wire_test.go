@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"net"
@@ -93,7 +92,7 @@ func TestReadFrame(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c := &Conn{tcp: a, br: bufio.NewReaderSize(a, 64)}
+	c := newConn(a, false, nil, 64)
 	frames := []protocol.Message{
 		&protocol.Ping{Nonce: 7},
 		&protocol.Msg{Room: "r", Seq: 1, Sender: "s", ID: "i", Text: strings.Repeat("y", 500)},
