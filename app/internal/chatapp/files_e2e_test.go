@@ -183,3 +183,19 @@ func TestSharingFilesThroughTheApp(t *testing.T) {
 	r.click("Attach a file")
 	r.waitShows("backup.tar is 1.5 MB: this server takes files up to 1 MB.")
 }
+
+// TestNoAttachOnAServerWithoutFiles: connected to a server started with
+// -max-upload 0 (it takes no files), the app shows no attach button
+// rather than one that can only be refused.
+func TestNoAttachOnAServerWithoutFiles(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-max-upload", "0"}})
+	r := startRigOpts(t, srv.Addr, settings.Open(t.TempDir()), image.Pt(900, 720), func(o *chatapp.Options) {
+		o.Tune = fastBackoff
+		o.Files = &dialogs{saveDir: t.TempDir(), saved: make(chan string, 1)}
+	})
+	r.Type("alice")
+	r.Press(key.NameReturn, 0)
+	r.waitShows("connected") // the same event says the server takes no files
+	r.mustShow("Send")
+	r.mustNotShow("Attach a file")
+}

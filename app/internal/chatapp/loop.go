@@ -522,7 +522,7 @@ func (l *loop) stateChanged(e client.StateChanged) {
 		out.State = ui.Connecting
 	case client.Connected:
 		l.connected, l.online = true, true
-		out.State = ui.Connected
+		out.State, out.NoFiles = ui.Connected, l.c.MaxUpload() == 0 // known from WELCOME before Connected
 		l.opts.Logger.Info("connected", "server", e.Addr, "remote", e.Remote)
 	case client.Reconnecting:
 		out.State = ui.Reconnecting

@@ -755,6 +755,9 @@ func (c *chatScreen) composerBar(gtx layout.Context, u *UI) layout.Dimensions {
 			return layout.Inset{Top: 8, Bottom: 8, Left: 12, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 				return layout.Flex{Alignment: layout.End}.Layout(gtx,
 					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+						if u.shell != nil && u.shell.noFiles {
+							return layout.Dimensions{} // a button that can only be refused is worse than none
+						}
 						b := iconButton(th, &c.attachBtn, u.icons.attach, "Attach a file")
 						b.Size, b.Inset = 22, layout.UniformInset(11)
 						return b.Layout(gtx)

@@ -62,6 +62,24 @@ func TestAttachShowsProgressThenTheSentPicture(t *testing.T) {
 	}
 }
 
+// TestNoAttachButtonWhenTheServerTakesNoFiles: a server that takes no
+// files gets no attach button (the last server's word holds while
+// offline); a server that does gets it back.
+func TestNoAttachButtonWhenTheServerTakesNoFiles(t *testing.T) {
+	r := newRigSized(t, wide)
+	s := r.joined()
+	r.mustShow("Attach a file")
+	r.u.Apply(s, ui.Connection{State: ui.Connected, NoFiles: true})
+	r.Frame()
+	r.mustNotShow("Attach a file")
+	r.u.Apply(s, ui.Connection{State: ui.Reconnecting, RetryIn: time.Second})
+	r.Frame()
+	r.mustNotShow("Attach a file")
+	r.u.Apply(s, ui.Connection{State: ui.Connected})
+	r.Frame()
+	r.mustShow("Attach a file")
+}
+
 // TestAttachRefusalsShow: a file refused before (too big) or after it
 // went into the outbox says why, in the conversation.
 func TestAttachRefusalsShow(t *testing.T) {

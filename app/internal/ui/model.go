@@ -26,6 +26,9 @@ type Connection struct {
 	State   ConnState
 	Err     error         // why, for Reconnecting and Closed: a sentence for the user
 	RetryIn time.Duration // wait before the next attempt, for Reconnecting
+	// NoFiles, with Connected: the server takes no files, so there is no
+	// attach button (until a connection to one that does).
+	NoFiles bool
 }
 
 // RoomJoined reports that a room or a direct-message conversation was

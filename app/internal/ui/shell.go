@@ -67,6 +67,9 @@ type shell struct {
 	shown bool
 
 	conn connection
+	// noFiles: the server said it takes no files (Connection.NoFiles);
+	// the last connection's word holds while offline.
+	noFiles bool
 
 	rooms []*chatScreen // by name
 	dms   []*chatScreen // the most recently active first
@@ -172,7 +175,7 @@ func (s *shell) apply(u *UI, ev any) {
 			for c := range s.each {
 				c.live, c.joined = false, false
 			}
-		} else if s.panel == roomPanel && !s.roomForm.answered {
+		} else if s.noFiles = e.NoFiles; s.panel == roomPanel && !s.roomForm.answered {
 			s.roomForm.again = true // the next frame asks
 		}
 		return
