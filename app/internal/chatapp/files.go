@@ -220,9 +220,7 @@ func (l *loop) loadImage(in ui.LoadImageIntent) {
 		l.post(session, ui.ImageLoaded{File: in.File, Err: "Not connected.", Transient: true})
 		return
 	}
-	go func() {
-		l.fetching <- struct{}{}
-		defer func() { <-l.fetching }()
+	l.images.push(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), fileTimeout)
 		defer cancel()
 		maxBytes, box := int64(maxThumbBytes), thumbBox
@@ -252,7 +250,7 @@ func (l *loop) loadImage(in ui.LoadImageIntent) {
 				"width", out.Image.Bounds().Dx(), "height", out.Image.Bounds().Dy())
 		}
 		l.post(session, out)
-	}()
+	})
 }
 
 // saveFile asks where to save a file and downloads it there, on a goroutine

@@ -88,10 +88,10 @@ type loop struct {
 	changeIDs map[string]bool
 
 	// uploads are the files being sent (SendFile), by message id, to
-	// close once the client no longer reads them; fetching bounds the
-	// pictures fetched and decoded at once.
-	uploads  map[string]io.Closer
-	fetching chan struct{}
+	// close once the client no longer reads them; images bounds the
+	// pictures fetched and decoded at once, the newest asked first.
+	uploads map[string]io.Closer
+	images  *imageQueue
 	// decoding lets one full-size picture be decoded at a time: each
 	// may take hundreds of MiB while decoding.
 	decoding chan struct{}
@@ -112,7 +112,7 @@ type room struct {
 func newLoop(opts Options, post func(uint64, any)) *loop {
 	return &loop{opts: opts, inbox: newMailbox[any](), post: post, saved: opts.Saved,
 		notifier: opts.Notifier, focused: true, marks: map[string]uint64{}, changeIDs: map[string]bool{},
-		uploads: map[string]io.Closer{}, fetching: make(chan struct{}, imageFetches), decoding: make(chan struct{}, 1)}
+		uploads: map[string]io.Closer{}, images: &imageQueue{max: imageFetches}, decoding: make(chan struct{}, 1)}
 }
 
 func (l *loop) run() {
