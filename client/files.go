@@ -720,8 +720,9 @@ func (d *download) run(ctx context.Context, w io.Writer, progress func(got, size
 }
 
 // FetchFile returns the whole file fileID of a message of room, of at
-// most max bytes (for previews and images); see Download.
-func (c *Client) FetchFile(ctx context.Context, room, fileID string, max int64) (data []byte, mime string, err error) {
+// most max bytes (for previews and images); progress, if not nil, is
+// called as Download's is. See Download.
+func (c *Client) FetchFile(ctx context.Context, room, fileID string, max int64, progress func(got, size int64)) (data []byte, mime string, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	tooBig := errors.New("too big")
@@ -731,6 +732,10 @@ func (c *Client) FetchFile(ctx context.Context, room, fileID string, max int64) 
 		size = n
 		if n > max {
 			cancel(tooBig)
+			return
+		}
+		if progress != nil {
+			progress(got, n)
 		}
 	})
 	if errors.Is(context.Cause(ctx), tooBig) {

@@ -233,11 +233,11 @@ func TestDownloadWindowOnAFake(t *testing.T) {
 	}
 	fs.mu.Unlock()
 
-	_, _, err = alice.C.FetchFile(context.Background(), "general", id, 1000)
+	_, _, err = alice.C.FetchFile(context.Background(), "general", id, 1000, nil)
 	if err == nil {
 		t.Error("FetchFile of a file over max: no error")
 	}
-	data, _, err := alice.C.FetchFile(context.Background(), "general", id, int64(len(content)))
+	data, _, err := alice.C.FetchFile(context.Background(), "general", id, int64(len(content)), nil)
 	if err != nil || !bytes.Equal(data, content) {
 		t.Errorf("FetchFile: %d bytes, %v", len(data), err)
 	}

@@ -97,7 +97,7 @@ func TestFileSentBetweenTwoClientsAndDownloaded(t *testing.T) {
 	if img.File == nil || !img.File.IsImage() || img.File.Type != "image/png" || img.File.Width != 640 || img.File.Height != 400 || img.Text != "" || img.Deleted {
 		t.Fatalf("bob got the image as %+v with file %+v", img, img.File)
 	}
-	thumb, tmime, err := bob.C.FetchFile(context.Background(), "general", img.File.Thumb, 1<<20)
+	thumb, tmime, err := bob.C.FetchFile(context.Background(), "general", img.File.Thumb, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestFileSentBetweenTwoClientsAndDownloaded(t *testing.T) {
 	if err != nil || !strings.HasSuffix(tmime, format) || cfg.Width != int(img.File.ThumbWidth) || cfg.Width > 320 || cfg.Height > 320 {
 		t.Errorf("preview: %v, %s (%s) %dx%d, file says %dx%d", err, tmime, format, cfg.Width, cfg.Height, img.File.ThumbWidth, img.File.ThumbHeight)
 	}
-	if _, _, err := bob.C.FetchFile(context.Background(), "general", img.File.ID, 100); err == nil {
+	if _, _, err := bob.C.FetchFile(context.Background(), "general", img.File.ID, 100, nil); err == nil {
 		t.Error("FetchFile of a file over its max: no error")
 	}
 

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gioui.org/layout"
 	"gioui.org/text"
@@ -52,6 +53,11 @@ type Options struct {
 	// Files are the system's file dialogs, to attach and save files
 	// (nil: files can be neither attached nor saved).
 	Files FilePicker
+	// FetchStall is how long a picture's fetch may go without a part
+	// arriving before it is given up (and asked again on the next
+	// connection); 0 means 30 s. A slow link that keeps sending parts is
+	// waited for however long the picture takes.
+	FetchStall time.Duration
 }
 
 // update is one event for the UI, tagged with its join session.

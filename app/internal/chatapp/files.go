@@ -2,6 +2,7 @@ package chatapp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,9 +39,9 @@ type FilePicker interface {
 
 // Bounds of the pictures fetched and decoded.
 const (
-	maxThumbBytes = 4 << 20     // a preview is a 320×320 JPEG or PNG: far less
-	imageFetches  = 4           // pictures fetched and decoded at once
-	fileTimeout   = time.Minute // one picture's fetch
+	maxThumbBytes = 4 << 20          // a preview is a 320×320 JPEG or PNG: far less
+	imageFetches  = 4                // pictures fetched and decoded at once
+	fetchStall    = 30 * time.Second // a picture's fetch with no part arriving: given up
 )
 
 // maxPixels is the most pixels decoded for a full-size view (one at a
@@ -220,15 +221,25 @@ func (l *loop) loadImage(in ui.LoadImageIntent) {
 		l.post(session, ui.ImageLoaded{File: in.File, Err: "Not connected.", Transient: true})
 		return
 	}
+	stall := cmp.Or(l.opts.FetchStall, fetchStall)
 	l.images.push(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), fileTimeout)
-		defer cancel()
+		// No deadline for the whole: a 25 MiB picture over a slow link
+		// takes minutes. A fetch that stops moving (the connection lost,
+		// a server that stopped answering) is given up after stall.
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		stalled := fmt.Errorf("the server sent nothing of the file for %v", stall)
+		watchdog := time.AfterFunc(stall, func() { cancel(stalled) })
+		defer watchdog.Stop()
 		maxBytes, box := int64(maxThumbBytes), thumbBox
 		if in.Full {
 			maxBytes, box = max(c.MaxUpload(), maxThumbBytes), ui.FullBox()
 		}
 		out := ui.ImageLoaded{File: in.File}
-		data, _, err := c.FetchFile(ctx, in.Room, in.File, maxBytes)
+		data, _, err := c.FetchFile(ctx, in.Room, in.File, maxBytes, func(got, size int64) { watchdog.Reset(stall) })
+		if err != nil && context.Cause(ctx) == stalled {
+			err = stalled
+		}
 		transient := err != nil && !permanentFetchError(err)
 		if err == nil {
 			pixels := maxPixels

@@ -7,10 +7,12 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"chat/app/internal/settings"
 	"chat/client"
 	"chat/internal/testserver"
+	"chat/protocol"
 )
 
 // dialogs stands in for the system's file dialogs (the xdg portal, the
@@ -137,7 +140,7 @@ func TestSharingFilesThroughTheApp(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	got, _, err := bob.c.FetchFile(ctx, "general", f.ID, 1<<20)
+	got, _, err := bob.c.FetchFile(ctx, "general", f.ID, 1<<20, nil)
 	if err != nil || !bytes.Equal(got, photoBytes) {
 		t.Fatalf("bob fetched %d bytes (err %v), want the %d sent", len(got), err, len(photoBytes))
 	}
@@ -198,4 +201,99 @@ func TestNoAttachOnAServerWithoutFiles(t *testing.T) {
 	r.waitShows("connected") // the same event says the server takes no files
 	r.mustShow("Send")
 	r.mustNotShow("Attach a file")
+}
+
+// noisePNG is a PNG of random pixels: it does not compress, so its size
+// is about 4·w·h bytes.
+func noisePNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(h)))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.Uint32())
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// holdParts is a client.Conn that, while hold is set, holds back the
+// PART frames the server sends (a server or link that stopped sending
+// a file), until released.
+type holdParts struct {
+	client.Conn
+	hold    *atomic.Bool
+	release chan struct{}
+}
+
+func (c holdParts) ReadFrame() ([]byte, error) {
+	body, err := c.Conn.ReadFrame()
+	if err == nil && c.hold.Load() && protocol.Type(body[0]) == protocol.TypePart {
+		<-c.release
+	}
+	return body, err
+}
+
+// TestPictureFetchWaitsWhileItMoves: a full-size picture that takes
+// longer than the app's stall bound to arrive (the server's file rate)
+// still loads, because parts keep coming; one whose parts stop coming is
+// given up after the stall bound, with a sentence in the view.
+func TestPictureFetchWaitsWhileItMoves(t *testing.T) {
+	const stall = time.Second
+	srv := testserver.Start(t, testserver.Options{Args: []string{"-file-rate", "512KiB"}})
+	var hold atomic.Bool
+	release := make(chan struct{})
+	defer close(release)
+	r := startRigOpts(t, srv.Addr, settings.Open(t.TempDir()), image.Pt(900, 720), func(o *chatapp.Options) {
+		o.FetchStall = stall
+		o.Tune = func(c *client.Config) {
+			fastBackoff(c)
+			c.Dial = func(ctx context.Context, addr string) (client.Conn, error) {
+				conn, err := client.DialTCP(ctx, addr)
+				if err != nil {
+					return nil, err
+				}
+				return holdParts{Conn: conn, hold: &hold, release: release}, nil
+			}
+		}
+	})
+	r.Type("alice")
+	r.Press(key.NameReturn, 0)
+	r.waitShows("connected")
+	bob := newPeer(t, srv.Addr, "bob")
+
+	// 2 MiB: past the server's 1 MiB burst, the rest comes at 512 KiB/s,
+	// a part about every 125 ms: 2 s, twice the stall bound.
+	big := noisePNG(t, 724, 724)
+	if _, err := bob.c.SendFile("general", client.Attachment{Name: "big.png", Size: int64(len(big)), Content: bytes.NewReader(big)}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("the preview of big.png", func() bool {
+		n, ok := r.Find("picture big.png")
+		return ok && !strings.Contains(n.Text, "loading")
+	})
+	start := time.Now()
+	r.click("picture big.png")
+	r.waitFor("the full-size big.png", func() bool {
+		n, ok := r.Find("full size big.png")
+		return ok && !strings.Contains(n.Text, "loading")
+	})
+	if took := time.Since(start); took < stall {
+		t.Fatalf("the full-size picture came in %v, less than the stall bound: the test shows nothing", took)
+	}
+	r.click("Close")
+
+	small := noisePNG(t, 100, 100)
+	if _, err := bob.c.SendFile("general", client.Attachment{Name: "small.png", Size: int64(len(small)), Content: bytes.NewReader(small)}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("the preview of small.png", func() bool {
+		n, ok := r.Find("picture small.png")
+		return ok && !strings.Contains(n.Text, "loading")
+	})
+	hold.Store(true)
+	r.click("picture small.png")
+	r.waitShows("The server sent nothing of the file for 1s.")
 }
