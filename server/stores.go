@@ -248,7 +248,8 @@ func openCluster(ctx context.Context, cfg *config, log *slog.Logger) (*stores, e
 	// -data (a temporary directory if it cannot be made).
 	var fileStore *cluster.FileStore
 	if cfg.maxUpload > 0 {
-		fileStore, err = conn.Files(dialCtx, cluster.FilesOptions{Limits: cfg.fileLimits(), CacheDir: clusterCacheDir(searchDir, log)})
+		fileStore, err = conn.Files(dialCtx, cluster.FilesOptions{Limits: cfg.fileLimits(), CacheDir: clusterCacheDir(searchDir, log),
+			CollectGrace: cfg.filesGrace()})
 		if err != nil {
 			st.close()
 			return nil, err

@@ -86,6 +86,13 @@ type FilesOptions struct {
 	CollectEvery time.Duration
 	// Inspect examines a finished upload (default media.Inspect).
 	Inspect func(r io.ReaderAt, size int64, lim media.Limits) (*media.Result, error)
+	// CollectGrace is how long content stays unreferenced before this
+	// node's Collect removes it (0 or less: none; the server passes
+	// -files-grace). A backup of the running cluster copies the messages
+	// first and the content after: content a message of the copy
+	// carries, deleted meanwhile, must still be there when the copy
+	// reaches it.
+	CollectGrace time.Duration
 }
 
 // FileStore is a node's files.Store on the cluster (DESIGN.md, "Files"):
@@ -114,6 +121,10 @@ type FileStore struct {
 	// beforeUnregister, if set (tests), runs in Collect between deleting
 	// an object and deleting its registration.
 	beforeUnregister func(id string)
+	// grace keeps unreferenced content CollectGrace long, as this node
+	// saw it; now is its clock (tests move it).
+	grace *files.Grace
+	now   func() time.Time
 
 	// seen is, per upload this node began or wrote (key u.<owner>.<id>),
 	// the stream seq of the last chunk or fence it wrote: its next chunk
@@ -156,7 +167,7 @@ func (c *Conn) Files(ctx context.Context, opts FilesOptions) (*FileStore, error)
 	r := c.replicas()
 	s := &FileStore{c: c, opts: opts, lim: opts.Limits,
 		inspecting: make(chan struct{}, maxInspect), sends: make(chan protocol.Msg, maxSends),
-		seen: map[string]uint64{}}
+		seen: map[string]uint64{}, grace: files.NewGrace(opts.CollectGrace), now: time.Now}
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		s.obj, err = c.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketFiles,
@@ -1275,7 +1286,8 @@ func (s *FileStore) listKeys(ctx context.Context, filter string) ([]string, erro
 // Collect implements files.Store: unfinished uploads older than HoldFor
 // and ended holds go; then the stored files no hold and no live message
 // refers to, only once the node's index has caught up with the stream
-// (else it could miss a reference). Every node may collect at once: each
+// (else it could miss a reference) and once this node has seen them so
+// for CollectGrace. Every node may collect at once: each
 // deletion is a compare-and-set.
 func (s *FileStore) Collect(ctx context.Context) error {
 	now := time.Now().UnixMilli()
@@ -1399,10 +1411,14 @@ func (s *FileStore) Collect(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for id, b := range blobs {
-		if keep[id] {
-			continue
+	var unreferenced []string
+	for id := range blobs {
+		if !keep[id] {
+			unreferenced = append(unreferenced, id)
 		}
+	}
+	for _, id := range s.grace.Ripe(unreferenced, s.now()) {
+		b := blobs[id]
 		// Two phases: the registration is marked deleting at the
 		// revision listed (a Finish re-registering meanwhile wins),
 		// the object goes, then the key at the marked revision. A

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -782,6 +783,69 @@ func TestFileStoreCollectsAfterADelete(t *testing.T) {
 		t.Fatalf("the content of a deleted file message is still stored: %v", err)
 	}
 	if _, total, err := a.fs.Usage(ctx, "alice"); err != nil || total != 0 {
+		t.Fatalf("total after collecting: %d %v", total, err)
+	}
+}
+
+// TestFileStoreCollectWaitsForGrace: with a grace period, the content of
+// a file whose only message was deleted stays through the collections
+// within the period (a backup of the running cluster may still copy it
+// for messages its snapshot holds), then goes at the first one after.
+func TestFileStoreCollectWaitsForGrace(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := dial(t, nc, 0, Options{Name: "node-a"})
+	fs, err := c.Files(ctx, FilesOptions{CacheBytes: 1 << 20, CollectGrace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fs.Close() })
+	var skew atomic.Int64
+	fs.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) } // before the collector starts
+	collected := make(chan error, 1)
+	fs.notifyCollect(collected)
+	rec := newRecorder()
+	a := &fileNode{c: c, n: node(t, c, rec, NodeOptions{ID: "node-a", Files: fs}), rec: rec, fs: fs}
+
+	f := upload(t, ctx, fs, files.Upload{Owner: "alice", ID: "x", Room: "room", Name: "x", Size: 5000}, randomBytes(5000))
+	r := publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "x", File: &f})
+	publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "d",
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: r.Msg.Seq}})
+	// The collection the delete starts (once the index dropped the
+	// reference) is the first to find the content unreferenced.
+	select {
+	case err := <-collected:
+		if err != nil {
+			t.Fatalf("collecting: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("no collection after a delete")
+	}
+	stored := func() bool {
+		_, err := fs.obj.GetInfo(ctx, f.ID)
+		if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	for _, advance := range []time.Duration{0, 30 * time.Minute} {
+		skew.Store(int64(advance))
+		if err := fs.Collect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !stored() {
+			t.Fatalf("the content went %v after its message, within the grace period", advance)
+		}
+	}
+	skew.Store(int64(61 * time.Minute))
+	if err := fs.Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stored() {
+		t.Fatal("the content stayed past the grace period")
+	}
+	if _, total, err := fs.Usage(ctx, "alice"); err != nil || total != 0 {
 		t.Fatalf("total after collecting: %d %v", total, err)
 	}
 }

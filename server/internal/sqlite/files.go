@@ -50,12 +50,10 @@ type Files struct {
 	// finishing bounds the Finish calls decoding images at once (each
 	// may take hundreds of megabytes: media.Inspect).
 	finishing chan struct{}
-	// grace is FilesOptions.CollectGrace; unreferenced holds when Collect
-	// first found each content unreferenced (only Collect uses it).
-	grace        time.Duration
-	graceMu      sync.Mutex // guards unreferenced (Collect may run twice at once)
-	unreferenced map[string]time.Time
-	maxHolds     int // maxHolds; tests lower it
+	// grace keeps unreferenced content FilesOptions.CollectGrace long
+	// (only Collect uses it).
+	grace    *files.Grace
+	maxHolds int // maxHolds; tests lower it
 
 	kick   chan struct{} // capacity 1: Collect soon
 	cancel context.CancelFunc
@@ -96,6 +94,14 @@ type FilesOptions struct {
 // DefaultCollectGrace is FilesOptions.CollectGrace's default.
 const DefaultCollectGrace = 10 * time.Minute
 
+// collectGrace is the grace period of FilesOptions.CollectGrace v.
+func collectGrace(v time.Duration) time.Duration {
+	if v == 0 {
+		return DefaultCollectGrace
+	}
+	return v // negative: none
+}
+
 // maxHolds bounds the holds of one name (finished uploads, used or
 // waiting for their SEND, until HoldFor ends them), as the cluster does:
 // re-uploading the same bytes under fresh ids costs no quota but a row.
@@ -127,10 +133,7 @@ func OpenFiles(path, dir string, opts FilesOptions) (*Files, error) {
 		sync: !strings.EqualFold(opts.Synchronous, "normal"), now: time.Now, logger: opts.Logger,
 		uploads: map[uploadKey]*uploadLock{}, finishing: make(chan struct{}, cmp(opts.Finishing, 2)),
 		kick: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}),
-		grace: opts.CollectGrace, unreferenced: map[string]time.Time{}, maxHolds: maxHolds}
-	if f.grace == 0 {
-		f.grace = DefaultCollectGrace
-	}
+		grace: files.NewGrace(collectGrace(opts.CollectGrace)), maxHolds: maxHolds}
 	if f.logger == nil {
 		f.logger = slog.New(slog.DiscardHandler)
 	}
@@ -728,7 +731,7 @@ func (f *Files) Collect(ctx context.Context) error {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return err
 	}
-	candidates = f.graced(candidates)
+	candidates = f.grace.Ripe(candidates, f.now())
 	if err := f.sweepOrphans(ctx); err != nil {
 		return err
 	}
@@ -768,33 +771,6 @@ func (f *Files) Collect(ctx context.Context) error {
 		f.logger.Info("files: removed content no message refers to", "files", len(gone))
 	}
 	return errors.Join(errs...)
-}
-
-// graced returns the candidates that were unreferenced already at an
-// earlier Collect at least the grace period ago, and remembers when the
-// others were first seen so (forgetting content referenced again).
-func (f *Files) graced(candidates []string) []string {
-	if f.grace < 0 {
-		return candidates
-	}
-	now := f.now()
-	f.graceMu.Lock()
-	defer f.graceMu.Unlock()
-	seen := make(map[string]time.Time, len(candidates))
-	var ripe []string
-	for _, id := range candidates {
-		first, ok := f.unreferenced[id]
-		if !ok {
-			first = now
-		}
-		if now.Sub(first) >= f.grace {
-			ripe = append(ripe, id)
-			continue
-		}
-		seen[id] = first
-	}
-	f.unreferenced = seen
-	return ripe
 }
 
 // sweepOrphans removes content files that no blobs row lists, once older
