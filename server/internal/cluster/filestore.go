@@ -1377,6 +1377,7 @@ func (s *FileStore) Collect(ctx context.Context) error {
 		return err
 	}
 	if len(blobs) == 0 {
+		s.grace.Ripe(nil, s.now()) // nothing stored: nothing to remember
 		return nil
 	}
 	// References: only from an index that has everything stored so far.
@@ -1411,11 +1412,31 @@ func (s *FileStore) Collect(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	var unreferenced []string
-	for id := range blobs {
-		if !keep[id] {
-			unreferenced = append(unreferenced, id)
+	// When a message last carried each: the index's sends (any node's)
+	// for files, the holds' for files and previews. A send restarts
+	// the grace.
+	sent := map[string]int64{}
+	for _, h := range holds {
+		for _, id := range []string{h.rec.File.ID, h.rec.File.Thumb} {
+			if id != "" {
+				sent[id] = max(sent[id], h.rec.Used)
+			}
 		}
+	}
+	var unreferenced []files.Unreferenced
+	for id, b := range blobs {
+		if keep[id] {
+			continue
+		}
+		var at sql.NullInt64
+		if err := n.search.db.QueryRowContext(ctx, `SELECT max(time) FROM used WHERE id = ?`, id).Scan(&at); err != nil {
+			return err
+		}
+		u := files.Unreferenced{ID: id, Version: b.rev}
+		if last := max(sent[id], at.Int64); last > 0 {
+			u.Sent = time.UnixMilli(last)
+		}
+		unreferenced = append(unreferenced, u)
 	}
 	for _, id := range s.grace.Ripe(unreferenced, s.now()) {
 		b := blobs[id]

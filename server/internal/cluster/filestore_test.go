@@ -790,7 +790,8 @@ func TestFileStoreCollectsAfterADelete(t *testing.T) {
 // TestFileStoreCollectWaitsForGrace: with a grace period, the content of
 // a file whose only message was deleted stays through the collections
 // within the period (a backup of the running cluster may still copy it
-// for messages its snapshot holds), then goes at the first one after.
+// for messages its snapshot holds), then goes at the first one after;
+// sent and deleted again in between, its period starts over.
 func TestFileStoreCollectWaitsForGrace(t *testing.T) {
 	nc := natstest.Start(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -829,19 +830,32 @@ func TestFileStoreCollectWaitsForGrace(t *testing.T) {
 		}
 		return err == nil
 	}
-	for _, advance := range []time.Duration{0, 30 * time.Minute} {
+	collectAt := func(advance time.Duration) {
+		t.Helper()
 		skew.Store(int64(advance))
 		if err := fs.Collect(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, advance := range []time.Duration{0, 30 * time.Minute} {
+		collectAt(advance)
 		if !stored() {
 			t.Fatalf("the content went %v after its message, within the grace period", advance)
 		}
 	}
-	skew.Store(int64(61 * time.Minute))
-	if err := fs.Collect(ctx); err != nil {
-		t.Fatal(err)
+	// Sent again (alice still holds it) and deleted again before +40m:
+	// the grace starts over at the collection after (Collect waits for
+	// the index to have both).
+	skew.Store(int64(40 * time.Minute))
+	r = publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "x2", File: &f})
+	publishWait(t, ctx, a, &broker.Publication{Room: "room", Sender: "alice", ID: "d2",
+		Change: &history.Change{Kind: protocol.ChangeDelete, Target: r.Msg.Seq}})
+	collectAt(40 * time.Minute)
+	collectAt(61 * time.Minute)
+	if !stored() {
+		t.Fatal("the content went 21 minutes after its last message was deleted, within the hour's grace")
 	}
+	collectAt(101 * time.Minute)
 	if stored() {
 		t.Fatal("the content stayed past the grace period")
 	}

@@ -715,23 +715,29 @@ func (f *Files) Collect(ctx context.Context) error {
 	// The candidates are found on the read pool, so that the scan does
 	// not hold the database's write lock (the commit loop waits on it);
 	// each is checked again where it is deleted.
-	rows, err = f.read.QueryContext(ctx, "SELECT id FROM blobs b WHERE "+unreferenced)
+	// Sent: the last message that carried it, which restarts the grace.
+	rows, err = f.read.QueryContext(ctx, `SELECT id, (SELECT coalesce(max(used), 0) FROM holds WHERE file = b.id OR thumb = b.id)
+		FROM blobs b WHERE `+unreferenced)
 	if err != nil {
 		return err
 	}
-	var candidates []string
+	var found []files.Unreferenced
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var u files.Unreferenced
+		var sent int64
+		if err := rows.Scan(&u.ID, &sent); err != nil {
 			rows.Close()
 			return err
 		}
-		candidates = append(candidates, id)
+		if sent > 0 {
+			u.Sent = time.UnixMilli(sent)
+		}
+		found = append(found, u)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return err
 	}
-	candidates = f.grace.Ripe(candidates, f.now())
+	candidates := f.grace.Ripe(found, f.now())
 	if err := f.sweepOrphans(ctx); err != nil {
 		return err
 	}

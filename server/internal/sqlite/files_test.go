@@ -319,6 +319,41 @@ func TestCollectWaitsForGrace(t *testing.T) {
 	}
 }
 
+// TestCollectGraceStartsOverAfterASend: content sent again between two
+// Collects, and deleted again before the second, was referenced until
+// shortly before it: its grace starts over there, not at the first
+// Collect that found it unreferenced.
+func TestCollectGraceStartsOverAfterASend(t *testing.T) {
+	ctx := context.Background()
+	h := openFilesHarness(t, files.Limits{})
+	h.opts.CollectGrace = 10 * time.Minute
+	h.Reopen()
+	var skew atomic.Int64
+	fs := h.files.Load()
+	fs.now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	f := filestest.Upload(t, fs, "alice", "r", "up1", "a.txt", filestest.Text(300, 1))
+	h.Delete(ctx, "r", h.Post(ctx, "r", "alice", &f))
+	collectAt := func(advance time.Duration) {
+		t.Helper()
+		skew.Store(int64(advance))
+		if err := fs.Collect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	collectAt(0) // the first to find it unreferenced
+	skew.Store(int64(5 * time.Minute))
+	h.Delete(ctx, "r", h.Post(ctx, "r", "alice", &f)) // alice still holds it: sent again, deleted again
+	collectAt(5 * time.Minute)
+	collectAt(11 * time.Minute)
+	if !h.Stored(f.ID) {
+		t.Fatal("the content went 6 minutes after its last message was deleted, within the 10-minute grace")
+	}
+	collectAt(16 * time.Minute)
+	if h.Stored(f.ID) {
+		t.Fatal("the content stayed past the grace period")
+	}
+}
+
 // TestCollectSweepsOrphanContent: content under files/ that no blobs row
 // lists (a crash between placing and committing, or an older backup
 // restored) is removed once older than an hour; recent orphans and

@@ -109,7 +109,7 @@ func (l *Log) commit(batch []*history.Request) []history.Result {
 			continue
 		}
 		if msg.File != nil {
-			if _, err := tx.Exec("UPDATE holds SET used = 1 WHERE file = ? AND owner = ? AND used = 0", msg.File.ID, key); err != nil {
+			if _, err := tx.Exec("UPDATE holds SET used = max(used, ?) WHERE file = ? AND owner = ?", int64(msg.Time), msg.File.ID, key); err != nil {
 				return undo(err)
 			}
 		}

@@ -261,10 +261,12 @@ CREATE TABLE holds (
 	thumb  TEXT    NOT NULL, -- File.Thumb, '' for none
 	meta   BLOB    NOT NULL, -- JSON of the protocol.File
 	until  INTEGER NOT NULL, -- Unix milliseconds: the hold ends
-	-- used: a message of the owner carried the file (set by the commit
-	-- loop). From then on the messages keep the content, not the hold:
-	-- deleting them frees it, though the hold lets a re-sent SEND in
-	-- until it ends.
+	-- used: when a message of the owner last carried the file (Unix
+	-- milliseconds, set by the commit loop; 0: none did; 1 in databases
+	-- of an earlier version). From then on the messages keep the
+	-- content, not the hold: deleting them frees it, though the hold
+	-- lets a re-sent SEND in until it ends. Collect's grace period
+	-- starts over after it.
 	used   INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (owner, upload)
 ) WITHOUT ROWID;

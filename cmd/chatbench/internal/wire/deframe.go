@@ -86,7 +86,7 @@ func (d *Deframer) Next(b []byte) (k Kind, body []byte, used, need int, err erro
 	case 10:
 		n = binary.BigEndian.Uint64(b[2:])
 	}
-	if n > maxWSPayload || uint64(len(d.frag))+n > maxWSPayload {
+	if n > maxWSPayload || (op == 0x0 && d.inFrags && uint64(len(d.frag))+n > maxWSPayload) {
 		return 0, nil, 0, 0, fmt.Errorf("%w: WebSocket message longer than a frame", ErrFrame)
 	}
 	end := hdr + int(n)

@@ -90,6 +90,25 @@ func TestDeframerWebSocket(t *testing.T) {
 	}
 }
 
+// TestDeframerAfterAFragmentedMessage: a large message after a large
+// fragmented one is not counted with the earlier one's fragments; a
+// fragmented message over a frame's limit is refused.
+func TestDeframerAfterAFragmentedMessage(t *testing.T) {
+	big := protocol.Encode(&protocol.Msg{Room: "r", Seq: 1, Sender: "s", ID: "i", Text: strings.Repeat("f", 600_000)})
+	d := Deframer{WS: true}
+	half := len(big) / 2
+	for _, u := range [][]byte{serverFrame(false, 0x2, big[:half]), serverFrame(true, 0x0, big[half:]), serverFrame(true, 0x2, big)} {
+		if _, _, used, _, err := d.Next(u); err != nil || used != len(u) {
+			t.Fatalf("used %d of %d: %v", used, len(u), err)
+		}
+	}
+	over := make([]byte, maxWSPayload/2+1)
+	d.Next(serverFrame(false, 0x2, over))
+	if _, _, _, _, err := d.Next(serverFrame(true, 0x0, over)); !errors.Is(err, ErrFrame) {
+		t.Fatalf("a fragmented message over the limit: %v", err)
+	}
+}
+
 // TestDeframerRefuses: what a server must not send is an error, not a
 // guess.
 func TestDeframerRefuses(t *testing.T) {
