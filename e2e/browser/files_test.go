@@ -2,12 +2,14 @@ package browser_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
@@ -65,7 +67,8 @@ func about(r image.Rectangle, w, h int) bool {
 // page's file input (the one gioui.org/x/explorer makes on js/wasm) gets
 // a PNG through Playwright's file chooser; bob gets it with its preview's
 // size; bob's picture shows inline at the preview's size; a click shows
-// it at full size, and its Save downloads the original. Screenshots:
+// it at full size (the page logs that it decoded the original at its
+// own size), and its Save downloads the original. Screenshots:
 // dist/screenshots/browser-files-*.png.
 func TestBrowserSharesPictures(t *testing.T) {
 	b := browsertest.Start(t)
@@ -76,7 +79,7 @@ func TestBrowserSharesPictures(t *testing.T) {
 
 	b.Do(fmt.Sprintf("viewport %d %d", pageW, pageH))
 	b.Do("init " + jsString(actionsHooks))
-	b.Do("goto http://" + srv.HTTPAddr + "/")
+	b.Do("goto http://" + srv.HTTPAddr + "/?debug") // the app logs the pictures it loads to the console
 	b.WaitApp()
 	b.Do("press Enter") // the form is filled in from last time
 	b.WaitTitle("#general open", func(s string) bool { return s == "#general — Chat" })
@@ -121,6 +124,10 @@ func TestBrowserSharesPictures(t *testing.T) {
 	})
 	mid := inline.Min.Add(inline.Max).Div(2)
 	b.Do(fmt.Sprintf("click %d %d", mid.X, mid.Y))
+	// The original, not the preview scaled up: the page decoded the
+	// file itself at its own size (a one-colour picture looks the same
+	// either way on the screen).
+	b.WaitConsole(regexp.MustCompile(fmt.Sprintf(`msg="picture loaded" .*file=%x full=true width=1200 height=900`, sha256.Sum256(data))), 30*time.Second)
 	var save image.Rectangle
 	waitScreen(t, b, shot("4-full-size"), "bob's picture at full size", func(img image.Image) bool {
 		full := colorBox(img, magenta, 2, pane)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -95,6 +96,25 @@ func Start(t testing.TB) *Browser {
 
 // Console returns what the page logged so far.
 func (b *Browser) Console() string { return b.stderr.String() }
+
+// WaitConsole waits up to timeout for the page's console to show a line
+// matching re, failing the test (with the console) if it does not.
+func (b *Browser) WaitConsole(re *regexp.Regexp, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		logged, more := b.stderr.Next()
+		if re.MatchString(logged) {
+			return
+		}
+		select {
+		case <-more:
+		case <-deadline.C:
+			b.t.Fatalf("the page's console shows no line matching %s within %v:\n%s", re, timeout, logged)
+		}
+	}
+}
 
 // Do runs one driver command and returns its result.
 func (b *Browser) Do(command string) string {
