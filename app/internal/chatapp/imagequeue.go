@@ -6,8 +6,10 @@ import "sync"
 // request first. The list asks for the pictures that come into view;
 // when someone scrolls through a room of pictures the ones on the screen
 // now matter, not those asked for on the way and scrolled past, so the
-// queue is a stack. It holds at most what the message list asks for: one
-// request per picture of its bounded window of rows.
+// queue is a stack. It holds a small closure per picture asked for and
+// not yet loaded; the list asks once per picture it draws, so a long
+// scroll through pictures queues them all, and each is fetched in turn
+// (as before, when each waited in a goroutine of its own).
 type imageQueue struct {
 	mu      sync.Mutex
 	pending []func()
