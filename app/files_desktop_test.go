@@ -7,7 +7,6 @@ import (
 	"context"
 	"image"
 	"image/color"
-	"image/png"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	"chat/app/internal/settings"
 	"chat/client"
+	"chat/internal/shottest"
 	"chat/internal/testserver"
 	"chat/internal/xvfbtest"
 )
@@ -106,52 +106,6 @@ func (p *filePortal) queue(path string) {
 	p.mu.Unlock()
 }
 
-// colorPNG is a w×h PNG of one color, with a darker frame so that the
-// picture's edges show in the screenshots.
-func colorPNG(t *testing.T, w, h int, c color.NRGBA) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	frame := color.NRGBA{R: c.R / 2, G: c.G / 2, B: c.B / 2, A: 255}
-	for y := range h {
-		for x := range w {
-			if x < 8 || y < 8 || x >= w-8 || y >= h-8 {
-				img.SetNRGBA(x, y, frame)
-			} else {
-				img.SetNRGBA(x, y, c)
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// colorBox is the box of the screenshot's pixels near c (JPEG previews
-// shift colors a little).
-func colorBox(img image.Image, c color.NRGBA) image.Rectangle {
-	var r image.Rectangle
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r1, g1, b1, _ := img.At(x, y).RGBA()
-			if diff(r1>>8, c.R) < 24 && diff(g1>>8, c.G) < 24 && diff(b1>>8, c.B) < 24 {
-				r = r.Union(image.Rect(x, y, x+1, y+1))
-			}
-		}
-	}
-	return r
-}
-
-func diff(a uint32, b uint8) int {
-	d := int(a) - int(b)
-	if d < 0 {
-		return -d
-	}
-	return d
-}
-
 // TestDesktopSharesPictures is sharing pictures as a person does it in
 // the real window, against the real server, bob on the client library:
 // alice clicks the attach button (xdotool), the file dialog (the desktop
@@ -180,7 +134,7 @@ func TestDesktopSharesPictures(t *testing.T) {
 	// the composer at the window's bottom.
 	orange := color.NRGBA{R: 250, G: 140, B: 20, A: 255}
 	mine := filepath.Join(t.TempDir(), "sunset.png")
-	if err := os.WriteFile(mine, colorPNG(t, 800, 600, orange), 0o600); err != nil {
+	if err := os.WriteFile(mine, shottest.FramedPNG(t, 800, 600, orange), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	portal.queue(mine)
@@ -200,19 +154,19 @@ func TestDesktopSharesPictures(t *testing.T) {
 		t.Fatalf("bob got %+v, want an 800x600 picture with a 320x240 preview", f)
 	}
 	app.waitScreen("xvfb-files-2-sent.png", "alice's own picture inline at 320x240", func(img image.Image) bool {
-		return boxNear(colorBox(img, orange), 320-6, 240-6)
+		return shottest.SizeNear(shottest.ColorBox(img, orange, image.Rectangle{}), 320-6, 240-6)
 	})
 
 	// Bob sends a magenta one: it shows inline in alice's window.
 	magenta := color.NRGBA{R: 220, G: 30, B: 200, A: 255}
-	data := colorPNG(t, 1200, 900, magenta)
+	data := shottest.FramedPNG(t, 1200, 900, magenta)
 	if _, err := bob.c.SendFile("general", client.Attachment{Name: "flowers.png", Size: int64(len(data)), Content: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
 	var inline image.Rectangle
 	app.waitScreen("xvfb-files-3-received.png", "bob's picture inline at 320x240", func(img image.Image) bool {
-		inline = colorBox(img, magenta)
-		return boxNear(inline, 320-6, 240-6)
+		inline = shottest.ColorBox(img, magenta, image.Rectangle{})
+		return shottest.SizeNear(inline, 320-6, 240-6)
 	})
 
 	// A click shows it at full size.
@@ -223,7 +177,7 @@ func TestDesktopSharesPictures(t *testing.T) {
 	// the app to say it decoded it before looking.
 	app.waitOutput(since, regexp.MustCompile(`msg="picture loaded" .*full=true width=1200 height=900`))
 	app.waitScreen("xvfb-files-4-full-size.png", "bob's picture at full size", func(img image.Image) bool {
-		full := colorBox(img, magenta)
+		full := shottest.ColorBox(img, magenta, image.Rectangle{})
 		return 10*full.Dx() > 16*inline.Dx() && 10*full.Dy() > 16*inline.Dy()
 	})
 
@@ -232,10 +186,7 @@ func TestDesktopSharesPictures(t *testing.T) {
 	// original where the save dialog says.
 	img := app.shoot("xvfb-files-4-full-size.png")
 	primary := color.NRGBA{R: 0x3f, G: 0x51, B: 0xb5, A: 255} // material.NewTheme's ContrastBg
-	btn := colorBox(img.(interface {
-		image.Image
-		SubImage(image.Rectangle) image.Image
-	}).SubImage(image.Rect(sideWidth, 0, 1100, 60)), primary)
+	btn := shottest.ColorBox(img, primary, image.Rect(sideWidth, 0, 1100, 60))
 	if btn.Dx() < 30 || btn.Dy() < 20 {
 		t.Fatalf("no Save button in the full-size view's bar (found %v); see xvfb-files-4-full-size.png", btn)
 	}
@@ -247,19 +198,6 @@ func TestDesktopSharesPictures(t *testing.T) {
 		t.Fatalf("saved %d bytes (err %v), want the %d bob sent", len(saved), err, len(data))
 	}
 	app.waitWord("xvfb-files-5-saved.png", "saved")
-}
-
-// boxNear reports whether r is about w×h (give or take the frame's
-// blending at the edges).
-func boxNear(r image.Rectangle, w, h int) bool {
-	return abs(r.Dx()-w) <= 12 && abs(r.Dy()-h) <= 12
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
 }
 
 // file waits for bob's message carrying the file named name.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,51 +14,18 @@ import (
 
 	"chat/client"
 	"chat/internal/browsertest"
+	"chat/internal/shottest"
 	"chat/internal/testserver"
 )
 
-// colorPNG is a w×h PNG of one color with a darker frame.
-func colorPNG(t *testing.T, w, h int, c color.NRGBA) []byte {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	frame := color.NRGBA{R: c.R / 2, G: c.G / 2, B: c.B / 2, A: 255}
-	for y := range h {
-		for x := range w {
-			if x < 8 || y < 8 || x >= w-8 || y >= h-8 {
-				img.SetNRGBA(x, y, frame)
-			} else {
-				img.SetNRGBA(x, y, c)
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // colorBox is the box, in CSS pixels, of the screenshot's pixels near c
-// (within area, CSS pixels), the screenshot taken at scale pixels per CSS
+// within area (CSS pixels), the screenshot taken at scale pixels per CSS
 // pixel.
 func colorBox(img image.Image, c color.NRGBA, scale int, area image.Rectangle) image.Rectangle {
-	var r image.Rectangle
-	b := img.Bounds().Intersect(image.Rectangle{Min: area.Min.Mul(scale), Max: area.Max.Mul(scale)})
-	near := func(a uint32, b uint8) bool { d := int(a>>8) - int(b); return d > -24 && d < 24 }
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r1, g1, b1, _ := img.At(x, y).RGBA()
-			if near(r1, c.R) && near(g1, c.G) && near(b1, c.B) {
-				r = r.Union(image.Rect(x, y, x+1, y+1))
-			}
-		}
-	}
+	r := shottest.ColorBox(img, c, image.Rectangle{Min: area.Min.Mul(scale), Max: area.Max.Mul(scale)})
 	return image.Rect(r.Min.X/scale, r.Min.Y/scale, (r.Max.X+scale-1)/scale, (r.Max.Y+scale-1)/scale)
 }
 
-func about(r image.Rectangle, w, h int) bool {
-	return r.Dx() >= w-12 && r.Dx() <= w+12 && r.Dy() >= h-12 && r.Dy() <= h+12
-}
 
 // TestBrowserSharesPictures is sharing pictures in headless Chromium,
 // against the real server serving the web client built from this tree,
@@ -88,7 +54,7 @@ func TestBrowserSharesPictures(t *testing.T) {
 
 	orange := color.NRGBA{R: 250, G: 140, B: 20, A: 255}
 	mine := filepath.Join(t.TempDir(), "sunset.png")
-	if err := os.WriteFile(mine, colorPNG(t, 800, 600, orange), 0o600); err != nil {
+	if err := os.WriteFile(mine, shottest.FramedPNG(t, 800, 600, orange), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// The attach button, left of the composer at the page's bottom.
@@ -109,18 +75,18 @@ func TestBrowserSharesPictures(t *testing.T) {
 	t.Logf("the page sent the file as %q (explorer on js/wasm does not pass the file's name on)", got.File.Name)
 	pane := image.Rect(sidebarW+1, 0, pageW, pageH)
 	waitScreen(t, b, shot("2-sent"), "webuser's picture inline at 320x240", func(img image.Image) bool {
-		return about(colorBox(img, orange, 2, pane), 320-6, 240-6)
+		return shottest.SizeNear(colorBox(img, orange, 2, pane), 320-6, 240-6)
 	})
 
 	magenta := color.NRGBA{R: 220, G: 30, B: 200, A: 255}
-	data := colorPNG(t, 1200, 900, magenta)
+	data := shottest.FramedPNG(t, 1200, 900, magenta)
 	if _, err := bob.c.SendFile("general", client.Attachment{Name: "flowers.png", Size: int64(len(data)), Content: bytes.NewReader(data)}); err != nil {
 		t.Fatal(err)
 	}
 	var inline image.Rectangle
 	waitScreen(t, b, shot("3-received"), "bob's picture inline at 320x240", func(img image.Image) bool {
 		inline = colorBox(img, magenta, 2, pane)
-		return about(inline, 320-6, 240-6)
+		return shottest.SizeNear(inline, 320-6, 240-6)
 	})
 	mid := inline.Min.Add(inline.Max).Div(2)
 	b.Do(fmt.Sprintf("click %d %d", mid.X, mid.Y))
