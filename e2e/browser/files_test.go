@@ -26,7 +26,6 @@ func colorBox(img image.Image, c color.NRGBA, scale int, area image.Rectangle) i
 	return image.Rect(r.Min.X/scale, r.Min.Y/scale, (r.Max.X+scale-1)/scale, (r.Max.Y+scale-1)/scale)
 }
 
-
 // TestBrowserSharesPictures is sharing pictures in headless Chromium,
 // against the real server serving the web client built from this tree,
 // bob on the client library: webuser clicks the attach button, and the
